@@ -1,0 +1,106 @@
+# EdgeMesh-C build. `make` builds every binary into build/, `make check` runs
+# every test (installing missing Debian packages first), `make demo` runs the
+# demo, `make bench` the benchmarks.  Module source lists live in */module.mk,
+# unit tests in tests/unit/*.mk, so each part of the tree owns its own list.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/sbin
+B       := build
+O       := $(B)/obj
+
+PKGS    := libev libsodium msgpack yaml-0.1 libcurl jansson openssl check
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wundef \
+           -Wmissing-declarations -Wold-style-definition -Wvla -Wno-unused-parameter \
+           -Wno-format-truncation
+CFLAGS  ?= -O2 -g
+LDFLAGS += -Wl,--as-needed
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Icommon
+LDLIBS  := -lev -lsodium -lmsgpackc -lyaml -ljansson -lcurl -lssl -lcrypto -lm
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
+
+ifeq ($(SAN),1)
+CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+B       := build-san
+O       := $(B)/obj
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+BINS :=
+UNIT_TESTS :=
+COMMON_SRCS :=
+include common/module.mk
+include $(sort $(wildcard */module.mk))
+-include $(sort $(wildcard tests/unit/*.mk))
+
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
+LIBCOMMON   := $(O)/libcommon.a
+
+.PHONY: all check unit e2e demo bench clean deps fuzz format
+all: $(addprefix $(B)/,$(BINS))
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@[ -n "$(Q)" ] && echo "  CC      $<" || true
+	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(COMMON_OBJS)
+	@[ -n "$(Q)" ] && echo "  AR      $@" || true
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Each binary X declares X_SRCS in its module.mk.
+define bin_rule
+$(B)/$(1): $$($(1)_SRCS:%.c=$(O)/%.o) $(LIBCOMMON)
+	@[ -n "$(Q)" ] && echo "  LD      $$@" || true
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS)
+endef
+$(foreach b,$(BINS),$(eval $(call bin_rule,$(b))))
+
+# Each unit test T declares check_T_OBJS (daemon objects it links) in tests/unit/T.mk.
+define test_rule
+$(B)/tests/check_$(1): $(O)/tests/unit/check_$(1).o $$(check_$(1)_SRCS:%.c=$(O)/%.o) $(LIBCOMMON)
+	@mkdir -p $$(dir $$@)
+	@[ -n "$(Q)" ] && echo "  LD      $$@" || true
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $(LDLIBS) $(CHECK_LIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call test_rule,$(t))))
+UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
+
+deps:
+	@scripts/deps.sh
+
+unit: all $(UNIT_BINS)
+	@tests/run-unit.sh $(UNIT_BINS)
+
+e2e: all
+	@tests/e2e/run-all.sh $(B)
+
+check:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+demo:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh $(B)
+
+bench:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@bench/run-all.sh $(B)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -1,0 +1,112 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+int
+ctl_send(int fd, uint16_t type, msgpack_sbuffer *sb)
+{
+	int rc = ipc_write_frame(fd, type, sb->data, sb->size, -1);
+
+	msgpack_sbuffer_clear(sb);
+	return rc;
+}
+
+/* Connect and say hello; prints what is wrong and returns -1. */
+int
+ctl_open(const struct em_config *cfg, const char *sock)
+{
+	struct ipc_hello h;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd;
+
+	if ((fd = ipc_connect(cfg->runtime_dir, sock)) == -1) {
+		fprintf(stderr, "edgemeshctl: cannot reach %s/%s: %s (is the daemon running? "
+		    "is commonConfig.runtimeDir right?)\n", cfg->runtime_dir, sock, strerror(errno));
+		return -1;
+	}
+	memset(&h, 0, sizeof(h));
+	h.version = IPC_VERSION;
+	snprintf(h.name, sizeof(h.name), "edgemeshctl");
+	h.pid = (uint32_t)getpid();
+	snprintf(h.build, sizeof(h.build), "0.1.0");
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_hello(&pk, &h);
+	if (ctl_send(fd, IPC_HELLO, &sb) == -1) {
+		fprintf(stderr, "edgemeshctl: %s: %s\n", sock, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return fd;
+}
+
+/* Read one message; an ERROR from the daemon is printed and fails. */
+int
+ctl_recv(int fd, size_t max, struct ipc_msg *m)
+{
+	struct ipc_hdr h;
+	uint8_t *payload;
+	char err[512], reason[256];
+	int rfd;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	if (ipc_read_frame(fd, max, &h, &payload, &rfd, err, sizeof(err)) == -1) {
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+		return -1;
+	}
+	if (rfd != -1)
+		close(rfd);
+	if (ipc_msg_parse(m, h.type, payload, h.len, err, sizeof(err)) == -1) {
+		free(payload);
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+		return -1;
+	}
+	m->owned = payload;
+	if (m->type == IPC_ERROR) {
+		if (ipc_unpack_error(m, reason, sizeof(reason), err, sizeof(err)) == 0)
+			fprintf(stderr, "edgemeshctl: refused: %s\n", reason);
+		ipc_msg_clear(m);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ctl_fmt_duration(uint64_t s, char *buf, size_t len)
+{
+	if (s < 120)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 7200)
+		snprintf(buf, len, "%llum%llus", (unsigned long long)s / 60,
+		    (unsigned long long)s % 60);
+	else if (s < 172800)
+		snprintf(buf, len, "%lluh%llum", (unsigned long long)s / 3600,
+		    (unsigned long long)(s % 3600) / 60);
+	else
+		snprintf(buf, len, "%llud%lluh", (unsigned long long)s / 86400,
+		    (unsigned long long)(s % 86400) / 3600);
+}
+
+void
+ctl_fmt_bytes(uint64_t n, char *buf, size_t len)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)n;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%lluB", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%.1f%s", v, u[i]);
+}

@@ -1,0 +1,51 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+int
+ctl_peers(const struct em_config *cfg)
+{
+	struct ipc_peers p;
+	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char err[512], rtt[32], tx[32], rx[32];
+	size_t i;
+	int fd, rc = 1;
+
+	if ((fd = ctl_open(cfg, IPC_TUNNEL_SOCK)) == -1)
+		return 1;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_empty(&pk);
+	if (ctl_send(fd, IPC_PEERS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
+		goto out;
+	if (ipc_unpack_peers(&m, &p, err, sizeof(err)) == -1) {
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+		ipc_msg_clear(&m);
+		goto out;
+	}
+	ipc_msg_clear(&m);
+	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
+	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE",
+	    "PATH", "RTT", "TX", "RX", "STREAMS");
+	for (i = 0; i < p.nrows; i++) {
+		if (p.rows[i].rtt_us > 0)
+			snprintf(rtt, sizeof(rtt), "%.2fms", p.rows[i].rtt_us / 1000.0);
+		else
+			snprintf(rtt, sizeof(rtt), "-");
+		ctl_fmt_bytes(p.rows[i].tx_bytes, tx, sizeof(tx));
+		ctl_fmt_bytes(p.rows[i].rx_bytes, rx, sizeof(rx));
+		printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %u\n", p.rows[i].name,
+		    p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-", rtt,
+		    tx, rx, p.rows[i].streams);
+	}
+	ipc_peers_clear(&p);
+	rc = 0;
+out:
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,119 @@
+/* Subscribe like a daemon, take the snapshot into a replica, print it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "replica.h"
+
+static int
+cmp_obj(const void *a, const void *b)
+{
+	const struct em_object *const *x = a, *const *y = b;
+	int c = strcmp((*x)->u.svc->ns, (*y)->u.svc->ns);
+
+	return c != 0 ? c : strcmp((*x)->u.svc->name, (*y)->u.svc->name);
+}
+
+static void
+print_service(const struct em_service *s, const struct em_endpoints *e)
+{
+	char ports[512] = "", lb[128];
+	size_t i, n = 0, j;
+
+	for (i = 0; i < s->nports; i++)
+		n += (size_t)snprintf(ports + n, n < sizeof(ports) ? sizeof(ports) - n : 0,
+		    "%s%s%s%u/%s", i ? "," : "", s->ports[i].name,
+		    s->ports[i].name[0] ? ":" : "", s->ports[i].port,
+		    em_proto_name(s->ports[i].proto));
+	if (s->lb == EM_LB_CONSISTENT_HASH)
+		snprintf(lb, sizeof(lb), "CONSISTENT_HASH(%s%s%s)",
+		    s->hash == EM_HASH_HEADER ? "header " : s->hash == EM_HASH_SOURCE_IP ?
+		    "sourceIP" : s->hash == EM_HASH_COOKIE ? "cookie " : "?",
+		    s->hash_arg, "");
+	else
+		snprintf(lb, sizeof(lb), "%s", em_lb_name(s->lb));
+	if (s->affinity_client_ip)
+		snprintf(lb + strlen(lb), sizeof(lb) - strlen(lb), " affinity=ClientIP/%us",
+		    s->affinity_timeout);
+	printf("%s/%s  %s  %s  lb=%s%s\n", s->ns, s->name,
+	    s->type == EM_SVC_EXTERNAL_NAME ? s->external_name :
+	    s->cluster_ip[0] ? s->cluster_ip : "-", ports, lb,
+	    s->proxy_label ? "  [service-proxy-name label]" : "");
+	if (e == NULL || e->neps == 0) {
+		printf("    (no endpoints)\n");
+		return;
+	}
+	for (i = 0; i < e->neps; i++) {
+		printf("    %-15s node=%-12s %s%s", e->eps[i].ip,
+		    e->eps[i].node[0] ? e->eps[i].node : "-", e->eps[i].ready ? "ready" : "not-ready",
+		    e->eps[i].pod[0] ? "  pod=" : "");
+		printf("%s  ports=", e->eps[i].pod);
+		for (j = 0; j < e->nports; j++)
+			printf("%s%u", j ? "," : "", e->ports[j].port);
+		printf("\n");
+	}
+}
+
+int
+ctl_services(const struct em_config *cfg)
+{
+	const uint32_t topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS);
+	struct replica *r = replica_new(NULL, NULL);
+	struct replica_iter it;
+	const struct em_object *o, **v = NULL, *eo;
+	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char err[512];
+	size_t n = 0, i, cap = 0;
+	int fd, rc = 1;
+
+	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1) {
+		replica_free(r);
+		return 1;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_subscribe(&pk, topics);
+	if (ctl_send(fd, IPC_SUBSCRIBE, &sb) == -1)
+		goto out;
+	while (!replica_synced(r, topics)) {
+		if (ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
+			goto out;
+		if (replica_apply(r, &m, err, sizeof(err)) == -1) {
+			fprintf(stderr, "edgemeshctl: %s\n", err);
+			ipc_msg_clear(&m);
+			goto out;
+		}
+		ipc_msg_clear(&m);
+	}
+	replica_iter_init(&it);
+	while (replica_next(r, EM_TOPIC_SERVICES, &it, &o)) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = realloc(v, cap * sizeof(*v));
+			if (v == NULL)
+				goto out;
+		}
+		v[n++] = o;
+	}
+	qsort(v, n, sizeof(*v), cmp_obj);
+	printf("%zu services (state version %llu)\n", n,
+	    (unsigned long long)replica_version(r));
+	for (i = 0; i < n; i++) {
+		char key[EM_KEY_LEN];
+
+		snprintf(key, sizeof(key), "%s/%s", v[i]->u.svc->ns, v[i]->u.svc->name);
+		eo = replica_get(r, EM_TOPIC_ENDPOINTS, key);
+		print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
+	}
+	rc = 0;
+out:
+	free(v);
+	msgpack_sbuffer_destroy(&sb);
+	replica_free(r);
+	close(fd);
+	return rc;
+}

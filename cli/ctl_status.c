@@ -1,0 +1,53 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+int
+ctl_status(const struct em_config *cfg)
+{
+	struct ipc_status st;
+	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char err[512], up[32], rss[32];
+	size_t i;
+	int fd, rc = 1, down = 0;
+
+	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1)
+		return 1;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_empty(&pk);
+	if (ctl_send(fd, IPC_STATUS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
+		goto out;
+	if (ipc_unpack_status(&m, &st, err, sizeof(err)) == -1) {
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+		ipc_msg_clear(&m);
+		goto out;
+	}
+	ipc_msg_clear(&m);
+	printf("registry: %s  state version: %llu\n\n", st.registry,
+	    (unsigned long long)st.version);
+	printf("%-11s %-10s %-8s %-7s %-9s %-8s %-22s %s\n", "DAEMON", "CONNECTED", "VERSION",
+	    "PID", "UPTIME", "RSS", "STATE VERSION", "STATE");
+	for (i = 0; i < st.nrows; i++) {
+		if (st.rows[i].connected)
+			ctl_fmt_duration(st.rows[i].uptime, up, sizeof(up));
+		else
+			snprintf(up, sizeof(up), "-");
+		ctl_fmt_bytes(st.rows[i].rss_kb * 1024, rss, sizeof(rss));
+		printf("%-11s %-10s %-8s %-7u %-9s %-8s %-22llu %s%s%s\n", st.rows[i].name,
+		    st.rows[i].connected ? "yes" : "no", st.rows[i].connected ? st.rows[i].build : "-",
+		    st.rows[i].pid, up, st.rows[i].connected ? rss : "-",
+		    (unsigned long long)st.rows[i].state_version, st.rows[i].state,
+		    st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
+		down += !st.rows[i].connected;
+	}
+	rc = 0;
+out:
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,82 @@
+/*
+ * edgemeshctl: status, services, peers, gen-psk.  It reads the same config
+ * as the daemons (-c FILE) to find the runtime dir, and talks to them with
+ * the same framed msgpack as they do.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ctl.h"
+#include "log.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: edgemeshctl [-c file] command\n"
+	    "commands:\n"
+	    "  status     each daemon: connected, version, uptime, state version\n"
+	    "  services   services, ports, endpoints with node names, LB policy\n"
+	    "  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+	    "  gen-psk    a new PSK (32 random bytes, base64)\n");
+	exit(2);
+}
+
+static int
+cmd_gen_psk(void)
+{
+	unsigned char key[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+
+	if (sodium_init() == -1)
+		return 1;
+	randombytes_buf(key, sizeof(key));
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(key, sizeof(key));
+	printf("%s\n", b64);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct em_config cfg;
+	const char *path = NULL;
+	char err[1024];
+	int ch;
+
+	log_init("edgemeshctl", 0);
+	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		usage();
+	if (strcmp(argv[0], "gen-psk") == 0)
+		return cmd_gen_psk();
+	if (path == NULL && access(EM_CONFIG_DEFAULT, F_OK) == 0)
+		path = EM_CONFIG_DEFAULT;
+	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (strcmp(argv[0], "status") == 0)
+		return ctl_status(&cfg);
+	if (strcmp(argv[0], "services") == 0)
+		return ctl_services(&cfg);
+	if (strcmp(argv[0], "peers") == 0)
+		return ctl_peers(&cfg);
+	usage();
+}

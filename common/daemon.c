@@ -1,0 +1,322 @@
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define BACKOFF_MIN_MS	100
+#define BACKOFF_MAX_MS	5000
+#define HEALTH_PERIOD	5.0
+
+static void
+usage(const char *name, const struct em_opt *opts)
+{
+	const struct em_opt *o;
+
+	fprintf(stderr, "usage: edgemesh-%s [-dn] [-c file] [-u user]", name);
+	for (o = opts; o != NULL && o->name != NULL; o++)
+		fprintf(stderr, " [--%s%s]", o->name, o->has_arg ? " arg" : "");
+	fprintf(stderr, "\n  -c file  config (default %s)\n  -n       check the config and exit\n"
+	    "  -d       foreground, debug log\n  -u user  run as this user\n", EM_CONFIG_DEFAULT);
+	for (o = opts; o != NULL && o->name != NULL; o++)
+		fprintf(stderr, "  --%-14s %s\n", o->name, o->help);
+	exit(2);
+}
+
+static void
+daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *opts)
+{
+	struct option lo[32];
+	int n = 0, ch, idx, checkonly = 0;
+	const struct em_opt *o;
+
+	for (o = opts; o != NULL && o->name != NULL && n < 30; o++, n++) {
+		lo[n].name = o->name;
+		lo[n].has_arg = o->has_arg ? required_argument : no_argument;
+		lo[n].flag = NULL;
+		lo[n].val = 256 + n;
+	}
+	memset(&lo[n], 0, sizeof(lo[n]));
+	d->cfg_path = NULL;
+	while ((ch = getopt_long(argc, argv, "c:dnu:h", lo, &idx)) != -1) {
+		switch (ch) {
+		case 'c':
+			d->cfg_path = optarg;
+			break;
+		case 'd':
+			d->debug = 1;
+			break;
+		case 'n':
+			checkonly = 1;
+			break;
+		case 'u':
+			d->user = optarg;
+			break;
+		default:
+			if (ch >= 256 && ch < 256 + n) {
+				o = &opts[ch - 256];
+				if (o->has_arg && o->value != NULL)
+					*o->value = optarg;
+				else if (o->flag != NULL)
+					*o->flag = 1;
+				break;
+			}
+			usage(d->name, opts);
+		}
+	}
+	if (optind != argc)
+		usage(d->name, opts);
+	d->debug |= checkonly ? 0 : 0;
+	if (checkonly)
+		d->started = -1;
+}
+
+void
+daemon_init(struct em_daemon *d, const char *name, int argc, char **argv,
+    const struct em_opt *opts)
+{
+	char err[1024];
+	const char *path;
+	int checkonly;
+
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	log_init(name, 0);
+	daemon_parse(d, argc, argv, opts);
+	checkonly = d->started == -1;
+	path = d->cfg_path;
+	if (path == NULL && access(EM_CONFIG_DEFAULT, F_OK) == 0)
+		path = EM_CONFIG_DEFAULT;
+	if (config_load(&d->cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	if (checkonly) {
+		printf("configuration OK\n");
+		exit(0);
+	}
+	log_setdebug(d->debug);
+	signal(SIGPIPE, SIG_IGN);
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	d->started = time(NULL);
+	ipc_acl_init(&d->acl, d->cfg.ipc_users, d->cfg.n_ipc_users);
+}
+
+int
+daemon_peer_allowed(const struct em_daemon *d, int fd)
+{
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+
+	if (ipc_peercred(fd, &uid, &gid, &pid) == -1)
+		return 0;
+	if (ipc_acl_allows(&d->acl, uid))
+		return 1;
+	if (d->cfg.n_ipc_users == 0 && (pw = getpwuid(uid)) != NULL &&
+	    strncmp(pw->pw_name, "edgemesh", 8) == 0)
+		return 1;
+	log_warnx("refused a local connection from uid %u pid %d: not in commonConfig.ipcUsers",
+	    (unsigned)uid, (int)pid);
+	return 0;
+}
+
+static void daemon_connect(struct em_daemon *);
+
+static void
+daemon_send_health(struct em_daemon *d)
+{
+	struct ipc_health h;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (d->ctl == NULL)
+		return;
+	memset(&h, 0, sizeof(h));
+	snprintf(h.state, sizeof(h.state), "%s",
+	    replica_synced(d->replica, d->topics) ? "ok" : "starting");
+	h.uptime = (uint64_t)(time(NULL) - d->started);
+	h.state_version = replica_version(d->replica);
+	h.rss_kb = proc_rss_kb();
+	if (d->fill_health != NULL)
+		d->fill_health(d->arg, &h);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_health(&pk, &h);
+	ipc_conn_send_sbuf(d->ctl, IPC_HEALTH, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+health_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	daemon_send_health(w->data);
+}
+
+static void
+reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	daemon_connect(w->data);
+}
+
+static void
+daemon_schedule_reconnect(struct em_daemon *d)
+{
+	double jitter = (double)(random() % (d->backoff_ms / 4 + 1)) / 1000.0;
+
+	ev_timer_stop(d->loop, &d->reconnect_timer);
+	ev_timer_set(&d->reconnect_timer, d->backoff_ms / 1000.0 + jitter, 0.);
+	ev_timer_start(d->loop, &d->reconnect_timer);
+	d->backoff_ms *= 2;
+	if (d->backoff_ms > BACKOFF_MAX_MS)
+		d->backoff_ms = BACKOFF_MAX_MS;
+}
+
+static void
+ctl_closed(struct ipc_conn *c, const char *why, void *arg)
+{
+	struct em_daemon *d = arg;
+
+	log_warnx("controller connection lost (%s); serving the last known state (version %llu)",
+	    why, (unsigned long long)replica_version(d->replica));
+	d->ctl = NULL;
+	d->ctl_synced = 0;
+	daemon_schedule_reconnect(d);
+}
+
+static void
+ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+{
+	struct em_daemon *d = arg;
+	char err[512], reason[256];
+
+	if (m->type == IPC_ERROR) {
+		if (ipc_unpack_error(m, reason, sizeof(reason), err, sizeof(err)) == 0)
+			log_warnx("controller refused us: %s", reason);
+		ipc_conn_drop(c, "controller sent an error");
+		return;
+	}
+	if (m->type == IPC_HELLO) {
+		struct ipc_hello h;
+
+		if (ipc_unpack_hello(m, &h, err, sizeof(err)) == -1) {
+			log_warnx("controller: %s", err);
+			ipc_conn_drop(c, "bad hello");
+		}
+		return;
+	}
+	if (replica_apply(d->replica, m, err, sizeof(err)) == -1) {
+		log_warnx("controller sent a malformed message: %s; reconnecting", err);
+		ipc_conn_drop(c, "malformed message");
+		return;
+	}
+	if (m->type == IPC_SNAPSHOT_END && !d->ctl_synced &&
+	    replica_synced(d->replica, d->topics)) {
+		d->ctl_synced = 1;
+		d->backoff_ms = BACKOFF_MIN_MS;
+		log_info("synced with the controller at version %llu",
+		    (unsigned long long)replica_version(d->replica));
+		if (d->on_synced != NULL)
+			d->on_synced(d->arg);
+		daemon_send_health(d);
+	}
+}
+
+static void
+daemon_connect(struct em_daemon *d)
+{
+	struct ipc_hello h;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd;
+
+	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1) {
+		log_debug("controller at %s/%s: %s", d->cfg.runtime_dir, IPC_CONTROLLER_SOCK,
+		    strerror(errno));
+		daemon_schedule_reconnect(d);
+		return;
+	}
+	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
+	memset(&h, 0, sizeof(h));
+	h.version = IPC_VERSION;
+	snprintf(h.name, sizeof(h.name), "%s", d->name);
+	h.pid = (uint32_t)getpid();
+	snprintf(h.build, sizeof(h.build), "%s", EM_BUILD_VERSION);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_hello(&pk, &h);
+	ipc_conn_send_sbuf(d->ctl, IPC_HELLO, &sb, -1);
+	msgpack_sbuffer_clear(&sb);
+	ipc_pack_subscribe(&pk, d->topics);
+	ipc_conn_send_sbuf(d->ctl, IPC_SUBSCRIBE, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+	log_info("connected to the controller; subscribed to 0x%x", d->topics);
+	daemon_send_health(d);
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct em_daemon *d = w->data;
+
+	log_info("received signal %d, shutting down", w->signum);
+	daemon_stop(d);
+}
+
+void
+daemon_start(struct em_daemon *d)
+{
+	d->replica = replica_new(d->on_change, d->arg);
+	d->backoff_ms = BACKOFF_MIN_MS;
+	srandom((unsigned)(getpid() ^ time(NULL)));
+	ev_timer_init(&d->reconnect_timer, reconnect_cb, 0., 0.);
+	d->reconnect_timer.data = d;
+	ev_timer_init(&d->health_timer, health_cb, HEALTH_PERIOD, HEALTH_PERIOD);
+	d->health_timer.data = d;
+	ev_timer_start(d->loop, &d->health_timer);
+	ev_signal_init(&d->sigterm, signal_cb, SIGTERM);
+	ev_signal_init(&d->sigint, signal_cb, SIGINT);
+	d->sigterm.data = d->sigint.data = d;
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	if (d->topics != 0 || strcmp(d->name, "controller") != 0)
+		daemon_connect(d);
+	sd_notify_ready("running");
+	log_info("started (node %s, runtime dir %s)", d->cfg.node_name, d->cfg.runtime_dir);
+}
+
+void
+daemon_stop(struct em_daemon *d)
+{
+	if (d->on_shutdown != NULL)
+		d->on_shutdown(d->arg);
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+void
+daemon_run(struct em_daemon *d)
+{
+	ev_run(d->loop, 0);
+	if (d->ctl != NULL) {
+		ipc_conn_free(d->ctl);
+		d->ctl = NULL;
+	}
+	replica_free(d->replica);
+	d->replica = NULL;
+	log_info("stopped");
+}
+
+int
+daemon_connected(const struct em_daemon *d)
+{
+	return d->ctl != NULL && d->ctl_synced;
+}

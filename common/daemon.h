@@ -1,0 +1,79 @@
+/*
+ * What every daemon shares: options (-c FILE, -n, -d, -u USER), the config,
+ * the log, signals, the controller connection (hello, subscribe, snapshot
+ * and deltas into a replica, health reports, reconnect with backoff) and
+ * sd_notify.  A daemon's main():
+ *
+ *	daemon_init(&d, "dnsd", argc, argv, opts);   options, config, log, loop
+ *	... acquire privileged resources (sockets, keys) ...
+ *	privdrop(&d, caps, ncaps);
+ *	d.topics = ...; d.on_change = ...;
+ *	daemon_start(&d);   connect to the controller, READY=1
+ *	daemon_run(&d);     until SIGTERM/SIGINT
+ */
+#ifndef EM_DAEMON_H
+#define EM_DAEMON_H
+
+#include <ev.h>
+#include <time.h>
+
+#include "config.h"
+#include "ipc.h"
+#include "replica.h"
+
+#define EM_BUILD_VERSION "0.1.0"
+
+/* A daemon's own long options beyond the common ones. */
+struct em_opt {
+	const char *name;
+	int has_arg;		/* 0: sets *flag = 1; 1: sets *value */
+	int *flag;
+	const char **value;
+	const char *help;
+};
+
+struct em_daemon {
+	const char *name;
+	struct em_config cfg;
+	const char *cfg_path;
+	const char *user;		/* -u: the user to run as */
+	int debug;
+	struct ev_loop *loop;
+	time_t started;
+
+	uint32_t topics;		/* subscriptions */
+	struct replica *replica;
+	replica_change_cb on_change;	/* each add/change/delete */
+	void (*on_synced)(void *arg);	/* after the snapshot of every topic */
+	void (*fill_health)(void *arg, struct ipc_health *);
+	void (*on_shutdown)(void *arg);	/* SIGTERM/SIGINT, before the loop ends */
+	void *arg;
+
+	struct ipc_acl acl;		/* who may connect to our sockets */
+
+	struct ipc_conn *ctl;
+	int ctl_synced;
+	unsigned backoff_ms;
+	ev_timer reconnect_timer, health_timer;
+	ev_signal sigterm, sigint;
+	ev_timer cred_check;
+};
+
+void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
+    const struct em_opt *opts);
+void daemon_start(struct em_daemon *);
+void daemon_run(struct em_daemon *);
+void daemon_stop(struct em_daemon *);
+/* The controller connection, for a daemon that sends its own messages. */
+int daemon_connected(const struct em_daemon *);
+/* Allowed peer on one of our sockets: root, ourselves, ipcUsers, edgemesh* users. */
+int daemon_peer_allowed(const struct em_daemon *, int fd);
+
+/* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
+void privdrop(struct em_daemon *, const int *caps, int ncaps);
+/* sdnotify.c */
+void sd_notify_ready(const char *status);
+void sd_notify_status(const char *status);
+uint64_t proc_rss_kb(void);
+
+#endif

@@ -1,0 +1,549 @@
+/*
+ * A framed IPC connection on the libev loop.  Read interest stays on (the
+ * frame limit bounds the read buffer); write interest only while data is
+ * queued.  Passed fds are queued with the stream offset of the frame they
+ * belong to, so each rides on that frame's first byte.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "log.h"
+
+#define FDQ_MAX 64
+
+struct ipc_conn {
+	struct ev_loop *loop;
+	int fd;
+	ev_io rw, ww;
+	size_t max_frame;
+	ipc_msg_cb on_msg;
+	ipc_close_cb on_close;
+	void *arg;
+	uid_t uid;
+	pid_t pid;
+
+	uint8_t *rbuf;		/* header + payload of the frame being read */
+	size_t rlen, rcap;
+	int rfds[FDQ_MAX];	/* fds received, not yet claimed by a frame */
+	size_t nrfds;
+
+	uint8_t *wbuf;
+	size_t woff, wlen, wcap;
+	uint64_t wsent;		/* stream offset of wbuf[woff] */
+	struct {
+		uint64_t at;
+		int fd;
+	} wfds[FDQ_MAX];
+	size_t nwfds;
+
+	int dispatching, dead;
+};
+
+static void conn_read_cb(struct ev_loop *, ev_io *, int);
+static void conn_write_cb(struct ev_loop *, ev_io *, int);
+
+struct ipc_conn *
+ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
+    ipc_close_cb on_close, void *arg)
+{
+	struct ipc_conn *c;
+	gid_t gid;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		fatal("%s", __func__);
+	c->loop = loop;
+	c->fd = fd;
+	c->max_frame = max_frame;
+	c->on_msg = on_msg;
+	c->on_close = on_close;
+	c->arg = arg;
+	c->uid = (uid_t)-1;
+	if (ipc_peercred(fd, &c->uid, &gid, &c->pid) == -1)
+		c->pid = -1;
+	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
+	c->rw.data = c->ww.data = c;
+	ev_io_start(loop, &c->rw);
+	return c;
+}
+
+void
+ipc_conn_set_arg(struct ipc_conn *c, void *arg)
+{
+	c->arg = arg;
+}
+
+int
+ipc_conn_fd(const struct ipc_conn *c)
+{
+	return c->fd;
+}
+
+uid_t
+ipc_conn_uid(const struct ipc_conn *c)
+{
+	return c->uid;
+}
+
+pid_t
+ipc_conn_pid(const struct ipc_conn *c)
+{
+	return c->pid;
+}
+
+size_t
+ipc_conn_queued(const struct ipc_conn *c)
+{
+	return c->wlen - c->woff;
+}
+
+static void
+conn_release(struct ipc_conn *c)
+{
+	size_t i;
+
+	ev_io_stop(c->loop, &c->rw);
+	ev_io_stop(c->loop, &c->ww);
+	close(c->fd);
+	for (i = 0; i < c->nrfds; i++)
+		close(c->rfds[i]);
+	for (i = 0; i < c->nwfds; i++)
+		close(c->wfds[i].fd);
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c);
+}
+
+/* While a message is being dispatched the conn is only marked; the reader frees it after. */
+void
+ipc_conn_free(struct ipc_conn *c)
+{
+	if (c == NULL)
+		return;
+	c->on_close = NULL;
+	if (c->dispatching) {
+		c->dead = 1;
+		ev_io_stop(c->loop, &c->rw);
+		ev_io_stop(c->loop, &c->ww);
+		return;
+	}
+	conn_release(c);
+}
+
+/* The close callback runs once and must not free the conn: drop does. */
+void
+ipc_conn_drop(struct ipc_conn *c, const char *why)
+{
+	ipc_close_cb cb = c->on_close;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	c->on_close = NULL;
+	ev_io_stop(c->loop, &c->rw);
+	ev_io_stop(c->loop, &c->ww);
+	if (cb != NULL)
+		cb(c, why, c->arg);
+	if (!c->dispatching)
+		conn_release(c);
+}
+
+int
+ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len, int fd)
+{
+	struct ipc_hdr h = {type, fd >= 0 ? IPC_F_FD : 0, (uint32_t)len};
+	size_t need;
+
+	if (c->dead || len > UINT32_MAX || (fd >= 0 && c->nwfds == FDQ_MAX) ||
+	    ipc_conn_queued(c) + len + IPC_HDR_LEN > IPC_WBUF_MAX) {
+		if (fd >= 0)
+			close(fd);
+		ipc_conn_drop(c, "peer too far behind: write queue full");
+		return -1;
+	}
+	if (c->woff > 0 && c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	need = c->wlen + IPC_HDR_LEN + len;
+	if (need > c->wcap) {
+		if (c->woff > 0) {
+			memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+			c->wlen -= c->woff;
+			c->woff = 0;
+			need = c->wlen + IPC_HDR_LEN + len;
+		}
+		if (need > c->wcap) {
+			size_t cap = c->wcap ? c->wcap : 4096;
+			while (cap < need)
+				cap *= 2;
+			if ((c->wbuf = realloc(c->wbuf, cap)) == NULL)
+				fatal("%s", __func__);
+			c->wcap = cap;
+		}
+	}
+	if (fd >= 0) {
+		c->wfds[c->nwfds].at = c->wsent + (c->wlen - c->woff);
+		c->wfds[c->nwfds].fd = fd;
+		c->nwfds++;
+	}
+	ipc_hdr_encode(&h, c->wbuf + c->wlen);
+	memcpy(c->wbuf + c->wlen + IPC_HDR_LEN, payload, len);
+	c->wlen += IPC_HDR_LEN + len;
+	if (!ev_is_active(&c->ww))
+		ev_io_start(c->loop, &c->ww);
+	return 0;
+}
+
+int
+ipc_conn_send_sbuf(struct ipc_conn *c, uint16_t type, msgpack_sbuffer *sb, int fd)
+{
+	return ipc_conn_send(c, type, sb->data, sb->size, fd);
+}
+
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_conn *c = w->data;
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	size_t avail, len;
+	ssize_t n;
+	int withfd;
+
+	while ((avail = c->wlen - c->woff) > 0) {
+		len = avail;
+		withfd = 0;
+		if (c->nwfds > 0) {
+			if (c->wfds[0].at == c->wsent)
+				withfd = 1;
+			else if (c->wfds[0].at - c->wsent < len)
+				len = c->wfds[0].at - c->wsent;
+		}
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = c->wbuf + c->woff;
+		iov.iov_len = len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (withfd) {
+			struct cmsghdr *cmh;
+
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			cmh = CMSG_FIRSTHDR(&mh);
+			cmh->cmsg_level = SOL_SOCKET;
+			cmh->cmsg_type = SCM_RIGHTS;
+			cmh->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cmh), &c->wfds[0].fd, sizeof(int));
+		}
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			ipc_conn_drop(c, strerror(errno));
+			return;
+		}
+		if (withfd) {
+			close(c->wfds[0].fd);
+			memmove(&c->wfds[0], &c->wfds[1], (c->nwfds - 1) * sizeof(c->wfds[0]));
+			c->nwfds--;
+		}
+		c->woff += (size_t)n;
+		c->wsent += (uint64_t)n;
+	}
+	c->woff = c->wlen = 0;
+	ev_io_stop(loop, &c->ww);
+}
+
+/* Take the fds that arrived with this read. */
+static void
+conn_collect_fds(struct ipc_conn *c, struct msghdr *mh)
+{
+	struct cmsghdr *cmh;
+	size_t i, n;
+	int fd;
+
+	for (cmh = CMSG_FIRSTHDR(mh); cmh != NULL; cmh = CMSG_NXTHDR(mh, cmh)) {
+		if (cmh->cmsg_level != SOL_SOCKET || cmh->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cmh->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cmh) + i * sizeof(int), sizeof(int));
+			if (c->nrfds < FDQ_MAX)
+				c->rfds[c->nrfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* Dispatch one complete frame; returns -1 when the conn went away. */
+static int
+conn_dispatch(struct ipc_conn *c, const struct ipc_hdr *h)
+{
+	struct ipc_msg m;
+	char err[256];
+
+	memset(&m, 0, sizeof(m));
+	m.fd = -1;
+	if (h->flags & IPC_F_FD) {
+		if (c->nrfds == 0) {
+			ipc_conn_drop(c, "frame flagged with an fd arrived without one");
+			return -1;
+		}
+		m.fd = c->rfds[0];
+		memmove(&c->rfds[0], &c->rfds[1], (c->nrfds - 1) * sizeof(int));
+		c->nrfds--;
+		if (!ipc_type_carries_fd(h->type)) {
+			/* not expected: close it, the message itself is still read */
+			close(m.fd);
+			m.fd = -1;
+		}
+	} else if (ipc_type_carries_fd(h->type) && h->type == IPC_TUN_OPEN) {
+		snprintf(err, sizeof(err), "%s without its fd", ipc_type_name(h->type));
+		ipc_conn_drop(c, err);
+		return -1;
+	}
+	if (ipc_msg_parse(&m, h->type, c->rbuf + IPC_HDR_LEN, h->len, err, sizeof(err)) == -1) {
+		if (m.fd != -1)
+			close(m.fd);
+		ipc_conn_drop(c, err);
+		return -1;
+	}
+	c->dispatching++;
+	c->on_msg(c, &m, c->arg);
+	c->dispatching--;
+	ipc_msg_clear(&m);
+	if (c->dead) {
+		conn_release(c);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_conn *c = w->data;
+	struct ipc_hdr h;
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} cm;
+	char err[256];
+	size_t want, budget = 64;
+	ssize_t n;
+
+	while (budget-- > 0) {
+		/* the header first, then exactly the payload it announces */
+		if (c->rlen < IPC_HDR_LEN) {
+			want = IPC_HDR_LEN - c->rlen;
+		} else {
+			if (ipc_hdr_decode(c->rbuf, c->max_frame, &h, err, sizeof(err)) == -1) {
+				ipc_conn_drop(c, err);
+				return;
+			}
+			want = IPC_HDR_LEN + h.len - c->rlen;
+		}
+		if (c->rlen + want > c->rcap) {
+			size_t cap = c->rlen + want < 4096 ? 4096 : c->rlen + want;
+			if ((c->rbuf = realloc(c->rbuf, cap)) == NULL)
+				fatal("%s", __func__);
+			c->rcap = cap;
+		}
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = c->rbuf + c->rlen;
+		iov.iov_len = want;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			ipc_conn_drop(c, strerror(errno));
+			return;
+		}
+		if (mh.msg_controllen > 0)
+			conn_collect_fds(c, &mh);
+		if (n == 0) {
+			ipc_conn_drop(c, c->rlen ? "connection closed mid-frame" : "connection closed");
+			return;
+		}
+		c->rlen += (size_t)n;
+		if (c->rlen < IPC_HDR_LEN)
+			continue;
+		if (ipc_hdr_decode(c->rbuf, c->max_frame, &h, err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return;
+		}
+		if (c->rlen < IPC_HDR_LEN + h.len)
+			continue;
+		c->rlen = 0;
+		if (conn_dispatch(c, &h) == -1)
+			return;
+	}
+}
+
+static int
+write_full(int fd, const uint8_t *p, size_t len, int sendfd)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	ssize_t n;
+
+	while (len > 0) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = (void *)(uintptr_t)p;
+		iov.iov_len = len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		if (sendfd >= 0) {
+			struct cmsghdr *cmh;
+
+			memset(&cm, 0, sizeof(cm));
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			cmh = CMSG_FIRSTHDR(&mh);
+			cmh->cmsg_level = SOL_SOCKET;
+			cmh->cmsg_type = SCM_RIGHTS;
+			cmh->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cmh), &sendfd, sizeof(int));
+		}
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		sendfd = -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ipc_write_frame(int fd, uint16_t type, const void *payload, size_t len, int sendfd)
+{
+	struct ipc_hdr h = {type, sendfd >= 0 ? IPC_F_FD : 0, (uint32_t)len};
+	uint8_t *buf;
+	int rc;
+
+	if ((buf = malloc(IPC_HDR_LEN + len)) == NULL)
+		return -1;
+	ipc_hdr_encode(&h, buf);
+	memcpy(buf + IPC_HDR_LEN, payload, len);
+	rc = write_full(fd, buf, IPC_HDR_LEN + len, sendfd);
+	free(buf);
+	return rc;
+}
+
+static int
+read_full(int fd, uint8_t *p, size_t len, int *rfd)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cmh;
+	union {
+		struct cmsghdr hdr;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	ssize_t n;
+	size_t i, k;
+	int fd2;
+
+	while (len > 0) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = p;
+		iov.iov_len = len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (cmh = CMSG_FIRSTHDR(&mh); cmh != NULL; cmh = CMSG_NXTHDR(&mh, cmh)) {
+			if (cmh->cmsg_level != SOL_SOCKET || cmh->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (cmh->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < k; i++) {
+				memcpy(&fd2, CMSG_DATA(cmh) + i * sizeof(int), sizeof(int));
+				if (*rfd == -1)
+					*rfd = fd2;
+				else
+					close(fd2);	/* more than one fd: not ours */
+			}
+		}
+		if (n == 0) {
+			errno = ECONNRESET;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ipc_read_frame(int fd, size_t max, struct ipc_hdr *h, uint8_t **payload, int *rfd, char *err,
+    size_t errlen)
+{
+	uint8_t hb[IPC_HDR_LEN];
+
+	*payload = NULL;
+	*rfd = -1;
+	if (read_full(fd, hb, sizeof(hb), rfd) == -1) {
+		snprintf(err, errlen, "read: %s", strerror(errno));
+		goto fail;
+	}
+	if (ipc_hdr_decode(hb, max, h, err, errlen) == -1)
+		goto fail;
+	if ((*payload = malloc(h->len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (read_full(fd, *payload, h->len, rfd) == -1) {
+		snprintf(err, errlen, "read: %s", strerror(errno));
+		goto fail;
+	}
+	if ((h->flags & IPC_F_FD) && *rfd == -1) {
+		snprintf(err, errlen, "%s: flagged with an fd but none came",
+		    ipc_type_name(h->type));
+		goto fail;
+	}
+	if (!(h->flags & IPC_F_FD) && *rfd != -1) {
+		close(*rfd);
+		*rfd = -1;
+	}
+	return 0;
+fail:
+	free(*payload);
+	*payload = NULL;
+	if (*rfd != -1) {
+		close(*rfd);
+		*rfd = -1;
+	}
+	return -1;
+}

@@ -1,0 +1,21 @@
+/* One line per event to stderr: level=info daemon=proxyd msg="..." [err="..."] */
+#ifndef EM_LOG_H
+#define EM_LOG_H
+
+#include <stdarg.h>
+
+#define EM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+void log_init(const char *daemon, int debug);
+void log_setdebug(int debug);
+const char *log_daemon(void);
+void log_warn(const char *, ...) EM_PRINTF(1, 2);   /* appends err=strerror(errno) */
+void log_warnx(const char *, ...) EM_PRINTF(1, 2);
+void log_info(const char *, ...) EM_PRINTF(1, 2);
+void log_debug(const char *, ...) EM_PRINTF(1, 2);
+void fatal(const char *, ...) EM_PRINTF(1, 2) __attribute__((noreturn));
+void fatalx(const char *, ...) EM_PRINTF(1, 2) __attribute__((noreturn));
+/* Warn only the first time this key is seen (bounded table). */
+void log_warnx_once(const char *key, const char *, ...) EM_PRINTF(2, 3);
+
+#endif

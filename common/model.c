@@ -1,0 +1,263 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "model.h"
+
+static const char *topic_names[EM_TOPIC_COUNT] = {
+	[EM_TOPIC_SERVICES] = "services",
+	[EM_TOPIC_ENDPOINTS] = "endpoints",
+	[EM_TOPIC_PEERS] = "peers",
+	[EM_TOPIC_GATEWAYS] = "gateways",
+	[EM_TOPIC_SELF] = "self",
+};
+
+const char *
+em_topic_name(enum em_topic t)
+{
+	if ((unsigned)t >= EM_TOPIC_COUNT)
+		return "unknown";
+	return topic_names[t];
+}
+
+const char *
+em_proto_name(int p)
+{
+	switch (p) {
+	case EM_PROTO_TCP:
+		return "TCP";
+	case EM_PROTO_UDP:
+		return "UDP";
+	case EM_PROTO_SCTP:
+		return "SCTP";
+	}
+	return "?";
+}
+
+int
+em_proto_parse(const char *s)
+{
+	if (strcasecmp(s, "tcp") == 0)
+		return EM_PROTO_TCP;
+	if (strcasecmp(s, "udp") == 0)
+		return EM_PROTO_UDP;
+	if (strcasecmp(s, "sctp") == 0)
+		return EM_PROTO_SCTP;
+	return -1;
+}
+
+const char *
+em_lb_name(int lb)
+{
+	switch (lb) {
+	case EM_LB_ROUND_ROBIN:
+		return "ROUND_ROBIN";
+	case EM_LB_RANDOM:
+		return "RANDOM";
+	case EM_LB_CONSISTENT_HASH:
+		return "CONSISTENT_HASH";
+	}
+	return "?";
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p;
+
+	if ((p = strdup(s == NULL ? "" : s)) == NULL)
+		fatal("xstrdup");
+	return p;
+}
+
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p;
+
+	if ((p = calloc(n == 0 ? 1 : n, sz == 0 ? 1 : sz)) == NULL)
+		fatal("xcalloc");
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t sz)
+{
+	void *q;
+
+	if ((q = reallocarray(p, n == 0 ? 1 : n, sz == 0 ? 1 : sz)) == NULL)
+		fatal("xreallocarray");
+	return q;
+}
+
+static void
+ports_free(struct em_port *ports, size_t n)
+{
+	size_t i;
+
+	if (ports == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(ports[i].name);
+		free(ports[i].target_port_name);
+	}
+	free(ports);
+}
+
+void
+em_service_free(struct em_service *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	free(s->ns);
+	free(s->name);
+	free(s->cluster_ip);
+	for (i = 0; i < s->n_cluster_ips && i < EM_MAX_IPS; i++)
+		free(s->cluster_ips[i]);
+	free(s->external_name);
+	free(s->hash_arg);
+	ports_free(s->ports, s->nports);
+	free(s);
+}
+
+void
+em_endpoints_free(struct em_endpoints *e)
+{
+	size_t i;
+
+	if (e == NULL)
+		return;
+	free(e->ns);
+	free(e->name);
+	ports_free(e->ports, e->nports);
+	for (i = 0; i < e->neps && e->eps != NULL; i++) {
+		free(e->eps[i].ip);
+		free(e->eps[i].node);
+		free(e->eps[i].hostname);
+		free(e->eps[i].zone);
+		free(e->eps[i].pod);
+	}
+	free(e->eps);
+	free(e);
+}
+
+void
+em_peer_free(struct em_peer *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	free(p->name);
+	for (i = 0; i < p->naddrs && i < EM_MAX_ADDRS; i++)
+		free(p->addrs[i]);
+	free(p->pubkey);
+	free(p);
+}
+
+static void
+gw_server_clear(struct em_gw_server *s)
+{
+	size_t i;
+
+	free(s->protocol);
+	for (i = 0; i < s->nhosts && s->hosts != NULL; i++)
+		free(s->hosts[i]);
+	free(s->hosts);
+	free(s->tls_mode);
+	free(s->credential);
+	if (s->key_pem != NULL) {
+		explicit_bzero(s->key_pem, strlen(s->key_pem));
+		free(s->key_pem);
+	}
+	free(s->cert_pem);
+	free(s->ca_pem);
+}
+
+void
+em_gateway_free(struct em_gateway *g)
+{
+	size_t i;
+
+	if (g == NULL)
+		return;
+	free(g->ns);
+	free(g->name);
+	for (i = 0; i < g->nservers && g->servers != NULL; i++)
+		gw_server_clear(&g->servers[i]);
+	free(g->servers);
+	for (i = 0; i < g->nroutes && g->routes != NULL; i++) {
+		free(g->routes[i].prefix);
+		free(g->routes[i].exact);
+		free(g->routes[i].regex);
+		free(g->routes[i].dest_host);
+		free(g->routes[i].dest_ns);
+	}
+	free(g->routes);
+	free(g);
+}
+
+void
+em_self_free(struct em_self *s)
+{
+	if (s == NULL)
+		return;
+	free(s->node);
+	free(s->domain);
+	free(s);
+}
+
+void
+em_object_free(struct em_object *o)
+{
+	switch (o->topic) {
+	case EM_TOPIC_SERVICES:
+		em_service_free(o->u.svc);
+		break;
+	case EM_TOPIC_ENDPOINTS:
+		em_endpoints_free(o->u.eps);
+		break;
+	case EM_TOPIC_PEERS:
+		em_peer_free(o->u.peer);
+		break;
+	case EM_TOPIC_GATEWAYS:
+		em_gateway_free(o->u.gw);
+		break;
+	case EM_TOPIC_SELF:
+		em_self_free(o->u.self);
+		break;
+	default:
+		break;
+	}
+	o->u.any = NULL;
+}
+
+const char *
+em_object_key(const struct em_object *o, char *buf, size_t len)
+{
+	switch (o->topic) {
+	case EM_TOPIC_SERVICES:
+		snprintf(buf, len, "%s/%s", o->u.svc->ns, o->u.svc->name);
+		break;
+	case EM_TOPIC_ENDPOINTS:
+		snprintf(buf, len, "%s/%s", o->u.eps->ns, o->u.eps->name);
+		break;
+	case EM_TOPIC_PEERS:
+		snprintf(buf, len, "%s", o->u.peer->name);
+		break;
+	case EM_TOPIC_GATEWAYS:
+		snprintf(buf, len, "%s/%s", o->u.gw->ns, o->u.gw->name);
+		break;
+	case EM_TOPIC_SELF:
+		snprintf(buf, len, "self");
+		break;
+	default:
+		snprintf(buf, len, "?");
+		break;
+	}
+	return buf;
+}

@@ -1,0 +1,49 @@
+/*
+ * edgemesh-controller: reads the config, watches the service registry,
+ * computes the state every other daemon needs and pushes it to them over
+ * controller.sock; aggregates their health for `edgemeshctl status`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "log.h"
+
+int
+main(int argc, char **argv)
+{
+	struct em_daemon d;
+	struct server *srv;
+	struct state *st;
+	struct reg_file *rf = NULL;
+	struct reg_kube *rk = NULL;
+	char desc[64];
+
+	daemon_init(&d, "controller", argc, argv, NULL);
+	/* registry.path: the file registry; else the Kubernetes API (kubeAPIConfig) */
+	if (d.cfg.registry_path[0] != '\0')
+		snprintf(desc, sizeof(desc), "file:%.58s", d.cfg.registry_path);
+	else
+		snprintf(desc, sizeof(desc), "kubernetes-api");
+
+	/* acquire: the socket (runtime dir), then drop everything */
+	srv = server_new(&d, desc);
+	privdrop(&d, NULL, 0);
+
+	st = state_new(&d.cfg, server_emit, srv);
+	server_set_state(srv, st);
+	if (d.cfg.registry_path[0] != '\0')
+		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
+	else
+		rk = reg_kube_new(d.loop, &d.cfg, st);
+
+	daemon_start(&d);
+	daemon_run(&d);
+
+	reg_file_free(rf);
+	reg_kube_free(rk);
+	server_free(srv);
+	state_free(st);
+	return 0;
+}

@@ -1,0 +1,364 @@
+/*
+ * controller.sock: daemons and the CLI say HELLO, then SUBSCRIBE (answered
+ * with a snapshot per topic, then deltas), HEALTH, or STATUS_REQ.  A peer
+ * that is not allowed, speaks another version, or sends a malformed
+ * message is dropped; the others do not notice.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "log.h"
+
+#define MAX_CLIENTS 64
+
+struct client {
+	struct server *srv;
+	struct ipc_conn *conn;
+	int hello;
+	struct ipc_hello h;
+	uint32_t topics;
+	struct ipc_health health;
+	time_t health_at;
+};
+
+struct server {
+	struct em_daemon *d;
+	struct state *state;
+	char registry[64];
+	int fd;
+	ev_io accept_w;
+	struct client *clients[MAX_CLIENTS];
+	/* the last known status of daemons that went away */
+	struct ipc_status_row gone[IPC_STATUS_MAX];
+	size_t ngone;
+};
+
+static const char *known_daemons[] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
+
+static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+static void client_closed(struct ipc_conn *, const char *, void *);
+
+static void
+client_remove(struct server *srv, struct client *c)
+{
+	int i;
+
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i] == c)
+			srv->clients[i] = NULL;
+	free(c);
+}
+
+static void
+send_packed(struct ipc_conn *conn, uint16_t type, msgpack_sbuffer *sb)
+{
+	ipc_conn_send_sbuf(conn, type, sb, -1);
+	msgpack_sbuffer_clear(sb);
+}
+
+static void client_error(struct client *, const char *, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+client_error(struct client *c, const char *fmt, ...)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	log_warnx("dropping local client %s (pid %d): %s", c->hello ? c->h.name : "?",
+	    (int)ipc_conn_pid(c->conn), reason);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_error(&pk, reason);
+	/* best effort, and only where it cannot interleave with queued frames */
+	if (ipc_conn_queued(c->conn) == 0)
+		(void)ipc_write_frame(ipc_conn_fd(c->conn), IPC_ERROR, sb.data, sb.size, -1);
+	msgpack_sbuffer_destroy(&sb);
+	ipc_conn_drop(c->conn, reason);
+}
+
+static void
+send_upsert(struct ipc_conn *conn, enum em_topic t, uint64_t version, const char *key,
+    const struct pub *p, msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	ipc_pack_upsert_head(&pk, t, version, key);
+	msgpack_sbuffer_write(sb, p->packed, p->packed_len);
+	send_packed(conn, IPC_UPSERT, sb);
+}
+
+static void
+send_snapshot(struct server *srv, struct client *c, enum em_topic t)
+{
+	struct hmap_iter it;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	const char *key;
+	void *v;
+	uint64_t version = state_version(srv->state);
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_snapmark(&pk, t, version);
+	send_packed(c->conn, IPC_SNAPSHOT_BEGIN, &sb);
+	hmap_iter_init(&it);
+	while (hmap_next(state_topic(srv->state, t), &it, &key, &v))
+		send_upsert(c->conn, t, ((struct pub *)v)->version, key, v, &sb);
+	ipc_pack_snapmark(&pk, t, version);
+	send_packed(c->conn, IPC_SNAPSHOT_END, &sb);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+void
+server_emit(void *arg, enum em_topic t, uint64_t version, const char *key, const struct pub *p)
+{
+	struct server *srv = arg;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct client *c;
+	int i;
+
+	log_debug("%s %s %s version %llu", p ? "upsert" : "delete", em_topic_name(t), key,
+	    (unsigned long long)version);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if ((c = srv->clients[i]) == NULL || !(c->topics & EM_TOPIC_BIT(t)))
+			continue;
+		if (p != NULL) {
+			send_upsert(c->conn, t, version, key, p, &sb);
+		} else {
+			ipc_pack_delete(&pk, t, version, key);
+			send_packed(c->conn, IPC_DELETE, &sb);
+		}
+	}
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+status_row_fill(struct ipc_status_row *row, const struct client *c)
+{
+	memset(row, 0, sizeof(*row));
+	snprintf(row->name, sizeof(row->name), "%s", c->h.name);
+	row->connected = 1;
+	snprintf(row->build, sizeof(row->build), "%s", c->h.build);
+	row->pid = c->h.pid;
+	row->uptime = c->health.uptime + (c->health_at ? (uint64_t)(time(NULL) - c->health_at) : 0);
+	row->state_version = c->health.state_version;
+	snprintf(row->state, sizeof(row->state), "%s", c->health.state[0] ? c->health.state : "?");
+	snprintf(row->detail, sizeof(row->detail), "%s", c->health.detail);
+	row->rss_kb = c->health.rss_kb;
+}
+
+static void
+send_status(struct server *srv, struct client *to)
+{
+	struct ipc_status st;
+	struct ipc_status_row *row;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct client *c;
+	size_t k, j;
+	int i, found;
+
+	memset(&st, 0, sizeof(st));
+	st.version = state_version(srv->state);
+	snprintf(st.registry, sizeof(st.registry), "%s", srv->registry);
+	row = &st.rows[st.nrows++];
+	snprintf(row->name, sizeof(row->name), "controller");
+	row->connected = 1;
+	snprintf(row->build, sizeof(row->build), "%s", EM_BUILD_VERSION);
+	row->pid = (uint32_t)getpid();
+	row->uptime = (uint64_t)(time(NULL) - srv->d->started);
+	row->state_version = st.version;
+	snprintf(row->state, sizeof(row->state), "ok");
+	row->rss_kb = proc_rss_kb();
+	for (k = 0; k < sizeof(known_daemons) / sizeof(known_daemons[0]); k++) {
+		found = 0;
+		for (i = 0; i < MAX_CLIENTS && st.nrows < IPC_STATUS_MAX; i++) {
+			c = srv->clients[i];
+			if (c == NULL || !c->hello || strcmp(c->h.name, known_daemons[k]) != 0)
+				continue;
+			status_row_fill(&st.rows[st.nrows++], c);
+			found = 1;
+		}
+		if (found || st.nrows == IPC_STATUS_MAX)
+			continue;
+		row = &st.rows[st.nrows++];
+		memset(row, 0, sizeof(*row));
+		snprintf(row->name, sizeof(row->name), "%s", known_daemons[k]);
+		snprintf(row->state, sizeof(row->state), "down");
+		for (j = 0; j < srv->ngone; j++)
+			if (strcmp(srv->gone[j].name, known_daemons[k]) == 0)
+				snprintf(row->detail, sizeof(row->detail), "last seen: pid %u, %s",
+				    srv->gone[j].pid, srv->gone[j].detail);
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_status(&pk, &st);
+	ipc_conn_send_sbuf(to->conn, IPC_STATUS, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
+{
+	struct client *c = arg;
+	struct server *srv = c->srv;
+	char err[512];
+	int t;
+
+	if (!c->hello && m->type != IPC_HELLO) {
+		client_error(c, "expected HELLO first, got %s", ipc_type_name(m->type));
+		return;
+	}
+	switch (m->type) {
+	case IPC_HELLO:
+		if (ipc_unpack_hello(m, &c->h, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		if (c->h.version != IPC_VERSION) {
+			snprintf(err, sizeof(err), "protocol version %u, we speak %u", c->h.version,
+			    IPC_VERSION);
+			client_error(c, "%s", err);
+			return;
+		}
+		c->hello = 1;
+		log_info("%s connected (pid %u, version %s)", c->h.name, c->h.pid, c->h.build);
+		break;
+	case IPC_SUBSCRIBE:
+		if (ipc_unpack_subscribe(m, &c->topics, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		for (t = 0; t < EM_TOPIC_COUNT; t++)
+			if (c->topics & EM_TOPIC_BIT(t))
+				send_snapshot(srv, c, (enum em_topic)t);
+		break;
+	case IPC_HEALTH:
+		if (ipc_unpack_health(m, &c->health, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		c->health_at = time(NULL);
+		break;
+	case IPC_STATUS_REQ:
+		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		send_status(srv, c);
+		break;
+	default:
+		client_error(c, "unexpected %s on controller.sock", ipc_type_name(m->type));
+		return;
+	}
+}
+
+static void
+client_closed(struct ipc_conn *conn, const char *why, void *arg)
+{
+	struct client *c = arg;
+	struct server *srv = c->srv;
+	struct ipc_status_row *row;
+	size_t i;
+
+	if (c->hello && strcmp(c->h.name, "edgemeshctl") != 0) {
+		log_info("%s disconnected: %s", c->h.name, why);
+		for (i = 0; i < srv->ngone; i++)
+			if (strcmp(srv->gone[i].name, c->h.name) == 0)
+				break;
+		if (i == srv->ngone && srv->ngone < IPC_STATUS_MAX)
+			srv->ngone++;
+		if (i < IPC_STATUS_MAX) {
+			row = &srv->gone[i];
+			status_row_fill(row, c);
+			snprintf(row->detail, sizeof(row->detail), "disconnected: %s", why);
+		}
+	}
+	client_remove(srv, c);
+}
+
+static void
+accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct server *srv = w->data;
+	struct client *c;
+	int fd, i;
+
+	if ((fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept on controller.sock");
+		return;
+	}
+	if (!daemon_peer_allowed(srv->d, fd)) {
+		close(fd);
+		return;
+	}
+	for (i = 0; i < MAX_CLIENTS && srv->clients[i] != NULL; i++)
+		;
+	if (i == MAX_CLIENTS) {
+		log_warnx("controller.sock: %d clients already; refusing one more", MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, client_msg, client_closed, c);
+	srv->clients[i] = c;
+}
+
+void
+server_set_state(struct server *srv, struct state *st)
+{
+	srv->state = st;
+}
+
+struct server *
+server_new(struct em_daemon *d, const char *registry_desc)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	char err[512];
+
+	srv->d = d;
+	snprintf(srv->registry, sizeof(srv->registry), "%s", registry_desc);
+	if ((srv->fd = ipc_listen(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK, err, sizeof(err))) == -1)
+		fatalx("cannot listen: %s", err);
+	ev_io_init(&srv->accept_w, accept_cb, srv->fd, EV_READ);
+	srv->accept_w.data = srv;
+	ev_io_start(d->loop, &srv->accept_w);
+	return srv;
+}
+
+void
+server_free(struct server *srv)
+{
+	int i;
+
+	if (srv == NULL)
+		return;
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if (srv->clients[i] != NULL) {
+			ipc_conn_free(srv->clients[i]->conn);
+			free(srv->clients[i]);
+		}
+	}
+	ev_io_stop(srv->d->loop, &srv->accept_w);
+	close(srv->fd);
+	free(srv);
+}

@@ -1,0 +1,2 @@
+BINS += edgemesh-controller
+edgemesh-controller_SRCS := $(sort $(wildcard controller/*.c))

@@ -1,0 +1,2 @@
+BINS += edgemesh-dnsd
+edgemesh-dnsd_SRCS := $(sort $(wildcard dnsd/*.c))

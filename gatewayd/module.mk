@@ -1,0 +1,2 @@
+BINS += edgemesh-gatewayd
+edgemesh-gatewayd_SRCS := $(sort $(wildcard gatewayd/*.c))

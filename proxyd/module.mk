@@ -1,0 +1,2 @@
+BINS += edgemesh-proxyd
+edgemesh-proxyd_SRCS := $(sort $(wildcard proxyd/*.c))

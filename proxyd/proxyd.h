@@ -1,0 +1,195 @@
+/*
+ * edgemesh-proxyd private header: the device, the redirect rules, the
+ * service table, TCP and UDP proxying, the tunnel hand-off, load balancing.
+ * See ARCHITECTURE.md for the data path.
+ */
+#ifndef PROXYD_H
+#define PROXYD_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "daemon.h"
+#include "hmap.h"
+#include "model.h"
+
+#define PROXY_PORT_DEFAULT	10801	/* TCP redirect target and UDP TPROXY port */
+#define PROXY_FWMARK		0x1e0000	/* UDP TPROXY policy routing mark */
+#define PROXY_FWMASK		0xff0000
+#define PROXY_RT_TABLE		216	/* local route table for marked packets */
+#define PROXY_RULE_PRIO		9216
+
+#define PROXY_CONNECT_TIMEOUT	1.0	/* per endpoint attempt */
+#define PROXY_CONNECT_TRIES	4	/* endpoints tried per connection */
+#define PROXY_DOWN_TIME		10.0	/* a failed endpoint is skipped this long */
+#define PROXY_PEEK_MAX		4096	/* bytes peeked for an HTTP header */
+#define PROXY_PEEK_TIMEOUT	2.0
+#define PROXY_PIPE_SIZE		65536
+#define PROXY_UDP_IDLE		30.0
+#define PROXY_UDP_MAX		4096	/* flows */
+#define PROXY_PARK_MAX		1024	/* connections waiting for the first sync */
+#define PROXY_RULES_CHECK	10.0	/* seconds between rule checks */
+
+/* lb.c: load balancing policies (pure: unit tested without a loop) */
+struct lb_ring;
+struct lb {
+	int policy;			/* enum em_lb_policy */
+	int hash;			/* enum em_hash_key */
+	char hash_arg[128];
+	int affinity;			/* sessionAffinity ClientIP */
+	double affinity_ttl;
+	unsigned partitions, replicas;
+	double load;
+	size_t n;
+	char **ids;			/* endpoint ids "node:pod:ip:port" */
+	size_t rr;
+	struct lb_ring *ring;
+	struct hmap *aff;		/* client ip -> struct lb_aff */
+};
+struct lb_conf {
+	int policy, hash;
+	const char *hash_arg;
+	int affinity;
+	double affinity_ttl;
+	unsigned partitions, replicas;
+	double load;
+};
+void lb_init(struct lb *, const struct lb_conf *);
+void lb_reconf(struct lb *, const struct lb_conf *);
+void lb_free(struct lb *);
+/* Replace the endpoints; affinity to endpoints still present is kept. */
+void lb_set_endpoints(struct lb *, char *const *ids, size_t n);
+/* Does this policy want the request's first bytes (HTTP header or cookie)? */
+int lb_wants_peek(const struct lb *);
+/*
+ * Pick an endpoint index, skipping those with skip[i] != 0 (NULL: none).
+ * client: client IP text; key/keylen: the hash key (header or cookie
+ * value) or NULL.  -1 when none is usable.
+ */
+int lb_pick(struct lb *, const char *client, const char *key, size_t keylen,
+    const unsigned char *skip, double now);
+void lb_expire(struct lb *, double now);
+/* HTTP helpers: 1 found (value copied), 0 headers complete without it, -1 incomplete. */
+int lb_http_header(const char *buf, size_t len, const char *name, char *out, size_t outlen);
+int lb_http_cookie(const char *buf, size_t len, const char *name, char *out, size_t outlen);
+
+/* lb_ring.c: bounded-load consistent hashing (EdgeMesh / buraksezer/consistent) */
+uint64_t lb_xxh64(const void *, size_t, uint64_t seed);
+struct lb_ring *lb_ring_new(char *const *members, size_t n, unsigned partitions,
+    unsigned replicas, double load);
+void lb_ring_free(struct lb_ring *);
+/* Index into the members given to lb_ring_new, -1 if empty. */
+int lb_ring_locate(const struct lb_ring *, const void *key, size_t len);
+
+/* the service table: one entry per ClusterIP:port/proto */
+#define PD_EPID_LEN 320
+struct pd_ep {
+	char id[PD_EPID_LEN];		/* node:pod:ip:port */
+	char ip[46];
+	char node[EM_NAME_LEN];
+	uint16_t port;
+	int local;
+	struct sockaddr_in sa;
+	double down_until;		/* passive health */
+};
+
+struct pd_vip {
+	char key[80];			/* "10.96.0.10:80/tcp" */
+	char svc[EM_KEY_LEN];		/* ns/name */
+	char portname[64];
+	uint8_t proto;
+	struct sockaddr_in sa;
+	size_t neps;
+	struct pd_ep *eps;
+	struct lb lb;
+	int mark;			/* rebuild bookkeeping */
+};
+
+struct rules_backend;
+struct pd_tcp;
+struct pd_udp;
+struct pd_tun;
+
+struct proxyd {
+	struct em_daemon *d;
+	struct ev_loop *loop;
+	struct in_addr bind_ip;
+	uint16_t port;
+	int synced;
+	struct hmap *vips;		/* key -> struct pd_vip */
+	struct hmap *svcs;		/* ns/name -> struct pd_svcrec (its vip keys) */
+
+	const struct rules_backend *rb;
+	struct hmap *rules;		/* vip key -> comment (desired rules) */
+	struct hmap *radd, *rdel;	/* pending element changes */
+	ev_timer rules_flush, rules_check;
+	int rules_dirty_full;
+
+	struct pd_tcp *tcp;
+	struct pd_udp *udp;
+	struct pd_tun *tun;
+	uint64_t n_conns, n_fail, n_tunneled;
+};
+
+/* bridge.c: the edgemesh0 device and policy routing (rtnetlink) */
+enum bridge_kind { BRIDGE_AUTO, BRIDGE_DUMMY, BRIDGE_BRIDGE, BRIDGE_LO };
+int bridge_parse_kind(const char *);
+/* Create the device (dummy, else bridge, else the address on lo); returns the kind used. */
+int bridge_setup(const char *dev, const char *ip, int kind);
+int bridge_cleanup(const char *dev, const char *ip);
+int route_setup(void);		/* ip rule fwmark -> table, local default route */
+int route_cleanup(void);
+
+/* rules.c: desired redirect rules, batching, periodic check */
+struct rules_backend {
+	const char *name;
+	int (*full)(struct proxyd *);	/* install everything atomically */
+	int (*apply)(struct proxyd *);	/* p->radd / p->rdel element changes */
+	int (*check)(struct proxyd *);	/* 0 when our rules are in place */
+	int (*cleanup)(void);
+};
+extern const struct rules_backend rules_nft, rules_ipt;
+int rules_init(struct proxyd *, const char *backend);
+void rules_add(struct proxyd *, const struct pd_vip *);
+void rules_del(struct proxyd *, const char *key);
+void rules_sync_full(struct proxyd *);
+int rules_cleanup_all(void);
+int rules_run(const char *const argv[], const char *input, size_t inlen, char *out,
+    size_t outlen);
+void rules_caps_for_children(void);
+/* split "ip:port/proto" */
+int rules_key_parse(const char *key, char *ip, size_t iplen, uint16_t *port, int *proto);
+
+/* proxy_svc.c: the service table */
+void svc_init(struct proxyd *);
+void svc_update(struct proxyd *, const char *svckey);
+void svc_resync(struct proxyd *);
+struct pd_vip *svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
+/* Choose an endpoint of vip, not one of the ntried ids tried already; -1 if none. */
+int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key,
+    size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
+void svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
+
+/* proxy_tcp.c */
+int tcp_listen(struct proxyd *);
+void tcp_start(struct proxyd *);
+void tcp_synced(struct proxyd *);
+size_t tcp_count(const struct proxyd *);
+
+/* proxy_udp.c */
+int udp_listen(struct proxyd *);
+void udp_start(struct proxyd *);
+size_t udp_count(const struct proxyd *);
+
+/* proxy_tun.c: hand-off to tunneld */
+typedef void (*tun_result_cb)(void *arg, int ok, const char *reason);
+void tun_init(struct proxyd *);
+/* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
+int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,
+    int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
+void tun_cancel(struct proxyd *, uint64_t id);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * iptables fallback (where nft is absent), with EdgeMesh's chain names and
+ * comments (edgemesh-features §3.2) so that users' greps keep working:
+ *
+ *   nat    PREROUTING -> KUBE-PORTALS-CONTAINER  -p tcp -d VIP --dport P -j DNAT BIP:PORT
+ *   nat    OUTPUT     -> KUBE-PORTALS-HOST       (same)
+ *   mangle PREROUTING -> KUBE-PORTALS-CONTAINER  -p udp ... -j TPROXY --on-ip BIP --on-port PORT
+ *   mangle OUTPUT     -> KUBE-PORTALS-HOST       -p udp ... -j MARK
+ *
+ * The jumps are inserted at position 1 (before kube-proxy's KUBE-SERVICES).
+ * Without sets a service change is still one rule per chain, applied with
+ * iptables-restore --noflush; the full install rewrites our chains only.
+ */
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proxyd.h"
+
+#define JUMP_COMMENT "handle ClusterIPs; NOTE: this must be before the NodePort rules"
+
+static const struct {
+	const char *table, *hook, *chain;
+} jumps[] = {
+	{"nat", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
+	{"nat", "OUTPUT", "KUBE-PORTALS-HOST"},
+	{"mangle", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
+	{"mangle", "OUTPUT", "KUBE-PORTALS-HOST"},
+};
+
+static void
+ipt_rule(FILE *f, const char *op, const char *chain, int mangle, const char *key,
+    const char *comment, const char *bip, unsigned port)
+{
+	char ip[46];
+	uint16_t sport;
+	int proto;
+
+	if (rules_key_parse(key, ip, sizeof(ip), &sport, &proto) == -1)
+		return;
+	if (!mangle && proto == EM_PROTO_TCP)
+		fprintf(f, "%s %s -m comment --comment \"%s\" -p tcp -m tcp -d %s/32 --dport %u "
+		    "-j DNAT --to-destination %s:%u\n", op, chain, comment, ip, sport, bip, port);
+	else if (mangle && proto == EM_PROTO_UDP && strcmp(chain, "KUBE-PORTALS-CONTAINER") == 0)
+		fprintf(f, "%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
+		    "-j TPROXY --on-port %u --on-ip %s --tproxy-mark %#x/%#x\n", op, chain, comment,
+		    ip, sport, port, bip, PROXY_FWMARK, PROXY_FWMASK);
+	else if (mangle && proto == EM_PROTO_UDP)
+		fprintf(f, "%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
+		    "-j MARK --set-xmark %#x/%#x\n", op, chain, comment, ip, sport, PROXY_FWMARK,
+		    PROXY_FWMASK);
+}
+
+static void
+ipt_rules(FILE *f, const char *op, struct hmap *m, int mangle, const char *bip, unsigned port)
+{
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+
+	hmap_iter_init(&it);
+	while (hmap_next(m, &it, &k, &v)) {
+		ipt_rule(f, op, "KUBE-PORTALS-CONTAINER", mangle, k, v, bip, port);
+		ipt_rule(f, op, "KUBE-PORTALS-HOST", mangle, k, v, bip, port);
+	}
+}
+
+static int
+ipt_restore(char *buf, size_t len, const char *what)
+{
+	static const char *const argv[] = {"iptables-restore", "--noflush", NULL};
+	char out[1024];
+
+	if (rules_run(argv, buf, len, out, sizeof(out)) == -1) {
+		log_warnx("iptables-restore %s failed: %s", what, out);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+ipt_jumps(int add)
+{
+	char out[512];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
+		const char *chk[] = {"iptables", "-w", "-t", jumps[i].table, "-C", jumps[i].hook,
+		    "-m", "comment", "--comment", JUMP_COMMENT, "-j", jumps[i].chain, NULL};
+		const char *ins[] = {"iptables", "-w", "-t", jumps[i].table, add ? "-I" : "-D",
+		    jumps[i].hook, "-m", "comment", "--comment", JUMP_COMMENT, "-j", jumps[i].chain,
+		    NULL};
+
+		if (add) {
+			if (rules_run(chk, "", 0, out, sizeof(out)) == 0)
+				continue;
+			if (rules_run(ins, "", 0, out, sizeof(out)) == -1) {
+				log_warnx("iptables -t %s -I %s: %s", jumps[i].table, jumps[i].hook, out);
+				rc = -1;
+			}
+		} else
+			while (rules_run(ins, "", 0, out, sizeof(out)) == 0)
+				;
+	}
+	return rc;
+}
+
+static int
+ipt_full(struct proxyd *p)
+{
+	char bip[INET_ADDRSTRLEN], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return -1;
+	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
+	ipt_rules(f, "-A", p->rules, 0, bip, p->port);
+	fprintf(f, "COMMIT\n*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
+	ipt_rules(f, "-A", p->rules, 1, bip, p->port);
+	fprintf(f, "COMMIT\n");
+	fclose(f);
+	rc = ipt_restore(buf, len, "full install");
+	free(buf);
+	if (rc == 0)
+		rc = ipt_jumps(1);
+	return rc;
+}
+
+static int
+ipt_apply(struct proxyd *p)
+{
+	char bip[INET_ADDRSTRLEN], *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
+	if ((f = open_memstream(&buf, &len)) == NULL)
+		return -1;
+	fprintf(f, "*nat\n");
+	ipt_rules(f, "-D", p->rdel, 0, bip, p->port);
+	ipt_rules(f, "-A", p->radd, 0, bip, p->port);
+	fprintf(f, "COMMIT\n*mangle\n");
+	ipt_rules(f, "-D", p->rdel, 1, bip, p->port);
+	ipt_rules(f, "-A", p->radd, 1, bip, p->port);
+	fprintf(f, "COMMIT\n");
+	fclose(f);
+	rc = ipt_restore(buf, len, "update");
+	free(buf);
+	return rc;
+}
+
+static int
+ipt_check(struct proxyd *p)
+{
+	static const char *const argv[] = {"iptables-save", "-t", "nat", NULL};
+	const size_t cap = 4u << 20;
+	char *out = xcalloc(1, cap), *s;
+	size_t n = 0, want = 0;
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	int rc = -1;
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->rules, &it, &k, &v))
+		want += strstr(k, "/tcp") != NULL ? 2 : 0;
+	if (rules_run(argv, "", 0, out, cap) == -1 || ipt_jumps(1) == -1)
+		goto done;
+	for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
+		n++;
+	if (strlen(out) < cap - 1 && n != want)
+		goto done;
+	rc = 0;
+done:
+	free(out);
+	return rc;
+}
+
+static int
+ipt_cleanup(void)
+{
+	static const char *const argv[] = {"iptables-restore", "--noflush", NULL};
+	static const char txt[] = "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - "
+	    "[0:0]\n-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n*mangle\n"
+	    ":KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
+	    "-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n";
+	static const char *const probe[] = {"iptables", "--version", NULL};
+	char out[512];
+
+	if (rules_run(probe, "", 0, out, sizeof(out)) == -1)
+		return -1;
+	ipt_jumps(0);
+	if (rules_run(argv, txt, sizeof(txt) - 1, out, sizeof(out)) == -1) {
+		log_debug("iptables cleanup: %s", out);
+		return -1;
+	}
+	log_info("iptables: KUBE-PORTALS-* chains removed");
+	return 0;
+}
+
+const struct rules_backend rules_ipt = {
+	"iptables", ipt_full, ipt_apply, ipt_check, ipt_cleanup,
+};

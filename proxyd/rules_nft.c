@@ -1,0 +1,203 @@
+/*
+ * nftables backend: one table `ip edgemesh`, two sets of clusterIP . port
+ * (svc_tcp, svc_udp), four fixed chains.  A service change is one element
+ * add or delete; the full install replaces the table in one atomic nft -f
+ * transaction.
+ *
+ *   nat prerouting/output  ip daddr . tcp dport @svc_tcp dnat to BIP:PORT
+ *   mangle prerouting      ... udp ... @svc_udp mark set M tproxy to BIP:PORT
+ *   route output           ... udp ... @svc_udp mark set M  (re-routed to lo,
+ *                          then seen by mangle prerouting)
+ */
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proxyd.h"
+
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void
+sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = b->cap * 2 + (size_t)n + 256;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+}
+
+static int
+nft_exec(struct sbuf *b, const char *what)
+{
+	static const char *const argv[] = {"nft", "-f", "-", NULL};
+	char out[1024];
+
+	if (rules_run(argv, b->s, b->len, out, sizeof(out)) == -1) {
+		log_warnx("nft %s failed: %s", what, out);
+		return -1;
+	}
+	return 0;
+}
+
+/* elements of one proto from a map of keys, "a . p, b . q" */
+static size_t
+nft_elements(struct sbuf *b, struct hmap *m, int proto, const char *sep)
+{
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	char ip[46];
+	uint16_t port;
+	int pr;
+	size_t n = 0;
+
+	hmap_iter_init(&it);
+	while (hmap_next(m, &it, &k, &v)) {
+		if (rules_key_parse(k, ip, sizeof(ip), &port, &pr) == -1 || pr != proto)
+			continue;
+		sb_printf(b, "%s%s . %u", n ? sep : "", ip, port);
+		n++;
+	}
+	return n;
+}
+
+static int
+nft_full(struct proxyd *p)
+{
+	struct sbuf b = {NULL, 0, 0};
+	char bip[INET_ADDRSTRLEN];
+	size_t n;
+	int rc, proto;
+
+	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
+	sb_printf(&b, "table ip edgemesh {}\ndelete table ip edgemesh\ntable ip edgemesh {\n");
+	for (proto = EM_PROTO_TCP; proto <= EM_PROTO_UDP; proto++) {
+		sb_printf(&b, "\tset svc_%s { type ipv4_addr . inet_service;",
+		    proto == EM_PROTO_TCP ? "tcp" : "udp");
+		size_t mark = b.len;
+		sb_printf(&b, " elements = { ");
+		n = nft_elements(&b, p->rules, proto, ", ");
+		if (n == 0)
+			b.len = mark;
+		else
+			sb_printf(&b, " }");
+		sb_printf(&b, " }\n");
+	}
+	sb_printf(&b,
+	    "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
+	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
+	    "\tchain nat_output { type nat hook output priority -110; policy accept; "
+	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
+	    "\tchain mangle_prerouting { type filter hook prerouting priority -160; policy "
+	    "accept; meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x "
+	    "tproxy to %s:%u accept; }\n"
+	    "\tchain mangle_output { type route hook output priority -160; policy accept; "
+	    "meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x; }\n}\n",
+	    bip, p->port, bip, p->port, PROXY_FWMARK, bip, p->port, PROXY_FWMARK);
+	rc = nft_exec(&b, "full install");
+	free(b.s);
+	return rc;
+}
+
+static int
+nft_apply(struct proxyd *p)
+{
+	struct sbuf b = {NULL, 0, 0};
+	size_t mark;
+	int rc, proto;
+	const char *pn;
+
+	for (proto = EM_PROTO_TCP; proto <= EM_PROTO_UDP; proto++) {
+		pn = proto == EM_PROTO_TCP ? "tcp" : "udp";
+		mark = b.len;
+		sb_printf(&b, "delete element ip edgemesh svc_%s { ", pn);
+		if (nft_elements(&b, p->rdel, proto, ", ") == 0)
+			b.len = mark;
+		else
+			sb_printf(&b, " }\n");
+		mark = b.len;
+		sb_printf(&b, "add element ip edgemesh svc_%s { ", pn);
+		if (nft_elements(&b, p->radd, proto, ", ") == 0)
+			b.len = mark;
+		else
+			sb_printf(&b, " }\n");
+	}
+	if (b.len == 0)
+		return 0;
+	log_debug("nft: %.*s", (int)(b.len > 400 ? 400 : b.len), b.s);
+	rc = nft_exec(&b, "element update");
+	free(b.s);
+	return rc;
+}
+
+static int
+nft_check(struct proxyd *p)
+{
+	static const char *const argv[] = {"nft", "list", "table", "ip", "edgemesh", NULL};
+	const size_t cap = 4u << 20;
+	char *out = xcalloc(1, cap), *s, want[64], bip[INET_ADDRSTRLEN];
+	size_t n = 0;
+	int rc = -1;
+
+	if (rules_run(argv, "", 0, out, cap) == -1)
+		goto done;
+	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
+	snprintf(want, sizeof(want), "dnat to %s:%u", bip, p->port);
+	if ((s = strstr(out, want)) == NULL || strstr(s + 1, want) == NULL ||
+	    strstr(out, "tproxy to") == NULL || strstr(out, "chain mangle_output") == NULL)
+		goto done;
+	if (strlen(out) < cap - 1) {
+		/* count set elements: "<digit> . <digit>" */
+		for (s = out; (s = strstr(s, " . ")) != NULL; s += 3)
+			if (s > out && isdigit((unsigned char)s[-1]) && isdigit((unsigned char)s[3]))
+				n++;
+		if (n != hmap_count(p->rules))
+			goto done;
+	}
+	rc = 0;
+done:
+	free(out);
+	return rc;
+}
+
+static int
+nft_cleanup(void)
+{
+	static const char *const argv[] = {"nft", "-f", "-", NULL};
+	static const char txt[] = "table ip edgemesh {}\ndelete table ip edgemesh\n";
+	char out[512];
+
+	if (rules_run(argv, txt, sizeof(txt) - 1, out, sizeof(out)) == -1) {
+		log_debug("nft cleanup: %s", out);
+		return -1;
+	}
+	log_info("nftables: table ip edgemesh removed");
+	return 0;
+}
+
+const struct rules_backend rules_nft = {
+	"nftables", nft_full, nft_apply, nft_check, nft_cleanup,
+};

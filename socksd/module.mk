@@ -1,0 +1,2 @@
+BINS += edgemesh-socksd
+edgemesh-socksd_SRCS := $(sort $(wildcard socksd/*.c))

@@ -1,0 +1,169 @@
+# Shared helpers for the end-to-end tests: nodes and pods in network
+# namespaces made by the test, the real daemons, cleanup on every exit.
+#
+#   . tests/e2e/lib.sh
+#   e2e_init mytest            # unique prefix, work dir, EXIT trap
+#   e2e_topology 3             # nodes n1..n3 on one LAN, a pod behind each
+#   e2e_registry tests/fixtures/registry
+#   e2e_start_node n1          # controller (+ daemons given in $DAEMONS)
+#   ok "what" cmd...  / fail "why"
+#
+# Addresses (they match tests/fixtures/registry): node i is 10.200.0.1i on
+# the LAN bridge, its pod network is 10.201.i.0/24 (node side .1), and the
+# pod namespace "p<i>" holds 10.201.i.10, .11, .12, .20 and .30 (the pod
+# IPs of tests/fixtures/registry; serve them with tests/tools/serve_hostname.py).
+# Node names: edge-1, edge-2, cloud-1 for i = 1, 2, 3.
+
+set -u
+B=${B:-build}
+E2E_PASS=0
+E2E_FAIL=0
+E2E_PIDS=""
+
+e2e_init() {
+	E2E_NAME=$1
+	E2E_PREFIX="em$(printf '%s' "$1" | cut -c1-4)$$"
+	E2E_DIR=$(mktemp -d "/tmp/edgemesh-e2e-$1.XXXXXX")
+	trap e2e_cleanup EXIT INT TERM
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP $1: needs root for network namespaces"; exit 77; }
+	command -v ip >/dev/null || { echo "e2e: iproute2 missing"; exit 1; }
+}
+
+e2e_node_name() {
+	case $1 in
+	1) echo edge-1 ;; 2) echo edge-2 ;; 3) echo cloud-1 ;; *) echo "node-$1" ;;
+	esac
+}
+
+# ns NAME -> the namespace name
+ns() { echo "${E2E_PREFIX}-$1"; }
+# in NAME cmd... -> run inside node/pod namespace NAME
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+e2e_topology() {
+	local n=$1 i
+	ip netns add "$(ns lan)"
+	in_ns lan ip link add br0 type bridge
+	in_ns lan ip link set br0 up
+	in_ns lan ip link set lo up
+	for i in $(seq 1 "$n"); do
+		ip netns add "$(ns n$i)"
+		in_ns n$i ip link set lo up
+		ip link add "${E2E_PREFIX}e$i" type veth peer name eth0 netns "$(ns n$i)"
+		ip link set "${E2E_PREFIX}e$i" netns "$(ns lan)"
+		in_ns lan ip link set "${E2E_PREFIX}e$i" master br0 up
+		in_ns n$i ip addr add 10.200.0.1$i/24 dev eth0
+		in_ns n$i ip link set eth0 up
+		in_ns n$i sysctl -qw net.ipv4.ip_forward=1
+		# the pod behind the node
+		ip netns add "$(ns p$i)"
+		in_ns p$i ip link set lo up
+		ip link add "${E2E_PREFIX}v$i" netns "$(ns n$i)" type veth peer name eth0 netns "$(ns p$i)"
+		in_ns n$i ip addr add 10.201.$i.1/24 dev "${E2E_PREFIX}v$i"
+		in_ns n$i ip link set "${E2E_PREFIX}v$i" up
+		for a in 10 11 12 20 30; do
+			in_ns p$i ip addr add 10.201.$i.$a/24 dev eth0
+		done
+		in_ns p$i ip link set eth0 up
+		in_ns p$i ip route add default via 10.201.$i.1
+	done
+}
+
+# Write node i's config; extra YAML (already indented for top level) on stdin.
+e2e_config() {
+	local i=$1 d="$E2E_DIR/n$1"
+	mkdir -p "$d/run" "$d/state"
+	[ -f "$E2E_DIR/psk" ] || { printf 'edgemesh e2e test' > "$E2E_DIR/psk"; chmod 600 "$E2E_DIR/psk"; }
+	{
+		cat <<CFG
+commonConfig:
+  nodeName: $(e2e_node_name "$i")
+  runtimeDir: $d/run
+  stateDir: $d/state
+registry:
+  path: $E2E_DIR/registry
+modules:
+  edgeTunnel:
+    enable: true
+    psk:
+      path: $E2E_DIR/psk
+CFG
+		cat
+	} > "$d/edgemesh.yaml"
+	echo "$d/edgemesh.yaml"
+}
+
+e2e_registry() {
+	mkdir -p "$E2E_DIR/registry"
+	cp "$1"/*.yaml "$E2E_DIR/registry/"
+}
+
+# Start one daemon in node i's namespace; logs in $E2E_DIR/n$i/<daemon>.log.
+e2e_daemon() {
+	local i=$1 daemon=$2; shift 2
+	local d="$E2E_DIR/n$i"
+	ip netns exec "$(ns n$i)" "$B/edgemesh-$daemon" -c "$d/edgemesh.yaml" -d -u root "$@" \
+		>>"$d/$daemon.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	echo $! > "$d/$daemon.pid"
+}
+
+e2e_kill() {	# i daemon [signal]
+	local p
+	p=$(cat "$E2E_DIR/n$1/$2.pid" 2>/dev/null) || return 0
+	kill "-${3:-TERM}" "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
+}
+
+# Wait (bounded) until a command succeeds.
+wait_for() {	# seconds cmd...
+	local t=$1 end; shift
+	end=$(( $(date +%s) + t ))
+	while [ "$(date +%s)" -le "$end" ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+e2e_ctl() {	# i args...
+	local i=$1; shift
+	in_ns n$i "$B/edgemeshctl" -c "$E2E_DIR/n$i/edgemesh.yaml" "$@"
+}
+
+ok() {	# description cmd...
+	local what=$1; shift
+	if "$@"; then
+		E2E_PASS=$((E2E_PASS + 1)); echo "ok - $what"
+	else
+		E2E_FAIL=$((E2E_FAIL + 1)); echo "not ok - $what"
+	fi
+}
+
+fail() {
+	E2E_FAIL=$((E2E_FAIL + 1)); echo "not ok - $1"
+}
+
+e2e_cleanup() {
+	local p n
+	for p in $E2E_PIDS; do kill "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in $E2E_PIDS; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	# anything else still running in our namespaces
+	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${E2E_PREFIX}-"); do
+		for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		ip netns del "$n" 2>/dev/null
+	done
+	if [ "$E2E_FAIL" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
+		for f in "$E2E_DIR"/n*/*.log; do
+			[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 25 "$f"; }
+		done
+	fi
+	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
+}
+
+# Print the summary line and set the exit status.
+e2e_done() {
+	echo "$E2E_NAME: $E2E_PASS passed, $E2E_FAIL failed"
+	[ "$E2E_FAIL" -eq 0 ]
+}

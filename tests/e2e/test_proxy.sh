@@ -1,0 +1,130 @@
+#!/bin/bash
+# proxyd end to end: edgemesh0 (with fallback), nft rules, TCP and UDP to
+# ClusterIPs from the host and from a pod, LB policies, endpoint churn,
+# remote endpoints through tunneld, --cleanup, privileges.
+. tests/e2e/lib.sh
+. tests/e2e/proxy/registry.sh
+e2e_init proxy
+e2e_topology 2
+e2e_registry tests/fixtures/registry
+rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
+proxy_registry "$E2E_DIR/registry"
+for i in 1 2; do e2e_config $i </dev/null >/dev/null; done
+SRV=tests/e2e/proxy/servers.py
+for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
+	in_ns p1 python3 $SRV http $ip 9376 "pod-$ip" & E2E_PIDS="$E2E_PIDS $!"
+	in_ns p1 python3 $SRV udp $ip 9377 "pod-$ip" & E2E_PIDS="$E2E_PIDS $!"
+done
+in_ns p2 python3 $SRV http 10.201.2.10 9376 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
+in_ns p2 python3 $SRV udp 10.201.2.10 9377 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
+for i in 1 2; do e2e_daemon $i controller; e2e_daemon $i tunneld; done
+e2e_daemon 1 proxyd
+
+get() {	# ns url [curl args] -> body
+	in_ns "$1" curl -s -m 3 "${@:3}" "$2"
+}
+wait_for 10 get n1 http://10.96.1.10/ || fail "first request through proxyd"
+
+# 1. the device and the address
+ok "edgemesh0 has 169.254.96.16 (bridge fallback: no dummy here)" \
+	sh -c "ip netns exec $(ns n1) ip -4 addr show edgemesh0 | grep -q 169.254.96.16"
+grep -q "dummy link" "$E2E_DIR/n1/proxyd.log" && ok "dummy attempt logged" true
+
+# 2. rules
+RULES=$(in_ns n1 nft list table ip edgemesh 2>&1)
+ok "nft table with the web service element" grep -q "10.96.1.10 . 80" <<<"$RULES"
+ok "udp set holds udp-echo" grep -q "10.96.1.20 . 53" <<<"$RULES"
+ok "labeled service not proxied (FilterIfLabelExists)" bash -c "! grep -q 10.96.1.30 <<<\"\$0\"" "$RULES"
+
+# 3/4. TCP local from the host and from a pod
+ok "curl from the node" bash -c "[[ \$(ip netns exec $(ns n1) curl -s -m 3 http://10.96.1.10/) == pod-* ]]"
+ok "curl from a pod" bash -c "[[ \$(ip netns exec $(ns p1) curl -s -m 3 http://10.96.1.10/) == pod-* ]]"
+ok "headless not proxied (no answer)" bash -c "! ip netns exec $(ns n1) curl -s -m 1 http://None/ >/dev/null 2>&1"
+
+# 6. round robin: 30 requests, each of 3 endpoints gets exactly 10
+dist() {	# url n [curl args]
+	local i
+	for i in $(seq 1 "$2"); do get n1 "$1" "${@:3}"; echo; done | sort | uniq -c | awk '{print $1}' | sort -n | tr '\n' ' '
+}
+D=$(dist http://10.96.1.10/ 30)
+ok "round robin 10/10/10 (got $D)" test "$D" = "10 10 10 "
+D=$(dist http://10.96.1.11/ 60)
+ok "random uses all 3, none above 40 of 60 (got $D)" bash -c "set -- $D; [ \$# -eq 3 ] && [ \$3 -le 40 ]"
+D=$(dist http://10.96.1.12/ 20 -H "X-User: alice")
+ok "consistent hash: same header -> same endpoint (got $D)" test "$D" = "20 "
+N=$(for u in u1 u2 u3 u4 u5 u6 u7 u8 u9 u10 u11 u12; do get n1 http://10.96.1.12/ -H "X-User: $u"; echo; done | sort -u | wc -l)
+ok "consistent hash: 12 users spread over >1 endpoints ($N)" test "$N" -gt 1
+D=$(dist http://10.96.1.13/ 15)
+ok "session affinity ClientIP sticks (got $D)" test "$D" = "15 "
+D=$(dist http://10.96.1.14/ 15)
+ok "consistent hash useSourceIp sticks (got $D)" test "$D" = "15 "
+
+# 5. UDP from the host and from a pod
+udp() {	# ns ip port msg
+	in_ns "$1" python3 -c '
+import socket,sys
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.connect((sys.argv[1],int(sys.argv[2]))); s.send(sys.argv[3].encode()); print(s.recv(65536).decode())' "$2" "$3" "$4"
+}
+ok "udp echo from the node" bash -c "[[ \$(ip netns exec $(ns n1) python3 -c '
+import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
+s.connect((\"10.96.1.20\",53)); s.send(b\"hi\"); print(s.recv(100).decode())') == pod-*:hi ]]"
+R=$(udp p1 10.96.1.20 53 hello 2>&1)
+ok "udp echo from a pod ($R)" bash -c "[[ '$R' == pod-*:hello ]]"
+
+# endpoint removed mid-traffic: drop .12 from web, requests keep working
+sed -i '0,/10.201.1.12/{/- ip: 10.201.1.12/,+2d}' "$E2E_DIR/registry/proxy-test.yaml"
+sleep 1.5
+D=$(for i in $(seq 1 12); do get n1 http://10.96.1.10/; echo; done | sort | uniq -c | awk '{print $2}' | tr '\n' ' ')
+ok "endpoint removed: only 2 endpoints answer (got $D)" bash -c "[[ '$D' != *10.201.1.12* ]] && [ \$(wc -w <<<'$D') -eq 2 ]"
+# an endpoint that refuses: failover, no failed request
+in_ns p1 ip addr del 10.201.1.11/24 dev eth0
+F=0; for i in $(seq 1 10); do get n1 http://10.96.1.10/ >/dev/null || F=$((F+1)); done
+ok "dead endpoint skipped, 0 of 10 requests failed ($F)" test "$F" -eq 0
+in_ns p1 ip addr add 10.201.1.11/24 dev eth0
+
+# remote endpoints through tunneld
+R=$(get n1 http://10.96.1.40/)
+ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
+R=$(udp n1 10.96.1.41 53 far 2>&1)
+ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
+
+# rules put back after someone deletes them
+in_ns n1 nft delete table ip edgemesh
+ok "rules put back within 15s" wait_for 15 in_ns n1 nft list set ip edgemesh svc_tcp
+# restart keeps rules; new connections work after restart
+e2e_kill 1 proxyd
+ok "rules stay across a proxyd exit" in_ns n1 nft list set ip edgemesh svc_tcp
+e2e_daemon 1 proxyd
+ok "works after restart" wait_for 10 get n1 http://10.96.1.10/
+
+# --cleanup
+e2e_kill 1 proxyd
+in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
+ok "--cleanup removes the table" bash -c "! ip netns exec $(ns n1) nft list table ip edgemesh >/dev/null 2>&1"
+ok "--cleanup removes edgemesh0" bash -c "! ip netns exec $(ns n1) ip link show edgemesh0 >/dev/null 2>&1"
+ok "--cleanup removes the ip rule" bash -c "! ip netns exec $(ns n1) ip rule | grep -q 0x1e0000"
+
+# lo fallback
+e2e_daemon 1 proxyd --device-kind lo
+ok "lo fallback: address on lo, service works" wait_for 10 get n1 http://10.96.1.10/
+ok "lo fallback: 169.254.96.16 on lo" sh -c "ip netns exec $(ns n1) ip -4 addr show lo | grep -q 169.254.96.16"
+e2e_kill 1 proxyd
+in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
+
+# privileges: own user, only CAP_NET_ADMIN
+id edgemesh-proxyd >/dev/null 2>&1 || useradd --system --no-create-home edgemesh-proxyd
+chmod 755 "$E2E_DIR" "$E2E_DIR/n1"; chmod 777 "$E2E_DIR/n1/run"
+d="$E2E_DIR/n1"
+ip netns exec "$(ns n1)" "$B/edgemesh-proxyd" -c "$d/edgemesh.yaml" -d >>"$d/proxyd.log" 2>&1 &
+PP=$!; E2E_PIDS="$E2E_PIDS $PP"
+ok "unprivileged proxyd serves" wait_for 10 get n1 http://10.96.1.10/
+CAP=$(awk '/^CapEff/{print $2}' /proc/$PP/status 2>/dev/null)
+ok "CapEff is CAP_NET_ADMIN only ($CAP)" test "$CAP" = "0000000000001000"
+U=$(awk '/^Uid/{print $2}' /proc/$PP/status 2>/dev/null)
+ok "runs as edgemesh-proxyd" test "$U" = "$(id -u edgemesh-proxyd)"
+in_ns n1 nft delete element ip edgemesh svc_tcp '{ 10.96.1.11 . 80 }'
+ok "unprivileged proxyd puts rules back (nft child with ambient CAP_NET_ADMIN)" \
+	wait_for 15 sh -c "ip netns exec $(ns n1) nft list set ip edgemesh svc_tcp | grep -q '10.96.1.11 . 80'"
+e2e_done

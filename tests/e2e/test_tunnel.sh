@@ -1,0 +1,291 @@
+#!/bin/bash
+# tunneld end to end: three nodes (edge-1, edge-2, cloud-1) with a pod each,
+# the real controller (file registry tests/fixtures/tunnel) and tunneld on
+# every node; tests/tools/tunopen plays proxyd's part on edge-1.
+#   B=build bash tests/e2e/test_tunnel.sh      (TUN_QUICK=1 skips the 1 GiB run)
+. "$(dirname "$0")/lib.sh"
+e2e_init tunnel
+e2e_topology 3
+e2e_registry tests/fixtures/tunnel
+
+H="$E2E_DIR/tunhelp.py"
+cat > "$H" <<'PY'
+import asyncio, os, socket, sys, time
+
+def echo_server(port):
+    async def handle(r, w):
+        try:
+            while True:
+                d = await r.read(65536)
+                if not d:
+                    break
+                w.write(d)
+                await w.drain()
+        except Exception:
+            pass
+        w.close()
+    async def main():
+        srv = await asyncio.start_server(handle, '0.0.0.0', port, backlog=4096)
+        await srv.serve_forever()
+    asyncio.run(main())
+
+def source_server(port):
+    async def handle(r, w):
+        chunk = b'x' * 65536
+        try:
+            while True:
+                w.write(chunk)
+                await w.drain()
+        except Exception:
+            pass
+        w.close()
+    async def main():
+        srv = await asyncio.start_server(handle, '0.0.0.0', port)
+        await srv.serve_forever()
+    asyncio.run(main())
+
+def udp_echo(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', port))
+    while True:
+        d, a = s.recvfrom(65535)
+        s.sendto(d, a)
+
+def many(port, n):
+    async def one(i, gate, held):
+        r, w = await asyncio.open_connection('127.0.0.1', port)
+        msg = b'stream %d\n' % i
+        w.write(msg)
+        await w.drain()
+        got = await r.readexactly(len(msg))
+        assert got == msg, (got, msg)
+        held.append(1)
+        await gate.wait()           # all open at once
+        w.close()
+        return 1
+    async def main():
+        gate = asyncio.Event()
+        held = []
+        tasks = [asyncio.create_task(one(i, gate, held)) for i in range(n)]
+        t0 = time.time()
+        while len(held) < n and time.time() - t0 < 60:
+            if any(t.done() for t in tasks if t.exception() if t.done()):
+                break
+            await asyncio.sleep(0.05)
+        print('concurrent', len(held))
+        gate.set()
+        res = await asyncio.gather(*tasks, return_exceptions=True)
+        ok = sum(1 for x in res if x == 1)
+        print('ok', ok)
+        return ok
+    ok = asyncio.run(asyncio.wait_for(main(), 90))
+    sys.exit(0 if ok == n else 1)
+
+def stall(src_port, echo_port):
+    a = socket.create_connection(('127.0.0.1', src_port))   # never read: window fills
+    time.sleep(3)
+    b = socket.create_connection(('127.0.0.1', echo_port))
+    b.settimeout(10)
+    t0 = time.time()
+    b.sendall(b'ping\n')
+    got = b''
+    while len(got) < 5:
+        d = b.recv(100)
+        if not d:
+            break
+        got += d
+    dt = time.time() - t0
+    print('interactive echo %r after %.3fs next to a stalled stream' % (got, dt))
+    a.settimeout(10)
+    alive = len(a.recv(65536)) > 0
+    print('stalled stream still delivers:', alive)
+    sys.exit(0 if got == b'ping\n' and alive else 1)
+
+def udp_client(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(('127.0.0.1', port))
+    s.settimeout(0.3)
+    for i in range(30):             # the flow's first datagram opens it
+        s.send(b'hello')
+        try:
+            if s.recv(65535) == b'hello':
+                break
+        except socket.timeout:
+            pass
+    else:
+        print('no UDP echo'); sys.exit(1)
+    s.settimeout(3)
+    while True:                     # drain duplicate hellos
+        try:
+            s.settimeout(0.3)
+            if s.recv(65535) != b'hello': break
+        except socket.timeout:
+            break
+    s.settimeout(3)
+    sizes = [1, 100, 1400, 8000, 30000, 1, 512]
+    for n in sizes:
+        m = os.urandom(n)
+        s.send(m)
+        if s.recv(65535) != m:
+            print('datagram of', n, 'bytes came back wrong'); sys.exit(1)
+    print('udp datagrams echoed with boundaries:', len(sizes))
+
+cmd = sys.argv[1]
+if cmd == 'echo-server': echo_server(int(sys.argv[2]))
+elif cmd == 'source-server': source_server(int(sys.argv[2]))
+elif cmd == 'udp-echo': udp_echo(int(sys.argv[2]))
+elif cmd == 'many': many(int(sys.argv[2]), int(sys.argv[3]))
+elif cmd == 'stall': stall(int(sys.argv[2]), int(sys.argv[3]))
+elif cmd == 'udp-client': udp_client(int(sys.argv[2]))
+PY
+
+bg() {	# ns cmd... : a background helper, cleaned up by lib.sh
+	local n=$1; shift
+	in_ns "$n" "$@" >>"$E2E_DIR/bg.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+}
+tunopen() {	# node peer ip port lport [-u] : a forwarder on 127.0.0.1:lport
+	local i=$1 peer=$2 ip=$3 port=$4 lport=$5; shift 5
+	in_ns n$i "$B/tunopen" -r "$E2E_DIR/n$i/run" -n "$peer" -t "$ip" -p "$port" \
+		-l "127.0.0.1:$lport" "$@" >>"$E2E_DIR/tunopen-$i-$lport.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	wait_for 5 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
+}
+sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
+start_tunneld() {	# i [args]
+	local i=$1; shift
+	rm -f "$E2E_DIR/n$i/run/tunnel.sock"
+	e2e_daemon "$i" tunneld "$@"
+	wait_for 10 sock_up "$i"
+}
+fds() { ls "/proc/$(cat "$E2E_DIR/n$1/tunneld.pid")/fd" | wc -l; }
+echo_once() {	# i lport msg
+	[ "$(printf '%s\n' "$3" | in_ns n$1 timeout 10 socat -t 5 - "TCP:127.0.0.1:$2" 2>/dev/null)" = "$3" ]
+}
+log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
+
+printf 'a different PSK' > "$E2E_DIR/psk3"; chmod 600 "$E2E_DIR/psk3"
+for i in 1 2 3; do
+	e2e_config "$i" >/dev/null <<CFG
+    allowedNodePorts: [22, 2222]
+CFG
+	e2e_daemon "$i" controller
+done
+sleep 0.5
+start_tunneld 1
+start_tunneld 2
+start_tunneld 3 --psk-file "$E2E_DIR/psk3"
+
+bg p2 python3 "$H" echo-server 7000
+bg p2 python3 "$H" source-server 7003
+bg p2 python3 "$H" udp-echo 7002
+bg p1 python3 "$H" echo-server 7000
+bg p2 socat -u TCP-LISTEN:7001,reuseaddr,fork SYSTEM:'sha256sum > /dev/stderr'
+sleep 0.5
+
+# --- keys and files
+ok "static key created 0600 in stateDir" \
+	test "$(stat -c %a "$E2E_DIR/n1/state/tunnel.key")" = 600
+chmod 644 "$E2E_DIR/psk"
+in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/n1/edgemesh.yaml" -u root \
+	--psk-file "$E2E_DIR/psk" >"$E2E_DIR/badpsk.log" 2>&1
+ok "a group/world-readable PSK file is refused with the fix" grep -q "chmod 600" "$E2E_DIR/badpsk.log"
+chmod 600 "$E2E_DIR/psk"
+
+# --- one TCP stream to a pod on another node
+tunopen 1 edge-2 10.201.2.10 7000 9000 -v
+ok "TCP echo through the tunnel to a pod on edge-2" echo_once 1 9000 "hello tunnel"
+ok "edgemeshctl peers shows edge-2 up, direct" \
+	bash -c "$(declare -f in_ns ns e2e_ctl); E2E_PREFIX=$E2E_PREFIX E2E_DIR=$E2E_DIR B=$B e2e_ctl 1 peers | grep edge-2 | grep -q 'up .*direct'"
+e2e_ctl 1 peers
+
+# --- the allowlist on the far end
+tunopen 1 edge-2 10.201.2.10 7999 9010
+echo x | in_ns n1 timeout 5 socat -t 2 - TCP:127.0.0.1:9010 >/dev/null 2>&1
+wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-9010.log"
+ok "a port that is no service endpoint is refused, reason in TUN_RESULT" \
+	grep -q "not a ready endpoint port" "$E2E_DIR/tunopen-1-9010.log"
+ok "... and logged on the far end" log_has 2 "refused: TCP 10.201.2.10:7999"
+tunopen 1 edge-2 10.201.2.11 7000 9011
+echo x | in_ns n1 timeout 5 socat -t 2 - TCP:127.0.0.1:9011 >/dev/null 2>&1
+wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-9011.log"
+ok "a not-ready endpoint is refused" grep -q "refused" "$E2E_DIR/tunopen-1-9011.log"
+tunopen 1 edge-2 10.200.0.12 23 9012
+echo x | in_ns n1 timeout 5 socat -t 2 - TCP:127.0.0.1:9012 >/dev/null 2>&1
+wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-9012.log"
+ok "a node port outside allowedNodePorts is refused" \
+	grep -q "not in modules.edgeTunnel.allowedNodePorts" "$E2E_DIR/tunopen-1-9012.log"
+bg n2 socat TCP-LISTEN:2222,reuseaddr,fork EXEC:cat
+sleep 0.2
+tunopen 1 edge-2 10.200.0.12 2222 9013
+ok "a node port in allowedNodePorts is reached" echo_once 1 9013 "node port"
+
+# --- UDP
+tunopen 1 edge-2 10.201.2.10 7002 9002 -u
+ok "UDP echo, one datagram per frame" in_ns n1 timeout 30 python3 "$H" udp-client 9002
+
+# --- wrong PSK on cloud-1
+tunopen 1 cloud-1 10.201.3.10 7000 9003
+echo x | in_ns n1 timeout 8 socat -t 4 - TCP:127.0.0.1:9003 >/dev/null 2>&1
+wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-9003.log"
+ok "wrong PSK: the open fails with a reason" grep -q "PSK mismatch" "$E2E_DIR/tunopen-1-9003.log"
+ok "wrong PSK: one fingerprint line on edge-1" \
+	test "$(grep -c 'PSK mismatch with cloud-1 at 10.200.0.13: ours ...., theirs' "$E2E_DIR/n1/tunneld.log")" = 1
+ok "wrong PSK: one fingerprint line on cloud-1" \
+	test "$(grep -c 'PSK mismatch with edge-1 at 10.200.0.11: ours ...., theirs' "$E2E_DIR/n3/tunneld.log")" = 1
+grep -h "PSK mismatch" "$E2E_DIR"/n[13]/tunneld.log
+e2e_kill 3 tunneld
+start_tunneld 3
+ok "after the PSK is fixed cloud-1 is reached (reconnect)" \
+	wait_for 30 echo_once 1 9003 "psk fixed"
+
+# --- a stalled reader next to an interactive stream
+tunopen 1 edge-2 10.201.2.10 7003 9004
+ok "interactive echo completes next to a stalled bulk stream" \
+	in_ns n1 timeout 30 python3 "$H" stall 9004 9000
+
+# --- 1000 concurrent streams, fd counts back to baseline
+sleep 1
+base1=$(fds 1); base2=$(fds 2)
+ok "1000 concurrent streams" in_ns n1 timeout 120 python3 "$H" many 9000 1000
+back() { [ "$(fds 1)" -le "$base1" ] && [ "$(fds 2)" -le "$base2" ]; }
+ok "fd counts back to baseline ($base1, $base2)" wait_for 20 back
+echo "fds now: $(fds 1) $(fds 2)"
+
+# --- 1 GiB with matching sha256 (client -> pod, FIN, sum back)
+tunopen 1 edge-2 10.201.2.10 7001 9001
+if [ -z "${TUN_QUICK:-}" ]; then SIZE=1073741824; else SIZE=67108864; fi
+: > "$E2E_DIR/bg.log"
+t0=$(date +%s.%N)
+in_ns n1 timeout 120 bash -c "head -c $SIZE /dev/zero | openssl enc -aes-128-ctr -pass pass:x -nosalt -pbkdf2 2>/dev/null | head -c $SIZE | tee >(sha256sum > $E2E_DIR/local.sum) | socat -u - TCP:127.0.0.1:9001"
+t1=$(date +%s.%N)
+sleep 1
+wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
+ok "$SIZE bytes through the tunnel, sha256 matches" \
+	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
+echo "bulk: $SIZE bytes in $(echo "$t1 - $t0" | bc) s"
+
+# --- kill -9 and recovery, both sides
+e2e_kill 2 tunneld KILL
+start_tunneld 2
+ok "edge-2 tunneld killed and restarted: new streams work" wait_for 30 echo_once 1 9000 "after kill 2"
+e2e_kill 1 tunneld KILL
+start_tunneld 1
+pkill_tunopen() { :; }
+tunopen 1 edge-2 10.201.2.10 7000 9020
+ok "edge-1 tunneld killed and restarted: new streams work" wait_for 30 echo_once 1 9020 "after kill 1"
+
+# --- both sides open at once: one session survives, both directions work
+tunopen 2 edge-1 10.201.1.10 7000 9030
+e2e_kill 1 tunneld KILL; e2e_kill 2 tunneld KILL
+start_tunneld 1; start_tunneld 2
+sleep 0.5
+echo_once 1 9020 "a->b" & p1=$!
+echo_once 2 9030 "b->a" & p2=$!
+wait $p1; r1=$?; wait $p2; r2=$?
+ok "simultaneous opens from both ends both work" test $r1 = 0 -a $r2 = 0
+sleep 1
+ok "... over one session per node pair" \
+	test "$(bash -c "$(declare -f in_ns ns e2e_ctl); E2E_PREFIX=$E2E_PREFIX E2E_DIR=$E2E_DIR B=$B e2e_ctl 1 peers" | grep -c '^edge-2 .* up ')" = 1
+
+e2e_done

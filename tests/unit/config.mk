@@ -1,0 +1,2 @@
+UNIT_TESTS += config
+check_config_SRCS :=

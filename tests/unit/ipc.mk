@@ -1,0 +1,2 @@
+UNIT_TESTS += ipc
+check_ipc_SRCS :=

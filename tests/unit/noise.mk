@@ -1,0 +1,2 @@
+UNIT_TESTS += noise
+check_noise_SRCS := tunneld/tun_noise.c

@@ -1,0 +1,156 @@
+/*
+ * The remote end of a stream: which targets a peer may open here, and the
+ * non-blocking dial.  Allowed: a ready endpoint on this node of a known
+ * service (ip, port and protocol as in the endpoints topic), or one of this
+ * node's own addresses (its Node addresses, 127.0.0.1) with a port in
+ * modules.edgeTunnel.allowedNodePorts.  Everything else is refused with
+ * the reason, which travels back to the opener.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+static int
+same_ip(const char *a, const char *b)
+{
+	uint8_t x[16], y[16];
+
+	if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
+		return memcmp(x, y, 4) == 0;
+	if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
+		return memcmp(x, y, 16) == 0;
+	return 0;
+}
+
+int
+tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, size_t len)
+{
+	const struct em_config *cfg = &t->d->cfg;
+	const char *self = cfg->node_name;
+	const struct em_object *o;
+	const struct em_endpoints *eps;
+	const struct em_peer *me;
+	struct replica_iter it;
+	char key[EM_KEY_LEN];
+	size_t i, j;
+	int ep_ip = 0, own = 0;
+
+	/* a ready endpoint of a known service on this node */
+	replica_iter_init(&it);
+	while (replica_next(t->d->replica, EM_TOPIC_ENDPOINTS, &it, &o)) {
+		eps = o->u.eps;
+		for (i = 0; i < eps->neps; i++) {
+			if (strcmp(eps->eps[i].node, self) != 0 || !same_ip(eps->eps[i].ip, r->ip))
+				continue;
+			ep_ip = 1;
+			if (!eps->eps[i].ready)
+				continue;
+			snprintf(key, sizeof(key), "%s/%s", eps->ns, eps->name);
+			if (replica_get(t->d->replica, EM_TOPIC_SERVICES, key) == NULL)
+				continue;	/* endpoints of no known service */
+			for (j = 0; j < eps->nports; j++)
+				if (eps->ports[j].port == r->port && eps->ports[j].proto == r->proto)
+					return 1;
+		}
+	}
+	/* this node's own addresses, allowed ports only */
+	if (strcmp(r->ip, "127.0.0.1") == 0 || strcmp(r->ip, "::1") == 0)
+		own = 1;
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, self)) != NULL) {
+		me = o->u.peer;
+		for (i = 0; i < me->naddrs; i++)
+			if (same_ip(me->addrs[i], r->ip))
+				own = 1;
+	}
+	if (own) {
+		if (r->proto != EM_PROTO_TCP) {
+			snprintf(why, len, "%s %s:%u is a node address: only TCP to "
+			    "modules.edgeTunnel.allowedNodePorts is allowed", em_proto_name(r->proto),
+			    r->ip, r->port);
+			return 0;
+		}
+		for (i = 0; i < cfg->tunnel.n_allowed_ports; i++)
+			if (cfg->tunnel.allowed_ports[i] == r->port)
+				return 1;
+		snprintf(why, len, "port %u of node %s is not in "
+		    "modules.edgeTunnel.allowedNodePorts", r->port, self);
+		return 0;
+	}
+	if (ep_ip)
+		snprintf(why, len, "%s %s:%u is not a ready endpoint port of a service on %s",
+		    em_proto_name(r->proto), r->ip, r->port, self);
+	else
+		snprintf(why, len, "%s %s:%u is neither a service endpoint on %s nor one of its "
+		    "addresses", em_proto_name(r->proto), r->ip, r->port, self);
+	return 0;
+}
+
+static void
+dial_fail(struct tun_stream *st, const char *why)
+{
+	log_warnx("stream from %s to %s %s:%u refused: %s", st->s->name,
+	    em_proto_name(st->proto), st->req.ip, st->req.port, why);
+	tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+	tun_stream_free(st);
+}
+
+void
+tun_dial_target(struct tun_stream *st)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct ev_loop *loop = tunneld_get()->d->loop;
+	socklen_t sl;
+	char why[200];
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, st->req.ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(st->req.port);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, st->req.ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(st->req.port);
+		sl = sizeof(*sin6);
+	} else {
+		dial_fail(st, "not an IP address");
+		return;
+	}
+	fd = socket(ss.ss_family, (st->proto == EM_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) |
+	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
+		dial_fail(st, why);
+		return;
+	}
+	st->fd = fd;
+	ev_io_set(&st->rw, fd, EV_READ);
+	ev_io_set(&st->ww, fd, EV_WRITE);
+	if (st->proto == EM_PROTO_TCP)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
+		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
+		    strerror(errno));
+		dial_fail(st, why);
+		return;
+	}
+	if (st->proto == EM_PROTO_UDP) {
+		tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
+		tun_stream_start(st);
+		return;
+	}
+	ev_io_start(loop, &st->ww);
+	ev_timer_start(loop, &st->tmo);
+}

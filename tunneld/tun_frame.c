@@ -1,0 +1,212 @@
+/*
+ * Wire formats inside the tunnel, pure functions (tests/unit/check_tun.c).
+ *
+ *   record  = length u16 (big-endian) || AEAD ciphertext (<= 65535 bytes)
+ *   plain   = frame*                   (a record carries one or more frames)
+ *   frame   = type u8 || stream u32 || length u16 || payload
+ *
+ * Handshake messages use the same u16 length prefix.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tunneld.h"
+
+void
+tun_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+void
+tun_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = (v >> 16) & 0xff;
+	p[2] = (v >> 8) & 0xff;
+	p[3] = v & 0xff;
+}
+
+void
+tun_put64(uint8_t *p, uint64_t v)
+{
+	tun_put32(p, (uint32_t)(v >> 32));
+	tun_put32(p + 4, (uint32_t)v);
+}
+
+uint16_t
+tun_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+uint32_t
+tun_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+uint64_t
+tun_get64(const uint8_t *p)
+{
+	return (uint64_t)tun_get32(p) << 32 | tun_get32(p + 4);
+}
+
+static const char *ftype_names[TUN_F_MAX] = {
+	[TUN_F_OPEN] = "OPEN", [TUN_F_OPEN_OK] = "OPEN_OK", [TUN_F_OPEN_FAIL] = "OPEN_FAIL",
+	[TUN_F_DATA] = "DATA", [TUN_F_WINDOW] = "WINDOW", [TUN_F_FIN] = "FIN",
+	[TUN_F_RST] = "RST", [TUN_F_PING] = "PING", [TUN_F_PONG] = "PONG",
+	[TUN_F_REKEY] = "REKEY", [TUN_F_GOAWAY] = "GOAWAY",
+};
+
+const char *
+tun_ftype_name(int t)
+{
+	if (t <= 0 || t >= TUN_F_MAX || ftype_names[t] == NULL)
+		return "?";
+	return ftype_names[t];
+}
+
+/* Returns the bytes written, 0 if it does not fit. */
+size_t
+tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,
+    size_t len)
+{
+	if (len > 0xffff || cap < TUN_FRAME_HDR + len)
+		return 0;
+	buf[0] = type;
+	tun_put32(buf + 1, sid);
+	tun_put16(buf + 5, (uint16_t)len);
+	if (len > 0)
+		memcpy(buf + TUN_FRAME_HDR, payload, len);
+	return TUN_FRAME_HDR + len;
+}
+
+int
+tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
+{
+	if (len < TUN_FRAME_HDR)
+		return 0;
+	f->type = buf[0];
+	f->sid = tun_get32(buf + 1);
+	f->len = tun_get16(buf + 5);
+	if (len < TUN_FRAME_HDR + (size_t)f->len)
+		return 0;
+	f->payload = buf + TUN_FRAME_HDR;
+	*used = TUN_FRAME_HDR + f->len;
+	if (f->type == 0 || f->type >= TUN_F_MAX)
+		return -1;
+	switch (f->type) {
+	case TUN_F_WINDOW:
+		return f->len == 4 ? 1 : -1;
+	case TUN_F_PING:
+	case TUN_F_PONG:
+		return f->len == 8 ? 1 : -1;
+	case TUN_F_OPEN_OK:
+	case TUN_F_FIN:
+	case TUN_F_REKEY:
+		return f->len == 0 ? 1 : -1;
+	case TUN_F_OPEN:
+	case TUN_F_DATA:
+	case TUN_F_OPEN_FAIL:
+	case TUN_F_RST:
+		return f->sid != 0 ? 1 : -1;
+	}
+	return 1;
+}
+
+size_t
+tun_open_encode(const struct tun_open_req *r, uint8_t *buf, size_t cap)
+{
+	size_t il = strnlen(r->ip, sizeof(r->ip) - 1), cl = strnlen(r->client,
+	    sizeof(r->client) - 1);
+
+	if (cap < 5 + il + cl)
+		return 0;
+	buf[0] = r->proto;
+	tun_put16(buf + 1, r->port);
+	buf[3] = (uint8_t)il;
+	memcpy(buf + 4, r->ip, il);
+	buf[4 + il] = (uint8_t)cl;
+	memcpy(buf + 5 + il, r->client, cl);
+	return 5 + il + cl;
+}
+
+static int
+text_ok(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x20 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int
+tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *r)
+{
+	size_t il, cl;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 5)
+		return -1;
+	r->proto = buf[0];
+	r->port = tun_get16(buf + 1);
+	il = buf[3];
+	if (il == 0 || il >= sizeof(r->ip) || len < 5 + il)
+		return -1;
+	cl = buf[4 + il];
+	if (cl >= sizeof(r->client) || len != 5 + il + cl)
+		return -1;
+	if (!text_ok(buf + 4, il) || !text_ok(buf + 5 + il, cl))
+		return -1;
+	memcpy(r->ip, buf + 4, il);
+	memcpy(r->client, buf + 5 + il, cl);
+	if (r->proto > 1 || r->port == 0)
+		return -1;
+	return 0;
+}
+
+/* version u8 || fp 8 hex || namelen u8 || name */
+size_t
+tun_hello_encode(const struct tun_hello *h, uint8_t *buf, size_t cap)
+{
+	size_t nl = strnlen(h->name, sizeof(h->name) - 1);
+
+	if (cap < 10 + nl || strlen(h->fp) != 8)
+		return 0;
+	buf[0] = h->version;
+	memcpy(buf + 1, h->fp, 8);
+	buf[9] = (uint8_t)nl;
+	memcpy(buf + 10, h->name, nl);
+	return 10 + nl;
+}
+
+int
+tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *h)
+{
+	size_t nl, i;
+
+	memset(h, 0, sizeof(*h));
+	if (len < 10 || buf[0] != 1)
+		return -1;
+	h->version = buf[0];
+	for (i = 0; i < 8; i++)
+		if (!((buf[1 + i] >= '0' && buf[1 + i] <= '9') ||
+		    (buf[1 + i] >= 'a' && buf[1 + i] <= 'f')))
+			return -1;
+	memcpy(h->fp, buf + 1, 8);
+	nl = buf[9];
+	if (nl == 0 || nl >= sizeof(h->name) || len != 10 + nl || !text_ok(buf + 10, nl))
+		return -1;
+	memcpy(h->name, buf + 10, nl);
+	return 0;
+}
+
+void
+tun_fp_short(const char *fp, char out[16])
+{
+	snprintf(out, 16, "%.4s\xe2\x80\xa6", fp);
+}

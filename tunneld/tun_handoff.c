@@ -1,0 +1,245 @@
+/*
+ * tunnel.sock: proxyd, socksd and gatewayd hand tunneld connected client
+ * fds (IPC_TUN_OPEN + fd), answered with IPC_TUN_RESULT once the far end
+ * opened the target or refused it; edgemeshctl asks for IPC_PEERS.  UDP:
+ * the opener passes a connected UDP socket per flow; each datagram is one
+ * DATA frame.  Every client is checked with daemon_peer_allowed().
+ */
+#include <sys/socket.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+#define HANDOFF_CLIENTS_MAX 64
+
+struct hclient {
+	struct ipc_conn *c;
+	uint64_t serial;
+	char name[32];
+	LIST_ENTRY(hclient) link;
+};
+static LIST_HEAD(, hclient) clients = LIST_HEAD_INITIALIZER(clients);
+static size_t nclients;
+static uint64_t next_serial = 1;
+
+int
+tun_handoff_listen(struct tunneld *t, char *err, size_t errlen)
+{
+	if ((t->hfd = ipc_listen(t->d->cfg.runtime_dir, IPC_TUNNEL_SOCK, err, errlen)) == -1)
+		return -1;
+	return 0;
+}
+
+static struct hclient *
+client_find(uint64_t serial)
+{
+	struct hclient *h;
+
+	LIST_FOREACH(h, &clients, link)
+		if (h->serial == serial)
+			return h;
+	return NULL;
+}
+
+void
+tun_handoff_result(struct tunneld *t, uint64_t serial, uint64_t id, int ok, const char *reason)
+{
+	struct ipc_tun_result r;
+	struct hclient *h;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if ((h = client_find(serial)) == NULL)
+		return;	/* the opener is gone */
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.ok = ok;
+	snprintf(r.reason, sizeof(r.reason), "%s", reason);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_tun_result(&pk, &r);
+	ipc_conn_send_sbuf(h->c, IPC_TUN_RESULT, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void
+handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
+{
+	struct ipc_tun_open o;
+	struct tun_stream *st;
+	struct tun_peer *p;
+	char err[256];
+	int fd;
+
+	if (ipc_unpack_tun_open(m, &o, err, sizeof(err)) == -1) {
+		ipc_conn_drop(h->c, err);
+		return;
+	}
+	fd = ipc_msg_take_fd(m);
+	if (fd == -1) {
+		ipc_conn_drop(h->c, "TUN_OPEN without its fd");
+		return;
+	}
+	if (o.proto != EM_PROTO_TCP && o.proto != EM_PROTO_UDP) {
+		close(fd);
+		tun_handoff_result(t, h->serial, o.id, 0, "only TCP and UDP are tunneled");
+		return;
+	}
+	if (strcmp(o.peer, t->d->cfg.node_name) == 0) {
+		close(fd);
+		tun_handoff_result(t, h->serial, o.id, 0, "the target is on this node: connect "
+		    "it directly");
+		return;
+	}
+	if (!tun_peer_known(t, o.peer)) {
+		close(fd);
+		snprintf(err, sizeof(err), "unknown node %s (no Node object in the peers topic)",
+		    o.peer);
+		log_warnx("open from %s for %s:%u refused: %s", h->name, o.ip, o.port, err);
+		tun_handoff_result(t, h->serial, o.id, 0, err);
+		return;
+	}
+	p = tun_peer_get(t, o.peer, 1);
+	st = tun_stream_new(NULL, p, fd, o.proto);
+	st->local = 1;
+	st->client_serial = h->serial;
+	st->open_id = o.id;
+	st->req.proto = o.proto;
+	st->req.port = o.port;
+	snprintf(st->req.ip, sizeof(st->req.ip), "%s", o.ip);
+	snprintf(st->req.client, sizeof(st->req.client), "%s", o.client);
+	tun_peer_open(p, st);
+}
+
+static void
+handoff_peers(struct tunneld *t, struct hclient *h)
+{
+	struct ipc_peers out;
+	struct ipc_peer_row *row;
+	struct replica_iter it;
+	const struct em_object *o;
+	struct tun_peer *p;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t n;
+
+	memset(&out, 0, sizeof(out));
+	snprintf(out.self, sizeof(out.self), "%s", t->d->cfg.node_name);
+	snprintf(out.fingerprint, sizeof(out.fingerprint), "%s", t->fp);
+	n = replica_count(t->d->replica, EM_TOPIC_PEERS);
+	if (n > IPC_PEERS_MAX)
+		n = IPC_PEERS_MAX;
+	out.rows = xcalloc(n + 1, sizeof(*out.rows));
+	replica_iter_init(&it);
+	while (out.nrows < n && replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o)) {
+		if (strcmp(o->u.peer->name, t->d->cfg.node_name) == 0)
+			continue;
+		row = &out.rows[out.nrows++];
+		snprintf(row->name, sizeof(row->name), "%s", o->u.peer->name);
+		snprintf(row->addr, sizeof(row->addr), "%s",
+		    o->u.peer->naddrs > 0 ? o->u.peer->addrs[0] : "-");
+		snprintf(row->state, sizeof(row->state), "idle");
+		if ((p = tun_peer_get(t, o->u.peer->name, 0)) == NULL)
+			continue;
+		snprintf(row->state, sizeof(row->state), "%s", tun_peer_state(p));
+		row->tx_bytes = p->tx;
+		row->rx_bytes = p->rx;
+		if (p->sess != NULL) {
+			snprintf(row->addr, sizeof(row->addr), "%s", p->sess->addr);
+			row->rtt_us = p->sess->rtt_us;
+			row->tx_bytes += p->sess->tx;
+			row->rx_bytes += p->sess->rx;
+			row->streams = (uint32_t)p->sess->nstreams;
+			snprintf(row->path, sizeof(row->path), "direct");
+		}
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_peers(&pk, &out);
+	ipc_conn_send_sbuf(h->c, IPC_PEERS, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+	free(out.rows);
+}
+
+static void
+handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+{
+	struct hclient *h = arg;
+	struct tunneld *t = tunneld_get();
+	struct ipc_hello hello;
+	char err[256];
+
+	switch (m->type) {
+	case IPC_HELLO:
+		if (ipc_unpack_hello(m, &hello, err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return;
+		}
+		if (hello.version != IPC_VERSION) {
+			snprintf(err, sizeof(err), "IPC version %u, we speak %u", hello.version,
+			    IPC_VERSION);
+			ipc_conn_drop(c, err);
+			return;
+		}
+		snprintf(h->name, sizeof(h->name), "%s", hello.name);
+		return;
+	case IPC_TUN_OPEN:
+		handoff_open(t, h, m);
+		return;
+	case IPC_PEERS_REQ:
+		handoff_peers(t, h);
+		return;
+	default:
+		snprintf(err, sizeof(err), "unexpected %s on tunnel.sock", ipc_type_name(m->type));
+		ipc_conn_drop(c, err);
+	}
+}
+
+static void
+handoff_close(struct ipc_conn *c, const char *why, void *arg)
+{
+	struct hclient *h = arg;
+
+	if (why != NULL && why[0] != '\0' && strcmp(why, "closed") != 0)
+		log_debug("tunnel.sock client %s: %s", h->name, why);
+	LIST_REMOVE(h, link);
+	nclients--;
+	free(h);
+}
+
+static void
+handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tunneld *t = w->data;
+	struct hclient *h;
+	int fd;
+
+	if ((fd = accept4(t->hfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+		return;
+	if (!daemon_peer_allowed(t->d, fd) || nclients >= HANDOFF_CLIENTS_MAX) {
+		if (nclients >= HANDOFF_CLIENTS_MAX)
+			log_warnx("tunnel.sock: %d clients already: refusing one",
+			    HANDOFF_CLIENTS_MAX);
+		close(fd);
+		return;
+	}
+	h = xcalloc(1, sizeof(*h));
+	h->serial = next_serial++;
+	snprintf(h->name, sizeof(h->name), "?");
+	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, handoff_msg, handoff_close, h);
+	LIST_INSERT_HEAD(&clients, h, link);
+	nclients++;
+}
+
+void
+tun_handoff_start(struct tunneld *t)
+{
+	ev_io_init(&t->hw, handoff_accept_cb, t->hfd, EV_READ);
+	t->hw.data = t;
+	ev_io_start(t->d->loop, &t->hw);
+}

@@ -1,0 +1,632 @@
+/*
+ * Streams multiplexed over a session.
+ *
+ * fd -> tunnel: a readable stream's read watcher is stopped and the stream
+ * joins the session's ready queue; the scheduler (tun_mux_pump, run before
+ * the loop blocks) takes streams round-robin, reads at most TUN_QUANTUM
+ * bytes of each straight into the open record, and stops while the
+ * session's output queue is above TUN_OUT_HIGH.  A stream sends only what
+ * its window allows, so it needs no buffer of its own on this side.
+ *
+ * tunnel -> fd: DATA is written to the fd at once; what the fd does not
+ * take waits in obuf (at most the window, TUN_WINDOW) and the peer gets
+ * WINDOW credit only for bytes the fd took.  A slow reader thus holds up
+ * its own stream only.  UDP streams carry one datagram per DATA frame and
+ * have no window: a datagram the socket does not take is dropped.
+ *
+ * Half-close: EOF on the fd sends FIN; a FIN shuts down the fd's write side
+ * once obuf is empty.  A stream is freed when both directions are done, on
+ * RST either way, on any fd error, with its session, or idle (UDP).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+static void st_read_cb(struct ev_loop *, ev_io *, int);
+static void st_write_cb(struct ev_loop *, ev_io *, int);
+static void st_tmo_cb(struct ev_loop *, ev_timer *, int);
+
+static struct ev_loop *
+st_loop(void)
+{
+	return tunneld_get()->d->loop;
+}
+
+static const char *
+st_peer_name(const struct tun_stream *st)
+{
+	if (st->s != NULL)
+		return st->s->name;
+	if (st->peer != NULL)
+		return st->peer->name;
+	return "?";
+}
+
+struct tun_stream *
+tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
+{
+	struct tun_stream *st;
+
+	st = xcalloc(1, sizeof(*st));
+	st->fd = fd;
+	st->proto = proto;
+	st->peer = p;
+	st->send_win = TUN_WINDOW;
+	st->recv_win = TUN_WINDOW;
+	ev_io_init(&st->rw, st_read_cb, fd, EV_READ);
+	ev_io_init(&st->ww, st_write_cb, fd, EV_WRITE);
+	ev_timer_init(&st->tmo, st_tmo_cb, TUN_OPEN_TIMEOUT, 0.);
+	st->rw.data = st->ww.data = st->tmo.data = st;
+	st->last_active = ev_now(st_loop());
+	tunneld_get()->nstreams++;
+	(void)s;
+	return st;
+}
+
+static void
+ht_grow(struct tun_session *s)
+{
+	struct tun_stream **nt, *st, *next;
+	size_t i, nsize = s->htsize * 2;
+
+	nt = xcalloc(nsize, sizeof(*nt));
+	for (i = 0; i < s->htsize; i++)
+		for (st = s->ht[i]; st != NULL; st = next) {
+			next = st->hnext;
+			st->hnext = nt[st->id & (nsize - 1)];
+			nt[st->id & (nsize - 1)] = st;
+		}
+	free(s->ht);
+	s->ht = nt;
+	s->htsize = nsize;
+}
+
+void
+tun_stream_attach(struct tun_stream *st, struct tun_session *s, uint32_t sid)
+{
+	if (sid == 0) {
+		sid = s->next_sid;
+		s->next_sid += 2;
+	}
+	st->id = sid;
+	st->s = s;
+	if (s->nstreams >= s->htsize)
+		ht_grow(s);
+	st->hnext = s->ht[sid & (s->htsize - 1)];
+	s->ht[sid & (s->htsize - 1)] = st;
+	s->nstreams++;
+}
+
+struct tun_stream *
+tun_stream_find(struct tun_session *s, uint32_t sid)
+{
+	struct tun_stream *st;
+
+	for (st = s->ht[sid & (s->htsize - 1)]; st != NULL; st = st->hnext)
+		if (st->id == sid)
+			return st;
+	return NULL;
+}
+
+static void
+ht_remove(struct tun_stream *st)
+{
+	struct tun_session *s = st->s;
+	struct tun_stream **pp;
+
+	for (pp = &s->ht[st->id & (s->htsize - 1)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == st) {
+			*pp = st->hnext;
+			s->nstreams--;
+			return;
+		}
+}
+
+void
+tun_stream_free(struct tun_stream *st)
+{
+	struct ev_loop *loop = st_loop();
+	struct tun_session *s = st->s;
+
+	ev_io_stop(loop, &st->rw);
+	ev_io_stop(loop, &st->ww);
+	ev_timer_stop(loop, &st->tmo);
+	if (s != NULL) {
+		if (st->in_ready)
+			TAILQ_REMOVE(&s->ready, st, rq);
+		ht_remove(st);
+		if (s->draining && s->nstreams == 0 && s->state == SS_UP)
+			tun_session_close(s, "duplicate session drained");
+	} else if (st->state == ST_PENDING && st->peer != NULL) {
+		TAILQ_REMOVE(&st->peer->pending, st, pq);
+		st->peer->npending--;
+	}
+	if (st->fd != -1)
+		close(st->fd);
+	free(st->obuf);
+	tunneld_get()->nstreams--;
+	free(st);
+}
+
+/* Tell the opener (local streams not yet open), the peer (RST), and free. */
+void
+tun_stream_reset(struct tun_stream *st, const char *why)
+{
+	struct tunneld *t = tunneld_get();
+
+	if (st->local && st->state != ST_OPEN)
+		tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
+	else if (st->s != NULL && st->s->state == SS_UP && st->id != 0)
+		tun_session_frame(st->s, TUN_F_RST, st->id, why, strlen(why) > 200 ? 200 :
+		    strlen(why));
+	log_debug("stream %u with %s (%s:%u) reset: %s", st->id, st_peer_name(st), st->req.ip,
+	    st->req.port, why);
+	tun_stream_free(st);
+}
+
+static void
+st_ready(struct tun_stream *st)
+{
+	if (st->in_ready || st->s == NULL)
+		return;
+	st->in_ready = 1;
+	TAILQ_INSERT_TAIL(&st->s->ready, st, rq);
+	tun_session_dirty(st->s);
+}
+
+/* Read interest only while we may send. */
+static void
+st_want_read(struct tun_stream *st)
+{
+	if (st->state != ST_OPEN || st->rd_eof || st->in_ready)
+		return;
+	if (st->proto == EM_PROTO_TCP && st->send_win == 0)
+		return;
+	if (!ev_is_active(&st->rw))
+		ev_io_start(st_loop(), &st->rw);
+}
+
+void
+tun_stream_start(struct tun_stream *st)
+{
+	ev_timer_stop(st_loop(), &st->tmo);
+	st->state = ST_OPEN;
+	st->last_active = ev_now(st_loop());
+	st_want_read(st);
+}
+
+void
+tun_stream_send_open(struct tun_stream *st)
+{
+	uint8_t buf[128];
+	size_t n;
+
+	st->state = ST_OPENING;
+	n = tun_open_encode(&st->req, buf, sizeof(buf));
+	tun_session_frame(st->s, TUN_F_OPEN, st->id, buf, n);
+}
+
+/* Both directions done: free. */
+static int
+st_maybe_done(struct tun_stream *st)
+{
+	if (st->rd_eof && st->wr_shut) {
+		log_debug("stream %u with %s closed", st->id, st_peer_name(st));
+		tun_stream_free(st);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+st_window_update(struct tun_stream *st)
+{
+	uint8_t b[4];
+
+	if (st->consumed < TUN_WIN_UPDATE || st->remote_fin || st->s == NULL)
+		return;
+	tun_put32(b, st->consumed);
+	st->recv_win += st->consumed;
+	st->consumed = 0;
+	tun_session_frame(st->s, TUN_F_WINDOW, st->id, b, 4);
+}
+
+/* obuf drained: release it, finish a half-close. */
+static int
+st_drained(struct tun_stream *st)
+{
+	free(st->obuf);
+	st->obuf = NULL;
+	st->ooff = st->olen = st->ocap = 0;
+	ev_io_stop(st_loop(), &st->ww);
+	if (st->remote_fin && !st->wr_shut) {
+		shutdown(st->fd, SHUT_WR);
+		st->wr_shut = 1;
+		return st_maybe_done(st);
+	}
+	return 0;
+}
+
+static void
+st_append(struct tun_stream *st, const uint8_t *p, size_t len)
+{
+	size_t ncap;
+
+	if (st->ooff + st->olen + len > st->ocap && st->ooff > 0) {
+		memmove(st->obuf, st->obuf + st->ooff, st->olen);
+		st->ooff = 0;
+	}
+	if (st->olen + len > st->ocap) {
+		ncap = st->ocap ? st->ocap * 2 : 16384;
+		while (ncap < st->olen + len)
+			ncap *= 2;
+		st->obuf = xreallocarray(st->obuf, 1, ncap);
+		st->ocap = ncap;
+	}
+	memcpy(st->obuf + st->ooff + st->olen, p, len);
+	st->olen += len;
+	if (!ev_is_active(&st->ww))
+		ev_io_start(st_loop(), &st->ww);
+}
+
+static void
+st_data(struct tun_stream *st, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+	char why[128];
+
+	st->last_active = ev_now(st_loop());
+	if (st->proto == EM_PROTO_UDP) {
+		if (send(st->fd, p, len, MSG_DONTWAIT) == -1)
+			log_debug("stream %u: datagram of %zu bytes dropped: %s", st->id, len,
+			    strerror(errno));
+		return;
+	}
+	if (len > st->recv_win) {
+		tun_stream_reset(st, "peer sent beyond the window");
+		return;
+	}
+	if (st->remote_fin || st->wr_shut) {
+		tun_stream_reset(st, "DATA after FIN");
+		return;
+	}
+	st->recv_win -= (uint32_t)len;
+	if (st->olen == 0) {
+		n = write(st->fd, p, len);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			n = 0;
+		if (n == -1) {
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			tun_stream_reset(st, why);
+			return;
+		}
+		st->consumed += (uint32_t)n;
+		p += n;
+		len -= (size_t)n;
+	}
+	if (len > 0)
+		st_append(st, p, len);
+	st_window_update(st);
+}
+
+static void
+st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_stream *st = w->data;
+	ssize_t n;
+	char why[128];
+
+	if (st->state == ST_CONNECTING) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+
+		ev_io_stop(loop, &st->ww);
+		if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+			err = errno;
+		if (err != 0) {
+			snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
+			    strerror(err));
+			log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st),
+			    st->req.ip, st->req.port, why);
+			tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+			tun_stream_free(st);
+			return;
+		}
+		tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
+		log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
+		    st->req.port);
+		tun_stream_start(st);
+		return;
+	}
+	while (st->olen > 0) {
+		n = write(st->fd, st->obuf + st->ooff, st->olen);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n == -1) {
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			tun_stream_reset(st, why);
+			return;
+		}
+		st->ooff += (size_t)n;
+		st->olen -= (size_t)n;
+		st->consumed += (uint32_t)n;
+	}
+	st_window_update(st);
+	if (st->olen == 0)
+		st_drained(st);
+}
+
+static void
+st_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_stream *st = w->data;
+
+	ev_io_stop(loop, &st->rw);
+	st_ready(st);
+}
+
+static void
+st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun_stream *st = w->data;
+	char why[200];
+
+	if (st->state == ST_CONNECTING) {
+		snprintf(why, sizeof(why), "connect %s:%u: timed out", st->req.ip, st->req.port);
+		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
+		    st->req.port, why);
+		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+		tun_stream_free(st);
+		return;
+	}
+	if (st->state == ST_PENDING && st->peer != NULL)
+		snprintf(why, sizeof(why), "no session to %s within %.0fs%s%s", st->peer->name,
+		    TUN_OPEN_TIMEOUT, st->peer->last_err[0] ? ": " : "", st->peer->last_err);
+	else
+		snprintf(why, sizeof(why), "%s did not answer the OPEN within %.0fs",
+		    st_peer_name(st), TUN_OPEN_TIMEOUT);
+	log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port,
+	    st_peer_name(st), why);
+	tun_stream_reset(st, why);
+}
+
+/* One scheduling turn of a stream: at most TUN_QUANTUM bytes. */
+static void
+st_pull(struct tun_stream *st)
+{
+	struct tun_session *s = st->s;
+	uint8_t *dst;
+	size_t room, want, total = 0;
+	ssize_t n;
+	char why[128];
+
+	for (;;) {
+		if (st->proto == EM_PROTO_UDP) {
+			n = recv(st->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+			if (n >= 0 && (size_t)n > TUN_REC_MAX - 2 * TUN_FRAME_HDR) {
+				uint8_t junk[1];
+
+				(void)recv(st->fd, junk, sizeof(junk), MSG_DONTWAIT);
+				continue;
+			}
+			want = n > 0 ? (size_t)n : 1;
+		} else {
+			want = TUN_QUANTUM - total;
+			if (want > st->send_win)
+				want = st->send_win;
+			if (want == 0)
+				return;	/* WINDOW restarts it */
+		}
+		if ((dst = tun_session_data_reserve(s, st->proto == EM_PROTO_UDP ? want : 1024,
+		    &room)) == NULL)
+			return;
+		if (want > room)
+			want = room;
+		n = st->proto == EM_PROTO_UDP ? recv(st->fd, dst, want, MSG_DONTWAIT) :
+		    read(st->fd, dst, want);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			st_want_read(st);
+			return;
+		}
+		if (n == -1 && st->proto == EM_PROTO_UDP && errno == ECONNREFUSED)
+			continue;
+		if (n == -1) {
+			snprintf(why, sizeof(why), "read: %s", strerror(errno));
+			tun_stream_reset(st, why);
+			return;
+		}
+		if (n == 0 && st->proto == EM_PROTO_TCP) {
+			tun_session_frame(s, TUN_F_FIN, st->id, NULL, 0);
+			st->rd_eof = 1;
+			st_maybe_done(st);
+			return;
+		}
+		tun_session_data_commit(s, st->id, (size_t)n);
+		st->last_active = ev_now(st_loop());
+		total += (size_t)n;
+		if (st->proto == EM_PROTO_TCP) {
+			st->send_win -= (uint32_t)n;
+			if ((size_t)n < want) {	/* drained the socket for now */
+				st_want_read(st);
+				return;
+			}
+		}
+		if (total >= TUN_QUANTUM) {
+			if (st->proto == EM_PROTO_UDP || st->send_win > 0)
+				st_ready(st);	/* back of the queue */
+			return;
+		}
+	}
+}
+
+void
+tun_mux_pump(struct tun_session *s)
+{
+	struct tun_stream *st;
+	int turns = 0;
+
+	while (s->state == SS_UP && tun_session_outq(s) < TUN_OUT_HIGH && turns++ < 4096 &&
+	    (st = TAILQ_FIRST(&s->ready)) != NULL) {
+		TAILQ_REMOVE(&s->ready, st, rq);
+		st->in_ready = 0;
+		st_pull(st);
+	}
+}
+
+/* A peer asks us to open a stream to a target here. */
+static void
+mux_remote_open(struct tun_session *s, const struct tun_frame *f)
+{
+	struct tunneld *t = s->t;
+	struct tun_open_req req;
+	struct tun_stream *st;
+	char why[200];
+
+	if (tun_stream_find(s, f->sid) != NULL) {
+		tun_session_close(s, "OPEN for a stream id in use");
+		return;
+	}
+	if (tun_open_decode(f->payload, f->len, &req) == -1) {
+		snprintf(why, sizeof(why), "malformed OPEN");
+		goto fail;
+	}
+	if (s->nstreams >= TUN_STREAMS_MAX) {
+		snprintf(why, sizeof(why), "too many streams on this session (%d)",
+		    TUN_STREAMS_MAX);
+		goto fail;
+	}
+	if (tun_target_allowed(t, &req, why, sizeof(why)) == 0) {
+		log_warnx("stream from %s (client %s) to %s %s:%u refused: %s", s->name,
+		    req.client[0] ? req.client : "?", em_proto_name(req.proto), req.ip, req.port,
+		    why);
+		goto fail;
+	}
+	st = tun_stream_new(s, NULL, -1, req.proto);
+	st->req = req;
+	tun_stream_attach(st, s, f->sid);
+	st->state = ST_CONNECTING;
+	tun_dial_target(st);
+	return;
+fail:
+	tun_session_frame(s, TUN_F_OPEN_FAIL, f->sid, why, strlen(why));
+}
+
+void
+tun_mux_input(struct tun_session *s, const struct tun_frame *f)
+{
+	struct tunneld *t = s->t;
+	struct tun_stream *st;
+	char why[256];
+	uint32_t inc;
+
+	switch (f->type) {
+	case TUN_F_PING:
+		tun_session_frame(s, TUN_F_PONG, 0, f->payload, f->len);
+		return;
+	case TUN_F_PONG:
+		tun_session_pong(s, f->payload);
+		return;
+	case TUN_F_OPEN:
+		mux_remote_open(s, f);
+		return;
+	}
+	if ((st = tun_stream_find(s, f->sid)) == NULL)
+		return;	/* late frames of a stream gone: ignored */
+	switch (f->type) {
+	case TUN_F_OPEN_OK:
+		if (!st->local || st->state != ST_OPENING)
+			return;
+		tun_handoff_result(t, st->client_serial, st->open_id, 1, "");
+		log_debug("stream %u to %s:%u via %s open", st->id, st->req.ip, st->req.port,
+		    s->name);
+		tun_stream_start(st);
+		return;
+	case TUN_F_OPEN_FAIL:
+		snprintf(why, sizeof(why), "%s refused: %.*s", s->name, (int)f->len,
+		    (const char *)f->payload);
+		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),
+		    st->req.ip, st->req.port, s->name, why);
+		if (st->local && st->state == ST_OPENING)
+			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
+		tun_stream_free(st);
+		return;
+	case TUN_F_DATA:
+		if (st->state != ST_OPEN) {
+			tun_stream_reset(st, "DATA before the stream was open");
+			return;
+		}
+		st_data(st, f->payload, f->len);
+		return;
+	case TUN_F_WINDOW:
+		inc = tun_get32(f->payload);
+		if ((uint64_t)st->send_win + inc > 0x7fffffffu) {
+			tun_stream_reset(st, "window overflow");
+			return;
+		}
+		st->send_win += inc;
+		st_want_read(st);
+		return;
+	case TUN_F_FIN:
+		if (st->proto != EM_PROTO_TCP || st->remote_fin)
+			return;
+		st->remote_fin = 1;
+		if (st->olen == 0)
+			st_drained(st);
+		return;
+	case TUN_F_RST:
+		snprintf(why, sizeof(why), "reset by %s%s%.*s", s->name, f->len ? ": " : "",
+		    (int)f->len, (const char *)f->payload);
+		if (st->local && st->state != ST_OPEN)
+			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
+		log_debug("stream %u: %s", st->id, why);
+		tun_stream_free(st);
+		return;
+	}
+}
+
+/* The session went away: every stream on it ends now. */
+void
+tun_mux_session_gone(struct tun_session *s, const char *why)
+{
+	struct tun_stream *st;
+	char reason[256];
+	size_t i;
+
+	snprintf(reason, sizeof(reason), "session with %s lost: %s", s->name, why);
+	for (i = 0; i < s->htsize; i++)
+		while ((st = s->ht[i]) != NULL) {
+			if (st->local && st->state != ST_OPEN)
+				tun_handoff_result(s->t, st->client_serial, st->open_id, 0, reason);
+			tun_stream_free(st);
+		}
+}
+
+/* Every keepalive period: idle UDP flows end. */
+void
+tun_mux_tick(struct tun_session *s, ev_tstamp now)
+{
+	struct tun_stream *st, *next;
+	size_t i;
+
+	for (i = 0; i < s->htsize; i++)
+		for (st = s->ht[i]; st != NULL; st = next) {
+			next = st->hnext;
+			if (st->proto == EM_PROTO_UDP && st->state == ST_OPEN &&
+			    now - st->last_active > TUN_UDP_IDLE) {
+				log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
+				    st->req.port);
+				tun_stream_reset(st, "idle");
+			}
+		}
+}

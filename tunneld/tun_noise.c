@@ -1,0 +1,676 @@
+/*
+ * Noise Protocol Framework (rev 34), the 25519_ChaChaPoly_BLAKE2b suite,
+ * patterns XX, IK, XXpsk3 and IKpsk2, on libsodium.  Names follow the
+ * spec: CipherState k/n, SymmetricState ck/h, HandshakeState s/e/rs/re.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tun_noise.h"
+
+#define DHLEN	 32
+#define HASHLEN	 64
+#define BLOCKLEN 128
+
+enum noise_token { T_END, T_E, T_S, T_EE, T_ES, T_SE, T_SS, T_PSK };
+
+#define MAX_MSGS   3
+#define MAX_TOKENS 5
+
+/* clang-format off */
+static const struct noise_pattern_def {
+	const char *name;
+	int psk;	/* psk modifier: "e" also does MixKey */
+	int pre_rs;	/* <- s ... (the responder static is known) */
+	int nmsgs;
+	uint8_t msgs[MAX_MSGS][MAX_TOKENS + 1];
+} noise_patterns[] = {
+	[NOISE_XX] = { "Noise_XX_25519_ChaChaPoly_BLAKE2b", 0, 0, 3, {
+		{ T_E },
+		{ T_E, T_EE, T_S, T_ES },
+		{ T_S, T_SE } } },
+	[NOISE_IK] = { "Noise_IK_25519_ChaChaPoly_BLAKE2b", 0, 1, 2, {
+		{ T_E, T_ES, T_S, T_SS },
+		{ T_E, T_EE, T_SE } } },
+	[NOISE_XXPSK3] = { "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b", 1, 0, 3, {
+		{ T_E },
+		{ T_E, T_EE, T_S, T_ES },
+		{ T_S, T_SE, T_PSK } } },
+	[NOISE_IKPSK2] = { "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b", 1, 1, 2, {
+		{ T_E, T_ES, T_S, T_SS },
+		{ T_E, T_EE, T_SE, T_PSK } } },
+};
+/* clang-format on */
+
+struct noise_hs {
+	const struct noise_pattern_def *def;
+	int initiator;
+	int msg; /* next handshake message */
+	int failed;
+	int split;
+	/* SymmetricState and its CipherState */
+	uint8_t ck[HASHLEN];
+	uint8_t h[HASHLEN];
+	uint8_t k[NOISE_KEY_LEN];
+	uint64_t n;
+	int has_k;
+	/* HandshakeState */
+	uint8_t s[DHLEN], s_pub[DHLEN];
+	uint8_t e[DHLEN], e_pub[DHLEN];
+	uint8_t rs[DHLEN], re[DHLEN];
+	uint8_t psk[NOISE_KEY_LEN];
+	int has_e, e_sent, has_rs, has_re;
+};
+
+int
+noise_init(void)
+{
+	return sodium_init() == -1 ? -1 : 0;
+}
+
+const char *
+noise_pattern_name(enum noise_pattern p)
+{
+	if ((unsigned)p >= sizeof(noise_patterns) / sizeof(noise_patterns[0]))
+		return NULL;
+	return noise_patterns[p].name;
+}
+
+/* ChaChaPoly: nonce = 4 zero bytes || LE64(n) */
+static void
+noise_nonce(uint8_t out[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
+{
+	int i;
+
+	memset(out, 0, 4);
+	for (i = 0; i < 8; i++)
+		out[4 + i] = (uint8_t)(n >> (8 * i));
+}
+
+static void
+noise_seal(const uint8_t k[NOISE_KEY_LEN], uint64_t n, const uint8_t *ad, size_t adlen,
+	   const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+
+	noise_nonce(nonce, n);
+	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad, adlen, NULL, nonce, k);
+}
+
+static int
+noise_open(const uint8_t k[NOISE_KEY_LEN], uint64_t n, const uint8_t *ad, size_t adlen,
+	   const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+
+	if (len < NOISE_TAG_LEN)
+		return -1;
+	noise_nonce(nonce, n);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen, nonce,
+						      k) != 0)
+		return -1;
+	return 0;
+}
+
+/* HMAC-BLAKE2b over a || b; keys here are always HASHLEN bytes. */
+static void
+noise_hmac(uint8_t out[HASHLEN], const uint8_t key[HASHLEN], const uint8_t *a, size_t alen,
+	   const uint8_t *b, size_t blen)
+{
+	crypto_generichash_blake2b_state st;
+	uint8_t pad[BLOCKLEN], inner[HASHLEN];
+	size_t i;
+
+	memset(pad, 0x36, sizeof(pad));
+	for (i = 0; i < HASHLEN; i++)
+		pad[i] ^= key[i];
+	crypto_generichash_blake2b_init(&st, NULL, 0, HASHLEN);
+	crypto_generichash_blake2b_update(&st, pad, sizeof(pad));
+	if (alen > 0)
+		crypto_generichash_blake2b_update(&st, a, alen);
+	if (blen > 0)
+		crypto_generichash_blake2b_update(&st, b, blen);
+	crypto_generichash_blake2b_final(&st, inner, HASHLEN);
+
+	memset(pad, 0x5c, sizeof(pad));
+	for (i = 0; i < HASHLEN; i++)
+		pad[i] ^= key[i];
+	crypto_generichash_blake2b_init(&st, NULL, 0, HASHLEN);
+	crypto_generichash_blake2b_update(&st, pad, sizeof(pad));
+	crypto_generichash_blake2b_update(&st, inner, sizeof(inner));
+	crypto_generichash_blake2b_final(&st, out, HASHLEN);
+
+	sodium_memzero(pad, sizeof(pad));
+	sodium_memzero(inner, sizeof(inner));
+	sodium_memzero(&st, sizeof(st));
+}
+
+/* HKDF(ck, ikm) with two or three outputs; o1 may be ck itself. */
+static void
+noise_hkdf(const uint8_t ck[HASHLEN], const uint8_t *ikm, size_t ikmlen, uint8_t o1[HASHLEN],
+	   uint8_t o2[HASHLEN], uint8_t *o3)
+{
+	static const uint8_t one = 1, two = 2, three = 3;
+	uint8_t temp[HASHLEN];
+
+	noise_hmac(temp, ck, ikm, ikmlen, NULL, 0);
+	noise_hmac(o1, temp, &one, 1, NULL, 0);
+	noise_hmac(o2, temp, o1, HASHLEN, &two, 1);
+	if (o3 != NULL)
+		noise_hmac(o3, temp, o2, HASHLEN, &three, 1);
+	sodium_memzero(temp, sizeof(temp));
+}
+
+static void
+noise_mix_hash(struct noise_hs *hs, const uint8_t *data, size_t len)
+{
+	crypto_generichash_blake2b_state st;
+
+	crypto_generichash_blake2b_init(&st, NULL, 0, HASHLEN);
+	crypto_generichash_blake2b_update(&st, hs->h, HASHLEN);
+	if (len > 0)
+		crypto_generichash_blake2b_update(&st, data, len);
+	crypto_generichash_blake2b_final(&st, hs->h, HASHLEN);
+}
+
+static void
+noise_mix_key(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+{
+	uint8_t tk[HASHLEN];
+
+	noise_hkdf(hs->ck, ikm, len, hs->ck, tk, NULL);
+	memcpy(hs->k, tk, NOISE_KEY_LEN);
+	hs->n = 0;
+	hs->has_k = 1;
+	sodium_memzero(tk, sizeof(tk));
+}
+
+static void
+noise_mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
+{
+	uint8_t th[HASHLEN], tk[HASHLEN];
+
+	noise_hkdf(hs->ck, ikm, len, hs->ck, th, tk);
+	noise_mix_hash(hs, th, HASHLEN);
+	memcpy(hs->k, tk, NOISE_KEY_LEN);
+	hs->n = 0;
+	hs->has_k = 1;
+	sodium_memzero(th, sizeof(th));
+	sodium_memzero(tk, sizeof(tk));
+}
+
+/* out holds len (+ NOISE_TAG_LEN once there is a key) bytes */
+static void
+noise_encrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (hs->has_k) {
+		noise_seal(hs->k, hs->n++, hs->h, HASHLEN, in, len, out);
+		len += NOISE_TAG_LEN;
+	} else if (len > 0)
+		memcpy(out, in, len);
+	noise_mix_hash(hs, out, len);
+}
+
+static int
+noise_decrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (hs->has_k) {
+		if (noise_open(hs->k, hs->n, hs->h, HASHLEN, in, len, out) == -1)
+			return -1;
+		hs->n++;
+	} else if (len > 0)
+		memcpy(out, in, len);
+	noise_mix_hash(hs, in, len);
+	return 0;
+}
+
+/* MixKey(DH(priv, pub)); an all-zero result (low-order point) is refused. */
+static int
+noise_mix_dh(struct noise_hs *hs, const uint8_t priv[DHLEN], const uint8_t pub[DHLEN])
+{
+	uint8_t dh[DHLEN];
+	int ret = -1;
+
+	if (crypto_scalarmult(dh, priv, pub) != 0 || sodium_is_zero(dh, sizeof(dh)))
+		goto out;
+	noise_mix_key(hs, dh, sizeof(dh));
+	ret = 0;
+out:
+	sodium_memzero(dh, sizeof(dh));
+	return ret;
+}
+
+static void
+noise_hs_fail(struct noise_hs *hs)
+{
+	const struct noise_pattern_def *def = hs->def;
+	int initiator = hs->initiator;
+
+	sodium_memzero(hs, sizeof(*hs));
+	hs->def = def;
+	hs->initiator = initiator;
+	hs->failed = 1;
+}
+
+struct noise_hs *
+noise_hs_new(enum noise_pattern p, int initiator, const uint8_t *prologue, size_t plen,
+	     const uint8_t s_priv[NOISE_KEY_LEN], const uint8_t *rs_pub, const uint8_t *psk)
+{
+	const struct noise_pattern_def *def;
+	struct noise_hs *hs;
+	size_t namelen;
+
+	if (noise_pattern_name(p) == NULL || s_priv == NULL || (prologue == NULL && plen > 0))
+		return NULL;
+	def = &noise_patterns[p];
+	initiator = initiator != 0;
+	if ((rs_pub != NULL) != (def->pre_rs && initiator))
+		return NULL;
+	if ((psk != NULL) != def->psk)
+		return NULL;
+	if (sodium_init() == -1 || (hs = sodium_malloc(sizeof(*hs))) == NULL)
+		return NULL;
+	memset(hs, 0, sizeof(*hs));
+	hs->def = def;
+	hs->initiator = initiator;
+	memcpy(hs->s, s_priv, DHLEN);
+	if (crypto_scalarmult_base(hs->s_pub, hs->s) != 0) {
+		sodium_free(hs);
+		return NULL;
+	}
+	if (psk != NULL)
+		memcpy(hs->psk, psk, NOISE_KEY_LEN);
+
+	/* InitializeSymmetric: every name here is <= HASHLEN, so zero-pad */
+	namelen = strlen(def->name);
+	memcpy(hs->h, def->name, namelen);
+	memcpy(hs->ck, hs->h, HASHLEN);
+	noise_mix_hash(hs, prologue, plen);
+
+	/* pre-message: <- s */
+	if (def->pre_rs) {
+		if (initiator) {
+			memcpy(hs->rs, rs_pub, DHLEN);
+			hs->has_rs = 1;
+			noise_mix_hash(hs, hs->rs, DHLEN);
+		} else
+			noise_mix_hash(hs, hs->s_pub, DHLEN);
+	}
+	return hs;
+}
+
+void
+noise_hs_free(struct noise_hs *hs)
+{
+	if (hs != NULL)
+		sodium_free(hs); /* zeroes the region */
+}
+
+int
+noise_hs_set_ephemeral(struct noise_hs *hs, const uint8_t e_priv[NOISE_KEY_LEN])
+{
+	if (hs->failed || hs->e_sent)
+		return -1;
+	memcpy(hs->e, e_priv, DHLEN);
+	hs->has_e = 1;
+	return 0;
+}
+
+int
+noise_hs_our_turn(const struct noise_hs *hs)
+{
+	if (hs->failed || hs->msg >= hs->def->nmsgs)
+		return 0;
+	return (hs->msg % 2 == 0) == hs->initiator;
+}
+
+int
+noise_hs_done(const struct noise_hs *hs)
+{
+	return !hs->failed && hs->msg == hs->def->nmsgs;
+}
+
+size_t
+noise_hs_overhead(const struct noise_hs *hs)
+{
+	const uint8_t *t;
+	size_t len = 0;
+	int has_k = hs->has_k;
+
+	if (hs->failed || hs->msg >= hs->def->nmsgs)
+		return 0;
+	for (t = hs->def->msgs[hs->msg]; *t != T_END; t++) {
+		switch (*t) {
+		case T_E:
+			len += DHLEN;
+			if (hs->def->psk)
+				has_k = 1;
+			break;
+		case T_S:
+			len += DHLEN + (has_k ? NOISE_TAG_LEN : 0);
+			break;
+		default:
+			has_k = 1;
+			break;
+		}
+	}
+	return len + (has_k ? NOISE_TAG_LEN : 0);
+}
+
+/* ee, es, se, ss: which of our keys meets which of theirs */
+static int
+noise_token_dh(struct noise_hs *hs, enum noise_token t)
+{
+	switch (t) {
+	case T_EE:
+		return noise_mix_dh(hs, hs->e, hs->re);
+	case T_ES:
+		return hs->initiator ? noise_mix_dh(hs, hs->e, hs->rs)
+				     : noise_mix_dh(hs, hs->s, hs->re);
+	case T_SE:
+		return hs->initiator ? noise_mix_dh(hs, hs->s, hs->re)
+				     : noise_mix_dh(hs, hs->e, hs->rs);
+	case T_SS:
+		return noise_mix_dh(hs, hs->s, hs->rs);
+	default:
+		return -1;
+	}
+}
+
+int
+noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, uint8_t *out,
+	       size_t outcap, size_t *outlen)
+{
+	const uint8_t *t;
+	size_t need, off = 0;
+
+	if (!noise_hs_our_turn(hs) || (payload == NULL && plen > 0))
+		return -1;
+	need = noise_hs_overhead(hs);
+	if (plen > NOISE_MAX_MSG_LEN - need || plen + need > outcap)
+		return -1;
+
+	for (t = hs->def->msgs[hs->msg]; *t != T_END; t++) {
+		switch (*t) {
+		case T_E: /* e */
+			if (!hs->has_e)
+				randombytes_buf(hs->e, DHLEN);
+			if (crypto_scalarmult_base(hs->e_pub, hs->e) != 0)
+				goto fail;
+			hs->has_e = hs->e_sent = 1;
+			memcpy(out + off, hs->e_pub, DHLEN);
+			noise_mix_hash(hs, hs->e_pub, DHLEN);
+			if (hs->def->psk)
+				noise_mix_key(hs, hs->e_pub, DHLEN);
+			off += DHLEN;
+			break;
+		case T_S: /* s */
+			noise_encrypt_and_hash(hs, hs->s_pub, DHLEN, out + off);
+			off += DHLEN + (hs->has_k ? NOISE_TAG_LEN : 0);
+			break;
+		case T_PSK: /* psk */
+			noise_mix_key_and_hash(hs, hs->psk, NOISE_KEY_LEN);
+			break;
+		case T_EE: /* ee */
+		case T_ES: /* es */
+		case T_SE: /* se */
+		case T_SS: /* ss */
+			if (noise_token_dh(hs, *t) == -1)
+				goto fail;
+			break;
+		}
+	}
+	noise_encrypt_and_hash(hs, payload, plen, out + off);
+	*outlen = off + plen + (hs->has_k ? NOISE_TAG_LEN : 0);
+	hs->msg++;
+	return 0;
+fail:
+	noise_hs_fail(hs);
+	return -1;
+}
+
+int
+noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *payload, size_t paycap,
+	      size_t *paylen)
+{
+	const uint8_t *t;
+	size_t need, len, off = 0;
+
+	if (hs->failed || hs->msg >= hs->def->nmsgs || noise_hs_our_turn(hs))
+		return -1;
+	need = noise_hs_overhead(hs);
+	if (mlen < need || mlen > NOISE_MAX_MSG_LEN || mlen - need > paycap)
+		return -1;
+
+	for (t = hs->def->msgs[hs->msg]; *t != T_END; t++) {
+		switch (*t) {
+		case T_E: /* e */
+			memcpy(hs->re, msg + off, DHLEN);
+			hs->has_re = 1;
+			noise_mix_hash(hs, hs->re, DHLEN);
+			if (hs->def->psk)
+				noise_mix_key(hs, hs->re, DHLEN);
+			off += DHLEN;
+			break;
+		case T_S: /* s */
+			len = DHLEN + (hs->has_k ? NOISE_TAG_LEN : 0);
+			if (noise_decrypt_and_hash(hs, msg + off, len, hs->rs) == -1)
+				goto fail;
+			hs->has_rs = 1;
+			off += len;
+			break;
+		case T_PSK: /* psk */
+			noise_mix_key_and_hash(hs, hs->psk, NOISE_KEY_LEN);
+			break;
+		case T_EE: /* ee */
+		case T_ES: /* es */
+		case T_SE: /* se */
+		case T_SS: /* ss */
+			if (noise_token_dh(hs, *t) == -1)
+				goto fail;
+			break;
+		}
+	}
+	if (noise_decrypt_and_hash(hs, msg + off, mlen - off, payload) == -1)
+		goto fail;
+	*paylen = mlen - off - (hs->has_k ? NOISE_TAG_LEN : 0);
+	hs->msg++;
+	return 0;
+fail:
+	noise_hs_fail(hs);
+	return -1;
+}
+
+const uint8_t *
+noise_hs_remote_static(const struct noise_hs *hs)
+{
+	return !hs->failed && hs->has_rs ? hs->rs : NULL;
+}
+
+void
+noise_hs_hash(const struct noise_hs *hs, uint8_t out[NOISE_HASH_LEN])
+{
+	memcpy(out, hs->h, HASHLEN);
+}
+
+int
+noise_hs_split(struct noise_hs *hs, struct noise_cs *send, struct noise_cs *recv)
+{
+	uint8_t k1[HASHLEN], k2[HASHLEN];
+
+	if (!noise_hs_done(hs) || hs->split)
+		return -1;
+	noise_hkdf(hs->ck, NULL, 0, k1, k2, NULL);
+	memcpy(send->k, hs->initiator ? k1 : k2, NOISE_KEY_LEN);
+	memcpy(recv->k, hs->initiator ? k2 : k1, NOISE_KEY_LEN);
+	send->n = recv->n = 0;
+
+	sodium_memzero(hs->ck, sizeof(hs->ck));
+	sodium_memzero(hs->k, sizeof(hs->k));
+	sodium_memzero(hs->s, sizeof(hs->s));
+	sodium_memzero(hs->e, sizeof(hs->e));
+	sodium_memzero(hs->psk, sizeof(hs->psk));
+	hs->has_k = hs->has_e = 0;
+	hs->split = 1;
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	return 0;
+}
+
+int
+noise_cs_encrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad, size_t adlen,
+		    const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)
+		return -1;
+	noise_seal(cs->k, nonce, ad, adlen, in, len, out);
+	return 0;
+}
+
+int
+noise_cs_decrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad, size_t adlen,
+		    const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN)
+		return -1;
+	return noise_open(cs->k, nonce, ad, adlen, in, len, out);
+}
+
+int
+noise_cs_encrypt(struct noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
+		 size_t len, uint8_t *out)
+{
+	if (noise_cs_encrypt_at(cs, cs->n, ad, adlen, in, len, out) == -1)
+		return -1;
+	cs->n++;
+	return 0;
+}
+
+int
+noise_cs_decrypt(struct noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
+		 size_t len, uint8_t *out)
+{
+	if (noise_cs_decrypt_at(cs, cs->n, ad, adlen, in, len, out) == -1)
+		return -1;
+	cs->n++;
+	return 0;
+}
+
+int
+noise_cs_rekey(struct noise_cs *cs)
+{
+	static const uint8_t zeros[NOISE_KEY_LEN];
+	uint8_t out[NOISE_KEY_LEN + NOISE_TAG_LEN];
+
+	noise_seal(cs->k, NOISE_NONCE_MAX, NULL, 0, zeros, sizeof(zeros), out);
+	memcpy(cs->k, out, NOISE_KEY_LEN);
+	sodium_memzero(out, sizeof(out));
+	return 0;
+}
+
+void
+noise_cs_wipe(struct noise_cs *cs)
+{
+	sodium_memzero(cs, sizeof(*cs));
+}
+
+/*
+ * Replay window.  Nonces are stored as nonce + 1 so that top == 0 means
+ * "nothing yet".  The ring of 64-bit words always keeps the word of top
+ * and the NOISE_REPLAY_WINDOW nonces below it.
+ */
+#define REPLAY_WORDS (NOISE_REPLAY_BITS / 64)
+
+void
+noise_replay_init(struct noise_replay *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+int
+noise_replay_check(const struct noise_replay *r, uint64_t nonce)
+{
+	uint64_t c;
+
+	if (nonce >= NOISE_NONCE_MAX)
+		return -1;
+	c = nonce + 1;
+	if (c > r->top)
+		return 0;
+	if (r->top - c > NOISE_REPLAY_WINDOW)
+		return -1;
+	if (r->bits[(c / 64) % REPLAY_WORDS] & (UINT64_C(1) << (c % 64)))
+		return -1;
+	return 0;
+}
+
+int
+noise_replay_check_and_update(struct noise_replay *r, uint64_t nonce)
+{
+	uint64_t c, cur, i, gap;
+
+	if (noise_replay_check(r, nonce) == -1)
+		return -1;
+	c = nonce + 1;
+	if (c > r->top) {
+		/* clear the words between the old top and the new one */
+		cur = r->top / 64;
+		gap = c / 64 - cur;
+		if (gap > REPLAY_WORDS)
+			gap = REPLAY_WORDS;
+		for (i = 1; i <= gap; i++)
+			r->bits[(cur + i) % REPLAY_WORDS] = 0;
+		r->top = c;
+	}
+	r->bits[(c / 64) % REPLAY_WORDS] |= UINT64_C(1) << (c % 64);
+	return 0;
+}
+
+void
+noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN])
+{
+	do
+		randombytes_buf(priv, NOISE_KEY_LEN);
+	while (noise_pubkey(priv, pub) == -1);
+}
+
+int
+noise_pubkey(const uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN])
+{
+	return crypto_scalarmult_base(pub, priv) == 0 ? 0 : -1;
+}
+
+static void
+noise_label_hash(const char *label, const uint8_t *in, size_t len, uint8_t out[32])
+{
+	crypto_generichash_blake2b_state st;
+
+	crypto_generichash_blake2b_init(&st, NULL, 0, 32);
+	crypto_generichash_blake2b_update(&st, (const unsigned char *)label, strlen(label));
+	crypto_generichash_blake2b_update(&st, in, len);
+	crypto_generichash_blake2b_final(&st, out, 32);
+	sodium_memzero(&st, sizeof(st));
+}
+
+int
+noise_psk_from_string(const uint8_t *bytes, size_t len, uint8_t out[NOISE_KEY_LEN])
+{
+	while (len > 0 && (bytes[len - 1] == ' ' || bytes[len - 1] == '\t' ||
+			   bytes[len - 1] == '\r' || bytes[len - 1] == '\n'))
+		len--;
+	if (len == 0)
+		return -1;
+	noise_label_hash("edgemesh-psk-v1", bytes, len, out);
+	return 0;
+}
+
+void
+noise_psk_fingerprint(const uint8_t psk[NOISE_KEY_LEN], char out[9])
+{
+	uint8_t h[32];
+
+	noise_label_hash("edgemesh-psk-fingerprint", psk, NOISE_KEY_LEN, h);
+	sodium_bin2hex(out, 9, h, 4);
+	sodium_memzero(h, sizeof(h));
+}

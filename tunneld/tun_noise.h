@@ -1,0 +1,114 @@
+/*
+ * Noise handshakes and transport crypto for tunneld, on libsodium.
+ *
+ *   Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b   (primary)
+ *   Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b   (responder key pinned)
+ *   Noise_XX / Noise_IK with the same suite (test vectors only)
+ *
+ * Call noise_init() once at start-up, before chroot/privdrop.
+ * Every function returns 0 on success and -1 on error unless it says
+ * otherwise.  Handshake state lives in sodium_malloc() memory; a failed
+ * handshake is wiped and every later call on it fails.
+ */
+#ifndef TUN_NOISE_H
+#define TUN_NOISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NOISE_KEY_LEN	  32	     /* X25519 keys, PSK, cipher keys */
+#define NOISE_HASH_LEN	  64	     /* BLAKE2b-512 */
+#define NOISE_TAG_LEN	  16	     /* Poly1305 */
+#define NOISE_MAX_MSG_LEN 65535	     /* any handshake or transport message */
+#define NOISE_NONCE_MAX	  UINT64_MAX /* reserved: never used to encrypt */
+
+enum noise_pattern {
+	NOISE_XX,
+	NOISE_IK,
+	NOISE_XXPSK3,
+	NOISE_IKPSK2,
+};
+
+struct noise_hs;
+
+/* One direction of a transport session. n is the next nonce. */
+struct noise_cs {
+	uint8_t k[NOISE_KEY_LEN];
+	uint64_t n;
+};
+
+/* Sliding window against replays, WireGuard style: a 2048-bit ring. */
+#define NOISE_REPLAY_BITS   2048
+#define NOISE_REPLAY_WINDOW (NOISE_REPLAY_BITS - 64) /* nonces behind the newest */
+
+struct noise_replay {
+	uint64_t top; /* newest nonce seen + 1; 0: none yet */
+	uint64_t bits[NOISE_REPLAY_BITS / 64];
+};
+
+int noise_init(void);
+const char *noise_pattern_name(enum noise_pattern);
+
+/* Handshake.
+ * s_priv: local static key, always.  rs_pub: the responder's static
+ * public key for an IK initiator, else NULL.  psk: for the psk patterns,
+ * else NULL.  Returns NULL on bad arguments or when out of memory. */
+struct noise_hs *noise_hs_new(enum noise_pattern, int initiator, const uint8_t *prologue,
+			      size_t plen, const uint8_t s_priv[NOISE_KEY_LEN],
+			      const uint8_t *rs_pub, const uint8_t *psk);
+void noise_hs_free(struct noise_hs *);
+/* Test hook: use this ephemeral key instead of a fresh one. */
+int noise_hs_set_ephemeral(struct noise_hs *, const uint8_t e_priv[NOISE_KEY_LEN]);
+/* 1 when the next handshake message is ours to write, else 0. */
+int noise_hs_our_turn(const struct noise_hs *);
+/* Bytes the next handshake message adds to its payload; 0 when done. */
+size_t noise_hs_overhead(const struct noise_hs *);
+/* Write or read the next handshake message; the buffers must not overlap.
+ * A message too long or a buffer too short is refused with the state
+ * untouched; any other failure (bad tag, low-order key) kills the state. */
+int noise_hs_write(struct noise_hs *, const uint8_t *payload, size_t plen, uint8_t *out,
+		   size_t outcap, size_t *outlen);
+int noise_hs_read(struct noise_hs *, const uint8_t *msg, size_t mlen, uint8_t *payload,
+		  size_t paycap, size_t *paylen);
+int noise_hs_done(const struct noise_hs *);
+/* The peer's static public key, or NULL while it is not known. */
+const uint8_t *noise_hs_remote_static(const struct noise_hs *);
+/* The handshake hash h (channel binding); final once noise_hs_done(). */
+void noise_hs_hash(const struct noise_hs *, uint8_t out[NOISE_HASH_LEN]);
+/* After the last message: this side's send and receive states.  The
+ * handshake keys are wiped; only remote static and hash stay readable. */
+int noise_hs_split(struct noise_hs *, struct noise_cs *send, struct noise_cs *recv);
+
+/* Transport.  out holds len + NOISE_TAG_LEN bytes (encrypt) or
+ * len - NOISE_TAG_LEN bytes (decrypt); in and out may be the same buffer.
+ * encrypt/decrypt use and advance cs->n (not on failure); the _at forms
+ * take an explicit nonce and leave cs->n alone: the sender must never
+ * reuse a nonce, the receiver checks it with a noise_replay window after
+ * the record authenticated. */
+int noise_cs_encrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const uint8_t *in,
+		     size_t len, uint8_t *out);
+int noise_cs_decrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const uint8_t *in,
+		     size_t len, uint8_t *out);
+int noise_cs_encrypt_at(const struct noise_cs *, uint64_t nonce, const uint8_t *ad, size_t adlen,
+			const uint8_t *in, size_t len, uint8_t *out);
+int noise_cs_decrypt_at(const struct noise_cs *, uint64_t nonce, const uint8_t *ad, size_t adlen,
+			const uint8_t *in, size_t len, uint8_t *out);
+/* REKEY(k): k = ENCRYPT(k, 2^64-1, "", zeros[32])[0..32]; n is kept. */
+int noise_cs_rekey(struct noise_cs *);
+void noise_cs_wipe(struct noise_cs *);
+
+void noise_replay_init(struct noise_replay *);
+/* 0: nonce not seen and inside the window; -1: replayed or too old. */
+int noise_replay_check(const struct noise_replay *, uint64_t nonce);
+int noise_replay_check_and_update(struct noise_replay *, uint64_t nonce);
+
+/* Keys and PSK. */
+void noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN]);
+int noise_pubkey(const uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN]);
+/* BLAKE2b-256("edgemesh-psk-v1" || bytes), trailing ASCII white space of
+ * the file dropped.  -1 if nothing is left. */
+int noise_psk_from_string(const uint8_t *bytes, size_t len, uint8_t out[NOISE_KEY_LEN]);
+/* 8 hex digits of BLAKE2b-256("edgemesh-psk-fingerprint" || psk). */
+void noise_psk_fingerprint(const uint8_t psk[NOISE_KEY_LEN], char out[9]);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * Peers: the nodes of the peers topic (Node status.addresses), one record
+ * per node we talk to.  A peer has at most one session in use; OPENs wait
+ * (bounded) in its pending queue while a session is dialed on demand.  A
+ * peer that was used is redialed after a loss with exponential backoff and
+ * jitter.  Two sessions to one node (both sides dialed at once) resolve to
+ * the one dialed by the node with the smaller name; the other drains.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+static void peer_retry_cb(struct ev_loop *, ev_timer *, int);
+
+struct tun_peer *
+tun_peer_get(struct tunneld *t, const char *name, int create)
+{
+	struct tun_peer *p;
+
+	if ((p = hmap_get(t->peers, name)) != NULL || !create)
+		return p;
+	p = xcalloc(1, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	TAILQ_INIT(&p->pending);
+	p->backoff = TUN_BACKOFF_MIN;
+	p->t = t;
+	ev_timer_init(&p->retry, peer_retry_cb, 0., 0.);
+	p->retry.data = p;
+	hmap_put(t->peers, p->name, p);
+	return p;
+}
+
+int
+tun_peer_known(struct tunneld *t, const char *name)
+{
+	return replica_get(t->d->replica, EM_TOPIC_PEERS, name) != NULL;
+}
+
+const char *
+tun_peer_state(const struct tun_peer *p)
+{
+	if (p->sess != NULL)
+		return "up";
+	if (p->dialing != NULL)
+		return "connecting";
+	if (p->refused)
+		return "refused";
+	return "down";
+}
+
+int
+tun_peer_pubkey_ok(struct tunneld *t, const char *name, const uint8_t *pub, char *why,
+    size_t len)
+{
+	const struct em_object *o;
+	uint8_t want[NOISE_KEY_LEN];
+	size_t n;
+
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, name)) == NULL ||
+	    o->u.peer->pubkey == NULL || o->u.peer->pubkey[0] == '\0')
+		return 1;
+	if (pub == NULL)
+		return 0;
+	if (sodium_base642bin(want, sizeof(want), o->u.peer->pubkey, strlen(o->u.peer->pubkey),
+	    NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == -1 || n != sizeof(want)) {
+		snprintf(why, len, "the pinned key of %s is not base64 X25519", name);
+		return 0;
+	}
+	if (sodium_memcmp(want, pub, sizeof(want)) != 0) {
+		snprintf(why, len, "%s presented a static key other than the one pinned for it",
+		    name);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+peer_fail_pending(struct tun_peer *p, const char *why)
+{
+	struct tun_stream *st;
+
+	while ((st = TAILQ_FIRST(&p->pending)) != NULL) {
+		log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port, p->name,
+		    why);
+		tun_stream_reset(st, why);
+	}
+}
+
+static void
+peer_schedule(struct tun_peer *p)
+{
+	double d;
+
+	if (ev_is_active(&p->retry) || p->dialing != NULL || p->sess != NULL)
+		return;
+	d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
+	p->backoff *= 2;
+	if (p->backoff > TUN_BACKOFF_MAX)
+		p->backoff = TUN_BACKOFF_MAX;
+	ev_timer_set(&p->retry, d, 0.);
+	ev_timer_start(p->t->d->loop, &p->retry);
+	log_debug("redialing %s in %.1fs", p->name, d);
+}
+
+void
+tun_peer_dial(struct tun_peer *p)
+{
+	struct tunneld *t = p->t;
+	const struct em_object *o;
+	const struct em_peer *ep;
+	const char *ip;
+
+	if (p->dialing != NULL || p->sess != NULL)
+		return;
+	ev_timer_stop(t->d->loop, &p->retry);
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) == NULL ||
+	    o->u.peer->naddrs == 0) {
+		snprintf(p->last_err, sizeof(p->last_err), "node %s has no known address "
+		    "(no Node object with status.addresses)", p->name);
+		peer_fail_pending(p, p->last_err);
+		return;
+	}
+	ep = o->u.peer;
+	ip = ep->addrs[p->addr_idx % ep->naddrs];
+	snprintf(p->addr, sizeof(p->addr), "%s", ip);
+	p->dialing = tun_session_dial(t, p, ip, t->d->cfg.tunnel.listen_port);
+	if (p->dialing == NULL) {
+		p->addr_idx++;
+		peer_fail_pending(p, p->last_err);
+		if (p->want)
+			peer_schedule(p);
+	}
+}
+
+static void
+peer_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	tun_peer_dial(w->data);
+}
+
+void
+tun_peer_open(struct tun_peer *p, struct tun_stream *st)
+{
+	struct tun_session *s = p->sess;
+
+	p->want = 1;
+	if (s != NULL && s->state == SS_UP && !s->draining) {
+		st->peer = NULL;
+		tun_stream_attach(st, s, 0);
+		tun_stream_send_open(st);
+		ev_timer_start(p->t->d->loop, &st->tmo);
+		return;
+	}
+	st->state = ST_PENDING;
+	st->peer = p;
+	TAILQ_INSERT_TAIL(&p->pending, st, pq);
+	p->npending++;
+	ev_timer_start(p->t->d->loop, &st->tmo);
+	if (p->npending > TUN_PENDING_MAX) {
+		tun_stream_reset(st, "too many streams waiting for a session");
+		return;
+	}
+	tun_peer_dial(p);
+}
+
+static int
+sess_initiator_smaller(struct tunneld *t, const struct tun_session *s)
+{
+	const char *ini = s->initiator ? t->d->cfg.node_name : s->name;
+	const char *other = s->initiator ? s->name : t->d->cfg.node_name;
+
+	return strcmp(ini, other) < 0;
+}
+
+void
+tun_peer_up(struct tun_peer *p, struct tun_session *s)
+{
+	struct tunneld *t = p->t;
+	struct tun_session *old = p->sess, *keep = s, *lose = NULL;
+	struct tun_stream *st;
+
+	if (p->dialing == s)
+		p->dialing = NULL;
+	if (old != NULL && old != s) {
+		if (old->initiator != s->initiator && s->up_at - old->up_at < TUN_SIMUL_WINDOW)
+			keep = sess_initiator_smaller(t, s) ? s : old;
+		lose = keep == s ? old : s;
+	}
+	p->sess = keep;
+	p->refused = 0;
+	p->last_err[0] = '\0';
+	p->backoff = TUN_BACKOFF_MIN;
+	ev_timer_stop(t->d->loop, &p->retry);
+	if (lose != NULL) {
+		log_info("two sessions with %s: keeping the one %s dialed", p->name,
+		    keep->initiator ? "we" : "they");
+		lose->draining = 1;
+		tun_session_frame(lose, TUN_F_GOAWAY, 0, NULL, 0);
+		if (lose->nstreams == 0)
+			tun_session_close(lose, "duplicate session");
+	}
+	while ((st = TAILQ_FIRST(&p->pending)) != NULL && p->sess != NULL) {
+		TAILQ_REMOVE(&p->pending, st, pq);
+		p->npending--;
+		st->peer = NULL;
+		tun_stream_attach(st, p->sess, 0);
+		tun_stream_send_open(st);
+	}
+}
+
+void
+tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int refused)
+{
+	char reason[256];
+
+	if (s->state != SS_CONNECTING && s->up_at > 0) {
+		p->tx += s->tx;
+		p->rx += s->rx;
+	}
+	if (refused)
+		p->refused = 1;
+	if (p->dialing == s) {
+		p->dialing = NULL;
+		p->addr_idx++;
+		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
+		snprintf(reason, sizeof(reason), "cannot reach %s: %s", p->name, why);
+		peer_fail_pending(p, reason);
+	}
+	if (p->sess == s) {
+		p->sess = NULL;
+		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
+	}
+	if (p->want && p->sess == NULL)
+		peer_schedule(p);
+}

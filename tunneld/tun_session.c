@@ -1,0 +1,871 @@
+/*
+ * Sessions: one TCP connection to a peer node, the Noise_XXpsk3 handshake
+ * over it, then records (u16 length || ChaChaPoly ciphertext) that carry
+ * mux frames.
+ *
+ *   -> e                      payload: hello {fp, name}   (plaintext)
+ *   <- e, ee, s, es           payload: hello {fp, name}   (encrypted)
+ *   -> s, se, psk             payload: empty
+ *
+ * The fingerprints let both ends name a PSK mismatch at once; the PSK is
+ * enforced by the crypto at msg3 all the same.  Records use the implicit
+ * Noise nonce counter: over TCP a replayed, dropped or reordered record
+ * fails authentication and kills the session.  Rekey (by bytes and by
+ * time): the sender ends a record with a REKEY frame and calls
+ * noise_cs_rekey() after sealing it; the receiver after opening it.
+ *
+ * Writes are batched: frames go into the open record, and one ev_prepare
+ * watcher seals, schedules stream data and flushes every dirty session
+ * before the loop blocks.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+#define NO_REC	SIZE_MAX
+
+static void sess_read_cb(struct ev_loop *, ev_io *, int);
+static void sess_write_cb(struct ev_loop *, ev_io *, int);
+static void sess_tick_cb(struct ev_loop *, ev_timer *, int);
+static void sess_flush(struct tun_session *);
+static void sess_seal(struct tun_session *);
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void
+sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const char *p = ip;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL) {
+			p = ip + 7;
+			snprintf(buf, len, "%s:%u", p, ntohs(sin6->sin6_port));
+		} else
+			snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	}
+}
+
+/* The address without the port, for log lines. */
+static const char *
+sess_ip(const struct tun_session *s, char *buf, size_t len)
+{
+	char *c;
+
+	snprintf(buf, len, "%s", s->addr);
+	if (buf[0] == '[') {
+		memmove(buf, buf + 1, strlen(buf));
+		if ((c = strchr(buf, ']')) != NULL)
+			*c = '\0';
+	} else if ((c = strrchr(buf, ':')) != NULL)
+		*c = '\0';
+	return buf;
+}
+
+int
+tun_listen(struct tunneld *t, int port, char *err, size_t errlen)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	int fd, one = 1, zero = 0;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons((uint16_t)port);
+	sin6.sin6_addr = in6addr_any;
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd != -1) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd == -1) {	/* no IPv6 here */
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			return -1;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+			snprintf(err, errlen, "modules.edgeTunnel.listenPort %d: bind: %s", port,
+			    strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	if (listen(fd, 128) == -1) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	t->lfd = fd;
+	return 0;
+}
+
+static struct tun_session *
+sess_new(struct tunneld *t, int fd, int initiator)
+{
+	struct tun_session *s;
+
+	s = xcalloc(1, sizeof(*s));
+	s->t = t;
+	s->fd = fd;
+	s->initiator = initiator ? 1 : 0;
+	s->rec = NO_REC;
+	s->preauth_slot = -1;
+	s->created = ev_now(t->d->loop);
+	s->rcap = TUN_HS_MAX;
+	s->rbuf = xcalloc(1, s->rcap);
+	s->wcap = 2 * TUN_HS_MAX;
+	s->wbuf = xcalloc(1, s->wcap);
+	TAILQ_INIT(&s->ready);
+	s->htsize = 64;
+	s->ht = xcalloc(s->htsize, sizeof(*s->ht));
+	ev_io_init(&s->rw, sess_read_cb, fd, EV_READ);
+	ev_io_init(&s->ww, sess_write_cb, fd, EV_WRITE);
+	ev_timer_init(&s->tick, sess_tick_cb, TUN_HS_TIMEOUT, 0.);
+	s->rw.data = s->ww.data = s->tick.data = s;
+	s->hs = noise_hs_new(NOISE_XXPSK3, initiator, (const uint8_t *)TUN_PROLOGUE,
+	    strlen(TUN_PROLOGUE), t->spriv, NULL, t->psk);
+	if (s->hs == NULL)
+		fatal("%s: noise_hs_new", __func__);
+	LIST_INSERT_HEAD(&t->sessions, s, link);
+	ev_timer_start(t->d->loop, &s->tick);
+	return s;
+}
+
+static void
+sess_release(struct tun_session *s)
+{
+	free(s->rbuf);
+	free(s->wbuf);
+	free(s->ht);
+	free(s);
+}
+
+void
+tun_session_close(struct tun_session *s, const char *why)
+{
+	struct tunneld *t = s->t;
+	struct tun_peer *p = s->peer;
+	int refused = s->fp_mismatch;
+
+	if (s->state == SS_DEAD)
+		return;
+	if (s->state == SS_UP)
+		log_info("session with %s at %s closed: %s", s->name, s->addr, why);
+	else
+		log_debug("connection %s (%s) closed: %s", s->addr, s->name[0] ? s->name : "?",
+		    why);
+	s->state = SS_DEAD;
+	ev_io_stop(t->d->loop, &s->rw);
+	ev_io_stop(t->d->loop, &s->ww);
+	ev_timer_stop(t->d->loop, &s->tick);
+	if (s->dirty) {
+		LIST_REMOVE(s, dlink);
+		s->dirty = 0;
+	}
+	LIST_REMOVE(s, link);
+	if (s->preauth_slot != -1)
+		t->preauth[s->preauth_slot] = NULL;
+	tun_mux_session_gone(s, why);
+	close(s->fd);
+	s->fd = -1;
+	if (s->hs != NULL)
+		noise_hs_free(s->hs);
+	s->hs = NULL;
+	if (s->cs != NULL) {
+		noise_cs_wipe(&s->cs[0]);
+		noise_cs_wipe(&s->cs[1]);
+		sodium_free(s->cs);
+		s->cs = NULL;
+	}
+	if (p != NULL)
+		tun_peer_lost(p, s, why, refused);
+	if (!s->busy)
+		sess_release(s);
+}
+
+void
+tun_session_dirty(struct tun_session *s)
+{
+	if (s->dirty || s->state == SS_DEAD)
+		return;
+	s->dirty = 1;
+	LIST_INSERT_HEAD(&s->t->dirty, s, dlink);
+}
+
+/* Room for need more bytes at wbuf + wlen. */
+static int
+wbuf_reserve(struct tun_session *s, size_t need)
+{
+	size_t ncap;
+
+	if (s->wlen + need <= s->wcap)
+		return 0;
+	if (s->woff > 0) {
+		memmove(s->wbuf, s->wbuf + s->woff, s->wlen - s->woff);
+		s->wlen -= s->woff;
+		s->sealed -= s->woff;
+		if (s->rec != NO_REC)
+			s->rec -= s->woff;
+		s->woff = 0;
+	}
+	if (s->wlen + need <= s->wcap)
+		return 0;
+	if (s->wlen + need > TUN_OUT_HARD + TUN_RBUF)
+		return -1;
+	ncap = s->wcap * 2;
+	if (ncap < s->wlen + need)
+		ncap = s->wlen + need;
+	s->wbuf = xreallocarray(s->wbuf, 1, ncap);
+	s->wcap = ncap;
+	return 0;
+}
+
+size_t
+tun_session_outq(const struct tun_session *s)
+{
+	return s->wlen - s->woff;
+}
+
+static int
+rec_open(struct tun_session *s)
+{
+	if (s->rec != NO_REC)
+		return 0;
+	if (wbuf_reserve(s, 2 + TUN_REC_MAX + NOISE_TAG_LEN) == -1) {
+		tun_session_close(s, "peer does not read: output queue over its limit");
+		return -1;
+	}
+	s->rec = s->wlen;
+	s->wlen += 2;
+	return 0;
+}
+
+/* Plaintext room left in the open record, keeping a REKEY frame's worth. */
+static size_t
+rec_room(const struct tun_session *s)
+{
+	size_t used = s->wlen - s->rec - 2;
+
+	return TUN_REC_MAX - TUN_FRAME_HDR - used;
+}
+
+static void
+sess_seal(struct tun_session *s)
+{
+	size_t ptlen;
+	int rekey = 0;
+
+	if (s->rec == NO_REC)
+		return;
+	ptlen = s->wlen - s->rec - 2;
+	if (ptlen == 0) {
+		s->wlen = s->rec;
+		s->rec = NO_REC;
+		return;
+	}
+	if (s->rekey_due || s->since_rekey + ptlen >= TUN_REKEY_BYTES) {
+		s->wlen += tun_frame_put(s->wbuf + s->wlen, TUN_FRAME_HDR, TUN_F_REKEY, 0, NULL, 0);
+		ptlen += TUN_FRAME_HDR;
+		rekey = 1;
+	}
+	if (noise_cs_encrypt(&s->cs[0], NULL, 0, s->wbuf + s->rec + 2, ptlen,
+	    s->wbuf + s->rec + 2) == -1)
+		fatalx("%s: noise_cs_encrypt", __func__);	/* nonce space exhausted */
+	tun_put16(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
+	s->wlen += NOISE_TAG_LEN;
+	s->sealed = s->wlen;
+	s->rec = NO_REC;
+	s->since_rekey += ptlen;
+	if (rekey) {
+		if (noise_cs_rekey(&s->cs[0]) == -1)
+			fatalx("%s: noise_cs_rekey", __func__);
+		log_debug("session with %s: rekeyed the sending key after %llu bytes", s->name,
+		    (unsigned long long)s->since_rekey);
+		s->since_rekey = 0;
+		s->rekey_due = 0;
+		s->rekey_at = ev_now(s->t->d->loop);
+	}
+}
+
+int
+tun_session_frame(struct tun_session *s, uint8_t type, uint32_t sid, const void *payload,
+    size_t len)
+{
+	if (s->state != SS_UP)
+		return -1;
+	if (s->rec != NO_REC && rec_room(s) < TUN_FRAME_HDR + len)
+		sess_seal(s);
+	if (rec_open(s) == -1)
+		return -1;
+	s->wlen += tun_frame_put(s->wbuf + s->wlen, TUN_FRAME_HDR + len, type, sid, payload, len);
+	tun_session_dirty(s);
+	return 0;
+}
+
+uint8_t *
+tun_session_data_reserve(struct tun_session *s, size_t min, size_t *room)
+{
+	if (s->rec != NO_REC && rec_room(s) < TUN_FRAME_HDR + min)
+		sess_seal(s);
+	if (rec_open(s) == -1)
+		return NULL;
+	*room = rec_room(s) - TUN_FRAME_HDR;
+	return s->wbuf + s->wlen + TUN_FRAME_HDR;
+}
+
+void
+tun_session_data_commit(struct tun_session *s, uint32_t sid, size_t n)
+{
+	uint8_t *p = s->wbuf + s->wlen;
+
+	p[0] = TUN_F_DATA;
+	tun_put32(p + 1, sid);
+	tun_put16(p + 5, (uint16_t)n);
+	s->wlen += TUN_FRAME_HDR + n;
+	s->tx += n;
+	tun_session_dirty(s);
+}
+
+static void
+sess_flush(struct tun_session *s)
+{
+	struct ev_loop *loop = s->t->d->loop;
+	ssize_t n;
+
+	while (s->woff < s->sealed) {
+		n = write(s->fd, s->wbuf + s->woff, s->sealed - s->woff);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n == -1) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			tun_session_close(s, why);
+			return;
+		}
+		s->woff += (size_t)n;
+	}
+	if (s->woff == s->sealed) {
+		ev_io_stop(loop, &s->ww);
+		if (s->rec == NO_REC && s->woff == s->wlen)
+			s->woff = s->wlen = s->sealed = 0;
+		if (s->fp_mismatch) {
+			tun_session_close(s, "PSK mismatch");
+			return;
+		}
+	} else if (!ev_is_active(&s->ww))
+		ev_io_start(loop, &s->ww);
+}
+
+/* Before the loop blocks: schedule stream data, seal, flush. */
+void
+tun_sessions_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct tunneld *t = w->data;
+	struct tun_session *s;
+
+	while ((s = LIST_FIRST(&t->dirty)) != NULL) {
+		LIST_REMOVE(s, dlink);
+		s->dirty = 0;
+		if (s->state == SS_UP) {
+			s->busy = 1;
+			tun_mux_pump(s);
+			s->busy = 0;
+		}
+		if (s->state == SS_DEAD) {
+			sess_release(s);
+			continue;
+		}
+		if (s->state == SS_UP)
+			sess_seal(s);
+		sess_flush(s);
+		/* what pump could not send waits for the write watcher */
+		if (s->dirty) {
+			LIST_REMOVE(s, dlink);
+			s->dirty = 0;
+		}
+	}
+}
+
+static void
+sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_session *s = w->data;
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	struct tun_hello h;
+	uint8_t pay[300];
+	size_t plen, mlen;
+
+	if (s->state == SS_CONNECTING) {
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+			err = errno;
+		if (err != 0) {
+			char why[160];
+
+			ev_io_stop(loop, &s->ww);
+			snprintf(why, sizeof(why), "connect to %s: %s", s->addr, strerror(err));
+			tun_session_close(s, why);
+			return;
+		}
+		ev_io_stop(loop, &s->ww);
+		set_nodelay(s->fd);
+		s->state = SS_HANDSHAKE;
+		ev_io_start(loop, &s->rw);
+		/* -> e, payload */
+		memset(&h, 0, sizeof(h));
+		h.version = 1;
+		memcpy(h.fp, s->t->fp, 9);
+		snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
+		plen = tun_hello_encode(&h, pay, sizeof(pay));
+		if (noise_hs_write(s->hs, pay, plen, s->wbuf + 2, s->wcap - 2, &mlen) == -1) {
+			tun_session_close(s, "handshake: cannot write msg1");
+			return;
+		}
+		tun_put16(s->wbuf, (uint16_t)mlen);
+		s->wlen = s->sealed = 2 + mlen;
+		sess_flush(s);
+		return;
+	}
+	sess_flush(s);
+	if (s->state == SS_UP && tun_session_outq(s) < TUN_OUT_LOW && !TAILQ_EMPTY(&s->ready))
+		tun_session_dirty(s);
+}
+
+struct tun_session *
+tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct tun_session *s;
+	socklen_t sl;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		sl = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		sl = sizeof(*sin6);
+	} else {
+		snprintf(p->last_err, sizeof(p->last_err), "bad address %s", ip);
+		return NULL;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(p->last_err, sizeof(p->last_err), "socket: %s", strerror(errno));
+		return NULL;
+	}
+	s = sess_new(t, fd, 1);
+	sockaddr_text(&ss, s->addr, sizeof(s->addr));
+	snprintf(s->name, sizeof(s->name), "%s", p->name);
+	s->peer = p;
+	s->state = SS_CONNECTING;
+	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
+		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
+		    strerror(errno));
+		s->peer = NULL;
+		tun_session_close(s, p->last_err);
+		return NULL;
+	}
+	ev_io_start(t->d->loop, &s->ww);
+	log_debug("dialing %s at %s", p->name, s->addr);
+	return s;
+}
+
+static void
+sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tunneld *t = w->data;
+	struct sockaddr_storage ss;
+	struct tun_session *s, *old;
+	socklen_t sl;
+	int fd, i, n, slot;
+
+	for (n = 0; n < 16; n++) {
+		sl = sizeof(ss);
+		fd = accept4(t->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept");
+			return;
+		}
+		set_nodelay(fd);
+		/* a free slot, else evict the oldest pre-auth connection */
+		slot = -1;
+		old = NULL;
+		for (i = 0; i < TUN_PREAUTH_MAX; i++) {
+			if (t->preauth[i] == NULL) {
+				slot = i;
+				break;
+			}
+			if (old == NULL || t->preauth[i]->created < old->created) {
+				old = t->preauth[i];
+				slot = i;
+			}
+		}
+		if (t->preauth[slot] != NULL) {
+			log_debug("pre-auth table full: dropping %s", old->addr);
+			tun_session_close(old, "evicted: pre-auth table full");
+		}
+		s = sess_new(t, fd, 0);
+		sockaddr_text(&ss, s->addr, sizeof(s->addr));
+		s->state = SS_HANDSHAKE;
+		s->preauth_slot = slot;
+		t->preauth[slot] = s;
+		ev_io_start(loop, &s->rw);
+	}
+}
+
+void
+tun_listen_start(struct tunneld *t)
+{
+	ev_io_init(&t->lw, sess_accept_cb, t->lfd, EV_READ);
+	t->lw.data = t;
+	ev_io_start(t->d->loop, &t->lw);
+}
+
+static void
+psk_mismatch_log(struct tun_session *s, const char *theirs)
+{
+	char key[400], ip[64], a[16], b[16];
+
+	tun_fp_short(s->t->fp, a);
+	tun_fp_short(theirs, b);
+	snprintf(key, sizeof(key), "psk:%s:%s", s->name, theirs);
+	log_warnx_once(key, "PSK mismatch with %s at %s: ours %s, theirs %s", s->name,
+	    sess_ip(s, ip, sizeof(ip)), a, b);
+}
+
+static void
+sess_established(struct tun_session *s)
+{
+	struct tunneld *t = s->t;
+	struct tun_peer *p;
+	char why[200];
+	const uint8_t *rs;
+
+	rs = noise_hs_remote_static(s->hs);
+	if (tun_peer_pubkey_ok(t, s->name, rs, why, sizeof(why)) == 0) {
+		log_warnx("session with %s at %s refused: %s", s->name, s->addr, why);
+		tun_session_close(s, why);
+		return;
+	}
+	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
+		fatal("%s: sodium_malloc", __func__);
+	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
+		tun_session_close(s, "handshake: split failed");
+		return;
+	}
+	noise_hs_free(s->hs);
+	s->hs = NULL;
+	if (s->preauth_slot != -1) {
+		t->preauth[s->preauth_slot] = NULL;
+		s->preauth_slot = -1;
+	}
+	s->rbuf = xreallocarray(s->rbuf, 1, TUN_RBUF);
+	s->rcap = TUN_RBUF;
+	s->state = SS_UP;
+	s->up_at = s->rekey_at = ev_now(t->d->loop);
+	s->next_sid = s->initiator ? 1 : 2;
+	ev_timer_stop(t->d->loop, &s->tick);
+	ev_timer_set(&s->tick, TUN_PING_PERIOD, TUN_PING_PERIOD);
+	ev_timer_start(t->d->loop, &s->tick);
+	p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 1);
+	s->peer = p;
+	log_info("session up with %s at %s (%s)", s->name, s->addr,
+	    s->initiator ? "we dialed" : "they dialed");
+	tun_peer_up(p, s);
+}
+
+/* One handshake message; 0 to go on, -1 when the session is closed. */
+static int
+sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
+{
+	struct tun_hello h;
+	uint8_t pay[TUN_HS_MAX];
+	char why[200], ip[64];
+	size_t plen, olen;
+
+	if (noise_hs_our_turn(s->hs)) {
+		tun_session_close(s, "handshake: unexpected message");
+		return -1;
+	}
+	if (noise_hs_read(s->hs, msg, mlen, pay, sizeof(pay), &plen) == -1) {
+		if (s->initiator)
+			snprintf(why, sizeof(why), "handshake with %s at %s failed at msg2 "
+			    "(not an edgemesh-c tunnel, or a bad key)", s->name,
+			    sess_ip(s, ip, sizeof(ip)));
+		else
+			snprintf(why, sizeof(why), "handshake with %s at %s failed: msg%d did "
+			    "not authenticate (PSK or key mismatch)", s->name[0] ? s->name : "?",
+			    sess_ip(s, ip, sizeof(ip)), s->name[0] ? 3 : 1);
+		if (s->name[0])
+			log_warnx("%s", why);
+		tun_session_close(s, why);
+		return -1;
+	}
+	if (s->initiator) {
+		/* <- e, ee, s, es: their hello */
+		if (tun_hello_decode(pay, plen, &h) == -1) {
+			tun_session_close(s, "handshake: bad msg2 payload");
+			return -1;
+		}
+		if (strcmp(h.fp, s->t->fp) != 0) {
+			psk_mismatch_log(s, h.fp);
+			s->fp_mismatch = 1;
+			tun_session_close(s, "PSK mismatch");
+			return -1;
+		}
+		if (strcmp(h.name, s->name) != 0) {
+			snprintf(why, sizeof(why), "dialed %s at %s but it says it is %s (check "
+			    "the Node addresses)", s->name, s->addr, h.name);
+			log_warnx("%s", why);
+			tun_session_close(s, why);
+			return -1;
+		}
+		/* -> s, se, psk */
+		if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
+		    noise_hs_write(s->hs, NULL, 0, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2,
+		    &olen) == -1) {
+			tun_session_close(s, "handshake: cannot write msg3");
+			return -1;
+		}
+		tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+		s->wlen += 2 + olen;
+		s->sealed = s->wlen;
+		sess_established(s);
+		if (s->state == SS_DEAD)
+			return -1;
+		tun_session_dirty(s);
+		return 0;
+	}
+	if (noise_hs_done(s->hs)) {
+		/* msg3 read: the PSK matched */
+		sess_established(s);
+		return s->state == SS_DEAD ? -1 : 0;
+	}
+	/* -> e with their hello; answer <- e, ee, s, es with ours */
+	if (tun_hello_decode(pay, plen, &h) == -1) {
+		tun_session_close(s, "handshake: bad msg1 payload");
+		return -1;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", h.name);
+	if (strcmp(h.name, s->t->d->cfg.node_name) == 0) {
+		tun_session_close(s, "a connection from ourselves");
+		return -1;
+	}
+	if (strcmp(h.fp, s->t->fp) != 0) {
+		psk_mismatch_log(s, h.fp);
+		s->fp_mismatch = 1;	/* answer so they can log it too, then close */
+	}
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	memcpy(h.fp, s->t->fp, 9);
+	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
+	plen = tun_hello_encode(&h, pay, sizeof(pay));
+	if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
+	    noise_hs_write(s->hs, pay, plen, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2, &olen) == -1) {
+		tun_session_close(s, "handshake: cannot write msg2");
+		return -1;
+	}
+	tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+	s->wlen += 2 + olen;
+	s->sealed = s->wlen;
+	tun_session_dirty(s);
+	return 0;
+}
+
+/* One record; 0 to go on, -1 when the session is closed. */
+static int
+sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len)
+{
+	struct tun_frame f;
+	size_t off = 0, used, ptlen;
+	int r;
+
+	if (len < NOISE_TAG_LEN ||
+	    noise_cs_decrypt(&s->cs[1], NULL, 0, rec, len, rec) == -1) {
+		log_warnx("session with %s at %s: a record failed authentication (tampered, "
+		    "replayed or reordered): closing", s->name, s->addr);
+		tun_session_close(s, "record authentication failed");
+		return -1;
+	}
+	ptlen = len - NOISE_TAG_LEN;
+	s->rekey_rx = 0;
+	while (off < ptlen) {
+		r = tun_frame_get(rec + off, ptlen - off, &f, &used);
+		if (r != 1) {
+			log_warnx("session with %s: malformed frame (type %u): closing", s->name,
+			    rec[off]);
+			tun_session_close(s, "malformed frame");
+			return -1;
+		}
+		off += used;
+		if (f.type == TUN_F_REKEY) {
+			s->rekey_rx = 1;
+			continue;
+		}
+		if (f.type == TUN_F_GOAWAY) {
+			s->draining = 1;
+			continue;
+		}
+		if (f.type == TUN_F_DATA)
+			s->rx += f.len;
+		tun_mux_input(s, &f);
+		if (s->state == SS_DEAD)
+			return -1;
+	}
+	if (s->rekey_rx && noise_cs_rekey(&s->cs[1]) == -1)
+		fatalx("%s: noise_cs_rekey", __func__);
+	return 0;
+}
+
+static void
+sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_session *s = w->data;
+	size_t off = 0, len;
+	ssize_t n;
+	char why[128];
+
+	n = read(s->fd, s->rbuf + s->rlen, s->rcap - s->rlen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n == 0)
+			snprintf(why, sizeof(why), "connection closed by the peer");
+		else
+			snprintf(why, sizeof(why), "read: %s", strerror(errno));
+		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
+			snprintf(why, sizeof(why), "%s closed the connection during the handshake "
+			    "(PSK mismatch? see its log)", s->name);
+		tun_session_close(s, why);
+		return;
+	}
+	s->rlen += (size_t)n;
+	s->busy = 1;
+	while (s->state != SS_DEAD && s->rlen - off >= 2) {
+		len = tun_get16(s->rbuf + off);
+		if (s->state == SS_HANDSHAKE) {
+			if (len == 0 || 2 + len > TUN_HS_MAX) {
+				tun_session_close(s, "handshake: message length out of range");
+				break;
+			}
+			if (s->rlen - off < 2 + len)
+				break;
+			off += 2 + len;
+			if (sess_hs_input(s, s->rbuf + off - len, len) == -1)
+				break;
+			continue;
+		}
+		if (s->state != SS_UP)
+			break;
+		if (s->rlen - off < 2 + len)
+			break;
+		off += 2 + len;
+		if (sess_rec_input(s, s->rbuf + off - len, len) == -1)
+			break;
+	}
+	s->busy = 0;
+	if (s->state == SS_DEAD) {
+		sess_release(s);
+		return;
+	}
+	if (off > 0) {
+		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
+		s->rlen -= off;
+	}
+	if (s->rlen == s->rcap) {	/* cannot happen with rcap >= one message */
+		tun_session_close(s, "read buffer full");
+		return;
+	}
+}
+
+static void
+sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun_session *s = w->data;
+	uint8_t ts[8];
+	ev_tstamp now = ev_now(loop);
+	char why[200], ip[64];
+
+	if (s->state != SS_UP) {
+		snprintf(why, sizeof(why), "handshake timeout (%.0fs)", TUN_HS_TIMEOUT);
+		if (s->initiator && s->state == SS_HANDSHAKE)
+			log_warnx("handshake with %s at %s timed out", s->name,
+			    sess_ip(s, ip, sizeof(ip)));
+		else if (s->initiator)
+			snprintf(why, sizeof(why), "connect to %s timed out", s->addr);
+		tun_session_close(s, why);
+		return;
+	}
+	if (s->pings_out >= TUN_PING_MISSES) {
+		snprintf(why, sizeof(why), "no answer to %d keepalives", TUN_PING_MISSES);
+		log_warnx("session with %s at %s is dead: %s", s->name, s->addr, why);
+		tun_session_close(s, why);
+		return;
+	}
+	if (now - s->rekey_at >= TUN_REKEY_SECS)
+		s->rekey_due = 1;
+	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	s->pings_out++;
+	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
+	s->busy = 1;
+	tun_mux_tick(s, now);
+	s->busy = 0;
+	if (s->state == SS_DEAD)
+		sess_release(s);
+}
+
+/* A PONG came back. */
+void
+tun_session_pong(struct tun_session *s, const uint8_t *p)
+{
+	uint64_t then = tun_get64(p), now = (uint64_t)(ev_time() * 1e6);
+
+	s->pings_out = 0;
+	if (now >= then)
+		s->rtt_us = now - then;
+}

@@ -1,0 +1,109 @@
+/*
+ * edgemesh-tunneld: node-to-node Noise tunnels, stream multiplexing, fd
+ * hand-off.  This file holds main(): options, keys and sockets acquired
+ * before privdrop(), the event loop.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tunneld.h"
+
+static struct tunneld tunneld;
+
+struct tunneld *
+tunneld_get(void)
+{
+	return &tunneld;
+}
+
+static void
+tunneld_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
+    const struct em_object *cur)
+{
+	log_debug("%s %s %s", cur == NULL ? "delete" : old == NULL ? "add" : "change",
+	    em_topic_name(t), key);
+}
+
+static void
+tunneld_health(void *arg, struct ipc_health *h)
+{
+	struct tunneld *t = arg;
+	struct tun_session *s;
+	size_t up = 0;
+
+	LIST_FOREACH(s, &t->sessions, link)
+		if (s->state == SS_UP)
+			up++;
+	snprintf(h->detail, sizeof(h->detail), "peers=%zu sessions=%zu streams=%llu psk=%s",
+	    replica_count(t->d->replica, EM_TOPIC_PEERS), up,
+	    (unsigned long long)t->nstreams, t->fp);
+}
+
+static void
+tunneld_shutdown(void *arg)
+{
+	struct tunneld *t = arg;
+	struct tun_session *s;
+
+	while ((s = LIST_FIRST(&t->sessions)) != NULL)
+		tun_session_close(s, "shutting down");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct em_daemon d;
+	struct tunneld *t = &tunneld;
+	const char *psk_file = NULL;
+	char err[1024];
+	struct em_opt opts[] = {
+		{ "psk-file", 1, NULL, &psk_file, "the PSK file (overrides psk.path)" },
+		{ NULL, 0, NULL, NULL, NULL },
+	};
+
+	daemon_init(&d, "tunneld", argc, argv, opts);
+	memset(t, 0, sizeof(*t));
+	t->d = &d;
+	t->lfd = t->hfd = -1;
+	LIST_INIT(&t->sessions);
+	LIST_INIT(&t->dirty);
+	t->peers = hmap_new();
+	if (noise_init() == -1)
+		fatalx("libsodium initialisation failed");
+	if (!d.cfg.tunnel.psk_enable)
+		fatalx("modules.edgeTunnel.psk.enable is false in %s: tunneld admits peers by "
+		    "PSK only; set it to true and point psk.path at the PSK file",
+		    d.cfg.path[0] ? d.cfg.path : "the config");
+
+	/* privileged acquisitions: keys, sockets */
+	if (tun_psk_load(t, psk_file != NULL ? psk_file : d.cfg.tunnel.psk_path, err,
+	    sizeof(err)) == -1)
+		fatalx("PSK: %s", err);
+	if (tun_keys_load(t, d.cfg.state_dir, err, sizeof(err)) == -1)
+		fatalx("static key: %s", err);
+	if (tun_listen(t, d.cfg.tunnel.listen_port, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (tun_handoff_listen(t, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	privdrop(&d, NULL, 0);
+
+	log_info("PSK fingerprint %s, listening on port %d", t->fp, d.cfg.tunnel.listen_port);
+	tun_listen_start(t);
+	tun_handoff_start(t);
+	ev_prepare_init(&t->prep, tun_sessions_prepare);
+	t->prep.data = t;
+	ev_prepare_start(d.loop, &t->prep);
+
+	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
+	    EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+	d.on_change = tunneld_change;
+	d.fill_health = tunneld_health;
+	d.on_shutdown = tunneld_shutdown;
+	d.arg = t;
+	daemon_start(&d);
+	daemon_run(&d);
+	return 0;
+}
