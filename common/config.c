@@ -30,43 +30,44 @@
 #include "config.h"
 #include "log.h"
 
-#define CFG_FILE_MAX	(1024 * 1024)	/* bigger files are refused */
-#define CFG_KEY_LEN	256		/* longest dotted key we build */
-#define CFG_MSG_LEN	512
-#define CFG_SHOW_LEN	48		/* longest value quoted in a message */
-#define CFG_DEPTH_MAX	64		/* flow nesting ([ and {) we accept */
-#define NOFIELD		((size_t)-1)	/* EdgeMesh key we accept but do not use */
+#define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
+#define CFG_KEY_LEN   256	    /* longest dotted key we build */
+#define CFG_MSG_LEN   512
+#define CFG_SHOW_LEN  48	   /* longest value quoted in a message */
+#define CFG_DEPTH_MAX 64	   /* flow nesting ([ and {) we accept */
+#define CFG_VISIT_MAX 10000	   /* keys and list items, aliases expanded */
+#define NOFIELD	      ((size_t)-1) /* EdgeMesh key we accept but do not use */
 
 enum cfg_type {
-	CT_SECTION,	/* mapping of further keys */
-	CT_ANY,		/* anything, not looked at */
-	CT_STRING,	/* char[size] */
-	CT_INT,		/* int in [min, max] */
-	CT_BOOL,	/* bool */
-	CT_FLOAT,	/* double in [fmin, fmax] */
-	CT_ENUM,	/* int index into names[] */
-	CT_STRENUM,	/* char[size] holding one of names[] */
-	CT_STRLIST,	/* char[nmax][size], count at noff */
-	CT_INTLIST,	/* int[nmax] in [min, max], count at noff */
-	CT_RELAYS,	/* struct em_relay_node[nmax] described by sub[], count at noff */
+	CT_SECTION, /* mapping of further keys */
+	CT_ANY,	    /* anything, not looked at */
+	CT_STRING,  /* char[size] */
+	CT_INT,	    /* int in [min, max] */
+	CT_BOOL,    /* bool */
+	CT_FLOAT,   /* double in [fmin, fmax] */
+	CT_ENUM,    /* int index into names[] */
+	CT_STRENUM, /* char[size] holding one of names[] */
+	CT_STRLIST, /* char[nmax][size], count at noff */
+	CT_INTLIST, /* int[nmax] in [min, max], count at noff */
+	CT_RELAYS,  /* struct em_relay_node[nmax] described by sub[], count at noff */
 };
 
-#define CF_NODUMP	0x01	/* alias of another key's field */
+#define CF_NODUMP 0x01 /* alias of another key's field */
 
 typedef int (*cfg_check_fn)(const char *, char *, size_t);
 
 struct cfg_key {
-	const char *path;		/* canonical dotted key */
+	const char *path; /* canonical dotted key */
 	enum cfg_type type;
-	size_t off;			/* field, or NOFIELD */
-	size_t size;			/* string buffer / list element size */
-	size_t nmax;			/* list capacity, 0 for unbounded (NOFIELD) */
-	size_t noff;			/* list count (size_t) */
+	size_t off;  /* field, or NOFIELD */
+	size_t size; /* string buffer / list element size */
+	size_t nmax; /* list capacity, 0 for unbounded (NOFIELD) */
+	size_t noff; /* list count (size_t) */
 	long long min, max;
 	double fmin, fmax;
-	const char *const *names;	/* enums, NULL-terminated */
-	cfg_check_fn check;		/* strings and string lists */
-	const struct cfg_key *sub;	/* CT_RELAYS */
+	const char *const *names;  /* enums, NULL-terminated */
+	cfg_check_fn check;	   /* strings and string lists */
+	const struct cfg_key *sub; /* CT_RELAYS */
 	int flags;
 };
 
@@ -74,9 +75,11 @@ struct cfg_parse {
 	const char *file;
 	const char *buf;
 	size_t len;
-	yaml_document_t *doc;
+	yaml_document_t *doc; /* &ydoc while it is loaded */
+	yaml_document_t ydoc;
 	char *err;
 	size_t errlen;
+	size_t visits; /* against alias bombs */
 };
 
 static int check_abspath(const char *, char *, size_t);
@@ -88,13 +91,13 @@ static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 
-static const char *const filter_modes[] = {
-	"FilterIfLabelExists", "FilterIfLabelDoesNotExists", NULL
-};
-static const char *const transports[] = { "tcp", "ws", "quic", NULL };
-static const char *const rules_backends[] = { "auto", "nftables", "iptables", NULL };
+static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
+					   NULL};
+static const char *const transports[] = {"tcp", "ws", "quic", NULL};
+static const char *const rules_backends[] = {"auto", "nftables", "iptables", NULL};
 
 /* Field helpers; CFG_T names the struct the table at hand describes. */
+/* clang-format off */
 #define F_OFF(f)	offsetof(CFG_T, f)
 #define F_SZ(f)		sizeof(((CFG_T *)0)->f)
 #define F_ESZ(a)	sizeof(((CFG_T *)0)->a[0])
@@ -280,6 +283,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_END
 };
 #undef CFG_T
+/* clang-format on */
 
 /* Bounded copy; returns -1 if src did not fit (dst then holds a prefix). */
 static int
@@ -361,10 +365,10 @@ cfg_error(struct cfg_parse *p, const yaml_mark_t *m, const char *key, const char
 		return -1;
 	if (key != NULL && *key != '\0')
 		snprintf(p->err, p->errlen, "%s:%zu:%zu: key %s: %s", p->file, m->line + 1,
-		    m->column + 1, key, msg);
+			 m->column + 1, key, msg);
 	else
-		snprintf(p->err, p->errlen, "%s:%zu:%zu: %s", p->file, m->line + 1,
-		    m->column + 1, msg);
+		snprintf(p->err, p->errlen, "%s:%zu:%zu: %s", p->file, m->line + 1, m->column + 1,
+			 msg);
 	return -1;
 }
 
@@ -518,7 +522,7 @@ check_domain(const char *v, char *why, size_t len)
 static int
 cfg_is_null(const yaml_node_t *n)
 {
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
+	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
 	const char *v;
 	int i;
 
@@ -558,8 +562,8 @@ cfg_scalar(struct cfg_parse *p, const yaml_node_t *n, const char *key, const cha
 static int
 cfg_parse_bool(const char *v, bool *b)
 {
-	static const char *const yes[] = { "true", "yes", "on", "y", NULL };
-	static const char *const no[] = { "false", "no", "off", "n", NULL };
+	static const char *const yes[] = {"true", "yes", "on", "y", NULL};
+	static const char *const no[] = {"false", "no", "off", "n", NULL};
 	int i;
 
 	for (i = 0; yes[i] != NULL; i++)
@@ -595,7 +599,7 @@ cfg_parse_ll(const char *v, long long *ll)
 
 static int
 cfg_get_int(struct cfg_parse *p, const struct cfg_key *e, const char *key, const yaml_node_t *n,
-    int *out)
+	    int *out)
 {
 	char got[CFG_SHOW_LEN + 8];
 	const char *v;
@@ -609,14 +613,14 @@ cfg_get_int(struct cfg_parse *p, const struct cfg_key *e, const char *key, const
 		return cfg_error(p, &n->start_mark, key, "expected an integer, got %s", got);
 	if (r == -2 || ll < e->min || ll > e->max)
 		return cfg_error(p, &n->start_mark, key, "%s is out of range (%lld-%lld)", got,
-		    e->min, e->max);
+				 e->min, e->max);
 	*out = (int)ll;
 	return 0;
 }
 
 static int
 cfg_get_str(struct cfg_parse *p, const struct cfg_key *e, const char *key, const yaml_node_t *n,
-    char *dst, size_t dstlen)
+	    char *dst, size_t dstlen)
 {
 	char why[CFG_MSG_LEN];
 	const char *v;
@@ -626,8 +630,8 @@ cfg_get_str(struct cfg_parse *p, const struct cfg_key *e, const char *key, const
 		return -1;
 	len = strlen(v);
 	if (dst != NULL && len >= dstlen)
-		return cfg_error(p, &n->start_mark, key, "value is too long (%zu bytes, at most %zu)",
-		    len, dstlen - 1);
+		return cfg_error(p, &n->start_mark, key,
+				 "value is too long (%zu bytes, at most %zu)", len, dstlen - 1);
 	if (e->check != NULL && e->check(v, why, sizeof(why)) == -1)
 		return cfg_error(p, &n->start_mark, key, "%s", why);
 	if (dst != NULL)
@@ -647,8 +651,8 @@ cfg_enum_index(const struct cfg_key *e, const char *v)
 }
 
 static int
-cfg_enum_error(struct cfg_parse *p, const struct cfg_key *e, const char *key,
-    const yaml_node_t *n, const char *v)
+cfg_enum_error(struct cfg_parse *p, const struct cfg_key *e, const char *key, const yaml_node_t *n,
+	       const char *v)
 {
 	char names[CFG_MSG_LEN], got[CFG_SHOW_LEN + 8];
 	size_t off = 0;
@@ -673,8 +677,22 @@ cfg_field(void *base, size_t off)
 	return (char *)base + off;
 }
 
-static int cfg_walk(struct cfg_parse *, const struct cfg_key *, void *, const char *,
-    const char *, const yaml_node_t *);
+static int cfg_walk(struct cfg_parse *, const struct cfg_key *, void *, const char *, const char *,
+		    const yaml_node_t *);
+
+/*
+ * Aliases share nodes, so a small file can name the same mapping a billion
+ * times (duplicate keys give the width).  Bound the work, not the file.
+ */
+static int
+cfg_visit(struct cfg_parse *p, const yaml_node_t *n)
+{
+	if (++p->visits <= CFG_VISIT_MAX)
+		return 0;
+	return cfg_error(p, &n->start_mark, NULL,
+			 "more than %d keys and list items once aliases are expanded",
+			 CFG_VISIT_MAX);
+}
 
 /* display name of an entry: DISP.path, or path */
 static void
@@ -692,7 +710,7 @@ cfg_keyname(char *buf, size_t len, const char *disp, const char *path)
 
 static int
 cfg_set_list(struct cfg_parse *p, const struct cfg_key *e, void *base, const char *key,
-    const yaml_node_t *n)
+	     const yaml_node_t *n)
 {
 	const yaml_node_item_t *it;
 	const yaml_node_t *item;
@@ -709,16 +727,19 @@ cfg_set_list(struct cfg_parse *p, const struct cfg_key *e, void *base, const cha
 		for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
 			if ((item = yaml_document_get_node(p->doc, *it)) == NULL)
 				continue;
+			if (cfg_visit(p, item) == -1)
+				return -1;
 			r = snprintf(ikey, sizeof(ikey), "%s[%zu]", key, count);
 			if (r < 0)
 				ikey[0] = '\0';
 			if (field != NULL && count == e->nmax)
 				return cfg_error(p, &item->start_mark, key,
-				    "too many entries (at most %zu)", e->nmax);
+						 "too many entries (at most %zu)", e->nmax);
 			switch (e->type) {
 			case CT_STRLIST:
 				r = cfg_get_str(p, e, ikey, item,
-				    field == NULL ? NULL : field + count * e->size, e->size);
+						field == NULL ? NULL : field + count * e->size,
+						e->size);
 				break;
 			case CT_INTLIST: {
 				int v;
@@ -729,16 +750,17 @@ cfg_set_list(struct cfg_parse *p, const struct cfg_key *e, void *base, const cha
 				break;
 			}
 			case CT_RELAYS: {
-				char *elem = field + count * e->size;
 				const struct cfg_key *s;
+				char *elem;
 
 				if (field == NULL)
-					return -1;	/* not in the table */
+					return -1; /* not in the table */
+				elem = field + count * e->size;
 				memset(elem, 0, e->size);
 				if (item->type != YAML_MAPPING_NODE) {
 					cfg_describe(item, got, sizeof(got));
 					return cfg_error(p, &item->start_mark, ikey,
-					    "expected a mapping, got %s", got);
+							 "expected a mapping, got %s", got);
 				}
 				if ((r = cfg_walk(p, e->sub, elem, "", ikey, item)) == -1)
 					break;
@@ -747,7 +769,7 @@ cfg_set_list(struct cfg_parse *p, const struct cfg_key *e, void *base, const cha
 					if (s->type == CT_STRING && s->off != NOFIELD &&
 					    elem[s->off] == '\0')
 						return cfg_error(p, &item->start_mark, ikey,
-						    "missing %s", s->path);
+								 "missing %s", s->path);
 				break;
 			}
 			default:
@@ -766,7 +788,7 @@ cfg_set_list(struct cfg_parse *p, const struct cfg_key *e, void *base, const cha
 
 static int
 cfg_set(struct cfg_parse *p, const struct cfg_key *tab, const struct cfg_key *e, void *base,
-    const char *disp, const yaml_node_t *n)
+	const char *disp, const yaml_node_t *n)
 {
 	char key[CFG_KEY_LEN], got[CFG_SHOW_LEN + 8];
 	char *field = e->off == NOFIELD ? NULL : cfg_field(base, e->off);
@@ -788,7 +810,7 @@ cfg_set(struct cfg_parse *p, const struct cfg_key *tab, const struct cfg_key *e,
 		break;
 	}
 	if (cfg_is_null(n))
-		return 0;	/* json null leaves a value alone */
+		return 0; /* json null leaves a value alone */
 	switch (e->type) {
 	case CT_SECTION:
 		if (n->type != YAML_MAPPING_NODE) {
@@ -810,7 +832,7 @@ cfg_set(struct cfg_parse *p, const struct cfg_key *tab, const struct cfg_key *e,
 		if (cfg_parse_bool(v, &b) == -1) {
 			cfg_show(v, strlen(v), got, sizeof(got));
 			return cfg_error(p, &n->start_mark, key, "expected true or false, got %s",
-			    got);
+					 got);
 		}
 		if (field != NULL)
 			*(bool *)(void *)field = b;
@@ -825,7 +847,7 @@ cfg_set(struct cfg_parse *p, const struct cfg_key *tab, const struct cfg_key *e,
 			return cfg_error(p, &n->start_mark, key, "expected a number, got %s", got);
 		if (d < e->fmin || d > e->fmax)
 			return cfg_error(p, &n->start_mark, key, "%s is out of range (%g-%g)", got,
-			    e->fmin, e->fmax);
+					 e->fmin, e->fmax);
 		if (field != NULL)
 			*(double *)(void *)field = d;
 		return 0;
@@ -864,7 +886,7 @@ cfg_find(const struct cfg_key *tab, const char *path)
  */
 static int
 cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char *prefix,
-    const char *disp, const yaml_node_t *n)
+	 const char *disp, const yaml_node_t *n)
 {
 	const yaml_node_pair_t *pair;
 	const yaml_node_t *k, *v;
@@ -881,10 +903,12 @@ cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char 
 		v = yaml_document_get_node(p->doc, pair->value);
 		if (k == NULL || v == NULL)
 			continue;
+		if (cfg_visit(p, k) == -1)
+			return -1;
 		if (k->type != YAML_SCALAR_NODE) {
 			cfg_describe(k, got, sizeof(got));
 			return cfg_error(p, &k->start_mark, where, "expected a key name, got %s",
-			    got);
+					 got);
 		}
 		ks = (const char *)k->data.scalar.value;
 		klen = k->data.scalar.length;
@@ -904,7 +928,7 @@ cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char 
 		}
 		/* unknown: EdgeMesh ignores it, we say so once */
 		cfg_clean(ks, klen, got, sizeof(got));
-		if (strchr(got, '.') != NULL)	/* one key with a dot in it, not a path */
+		if (strchr(got, '.') != NULL) /* one key with a dot in it, not a path */
 			r = snprintf(kname, sizeof(kname), "\"%s\"", got);
 		else
 			r = snprintf(kname, sizeof(kname), "%s", got);
@@ -915,7 +939,7 @@ cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char 
 		if (r < 0)
 			once[0] = '\0';
 		log_warnx_once(once, "%s:%zu:%zu: unknown key %s ignored", p->file,
-		    k->start_mark.line + 1, k->start_mark.column + 1, full);
+			       k->start_mark.line + 1, k->start_mark.column + 1, full);
 	}
 	return 0;
 }
@@ -958,7 +982,7 @@ cfg_read(const char *path, char **bufp, size_t *lenp, char *err, size_t errlen)
 	}
 	if (len > CFG_FILE_MAX) {
 		snprintf(err, errlen, "%s: file is too large (more than %d bytes)", path,
-		    CFG_FILE_MAX);
+			 CFG_FILE_MAX);
 		goto fail;
 	}
 	fclose(f);
@@ -1034,7 +1058,7 @@ cfg_depth_check(struct cfg_parse *p)
 			if (++depth > CFG_DEPTH_MAX) {
 				cfg_offset_mark(p->buf, p->len, i, &m);
 				return cfg_error(p, &m, NULL, "nesting deeper than %d levels",
-				    CFG_DEPTH_MAX);
+						 CFG_DEPTH_MAX);
 			}
 		} else if ((c == ']' || c == '}') && depth > 0)
 			depth--;
@@ -1047,7 +1071,7 @@ static int
 cfg_overlay(struct cfg_parse *p, struct em_config *cfg)
 {
 	yaml_parser_t y;
-	yaml_document_t doc, more;
+	yaml_document_t more;
 	yaml_node_t *root;
 	char got[CFG_SHOW_LEN + 8];
 	int rv = -1;
@@ -1059,13 +1083,13 @@ cfg_overlay(struct cfg_parse *p, struct em_config *cfg)
 		return -1;
 	}
 	yaml_parser_set_input_string(&y, (const unsigned char *)p->buf, p->len);
-	if (!yaml_parser_load(&y, &doc)) {
+	if (!yaml_parser_load(&y, &p->ydoc)) {
 		cfg_yaml_error(p, &y);
 		yaml_parser_delete(&y);
 		return -1;
 	}
-	p->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
+	p->doc = &p->ydoc;
+	root = yaml_document_get_root_node(p->doc);
 	if (root != NULL && !cfg_is_null(root)) {
 		if (root->type != YAML_MAPPING_NODE) {
 			cfg_describe(root, got, sizeof(got));
@@ -1087,7 +1111,7 @@ cfg_overlay(struct cfg_parse *p, struct em_config *cfg)
 		}
 		if (!cfg_is_null(root)) {
 			cfg_error(p, &more.start_mark, NULL,
-			    "more than one YAML document; put the configuration in one");
+				  "more than one YAML document; put the configuration in one");
 			yaml_document_delete(&more);
 			goto out;
 		}
@@ -1095,8 +1119,8 @@ cfg_overlay(struct cfg_parse *p, struct em_config *cfg)
 	}
 	rv = 0;
 out:
+	yaml_document_delete(p->doc);
 	p->doc = NULL;
-	yaml_document_delete(&doc);
 	yaml_parser_delete(&y);
 	return rv;
 }
@@ -1110,16 +1134,16 @@ config_defaults(struct em_config *cfg)
 
 	/* kubeAPIConfig */
 	cfg_strlcpy(cfg->kube.content_type, "application/vnd.kubernetes.protobuf",
-	    sizeof(cfg->kube.content_type));
+		    sizeof(cfg->kube.content_type));
 	cfg->kube.qps = 100;
 	cfg->kube.burst = 200;
 	cfg_strlcpy(cfg->kube.metaserver, "http://127.0.0.1:10550", sizeof(cfg->kube.metaserver));
 	cfg_strlcpy(cfg->kube.tls_ca_file, "/etc/edgemesh/metaserver/rootCA.crt",
-	    sizeof(cfg->kube.tls_ca_file));
+		    sizeof(cfg->kube.tls_ca_file));
 	cfg_strlcpy(cfg->kube.tls_cert_file, "/etc/edgemesh/metaserver/server.crt",
-	    sizeof(cfg->kube.tls_cert_file));
+		    sizeof(cfg->kube.tls_cert_file));
 	cfg_strlcpy(cfg->kube.tls_key_file, "/etc/edgemesh/metaserver/server.key",
-	    sizeof(cfg->kube.tls_key_file));
+		    sizeof(cfg->kube.tls_key_file));
 
 	/* commonConfig */
 	cfg_strlcpy(cfg->bridge_device, "edgemesh0", sizeof(cfg->bridge_device));
@@ -1127,7 +1151,7 @@ config_defaults(struct em_config *cfg)
 	if ((env = getenv("NODE_NAME")) != NULL && *env != '\0')
 		cfg_strlcpy(cfg->node_name, env, sizeof(cfg->node_name));
 	else if (gethostname(cfg->node_name, sizeof(cfg->node_name)) == -1 ||
-	    cfg->node_name[0] == '\0')
+		 cfg->node_name[0] == '\0')
 		cfg_strlcpy(cfg->node_name, "localhost", sizeof(cfg->node_name));
 	cfg->node_name[sizeof(cfg->node_name) - 1] = '\0';
 	cfg_strlcpy(cfg->runtime_dir, "/run/edgemesh", sizeof(cfg->runtime_dir));
@@ -1136,7 +1160,7 @@ config_defaults(struct em_config *cfg)
 
 	/* modules.edgeDNS */
 	cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,
-	    sizeof(cfg->dns.listen_interface));
+		    sizeof(cfg->dns.listen_interface));
 	cfg->dns.listen_port = 53;
 	cfg->dns.ttl = 30;
 	cfg->dns.cache_size = 4096;
@@ -1145,7 +1169,7 @@ config_defaults(struct em_config *cfg)
 
 	/* modules.edgeProxy */
 	cfg_strlcpy(cfg->proxy.listen_interface, cfg->bridge_device,
-	    sizeof(cfg->proxy.listen_interface));
+		    sizeof(cfg->proxy.listen_interface));
 	cfg->proxy.filter_mode = EM_FILTER_IF_LABEL_EXISTS;
 	cfg->proxy.socks5_port = 10800;
 	cfg->proxy.hash_partitions = 100;
@@ -1174,7 +1198,7 @@ config_defaults(struct em_config *cfg)
 	/* EdgeMesh's preConfigAgent: CloudMode when kubelet injected KUBERNETES_PORT */
 	if (getenv("KUBERNETES_PORT") == NULL) {
 		cfg_strlcpy(cfg->kube.content_type, "application/json",
-		    sizeof(cfg->kube.content_type));
+			    sizeof(cfg->kube.content_type));
 		cfg->dns.enable = true;
 	} else
 		cfg->dns.enable = false;
@@ -1221,10 +1245,10 @@ config_load(struct em_config *cfg, const char *path, char *err, size_t errlen)
 	cfg_strlcpy(cfg->path, path, sizeof(cfg->path));
 	if (cfg->dns.listen_interface[0] == '\0')
 		cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,
-		    sizeof(cfg->dns.listen_interface));
+			    sizeof(cfg->dns.listen_interface));
 	if (cfg->proxy.listen_interface[0] == '\0')
 		cfg_strlcpy(cfg->proxy.listen_interface, cfg->bridge_device,
-		    sizeof(cfg->proxy.listen_interface));
+			    sizeof(cfg->proxy.listen_interface));
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -231,12 +232,99 @@ ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	}
 }
 
+/* Park a dup of kept socket i in the controller. */
+static void
+daemon_send_kept(struct em_daemon *d, size_t i)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd;
+
+	if (d->ctl == NULL)
+		return;
+	if ((fd = dup(d->kept[i].fd)) == -1) {
+		log_warn("dup of the %s socket", d->kept[i].key);
+		return;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_fd_key(&pk, d->kept[i].key);
+	ipc_conn_send_sbuf(d->ctl, IPC_FD_STORE, &sb, fd);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+void
+daemon_fd_keep(struct em_daemon *d, const char *key, int fd)
+{
+	if (d->nkept == sizeof(d->kept) / sizeof(d->kept[0]))
+		fatalx("%s: too many kept sockets", __func__);
+	snprintf(d->kept[d->nkept].key, sizeof(d->kept[0].key), "%s", key);
+	d->kept[d->nkept].fd = fd;
+	daemon_send_kept(d, d->nkept++);
+}
+
+int
+daemon_fd_fetch(struct em_daemon *d, const char *key)
+{
+	struct ipc_hello h;
+	struct ipc_hdr hdr;
+	struct ipc_msg m;
+	struct timeval tv = {1, 0};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t *payload = NULL;
+	char err[256], rkey[64];
+	int fd, rfd = -1;
+
+	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&h, 0, sizeof(h));
+	h.version = IPC_VERSION;
+	snprintf(h.name, sizeof(h.name), "%s", d->name);
+	h.pid = (uint32_t)getpid();
+	snprintf(h.build, sizeof(h.build), "%s", EM_BUILD_VERSION);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_hello(&pk, &h);
+	ipc_write_frame(fd, IPC_HELLO, sb.data, sb.size, -1);
+	msgpack_sbuffer_clear(&sb);
+	ipc_pack_fd_key(&pk, key);
+	ipc_write_frame(fd, IPC_FD_FETCH, sb.data, sb.size, -1);
+	msgpack_sbuffer_destroy(&sb);
+	memset(&m, 0, sizeof(m));
+	m.fd = -1;
+	if (ipc_read_frame(fd, IPC_MAX_CONTROL, &hdr, &payload, &rfd, err, sizeof(err)) == -1 ||
+	    ipc_msg_parse(&m, hdr.type, payload, hdr.len, err, sizeof(err)) == -1) {
+		log_warnx("fetching the %s socket from the controller: %s", key, err);
+		free(payload);
+		if (rfd != -1)
+			close(rfd);
+		close(fd);
+		return -1;
+	}
+	m.owned = payload;
+	m.fd = rfd;
+	if (hdr.type != IPC_FD_RETURN ||
+	    ipc_unpack_fd_key(&m, rkey, sizeof(rkey), err, sizeof(err)) == -1 ||
+	    strcmp(rkey, key) != 0) {
+		log_warnx("fetching the %s socket: unexpected %s", key, ipc_type_name(hdr.type));
+		rfd = -1;
+	} else {
+		rfd = ipc_msg_take_fd(&m);
+	}
+	ipc_msg_clear(&m);
+	close(fd);
+	return rfd;
+}
+
 static void
 daemon_connect(struct em_daemon *d)
 {
 	struct ipc_hello h;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
+	size_t i;
 	int fd;
 
 	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1) {
@@ -260,6 +348,8 @@ daemon_connect(struct em_daemon *d)
 	ipc_conn_send_sbuf(d->ctl, IPC_SUBSCRIBE, &sb, -1);
 	msgpack_sbuffer_destroy(&sb);
 	log_info("connected to the controller; subscribed to 0x%x", d->topics);
+	for (i = 0; i < d->nkept; i++)
+		daemon_send_kept(d, i);
 	daemon_send_health(d);
 }
 

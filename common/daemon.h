@@ -51,6 +51,12 @@ struct em_daemon {
 
 	struct ipc_acl acl;		/* who may connect to our sockets */
 
+	struct {
+		char key[64];
+		int fd;
+	} kept[4];			/* sockets parked in the controller, re-sent on connect */
+	size_t nkept;
+
 	struct ipc_conn *ctl;
 	int ctl_synced;
 	unsigned backoff_ms;
@@ -68,6 +74,14 @@ void daemon_stop(struct em_daemon *);
 int daemon_connected(const struct em_daemon *);
 /* Allowed peer on one of our sockets: root, ourselves, ipcUsers, edgemesh* users. */
 int daemon_peer_allowed(const struct em_daemon *, int fd);
+
+/*
+ * Listening sockets that outlive a restart: fetch what this daemon parked
+ * in the controller (-1: nothing, or no controller), and keep a socket
+ * parked there (a dup is re-sent at every controller connect).
+ */
+int daemon_fd_fetch(struct em_daemon *, const char *key);
+void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
 
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);

@@ -6,7 +6,9 @@
  * IPC_F_FD carries exactly one file descriptor (SCM_RIGHTS) sent with the
  * frame's first byte.  The reader checks the length against the channel's
  * limit before it buffers anything.  Sending an fd transfers ownership; a
- * receiver closes fds it did not expect.
+ * receiver closes fds it did not expect.  A passed fd shares its file status
+ * flags with the sender's copy: a receiver that keeps one sets O_NONBLOCK
+ * itself and never relies on the sender's choice.
  */
 #ifndef EM_IPC_H
 #define EM_IPC_H
@@ -38,6 +40,8 @@ enum ipc_type {
 	IPC_SUBSCRIBE = 10,	/* topic bitmask */
 	IPC_HEALTH = 11,	/* the sender's health */
 	IPC_STATUS_REQ = 12,	/* no body */
+	IPC_FD_STORE = 13,	/* key + fd: a listening socket to keep while we restart */
+	IPC_FD_FETCH = 14,	/* key: give back what we stored under it */
 
 	/* controller -> daemon, cli */
 	IPC_SNAPSHOT_BEGIN = 20,	/* topic, version */
@@ -45,6 +49,7 @@ enum ipc_type {
 	IPC_DELETE = 22,		/* topic, version, key */
 	IPC_SNAPSHOT_END = 23,		/* topic, version */
 	IPC_STATUS = 24,		/* a row per daemon */
+	IPC_FD_RETURN = 25,		/* key, + the stored fd (no fd: nothing stored) */
 
 	/* proxyd, socksd, gatewayd -> tunneld */
 	IPC_TUN_OPEN = 30,	/* + fd: the client's connected socket */
@@ -57,7 +62,8 @@ enum ipc_type {
 };
 const char *ipc_type_name(int type);	/* "?" when unknown */
 int ipc_type_known(int type);
-int ipc_type_carries_fd(int type);
+int ipc_type_carries_fd(int type);	/* may carry an fd */
+int ipc_type_requires_fd(int type);	/* is invalid without one */
 
 /* ipc_frame.c: pure framing */
 struct ipc_hdr {
@@ -91,7 +97,10 @@ typedef void (*ipc_close_cb)(struct ipc_conn *, const char *why, void *arg);
 
 struct ipc_conn *ipc_conn_new(struct ev_loop *, int fd, size_t max_frame, ipc_msg_cb,
     ipc_close_cb, void *arg);
-/* Queue a frame; fd >= 0 is sent along and then closed here (ownership). */
+/*
+ * Queue a frame; fd >= 0 is sent along and then closed here: ownership
+ * passes on every path, the failing ones too (-1: the conn was dropped).
+ */
 int ipc_conn_send(struct ipc_conn *, uint16_t type, const void *payload, size_t len, int fd);
 int ipc_conn_send_sbuf(struct ipc_conn *, uint16_t type, msgpack_sbuffer *, int fd);
 /* Drop the peer: the close callback runs once with why, then it is freed. */
@@ -214,6 +223,10 @@ int ipc_unpack_tun_result(const struct ipc_msg *, struct ipc_tun_result *, char 
 void ipc_pack_peers(msgpack_packer *, const struct ipc_peers *);
 int ipc_unpack_peers(const struct ipc_msg *, struct ipc_peers *, char *err, size_t errlen);
 void ipc_peers_clear(struct ipc_peers *);
+/* FD_STORE, FD_FETCH and FD_RETURN carry one key (the fd rides along). */
+void ipc_pack_fd_key(msgpack_packer *, const char *key);
+int ipc_unpack_fd_key(const struct ipc_msg *, char *key, size_t keylen, char *err,
+    size_t errlen);
 void ipc_pack_empty(msgpack_packer *);
 int ipc_unpack_empty(const struct ipc_msg *, char *err, size_t errlen);
 

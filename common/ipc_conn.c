@@ -17,6 +17,7 @@
 #include "log.h"
 
 #define FDQ_MAX 64
+#define WFDQ_MAX 4096	/* fds queued for sending; a burst of opens may queue many */
 
 struct ipc_conn {
 	struct ev_loop *loop;
@@ -37,11 +38,11 @@ struct ipc_conn {
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
 	uint64_t wsent;		/* stream offset of wbuf[woff] */
-	struct {
+	struct wfd {
 		uint64_t at;
 		int fd;
-	} wfds[FDQ_MAX];
-	size_t nwfds;
+	} *wfds;
+	size_t nwfds, wfdcap;
 
 	int dispatching, dead;
 };
@@ -118,6 +119,7 @@ conn_release(struct ipc_conn *c)
 		close(c->wfds[i].fd);
 	free(c->rbuf);
 	free(c->wbuf);
+	free(c->wfds);
 	free(c);
 }
 
@@ -161,7 +163,7 @@ ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len
 	struct ipc_hdr h = {type, fd >= 0 ? IPC_F_FD : 0, (uint32_t)len};
 	size_t need;
 
-	if (c->dead || len > UINT32_MAX || (fd >= 0 && c->nwfds == FDQ_MAX) ||
+	if (c->dead || len > UINT32_MAX || (fd >= 0 && c->nwfds == WFDQ_MAX) ||
 	    ipc_conn_queued(c) + len + IPC_HDR_LEN > IPC_WBUF_MAX) {
 		if (fd >= 0)
 			close(fd);
@@ -186,6 +188,11 @@ ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len
 				fatal("%s", __func__);
 			c->wcap = cap;
 		}
+	}
+	if (fd >= 0 && c->nwfds == c->wfdcap) {
+		c->wfdcap = c->wfdcap ? c->wfdcap * 2 : 8;
+		if ((c->wfds = reallocarray(c->wfds, c->wfdcap, sizeof(*c->wfds))) == NULL)
+			fatal("%s", __func__);
 	}
 	if (fd >= 0) {
 		c->wfds[c->nwfds].at = c->wsent + (c->wlen - c->woff);
@@ -229,6 +236,9 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			else if (c->wfds[0].at - c->wsent < len)
 				len = c->wfds[0].at - c->wsent;
 		}
+		/* one fd per sendmsg: stop before the next frame that carries one */
+		if (withfd && c->nwfds > 1 && c->wfds[1].at - c->wsent < len)
+			len = c->wfds[1].at - c->wsent;
 		memset(&mh, 0, sizeof(mh));
 		iov.iov_base = c->wbuf + c->woff;
 		iov.iov_len = len;
@@ -309,11 +319,14 @@ conn_dispatch(struct ipc_conn *c, const struct ipc_hdr *h)
 			close(m.fd);
 			m.fd = -1;
 		}
-	} else if (ipc_type_carries_fd(h->type) && h->type == IPC_TUN_OPEN) {
+	} else if (ipc_type_requires_fd(h->type)) {
 		snprintf(err, sizeof(err), "%s without its fd", ipc_type_name(h->type));
 		ipc_conn_drop(c, err);
 		return -1;
 	}
+	/* any other fd came with this frame's bytes and is not expected: close it */
+	while (c->nrfds > 0)
+		close(c->rfds[--c->nrfds]);
 	if (ipc_msg_parse(&m, h->type, c->rbuf + IPC_HDR_LEN, h->len, err, sizeof(err)) == -1) {
 		if (m.fd != -1)
 			close(m.fd);

@@ -15,6 +15,24 @@
 #define MAX_SERVERS	64
 #define MAX_HOSTS	64
 
+/* A string element of a list: as strict as mp_strdup (length, no NUL inside). */
+static int
+list_str_ok(const msgpack_object *o, size_t maxlen)
+{
+	return o->type == MSGPACK_OBJECT_STR && o->via.str.size <= maxlen &&
+	    (o->via.str.size == 0 || memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL);
+}
+
+static char *
+list_strdup(const msgpack_object *o)
+{
+	char *s = xcalloc(1, o->via.str.size + 1);
+
+	if (o->via.str.size > 0)
+		memcpy(s, o->via.str.ptr, o->via.str.size);
+	return s;
+}
+
 static void
 pack_ports(msgpack_packer *pk, const struct em_port *ports, size_t n)
 {
@@ -105,14 +123,11 @@ unpack_service(const msgpack_object *o, char *err, size_t errlen)
 	s->cluster_ip = mp_strdup(&r, IP_MAX_LEN);
 	if ((ips = mp_array(&r, EM_MAX_IPS)) != NULL) {
 		for (i = 0; i < ips->via.array.size; i++) {
-			if (ips->via.array.ptr[i].type != MSGPACK_OBJECT_STR ||
-			    ips->via.array.ptr[i].via.str.size > IP_MAX_LEN) {
+			if (!list_str_ok(&ips->via.array.ptr[i], IP_MAX_LEN)) {
 				mp_fail(&r, "clusterIPs[%u]: expected an address", i);
 				break;
 			}
-			s->cluster_ips[i] = xcalloc(1, ips->via.array.ptr[i].via.str.size + 1);
-			memcpy(s->cluster_ips[i], ips->via.array.ptr[i].via.str.ptr,
-			    ips->via.array.ptr[i].via.str.size);
+			s->cluster_ips[i] = list_strdup(&ips->via.array.ptr[i]);
 			s->n_cluster_ips = i + 1;
 		}
 	}
@@ -232,12 +247,11 @@ unpack_peer(const msgpack_object *o, char *err, size_t errlen)
 	if ((a = mp_array(&r, EM_MAX_ADDRS)) != NULL) {
 		for (i = 0; i < a->via.array.size; i++) {
 			s = &a->via.array.ptr[i];
-			if (s->type != MSGPACK_OBJECT_STR || s->via.str.size > IP_MAX_LEN) {
+			if (!list_str_ok(s, IP_MAX_LEN)) {
 				mp_fail(&r, "addresses[%u]: expected an address", i);
 				break;
 			}
-			p->addrs[i] = xcalloc(1, s->via.str.size + 1);
-			memcpy(p->addrs[i], s->via.str.ptr, s->via.str.size);
+			p->addrs[i] = list_strdup(s);
 			p->naddrs = i + 1;
 		}
 	}
@@ -315,14 +329,11 @@ unpack_gateway(const msgpack_object *o, char *err, size_t errlen)
 			if ((h = mp_array(&sr, MAX_HOSTS)) != NULL) {
 				sv->hosts = xcalloc(h->via.array.size, sizeof(char *));
 				for (j = 0; j < h->via.array.size; j++) {
-					if (h->via.array.ptr[j].type != MSGPACK_OBJECT_STR ||
-					    h->via.array.ptr[j].via.str.size > NAME_MAX_LEN) {
+					if (!list_str_ok(&h->via.array.ptr[j], NAME_MAX_LEN)) {
 						mp_fail(&sr, "hosts[%u]: expected a host", j);
 						break;
 					}
-					sv->hosts[j] = xcalloc(1, h->via.array.ptr[j].via.str.size + 1);
-					memcpy(sv->hosts[j], h->via.array.ptr[j].via.str.ptr,
-					    h->via.array.ptr[j].via.str.size);
+					sv->hosts[j] = list_strdup(&h->via.array.ptr[j]);
 					sv->nhosts = j + 1;
 				}
 			}

@@ -9,18 +9,21 @@
 static const struct {
 	int type;
 	const char *name;
-	int fd;
+	int fd;		/* 0: never, 1: always, 2: may carry one */
 } ipc_types[] = {
 	{IPC_HELLO, "HELLO", 0},
 	{IPC_ERROR, "ERROR", 0},
 	{IPC_SUBSCRIBE, "SUBSCRIBE", 0},
 	{IPC_HEALTH, "HEALTH", 0},
 	{IPC_STATUS_REQ, "STATUS_REQ", 0},
+	{IPC_FD_STORE, "FD_STORE", 1},
+	{IPC_FD_FETCH, "FD_FETCH", 0},
 	{IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
 	{IPC_UPSERT, "UPSERT", 0},
 	{IPC_DELETE, "DELETE", 0},
 	{IPC_SNAPSHOT_END, "SNAPSHOT_END", 0},
 	{IPC_STATUS, "STATUS", 0},
+	{IPC_FD_RETURN, "FD_RETURN", 2},
 	{IPC_TUN_OPEN, "TUN_OPEN", 1},
 	{IPC_TUN_RESULT, "TUN_RESULT", 0},
 	{IPC_PEERS_REQ, "PEERS_REQ", 0},
@@ -44,8 +47,8 @@ ipc_type_known(int type)
 	return strcmp(ipc_type_name(type), "?") != 0;
 }
 
-int
-ipc_type_carries_fd(int type)
+static int
+type_fd(int type)
 {
 	size_t i;
 
@@ -53,6 +56,18 @@ ipc_type_carries_fd(int type)
 		if (ipc_types[i].type == type)
 			return ipc_types[i].fd;
 	return 0;
+}
+
+int
+ipc_type_carries_fd(int type)
+{
+	return type_fd(type) != 0;
+}
+
+int
+ipc_type_requires_fd(int type)
+{
+	return type_fd(type) == 1;
 }
 
 /* Decoders refuse a message of another type: dispatch bugs show up early. */
@@ -438,6 +453,29 @@ ipc_peers_clear(struct ipc_peers *p)
 	free(p->rows);
 	p->rows = NULL;
 	p->nrows = 0;
+}
+
+void
+ipc_pack_fd_key(msgpack_packer *pk, const char *key)
+{
+	msgpack_pack_array(pk, 1);
+	mp_pack_str(pk, key);
+}
+
+int
+ipc_unpack_fd_key(const struct ipc_msg *m, char *key, size_t keylen, char *err, size_t errlen)
+{
+	struct mp_rd r;
+
+	if (m->type != IPC_FD_STORE && m->type != IPC_FD_FETCH && m->type != IPC_FD_RETURN) {
+		snprintf(err, errlen, "expected an fd store message, got %s",
+		    ipc_type_name(m->type));
+		return -1;
+	}
+	if (mp_begin(&r, m->obj, 1, ipc_type_name(m->type), err, errlen) == -1)
+		return -1;
+	mp_strcpy(&r, key, keylen);
+	return mp_end(&r);
 }
 
 void

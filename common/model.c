@@ -261,3 +261,79 @@ em_object_key(const struct em_object *o, char *buf, size_t len)
 	}
 	return buf;
 }
+
+struct em_port *
+em_ports_dup(const struct em_port *ports, size_t n)
+{
+	struct em_port *c = xcalloc(n, sizeof(*c));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		c[i] = ports[i];
+		c[i].name = xstrdup(ports[i].name);
+		c[i].target_port_name = xstrdup(ports[i].target_port_name);
+	}
+	return c;
+}
+
+struct em_service *
+em_service_dup(const struct em_service *s)
+{
+	struct em_service *c = xcalloc(1, sizeof(*c));
+	size_t i;
+
+	*c = *s;
+	c->ns = xstrdup(s->ns);
+	c->name = xstrdup(s->name);
+	c->cluster_ip = xstrdup(s->cluster_ip);
+	c->n_cluster_ips = s->n_cluster_ips > EM_MAX_IPS ? EM_MAX_IPS : s->n_cluster_ips;
+	for (i = 0; i < EM_MAX_IPS; i++)
+		c->cluster_ips[i] = i < c->n_cluster_ips ? xstrdup(s->cluster_ips[i]) : NULL;
+	c->external_name = xstrdup(s->external_name);
+	c->hash_arg = xstrdup(s->hash_arg);
+	c->ports = em_ports_dup(s->ports, s->nports);
+	return c;
+}
+
+void
+em_endpoint_copy(struct em_endpoint *dst, const struct em_endpoint *src)
+{
+	dst->ip = xstrdup(src->ip);
+	dst->node = xstrdup(src->node);
+	dst->hostname = xstrdup(src->hostname);
+	dst->zone = xstrdup(src->zone);
+	dst->pod = xstrdup(src->pod);
+	dst->ready = src->ready;
+}
+
+struct em_endpoints *
+em_endpoints_dup(const struct em_endpoints *e)
+{
+	struct em_endpoints *c = xcalloc(1, sizeof(*c));
+	size_t i;
+
+	c->ns = xstrdup(e->ns);
+	c->name = xstrdup(e->name);
+	c->nports = e->nports;
+	c->ports = em_ports_dup(e->ports, e->nports);
+	c->neps = e->neps;
+	c->eps = xcalloc(e->neps, sizeof(*c->eps));
+	for (i = 0; i < e->neps; i++)
+		em_endpoint_copy(&c->eps[i], &e->eps[i]);
+	return c;
+}
+
+struct em_peer *
+em_peer_dup(const struct em_peer *p)
+{
+	struct em_peer *c = xcalloc(1, sizeof(*c));
+	size_t i;
+
+	c->name = xstrdup(p->name);
+	c->naddrs = p->naddrs > EM_MAX_ADDRS ? EM_MAX_ADDRS : p->naddrs;
+	for (i = 0; i < c->naddrs; i++)
+		c->addrs[i] = xstrdup(p->addrs[i]);
+	c->relay = p->relay;
+	c->pubkey = xstrdup(p->pubkey);
+	return c;
+}

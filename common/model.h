@@ -161,6 +161,13 @@ struct em_object {
 	} u;
 };
 void em_object_free(struct em_object *);
+
+/* Deep copies (out of memory is fatal). */
+struct em_port *em_ports_dup(const struct em_port *, size_t n);
+struct em_service *em_service_dup(const struct em_service *);
+void em_endpoint_copy(struct em_endpoint *dst, const struct em_endpoint *src);
+struct em_endpoints *em_endpoints_dup(const struct em_endpoints *);
+struct em_peer *em_peer_dup(const struct em_peer *);
 /* "ns/name" or the node name; buf of EM_KEY_LEN */
 #define EM_KEY_LEN 512
 const char *em_object_key(const struct em_object *, char *buf, size_t len);

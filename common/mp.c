@@ -135,7 +135,8 @@ mp_str_obj(struct mp_rd *r, size_t maxlen)
 		mp_fail(r, "string of %u bytes exceeds %zu", o->via.str.size, maxlen);
 		return NULL;
 	}
-	if (memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
+	/* an empty string may come with a NULL ptr: no memchr/memcpy on it */
+	if (o->via.str.size > 0 && memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL) {
 		r->i--;
 		mp_fail(r, "string contains NUL");
 		return NULL;
@@ -152,7 +153,8 @@ mp_strdup(struct mp_rd *r, size_t maxlen)
 	if ((o = mp_str_obj(r, maxlen)) == NULL)
 		return NULL;
 	s = xcalloc(1, o->via.str.size + 1);
-	memcpy(s, o->via.str.ptr, o->via.str.size);
+	if (o->via.str.size > 0)
+		memcpy(s, o->via.str.ptr, o->via.str.size);
 	return s;
 }
 
@@ -164,7 +166,8 @@ mp_strcpy(struct mp_rd *r, char *dst, size_t dstsz)
 	dst[0] = '\0';
 	if ((o = mp_str_obj(r, dstsz - 1)) == NULL)
 		return;
-	memcpy(dst, o->via.str.ptr, o->via.str.size);
+	if (o->via.str.size > 0)
+		memcpy(dst, o->via.str.ptr, o->via.str.size);
 	dst[o->via.str.size] = '\0';
 }
 

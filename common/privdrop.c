@@ -2,7 +2,7 @@
  * Drop privileges once, in a fixed order: the bounding set, the ids, the
  * capabilities (keeping only the listed ones), no_new_privs; then verify.
  * Any failure is fatal.  As root the daemon switches to its own user
- * (edgemesh-<daemon>, or -u USER); -u root keeps uid 0 for development but
+ * (edgemesh-<daemon>, or -u USER|UID); -u root keeps uid 0 for development but
  * still drops every capability not listed.
  */
 #include <sys/prctl.h>
@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,8 +48,9 @@ void
 privdrop(struct em_daemon *d, const int *caps, int ncaps)
 {
 	struct __user_cap_data_struct data[2];
-	struct passwd *pw = NULL;
-	char defuser[64];
+	struct passwd *pw = NULL, numeric;
+	char defuser[64], *end;
+	unsigned long id;
 	const char *user;
 	uint64_t keep = 0, have;
 	int i, last = CAP_LAST_CAP;
@@ -63,7 +65,14 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 	snprintf(defuser, sizeof(defuser), "edgemesh-%s", d->name);
 	user = d->user != NULL ? d->user : defuser;
 	if (geteuid() == 0 && strcmp(user, "root") != 0) {
-		if ((pw = getpwnam(user)) == NULL)
+		/* a numeric uid needs no passwd entry (containers often have none) */
+		id = strtoul(user, &end, 10);
+		if (user[0] >= '1' && user[0] <= '9' && *end == '\0' && id < 0x7fffffff) {
+			memset(&numeric, 0, sizeof(numeric));
+			numeric.pw_uid = (uid_t)id;
+			numeric.pw_gid = (gid_t)id;
+			pw = &numeric;
+		} else if ((pw = getpwnam(user)) == NULL)
 			fatalx("user %s does not exist: create it (scripts/add-users.sh), "
 			    "or pass -u root for development", user);
 	}

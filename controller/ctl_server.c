@@ -18,6 +18,15 @@
 #include "log.h"
 
 #define MAX_CLIENTS 64
+#define MAX_STORED 16
+
+/* Listening sockets daemons keep here so a restart refuses no connection. */
+struct stored_fd {
+	char name[32];		/* the daemon that stored it */
+	uid_t uid;		/* only this uid gets it back */
+	char key[64];
+	int fd;
+};
 
 struct client {
 	struct server *srv;
@@ -39,6 +48,8 @@ struct server {
 	/* the last known status of daemons that went away */
 	struct ipc_status_row gone[IPC_STATUS_MAX];
 	size_t ngone;
+	struct stored_fd stored[MAX_STORED];
+	size_t nstored;
 };
 
 static const char *known_daemons[] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
@@ -214,6 +225,70 @@ send_status(struct server *srv, struct client *to)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+static struct stored_fd *
+stored_find(struct server *srv, const char *name, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < srv->nstored; i++)
+		if (strcmp(srv->stored[i].name, name) == 0 && strcmp(srv->stored[i].key, key) == 0)
+			return &srv->stored[i];
+	return NULL;
+}
+
+static void
+fd_store(struct server *srv, struct client *c, struct ipc_msg *m)
+{
+	struct stored_fd *sf;
+	char key[64], err[256];
+	int fd;
+
+	if (ipc_unpack_fd_key(m, key, sizeof(key), err, sizeof(err)) == -1) {
+		client_error(c, "%s", err);
+		return;
+	}
+	fd = ipc_msg_take_fd(m);
+	if ((sf = stored_find(srv, c->h.name, key)) != NULL) {
+		close(sf->fd);
+	} else if (srv->nstored == MAX_STORED) {
+		close(fd);
+		client_error(c, "FD_STORE: %d sockets stored already", MAX_STORED);
+		return;
+	} else {
+		sf = &srv->stored[srv->nstored++];
+		snprintf(sf->name, sizeof(sf->name), "%s", c->h.name);
+		snprintf(sf->key, sizeof(sf->key), "%s", key);
+	}
+	sf->fd = fd;
+	sf->uid = ipc_conn_uid(c->conn);
+	log_debug("keeping %s's %s socket", c->h.name, key);
+}
+
+static void
+fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
+{
+	struct stored_fd *sf;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char key[64], err[256];
+	int fd = -1;
+
+	if (ipc_unpack_fd_key(m, key, sizeof(key), err, sizeof(err)) == -1) {
+		client_error(c, "%s", err);
+		return;
+	}
+	if ((sf = stored_find(srv, c->h.name, key)) != NULL &&
+	    sf->uid == ipc_conn_uid(c->conn) && (fd = dup(sf->fd)) == -1)
+		log_warn("dup of %s's %s socket", c->h.name, key);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_fd_key(&pk, key);
+	ipc_conn_send_sbuf(c->conn, IPC_FD_RETURN, &sb, fd);
+	msgpack_sbuffer_destroy(&sb);
+	if (fd != -1)
+		log_info("handed %s its %s socket back", c->h.name, key);
+}
+
 static void
 client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 {
@@ -263,6 +338,12 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			return;
 		}
 		send_status(srv, c);
+		break;
+	case IPC_FD_STORE:
+		fd_store(srv, c, m);
+		break;
+	case IPC_FD_FETCH:
+		fd_fetch(srv, c, m);
 		break;
 	default:
 		client_error(c, "unexpected %s on controller.sock", ipc_type_name(m->type));
@@ -358,6 +439,8 @@ server_free(struct server *srv)
 			free(srv->clients[i]);
 		}
 	}
+	for (i = 0; i < (int)srv->nstored; i++)
+		close(srv->stored[i].fd);
 	ev_io_stop(srv->d->loop, &srv->accept_w);
 	close(srv->fd);
 	free(srv);

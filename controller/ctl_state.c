@@ -284,7 +284,7 @@ derive(struct state *s, enum em_topic t, const char *key, struct em_object *o)
 			return;
 		}
 		if ((k = raw_get(s, KOBJ_ENDPOINTS, key)) != NULL)
-			o->u.eps = kobj_endpoints_copy(k->u.eps);
+			o->u.eps = em_endpoints_dup(k->u.eps);
 		return;
 	case EM_TOPIC_PEERS: {
 		char rk[EM_KEY_LEN];
@@ -292,7 +292,7 @@ derive(struct state *s, enum em_topic t, const char *key, struct em_object *o)
 		raw_key(rk, sizeof(rk), "", key);
 		if ((k = raw_get(s, KOBJ_NODE, rk)) == NULL)
 			return;
-		o->u.peer = kobj_peer_copy(k->u.peer);
+		o->u.peer = em_peer_dup(k->u.peer);
 		for (i = 0; i < s->cfg->tunnel.n_relays; i++)
 			if (strcmp(s->cfg->tunnel.relays[i].node_name, key) == 0)
 				o->u.peer->relay = true;

@@ -596,21 +596,6 @@ kobj_proto(struct kobj_ctx *c, const json_t *o, const char *base, uint8_t *out)
 	return 0;
 }
 
-struct em_port *
-kobj_ports_copy(const struct em_port *ports, size_t n)
-{
-	struct em_port *c;
-	size_t i;
-
-	c = xcalloc(n, sizeof(*c));
-	for (i = 0; i < n; i++) {
-		c[i] = ports[i];
-		c[i].name = xstrdup(ports[i].name);
-		c[i].target_port_name = xstrdup(ports[i].target_port_name);
-	}
-	return c;
-}
-
 int
 kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 {

@@ -195,11 +195,9 @@ bool kobj_is_dns_label(const char *s, size_t max);
 bool kobj_is_dns_subdomain(const char *s);
 void kobj_strv_free(char **v, size_t n);
 char **kobj_strv_copy(char *const *v, size_t n);
-struct em_port *kobj_ports_copy(const struct em_port *, size_t);
 
 /* kobj_service.c */
 int kobj_service_parse(const json_t *, struct em_service **, struct kobj_diag *);
-struct em_service *kobj_service_copy(const struct em_service *);
 /* A copy with the DestinationRule's policy applied (dr may be NULL). */
 struct em_service *kobj_service_publish(const struct em_service *, const struct kobj_dr *);
 
@@ -207,7 +205,6 @@ struct em_service *kobj_service_publish(const struct em_service *, const struct 
 int kobj_endpoints_parse(const json_t *, struct em_endpoints **, struct kobj_diag *);
 int kobj_slice_parse(const json_t *, struct kobj_slice **, struct kobj_diag *);
 void kobj_slice_free(struct kobj_slice *);
-struct em_endpoints *kobj_endpoints_copy(const struct em_endpoints *);
 /*
  * All slices of Service ns/name joined into one object: endpoints
  * de-duplicated by address (a ready copy wins), ports united by
@@ -218,7 +215,6 @@ struct em_endpoints *kobj_slices_join(const char *ns, const char *name,
 
 /* kobj_node.c */
 int kobj_node_parse(const json_t *, struct em_peer **, struct kobj_diag *);
-struct em_peer *kobj_peer_copy(const struct em_peer *);
 int kobj_secret_parse(const json_t *, struct kobj_secret **, struct kobj_diag *);
 void kobj_secret_free(struct kobj_secret *);
 

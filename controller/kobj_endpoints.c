@@ -427,35 +427,6 @@ kobj_slice_free(struct kobj_slice *sl)
 	free(sl);
 }
 
-static void
-ep_copy(struct em_endpoint *dst, const struct em_endpoint *src)
-{
-	dst->ip = xstrdup(src->ip);
-	dst->node = xstrdup(src->node);
-	dst->hostname = xstrdup(src->hostname);
-	dst->zone = xstrdup(src->zone);
-	dst->pod = xstrdup(src->pod);
-	dst->ready = src->ready;
-}
-
-struct em_endpoints *
-kobj_endpoints_copy(const struct em_endpoints *e)
-{
-	struct em_endpoints *c;
-	size_t i;
-
-	c = xcalloc(1, sizeof(*c));
-	c->ns = xstrdup(e->ns);
-	c->name = xstrdup(e->name);
-	c->nports = e->nports;
-	c->ports = kobj_ports_copy(e->ports, e->nports);
-	c->neps = e->neps;
-	c->eps = xcalloc(e->neps, sizeof(*c->eps));
-	for (i = 0; i < e->neps; i++)
-		ep_copy(&c->eps[i], &e->eps[i]);
-	return c;
-}
-
 static int
 slice_cmp(const void *a, const void *b)
 {
@@ -494,7 +465,7 @@ kobj_slices_join(const char *ns, const char *name, struct kobj_slice *const *sli
 					  "different slices",
 					  __func__, ns, name, sl->eps->ports[j].name);
 		for (j = 0; j < sl->eps->neps; j++)
-			ep_copy(eps_append(e, &cap), &sl->eps->eps[j]);
+			em_endpoint_copy(eps_append(e, &cap), &sl->eps->eps[j]);
 	}
 	free(sorted);
 	eps_dedupe(e);

@@ -105,22 +105,6 @@ fail:
 	return -1;
 }
 
-struct em_peer *
-kobj_peer_copy(const struct em_peer *p)
-{
-	struct em_peer *c;
-	size_t i;
-
-	c = xcalloc(1, sizeof(*c));
-	c->name = xstrdup(p->name);
-	c->naddrs = p->naddrs > EM_MAX_ADDRS ? EM_MAX_ADDRS : p->naddrs;
-	for (i = 0; i < c->naddrs; i++)
-		c->addrs[i] = xstrdup(p->addrs[i]);
-	c->relay = p->relay;
-	c->pubkey = xstrdup(p->pubkey);
-	return c;
-}
-
 /* data[key] (base64) or stringData[key] (text); "" when neither has it. */
 static int
 secret_value(struct kobj_ctx *c, const json_t *data, const json_t *sdata, const char *key,

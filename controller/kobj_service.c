@@ -290,31 +290,11 @@ fail:
 }
 
 struct em_service *
-kobj_service_copy(const struct em_service *s)
-{
-	struct em_service *c;
-	size_t i;
-
-	c = xcalloc(1, sizeof(*c));
-	*c = *s;
-	c->ns = xstrdup(s->ns);
-	c->name = xstrdup(s->name);
-	c->cluster_ip = xstrdup(s->cluster_ip);
-	c->n_cluster_ips = s->n_cluster_ips > EM_MAX_IPS ? EM_MAX_IPS : s->n_cluster_ips;
-	for (i = 0; i < EM_MAX_IPS; i++)
-		c->cluster_ips[i] = i < c->n_cluster_ips ? xstrdup(s->cluster_ips[i]) : NULL;
-	c->external_name = xstrdup(s->external_name);
-	c->hash_arg = xstrdup(s->hash_arg);
-	c->ports = kobj_ports_copy(s->ports, s->nports);
-	return c;
-}
-
-struct em_service *
 kobj_service_publish(const struct em_service *s, const struct kobj_dr *dr)
 {
 	struct em_service *c;
 
-	c = kobj_service_copy(s);
+	c = em_service_dup(s);
 	c->lb = EM_LB_ROUND_ROBIN;
 	c->hash = EM_HASH_NONE;
 	c->hash_cookie_ttl = 0;

@@ -16,17 +16,17 @@
 #include "dns.h"
 #include "model.h"
 
-#define CACHE_KEY_MAX	(DNS_NAME_MAX + 5)
-#define CACHE_RR_MAX	(DNS_CACHE_RESP_MAX / 11 + 1)	/* 11: smallest RR */
+#define CACHE_KEY_MAX (DNS_NAME_MAX + 5)
+#define CACHE_RR_MAX  (DNS_CACHE_RESP_MAX / 11 + 1) /* 11: smallest RR */
 
 struct centry {
-	struct centry *prev, *next;	/* LRU list, head = most recent */
+	struct centry *prev, *next; /* LRU list, head = most recent */
 	uint64_t stored_ms, expire_ms;
 	size_t keylen;
 	uint8_t key[CACHE_KEY_MAX];
 	size_t len;
 	size_t nttl;
-	uint16_t *ttl_off;		/* into data, after the response */
+	uint16_t *ttl_off; /* into data, after the response */
 	uint8_t data[];
 };
 
@@ -153,7 +153,7 @@ dns_cache_count(const struct dns_cache *c)
  */
 static uint32_t
 cache_lifetime(const struct dns_cache *c, const struct dns_hdr *h, const struct dns_rr *rrs,
-    size_t n, const uint8_t *msg)
+	       size_t n, const uint8_t *msg)
 {
 	uint32_t ttl = UINT32_MAX, soa_min;
 	bool negative, soa = false;
@@ -173,7 +173,7 @@ cache_lifetime(const struct dns_cache *c, const struct dns_hdr *h, const struct 
 		}
 	}
 	if (negative && !soa)
-		return 0;	/* RFC 2308 5: no SOA, no negative caching */
+		return 0; /* RFC 2308 5: no SOA, no negative caching */
 	if (n == 0)
 		return 0;
 	/* RFC 2181 8: a TTL with the top bit set is 0 */
@@ -187,7 +187,7 @@ cache_lifetime(const struct dns_cache *c, const struct dns_hdr *h, const struct 
 /* Store resp, the answer to q.  Returns 0 if cached, -1 if not cacheable. */
 int
 dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t *resp, size_t len,
-    uint64_t now_ms)
+	      uint64_t now_ms)
 {
 	uint8_t msg[DNS_CACHE_RESP_MAX], key[CACHE_KEY_MAX];
 	struct dns_rr rrs[CACHE_RR_MAX];
@@ -251,7 +251,7 @@ dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t *res
  */
 int
 dns_cache_get(struct dns_cache *c, const struct dns_query *q, uint64_t now_ms, uint8_t *out,
-    size_t cap, size_t *outlen)
+	      size_t cap, size_t *outlen)
 {
 	uint8_t key[CACHE_KEY_MAX], *p;
 	struct centry *e;

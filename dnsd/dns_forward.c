@@ -38,27 +38,27 @@
 #include "log.h"
 #include "model.h"
 
-#define FWD_READS_PER_EVENT	16	/* stray datagrams drained per wakeup */
+#define FWD_READS_PER_EVENT 16 /* stray datagrams drained per wakeup */
 
 struct fwd_q {
 	struct fwd_q *prev, *next;
 	struct dns_fwd *f;
 	dns_fwd_done_cb done;
 	void *arg;
-	uint8_t *wire;			/* 2-octet TCP length, then the query */
-	size_t len;			/* query length (without the prefix) */
+	uint8_t *wire; /* 2-octet TCP length, then the query */
+	size_t len;    /* query length (without the prefix) */
 	uint16_t client_id, id;
 	struct dns_name qname;
 	uint16_t qtype, qclass;
-	size_t up;			/* upstream being asked */
-	size_t tried;			/* upstreams given up on */
+	size_t up;    /* upstream being asked */
+	size_t tried; /* upstreams given up on */
 	bool tcp;
 	int fd;
 	ev_io io;
 	ev_timer timer;
-	size_t woff;			/* TCP: octets of wire written */
+	size_t woff; /* TCP: octets of wire written */
 	uint8_t rlenbuf[2];
-	size_t rhave, rlen;		/* TCP: octets read, message length */
+	size_t rhave, rlen; /* TCP: octets read, message length */
 	uint8_t *rbuf;
 };
 
@@ -66,13 +66,13 @@ struct dns_fwd {
 	struct ev_loop *loop;
 	struct sockaddr_storage up[DNS_UPSTREAMS_MAX];
 	size_t nup;
-	size_t pref;			/* the upstream that answered last */
+	size_t pref; /* the upstream that answered last */
 	double timeout;
 	size_t max;
 	bool tcp_only;
 	struct fwd_q *head;
 	size_t n;
-	uint8_t buf[DNS_MSG_MAX];	/* UDP receive buffer */
+	uint8_t buf[DNS_MSG_MAX]; /* UDP receive buffer */
 };
 
 static void q_try(struct fwd_q *);
@@ -93,8 +93,25 @@ put16(uint8_t *p, uint16_t v)
 static socklen_t
 ss_len(const struct sockaddr_storage *ss)
 {
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
+	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* "1.2.3.4:53" or "[fd00::1]:53", for logs. */
+static const char *
+ss_text(const struct sockaddr_storage *ss, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
+	}
+	return buf;
 }
 
 struct dns_fwd *
@@ -113,6 +130,30 @@ dns_fwd_new(struct ev_loop *loop, const struct sockaddr_storage *upstreams, size
 		f->up[f->nup++] = upstreams[i];
 	}
 	return f;
+}
+
+/*
+ * Replace the upstream list (cacheDNS auto-detection finds the cluster DNS
+ * service after start).  Queries in flight go on with the new list.
+ */
+void
+dns_fwd_set_upstreams(struct dns_fwd *f, const struct sockaddr_storage *upstreams, size_t n)
+{
+	size_t i;
+
+	f->nup = 0;
+	f->pref = 0;
+	for (i = 0; i < n && f->nup < DNS_UPSTREAMS_MAX; i++) {
+		if (upstreams[i].ss_family != AF_INET && upstreams[i].ss_family != AF_INET6)
+			continue;
+		f->up[f->nup++] = upstreams[i];
+	}
+}
+
+size_t
+dns_fwd_upstreams(const struct dns_fwd *f)
+{
+	return f->nup;
 }
 
 void
@@ -198,11 +239,11 @@ q_next(struct fwd_q *q)
 {
 	q_close(q);
 	q->tried++;
-	q->up = (q->up + 1) % q->f->nup;
-	if (q->tried >= q->f->nup) {
+	if (q->f->nup == 0 || q->tried >= q->f->nup) {
 		q_finish(q, NULL, 0);
 		return;
 	}
+	q->up = (q->up + 1) % q->f->nup;
 	q->tcp = q->f->tcp_only;
 	q_try(q);
 }
@@ -220,7 +261,7 @@ q_match(const struct fwd_q *q, const uint8_t *resp, size_t len)
 	if (dns_msg_read_name(resp, len, &off, &n, NULL) == -1 || off + 4 > len)
 		return false;
 	return dns_name_equal(&n, &q->qname) && get16(resp + off) == q->qtype &&
-	    get16(resp + off + 2) == q->qclass;
+	       get16(resp + off + 2) == q->qclass;
 }
 
 /* A matching response came: deliver it, or move on. */
@@ -257,6 +298,7 @@ q_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct fwd_q *q = w->data;
 	struct dns_fwd *f = q->f;
+	char addr[INET6_ADDRSTRLEN + 8];
 	ssize_t n;
 	int i;
 
@@ -266,7 +308,8 @@ q_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return;
 			/* ECONNREFUSED and friends: this upstream is not there */
-			log_debug("dns forward: upstream %zu udp: %s", q->up, strerror(errno));
+			log_debug("dns forward: upstream %s udp: %s",
+				  ss_text(&f->up[q->up], addr, sizeof(addr)), strerror(errno));
 			q_next(q);
 			return;
 		}
@@ -281,6 +324,7 @@ static void
 q_tcp_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct fwd_q *q = w->data;
+	char addr[INET6_ADDRSTRLEN + 8];
 	socklen_t sl = sizeof(int);
 	ssize_t n;
 	int err = 0;
@@ -288,8 +332,9 @@ q_tcp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (revents & EV_WRITE) {
 		if (q->woff == 0 &&
 		    (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1 || err != 0)) {
-			log_debug("dns forward: upstream %zu tcp connect: %s", q->up,
-			    strerror(err != 0 ? err : errno));
+			log_debug("dns forward: upstream %s tcp connect: %s",
+				  ss_text(&q->f->up[q->up], addr, sizeof(addr)),
+				  strerror(err != 0 ? err : errno));
 			q_next(q);
 			return;
 		}
@@ -348,8 +393,18 @@ q_try(struct fwd_q *q)
 {
 	struct dns_fwd *f = q->f;
 	const struct sockaddr_storage *ss = &f->up[q->up];
+	char addr[INET6_ADDRSTRLEN + 8];
 	int type = q->tcp ? SOCK_STREAM : SOCK_DGRAM;
 
+	if (f->nup == 0) {
+		/* the upstreams were replaced by none while q was in flight */
+		errno = ENETUNREACH;
+		goto fail;
+	}
+	if (q->up >= f->nup) {
+		q->up = 0;
+		ss = &f->up[0];
+	}
 	q->id = (uint16_t)arc4random_uniform(65536);
 	put16(q->wire + 2, q->id);
 	q->fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -372,8 +427,8 @@ q_try(struct fwd_q *q)
 	ev_timer_start(f->loop, &q->timer);
 	return;
 fail:
-	log_debug("dns forward: upstream %zu %s: %s", q->up, q->tcp ? "tcp" : "udp",
-	    strerror(errno));
+	log_debug("dns forward: upstream %s %s: %s", ss_text(&f->up[q->up], addr, sizeof(addr)),
+		  q->tcp ? "tcp" : "udp", strerror(errno));
 	if (q->fd != -1) {
 		close(q->fd);
 		q->fd = -1;
@@ -390,15 +445,13 @@ fail:
  * is no upstream, or max_outstanding queries are in flight.
  */
 int
-dns_fwd_query(struct dns_fwd *f, const uint8_t *query, size_t len, dns_fwd_done_cb done,
-    void *arg)
+dns_fwd_query(struct dns_fwd *f, const uint8_t *query, size_t len, dns_fwd_done_cb done, void *arg)
 {
 	struct dns_name n;
 	struct fwd_q *q;
 	size_t off = DNS_HDR_LEN;
 
-	if (f->nup == 0 || f->n >= f->max || done == NULL || len < DNS_HDR_LEN ||
-	    len > DNS_MSG_MAX)
+	if (f->nup == 0 || f->n >= f->max || done == NULL || len < DNS_HDR_LEN || len > DNS_MSG_MAX)
 		return -1;
 	if (get16(query + 4) != 1 || dns_msg_read_name(query, len, &off, &n, NULL) == -1 ||
 	    off + 4 > len)
@@ -490,7 +543,7 @@ dns_upstream_parse(const char *s, struct sockaddr_storage *ss)
 	} else {
 		colon = strchr(s, ':');
 		if (colon != NULL && strchr(colon + 1, ':') != NULL)
-			colon = NULL;	/* a bare IPv6 address */
+			colon = NULL; /* a bare IPv6 address */
 		hlen = colon != NULL ? (size_t)(colon - s) : strlen(s);
 		if (hlen >= sizeof(host))
 			return -1;
@@ -529,7 +582,7 @@ ss_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
 	if (a->ss_family == AF_INET6)
 		return a6->sin6_port == b6->sin6_port &&
-		    memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
 	return false;
 }
 
@@ -539,8 +592,8 @@ ss_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
  * duplicates.  Returns -1 if the file cannot be read; *n may be 0.
  */
 int
-dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_storage *skip,
-    size_t nskip, struct sockaddr_storage *out, size_t max, size_t *n)
+dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_storage *skip, size_t nskip,
+			       struct sockaddr_storage *out, size_t max, size_t *n)
 {
 	struct sockaddr_storage ss;
 	char line[512], *p, *addr, *save;
@@ -563,7 +616,7 @@ dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_storage *
 			continue;
 		if (dns_upstream_parse(addr, &ss) == -1) {
 			log_warnx("%s:%zu: nameserver %s: not an IP address, skipped", path, lineno,
-			    addr);
+				  addr);
 			continue;
 		}
 		dup = false;

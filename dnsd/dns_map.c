@@ -10,7 +10,7 @@
 #include "dns.h"
 #include "model.h"
 
-#define MAP_MIN_BUCKETS	16
+#define MAP_MIN_BUCKETS 16
 
 struct map_ent {
 	struct map_ent *next;
@@ -22,7 +22,7 @@ struct map_ent {
 
 struct dns_map {
 	struct map_ent **buckets;
-	size_t nbuckets;	/* a power of two */
+	size_t nbuckets; /* a power of two */
 	size_t count;
 };
 
@@ -172,8 +172,7 @@ dns_map_count(const struct dns_map *m)
  * fn that returns -1 and returns -1.
  */
 int
-dns_map_foreach(struct dns_map *m, int (*fn)(const void *, size_t, void *, void *),
-    void *arg)
+dns_map_foreach(struct dns_map *m, int (*fn)(const void *, size_t, void *, void *), void *arg)
 {
 	struct map_ent *e;
 	size_t i;

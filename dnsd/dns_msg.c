@@ -11,8 +11,8 @@
 
 #include "dns.h"
 
-#define PTR_MASK	0xc0
-#define PTR_MAX		0x3fff
+#define PTR_MASK 0xc0
+#define PTR_MAX	 0x3fff
 
 static uint16_t
 get16(const uint8_t *p)
@@ -70,7 +70,7 @@ name_push(struct dns_name *n, const uint8_t *label, size_t llen)
 		return -1;
 	if (n->len + 1 + llen > DNS_NAME_MAX || n->nlabels >= DNS_LABELS_MAX)
 		return -1;
-	at = n->len - 1;	/* overwrite the root label */
+	at = n->len - 1; /* overwrite the root label */
 	n->lab[n->nlabels++] = (uint8_t)at;
 	n->wire[at] = (uint8_t)llen;
 	for (i = 0; i < llen; i++)
@@ -187,7 +187,7 @@ dns_name_to_text(const struct dns_name *n, char *buf, size_t size)
 /* Labels given as raw strings (no escapes), then the labels of suffix. */
 int
 dns_name_from_labels(struct dns_name *n, const char *const *labels, size_t nl,
-    const struct dns_name *suffix)
+		     const struct dns_name *suffix)
 {
 	size_t i;
 
@@ -237,8 +237,7 @@ dns_name_label(const struct dns_name *n, size_t i, const uint8_t **p)
  * with its case kept (DNS_NAME_MAX octets).
  */
 int
-dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, struct dns_name *n,
-    uint8_t *raw)
+dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, struct dns_name *n, uint8_t *raw)
 {
 	size_t pos = *off, seg = *off, end = 0, ptr, i;
 	bool jumped = false;
@@ -264,7 +263,7 @@ dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, struct dns_name *
 			seg = pos = ptr;
 			continue;
 		}
-		if (c & PTR_MASK)	/* 0x40, 0x80: obsolete/unknown label types */
+		if (c & PTR_MASK) /* 0x40, 0x80: obsolete/unknown label types */
 			return -1;
 		if (c == 0)
 			break;
@@ -329,8 +328,7 @@ msg_skip_name(const uint8_t *msg, size_t len, size_t *off)
 typedef int (*msg_rr_fn)(const struct dns_rr *, void *);
 
 static int
-msg_walk(const uint8_t *msg, size_t len, struct dns_hdr *h, size_t *qend, msg_rr_fn fn,
-    void *arg)
+msg_walk(const uint8_t *msg, size_t len, struct dns_hdr *h, size_t *qend, msg_rr_fn fn, void *arg)
 {
 	struct dns_name scratch;
 	struct dns_rr rr;
@@ -406,10 +404,10 @@ scan_one(const struct dns_rr *rr, void *arg)
  * only).  Returns -1 if malformed or if there are more than maxrrs records.
  */
 int
-dns_msg_scan(const uint8_t *msg, size_t len, struct dns_hdr *h, struct dns_rr *rrs,
-    size_t maxrrs, size_t *nrrs, size_t *qend)
+dns_msg_scan(const uint8_t *msg, size_t len, struct dns_hdr *h, struct dns_rr *rrs, size_t maxrrs,
+	     size_t *nrrs, size_t *qend)
 {
-	struct scan_arg a = { rrs, maxrrs, 0 };
+	struct scan_arg a = {rrs, maxrrs, 0};
 
 	if (msg_walk(msg, len, h, qend, scan_one, &a) == -1)
 		return -1;
@@ -716,15 +714,15 @@ struct rr_mark {
 };
 
 static int
-rr_begin(struct dns_msg_builder *b, const struct dns_name *name, uint16_t type,
-    uint16_t class, uint32_t ttl, struct rr_mark *m)
+rr_begin(struct dns_msg_builder *b, const struct dns_name *name, uint16_t type, uint16_t class,
+	 uint32_t ttl, struct rr_mark *m)
 {
 	m->start = b->len;
 	m->rdlen_off = 0;
 	if (b->overflow || b->cap == 0 || b->count[b->section] == UINT16_MAX)
 		return -1;
-	if (b_put_name(b, name, true) == -1 || b_put16(b, type) == -1 ||
-	    b_put16(b, class) == -1 || b_put32(b, ttl) == -1)
+	if (b_put_name(b, name, true) == -1 || b_put16(b, type) == -1 || b_put16(b, class) == -1 ||
+	    b_put32(b, ttl) == -1)
 		return -1;
 	m->rdlen_off = b->len;
 	return b_put16(b, 0);
@@ -757,7 +755,7 @@ rr_abort(struct dns_msg_builder *b, const struct rr_mark *m)
 
 int
 dns_msg_add_rr(struct dns_msg_builder *b, const struct dns_name *name, uint16_t type,
-    uint16_t class, uint32_t ttl, const uint8_t *rdata, size_t rdlen)
+	       uint16_t class, uint32_t ttl, const uint8_t *rdata, size_t rdlen)
 {
 	struct rr_mark m;
 
@@ -769,21 +767,21 @@ dns_msg_add_rr(struct dns_msg_builder *b, const struct dns_name *name, uint16_t 
 
 int
 dns_msg_add_a(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const uint8_t addr[4])
+	      const uint8_t addr[4])
 {
 	return dns_msg_add_rr(b, name, DNS_T_A, DNS_C_IN, ttl, addr, 4);
 }
 
 int
 dns_msg_add_aaaa(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const uint8_t addr[16])
+		 const uint8_t addr[16])
 {
 	return dns_msg_add_rr(b, name, DNS_T_AAAA, DNS_C_IN, ttl, addr, 16);
 }
 
 static int
-add_name_rr(struct dns_msg_builder *b, const struct dns_name *name, uint16_t type,
-    uint32_t ttl, const struct dns_name *target, bool compress)
+add_name_rr(struct dns_msg_builder *b, const struct dns_name *name, uint16_t type, uint32_t ttl,
+	    const struct dns_name *target, bool compress)
 {
 	struct rr_mark m;
 
@@ -795,29 +793,29 @@ add_name_rr(struct dns_msg_builder *b, const struct dns_name *name, uint16_t typ
 
 int
 dns_msg_add_cname(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const struct dns_name *target)
+		  const struct dns_name *target)
 {
 	return add_name_rr(b, name, DNS_T_CNAME, ttl, target, true);
 }
 
 int
 dns_msg_add_ptr(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const struct dns_name *target)
+		const struct dns_name *target)
 {
 	return add_name_rr(b, name, DNS_T_PTR, ttl, target, true);
 }
 
 int
 dns_msg_add_ns(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const struct dns_name *target)
+	       const struct dns_name *target)
 {
 	return add_name_rr(b, name, DNS_T_NS, ttl, target, true);
 }
 
 /* The SRV target is never compressed (RFC 2782). */
 int
-dns_msg_add_srv(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    uint16_t prio, uint16_t weight, uint16_t port, const struct dns_name *target)
+dns_msg_add_srv(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl, uint16_t prio,
+		uint16_t weight, uint16_t port, const struct dns_name *target)
 {
 	struct rr_mark m;
 
@@ -831,7 +829,7 @@ dns_msg_add_srv(struct dns_msg_builder *b, const struct dns_name *name, uint32_t
 /* One character-string per 255 octets of text. */
 int
 dns_msg_add_txt(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const char *text)
+		const char *text)
 {
 	struct rr_mark m;
 	size_t len = strlen(text), off = 0, n;
@@ -853,7 +851,7 @@ dns_msg_add_txt(struct dns_msg_builder *b, const struct dns_name *name, uint32_t
 
 int
 dns_msg_add_soa(struct dns_msg_builder *b, const struct dns_name *name, uint32_t ttl,
-    const struct dns_soa *soa)
+		const struct dns_soa *soa)
 {
 	struct rr_mark m;
 
@@ -943,7 +941,7 @@ append_one(const struct dns_rr *rr, void *arg)
 int
 dns_msg_append_answers(struct dns_msg_builder *b, const uint8_t *msg, size_t len)
 {
-	struct append_arg a = { b, msg, len };
+	struct append_arg a = {b, msg, len};
 	struct dns_hdr h;
 
 	if (msg_walk(msg, len, &h, NULL, NULL, NULL) == -1)
@@ -998,11 +996,11 @@ dns_msg_finish(struct dns_msg_builder *b, size_t limit)
 	put16(b->buf + 8, b->count[DNS_SEC_AUTHORITY]);
 	if (b->edns && b->len + DNS_OPT_LEN <= b->cap) {
 		p = b->buf + b->len;
-		p[0] = 0;				/* root owner */
+		p[0] = 0; /* root owner */
 		put16(p + 1, DNS_T_OPT);
-		put16(p + 3, DNS_EDNS_UDP_MAX);		/* our payload size */
-		p[5] = (uint8_t)(b->rcode >> 4);	/* extended rcode */
-		p[6] = 0;				/* version */
+		put16(p + 3, DNS_EDNS_UDP_MAX);	 /* our payload size */
+		p[5] = (uint8_t)(b->rcode >> 4); /* extended rcode */
+		p[6] = 0;			 /* version */
 		put16(p + 7, b->do_bit ? DNS_EDNS_DO : 0);
 		put16(p + 9, 0);
 		b->len += DNS_OPT_LEN;

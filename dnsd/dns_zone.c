@@ -35,45 +35,45 @@
 #include "log.h"
 #include "model.h"
 
-#define DNS_SCHEMA_VERSION	"1.0.1"
-#define HOSTMAP_MIN		8	/* hosts searched linearly below this */
-#define SOA_REFRESH		7200
-#define SOA_RETRY		1800
-#define SOA_EXPIRE		86400
+#define DNS_SCHEMA_VERSION "1.0.1"
+#define HOSTMAP_MIN	   8 /* hosts searched linearly below this */
+#define SOA_REFRESH	   7200
+#define SOA_RETRY	   1800
+#define SOA_EXPIRE	   86400
 
 struct zip {
-	uint8_t len;			/* 4 or 16 */
+	uint8_t len; /* 4 or 16 */
 	uint8_t addr[16];
 };
 
 struct zaddr {
 	struct zip ip;
-	uint32_t host;			/* index into hosts */
+	uint32_t host; /* index into hosts */
 };
 
 struct zhost {
-	const char *hostname;		/* the endpoint's, NULL: dashed first IP */
-	uint32_t first, n;		/* range of eps */
+	const char *hostname; /* the endpoint's, NULL: dashed first IP */
+	uint32_t first, n;    /* range of eps */
 };
 
 struct zentry {
-	char *ns, *name;		/* lowercased */
+	char *ns, *name; /* lowercased */
 	struct em_service *svc;
 	struct em_endpoints *eps;
 	/* derived from svc and eps by entry_build */
 	bool headless, external;
 	size_t ncips;
 	struct zip cips[EM_MAX_IPS];
-	size_t neps;			/* ready endpoint addresses */
-	struct zaddr *addrs;		/* grouped by host */
+	size_t neps;	     /* ready endpoint addresses */
+	struct zaddr *addrs; /* grouped by host */
 	size_t nhosts;
 	struct zhost *hosts;
-	struct dns_map *hostmap;	/* label -> host index + 1, when many */
+	struct dns_map *hostmap; /* label -> host index + 1, when many */
 };
 
 struct zref {
 	struct zentry *e;
-	int32_t host;			/* -1: a ClusterIP */
+	int32_t host; /* -1: a ClusterIP */
 };
 
 struct zrev {
@@ -85,10 +85,10 @@ struct dns_zone {
 	struct dns_name apex, nshost, hostmaster, arpa4, arpa6;
 	uint32_t ttl, serial;
 	bool synced;
-	struct zip nsaddr;		/* len 0: none */
-	struct dns_map *entries;	/* "ns/name" -> zentry */
-	struct dns_map *nss;		/* ns -> number of services */
-	struct dns_map *rev;		/* address octets -> zrev */
+	struct zip nsaddr;	 /* len 0: none */
+	struct dns_map *entries; /* "ns/name" -> zentry */
+	struct dns_map *nss;	 /* ns -> number of services */
+	struct dns_map *rev;	 /* address octets -> zrev */
 	size_t nsvc, neps;
 };
 
@@ -108,13 +108,13 @@ struct znode {
 	enum zkind kind;
 	struct zentry *e;
 	size_t host;
-	const uint8_t *port;		/* SRV: port name and protocol */
+	const uint8_t *port; /* SRV: port name and protocol */
 	size_t portlen;
 	int proto;
 	struct zip pod;
 };
 
-static const char *const proto_labels[] = { "tcp", "udp", "sctp" };
+static const char *const proto_labels[] = {"tcp", "udp", "sctp"};
 
 /*
  * Helpers
@@ -130,8 +130,8 @@ label_valid(const char *s)
 	for (i = 0; i < n; i++) {
 		char c = s[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
 			return false;
 	}
 	return true;
@@ -219,7 +219,7 @@ host_label(const struct zentry *e, size_t h, char *buf, size_t size)
 /* <svc>.<ns>.svc.<zone>, or <host>.<svc>.<ns>.svc.<zone> */
 static int
 zone_svc_name(const struct dns_zone *z, const struct zentry *e, const char *host,
-    struct dns_name *out)
+	      struct dns_name *out)
 {
 	const char *labels[4];
 	size_t n = 0;
@@ -374,6 +374,9 @@ entry_build_eps(struct zentry *e)
 			zip_dashed(&ip, buf, sizeof(buf));
 		label_lower(hostname != NULL ? hostname : buf, label, sizeof(label));
 		v = (uintptr_t)dns_map_get(labels, label, strlen(label));
+		/* the same address listed twice */
+		if (v != 0 && hostname == NULL && e->hosts[v - 1].hostname == NULL)
+			continue;
 		if (v == 0) {
 			e->hosts[e->nhosts].hostname = hostname;
 			v = ++e->nhosts;
@@ -507,8 +510,8 @@ struct dns_zone *
 dns_zone_new(const char *domain, uint32_t ttl, const char *ns_addr)
 {
 	struct dns_zone *z;
-	const char *hm[] = { "hostmaster" };
-	const char *ns[] = { "ns", "dns" };
+	const char *hm[] = {"hostmaster"};
+	const char *ns[] = {"ns", "dns"};
 
 	z = xcalloc(1, sizeof(*z));
 	if (dns_name_from_text(&z->apex, domain) == -1 || z->apex.nlabels == 0 ||
@@ -581,7 +584,7 @@ dns_zone_upsert_service(struct dns_zone *z, struct em_service *svc)
 
 	if ((e = entry_get(z, svc->ns, svc->name, true)) == NULL) {
 		log_warnx("dns_zone_upsert_service: service %s/%s: not a DNS label, ignored",
-		    svc->ns != NULL ? svc->ns : "", svc->name != NULL ? svc->name : "");
+			  svc->ns != NULL ? svc->ns : "", svc->name != NULL ? svc->name : "");
 		em_service_free(svc);
 		return;
 	}
@@ -618,7 +621,7 @@ dns_zone_upsert_endpoints(struct dns_zone *z, struct em_endpoints *eps)
 
 	if ((e = entry_get(z, eps->ns, eps->name, true)) == NULL) {
 		log_warnx("dns_zone_upsert_endpoints: endpoints %s/%s: not a DNS label, ignored",
-		    eps->ns != NULL ? eps->ns : "", eps->name != NULL ? eps->name : "");
+			  eps->ns != NULL ? eps->ns : "", eps->name != NULL ? eps->name : "");
 		em_endpoints_free(eps);
 		return;
 	}
@@ -767,7 +770,7 @@ zone_lookup_svc(struct dns_zone *z, const struct dns_name *n, size_t k, struct z
 		return k == 3 ? 0 : -1;
 	}
 	if (e->headless && e->neps == 0)
-		return -1;	/* the spec's NXDOMAIN, and nothing below */
+		return -1; /* the spec's NXDOMAIN, and nothing below */
 	if (k == 3) {
 		node->kind = ZN_SVC;
 		return 0;
@@ -858,8 +861,8 @@ want(uint16_t qtype, uint16_t type)
 }
 
 static int
-emit_ip(struct dns_msg_builder *b, const struct dns_name *owner, uint32_t ttl,
-    const struct zip *ip, uint16_t qtype, size_t *n)
+emit_ip(struct dns_msg_builder *b, const struct dns_name *owner, uint32_t ttl, const struct zip *ip,
+	uint16_t qtype, size_t *n)
 {
 	int rc = 0;
 
@@ -876,7 +879,7 @@ emit_ip(struct dns_msg_builder *b, const struct dns_name *owner, uint32_t ttl,
 
 static int
 emit_host(struct dns_msg_builder *b, uint32_t ttl, const struct zentry *e, size_t h,
-    const struct dns_name *owner, uint16_t qtype, size_t *n)
+	  const struct dns_name *owner, uint16_t qtype, size_t *n)
 {
 	size_t i;
 
@@ -892,7 +895,7 @@ emit_host(struct dns_msg_builder *b, uint32_t ttl, const struct zentry *e, size_
  */
 static int
 emit_srv(struct dns_zone *z, struct dns_msg_builder *b, const struct znode *node,
-    const struct dns_name *owner, size_t *n)
+	 const struct dns_name *owner, size_t *n)
 {
 	const struct zentry *e = node->e;
 	const struct em_port *port;
@@ -945,7 +948,7 @@ emit_soa(struct dns_zone *z, struct dns_msg_builder *b, size_t *n)
 	soa.refresh = SOA_REFRESH;
 	soa.retry = SOA_RETRY;
 	soa.expire = SOA_EXPIRE;
-	soa.minimum = z->ttl;	/* negative caching TTL (RFC 2308) */
+	soa.minimum = z->ttl; /* negative caching TTL (RFC 2308) */
 	if (dns_msg_add_soa(b, &z->apex, z->ttl, &soa) == 0 && n != NULL)
 		(*n)++;
 }
@@ -953,7 +956,7 @@ emit_soa(struct dns_zone *z, struct dns_msg_builder *b, size_t *n)
 /* Add the records of type qtype at node; *n counts the Answer records. */
 static void
 emit_node(struct dns_zone *z, struct dns_msg_builder *b, const struct znode *node,
-    const struct dns_name *owner, uint16_t qtype, size_t *n)
+	  const struct dns_name *owner, uint16_t qtype, size_t *n)
 {
 	const struct zentry *e = node->e;
 	size_t i;
@@ -1078,7 +1081,8 @@ zone_reverse(struct dns_zone *z, const struct dns_query *q, struct dns_msg_build
 			rc = zone_svc_name(z, ref->e, NULL, &target);
 		else
 			rc = zone_svc_name(z, ref->e,
-			    host_label(ref->e, (size_t)ref->host, buf, sizeof(buf)), &target);
+					   host_label(ref->e, (size_t)ref->host, buf, sizeof(buf)),
+					   &target);
 		if (rc == -1)
 			continue;
 		if (dns_msg_add_ptr(b, &q->name, z->ttl, &target) == -1)
@@ -1094,7 +1098,7 @@ zone_reverse(struct dns_zone *z, const struct dns_query *q, struct dns_msg_build
  */
 enum dns_zone_result
 dns_zone_answer(struct dns_zone *z, const struct dns_query *q, struct dns_msg_builder *b,
-    struct dns_name *chase)
+		struct dns_name *chase)
 {
 	struct dns_name cur, target;
 	struct znode node;

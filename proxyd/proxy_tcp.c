@@ -476,6 +476,8 @@ tcp_listen(struct proxyd *p)
 
 	p->tcp = xcalloc(1, sizeof(*p->tcp));
 	TAILQ_INIT(&p->tcp->conns);
+	if ((p->tcp->lfd = listen_reuse(p, "tcp", SOCK_STREAM)) != -1)
+		goto keep;
 	if ((p->tcp->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	setsockopt(p->tcp->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -489,6 +491,8 @@ tcp_listen(struct proxyd *p)
 		    "with --port)", inet_ntoa(p->bind_ip), p->port);
 		return -1;
 	}
+keep:
+	daemon_fd_keep(p->d, "tcp", p->tcp->lfd);
 	return 0;
 }
 

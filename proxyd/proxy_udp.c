@@ -296,6 +296,8 @@ udp_listen(struct proxyd *p)
 
 	p->udp = xcalloc(1, sizeof(*p->udp));
 	p->udp->flows = hmap_new();
+	if ((p->udp->lfd = listen_reuse(p, "udp", SOCK_DGRAM)) != -1)
+		goto keep;
 	if ((p->udp->lfd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	if (setsockopt(p->udp->lfd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) == -1 ||
@@ -313,6 +315,8 @@ udp_listen(struct proxyd *p)
 		    "--port)", inet_ntoa(p->bind_ip), p->port);
 		return -1;
 	}
+keep:
+	daemon_fd_keep(p->d, "udp", p->udp->lfd);
 	return 0;
 }
 

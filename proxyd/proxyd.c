@@ -4,7 +4,8 @@
  *
  * Order: the device and its address, policy routing, the two listening
  * sockets and the rules backend are set up as root; then privdrop() keeps
- * only CAP_NET_ADMIN (and makes it inheritable for the nft/iptables
+ * only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (UDP replies leave from
+ * ClusterIP:port, often below 1024) (and makes it inheritable for the nft/iptables
  * children).  Rules from a previous run stay in place until the first
  * controller snapshot, then are replaced atomically; connections that
  * arrive before it wait (bounded) instead of being refused.
@@ -86,7 +87,8 @@ main(int argc, char **argv)
 {
 	static struct em_daemon d;
 	static struct proxyd p;
-	const int caps[] = {CAP_NET_ADMIN};
+	/* NET_BIND_SERVICE: UDP flow sockets bind to ClusterIP:port, often < 1024 */
+	const int caps[] = {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE};
 	int kind, port;
 
 	daemon_init(&d, "proxyd", argc, argv, proxyd_opts);

@@ -173,6 +173,9 @@ int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *k
     size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
 void svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
 
+/* listen_keep.c */
+int listen_reuse(struct proxyd *, const char *key, int type);
+
 /* proxy_tcp.c */
 int tcp_listen(struct proxyd *);
 void tcp_start(struct proxyd *);

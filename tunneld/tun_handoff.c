@@ -7,6 +7,11 @@
  */
 #include <sys/socket.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <fcntl.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +79,7 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 	struct tun_stream *st;
 	struct tun_peer *p;
 	char err[256];
-	int fd;
+	int fd, fl, one = 1;
 
 	if (ipc_unpack_tun_open(m, &o, err, sizeof(err)) == -1) {
 		ipc_conn_drop(h->c, err);
@@ -85,6 +90,14 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		ipc_conn_drop(h->c, "TUN_OPEN without its fd");
 		return;
 	}
+	/* the opener's file description may be blocking: ours never is */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+		close(fd);
+		tun_handoff_result(t, h->serial, o.id, 0, "cannot make the fd non-blocking");
+		return;
+	}
+	if (o.proto == EM_PROTO_TCP)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (o.proto != EM_PROTO_TCP && o.proto != EM_PROTO_UDP) {
 		close(fd);
 		tun_handoff_result(t, h->serial, o.id, 0, "only TCP and UDP are tunneled");

@@ -142,8 +142,6 @@ tun_stream_free(struct tun_stream *st)
 		if (st->in_ready)
 			TAILQ_REMOVE(&s->ready, st, rq);
 		ht_remove(st);
-		if (s->draining && s->nstreams == 0 && s->state == SS_UP)
-			tun_session_close(s, "duplicate session drained");
 	} else if (st->state == ST_PENDING && st->peer != NULL) {
 		TAILQ_REMOVE(&st->peer->pending, st, pq);
 		st->peer->npending--;

@@ -198,10 +198,10 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	if (lose != NULL) {
 		log_info("two sessions with %s: keeping the one %s dialed", p->name,
 		    keep->initiator ? "we" : "they");
+		/* the peer may have opened streams on it already: drain, the
+		 * keepalive tick closes it once it is empty */
 		lose->draining = 1;
 		tun_session_frame(lose, TUN_F_GOAWAY, 0, NULL, 0);
-		if (lose->nstreams == 0)
-			tun_session_close(lose, "duplicate session");
 	}
 	while ((st = TAILQ_FIRST(&p->pending)) != NULL && p->sess != NULL) {
 		TAILQ_REMOVE(&p->pending, st, pq);

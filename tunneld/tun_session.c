@@ -383,7 +383,12 @@ sess_flush(struct tun_session *s)
 		s->woff += (size_t)n;
 	}
 	if (s->woff == s->sealed) {
-		ev_io_stop(loop, &s->ww);
+		/* streams still waiting: one more turn when the socket takes more */
+		if (s->state == SS_UP && !TAILQ_EMPTY(&s->ready)) {
+			if (!ev_is_active(&s->ww))
+				ev_io_start(loop, &s->ww);
+		} else
+			ev_io_stop(loop, &s->ww);
 		if (s->rec == NO_REC && s->woff == s->wlen)
 			s->woff = s->wlen = s->sealed = 0;
 		if (s->fp_mismatch) {
@@ -839,6 +844,10 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		else if (s->initiator)
 			snprintf(why, sizeof(why), "connect to %s timed out", s->addr);
 		tun_session_close(s, why);
+		return;
+	}
+	if (s->draining && s->nstreams == 0) {
+		tun_session_close(s, "duplicate session drained");
 		return;
 	}
 	if (s->pings_out >= TUN_PING_MISSES) {

@@ -9,7 +9,11 @@ e2e_topology 2
 e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 proxy_registry "$E2E_DIR/registry"
-for i in 1 2; do e2e_config $i </dev/null >/dev/null; done
+for i in 1 2; do
+	e2e_config $i </dev/null >/dev/null
+	# a node has a default route: ClusterIPs must route for OUTPUT nat to see them
+	in_ns n$i ip route add default dev eth0
+done
 SRV=tests/e2e/proxy/servers.py
 for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
 	in_ns p1 python3 $SRV http $ip 9376 "pod-$ip" & E2E_PIDS="$E2E_PIDS $!"
@@ -17,6 +21,9 @@ for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
 done
 in_ns p2 python3 $SRV http 10.201.2.10 9376 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
 in_ns p2 python3 $SRV udp 10.201.2.10 9377 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
+for ip in 10.201.1.10 10.201.1.11 10.201.1.12 10.201.2.10; do
+	wait_for 20 in_ns p${ip:7:1} curl -s -m 1 http://$ip:9376/ || fail "server $ip up"
+done
 for i in 1 2; do e2e_daemon $i controller; e2e_daemon $i tunneld; done
 e2e_daemon 1 proxyd
 
@@ -74,7 +81,14 @@ R=$(udp p1 10.96.1.20 53 hello 2>&1)
 ok "udp echo from a pod ($R)" bash -c "[[ '$R' == pod-*:hello ]]"
 
 # endpoint removed mid-traffic: drop .12 from web, requests keep working
-sed -i '0,/10.201.1.12/{/- ip: 10.201.1.12/,+2d}' "$E2E_DIR/registry/proxy-test.yaml"
+python3 - "$E2E_DIR/registry/proxy-test.yaml" <<'PY'
+import sys
+p = sys.argv[1]; l = open(p).read().split("\n")
+i = next(i for i, x in enumerate(l) if x.strip() == "- ip: 10.201.1.12")
+del l[i:i + 3]
+open(p + ".tmp", "w").write("\n".join(l))
+PY
+mv "$E2E_DIR/registry/proxy-test.yaml.tmp" "$E2E_DIR/registry/proxy-test.yaml"
 sleep 1.5
 D=$(for i in $(seq 1 12); do get n1 http://10.96.1.10/; echo; done | sort | uniq -c | awk '{print $2}' | tr '\n' ' ')
 ok "endpoint removed: only 2 endpoints answer (got $D)" bash -c "[[ '$D' != *10.201.1.12* ]] && [ \$(wc -w <<<'$D') -eq 2 ]"
@@ -90,6 +104,22 @@ ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
 R=$(udp n1 10.96.1.41 53 far 2>&1)
 ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
 
+# a remote keep-alive stream survives a proxyd restart (tunneld owns it)
+in_ns n1 timeout 20 python3 -c '
+import http.client, time
+c = http.client.HTTPConnection("10.96.1.40", 80, timeout=8)
+c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)
+time.sleep(3)
+c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)' > "$E2E_DIR/ka.out" 2>&1 &
+KA=$!
+sleep 1
+e2e_kill 1 proxyd
+e2e_daemon 1 proxyd
+wait $KA
+ok "remote stream survives a proxyd restart ($(tr '\n' ' ' < "$E2E_DIR/ka.out"))" \
+	test "$(grep -c remote-pod "$E2E_DIR/ka.out")" -eq 2
+wait_for 10 get n1 http://10.96.1.10/
+
 # rules put back after someone deletes them
 in_ns n1 nft delete table ip edgemesh
 ok "rules put back within 15s" wait_for 15 in_ns n1 nft list set ip edgemesh svc_tcp
@@ -98,6 +128,18 @@ e2e_kill 1 proxyd
 ok "rules stay across a proxyd exit" in_ns n1 nft list set ip edgemesh svc_tcp
 e2e_daemon 1 proxyd
 ok "works after restart" wait_for 10 get n1 http://10.96.1.10/
+# while proxyd is down its listening socket stays open in the controller:
+# a new connection waits in the backlog and is served by the next proxyd
+e2e_kill 1 proxyd
+in_ns n1 curl -s --max-time 20 http://10.96.1.10/ > "$E2E_DIR/down.out" 2>&1 &
+C=$!
+sleep 1
+e2e_daemon 1 proxyd
+wait $C; rc=$?
+ok "a connection opened while proxyd was down is served, not refused (curl rc=$rc: $(cat "$E2E_DIR/down.out"))" \
+	test "$rc" -eq 0 -a -s "$E2E_DIR/down.out"
+ok "proxyd took its sockets back from the controller" \
+	grep -q "took the tcp socket back" "$E2E_DIR/n1/proxyd.log"
 
 # --cleanup
 e2e_kill 1 proxyd
@@ -121,7 +163,7 @@ ip netns exec "$(ns n1)" "$B/edgemesh-proxyd" -c "$d/edgemesh.yaml" -d >>"$d/pro
 PP=$!; E2E_PIDS="$E2E_PIDS $PP"
 ok "unprivileged proxyd serves" wait_for 10 get n1 http://10.96.1.10/
 CAP=$(awk '/^CapEff/{print $2}' /proc/$PP/status 2>/dev/null)
-ok "CapEff is CAP_NET_ADMIN only ($CAP)" test "$CAP" = "0000000000001000"
+ok "CapEff is CAP_NET_ADMIN + CAP_NET_BIND_SERVICE only ($CAP)" test "$CAP" = "0000000000001400"
 U=$(awk '/^Uid/{print $2}' /proc/$PP/status 2>/dev/null)
 ok "runs as edgemesh-proxyd" test "$U" = "$(id -u edgemesh-proxyd)"
 in_ns n1 nft delete element ip edgemesh svc_tcp '{ 10.96.1.11 . 80 }'

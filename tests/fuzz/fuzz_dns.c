@@ -97,12 +97,12 @@ setup(void)
 	dns_zone_upsert_service(zone, svc("default", "web", "fd00::10", 0, ""));
 	dns_zone_upsert_service(zone, svc("default", "db", "None", 0, ""));
 	dns_zone_upsert_endpoints(zone, eps("default", "db", 40));
-	dns_zone_upsert_service(zone, svc("default", "ext", "", EM_SVC_EXTERNAL_NAME,
-	    "example.com"));
+	dns_zone_upsert_service(zone,
+				svc("default", "ext", "", EM_SVC_EXTERNAL_NAME, "example.com"));
 	dns_zone_upsert_service(zone, svc("default", "alias", "", EM_SVC_EXTERNAL_NAME,
-	    "db.default.svc.cluster.local"));
+					  "db.default.svc.cluster.local"));
 	dns_zone_upsert_service(zone, svc("kube-system", "loop", "", EM_SVC_EXTERNAL_NAME,
-	    "loop.kube-system.svc.cluster.local"));
+					  "loop.kube-system.svc.cluster.local"));
 	dns_zone_upsert_endpoints(zone, eps("default", "web", 3));
 	cache = dns_cache_new(64, 30);
 }

@@ -16,15 +16,15 @@
 
 #include "config.h"
 
-#define FIXDIR		"tests/fixtures/config"
-#define GOLDEN_MAX	256
-#define NAME_LEN	128
-#define TEXT_MAX	(64 * 1024)
-#define GOLDEN_NODE	"golden-node"
+#define FIXDIR	    "tests/fixtures/config"
+#define GOLDEN_MAX  256
+#define NAME_LEN    128
+#define TEXT_MAX    (64 * 1024)
+#define GOLDEN_NODE "golden-node"
 
-static char goldens[GOLDEN_MAX][NAME_LEN];	/* "NAME.out" or "NAME.err" */
+static char goldens[GOLDEN_MAX][NAME_LEN]; /* "NAME.out" or "NAME.err" */
 static int ngoldens;
-static char inputs[GOLDEN_MAX][NAME_LEN];	/* "NAME.yaml" */
+static char inputs[GOLDEN_MAX][NAME_LEN]; /* "NAME.yaml" */
 static int ninputs;
 
 static struct em_config cfg, cfg2;
@@ -47,18 +47,20 @@ static void
 scan_fixtures(void)
 {
 	struct dirent *de;
+	size_t n;
 	DIR *d;
 
 	if ((d = opendir(FIXDIR)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) >= NAME_LEN)
+		n = strlen(de->d_name);
+		if (n >= NAME_LEN)
 			continue;
 		if ((has_suffix(de->d_name, ".out") || has_suffix(de->d_name, ".err")) &&
 		    ngoldens < GOLDEN_MAX)
-			snprintf(goldens[ngoldens++], NAME_LEN, "%s", de->d_name);
+			memcpy(goldens[ngoldens++], de->d_name, n + 1);
 		else if (has_suffix(de->d_name, ".yaml") && ninputs < GOLDEN_MAX)
-			snprintf(inputs[ninputs++], NAME_LEN, "%s", de->d_name);
+			memcpy(inputs[ninputs++], de->d_name, n + 1);
 	}
 	closedir(d);
 	qsort(goldens, (size_t)ngoldens, NAME_LEN, name_cmp);
@@ -78,6 +80,15 @@ slurp(const char *path, char *buf, size_t len)
 	fclose(f);
 	buf[n] = '\0';
 	return 0;
+}
+
+static void
+fixture_path(char *buf, size_t len, const char *name, const char *suffix)
+{
+	int r;
+
+	r = snprintf(buf, len, FIXDIR "/%s%s", name, suffix);
+	ck_assert(r > 0 && (size_t)r < len);
 }
 
 static void
@@ -107,8 +118,8 @@ first_diff(const char *a, const char *b, char *out, size_t len)
 		a++;
 		b++;
 	}
-	snprintf(out, len, "line %d:\n  got:  %.*s\n  want: %.*s", line,
-	    (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"), lb);
+	snprintf(out, len, "line %d:\n  got:  %.*s\n  want: %.*s", line, (int)strcspn(la, "\n"), la,
+		 (int)strcspn(lb, "\n"), lb);
 }
 
 static void
@@ -158,6 +169,45 @@ count_lines(const char *s, const char *needle)
 	return n;
 }
 
+static char tmppath[64];
+
+static void
+write_tmp(const char *buf, size_t len)
+{
+	FILE *f;
+
+	f = fopen(tmppath, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
+	fclose(f);
+}
+
+static void
+tmp_setup(void)
+{
+	int fd;
+
+	/* thousands of rewrites: prefer memory over disk */
+	snprintf(tmppath, sizeof(tmppath), "%s/check_config.XXXXXX",
+		 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	fd = mkstemp(tmppath);
+	ck_assert_int_ne(fd, -1);
+	close(fd);
+}
+
+/* Unknown-key warnings from garbage are expected; keep the output short. */
+static void
+quiet_setup(void)
+{
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+}
+
+static void
+tmp_teardown(void)
+{
+	unlink(tmppath);
+}
+
 /* ---- goldens ---- */
 
 START_TEST(test_golden)
@@ -171,8 +221,8 @@ START_TEST(test_golden)
 	n = strlen(name) - 4;
 	snprintf(base, sizeof(base), "%.*s", (int)n, name);
 	is_err = has_suffix(name, ".err");
-	snprintf(yaml, sizeof(yaml), FIXDIR "/%s.yaml", base);
-	snprintf(exp, sizeof(exp), FIXDIR "/%s", name);
+	fixture_path(yaml, sizeof(yaml), base, ".yaml");
+	fixture_path(exp, sizeof(exp), name, "");
 	ck_assert_msg(slurp(exp, want, sizeof(want)) == 0, "%s unreadable", exp);
 
 	golden_env();
@@ -182,7 +232,7 @@ START_TEST(test_golden)
 		want[strcspn(want, "\n")] = '\0';
 		ck_assert_msg(rv == -1, "%s: loaded, expected error: %s", yaml, want);
 		ck_assert_msg(strcmp(err, want) == 0, "%s:\n  got:  %s\n  want: %s", yaml, err,
-		    want);
+			      want);
 		/* a failed load leaves the defaults, not half a file */
 		config_defaults(&cfg2);
 		ck_assert_mem_eq(&cfg, &cfg2, sizeof(cfg));
@@ -206,10 +256,10 @@ START_TEST(test_golden_inventory)
 	/* every input has exactly one expectation */
 	for (i = 0; i < ninputs; i++) {
 		snprintf(base, sizeof(base), "%.*s", (int)(strlen(inputs[i]) - 5), inputs[i]);
-		snprintf(o, sizeof(o), FIXDIR "/%s.out", base);
-		snprintf(e, sizeof(e), FIXDIR "/%s.err", base);
+		fixture_path(o, sizeof(o), base, ".out");
+		fixture_path(e, sizeof(e), base, ".err");
 		ck_assert_msg((stat(o, &st) == 0) != (stat(e, &st) == 0),
-		    "%s needs exactly one of .out and .err", inputs[i]);
+			      "%s needs exactly one of .out and .err", inputs[i]);
 	}
 	for (i = 0; i < ngoldens; i++)
 		has_suffix(goldens[i], ".err") ? nerr++ : nout++;
@@ -395,19 +445,22 @@ START_TEST(test_unknown_warned_once)
 	FILE *tmp;
 	int saved;
 
+	/* a private copy: warnings are once per file and key, also without fork */
+	ck_assert_int_eq(slurp(FIXDIR "/unknown-keys.yaml", log, sizeof(log)), 0);
+	write_tmp(log, strlen(log));
 	saved = stderr_capture(&tmp);
-	ck_assert_int_eq(config_load(&cfg, FIXDIR "/unknown-keys.yaml", err, sizeof(err)), 0);
-	ck_assert_int_eq(config_load(&cfg, FIXDIR "/unknown-keys.yaml", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
+	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
 	stderr_restore(saved, tmp, log, sizeof(log));
 
 	ck_assert_int_eq(count_lines(log, "unknown key"), 6);
-	ck_assert_int_eq(count_lines(log,
-	    "unknown-keys.yaml:6:3: unknown key commonConfig.colour ignored"), 1);
-	ck_assert_int_eq(count_lines(log, "unknown-keys.yaml:2:1: unknown key metadata "), 1);
+	ck_assert_int_eq(count_lines(log, ":6:3: unknown key commonConfig.colour ignored"), 1);
+	ck_assert_int_eq(count_lines(log, ":2:1: unknown key metadata "), 1);
+	ck_assert_ptr_nonnull(strstr(log, tmppath));
 	ck_assert_int_eq(count_lines(log, "unknown key modules.networking "), 1);
 	ck_assert_int_eq(count_lines(log, "unknown key modules.edgeDNS.someFutureKey "), 1);
-	ck_assert_int_eq(count_lines(log,
-	    "unknown key modules.edgeTunnel.relayNodes[0].region "), 1);
+	ck_assert_int_eq(count_lines(log, "unknown key modules.edgeTunnel.relayNodes[0].region "),
+			 1);
 	ck_assert_int_eq(count_lines(log, "unknown key modules.\\\"edgeProxy.enable\\\" "), 1);
 }
 END_TEST
@@ -416,9 +469,10 @@ END_TEST
 START_TEST(test_edgemesh_keys_silent)
 {
 	static const char *files[] = {
-		FIXDIR "/full-agent.yaml", FIXDIR "/gateway.yaml", FIXDIR "/mixed-case.yaml",
-		FIXDIR "/agent-configmap.yaml", FIXDIR "/agent-relays.yaml",
-		FIXDIR "/our-keys.yaml", "etc/edgemesh.yaml",
+	    FIXDIR "/full-agent.yaml",	 FIXDIR "/gateway.yaml",
+	    FIXDIR "/mixed-case.yaml",	 FIXDIR "/agent-configmap.yaml",
+	    FIXDIR "/agent-relays.yaml", FIXDIR "/our-keys.yaml",
+	    "etc/edgemesh.yaml",
 	};
 	static char log[TEXT_MAX];
 	char err[512];
@@ -473,40 +527,6 @@ END_TEST
 
 /* ---- hostile input ---- */
 
-static char tmppath[64];
-
-static void
-write_tmp(const char *buf, size_t len)
-{
-	FILE *f;
-
-	f = fopen(tmppath, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-	fclose(f);
-}
-
-static void
-tmp_setup(void)
-{
-	int fd;
-
-	/* thousands of rewrites: prefer memory over disk */
-	snprintf(tmppath, sizeof(tmppath), "%s/check_config.XXXXXX",
-	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-	fd = mkstemp(tmppath);
-	ck_assert_int_ne(fd, -1);
-	close(fd);
-	/* unknown-key warnings from garbage are expected; keep the output short */
-	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
-}
-
-static void
-tmp_teardown(void)
-{
-	unlink(tmppath);
-}
-
 /* Load buf; the result must be 0, or -1 with an error naming the file. */
 static void
 load_any(const char *buf, size_t len)
@@ -525,22 +545,22 @@ load_any(const char *buf, size_t len)
 /* Every prefix of every fixture, then every byte of a few replaced. */
 START_TEST(test_prefixes_and_mutations)
 {
-	static const char repl[] = { '\0', ':', '-', '[', '{', '\t', '\n', '&', '*', '"', '\xff' };
-	static const char *mutate[] = { "full-agent.yaml", "agent-relays.yaml", "gateway.yaml" };
+	static const char repl[] = {'\0', ':', '-', '[', '{', '\t', '\n', '&', '*', '"', '\xff'};
+	static const char *mutate[] = {"full-agent.yaml", "agent-relays.yaml", "gateway.yaml"};
 	static char buf[TEXT_MAX], mut[TEXT_MAX];
 	char path[NAME_LEN + 64];
 	size_t len, n, j, r;
 	int i;
 
 	for (i = 0; i < ninputs; i++) {
-		snprintf(path, sizeof(path), FIXDIR "/%s", inputs[i]);
+		fixture_path(path, sizeof(path), inputs[i], "");
 		ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 0);
 		len = strlen(buf);
 		for (n = 0; n <= len; n++)
 			load_any(buf, n);
 	}
 	for (j = 0; j < sizeof(mutate) / sizeof(mutate[0]); j++) {
-		snprintf(path, sizeof(path), FIXDIR "/%s", mutate[j]);
+		fixture_path(path, sizeof(path), mutate[j], "");
 		ck_assert_int_eq(slurp(path, buf, sizeof(buf)), 0);
 		len = strlen(buf);
 		for (n = 0; n < len; n += 3)
@@ -561,7 +581,7 @@ START_TEST(test_huge_and_deep)
 
 	/* a key and a value far longer than any field */
 	n = (size_t)snprintf(buf, sizeof(buf), "commonConfig:\n  ");
-	for (i = 0; i < 1000; i++)	/* YAML's limit for a simple key is 1024 */
+	for (i = 0; i < 1000; i++) /* YAML's limit for a simple key is 1024 */
 		buf[n++] = 'k';
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ": 1\n  nodeName: ");
 	for (i = 0; i < 100000; i++)
@@ -570,7 +590,7 @@ START_TEST(test_huge_and_deep)
 	write_tmp(buf, n);
 	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "key commonConfig.nodeName: value is too long") != NULL, "%s",
-	    err);
+		      err);
 	ck_assert_uint_lt(strlen(err), sizeof(err) - 1);
 
 	/* deep nesting, under a known list and under an unknown key */
@@ -626,6 +646,7 @@ END_TEST
 /* Aliases share nodes: a "billion laughs" must stay cheap. */
 START_TEST(test_alias_bomb)
 {
+	static const char *const leaf[] = {"tlsCaFile: /x", "security: *m0", "metaServer: *m1"};
 	static char buf[16 * 1024];
 	size_t n;
 	char err[1024];
@@ -636,19 +657,37 @@ START_TEST(test_alias_bomb)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "a%d: &a%d [", i, i);
 		for (j = 0; j < 10; j++)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s*a%d", j ? ", " : "",
-			    i - 1);
+					      i - 1);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]\n");
 	}
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-	    "modules:\n  edgeDNS:\n    upstreamServers: *a29\n  edgeTunnel:\n"
-	    "    relayNodes: &r [{nodeName: n, advertiseAddress: *a29}]\n");
+			      "modules:\n  edgeDNS:\n    upstreamServers: *a29\n  edgeTunnel:\n"
+			      "    relayNodes: &r [{nodeName: n, advertiseAddress: *a29}]\n");
 	write_tmp(buf, n);
 	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "upstreamServers[0]: expected a string, got a list"));
 
+	/*
+	 * kubeAPIConfig.metaServer.security.tlsCaFile, each level a mapping with
+	 * 100 duplicate keys aliasing the next: 100^4 visits unless bounded.
+	 */
+	n = 0;
+	for (i = 0; i < 3; i++) {
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "m%d: &m%d {", i, i);
+		for (j = 0; j < 100; j++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", j ? ", " : "",
+					      leaf[i]);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}\n");
+	}
+	for (j = 0; j < 100; j++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "kubeAPIConfig: *m2\n");
+	write_tmp(buf, n);
+	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "more than 10000 keys and list items") != NULL, "%s", err);
+
 	/* a self-referencing sequence */
 	n = (size_t)snprintf(buf, sizeof(buf),
-	    "modules:\n  edgeTunnel:\n    allowedNodePorts: &s [22, *s]\n");
+			     "modules:\n  edgeTunnel:\n    allowedNodePorts: &s [22, *s]\n");
 	write_tmp(buf, n);
 	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), -1);
 }
@@ -674,6 +713,7 @@ config_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("load");
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_null_path);
 	tcase_add_test(tc, test_unreadable);
 	tcase_add_test(tc, test_path_too_long);
@@ -686,6 +726,7 @@ config_suite(void)
 
 	tc = tcase_create("hostile");
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_checked_fixture(tc, quiet_setup, NULL);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_prefixes_and_mutations);
 	tcase_add_test(tc, test_huge_and_deep);

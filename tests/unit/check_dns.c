@@ -80,7 +80,7 @@ r32(const uint8_t *p)
 /* edns < 0: no OPT */
 static size_t
 q_make(uint8_t *buf, uint16_t id, const char *name, uint16_t qtype, uint16_t qclass, int edns,
-    bool do_bit)
+       bool do_bit)
 {
 	size_t o = 12;
 
@@ -130,7 +130,7 @@ static void
 resp_scan(struct resp *r)
 {
 	ck_assert_msg(dns_msg_scan(r->msg, r->len, &r->h, r->rr, MAXRR, &r->n, NULL) == 0,
-	    "response does not parse");
+		      "response does not parse");
 }
 
 static int
@@ -168,8 +168,7 @@ count(const struct resp *r, enum dns_section sec, uint16_t type)
 /* Index of the record of type with owner and, when data is not NULL, this
  * address (A/AAAA) or target name (CNAME/PTR/NS/SRV) or text (TXT). */
 static ssize_t
-find(const struct resp *r, enum dns_section sec, uint16_t type, const char *owner,
-    const char *data)
+find(const struct resp *r, enum dns_section sec, uint16_t type, const char *owner, const char *data)
 {
 	char buf[DNS_NAME_TEXT_MAX], ip[INET6_ADDRSTRLEN];
 	const struct dns_rr *rr;
@@ -188,7 +187,7 @@ find(const struct resp *r, enum dns_section sec, uint16_t type, const char *owne
 		case DNS_T_A:
 		case DNS_T_AAAA:
 			inet_ntop(type == DNS_T_A ? AF_INET : AF_INET6, r->msg + rr->rdata_off, ip,
-			    sizeof(ip));
+				  sizeof(ip));
 			if (strcmp(ip, data) == 0)
 				return (ssize_t)i;
 			break;
@@ -215,8 +214,7 @@ find(const struct resp *r, enum dns_section sec, uint16_t type, const char *owne
 }
 
 static bool
-has(const struct resp *r, enum dns_section sec, uint16_t type, const char *owner,
-    const char *data)
+has(const struct resp *r, enum dns_section sec, uint16_t type, const char *owner, const char *data)
 {
 	return find(r, sec, type, owner, data) != -1;
 }
@@ -315,7 +313,7 @@ static struct dns_name chased;
 
 static enum dns_zone_result
 ask_full(struct dns_zone *z, const char *name, uint16_t qtype, uint16_t qclass, int edns,
-    size_t limit, bool allow_chase)
+	 size_t limit, bool allow_chase)
 {
 	uint8_t qb[600];
 	struct dns_query q;
@@ -415,6 +413,7 @@ fixture(void)
 	eps_add(e, "10.1.0.1", "db-0", true);
 	eps_add(e, "10.1.0.2", "", true);
 	eps_add(e, "10.1.0.3", "db-2", false);
+	eps_add(e, "10.1.0.2", "", true); /* listed twice: answered once */
 	dns_zone_upsert_endpoints(z, e);
 	s = svc_new("default", "db", "None");
 	svc_port(s, "mysql", 3306, EM_PROTO_TCP);
@@ -434,10 +433,10 @@ fixture(void)
 	dns_zone_upsert_endpoints(z, e);
 
 	dns_zone_upsert_service(z, svc_external("default", "ext", "example.com"));
-	dns_zone_upsert_service(z,
-	    svc_external("default", "alias", "kubernetes.default.svc.cluster.local"));
-	dns_zone_upsert_service(z,
-	    svc_external("default", "dangling", "nothere.default.svc.cluster.local."));
+	dns_zone_upsert_service(
+	    z, svc_external("default", "alias", "kubernetes.default.svc.cluster.local"));
+	dns_zone_upsert_service(
+	    z, svc_external("default", "dangling", "nothere.default.svc.cluster.local."));
 
 	s = svc_new("prod", "api", "10.96.1.1");
 	svc_port(s, "grpc", 9000, EM_PROTO_TCP);
@@ -494,7 +493,7 @@ START_TEST(test_name_text)
 	memset(big, 'a', sizeof(big));
 	for (size_t i = 1; i < sizeof(big) - 1; i += 2)
 		big[i] = '.';
-	big[253] = '\0';	/* 127 one-octet labels: 255 octets on the wire */
+	big[253] = '\0'; /* 127 one-octet labels: 255 octets on the wire */
 	ck_assert_int_eq(dns_name_from_text(&n, big), 0);
 	ck_assert_uint_eq(n.len, 255);
 	big[253] = '.';
@@ -811,9 +810,9 @@ START_TEST(test_edns)
 	ck_assert_int_eq(rcode(&R), 0);
 	ck_assert_uint_eq(R.h.arcount, 1);
 	ck_assert_uint_eq(R.rr[0].type, DNS_T_OPT);
-	ck_assert_uint_eq(R.rr[0].ttl >> 24, 1);		/* 16 >> 4 */
-	ck_assert_uint_eq((R.rr[0].ttl >> 16) & 0xff, 0);	/* version */
-	ck_assert(R.rr[0].ttl & DNS_EDNS_DO);			/* DO echoed */
+	ck_assert_uint_eq(R.rr[0].ttl >> 24, 1);	  /* 16 >> 4 */
+	ck_assert_uint_eq((R.rr[0].ttl >> 16) & 0xff, 0); /* version */
+	ck_assert(R.rr[0].ttl & DNS_EDNS_DO);		  /* DO echoed */
 }
 END_TEST
 
@@ -871,7 +870,7 @@ START_TEST(test_build_roundtrip)
 	struct dns_msg_builder b;
 	struct dns_name owner, t1, t2, mname, rname, apex;
 	struct dns_soa soa;
-	const uint8_t a4[4] = { 192, 0, 2, 1 };
+	const uint8_t a4[4] = {192, 0, 2, 1};
 	uint8_t a6[16];
 	char buf[DNS_NAME_TEXT_MAX];
 	ssize_t i;
@@ -985,7 +984,7 @@ static void
 build_many_a(struct dns_msg_builder *b, const struct dns_query *q, int n, int extra)
 {
 	struct dns_name owner, other;
-	uint8_t a4[4] = { 10, 0, 0, 0 };
+	uint8_t a4[4] = {10, 0, 0, 0};
 	int i;
 
 	dns_msg_init(b, R.msg, sizeof(R.msg), q);
@@ -1065,7 +1064,7 @@ START_TEST(test_overflow_cap)
 	struct dns_query q;
 	struct dns_msg_builder b;
 	struct dns_name owner;
-	uint8_t a4[4] = { 10, 0, 0, 0 };
+	uint8_t a4[4] = {10, 0, 0, 0};
 	size_t qlen, len;
 	int i, added = 0;
 
@@ -1134,6 +1133,26 @@ START_TEST(test_msg_truncate)
 	ck_assert_uint_eq(R.h.arcount, 0);
 	ck_assert_uint_eq(R.h.ancount, 3);
 	ck_assert_uint_eq(dns_msg_strip_opt(R.msg, R.len), R.len);
+
+	/* an OPT not owned by the root (found by the fuzzer): dropped when
+	 * truncating, and the message is not stripped (not cacheable) */
+	memset(R.msg, 0, 12);
+	w16(R.msg + 2, DNS_F_QR);
+	w16(R.msg + 10, 1);
+	R.len = 12;
+	R.len += put_name(R.msg + R.len, "x.example");
+	w16(R.msg + R.len, DNS_T_OPT);
+	w16(R.msg + R.len + 2, 1232);
+	memset(R.msg + R.len + 4, 0, 6);
+	w16(R.msg + R.len + 8, 600);
+	R.len += 10 + 600;
+	ck_assert_uint_eq(dns_msg_strip_opt(R.msg, R.len), 0);
+	n = dns_msg_truncate(R.msg, R.len, 512);
+	ck_assert_uint_eq(n, 12);
+	R.len = n;
+	resp_scan(&R);
+	ck_assert_uint_eq(R.h.arcount, 0);
+	ck_assert(R.h.flags & DNS_F_TC);
 }
 END_TEST
 
@@ -1143,7 +1162,7 @@ START_TEST(test_append_answers)
 	struct dns_query q, q2;
 	struct dns_msg_builder b;
 	struct dns_name owner, target, real;
-	uint8_t a4[4] = { 93, 184, 216, 34 };
+	uint8_t a4[4] = {93, 184, 216, 34};
 	size_t qlen, ulen;
 
 	/* upstream: www.example.com CNAME real.example.com, real A 93.184.216.34 */
@@ -1168,7 +1187,7 @@ START_TEST(test_append_answers)
 	resp_scan(&R);
 	ck_assert_uint_eq(R.h.ancount, 3);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_CNAME, "ext.default.svc.cluster.local",
-	    "www.example.com"));
+		      "www.example.com"));
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_CNAME, "www.example.com", "real.example.com"));
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, "real.example.com", "93.184.216.34"));
 	ck_assert_uint_eq(R.rr[2].ttl, 200);
@@ -1303,8 +1322,8 @@ START_TEST(test_zone_headless)
 	/* per-endpoint names: hostname, else the dashed IP */
 	ASK_OK(z, "db-0.db.default.svc.cluster.local", DNS_T_A);
 	ck_assert_uint_eq(R.h.ancount, 1);
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, "db-0.db.default.svc.cluster.local",
-	    "10.1.0.1"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_A, "db-0.db.default.svc.cluster.local", "10.1.0.1"));
 	ASK_OK(z, "10-1-0-2.db.default.svc.cluster.local", DNS_T_A);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, NULL, "10.1.0.2"));
 	ASK_OK(z, "DB-0.db.default.svc.cluster.local", DNS_T_AAAA);
@@ -1315,7 +1334,7 @@ START_TEST(test_zone_headless)
 	ASK_OK(z, "10-1-0-3.db.default.svc.cluster.local", DNS_T_A);
 	assert_nxdomain(CL);
 	ASK_OK(z, "10-1-0-1.db.default.svc.cluster.local", DNS_T_A);
-	assert_nxdomain(CL);	/* it has a hostname: that is its name */
+	assert_nxdomain(CL); /* it has a hostname: that is its name */
 	ASK_OK(z, "x.db-0.db.default.svc.cluster.local", DNS_T_A);
 	assert_nxdomain(CL);
 
@@ -1353,7 +1372,7 @@ START_TEST(test_zone_headless_dashed_v6)
 	e = eps_new("ns1", "h");
 	eps_port(e, "web", 80, EM_PROTO_TCP);
 	eps_add(e, "FD00::1", "", true);
-	eps_add(e, "10.9.0.1", "Web-A", true);	/* hostnames compare lowercased */
+	eps_add(e, "10.9.0.1", "Web-A", true); /* hostnames compare lowercased */
 	dns_zone_upsert_endpoints(z, e);
 
 	ASK_OK(z, "fd00--1.h.ns1.svc.cluster.local", DNS_T_AAAA);
@@ -1361,7 +1380,7 @@ START_TEST(test_zone_headless_dashed_v6)
 	ASK_OK(z, "web-a.h.ns1.svc.cluster.local", DNS_T_A);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, NULL, "10.9.0.1"));
 	ASK_OK(z, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
-	    DNS_T_PTR);
+	       DNS_T_PTR);
 	i = find(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL, NULL);
 	ck_assert_int_ne(i, -1);
 	name_at(&R, R.rr[i].rdata_off, buf, sizeof(buf));
@@ -1385,11 +1404,11 @@ START_TEST(test_zone_srv)
 	ck_assert_int_eq(rcode(&R), DNS_R_NOERROR);
 	ck_assert_uint_eq(R.h.ancount, 1);
 	i = find(&R, DNS_SEC_ANSWER, DNS_T_SRV, "_http._tcp.web.default.svc.cluster.local",
-	    "web.default.svc.cluster.local");
+		 "web.default.svc.cluster.local");
 	ck_assert_int_ne(i, -1);
 	ck_assert_uint_eq(r16(R.msg + R.rr[i].rdata_off + 4), 80);
-	ck_assert(has(&R, DNS_SEC_ADDITIONAL, DNS_T_A, "web.default.svc.cluster.local",
-	    "10.96.0.10"));
+	ck_assert(
+	    has(&R, DNS_SEC_ADDITIONAL, DNS_T_A, "web.default.svc.cluster.local", "10.96.0.10"));
 	ASK_OK(z, "_dns._udp.web.default.svc.cluster.local", DNS_T_SRV);
 	i = find(&R, DNS_SEC_ANSWER, DNS_T_SRV, NULL, "web.default.svc.cluster.local");
 	ck_assert_uint_eq(r16(R.msg + R.rr[i].rdata_off + 4), 53);
@@ -1427,12 +1446,12 @@ START_TEST(test_zone_srv)
 	i = find(&R, DNS_SEC_ANSWER, DNS_T_SRV, NULL, "db-0.db.default.svc.cluster.local");
 	ck_assert_int_ne(i, -1);
 	ck_assert_uint_eq(r16(R.msg + R.rr[i].rdata_off + 4), 3306);
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_SRV, NULL,
-	    "10-1-0-2.db.default.svc.cluster.local"));
-	ck_assert(has(&R, DNS_SEC_ADDITIONAL, DNS_T_A, "db-0.db.default.svc.cluster.local",
-	    "10.1.0.1"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_SRV, NULL, "10-1-0-2.db.default.svc.cluster.local"));
+	ck_assert(
+	    has(&R, DNS_SEC_ADDITIONAL, DNS_T_A, "db-0.db.default.svc.cluster.local", "10.1.0.1"));
 	ck_assert(has(&R, DNS_SEC_ADDITIONAL, DNS_T_A, "10-1-0-2.db.default.svc.cluster.local",
-	    "10.1.0.2"));
+		      "10.1.0.2"));
 	/* ClusterIP service: the SRV port is the service port, not the endpoint's */
 	ASK_OK(z, "_grpc._tcp.api.prod.svc.cluster.local", DNS_T_SRV);
 	i = find(&R, DNS_SEC_ANSWER, DNS_T_SRV, NULL, "api.prod.svc.cluster.local");
@@ -1449,17 +1468,17 @@ START_TEST(test_zone_ptr)
 	ck_assert_int_eq(rcode(&R), DNS_R_NOERROR);
 	ck_assert(R.h.flags & DNS_F_AA);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, "1.0.96.10.in-addr.arpa",
-	    "kubernetes.default.svc.cluster.local"));
+		      "kubernetes.default.svc.cluster.local"));
 	ASK_OK(z, "1.0.1.10.In-Addr.ARPA", DNS_T_PTR);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL, "db-0.db.default.svc.cluster.local"));
 	ASK_OK(z, "2.0.1.10.in-addr.arpa", DNS_T_PTR);
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL,
-	    "10-1-0-2.db.default.svc.cluster.local"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL, "10-1-0-2.db.default.svc.cluster.local"));
 	ASK_OK(z, "1.0.2.10.in-addr.arpa", DNS_T_PTR);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL, "10-2-0-1.api.prod.svc.cluster.local"));
 	/* IPv6 ClusterIP fd00::20 */
 	ASK_OK(z, "0.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
-	    DNS_T_PTR);
+	       DNS_T_PTR);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL, "dual.default.svc.cluster.local"));
 
 	/* not ours: forwarded */
@@ -1471,8 +1490,9 @@ START_TEST(test_zone_ptr)
 	ck_assert_int_eq(ask(z, "01.0.96.10.in-addr.arpa", DNS_T_PTR), DNS_ZONE_FORWARD);
 	ck_assert_int_eq(ask(z, "1.0.96.10.in-addr.arpa", DNS_T_A), DNS_ZONE_FORWARD);
 	ck_assert_int_eq(ask(z, "1.0.0.0.ip6.arpa", DNS_T_PTR), DNS_ZONE_FORWARD);
-	ck_assert_int_eq(ask_full(z, "1.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_C_CH, -1,
-	    DNS_MSG_MAX, true), DNS_ZONE_FORWARD);
+	ck_assert_int_eq(
+	    ask_full(z, "1.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_C_CH, -1, DNS_MSG_MAX, true),
+	    DNS_ZONE_FORWARD);
 	dns_zone_free(z);
 }
 END_TEST
@@ -1484,14 +1504,15 @@ START_TEST(test_zone_external)
 
 	/* a CNAME to a name outside: chase it */
 	ck_assert_int_eq(ask(z, "ext.default.svc.cluster.local", DNS_T_A), DNS_ZONE_CHASE);
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_CNAME, "ext.default.svc.cluster.local",
-	    "example.com"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_CNAME, "ext.default.svc.cluster.local", "example.com"));
 	ck_assert_uint_eq(R.h.ancount, 1);
 	dns_name_to_text(&chased, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "example.com");
 	/* without a chase buffer the CNAME alone */
-	ck_assert_int_eq(ask_full(z, "ext.default.svc.cluster.local", DNS_T_A, DNS_C_IN, -1,
-	    DNS_MSG_MAX, false), DNS_ZONE_ANSWERED);
+	ck_assert_int_eq(
+	    ask_full(z, "ext.default.svc.cluster.local", DNS_T_A, DNS_C_IN, -1, DNS_MSG_MAX, false),
+	    DNS_ZONE_ANSWERED);
 	ck_assert_uint_eq(R.h.ancount, 1);
 	ck_assert_int_eq(rcode(&R), DNS_R_NOERROR);
 	/* CNAME and ANY queries get the CNAME only */
@@ -1508,9 +1529,9 @@ START_TEST(test_zone_external)
 	ck_assert_int_eq(rcode(&R), DNS_R_NOERROR);
 	ck_assert_uint_eq(R.h.ancount, 2);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_CNAME, "alias.default.svc.cluster.local",
-	    "kubernetes.default.svc.cluster.local"));
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, "kubernetes.default.svc.cluster.local",
-	    "10.96.0.1"));
+		      "kubernetes.default.svc.cluster.local"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_A, "kubernetes.default.svc.cluster.local", "10.96.0.1"));
 	ASK_OK(z, "alias.default.svc.cluster.local", DNS_T_AAAA);
 	ck_assert_uint_eq(R.h.ancount, 1);
 	ck_assert(has(&R, DNS_SEC_AUTHORITY, DNS_T_SOA, CL, NULL));
@@ -1548,8 +1569,8 @@ START_TEST(test_zone_pod)
 	struct dns_zone *z = fixture();
 
 	ASK_OK(z, "10-1-2-3.default.pod.cluster.local", DNS_T_A);
-	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, "10-1-2-3.default.pod.cluster.local",
-	    "10.1.2.3"));
+	ck_assert(
+	    has(&R, DNS_SEC_ANSWER, DNS_T_A, "10-1-2-3.default.pod.cluster.local", "10.1.2.3"));
 	/* any namespace ("pods insecure") */
 	ASK_OK(z, "192-168-0-255.whatever.pod.cluster.local", DNS_T_A);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, NULL, "192.168.0.255"));
@@ -1638,14 +1659,16 @@ START_TEST(test_zone_nxdomain_nodata)
 	ck_assert_uint_eq(r32(R.msg + R.rr[0].rdata_off + R.rr[0].rdlen - 4), 30);
 
 	/* other classes and zone transfers are refused, never forwarded */
-	ck_assert_int_eq(ask_full(z, "web.default.svc.cluster.local", DNS_T_A, DNS_C_CH, -1,
-	    DNS_MSG_MAX, true), DNS_ZONE_ANSWERED);
+	ck_assert_int_eq(
+	    ask_full(z, "web.default.svc.cluster.local", DNS_T_A, DNS_C_CH, -1, DNS_MSG_MAX, true),
+	    DNS_ZONE_ANSWERED);
 	ck_assert_int_eq(rcode(&R), DNS_R_REFUSED);
 	ASK_OK(z, "cluster.local", DNS_T_AXFR);
 	ck_assert_int_eq(rcode(&R), DNS_R_REFUSED);
 	/* class ANY is IN */
-	ck_assert_int_eq(ask_full(z, "web.default.svc.cluster.local", DNS_T_A, DNS_C_ANY, -1,
-	    DNS_MSG_MAX, true), DNS_ZONE_ANSWERED);
+	ck_assert_int_eq(
+	    ask_full(z, "web.default.svc.cluster.local", DNS_T_A, DNS_C_ANY, -1, DNS_MSG_MAX, true),
+	    DNS_ZONE_ANSWERED);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, NULL, "10.96.0.10"));
 	dns_zone_free(z);
 }
@@ -1659,7 +1682,7 @@ START_TEST(test_zone_not_ours)
 	ck_assert_int_eq(ask(z, "xcluster.local", DNS_T_A), DNS_ZONE_FORWARD);
 	ck_assert_int_eq(ask(z, "local", DNS_T_SOA), DNS_ZONE_FORWARD);
 	ck_assert_int_eq(ask(z, "web.default.svc.cluster.local.example.com", DNS_T_A),
-	    DNS_ZONE_FORWARD);
+			 DNS_ZONE_FORWARD);
 	ck_assert_int_eq(ask(z, ".", DNS_T_NS), DNS_ZONE_FORWARD);
 	dns_zone_free(z);
 }
@@ -1690,7 +1713,7 @@ START_TEST(test_zone_updates)
 
 	dns_zone_stats(z, &nsvc0, &neps0, &nrev0);
 	ck_assert_uint_eq(nsvc0, 11);
-	ck_assert_uint_eq(neps0, 5);	/* db 2, pnr 1, api 1, v6h 1 */
+	ck_assert_uint_eq(neps0, 5); /* db 2, pnr 1, api 1, v6h 1 */
 
 	/* a new ClusterIP: the old one and its PTR are gone */
 	s = svc_new("default", "web", "10.96.0.11");
@@ -1843,7 +1866,7 @@ START_TEST(test_zone_big_headless)
 	dns_zone_upsert_endpoints(z, e);
 	/* UDP, no EDNS: TC, nothing inside */
 	ck_assert_int_eq(ask_full(z, "h.big.svc.cluster.local", DNS_T_A, DNS_C_IN, -1, 512, true),
-	    DNS_ZONE_ANSWERED);
+			 DNS_ZONE_ANSWERED);
 	ck_assert(R.h.flags & DNS_F_TC);
 	ck_assert_uint_eq(R.h.ancount, 0);
 	/* TCP: all of them */
@@ -1856,8 +1879,9 @@ START_TEST(test_zone_big_headless)
 	ASK_OK(z, "pod-300.h.big.svc.cluster.local", DNS_T_A);
 	assert_nxdomain(CL);
 	/* SRV over TCP: 300 answers, their 300 addresses in Additional */
-	ck_assert_int_eq(ask_full(z, "_http._tcp.h.big.svc.cluster.local", DNS_T_SRV, DNS_C_IN,
-	    -1, DNS_MSG_MAX, true), DNS_ZONE_ANSWERED);
+	ck_assert_int_eq(ask_full(z, "_http._tcp.h.big.svc.cluster.local", DNS_T_SRV, DNS_C_IN, -1,
+				  DNS_MSG_MAX, true),
+			 DNS_ZONE_ANSWERED);
 	ck_assert_uint_eq(R.h.ancount, 300);
 	ck_assert_uint_eq(R.h.arcount, 300);
 	dns_zone_free(z);
@@ -1890,7 +1914,7 @@ START_TEST(test_zone_scale)
 			int k = i * 10 + j;
 
 			snprintf(ip, sizeof(ip), "10.%d.%d.%d", 128 + k / 65536, (k / 256) % 256,
-			    k % 256);
+				 k % 256);
 			eps_add(e, ip, "", true);
 		}
 		dns_zone_upsert_endpoints(z, e);
@@ -1901,7 +1925,7 @@ START_TEST(test_zone_scale)
 	ck_assert_uint_eq(neps, 100000);
 	ck_assert_uint_eq(nrev, 100000 + 9000);
 	fprintf(stderr, "dns zone: 10k services / 100k endpoints loaded in %.0f ms\n",
-	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < 10000; i += 7) {
@@ -1912,12 +1936,12 @@ START_TEST(test_zone_scale)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	fprintf(stderr, "dns zone: 1429 lookups in %.2f ms\n",
-	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	ASK_OK(z, "10-128-0-0.svc-0.ns-0.svc.cluster.local", DNS_T_A);
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_A, NULL, "10.128.0.0"));
-	ASK_OK(z, "9.3.129.10.in-addr.arpa", DNS_T_PTR);	/* k = 66313 */
+	ASK_OK(z, "9.3.129.10.in-addr.arpa", DNS_T_PTR); /* k = 66313 */
 	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_PTR, NULL,
-	    "10-129-3-9.svc-6631.ns-31.svc.cluster.local"));
+		      "10-129-3-9.svc-6631.ns-31.svc.cluster.local"));
 
 	for (i = 0; i < 10000; i++) {
 		snprintf(ns, sizeof(ns), "ns-%d", i % 100);
@@ -1938,15 +1962,15 @@ END_TEST
 /* An upstream answer: nans A records (the first with ttl1, the rest ttl2),
  * and an SOA in Authority when soa_ttl >= 0. */
 static size_t
-upstream(uint8_t *out, const char *name, uint16_t qtype, int edns, bool do_bit, int rc,
-    int nans, uint32_t ttl1, uint32_t ttl2, int soa_ttl, uint32_t soa_min)
+upstream(uint8_t *out, const char *name, uint16_t qtype, int edns, bool do_bit, int rc, int nans,
+	 uint32_t ttl1, uint32_t ttl2, int soa_ttl, uint32_t soa_min)
 {
 	uint8_t qb[512];
 	struct dns_query q;
 	struct dns_msg_builder b;
 	struct dns_name apex, mname, rname;
 	struct dns_soa soa;
-	uint8_t a4[4] = { 192, 0, 2, 0 };
+	uint8_t a4[4] = {192, 0, 2, 0};
 	size_t qlen;
 	int i;
 
@@ -2001,28 +2025,31 @@ START_TEST(test_cache_hit)
 	size_t ulen;
 
 	ulen = upstream(up, "www.example.com", DNS_T_A, -1, false, 0, 1, 300, 0, -1, 0);
-	ck_assert_int_eq(dns_cache_put(c, client(1, "www.example.com", DNS_T_A, DNS_C_IN, -1,
-	    false), up, ulen, 1000), 0);
+	ck_assert_int_eq(dns_cache_put(c,
+				       client(1, "www.example.com", DNS_T_A, DNS_C_IN, -1, false),
+				       up, ulen, 1000),
+			 0);
 	ck_assert_uint_eq(dns_cache_count(c), 1);
 
 	/* another client, another id, another case, 10 s later */
-	ck_assert_int_eq(cache_get(c, client(0x7777, "WWW.Example.COM", DNS_T_A, DNS_C_IN, -1,
-	    false), 11000), 0);
+	ck_assert_int_eq(
+	    cache_get(c, client(0x7777, "WWW.Example.COM", DNS_T_A, DNS_C_IN, -1, false), 11000),
+	    0);
 	ck_assert_uint_eq(R.h.id, 0x7777);
 	ck_assert_uint_eq(R.h.ancount, 1);
 	ck_assert_uint_eq(R.rr[0].ttl, 290);
 	ck_assert_int_eq(memcmp(R.msg + 12, "\003WWW\007Example\003COM", 17), 0);
 	ck_assert(R.h.flags & DNS_F_RD);
 	/* the stored copy is untouched: another hit decrements from the original */
-	ck_assert_int_eq(cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1,
-	    false), 101500), 0);
+	ck_assert_int_eq(
+	    cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1, false), 101500), 0);
 	ck_assert_uint_eq(R.rr[0].ttl, 200);
 	/* last millisecond: TTL 1; then gone */
-	ck_assert_int_eq(cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1,
-	    false), 300999), 0);
+	ck_assert_int_eq(
+	    cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1, false), 300999), 0);
 	ck_assert_uint_eq(R.rr[0].ttl, 1);
-	ck_assert_int_eq(cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1,
-	    false), 301000), -1);
+	ck_assert_int_eq(
+	    cache_get(c, client(2, "www.example.com", DNS_T_A, DNS_C_IN, -1, false), 301000), -1);
 	ck_assert_uint_eq(dns_cache_count(c), 0);
 
 	/* the client's RD bit */
@@ -2045,7 +2072,7 @@ START_TEST(test_cache_ttl)
 	ulen = upstream(up, "a.example.com", DNS_T_A, -1, false, 0, 3, 300, 100, -1, 0);
 	dns_cache_put(c, client(1, "a.example.com", DNS_T_A, DNS_C_IN, -1, false), up, ulen, 0);
 	ck_assert_int_eq(cache_get(c, &CQ, 50000), 0);
-	ck_assert_uint_eq(R.rr[0].ttl, 50);	/* capped by what is left */
+	ck_assert_uint_eq(R.rr[0].ttl, 50); /* capped by what is left */
 	ck_assert_uint_eq(R.rr[1].ttl, 50);
 	ck_assert_int_eq(cache_get(c, &CQ, 100000), -1);
 
@@ -2077,8 +2104,8 @@ START_TEST(test_cache_negative)
 	ssize_t i;
 
 	/* NXDOMAIN: min(SOA TTL, SOA minimum) */
-	ulen = upstream(up, "no.example.com", DNS_T_A, -1, false, DNS_R_NXDOMAIN, 0, 0, 0, 3600,
-	    60);
+	ulen =
+	    upstream(up, "no.example.com", DNS_T_A, -1, false, DNS_R_NXDOMAIN, 0, 0, 0, 3600, 60);
 	client(1, "no.example.com", DNS_T_A, DNS_C_IN, -1, false);
 	ck_assert_int_eq(dns_cache_put(c, &CQ, up, ulen, 0), 0);
 	ck_assert_int_eq(cache_get(c, &CQ, 0), 0);
@@ -2123,7 +2150,7 @@ START_TEST(test_cache_refuses)
 	ulen = upstream(up, "x.example.com", DNS_T_A, -1, false, 0, 1, 100, 0, -1, 0);
 	up[2] |= DNS_F_TC >> 8;
 	ck_assert_int_eq(dns_cache_put(c, &CQ, up, ulen, 0), -1);
-	up[2] &= (uint8_t)~(DNS_F_TC >> 8);
+	up[2] &= (uint8_t) ~(DNS_F_TC >> 8);
 	/* not a response */
 	up[2] &= 0x7f;
 	ck_assert_int_eq(dns_cache_put(c, &CQ, up, ulen, 0), -1);
@@ -2158,7 +2185,7 @@ START_TEST(test_cache_lru)
 {
 	struct dns_cache *c = dns_cache_new(3, 0);
 	uint8_t up[DNS_MSG_MAX];
-	const char *names[] = { "a.example", "b.example", "c.example", "d.example" };
+	const char *names[] = {"a.example", "b.example", "c.example", "d.example"};
 	size_t ulen;
 	int i;
 
@@ -2215,19 +2242,17 @@ START_TEST(test_cache_key_and_opt)
 	ck_assert_int_eq(dns_cache_put(c, &CQ, up, ulen, 0), 0);
 	/* the key: DO bit, type, class */
 	ck_assert_int_eq(cache_get(c, client(1, "k.example", DNS_T_A, DNS_C_IN, 1232, true), 0),
-	    -1);
+			 -1);
 	ck_assert_int_eq(cache_get(c, client(1, "k.example", DNS_T_AAAA, DNS_C_IN, -1, false), 0),
-	    -1);
-	ck_assert_int_eq(cache_get(c, client(1, "k.example", DNS_T_A, DNS_C_CH, -1, false), 0),
-	    -1);
-	ck_assert_int_eq(cache_get(c, client(1, "k.example.", DNS_T_A, DNS_C_IN, -1, false), 0),
-	    0);
+			 -1);
+	ck_assert_int_eq(cache_get(c, client(1, "k.example", DNS_T_A, DNS_C_CH, -1, false), 0), -1);
+	ck_assert_int_eq(cache_get(c, client(1, "k.example.", DNS_T_A, DNS_C_IN, -1, false), 0), 0);
 	/* a client without EDNS gets no OPT */
 	ck_assert_uint_eq(R.h.arcount, 0);
 	ck_assert_uint_eq(R.h.ancount, 1);
 	/* one with EDNS gets ours */
 	ck_assert_int_eq(cache_get(c, client(1, "k.example", DNS_T_A, DNS_C_IN, 4096, false), 0),
-	    0);
+			 0);
 	ck_assert_uint_eq(R.h.arcount, 1);
 	ck_assert_uint_eq(R.rr[1].type, DNS_T_OPT);
 	ck_assert(!(R.rr[1].ttl & DNS_EDNS_DO));
@@ -2267,7 +2292,7 @@ responder_answer(const uint8_t *qm, size_t qlen, bool tcp, int tag, uint8_t *out
 	struct dns_query q;
 	struct dns_msg_builder b;
 	const uint8_t *l;
-	uint8_t a4[4] = { 192, 0, 2, 0 };
+	uint8_t a4[4] = {192, 0, 2, 0};
 	size_t llen;
 	int i;
 
@@ -2358,7 +2383,7 @@ responder_run(int udp, int tcp, int tag)
 				continue;
 			if (read_full(c, in, 2) && read_full(c, in + 2, r16(in))) {
 				len = responder_answer(in + 2, r16(in), true, tag, out + 2,
-				    sizeof(out) - 2);
+						       sizeof(out) - 2);
 				if (len > 0) {
 					w16(out, (uint16_t)len);
 					(void)!write(c, out, len + 2);
@@ -2708,7 +2733,8 @@ START_TEST(test_resolv_conf)
 	      "nameserver bogus\n"
 	      "nameserverx 1.1.1.1\n"
 	      "nameserver\n"
-	      "options ndots:5\n", fp);
+	      "options ndots:5\n",
+	      fp);
 	fclose(fp);
 
 	ck_assert_int_eq(dns_upstream_parse("169.254.96.16", &skip), 0);
@@ -2735,6 +2761,116 @@ START_TEST(test_resolv_conf)
 }
 END_TEST
 
+/* ==== dns_map ==== */
+
+static int
+map_sum(const void *key, size_t klen, void *val, void *arg)
+{
+	*(uintptr_t *)arg += (uintptr_t)val;
+	return 0;
+}
+
+static int
+map_stop(const void *key, size_t klen, void *val, void *arg)
+{
+	return -1;
+}
+
+START_TEST(test_map)
+{
+	struct dns_map *m = dns_map_new();
+	uintptr_t i, sum = 0;
+	uint8_t key[8];
+
+	/* binary keys, NUL octets included */
+	for (i = 1; i <= 5000; i++) {
+		memset(key, 0, sizeof(key));
+		memcpy(key, &i, sizeof(i) < sizeof(key) ? sizeof(i) : sizeof(key));
+		ck_assert_int_eq(dns_map_put(m, key, sizeof(key), (void *)i), 0);
+	}
+	ck_assert_uint_eq(dns_map_count(m), 5000);
+	memset(key, 0, sizeof(key));
+	i = 77;
+	memcpy(key, &i, sizeof(i));
+	ck_assert_ptr_eq(dns_map_get(m, key, sizeof(key)), (void *)77);
+	ck_assert_ptr_null(dns_map_get(m, key, sizeof(key) - 1));
+	/* a key that is there is not replaced */
+	ck_assert_int_eq(dns_map_put(m, key, sizeof(key), (void *)1), -1);
+	ck_assert_ptr_eq(dns_map_get(m, key, sizeof(key)), (void *)77);
+	ck_assert_ptr_eq(dns_map_del(m, key, sizeof(key)), (void *)77);
+	ck_assert_ptr_null(dns_map_del(m, key, sizeof(key)));
+	ck_assert_ptr_null(dns_map_get(m, key, sizeof(key)));
+	ck_assert_uint_eq(dns_map_count(m), 4999);
+	ck_assert_int_eq(dns_map_foreach(m, map_sum, &sum), 0);
+	ck_assert_uint_eq(sum, 5000 * 5001 / 2 - 77);
+	ck_assert_int_eq(dns_map_foreach(m, map_stop, NULL), -1);
+	/* the empty key */
+	ck_assert_int_eq(dns_map_put(m, "", 0, (void *)9), 0);
+	ck_assert_ptr_eq(dns_map_get(m, "", 0), (void *)9);
+	dns_map_free(m, NULL);
+}
+END_TEST
+
+START_TEST(test_append_types)
+{
+	uint8_t qb[512], up[1024];
+	struct dns_query q;
+	struct dns_msg_builder b;
+	struct dns_name owner, t, mname, rname;
+	struct dns_soa soa;
+	size_t qlen, ulen;
+	ssize_t i;
+	char buf[DNS_NAME_TEXT_MAX];
+
+	/* upstream: SRV, SOA (compressed names), TXT, NS */
+	qlen = q_make(qb, 3, "_x._tcp.example.com", DNS_T_ANY, DNS_C_IN, -1, false);
+	parse_ok(qb, qlen, &q);
+	dns_msg_init(&b, up, sizeof(up), &q);
+	owner = q.name;
+	dns_name_from_text(&t, "host.example.com");
+	dns_name_from_text(&mname, "ns.example.com");
+	dns_name_from_text(&rname, "admin.example.com");
+	dns_msg_add_srv(&b, &owner, 10, 1, 2, 3, &t);
+	soa.mname = &mname;
+	soa.rname = &rname;
+	soa.serial = 5;
+	soa.refresh = soa.retry = soa.expire = 6;
+	soa.minimum = 7;
+	dns_msg_add_soa(&b, &owner, 10, &soa);
+	dns_msg_add_txt(&b, &owner, 10, "hello");
+	dns_msg_add_ns(&b, &owner, 10, &mname);
+	ulen = dns_msg_finish(&b, sizeof(up));
+
+	qlen = q_make(qb, 4, "other.test", DNS_T_ANY, DNS_C_IN, -1, false);
+	parse_ok(qb, qlen, &q);
+	dns_msg_init(&b, R.msg, sizeof(R.msg), &q);
+	ck_assert_int_eq(dns_msg_append_answers(&b, up, ulen), 0);
+	R.len = dns_msg_finish(&b, DNS_MSG_MAX);
+	resp_scan(&R);
+	ck_assert_uint_eq(R.h.ancount, 4);
+	i = find(&R, DNS_SEC_ANSWER, DNS_T_SRV, "_x._tcp.example.com", "host.example.com");
+	ck_assert_int_ne(i, -1);
+	ck_assert_uint_eq(R.rr[i].rdlen, 6 + t.len);
+	i = find(&R, DNS_SEC_ANSWER, DNS_T_SOA, "_x._tcp.example.com", NULL);
+	ck_assert_int_ne(i, -1);
+	name_at(&R, R.rr[i].rdata_off, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "ns.example.com");
+	ck_assert_uint_eq(r32(R.msg + R.rr[i].rdata_off + R.rr[i].rdlen - 4), 7);
+	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_TXT, NULL, "hello"));
+	ck_assert(has(&R, DNS_SEC_ANSWER, DNS_T_NS, NULL, "ns.example.com"));
+
+	/* a CNAME whose rdata is longer than its name: refused */
+	qlen = q_make(qb, 3, "a.example", DNS_T_CNAME, DNS_C_IN, -1, false);
+	parse_ok(qb, qlen, &q);
+	dns_msg_init(&b, up, sizeof(up), &q);
+	owner = q.name;
+	dns_msg_add_rr(&b, &owner, DNS_T_CNAME, DNS_C_IN, 5, (const uint8_t *)"\001b\000\000", 4);
+	ulen = dns_msg_finish(&b, sizeof(up));
+	dns_msg_init(&b, R.msg, sizeof(R.msg), &q);
+	ck_assert_int_eq(dns_msg_append_answers(&b, up, ulen), -1);
+}
+END_TEST
+
 /* ==== the suite ==== */
 
 static Suite *
@@ -2757,6 +2893,8 @@ dns_suite(void)
 	tcase_add_test(tc, test_overflow_cap);
 	tcase_add_test(tc, test_msg_truncate);
 	tcase_add_test(tc, test_append_answers);
+	tcase_add_test(tc, test_append_types);
+	tcase_add_test(tc, test_map);
 	tcase_add_test(tc, test_garbage);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -831,7 +831,7 @@ codec_try(const struct codec *c, const void *p, size_t len, int verify, char *er
 static const int all_types[] = {
 	IPC_HELLO, IPC_ERROR, IPC_SUBSCRIBE, IPC_HEALTH, IPC_STATUS_REQ, IPC_SNAPSHOT_BEGIN,
 	IPC_UPSERT, IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS, IPC_TUN_OPEN, IPC_TUN_RESULT,
-	IPC_PEERS_REQ, IPC_PEERS,
+	IPC_PEERS_REQ, IPC_PEERS, IPC_FD_STORE, IPC_FD_FETCH, IPC_FD_RETURN,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -867,9 +867,13 @@ START_TEST(test_type_names)
 		ck_assert_msg(!ipc_type_known(t), "type %d", t);
 	ck_assert(!ipc_type_known(-1));
 	ck_assert_str_eq(ipc_type_name(-1), "?");
-	/* only TUN_OPEN carries an fd */
-	for (i = 0; i < NTYPES; i++)
-		ck_assert_int_eq(ipc_type_carries_fd(all_types[i]), all_types[i] == IPC_TUN_OPEN);
+	/* TUN_OPEN and FD_STORE need an fd, FD_RETURN may carry one, nothing else does */
+	for (i = 0; i < NTYPES; i++) {
+		t = all_types[i];
+		ck_assert_int_eq(ipc_type_carries_fd(t),
+		    t == IPC_TUN_OPEN || t == IPC_FD_STORE || t == IPC_FD_RETURN);
+		ck_assert_int_eq(ipc_type_requires_fd(t), t == IPC_TUN_OPEN || t == IPC_FD_STORE);
+	}
 	ck_assert_int_eq(ipc_type_carries_fd(999), 0);
 }
 END_TEST

@@ -796,7 +796,7 @@ START_TEST(t_endpoints)
 	check_ep(&e->eps[3], "10.244.3.13", "", "", true);
 	ck_assert_str_eq(e->eps[3].zone, "");
 
-	c = kobj_endpoints_copy(e);
+	c = em_endpoints_dup(e);
 	ck_assert_uint_eq(c->neps, 4);
 	ck_assert_ptr_ne(c->eps[0].ip, e->eps[0].ip);
 	check_ep(&c->eps[2], "10.244.2.12", "ke-edge2", "hostname-edge-5c75d56dc9-klmno", false);
@@ -896,7 +896,7 @@ START_TEST(t_nodes)
 	ck_assert_str_eq(k->u.peer->addrs[1], "203.0.113.7");
 	ck_assert(!k->u.peer->relay);
 	ck_assert_str_eq(k->u.peer->pubkey, "");
-	c = kobj_peer_copy(k->u.peer);
+	c = em_peer_dup(k->u.peer);
 	ck_assert_str_eq(c->addrs[1], "203.0.113.7");
 	em_peer_free(c);
 	kobj_free(k);
@@ -1178,7 +1178,7 @@ START_TEST(t_copies)
 	struct em_service *c;
 
 	k = fixture(REGISTRY "hostname.yaml", KOBJ_SERVICE, "hostname-svc", NULL);
-	c = kobj_service_copy(k->u.svc);
+	c = em_service_dup(k->u.svc);
 	ck_assert_ptr_ne(c->name, k->u.svc->name);
 	ck_assert_str_eq(c->cluster_ips[0], "10.96.0.10");
 	ck_assert_ptr_ne(c->cluster_ips[0], k->u.svc->cluster_ips[0]);

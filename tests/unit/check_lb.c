@@ -1,0 +1,229 @@
+/* proxyd load balancing: every policy, distribution bounds, churn stability. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../proxyd/proxyd.h"
+
+static char id1[] = "n1:a:10.0.0.1:80", id2[] = "n1:b:10.0.0.2:80",
+    id3[] = "n2:c:10.0.0.3:80", id4[] = "n2:d:10.0.0.4:80", id5[] = "n3:e:10.0.0.5:80";
+static char *ids5[] = {id1, id2, id3, id4, id5};
+
+static void
+mk(struct lb *lb, int policy, int hash, int affinity)
+{
+	struct lb_conf c;
+
+	memset(&c, 0, sizeof(c));
+	c.policy = policy;
+	c.hash = hash;
+	c.hash_arg = "X-User";
+	c.affinity = affinity;
+	c.affinity_ttl = 10;
+	lb_init(lb, &c);
+	lb_set_endpoints(lb, ids5, 5);
+}
+
+START_TEST(test_xxh64_vectors)
+{
+	ck_assert_uint_eq(lb_xxh64("", 0, 0), 0xEF46DB3751D8E999ULL);
+	ck_assert_uint_eq(lb_xxh64("a", 1, 0), 0xD24EC4F1A98C6E5BULL);
+	ck_assert_uint_eq(lb_xxh64("abc", 3, 0), 0x44BC2CF5AD770999ULL);
+}
+END_TEST
+
+START_TEST(test_round_robin)
+{
+	struct lb lb;
+	int cnt[5] = {0}, i;
+
+	mk(&lb, EM_LB_ROUND_ROBIN, 0, 0);
+	for (i = 0; i < 50; i++)
+		cnt[lb_pick(&lb, "1.1.1.1", NULL, 0, NULL, 0)]++;
+	for (i = 0; i < 5; i++)
+		ck_assert_int_eq(cnt[i], 10);
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_skip)
+{
+	struct lb lb;
+	unsigned char skip[5] = {1, 1, 0, 1, 1};
+	int i;
+
+	mk(&lb, EM_LB_ROUND_ROBIN, 0, 0);
+	for (i = 0; i < 10; i++)
+		ck_assert_int_eq(lb_pick(&lb, "c", NULL, 0, skip, 0), 2);
+	memset(skip, 1, 5);
+	ck_assert_int_eq(lb_pick(&lb, "c", NULL, 0, skip, 0), -1);
+	lb_free(&lb);
+	mk(&lb, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
+	skip[3] = 0;
+	ck_assert_int_eq(lb_pick(&lb, "c", "k", 1, skip, 0), 3);
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_random_bounds)
+{
+	struct lb lb;
+	int cnt[5] = {0}, i;
+
+	mk(&lb, EM_LB_RANDOM, 0, 0);
+	for (i = 0; i < 10000; i++)
+		cnt[lb_pick(&lb, "c", NULL, 0, NULL, 0)]++;
+	for (i = 0; i < 5; i++) {	/* mean 2000, sd ~40 */
+		ck_assert_int_gt(cnt[i], 1700);
+		ck_assert_int_lt(cnt[i], 2300);
+	}
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_hash_sticky_and_spread)
+{
+	struct lb lb;
+	char key[32];
+	int cnt[5] = {0}, i, first;
+
+	mk(&lb, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
+	first = lb_pick(&lb, "c", "alice", 5, NULL, 0);
+	for (i = 0; i < 100; i++)
+		ck_assert_int_eq(lb_pick(&lb, "other", "alice", 5, NULL, i), first);
+	for (i = 0; i < 10000; i++) {
+		snprintf(key, sizeof(key), "user-%d", i);
+		cnt[lb_pick(&lb, "c", key, strlen(key), NULL, 0)]++;
+	}
+	/* bounded load: no member above ceil(100/5*1.25)=25 of 100 partitions */
+	for (i = 0; i < 5; i++) {
+		ck_assert_int_gt(cnt[i], 500);
+		ck_assert_int_lt(cnt[i], 2700);
+	}
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_hash_churn)
+{
+	struct lb a, b;
+	char key[32];
+	int i, ia, ib, moved = 0, moved_unaffected = 0, n = 10000;
+
+	mk(&a, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
+	mk(&b, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
+	lb_set_endpoints(&b, ids5, 4);	/* the fifth endpoint leaves */
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		ia = lb_pick(&a, "c", key, strlen(key), NULL, 0);
+		ib = lb_pick(&b, "c", key, strlen(key), NULL, 0);
+		if (strcmp(ids5[ia], b.ids[ib]) != 0) {
+			moved++;
+			if (ia != 4)
+				moved_unaffected++;
+		}
+	}
+	/* the removed member's ~20% must move; the rest should mostly stay */
+	ck_assert_int_lt(moved, n * 45 / 100);
+	ck_assert_int_lt(moved_unaffected, n * 25 / 100);
+	lb_free(&a);
+	lb_free(&b);
+}
+END_TEST
+
+START_TEST(test_source_ip)
+{
+	struct lb lb;
+	int first, i;
+
+	mk(&lb, EM_LB_CONSISTENT_HASH, EM_HASH_SOURCE_IP, 0);
+	first = lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0), first);
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_affinity)
+{
+	struct lb lb;
+	int first, i;
+
+	mk(&lb, EM_LB_RANDOM, 0, 1);	/* affinity wins over the DR policy */
+	first = lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 1), first);
+	ck_assert_int_ne(lb_pick(&lb, "10.9.9.9", NULL, 0, NULL, 1), first);
+	/* after the timeout (10s of idle) the next pick may move: RR moves on */
+	ck_assert_int_ne(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 100), first);
+	/* affinity dropped when its endpoint leaves */
+	first = lb_pick(&lb, "10.1.2.4", NULL, 0, NULL, 200);
+	lb_set_endpoints(&lb, ids5 + (first == 0 ? 1 : 0), 1);
+	ck_assert_int_eq(lb_pick(&lb, "10.1.2.4", NULL, 0, NULL, 201), 0);
+	lb_free(&lb);
+}
+END_TEST
+
+START_TEST(test_http_header)
+{
+	const char *req = "GET / HTTP/1.1\r\nHost: x\r\nx-user:  bob \r\n"
+	    "Cookie: a=1; sess=xyz; b=2\r\n\r\nbody";
+	char out[64];
+
+	ck_assert_int_eq(lb_http_header(req, strlen(req), "X-User", out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "bob");
+	ck_assert_int_eq(lb_http_header(req, strlen(req), "Missing", out, sizeof(out)), 0);
+	ck_assert_int_eq(lb_http_header(req, 20, "X-User", out, sizeof(out)), -1);
+	ck_assert_int_eq(lb_http_cookie(req, strlen(req), "sess", out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "xyz");
+	ck_assert_int_eq(lb_http_cookie(req, strlen(req), "zz", out, sizeof(out)), 0);
+}
+END_TEST
+
+START_TEST(test_empty)
+{
+	struct lb lb;
+	struct lb_conf c;
+
+	memset(&c, 0, sizeof(c));
+	c.policy = EM_LB_CONSISTENT_HASH;
+	lb_init(&lb, &c);
+	ck_assert_int_eq(lb_pick(&lb, "c", "k", 1, NULL, 0), -1);
+	lb_set_endpoints(&lb, ids5, 1);
+	ck_assert_int_eq(lb_pick(&lb, "c", "k", 1, NULL, 0), 0);
+	lb_free(&lb);
+}
+END_TEST
+
+static Suite *
+lb_suite(void)
+{
+	Suite *s = suite_create("lb");
+	TCase *tc = tcase_create("policies");
+
+	tcase_add_test(tc, test_xxh64_vectors);
+	tcase_add_test(tc, test_round_robin);
+	tcase_add_test(tc, test_skip);
+	tcase_add_test(tc, test_random_bounds);
+	tcase_add_test(tc, test_hash_sticky_and_spread);
+	tcase_add_test(tc, test_hash_churn);
+	tcase_add_test(tc, test_source_ip);
+	tcase_add_test(tc, test_affinity);
+	tcase_add_test(tc, test_http_header);
+	tcase_add_test(tc, test_empty);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(lb_suite());
+	int nf;
+
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nf == 0 ? 0 : 1;
+}

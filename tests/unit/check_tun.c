@@ -1,0 +1,331 @@
+/*
+ * tunneld wire formats (tun_frame.c), records over the Noise transport
+ * (implicit nonces: replay and reordering fail), rekey at a marked record
+ * boundary, and the key and PSK files (tun_keys.c).
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../tunneld/tunneld.h"
+
+START_TEST(test_frame_roundtrip)
+{
+	uint8_t buf[256], pay[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct tun_frame f;
+	size_t n, used;
+
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_PING, 0, pay, 8);
+	ck_assert_uint_eq(n, TUN_FRAME_HDR + 8);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), 1);
+	ck_assert_uint_eq(f.type, TUN_F_PING);
+	ck_assert_uint_eq(f.len, 8);
+	ck_assert_uint_eq(used, n);
+	ck_assert_mem_eq(f.payload, pay, 8);
+	/* every truncation is "incomplete", never an error */
+	for (used = 0; used < n; used++)
+		ck_assert_int_eq(tun_frame_get(buf, used, &f, &n), 0);
+	/* does not fit */
+	ck_assert_uint_eq(tun_frame_put(buf, 10, TUN_F_DATA, 1, pay, 8), 0);
+	ck_assert_str_eq(tun_ftype_name(TUN_F_OPEN_FAIL), "OPEN_FAIL");
+	ck_assert_str_eq(tun_ftype_name(99), "?");
+}
+END_TEST
+
+START_TEST(test_frame_malformed)
+{
+	uint8_t buf[64], w[4] = { 0, 0, 1, 0 };
+	struct tun_frame f;
+	size_t n, used;
+
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_WINDOW, 3, w, 3);	/* WINDOW is 4 bytes */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_DATA, 0, w, 4);	/* DATA on stream 0 */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), 0, 3, NULL, 0);		/* type 0 */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_MAX, 3, NULL, 0);	/* unknown type */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_FIN, 3, w, 1);	/* FIN has no payload */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+}
+END_TEST
+
+START_TEST(test_frames_in_a_record)
+{
+	uint8_t rec[TUN_REC_MAX], big[TUN_REC_MAX];
+	struct tun_frame f;
+	size_t off = 0, used;
+	uint32_t sid;
+	int count = 0;
+
+	memset(big, 'x', sizeof(big));
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_DATA, 1, big, 1);
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_WINDOW, 3,
+	    "\0\4\0\0", 4);
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_FIN, 5, NULL, 0);
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_DATA, 7, big,
+	    sizeof(rec) - off - 2 * TUN_FRAME_HDR);
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_REKEY, 0, NULL, 0);
+	ck_assert_uint_eq(off, sizeof(rec));
+	for (used = 0, sid = 0; off > 0; count++) {
+		ck_assert_int_eq(tun_frame_get(rec + (sizeof(rec) - off), off, &f, &used), 1);
+		off -= used;
+		sid = f.sid;
+	}
+	ck_assert_int_eq(count, 5);
+	ck_assert_uint_eq(f.type, TUN_F_REKEY);
+	ck_assert_uint_eq(sid, 0);
+	ck_assert_uint_eq(tun_get32((const uint8_t *)"\0\4\0\0"), 256u << 10);
+}
+END_TEST
+
+START_TEST(test_open_codec)
+{
+	struct tun_open_req r, o;
+	uint8_t buf[128];
+	size_t n;
+
+	memset(&r, 0, sizeof(r));
+	r.proto = EM_PROTO_UDP;
+	r.port = 53;
+	snprintf(r.ip, sizeof(r.ip), "10.201.2.10");
+	snprintf(r.client, sizeof(r.client), "169.254.96.16:40000");
+	n = tun_open_encode(&r, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(tun_open_decode(buf, n, &o), 0);
+	ck_assert_uint_eq(o.proto, EM_PROTO_UDP);
+	ck_assert_uint_eq(o.port, 53);
+	ck_assert_str_eq(o.ip, "10.201.2.10");
+	ck_assert_str_eq(o.client, "169.254.96.16:40000");
+	/* trailing byte, truncation, control characters, bad proto, port 0 */
+	ck_assert_int_eq(tun_open_decode(buf, n + 1, &o), -1);
+	ck_assert_int_eq(tun_open_decode(buf, n - 1, &o), -1);
+	buf[5] = '\n';
+	ck_assert_int_eq(tun_open_decode(buf, n, &o), -1);
+	buf[5] = '0';
+	buf[0] = 2;
+	ck_assert_int_eq(tun_open_decode(buf, n, &o), -1);
+	buf[0] = 0;
+	buf[1] = buf[2] = 0;
+	ck_assert_int_eq(tun_open_decode(buf, n, &o), -1);
+	/* no ip at all */
+	memset(&r, 0, sizeof(r));
+	r.port = 1;
+	n = tun_open_encode(&r, buf, sizeof(buf));
+	ck_assert_int_eq(tun_open_decode(buf, n, &o), -1);
+}
+END_TEST
+
+START_TEST(test_hello_codec)
+{
+	struct tun_hello h, o;
+	uint8_t buf[300];
+	size_t n;
+	char s[16];
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	snprintf(h.fp, sizeof(h.fp), "3f2a0b1c");
+	snprintf(h.name, sizeof(h.name), "edge-1");
+	n = tun_hello_encode(&h, buf, sizeof(buf));
+	ck_assert_uint_eq(n, 10 + 6);
+	ck_assert_int_eq(tun_hello_decode(buf, n, &o), 0);
+	ck_assert_str_eq(o.fp, "3f2a0b1c");
+	ck_assert_str_eq(o.name, "edge-1");
+	ck_assert_int_eq(tun_hello_decode(buf, n - 1, &o), -1);
+	buf[3] = 'G';	/* not lower-case hex */
+	ck_assert_int_eq(tun_hello_decode(buf, n, &o), -1);
+	buf[3] = '2';
+	buf[0] = 2;	/* unknown version */
+	ck_assert_int_eq(tun_hello_decode(buf, n, &o), -1);
+	tun_fp_short("91c0aa55", s);
+	ck_assert_str_eq(s, "91c0\xe2\x80\xa6");
+}
+END_TEST
+
+/* Seal like the session does: frames || tag, implicit nonce. */
+static size_t
+seal(struct noise_cs *cs, const char *txt, uint8_t *out)
+{
+	size_t n = tun_frame_put(out, 256, TUN_F_DATA, 1, txt, strlen(txt));
+
+	ck_assert_int_eq(noise_cs_encrypt(cs, NULL, 0, out, n, out), 0);
+	return n + NOISE_TAG_LEN;
+}
+
+START_TEST(test_records_replay_reorder)
+{
+	struct noise_cs tx, rx;
+	uint8_t a[300], b[300], c[300], tmp[300];
+	size_t na, nb, nc;
+
+	memset(&tx, 0, sizeof(tx));
+	randombytes_buf(tx.k, sizeof(tx.k));
+	rx = tx;
+	na = seal(&tx, "first", a);
+	nb = seal(&tx, "second", b);
+	nc = seal(&tx, "third", c);
+	/* reordered: b before a fails */
+	memcpy(tmp, b, nb);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nb, tmp), -1);
+	memcpy(tmp, a, na);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, na, tmp), 0);
+	/* replayed: a again fails */
+	memcpy(tmp, a, na);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, na, tmp), -1);
+	/* tampered */
+	memcpy(tmp, b, nb);
+	tmp[3] ^= 1;
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nb, tmp), -1);
+	memcpy(tmp, b, nb);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nb, tmp), 0);
+	memcpy(tmp, c, nc);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nc, tmp), 0);
+}
+END_TEST
+
+START_TEST(test_rekey_boundary)
+{
+	struct noise_cs tx, rx;
+	uint8_t r1[300], r2[300];
+	size_t n1, n2;
+
+	memset(&tx, 0, sizeof(tx));
+	randombytes_buf(tx.k, sizeof(tx.k));
+	rx = tx;
+	/* the record carrying REKEY is sealed with the old key, then both rekey */
+	n1 = seal(&tx, "last under the old key", r1);
+	ck_assert_int_eq(noise_cs_rekey(&tx), 0);
+	n2 = seal(&tx, "first under the new key", r2);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, r1, n1, r1), 0);
+	ck_assert_int_eq(noise_cs_rekey(&rx), 0);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, r2, n2, r2), 0);
+}
+END_TEST
+
+static char tmpdir[] = "/tmp/check_tun.XXXXXX";
+
+static void
+write_file(const char *path, const char *s, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs(s, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, mode), 0);
+}
+
+START_TEST(test_psk_file)
+{
+	struct tunneld t;
+	char path[256], fp[9], err[512];
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/psk", tmpdir);
+	write_file(path, "some psk", 0600);
+	memset(&t, 0, sizeof(t));
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
+	memcpy(fp, t.fp, sizeof(fp));
+	/* trailing white space does not change the PSK */
+	write_file(path, "some psk \n", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
+	ck_assert_str_eq(fp, t.fp);
+	/* readable by others: refused, with the fix */
+	chmod(path, 0644);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	/* empty */
+	write_file(path, " \n", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	unlink(path);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	rmdir(tmpdir);
+}
+END_TEST
+
+START_TEST(test_static_key)
+{
+	struct tunneld t;
+	struct stat st;
+	uint8_t pub[NOISE_KEY_LEN];
+	char path[256], err[512];
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	memset(&t, 0, sizeof(t));
+	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), 0);
+	memcpy(pub, t.spub, sizeof(pub));
+	snprintf(path, sizeof(path), "%s/state/tunnel.key", tmpdir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* loaded again, same key */
+	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), 0);
+	ck_assert_mem_eq(pub, t.spub, sizeof(pub));
+	/* group-readable key refused */
+	snprintf(path, sizeof(path), "%s/state/tunnel.key", tmpdir);
+	chmod(path, 0640);
+	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	/* garbage refused */
+	snprintf(path, sizeof(path), "%s/state/tunnel.key", tmpdir);
+	write_file(path, "not a key", 0600);
+	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), -1);
+	snprintf(path, sizeof(path), "%s/state/tunnel.key", tmpdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", tmpdir);
+	rmdir(path);
+	rmdir(tmpdir);
+}
+END_TEST
+
+static Suite *
+tun_suite(void)
+{
+	Suite *s = suite_create("tun");
+	TCase *tc;
+
+	tc = tcase_create("frames");
+	tcase_add_test(tc, test_frame_roundtrip);
+	tcase_add_test(tc, test_frame_malformed);
+	tcase_add_test(tc, test_frames_in_a_record);
+	tcase_add_test(tc, test_open_codec);
+	tcase_add_test(tc, test_hello_codec);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("records");
+	tcase_add_test(tc, test_records_replay_reorder);
+	tcase_add_test(tc, test_rekey_boundary);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("keys");
+	tcase_add_test(tc, test_psk_file);
+	tcase_add_test(tc, test_static_key);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (noise_init() == -1)
+		return 1;
+	sr = srunner_create(tun_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,2 @@
+UNIT_TESTS += hmap
+check_hmap_SRCS :=

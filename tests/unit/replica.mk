@@ -1,0 +1,2 @@
+UNIT_TESTS += replica
+check_replica_SRCS :=

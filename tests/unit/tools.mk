@@ -1,0 +1,4 @@
+# Test tools built with everything else (`make`): em-sub, a long-lived
+# controller subscriber for tests/e2e/test_registry.sh and bench/registry.sh.
+BINS += em-sub
+em-sub_SRCS := tests/tools/em_sub.c
