@@ -15,7 +15,7 @@
 
 #define BACKOFF_MIN_MS	100
 #define BACKOFF_MAX_MS	5000
-#define HEALTH_PERIOD	5.0
+#define HEALTH_PERIOD	2.0
 
 static void
 usage(const char *name, const struct em_opt *opts)

@@ -361,7 +361,10 @@ commit_key(struct state *s, enum em_topic t, const char *key)
 	p = xcalloc(1, sizeof(*p));
 	p->obj = o;
 	p->packed_len = sb.size;
-	p->packed = msgpack_sbuffer_release(&sb);
+	/* the sbuffer holds at least 8 KiB: keep a copy of only the packed bytes */
+	p->packed = xcalloc(1, sb.size);
+	memcpy(p->packed, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
 	p->version = ++s->version;
 	hmap_put(s->pub[t], key, p);
 	s->emit(s->arg, t, p->version, key, p);

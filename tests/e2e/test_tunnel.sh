@@ -149,7 +149,7 @@ tunopen() {	# node peer ip port lport [-u] : a forwarder on 127.0.0.1:lport
 	in_ns n$i "$B/tunopen" -r "$E2E_DIR/n$i/run" -n "$peer" -t "$ip" -p "$port" \
 		-l "127.0.0.1:$lport" "$@" >>"$E2E_DIR/tunopen-$i-$lport.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
-	wait_for 5 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
+	wait_for 20 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
 }
 sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
 start_tunneld() {	# i [args]
@@ -197,7 +197,8 @@ chmod 600 "$E2E_DIR/psk"
 
 # --- one TCP stream to a pod on another node
 tunopen 1 edge-2 10.201.2.10 7000 9000 -v
-ok "TCP echo through the tunnel to a pod on edge-2" echo_once 1 9000 "hello tunnel"
+# the first stream also waits for the session to come up: retry, bounded
+ok "TCP echo through the tunnel to a pod on edge-2" wait_for 30 echo_once 1 9000 "hello tunnel"
 peers_up() { e2e_ctl 1 peers | grep edge-2 | grep -q 'up .*direct'; }
 ok "edgemeshctl peers shows edge-2 up, direct" peers_up
 e2e_ctl 1 peers

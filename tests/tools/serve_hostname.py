@@ -37,8 +37,18 @@ def main():
             def log_message(self, *args):
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        srv = ThreadingHTTPServer((a.bind, a.http), H)
+        class S(ThreadingHTTPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+            def server_bind(self):
+                # HTTPServer would ask DNS for our name (getfqdn), which
+                # blocks while the resolver it points at is not up yet
+                socketserver.TCPServer.server_bind(self)
+                self.server_name = a.name
+                self.server_port = self.server_address[1]
+
+        srv = S((a.bind, a.http), H)
         threads.append(threading.Thread(target=srv.serve_forever, daemon=True))
 
     if a.udp:
