@@ -12,12 +12,17 @@
         DIR/.registry-II.yaml.tmp (the caller renames it into place)
     gen_registry.py DIR --probe-port P
         writes only the probe, with port P, to DIR/.probe.yaml.tmp
+    --rename (with --file or --probe-port)
+        then renames the .tmp file into place itself and prints the
+        CLOCK_REALTIME nanoseconds taken just before rename(2), so that a
+        timing does not include starting an `mv` process
 
 Plain string formatting, no YAML library: the output is block-style YAML
 as kubectl would print it.
 """
 import argparse
 import os
+import time
 
 
 def ip(base, n):
@@ -139,14 +144,21 @@ def main():
     ap.add_argument("--file", type=int)
     ap.add_argument("--bump-port", type=int, default=0)
     ap.add_argument("--probe-port", type=int)
+    ap.add_argument("--rename", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    if args.probe_port is not None:
-        write_file(os.path.join(args.dir, ".probe.yaml.tmp"), gen_probe(args.probe_port))
-        return
-    if args.file is not None:
-        write_file(os.path.join(args.dir, ".registry-%02d.yaml.tmp" % args.file),
-                   gen_file(args, args.file, args.bump_port))
+    if args.probe_port is not None or args.file is not None:
+        if args.probe_port is not None:
+            name, text = "probe.yaml", gen_probe(args.probe_port)
+        else:
+            name = "registry-%02d.yaml" % args.file
+            text = gen_file(args, args.file, args.bump_port)
+        tmp = os.path.join(args.dir, "." + name + ".tmp")
+        write_file(tmp, text)
+        if args.rename:
+            t = time.time_ns()
+            os.rename(tmp, os.path.join(args.dir, name))
+            print(t)
         return
     for fi in range(args.files):
         write_file(os.path.join(args.dir, "registry-%02d.yaml" % fi), gen_file(args, fi, 0))

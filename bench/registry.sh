@@ -11,7 +11,8 @@
 #               whose replica is what every daemon holds for these topics
 #   one change  a file renamed into place -> the subscriber's "change" line
 #               for that service: em-sub stamps each line with CLOCK_REALTIME,
-#               compared with `date +%s%N` taken just before the rename; a
+#               compared with the CLOCK_REALTIME the generator takes just
+#               before its rename(2) (no `mv` process start in the figure); a
 #               small file (one service) and a big one (1000 services, all
 #               reparsed).  Includes the registry's 5 ms settle timer.
 #
@@ -126,16 +127,11 @@ echo "controller RSS: $(rss $CTL_PID) ($N services, $((N * K)) endpoints, 2 subs
 echo "subscriber RSS: $(rss $SUB_PID) (a replica of services + endpoints, as each daemon holds)"
 
 # --- one change ---------------------------------------------------------------------
-# change_once KEY PORT CMD...: CMD writes the .tmp file; we time the rename
+# change_once KEY PORT CMD...: CMD renames a file into place and prints when
 change_once() {
-	local key=$1 port=$2 tmp dst t0 line t
+	local key=$1 port=$2 t0 line t
 	shift 2
-	"$@" >/dev/null || return 1
-	tmp=$(ls -A "$REG" | grep '\.tmp$' | head -n 1)
-	dst=${tmp#.}
-	dst=${dst%.tmp}
-	t0=$(now)
-	mv "$REG/$tmp" "$REG/$dst"
+	t0=$("$@" --rename) || return 1
 	end=$((t0 + WAIT_NS))
 	while :; do
 		line=$(grep -E "^change services $key .*ports=http:$port/TCP" "$W/sub.log" | tail -n 1)

@@ -29,11 +29,7 @@ ctl_open(const struct em_config *cfg, const char *sock)
 		    "is commonConfig.runtimeDir right?)\n", cfg->runtime_dir, sock, strerror(errno));
 		return -1;
 	}
-	memset(&h, 0, sizeof(h));
-	h.version = IPC_VERSION;
-	snprintf(h.name, sizeof(h.name), "edgemeshctl");
-	h.pid = (uint32_t)getpid();
-	snprintf(h.build, sizeof(h.build), "0.1.0");
+	ipc_hello_init(&h, "edgemeshctl");
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);

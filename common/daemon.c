@@ -279,11 +279,7 @@ daemon_fd_fetch(struct em_daemon *d, const char *key)
 	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	memset(&h, 0, sizeof(h));
-	h.version = IPC_VERSION;
-	snprintf(h.name, sizeof(h.name), "%s", d->name);
-	h.pid = (uint32_t)getpid();
-	snprintf(h.build, sizeof(h.build), "%s", EM_BUILD_VERSION);
+	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);
@@ -334,11 +330,7 @@ daemon_connect(struct em_daemon *d)
 		return;
 	}
 	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
-	memset(&h, 0, sizeof(h));
-	h.version = IPC_VERSION;
-	snprintf(h.name, sizeof(h.name), "%s", d->name);
-	h.pid = (uint32_t)getpid();
-	snprintf(h.build, sizeof(h.build), "%s", EM_BUILD_VERSION);
+	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);

@@ -21,8 +21,6 @@
 #include "ipc.h"
 #include "replica.h"
 
-#define EM_BUILD_VERSION "0.1.0"
-
 /* A daemon's own long options beyond the common ones. */
 struct em_opt {
 	const char *name;

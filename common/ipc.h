@@ -21,6 +21,7 @@
 #include "model.h"
 
 #define IPC_VERSION		1
+#define EM_BUILD_VERSION	"0.1.0"
 #define IPC_HDR_LEN		8
 #define IPC_F_FD		0x0001
 #define IPC_MAX_CONTROL		(4u << 20)	/* controller.sock frame limit */
@@ -195,6 +196,8 @@ struct ipc_peers {
 	struct ipc_peer_row *rows;	/* malloc'd */
 };
 
+/* Our own hello: this protocol version, name, pid, build. */
+void ipc_hello_init(struct ipc_hello *, const char *name);
 void ipc_pack_hello(msgpack_packer *, const struct ipc_hello *);
 int ipc_unpack_hello(const struct ipc_msg *, struct ipc_hello *, char *err, size_t errlen);
 void ipc_pack_error(msgpack_packer *, const char *reason);

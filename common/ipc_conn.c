@@ -213,16 +213,40 @@ ipc_conn_send_sbuf(struct ipc_conn *c, uint16_t type, msgpack_sbuffer *sb, int f
 	return ipc_conn_send(c, type, sb->data, sb->size, fd);
 }
 
-static void
-conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* One sendmsg of len bytes; fd >= 0 rides on the first of them. */
+static ssize_t
+send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
 {
-	struct ipc_conn *c = w->data;
 	struct msghdr mh;
 	struct iovec iov;
+	struct cmsghdr *cmh;
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} cm;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		cmh = CMSG_FIRSTHDR(&mh);
+		cmh->cmsg_level = SOL_SOCKET;
+		cmh->cmsg_type = SCM_RIGHTS;
+		cmh->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmh), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
+}
+
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_conn *c = w->data;
 	size_t avail, len;
 	ssize_t n;
 	int withfd;
@@ -239,24 +263,8 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		/* one fd per sendmsg: stop before the next frame that carries one */
 		if (withfd && c->nwfds > 1 && c->wfds[1].at - c->wsent < len)
 			len = c->wfds[1].at - c->wsent;
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = c->wbuf + c->woff;
-		iov.iov_len = len;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (withfd) {
-			struct cmsghdr *cmh;
-
-			memset(&cm, 0, sizeof(cm));
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = sizeof(cm.buf);
-			cmh = CMSG_FIRSTHDR(&mh);
-			cmh->cmsg_level = SOL_SOCKET;
-			cmh->cmsg_type = SCM_RIGHTS;
-			cmh->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cmh), &c->wfds[0].fd, sizeof(int));
-		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = send_with_fd(c->fd, c->wbuf + c->woff, len, withfd ? c->wfds[0].fd : -1,
+		    MSG_DONTWAIT);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
@@ -414,33 +422,10 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static int
 write_full(int fd, const uint8_t *p, size_t len, int sendfd)
 {
-	struct msghdr mh;
-	struct iovec iov;
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
 	ssize_t n;
 
 	while (len > 0) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = (void *)(uintptr_t)p;
-		iov.iov_len = len;
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		if (sendfd >= 0) {
-			struct cmsghdr *cmh;
-
-			memset(&cm, 0, sizeof(cm));
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = sizeof(cm.buf);
-			cmh = CMSG_FIRSTHDR(&mh);
-			cmh->cmsg_level = SOL_SOCKET;
-			cmh->cmsg_type = SCM_RIGHTS;
-			cmh->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cmh), &sendfd, sizeof(int));
-		}
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		n = send_with_fd(fd, p, len, sendfd, 0);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

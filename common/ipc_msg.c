@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ipc.h"
 #include "mp.h"
@@ -80,6 +81,16 @@ want_type(const struct ipc_msg *m, int type, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+void
+ipc_hello_init(struct ipc_hello *h, const char *name)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = IPC_VERSION;
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	h->pid = (uint32_t)getpid();
+	snprintf(h->build, sizeof(h->build), "%s", EM_BUILD_VERSION);
 }
 
 void

@@ -122,11 +122,7 @@ tun_connect(struct proxyd *p)
 		return -1;
 	}
 	p->tun->conn = ipc_conn_new(p->loop, fd, IPC_MAX_TUNNEL, tun_msg, tun_closed, p);
-	memset(&h, 0, sizeof(h));
-	h.version = IPC_VERSION;
-	snprintf(h.name, sizeof(h.name), "proxyd");
-	h.pid = (uint32_t)getpid();
-	snprintf(h.build, sizeof(h.build), "%s", EM_BUILD_VERSION);
+	ipc_hello_init(&h, "proxyd");
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);

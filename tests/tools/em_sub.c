@@ -161,11 +161,7 @@ say_hello(int fd, uint32_t topics)
 	msgpack_packer pk;
 	int rc;
 
-	memset(&h, 0, sizeof(h));
-	h.version = IPC_VERSION;
-	snprintf(h.name, sizeof(h.name), "em-sub");
-	h.pid = (uint32_t)getpid();
-	snprintf(h.build, sizeof(h.build), "test");
+	ipc_hello_init(&h, "em-sub");
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);
