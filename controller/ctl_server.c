@@ -68,11 +68,14 @@ client_remove(struct server *srv, struct client *c)
 	free(c);
 }
 
-static void
+/* -1: the peer was dropped (its client is freed): touch nothing of it. */
+static int
 send_packed(struct ipc_conn *conn, uint16_t type, msgpack_sbuffer *sb)
 {
-	ipc_conn_send_sbuf(conn, type, sb, -1);
+	int rc = ipc_conn_send_sbuf(conn, type, sb, -1);
+
 	msgpack_sbuffer_clear(sb);
+	return rc;
 }
 
 static void client_error(struct client *, const char *, ...) __attribute__((format(printf, 2, 3)));
@@ -100,7 +103,7 @@ client_error(struct client *c, const char *fmt, ...)
 	ipc_conn_drop(c->conn, reason);
 }
 
-static void
+static int
 send_upsert(struct ipc_conn *conn, enum em_topic t, uint64_t version, const char *key,
     const struct pub *p, msgpack_sbuffer *sb)
 {
@@ -109,10 +112,10 @@ send_upsert(struct ipc_conn *conn, enum em_topic t, uint64_t version, const char
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	ipc_pack_upsert_head(&pk, t, version, key);
 	msgpack_sbuffer_write(sb, p->packed, p->packed_len);
-	send_packed(conn, IPC_UPSERT, sb);
+	return send_packed(conn, IPC_UPSERT, sb);
 }
 
-static void
+static int
 send_snapshot(struct server *srv, struct client *c, enum em_topic t)
 {
 	struct hmap_iter it;
@@ -125,13 +128,20 @@ send_snapshot(struct server *srv, struct client *c, enum em_topic t)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_snapmark(&pk, t, version);
-	send_packed(c->conn, IPC_SNAPSHOT_BEGIN, &sb);
+	if (send_packed(c->conn, IPC_SNAPSHOT_BEGIN, &sb) == -1)
+		goto dropped;
 	hmap_iter_init(&it);
 	while (hmap_next(state_topic(srv->state, t), &it, &key, &v))
-		send_upsert(c->conn, t, ((struct pub *)v)->version, key, v, &sb);
+		if (send_upsert(c->conn, t, ((struct pub *)v)->version, key, v, &sb) == -1)
+			goto dropped;
 	ipc_pack_snapmark(&pk, t, version);
-	send_packed(c->conn, IPC_SNAPSHOT_END, &sb);
+	if (send_packed(c->conn, IPC_SNAPSHOT_END, &sb) == -1)
+		goto dropped;
 	msgpack_sbuffer_destroy(&sb);
+	return 0;
+dropped:
+	msgpack_sbuffer_destroy(&sb);
+	return -1;
 }
 
 void
@@ -322,8 +332,9 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			return;
 		}
 		for (t = 0; t < EM_TOPIC_COUNT; t++)
-			if (c->topics & EM_TOPIC_BIT(t))
-				send_snapshot(srv, c, (enum em_topic)t);
+			if ((c->topics & EM_TOPIC_BIT(t)) &&
+			    send_snapshot(srv, c, (enum em_topic)t) == -1)
+				return;	/* dropped: c is gone */
 		break;
 	case IPC_HEALTH:
 		if (ipc_unpack_health(m, &c->health, err, sizeof(err)) == -1) {

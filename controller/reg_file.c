@@ -124,6 +124,34 @@ load_one(struct reg_file *rf, const char *path, int line, const json_t *doc, str
 	state_put(rf->state, k, path);
 }
 
+static void
+settle_arm(struct reg_file *rf)
+{
+	if (hmap_count(rf->pending) > 0 && !ev_is_active(&rf->settle)) {
+		ev_timer_set(&rf->settle, SETTLE_SECONDS, 0.);
+		ev_timer_start(rf->loop, &rf->settle);
+	}
+}
+
+/*
+ * name no longer defines o: if another file defines it too, reload that
+ * one, so its definition takes over instead of the object vanishing.
+ */
+static void
+drop_obj(struct reg_file *rf, const char *name, const char *path, const struct fobj *o)
+{
+	struct hmap_iter it;
+	const char *other;
+	void *v;
+
+	state_del(rf->state, o->kind, o->ns, o->name, path);
+	hmap_iter_init(&it);
+	while (hmap_next(rf->files, &it, &other, &v))
+		if (strcmp(other, name) != 0 && fset_has(v, o))
+			hmap_put(rf->pending, other, (void *)1);
+	settle_arm(rf);
+}
+
 /* (Re)load one file; a file that is gone drops everything it defined. */
 static void
 load_file(struct reg_file *rf, const char *name)
@@ -139,9 +167,10 @@ load_file(struct reg_file *rf, const char *name)
 	if (stat(path, &st) == -1 || !S_ISREG(st.st_mode)) {
 		if (old == NULL)
 			return;
+		hmap_del(rf->files, name);
 		for (i = 0; i < old->n; i++)
-			state_del(rf->state, old->v[i].kind, old->v[i].ns, old->v[i].name, path);
-		fset_free(hmap_del(rf->files, name));
+			drop_obj(rf, name, path, &old->v[i]);
+		fset_free(old);
 		log_info("registry: %s removed", path);
 		return;
 	}
@@ -161,8 +190,7 @@ load_file(struct reg_file *rf, const char *name)
 	if (old != NULL) {
 		for (i = 0; i < old->n; i++)
 			if (!fset_has(nf, &old->v[i]))
-				state_del(rf->state, old->v[i].kind, old->v[i].ns, old->v[i].name,
-				    path);
+				drop_obj(rf, name, path, &old->v[i]);
 		fset_free(old);
 	}
 	hmap_put(rf->files, name, nf);
@@ -229,10 +257,7 @@ inotify_cb(struct ev_loop *loop, ev_io *w, int revents)
 			hmap_put(rf->pending, ev->name, (void *)1);
 		}
 	}
-	if (hmap_count(rf->pending) > 0 && !ev_is_active(&rf->settle)) {
-		ev_timer_set(&rf->settle, SETTLE_SECONDS, 0.);
-		ev_timer_start(loop, &rf->settle);
-	}
+	settle_arm(rf);
 }
 
 struct reg_file *

@@ -271,6 +271,7 @@ struct dns_tcp_conn;
 /* Where a query came from, hence where its answer goes. */
 struct dns_origin {
 	int udp_fd;		   /* UDP: the listening socket; -1 for TCP */
+	struct dns_udp *udp;	   /* UDP: its listener, NULL for TCP */
 	struct dns_tcp_conn *conn; /* TCP: the connection */
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -307,7 +308,9 @@ void dns_server_query(struct dns_server *, const struct dns_origin *, const uint
 void dns_server_cancel(struct dns_server *, const struct dns_tcp_conn *);
 
 /* dns_udp.c */
-#define DNS_UDP_READS_PER_EVENT 64 /* datagrams handled per wakeup */
+#define DNS_UDP_BATCH		16   /* datagrams per recvmmsg/sendmmsg */
+#define DNS_UDP_BATCHES_PER_EVENT 4  /* batches handled per wakeup */
+#define DNS_UDP_QUERY_MAX	4096 /* longer datagrams are cut (and get FORMERR) */
 
 struct dns_udp;
 int dns_udp_add(struct dns_server *, int fd);

@@ -133,6 +133,7 @@ conn_process(struct dns_tcp_conn *c)
 	size_t mlen, used = 0;
 
 	o.udp_fd = -1;
+	o.udp = NULL;
 	o.conn = c;
 	o.peer = c->peer;
 	o.peerlen = c->peerlen;

@@ -1,6 +1,8 @@
 /*
- * UDP listeners: a bounded number of datagrams per wakeup, each handed to
- * dns_server_query; answers go back with sendto from the same socket.
+ * UDP listeners.  Datagrams come in batches (recvmmsg), each goes to
+ * dns_server_query; answers made on the spot are gathered and leave in one
+ * sendmmsg at the end of the batch, answers that waited for an upstream
+ * leave at once with sendto.  Work per wakeup is bounded.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -20,29 +22,67 @@ struct dns_udp {
 	struct dns_server *s;
 	int fd;
 	ev_io io;
-	uint8_t buf[DNS_MSG_MAX];
+	bool batching;
+	size_t nout;
+	struct mmsghdr in[DNS_UDP_BATCH], out[DNS_UDP_BATCH];
+	struct iovec iin[DNS_UDP_BATCH], iout[DNS_UDP_BATCH];
+	struct sockaddr_storage peer[DNS_UDP_BATCH], opeer[DNS_UDP_BATCH];
+	uint8_t ibuf[DNS_UDP_BATCH][DNS_UDP_QUERY_MAX];
+	uint8_t obuf[DNS_UDP_BATCH][DNS_EDNS_UDP_MAX];
 };
+
+static void
+udp_flush(struct dns_udp *u)
+{
+	size_t done = 0;
+	int n;
+
+	while (done < u->nout) {
+		n = sendmmsg(u->fd, u->out + done, (unsigned)(u->nout - done), 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_debug("dns udp: sendmmsg: %s", strerror(errno));
+			done++; /* drop the one that failed, try the rest */
+			continue;
+		}
+		done += (size_t)n;
+	}
+	u->nout = 0;
+}
 
 static void
 udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct dns_udp *u = w->data;
 	struct dns_origin o;
-	ssize_t n;
-	int i;
+	int b, i, n;
 
 	o.udp_fd = u->fd;
+	o.udp = u;
 	o.conn = NULL;
-	for (i = 0; i < DNS_UDP_READS_PER_EVENT; i++) {
-		o.peerlen = sizeof(o.peer);
-		n = recvfrom(u->fd, u->buf, sizeof(u->buf), 0, (struct sockaddr *)&o.peer,
-			     &o.peerlen);
+	for (b = 0; b < DNS_UDP_BATCHES_PER_EVENT; b++) {
+		for (i = 0; i < DNS_UDP_BATCH; i++) {
+			u->in[i].msg_hdr.msg_namelen = sizeof(u->peer[i]);
+			u->in[i].msg_hdr.msg_flags = 0;
+		}
+		n = recvmmsg(u->fd, u->in, DNS_UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n == -1) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("dns udp: recvfrom");
+				log_warn("dns udp: recvmmsg");
 			return;
 		}
-		dns_server_query(u->s, &o, u->buf, (size_t)n);
+		u->batching = true;
+		for (i = 0; i < n; i++) {
+			memcpy(&o.peer, &u->peer[i], sizeof(o.peer));
+			o.peerlen = u->in[i].msg_hdr.msg_namelen;
+			dns_server_query(u->s, &o, u->ibuf[i], u->in[i].msg_len);
+		}
+		u->batching = false;
+		udp_flush(u);
+		if (n < DNS_UDP_BATCH)
+			return;
 	}
 }
 
@@ -50,12 +90,24 @@ int
 dns_udp_add(struct dns_server *s, int fd)
 {
 	struct dns_udp *u;
+	int i;
 
 	if (s->nudp == DNS_UDP_LISTEN_MAX)
 		return -1;
 	u = xcalloc(1, sizeof(*u));
 	u->s = s;
 	u->fd = fd;
+	for (i = 0; i < DNS_UDP_BATCH; i++) {
+		u->iin[i].iov_base = u->ibuf[i];
+		u->iin[i].iov_len = sizeof(u->ibuf[i]);
+		u->in[i].msg_hdr.msg_iov = &u->iin[i];
+		u->in[i].msg_hdr.msg_iovlen = 1;
+		u->in[i].msg_hdr.msg_name = &u->peer[i];
+		u->iout[i].iov_base = u->obuf[i];
+		u->out[i].msg_hdr.msg_iov = &u->iout[i];
+		u->out[i].msg_hdr.msg_iovlen = 1;
+		u->out[i].msg_hdr.msg_name = &u->opeer[i];
+	}
 	ev_io_init(&u->io, udp_read_cb, fd, EV_READ);
 	u->io.data = u;
 	ev_io_start(s->loop, &u->io);
@@ -76,8 +128,19 @@ void
 dns_udp_send(struct dns_server *s, const struct dns_origin *o, uint8_t *msg, size_t len,
 	     size_t limit)
 {
+	struct dns_udp *u = o->udp;
+	size_t k;
+
 	if (len == 0 || len > limit)
 		return;
+	if (u != NULL && u->batching && u->nout < DNS_UDP_BATCH && len <= sizeof(u->obuf[0])) {
+		k = u->nout++;
+		memcpy(u->obuf[k], msg, len);
+		u->iout[k].iov_len = len;
+		memcpy(&u->opeer[k], &o->peer, sizeof(o->peer));
+		u->out[k].msg_hdr.msg_namelen = o->peerlen;
+		return;
+	}
 	if (sendto(o->udp_fd, msg, len, 0, (const struct sockaddr *)&o->peer, o->peerlen) == -1 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK)
 		log_debug("dns udp: sendto: %s", strerror(errno));

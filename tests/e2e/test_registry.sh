@@ -212,6 +212,20 @@ ok "a file that does not parse is logged with file:line:col" \
 ok "... and its objects stay" services_has '^e2e/good-2 '
 ok "... and nothing was deleted" test "$(sub_count '^delete services e2e/good')" -eq 0
 
+# one object in two files: the later file wins; when it drops the object,
+# the other file's definition takes over instead of the object vanishing
+dup_svc() { printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dup, namespace: e2e}\nspec:\n  clusterIP: %s\n  ports: [{port: 80}]\n' "$1"; }
+dup_svc 10.96.50.41 | put_file dup-a.yaml
+dup_svc 10.96.50.42 | put_file dup-b.yaml
+ok "an object defined twice: the later file wins" wait_for $WAIT services_has '^e2e/dup  10.96.50.42 '
+ok "... and the clash is logged with both files" \
+	wait_for $WAIT grep -qF "is defined in $REG/dup-a.yaml and in $REG/dup-b.yaml" "$LOG"
+printf '# emptied\n' | put_file dup-b.yaml
+ok "when the winner drops it, the other definition takes over" \
+	wait_for $WAIT services_has '^e2e/dup  10.96.50.41 '
+rm -f "$REG/dup-a.yaml" "$REG/dup-b.yaml"
+ok "... and it goes when no file defines it" wait_for $WAIT services_lacks '^e2e/dup '
+
 # --- controller restart, with edits while it is down ----------------------
 V1=$(sed -n 's/^synced version=\([0-9]*\).*/\1/p' "$SUB" | tail -n 1)
 kill -TERM "$CTL_PID"

@@ -50,10 +50,11 @@ summarize(const struct em_object *o, char *buf, size_t len)
 {
 	size_t n = 0, i;
 
-#define ADD(...) do { \
-	if (n < len) \
-		n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__); \
-} while (0)
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		if (n < len)                                                                       \
+			n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);                      \
+	} while (0)
 	buf[0] = '\0';
 	switch (o->topic) {
 	case EM_TOPIC_SERVICES: {
@@ -103,7 +104,7 @@ summarize(const struct em_object *o, char *buf, size_t len)
 
 static void
 on_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-    const struct em_object *cur)
+	  const struct em_object *cur)
 {
 	static char a[SUMMARY_MAX], b[SUMMARY_MAX];
 
@@ -112,7 +113,7 @@ on_change(void *arg, enum em_topic t, const char *key, const struct em_object *o
 	if (old != NULL && cur != NULL) {
 		summarize(old, a, sizeof(a));
 		if (strcmp(a, b) == 0)
-			return;		/* a resync repeating what we had */
+			return; /* a resync repeating what we had */
 	}
 	if (quiet_snapshot && in_snapshot)
 		return;
@@ -120,7 +121,7 @@ on_change(void *arg, enum em_topic t, const char *key, const struct em_object *o
 		printf("delete %s %s t=%llu\n", em_topic_name(t), key, now_ns());
 	else
 		printf("%s %s %s %s t=%llu\n", old == NULL ? "add" : "change", em_topic_name(t),
-		    key, b, now_ns());
+		       key, b, now_ns());
 }
 
 static void
@@ -139,7 +140,7 @@ dump(const struct replica *r, uint32_t topics)
 		while (replica_next(r, (enum em_topic)t, &it, &o)) {
 			summarize(o, s, sizeof(s));
 			printf("state %s %s %s\n", em_topic_name((enum em_topic)t),
-			    em_object_key(o, key, sizeof(key)), s);
+			       em_object_key(o, key, sizeof(key)), s);
 		}
 	}
 }
@@ -176,13 +177,12 @@ say_hello(int fd, uint32_t topics)
 
 /* Read and apply messages until the connection fails; *err says why. */
 static void
-session(int fd, struct replica *r, uint32_t topics, int dumpit, int once, char *err,
-    size_t errlen)
+session(int fd, struct replica *r, uint32_t topics, int dumpit, int once, char *err, size_t errlen)
 {
 	struct ipc_hdr h;
 	struct ipc_msg m;
 	uint8_t *payload;
-	uint32_t pending = topics;	/* topics whose snapshot has not ended yet */
+	uint32_t pending = topics; /* topics whose snapshot has not ended yet */
 	char reason[256];
 	int rfd, t;
 
@@ -219,11 +219,11 @@ session(int fd, struct replica *r, uint32_t topics, int dumpit, int once, char *
 			if (pending == 0 && in_snapshot) {
 				in_snapshot = 0;
 				printf("synced version=%llu",
-				    (unsigned long long)replica_version(r));
+				       (unsigned long long)replica_version(r));
 				for (t = 0; t < EM_TOPIC_COUNT; t++)
 					if (topics & EM_TOPIC_BIT(t))
 						printf(" %s=%zu", em_topic_name((enum em_topic)t),
-						    replica_count(r, (enum em_topic)t));
+						       replica_count(r, (enum em_topic)t));
 				printf(" t=%llu\n", now_ns());
 				if (dumpit)
 					dump(r, topics);
@@ -241,7 +241,7 @@ static uint32_t
 parse_topics(const char *s)
 {
 	static const char *names[EM_TOPIC_COUNT] = {"services", "endpoints", "peers", "gateways",
-		"self"};
+						    "self"};
 	char buf[256], *tok, *save = NULL;
 	uint32_t topics = 0;
 	int t;
@@ -304,7 +304,7 @@ main(int argc, char **argv)
 		if ((fd = ipc_connect(cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1) {
 			if (was_down == 1) {
 				fprintf(stderr, "em-sub: %s/%s: %s; retrying\n", cfg.runtime_dir,
-				    IPC_CONTROLLER_SOCK, strerror(errno));
+					IPC_CONTROLLER_SOCK, strerror(errno));
 				was_down = 2;
 			}
 			nanosleep(&pause, NULL);

@@ -14,10 +14,11 @@
 #define BIG 100000
 
 /* ck_assert records a mark point (a write to a pipe) each time: too slow in 100k loops */
-#define CHECK(c) do { \
-	if (!(c)) \
-		ck_abort_msg("%s:%d: failed: %s", __FILE__, __LINE__, #c); \
-} while (0)
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c))                                                                          \
+			ck_abort_msg("%s:%d: failed: %s", __FILE__, __LINE__, #c);                 \
+	} while (0)
 
 static void
 key_of(char *buf, size_t len, int i)
@@ -47,7 +48,7 @@ START_TEST(test_basic)
 	ck_assert_ptr_null(hmap_get(m, "x"));
 	ck_assert_ptr_null(hmap_del(m, "x"));
 	ck_assert_ptr_null(hmap_put(m, "x", &a));
-	ck_assert_ptr_null(hmap_put(m, "", &b));	/* the empty key is a key */
+	ck_assert_ptr_null(hmap_put(m, "", &b)); /* the empty key is a key */
 	ck_assert_uint_eq(hmap_count(m), 2);
 	ck_assert_ptr_eq(hmap_get(m, "x"), &a);
 	ck_assert_ptr_eq(hmap_get(m, ""), &b);
@@ -179,7 +180,7 @@ START_TEST(test_iterate_delete)
 		seen[i] = 1;
 		n++;
 		if (i % 3 == 0) {
-			snprintf(copy, sizeof(copy), "%s", k);	/* k dies with the entry */
+			snprintf(copy, sizeof(copy), "%s", k); /* k dies with the entry */
 			CHECK(hmap_del(m, copy) == v);
 		} else {
 			kept++;
@@ -258,7 +259,7 @@ START_TEST(test_odd_keys)
 		memset(key, 'a' + i % 26, (size_t)(i + 1));
 		key[i + 1] = '\0';
 		CHECK(hmap_get(m, key) == val_of(i));
-		key[i] = '\0';	/* its prefix is another key or none */
+		key[i] = '\0'; /* its prefix is another key or none */
 		if (i >= 26)
 			CHECK(hmap_get(m, key) != val_of(i));
 	}

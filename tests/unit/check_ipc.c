@@ -25,8 +25,22 @@
 #include "ipc.h"
 #include "mp.h"
 
-#define ERRLEN		512
-#define LONG_STR	70000	/* longer than any string limit (PEM: 64 KiB) */
+#define ERRLEN	 512
+#define LONG_STR 70000 /* longer than any string limit (PEM: 64 KiB) */
+
+#ifdef __SANITIZE_ADDRESS__
+/*
+ * msgpack-c allocates an array's claimed size before its elements arrive; a
+ * test claims 2^32 of them in a 6-byte payload, which must fail cleanly
+ * (malloc returns NULL) rather than abort under ASan.
+ */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+#endif
 
 /* ---------------------------------------------------------------------- */
 /* helpers */
@@ -81,7 +95,7 @@ count_fds(void)
 		if (de->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return n - 1;	/* the directory's own fd */
+	return n - 1; /* the directory's own fd */
 }
 
 static size_t
@@ -129,8 +143,9 @@ raw_send(int fd, const void *buf, size_t len, const int *fds, int nfds)
 static void
 mkpair(int sv[2], int nonblock)
 {
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-	    (nonblock ? SOCK_NONBLOCK : 0), 0, sv), 0);
+	ck_assert_int_eq(
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0, sv),
+	    0);
 }
 
 /* A pipe with a non-blocking read end: a writer leaked somewhere shows as EAGAIN, not a hang. */
@@ -169,12 +184,12 @@ read_label(int fd, char *buf, size_t len)
 
 static const struct ipc_hello fx_hello = {IPC_VERSION, "proxyd", 4242, "0.1.0-test"};
 static const char fx_reason[] = "protocol version 9, we speak 1";
-static const uint32_t fx_topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
-    EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
-static const struct ipc_health fx_health = {"degraded", "nft: 3 rules missing",
-    123456789012ULL, (1ULL << 40) | 7, 2048};
+static const uint32_t fx_topics =
+    EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+static const struct ipc_health fx_health = {"degraded", "nft: 3 rules missing", 123456789012ULL,
+					    (1ULL << 40) | 7, 2048};
 static const struct ipc_tun_open fx_open = {UINT64_MAX - 1, "edge-2.example", "fd00::1234",
-    65535, EM_PROTO_UDP, "10.0.0.1:5555"};
+					    65535,	    EM_PROTO_UDP,     "10.0.0.1:5555"};
 static const struct ipc_tun_result fx_result = {77, 0, "no route to edge-2"};
 
 static void
@@ -200,9 +215,9 @@ fx_status(struct ipc_status *s)
 }
 
 static struct ipc_peer_row fx_peer_rows[3] = {
-	{"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct"},
-	{"edge-2", "203.0.113.7:20006", "connecting", 0, 0, 0, 0, "relay"},
-	{"cloud-1", "", "refused", 0, 1, 2, 0, ""},
+    {"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct"},
+    {"edge-2", "203.0.113.7:20006", "connecting", 0, 0, 0, 0, "relay"},
+    {"cloud-1", "", "refused", 0, 1, 2, 0, ""},
 };
 
 static void
@@ -216,8 +231,8 @@ fx_peers(struct ipc_peers *p)
 }
 
 static void
-port_set(struct em_port *p, const char *name, uint16_t port, uint16_t target,
-    const char *tname, uint16_t node_port, uint8_t proto)
+port_set(struct em_port *p, const char *name, uint16_t port, uint16_t target, const char *tname,
+	 uint16_t node_port, uint8_t proto)
 {
 	p->name = xstrdup(name);
 	p->port = port;
@@ -258,8 +273,8 @@ fx_service(void)
 }
 
 static void
-ep_set(struct em_endpoint *e, const char *ip, const char *node, const char *host,
-    const char *zone, const char *pod, bool ready)
+ep_set(struct em_endpoint *e, const char *ip, const char *node, const char *host, const char *zone,
+       const char *pod, bool ready)
 {
 	e->ip = xstrdup(ip);
 	e->node = xstrdup(node);
@@ -305,7 +320,7 @@ fx_peer(void)
 
 static void
 route_set(struct em_gw_route *r, const char *prefix, const char *exact, const char *regex,
-    const char *host, const char *ns, uint16_t port)
+	  const char *host, const char *ns, uint16_t port)
 {
 	r->prefix = xstrdup(prefix);
 	r->exact = xstrdup(exact);
@@ -528,7 +543,7 @@ eq_object(const struct em_object *a, const struct em_object *b)
 /* ---------------------------------------------------------------------- */
 /* the codec table: pack a fixture; decode (and with verify, compare) */
 
-#define UPSERT_VERSION	0xfedcba9876ULL
+#define UPSERT_VERSION 0xfedcba9876ULL
 
 static void
 pack_upsert(msgpack_packer *pk, enum em_topic t)
@@ -560,20 +575,76 @@ unpack_upsert(const struct ipc_msg *m, enum em_topic t, int verify, char *err)
 	return 0;
 }
 
-static void pk_hello(msgpack_packer *pk) { ipc_pack_hello(pk, &fx_hello); }
-static void pk_error(msgpack_packer *pk) { ipc_pack_error(pk, fx_reason); }
-static void pk_subscribe(msgpack_packer *pk) { ipc_pack_subscribe(pk, fx_topics); }
-static void pk_health(msgpack_packer *pk) { ipc_pack_health(pk, &fx_health); }
-static void pk_snapmark(msgpack_packer *pk) { ipc_pack_snapmark(pk, EM_TOPIC_ENDPOINTS, 1ULL << 50); }
-static void pk_delete(msgpack_packer *pk) { ipc_pack_delete(pk, EM_TOPIC_PEERS, 12345, "edge-2"); }
-static void pk_open(msgpack_packer *pk) { ipc_pack_tun_open(pk, &fx_open); }
-static void pk_result(msgpack_packer *pk) { ipc_pack_tun_result(pk, &fx_result); }
-static void pk_empty(msgpack_packer *pk) { ipc_pack_empty(pk); }
-static void pk_up_svc(msgpack_packer *pk) { pack_upsert(pk, EM_TOPIC_SERVICES); }
-static void pk_up_eps(msgpack_packer *pk) { pack_upsert(pk, EM_TOPIC_ENDPOINTS); }
-static void pk_up_peer(msgpack_packer *pk) { pack_upsert(pk, EM_TOPIC_PEERS); }
-static void pk_up_gw(msgpack_packer *pk) { pack_upsert(pk, EM_TOPIC_GATEWAYS); }
-static void pk_up_self(msgpack_packer *pk) { pack_upsert(pk, EM_TOPIC_SELF); }
+static void
+pk_hello(msgpack_packer *pk)
+{
+	ipc_pack_hello(pk, &fx_hello);
+}
+static void
+pk_error(msgpack_packer *pk)
+{
+	ipc_pack_error(pk, fx_reason);
+}
+static void
+pk_subscribe(msgpack_packer *pk)
+{
+	ipc_pack_subscribe(pk, fx_topics);
+}
+static void
+pk_health(msgpack_packer *pk)
+{
+	ipc_pack_health(pk, &fx_health);
+}
+static void
+pk_snapmark(msgpack_packer *pk)
+{
+	ipc_pack_snapmark(pk, EM_TOPIC_ENDPOINTS, 1ULL << 50);
+}
+static void
+pk_delete(msgpack_packer *pk)
+{
+	ipc_pack_delete(pk, EM_TOPIC_PEERS, 12345, "edge-2");
+}
+static void
+pk_open(msgpack_packer *pk)
+{
+	ipc_pack_tun_open(pk, &fx_open);
+}
+static void
+pk_result(msgpack_packer *pk)
+{
+	ipc_pack_tun_result(pk, &fx_result);
+}
+static void
+pk_empty(msgpack_packer *pk)
+{
+	ipc_pack_empty(pk);
+}
+static void
+pk_up_svc(msgpack_packer *pk)
+{
+	pack_upsert(pk, EM_TOPIC_SERVICES);
+}
+static void
+pk_up_eps(msgpack_packer *pk)
+{
+	pack_upsert(pk, EM_TOPIC_ENDPOINTS);
+}
+static void
+pk_up_peer(msgpack_packer *pk)
+{
+	pack_upsert(pk, EM_TOPIC_PEERS);
+}
+static void
+pk_up_gw(msgpack_packer *pk)
+{
+	pack_upsert(pk, EM_TOPIC_GATEWAYS);
+}
+static void
+pk_up_self(msgpack_packer *pk)
+{
+	pack_upsert(pk, EM_TOPIC_SELF);
+}
 
 static void
 pk_status(msgpack_packer *pk)
@@ -777,37 +848,57 @@ up_empty(const struct ipc_msg *m, int verify, char *err)
 	return ipc_unpack_empty(m, err, ERRLEN);
 }
 
-static int up_svc(const struct ipc_msg *m, int v, char *e) { return unpack_upsert(m, EM_TOPIC_SERVICES, v, e); }
-static int up_eps(const struct ipc_msg *m, int v, char *e) { return unpack_upsert(m, EM_TOPIC_ENDPOINTS, v, e); }
-static int up_peer(const struct ipc_msg *m, int v, char *e) { return unpack_upsert(m, EM_TOPIC_PEERS, v, e); }
-static int up_gw(const struct ipc_msg *m, int v, char *e) { return unpack_upsert(m, EM_TOPIC_GATEWAYS, v, e); }
-static int up_self(const struct ipc_msg *m, int v, char *e) { return unpack_upsert(m, EM_TOPIC_SELF, v, e); }
+static int
+up_svc(const struct ipc_msg *m, int v, char *e)
+{
+	return unpack_upsert(m, EM_TOPIC_SERVICES, v, e);
+}
+static int
+up_eps(const struct ipc_msg *m, int v, char *e)
+{
+	return unpack_upsert(m, EM_TOPIC_ENDPOINTS, v, e);
+}
+static int
+up_peer(const struct ipc_msg *m, int v, char *e)
+{
+	return unpack_upsert(m, EM_TOPIC_PEERS, v, e);
+}
+static int
+up_gw(const struct ipc_msg *m, int v, char *e)
+{
+	return unpack_upsert(m, EM_TOPIC_GATEWAYS, v, e);
+}
+static int
+up_self(const struct ipc_msg *m, int v, char *e)
+{
+	return unpack_upsert(m, EM_TOPIC_SELF, v, e);
+}
 
 static const struct codec {
 	const char *label;
 	uint16_t type;
-	const char *what;	/* every decoding error names this */
+	const char *what; /* every decoding error names this */
 	void (*pack)(msgpack_packer *);
 	int (*unpack)(const struct ipc_msg *, int verify, char *err);
 } codecs[] = {
-	{"hello", IPC_HELLO, "HELLO", pk_hello, up_hello},
-	{"error", IPC_ERROR, "ERROR", pk_error, up_error},
-	{"subscribe", IPC_SUBSCRIBE, "SUBSCRIBE", pk_subscribe, up_subscribe},
-	{"health", IPC_HEALTH, "HEALTH", pk_health, up_health},
-	{"status", IPC_STATUS, "STATUS", pk_status, up_status},
-	{"snapshot begin", IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", pk_snapmark, up_snapmark},
-	{"snapshot end", IPC_SNAPSHOT_END, "SNAPSHOT_END", pk_snapmark, up_snapmark},
-	{"upsert service", IPC_UPSERT, "UPSERT", pk_up_svc, up_svc},
-	{"upsert endpoints", IPC_UPSERT, "UPSERT", pk_up_eps, up_eps},
-	{"upsert peer", IPC_UPSERT, "UPSERT", pk_up_peer, up_peer},
-	{"upsert gateway", IPC_UPSERT, "UPSERT", pk_up_gw, up_gw},
-	{"upsert self", IPC_UPSERT, "UPSERT", pk_up_self, up_self},
-	{"delete", IPC_DELETE, "DELETE", pk_delete, up_delete},
-	{"tun_open", IPC_TUN_OPEN, "TUN_OPEN", pk_open, up_open},
-	{"tun_result", IPC_TUN_RESULT, "TUN_RESULT", pk_result, up_result},
-	{"peers", IPC_PEERS, "PEERS", pk_peers, up_peers},
-	{"status_req (empty)", IPC_STATUS_REQ, "STATUS_REQ", pk_empty, up_empty},
-	{"peers_req (empty)", IPC_PEERS_REQ, "PEERS_REQ", pk_empty, up_empty},
+    {"hello", IPC_HELLO, "HELLO", pk_hello, up_hello},
+    {"error", IPC_ERROR, "ERROR", pk_error, up_error},
+    {"subscribe", IPC_SUBSCRIBE, "SUBSCRIBE", pk_subscribe, up_subscribe},
+    {"health", IPC_HEALTH, "HEALTH", pk_health, up_health},
+    {"status", IPC_STATUS, "STATUS", pk_status, up_status},
+    {"snapshot begin", IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", pk_snapmark, up_snapmark},
+    {"snapshot end", IPC_SNAPSHOT_END, "SNAPSHOT_END", pk_snapmark, up_snapmark},
+    {"upsert service", IPC_UPSERT, "UPSERT", pk_up_svc, up_svc},
+    {"upsert endpoints", IPC_UPSERT, "UPSERT", pk_up_eps, up_eps},
+    {"upsert peer", IPC_UPSERT, "UPSERT", pk_up_peer, up_peer},
+    {"upsert gateway", IPC_UPSERT, "UPSERT", pk_up_gw, up_gw},
+    {"upsert self", IPC_UPSERT, "UPSERT", pk_up_self, up_self},
+    {"delete", IPC_DELETE, "DELETE", pk_delete, up_delete},
+    {"tun_open", IPC_TUN_OPEN, "TUN_OPEN", pk_open, up_open},
+    {"tun_result", IPC_TUN_RESULT, "TUN_RESULT", pk_result, up_result},
+    {"peers", IPC_PEERS, "PEERS", pk_peers, up_peers},
+    {"status_req (empty)", IPC_STATUS_REQ, "STATUS_REQ", pk_empty, up_empty},
+    {"peers_req (empty)", IPC_PEERS_REQ, "PEERS_REQ", pk_empty, up_empty},
 };
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
 
@@ -829,9 +920,9 @@ codec_try(const struct codec *c, const void *p, size_t len, int verify, char *er
 /* message types */
 
 static const int all_types[] = {
-	IPC_HELLO, IPC_ERROR, IPC_SUBSCRIBE, IPC_HEALTH, IPC_STATUS_REQ, IPC_SNAPSHOT_BEGIN,
-	IPC_UPSERT, IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS, IPC_TUN_OPEN, IPC_TUN_RESULT,
-	IPC_PEERS_REQ, IPC_PEERS, IPC_FD_STORE, IPC_FD_FETCH, IPC_FD_RETURN,
+    IPC_HELLO,	   IPC_ERROR,  IPC_SUBSCRIBE,	 IPC_HEALTH,   IPC_STATUS_REQ, IPC_SNAPSHOT_BEGIN,
+    IPC_UPSERT,	   IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS,   IPC_TUN_OPEN,   IPC_TUN_RESULT,
+    IPC_PEERS_REQ, IPC_PEERS,  IPC_FD_STORE,	 IPC_FD_FETCH, IPC_FD_RETURN,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -871,7 +962,7 @@ START_TEST(test_type_names)
 	for (i = 0; i < NTYPES; i++) {
 		t = all_types[i];
 		ck_assert_int_eq(ipc_type_carries_fd(t),
-		    t == IPC_TUN_OPEN || t == IPC_FD_STORE || t == IPC_FD_RETURN);
+				 t == IPC_TUN_OPEN || t == IPC_FD_STORE || t == IPC_FD_RETURN);
 		ck_assert_int_eq(ipc_type_requires_fd(t), t == IPC_TUN_OPEN || t == IPC_FD_STORE);
 	}
 	ck_assert_int_eq(ipc_type_carries_fd(999), 0);
@@ -889,7 +980,7 @@ START_TEST(test_hdr_roundtrip)
 	char err[ERRLEN] = "";
 
 	ipc_hdr_encode(&h, b);
-	ck_assert_mem_eq(b, want, IPC_HDR_LEN);	/* big-endian type, flags, length */
+	ck_assert_mem_eq(b, want, IPC_HDR_LEN); /* big-endian type, flags, length */
 	ck_assert_int_eq(ipc_hdr_decode(b, 0x01020304, &d, err, sizeof(err)), 0);
 	ck_assert_uint_eq(d.type, IPC_TUN_OPEN);
 	ck_assert_uint_eq(d.flags, IPC_F_FD);
@@ -1022,10 +1113,10 @@ START_TEST(test_codec_truncated)
 	pb_init(&b);
 	c->pack(&b.pk);
 	for (n = 0; n < b.sb.size; n++) {
-		p = malloc(n ? n : 1);	/* exactly n bytes, so overreads show */
+		p = malloc(n ? n : 1); /* exactly n bytes, so overreads show */
 		memcpy(p, b.sb.data, n);
 		ck_assert_msg(codec_try(c, p, n, 0, err) == -1, "%s accepted %zu of %zu bytes",
-		    c->label, n, b.sb.size);
+			      c->label, n, b.sb.size);
 		ck_assert_msg(err[0] != '\0', "%s: no error message at %zu bytes", c->label, n);
 		free(p);
 	}
@@ -1060,10 +1151,19 @@ END_TEST
  * array whose fields do not all have one type; lists (ports, endpoints,
  * addresses, rows) may legitimately be shorter, so only records lose fields.
  */
-enum mut { MUT_TYPE, MUT_NEGATIVE, MUT_FLOAT, MUT_LONGSTR, MUT_NULSTR, MUT_EXTRA, MUT_FEWER,
-	MUT_COUNT };
-static const char *mut_names[MUT_COUNT] = {"wrong type", "negative", "float", "long string",
-	"NUL in string", "one field too many", "one field too few"};
+enum mut {
+	MUT_TYPE,
+	MUT_NEGATIVE,
+	MUT_FLOAT,
+	MUT_LONGSTR,
+	MUT_NULSTR,
+	MUT_EXTRA,
+	MUT_FEWER,
+	MUT_COUNT
+};
+static const char *mut_names[MUT_COUNT] = {
+    "wrong type",	  "negative",	      "float", "long string", "NUL in string",
+    "one field too many", "one field too few"};
 
 static int
 is_record(const msgpack_object *o, int top)
@@ -1146,8 +1246,8 @@ pack_mutant(msgpack_packer *pk, const msgpack_object *o, enum mut m, int top)
 }
 
 static void
-pack_mut(msgpack_packer *pk, const msgpack_object *o, int top, long target, long *n,
-    enum mut m, int *applied)
+pack_mut(msgpack_packer *pk, const msgpack_object *o, int top, long target, long *n, enum mut m,
+	 int *applied)
 {
 	long me = (*n)++;
 	uint32_t i;
@@ -1195,10 +1295,10 @@ START_TEST(test_codec_mutations)
 				tried++;
 				if (codec_try(c, mb.sb.data, mb.sb.size, 0, err) == 0)
 					ck_abort_msg("%s: node %ld: %s accepted", c->label, target,
-					    mut_names[k]);
+						     mut_names[k]);
 				ck_assert_msg(strstr(err, c->what) != NULL,
-				    "%s: node %ld: %s: error does not name %s: %s", c->label,
-				    target, mut_names[k], c->what, err);
+					      "%s: node %ld: %s: error does not name %s: %s",
+					      c->label, target, mut_names[k], c->what, err);
 			}
 			pb_free(&mb);
 		}
@@ -1267,7 +1367,7 @@ START_TEST(test_codec_ranges)
 	pb_init(&b);
 	msgpack_pack_array(&b.pk, 4);
 	msgpack_pack_uint32(&b.pk, 1);
-	mp_pack_str(&b.pk, "0123456789012345678901234567890");	/* 31: fits name[32] */
+	mp_pack_str(&b.pk, "0123456789012345678901234567890"); /* 31: fits name[32] */
 	msgpack_pack_uint32(&b.pk, 1);
 	mp_pack_str(&b.pk, "");
 	ck_assert_int_eq(codec_try(&codecs[0], b.sb.data, b.sb.size, 0, err), 0);
@@ -1275,7 +1375,7 @@ START_TEST(test_codec_ranges)
 	pb_init(&b);
 	msgpack_pack_array(&b.pk, 4);
 	msgpack_pack_uint32(&b.pk, 1);
-	mp_pack_str(&b.pk, "01234567890123456789012345678901");	/* 32 */
+	mp_pack_str(&b.pk, "01234567890123456789012345678901"); /* 32 */
 	msgpack_pack_uint32(&b.pk, 1);
 	mp_pack_str(&b.pk, "");
 	ck_assert_int_eq(codec_try(&codecs[0], b.sb.data, b.sb.size, 0, err), -1);
@@ -1318,8 +1418,17 @@ START_TEST(test_codec_ranges)
 	/* a msgpack array header claiming four billion elements in a tiny payload */
 	{
 		const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
+		/* the same inside a map, and a string longer than the payload */
+		const uint8_t huge_map[] = {0x81, 0xa1, 'k', 0xdf, 0x7f, 0xff, 0xff, 0xff, 0xc0};
+		const uint8_t long_str[] = {0x91, 0xdb, 0x00, 0x10, 0x00, 0x00, 'x'};
 
+		/* refused by the pre-scan, before msgpack-c allocates anything */
 		ck_assert_int_eq(codec_try(&codecs[0], huge, sizeof(huge), 0, err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "claims 4294967295 elements"));
+		ck_assert_int_eq(codec_try(&codecs[0], huge_map, sizeof(huge_map), 0, err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "claims"));
+		ck_assert_int_eq(codec_try(&codecs[0], long_str, sizeof(long_str), 0, err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "truncated"));
 	}
 	/* a non-msgpack byte */
 	{
@@ -1344,45 +1453,45 @@ static const struct range_case {
 	int depth;
 	enum rkind kind;
 	uint64_t val;
-	int ok;			/* 1: the boundary value, accepted */
+	int ok; /* 1: the boundary value, accepted */
 } range_cases[] = {
-	{"service type", EM_TOPIC_SERVICES, {3, 2}, 2, R_UINT, EM_SVC_EXTERNAL_NAME, 1},
-	{"service type", EM_TOPIC_SERVICES, {3, 2}, 2, R_UINT, EM_SVC_EXTERNAL_NAME + 1, 0},
-	{"service cluster IPs", EM_TOPIC_SERVICES, {3, 4}, 2, R_STRS, EM_MAX_IPS, 1},
-	{"service cluster IPs", EM_TOPIC_SERVICES, {3, 4}, 2, R_STRS, EM_MAX_IPS + 1, 0},
-	{"service cluster IP length", EM_TOPIC_SERVICES, {3, 4, 0}, 3, R_STRLEN, 45, 1},
-	{"service cluster IP length", EM_TOPIC_SERVICES, {3, 4, 0}, 3, R_STRLEN, 46, 0},
-	{"service clusterIP length", EM_TOPIC_SERVICES, {3, 3}, 2, R_STRLEN, 46, 0},
-	{"service headless", EM_TOPIC_SERVICES, {3, 6}, 2, R_UINT, 2, 0},
-	{"service affinity timeout", EM_TOPIC_SERVICES, {3, 10}, 2, R_UINT, 86400, 1},
-	{"service affinity timeout", EM_TOPIC_SERVICES, {3, 10}, 2, R_UINT, 86401, 0},
-	{"service lb", EM_TOPIC_SERVICES, {3, 11}, 2, R_UINT, EM_LB_CONSISTENT_HASH + 1, 0},
-	{"service hash", EM_TOPIC_SERVICES, {3, 12}, 2, R_UINT, EM_HASH_COOKIE + 1, 0},
-	{"service cookie ttl", EM_TOPIC_SERVICES, {3, 14}, 2, R_UINT, 1ULL << 32, 0},
-	{"service ports", EM_TOPIC_SERVICES, {3, 15}, 2, R_PORTS, EM_MAX_PORTS, 1},
-	{"service ports", EM_TOPIC_SERVICES, {3, 15}, 2, R_PORTS, EM_MAX_PORTS + 1, 0},
-	{"service port", EM_TOPIC_SERVICES, {3, 15, 0, 1}, 4, R_UINT, 65535, 1},
-	{"service port", EM_TOPIC_SERVICES, {3, 15, 0, 1}, 4, R_UINT, 65536, 0},
-	{"service targetPort", EM_TOPIC_SERVICES, {3, 15, 0, 2}, 4, R_UINT, 65536, 0},
-	{"service nodePort", EM_TOPIC_SERVICES, {3, 15, 0, 4}, 4, R_UINT, 65536, 0},
-	{"service port proto", EM_TOPIC_SERVICES, {3, 15, 0, 5}, 4, R_UINT, EM_PROTO_SCTP + 1, 0},
-	{"service port name", EM_TOPIC_SERVICES, {3, 15, 0, 0}, 4, R_STRLEN, 253, 1},
-	{"service port name", EM_TOPIC_SERVICES, {3, 15, 0, 0}, 4, R_STRLEN, 254, 0},
-	{"endpoint ready", EM_TOPIC_ENDPOINTS, {3, 3, 0, 5}, 4, R_UINT, 2, 0},
-	{"endpoint ip", EM_TOPIC_ENDPOINTS, {3, 3, 0, 0}, 4, R_STRLEN, 46, 0},
-	{"endpoints port", EM_TOPIC_ENDPOINTS, {3, 2, 1, 1}, 4, R_UINT, 65536, 0},
-	{"peer addresses", EM_TOPIC_PEERS, {3, 1}, 2, R_STRS, EM_MAX_ADDRS, 1},
-	{"peer addresses", EM_TOPIC_PEERS, {3, 1}, 2, R_STRS, EM_MAX_ADDRS + 1, 0},
-	{"peer address length", EM_TOPIC_PEERS, {3, 1, 2}, 3, R_STRLEN, 46, 0},
-	{"peer relay", EM_TOPIC_PEERS, {3, 2}, 2, R_UINT, 2, 0},
-	{"peer pubkey", EM_TOPIC_PEERS, {3, 3}, 2, R_STRLEN, 64, 1},
-	{"peer pubkey", EM_TOPIC_PEERS, {3, 3}, 2, R_STRLEN, 65, 0},
-	{"gateway server port", EM_TOPIC_GATEWAYS, {3, 2, 0, 0}, 4, R_UINT, 65536, 0},
-	{"gateway protocol", EM_TOPIC_GATEWAYS, {3, 2, 1, 1}, 4, R_STRLEN, 17, 0},
-	{"gateway hosts", EM_TOPIC_GATEWAYS, {3, 2, 0, 2}, 4, R_STRS, 64, 1},
-	{"gateway hosts", EM_TOPIC_GATEWAYS, {3, 2, 0, 2}, 4, R_STRS, 65, 0},
-	{"gateway route port", EM_TOPIC_GATEWAYS, {3, 3, 2, 5}, 4, R_UINT, 65536, 0},
-	{"self version", EM_TOPIC_SELF, {3, 2}, 2, R_UINT, UINT64_MAX, 1},
+    {"service type", EM_TOPIC_SERVICES, {3, 2}, 2, R_UINT, EM_SVC_EXTERNAL_NAME, 1},
+    {"service type", EM_TOPIC_SERVICES, {3, 2}, 2, R_UINT, EM_SVC_EXTERNAL_NAME + 1, 0},
+    {"service cluster IPs", EM_TOPIC_SERVICES, {3, 4}, 2, R_STRS, EM_MAX_IPS, 1},
+    {"service cluster IPs", EM_TOPIC_SERVICES, {3, 4}, 2, R_STRS, EM_MAX_IPS + 1, 0},
+    {"service cluster IP length", EM_TOPIC_SERVICES, {3, 4, 0}, 3, R_STRLEN, 45, 1},
+    {"service cluster IP length", EM_TOPIC_SERVICES, {3, 4, 0}, 3, R_STRLEN, 46, 0},
+    {"service clusterIP length", EM_TOPIC_SERVICES, {3, 3}, 2, R_STRLEN, 46, 0},
+    {"service headless", EM_TOPIC_SERVICES, {3, 6}, 2, R_UINT, 2, 0},
+    {"service affinity timeout", EM_TOPIC_SERVICES, {3, 10}, 2, R_UINT, 86400, 1},
+    {"service affinity timeout", EM_TOPIC_SERVICES, {3, 10}, 2, R_UINT, 86401, 0},
+    {"service lb", EM_TOPIC_SERVICES, {3, 11}, 2, R_UINT, EM_LB_CONSISTENT_HASH + 1, 0},
+    {"service hash", EM_TOPIC_SERVICES, {3, 12}, 2, R_UINT, EM_HASH_COOKIE + 1, 0},
+    {"service cookie ttl", EM_TOPIC_SERVICES, {3, 14}, 2, R_UINT, 1ULL << 32, 0},
+    {"service ports", EM_TOPIC_SERVICES, {3, 15}, 2, R_PORTS, EM_MAX_PORTS, 1},
+    {"service ports", EM_TOPIC_SERVICES, {3, 15}, 2, R_PORTS, EM_MAX_PORTS + 1, 0},
+    {"service port", EM_TOPIC_SERVICES, {3, 15, 0, 1}, 4, R_UINT, 65535, 1},
+    {"service port", EM_TOPIC_SERVICES, {3, 15, 0, 1}, 4, R_UINT, 65536, 0},
+    {"service targetPort", EM_TOPIC_SERVICES, {3, 15, 0, 2}, 4, R_UINT, 65536, 0},
+    {"service nodePort", EM_TOPIC_SERVICES, {3, 15, 0, 4}, 4, R_UINT, 65536, 0},
+    {"service port proto", EM_TOPIC_SERVICES, {3, 15, 0, 5}, 4, R_UINT, EM_PROTO_SCTP + 1, 0},
+    {"service port name", EM_TOPIC_SERVICES, {3, 15, 0, 0}, 4, R_STRLEN, 253, 1},
+    {"service port name", EM_TOPIC_SERVICES, {3, 15, 0, 0}, 4, R_STRLEN, 254, 0},
+    {"endpoint ready", EM_TOPIC_ENDPOINTS, {3, 3, 0, 5}, 4, R_UINT, 2, 0},
+    {"endpoint ip", EM_TOPIC_ENDPOINTS, {3, 3, 0, 0}, 4, R_STRLEN, 46, 0},
+    {"endpoints port", EM_TOPIC_ENDPOINTS, {3, 2, 1, 1}, 4, R_UINT, 65536, 0},
+    {"peer addresses", EM_TOPIC_PEERS, {3, 1}, 2, R_STRS, EM_MAX_ADDRS, 1},
+    {"peer addresses", EM_TOPIC_PEERS, {3, 1}, 2, R_STRS, EM_MAX_ADDRS + 1, 0},
+    {"peer address length", EM_TOPIC_PEERS, {3, 1, 2}, 3, R_STRLEN, 46, 0},
+    {"peer relay", EM_TOPIC_PEERS, {3, 2}, 2, R_UINT, 2, 0},
+    {"peer pubkey", EM_TOPIC_PEERS, {3, 3}, 2, R_STRLEN, 64, 1},
+    {"peer pubkey", EM_TOPIC_PEERS, {3, 3}, 2, R_STRLEN, 65, 0},
+    {"gateway server port", EM_TOPIC_GATEWAYS, {3, 2, 0, 0}, 4, R_UINT, 65536, 0},
+    {"gateway protocol", EM_TOPIC_GATEWAYS, {3, 2, 1, 1}, 4, R_STRLEN, 17, 0},
+    {"gateway hosts", EM_TOPIC_GATEWAYS, {3, 2, 0, 2}, 4, R_STRS, 64, 1},
+    {"gateway hosts", EM_TOPIC_GATEWAYS, {3, 2, 0, 2}, 4, R_STRS, 65, 0},
+    {"gateway route port", EM_TOPIC_GATEWAYS, {3, 3, 2, 5}, 4, R_UINT, 65536, 0},
+    {"self version", EM_TOPIC_SELF, {3, 2}, 2, R_UINT, UINT64_MAX, 1},
 };
 #define NRANGE ((int)(sizeof(range_cases) / sizeof(range_cases[0])))
 
@@ -1423,7 +1532,7 @@ pack_repl(msgpack_packer *pk, const struct range_case *rc)
 
 static void
 pack_at(msgpack_packer *pk, const msgpack_object *o, const int *path, int depth,
-    const struct range_case *rc)
+	const struct range_case *rc)
 {
 	uint32_t i;
 
@@ -1463,9 +1572,10 @@ START_TEST(test_object_ranges)
 	rv = codec_try(c, mb.sb.data, mb.sb.size, 0, err);
 	if (rc->ok)
 		ck_assert_msg(rv == 0, "%s = %llu refused: %s", rc->label,
-		    (unsigned long long)rc->val, err);
+			      (unsigned long long)rc->val, err);
 	else {
-		ck_assert_msg(rv == -1, "%s = %llu accepted", rc->label, (unsigned long long)rc->val);
+		ck_assert_msg(rv == -1, "%s = %llu accepted", rc->label,
+			      (unsigned long long)rc->val);
 		ck_assert_msg(strstr(err, "UPSERT") != NULL, "%s: %s", rc->label, err);
 	}
 	ipc_msg_clear(&m);
@@ -1530,8 +1640,7 @@ START_TEST(test_frame_nofd)
 	pb_init(&b);
 	pk_hello(&b.pk);
 	ck_assert_int_eq(ipc_write_frame(sv[0], IPC_HELLO, b.sb.data, b.sb.size, -1), 0);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_CONTROL, &h, &p, &rfd, err, sizeof(err)),
-	    0);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_CONTROL, &h, &p, &rfd, err, sizeof(err)), 0);
 	ck_assert_int_eq(rfd, -1);
 	ck_assert_uint_eq(h.type, IPC_HELLO);
 	ck_assert_uint_eq(h.flags, 0);
@@ -1615,10 +1724,10 @@ START_TEST(test_frame_twofds)
 	raw_send(sv[0], frame, len, fds, 2);
 	close(p1[1]);
 	close(p2[1]);
-	ck_assert_int_eq(count_fds(), before + 4);	/* sv, p1[0], p2[0] */
+	ck_assert_int_eq(count_fds(), before + 4); /* sv, p1[0], p2[0] */
 	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), 0);
 	ck_assert_int_ge(rfd, 0);
-	ck_assert_int_eq(count_fds(), before + 5);	/* + the one kept */
+	ck_assert_int_eq(count_fds(), before + 5); /* + the one kept */
 	/* the kept one is the first; nobody holds the second any more */
 	ck_assert_int_eq(write(rfd, "one", 3), 3);
 	ck_assert_int_eq(read(p1[0], buf, sizeof(buf)), 3);
@@ -1683,8 +1792,7 @@ START_TEST(test_frame_errors)
 	mkpair(sv, 0);
 	len = mkframe(frame, IPC_TUN_OPEN, IPC_F_FD, b.sb.data, b.sb.size);
 	raw_send(sv[0], frame, len, NULL, 0);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)),
-	    -1);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 	ck_assert_ptr_null(p);
 	ck_assert_int_eq(rfd, -1);
 	ck_assert_ptr_nonnull(strstr(err, "TUN_OPEN"));
@@ -1697,8 +1805,7 @@ START_TEST(test_frame_errors)
 	ipc_hdr_encode(&h, frame);
 	memcpy(frame + IPC_HDR_LEN, "payload!", 8);
 	raw_send(sv[0], frame, IPC_HDR_LEN + 8, NULL, 0);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)),
-	    -1);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "exceeds"));
 	ck_assert_int_eq(recv(sv[1], rest, sizeof(rest), MSG_DONTWAIT), 8);
 	ck_assert_mem_eq(rest, "payload!", 8);
@@ -1709,16 +1816,14 @@ START_TEST(test_frame_errors)
 	mkpair(sv, 0);
 	len = mkframe(frame, 99, 0, b.sb.data, b.sb.size);
 	raw_send(sv[0], frame, len, NULL, 0);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)),
-	    -1);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "unknown message type 99"));
 	close(sv[0]);
 	close(sv[1]);
 	mkpair(sv, 0);
 	len = mkframe(frame, IPC_TUN_OPEN, 0x8000, b.sb.data, b.sb.size);
 	raw_send(sv[0], frame, len, NULL, 0);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)),
-	    -1);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "flags"));
 	close(sv[0]);
 	close(sv[1]);
@@ -1727,8 +1832,7 @@ START_TEST(test_frame_errors)
 	mkpair(sv, 0);
 	raw_send(sv[0], frame, 5, NULL, 0);
 	close(sv[0]);
-	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)),
-	    -1);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 	ck_assert_ptr_null(p);
 	close(sv[1]);
 	mkpair(sv, 0);
@@ -1740,8 +1844,8 @@ START_TEST(test_frame_errors)
 		raw_send(sv[0], frame, len - 3, &pp[1], 1);
 		close(pp[1]);
 		close(sv[0]);
-		ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err,
-		    sizeof(err)), -1);
+		ck_assert_int_eq(
+		    ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &p, &rfd, err, sizeof(err)), -1);
 		ck_assert_int_eq(rfd, -1);
 		ck_assert_ptr_null(p);
 		/* the fd that came with the broken frame was closed */
@@ -1763,11 +1867,11 @@ struct side {
 	struct ipc_conn *c;
 	int nmsg, nclosed;
 	char why[256];
-	int stop_after;		/* ev_break after this many messages */
-	int drop_at;		/* drop the conn from inside the callback at this message */
-	int free_at;		/* ipc_conn_free from inside the callback */
+	int stop_after; /* ev_break after this many messages */
+	int drop_at;	/* drop the conn from inside the callback at this message */
+	int free_at;	/* ipc_conn_free from inside the callback */
 	uint16_t types[16];
-	int fds[16];		/* taken fds, in order */
+	int fds[16]; /* taken fds, in order */
 };
 
 static void
@@ -1865,9 +1969,9 @@ side_fini(struct side *s)
 }
 
 /* A thousand frames, every fifth with an fd, sent in one burst. */
-#define FLOOD_N		1000
-#define FLOOD_FD_EVERY	5
-#define REASON_MAX	20000
+#define FLOOD_N	       1000
+#define FLOOD_FD_EVERY 5
+#define REASON_MAX     20000
 
 struct flood {
 	struct ev_loop *loop;
@@ -2036,7 +2140,7 @@ assert_peer_gone(int peer)
 	/* EOF, or ECONNRESET when the conn closed with bytes unread */
 	n = recv(peer, &c, 1, MSG_DONTWAIT);
 	ck_assert_msg(n == 0 || (n == -1 && errno == ECONNRESET), "recv: %zd (%s)", n,
-	    n == -1 ? strerror(errno) : "data");
+		      n == -1 ? strerror(errno) : "data");
 }
 
 START_TEST(test_conn_garbage_header)
@@ -2278,7 +2382,7 @@ START_TEST(test_conn_drop_in_callback)
 	run_loop(r.loop, 5.);
 	spin_loop(r.loop, 0.05);
 	ck_assert_int_eq(r.s.nmsg, 3);
-	ck_assert_int_eq(r.s.nclosed, 0);	/* free: no callback */
+	ck_assert_int_eq(r.s.nclosed, 0); /* free: no callback */
 	assert_peer_gone(r.peer);
 	raw_close(&r);
 	pb_free(&b);
@@ -2302,8 +2406,8 @@ START_TEST(test_conn_drop_with_queue)
 	pb_init(&b);
 	pk_open(&b.pk);
 	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(ipc_conn_send_sbuf(s.c, IPC_TUN_OPEN, &b.sb,
-		    i == 0 ? p[1] : dup(p[1])), 0);
+		ck_assert_int_eq(
+		    ipc_conn_send_sbuf(s.c, IPC_TUN_OPEN, &b.sb, i == 0 ? p[1] : dup(p[1])), 0);
 	ck_assert_uint_gt(ipc_conn_queued(s.c), 0);
 	ipc_conn_drop(s.c, "test");
 	ck_assert_int_eq(s.nclosed, 1);

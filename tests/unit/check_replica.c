@@ -15,7 +15,7 @@
 #include "replica.h"
 
 #define ERRLEN 512
-#define MAXEV 64
+#define MAXEV  64
 
 enum ev_kind { EV_ADD, EV_CHANGE, EV_DELETE };
 
@@ -23,7 +23,7 @@ struct event {
 	enum ev_kind kind;
 	enum em_topic topic;
 	char key[EM_KEY_LEN];
-	int old_port, new_port;	/* services: first port; -1 when none */
+	int old_port, new_port; /* services: first port; -1 when none */
 };
 
 static struct event events[MAXEV];
@@ -43,7 +43,7 @@ first_port(const struct em_object *o)
 
 static void
 on_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-    const struct em_object *cur)
+	  const struct em_object *cur)
 {
 	struct event *e;
 	char k[EM_KEY_LEN];
@@ -83,7 +83,8 @@ find_event(enum ev_kind kind, enum em_topic t, const char *key)
 	int i;
 
 	for (i = 0; i < nevents; i++)
-		if (events[i].kind == kind && events[i].topic == t && strcmp(events[i].key, key) == 0)
+		if (events[i].kind == kind && events[i].topic == t &&
+		    strcmp(events[i].key, key) == 0)
 			return i;
 	return -1;
 }
@@ -268,7 +269,7 @@ START_TEST(test_snapshot_initial)
 	upsert_ok(r, svc("default", "a", 80), 90);
 	upsert_ok(r, svc("default", "b", 81), 95);
 	upsert_ok(r, svc("shop", "a", 82), 97);
-	ck_assert(!replica_synced(r, svcs));	/* not before the END */
+	ck_assert(!replica_synced(r, svcs)); /* not before the END */
 	snap_end(r, EM_TOPIC_SERVICES, 100);
 	ck_assert(replica_synced(r, svcs));
 	ck_assert(!replica_synced(r, both));
@@ -304,8 +305,8 @@ START_TEST(test_snapshot_sweep)
 	nevents = 0;
 
 	snap_begin(r, EM_TOPIC_SERVICES, 20);
-	upsert_ok(r, svc("default", "b", 8081), 15);	/* changed */
-	upsert_ok(r, svc("default", "d", 83), 16);	/* new */
+	upsert_ok(r, svc("default", "b", 8081), 15); /* changed */
+	upsert_ok(r, svc("default", "d", 83), 16);   /* new */
 	/* nothing is swept before the END */
 	ck_assert_int_eq(count_events(EV_DELETE), 0);
 	ck_assert_uint_eq(replica_count(r, EM_TOPIC_SERVICES), 4);
@@ -316,7 +317,7 @@ START_TEST(test_snapshot_sweep)
 	ck_assert_int_eq(count_events(EV_ADD), 1);
 	i = find_event(EV_DELETE, EM_TOPIC_SERVICES, "default/a");
 	ck_assert_int_ge(i, 0);
-	ck_assert_int_eq(events[i].old_port, 80);	/* the old object, still whole */
+	ck_assert_int_eq(events[i].old_port, 80); /* the old object, still whole */
 	ck_assert_int_ge(find_event(EV_DELETE, EM_TOPIC_SERVICES, "default/c"), 0);
 	ck_assert_int_ge(find_event(EV_ADD, EM_TOPIC_SERVICES, "default/d"), 0);
 	i = find_event(EV_CHANGE, EM_TOPIC_SERVICES, "default/b");
@@ -535,7 +536,7 @@ START_TEST(test_resync)
 	/* ... connection lost: the last known state is still served */
 	ck_assert_uint_eq(replica_count(r, EM_TOPIC_SERVICES), 3);
 	ck_assert_int_eq(count_events(EV_DELETE), 0);
-	ck_assert(replica_synced(r, topics));	/* it was synced once; it keeps serving */
+	ck_assert(replica_synced(r, topics)); /* it was synced once; it keeps serving */
 
 	/* reconnect 2: the full snapshot (the controller restarted: b is gone, d is new) */
 	nevents = 0;

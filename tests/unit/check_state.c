@@ -21,12 +21,12 @@ struct event {
 	uint64_t version;
 	char key[EM_KEY_LEN];
 	int deleted;
-	uint8_t lb, hash;		/* services */
+	uint8_t lb, hash; /* services */
 	char hash_arg[64];
 	int nports;
-	size_t neps;			/* endpoints */
-	char ips[256];			/* endpoints: "ip,ip,..." in published order */
-	int relay;			/* peers */
+	size_t neps;   /* endpoints */
+	char ips[256]; /* endpoints: "ip,ip,..." in published order */
+	int relay;     /* peers */
 };
 
 static struct event ev[MAXEV];
@@ -64,8 +64,9 @@ emit(void *arg, enum em_topic t, uint64_t version, const char *key, const struct
 	case EM_TOPIC_ENDPOINTS:
 		e->neps = p->obj.u.eps->neps;
 		for (i = 0, n = 0; i < p->obj.u.eps->neps; i++)
-			n += (size_t)snprintf(e->ips + n, n < sizeof(e->ips) ? sizeof(e->ips) - n : 0,
-			    "%s%s", i ? "," : "", p->obj.u.eps->eps[i].ip);
+			n += (size_t)snprintf(e->ips + n,
+					      n < sizeof(e->ips) ? sizeof(e->ips) - n : 0, "%s%s",
+					      i ? "," : "", p->obj.u.eps->eps[i].ip);
 		break;
 	case EM_TOPIC_PEERS:
 		e->relay = p->obj.u.peer->relay;
@@ -82,7 +83,7 @@ new_state(void)
 
 	nev = 0;
 	s = state_new(&cfg, emit, &ev);
-	state_commit(s);	/* the self object */
+	state_commit(s); /* the self object */
 	ck_assert_int_eq(nev, 1);
 	ck_assert_int_eq(ev[0].topic, EM_TOPIC_SELF);
 	nev = 0;
@@ -125,37 +126,38 @@ published(struct state *s, enum em_topic t, const char *key)
 	return hmap_get(state_topic(s, t), key);
 }
 
-#define SVC_WEB \
-	"{\"apiVersion\":\"v1\",\"kind\":\"Service\"," \
-	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"}," \
-	"\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":[" \
-	"{\"name\":\"http\",\"port\":80,\"targetPort\":8080}," \
+#define SVC_WEB                                                                                    \
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\","                                             \
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},"                                  \
+	"\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":["                                       \
+	"{\"name\":\"http\",\"port\":80,\"targetPort\":8080},"                                     \
 	"{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"}]}}"
-#define SVC_WEB_3PORTS \
-	"{\"apiVersion\":\"v1\",\"kind\":\"Service\"," \
-	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"}," \
-	"\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":[" \
-	"{\"name\":\"http\",\"port\":80,\"targetPort\":8080}," \
-	"{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"}," \
+#define SVC_WEB_3PORTS                                                                             \
+	"{\"apiVersion\":\"v1\",\"kind\":\"Service\","                                             \
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},"                                  \
+	"\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":["                                       \
+	"{\"name\":\"http\",\"port\":80,\"targetPort\":8080},"                                     \
+	"{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"},"                                     \
 	"{\"name\":\"https\",\"port\":443}]}}"
-#define DR_WEB \
-	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\"," \
-	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"}," \
-	"\"spec\":{\"host\":\"web.shop.svc.cluster.local\",\"trafficPolicy\":{\"loadBalancer\":" \
+#define DR_WEB                                                                                     \
+	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\","            \
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},"                                  \
+	"\"spec\":{\"host\":\"web.shop.svc.cluster.local\",\"trafficPolicy\":{\"loadBalancer\":"   \
 	"{\"consistentHash\":{\"httpHeaderName\":\"x-user\"}}}}}"
-#define DR_WEB_RANDOM \
-	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\"," \
-	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"}," \
+#define DR_WEB_RANDOM                                                                              \
+	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\","            \
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},"                                  \
 	"\"spec\":{\"trafficPolicy\":{\"loadBalancer\":{\"simple\":\"RANDOM\"}}}}"
-#define DR_OTHER_NS \
-	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\"," \
-	"\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"}," \
+#define DR_OTHER_NS                                                                                \
+	"{\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"DestinationRule\","            \
+	"\"metadata\":{\"name\":\"web\",\"namespace\":\"default\"},"                               \
 	"\"spec\":{\"trafficPolicy\":{\"loadBalancer\":{\"simple\":\"RANDOM\"}}}}"
 
 static const char *
 slice(char *buf, size_t len, const char *name, const char *svc, const char *ip1, const char *ip2)
 {
-	snprintf(buf, len,
+	snprintf(
+	    buf, len,
 	    "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
 	    "\"metadata\":{\"name\":\"%s\",\"namespace\":\"shop\","
 	    "\"labels\":{\"kubernetes.io/service-name\":\"%s\"}},"
@@ -244,7 +246,7 @@ START_TEST(test_service_dr_both_orders)
 	for (i = 2; i < nev; i++)
 		ck_assert_str_ne(ev[i].key, "shop/web");
 	ck_assert_uint_eq(published(c, EM_TOPIC_SERVICES, "shop/web")->obj.u.svc->lb,
-	    EM_LB_ROUND_ROBIN);
+			  EM_LB_ROUND_ROBIN);
 	state_free(a);
 	state_free(b);
 	state_free(c);
@@ -375,7 +377,8 @@ START_TEST(test_identical_noop)
 	put(s, SVC_WEB, "s.yaml");
 	put(s, DR_WEB, "s.yaml");
 	put(s, slice(b1, sizeof(b1), "web-abc", "web", "10.244.1.1", "10.244.1.2"), "s.yaml");
-	put(s, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
+	put(s,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
 	    "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.200.0.12\"}]}}",
 	    "s.yaml");
 	state_commit(s);
@@ -387,7 +390,8 @@ START_TEST(test_identical_noop)
 	put(s, SVC_WEB, "s.yaml");
 	put(s, DR_WEB, "s.yaml");
 	put(s, b1, "s.yaml");
-	put(s, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
+	put(s,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
 	    "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.200.0.12\"}]}}",
 	    "s.yaml");
 	state_commit(s);
@@ -421,7 +425,8 @@ START_TEST(test_versions_increase)
 	last = start = state_version(s);
 	for (round = 0; round < 5; round++) {
 		for (i = 0; i < 20; i++) {
-			snprintf(svc, sizeof(svc),
+			snprintf(
+			    svc, sizeof(svc),
 			    "{\"apiVersion\":\"v1\",\"kind\":\"Service\","
 			    "\"metadata\":{\"name\":\"s%d\",\"namespace\":\"shop\"},"
 			    "\"spec\":{\"clusterIP\":\"10.96.1.%d\",\"ports\":[{\"port\":%d}]}}",
@@ -442,7 +447,7 @@ START_TEST(test_versions_increase)
 	for (i = 0; i < nev; i++) {
 		ndel += ev[i].deleted;
 		ck_assert_msg(ev[i].version > last, "event %d: version %llu after %llu", i,
-		    (unsigned long long)ev[i].version, (unsigned long long)last);
+			      (unsigned long long)ev[i].version, (unsigned long long)last);
 		last = ev[i].version;
 	}
 	ck_assert_int_eq(ndel, 10);
@@ -467,10 +472,12 @@ START_TEST(test_peers_and_self)
 
 	nev = 0;
 	s = state_new(&cfg, emit, &ev);
-	put(s, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
+	put(s,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-2\"},"
 	    "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.200.0.12\"}]}}",
 	    "n.yaml");
-	put(s, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-3\"},"
+	put(s,
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"edge-3\"},"
 	    "\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"10.200.0.13\"}]}}",
 	    "n.yaml");
 	state_commit(s);

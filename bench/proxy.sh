@@ -1,0 +1,217 @@
+#!/bin/bash
+# proxyd data-path benchmark (DESIGN §8), printed, never asserted.
+#
+# Node edge-1 runs the controller, proxyd and tunneld; its pod holds the
+# local endpoints (nginx when installable, else python3, which is then the
+# bottleneck).  Clients run on the node and reach the Service ClusterIP,
+# i.e. OUTPUT dnat -> proxyd -> pod.  Anchors in the same run:
+#   - HAProxy in TCP mode on the node, to the same pod;
+#   - direct to the pod.
+# Figures: wrk keep-alive req/s, new connections/s (wrk with
+# "Connection: close", and a 1-byte echo connect loop), UDP datagrams/s
+# (echo with a window, no HAProxy anchor: it has no UDP), 1-byte echo
+# latency through proxyd locally and through proxyd + tunnel to a pod on
+# edge-2 (tunneld both ends) vs direct TCP.
+#
+#   bash bench/proxy.sh [build-dir]     knobs: DUR (5 s per run), CONNS (32)
+set -u
+cd "$(dirname "$0")/.." || exit 1
+B=${1:-${B:-build}}
+. bench/lib.sh
+bench_init proxy
+
+DUR=${DUR:-5}
+CONNS=${CONNS:-32}
+POD1=10.201.1.10 POD2=10.201.2.10
+VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12 VIP_REMOTE=10.96.2.20
+ECHO=5002 UDP=5003
+
+for t in controller proxyd tunneld; do
+	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
+done
+
+# ---- tools (quietly installed when missing; an anchor is skipped if not)
+bench_apt wrk || true
+bench_apt haproxy || true
+bench_apt nginx-light || bench_apt nginx || true
+HAVE_WRK=0 HAVE_HAPROXY=0 HAVE_NGINX=0
+command -v wrk >/dev/null 2>&1 && HAVE_WRK=1
+[ -x /usr/sbin/haproxy ] && HAVE_HAPROXY=1
+[ -x /usr/sbin/nginx ] && HAVE_NGINX=1
+[ $HAVE_WRK = 1 ] || echo "  wrk not installable: HTTP keep-alive figures skipped"
+[ $HAVE_HAPROXY = 1 ] || echo "  haproxy not installable: HAProxy anchor skipped"
+
+e2e_topology 2
+mkdir -p "$E2E_DIR/registry"
+cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
+svc() {	# name vip port proto node ip
+	cat <<Y
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $1, namespace: default}
+spec:
+  clusterIP: $2
+  ports:
+  - {name: p, port: $3, protocol: $4, targetPort: $3}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: $1, namespace: default}
+subsets:
+- addresses:
+  - {ip: $6, nodeName: $5}
+  ports:
+  - {name: p, port: $3, protocol: $4}
+Y
+}
+{
+	svc web $VIP_WEB 80 TCP edge-1 $POD1
+	svc echo $VIP_ECHO $ECHO TCP edge-1 $POD1
+	svc udp $VIP_UDP $UDP UDP edge-1 $POD1
+	svc remote-echo $VIP_REMOTE $ECHO TCP edge-2 $POD2
+} > "$E2E_DIR/registry/bench.yaml"
+
+for i in 1 2; do
+	e2e_config $i </dev/null >/dev/null
+	in_ns n$i ip route add default dev eth0	# ClusterIPs must route for OUTPUT nat
+done
+in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12	# direct anchor for the remote pod
+in_ns n1 sysctl -qw net.ipv4.tcp_tw_reuse=1
+in_ns n1 sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+for p in p1 p2; do in_ns $p sysctl -qw net.ipv4.tcp_tw_reuse=1; done
+
+# ---- servers in the pods
+SERVER=nginx
+if [ $HAVE_NGINX = 1 ]; then
+	for i in 1 2; do
+		d="$E2E_DIR/nginx$i"; mkdir -p "$d/logs"
+		cat > "$d/nginx.conf" <<N
+user root;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/logs/error.log error;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	keepalive_requests 1000000;
+	client_body_temp_path $d/tmp;
+	proxy_temp_path $d/tmp; fastcgi_temp_path $d/tmp;
+	uwsgi_temp_path $d/tmp; scgi_temp_path $d/tmp;
+	server {
+		listen 10.201.$i.10:80 backlog=4096 reuseport;
+		location / { return 200 "pod-$i\n"; }
+	}
+}
+N
+		mkdir -p "$d/tmp"
+		bench_bg p$i /usr/sbin/nginx -p "$d" -c "$d/nginx.conf" -g 'daemon off;'
+	done
+else
+	SERVER="python3 ThreadingHTTPServer (the server is the bottleneck: compare ratios only)"
+	echo "  nginx not installable: serving HTTP with python3; the server is the bottleneck"
+	for i in 1 2; do bench_bg p$i python3 tests/e2e/proxy/servers.py http 10.201.$i.10 80 "pod-$i"; done
+fi
+for i in 1 2; do
+	bench_bg p$i "$B/embench" echo $ECHO
+	bench_bg p$i "$B/embench" udpecho $UDP
+done
+for i in 1 2; do
+	wait_for 10 bench_listening p$i 80 && wait_for 10 bench_listening p$i $ECHO &&
+		wait_for 10 bench_listening p$i $UDP u || bench_setup_fail "servers in pod p$i"
+done
+
+# ---- daemons
+for i in 1 2; do e2e_daemon $i controller; done
+sleep 0.3
+for i in 1 2; do e2e_daemon $i tunneld; done
+e2e_daemon 1 proxyd
+get() { in_ns n1 curl -sf -m 2 "$1" >/dev/null; }
+wait_for 20 get http://$VIP_WEB/ || bench_setup_fail "no HTTP through proxyd's ClusterIP"
+echo_ok() { in_ns n1 timeout 5 "$B/embench" pingpong "$1" 1 3 >/dev/null 2>&1; }
+wait_for 10 echo_ok $VIP_ECHO:$ECHO || bench_setup_fail "no echo through proxyd"
+wait_for 30 echo_ok $VIP_REMOTE:$ECHO || echo "  remote echo through proxyd + tunnel not working: remote latency skipped"
+PPID1=$(cat "$E2E_DIR/n1/proxyd.pid")
+
+# ---- HAProxy anchor on the node
+HA_WEB="" HA_ECHO="" HA_THREADS=""
+if [ $HAVE_HAPROXY = 1 ]; then
+	cat > "$E2E_DIR/haproxy.cfg" <<H
+global
+	maxconn 20000
+	pidfile $E2E_DIR/haproxy.pid
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+listen web
+	bind 10.200.0.11:8080
+	server pod $POD1:80
+listen echo
+	bind 10.200.0.11:8082
+	server pod $POD1:$ECHO
+H
+	bench_bg n1 /usr/sbin/haproxy -db -f "$E2E_DIR/haproxy.cfg"
+	HA_PID=$BENCH_LAST_PID
+	if wait_for 10 bench_listening n1 8080 && wait_for 5 get http://10.200.0.11:8080/; then
+		HA_WEB=http://10.200.0.11:8080/ HA_ECHO=10.200.0.11:8082
+		HA_THREADS=$(ls /proc/"$(pgrep -P "$HA_PID" haproxy || echo "$HA_PID")"/task 2>/dev/null | wc -l)
+	else
+		echo "  haproxy did not start: anchor skipped"; tail -n 5 "$E2E_DIR/bg-n1.log"
+	fi
+fi
+
+echo "proxy bench: proxyd on edge-1 (netns), local endpoint in a pod, server: $SERVER, $(nproc) cores (shared); HAProxy TCP mode (default threads: ${HA_THREADS:-n/a}) and direct measured in the same run, ${DUR}s per figure"
+
+wrk_rps() {	# url [extra args] -> req/s
+	in_ns n1 timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" 2>>"$E2E_DIR/wrk.err" |
+		awk '/^Requests\/sec:/ {print $2}'
+}
+line() {	# label unit proxyd haproxy direct [aim-vs-haproxy]
+	local RH RD
+	RH=$(bench_ratio "$3" "$4"); RD=$(bench_ratio "$3" "$5")
+	printf 'proxy %s: proxyd %s %s  HAProxy: %s  direct: %s  ratio vs HAProxy: %s (aim >= 1.0, %s)  vs direct: %s\n' \
+		"$1" "${3:-failed}" "$2" "${4:-n/a}" "${5:-failed}" "$RH" "$(bench_verdict "$RH" ge 1.0)" "$RD"
+}
+
+# ---- HTTP keep-alive and new connections (wrk)
+if [ $HAVE_WRK = 1 ]; then
+	P=$(wrk_rps http://$VIP_WEB/); H=""; [ -n "$HA_WEB" ] && H=$(wrk_rps "$HA_WEB"); D=$(wrk_rps http://$POD1/)
+	line "wrk keep-alive ($CONNS conns)" req/s "$P" "$H" "$D"
+	P=$(wrk_rps http://$VIP_WEB/ -H "Connection: close"); H=""
+	[ -n "$HA_WEB" ] && H=$(wrk_rps "$HA_WEB" -H "Connection: close")
+	D=$(wrk_rps http://$POD1/ -H "Connection: close")
+	line "new connections (wrk, Connection: close)" conn/s "$P" "$H" "$D"
+fi
+
+# ---- new connections: connect, 1-byte echo, close
+cr() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$1" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")" rate; }
+P=$(cr $VIP_ECHO:$ECHO); H=""; [ -n "$HA_ECHO" ] && H=$(cr "$HA_ECHO"); D=$(cr $POD1:$ECHO)
+line "new connections (connect + 1-byte echo + close, $CONNS parallel)" conn/s "$P" "$H" "$D"
+
+# ---- UDP
+ur() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$1" 32 "$DUR" 2>>"$E2E_DIR/ur.err")" rate; }
+P=$(ur $VIP_UDP:$UDP); D=$(ur $POD1:$UDP)
+echo "proxy UDP echo (64-byte datagrams, 32 in flight): proxyd ${P:-failed} dgram/s  direct: ${D:-failed} dgram/s  vs direct: $(bench_ratio "$P" "$D")  (HAProxy has no UDP)"
+
+# ---- latency, 1-byte echo
+ping() {	# addr -> "p50 p99"
+	local r
+	r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$1" 20000 8 2>/dev/null)
+	echo "$(bench_field "$r" p50_us) $(bench_field "$r" p99_us)"
+}
+read -r P50 P99 <<<"$(ping $VIP_ECHO:$ECHO)"
+read -r D50 D99 <<<"$(ping $POD1:$ECHO)"
+if [ -n "$HA_ECHO" ]; then read -r H50 H99 <<<"$(ping "$HA_ECHO")"; else H50=n/a H99=n/a; fi
+echo "proxy echo 1 byte, local endpoint: proxyd p50 $P50 us p99 $P99 us  HAProxy: p50 $H50 us p99 $H99 us  direct: p50 $D50 us p99 $D99 us  (added by proxyd: p50 +$(bench_sub "$P50" "$D50") us, p99 +$(bench_sub "$P99" "$D99") us)"
+read -r R50 R99 <<<"$(ping $VIP_REMOTE:$ECHO)"
+read -r E50 E99 <<<"$(ping $POD2:$ECHO)"
+A50=$(bench_sub "$R50" "$E50"); A99=$(bench_sub "$R99" "$E99")
+echo "proxy echo 1 byte, remote endpoint via proxyd + tunnel: p50 ${R50:-failed} us p99 ${R99:-failed} us  direct routed: p50 $E50 us p99 $E99 us  added: p50 +$A50 us ($(bench_verdict "$A50" le 50): <= 50)  p99 +$A99 us ($(bench_verdict "$A99" le 250): <= 250)"
+
+echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"
+[ -s "$E2E_DIR/wrk.err" ] && { echo "  wrk stderr:"; sort "$E2E_DIR/wrk.err" | uniq -c | head -5; }
+kill -0 "$PPID1" 2>/dev/null || bench_setup_fail "proxyd died during the run"
+echo "proxy bench done in $(bench_elapsed) s"
+exit 0
