@@ -11,7 +11,12 @@
 #   bench_field "k=v k2=v2" k2      # -> v2
 #   bench_ratio A B                 # A/B with 2 decimals, "n/a" if either missing
 #   bench_rss PID                   # VmRSS in KiB
+#   bench_time_left SECS            # true while the run is below SECS seconds
 
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then	# run by a bench/*.sh loop: nothing to do
+	echo "bench/lib.sh: helpers for bench/tunnel.sh and bench/proxy.sh, not a benchmark"
+	exit 0
+fi
 . tests/e2e/lib.sh
 
 bench_init() {
@@ -68,6 +73,7 @@ bench_verdict() {	# value op aim
 bench_rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 
 bench_elapsed() { echo $(( $(date +%s) - BENCH_T0 )); }
+bench_time_left() { [ "$(bench_elapsed)" -lt "$1" ]; }
 
 # Install Debian packages quietly when missing; 0 when all are there after.
 bench_apt() {	# pkg...
@@ -77,7 +83,22 @@ bench_apt() {	# pkg...
 	done
 	[ -z "$missing" ] && return 0
 	echo "  (installing$missing ...)"
-	DEBIAN_FRONTEND=noninteractive timeout 150 apt-get install -y -q $missing >"$E2E_DIR/apt.log" 2>&1 && return 0
-	DEBIAN_FRONTEND=noninteractive timeout 60 apt-get update -q >>"$E2E_DIR/apt.log" 2>&1 &&
-		DEBIAN_FRONTEND=noninteractive timeout 150 apt-get install -y -q $missing >>"$E2E_DIR/apt.log" 2>&1
+	DEBIAN_FRONTEND=noninteractive timeout 60 apt-get install -y -q $missing >"$E2E_DIR/apt.log" 2>&1 && return 0
+	DEBIAN_FRONTEND=noninteractive timeout 30 apt-get update -q >>"$E2E_DIR/apt.log" 2>&1 &&
+		DEBIAN_FRONTEND=noninteractive timeout 60 apt-get install -y -q $missing >>"$E2E_DIR/apt.log" 2>&1
+}
+
+# BENCH_PERF=1: profile PIDS while cmd runs; print the top symbols.
+bench_perf() {	# label pids(comma-separated) cmd...
+	local label=$1 pids=$2; shift 2
+	[ -n "${BENCH_PERF:-}" ] || return 0
+	command -v perf >/dev/null 2>&1 || { echo "  (perf missing: apt-get install linux-perf)"; return 0; }
+	perf record -q -o "$E2E_DIR/perf.data" -p "$pids" >/dev/null 2>&1 &
+	local pp=$!
+	sleep 0.3
+	"$@" >/dev/null 2>&1
+	kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
+	echo "  perf ($label), top symbols over pids $pids:"
+	perf report -i "$E2E_DIR/perf.data" --stdio --sort comm,dso,sym 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n "${BENCH_PERF_TOP:-15}" | sed 's/^/    /'
 }

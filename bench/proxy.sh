@@ -13,7 +13,8 @@
 # latency through proxyd locally and through proxyd + tunnel to a pod on
 # edge-2 (tunneld both ends) vs direct TCP.
 #
-#   bash bench/proxy.sh [build-dir]     knobs: DUR (5 s per run), CONNS (32)
+#   bash bench/proxy.sh [build-dir]     knobs: DUR (5 s per run), CONNS (32),
+#                                       BENCH_PERF=1 (perf profile of proxyd)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
@@ -31,9 +32,8 @@ for t in controller proxyd tunneld; do
 done
 
 # ---- tools (quietly installed when missing; an anchor is skipped if not)
-bench_apt wrk || true
-bench_apt haproxy || true
-bench_apt nginx-light || bench_apt nginx || true
+# one apt run for all; if it fails (one package unknown?) try them one by one
+bench_apt wrk haproxy nginx-light || for p in wrk haproxy nginx-light; do bench_apt $p || true; done
 HAVE_WRK=0 HAVE_HAPROXY=0 HAVE_NGINX=0
 command -v wrk >/dev/null 2>&1 && HAVE_WRK=1
 [ -x /usr/sbin/haproxy ] && HAVE_HAPROXY=1
@@ -138,7 +138,7 @@ HA_WEB="" HA_ECHO="" HA_THREADS=""
 if [ $HAVE_HAPROXY = 1 ]; then
 	cat > "$E2E_DIR/haproxy.cfg" <<H
 global
-	maxconn 20000
+	maxconn 8000
 	pidfile $E2E_DIR/haproxy.pid
 defaults
 	mode tcp
@@ -166,7 +166,7 @@ echo "proxy bench: proxyd on edge-1 (netns), local endpoint in a pod, server: $S
 
 wrk_rps() {	# url [extra args] -> req/s
 	in_ns n1 timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" 2>>"$E2E_DIR/wrk.err" |
-		awk '/^Requests\/sec:/ {print $2}'
+		awk '/^Requests\/sec:/ {printf "%.0f\n", $2}'
 }
 line() {	# label unit proxyd haproxy direct [aim-vs-haproxy]
 	local RH RD
@@ -209,6 +209,12 @@ read -r R50 R99 <<<"$(ping $VIP_REMOTE:$ECHO)"
 read -r E50 E99 <<<"$(ping $POD2:$ECHO)"
 A50=$(bench_sub "$R50" "$E50"); A99=$(bench_sub "$R99" "$E99")
 echo "proxy echo 1 byte, remote endpoint via proxyd + tunnel: p50 ${R50:-failed} us p99 ${R99:-failed} us  direct routed: p50 $E50 us p99 $E99 us  added: p50 +$A50 us ($(bench_verdict "$A50" le 50): <= 50)  p99 +$A99 us ($(bench_verdict "$A99" le 250): <= 250)"
+
+if [ $HAVE_WRK = 1 ]; then
+	bench_perf "proxyd, wrk keep-alive" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" http://$VIP_WEB/
+	bench_perf "proxyd, wrk Connection: close" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Connection: close" http://$VIP_WEB/
+fi
+bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR"
 
 echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"
 [ -s "$E2E_DIR/wrk.err" ] && { echo "  wrk stderr:"; sort "$E2E_DIR/wrk.err" | uniq -c | head -5; }

@@ -288,7 +288,7 @@ struct dns_server {
 	struct dns_zone *zone;	 /* NULL in cacheDNS mode: forward everything */
 	struct dns_cache *cache; /* NULL: no cache */
 	struct dns_fwd *fwd;
-	struct dns_req *reqs;	 /* queries waiting for an upstream */
+	struct dns_req *reqs; /* queries waiting for an upstream */
 	size_t nreqs;
 	struct dns_stats st;
 	struct dns_udp *udp[DNS_UDP_LISTEN_MAX];
@@ -308,9 +308,9 @@ void dns_server_query(struct dns_server *, const struct dns_origin *, const uint
 void dns_server_cancel(struct dns_server *, const struct dns_tcp_conn *);
 
 /* dns_udp.c */
-#define DNS_UDP_BATCH		16   /* datagrams per recvmmsg/sendmmsg */
-#define DNS_UDP_BATCHES_PER_EVENT 4  /* batches handled per wakeup */
-#define DNS_UDP_QUERY_MAX	4096 /* longer datagrams are cut (and get FORMERR) */
+#define DNS_UDP_BATCH		  16   /* datagrams per recvmmsg/sendmmsg */
+#define DNS_UDP_BATCHES_PER_EVENT 4    /* batches handled per wakeup */
+#define DNS_UDP_QUERY_MAX	  4096 /* longer datagrams are cut (and get FORMERR) */
 
 struct dns_udp;
 int dns_udp_add(struct dns_server *, int fd);

@@ -90,8 +90,8 @@ dns_listen_activated(int *udp, size_t *nudp, int *tcp, size_t *ntcp, size_t max)
 int
 dns_listen_bind(const struct sockaddr_storage *ss, int type)
 {
-	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd, on = 1, saved;
 
 	if ((fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
@@ -119,8 +119,8 @@ bool
 dns_addr_is_local(const struct sockaddr_storage *ss)
 {
 	struct sockaddr_storage a = *ss;
-	socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						  : sizeof(struct sockaddr_in);
+	socklen_t len =
+	    ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd;
 	bool local;
 

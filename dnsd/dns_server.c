@@ -30,10 +30,10 @@ struct dns_req {
 	struct dns_server *s;
 	struct dns_origin o;
 	struct dns_query q;
-	bool chasing;		   /* waiting for the CNAME target */
-	struct dns_query cq;	   /* the query for the target */
-	struct dns_msg_builder b;  /* the answer so far (chasing) */
-	uint8_t *buf;		   /* b's buffer, DNS_MSG_MAX octets */
+	bool chasing;		  /* waiting for the CNAME target */
+	struct dns_query cq;	  /* the query for the target */
+	struct dns_msg_builder b; /* the answer so far (chasing) */
+	uint8_t *buf;		  /* b's buffer, DNS_MSG_MAX octets */
 };
 
 static uint64_t

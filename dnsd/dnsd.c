@@ -34,9 +34,9 @@ struct dnsd_state {
 
 static const char *opt_listen, *opt_resolv;
 static const struct em_opt dnsd_opts[] = {
-	{"listen", 1, NULL, &opt_listen, "ADDR:PORT instead of bridgeDeviceIP:listenPort"},
-	{"resolv-conf", 1, NULL, &opt_resolv, "FILE to read upstreams from (/etc/resolv.conf)"},
-	{NULL, 0, NULL, NULL, NULL},
+    {"listen", 1, NULL, &opt_listen, "ADDR:PORT instead of bridgeDeviceIP:listenPort"},
+    {"resolv-conf", 1, NULL, &opt_resolv, "FILE to read upstreams from (/etc/resolv.conf)"},
+    {NULL, 0, NULL, NULL, NULL},
 };
 
 static const char *
@@ -85,12 +85,12 @@ dnsd_loops(const struct dnsd_state *s, const struct sockaddr_storage *up)
 	if (ss_port(up) != ss_port(&s->listen))
 		return false;
 	if (up->ss_family == s->listen.ss_family &&
-	    memcmp(up, &s->listen, up->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							     : sizeof(struct sockaddr_in)) == 0)
+	    memcmp(up, &s->listen,
+		   up->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					     : sizeof(struct sockaddr_in)) == 0)
 		return true;
 	snprintf(port, sizeof(port), "%u", ntohs(ss_port(&s->listen)));
-	if (dns_upstream_parse(s->d->cfg.bridge_ip, &bridge) == 0 &&
-	    up->ss_family == AF_INET &&
+	if (dns_upstream_parse(s->d->cfg.bridge_ip, &bridge) == 0 && up->ss_family == AF_INET &&
 	    ((const struct sockaddr_in *)up)->sin_addr.s_addr ==
 		((struct sockaddr_in *)&bridge)->sin_addr.s_addr)
 		return true;
@@ -140,8 +140,9 @@ dnsd_normal_upstreams(struct dnsd_state *s, struct sockaddr_storage *out)
 
 	for (i = 0; i < cfg->dns.n_upstreams; i++) {
 		if (dns_upstream_parse(cfg->dns.upstreams[i], &ss) == -1) {
-			log_warnx("%s: modules.edgeDNS.upstreamServers: %s is not ip[:port]; skipped",
-				  cfg->path, cfg->dns.upstreams[i]);
+			log_warnx(
+			    "%s: modules.edgeDNS.upstreamServers: %s is not ip[:port]; skipped",
+			    cfg->path, cfg->dns.upstreams[i]);
 			continue;
 		}
 		dnsd_add_upstream(s, &ss, out, &n, "modules.edgeDNS.upstreamServers");
@@ -219,7 +220,10 @@ dnsd_change(void *arg, enum em_topic t, const char *key, const struct em_object 
 	struct dnsd_state *s = arg;
 	const struct em_object *o = cur != NULL ? cur : old;
 
-	log_debug("%s %s %s", cur == NULL ? "delete" : old == NULL ? "add" : "change",
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
 		  em_topic_name(t), key);
 	if (o == NULL)
 		return;
@@ -349,9 +353,10 @@ main(int argc, char **argv)
 			d.topics |= EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS);
 			nup = dnsd_normal_upstreams(&s, up);
 			if (nup == 0)
-				log_warnx("no upstream DNS server (modules.edgeDNS.upstreamServers, "
-					  "resolv.conf): names outside %s get SERVFAIL",
-					  cfg->cluster_domain);
+				log_warnx(
+				    "no upstream DNS server (modules.edgeDNS.upstreamServers, "
+				    "resolv.conf): names outside %s get SERVFAIL",
+				    cfg->cluster_domain);
 		} else {
 			nup = dnsd_cache_upstreams(&s, up);
 			if (nup == 0 && !cfg->dns.cache_autodetect)

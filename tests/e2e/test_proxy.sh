@@ -104,6 +104,24 @@ ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
 R=$(udp n1 10.96.1.41 53 far 2>&1)
 ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
 
+# by name, with dnsd answering on 169.254.96.16 (resolv.conf of the node and
+# its pod point there, with the Kubernetes search path)
+e2e_daemon 1 dnsd
+for n in n1 p1; do
+	mkdir -p "/etc/netns/$(ns $n)"
+	printf 'nameserver 169.254.96.16\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' \
+		> "/etc/netns/$(ns $n)/resolv.conf"
+done
+trap 'rm -rf "/etc/netns/$(ns n1)" "/etc/netns/$(ns p1)"; e2e_cleanup' EXIT INT TERM
+wait_for 10 in_ns n1 dig +short +time=1 +tries=1 web.default.svc.cluster.local @169.254.96.16 ||
+	fail "dnsd answers"
+R=$(get p1 http://web.default:80/)
+ok "by name from a pod, local endpoint (web.default -> $R)" test "${R#pod-10.201.1.}" != "$R"
+R=$(get n1 http://remote-web/)
+ok "by short name from the node, remote endpoint (remote-web -> $R)" test "$R" = "remote-pod"
+R=$(get p1 http://remote-web.default.svc.cluster.local/)
+ok "by full name from a pod, remote endpoint ($R)" test "$R" = "remote-pod"
+
 # a remote keep-alive stream survives a proxyd restart (tunneld owns it)
 in_ns n1 timeout 20 python3 -c '
 import http.client, time
