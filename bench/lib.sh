@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the data-path benchmarks (bench/tunnel.sh, bench/proxy.sh).
 # Built on tests/e2e/lib.sh (namespaces, daemons, cleanup trap).  Benchmarks
 # print figures and ratios against anchors measured in the same run; they
@@ -37,6 +38,7 @@ bench_bg() {	# ns cmd...
 	local n=$1; shift
 	in_ns "$n" "$@" >>"$E2E_DIR/bg-$n.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
+	# shellcheck disable=SC2034 # read by the benches
 	BENCH_LAST_PID=$!
 }
 

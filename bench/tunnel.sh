@@ -170,7 +170,7 @@ bulk() {	# addr streams bytes -> MB/s or "" (skipped past the time budget)
 	local r
 	bench_time_left 150 || { echo "bulk run skipped: time budget" >>"$E2E_DIR/bulk.err"; return 0; }
 	r=$(in_ns n1 timeout 40 "$B/embench" bulk "$1" "$2" "$3" 20 2>>"$E2E_DIR/bulk.err")
-	[ "$(bench_field "$r" done)" = 1 ] && bench_field "$r" mbps
+	[ "$(bench_field "$r" "done")" = 1 ] && bench_field "$r" mbps
 }
 bulk_case() {	# streams bytes-per-stream label
 	local n=$1 bytes=$2 label=$3 r t=() s=() p=() T S P

@@ -173,6 +173,8 @@ struct ipc_tun_open {
 	uint16_t port;
 	uint8_t proto;		/* enum em_proto */
 	char client[64];	/* client address, for logs */
+	uint8_t reply_len;	/* bytes tunneld writes to the client once the */
+	uint8_t reply[64];	/* stream is open, before any data (a SOCKS reply) */
 };
 struct ipc_tun_result {
 	uint64_t id;

@@ -340,13 +340,15 @@ ipc_unpack_delete(const struct ipc_msg *m, enum em_topic *t, uint64_t *version, 
 void
 ipc_pack_tun_open(msgpack_packer *pk, const struct ipc_tun_open *o)
 {
-	msgpack_pack_array(pk, 6);
+	msgpack_pack_array(pk, 7);
 	msgpack_pack_uint64(pk, o->id);
 	mp_pack_str(pk, o->peer);
 	mp_pack_str(pk, o->ip);
 	msgpack_pack_uint16(pk, o->port);
 	msgpack_pack_uint8(pk, o->proto);
 	mp_pack_str(pk, o->client);
+	msgpack_pack_bin(pk, o->reply_len);
+	msgpack_pack_bin_body(pk, o->reply, o->reply_len);
 }
 
 int
@@ -355,7 +357,7 @@ ipc_unpack_tun_open(const struct ipc_msg *m, struct ipc_tun_open *o, char *err, 
 	struct mp_rd r;
 
 	if (want_type(m, IPC_TUN_OPEN, err, errlen) == -1 ||
-	    mp_begin(&r, m->obj, 6, "TUN_OPEN", err, errlen) == -1)
+	    mp_begin(&r, m->obj, 7, "TUN_OPEN", err, errlen) == -1)
 		return -1;
 	o->id = mp_uint(&r, UINT64_MAX);
 	mp_strcpy(&r, o->peer, sizeof(o->peer));
@@ -363,6 +365,7 @@ ipc_unpack_tun_open(const struct ipc_msg *m, struct ipc_tun_open *o, char *err, 
 	o->port = (uint16_t)mp_uint(&r, UINT16_MAX);
 	o->proto = (uint8_t)mp_uint(&r, EM_PROTO_SCTP);
 	mp_strcpy(&r, o->client, sizeof(o->client));
+	o->reply_len = (uint8_t)mp_bin(&r, o->reply, sizeof(o->reply));
 	return mp_end(&r);
 }
 

@@ -171,6 +171,28 @@ mp_strcpy(struct mp_rd *r, char *dst, size_t dstsz)
 	dst[o->via.str.size] = '\0';
 }
 
+size_t
+mp_bin(struct mp_rd *r, uint8_t *dst, size_t cap)
+{
+	const msgpack_object *o;
+
+	if ((o = mp_next(r)) == NULL)
+		return 0;
+	if (o->type != MSGPACK_OBJECT_BIN) {
+		r->i--;
+		mp_fail(r, "expected bytes");
+		return 0;
+	}
+	if (o->via.bin.size > cap) {
+		r->i--;
+		mp_fail(r, "%u bytes exceed %zu", o->via.bin.size, cap);
+		return 0;
+	}
+	if (o->via.bin.size > 0)
+		memcpy(dst, o->via.bin.ptr, o->via.bin.size);
+	return o->via.bin.size;
+}
+
 const msgpack_object *
 mp_array(struct mp_rd *r, uint32_t maxn)
 {

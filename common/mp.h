@@ -32,6 +32,8 @@ double mp_double(struct mp_rd *);
 char *mp_strdup(struct mp_rd *, size_t maxlen);
 /* Copy into a fixed buffer (size includes the NUL). */
 void mp_strcpy(struct mp_rd *, char *dst, size_t dstsz);
+/* A bin field of at most cap bytes copied into dst; returns its length. */
+size_t mp_bin(struct mp_rd *, uint8_t *dst, size_t cap);
 /* An array field of at most maxn elements; returns its object (NULL on error). */
 const msgpack_object *mp_array(struct mp_rd *, uint32_t maxn);
 /* A nested array of exactly n fields, read with a child reader sharing err. */

@@ -13,6 +13,7 @@
 #include <ev.h>
 
 #include "daemon.h"
+#include "tunclient.h"
 #include "hmap.h"
 #include "model.h"
 
@@ -111,7 +112,6 @@ struct pd_vip {
 struct rules_backend;
 struct pd_tcp;
 struct pd_udp;
-struct pd_tun;
 
 struct proxyd {
 	struct em_daemon *d;
@@ -130,7 +130,7 @@ struct proxyd {
 
 	struct pd_tcp *tcp;
 	struct pd_udp *udp;
-	struct pd_tun *tun;
+	struct tunclient *tun;
 	uint64_t n_conns, n_fail, n_tunneled;
 };
 
@@ -188,7 +188,7 @@ void udp_start(struct proxyd *);
 size_t udp_count(const struct proxyd *);
 
 /* proxy_tun.c: hand-off to tunneld */
-typedef void (*tun_result_cb)(void *arg, int ok, const char *reason);
+typedef tunclient_cb tun_result_cb;
 void tun_init(struct proxyd *);
 /* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
 int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,

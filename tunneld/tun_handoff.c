@@ -122,6 +122,8 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 	st->local = 1;
 	st->client_serial = h->serial;
 	st->open_id = o.id;
+	st->reply_len = o.proto == EM_PROTO_TCP ? o.reply_len : 0;
+	memcpy(st->reply, o.reply, st->reply_len);
 	st->req.proto = o.proto;
 	st->req.port = o.port;
 	snprintf(st->req.ip, sizeof(st->req.ip), "%s", o.ip);

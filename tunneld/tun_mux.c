@@ -545,6 +545,14 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 	case TUN_F_OPEN_OK:
 		if (!st->local || st->state != ST_OPENING)
 			return;
+		/* the opener's reply (a SOCKS success) goes first: the fd is fresh, it fits */
+		if (st->reply_len > 0 && send(st->fd, st->reply, st->reply_len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)st->reply_len) {
+			/* the far end opened it: close it there; reset answers the opener */
+			tun_session_frame(s, TUN_F_RST, st->id, "client gone", 11);
+			tun_stream_reset(st, "the client did not take the reply");
+			return;
+		}
 		tun_handoff_result(t, st->client_serial, st->open_id, 1, "");
 		log_debug("stream %u to %s:%u via %s open", st->id, st->req.ip, st->req.port,
 		    s->name);

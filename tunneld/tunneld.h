@@ -107,6 +107,8 @@ struct tun_stream {
 	size_t ooff, olen, ocap;
 	uint64_t client_serial;		/* hand-off client to answer */
 	uint64_t open_id;
+	uint8_t reply_len;		/* written to the fd at OPEN_OK, before data */
+	uint8_t reply[64];
 	ev_tstamp last_active;
 	struct tun_open_req req;
 };

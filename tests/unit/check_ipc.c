@@ -189,7 +189,9 @@ static const uint32_t fx_topics =
 static const struct ipc_health fx_health = {"degraded", "nft: 3 rules missing", 123456789012ULL,
 					    (1ULL << 40) | 7, 2048};
 static const struct ipc_tun_open fx_open = {UINT64_MAX - 1, "edge-2.example", "fd00::1234",
-					    65535,	    EM_PROTO_UDP,     "10.0.0.1:5555"};
+					    65535,	    EM_PROTO_UDP,     "10.0.0.1:5555",
+					    10,
+					    {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}};
 static const struct ipc_tun_result fx_result = {77, 0, "no route to edge-2"};
 
 static void
@@ -795,6 +797,8 @@ up_open(const struct ipc_msg *m, int verify, char *err)
 		ck_assert_uint_eq(o.port, fx_open.port);
 		ck_assert_uint_eq(o.proto, fx_open.proto);
 		ck_assert_str_eq(o.client, fx_open.client);
+		ck_assert_uint_eq(o.reply_len, fx_open.reply_len);
+		ck_assert_mem_eq(o.reply, fx_open.reply, fx_open.reply_len);
 	}
 	return 0;
 }
@@ -1342,27 +1346,47 @@ START_TEST(test_codec_ranges)
 	pb_free(&b);
 	/* TUN_OPEN: port 65536, protocol 3 */
 	pb_init(&b);
-	msgpack_pack_array(&b.pk, 6);
+	msgpack_pack_array(&b.pk, 7);
 	msgpack_pack_uint64(&b.pk, 1);
 	mp_pack_str(&b.pk, "edge-2");
 	mp_pack_str(&b.pk, "10.0.0.1");
 	msgpack_pack_uint32(&b.pk, 65536);
 	msgpack_pack_uint8(&b.pk, EM_PROTO_TCP);
 	mp_pack_str(&b.pk, "");
+	msgpack_pack_bin(&b.pk, 0);
 	ck_assert_int_eq(codec_try(&codecs[13], b.sb.data, b.sb.size, 0, err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "TUN_OPEN field 3"));
 	pb_free(&b);
 	pb_init(&b);
-	msgpack_pack_array(&b.pk, 6);
+	msgpack_pack_array(&b.pk, 7);
 	msgpack_pack_uint64(&b.pk, 1);
 	mp_pack_str(&b.pk, "edge-2");
 	mp_pack_str(&b.pk, "10.0.0.1");
 	msgpack_pack_uint16(&b.pk, 22);
 	msgpack_pack_uint8(&b.pk, EM_PROTO_SCTP + 1);
 	mp_pack_str(&b.pk, "");
+	msgpack_pack_bin(&b.pk, 0);
 	ck_assert_int_eq(codec_try(&codecs[13], b.sb.data, b.sb.size, 0, err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "TUN_OPEN field 4"));
 	pb_free(&b);
+	/* TUN_OPEN: a reply of 65 bytes (64 fit) */
+	{
+		static const uint8_t big[65];
+
+		pb_init(&b);
+		msgpack_pack_array(&b.pk, 7);
+		msgpack_pack_uint64(&b.pk, 1);
+		mp_pack_str(&b.pk, "edge-2");
+		mp_pack_str(&b.pk, "10.0.0.1");
+		msgpack_pack_uint16(&b.pk, 22);
+		msgpack_pack_uint8(&b.pk, EM_PROTO_TCP);
+		mp_pack_str(&b.pk, "");
+		msgpack_pack_bin(&b.pk, sizeof(big));
+		msgpack_pack_bin_body(&b.pk, big, sizeof(big));
+		ck_assert_int_eq(codec_try(&codecs[13], b.sb.data, b.sb.size, 0, err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "TUN_OPEN field 6"));
+		pb_free(&b);
+	}
 	/* a string exactly as long as its buffer allows, and one byte more */
 	pb_init(&b);
 	msgpack_pack_array(&b.pk, 4);

@@ -1,0 +1,2 @@
+UNIT_TESTS += socks
+check_socks_SRCS := socksd/socks_proto.c
