@@ -293,7 +293,12 @@ pack_gateway(msgpack_packer *pk, const struct em_gateway *g)
 	msgpack_pack_array(pk, g->nroutes);
 	for (i = 0; i < g->nroutes; i++) {
 		rt = &g->routes[i];
-		msgpack_pack_array(pk, 6);
+		msgpack_pack_array(pk, 9);
+		msgpack_pack_uint8(pk, rt->kind);
+		msgpack_pack_array(pk, rt->nhosts);
+		for (j = 0; j < rt->nhosts; j++)
+			mp_pack_str(pk, rt->hosts[j]);
+		msgpack_pack_uint16(pk, rt->port);
 		mp_pack_str(pk, rt->prefix);
 		mp_pack_str(pk, rt->exact);
 		mp_pack_str(pk, rt->regex);
@@ -349,10 +354,23 @@ unpack_gateway(const msgpack_object *o, char *err, size_t errlen)
 	if ((a = mp_array(&r, MAX_ROUTES)) != NULL) {
 		g->routes = xcalloc(a->via.array.size, sizeof(*g->routes));
 		for (i = 0; i < a->via.array.size && !r.failed; i++) {
-			if (mp_nested(&r, &sr, &a->via.array.ptr[i], 6, "gateway route") == -1)
+			if (mp_nested(&r, &sr, &a->via.array.ptr[i], 9, "gateway route") == -1)
 				break;
 			rt = &g->routes[i];
 			g->nroutes = i + 1;
+			rt->kind = (uint8_t)mp_uint(&sr, EM_GW_TCP);
+			if ((h = mp_array(&sr, MAX_HOSTS)) != NULL) {
+				rt->hosts = xcalloc(h->via.array.size, sizeof(char *));
+				for (j = 0; j < h->via.array.size; j++) {
+					if (!list_str_ok(&h->via.array.ptr[j], NAME_MAX_LEN)) {
+						mp_fail(&sr, "hosts[%u]: expected a host", j);
+						break;
+					}
+					rt->hosts[j] = list_strdup(&h->via.array.ptr[j]);
+					rt->nhosts = j + 1;
+				}
+			}
+			rt->port = (uint16_t)mp_uint(&sr, UINT16_MAX);
 			rt->prefix = mp_strdup(&sr, TEXT_MAX_LEN);
 			rt->exact = mp_strdup(&sr, TEXT_MAX_LEN);
 			rt->regex = mp_strdup(&sr, TEXT_MAX_LEN);

@@ -191,6 +191,9 @@ em_gateway_free(struct em_gateway *g)
 		gw_server_clear(&g->servers[i]);
 	free(g->servers);
 	for (i = 0; i < g->nroutes && g->routes != NULL; i++) {
+		for (size_t j = 0; j < g->routes[i].nhosts; j++)
+			free(g->routes[i].hosts[j]);
+		free(g->routes[i].hosts);
 		free(g->routes[i].prefix);
 		free(g->routes[i].exact);
 		free(g->routes[i].regex);

@@ -107,7 +107,12 @@ struct em_peer {
 };
 
 /* Gateway + its VirtualServices + TLS material, keyed by gateway ns/name. */
+enum em_gw_kind { EM_GW_HTTP = 0, EM_GW_TCP = 1 };
 struct em_gw_route {
+	uint8_t kind;		/* enum em_gw_kind: an http or a tcp route */
+	size_t nhosts;
+	char **hosts;		/* the VirtualService's hosts ("*": any) */
+	uint16_t port;		/* match port, 0 = any */
 	char *prefix;		/* uri prefix, "" = any */
 	char *exact;		/* uri exact, "" */
 	char *regex;		/* uri regex, "" */

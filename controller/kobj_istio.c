@@ -648,13 +648,18 @@ vs_cmp(const void *a, const void *b)
 }
 
 static struct em_gw_route *
-gw_route_add(struct em_gateway *g, const struct kobj_vs *vs, const struct kobj_vs_route *r)
+gw_route_add(struct em_gateway *g, const struct kobj_vs *vs, const struct kobj_vs_route *r,
+    uint8_t kind, uint16_t port)
 {
 	struct em_gw_route *rt;
 
 	g->routes = xreallocarray(g->routes, g->nroutes + 1, sizeof(*g->routes));
 	rt = &g->routes[g->nroutes++];
 	memset(rt, 0, sizeof(*rt));
+	rt->kind = kind;
+	rt->nhosts = vs->nhosts;
+	rt->hosts = kobj_strv_copy(vs->hosts, vs->nhosts);
+	rt->port = port;
 	rt->prefix = xstrdup("");
 	rt->exact = xstrdup("");
 	rt->regex = xstrdup("");
@@ -710,14 +715,14 @@ kobj_gateway_publish(const struct kobj_gateway *gw, struct kobj_vs *const *vs, s
 		for (j = 0; j < bound[i]->nhttp; j++) {
 			r = &bound[i]->http[j];
 			if (r->nmatch == 0) {
-				gw_route_add(g, bound[i], r); /* matches everything */
+				gw_route_add(g, bound[i], r, EM_GW_HTTP, 0); /* matches everything */
 				continue;
 			}
 			for (k = 0; k < r->nmatch; k++) {
 				/* a match on conditions we cannot evaluate never matches */
 				if (r->match[k].uri_kind == KOBJ_URI_NONE && r->match[k].other)
 					continue;
-				rt = gw_route_add(g, bound[i], r);
+				rt = gw_route_add(g, bound[i], r, EM_GW_HTTP, r->match[k].port);
 				switch (r->match[k].uri_kind) {
 				case KOBJ_URI_PREFIX:
 					free(rt->prefix);
@@ -737,9 +742,17 @@ kobj_gateway_publish(const struct kobj_gateway *gw, struct kobj_vs *const *vs, s
 			}
 		}
 	}
-	for (i = 0; i < nb; i++)
-		for (j = 0; j < bound[i]->ntcp; j++)
-			gw_route_add(g, bound[i], &bound[i]->tcp[j]);
+	for (i = 0; i < nb; i++) {
+		for (j = 0; j < bound[i]->ntcp; j++) {
+			r = &bound[i]->tcp[j];
+			if (r->nmatch == 0) {
+				gw_route_add(g, bound[i], r, EM_GW_TCP, 0);
+				continue;
+			}
+			for (k = 0; k < r->nmatch; k++)
+				gw_route_add(g, bound[i], r, EM_GW_TCP, r->match[k].port);
+		}
+	}
 	free(bound);
 	return g;
 }

@@ -370,6 +370,13 @@ fx_gateway(void)
 	route_set(&g->routes[0], "/api", "", "", "api", "shop", 8080);
 	route_set(&g->routes[1], "", "/healthz", "", "health.shop.svc.cluster.local", "shop", 80);
 	route_set(&g->routes[2], "", "", "^/v[0-9]+/", "web", "shop", 0);
+	/* the last route is a tcp route for two hosts, matching port 9000 */
+	g->routes[2].kind = EM_GW_TCP;
+	g->routes[2].port = 9000;
+	g->routes[2].nhosts = 2;
+	g->routes[2].hosts = xcalloc(2, sizeof(char *));
+	g->routes[2].hosts[0] = xstrdup("shop.example.com");
+	g->routes[2].hosts[1] = xstrdup("*");
 	return g;
 }
 
@@ -508,6 +515,11 @@ eq_gateway(const struct em_gateway *a, const struct em_gateway *b)
 	}
 	ck_assert_uint_eq(a->nroutes, b->nroutes);
 	for (i = 0; i < a->nroutes; i++) {
+		ck_assert_uint_eq(a->routes[i].kind, b->routes[i].kind);
+		ck_assert_uint_eq(a->routes[i].port, b->routes[i].port);
+		ck_assert_uint_eq(a->routes[i].nhosts, b->routes[i].nhosts);
+		for (size_t h = 0; h < a->routes[i].nhosts; h++)
+			ck_assert_str_eq(a->routes[i].hosts[h], b->routes[i].hosts[h]);
 		ck_assert_str_eq(a->routes[i].prefix, b->routes[i].prefix);
 		ck_assert_str_eq(a->routes[i].exact, b->routes[i].exact);
 		ck_assert_str_eq(a->routes[i].regex, b->routes[i].regex);
