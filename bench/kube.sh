@@ -46,14 +46,21 @@ PY
 )
 mkdir -p "$T/run" "$T/state"
 printf 'kubeAPIConfig:\n  master: http://127.0.0.1:%s\ncommonConfig:\n  nodeName: edge-1\n  runtimeDir: %s/run\n  stateDir: %s/state\n' "$P" "$T" "$T" > "$T/cfg.yaml"
+: > "$T/ctl.log"
 "$B/edgemesh-controller" -c "$T/cfg.yaml" -d $([ "$(id -u)" -eq 0 ] && echo "-u root") >"$T/ctl.log" 2>&1 & CTL=$!
 for _ in $(seq 600); do grep -q 'kube: synced' "$T/ctl.log" && break; sleep 0.1; done
 echo "kube bench: $N services, $((N * 10)) endpoints in $((N / 10)) slices"
 grep -o 'synced in [0-9.]*s.*' "$T/ctl.log" | sed 's/"$//;s/^/  /'
 echo "  the fake alone serving the same list: $FAKE_ALONE"
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2fs", ($14 + $15) / hz}' "/proc/$1/stat"; }
+echo "  CPU so far: controller $(cpu $CTL), fake API $(cpu $FAKE) (incl. the bulk load and the python fetch)"
 sleep 1
 echo "  controller RSS after sync: $(awk '/VmRSS/ {print $2, $3}' /proc/$CTL/status) (peak $(awk '/VmHWM/ {print $2, $3}' /proc/$CTL/status))"
-for _ in $(seq 150); do grep -Eq 'kube: cache /.*: [0-9]+ objects' "$T/ctl.log" && break; sleep 0.1; done
+# the first cache write that holds everything (at most every 10 s)
+for _ in $(seq 250); do
+	[ "$(grep -Eo 'kube: cache /.*: [0-9]+ objects' "$T/ctl.log" | grep -Eo '[0-9]+ objects' | sort -n | tail -1 | cut -d' ' -f1)" -ge $((N + N / 10)) ] 2>/dev/null && break
+	sleep 0.1
+done
 echo "  controller RSS after the disk cache write: $(awk '/VmRSS/ {print $2, $3}' /proc/$CTL/status) (peak $(awk '/VmHWM/ {print $2, $3}' /proc/$CTL/status)); cache $(stat -c %s "$T/state/registry-cache.json" 2>/dev/null) bytes"
 for i in 1 2 3 4 5; do
 	t0=$(date +%s.%N)

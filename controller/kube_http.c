@@ -5,6 +5,11 @@
  * curl_multi_socket_action().  Finished transfers are reported after
  * curl_multi_socket_action() returns, so a done callback may start the
  * next request.
+ *
+ * kubeAPIConfig.qps/burst (as client-go's rate limiter): a token bucket
+ * on request starts.  A list page, a watch (re)start and a relist each
+ * take a token; a long-lived watch takes none while it runs.  A request
+ * without a token waits in a FIFO queue, not in curl.
  */
 #include <sys/queue.h>
 
@@ -23,7 +28,9 @@ struct kube_req {
 	kube_done_cb		 done_cb;
 	void			*arg;
 	char			 err[CURL_ERROR_SIZE];
+	int			 queued;	/* waiting for a token, not in curl yet */
 	LIST_ENTRY(kube_req)	 entry;
+	TAILQ_ENTRY(kube_req)	 qentry;
 };
 
 struct kube_sock {
@@ -37,6 +44,10 @@ struct kube_http {
 	ev_timer	 timer;
 	int		 running;
 	LIST_HEAD(, kube_req) reqs;
+	TAILQ_HEAD(, kube_req) queue;
+	struct kube_bucket bucket;
+	ev_timer	 qtimer;
+	unsigned long	 started;
 };
 
 static void kube_http_check(struct kube_http *);
@@ -127,7 +138,10 @@ static void
 kube_req_free(struct kube_req *r)
 {
 	LIST_REMOVE(r, entry);
-	curl_multi_remove_handle(r->h->multi, r->easy);
+	if (r->queued)
+		TAILQ_REMOVE(&r->h->queue, r, qentry);
+	else
+		curl_multi_remove_handle(r->h->multi, r->easy);
 	curl_easy_cleanup(r->easy);
 	curl_slist_free_all(r->hdrs);
 	free(r);
@@ -162,8 +176,53 @@ kube_http_check(struct kube_http *h)
 	}
 }
 
+static void
+kube_http_add(struct kube_http *h, struct kube_req *r)
+{
+	r->queued = 0;
+	h->started++;
+	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
+		fatalx("%s: curl_multi_add_handle failed", __func__);
+}
+
+/* Start queued requests as tokens come in. */
+static void
+kube_http_dequeue(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct kube_http *h = w->data;
+	struct kube_req *r;
+	double wait;
+
+	while ((r = TAILQ_FIRST(&h->queue)) != NULL) {
+		if ((wait = kube_bucket_take(&h->bucket, ev_now(loop))) > 0) {
+			ev_timer_set(&h->qtimer, wait, 0.);
+			ev_timer_start(loop, &h->qtimer);
+			return;
+		}
+		TAILQ_REMOVE(&h->queue, r, qentry);
+		kube_http_add(h, r);
+	}
+}
+
+unsigned long
+kube_http_started(const struct kube_http *h)
+{
+	return h->started;
+}
+
+size_t
+kube_http_queued(const struct kube_http *h)
+{
+	const struct kube_req *r;
+	size_t n = 0;
+
+	TAILQ_FOREACH(r, &h->queue, qentry)
+		n++;
+	return n;
+}
+
 struct kube_http *
-kube_http_new(struct ev_loop *loop)
+kube_http_new(struct ev_loop *loop, double qps, double burst)
 {
 	struct kube_http *h = xcalloc(1, sizeof(*h));
 
@@ -171,6 +230,10 @@ kube_http_new(struct ev_loop *loop)
 		fatalx("%s: curl_global_init failed", __func__);
 	h->loop = loop;
 	LIST_INIT(&h->reqs);
+	TAILQ_INIT(&h->queue);
+	kube_bucket_init(&h->bucket, qps, burst, ev_now(loop));
+	ev_timer_init(&h->qtimer, kube_http_dequeue, 0., 0.);
+	h->qtimer.data = h;
 	if ((h->multi = curl_multi_init()) == NULL)
 		fatalx("%s: curl_multi_init failed", __func__);
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, kube_http_sock_cb);
@@ -190,6 +253,7 @@ kube_http_free(struct kube_http *h)
 	while (!LIST_EMPTY(&h->reqs))
 		kube_req_free(LIST_FIRST(&h->reqs));
 	ev_timer_stop(h->loop, &h->timer);
+	ev_timer_stop(h->loop, &h->qtimer);
 	curl_multi_cleanup(h->multi);
 	free(h);
 }
@@ -231,8 +295,16 @@ kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long
 	kube_client_setup(c, r->easy, &r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	LIST_INSERT_HEAD(&h->reqs, r, entry);
-	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK)
-		fatalx("%s: curl_multi_add_handle failed", __func__);
+	if (TAILQ_EMPTY(&h->queue) && kube_bucket_take(&h->bucket, ev_now(h->loop)) == 0) {
+		kube_http_add(h, r);
+		return r;
+	}
+	r->queued = 1;
+	TAILQ_INSERT_TAIL(&h->queue, r, qentry);
+	if (!ev_is_active(&h->qtimer)) {
+		ev_timer_set(&h->qtimer, 0., 0.);	/* computes the wait */
+		ev_timer_start(h->loop, &h->qtimer);
+	}
 	return r;
 }
 

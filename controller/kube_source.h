@@ -5,7 +5,10 @@
  *	kube_client.c	where the API is and how to authenticate (kubeAPIConfig)
  *	kube_http.c	libcurl multi driven by the libev loop
  *	kube_watch.c	per resource: list (paged) -> watch -> relist on 410
- *	kube_source.c	the watchers, commit coalescing, the disk cache
+ *	kube_source.c	the watchers, commit coalescing, the disk cache,
+ *			the per-credentialName Secret watches
+ *	kube_util.c	the pure parts: line splitter, list scanner, relist
+ *			diff, token bucket (unit-tested alone)
  */
 #ifndef EM_KUBE_SOURCE_H
 #define EM_KUBE_SOURCE_H
@@ -74,7 +77,8 @@ typedef int	(*kube_data_cb)(void *arg, long status, const char *buf, size_t len)
 /* The end: curl result, HTTP status (0 if none), curl's error text. */
 typedef void	(*kube_done_cb)(void *arg, CURLcode, long status, const char *err);
 
-struct kube_http *kube_http_new(struct ev_loop *);
+/* qps, burst: kubeAPIConfig.qps/burst, a token bucket on request starts */
+struct kube_http *kube_http_new(struct ev_loop *, double qps, double burst);
 void		 kube_http_free(struct kube_http *);
 /*
  * GET server+path.  stall: abort when no byte came for that many seconds;
@@ -85,6 +89,9 @@ struct kube_req	*kube_http_get(struct kube_http *, struct kube_client *, const c
 		    long stall, long total, kube_data_cb, kube_done_cb, void *arg);
 /* Abort a request; its callbacks are not called any more. */
 void		 kube_http_cancel(struct kube_http *, struct kube_req *);
+/* Requests started / waiting for a token (tests, logs). */
+unsigned long	 kube_http_started(const struct kube_http *);
+size_t		 kube_http_queued(const struct kube_http *);
 
 /* kube_watch.c */
 struct reg_kube;
@@ -108,9 +115,13 @@ void		 kube_watch_disable(struct kube_watch *);	/* counts as synced */
 int		 kube_watch_seed(struct kube_watch *, json_t *obj);
 int		 kube_watch_synced(const struct kube_watch *);
 enum kobj_kind	 kube_watch_kind(const struct kube_watch *);
-/* The known objects' JSON (compact, one per line) into f; -1 on error. */
-int		 kube_watch_dump(const struct kube_watch *, FILE *f, size_t *n);
 size_t		 kube_watch_count(const struct kube_watch *);
+/* Is obj (key, resourceVersion) the version we hold?  For the disk cache. */
+int		 kube_watch_holds(const struct kube_watch *, const char *key, const char *rv);
+/* Delete every object this watch put (a Secret no Gateway names any more). */
+void		 kube_watch_forget(struct kube_watch *);
+/* "kind/ns/name" of an object, the key of `known`; -1 if it has none. */
+int		 kube_obj_key(const json_t *obj, char *key, size_t len);
 
 /* kube_source.c: what the watchers call back */
 struct ev_loop	*kube_loop(struct reg_kube *);
@@ -121,5 +132,42 @@ long		 kube_watch_timeout(struct reg_kube *);
 /* Something was put or deleted: commit soon (same loop iteration). */
 void		 kube_dirty(struct reg_kube *);
 void		 kube_synced(struct reg_kube *, struct kube_watch *);
+/* A new version of a cacheable object: append it to the cache journal. */
+void		 kube_cache_put(struct reg_kube *, const json_t *obj);
+/* A Gateway was put (its credentialNames) or deleted (gw NULL). */
+void		 kube_gateway_refs(struct reg_kube *, const char *ns, const char *name,
+		    const struct kobj_gateway *gw);
+
+/* kube_util.c */
+/* A watch body split into lines; line NULL: one longer than max was dropped. */
+typedef int	(*kube_line_cb)(void *arg, const char *line, size_t len);
+struct kube_lines {
+	char	*buf;
+	size_t	 len, cap, max;
+	int	 skipping;	/* inside an over-long line */
+};
+void		 kube_lines_init(struct kube_lines *, size_t max);
+void		 kube_lines_reset(struct kube_lines *);
+/* -1 when cb returned -1 (the rest of the data is not looked at). */
+int		 kube_lines_feed(struct kube_lines *, const char *p, size_t n, kube_line_cb,
+		    void *arg);
+/*
+ * A list body: cb gets each element of "items" as JSON text; *meta the
+ * other top-level members (metadata, kind...).  -1 and err on bad JSON.
+ */
+typedef void	(*kube_item_cb)(void *arg, const char *item, size_t len);
+int		 kube_list_scan(const char *buf, size_t len, json_t **meta, kube_item_cb,
+		    void *arg, char *err, size_t errlen);
+typedef void	(*kube_key_cb)(void *arg, const char *key);
+/* del(key) for every key of known that is not in seen; how many. */
+size_t		 kube_known_diff(const struct hmap *known, const struct hmap *seen,
+		    kube_key_cb del, void *arg);
+struct kube_bucket {
+	double	 rate, burst, tokens, last;
+};
+void		 kube_bucket_init(struct kube_bucket *, double qps, double burst, double now);
+/* 0: take a token now; else the seconds until one is there. */
+double		 kube_bucket_take(struct kube_bucket *, double now);
+void		 kube_urlenc(char *out, size_t len, const char *s);
 
 #endif

@@ -8,13 +8,17 @@
  *	                 ^          | 410
  *	                 +----------+
  *
- * Every object we put is remembered by kind/ns/name (`known`), so a relist
- * ends with deletes for exactly the objects that vanished meanwhile, and a
- * restart seeded from the disk cache converges the same way.  A malformed
+ * Every object we put is remembered by kind/ns/name (`known`) with its
+ * resourceVersion only, so a relist ends with deletes for exactly the
+ * objects that vanished meanwhile, an item whose version we hold is not
+ * parsed or put again, and a restart seeded from the disk cache converges
+ * the same way.  List pages are scanned item by item (kube_list_scan): no
+ * tree of a whole page is ever built.  A malformed
  * object is logged and skipped (its last good version stays); an invalid
  * line in a watch stream ends that watch, and the next one resumes from
  * the last good resourceVersion, so nothing is lost or applied twice.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +43,12 @@ struct kube_watch {
 	struct kube_req		*req;
 	char			 rv[256];	/* resume point: list, event or bookmark */
 	char			*cont;		/* list continue token */
-	struct hmap		*known;		/* "kind/ns/name" -> JSON ("" if not cached) */
+	struct hmap		*known;		/* "kind/ns/name" -> resourceVersion */
 	struct hmap		*seen;		/* during a list: what it returned so far */
-	char			*buf;		/* list body, or the watch's current line */
+	char			*buf;		/* list (or error) body */
 	size_t			 len, cap;
-	int			 skipping;	/* discarding an over-long watch line */
+	struct kube_lines	 lines;		/* the watch's current line */
+	int			 seeding;	/* from the disk cache: not journaled */
 	int			 gone;		/* the stream said 410 */
 	int			 broken;	/* the stream sent something invalid */
 	int			 synced;
@@ -64,7 +69,7 @@ kw_buf_reset(struct kube_watch *kw)
 	free(kw->buf);
 	kw->buf = NULL;
 	kw->len = kw->cap = 0;
-	kw->skipping = 0;
+	kube_lines_reset(&kw->lines);
 }
 
 static int
@@ -89,27 +94,6 @@ kw_buf_add(struct kube_watch *kw, const char *p, size_t n, size_t max)
 	return 0;
 }
 
-static void
-kw_urlenc(char *out, size_t len, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 4 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~')
-			out[o++] = (char)c;
-		else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 static const char *
 kw_meta(const json_t *obj, const char *key)
 {
@@ -120,6 +104,18 @@ static void
 kw_key(char *buf, size_t len, int kind, const char *ns, const char *name)
 {
 	snprintf(buf, len, "%d/%s/%s", kind, ns, name);
+}
+
+int
+kube_obj_key(const json_t *obj, char *key, size_t len)
+{
+	const char *ns = kw_meta(obj, "namespace"), *name = kw_meta(obj, "name");
+	int kind = kobj_kind_of(obj);
+
+	if (kind == -1 || name == NULL)
+		return -1;
+	kw_key(key, len, kind, ns ? ns : "", name);
+	return 0;
 }
 
 /* "kind/ns/name" -> its parts (ns may be ""); 0 or -1. */
@@ -152,7 +148,7 @@ kw_apply(struct kube_watch *kw, json_t *obj, struct hmap *map)
 {
 	struct kobj_diag diag;
 	struct kobj *k = NULL;
-	const char *ns, *name, *old;
+	const char *ns, *name, *rv, *old;
 	char key[EM_KEY_LEN + 16];
 	int kind;
 
@@ -164,26 +160,37 @@ kw_apply(struct kube_watch *kw, json_t *obj, struct hmap *map)
 	kind = kobj_kind_of(obj);
 	ns = kw_meta(obj, "namespace");
 	name = kw_meta(obj, "name");
+	if ((rv = kw_meta(obj, "resourceVersion")) == NULL)
+		rv = "";
 	if (kind == -1 || name == NULL) {
 		log_warnx("kube: %s: object %s without kind or metadata.name; skipped",
 		    kw->res->name, name ? name : "?");
 		return -1;
 	}
 	kw_key(key, sizeof(key), kind, ns ? ns : "", name);
+	old = hmap_get(kw->known, key);
+	if (map == kw->seen && old != NULL && rv[0] != '\0' && strcmp(old, rv) == 0) {
+		/* a relist item we hold in this very version: nothing to do */
+		free(hmap_put(map, key, xstrdup(rv)));
+		return 0;
+	}
 	memset(&diag, 0, sizeof(diag));
 	if (kobj_parse(obj, &k, &diag) == -1 || k == NULL) {
 		log_warnx("kube: skipped: %s%s", diag.err[0] ? diag.err : "unusable object",
-		    map == kw->seen && hmap_get(kw->known, key) ? "; keeping its last good version" :
-		    "");
+		    map == kw->seen && old != NULL ? "; keeping its last good version" : "");
 		/* a list keeps the last good version of a now malformed object */
-		if (map == kw->seen && (old = hmap_get(kw->known, key)) != NULL)
+		if (map == kw->seen && old != NULL)
 			free(hmap_put(map, key, xstrdup(old)));
 		return -1;
 	}
 	if (diag.warn[0] != '\0')
 		log_warnx("kube: %s", diag.warn);
+	if (k->kind == KOBJ_GATEWAY)
+		kube_gateway_refs(kw->rk, k->ns, k->name, k->u.gw);
 	state_put(kube_state(kw->rk), k, KUBE_SOURCE);
-	free(hmap_put(map, key, kw->res->cache ? json_dumps(obj, JSON_COMPACT) : xstrdup("")));
+	free(hmap_put(map, key, xstrdup(rv)));
+	if (kw->res->cache && !kw->seeding)
+		kube_cache_put(kw->rk, obj);
 	kube_dirty(kw->rk);
 	return 0;
 }
@@ -198,8 +205,16 @@ kw_delete_key(struct kube_watch *kw, const char *key)
 	if (kw_key_split(key, &kind, ns, sizeof(ns), &name) == -1 || kind < 0 ||
 	    kind >= KOBJ_NKINDS)
 		return;
+	if (kind == KOBJ_GATEWAY)
+		kube_gateway_refs(kw->rk, ns, name, NULL);
 	state_del(kube_state(kw->rk), (enum kobj_kind)kind, ns, name, KUBE_SOURCE);
 	kube_dirty(kw->rk);
+}
+
+static void
+kw_delete_cb(void *arg, const char *key)
+{
+	kw_delete_key(arg, key);
 }
 
 static void
@@ -271,7 +286,7 @@ kw_http_error(struct kube_watch *kw, long status, enum kw_next next)
 		    "(the token file is re-read before every request)", kw->res->name, msg);
 	} else if (status == 403) {
 		log_warnx("kube: %s: 403 Forbidden%s; the ClusterRole must allow get/list/watch "
-		    "on %s (see k8s/rbac.yaml)", kw->res->name, msg, kw->res->name);
+		    "on %s (see k8s/02-rbac.yaml)", kw->res->name, msg, kw->res->name);
 	} else
 		log_warnx("kube: %s: HTTP %ld%s", kw->res->name, status, msg);
 	kw_buf_reset(kw);
@@ -299,17 +314,9 @@ kw_list_data(void *arg, long status, const char *p, size_t n)
 static void
 kw_list_finish(struct kube_watch *kw)
 {
-	struct hmap_iter it;
-	const char *key;
-	void *v;
-	size_t ndel = 0;
+	size_t ndel;
 
-	hmap_iter_init(&it);
-	while (hmap_next(kw->known, &it, &key, &v))
-		if (hmap_get(kw->seen, key) == NULL) {
-			kw_delete_key(kw, key);
-			ndel++;
-		}
+	ndel = kube_known_diff(kw->known, kw->seen, kw_delete_cb, kw);
 	hmap_free(kw->known, free);
 	kw->known = kw->seen;
 	kw->seen = NULL;
@@ -322,16 +329,33 @@ kw_list_finish(struct kube_watch *kw)
 		kube_synced(kw->rk, kw);
 	}
 	kube_dirty(kw->rk);
+	/* the pages' transient memory back to the system */
+	malloc_trim(0);
+}
+
+static void
+kw_list_item(void *arg, const char *p, size_t n)
+{
+	struct kube_watch *kw = arg;
+	json_error_t jerr;
+	json_t *it;
+
+	if ((it = json_loadb(p, n, 0, &jerr)) == NULL) {
+		log_warnx("kube: %s: list: an item is invalid JSON (%s); skipped",
+		    kw->res->name, jerr.text);
+		return;
+	}
+	kw_apply(kw, it, kw->seen);
+	json_decref(it);
 }
 
 static void
 kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 {
 	struct kube_watch *kw = arg;
-	json_t *j, *items, *it;
-	json_error_t jerr;
+	json_t *j;
 	const char *cont, *rv;
-	size_t i;
+	char emsg[256];
 
 	kw->req = NULL;
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status != 200)) {
@@ -370,17 +394,14 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 		kw_http_error(kw, status, KW_NEXT_LIST);
 		return;
 	}
-	j = json_loadb(kw->buf ? kw->buf : "", kw->len, 0, &jerr);
-	kw_buf_reset(kw);
-	if (j == NULL || !json_is_array(items = json_object_get(j, "items"))) {
-		log_warnx("kube: %s: list: invalid JSON (%s at %d:%d)", kw->res->name,
-		    j ? "no items" : jerr.text, jerr.line, jerr.column);
-		json_decref(j);
+	if (kube_list_scan(kw->buf ? kw->buf : "", kw->len, &j, kw_list_item, kw, emsg,
+	    sizeof(emsg)) == -1) {
+		log_warnx("kube: %s: list: invalid JSON (%s)", kw->res->name, emsg);
+		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_LIST);
 		return;
 	}
-	json_array_foreach(items, i, it)
-		kw_apply(kw, it, kw->seen);
+	kw_buf_reset(kw);
 	cont = kw_meta(j, "continue");
 	rv = kw_meta(j, "resourceVersion");
 	free(kw->cont);
@@ -414,7 +435,7 @@ kw_list_begin(struct kube_watch *kw)
 	}
 	cont[0] = '\0';
 	if (kw->cont != NULL)
-		kw_urlenc(cont, sizeof(cont), kw->cont);
+		kube_urlenc(cont, sizeof(cont), kw->cont);
 	snprintf(path, sizeof(path), "%s?limit=%d%s%s%s%s", kw->res->path, KUBE_PAGE_LIMIT,
 	    cont[0] ? "&continue=" : "", cont, kw->res->query ? "&" : "",
 	    kw->res->query ? kw->res->query : "");
@@ -500,40 +521,32 @@ out:
 }
 
 static int
+kw_watch_line(void *arg, const char *line, size_t len)
+{
+	struct kube_watch *kw = arg;
+
+	if (line == NULL) {
+		log_warnx("kube: %s: watch: an event longer than %u bytes; relisting to "
+		    "catch up", kw->res->name, KUBE_LINE_MAX);
+		kw->gone = 1;	/* we missed an object: only a relist is exact */
+		return -1;
+	}
+	if (kw_event(kw, line, len) == -1 || kw->gone)
+		return -1;
+	return 0;
+}
+
+static int
 kw_watch_data(void *arg, long status, const char *p, size_t n)
 {
 	struct kube_watch *kw = arg;
-	const char *nl;
-	size_t take;
 
 	if (status != 200) {
 		kw_buf_add(kw, p, n, KW_ERRBODY_MAX);
 		return 0;
 	}
 	/* newline-delimited events, split anywhere by the transport */
-	while (n > 0) {
-		nl = memchr(p, '\n', n);
-		take = nl != NULL ? (size_t)(nl - p) : n;
-		if (kw->skipping) {
-			/* the rest of an over-long line */
-		} else if (kw_buf_add(kw, p, take, KUBE_LINE_MAX) == -1) {
-			log_warnx("kube: %s: watch: an event longer than %u bytes; skipped "
-			    "(relisting to catch up)", kw->res->name, KUBE_LINE_MAX);
-			kw->skipping = 1;
-			kw->gone = 1;	/* we missed an object: only a relist is exact */
-		}
-		if (nl == NULL)
-			break;
-		if (!kw->skipping && kw_event(kw, kw->buf ? kw->buf : "", kw->len) == -1)
-			return -1;
-		kw->len = 0;
-		kw->skipping = 0;
-		if (kw->gone)
-			return -1;
-		p += take + 1;
-		n -= take + 1;
-	}
-	return 0;
+	return kube_lines_feed(&kw->lines, p, n, kw_watch_line, kw);
 }
 
 static void
@@ -587,7 +600,7 @@ kw_watch_done(void *arg, CURLcode rc, long status, const char *err)
 		return;
 	}
 	/* a clean end (the server's timeout): watch again from where we are */
-	if (kw->len > 0)
+	if (kw->lines.len > 0)
 		log_warnx("kube: %s: watch ended inside an event; watching again from %s",
 		    kw->res->name, kw->rv);
 	kw_buf_reset(kw);
@@ -607,7 +620,7 @@ kw_watch_begin(struct kube_watch *kw)
 
 	/* as client-go: a random timeout in [t, 2t) spreads the re-watches */
 	t += (long)arc4random_uniform((uint32_t)t);
-	kw_urlenc(rv, sizeof(rv), kw->rv);
+	kube_urlenc(rv, sizeof(rv), kw->rv);
 	snprintf(path, sizeof(path), "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true"
 	    "&timeoutSeconds=%ld%s%s", kw->res->path, rv, t, kw->res->query ? "&" : "",
 	    kw->res->query ? kw->res->query : "");
@@ -630,6 +643,7 @@ kube_watch_new(struct reg_kube *rk, const struct kube_res *res)
 	kw->rk = rk;
 	kw->res = res;
 	kw->known = hmap_new();
+	kube_lines_init(&kw->lines, KUBE_LINE_MAX);
 	ev_timer_init(&kw->retry, kw_retry_cb, 0., 0.);
 	kw->retry.data = kw;
 	return kw;
@@ -647,7 +661,7 @@ kube_watch_free(struct kube_watch *kw)
 	if (kw->seen != NULL)
 		hmap_free(kw->seen, free);
 	free(kw->cont);
-	free(kw->buf);
+	kw_buf_reset(kw);
 	free(kw);
 }
 
@@ -675,7 +689,9 @@ kube_watch_seed(struct kube_watch *kw, json_t *obj)
 		return -1;
 	if (kind != (int)saved->kkind)
 		kw->res = saved->fallback;
+	kw->seeding = 1;
 	rc = kw_apply(kw, obj, kw->known);
+	kw->seeding = 0;
 	kw->res = saved;
 	return rc;
 }
@@ -699,21 +715,23 @@ kube_watch_count(const struct kube_watch *kw)
 }
 
 int
-kube_watch_dump(const struct kube_watch *kw, FILE *f, size_t *n)
+kube_watch_holds(const struct kube_watch *kw, const char *key, const char *rv)
+{
+	const char *have = hmap_get(kw->known, key);
+
+	return have != NULL && strcmp(have, rv) == 0;
+}
+
+void
+kube_watch_forget(struct kube_watch *kw)
 {
 	struct hmap_iter it;
 	const char *key;
 	void *v;
 
 	hmap_iter_init(&it);
-	while (hmap_next(kw->known, &it, &key, &v)) {
-		const char *json = v;
-
-		if (json[0] == '\0')
-			continue;
-		if (fprintf(f, "%s%s", *n > 0 ? ",\n" : "\n", json) < 0)
-			return -1;
-		(*n)++;
-	}
-	return 0;
+	while (hmap_next(kw->known, &it, &key, &v))
+		kw_delete_key(kw, key);
+	hmap_free(kw->known, free);
+	kw->known = hmap_new();
 }

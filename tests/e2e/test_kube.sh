@@ -161,7 +161,8 @@ ok "services were listed in pages (limit=500, continue)" \
 ok "endpoints joined from the EndpointSlice" \
 	sh -c "'$B/edgemeshctl' -c '$T/cfg.yaml' services | grep -A1 '^default/web ' | grep -q '10.201.1.10 *node=edge-1'"
 ok "istio CRDs listed (empty)" log_has "virtualservices: listed 0 objects"
-ok "only TLS secrets listed (gateway enabled)" log_has "secrets: listed 1 objects"
+ok "no Secret fetched while no Gateway names one (gateway enabled)" \
+	sh -c "! grep -q 'kube: secret' '$T/ctl.log'"
 ok "peers published from Node objects" log_has "upsert peers edge-2 "
 
 # ---- add / change / delete ----

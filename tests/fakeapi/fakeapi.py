@@ -15,7 +15,9 @@ It implements what the controller relies on, with the real semantics:
   Authorization: Bearer <token>            the token file is re-read per request
                                            (rotation); 401 otherwise
   TLS                                      --cert/--key
-  fieldSelector=type=...                   for Secrets
+  fieldSelector=type=...,metadata.name=...,metadata.namespace=...
+  /api/v1/namespaces/<ns>/<resource>       one namespace of a core resource
+  --request-log FILE                       one line per API request (path?query)
 
 Control (no auth), POST /_fake/<op> with a JSON body:
   put {"object": {...}} | {"objects": [...]}     ADDED or MODIFIED
@@ -35,6 +37,7 @@ import bisect
 import json
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -55,6 +58,7 @@ RESOURCES = {
     "/apis/networking.istio.io/v1alpha3/gateways": ("gateways", "networking.istio.io/v1alpha3", "Gateway"),
     "/apis/networking.istio.io/v1alpha3/virtualservices": ("virtualservices", "networking.istio.io/v1alpha3", "VirtualService"),
 }
+NAMESPACED = re.compile(r"^/api/v1/namespaces/([^/]+)/([a-z]+)$")
 BY_KIND = {(v[1], v[2]): v[0] for v in RESOURCES.values()}
 BY_NAME = {v[0]: (p, v[1], v[2]) for p, v in RESOURCES.items()}
 
@@ -226,7 +230,14 @@ class Handler(BaseHTTPRequestHandler):
                 with s.cond:
                     s.stats["unauthorized"] += 1
                 return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
+        if ARGS.request_log:
+            with s.cond, open(ARGS.request_log, "a") as f:
+                f.write("GET %s\n" % self.path)
         info = RESOURCES.get(u.path)
+        m = NAMESPACED.match(u.path)
+        if info is None and m and "/api/v1/" + m.group(2) in RESOURCES:
+            info = RESOURCES["/api/v1/" + m.group(2)]
+            q["_ns"] = urllib.parse.unquote(m.group(1))
         if info is None or info[0] in s.unserved:
             return self.send_json(404, status_obj(404, "NotFound", "the server could not find the requested resource"))
         if q.get("watch") in ("1", "true"):
@@ -234,11 +245,19 @@ class Handler(BaseHTTPRequestHandler):
         return self.list(info, q)
 
     def matches(self, obj, q):
+        md = obj.get("metadata", {})
+        if "_ns" in q and md.get("namespace", "") != q["_ns"]:
+            return False
         fs = q.get("fieldSelector")
         if fs:
             for term in fs.split(","):
                 k, _, v = term.partition("=")
+                v = v.lstrip("=")
                 if k == "type" and obj.get("type") != v:
+                    return False
+                if k == "metadata.name" and md.get("name") != v:
+                    return False
+                if k == "metadata.namespace" and md.get("namespace", "") != v:
                     return False
         return True
 
@@ -368,6 +387,7 @@ def main():
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--unserved", default="", help="comma-separated resources answering 404")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--request-log", help="append one line per API request")
     ap.add_argument("-v", "--verbose", action="store_true")
     ARGS = ap.parse_args()
     random.seed(ARGS.seed)
