@@ -1,0 +1,215 @@
+#!/bin/bash
+# gatewayd end to end: the real controller (file registry), tunneld and
+# gatewayd on edge-1, tunneld on edge-2; clients on edge-2's node namespace.
+# HTTP routing by host and path to local and remote (tunneled) endpoints,
+# 404/503 answers, keep-alive re-routing, HTTPS SIMPLE and MUTUAL with a
+# throwaway CA, TLS passthrough to a pod's openssl s_server, a TCP route to
+# an echo pod, a Gateway change that adds a listener under an open
+# connection, garbage and a slow head on a listener.
+. tests/e2e/lib.sh
+e2e_init gateway
+for t in curl openssl python3; do
+	command -v $t >/dev/null || { echo "SKIP gateway: $t missing"; exit 77; }
+done
+e2e_topology 2
+mkdir -p "$E2E_DIR/registry"
+cp tests/fixtures/registry/nodes.yaml tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
+
+# a throwaway CA, the gateway's certificate, a client certificate, the pod's own
+C="$E2E_DIR/pki"
+mkdir -p "$C"
+(
+	cd "$C" || exit 1
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=e2e-ca
+	openssl req -newkey rsa:2048 -nodes -keyout gw.key -out gw.csr -subj /CN=gw.example.com
+	printf 'subjectAltName=DNS:gw.example.com\n' > san.ext
+	openssl x509 -req -in gw.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out gw.crt -days 1 -extfile san.ext
+	openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=e2e-client
+	openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout pod.key -out pod.crt -days 1 \
+		-subj /CN=secure.example.com -addext subjectAltName=DNS:secure.example.com
+) >"$C/log" 2>&1 || { cat "$C/log"; fail "openssl pki"; e2e_done; exit 1; }
+python3 - "$C" "$E2E_DIR/registry/secrets.yaml" <<'PY'
+import sys
+d, out = sys.argv[1], sys.argv[2]
+def ind(f):
+    return "\n".join("    " + l for l in open(d + "/" + f).read().strip().split("\n"))
+docs = []
+for name, ca in (("gw-secret", False), ("gw-mtls", True)):
+    s = ("apiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: default}\n"
+         "type: kubernetes.io/tls\nstringData:\n  tls.crt: |\n%s\n  tls.key: |\n%s\n"
+         % (name, ind("gw.crt"), ind("gw.key")))
+    if ca:
+        s += "  ca.crt: |\n%s\n" % ind("ca.crt")
+    docs.append(s)
+open(out, "w").write("---\n".join(docs))
+PY
+
+e2e_config 1 >/dev/null <<'CFG'
+  edgeGateway:
+    enable: true
+CFG
+e2e_config 2 </dev/null >/dev/null
+SH=tests/tools/serve_hostname.py
+in_ns p1 python3 $SH --name pod-local --bind 10.201.1.30 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 $SH --name pod-echo --bind 10.201.1.20 --echo 2701 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p2 python3 $SH --name pod-remote --bind 10.201.2.30 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 openssl s_server -quiet -accept 10.201.1.11:8443 -cert "$C/pod.crt" -key "$C/pod.key" \
+	-www >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"
+for i in 1 2; do e2e_daemon $i controller; e2e_daemon $i tunneld; done
+e2e_daemon 1 gatewayd
+
+GW=10.200.0.11
+get() {	# path [curl args] -> body, from edge-2's node namespace
+	in_ns n2 curl -s -m 5 "${@:2}" "http://$GW:23333$1"
+}
+code() {	# url [curl args] -> status code
+	in_ns n2 curl -s -o /dev/null -m 5 -w '%{http_code}' "${@:2}" "$1"
+}
+wait_for 20 in_ns n2 curl -sf -m 1 "http://$GW:23333/local" || fail "gateway answers on 23333"
+
+# 1. HTTP routing
+R=$(get /local); ok "prefix /local -> local endpoint ($R)" test "$R" = pod-local
+R=$(get /remote/x); ok "prefix /remote, FQDN destination -> remote endpoint via tunnel ($R)" test "$R" = pod-remote
+R=$(get /who/am/i -H 'Host: hostname.org'); ok "Host hostname.org /who -> remote ($R)" test "$R" = pod-remote
+R=$(get /anything/at/all -H 'Host: all.example.com:23333'); ok "prefix / matches every path, Host with port ($R)" test "$R" = pod-remote
+R=$(get /re/42); ok "regex /re/[0-9]+ (full match) -> local ($R)" test "$R" = pod-local
+S=$(code "http://$GW:23333/re/42x"); ok "regex is anchored: /re/42x -> 404 ($S)" test "$S" = 404
+S=$(code "http://$GW:23333/nothing-here"); ok "unknown path -> 404, not an empty reply ($S)" test "$S" = 404
+R=$(get /nothing-here); ok "404 has a body ($R)" grep -q "no route" <<<"$R"
+S=$(code "http://$GW:23333/empty"); ok "service without endpoints -> 503 ($S)" test "$S" = 503
+S=$(code "http://$GW:23333/who" -H 'Host: hostname.org'); ok "Host-specific route ($S)" test "$S" = 200
+R=$(in_ns n2 curl -s -m 5 -X POST --data-binary 'hello body' "http://$GW:23333/local")
+ok "POST with a body passes (501 from the pod is fine, a reply comes back: $R)" test -n "$R"
+R=$(in_ns n2 python3 - "$GW" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection(sys.argv[1], 23333, timeout=5)
+out = []
+for p in ("/local", "/remote", "/local", "/nothing"):
+    c.request("GET", p); r = c.getresponse(); out.append("%d:%s" % (r.status, r.read().decode().strip()[:9]))
+    if r.status == 404: break
+print(" ".join(out))
+PY
+)
+ok "keep-alive: each request routed on its own ($R)" test "$R" = "200:pod-local 200:pod-remot 200:pod-local 404:no route "
+R=$(in_ns n2 python3 - "$GW" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 23333), timeout=5)
+s.sendall(b"GET /local HTTP/1.1\r\nHost: a\r\n\r\nGET /remote HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+d = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    d += b
+print(d.count(b"HTTP/1.1 200"), b"pod-local" in d, b"pod-remote" in d)
+PY
+)
+ok "pipelined requests both answered ($R)" test "$R" = "2 True True"
+# X-Forwarded-For is checked by the unit tests (the pod does not echo headers)
+
+# 2. TLS SIMPLE
+RES="--resolve gw.example.com:23334:$GW --resolve gw.example.com:23335:$GW"
+R=$(in_ns n2 curl -s -m 5 --cacert "$C/ca.crt" $RES https://gw.example.com:23334/local)
+ok "HTTPS SIMPLE -> local ($R)" test "$R" = pod-local
+R=$(in_ns n2 curl -s -m 5 --cacert "$C/ca.crt" $RES https://gw.example.com:23334/remote)
+ok "HTTPS SIMPLE -> remote ($R)" test "$R" = pod-remote
+S=$(code https://gw.example.com:23334/nope --cacert "$C/ca.crt" $RES)
+ok "HTTPS 404 ($S)" test "$S" = 404
+ok "TLS 1.1 refused (1.2 minimum)" bash -c "! ip netns exec $(ns n2) curl -s -m 5 --cacert $C/ca.crt $RES --tls-max 1.1 https://gw.example.com:23334/local"
+# 3. MUTUAL
+R=$(in_ns n2 curl -s -m 5 --cacert "$C/ca.crt" $RES --cert "$C/client.crt" --key "$C/client.key" https://gw.example.com:23335/local)
+ok "MUTUAL with a client certificate ($R)" test "$R" = pod-local
+ok "MUTUAL without a client certificate is refused" bash -c "! ip netns exec $(ns n2) curl -s -m 5 --cacert $C/ca.crt $RES https://gw.example.com:23335/local"
+ok "MUTUAL with a certificate of another CA is refused" bash -c "! ip netns exec $(ns n2) curl -s -m 5 --cacert $C/ca.crt $RES --cert $C/pod.crt --key $C/pod.key https://gw.example.com:23335/local"
+# 4. PASSTHROUGH: the pod's certificate, not the gateway's
+R=$(in_ns n2 curl -s -m 5 --cacert "$C/pod.crt" --resolve "secure.example.com:23336:$GW" https://secure.example.com:23336/ | head -c 300)
+ok "TLS passthrough reaches the pod's s_server with its own cert" grep -qi "s_server\|Ciphers" <<<"$R"
+ok "TLS passthrough: unknown SNI is closed" bash -c "! ip netns exec $(ns n2) curl -s -m 5 -k --resolve other.example.com:23336:$GW https://other.example.com:23336/"
+
+# 5. TCP
+R=$(in_ns n2 python3 - "$GW" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], 23337), timeout=5)
+f = s.makefile("rb")
+b = f.readline().decode().strip(); s.sendall(b"ping\n"); e = f.readline().decode().strip()
+print(b.endswith("pod-echo.") and e == "ping")
+PY
+)
+ok "TCP route to the echo pod ($R)" test "$R" = True
+
+# 6. garbage and a slow head do not disturb anything
+R=$(in_ns n2 python3 - "$GW" <<'PY'
+import socket, sys, os
+s = socket.create_connection((sys.argv[1], 23333), timeout=5)
+s.sendall(b"\x16\x03\x01\x00\xff" + os.urandom(300) + b"\r\n\r\n")
+print(s.recv(100).split(b"\r\n")[0].decode())
+PY
+)
+ok "garbage -> 400 ($R)" test "$R" = "HTTP/1.1 400 Bad Request"
+in_ns n2 python3 - "$GW" > "$E2E_DIR/slow.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.create_connection((sys.argv[1], 23333), timeout=20)
+s.sendall(b"GET /local HTTP/1.1\r\nHost: a\r\n")
+print(s.recv(100).split(b"\r\n")[0].decode())
+PY
+SLOW=$!
+R=$(get /local); ok "served while a slow head waits ($R)" test "$R" = pod-local
+
+# 7. a Gateway change adds a listener; an open connection on another stays
+in_ns n2 python3 - "$GW" "$E2E_DIR/go" > "$E2E_DIR/hold.out" 2>&1 <<'PY' &
+import socket, sys, os, time
+s = socket.create_connection((sys.argv[1], 23337), timeout=30)
+f = s.makefile("rb"); f.readline()
+for _ in range(300):
+    if os.path.exists(sys.argv[2]): break
+    time.sleep(0.1)
+s.sendall(b"still here\n"); print(f.readline().decode().strip())
+PY
+HOLD=$!
+sleep 0.5
+cat > "$E2E_DIR/registry/gateway2.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: edgemesh-gateway2, namespace: default}
+spec:
+  servers:
+    - hosts: ['*']
+      port: {name: http-0, number: 23338, protocol: HTTP}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: gw2-vs, namespace: default}
+spec:
+  gateways: [edgemesh-gateway2]
+  hosts: ['*']
+  http:
+    - route:
+      - destination: {host: hostname-local, port: {number: 12345}}
+YAML
+ok "new Gateway: listener 23338 serves" wait_for 15 in_ns n2 curl -sf -m 1 "http://$GW:23338/x"
+touch "$E2E_DIR/go"
+wait $HOLD
+ok "open TCP connection survived the change ($(cat "$E2E_DIR/hold.out"))" test "$(cat "$E2E_DIR/hold.out")" = "still here"
+ok "listeners were not restarted" bash -c "! grep -q 'closed listener' $E2E_DIR/n1/gatewayd.log"
+rm -f "$E2E_DIR/registry/gateway2.yaml"
+ok "Gateway deleted: listener 23338 closed" wait_for 15 bash -c "! ip netns exec $(ns n2) curl -s -m 1 http://$GW:23338/x"
+R=$(get /local); ok "23333 unaffected ($R)" test "$R" = pod-local
+
+wait $SLOW
+ok "slow head -> 408 ($(cat "$E2E_DIR/slow.out"))" test "$(cat "$E2E_DIR/slow.out")" = "HTTP/1.1 408 Request Timeout"
+# a port held by another program is skipped, not fatal
+in_ns n1 python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",23339)); s.listen(); time.sleep(30)' & E2E_PIDS="$E2E_PIDS $!"
+wait_for 5 bash -c "ip netns exec $(ns n1) ss -ltn | grep -q ':23339 '" || fail "port 23339 held"
+sed 's/edgemesh-gateway2/edgemesh-gateway3/; s/23338/23339/; s/gw2-vs/gw3-vs/' > "$E2E_DIR/registry/gateway3.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: edgemesh-gateway2, namespace: default}
+spec:
+  servers:
+    - hosts: ['*']
+      port: {name: http-0, number: 23338, protocol: HTTP}
+YAML
+ok "busy port logged and skipped" wait_for 10 grep -q "23339: the port is held" "$E2E_DIR/n1/gatewayd.log"
+ok "gatewayd still running" kill -0 "$(cat "$E2E_DIR/n1/gatewayd.pid")"
+R=$(get /local); ok "still serving ($R)" test "$R" = pod-local
+e2e_done
