@@ -10,6 +10,13 @@
  * other whose twin is handed to tunneld (a connected UDP socket per flow,
  * datagram boundaries kept, no datagram lost while the open is pending).
  * Flows end after PROXY_UDP_IDLE seconds without traffic.
+ *
+ * Datagrams move in batches: recvmmsg() takes up to PROXY_UDP_BATCH from
+ * a socket, sendmmsg() passes them on (the listening socket's batch per
+ * run of datagrams of one flow), at most PROXY_UDP_ROUNDS batches per
+ * socket and event; a short batch means the socket is empty.  A datagram
+ * the kernel will not take (full buffer, ICMP error) is dropped, as UDP
+ * would.
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -43,7 +50,63 @@ struct pd_udp {
 	struct hmap *flows;
 };
 
-static char dgram[65536];
+/* one batch of datagrams, shared by every socket (the loop handles one at a time) */
+static char dgram[PROXY_UDP_BATCH][65536];
+static struct iovec iov[PROXY_UDP_BATCH];
+static struct mmsghdr in[PROXY_UDP_BATCH], out[PROXY_UDP_BATCH];
+static struct sockaddr_in names[PROXY_UDP_BATCH];
+static char cmsgs[PROXY_UDP_BATCH][CMSG_SPACE(sizeof(struct sockaddr_in))];
+
+/* Ready the receive batch; the listening socket also wants names and origins. */
+static void
+batch_prep(int listening)
+{
+	int i;
+
+	for (i = 0; i < PROXY_UDP_BATCH; i++) {
+		iov[i].iov_base = dgram[i];
+		iov[i].iov_len = sizeof(dgram[i]);
+		memset(&in[i].msg_hdr, 0, sizeof(in[i].msg_hdr));
+		in[i].msg_hdr.msg_iov = &iov[i];
+		in[i].msg_hdr.msg_iovlen = 1;
+		if (listening) {
+			in[i].msg_hdr.msg_name = &names[i];
+			in[i].msg_hdr.msg_namelen = sizeof(names[i]);
+			in[i].msg_hdr.msg_control = cmsgs[i];
+			in[i].msg_hdr.msg_controllen = sizeof(cmsgs[i]);
+		}
+	}
+}
+
+/* Send out[0..n) on the connected socket fd; what it will not take is dropped. */
+static void
+batch_send(const char *key, int fd, int n)
+{
+	int off = 0, r;
+
+	while (off < n) {
+		if ((r = sendmmsg(fd, out + off, (unsigned)(n - off), 0)) > 0) {
+			off += r;
+			continue;
+		}
+		if (errno == EAGAIN || errno == ENOBUFS)
+			return;	/* full: the rest goes the way of a lost datagram */
+		if (errno != ECONNREFUSED && errno != EINTR)
+			log_debug("udp flow %s: send: %s", key, strerror(errno));
+		if (errno != EINTR)
+			off++;	/* that one failed; try the rest */
+	}
+}
+
+/* Add received datagram i to the send batch at slot j. */
+static void
+batch_add(int j, int i)
+{
+	iov[i].iov_len = in[i].msg_len;
+	memset(&out[j].msg_hdr, 0, sizeof(out[j].msg_hdr));
+	out[j].msg_hdr.msg_iov = &iov[i];
+	out[j].msg_hdr.msg_iovlen = 1;
+}
 
 static void
 flow_free(struct pd_flow *f, const char *why)
@@ -81,11 +144,11 @@ idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 flow_copy(struct pd_flow *f, int from, int to)
 {
-	ssize_t n;
-	int i;
+	int i, n, r;
 
-	for (i = 0; i < 64; i++) {
-		if ((n = recv(from, dgram, sizeof(dgram), 0)) == -1) {
+	for (r = 0; r < PROXY_UDP_ROUNDS; r++) {
+		batch_prep(0);
+		if ((n = recvmmsg(from, in, PROXY_UDP_BATCH, 0, NULL)) == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			if (errno == ECONNREFUSED && from == f->efd && !f->remote) {
@@ -97,9 +160,11 @@ flow_copy(struct pd_flow *f, int from, int to)
 			return;
 		}
 		f->last = ev_now(f->p->loop);
-		if (send(to, dgram, (size_t)n, 0) == -1 && errno != EAGAIN &&
-		    errno != ECONNREFUSED && errno != ENOBUFS)
-			log_debug("udp flow %s: send: %s", f->key, strerror(errno));
+		for (i = 0; i < n; i++)
+			batch_add(i, i);
+		batch_send(f->key, to, n);
+		if (n < PROXY_UDP_BATCH)
+			return;	/* the socket is empty */
 	}
 }
 
@@ -246,45 +311,49 @@ static void
 listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proxyd *p = w->data;
-	struct sockaddr_in client, orig;
-	char cbuf[CMSG_SPACE(sizeof(struct sockaddr_in))];
+	struct sockaddr_in orig;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], key[128];
-	struct iovec iov;
-	struct msghdr mh;
 	struct cmsghdr *cm;
-	struct pd_flow *f;
-	ssize_t n;
-	int i, have;
+	struct msghdr *mh;
+	struct pd_flow *f, *cur;
+	int i, j, n, r, have;
 
-	for (i = 0; i < 64; i++) {
-		memset(&mh, 0, sizeof(mh));
-		iov.iov_base = dgram;
-		iov.iov_len = sizeof(dgram);
-		mh.msg_name = &client;
-		mh.msg_namelen = sizeof(client);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		if ((n = recvmsg(p->udp->lfd, &mh, 0)) == -1)
+	for (r = 0; r < PROXY_UDP_ROUNDS; r++) {
+		batch_prep(1);
+		if ((n = recvmmsg(p->udp->lfd, in, PROXY_UDP_BATCH, 0, NULL)) == -1)
 			return;
-		have = 0;
-		for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_ORIGDSTADDR) {
-				memcpy(&orig, CMSG_DATA(cm), sizeof(orig));
-				have = 1;
+		/* runs of datagrams of one flow leave in one sendmmsg */
+		cur = NULL;
+		j = 0;
+		for (i = 0; i < n && p->synced; i++) {
+			mh = &in[i].msg_hdr;
+			have = 0;
+			for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm))
+				if (cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_ORIGDSTADDR) {
+					memcpy(&orig, CMSG_DATA(cm), sizeof(orig));
+					have = 1;
+				}
+			if (!have || mh->msg_namelen < sizeof(names[i]))
+				continue;
+			inet_ntop(AF_INET, &names[i].sin_addr, a, sizeof(a));
+			inet_ntop(AF_INET, &orig.sin_addr, b, sizeof(b));
+			snprintf(key, sizeof(key), "%s:%u>%s:%u", a, ntohs(names[i].sin_port), b,
+			    ntohs(orig.sin_port));
+			if ((f = hmap_get(p->udp->flows, key)) == NULL &&
+			    (f = flow_new(p, key, &names[i], &orig)) == NULL)
+				continue;
+			f->last = ev_now(loop);
+			if (f != cur && j > 0) {
+				batch_send(cur->key, cur->efd, j);
+				j = 0;
 			}
-		if (!have || !p->synced)
-			continue;
-		inet_ntop(AF_INET, &client.sin_addr, a, sizeof(a));
-		inet_ntop(AF_INET, &orig.sin_addr, b, sizeof(b));
-		snprintf(key, sizeof(key), "%s:%u>%s:%u", a, ntohs(client.sin_port), b,
-		    ntohs(orig.sin_port));
-		if ((f = hmap_get(p->udp->flows, key)) == NULL &&
-		    (f = flow_new(p, key, &client, &orig)) == NULL)
-			continue;
-		f->last = ev_now(loop);
-		send(f->efd, dgram, (size_t)n, 0);
+			cur = f;
+			batch_add(j++, i);
+		}
+		if (j > 0)
+			batch_send(cur->key, cur->efd, j);
+		if (n < PROXY_UDP_BATCH)
+			return;
 	}
 }
 
