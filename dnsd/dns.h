@@ -257,6 +257,8 @@ void dns_fwd_set_tcp_only(struct dns_fwd *, bool);
 size_t dns_fwd_outstanding(const struct dns_fwd *);
 int dns_fwd_query(struct dns_fwd *, const uint8_t *query, size_t len, dns_fwd_done_cb, void *arg);
 void dns_fwd_cancel(struct dns_fwd *, void *arg);
+/* Same family, address and port. */
+bool dns_sockaddr_equal(const struct sockaddr_storage *, const struct sockaddr_storage *);
 int dns_upstream_parse(const char *, struct sockaddr_storage *);
 int dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_storage *skip,
 				   size_t nskip, struct sockaddr_storage *out, size_t max,
@@ -314,6 +316,8 @@ void dns_server_cancel(struct dns_server *, const struct dns_tcp_conn *);
 
 struct dns_udp;
 int dns_udp_add(struct dns_server *, int fd);
+/* Read the listening sockets, or leave queries queued in them. */
+void dns_udp_listen(struct dns_server *, bool on);
 void dns_udp_free(struct dns_server *, struct dns_udp *);
 void dns_udp_send(struct dns_server *, const struct dns_origin *, uint8_t *msg, size_t len,
 		  size_t limit);
@@ -327,6 +331,8 @@ void dns_udp_send(struct dns_server *, const struct dns_origin *, uint8_t *msg, 
 
 struct dns_tcp;
 int dns_tcp_add(struct dns_server *, int fd);
+/* Accept, or leave connections in the backlog. */
+void dns_tcp_listen(struct dns_server *, bool on);
 void dns_tcp_free(struct dns_server *, struct dns_tcp *);
 void dns_tcp_close_all(struct dns_server *);
 /* The answer to one query of conn (msg NULL: none is sent). */

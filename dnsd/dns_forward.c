@@ -568,8 +568,8 @@ dns_upstream_parse(const char *s, struct sockaddr_storage *ss)
 	return 0;
 }
 
-static bool
-ss_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool
+dns_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
 	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
@@ -621,9 +621,9 @@ dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_storage *
 		}
 		dup = false;
 		for (i = 0; i < nskip && !dup; i++)
-			dup = ss_equal(&ss, &skip[i]);
+			dup = dns_sockaddr_equal(&ss, &skip[i]);
 		for (i = 0; i < *n && !dup; i++)
-			dup = ss_equal(&ss, &out[i]);
+			dup = dns_sockaddr_equal(&ss, &out[i]);
 		if (dup)
 			continue;
 		if (*n >= max)

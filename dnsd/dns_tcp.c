@@ -416,3 +416,16 @@ dns_tcp_close_all(struct dns_server *s)
 	while (s->conns != NULL)
 		conn_close(s->conns);
 }
+
+void
+dns_tcp_listen(struct dns_server *s, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntcp; i++) {
+		if (on)
+			ev_io_start(s->loop, &s->tcp[i]->io);
+		else
+			ev_io_stop(s->loop, &s->tcp[i]->io);
+	}
+}

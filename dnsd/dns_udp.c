@@ -145,3 +145,16 @@ dns_udp_send(struct dns_server *s, const struct dns_origin *o, uint8_t *msg, siz
 	    errno != EAGAIN && errno != EWOULDBLOCK)
 		log_debug("dns udp: sendto: %s", strerror(errno));
 }
+
+void
+dns_udp_listen(struct dns_server *s, bool on)
+{
+	size_t i;
+
+	for (i = 0; i < s->nudp; i++) {
+		if (on)
+			ev_io_start(s->loop, &s->udp[i]->io);
+		else
+			ev_io_stop(s->loop, &s->udp[i]->io);
+	}
+}

@@ -27,6 +27,8 @@ struct dnsd_state {
 	struct dns_cache *cache;
 	struct dns_fwd *fwd;
 	struct dns_server *srv;
+	bool holding;			/* queries wait in the sockets until the first sync */
+	ev_timer hold;
 	struct sockaddr_storage listen;
 	bool cache_dns;
 	char upstream_desc[256];
@@ -248,6 +250,32 @@ dnsd_change(void *arg, enum em_topic t, const char *key, const struct em_object 
 	}
 }
 
+/*
+ * Until the first sync, queries stay queued in the sockets (a restarted
+ * dnsd finds those that came while none ran): answering them from an
+ * empty zone would only give SERVFAIL.  Bounded: after HOLD_SECONDS we
+ * serve anyway (the zone answers SERVFAIL, forwarding works).
+ */
+#define HOLD_SECONDS 3.0
+
+static void
+dnsd_serve(struct dnsd_state *s, const char *why)
+{
+	if (s->srv == NULL || !s->holding)
+		return;
+	s->holding = false;
+	ev_timer_stop(s->d->loop, &s->hold);
+	dns_udp_listen(s->srv, true);
+	dns_tcp_listen(s->srv, true);
+	log_info("serving queries (%s)", why);
+}
+
+static void
+dnsd_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	dnsd_serve(w->data, "the controller has not answered yet");
+}
+
 static void
 dnsd_synced(void *arg)
 {
@@ -257,6 +285,7 @@ dnsd_synced(void *arg)
 		dns_zone_set_synced(s->zone, true);
 	if (s->cache_dns && s->fwd != NULL)
 		dnsd_cache_redetect(s);
+	dnsd_serve(s, "synced with the controller");
 }
 
 static void
@@ -281,6 +310,26 @@ dnsd_health(void *arg, struct ipc_health *h)
 		 (unsigned long long)st->forwarded, (unsigned long long)st->servfail,
 		 (unsigned long long)st->formerr, s->cache != NULL ? dns_cache_count(s->cache) : 0,
 		 s->srv->nconns, s->upstream_desc[0] != '\0' ? s->upstream_desc : "none");
+}
+
+/* A socket parked in the controller, if it is bound where we listen. */
+static int
+dnsd_kept(struct dnsd_state *s, const char *key, int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), tl;
+	int fd, t;
+
+	if ((fd = daemon_fd_fetch(s->d, key)) == -1)
+		return -1;
+	tl = sizeof(t);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) == -1 || t != type ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    !dns_sockaddr_equal(&ss, &s->listen)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* The sockets: systemd's if it passed any, else bound here (still privileged). */
@@ -312,12 +361,26 @@ dnsd_sockets(struct dnsd_state *s, int *udp, size_t *nudp, int *tcp, size_t *ntc
 			fatalx("socket activation passed no UDP or TCP socket");
 		return;
 	}
-	if ((udp[0] = dns_listen_bind(&s->listen, SOCK_DGRAM)) == -1)
-		fatal("udp %s", addr);
-	if ((tcp[0] = dns_listen_bind(&s->listen, SOCK_STREAM)) == -1)
-		fatal("tcp %s", addr);
+	/* a dnsd that ran before us parked its sockets in the controller */
+	udp[0] = dnsd_kept(s, "udp", SOCK_DGRAM);
+	tcp[0] = dnsd_kept(s, "tcp", SOCK_STREAM);
+	if (udp[0] != -1 && tcp[0] != -1) {
+		log_info("took the udp and tcp sockets for %s back from the controller: no query "
+		    "was dropped while dnsd was away", addr);
+	} else {
+		if (udp[0] != -1)
+			close(udp[0]);
+		if (tcp[0] != -1)
+			close(tcp[0]);
+		if ((udp[0] = dns_listen_bind(&s->listen, SOCK_DGRAM)) == -1)
+			fatal("udp %s", addr);
+		if ((tcp[0] = dns_listen_bind(&s->listen, SOCK_STREAM)) == -1)
+			fatal("tcp %s", addr);
+		log_info("listening on %s udp and tcp", addr);
+	}
 	*nudp = *ntcp = 1;
-	log_info("listening on %s udp and tcp", addr);
+	daemon_fd_keep(s->d, "udp", udp[0]);
+	daemon_fd_keep(s->d, "tcp", tcp[0]);
 }
 
 int
@@ -379,6 +442,12 @@ main(int argc, char **argv)
 			dns_udp_add(s.srv, udp[i]);
 		for (i = 0; i < ntcp; i++)
 			dns_tcp_add(s.srv, tcp[i]);
+		dns_udp_listen(s.srv, false);
+		dns_tcp_listen(s.srv, false);
+		s.holding = true;
+		ev_timer_init(&s.hold, dnsd_hold_cb, HOLD_SECONDS, 0.);
+		s.hold.data = &s;
+		ev_timer_start(d.loop, &s.hold);
 	}
 
 	d.on_change = dnsd_change;

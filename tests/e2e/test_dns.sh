@@ -85,6 +85,19 @@ is "names are case-insensitive" 10.96.0.10 HostName-SVC.Default.SVC.Cluster.Loca
 has "the case of the question is kept" "HostName-SVC.Default.SVC.Cluster.Local" HostName-SVC.Default.SVC.Cluster.Local
 has "TTL is modules.edgeDNS.ttl (7)" "^hostname-svc.default.svc.$C.[[:space:]]+7[[:space:]]+IN[[:space:]]+A" +noall +answer hostname-svc.default.svc.$C
 has "authoritative (aa)" "flags:.* aa" hostname-svc.default.svc.$C
+
+# a dnsd restart drops no query: its sockets wait in the controller, and a
+# query sent while no dnsd runs is answered by the next one
+e2e_kill 1 dnsd
+in_ns n1 dig @$S +time=10 +tries=1 +short hostname-svc.default.svc.$C > "$E2E_DIR/down.out" 2>&1 &
+QPID=$!
+sleep 1
+e2e_daemon 1 dnsd
+wait $QPID
+ok "a query sent while dnsd was down is answered after the restart ($(cat "$E2E_DIR/down.out"))" \
+	grep -qx 10.96.0.10 "$E2E_DIR/down.out"
+ok "... by the same sockets, taken back from the controller" \
+	grep -q "back from the controller" "$D1/dnsd.log"
 is "A of a dual-stack service" 10.96.5.5 dual.data.svc.$C
 is "AAAA of a dual-stack service" fd00:96::5 AAAA dual.data.svc.$C
 has "AAAA of an IPv4 service: NODATA with SOA" "status: NOERROR.*|ANSWER: 0, AUTHORITY: 1" AAAA hostname-svc.default.svc.$C
