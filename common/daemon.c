@@ -206,6 +206,8 @@ ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 		ipc_conn_drop(c, "controller sent an error");
 		return;
 	}
+	if (m->type == IPC_FD_RETURN)
+		return;	/* a socket we forgot, moved back to us: closed with the message */
 	if (m->type == IPC_HELLO) {
 		struct ipc_hello h;
 
@@ -253,14 +255,61 @@ daemon_send_kept(struct em_daemon *d, size_t i)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+#define KEPT_MAX 64	/* the controller keeps 128 in all */
+
 void
 daemon_fd_keep(struct em_daemon *d, const char *key, int fd)
 {
-	if (d->nkept == sizeof(d->kept) / sizeof(d->kept[0]))
-		fatalx("%s: too many kept sockets", __func__);
-	snprintf(d->kept[d->nkept].key, sizeof(d->kept[0].key), "%s", key);
-	d->kept[d->nkept].fd = fd;
-	daemon_send_kept(d, d->nkept++);
+	size_t i;
+
+	for (i = 0; i < d->nkept; i++)
+		if (strcmp(d->kept[i].key, key) == 0)
+			break;
+	if (i == d->nkept) {
+		if (d->nkept == KEPT_MAX) {
+			log_warnx("%s: %d sockets parked already; %s is not kept across a restart",
+			    __func__, KEPT_MAX, key);
+			return;
+		}
+		if (d->nkept == d->kcap) {
+			d->kcap = d->kcap ? d->kcap * 2 : 4;
+			d->kept = xreallocarray(d->kept, d->kcap, sizeof(*d->kept));
+		}
+		snprintf(d->kept[i].key, sizeof(d->kept[i].key), "%s", key);
+		d->nkept++;
+	}
+	d->kept[i].fd = fd;
+	daemon_send_kept(d, i);
+}
+
+void
+daemon_fd_forget(struct em_daemon *d, const char *key)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t i;
+
+	for (i = 0; i < d->nkept; i++)
+		if (strcmp(d->kept[i].key, key) == 0)
+			break;
+	if (i == d->nkept)
+		return;
+	d->kept[i] = d->kept[--d->nkept];
+	if (d->ctl == NULL) {
+		/* the controller may still hold it: release it once we are back */
+		if (d->nforgotten < KEPT_MAX) {
+			d->forgotten = xreallocarray(d->forgotten, d->nforgotten + 1,
+			    sizeof(*d->forgotten));
+			snprintf(d->forgotten[d->nforgotten++], sizeof(d->forgotten[0]), "%s", key);
+		}
+		return;
+	}
+	/* fetching moves it out of the controller; the FD_RETURN is dropped on arrival */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_fd_key(&pk, key);
+	ipc_conn_send_sbuf(d->ctl, IPC_FD_FETCH, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
 }
 
 int
@@ -338,10 +387,17 @@ daemon_connect(struct em_daemon *d)
 	msgpack_sbuffer_clear(&sb);
 	ipc_pack_subscribe(&pk, d->topics);
 	ipc_conn_send_sbuf(d->ctl, IPC_SUBSCRIBE, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_clear(&sb);
 	log_info("connected to the controller; subscribed to 0x%x", d->topics);
 	for (i = 0; i < d->nkept; i++)
 		daemon_send_kept(d, i);
+	for (i = 0; i < d->nforgotten; i++) {
+		ipc_pack_fd_key(&pk, d->forgotten[i]);
+		ipc_conn_send_sbuf(d->ctl, IPC_FD_FETCH, &sb, -1);
+		msgpack_sbuffer_clear(&sb);
+	}
+	d->nforgotten = 0;
+	msgpack_sbuffer_destroy(&sb);
 	daemon_send_health(d);
 }
 
@@ -394,6 +450,11 @@ daemon_run(struct em_daemon *d)
 	}
 	replica_free(d->replica);
 	d->replica = NULL;
+	free(d->kept);
+	d->kept = NULL;
+	free(d->forgotten);
+	d->forgotten = NULL;
+	d->nkept = d->kcap = 0;
 	log_info("stopped");
 }
 

@@ -49,11 +49,13 @@ struct em_daemon {
 
 	struct ipc_acl acl;		/* who may connect to our sockets */
 
-	struct {
+	struct em_kept {
 		char key[64];
-		int fd;
-	} kept[4];			/* sockets parked in the controller, re-sent on connect */
-	size_t nkept;
+		int fd;			/* the daemon's own fd: parked as a dup */
+	} *kept;			/* sockets parked in the controller, re-sent on connect */
+	size_t nkept, kcap;
+	char (*forgotten)[64];		/* forgotten while away: released on connect */
+	size_t nforgotten;
 
 	struct ipc_conn *ctl;
 	int ctl_synced;
@@ -80,6 +82,8 @@ int daemon_peer_allowed(const struct em_daemon *, int fd);
  */
 int daemon_fd_fetch(struct em_daemon *, const char *key);
 void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
+/* A kept socket the daemon closes for good: the controller lets go of it too. */
+void daemon_fd_forget(struct em_daemon *, const char *key);
 
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);

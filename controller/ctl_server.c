@@ -18,7 +18,7 @@
 #include "log.h"
 
 #define MAX_CLIENTS 64
-#define MAX_STORED 16
+#define MAX_STORED 128
 
 /* Listening sockets daemons keep here so a restart refuses no connection. */
 struct stored_fd {
@@ -287,9 +287,11 @@ fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
 		client_error(c, "%s", err);
 		return;
 	}
-	if ((sf = stored_find(srv, c->h.name, key)) != NULL &&
-	    sf->uid == ipc_conn_uid(c->conn) && (fd = dup(sf->fd)) == -1)
-		log_warn("dup of %s's %s socket", c->h.name, key);
+	/* the socket moves back to its daemon, which parks it again if it keeps it */
+	if ((sf = stored_find(srv, c->h.name, key)) != NULL && sf->uid == ipc_conn_uid(c->conn)) {
+		fd = sf->fd;
+		*sf = srv->stored[--srv->nstored];
+	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_fd_key(&pk, key);

@@ -75,6 +75,7 @@ main(int argc, char **argv)
 	memset(&g, 0, sizeof(g));
 	g.d = &d;
 	g.listeners = hmap_new();
+	g.try_kept = 1;
 	g.rr = hmap_new();
 	g.gws_dirty = 1;
 	OPENSSL_init_ssl(0, NULL);

@@ -100,6 +100,7 @@ struct gw {
 	struct em_gateway **gws;	/* replica's gateways, in key order */
 	size_t ngws;
 	int gws_dirty;
+	int try_kept;			/* first reconcile: listeners parked by the last run */
 	ev_timer reconcile;
 	struct tunclient *tc;
 	size_t nconns;

@@ -179,6 +179,28 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+/* A parked listening socket for key, if it is bound where we want it. */
+static int
+listener_kept(struct gw *g, const char *key, const struct sockaddr_in *want)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa), tl;
+	int fd, t, acc;
+
+	if ((fd = daemon_fd_fetch(g->d, key)) == -1)
+		return -1;
+	tl = sizeof(t);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &tl) == -1 || t != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &tl) == -1 || !acc ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1 || sa.sin_family != AF_INET ||
+	    sa.sin_port != want->sin_port || sa.sin_addr.s_addr != want->sin_addr.s_addr) {
+		close(fd);
+		return -1;
+	}
+	log_info("took the listener %s back from the controller", key);
+	return fd;
+}
+
 static struct gw_listener *
 listener_open(struct gw *g, const char *key, const char *addr, uint16_t port)
 {
@@ -191,6 +213,11 @@ listener_open(struct gw *g, const char *key, const char *addr, uint16_t port)
 	sin.sin_port = htons(port);
 	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1)
 		return NULL;
+	/* after a restart: the listener this key had, parked in the controller */
+	if (!g->try_kept || (fd = listener_kept(g, key, &sin)) == -1)
+		fd = -1;
+	if (fd != -1)
+		goto have;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		log_warn("socket");
 		return NULL;
@@ -207,6 +234,8 @@ listener_open(struct gw *g, const char *key, const char *addr, uint16_t port)
 		close(fd);
 		return NULL;
 	}
+have:
+	daemon_fd_keep(g->d, key, fd);
 	l = xcalloc(1, sizeof(*l));
 	l->g = g;
 	snprintf(l->key, sizeof(l->key), "%s", key);
@@ -219,10 +248,13 @@ listener_open(struct gw *g, const char *key, const char *addr, uint16_t port)
 	return l;
 }
 
+/* forget: the listener goes for good (not a shutdown): the controller drops it too */
 static void
-listener_close(struct gw *g, struct gw_listener *l)
+listener_close(struct gw *g, struct gw_listener *l, int forget)
 {
 	ev_io_stop(g->d->loop, &l->w);
+	if (forget)
+		daemon_fd_forget(g->d, l->key);
 	close(l->fd);
 	log_info("closed listener %s", l->key);
 	free(l);
@@ -267,9 +299,10 @@ gw_listen_reconcile(struct gw *g)
 		l = v;
 		if (!l->seen) {
 			hmap_del(g->listeners, l->key);
-			listener_close(g, l);
+			listener_close(g, l, 1);
 		}
 	}
+	g->try_kept = 0;
 	ev_timer_stop(g->d->loop, &g->reconcile);
 	if (failed) {
 		ev_timer_set(&g->reconcile, 10.0, 0.0);
@@ -297,6 +330,6 @@ gw_listen_closeall(struct gw *g)
 	hmap_iter_init(&it);
 	while (hmap_next(g->listeners, &it, &k, &v)) {
 		hmap_del(g->listeners, ((struct gw_listener *)v)->key);
-		listener_close(g, v);
+		listener_close(g, v, 0);
 	}
 }

@@ -1,18 +1,23 @@
 /*
  * Streams multiplexed over a session.
  *
- * fd -> tunnel: a readable stream's read watcher is stopped and the stream
- * joins the session's ready queue; the scheduler (tun_mux_pump, run before
- * the loop blocks) takes streams round-robin, reads at most TUN_QUANTUM
- * bytes of each straight into the open record, and stops while the
- * session's output queue is above TUN_OUT_HIGH.  A stream sends only what
- * its window allows, so it needs no buffer of its own on this side.
+ * fd -> tunnel: a readable stream joins the session's ready queue; the
+ * scheduler (tun_mux_pump, run before the loop blocks) takes streams
+ * round-robin and reads each straight into the open record: at most
+ * TUN_QUANTUM bytes a turn, or a whole record for a TCP stream alone on
+ * the queue.  It stops while the session's output queue is above
+ * TUN_OUT_HIGH.  A stream sends only what its window allows, so it needs
+ * no buffer of its own on this side.  Its read watcher stays on while it
+ * waits on the queue; it is off while the window is shut, after EOF, and
+ * while the session's socket is full (s->blocked).
  *
- * tunnel -> fd: DATA is written to the fd at once; what the fd does not
- * take waits in obuf (at most the window, TUN_WINDOW) and the peer gets
- * WINDOW credit only for bytes the fd took.  A slow reader thus holds up
- * its own stream only.  UDP streams carry one datagram per DATA frame and
- * have no window: a datagram the socket does not take is dropped.
+ * tunnel -> fd: DATA is written to the fd at once (consecutive frames of a
+ * stream with one writev); what the fd does not take waits in obuf (at
+ * most the window: TUN_WINDOW, grown once to TUN_WINDOW_MAX while the fd
+ * keeps up) and the peer gets WINDOW credit only for bytes the fd took.  A
+ * slow reader thus holds up its own stream only.  UDP streams carry one
+ * datagram per DATA frame and have no window: a datagram the socket does
+ * not take is dropped.
  *
  * Half-close: EOF on the fd sends FIN; a FIN shuts down the fd's write side
  * once obuf is empty.  A stream is freed when both directions are done, on
@@ -60,6 +65,7 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	st->peer = p;
 	st->send_win = TUN_WINDOW;
 	st->recv_win = TUN_WINDOW;
+	st->win = TUN_WINDOW;
 	ev_io_init(&st->rw, st_read_cb, fd, EV_READ);
 	ev_io_init(&st->ww, st_write_cb, fd, EV_WRITE);
 	ev_timer_init(&st->tmo, st_tmo_cb, TUN_OPEN_TIMEOUT, 0.);
@@ -179,16 +185,34 @@ st_ready(struct tun_stream *st)
 	tun_session_dirty(st->s);
 }
 
-/* Read interest only while we may send. */
+/*
+ * Read interest while the stream may send: open, no EOF yet, window left.
+ * It stays on while the stream waits on the ready queue (no stop/start per
+ * turn, each an epoll_ctl), except while its session's socket is full
+ * (s->blocked): a readable fd nobody serves would only spin the loop.
+ */
 static void
-st_want_read(struct tun_stream *st)
+st_watch(struct tun_stream *st)
 {
-	if (st->state != ST_OPEN || st->rd_eof || st->in_ready)
-		return;
-	if (st->proto == EM_PROTO_TCP && st->send_win == 0)
-		return;
-	if (!ev_is_active(&st->rw))
+	int want;
+
+	want = st->state == ST_OPEN && !st->rd_eof &&
+	    (st->proto != EM_PROTO_TCP || st->send_win > 0) &&
+	    !(st->in_ready && st->s != NULL && st->s->blocked);
+	if (want && !ev_is_active(&st->rw))
 		ev_io_start(st_loop(), &st->rw);
+	else if (!want && ev_is_active(&st->rw))
+		ev_io_stop(st_loop(), &st->rw);
+}
+
+/* The session's socket is full: park the read watchers of waiting streams. */
+void
+tun_mux_blocked(struct tun_session *s)
+{
+	struct tun_stream *st;
+
+	TAILQ_FOREACH(st, &s->ready, rq)
+		st_watch(st);
 }
 
 void
@@ -197,7 +221,7 @@ tun_stream_start(struct tun_stream *st)
 	ev_timer_stop(st_loop(), &st->tmo);
 	st->state = ST_OPEN;
 	st->last_active = ev_now(st_loop());
-	st_want_read(st);
+	st_watch(st);
 }
 
 void
@@ -226,12 +250,21 @@ st_maybe_done(struct tun_stream *st)
 static void
 st_window_update(struct tun_stream *st)
 {
+	uint32_t grant;
 	uint8_t b[4];
 
 	if (st->consumed < TUN_WIN_UPDATE || st->remote_fin || st->s == NULL)
 		return;
-	tun_put32(b, st->consumed);
-	st->recv_win += st->consumed;
+	grant = st->consumed;
+	/* a TCP stream whose fd takes everything: a bigger window, so one
+	 * bulk stream is not held to a window per round trip.  The OPEN
+	 * window stays TUN_WINDOW on the wire; this is ordinary credit. */
+	if (st->win < TUN_WINDOW_MAX && st->proto == EM_PROTO_TCP && st->olen == 0) {
+		grant += TUN_WINDOW_MAX - st->win;
+		st->win = TUN_WINDOW_MAX;
+	}
+	tun_put32(b, grant);
+	st->recv_win += grant;
 	st->consumed = 0;
 	tun_session_frame(st->s, TUN_F_WINDOW, st->id, b, 4);
 }
@@ -274,17 +307,22 @@ st_append(struct tun_stream *st, const uint8_t *p, size_t len)
 		ev_io_start(st_loop(), &st->ww);
 }
 
+/* DATA for st: iov[0..n), len bytes in all.  TCP: one writev(), the rest
+ * to obuf; UDP: a datagram per frame. */
 static void
-st_data(struct tun_stream *st, const uint8_t *p, size_t len)
+st_data(struct tun_stream *st, struct iovec *iov, int n, size_t len)
 {
-	ssize_t n;
+	ssize_t w;
+	size_t k;
+	int i;
 	char why[128];
 
 	st->last_active = ev_now(st_loop());
 	if (st->proto == EM_PROTO_UDP) {
-		if (send(st->fd, p, len, MSG_DONTWAIT) == -1)
-			log_debug("stream %u: datagram of %zu bytes dropped: %s", st->id, len,
-			    strerror(errno));
+		for (i = 0; i < n; i++)
+			if (send(st->fd, iov[i].iov_base, iov[i].iov_len, MSG_DONTWAIT) == -1)
+				log_debug("stream %u: datagram of %zu bytes dropped: %s", st->id,
+				    iov[i].iov_len, strerror(errno));
 		return;
 	}
 	if (len > st->recv_win) {
@@ -296,22 +334,51 @@ st_data(struct tun_stream *st, const uint8_t *p, size_t len)
 		return;
 	}
 	st->recv_win -= (uint32_t)len;
-	if (st->olen == 0) {
-		n = write(st->fd, p, len);
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-			n = 0;
-		if (n == -1) {
+	if (st->olen == 0 && len > 0) {
+		w = n == 1 ? write(st->fd, iov[0].iov_base, iov[0].iov_len) :
+		    writev(st->fd, iov, n);
+		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			w = 0;
+		if (w == -1) {
 			snprintf(why, sizeof(why), "write: %s", strerror(errno));
 			tun_stream_reset(st, why);
 			return;
 		}
-		st->consumed += (uint32_t)n;
-		p += n;
-		len -= (size_t)n;
+		st->consumed += (uint32_t)w;
+		len -= (size_t)w;
+		/* skip what the fd took */
+		for (k = (size_t)w, i = 0; i < n && k >= iov[i].iov_len; i++)
+			k -= iov[i].iov_len;
+		if (i < n) {
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+		}
+		iov += i;
+		n -= i;
 	}
 	if (len > 0)
-		st_append(st, p, len);
+		for (i = 0; i < n; i++)
+			st_append(st, iov[i].iov_base, iov[i].iov_len);
 	st_window_update(st);
+}
+
+/* A run of DATA frames of one stream (see sess_rec_input). */
+void
+tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
+{
+	struct tun_stream *st;
+	size_t len = run->len;
+	int n = run->n;
+
+	run->n = 0;
+	run->len = 0;
+	if ((st = tun_stream_find(s, run->sid)) == NULL)
+		return;	/* late frames of a stream gone: ignored */
+	if (st->state != ST_OPEN) {
+		tun_stream_reset(st, "DATA before the stream was open");
+		return;
+	}
+	st_data(st, run->iov, n, len);
 }
 
 static void
@@ -368,8 +435,7 @@ st_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_stream *st = w->data;
 
-	ev_io_stop(loop, &st->rw);
-	st_ready(st);
+	st_ready(st);	/* already queued: nothing to do, the pump comes */
 }
 
 static void
@@ -397,16 +463,23 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	tun_stream_reset(st, why);
 }
 
-/* One scheduling turn of a stream: at most TUN_QUANTUM bytes. */
-static void
+/*
+ * One scheduling turn of a stream: at most TUN_QUANTUM bytes, or, for a TCP
+ * stream alone on the ready queue, until the open record is full (one
+ * read() of up to a whole record).  Reads go straight into the record.
+ * -1 when the stream is gone (reset, done, or its session closed).
+ */
+static int
 st_pull(struct tun_stream *st)
 {
 	struct tun_session *s = st->s;
 	uint8_t *dst;
 	size_t room, want, total = 0;
 	ssize_t n;
+	int alone, full;
 	char why[128];
 
+	alone = st->proto == EM_PROTO_TCP && TAILQ_EMPTY(&s->ready);
 	for (;;) {
 		if (st->proto == EM_PROTO_UDP) {
 			n = recv(st->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
@@ -418,52 +491,49 @@ st_pull(struct tun_stream *st)
 			}
 			want = n > 0 ? (size_t)n : 1;
 		} else {
-			want = TUN_QUANTUM - total;
+			want = alone ? SIZE_MAX : TUN_QUANTUM - total;
 			if (want > st->send_win)
 				want = st->send_win;
 			if (want == 0)
-				return;	/* WINDOW restarts it */
+				return 0;	/* WINDOW restarts it */
 		}
 		if ((dst = tun_session_data_reserve(s, st->proto == EM_PROTO_UDP ? want : 1024,
 		    &room)) == NULL)
-			return;
+			return -1;	/* the session closed: streams freed */
 		if (want > room)
 			want = room;
+		full = want == room;
 		n = st->proto == EM_PROTO_UDP ? recv(st->fd, dst, want, MSG_DONTWAIT) :
 		    read(st->fd, dst, want);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			st_want_read(st);
-			return;
-		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
 		if (n == -1 && st->proto == EM_PROTO_UDP && errno == ECONNREFUSED)
 			continue;
 		if (n == -1) {
 			snprintf(why, sizeof(why), "read: %s", strerror(errno));
 			tun_stream_reset(st, why);
-			return;
+			return -1;
 		}
 		if (n == 0 && st->proto == EM_PROTO_TCP) {
-			tun_session_frame(s, TUN_F_FIN, st->id, NULL, 0);
+			if (tun_session_frame(s, TUN_F_FIN, st->id, NULL, 0) == -1)
+				return -1;	/* the session closed: streams freed */
 			st->rd_eof = 1;
-			st_maybe_done(st);
-			return;
+			return st_maybe_done(st) ? -1 : 0;
 		}
 		tun_session_data_commit(s, st->id, (size_t)n);
 		st->last_active = ev_now(st_loop());
 		total += (size_t)n;
 		if (st->proto == EM_PROTO_TCP) {
 			st->send_win -= (uint32_t)n;
-			if ((size_t)n < want) {	/* drained the socket for now */
-				st_want_read(st);
-				return;
-			}
+			if ((size_t)n < want)	/* drained the socket for now */
+				return 0;
 		}
-		if (total >= TUN_QUANTUM) {
+		if (alone ? full : total >= TUN_QUANTUM) {
 			if (st->proto == EM_PROTO_UDP || st->send_win > 0)
 				st_ready(st);	/* back of the queue */
-			return;
+			return 0;
 		}
 	}
 }
@@ -478,7 +548,8 @@ tun_mux_pump(struct tun_session *s)
 	    (st = TAILQ_FIRST(&s->ready)) != NULL) {
 		TAILQ_REMOVE(&s->ready, st, rq);
 		st->in_ready = 0;
-		st_pull(st);
+		if (st_pull(st) == 0)
+			st_watch(st);
 	}
 }
 
@@ -520,6 +591,7 @@ fail:
 	tun_session_frame(s, TUN_F_OPEN_FAIL, f->sid, why, strlen(why));
 }
 
+/* Every frame but DATA (tun_mux_data), REKEY and GOAWAY (the session's). */
 void
 tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 {
@@ -567,13 +639,6 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 		tun_stream_free(st);
 		return;
-	case TUN_F_DATA:
-		if (st->state != ST_OPEN) {
-			tun_stream_reset(st, "DATA before the stream was open");
-			return;
-		}
-		st_data(st, f->payload, f->len);
-		return;
 	case TUN_F_WINDOW:
 		inc = tun_get32(f->payload);
 		if ((uint64_t)st->send_win + inc > 0x7fffffffu) {
@@ -581,7 +646,7 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 			return;
 		}
 		st->send_win += inc;
-		st_want_read(st);
+		st_watch(st);
 		return;
 	case TUN_F_FIN:
 		if (st->proto != EM_PROTO_TCP || st->remote_fin)

@@ -1,10 +1,19 @@
 /*
  * Noise Protocol Framework (rev 34), the 25519_ChaChaPoly_BLAKE2b suite,
- * patterns XX, IK, XXpsk3 and IKpsk2, on libsodium.  Names follow the
- * spec: CipherState k/n, SymmetricState ck/h, HandshakeState s/e/rs/re.
+ * patterns XX, IK, XXpsk3 and IKpsk2.  Names follow the spec: CipherState
+ * k/n, SymmetricState ck/h, HandshakeState s/e/rs/re.
+ *
+ * The handshake (X25519, BLAKE2b, its ChaChaPoly) is libsodium.  Transport
+ * records, after Split, go through OpenSSL's EVP chacha20-poly1305, several
+ * times faster than libsodium's on x86-64: the same IETF construction (12-byte
+ * nonce = 4 zero bytes || LE64(n), 16-byte tag appended), byte for byte.
+ * Each transport CipherState keeps one EVP context keyed at Split or Rekey,
+ * so a record costs no allocation and no key set-up.
  */
+#include <limits.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "tun_noise.h"
@@ -498,14 +507,20 @@ int
 noise_hs_split(struct noise_hs *hs, struct noise_cs *send, struct noise_cs *recv)
 {
 	uint8_t k1[HASHLEN], k2[HASHLEN];
+	int ret = 0;
 
 	if (!noise_hs_done(hs) || hs->split)
 		return -1;
 	noise_hkdf(hs->ck, NULL, 0, k1, k2, NULL);
-	memcpy(send->k, hs->initiator ? k1 : k2, NOISE_KEY_LEN);
-	memcpy(recv->k, hs->initiator ? k2 : k1, NOISE_KEY_LEN);
-	send->n = recv->n = 0;
-
+	if (noise_cs_init(send, hs->initiator ? k1 : k2) == -1) {
+		ret = -1;
+		goto out;
+	}
+	if (noise_cs_init(recv, hs->initiator ? k2 : k1) == -1) {
+		noise_cs_wipe(send);
+		ret = -1;
+		goto out;
+	}
 	sodium_memzero(hs->ck, sizeof(hs->ck));
 	sodium_memzero(hs->k, sizeof(hs->k));
 	sodium_memzero(hs->s, sizeof(hs->s));
@@ -513,9 +528,76 @@ noise_hs_split(struct noise_hs *hs, struct noise_cs *send, struct noise_cs *recv
 	sodium_memzero(hs->psk, sizeof(hs->psk));
 	hs->has_k = hs->has_e = 0;
 	hs->split = 1;
+out:
 	sodium_memzero(k1, sizeof(k1));
 	sodium_memzero(k2, sizeof(k2));
+	return ret;
+}
+
+/* Key the context with cs->k (InitializeKey, or after Rekey). */
+static int
+noise_cs_key(struct noise_cs *cs)
+{
+	const EVP_CIPHER *c = NULL;
+
+	if (cs->ctx == NULL) {
+		if ((cs->ctx = EVP_CIPHER_CTX_new()) == NULL)
+			return -1;
+		c = EVP_chacha20_poly1305();
+	}
+	/* the new key overwrites the old one inside the context */
+	if (EVP_CipherInit_ex(cs->ctx, c, NULL, cs->k, NULL, 1) != 1)
+		return -1;
 	return 0;
+}
+
+int
+noise_cs_init(struct noise_cs *cs, const uint8_t k[NOISE_KEY_LEN])
+{
+	memset(cs, 0, sizeof(*cs));
+	memcpy(cs->k, k, NOISE_KEY_LEN);
+	if (noise_cs_key(cs) == -1) {
+		noise_cs_wipe(cs);
+		return -1;
+	}
+	return 0;
+}
+
+/* One record through the EVP context: in and out may be the same buffer.
+ * enc: in is len bytes of plaintext, out gets len + tag.  !enc: in is len
+ * bytes of ciphertext + tag, out gets len bytes; on failure out is zeroed
+ * (EVP decrypts before it checks the tag: nothing unverified stays). */
+static int
+noise_cs_crypt(const struct noise_cs *cs, uint64_t n, const uint8_t *ad, size_t adlen,
+	       const uint8_t *in, size_t len, uint8_t *out, int enc)
+{
+	EVP_CIPHER_CTX *ctx = cs->ctx;
+	uint8_t nonce[12], tag[NOISE_TAG_LEN];
+	int outl, ok = 0;
+
+	if (ctx == NULL || adlen > INT_MAX)
+		return -1;
+	noise_nonce(nonce, n);
+	if (!enc)
+		memcpy(tag, in + len, NOISE_TAG_LEN); /* before an in-place decrypt */
+	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) != 1)
+		goto out;
+	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, NOISE_TAG_LEN, tag) != 1)
+		goto out;
+	if (adlen > 0 && EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)adlen) != 1)
+		goto out;
+	if (len > 0 && (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1 ||
+			(size_t)outl != len))
+		goto out;
+	if (EVP_CipherFinal_ex(ctx, out + len, &outl) != 1 || outl != 0)
+		goto out;
+	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, NOISE_TAG_LEN, out + len) != 1)
+		goto out;
+	ok = 1;
+out:
+	if (!ok && !enc && len > 0)
+		sodium_memzero(out, len);
+	return ok ? 0 : -1;
 }
 
 int
@@ -524,17 +606,16 @@ noise_cs_encrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad
 {
 	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)
 		return -1;
-	noise_seal(cs->k, nonce, ad, adlen, in, len, out);
-	return 0;
+	return noise_cs_crypt(cs, nonce, ad, adlen, in, len, out, 1);
 }
 
 int
 noise_cs_decrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad, size_t adlen,
 		    const uint8_t *in, size_t len, uint8_t *out)
 {
-	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN)
+	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN || len < NOISE_TAG_LEN)
 		return -1;
-	return noise_open(cs->k, nonce, ad, adlen, in, len, out);
+	return noise_cs_crypt(cs, nonce, ad, adlen, in, len - NOISE_TAG_LEN, out, 0);
 }
 
 int
@@ -563,15 +644,18 @@ noise_cs_rekey(struct noise_cs *cs)
 	static const uint8_t zeros[NOISE_KEY_LEN];
 	uint8_t out[NOISE_KEY_LEN + NOISE_TAG_LEN];
 
+	if (cs->ctx == NULL)
+		return -1;
 	noise_seal(cs->k, NOISE_NONCE_MAX, NULL, 0, zeros, sizeof(zeros), out);
 	memcpy(cs->k, out, NOISE_KEY_LEN);
 	sodium_memzero(out, sizeof(out));
-	return 0;
+	return noise_cs_key(cs);
 }
 
 void
 noise_cs_wipe(struct noise_cs *cs)
 {
+	EVP_CIPHER_CTX_free(cs->ctx); /* cleanses the key schedule */
 	sodium_memzero(cs, sizeof(*cs));
 }
 

@@ -1,5 +1,6 @@
 /*
- * Noise handshakes and transport crypto for tunneld, on libsodium.
+ * Noise handshakes and transport crypto for tunneld: the handshake on
+ * libsodium, transport records on OpenSSL's EVP chacha20-poly1305.
  *
  *   Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b   (primary)
  *   Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b   (responder key pinned)
@@ -30,11 +31,17 @@ enum noise_pattern {
 };
 
 struct noise_hs;
+struct evp_cipher_ctx_st;
 
-/* One direction of a transport session. n is the next nonce. */
+/* One direction of a transport session.  n is the next nonce; ctx is an
+ * EVP chacha20-poly1305 context keyed with k, made by noise_cs_init() (or
+ * noise_hs_split()), rekeyed by noise_cs_rekey(), freed by noise_cs_wipe().
+ * It holds a copy of the key on OpenSSL's heap (cleansed when freed).  A
+ * noise_cs is not copied: two copies would share one context. */
 struct noise_cs {
 	uint8_t k[NOISE_KEY_LEN];
 	uint64_t n;
+	struct evp_cipher_ctx_st *ctx;
 };
 
 /* Sliding window against replays, WireGuard style: a 2048-bit ring. */
@@ -75,12 +82,17 @@ int noise_hs_done(const struct noise_hs *);
 const uint8_t *noise_hs_remote_static(const struct noise_hs *);
 /* The handshake hash h (channel binding); final once noise_hs_done(). */
 void noise_hs_hash(const struct noise_hs *, uint8_t out[NOISE_HASH_LEN]);
-/* After the last message: this side's send and receive states.  The
+/* After the last message: this side's send and receive states (as
+ * noise_cs_init() makes them; wipe them with noise_cs_wipe()).  The
  * handshake keys are wiped; only remote static and hash stay readable. */
 int noise_hs_split(struct noise_hs *, struct noise_cs *send, struct noise_cs *recv);
 
+/* InitializeKey(k): n = 0 and a keyed EVP context; -1 when out of memory.
+ * cs is overwritten: wipe a state that holds a key first. */
+int noise_cs_init(struct noise_cs *, const uint8_t k[NOISE_KEY_LEN]);
 /* Transport.  out holds len + NOISE_TAG_LEN bytes (encrypt) or
  * len - NOISE_TAG_LEN bytes (decrypt); in and out may be the same buffer.
+ * A decryption that fails zeroes its output (in place: the record).
  * encrypt/decrypt use and advance cs->n (not on failure); the _at forms
  * take an explicit nonce and leave cs->n alone: the sender must never
  * reuse a nonce, the receiver checks it with a noise_replay window after
@@ -95,6 +107,7 @@ int noise_cs_decrypt_at(const struct noise_cs *, uint64_t nonce, const uint8_t *
 			const uint8_t *in, size_t len, uint8_t *out);
 /* REKEY(k): k = ENCRYPT(k, 2^64-1, "", zeros[32])[0..32]; n is kept. */
 int noise_cs_rekey(struct noise_cs *);
+/* Frees the EVP context and zeroes cs; a zeroed cs may be wiped again. */
 void noise_cs_wipe(struct noise_cs *);
 
 void noise_replay_init(struct noise_replay *);

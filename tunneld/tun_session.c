@@ -305,7 +305,7 @@ sess_seal(struct tun_session *s)
 	}
 	if (noise_cs_encrypt(&s->cs[0], NULL, 0, s->wbuf + s->rec + 2, ptlen,
 	    s->wbuf + s->rec + 2) == -1)
-		fatalx("%s: noise_cs_encrypt", __func__);	/* nonce space exhausted */
+		fatalx("%s: noise_cs_encrypt", __func__);	/* nonce space exhausted, EVP */
 	tun_put16(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
 	s->sealed = s->wlen;
@@ -383,6 +383,7 @@ sess_flush(struct tun_session *s)
 		s->woff += (size_t)n;
 	}
 	if (s->woff == s->sealed) {
+		s->blocked = 0;
 		/* streams still waiting: one more turn when the socket takes more */
 		if (s->state == SS_UP && !TAILQ_EMPTY(&s->ready)) {
 			if (!ev_is_active(&s->ww))
@@ -395,32 +396,47 @@ sess_flush(struct tun_session *s)
 			tun_session_close(s, "PSK mismatch");
 			return;
 		}
-	} else if (!ev_is_active(&s->ww))
-		ev_io_start(loop, &s->ww);
+	} else {
+		if (!ev_is_active(&s->ww))
+			ev_io_start(loop, &s->ww);
+		if (!s->blocked && s->state == SS_UP) {
+			s->blocked = 1;
+			tun_mux_blocked(s);
+		}
+	}
 }
 
-/* Before the loop blocks: schedule stream data, seal, flush. */
+/*
+ * Before the loop blocks: schedule stream data, seal, flush.  While the
+ * socket takes everything and streams still wait, go round again (at most
+ * TUN_PUMP_ROUNDS, about 1 MiB) instead of a write watcher turn.
+ */
 void
 tun_sessions_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct tunneld *t = w->data;
 	struct tun_session *s;
+	int round;
 
 	while ((s = LIST_FIRST(&t->dirty)) != NULL) {
 		LIST_REMOVE(s, dlink);
 		s->dirty = 0;
-		if (s->state == SS_UP) {
-			s->busy = 1;
-			tun_mux_pump(s);
-			s->busy = 0;
+		s->busy = 1;	/* a close in here leaves the release to us */
+		for (round = 0; round < TUN_PUMP_ROUNDS; round++) {
+			if (s->state == SS_UP)
+				tun_mux_pump(s);
+			if (s->state == SS_UP)
+				sess_seal(s);
+			if (s->state != SS_DEAD)
+				sess_flush(s);
+			if (s->state != SS_UP || s->woff < s->sealed || TAILQ_EMPTY(&s->ready))
+				break;
 		}
+		s->busy = 0;
 		if (s->state == SS_DEAD) {
 			sess_release(s);
 			continue;
 		}
-		if (s->state == SS_UP)
-			sess_seal(s);
-		sess_flush(s);
 		/* what pump could not send waits for the write watcher */
 		if (s->dirty) {
 			LIST_REMOVE(s, dlink);
@@ -469,7 +485,13 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		sess_flush(s);
 		return;
 	}
+	s->busy = 1;
 	sess_flush(s);
+	s->busy = 0;
+	if (s->state == SS_DEAD) {
+		sess_release(s);
+		return;
+	}
 	if (s->state == SS_UP && tun_session_outq(s) < TUN_OUT_LOW && !TAILQ_EMPTY(&s->ready))
 		tun_session_dirty(s);
 }
@@ -599,6 +621,7 @@ sess_established(struct tun_session *s)
 	}
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
+	memset(s->cs, 0, 2 * sizeof(struct noise_cs));	/* wipeable even if split fails */
 	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
 		return;
@@ -722,9 +745,12 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 	return 0;
 }
 
-/* One record; 0 to go on, -1 when the session is closed. */
+/* One record; 0 to go on, -1 when the session is closed.  DATA frames
+ * gather in run (it may span records: the plaintext stays in rbuf until
+ * sess_read_cb is done); any other frame writes the run out first, so a
+ * stream's frames keep their order. */
 static int
-sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len)
+sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun *run)
 {
 	struct tun_frame f;
 	size_t off = 0, used, ptlen;
@@ -756,8 +782,25 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len)
 			s->draining = 1;
 			continue;
 		}
-		if (f.type == TUN_F_DATA)
+		if (f.type == TUN_F_DATA) {
 			s->rx += f.len;
+			if (run->n > 0 && (run->sid != f.sid || run->n == TUN_RX_IOV)) {
+				tun_mux_data(s, run);
+				if (s->state == SS_DEAD)
+					return -1;
+			}
+			run->sid = f.sid;
+			run->iov[run->n].iov_base = rec + (f.payload - rec);	/* not const */
+			run->iov[run->n].iov_len = f.len;
+			run->n++;
+			run->len += f.len;
+			continue;
+		}
+		if (run->n > 0) {
+			tun_mux_data(s, run);
+			if (s->state == SS_DEAD)
+				return -1;
+		}
 		tun_mux_input(s, &f);
 		if (s->state == SS_DEAD)
 			return -1;
@@ -771,6 +814,7 @@ static void
 sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_session *s = w->data;
+	struct tun_rxrun run;
 	size_t off = 0, len;
 	ssize_t n;
 	char why[128];
@@ -790,6 +834,8 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	s->rlen += (size_t)n;
+	run.n = 0;
+	run.len = 0;
 	s->busy = 1;
 	while (s->state != SS_DEAD && s->rlen - off >= 2) {
 		len = tun_get16(s->rbuf + off);
@@ -810,9 +856,11 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (s->rlen - off < 2 + len)
 			break;
 		off += 2 + len;
-		if (sess_rec_input(s, s->rbuf + off - len, len) == -1)
+		if (sess_rec_input(s, s->rbuf + off - len, len, &run) == -1)
 			break;
 	}
+	if (s->state == SS_UP && run.n > 0)
+		tun_mux_data(s, &run);	/* before rbuf moves */
 	s->busy = 0;
 	if (s->state == SS_DEAD) {
 		sess_release(s);

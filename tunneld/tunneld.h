@@ -6,6 +6,7 @@
 #define TUNNELD_H
 
 #include <sys/queue.h>
+#include <sys/uio.h>
 
 #include <ev.h>
 #include <stddef.h>
@@ -24,9 +25,12 @@
 #define TUN_OUT_HIGH		(256u << 10)	/* stop taking stream data above this */
 #define TUN_OUT_LOW		(64u << 10)	/* resume below this */
 #define TUN_OUT_HARD		(16u << 20)	/* a peer this far behind is dropped */
-#define TUN_WINDOW		(256u << 10)	/* per-stream receive window */
+#define TUN_PUMP_ROUNDS		4		/* pump+flush rounds per loop iteration */
+#define TUN_WINDOW		(256u << 10)	/* per-stream receive window at OPEN (wire) */
+#define TUN_WINDOW_MAX		(1024u << 10)	/* grown to while the fd keeps up */
 #define TUN_WIN_UPDATE		(32u << 10)	/* send WINDOW once this much was consumed */
-#define TUN_QUANTUM		(16u << 10)	/* bytes per stream per scheduling turn */
+#define TUN_QUANTUM		(16u << 10)	/* bytes per turn; a stream alone: a record */
+#define TUN_RX_IOV		16		/* DATA frames merged into one writev() */
 #define TUN_PING_PERIOD		5.0
 #define TUN_PING_MISSES		3
 #define TUN_REKEY_BYTES		(256ull << 20)
@@ -60,6 +64,15 @@ struct tun_frame {
 	uint32_t sid;
 	uint16_t len;
 	const uint8_t *payload;
+};
+
+/* Consecutive DATA frames of one stream, opened in place in the session's
+ * read buffer, written to the stream's fd with one writev(). */
+struct tun_rxrun {
+	uint32_t sid;
+	int n;
+	size_t len;
+	struct iovec iov[TUN_RX_IOV];
 };
 
 struct tun_open_req {
@@ -102,6 +115,7 @@ struct tun_stream {
 	ev_timer tmo;			/* open/connect timeout */
 	uint32_t send_win;		/* what we may still send */
 	uint32_t recv_win;		/* what the peer may still send */
+	uint32_t win;			/* receive window granted: TUN_WINDOW..MAX */
 	uint32_t consumed;		/* written to the fd, not yet granted back */
 	uint8_t *obuf;			/* tunnel -> fd bytes the fd did not take */
 	size_t ooff, olen, ocap;
@@ -126,6 +140,7 @@ struct tun_session {
 	unsigned rekey_due:1;
 	unsigned rekey_rx:1;
 	unsigned fp_mismatch:1;		/* logged; close once msg2 is out */
+	unsigned blocked:1;		/* the socket did not take all: streams parked */
 	char addr[64];			/* peer ip:port */
 	char name[254];			/* peer node, once known */
 	struct tun_peer *peer;
@@ -240,7 +255,9 @@ void tun_stream_reset(struct tun_stream *, const char *why);
 void tun_stream_start(struct tun_stream *);
 void tun_stream_send_open(struct tun_stream *);
 void tun_mux_input(struct tun_session *, const struct tun_frame *);
+void tun_mux_data(struct tun_session *, struct tun_rxrun *);
 void tun_mux_pump(struct tun_session *);
+void tun_mux_blocked(struct tun_session *);
 void tun_mux_session_gone(struct tun_session *, const char *why);
 void tun_mux_tick(struct tun_session *, ev_tstamp now);
 

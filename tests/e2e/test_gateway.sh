@@ -193,6 +193,8 @@ ok "open TCP connection survived the change ($(cat "$E2E_DIR/hold.out"))" test "
 ok "listeners were not restarted" bash -c "! grep -q 'closed listener' $E2E_DIR/n1/gatewayd.log"
 rm -f "$E2E_DIR/registry/gateway2.yaml"
 ok "Gateway deleted: listener 23338 closed" wait_for 15 bash -c "! ip netns exec $(ns n2) curl -s -m 1 http://$GW:23338/x"
+ok "... and released by the controller too: nothing listens on 23338" \
+	wait_for 10 bash -c "! ip netns exec $(ns n1) ss -ltn | grep -q ':23338 '"
 R=$(get /local); ok "23333 unaffected ($R)" test "$R" = pod-local
 
 wait $SLOW
@@ -212,4 +214,16 @@ YAML
 ok "busy port logged and skipped" wait_for 10 grep -q "23339: the port is held" "$E2E_DIR/n1/gatewayd.log"
 ok "gatewayd still running" kill -0 "$(cat "$E2E_DIR/n1/gatewayd.pid")"
 R=$(get /local); ok "still serving ($R)" test "$R" = pod-local
+
+# a gatewayd restart refuses no connection: its listeners wait in the controller
+e2e_kill 1 gatewayd
+in_ns n2 curl -s -m 20 "http://$GW:23333/local" > "$E2E_DIR/gwdown.out" 2>&1 &
+C=$!
+sleep 1
+e2e_daemon 1 gatewayd
+wait $C
+ok "a request sent while gatewayd was down is served by the next one ($(cat "$E2E_DIR/gwdown.out"))" \
+	test "$(cat "$E2E_DIR/gwdown.out")" = pod-local
+ok "... on the listener taken back from the controller" \
+	grep -q "took the listener 0.0.0.0:23333 back" "$E2E_DIR/n1/gatewayd.log"
 e2e_done

@@ -185,6 +185,10 @@ START_TEST(test_vector)
 	}
 	noise_hs_free(init);
 	noise_hs_free(resp);
+	noise_cs_wipe(&isend);
+	noise_cs_wipe(&irecv);
+	noise_cs_wipe(&rsend);
+	noise_cs_wipe(&rrecv);
 	json_decref(v);
 }
 END_TEST
@@ -299,6 +303,10 @@ START_TEST(test_handshake_roundtrip)
 	ck_assert_int_eq(noise_cs_encrypt(&isend, NULL, 0, buf, 5, buf), 0);
 	ck_assert_int_eq(noise_cs_decrypt(&rrecv, NULL, 0, buf, 21, buf), 0);
 	ck_assert_mem_eq(buf, "world", 5);
+	noise_cs_wipe(&isend);
+	noise_cs_wipe(&irecv);
+	noise_cs_wipe(&rsend);
+	noise_cs_wipe(&rrecv);
 	pair_free(&pr);
 }
 END_TEST
@@ -507,12 +515,15 @@ END_TEST
 
 /* ---- transport ---- */
 
+/* two states with one fresh key, each with its own EVP context */
 static void
 cs_pair(struct noise_cs *a, struct noise_cs *b)
 {
-	randombytes_buf(a->k, sizeof(a->k));
-	a->n = 0;
-	*b = *a;
+	uint8_t k[NOISE_KEY_LEN];
+
+	randombytes_buf(k, sizeof(k));
+	ck_assert_int_eq(noise_cs_init(a, k), 0);
+	ck_assert_int_eq(noise_cs_init(b, k), 0);
 }
 
 START_TEST(test_tampered_transport)
@@ -594,8 +605,8 @@ START_TEST(test_rekey)
 	uint8_t nonce[12], ref[48], ct[21], dec[5];
 
 	cs_pair(&tx, &rx);
-	tx.n = rx.n = 42;
-	old = rx;
+	ck_assert_int_eq(noise_cs_init(&old, rx.k), 0);
+	tx.n = rx.n = old.n = 42;
 	/* independent: ENCRYPT(k, 2^64-1, "", zeros[32]) */
 	memset(nonce, 0, 4);
 	memset(nonce + 4, 0xff, 8);
@@ -610,7 +621,156 @@ START_TEST(test_rekey)
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, sizeof(ct), dec), 0);
 	ck_assert_mem_eq(dec, "hello", 5);
 	noise_cs_wipe(&tx);
-	ck_assert(sodium_is_zero(tx.k, 32) && tx.n == 0);
+	ck_assert(sodium_is_zero(tx.k, 32) && tx.n == 0 && tx.ctx == NULL);
+	noise_cs_wipe(&tx); /* again: harmless */
+	ck_assert_int_eq(noise_cs_encrypt(&tx, NULL, 0, (const uint8_t *)"hello", 5, ct), -1);
+	noise_cs_wipe(&rx);
+	noise_cs_wipe(&old);
+}
+END_TEST
+
+/*
+ * Transport records go through OpenSSL's EVP chacha20-poly1305: every one
+ * must be byte for byte libsodium's IETF ChaCha20-Poly1305 with Noise's
+ * nonce (4 zero bytes || LE64(n)), and each side must open the other's.
+ */
+static void
+sodium_seal(const uint8_t *k, uint64_t n, const uint8_t *ad, size_t adlen, const uint8_t *in,
+	    size_t len, uint8_t *out)
+{
+	uint8_t nonce[12];
+	int i;
+
+	memset(nonce, 0, 4);
+	for (i = 0; i < 8; i++)
+		nonce[4 + i] = (uint8_t)(n >> (8 * i));
+	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad, adlen, NULL, nonce, k);
+}
+
+static int
+sodium_open(const uint8_t *k, uint64_t n, const uint8_t *ad, size_t adlen, const uint8_t *in,
+	    size_t len, uint8_t *out)
+{
+	uint8_t nonce[12];
+	int i;
+
+	memset(nonce, 0, 4);
+	for (i = 0; i < 8; i++)
+		nonce[4 + i] = (uint8_t)(n >> (8 * i));
+	return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen,
+							 nonce, k);
+}
+
+#define REC_PT_MAX (NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)
+
+START_TEST(test_evp_matches_sodium)
+{
+	static const size_t fixed[] = {0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 4096, 16384,
+				       65536 - 64 - NOISE_TAG_LEN, REC_PT_MAX - 1, REC_PT_MAX};
+	uint8_t *pt, *ref, *ct, *dec, k[NOISE_KEY_LEN], ad[64];
+	struct noise_cs cs;
+	size_t len, adlen, i, nfixed = sizeof(fixed) / sizeof(fixed[0]);
+	uint64_t n;
+
+	pt = malloc(NOISE_MAX_MSG_LEN);
+	ref = malloc(NOISE_MAX_MSG_LEN);
+	ct = malloc(NOISE_MAX_MSG_LEN);
+	dec = malloc(NOISE_MAX_MSG_LEN);
+	ck_assert(pt != NULL && ref != NULL && ct != NULL && dec != NULL);
+	for (i = 0; i < nfixed + 300; i++) {
+		randombytes_buf(k, sizeof(k));
+		ck_assert_int_eq(noise_cs_init(&cs, k), 0);
+		len = i < nfixed ? fixed[i] : randombytes_uniform(REC_PT_MAX + 1);
+		adlen = randombytes_uniform(3) == 0 ? 0 : randombytes_uniform(sizeof(ad) + 1);
+		switch (i % 4) { /* nonces: small, large, random, the last usable */
+		case 0:
+			n = randombytes_uniform(1000);
+			break;
+		case 1:
+			n = (uint64_t)randombytes_random() << 32 | 0xffffff00u;
+			break;
+		case 2:
+			randombytes_buf(&n, sizeof(n));
+			n = n == NOISE_NONCE_MAX ? 0 : n;
+			break;
+		default:
+			n = NOISE_NONCE_MAX - 1;
+			break;
+		}
+		randombytes_buf(pt, len);
+		randombytes_buf(ad, adlen);
+		sodium_seal(k, n, ad, adlen, pt, len, ref);
+
+		/* out of place, then in place: the same record */
+		ck_assert_int_eq(noise_cs_encrypt_at(&cs, n, ad, adlen, pt, len, ct), 0);
+		ck_assert_msg(memcmp(ct, ref, len + NOISE_TAG_LEN) == 0,
+			      "record differs: len %zu adlen %zu n %llu", len, adlen,
+			      (unsigned long long)n);
+		memcpy(ct, pt, len);
+		cs.n = n;
+		ck_assert_int_eq(noise_cs_encrypt(&cs, ad, adlen, ct, len, ct), 0);
+		ck_assert_uint_eq(cs.n, n + 1);
+		ck_assert_msg(memcmp(ct, ref, len + NOISE_TAG_LEN) == 0,
+			      "in-place record differs: len %zu adlen %zu", len, adlen);
+
+		/* EVP opens libsodium's record, in place too */
+		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN,
+						     dec),
+				 0);
+		ck_assert(len == 0 || memcmp(dec, pt, len) == 0);
+		cs.n = n;
+		ck_assert_int_eq(noise_cs_decrypt(&cs, ad, adlen, ct, len + NOISE_TAG_LEN, ct), 0);
+		ck_assert(len == 0 || memcmp(ct, pt, len) == 0);
+
+		/* libsodium opens EVP's */
+		ck_assert_int_eq(noise_cs_encrypt_at(&cs, n, ad, adlen, pt, len, ct), 0);
+		ck_assert_int_eq(sodium_open(k, n, ad, adlen, ct, len + NOISE_TAG_LEN, dec), 0);
+		ck_assert(len == 0 || memcmp(dec, pt, len) == 0);
+
+		/* a flipped bit fails; the output is zeroed, nothing unverified */
+		ct[randombytes_uniform((uint32_t)(len + NOISE_TAG_LEN))] ^= 0x01;
+		if (len > 0)
+			memset(dec, 0xaa, len);
+		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ct, len + NOISE_TAG_LEN,
+						     dec),
+				 -1);
+		ck_assert(len == 0 || sodium_is_zero(dec, len));
+		/* and the context is fine for the next record */
+		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN,
+						     dec),
+				 0);
+		noise_cs_wipe(&cs);
+	}
+	free(pt);
+	free(ref);
+	free(ct);
+	free(dec);
+}
+END_TEST
+
+/* Rekey goes through the context: records after it match libsodium under
+ * the new key, and the old key no longer opens them. */
+START_TEST(test_evp_rekey_matches_sodium)
+{
+	static const uint8_t zeros[32];
+	uint8_t k[NOISE_KEY_LEN], nk[NOISE_KEY_LEN + NOISE_TAG_LEN], pt[100], ref[116], ct[116];
+	struct noise_cs cs;
+	int r;
+
+	randombytes_buf(k, sizeof(k));
+	randombytes_buf(pt, sizeof(pt));
+	ck_assert_int_eq(noise_cs_init(&cs, k), 0);
+	for (r = 0; r < 3; r++) {
+		sodium_seal(k, NOISE_NONCE_MAX, NULL, 0, zeros, sizeof(zeros), nk);
+		ck_assert_int_eq(noise_cs_rekey(&cs), 0);
+		ck_assert_mem_eq(cs.k, nk, NOISE_KEY_LEN);
+		ck_assert_int_eq(noise_cs_encrypt(&cs, NULL, 0, pt, sizeof(pt), ct), 0);
+		ck_assert_int_eq(sodium_open(k, cs.n - 1, NULL, 0, ct, sizeof(ct), ref), -1);
+		memcpy(k, nk, NOISE_KEY_LEN);
+		sodium_seal(k, cs.n - 1, NULL, 0, pt, sizeof(pt), ref);
+		ck_assert_mem_eq(ct, ref, sizeof(ct));
+	}
+	noise_cs_wipe(&cs);
 }
 END_TEST
 
@@ -767,6 +927,8 @@ noise_suite(void)
 	tcase_add_test(tc, test_explicit_nonce);
 	tcase_add_test(tc, test_nonce_exhaustion);
 	tcase_add_test(tc, test_rekey);
+	tcase_add_test(tc, test_evp_matches_sodium);
+	tcase_add_test(tc, test_evp_rekey_matches_sodium);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("replay");

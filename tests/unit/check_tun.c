@@ -164,11 +164,12 @@ START_TEST(test_records_replay_reorder)
 {
 	struct noise_cs tx, rx;
 	uint8_t a[300], b[300], c[300], tmp[300];
+	uint8_t k[NOISE_KEY_LEN];
 	size_t na, nb, nc;
 
-	memset(&tx, 0, sizeof(tx));
-	randombytes_buf(tx.k, sizeof(tx.k));
-	rx = tx;
+	randombytes_buf(k, sizeof(k));
+	ck_assert_int_eq(noise_cs_init(&tx, k), 0);
+	ck_assert_int_eq(noise_cs_init(&rx, k), 0);
 	na = seal(&tx, "first", a);
 	nb = seal(&tx, "second", b);
 	nc = seal(&tx, "third", c);
@@ -188,6 +189,8 @@ START_TEST(test_records_replay_reorder)
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nb, tmp), 0);
 	memcpy(tmp, c, nc);
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, tmp, nc, tmp), 0);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
 }
 END_TEST
 
@@ -195,11 +198,12 @@ START_TEST(test_rekey_boundary)
 {
 	struct noise_cs tx, rx;
 	uint8_t r1[300], r2[300];
+	uint8_t k[NOISE_KEY_LEN];
 	size_t n1, n2;
 
-	memset(&tx, 0, sizeof(tx));
-	randombytes_buf(tx.k, sizeof(tx.k));
-	rx = tx;
+	randombytes_buf(k, sizeof(k));
+	ck_assert_int_eq(noise_cs_init(&tx, k), 0);
+	ck_assert_int_eq(noise_cs_init(&rx, k), 0);
 	/* the record carrying REKEY is sealed with the old key, then both rekey */
 	n1 = seal(&tx, "last under the old key", r1);
 	ck_assert_int_eq(noise_cs_rekey(&tx), 0);
@@ -207,6 +211,8 @@ START_TEST(test_rekey_boundary)
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, r1, n1, r1), 0);
 	ck_assert_int_eq(noise_cs_rekey(&rx), 0);
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, r2, n2, r2), 0);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
 }
 END_TEST
 
