@@ -36,6 +36,7 @@
 
 #include "dns.h"
 #include "log.h"
+#include "netaddr.h"
 #include "model.h"
 
 #define FWD_READS_PER_EVENT 16 /* stray datagrams drained per wakeup */
@@ -96,23 +97,6 @@ ss_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-/* "1.2.3.4:53" or "[fd00::1]:53", for logs. */
-static const char *
-ss_text(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
-	}
-	return buf;
-}
 
 struct dns_fwd *
 dns_fwd_new(struct ev_loop *loop, const struct sockaddr_storage *upstreams, size_t n)
@@ -309,7 +293,7 @@ q_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			/* ECONNREFUSED and friends: this upstream is not there */
 			log_debug("dns forward: upstream %s udp: %s",
-				  ss_text(&f->up[q->up], addr, sizeof(addr)), strerror(errno));
+				  net_addr_text(&f->up[q->up], addr, sizeof(addr)), strerror(errno));
 			q_next(q);
 			return;
 		}
@@ -333,7 +317,7 @@ q_tcp_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (q->woff == 0 &&
 		    (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1 || err != 0)) {
 			log_debug("dns forward: upstream %s tcp connect: %s",
-				  ss_text(&q->f->up[q->up], addr, sizeof(addr)),
+				  net_addr_text(&q->f->up[q->up], addr, sizeof(addr)),
 				  strerror(err != 0 ? err : errno));
 			q_next(q);
 			return;
@@ -427,7 +411,7 @@ q_try(struct fwd_q *q)
 	ev_timer_start(f->loop, &q->timer);
 	return;
 fail:
-	log_debug("dns forward: upstream %s %s: %s", ss_text(&f->up[q->up], addr, sizeof(addr)),
+	log_debug("dns forward: upstream %s %s: %s", net_addr_text(&f->up[q->up], addr, sizeof(addr)),
 		  q->tcp ? "tcp" : "udp", strerror(errno));
 	if (q->fd != -1) {
 		close(q->fd);

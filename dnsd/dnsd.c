@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "dns.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define NORMAL_CACHE_TTL_MAX 3600 /* normal mode: upstream TTLs, capped like CoreDNS */
 
@@ -41,22 +42,6 @@ static const struct em_opt dnsd_opts[] = {
     {NULL, 0, NULL, NULL, NULL},
 };
 
-static const char *
-ss_text(const struct sockaddr_storage *ss, char *buf, size_t size)
-{
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-		snprintf(buf, size, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-		snprintf(buf, size, "%s:%u", host, ntohs(s4->sin_port));
-	}
-	return buf;
-}
 
 static in_port_t
 ss_port(const struct sockaddr_storage *ss)
@@ -109,7 +94,7 @@ dnsd_add_upstream(const struct dnsd_state *s, const struct sockaddr_storage *ss,
 
 	if (dnsd_loops(s, ss)) {
 		log_warnx("%s: upstream %s is this dnsd; skipped", where,
-			  ss_text(ss, buf, sizeof(buf)));
+			  net_addr_text(ss, buf, sizeof(buf)));
 		return;
 	}
 	for (i = 0; i < *n; i++)
@@ -128,7 +113,7 @@ dnsd_describe_upstreams(struct dnsd_state *s, const struct sockaddr_storage *up,
 	s->upstream_desc[0] = '\0';
 	for (i = 0; i < n && off < sizeof(s->upstream_desc); i++)
 		off += (size_t)snprintf(s->upstream_desc + off, sizeof(s->upstream_desc) - off,
-					"%s%s", i ? "," : "", ss_text(&up[i], buf, sizeof(buf)));
+					"%s%s", i ? "," : "", net_addr_text(&up[i], buf, sizeof(buf)));
 }
 
 /* Normal mode: modules.edgeDNS.upstreamServers, else the host's resolv.conf. */
@@ -351,7 +336,7 @@ dnsd_sockets(struct dnsd_state *s, int *udp, size_t *nudp, int *tcp, size_t *ntc
 			       "not an address to listen on",
 			       cfg->bridge_ip, cfg->dns.listen_port);
 	}
-	ss_text(&s->listen, addr, sizeof(addr));
+	net_addr_text(&s->listen, addr, sizeof(addr));
 	if ((n = dns_listen_activated(udp, nudp, tcp, ntcp, DNS_UDP_LISTEN_MAX)) == -1)
 		fatalx("socket activation: unusable sockets (see above); check "
 		       "edgemesh-dnsd.socket");

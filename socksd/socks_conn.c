@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "socksd.h"
 
 #define MAX_CONNS	256
@@ -237,7 +238,6 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct sconn *c;
-	char host[64];
 	int fd;
 
 	if ((fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
@@ -254,14 +254,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->s = s;
 	c->fd = fd;
 	c->state = S_GREET;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(c->client, sizeof(c->client), "%s:%u", host, ntohs(sin->sin_port));
-	} else {
-		snprintf(c->client, sizeof(c->client), "?");
-	}
+	net_addr_text(&ss, c->client, sizeof(c->client));
 	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
 	ev_timer_init(&c->tmo, conn_timeout_cb, NEGOTIATE_SECS, 0.);
 	c->rw.data = c->tmo.data = c;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "tunneld.h"
 
 #define NO_REC	SIZE_MAX
@@ -50,28 +51,6 @@ set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void
-sockaddr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-	const char *p = ip;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
-	} else {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
-		if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL) {
-			p = ip + 7;
-			snprintf(buf, len, "%s:%u", p, ntohs(sin6->sin6_port));
-		} else
-			snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
-	}
-}
 
 /* The address without the port, for log lines. */
 static const char *
@@ -524,7 +503,7 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 		return NULL;
 	}
 	s = sess_new(t, fd, 1);
-	sockaddr_text(&ss, s->addr, sizeof(s->addr));
+	net_addr_text(&ss, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "%s", p->name);
 	s->peer = p;
 	s->state = SS_CONNECTING;
@@ -577,7 +556,7 @@ sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			tun_session_close(old, "evicted: pre-auth table full");
 		}
 		s = sess_new(t, fd, 0);
-		sockaddr_text(&ss, s->addr, sizeof(s->addr));
+		net_addr_text(&ss, s->addr, sizeof(s->addr));
 		s->state = SS_HANDSHAKE;
 		s->preauth_slot = slot;
 		t->preauth[slot] = s;
