@@ -25,8 +25,10 @@ ctl_open(const struct em_config *cfg, const char *sock)
 	int fd;
 
 	if ((fd = ipc_connect(cfg->runtime_dir, sock)) == -1) {
-		fprintf(stderr, "edgemeshctl: cannot reach %s/%s: %s (is the daemon running? "
-		    "is commonConfig.runtimeDir right?)\n", cfg->runtime_dir, sock, strerror(errno));
+		fprintf(stderr,
+			"edgemeshctl: cannot reach %s/%s: %s (is the daemon running? "
+			"is commonConfig.runtimeDir right?)\n",
+			cfg->runtime_dir, sock, strerror(errno));
 		return -1;
 	}
 	ipc_hello_init(&h, "edgemeshctl");
@@ -81,13 +83,13 @@ ctl_fmt_duration(uint64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%llus", (unsigned long long)s);
 	else if (s < 7200)
 		snprintf(buf, len, "%llum%llus", (unsigned long long)s / 60,
-		    (unsigned long long)s % 60);
+			 (unsigned long long)s % 60);
 	else if (s < 172800)
 		snprintf(buf, len, "%lluh%llum", (unsigned long long)s / 3600,
-		    (unsigned long long)(s % 3600) / 60);
+			 (unsigned long long)(s % 3600) / 60);
 	else
 		snprintf(buf, len, "%llud%lluh", (unsigned long long)s / 86400,
-		    (unsigned long long)(s % 86400) / 3600);
+			 (unsigned long long)(s % 86400) / 3600);
 }
 
 void

@@ -29,8 +29,8 @@ ctl_peers(const struct em_config *cfg)
 	}
 	ipc_msg_clear(&m);
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
-	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE",
-	    "PATH", "RTT", "TX", "RX", "STREAMS");
+	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
+	       "RTT", "TX", "RX", "STREAMS");
 	for (i = 0; i < p.nrows; i++) {
 		if (p.rows[i].rtt_us > 0)
 			snprintf(rtt, sizeof(rtt), "%.2fms", p.rows[i].rtt_us / 1000.0);
@@ -39,8 +39,8 @@ ctl_peers(const struct em_config *cfg)
 		ctl_fmt_bytes(p.rows[i].tx_bytes, tx, sizeof(tx));
 		ctl_fmt_bytes(p.rows[i].rx_bytes, rx, sizeof(rx));
 		printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %u\n", p.rows[i].name,
-		    p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-", rtt,
-		    tx, rx, p.rows[i].streams);
+		       p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-",
+		       rtt, tx, rx, p.rows[i].streams);
 	}
 	ipc_peers_clear(&p);
 	rc = 0;

@@ -24,31 +24,34 @@ print_service(const struct em_service *s, const struct em_endpoints *e)
 
 	for (i = 0; i < s->nports; i++)
 		n += (size_t)snprintf(ports + n, n < sizeof(ports) ? sizeof(ports) - n : 0,
-		    "%s%s%s%u/%s", i ? "," : "", s->ports[i].name,
-		    s->ports[i].name[0] ? ":" : "", s->ports[i].port,
-		    em_proto_name(s->ports[i].proto));
+				      "%s%s%s%u/%s", i ? "," : "", s->ports[i].name,
+				      s->ports[i].name[0] ? ":" : "", s->ports[i].port,
+				      em_proto_name(s->ports[i].proto));
 	if (s->lb == EM_LB_CONSISTENT_HASH)
 		snprintf(lb, sizeof(lb), "CONSISTENT_HASH(%s%s%s)",
-		    s->hash == EM_HASH_HEADER ? "header " : s->hash == EM_HASH_SOURCE_IP ?
-		    "sourceIP" : s->hash == EM_HASH_COOKIE ? "cookie " : "?",
-		    s->hash_arg, "");
+			 s->hash == EM_HASH_HEADER	? "header "
+			 : s->hash == EM_HASH_SOURCE_IP ? "sourceIP"
+			 : s->hash == EM_HASH_COOKIE	? "cookie "
+							: "?",
+			 s->hash_arg, "");
 	else
 		snprintf(lb, sizeof(lb), "%s", em_lb_name(s->lb));
 	if (s->affinity_client_ip)
 		snprintf(lb + strlen(lb), sizeof(lb) - strlen(lb), " affinity=ClientIP/%us",
-		    s->affinity_timeout);
+			 s->affinity_timeout);
 	printf("%s/%s  %s  %s  lb=%s%s\n", s->ns, s->name,
-	    s->type == EM_SVC_EXTERNAL_NAME ? s->external_name :
-	    s->cluster_ip[0] ? s->cluster_ip : "-", ports, lb,
-	    s->proxy_label ? "  [service-proxy-name label]" : "");
+	       s->type == EM_SVC_EXTERNAL_NAME ? s->external_name
+	       : s->cluster_ip[0]	       ? s->cluster_ip
+					       : "-",
+	       ports, lb, s->proxy_label ? "  [service-proxy-name label]" : "");
 	if (e == NULL || e->neps == 0) {
 		printf("    (no endpoints)\n");
 		return;
 	}
 	for (i = 0; i < e->neps; i++) {
 		printf("    %-15s node=%-12s %s%s", e->eps[i].ip,
-		    e->eps[i].node[0] ? e->eps[i].node : "-", e->eps[i].ready ? "ready" : "not-ready",
-		    e->eps[i].pod[0] ? "  pod=" : "");
+		       e->eps[i].node[0] ? e->eps[i].node : "-",
+		       e->eps[i].ready ? "ready" : "not-ready", e->eps[i].pod[0] ? "  pod=" : "");
 		printf("%s  ports=", e->eps[i].pod);
 		for (j = 0; j < e->nports; j++)
 			printf("%s%u", j ? "," : "", e->ports[j].port);
@@ -100,8 +103,7 @@ ctl_services(const struct em_config *cfg)
 		v[n++] = o;
 	}
 	qsort(v, n, sizeof(*v), cmp_obj);
-	printf("%zu services (state version %llu)\n", n,
-	    (unsigned long long)replica_version(r));
+	printf("%zu services (state version %llu)\n", n, (unsigned long long)replica_version(r));
 	for (i = 0; i < n; i++) {
 		char key[EM_KEY_LEN];
 

@@ -29,9 +29,9 @@ ctl_status(const struct em_config *cfg)
 	}
 	ipc_msg_clear(&m);
 	printf("registry: %s  state version: %llu\n\n", st.registry,
-	    (unsigned long long)st.version);
+	       (unsigned long long)st.version);
 	printf("%-11s %-10s %-8s %-7s %-9s %-8s %-22s %s\n", "DAEMON", "CONNECTED", "VERSION",
-	    "PID", "UPTIME", "RSS", "STATE VERSION", "STATE");
+	       "PID", "UPTIME", "RSS", "STATE VERSION", "STATE");
 	for (i = 0; i < st.nrows; i++) {
 		if (st.rows[i].connected)
 			ctl_fmt_duration(st.rows[i].uptime, up, sizeof(up));
@@ -39,10 +39,11 @@ ctl_status(const struct em_config *cfg)
 			snprintf(up, sizeof(up), "-");
 		ctl_fmt_bytes(st.rows[i].rss_kb * 1024, rss, sizeof(rss));
 		printf("%-11s %-10s %-8s %-7u %-9s %-8s %-22llu %s%s%s\n", st.rows[i].name,
-		    st.rows[i].connected ? "yes" : "no", st.rows[i].connected ? st.rows[i].build : "-",
-		    st.rows[i].pid, up, st.rows[i].connected ? rss : "-",
-		    (unsigned long long)st.rows[i].state_version, st.rows[i].state,
-		    st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
+		       st.rows[i].connected ? "yes" : "no",
+		       st.rows[i].connected ? st.rows[i].build : "-", st.rows[i].pid, up,
+		       st.rows[i].connected ? rss : "-",
+		       (unsigned long long)st.rows[i].state_version, st.rows[i].state,
+		       st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
 		down += !st.rows[i].connected;
 	}
 	rc = 0;

@@ -19,11 +19,11 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: edgemeshctl [-c file] command\n"
-	    "commands:\n"
-	    "  status     each daemon: connected, version, uptime, state version\n"
-	    "  services   services, ports, endpoints with node names, LB policy\n"
-	    "  peers      tunnel peers: address, state, RTT, bytes, streams\n"
-	    "  gen-psk    a new PSK (32 random bytes, base64)\n");
+			"commands:\n"
+			"  status     each daemon: connected, version, uptime, state version\n"
+			"  services   services, ports, endpoints with node names, LB policy\n"
+			"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+			"  gen-psk    a new PSK (32 random bytes, base64)\n");
 	exit(2);
 }
 

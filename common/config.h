@@ -11,24 +11,24 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define EM_CONFIG_DEFAULT   "/etc/edgemesh/edgemesh.yaml"
-#define EM_PATH_MAX         512
-#define EM_NAME_LEN         254	/* DNS-1123 subdomain + NUL */
-#define EM_CFG_LIST_MAX     16
+#define EM_CONFIG_DEFAULT "/etc/edgemesh/edgemesh.yaml"
+#define EM_PATH_MAX	  512
+#define EM_NAME_LEN	  254 /* DNS-1123 subdomain + NUL */
+#define EM_CFG_LIST_MAX	  16
 
 enum em_filter_mode {
-	EM_FILTER_IF_LABEL_EXISTS = 0,		/* FilterIfLabelExists (default) */
-	EM_FILTER_IF_LABEL_DOES_NOT_EXIST = 1,	/* FilterIfLabelDoesNotExists */
+	EM_FILTER_IF_LABEL_EXISTS = 0,	       /* FilterIfLabelExists (default) */
+	EM_FILTER_IF_LABEL_DOES_NOT_EXIST = 1, /* FilterIfLabelDoesNotExists */
 };
 
 struct em_relay_node {
 	char node_name[EM_NAME_LEN];
 	size_t naddrs;
-	char addrs[EM_CFG_LIST_MAX][64];	/* advertiseAddress */
+	char addrs[EM_CFG_LIST_MAX][64]; /* advertiseAddress */
 };
 
 struct em_config {
-	char path[EM_PATH_MAX];		/* file it came from, "" for defaults */
+	char path[EM_PATH_MAX]; /* file it came from, "" for defaults */
 
 	/* kubeAPIConfig */
 	struct {
@@ -37,7 +37,7 @@ struct em_config {
 		int qps, burst;
 		char kubeconfig[EM_PATH_MAX];
 		bool delete_kubeconfig;
-		char metaserver[EM_PATH_MAX];	/* metaServer.server */
+		char metaserver[EM_PATH_MAX]; /* metaServer.server */
 		bool require_authorization;
 		bool insecure_skip_tls_verify;
 		char tls_ca_file[EM_PATH_MAX];
@@ -46,32 +46,32 @@ struct em_config {
 	} kube;
 
 	/* commonConfig (EdgeMesh's and ours) */
-	char bridge_device[16];		/* bridgeDeviceName, IFNAMSIZ */
-	char bridge_ip[46];		/* bridgeDeviceIP */
-	char node_name[EM_NAME_LEN];	/* ours: nodeName, default $NODE_NAME, then hostname */
-	char runtime_dir[EM_PATH_MAX];	/* ours: runtimeDir, default /run/edgemesh */
-	char state_dir[EM_PATH_MAX];	/* ours: stateDir, default /var/lib/edgemesh */
+	char bridge_device[16];		  /* bridgeDeviceName, IFNAMSIZ */
+	char bridge_ip[46];		  /* bridgeDeviceIP */
+	char node_name[EM_NAME_LEN];	  /* ours: nodeName, default $NODE_NAME, then hostname */
+	char runtime_dir[EM_PATH_MAX];	  /* ours: runtimeDir, default /run/edgemesh */
+	char state_dir[EM_PATH_MAX];	  /* ours: stateDir, default /var/lib/edgemesh */
 	char cluster_domain[EM_NAME_LEN]; /* ours: clusterDomain, default cluster.local */
-	size_t n_ipc_users;		/* ours: ipcUsers, names or numeric uids allowed on our sockets */
+	size_t n_ipc_users; /* ours: ipcUsers, names or numeric uids allowed on our sockets */
 	char ipc_users[EM_CFG_LIST_MAX][64];
 
 	/* registry (ours) */
-	char registry_path[EM_PATH_MAX];	/* registry.path: manifest directory */
+	char registry_path[EM_PATH_MAX]; /* registry.path: manifest directory */
 
 	/* modules.edgeDNS */
 	struct {
 		bool enable;
 		char listen_interface[16];
-		int listen_port;		/* 53 */
-		int ttl;			/* ours: ttl, default 30 */
-		size_t n_upstreams;		/* ours: upstreamServers for normal mode */
+		int listen_port;    /* 53 */
+		int ttl;	    /* ours: ttl, default 30 */
+		size_t n_upstreams; /* ours: upstreamServers for normal mode */
 		char upstreams[EM_CFG_LIST_MAX][64];
-		int cache_size;			/* ours: cacheSize (entries), default 4096 */
-		bool cache_dns;			/* cacheDNS.enable */
-		bool cache_autodetect;		/* cacheDNS.autoDetect */
-		size_t n_cache_upstreams;	/* cacheDNS.upstreamServers */
+		int cache_size;		  /* ours: cacheSize (entries), default 4096 */
+		bool cache_dns;		  /* cacheDNS.enable */
+		bool cache_autodetect;	  /* cacheDNS.autoDetect */
+		size_t n_cache_upstreams; /* cacheDNS.upstreamServers */
 		char cache_upstreams[EM_CFG_LIST_MAX][64];
-		int cache_ttl;			/* cacheDNS.cacheTTL, 30 */
+		int cache_ttl; /* cacheDNS.cacheTTL, 30 */
 	} dns;
 
 	/* modules.edgeProxy */
@@ -79,28 +79,28 @@ struct em_config {
 		bool enable;
 		char listen_interface[16];
 		enum em_filter_mode filter_mode;
-		bool socks5_enable;		/* socks5Proxy.enable */
-		int socks5_port;		/* socks5Proxy.listenPort, 10800 */
-		int hash_partitions;		/* loadBalancer.consistentHash.partitionCount 100 */
-		int hash_replicas;		/* ...replicationFactor 10 */
-		double hash_load;		/* ...load 1.25 */
-		char rules_backend[16];		/* ours: rulesBackend: auto|nftables|iptables */
+		bool socks5_enable;	/* socks5Proxy.enable */
+		int socks5_port;	/* socks5Proxy.listenPort, 10800 */
+		int hash_partitions;	/* loadBalancer.consistentHash.partitionCount 100 */
+		int hash_replicas;	/* ...replicationFactor 10 */
+		double hash_load;	/* ...load 1.25 */
+		char rules_backend[16]; /* ours: rulesBackend: auto|nftables|iptables */
 	} proxy;
 
 	/* modules.edgeTunnel */
 	struct {
 		bool enable;
-		int listen_port;		/* 20006 */
-		char transport[8];		/* tcp (ws, quic accepted, only tcp served) */
+		int listen_port;   /* 20006 */
+		char transport[8]; /* tcp (ws, quic accepted, only tcp served) */
 		char rendezvous[64];
 		size_t n_relays;
 		struct em_relay_node relays[EM_CFG_LIST_MAX];
 		int max_candidates, heartbeat_period, finder_period;
 		bool psk_enable;
-		char psk_path[EM_PATH_MAX];	/* psk.path, /etc/edgemesh/psk */
+		char psk_path[EM_PATH_MAX]; /* psk.path, /etc/edgemesh/psk */
 		char listen_interfaces[256];
 		char extra_filtered_interfaces[256];
-		size_t n_allowed_ports;		/* ours: allowedNodePorts, default [22] */
+		size_t n_allowed_ports; /* ours: allowedNodePorts, default [22] */
 		int allowed_ports[EM_CFG_LIST_MAX];
 	} tunnel;
 

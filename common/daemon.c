@@ -13,9 +13,9 @@
 #include "daemon.h"
 #include "log.h"
 
-#define BACKOFF_MIN_MS	100
-#define BACKOFF_MAX_MS	5000
-#define HEALTH_PERIOD	2.0
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define HEALTH_PERIOD  2.0
 
 static void
 usage(const char *name, const struct em_opt *opts)
@@ -25,8 +25,10 @@ usage(const char *name, const struct em_opt *opts)
 	fprintf(stderr, "usage: edgemesh-%s [-dn] [-c file] [-u user]", name);
 	for (o = opts; o != NULL && o->name != NULL; o++)
 		fprintf(stderr, " [--%s%s]", o->name, o->has_arg ? " arg" : "");
-	fprintf(stderr, "\n  -c file  config (default %s)\n  -n       check the config and exit\n"
-	    "  -d       foreground, debug log\n  -u user  run as this user\n", EM_CONFIG_DEFAULT);
+	fprintf(stderr,
+		"\n  -c file  config (default %s)\n  -n       check the config and exit\n"
+		"  -d       foreground, debug log\n  -u user  run as this user\n",
+		EM_CONFIG_DEFAULT);
 	for (o = opts; o != NULL && o->name != NULL; o++)
 		fprintf(stderr, "  --%-14s %s\n", o->name, o->help);
 	exit(2);
@@ -81,8 +83,7 @@ daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *op
 }
 
 void
-daemon_init(struct em_daemon *d, const char *name, int argc, char **argv,
-    const struct em_opt *opts)
+daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const struct em_opt *opts)
 {
 	char err[1024];
 	const char *path;
@@ -127,7 +128,7 @@ daemon_peer_allowed(const struct em_daemon *d, int fd)
 	    strncmp(pw->pw_name, "edgemesh", 8) == 0)
 		return 1;
 	log_warnx("refused a local connection from uid %u pid %d: not in commonConfig.ipcUsers",
-	    (unsigned)uid, (int)pid);
+		  (unsigned)uid, (int)pid);
 	return 0;
 }
 
@@ -144,7 +145,7 @@ daemon_send_health(struct em_daemon *d)
 		return;
 	memset(&h, 0, sizeof(h));
 	snprintf(h.state, sizeof(h.state), "%s",
-	    replica_synced(d->replica, d->topics) ? "ok" : "starting");
+		 replica_synced(d->replica, d->topics) ? "ok" : "starting");
 	h.uptime = (uint64_t)(time(NULL) - d->started);
 	h.state_version = replica_version(d->replica);
 	h.rss_kb = proc_rss_kb();
@@ -188,7 +189,7 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 	struct em_daemon *d = arg;
 
 	log_warnx("controller connection lost (%s); serving the last known state (version %llu)",
-	    why, (unsigned long long)replica_version(d->replica));
+		  why, (unsigned long long)replica_version(d->replica));
 	d->ctl = NULL;
 	d->ctl_synced = 0;
 	daemon_schedule_reconnect(d);
@@ -207,7 +208,7 @@ ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 		return;
 	}
 	if (m->type == IPC_FD_RETURN)
-		return;	/* a socket we forgot, moved back to us: closed with the message */
+		return; /* a socket we forgot, moved back to us: closed with the message */
 	if (m->type == IPC_HELLO) {
 		struct ipc_hello h;
 
@@ -227,7 +228,7 @@ ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 		d->ctl_synced = 1;
 		d->backoff_ms = BACKOFF_MIN_MS;
 		log_info("synced with the controller at version %llu",
-		    (unsigned long long)replica_version(d->replica));
+			 (unsigned long long)replica_version(d->replica));
 		if (d->on_synced != NULL)
 			d->on_synced(d->arg);
 		daemon_send_health(d);
@@ -255,7 +256,7 @@ daemon_send_kept(struct em_daemon *d, size_t i)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-#define KEPT_MAX 64	/* the controller keeps 128 in all */
+#define KEPT_MAX 64 /* the controller keeps 128 in all */
 
 void
 daemon_fd_keep(struct em_daemon *d, const char *key, int fd)
@@ -268,7 +269,7 @@ daemon_fd_keep(struct em_daemon *d, const char *key, int fd)
 	if (i == d->nkept) {
 		if (d->nkept == KEPT_MAX) {
 			log_warnx("%s: %d sockets parked already; %s is not kept across a restart",
-			    __func__, KEPT_MAX, key);
+				  __func__, KEPT_MAX, key);
 			return;
 		}
 		if (d->nkept == d->kcap) {
@@ -298,8 +299,8 @@ daemon_fd_forget(struct em_daemon *d, const char *key)
 	if (d->ctl == NULL) {
 		/* the controller may still hold it: release it once we are back */
 		if (d->nforgotten < KEPT_MAX) {
-			d->forgotten = xreallocarray(d->forgotten, d->nforgotten + 1,
-			    sizeof(*d->forgotten));
+			d->forgotten =
+			    xreallocarray(d->forgotten, d->nforgotten + 1, sizeof(*d->forgotten));
 			snprintf(d->forgotten[d->nforgotten++], sizeof(d->forgotten[0]), "%s", key);
 		}
 		return;
@@ -374,7 +375,7 @@ daemon_connect(struct em_daemon *d)
 
 	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1) {
 		log_debug("controller at %s/%s: %s", d->cfg.runtime_dir, IPC_CONTROLLER_SOCK,
-		    strerror(errno));
+			  strerror(errno));
 		daemon_schedule_reconnect(d);
 		return;
 	}

@@ -24,7 +24,7 @@
 /* A daemon's own long options beyond the common ones. */
 struct em_opt {
 	const char *name;
-	int has_arg;		/* 0: sets *flag = 1; 1: sets *value */
+	int has_arg; /* 0: sets *flag = 1; 1: sets *value */
 	int *flag;
 	const char **value;
 	const char *help;
@@ -34,27 +34,27 @@ struct em_daemon {
 	const char *name;
 	struct em_config cfg;
 	const char *cfg_path;
-	const char *user;		/* -u: the user to run as */
+	const char *user; /* -u: the user to run as */
 	int debug;
 	struct ev_loop *loop;
 	time_t started;
 
-	uint32_t topics;		/* subscriptions */
+	uint32_t topics; /* subscriptions */
 	struct replica *replica;
-	replica_change_cb on_change;	/* each add/change/delete */
-	void (*on_synced)(void *arg);	/* after the snapshot of every topic */
+	replica_change_cb on_change;  /* each add/change/delete */
+	void (*on_synced)(void *arg); /* after the snapshot of every topic */
 	void (*fill_health)(void *arg, struct ipc_health *);
-	void (*on_shutdown)(void *arg);	/* SIGTERM/SIGINT, before the loop ends */
+	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT, before the loop ends */
 	void *arg;
 
-	struct ipc_acl acl;		/* who may connect to our sockets */
+	struct ipc_acl acl; /* who may connect to our sockets */
 
 	struct em_kept {
 		char key[64];
-		int fd;			/* the daemon's own fd: parked as a dup */
-	} *kept;			/* sockets parked in the controller, re-sent on connect */
+		int fd; /* the daemon's own fd: parked as a dup */
+	} * kept;	/* sockets parked in the controller, re-sent on connect */
 	size_t nkept, kcap;
-	char (*forgotten)[64];		/* forgotten while away: released on connect */
+	char (*forgotten)[64]; /* forgotten while away: released on connect */
 	size_t nforgotten;
 
 	struct ipc_conn *ctl;
@@ -66,7 +66,7 @@ struct em_daemon {
 };
 
 void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
-    const struct em_opt *opts);
+		 const struct em_opt *opts);
 void daemon_start(struct em_daemon *);
 void daemon_run(struct em_daemon *);
 void daemon_stop(struct em_daemon *);

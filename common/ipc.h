@@ -20,51 +20,51 @@
 
 #include "model.h"
 
-#define IPC_VERSION		1
-#define EM_BUILD_VERSION	"0.1.0"
-#define IPC_HDR_LEN		8
-#define IPC_F_FD		0x0001
-#define IPC_MAX_CONTROL		(4u << 20)	/* controller.sock frame limit */
-#define IPC_MAX_TUNNEL		(64u << 10)	/* tunnel.sock frame limit */
-#define IPC_WBUF_MAX		(256u << 20)	/* a peer this far behind is dropped */
+#define IPC_VERSION	 1
+#define EM_BUILD_VERSION "0.1.0"
+#define IPC_HDR_LEN	 8
+#define IPC_F_FD	 0x0001
+#define IPC_MAX_CONTROL	 (4u << 20)   /* controller.sock frame limit */
+#define IPC_MAX_TUNNEL	 (64u << 10)  /* tunnel.sock frame limit */
+#define IPC_WBUF_MAX	 (256u << 20) /* a peer this far behind is dropped */
 
-#define IPC_CONTROLLER_SOCK	"controller.sock"
-#define IPC_TUNNEL_SOCK		"tunnel.sock"
+#define IPC_CONTROLLER_SOCK "controller.sock"
+#define IPC_TUNNEL_SOCK	    "tunnel.sock"
 
 /* Append-only, never renumbered. */
 enum ipc_type {
 	/* any -> any */
-	IPC_HELLO = 1,		/* proto version, name, pid, build version */
-	IPC_ERROR = 2,		/* reason; the sender then closes */
+	IPC_HELLO = 1, /* proto version, name, pid, build version */
+	IPC_ERROR = 2, /* reason; the sender then closes */
 
 	/* daemon, cli -> controller */
-	IPC_SUBSCRIBE = 10,	/* topic bitmask */
-	IPC_HEALTH = 11,	/* the sender's health */
-	IPC_STATUS_REQ = 12,	/* no body */
-	IPC_FD_STORE = 13,	/* key + fd: a listening socket to keep while we restart */
-	IPC_FD_FETCH = 14,	/* key: give back what we stored under it */
+	IPC_SUBSCRIBE = 10,  /* topic bitmask */
+	IPC_HEALTH = 11,     /* the sender's health */
+	IPC_STATUS_REQ = 12, /* no body */
+	IPC_FD_STORE = 13,   /* key + fd: a listening socket to keep while we restart */
+	IPC_FD_FETCH = 14,   /* key: give back what we stored under it */
 
 	/* controller -> daemon, cli */
-	IPC_SNAPSHOT_BEGIN = 20,	/* topic, version */
-	IPC_UPSERT = 21,		/* topic, version, key, object */
-	IPC_DELETE = 22,		/* topic, version, key */
-	IPC_SNAPSHOT_END = 23,		/* topic, version */
-	IPC_STATUS = 24,		/* a row per daemon */
-	IPC_FD_RETURN = 25,		/* key, + the stored fd (no fd: nothing stored) */
+	IPC_SNAPSHOT_BEGIN = 20, /* topic, version */
+	IPC_UPSERT = 21,	 /* topic, version, key, object */
+	IPC_DELETE = 22,	 /* topic, version, key */
+	IPC_SNAPSHOT_END = 23,	 /* topic, version */
+	IPC_STATUS = 24,	 /* a row per daemon */
+	IPC_FD_RETURN = 25,	 /* key, + the stored fd (no fd: nothing stored) */
 
 	/* proxyd, socksd, gatewayd -> tunneld */
-	IPC_TUN_OPEN = 30,	/* + fd: the client's connected socket */
+	IPC_TUN_OPEN = 30, /* + fd: the client's connected socket */
 	/* tunneld -> opener */
-	IPC_TUN_RESULT = 31,	/* outcome of one OPEN */
+	IPC_TUN_RESULT = 31, /* outcome of one OPEN */
 	/* cli -> tunneld */
 	IPC_PEERS_REQ = 32,
 	/* tunneld -> cli */
 	IPC_PEERS = 33,
 };
-const char *ipc_type_name(int type);	/* "?" when unknown */
+const char *ipc_type_name(int type); /* "?" when unknown */
 int ipc_type_known(int type);
-int ipc_type_carries_fd(int type);	/* may carry an fd */
-int ipc_type_requires_fd(int type);	/* is invalid without one */
+int ipc_type_carries_fd(int type);  /* may carry an fd */
+int ipc_type_requires_fd(int type); /* is invalid without one */
 
 /* ipc_frame.c: pure framing */
 struct ipc_hdr {
@@ -75,20 +75,20 @@ struct ipc_hdr {
 void ipc_hdr_encode(const struct ipc_hdr *, uint8_t out[IPC_HDR_LEN]);
 /* -1 with err set when the header is bad for a channel with this limit. */
 int ipc_hdr_decode(const uint8_t in[IPC_HDR_LEN], size_t max, struct ipc_hdr *, char *err,
-    size_t errlen);
+		   size_t errlen);
 
 /* A received message: the decoded msgpack value and its fd (or -1). */
 struct ipc_msg {
 	uint16_t type;
 	int fd;
 	msgpack_unpacked up;
-	const msgpack_object *obj;	/* points into the payload: keep it alive */
-	uint8_t *owned;			/* a payload freed by ipc_msg_clear, or NULL */
+	const msgpack_object *obj; /* points into the payload: keep it alive */
+	uint8_t *owned;		   /* a payload freed by ipc_msg_clear, or NULL */
 };
 /* Unpack exactly one msgpack value filling the payload (no trailing bytes). */
-int ipc_msg_parse(struct ipc_msg *, uint16_t type, const uint8_t *payload, size_t len,
-    char *err, size_t errlen);
-void ipc_msg_clear(struct ipc_msg *);	/* closes an fd not taken */
+int ipc_msg_parse(struct ipc_msg *, uint16_t type, const uint8_t *payload, size_t len, char *err,
+		  size_t errlen);
+void ipc_msg_clear(struct ipc_msg *); /* closes an fd not taken */
 int ipc_msg_take_fd(struct ipc_msg *);
 
 /* ipc_conn.c: a framed connection on a libev loop */
@@ -96,8 +96,8 @@ struct ipc_conn;
 typedef void (*ipc_msg_cb)(struct ipc_conn *, struct ipc_msg *, void *arg);
 typedef void (*ipc_close_cb)(struct ipc_conn *, const char *why, void *arg);
 
-struct ipc_conn *ipc_conn_new(struct ev_loop *, int fd, size_t max_frame, ipc_msg_cb,
-    ipc_close_cb, void *arg);
+struct ipc_conn *ipc_conn_new(struct ev_loop *, int fd, size_t max_frame, ipc_msg_cb, ipc_close_cb,
+			      void *arg);
 /*
  * Queue a frame; fd >= 0 is sent along and then closed here: ownership
  * passes on every path, the failing ones too (-1: the conn was dropped).
@@ -117,8 +117,8 @@ void ipc_conn_set_arg(struct ipc_conn *, void *arg);
 /* Blocking frame I/O for the CLI and tests. */
 int ipc_write_frame(int fd, uint16_t type, const void *payload, size_t len, int sendfd);
 /* Reads one frame into a malloc'd buffer; *rfd gets a passed fd or -1. */
-int ipc_read_frame(int fd, size_t max, struct ipc_hdr *, uint8_t **payload, int *rfd,
-    char *err, size_t errlen);
+int ipc_read_frame(int fd, size_t max, struct ipc_hdr *, uint8_t **payload, int *rfd, char *err,
+		   size_t errlen);
 
 /* ipc_sock.c: sockets and peer checks */
 int ipc_listen(const char *dir, const char *name, char *err, size_t errlen);
@@ -142,10 +142,10 @@ struct ipc_hello {
 	char build[32];
 };
 struct ipc_health {
-	char state[16];		/* "ok", "degraded", "starting" */
+	char state[16]; /* "ok", "degraded", "starting" */
 	char detail[256];
 	uint64_t uptime;	/* seconds */
-	uint64_t state_version;	/* last state version applied */
+	uint64_t state_version; /* last state version applied */
 	uint64_t rss_kb;
 };
 struct ipc_status_row {
@@ -161,20 +161,20 @@ struct ipc_status_row {
 };
 #define IPC_STATUS_MAX 16
 struct ipc_status {
-	uint64_t version;	/* the controller's state version */
-	char registry[64];	/* "file:/path" or "kube:..." */
+	uint64_t version;  /* the controller's state version */
+	char registry[64]; /* "file:/path" or "kube:..." */
 	size_t nrows;
 	struct ipc_status_row rows[IPC_STATUS_MAX];
 };
 struct ipc_tun_open {
-	uint64_t id;		/* opener's id for the result */
-	char peer[254];		/* node name */
-	char ip[46];		/* target ip */
+	uint64_t id;	/* opener's id for the result */
+	char peer[254]; /* node name */
+	char ip[46];	/* target ip */
 	uint16_t port;
-	uint8_t proto;		/* enum em_proto */
-	char client[64];	/* client address, for logs */
-	uint8_t reply_len;	/* bytes tunneld writes to the client once the */
-	uint8_t reply[64];	/* stream is open, before any data (a SOCKS reply) */
+	uint8_t proto;	   /* enum em_proto */
+	char client[64];   /* client address, for logs */
+	uint8_t reply_len; /* bytes tunneld writes to the client once the */
+	uint8_t reply[64]; /* stream is open, before any data (a SOCKS reply) */
 };
 struct ipc_tun_result {
 	uint64_t id;
@@ -184,18 +184,18 @@ struct ipc_tun_result {
 struct ipc_peer_row {
 	char name[254];
 	char addr[64];
-	char state[16];		/* up, connecting, down, refused */
+	char state[16]; /* up, connecting, down, refused */
 	uint64_t rtt_us;
 	uint64_t tx_bytes, rx_bytes;
 	uint32_t streams;
-	char path[16];		/* direct, relay */
+	char path[16]; /* direct, relay */
 };
 #define IPC_PEERS_MAX 256
 struct ipc_peers {
 	char self[254];
 	char fingerprint[16];
 	size_t nrows;
-	struct ipc_peer_row *rows;	/* malloc'd */
+	struct ipc_peer_row *rows; /* malloc'd */
 };
 
 /* Our own hello: this protocol version, name, pid, build. */
@@ -212,32 +212,31 @@ void ipc_pack_status(msgpack_packer *, const struct ipc_status *);
 int ipc_unpack_status(const struct ipc_msg *, struct ipc_status *, char *err, size_t errlen);
 void ipc_pack_snapmark(msgpack_packer *, enum em_topic, uint64_t version);
 int ipc_unpack_snapmark(const struct ipc_msg *, enum em_topic *, uint64_t *version, char *err,
-    size_t errlen);
+			size_t errlen);
 /* UPSERT carries the object packed by ipc_pack_object. */
 void ipc_pack_upsert_head(msgpack_packer *, enum em_topic, uint64_t version, const char *key);
 int ipc_unpack_upsert(const struct ipc_msg *, uint64_t *version, struct em_object *, char *err,
-    size_t errlen);
+		      size_t errlen);
 void ipc_pack_delete(msgpack_packer *, enum em_topic, uint64_t version, const char *key);
 int ipc_unpack_delete(const struct ipc_msg *, enum em_topic *, uint64_t *version, char *key,
-    size_t keylen, char *err, size_t errlen);
+		      size_t keylen, char *err, size_t errlen);
 void ipc_pack_tun_open(msgpack_packer *, const struct ipc_tun_open *);
 int ipc_unpack_tun_open(const struct ipc_msg *, struct ipc_tun_open *, char *err, size_t errlen);
 void ipc_pack_tun_result(msgpack_packer *, const struct ipc_tun_result *);
 int ipc_unpack_tun_result(const struct ipc_msg *, struct ipc_tun_result *, char *err,
-    size_t errlen);
+			  size_t errlen);
 void ipc_pack_peers(msgpack_packer *, const struct ipc_peers *);
 int ipc_unpack_peers(const struct ipc_msg *, struct ipc_peers *, char *err, size_t errlen);
 void ipc_peers_clear(struct ipc_peers *);
 /* FD_STORE, FD_FETCH and FD_RETURN carry one key (the fd rides along). */
 void ipc_pack_fd_key(msgpack_packer *, const char *key);
-int ipc_unpack_fd_key(const struct ipc_msg *, char *key, size_t keylen, char *err,
-    size_t errlen);
+int ipc_unpack_fd_key(const struct ipc_msg *, char *key, size_t keylen, char *err, size_t errlen);
 void ipc_pack_empty(msgpack_packer *);
 int ipc_unpack_empty(const struct ipc_msg *, char *err, size_t errlen);
 
 /* ipc_model.c: model objects */
 void ipc_pack_object(msgpack_packer *, const struct em_object *);
 int ipc_unpack_object(const msgpack_object *, enum em_topic, struct em_object *, char *err,
-    size_t errlen);
+		      size_t errlen);
 
 #endif

@@ -16,8 +16,8 @@
 #include "ipc.h"
 #include "log.h"
 
-#define FDQ_MAX 64
-#define WFDQ_MAX 4096	/* fds queued for sending; a burst of opens may queue many */
+#define FDQ_MAX	 64
+#define WFDQ_MAX 4096 /* fds queued for sending; a burst of opens may queue many */
 
 struct ipc_conn {
 	struct ev_loop *loop;
@@ -30,18 +30,18 @@ struct ipc_conn {
 	uid_t uid;
 	pid_t pid;
 
-	uint8_t *rbuf;		/* header + payload of the frame being read */
+	uint8_t *rbuf; /* header + payload of the frame being read */
 	size_t rlen, rcap;
-	int rfds[FDQ_MAX];	/* fds received, not yet claimed by a frame */
+	int rfds[FDQ_MAX]; /* fds received, not yet claimed by a frame */
 	size_t nrfds;
 
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
-	uint64_t wsent;		/* stream offset of wbuf[woff] */
+	uint64_t wsent; /* stream offset of wbuf[woff] */
 	struct wfd {
 		uint64_t at;
 		int fd;
-	} *wfds;
+	} * wfds;
 	size_t nwfds, wfdcap;
 
 	int dispatching, dead;
@@ -52,7 +52,7 @@ static void conn_write_cb(struct ev_loop *, ev_io *, int);
 
 struct ipc_conn *
 ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
-    ipc_close_cb on_close, void *arg)
+	     ipc_close_cb on_close, void *arg)
 {
 	struct ipc_conn *c;
 	gid_t gid;
@@ -264,7 +264,7 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (withfd && c->nwfds > 1 && c->wfds[1].at - c->wsent < len)
 			len = c->wfds[1].at - c->wsent;
 		n = send_with_fd(c->fd, c->wbuf + c->woff, len, withfd ? c->wfds[0].fd : -1,
-		    MSG_DONTWAIT);
+				 MSG_DONTWAIT);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
@@ -401,7 +401,8 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (mh.msg_controllen > 0)
 			conn_collect_fds(c, &mh);
 		if (n == 0) {
-			ipc_conn_drop(c, c->rlen ? "connection closed mid-frame" : "connection closed");
+			ipc_conn_drop(c, c->rlen ? "connection closed mid-frame"
+						 : "connection closed");
 			return;
 		}
 		c->rlen += (size_t)n;
@@ -491,7 +492,7 @@ read_full(int fd, uint8_t *p, size_t len, int *rfd)
 				if (*rfd == -1)
 					*rfd = fd2;
 				else
-					close(fd2);	/* more than one fd: not ours */
+					close(fd2); /* more than one fd: not ours */
 			}
 		}
 		if (n == 0) {
@@ -506,7 +507,7 @@ read_full(int fd, uint8_t *p, size_t len, int *rfd)
 
 int
 ipc_read_frame(int fd, size_t max, struct ipc_hdr *h, uint8_t **payload, int *rfd, char *err,
-    size_t errlen)
+	       size_t errlen)
 {
 	uint8_t hb[IPC_HDR_LEN];
 
@@ -528,7 +529,7 @@ ipc_read_frame(int fd, size_t max, struct ipc_hdr *h, uint8_t **payload, int *rf
 	}
 	if ((h->flags & IPC_F_FD) && *rfd == -1) {
 		snprintf(err, errlen, "%s: flagged with an fd but none came",
-		    ipc_type_name(h->type));
+			 ipc_type_name(h->type));
 		goto fail;
 	}
 	if (!(h->flags & IPC_F_FD) && *rfd != -1) {

@@ -22,7 +22,7 @@ ipc_hdr_encode(const struct ipc_hdr *h, uint8_t out[IPC_HDR_LEN])
 
 int
 ipc_hdr_decode(const uint8_t in[IPC_HDR_LEN], size_t max, struct ipc_hdr *h, char *err,
-    size_t errlen)
+	       size_t errlen)
 {
 	h->type = (uint16_t)(in[0] << 8 | in[1]);
 	h->flags = (uint16_t)(in[2] << 8 | in[3]);
@@ -37,7 +37,7 @@ ipc_hdr_decode(const uint8_t in[IPC_HDR_LEN], size_t max, struct ipc_hdr *h, cha
 	}
 	if (h->len > max) {
 		snprintf(err, errlen, "%s: frame of %u bytes exceeds the limit of %zu",
-		    ipc_type_name(h->type), h->len, max);
+			 ipc_type_name(h->type), h->len, max);
 		return -1;
 	}
 	if (h->len == 0) {
@@ -84,30 +84,39 @@ msgpack_prescan(const uint8_t *p, size_t len, char *err, size_t errlen)
 		} else if (b >= 0xa0 && b <= 0xbf) {
 			body = b & 0x1f;
 		} else {
-			static const uint8_t fixed[] = {	/* 0xc4..0xdf: header bytes */
-			    2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9,
-			    3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5};
+			static const uint8_t fixed[] = {/* 0xc4..0xdf: header bytes */
+							2, 3, 5, 3, 4, 6,  5,  9, 2, 3, 5, 9, 2, 3,
+							5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5};
 			if (b == 0xc1)
 				goto invalid;
 			hdr = fixed[b - 0xc4];
 			if (off + hdr > len)
 				goto truncated;
 			switch (b) {
-			case 0xc4: case 0xc5: case 0xc6:	/* bin */
-			case 0xd9: case 0xda: case 0xdb:	/* str */
-				body = be(p + off + 1, b == 0xc4 || b == 0xd9 ? 1 :
-				    b == 0xc5 || b == 0xda ? 2 : 4);
+			case 0xc4:
+			case 0xc5:
+			case 0xc6: /* bin */
+			case 0xd9:
+			case 0xda:
+			case 0xdb: /* str */
+				body = be(p + off + 1, b == 0xc4 || b == 0xd9	? 1
+						       : b == 0xc5 || b == 0xda ? 2
+										: 4);
 				break;
-			case 0xc7: case 0xc8: case 0xc9:	/* ext: len, type */
+			case 0xc7:
+			case 0xc8:
+			case 0xc9: /* ext: len, type */
 				body = 1 + be(p + off + 1, b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4);
 				break;
-			case 0xdc: case 0xdd:			/* array */
+			case 0xdc:
+			case 0xdd: /* array */
 				k = be(p + off + 1, b == 0xdc ? 2 : 4);
 				break;
-			case 0xde: case 0xdf:			/* map */
+			case 0xde:
+			case 0xdf: /* map */
 				k = 2 * be(p + off + 1, b == 0xde ? 2 : 4);
 				break;
-			default:				/* numbers, fixext */
+			default: /* numbers, fixext */
 				break;
 			}
 		}
@@ -117,7 +126,7 @@ msgpack_prescan(const uint8_t *p, size_t len, char *err, size_t errlen)
 		pending--;
 		if (k > len - off) {
 			snprintf(err, errlen, "a container claims %llu elements in %zu bytes",
-			    (unsigned long long)k, len - off);
+				 (unsigned long long)k, len - off);
 			return -1;
 		}
 		pending += k;
@@ -133,7 +142,7 @@ invalid:
 
 int
 ipc_msg_parse(struct ipc_msg *m, uint16_t type, const uint8_t *payload, size_t len, char *err,
-    size_t errlen)
+	      size_t errlen)
 {
 	size_t off = 0;
 	msgpack_unpack_return rc;
@@ -149,13 +158,13 @@ ipc_msg_parse(struct ipc_msg *m, uint16_t type, const uint8_t *payload, size_t l
 	rc = msgpack_unpack_next(&m->up, (const char *)payload, len, &off);
 	if (rc != MSGPACK_UNPACK_SUCCESS) {
 		snprintf(err, errlen, "%s: malformed msgpack (%s)", ipc_type_name(type),
-		    rc == MSGPACK_UNPACK_CONTINUE ? "truncated" : "invalid");
+			 rc == MSGPACK_UNPACK_CONTINUE ? "truncated" : "invalid");
 		msgpack_unpacked_destroy(&m->up);
 		return -1;
 	}
 	if (off != len) {
 		snprintf(err, errlen, "%s: %zu trailing bytes after the value", ipc_type_name(type),
-		    len - off);
+			 len - off);
 		msgpack_unpacked_destroy(&m->up);
 		return -1;
 	}

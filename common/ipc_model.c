@@ -6,21 +6,21 @@
 #include "ipc.h"
 #include "mp.h"
 
-#define NAME_MAX_LEN	253
-#define IP_MAX_LEN	45
-#define TEXT_MAX_LEN	1024
-#define PEM_MAX_LEN	(64u << 10)
-#define MAX_EPS		100000
-#define MAX_ROUTES	1024
-#define MAX_SERVERS	64
-#define MAX_HOSTS	64
+#define NAME_MAX_LEN 253
+#define IP_MAX_LEN   45
+#define TEXT_MAX_LEN 1024
+#define PEM_MAX_LEN  (64u << 10)
+#define MAX_EPS	     100000
+#define MAX_ROUTES   1024
+#define MAX_SERVERS  64
+#define MAX_HOSTS    64
 
 /* A string element of a list: as strict as mp_strdup (length, no NUL inside). */
 static int
 list_str_ok(const msgpack_object *o, size_t maxlen)
 {
 	return o->type == MSGPACK_OBJECT_STR && o->via.str.size <= maxlen &&
-	    (o->via.str.size == 0 || memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL);
+	       (o->via.str.size == 0 || memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL);
 }
 
 static char *
@@ -104,7 +104,7 @@ pack_service(msgpack_packer *pk, const struct em_service *s)
 	mp_pack_str(pk, s->hash_arg);
 	msgpack_pack_uint32(pk, s->hash_cookie_ttl);
 	pack_ports(pk, s->ports, s->nports);
-	msgpack_pack_nil(pk);	/* reserved */
+	msgpack_pack_nil(pk); /* reserved */
 }
 
 static struct em_service *
@@ -444,7 +444,7 @@ ipc_pack_object(msgpack_packer *pk, const struct em_object *o)
 
 int
 ipc_unpack_object(const msgpack_object *obj, enum em_topic t, struct em_object *o, char *err,
-    size_t errlen)
+		  size_t errlen)
 {
 	o->topic = t;
 	switch (t) {

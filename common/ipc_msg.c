@@ -10,25 +10,25 @@
 static const struct {
 	int type;
 	const char *name;
-	int fd;		/* 0: never, 1: always, 2: may carry one */
+	int fd; /* 0: never, 1: always, 2: may carry one */
 } ipc_types[] = {
-	{IPC_HELLO, "HELLO", 0},
-	{IPC_ERROR, "ERROR", 0},
-	{IPC_SUBSCRIBE, "SUBSCRIBE", 0},
-	{IPC_HEALTH, "HEALTH", 0},
-	{IPC_STATUS_REQ, "STATUS_REQ", 0},
-	{IPC_FD_STORE, "FD_STORE", 1},
-	{IPC_FD_FETCH, "FD_FETCH", 0},
-	{IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
-	{IPC_UPSERT, "UPSERT", 0},
-	{IPC_DELETE, "DELETE", 0},
-	{IPC_SNAPSHOT_END, "SNAPSHOT_END", 0},
-	{IPC_STATUS, "STATUS", 0},
-	{IPC_FD_RETURN, "FD_RETURN", 2},
-	{IPC_TUN_OPEN, "TUN_OPEN", 1},
-	{IPC_TUN_RESULT, "TUN_RESULT", 0},
-	{IPC_PEERS_REQ, "PEERS_REQ", 0},
-	{IPC_PEERS, "PEERS", 0},
+    {IPC_HELLO, "HELLO", 0},
+    {IPC_ERROR, "ERROR", 0},
+    {IPC_SUBSCRIBE, "SUBSCRIBE", 0},
+    {IPC_HEALTH, "HEALTH", 0},
+    {IPC_STATUS_REQ, "STATUS_REQ", 0},
+    {IPC_FD_STORE, "FD_STORE", 1},
+    {IPC_FD_FETCH, "FD_FETCH", 0},
+    {IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
+    {IPC_UPSERT, "UPSERT", 0},
+    {IPC_DELETE, "DELETE", 0},
+    {IPC_SNAPSHOT_END, "SNAPSHOT_END", 0},
+    {IPC_STATUS, "STATUS", 0},
+    {IPC_FD_RETURN, "FD_RETURN", 2},
+    {IPC_TUN_OPEN, "TUN_OPEN", 1},
+    {IPC_TUN_RESULT, "TUN_RESULT", 0},
+    {IPC_PEERS_REQ, "PEERS_REQ", 0},
+    {IPC_PEERS, "PEERS", 0},
 };
 
 const char *
@@ -77,7 +77,7 @@ want_type(const struct ipc_msg *m, int type, char *err, size_t errlen)
 {
 	if (m->type != type) {
 		snprintf(err, errlen, "expected %s, got %s", ipc_type_name(type),
-		    ipc_type_name(m->type));
+			 ipc_type_name(m->type));
 		return -1;
 	}
 	return 0;
@@ -254,7 +254,7 @@ ipc_pack_snapmark(msgpack_packer *pk, enum em_topic t, uint64_t version)
 
 int
 ipc_unpack_snapmark(const struct ipc_msg *m, enum em_topic *t, uint64_t *version, char *err,
-    size_t errlen)
+		    size_t errlen)
 {
 	struct mp_rd r;
 
@@ -281,7 +281,7 @@ ipc_pack_upsert_head(msgpack_packer *pk, enum em_topic t, uint64_t version, cons
 
 int
 ipc_unpack_upsert(const struct ipc_msg *m, uint64_t *version, struct em_object *o, char *err,
-    size_t errlen)
+		  size_t errlen)
 {
 	struct mp_rd r;
 	char key[EM_KEY_LEN], okey[EM_KEY_LEN];
@@ -324,7 +324,7 @@ ipc_pack_delete(msgpack_packer *pk, enum em_topic t, uint64_t version, const cha
 
 int
 ipc_unpack_delete(const struct ipc_msg *m, enum em_topic *t, uint64_t *version, char *key,
-    size_t keylen, char *err, size_t errlen)
+		  size_t keylen, char *err, size_t errlen)
 {
 	struct mp_rd r;
 
@@ -382,8 +382,7 @@ ipc_pack_tun_result(msgpack_packer *pk, const struct ipc_tun_result *res)
 }
 
 int
-ipc_unpack_tun_result(const struct ipc_msg *m, struct ipc_tun_result *res, char *err,
-    size_t errlen)
+ipc_unpack_tun_result(const struct ipc_msg *m, struct ipc_tun_result *res, char *err, size_t errlen)
 {
 	struct mp_rd r;
 
@@ -483,7 +482,7 @@ ipc_unpack_fd_key(const struct ipc_msg *m, char *key, size_t keylen, char *err, 
 
 	if (m->type != IPC_FD_STORE && m->type != IPC_FD_FETCH && m->type != IPC_FD_RETURN) {
 		snprintf(err, errlen, "expected an fd store message, got %s",
-		    ipc_type_name(m->type));
+			 ipc_type_name(m->type));
 		return -1;
 	}
 	if (mp_begin(&r, m->obj, 1, ipc_type_name(m->type), err, errlen) == -1)

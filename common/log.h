@@ -9,7 +9,7 @@
 void log_init(const char *daemon, int debug);
 void log_setdebug(int debug);
 const char *log_daemon(void);
-void log_warn(const char *, ...) EM_PRINTF(1, 2);   /* appends err=strerror(errno) */
+void log_warn(const char *, ...) EM_PRINTF(1, 2); /* appends err=strerror(errno) */
 void log_warnx(const char *, ...) EM_PRINTF(1, 2);
 void log_info(const char *, ...) EM_PRINTF(1, 2);
 void log_debug(const char *, ...) EM_PRINTF(1, 2);

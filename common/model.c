@@ -7,11 +7,9 @@
 #include "model.h"
 
 static const char *topic_names[EM_TOPIC_COUNT] = {
-	[EM_TOPIC_SERVICES] = "services",
-	[EM_TOPIC_ENDPOINTS] = "endpoints",
-	[EM_TOPIC_PEERS] = "peers",
-	[EM_TOPIC_GATEWAYS] = "gateways",
-	[EM_TOPIC_SELF] = "self",
+    [EM_TOPIC_SERVICES] = "services", [EM_TOPIC_ENDPOINTS] = "endpoints",
+    [EM_TOPIC_PEERS] = "peers",	      [EM_TOPIC_GATEWAYS] = "gateways",
+    [EM_TOPIC_SELF] = "self",
 };
 
 const char *

@@ -34,7 +34,7 @@ enum em_svc_type {
 };
 
 enum em_lb_policy {
-	EM_LB_ROUND_ROBIN = 0,	/* default, also when a DR has none or an unsupported one */
+	EM_LB_ROUND_ROBIN = 0, /* default, also when a DR has none or an unsupported one */
 	EM_LB_RANDOM = 1,
 	EM_LB_CONSISTENT_HASH = 2,
 };
@@ -42,93 +42,93 @@ const char *em_lb_name(int);
 
 enum em_hash_key {
 	EM_HASH_NONE = 0,
-	EM_HASH_HEADER = 1,	/* consistentHash.httpHeaderName */
-	EM_HASH_SOURCE_IP = 2,	/* consistentHash.useSourceIp */
-	EM_HASH_COOKIE = 3,	/* consistentHash.httpCookie */
+	EM_HASH_HEADER = 1,    /* consistentHash.httpHeaderName */
+	EM_HASH_SOURCE_IP = 2, /* consistentHash.useSourceIp */
+	EM_HASH_COOKIE = 3,    /* consistentHash.httpCookie */
 };
 
 #define EM_MAX_PORTS 100
-#define EM_MAX_IPS 2
+#define EM_MAX_IPS   2
 
 struct em_port {
 	char *name;		/* "" when unnamed */
 	uint16_t port;		/* service port (or endpoint port in em_endpoints) */
 	uint16_t target_port;	/* numeric targetPort, 0 if named or unset */
-	char *target_port_name;	/* named targetPort, "" if numeric */
+	char *target_port_name; /* named targetPort, "" if numeric */
 	uint16_t node_port;
-	uint8_t proto;		/* enum em_proto */
+	uint8_t proto; /* enum em_proto */
 };
 
 struct em_service {
 	char *ns, *name;
-	uint8_t type;			/* enum em_svc_type */
-	char *cluster_ip;		/* "" when none, "None" for headless */
+	uint8_t type;	  /* enum em_svc_type */
+	char *cluster_ip; /* "" when none, "None" for headless */
 	size_t n_cluster_ips;
-	char *cluster_ips[EM_MAX_IPS];	/* spec.clusterIPs (v4 and/or v6) */
-	char *external_name;		/* ExternalName target, "" */
+	char *cluster_ips[EM_MAX_IPS]; /* spec.clusterIPs (v4 and/or v6) */
+	char *external_name;	       /* ExternalName target, "" */
 	bool headless;
-	bool proxy_label;		/* has service.edgemesh.kubeedge.io/service-proxy-name */
+	bool proxy_label; /* has service.edgemesh.kubeedge.io/service-proxy-name */
 	bool publish_not_ready;
-	bool affinity_client_ip;	/* sessionAffinity: ClientIP */
-	uint32_t affinity_timeout;	/* seconds, 10800 default */
-	uint8_t lb;			/* enum em_lb_policy, from the DestinationRule */
-	uint8_t hash;			/* enum em_hash_key */
-	char *hash_arg;			/* header or cookie name, "" */
-	uint32_t hash_cookie_ttl;	/* seconds */
+	bool affinity_client_ip;   /* sessionAffinity: ClientIP */
+	uint32_t affinity_timeout; /* seconds, 10800 default */
+	uint8_t lb;		   /* enum em_lb_policy, from the DestinationRule */
+	uint8_t hash;		   /* enum em_hash_key */
+	char *hash_arg;		   /* header or cookie name, "" */
+	uint32_t hash_cookie_ttl;  /* seconds */
 	size_t nports;
 	struct em_port *ports;
 };
 
 struct em_endpoint {
-	char *ip;		/* IPv4 or IPv6 text */
-	char *node;		/* nodeName, "" when unknown */
-	char *hostname;		/* "" */
-	char *zone;		/* "" */
-	char *pod;		/* targetRef.name, "" */
+	char *ip;	/* IPv4 or IPv6 text */
+	char *node;	/* nodeName, "" when unknown */
+	char *hostname; /* "" */
+	char *zone;	/* "" */
+	char *pod;	/* targetRef.name, "" */
 	bool ready;
 };
 
 /* All endpoints of one service (Endpoints, or its EndpointSlices joined). */
 struct em_endpoints {
-	char *ns, *name;	/* the service's */
+	char *ns, *name; /* the service's */
 	size_t nports;
-	struct em_port *ports;	/* name, port (endpoint port), proto */
+	struct em_port *ports; /* name, port (endpoint port), proto */
 	size_t neps;
 	struct em_endpoint *eps;
 };
 
 #define EM_MAX_ADDRS 8
 struct em_peer {
-	char *name;		/* node name */
+	char *name; /* node name */
 	size_t naddrs;
-	char *addrs[EM_MAX_ADDRS];	/* InternalIP first, then ExternalIP, then others */
-	bool relay;		/* named in relayNodes */
-	char *pubkey;		/* base64 X25519 key when pinned, "" */
+	char *addrs[EM_MAX_ADDRS]; /* InternalIP first, then ExternalIP, then others */
+	bool relay;		   /* named in relayNodes */
+	char *pubkey;		   /* base64 X25519 key when pinned, "" */
 };
 
 /* Gateway + its VirtualServices + TLS material, keyed by gateway ns/name. */
 enum em_gw_kind { EM_GW_HTTP = 0, EM_GW_TCP = 1 };
 struct em_gw_route {
-	uint8_t kind;		/* enum em_gw_kind: an http or a tcp route */
+	uint8_t kind; /* enum em_gw_kind: an http or a tcp route */
 	size_t nhosts;
-	char **hosts;		/* the VirtualService's hosts ("*": any) */
-	uint16_t port;		/* match port, 0 = any */
-	char *prefix;		/* uri prefix, "" = any */
-	char *exact;		/* uri exact, "" */
-	char *regex;		/* uri regex, "" */
-	char *dest_host;	/* destination service (short or FQDN) */
-	char *dest_ns;		/* namespace of the VirtualService */
+	char **hosts;	 /* the VirtualService's hosts ("*": any) */
+	uint16_t port;	 /* match port, 0 = any */
+	char *prefix;	 /* uri prefix, "" = any */
+	char *exact;	 /* uri exact, "" */
+	char *regex;	 /* uri regex, "" */
+	char *dest_host; /* destination service (short or FQDN) */
+	char *dest_ns;	 /* namespace of the VirtualService */
 	uint16_t dest_port;
 };
 
 struct em_gw_server {
 	uint16_t port;
-	char *protocol;		/* HTTP, HTTPS, TCP, TLS */
+	char *protocol; /* HTTP, HTTPS, TCP, TLS */
 	size_t nhosts;
 	char **hosts;
-	char *tls_mode;		/* "", SIMPLE, MUTUAL, PASSTHROUGH */
-	char *credential;	/* credentialName */
-	char *cert_pem;		/* from the Secret, "" */
+	char *tls_mode;	  /* "", SIMPLE, MUTUAL, PASSTHROUGH */
+	char *credential; /* credentialName */
+	char *cert_pem;	  /* from the Secret, "" */
 	char *key_pem;
 	char *ca_pem;
 };

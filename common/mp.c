@@ -23,7 +23,7 @@ mp_fail(struct mp_rd *r, const char *fmt, ...)
 
 int
 mp_begin(struct mp_rd *r, const msgpack_object *o, uint32_t n, const char *what, char *err,
-    size_t errlen)
+	 size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	r->what = what;
@@ -82,7 +82,7 @@ mp_uint(struct mp_rd *r, uint64_t max)
 	if (o->via.u64 > max) {
 		r->i--;
 		mp_fail(r, "%llu exceeds %llu", (unsigned long long)o->via.u64,
-		    (unsigned long long)max);
+			(unsigned long long)max);
 		return 0;
 	}
 	return o->via.u64;
@@ -215,7 +215,7 @@ mp_array(struct mp_rd *r, uint32_t maxn)
 
 int
 mp_nested(struct mp_rd *parent, struct mp_rd *child, const msgpack_object *o, uint32_t n,
-    const char *what)
+	  const char *what)
 {
 	if (parent->failed)
 		return -1;

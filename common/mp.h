@@ -15,7 +15,7 @@
 struct mp_rd {
 	const msgpack_object *arr;
 	uint32_t i;
-	const char *what;	/* message or object name for errors */
+	const char *what; /* message or object name for errors */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -23,7 +23,7 @@ struct mp_rd {
 
 /* Expect an array of exactly n fields. */
 int mp_begin(struct mp_rd *, const msgpack_object *, uint32_t n, const char *what, char *err,
-    size_t errlen);
+	     size_t errlen);
 int mp_end(struct mp_rd *);
 uint64_t mp_uint(struct mp_rd *, uint64_t max);
 bool mp_bool(struct mp_rd *);
@@ -38,7 +38,7 @@ size_t mp_bin(struct mp_rd *, uint8_t *dst, size_t cap);
 const msgpack_object *mp_array(struct mp_rd *, uint32_t maxn);
 /* A nested array of exactly n fields, read with a child reader sharing err. */
 int mp_nested(struct mp_rd *parent, struct mp_rd *child, const msgpack_object *o, uint32_t n,
-    const char *what);
+	      const char *what);
 void mp_fail(struct mp_rd *, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Writing helpers. */

@@ -74,7 +74,8 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 			pw = &numeric;
 		} else if ((pw = getpwnam(user)) == NULL)
 			fatalx("user %s does not exist: create it (scripts/add-users.sh), "
-			    "or pass -u root for development", user);
+			       "or pass -u root for development",
+			       user);
 	}
 
 	/* the bounding set, while we still hold CAP_SETPCAP */
@@ -96,7 +97,8 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 			fatal("PR_SET_KEEPCAPS");
 	} else if (geteuid() == 0) {
 		log_warnx("running as root (-u root): for development only; capabilities are "
-		    "still limited to what %s needs", d->name);
+			  "still limited to what %s needs",
+			  d->name);
 	}
 
 	memset(data, 0, sizeof(data));
@@ -112,9 +114,9 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 		fatal("capget");
 	if (cap_mask(data, 0) != keep || cap_mask(data, 1) != keep)
 		fatalx("privdrop: capabilities are %llx, expected %llx",
-		    (unsigned long long)cap_mask(data, 1), (unsigned long long)keep);
+		       (unsigned long long)cap_mask(data, 1), (unsigned long long)keep);
 	if (pw != NULL && (getuid() == 0 || geteuid() == 0 || setuid(0) != -1))
 		fatalx("privdrop: still able to become root");
 	log_debug("privileges dropped: user %s, capabilities %llx", pw ? user : "root",
-	    (unsigned long long)keep);
+		  (unsigned long long)keep);
 }

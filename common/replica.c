@@ -120,7 +120,8 @@ replica_apply(struct replica *r, const struct ipc_msg *m, char *err, size_t errl
 		if (ipc_unpack_snapmark(m, &t, &v, err, errlen) == -1)
 			return -1;
 		if (!r->in_snapshot[t]) {
-			snprintf(err, errlen, "SNAPSHOT_END for %s without a BEGIN", em_topic_name(t));
+			snprintf(err, errlen, "SNAPSHOT_END for %s without a BEGIN",
+				 em_topic_name(t));
 			return -1;
 		}
 		r->in_snapshot[t] = 0;
@@ -180,7 +181,7 @@ replica_iter_init(struct replica_iter *it)
 
 int
 replica_next(const struct replica *r, enum em_topic t, struct replica_iter *it,
-    const struct em_object **o)
+	     const struct em_object **o)
 {
 	const char *key;
 	void *v;

@@ -12,7 +12,7 @@
 
 /* old is NULL on add, new is NULL on delete; both valid only during the call. */
 typedef void (*replica_change_cb)(void *arg, enum em_topic, const char *key,
-    const struct em_object *old, const struct em_object *cur);
+				  const struct em_object *old, const struct em_object *cur);
 
 struct replica;
 struct replica *replica_new(replica_change_cb, void *arg);
@@ -30,6 +30,6 @@ struct replica_iter {
 };
 void replica_iter_init(struct replica_iter *);
 int replica_next(const struct replica *, enum em_topic, struct replica_iter *,
-    const struct em_object **);
+		 const struct em_object **);
 
 #endif

@@ -74,7 +74,7 @@ tun_msg(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
 			log_warnx("tunneld hello: %s", err);
 		else if (h.version != IPC_VERSION)
 			log_warnx("tunneld speaks IPC version %u, we speak %u", h.version,
-			    IPC_VERSION);
+				  IPC_VERSION);
 		break;
 	case IPC_TUN_RESULT:
 		if (ipc_unpack_tun_result(m, &r, err, sizeof(err)) == -1) {
@@ -82,8 +82,8 @@ tun_msg(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
 			return;
 		}
 		TAILQ_FOREACH(t, &tc->pend, entry)
-			if (t->id == r.id)
-				break;
+		if (t->id == r.id)
+			break;
 		if (t == NULL) {
 			log_debug("tunneld result for unknown open %llu", (unsigned long long)r.id);
 			break;
@@ -150,7 +150,7 @@ tun_connect(struct tunclient *tc)
 
 int
 tunclient_open(struct tunclient *tc, int fd, struct ipc_tun_open *o, tunclient_cb cb, void *arg,
-    uint64_t *id)
+	       uint64_t *id)
 {
 	struct tun_pend *t;
 	msgpack_sbuffer sb;
@@ -186,9 +186,9 @@ tunclient_cancel(struct tunclient *tc, uint64_t id)
 	struct tun_pend *t;
 
 	TAILQ_FOREACH(t, &tc->pend, entry)
-		if (t->id == id) {
-			TAILQ_REMOVE(&tc->pend, t, entry);
-			free(t);
-			return;
-		}
+	if (t->id == id) {
+		TAILQ_REMOVE(&tc->pend, t, entry);
+		free(t);
+		return;
+	}
 }

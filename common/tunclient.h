@@ -24,8 +24,8 @@ void tunclient_free(struct tunclient *);
  * *id); its cb runs once with the outcome, never from inside this call.
  * -1: tunneld is not reachable now, cb will not run.
  */
-int tunclient_open(struct tunclient *, int fd, struct ipc_tun_open *o, tunclient_cb,
-    void *arg, uint64_t *id);
+int tunclient_open(struct tunclient *, int fd, struct ipc_tun_open *o, tunclient_cb, void *arg,
+		   uint64_t *id);
 /* Forget a pending open: its cb will not run. */
 void tunclient_cancel(struct tunclient *, uint64_t id);
 

@@ -18,7 +18,7 @@ struct pub {
 
 struct state;
 typedef void (*state_emit_cb)(void *arg, enum em_topic, uint64_t version, const char *key,
-    const struct pub *p /* NULL: deleted */);
+			      const struct pub *p /* NULL: deleted */);
 
 /* ctl_state.c */
 struct state *state_new(const struct em_config *, state_emit_cb, void *arg);
@@ -26,19 +26,18 @@ void state_free(struct state *);
 /* Take ownership of a parsed object; `source` names where it came from (a file). */
 void state_put(struct state *, struct kobj *, const char *source);
 void state_del(struct state *, enum kobj_kind, const char *ns, const char *name,
-    const char *source);
+	       const char *source);
 /* Recompute what changed since the last commit and emit the deltas. */
 void state_commit(struct state *);
 uint64_t state_version(const struct state *);
-struct hmap *state_topic(struct state *, enum em_topic);	/* key -> struct pub */
+struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);
 
 /* ctl_server.c */
 struct server;
 struct server *server_new(struct em_daemon *, const char *registry_desc);
 void server_set_state(struct server *, struct state *);
-void server_emit(void *arg, enum em_topic, uint64_t version, const char *key,
-    const struct pub *);
+void server_emit(void *arg, enum em_topic, uint64_t version, const char *key, const struct pub *);
 void server_free(struct server *);
 
 /* reg_file.c: the embedded file registry */

@@ -18,12 +18,12 @@
 #include "log.h"
 
 #define MAX_CLIENTS 64
-#define MAX_STORED 128
+#define MAX_STORED  128
 
 /* Listening sockets daemons keep here so a restart refuses no connection. */
 struct stored_fd {
-	char name[32];		/* the daemon that stored it */
-	uid_t uid;		/* only this uid gets it back */
+	char name[32]; /* the daemon that stored it */
+	uid_t uid;     /* only this uid gets it back */
 	char key[64];
 	int fd;
 };
@@ -92,7 +92,7 @@ client_error(struct client *c, const char *fmt, ...)
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	log_warnx("dropping local client %s (pid %d): %s", c->hello ? c->h.name : "?",
-	    (int)ipc_conn_pid(c->conn), reason);
+		  (int)ipc_conn_pid(c->conn), reason);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_error(&pk, reason);
@@ -105,7 +105,7 @@ client_error(struct client *c, const char *fmt, ...)
 
 static int
 send_upsert(struct ipc_conn *conn, enum em_topic t, uint64_t version, const char *key,
-    const struct pub *p, msgpack_sbuffer *sb)
+	    const struct pub *p, msgpack_sbuffer *sb)
 {
 	msgpack_packer pk;
 
@@ -154,7 +154,7 @@ server_emit(void *arg, enum em_topic t, uint64_t version, const char *key, const
 	int i;
 
 	log_debug("%s %s %s version %llu", p ? "upsert" : "delete", em_topic_name(t), key,
-	    (unsigned long long)version);
+		  (unsigned long long)version);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	for (i = 0; i < MAX_CLIENTS; i++) {
@@ -226,7 +226,7 @@ send_status(struct server *srv, struct client *to)
 		for (j = 0; j < srv->ngone; j++)
 			if (strcmp(srv->gone[j].name, known_daemons[k]) == 0)
 				snprintf(row->detail, sizeof(row->detail), "last seen: pid %u, %s",
-				    srv->gone[j].pid, srv->gone[j].detail);
+					 srv->gone[j].pid, srv->gone[j].detail);
 	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -321,7 +321,7 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 		}
 		if (c->h.version != IPC_VERSION) {
 			snprintf(err, sizeof(err), "protocol version %u, we speak %u", c->h.version,
-			    IPC_VERSION);
+				 IPC_VERSION);
 			client_error(c, "%s", err);
 			return;
 		}
@@ -336,7 +336,7 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 		for (t = 0; t < EM_TOPIC_COUNT; t++)
 			if ((c->topics & EM_TOPIC_BIT(t)) &&
 			    send_snapshot(srv, c, (enum em_topic)t) == -1)
-				return;	/* dropped: c is gone */
+				return; /* dropped: c is gone */
 		break;
 	case IPC_HEALTH:
 		if (ipc_unpack_health(m, &c->health, err, sizeof(err)) == -1) {

@@ -28,10 +28,10 @@ struct slice_set {
 
 struct state {
 	const struct em_config *cfg;
-	struct hmap *raw[KOBJ_NKINDS];		/* "ns/name" -> struct raw */
-	struct hmap *slices_by_svc;		/* "ns/service" -> struct slice_set */
-	struct hmap *pub[EM_TOPIC_COUNT];	/* key -> struct pub */
-	struct hmap *dirty[EM_TOPIC_COUNT];	/* key -> (void *)1 */
+	struct hmap *raw[KOBJ_NKINDS];	    /* "ns/name" -> struct raw */
+	struct hmap *slices_by_svc;	    /* "ns/service" -> struct slice_set */
+	struct hmap *pub[EM_TOPIC_COUNT];   /* key -> struct pub */
+	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
 	uint64_t version;
 	state_emit_cb emit;
@@ -214,7 +214,7 @@ state_put(struct state *s, struct kobj *k, const char *source)
 	if (old != NULL) {
 		if (strcmp(old->source, source) != 0)
 			log_warnx("%s %s is defined in %s and in %s; using the one in %s",
-			    kobj_kind_name(k->kind), key, old->source, source, source);
+				  kobj_kind_name(k->kind), key, old->source, source, source);
 		if (old->k->kind == KOBJ_ENDPOINTSLICE)
 			slice_index(s, old->k, 0);
 		mark_dependents(s, old->k);
@@ -227,7 +227,7 @@ state_put(struct state *s, struct kobj *k, const char *source)
 
 void
 state_del(struct state *s, enum kobj_kind kind, const char *ns, const char *name,
-    const char *source)
+	  const char *source)
 {
 	struct raw *r;
 	char key[EM_KEY_LEN];
@@ -353,7 +353,8 @@ commit_key(struct state *s, enum em_topic t, const char *key)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_object(&pk, &o);
-	if (old != NULL && old->packed_len == sb.size && memcmp(old->packed, sb.data, sb.size) == 0) {
+	if (old != NULL && old->packed_len == sb.size &&
+	    memcmp(old->packed, sb.data, sb.size) == 0) {
 		msgpack_sbuffer_destroy(&sb);
 		em_object_free(&o);
 		return;

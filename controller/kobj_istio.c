@@ -649,7 +649,7 @@ vs_cmp(const void *a, const void *b)
 
 static struct em_gw_route *
 gw_route_add(struct em_gateway *g, const struct kobj_vs *vs, const struct kobj_vs_route *r,
-    uint8_t kind, uint16_t port)
+	     uint8_t kind, uint16_t port)
 {
 	struct em_gw_route *rt;
 
@@ -715,7 +715,8 @@ kobj_gateway_publish(const struct kobj_gateway *gw, struct kobj_vs *const *vs, s
 		for (j = 0; j < bound[i]->nhttp; j++) {
 			r = &bound[i]->http[j];
 			if (r->nmatch == 0) {
-				gw_route_add(g, bound[i], r, EM_GW_HTTP, 0); /* matches everything */
+				gw_route_add(g, bound[i], r, EM_GW_HTTP,
+					     0); /* matches everything */
 				continue;
 			}
 			for (k = 0; k < r->nmatch; k++) {

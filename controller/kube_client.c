@@ -31,10 +31,10 @@
 #include "log.h"
 
 static const char *const kube_modes[] = {
-	[KUBE_MODE_INCLUSTER] = "in-cluster",
-	[KUBE_MODE_KUBECONFIG] = "kubeconfig",
-	[KUBE_MODE_MASTER] = "master",
-	[KUBE_MODE_METASERVER] = "metaServer",
+    [KUBE_MODE_INCLUSTER] = "in-cluster",
+    [KUBE_MODE_KUBECONFIG] = "kubeconfig",
+    [KUBE_MODE_MASTER] = "master",
+    [KUBE_MODE_METASERVER] = "metaServer",
 };
 
 const char *
@@ -58,8 +58,8 @@ kube_trim(char *s)
 {
 	size_t n = strlen(s);
 
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
-	    s[n - 1] == '\t'))
+	while (n > 0 &&
+	       (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
 		s[--n] = '\0';
 }
 
@@ -162,7 +162,7 @@ kube_b64(struct kube_blob *b, const char *s, const char *what, char *err, size_t
 
 	b->data = xcalloc(1, n + 1);
 	if (sodium_base642bin((unsigned char *)b->data, n, s, n, " \t\r\n", &out, NULL,
-	    sodium_base64_VARIANT_ORIGINAL) != 0) {
+			      sodium_base64_VARIANT_ORIGINAL) != 0) {
 		snprintf(err, errlen, "%s: not valid base64", what);
 		free(b->data);
 		b->data = NULL;
@@ -180,7 +180,8 @@ kube_named(const json_t *list, const char *name, const char *field)
 
 	if (!json_is_array(list) || name == NULL)
 		return NULL;
-	json_array_foreach(list, i, it) {
+	json_array_foreach(list, i, it)
+	{
 		const char *n = json_string_value(json_object_get(it, "name"));
 
 		if (n != NULL && strcmp(n, name) == 0)
@@ -211,7 +212,7 @@ kube_load_kubeconfig(struct kube_client *c, const char *path, char *err, size_t 
 	}
 	if (ndocs != 1 || !json_is_object(docs[0].root)) {
 		snprintf(err, errlen, "kubeAPIConfig.kubeConfig: %s: expected one YAML mapping",
-		    path);
+			 path);
 		goto out;
 	}
 	root = docs[0].root;
@@ -224,14 +225,14 @@ kube_load_kubeconfig(struct kube_client *c, const char *path, char *err, size_t 
 	}
 	if ((ctx = kube_named(json_object_get(root, "contexts"), cur, "context")) == NULL) {
 		snprintf(err, errlen, "%s: current-context %s not found in contexts", path,
-		    cur ? cur : "(unset)");
+			 cur ? cur : "(unset)");
 		goto out;
 	}
-	cluster = kube_named(json_object_get(root, "clusters"), kube_jstr(ctx, "cluster"),
-	    "cluster");
+	cluster =
+	    kube_named(json_object_get(root, "clusters"), kube_jstr(ctx, "cluster"), "cluster");
 	if (cluster == NULL) {
 		snprintf(err, errlen, "%s: context %s: cluster %s not found", path, cur,
-		    kube_jstr(ctx, "cluster") ? kube_jstr(ctx, "cluster") : "(unset)");
+			 kube_jstr(ctx, "cluster") ? kube_jstr(ctx, "cluster") : "(unset)");
 		goto out;
 	}
 	user = kube_named(json_object_get(root, "users"), kube_jstr(ctx, "user"), "user");
@@ -262,8 +263,8 @@ kube_load_kubeconfig(struct kube_client *c, const char *path, char *err, size_t 
 		if (json_object_get(user, "exec") != NULL ||
 		    json_object_get(user, "auth-provider") != NULL)
 			log_warnx("kube: %s: user %s: exec and auth-provider plugins are not "
-			    "supported; use a token or a client certificate", path,
-			    kube_jstr(ctx, "user"));
+				  "supported; use a token or a client certificate",
+				  path, kube_jstr(ctx, "user"));
 	}
 	rv = 0;
 out:
@@ -287,8 +288,10 @@ kube_client_init(struct kube_client *c, const struct em_config *cfg, char *err, 
 		if (cfg->kube.master[0] != '\0')
 			kube_set_server(c, cfg->kube.master);
 		if (c->server[0] == '\0') {
-			snprintf(err, errlen, "kubeAPIConfig.kubeConfig %s: no cluster.server; "
-			    "set it there or set kubeAPIConfig.master", cfg->kube.kubeconfig);
+			snprintf(err, errlen,
+				 "kubeAPIConfig.kubeConfig %s: no cluster.server; "
+				 "set it there or set kubeAPIConfig.master",
+				 cfg->kube.kubeconfig);
 			return -1;
 		}
 	} else if (getenv("KUBERNETES_PORT") != NULL) {
@@ -297,9 +300,10 @@ kube_client_init(struct kube_client *c, const struct em_config *cfg, char *err, 
 		if ((port = getenv("KUBERNETES_SERVICE_PORT_HTTPS")) == NULL)
 			port = getenv("KUBERNETES_SERVICE_PORT");
 		if (host == NULL || *host == '\0' || port == NULL || *port == '\0') {
-			snprintf(err, errlen, "KUBERNETES_PORT is set (in-cluster mode) but "
-			    "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not; set "
-			    "kubeAPIConfig.kubeConfig or kubeAPIConfig.master");
+			snprintf(err, errlen,
+				 "KUBERNETES_PORT is set (in-cluster mode) but "
+				 "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not; set "
+				 "kubeAPIConfig.kubeConfig or kubeAPIConfig.master");
 			return -1;
 		}
 		if (strchr(host, ':') != NULL)
@@ -329,20 +333,20 @@ kube_client_init(struct kube_client *c, const struct em_config *cfg, char *err, 
 				c->insecure = true;
 			else {
 				snprintf(c->ca_file, sizeof(c->ca_file), "%s",
-				    cfg->kube.tls_ca_file);
+					 cfg->kube.tls_ca_file);
 				if (access(cfg->kube.tls_cert_file, R_OK) == 0 &&
 				    access(cfg->kube.tls_key_file, R_OK) == 0) {
 					snprintf(c->cert_file, sizeof(c->cert_file), "%s",
-					    cfg->kube.tls_cert_file);
+						 cfg->kube.tls_cert_file);
 					snprintf(c->key_file, sizeof(c->key_file), "%s",
-					    cfg->kube.tls_key_file);
+						 cfg->kube.tls_key_file);
 				}
 			}
 		}
 	}
 	if (strncmp(c->server, "http://", 7) != 0 && strncmp(c->server, "https://", 8) != 0) {
 		snprintf(err, errlen, "kube API server %s: must start with http:// or https://",
-		    c->server);
+			 c->server);
 		return -1;
 	}
 	if (c->ca_file[0] != '\0' && access(c->ca_file, R_OK) == -1)
@@ -350,11 +354,11 @@ kube_client_init(struct kube_client *c, const struct em_config *cfg, char *err, 
 	kube_client_token(c);
 	if (c->token_file[0] != '\0' && c->token == NULL)
 		log_warnx("kube: no token yet in %s; requests go without one until it appears",
-		    c->token_file);
+			  c->token_file);
 	snprintf(c->desc, sizeof(c->desc), "%s %s%s%s%s", kube_mode_name(c->mode), c->server,
-	    c->token != NULL || c->token_file[0] ? " token" : "",
-	    c->cert_file[0] || c->cert.data ? " client-cert" : "",
-	    c->insecure ? " insecure-skip-tls-verify" : "");
+		 c->token != NULL || c->token_file[0] ? " token" : "",
+		 c->cert_file[0] || c->cert.data ? " client-cert" : "",
+		 c->insecure ? " insecure-skip-tls-verify" : "");
 	return 0;
 }
 
@@ -395,17 +399,17 @@ kube_client_setup(struct kube_client *c, CURL *e, struct curl_slist **hdrs)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (c->ca.data != NULL) {
-		b = (struct curl_blob){ c->ca.data, c->ca.len, CURL_BLOB_COPY };
+		b = (struct curl_blob){c->ca.data, c->ca.len, CURL_BLOB_COPY};
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &b);
 	} else if (c->ca_file[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
 	if (c->cert.data != NULL) {
-		b = (struct curl_blob){ c->cert.data, c->cert.len, CURL_BLOB_COPY };
+		b = (struct curl_blob){c->cert.data, c->cert.len, CURL_BLOB_COPY};
 		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
 	} else if (c->cert_file[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert_file);
 	if (c->key.data != NULL) {
-		b = (struct curl_blob){ c->key.data, c->key.len, CURL_BLOB_COPY };
+		b = (struct curl_blob){c->key.data, c->key.len, CURL_BLOB_COPY};
 		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
 	} else if (c->key_file[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_SSLKEY, c->key_file);

@@ -21,33 +21,33 @@
 #include "log.h"
 
 struct kube_req {
-	struct kube_http	*h;
-	CURL			*easy;
-	struct curl_slist	*hdrs;
-	kube_data_cb		 data_cb;
-	kube_done_cb		 done_cb;
-	void			*arg;
-	char			 err[CURL_ERROR_SIZE];
-	int			 queued;	/* waiting for a token, not in curl yet */
-	LIST_ENTRY(kube_req)	 entry;
-	TAILQ_ENTRY(kube_req)	 qentry;
+	struct kube_http *h;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	kube_data_cb data_cb;
+	kube_done_cb done_cb;
+	void *arg;
+	char err[CURL_ERROR_SIZE];
+	int queued; /* waiting for a token, not in curl yet */
+	LIST_ENTRY(kube_req) entry;
+	TAILQ_ENTRY(kube_req) qentry;
 };
 
 struct kube_sock {
-	ev_io	 io;
-	int	 active;
+	ev_io io;
+	int active;
 };
 
 struct kube_http {
-	struct ev_loop	*loop;
-	CURLM		*multi;
-	ev_timer	 timer;
-	int		 running;
+	struct ev_loop *loop;
+	CURLM *multi;
+	ev_timer timer;
+	int running;
 	LIST_HEAD(, kube_req) reqs;
 	TAILQ_HEAD(, kube_req) queue;
 	struct kube_bucket bucket;
-	ev_timer	 qtimer;
-	unsigned long	 started;
+	ev_timer qtimer;
+	unsigned long started;
 };
 
 static void kube_http_check(struct kube_http *);
@@ -130,7 +130,7 @@ kube_http_write(char *ptr, size_t size, size_t nmemb, void *arg)
 		return n;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (r->data_cb(r->arg, status, ptr, n) == -1)
-		return 0;	/* CURLE_WRITE_ERROR */
+		return 0; /* CURLE_WRITE_ERROR */
 	return n;
 }
 
@@ -170,7 +170,7 @@ kube_http_check(struct kube_http *h)
 		snprintf(err, sizeof(err), "%s", r->err[0] ? r->err : curl_easy_strerror(rc));
 		kube_done_cb done = r->done_cb;
 		void *arg = r->arg;
-		kube_req_free(r);	/* m is invalid from here on */
+		kube_req_free(r); /* m is invalid from here on */
 		if (done != NULL)
 			done(arg, rc, status, err);
 	}
@@ -217,7 +217,7 @@ kube_http_queued(const struct kube_http *h)
 	size_t n = 0;
 
 	TAILQ_FOREACH(r, &h->queue, qentry)
-		n++;
+	n++;
 	return n;
 }
 
@@ -259,8 +259,8 @@ kube_http_free(struct kube_http *h)
 }
 
 struct kube_req *
-kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall,
-    long total, kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
+kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall, long total,
+	      kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
 {
 	struct kube_req *r = xcalloc(1, sizeof(*r));
 	char url[EM_PATH_MAX * 4];
@@ -302,7 +302,7 @@ kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long
 	r->queued = 1;
 	TAILQ_INSERT_TAIL(&h->queue, r, qentry);
 	if (!ev_is_active(&h->qtimer)) {
-		ev_timer_set(&h->qtimer, 0., 0.);	/* computes the wait */
+		ev_timer_set(&h->qtimer, 0., 0.); /* computes the wait */
 		ev_timer_start(h->loop, &h->qtimer);
 	}
 	return r;

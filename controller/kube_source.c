@@ -39,67 +39,64 @@
 #include "kube_source.h"
 #include "log.h"
 
-#define KUBE_CACHE_FILE		"registry-cache.json"
-#define KUBE_CACHE_DELAY	2.	/* seconds after a change */
-#define KUBE_CACHE_MIN_GAP	10.	/* seconds between two writes */
-#define KUBE_CACHE_MAX		(512u * 1024 * 1024)
-#define KUBE_CACHE_LINE_MAX	(64u * 1024 * 1024)
+#define KUBE_CACHE_FILE	    "registry-cache.json"
+#define KUBE_CACHE_DELAY    2.	/* seconds after a change */
+#define KUBE_CACHE_MIN_GAP  10. /* seconds between two writes */
+#define KUBE_CACHE_MAX	    (512u * 1024 * 1024)
+#define KUBE_CACHE_LINE_MAX (64u * 1024 * 1024)
 
 static const struct kube_res kube_endpoints = {
-	"endpoints", "/api/v1/endpoints", "v1", "Endpoints", KOBJ_ENDPOINTS, NULL, 0, 1, NULL
-};
+    "endpoints", "/api/v1/endpoints", "v1", "Endpoints", KOBJ_ENDPOINTS, NULL, 0, 1, NULL};
 
 static const struct kube_res kube_resources[] = {
-	{ "services", "/api/v1/services", "v1", "Service", KOBJ_SERVICE, NULL, 0, 1, NULL },
-	{ "endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", "discovery.k8s.io/v1",
-	    "EndpointSlice", KOBJ_ENDPOINTSLICE, NULL, 0, 1, &kube_endpoints },
-	{ "nodes", "/api/v1/nodes", "v1", "Node", KOBJ_NODE, NULL, 0, 1, NULL },
-	{ "destinationrules", "/apis/networking.istio.io/v1alpha3/destinationrules",
-	    "networking.istio.io/v1alpha3", "DestinationRule", KOBJ_DESTINATIONRULE, NULL, 1, 1,
-	    NULL },
-	{ "gateways", "/apis/networking.istio.io/v1alpha3/gateways",
-	    "networking.istio.io/v1alpha3", "Gateway", KOBJ_GATEWAY, NULL, 1, 1, NULL },
-	{ "virtualservices", "/apis/networking.istio.io/v1alpha3/virtualservices",
-	    "networking.istio.io/v1alpha3", "VirtualService", KOBJ_VIRTUALSERVICE, NULL, 1, 1,
-	    NULL },
+    {"services", "/api/v1/services", "v1", "Service", KOBJ_SERVICE, NULL, 0, 1, NULL},
+    {"endpointslices", "/apis/discovery.k8s.io/v1/endpointslices", "discovery.k8s.io/v1",
+     "EndpointSlice", KOBJ_ENDPOINTSLICE, NULL, 0, 1, &kube_endpoints},
+    {"nodes", "/api/v1/nodes", "v1", "Node", KOBJ_NODE, NULL, 0, 1, NULL},
+    {"destinationrules", "/apis/networking.istio.io/v1alpha3/destinationrules",
+     "networking.istio.io/v1alpha3", "DestinationRule", KOBJ_DESTINATIONRULE, NULL, 1, 1, NULL},
+    {"gateways", "/apis/networking.istio.io/v1alpha3/gateways", "networking.istio.io/v1alpha3",
+     "Gateway", KOBJ_GATEWAY, NULL, 1, 1, NULL},
+    {"virtualservices", "/apis/networking.istio.io/v1alpha3/virtualservices",
+     "networking.istio.io/v1alpha3", "VirtualService", KOBJ_VIRTUALSERVICE, NULL, 1, 1, NULL},
 };
 #define KUBE_NRES (sizeof(kube_resources) / sizeof(kube_resources[0]))
 
 /* The list+watch of one Secret that Gateways name. */
 struct kube_secret {
-	struct kube_res		 res;
-	char			 name[EM_KEY_LEN + 16];	/* "secret ns/name" for logs */
-	char			 path[EM_KEY_LEN + 64];
-	char			 query[EM_KEY_LEN * 3 + 64];
-	struct kube_watch	*kw;
-	int			 mark;
+	struct kube_res res;
+	char name[EM_KEY_LEN + 16]; /* "secret ns/name" for logs */
+	char path[EM_KEY_LEN + 64];
+	char query[EM_KEY_LEN * 3 + 64];
+	struct kube_watch *kw;
+	int mark;
 };
 
 /* A Gateway's credentialNames, as "ns/name" keys of the Secrets. */
 struct kube_gwref {
-	size_t	 n;
-	char	**keys;
+	size_t n;
+	char **keys;
 };
 
 struct reg_kube {
-	struct ev_loop		*loop;
-	struct state		*state;
-	struct kube_http	*http;
-	struct kube_client	 client;
-	struct kube_watch	*w[KUBE_NRES];
-	struct hmap		*gwrefs;	/* Gateway "ns/name" -> struct kube_gwref */
-	struct hmap		*secrets;	/* Secret "ns/name" -> struct kube_secret */
-	int			 gateway;	/* modules.edgeGateway.enable */
-	int			 secrets_dirty;
-	long			 watch_timeout;
-	char			 cache_path[EM_PATH_MAX + 32];
-	char			 journal_path[EM_PATH_MAX + 48];
-	FILE			*journal;
-	size_t			 journal_n;	/* objects in it */
-	int			 journal_bad;	/* a write failed: one was lost */
-	ev_timer		 commit, cache;
-	ev_tstamp		 cache_last, started;
-	int			 synced;
+	struct ev_loop *loop;
+	struct state *state;
+	struct kube_http *http;
+	struct kube_client client;
+	struct kube_watch *w[KUBE_NRES];
+	struct hmap *gwrefs;  /* Gateway "ns/name" -> struct kube_gwref */
+	struct hmap *secrets; /* Secret "ns/name" -> struct kube_secret */
+	int gateway;	      /* modules.edgeGateway.enable */
+	int secrets_dirty;
+	long watch_timeout;
+	char cache_path[EM_PATH_MAX + 32];
+	char journal_path[EM_PATH_MAX + 48];
+	FILE *journal;
+	size_t journal_n; /* objects in it */
+	int journal_bad;  /* a write failed: one was lost */
+	ev_timer commit, cache;
+	ev_tstamp cache_last, started;
+	int synced;
 };
 
 struct ev_loop *
@@ -137,10 +134,9 @@ kube_cache_put(struct reg_kube *rk, const json_t *obj)
 {
 	if (rk->journal == NULL || rk->journal_bad)
 		return;
-	if (json_dumpf(obj, rk->journal, JSON_COMPACT) == -1 ||
-	    fputc('\n', rk->journal) == EOF) {
+	if (json_dumpf(obj, rk->journal, JSON_COMPACT) == -1 || fputc('\n', rk->journal) == EOF) {
 		log_warn("kube: cache journal %s", rk->journal_path);
-		rk->journal_bad = 1;	/* the next cache write starts over */
+		rk->journal_bad = 1; /* the next cache write starts over */
 		return;
 	}
 	rk->journal_n++;
@@ -148,27 +144,26 @@ kube_cache_put(struct reg_kube *rk, const json_t *obj)
 
 /* Is this line of the journal or of the old cache a version a watcher holds? */
 static int
-kube_cache_held(struct reg_kube *rk, char *line, size_t len, struct hmap *written,
-    char *key, size_t keylen)
+kube_cache_held(struct reg_kube *rk, char *line, size_t len, struct hmap *written, char *key,
+		size_t keylen)
 {
 	json_t *obj;
 	const char *rv;
 	size_t i;
 	int held = 0;
 
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ',' ||
-	    line[len - 1] == '\r'))
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ',' || line[len - 1] == '\r'))
 		line[--len] = '\0';
 	if (len < 2 || line[0] != '{' || line[len - 1] != '}')
 		return 0;
 	if ((obj = json_loadb(line, len, 0, NULL)) == NULL)
 		return 0;
-	rv = json_string_value(json_object_get(json_object_get(obj, "metadata"),
-	    "resourceVersion"));
+	rv =
+	    json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
 	if (kube_obj_key(obj, key, keylen) == 0 && hmap_get(written, key) == NULL)
 		for (i = 0; i < KUBE_NRES && !held; i++)
 			held = kube_resources[i].cache &&
-			    kube_watch_holds(rk->w[i], key, rv != NULL ? rv : "");
+			       kube_watch_holds(rk->w[i], key, rv != NULL ? rv : "");
 	json_decref(obj);
 	return held;
 }
@@ -253,7 +248,8 @@ kube_cache_write(struct reg_kube *rk)
 		rewind(rk->journal);
 		if (rk->journal_bad)
 			log_warnx("kube: cache %s: a journal write had failed; objects "
-			    "changed meanwhile come back at the next list", rk->cache_path);
+				  "changed meanwhile come back at the next list",
+				  rk->cache_path);
 		rk->journal_bad = 0;
 		rk->journal_n = 0;
 	}
@@ -295,7 +291,7 @@ kube_cache_load(struct reg_kube *rk)
 		return;
 	if ((size_t)st.st_size > KUBE_CACHE_MAX) {
 		log_warnx("kube: cache %s: larger than %u bytes; ignored", rk->cache_path,
-		    KUBE_CACHE_MAX);
+			  KUBE_CACHE_MAX);
 		return;
 	}
 	if ((f = fopen(rk->cache_path, "r")) == NULL) {
@@ -305,11 +301,11 @@ kube_cache_load(struct reg_kube *rk)
 	/* one object per line, as kube_cache_write() writes it: no whole tree */
 	while ((r = getline(&line, &cap, f)) != -1) {
 		len = (size_t)r;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == ',' ||
-		    line[len - 1] == '\r'))
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == ',' || line[len - 1] == '\r'))
 			len--;
 		if (len < 2 || line[0] != '{' || line[len - 1] != '}')
-			continue;	/* the list's first and last lines */
+			continue; /* the list's first and last lines */
 		if ((it = json_loadb(line, len, 0, NULL)) == NULL) {
 			bad++;
 			continue;
@@ -344,7 +340,7 @@ kube_gwref_free(void *p)
 
 void
 kube_gateway_refs(struct reg_kube *rk, const char *ns, const char *name,
-    const struct kobj_gateway *gw)
+		  const struct kobj_gateway *gw)
 {
 	struct kube_gwref *g;
 	char key[EM_KEY_LEN];
@@ -368,7 +364,8 @@ kube_gateway_refs(struct reg_kube *rk, const char *ns, const char *name,
 			continue;
 		if (!kobj_is_dns_subdomain(cred)) {
 			log_warnx("kube: Gateway %s: credentialName %s is not a Secret name; "
-			    "ignored", key, cred);
+				  "ignored",
+				  key, cred);
 			continue;
 		}
 		snprintf(sk, sizeof(sk), "%s/%s", ns, cred);
@@ -387,11 +384,11 @@ kube_secret_new(struct reg_kube *rk, const char *key)
 
 	snprintf(sec->name, sizeof(sec->name), "secret %s", key);
 	snprintf(sec->path, sizeof(sec->path), "/api/v1/namespaces/%.*s/secrets",
-	    (int)(slash - key), key);
+		 (int)(slash - key), key);
 	kube_urlenc(enc, sizeof(enc), slash + 1);
 	snprintf(sec->query, sizeof(sec->query), "fieldSelector=metadata.name%%3D%s", enc);
-	sec->res = (struct kube_res){ sec->name, sec->path, "v1", "Secret", KOBJ_SECRET,
-	    sec->query, 0, 0, NULL };
+	sec->res = (struct kube_res){sec->name,	 sec->path, "v1", "Secret", KOBJ_SECRET,
+				     sec->query, 0,	    0,	  NULL};
 	sec->kw = kube_watch_new(rk, &sec->res);
 	return sec;
 }
@@ -433,7 +430,7 @@ kube_secrets_reconcile(struct reg_kube *rk)
 		for (i = 0; i < g->n; i++) {
 			if ((sec = hmap_get(rk->secrets, g->keys[i])) == NULL) {
 				log_info("kube: secret %s: named by a Gateway; watching it",
-				    g->keys[i]);
+					 g->keys[i]);
 				sec = kube_secret_new(rk, g->keys[i]);
 				hmap_put(rk->secrets, g->keys[i], sec);
 				kube_watch_start(sec->kw);
@@ -447,8 +444,7 @@ kube_secrets_reconcile(struct reg_kube *rk)
 		if (!((struct kube_secret *)v)->mark)
 			gone[ngone++] = xstrdup(key);
 	for (i = 0; i < ngone; i++) {
-		log_info("kube: secret %s: no Gateway names it any more; watch stopped",
-		    gone[i]);
+		log_info("kube: secret %s: no Gateway names it any more; watch stopped", gone[i]);
 		kube_secret_free(hmap_del(rk->secrets, gone[i]), 1);
 		free(gone[i]);
 	}
@@ -494,8 +490,8 @@ kube_synced(struct reg_kube *rk, struct kube_watch *kw)
 		return;
 	rk->synced = 1;
 	log_info("kube: synced in %.3fs: %zu services, %zu endpoint objects, %zu nodes",
-	    ev_time() - rk->started, kube_watch_count(rk->w[0]), kube_watch_count(rk->w[1]),
-	    kube_watch_count(rk->w[2]));
+		 ev_time() - rk->started, kube_watch_count(rk->w[0]), kube_watch_count(rk->w[1]),
+		 kube_watch_count(rk->w[2]));
 }
 
 struct reg_kube *
@@ -513,7 +509,7 @@ reg_kube_new(struct ev_loop *loop, const struct em_config *cfg, struct state *st
 		fatalx("%s: %s", cfg->path[0] ? cfg->path : "defaults", err);
 	if (strcmp(cfg->kube.content_type, "application/json") != 0)
 		log_debug("kube: kubeAPIConfig.contentType %s: we always speak JSON",
-		    cfg->kube.content_type);
+			  cfg->kube.content_type);
 	rk->watch_timeout = 300;
 	if ((env = getenv("EDGEMESH_KUBE_WATCH_TIMEOUT")) != NULL && atol(env) > 0)
 		rk->watch_timeout = atol(env);
@@ -527,13 +523,12 @@ reg_kube_new(struct ev_loop *loop, const struct em_config *cfg, struct state *st
 	rk->cache.data = rk;
 	if (cfg->state_dir[0] != '\0') {
 		snprintf(rk->cache_path, sizeof(rk->cache_path), "%s/%s", cfg->state_dir,
-		    KUBE_CACHE_FILE);
-		snprintf(rk->journal_path, sizeof(rk->journal_path), "%s.journal",
-		    rk->cache_path);
+			 KUBE_CACHE_FILE);
+		snprintf(rk->journal_path, sizeof(rk->journal_path), "%s.journal", rk->cache_path);
 		/* what a previous run journaled is older than its own cache writes */
 		if ((rk->journal = fopen(rk->journal_path, "w+e")) == NULL)
 			log_warn("kube: cache journal %s; the disk cache is not kept",
-			    rk->journal_path);
+				 rk->journal_path);
 	}
 	for (i = 0; i < KUBE_NRES; i++)
 		rk->w[i] = kube_watch_new(rk, &kube_resources[i]);

@@ -108,7 +108,7 @@ kube_skip_value(const char *b, size_t len, size_t i)
 		return 0;
 	if (b[i] != '{' && b[i] != '[' && b[i] != '"') {
 		while (i < len && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' &&
-		    b[i] != '\t' && b[i] != '\r' && b[i] != '\n')
+		       b[i] != '\t' && b[i] != '\r' && b[i] != '\n')
 			i++;
 		return i;
 	}
@@ -138,8 +138,8 @@ kube_skip_value(const char *b, size_t len, size_t i)
 }
 
 int
-kube_list_scan(const char *b, size_t len, json_t **meta, kube_item_cb cb, void *arg,
-    char *err, size_t errlen)
+kube_list_scan(const char *b, size_t len, json_t **meta, kube_item_cb cb, void *arg, char *err,
+	       size_t errlen)
 {
 	json_t *top = json_object(), *key, *val;
 	json_error_t jerr;
@@ -293,8 +293,8 @@ kube_urlenc(char *out, size_t len, const char *s)
 	for (; *s != '\0' && o + 4 < len; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~')
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
 			out[o++] = (char)c;
 		else {
 			out[o++] = '%';

@@ -26,38 +26,38 @@
 #include "kube_source.h"
 #include "log.h"
 
-#define KW_BACKOFF_MIN_MS	500
-#define KW_BACKOFF_MAX_MS	30000
-#define KW_OPTIONAL_RECHECK	60.	/* seconds between lists of an absent CRD */
-#define KW_ERRBODY_MAX		4096
-#define KW_LIST_STALL		30	/* seconds without a byte */
-#define KW_LIST_TOTAL		300	/* seconds for one page */
+#define KW_BACKOFF_MIN_MS   500
+#define KW_BACKOFF_MAX_MS   30000
+#define KW_OPTIONAL_RECHECK 60. /* seconds between lists of an absent CRD */
+#define KW_ERRBODY_MAX	    4096
+#define KW_LIST_STALL	    30	/* seconds without a byte */
+#define KW_LIST_TOTAL	    300 /* seconds for one page */
 
 enum kw_state { KW_IDLE = 0, KW_LIST, KW_WATCH, KW_WAIT };
 enum kw_next { KW_NEXT_LIST = 0, KW_NEXT_WATCH };
 
 struct kube_watch {
-	struct reg_kube		*rk;
-	const struct kube_res	*res;		/* the one in use (maybe the fallback) */
-	enum kw_state		 st;
-	struct kube_req		*req;
-	char			 rv[256];	/* resume point: list, event or bookmark */
-	char			*cont;		/* list continue token */
-	struct hmap		*known;		/* "kind/ns/name" -> resourceVersion */
-	struct hmap		*seen;		/* during a list: what it returned so far */
-	char			*buf;		/* list (or error) body */
-	size_t			 len, cap;
-	struct kube_lines	 lines;		/* the watch's current line */
-	int			 seeding;	/* from the disk cache: not journaled */
-	int			 gone;		/* the stream said 410 */
-	int			 broken;	/* the stream sent something invalid */
-	int			 synced;
-	unsigned		 nevents;	/* in this watch */
-	unsigned		 backoff_ms;
-	enum kw_next		 next;
-	ev_timer		 retry;
-	ev_tstamp		 started;
-	ev_tstamp		 last_gone;	/* the last relist for a 410 */
+	struct reg_kube *rk;
+	const struct kube_res *res; /* the one in use (maybe the fallback) */
+	enum kw_state st;
+	struct kube_req *req;
+	char rv[256];	    /* resume point: list, event or bookmark */
+	char *cont;	    /* list continue token */
+	struct hmap *known; /* "kind/ns/name" -> resourceVersion */
+	struct hmap *seen;  /* during a list: what it returned so far */
+	char *buf;	    /* list (or error) body */
+	size_t len, cap;
+	struct kube_lines lines; /* the watch's current line */
+	int seeding;		 /* from the disk cache: not journaled */
+	int gone;		 /* the stream said 410 */
+	int broken;		 /* the stream sent something invalid */
+	int synced;
+	unsigned nevents; /* in this watch */
+	unsigned backoff_ms;
+	enum kw_next next;
+	ev_timer retry;
+	ev_tstamp started;
+	ev_tstamp last_gone; /* the last relist for a 410 */
 };
 
 static void kw_list_begin(struct kube_watch *);
@@ -164,7 +164,7 @@ kw_apply(struct kube_watch *kw, json_t *obj, struct hmap *map)
 		rv = "";
 	if (kind == -1 || name == NULL) {
 		log_warnx("kube: %s: object %s without kind or metadata.name; skipped",
-		    kw->res->name, name ? name : "?");
+			  kw->res->name, name ? name : "?");
 		return -1;
 	}
 	kw_key(key, sizeof(key), kind, ns ? ns : "", name);
@@ -177,7 +177,7 @@ kw_apply(struct kube_watch *kw, json_t *obj, struct hmap *map)
 	memset(&diag, 0, sizeof(diag));
 	if (kobj_parse(obj, &k, &diag) == -1 || k == NULL) {
 		log_warnx("kube: skipped: %s%s", diag.err[0] ? diag.err : "unusable object",
-		    map == kw->seen && old != NULL ? "; keeping its last good version" : "");
+			  map == kw->seen && old != NULL ? "; keeping its last good version" : "");
 		/* a list keeps the last good version of a now malformed object */
 		if (map == kw->seen && old != NULL)
 			free(hmap_put(map, key, xstrdup(old)));
@@ -234,8 +234,9 @@ kw_backoff(struct kube_watch *kw, enum kw_next next)
 {
 	double d;
 
-	kw->backoff_ms = kw->backoff_ms == 0 ? KW_BACKOFF_MIN_MS :
-	    kw->backoff_ms * 2 > KW_BACKOFF_MAX_MS ? KW_BACKOFF_MAX_MS : kw->backoff_ms * 2;
+	kw->backoff_ms = kw->backoff_ms == 0			  ? KW_BACKOFF_MIN_MS
+			 : kw->backoff_ms * 2 > KW_BACKOFF_MAX_MS ? KW_BACKOFF_MAX_MS
+								  : kw->backoff_ms * 2;
 	/* jitter: somewhere in [backoff/2, backoff] */
 	d = kw->backoff_ms / 2000.0 + (double)arc4random_uniform(kw->backoff_ms / 2 + 1) / 1000.0;
 	kw->st = KW_WAIT;
@@ -283,10 +284,12 @@ kw_http_error(struct kube_watch *kw, long status, enum kw_next next)
 	kw_status_msg(kw, msg, sizeof(msg));
 	if (status == 401) {
 		log_warnx("kube: %s: 401 Unauthorized%s; check the token or client certificate "
-		    "(the token file is re-read before every request)", kw->res->name, msg);
+			  "(the token file is re-read before every request)",
+			  kw->res->name, msg);
 	} else if (status == 403) {
 		log_warnx("kube: %s: 403 Forbidden%s; the ClusterRole must allow get/list/watch "
-		    "on %s (see k8s/02-rbac.yaml)", kw->res->name, msg, kw->res->name);
+			  "on %s (see k8s/02-rbac.yaml)",
+			  kw->res->name, msg, kw->res->name);
 	} else
 		log_warnx("kube: %s: HTTP %ld%s", kw->res->name, status, msg);
 	kw_buf_reset(kw);
@@ -303,9 +306,8 @@ kw_list_data(void *arg, long status, const char *p, size_t n)
 
 	if (kw_buf_add(kw, p, n, status == 200 ? KUBE_LIST_MAX : KW_ERRBODY_MAX) == -1) {
 		if (status != 200)
-			return 0;	/* enough of an error body */
-		log_warnx("kube: %s: list page larger than %u bytes", kw->res->name,
-		    KUBE_LIST_MAX);
+			return 0; /* enough of an error body */
+		log_warnx("kube: %s: list page larger than %u bytes", kw->res->name, KUBE_LIST_MAX);
 		return -1;
 	}
 	return 0;
@@ -321,8 +323,8 @@ kw_list_finish(struct kube_watch *kw)
 	kw->known = kw->seen;
 	kw->seen = NULL;
 	log_info("kube: %s: listed %zu objects (%zu gone since the last list) at "
-	    "resourceVersion %s", kw->res->name, hmap_count(kw->known), ndel,
-	    kw->rv[0] ? kw->rv : "-");
+		 "resourceVersion %s",
+		 kw->res->name, hmap_count(kw->known), ndel, kw->rv[0] ? kw->rv : "-");
 	kw->backoff_ms = 0;
 	if (!kw->synced) {
 		kw->synced = 1;
@@ -341,8 +343,8 @@ kw_list_item(void *arg, const char *p, size_t n)
 	json_t *it;
 
 	if ((it = json_loadb(p, n, 0, &jerr)) == NULL) {
-		log_warnx("kube: %s: list: an item is invalid JSON (%s); skipped",
-		    kw->res->name, jerr.text);
+		log_warnx("kube: %s: list: an item is invalid JSON (%s); skipped", kw->res->name,
+			  jerr.text);
 		return;
 	}
 	kw_apply(kw, it, kw->seen);
@@ -359,15 +361,15 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 
 	kw->req = NULL;
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status != 200)) {
-		log_warnx("kube: %s: list: %s (%s); keeping the last known state",
-		    kw->res->name, err, kube_client(kw->rk)->server);
+		log_warnx("kube: %s: list: %s (%s); keeping the last known state", kw->res->name,
+			  err, kube_client(kw->rk)->server);
 		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_LIST);
 		return;
 	}
 	if (status == 404 && kw->res->fallback != NULL) {
 		log_info("kube: %s not served (404); using %s", kw->res->name,
-		    kw->res->fallback->name);
+			 kw->res->fallback->name);
 		kw_buf_reset(kw);
 		kw->res = kw->res->fallback;
 		kw_list_begin(kw);
@@ -375,17 +377,17 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 	}
 	if (status == 404 && kw->res->optional) {
 		log_info("kube: %s not served (404: CRD not installed?); using defaults, "
-		    "checking again every %.0fs", kw->res->name, KW_OPTIONAL_RECHECK);
+			 "checking again every %.0fs",
+			 kw->res->name, KW_OPTIONAL_RECHECK);
 		kw_buf_reset(kw);
 		kw->rv[0] = '\0';
-		kw_list_finish(kw);	/* empty: whatever we had is gone */
+		kw_list_finish(kw); /* empty: whatever we had is gone */
 		kw_later(kw, KW_NEXT_LIST, KW_OPTIONAL_RECHECK);
 		return;
 	}
 	if (status == 410) {
 		/* the continue token expired: start the list again */
-		log_info("kube: %s: continue token expired (410); listing again",
-		    kw->res->name);
+		log_info("kube: %s: continue token expired (410); listing again", kw->res->name);
 		kw_buf_reset(kw);
 		kw_list_begin(kw);
 		return;
@@ -395,7 +397,7 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 		return;
 	}
 	if (kube_list_scan(kw->buf ? kw->buf : "", kw->len, &j, kw_list_item, kw, emsg,
-	    sizeof(emsg)) == -1) {
+			   sizeof(emsg)) == -1) {
 		log_warnx("kube: %s: list: invalid JSON (%s)", kw->res->name, emsg);
 		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_LIST);
@@ -409,13 +411,13 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 	snprintf(kw->rv, sizeof(kw->rv), "%s", rv ? rv : "");
 	json_decref(j);
 	if (kw->cont != NULL) {
-		kw_list_begin(kw);	/* the next page */
+		kw_list_begin(kw); /* the next page */
 		return;
 	}
 	kw_list_finish(kw);
 	if (kw->rv[0] == '\0') {
 		log_warnx("kube: %s: list without resourceVersion; listing again later",
-		    kw->res->name);
+			  kw->res->name);
 		kw_later(kw, KW_NEXT_LIST, KW_OPTIONAL_RECHECK);
 		return;
 	}
@@ -437,12 +439,12 @@ kw_list_begin(struct kube_watch *kw)
 	if (kw->cont != NULL)
 		kube_urlenc(cont, sizeof(cont), kw->cont);
 	snprintf(path, sizeof(path), "%s?limit=%d%s%s%s%s", kw->res->path, KUBE_PAGE_LIMIT,
-	    cont[0] ? "&continue=" : "", cont, kw->res->query ? "&" : "",
-	    kw->res->query ? kw->res->query : "");
+		 cont[0] ? "&continue=" : "", cont, kw->res->query ? "&" : "",
+		 kw->res->query ? kw->res->query : "");
 	kw->st = KW_LIST;
 	kw_buf_reset(kw);
 	kw->req = kube_http_get(kube_http(kw->rk), kube_client(kw->rk), path, KW_LIST_STALL,
-	    KW_LIST_TOTAL, kw_list_data, kw_list_done, kw);
+				KW_LIST_TOTAL, kw_list_data, kw_list_done, kw);
 }
 
 /* ---- watch ---- */
@@ -464,7 +466,7 @@ kw_event(struct kube_watch *kw, const char *line, size_t len)
 		return 0;
 	if ((ev = json_loadb(line, len, 0, &jerr)) == NULL) {
 		log_warnx("kube: %s: watch: invalid JSON (%s): %.60s; watching again from %s",
-		    kw->res->name, jerr.text, line, kw->rv);
+			  kw->res->name, jerr.text, line, kw->rv);
 		kw->broken = 1;
 		return -1;
 	}
@@ -472,7 +474,7 @@ kw_event(struct kube_watch *kw, const char *line, size_t len)
 	obj = json_object_get(ev, "object");
 	if (type == NULL || !json_is_object(obj)) {
 		log_warnx("kube: %s: watch: event without type or object; watching again from %s",
-		    kw->res->name, kw->rv);
+			  kw->res->name, kw->rv);
 		kw->broken = 1;
 		rc = -1;
 		goto out;
@@ -483,14 +485,15 @@ kw_event(struct kube_watch *kw, const char *line, size_t len)
 		code = json_integer_value(json_object_get(obj, "code"));
 		if (code == 410) {
 			log_info("kube: %s: watch: 410 Gone (%s); relisting", kw->res->name,
-			    json_string_value(json_object_get(obj, "message")) ?
-			    json_string_value(json_object_get(obj, "message")) : "expired");
+				 json_string_value(json_object_get(obj, "message"))
+				     ? json_string_value(json_object_get(obj, "message"))
+				     : "expired");
 			kw->gone = 1;
 		} else {
-			log_warnx("kube: %s: watch: ERROR %lld: %s", kw->res->name,
-			    (long long)code,
-			    json_string_value(json_object_get(obj, "message")) ?
-			    json_string_value(json_object_get(obj, "message")) : "?");
+			log_warnx("kube: %s: watch: ERROR %lld: %s", kw->res->name, (long long)code,
+				  json_string_value(json_object_get(obj, "message"))
+				      ? json_string_value(json_object_get(obj, "message"))
+				      : "?");
 			kw->broken = 1;
 		}
 		rc = -1;
@@ -527,8 +530,9 @@ kw_watch_line(void *arg, const char *line, size_t len)
 
 	if (line == NULL) {
 		log_warnx("kube: %s: watch: an event longer than %u bytes; relisting to "
-		    "catch up", kw->res->name, KUBE_LINE_MAX);
-		kw->gone = 1;	/* we missed an object: only a relist is exact */
+			  "catch up",
+			  kw->res->name, KUBE_LINE_MAX);
+		kw->gone = 1; /* we missed an object: only a relist is exact */
 		return -1;
 	}
 	if (kw_event(kw, line, len) == -1 || kw->gone)
@@ -559,7 +563,7 @@ kw_watch_done(void *arg, CURLcode rc, long status, const char *err)
 	if (kw->gone || status == 410) {
 		if (status == 410)
 			log_info("kube: %s: watch from %s: 410 Gone; relisting", kw->res->name,
-			    kw->rv);
+				 kw->rv);
 		kw_buf_reset(kw);
 		kw->rv[0] = '\0';
 		/* a server that answers every fresh list with 410: do not spin */
@@ -577,14 +581,14 @@ kw_watch_done(void *arg, CURLcode rc, long status, const char *err)
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT && status == 200) {
 		log_warnx("kube: %s: watch stalled (no data past its timeout); watching again "
-		    "from %s", kw->res->name, kw->rv);
+			  "from %s",
+			  kw->res->name, kw->rv);
 		kw_buf_reset(kw);
 		kw_watch_begin(kw);
 		return;
 	}
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status != 200)) {
-		log_warnx("kube: %s: watch: %s; keeping the last known state", kw->res->name,
-		    err);
+		log_warnx("kube: %s: watch: %s; keeping the last known state", kw->res->name, err);
 		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_WATCH);
 		return;
@@ -602,12 +606,12 @@ kw_watch_done(void *arg, CURLcode rc, long status, const char *err)
 	/* a clean end (the server's timeout): watch again from where we are */
 	if (kw->lines.len > 0)
 		log_warnx("kube: %s: watch ended inside an event; watching again from %s",
-		    kw->res->name, kw->rv);
+			  kw->res->name, kw->rv);
 	kw_buf_reset(kw);
 	log_debug("kube: %s: watch ended after %.1fs, %u events", kw->res->name, lasted,
-	    kw->nevents);
+		  kw->nevents);
 	if (lasted < 1. && kw->nevents == 0)
-		kw_backoff(kw, KW_NEXT_WATCH);	/* a server that hangs up at once */
+		kw_backoff(kw, KW_NEXT_WATCH); /* a server that hangs up at once */
 	else
 		kw_watch_begin(kw);
 }
@@ -621,16 +625,18 @@ kw_watch_begin(struct kube_watch *kw)
 	/* as client-go: a random timeout in [t, 2t) spreads the re-watches */
 	t += (long)arc4random_uniform((uint32_t)t);
 	kube_urlenc(rv, sizeof(rv), kw->rv);
-	snprintf(path, sizeof(path), "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true"
-	    "&timeoutSeconds=%ld%s%s", kw->res->path, rv, t, kw->res->query ? "&" : "",
-	    kw->res->query ? kw->res->query : "");
+	snprintf(path, sizeof(path),
+		 "%s?watch=1&resourceVersion=%s&allowWatchBookmarks=true"
+		 "&timeoutSeconds=%ld%s%s",
+		 kw->res->path, rv, t, kw->res->query ? "&" : "",
+		 kw->res->query ? kw->res->query : "");
 	kw->st = KW_WATCH;
 	kw->gone = kw->broken = 0;
 	kw->nevents = 0;
 	kw->started = ev_now(kube_loop(kw->rk));
 	kw_buf_reset(kw);
-	kw->req = kube_http_get(kube_http(kw->rk), kube_client(kw->rk), path,
-	    t + (t < 30 ? 2 : 30), 0, kw_watch_data, kw_watch_done, kw);
+	kw->req = kube_http_get(kube_http(kw->rk), kube_client(kw->rk), path, t + (t < 30 ? 2 : 30),
+				0, kw_watch_data, kw_watch_done, kw);
 }
 
 /* ---- the rest ---- */
@@ -684,8 +690,8 @@ kube_watch_seed(struct kube_watch *kw, json_t *obj)
 	int kind = kobj_kind_of(obj), rc;
 
 	/* the cache may hold Endpoints where we now list EndpointSlices */
-	if (kind != (int)saved->kkind && (saved->fallback == NULL ||
-	    kind != (int)saved->fallback->kkind))
+	if (kind != (int)saved->kkind &&
+	    (saved->fallback == NULL || kind != (int)saved->fallback->kkind))
 		return -1;
 	if (kind != (int)saved->kkind)
 		kw->res = saved->fallback;

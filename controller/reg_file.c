@@ -20,7 +20,7 @@
 #include "controller.h"
 #include "log.h"
 
-#define SETTLE_SECONDS 0.005	/* coalesce the events of one save */
+#define SETTLE_SECONDS 0.005 /* coalesce the events of one save */
 
 struct fobj {
 	enum kobj_kind kind;
@@ -39,8 +39,8 @@ struct reg_file {
 	int ifd, wd;
 	ev_io iw;
 	ev_timer settle;
-	struct hmap *files;	/* file name -> struct fset */
-	struct hmap *pending;	/* file names changed since the last settle */
+	struct hmap *files;   /* file name -> struct fset */
+	struct hmap *pending; /* file names changed since the last settle */
 };
 
 static void
@@ -65,8 +65,8 @@ is_manifest(const char *name)
 	if (name[0] == '.')
 		return 0;
 	return (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-	    (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
-	    (n > 5 && strcmp(name + n - 5, ".json") == 0);
+	       (n > 4 && strcmp(name + n - 4, ".yml") == 0) ||
+	       (n > 5 && strcmp(name + n - 5, ".json") == 0);
 }
 
 static void
@@ -103,8 +103,7 @@ load_one(struct reg_file *rf, const char *path, int line, const json_t *doc, str
 	items = json_object_get(doc, "items");
 	if (json_is_string(kind) && strcmp(json_string_value(kind), "List") == 0 &&
 	    json_is_array(items)) {
-		json_array_foreach(items, i, it)
-			load_one(rf, path, line, it, nf);
+		json_array_foreach(items, i, it) load_one(rf, path, line, it, nf);
 		return;
 	}
 	memset(&diag, 0, sizeof(diag));
@@ -117,8 +116,8 @@ load_one(struct reg_file *rf, const char *path, int line, const json_t *doc, str
 	if (k == NULL)
 		return;
 	if (fset_has(nf, &(struct fobj){k->kind, k->ns, k->name}))
-		log_warnx("%s:%d: %s %s/%s is defined twice in this file; the later one wins",
-		    path, line, kobj_kind_name(k->kind), k->ns, k->name);
+		log_warnx("%s:%d: %s %s/%s is defined twice in this file; the later one wins", path,
+			  line, kobj_kind_name(k->kind), k->ns, k->name);
 	else
 		fset_add(nf, k);
 	state_put(rf->state, k, path);
@@ -181,7 +180,8 @@ load_file(struct reg_file *rf, const char *name)
 	nf = xcalloc(1, sizeof(*nf));
 	for (i = 0; i < ndocs; i++) {
 		if (!json_is_object(docs[i].root)) {
-			log_warnx("%s:%d: skipped: a document must be a mapping", path, docs[i].line);
+			log_warnx("%s:%d: skipped: a document must be a mapping", path,
+				  docs[i].line);
 			continue;
 		}
 		load_one(rf, path, docs[i].line, docs[i].root, nf);
@@ -274,8 +274,8 @@ reg_file_new(struct ev_loop *loop, const char *dir, struct state *st)
 	snprintf(rf->dir, sizeof(rf->dir), "%s", dir);
 	if ((rf->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1)
 		fatal("inotify_init1");
-	rf->wd = inotify_add_watch(rf->ifd, dir,
-	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE);
+	rf->wd = inotify_add_watch(
+	    rf->ifd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE);
 	if (rf->wd == -1)
 		fatal("registry.path %s: cannot watch", dir);
 	ev_io_init(&rf->iw, inotify_cb, rf->ifd, EV_READ);
@@ -295,8 +295,8 @@ reg_file_new(struct ev_loop *loop, const char *dir, struct state *st)
 	free(names);
 	state_commit(st);
 	log_info("registry: loaded %s: %zu services, %zu endpoints objects, %zu slices, %zu nodes",
-	    dir, state_raw_count(st, KOBJ_SERVICE), state_raw_count(st, KOBJ_ENDPOINTS),
-	    state_raw_count(st, KOBJ_ENDPOINTSLICE), state_raw_count(st, KOBJ_NODE));
+		 dir, state_raw_count(st, KOBJ_SERVICE), state_raw_count(st, KOBJ_ENDPOINTS),
+		 state_raw_count(st, KOBJ_ENDPOINTSLICE), state_raw_count(st, KOBJ_NODE));
 	return rf;
 }
 

@@ -97,7 +97,6 @@ ss_len(const struct sockaddr_storage *ss)
 	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-
 struct dns_fwd *
 dns_fwd_new(struct ev_loop *loop, const struct sockaddr_storage *upstreams, size_t n)
 {
@@ -293,7 +292,8 @@ q_udp_cb(struct ev_loop *loop, ev_io *w, int revents)
 				return;
 			/* ECONNREFUSED and friends: this upstream is not there */
 			log_debug("dns forward: upstream %s udp: %s",
-				  net_addr_text(&f->up[q->up], addr, sizeof(addr)), strerror(errno));
+				  net_addr_text(&f->up[q->up], addr, sizeof(addr)),
+				  strerror(errno));
 			q_next(q);
 			return;
 		}
@@ -411,8 +411,9 @@ q_try(struct fwd_q *q)
 	ev_timer_start(f->loop, &q->timer);
 	return;
 fail:
-	log_debug("dns forward: upstream %s %s: %s", net_addr_text(&f->up[q->up], addr, sizeof(addr)),
-		  q->tcp ? "tcp" : "udp", strerror(errno));
+	log_debug("dns forward: upstream %s %s: %s",
+		  net_addr_text(&f->up[q->up], addr, sizeof(addr)), q->tcp ? "tcp" : "udp",
+		  strerror(errno));
 	if (q->fd != -1) {
 		close(q->fd);
 		q->fd = -1;

@@ -28,7 +28,7 @@ struct dnsd_state {
 	struct dns_cache *cache;
 	struct dns_fwd *fwd;
 	struct dns_server *srv;
-	bool holding;			/* queries wait in the sockets until the first sync */
+	bool holding; /* queries wait in the sockets until the first sync */
 	ev_timer hold;
 	struct sockaddr_storage listen;
 	bool cache_dns;
@@ -41,7 +41,6 @@ static const struct em_opt dnsd_opts[] = {
     {"resolv-conf", 1, NULL, &opt_resolv, "FILE to read upstreams from (/etc/resolv.conf)"},
     {NULL, 0, NULL, NULL, NULL},
 };
-
 
 static in_port_t
 ss_port(const struct sockaddr_storage *ss)
@@ -112,8 +111,9 @@ dnsd_describe_upstreams(struct dnsd_state *s, const struct sockaddr_storage *up,
 
 	s->upstream_desc[0] = '\0';
 	for (i = 0; i < n && off < sizeof(s->upstream_desc); i++)
-		off += (size_t)snprintf(s->upstream_desc + off, sizeof(s->upstream_desc) - off,
-					"%s%s", i ? "," : "", net_addr_text(&up[i], buf, sizeof(buf)));
+		off +=
+		    (size_t)snprintf(s->upstream_desc + off, sizeof(s->upstream_desc) - off, "%s%s",
+				     i ? "," : "", net_addr_text(&up[i], buf, sizeof(buf)));
 }
 
 /* Normal mode: modules.edgeDNS.upstreamServers, else the host's resolv.conf. */
@@ -351,7 +351,8 @@ dnsd_sockets(struct dnsd_state *s, int *udp, size_t *nudp, int *tcp, size_t *ntc
 	tcp[0] = dnsd_kept(s, "tcp", SOCK_STREAM);
 	if (udp[0] != -1 && tcp[0] != -1) {
 		log_info("took the udp and tcp sockets for %s back from the controller: no query "
-		    "was dropped while dnsd was away", addr);
+			 "was dropped while dnsd was away",
+			 addr);
 	} else {
 		if (udp[0] != -1)
 			close(udp[0]);

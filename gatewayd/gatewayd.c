@@ -19,12 +19,15 @@
 
 static void
 gatewayd_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-    const struct em_object *cur)
+		const struct em_object *cur)
 {
 	struct gw *g = arg;
 
-	log_debug("%s %s %s", cur == NULL ? "delete" : old == NULL ? "add" : "change",
-	    em_topic_name(t), key);
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
+		  em_topic_name(t), key);
 	if (t == EM_TOPIC_GATEWAYS)
 		gw_listen_schedule(g);
 }
@@ -49,10 +52,10 @@ gatewayd_health(void *arg, struct ipc_health *h)
 	struct gw *g = arg;
 
 	snprintf(h->detail, sizeof(h->detail),
-	    "gateways=%zu listeners=%zu conns=%zu accepted=%llu served=%llu errors=%llu",
-	    replica_count(g->d->replica, EM_TOPIC_GATEWAYS), hmap_count(g->listeners), g->nconns,
-	    (unsigned long long)g->accepted, (unsigned long long)g->served,
-	    (unsigned long long)g->errors);
+		 "gateways=%zu listeners=%zu conns=%zu accepted=%llu served=%llu errors=%llu",
+		 replica_count(g->d->replica, EM_TOPIC_GATEWAYS), hmap_count(g->listeners),
+		 g->nconns, (unsigned long long)g->accepted, (unsigned long long)g->served,
+		 (unsigned long long)g->errors);
 }
 
 static void
@@ -85,7 +88,7 @@ main(int argc, char **argv)
 	ev_timer_init(&g.reconcile, gatewayd_reconcile, 0.05, 0.0);
 	g.reconcile.data = &g;
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_GATEWAYS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
-	    EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 	d.on_change = gatewayd_change;
 	d.on_synced = gatewayd_synced;
 	d.fill_health = gatewayd_health;

@@ -13,41 +13,46 @@
 #include "hmap.h"
 #include "model.h"
 
-#define GW_HEAD_MAX	16384		/* request or response head */
-#define GW_BUF_SIZE	32768		/* each of the 4 buffers of a connection */
-#define GW_MAX_CONNS	4096
-#define GW_HEAD_TIMEOUT	10.0		/* first byte .. end of head: else 408 */
-#define GW_IDLE_KA	60.0		/* idle keep-alive connection */
+#define GW_HEAD_MAX	   16384 /* request or response head */
+#define GW_BUF_SIZE	   32768 /* each of the 4 buffers of a connection */
+#define GW_MAX_CONNS	   4096
+#define GW_HEAD_TIMEOUT	   10.0 /* first byte .. end of head: else 408 */
+#define GW_IDLE_KA	   60.0 /* idle keep-alive connection */
 #define GW_CONNECT_TIMEOUT 5.0
-#define GW_IDLE_TIMEOUT	600.0		/* no byte either way in a relay */
-#define GW_LINGER	2.0
-#define GW_MAX_TRIES	3		/* endpoints tried per request */
-#define GW_MAX_HDRS	100
+#define GW_IDLE_TIMEOUT	   600.0 /* no byte either way in a relay */
+#define GW_LINGER	   2.0
+#define GW_MAX_TRIES	   3 /* endpoints tried per request */
+#define GW_MAX_HDRS	   100
 
 struct ssl_st;
 struct ssl_ctx_st;
 
 /* gw_http.c: HTTP/1.1 heads and message bodies */
 struct gw_head {
-	size_t len;			/* bytes of the head, CRLFCRLF included */
+	size_t len; /* bytes of the head, CRLFCRLF included */
 	/* request */
 	char method[24];
 	const char *target;
 	size_t target_len;
-	const char *host;		/* Host value, NULL if none */
+	const char *host; /* Host value, NULL if none */
 	size_t host_len;
-	const char *xff;		/* X-Forwarded-For value, NULL if none */
+	const char *xff; /* X-Forwarded-For value, NULL if none */
 	size_t xff_len;
 	/* response */
 	int status;
 	/* both */
-	int minor;			/* HTTP/1.<minor> */
+	int minor; /* HTTP/1.<minor> */
 	int chunked;
-	int64_t clen;			/* -1: no Content-Length */
+	int64_t clen; /* -1: no Content-Length */
 	int conn_close, conn_keepalive, upgrade;
 };
-enum { GW_HEAD_OK = 0, GW_HEAD_MORE = 1, GW_HEAD_BAD = -1, GW_HEAD_TOOBIG = -2,
-       GW_HEAD_UNSUPP = -3 };
+enum {
+	GW_HEAD_OK = 0,
+	GW_HEAD_MORE = 1,
+	GW_HEAD_BAD = -1,
+	GW_HEAD_TOOBIG = -2,
+	GW_HEAD_UNSUPP = -3
+};
 int gw_http_parse_request(const char *, size_t, struct gw_head *);
 int gw_http_parse_response(const char *, size_t, struct gw_head *);
 
@@ -66,8 +71,8 @@ ssize_t gw_body_feed(struct gw_body *, const char *, size_t);
 int gw_http_error(char *buf, size_t len, int status, const char *msg);
 const char *gw_http_reason(int status);
 /* Rewrite a request head for the upstream: X-Forwarded-For/-Proto added. */
-size_t gw_http_rewrite(const char *head, const struct gw_head *, const char *client_ip,
-    int tls, char *out, size_t outlen);
+size_t gw_http_rewrite(const char *head, const struct gw_head *, const char *client_ip, int tls,
+		       char *out, size_t outlen);
 
 /* gw_sni.c: the server name of a TLS ClientHello, without terminating */
 enum { GW_SNI_MORE = 0, GW_SNI_OK = 1, GW_SNI_BAD = -1 };
@@ -80,14 +85,15 @@ void gw_host_strip(const char *in, size_t len, char *out, size_t outlen);
 int gw_uri_match(const struct em_gw_route *, const char *uri);
 int gw_server_mode(const struct em_gw_server *);
 /* The first server on port (gateways in key order): its mode (gwp, svp set). */
-int gw_port_mode(struct em_gateway *const *, size_t, uint16_t port,
-    const struct em_gateway **gwp, const struct em_gw_server **svp);
-const struct em_gw_server *gw_server_for_host(struct em_gateway *const *, size_t,
-    uint16_t port, const char *host, int tls, const struct em_gateway **gwp);
+int gw_port_mode(struct em_gateway *const *, size_t, uint16_t port, const struct em_gateway **gwp,
+		 const struct em_gw_server **svp);
+const struct em_gw_server *gw_server_for_host(struct em_gateway *const *, size_t, uint16_t port,
+					      const char *host, int tls,
+					      const struct em_gateway **gwp);
 const struct em_gw_route *gw_route_http(struct em_gateway *const *, size_t, uint16_t port,
-    const char *host, const char *uri);
+					const char *host, const char *uri);
 const struct em_gw_route *gw_route_tcp(struct em_gateway *const *, size_t, uint16_t port,
-    const char *sni);
+				       const char *sni);
 /* "svc", "svc.ns", "svc.ns.svc[.domain]" -> "ns/svc" */
 void gw_dest_key(const struct em_gw_route *, char *out, size_t outlen);
 void gw_route_cache_clear(void);
@@ -95,12 +101,12 @@ void gw_route_cache_clear(void);
 /* gatewayd.c / gw_listen.c: the daemon */
 struct gw {
 	struct em_daemon *d;
-	struct hmap *listeners;		/* "ip:port" -> struct gw_listener */
-	struct hmap *rr;		/* "ns/svc:port" -> round robin counter */
-	struct em_gateway **gws;	/* replica's gateways, in key order */
+	struct hmap *listeners;	 /* "ip:port" -> struct gw_listener */
+	struct hmap *rr;	 /* "ns/svc:port" -> round robin counter */
+	struct em_gateway **gws; /* replica's gateways, in key order */
 	size_t ngws;
 	int gws_dirty;
-	int try_kept;			/* first reconcile: listeners parked by the last run */
+	int try_kept; /* first reconcile: listeners parked by the last run */
 	ev_timer reconcile;
 	struct tunclient *tc;
 	size_t nconns;
@@ -124,8 +130,8 @@ void gw_conn_accept(struct gw *, struct gw_listener *, int fd, const char *clien
 
 /* gw_tls.c */
 struct ssl_ctx_st *gw_tls_ctx(const struct em_gateway *, const struct em_gw_server *);
-struct ssl_st *gw_tls_new(struct gw *, const struct em_gateway *,
-    const struct em_gw_server *, uint16_t port, int fd);
+struct ssl_st *gw_tls_new(struct gw *, const struct em_gateway *, const struct em_gw_server *,
+			  uint16_t port, int fd);
 void gw_tls_flush_cache(void);
 
 /* gw_upstream.c: endpoints and connections to them */
@@ -137,7 +143,7 @@ struct gw_pick {
 };
 /* 0 with n picks (round robin order), -1 with *status = 404/503 and a reason */
 int gw_upstream_pick(struct gw *, const struct em_gw_route *, struct gw_pick *, size_t max,
-    size_t *n, int *status, char *why, size_t whylen);
+		     size_t *n, int *status, char *why, size_t whylen);
 /* Start a TCP connect; the fd (non-blocking) or -1. */
 int gw_upstream_connect(const struct gw_pick *);
 

@@ -44,7 +44,7 @@ enum { P_TLS_HS, P_SNI, P_HEAD, P_CONNECT, P_HTTP, P_RAW, P_FLUSH, P_LINGER };
 
 struct gw_conn {
 	struct gw *g;
-	int mode;			/* enum gw_mode */
+	int mode; /* enum gw_mode */
 	uint16_t port;
 	int cfd, ufd, tun_other;
 	SSL *ssl;
@@ -59,8 +59,8 @@ struct gw_conn {
 	int resp_head_done, head_req, close_after, upgrade, resp_started;
 	char *phead;
 	size_t phead_len;
-	char ukey[EM_KEY_LEN + 8];	/* service port the upstream serves */
-	char what[300];			/* for logs: "GET host/path" */
+	char ukey[EM_KEY_LEN + 8]; /* service port the upstream serves */
+	char what[300];		   /* for logs: "GET host/path" */
 	/* upstream candidates */
 	struct gw_pick picks[GW_MAX_TRIES];
 	size_t npicks, tried;
@@ -171,7 +171,7 @@ conn_error(struct gw_conn *c, int status, const char *msg)
 
 	c->g->errors++;
 	log_info("%s %s: %d %s (%s)", c->client, c->what[0] != '\0' ? c->what : "-", status,
-	    gw_http_reason(status), msg);
+		 gw_http_reason(status), msg);
 	up_close(c);
 	c->cout.len = 0;
 	if ((n = gw_http_error(resp, sizeof(resp), status, msg)) > 0)
@@ -220,7 +220,7 @@ c_read(struct gw_conn *c, char *p, size_t n)
 		return 0;
 	case SSL_ERROR_SYSCALL:
 		if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET)) {
-			c->c_eof = 1;	/* a close without close_notify */
+			c->c_eof = 1; /* a close without close_notify */
 			return 0;
 		}
 		return -1;
@@ -359,7 +359,7 @@ c_shutdown(struct gw_conn *c)
 	c->c_shut = 1;
 	if (c->ssl != NULL) {
 		ERR_clear_error();
-		SSL_shutdown(c->ssl);	/* close_notify, best effort */
+		SSL_shutdown(c->ssl); /* close_notify, best effort */
 	}
 	shutdown(c->cfd, SHUT_WR);
 }
@@ -380,7 +380,7 @@ up_ready(struct gw_conn *c)
 	} else
 		set_phase(c, P_RAW);
 	log_debug("%s %s -> %s:%u%s", c->client, c->what, c->picks[c->tried - 1].ip,
-	    c->picks[c->tried - 1].port, c->picks[c->tried - 1].remote ? " (tunnel)" : "");
+		  c->picks[c->tried - 1].port, c->picks[c->tried - 1].remote ? " (tunnel)" : "");
 }
 
 static void
@@ -395,8 +395,8 @@ tun_done(void *arg, int ok, const char *reason)
 		up_ready(c);
 	else {
 		log_warnx("%s %s: tunnel to %s (%s:%u) failed: %s", c->client, c->what,
-		    c->picks[c->tried - 1].node, c->picks[c->tried - 1].ip,
-		    c->picks[c->tried - 1].port, reason);
+			  c->picks[c->tried - 1].node, c->picks[c->tried - 1].ip,
+			  c->picks[c->tried - 1].port, reason);
 		close(c->ufd);
 		c->ufd = -1;
 		conn_start_upstream(c);
@@ -417,7 +417,8 @@ conn_start_upstream(struct gw_conn *c)
 		p = &c->picks[c->tried++];
 		if (!p->remote) {
 			if ((c->ufd = gw_upstream_connect(p)) == -1) {
-				log_warn("%s %s: connect %s:%u", c->client, c->what, p->ip, p->port);
+				log_warn("%s %s: connect %s:%u", c->client, c->what, p->ip,
+					 p->port);
 				continue;
 			}
 			/* the write watcher tells when the connect is done */
@@ -438,7 +439,7 @@ conn_start_upstream(struct gw_conn *c)
 		snprintf(o.client, sizeof(o.client), "%s", c->client);
 		if (tunclient_open(c->g->tc, sp[1], &o, tun_done, c, &c->tun_id) == -1) {
 			log_warnx("%s %s: tunneld is not reachable for %s:%u on %s", c->client,
-			    c->what, p->ip, p->port, p->node);
+				  c->what, p->ip, p->port, p->node);
 			close(sp[0]);
 			close(sp[1]);
 			continue;
@@ -471,7 +472,7 @@ up_connected(struct gw_conn *c)
 		return;
 	}
 	log_warnx("%s %s: connect %s:%u: %s", c->client, c->what, c->picks[c->tried - 1].ip,
-	    c->picks[c->tried - 1].port, strerror(err));
+		  c->picks[c->tried - 1].port, strerror(err));
 	close(c->ufd);
 	c->ufd = -1;
 	conn_start_upstream(c);
@@ -486,7 +487,7 @@ route_tcp(struct gw_conn *c, const char *sni)
 
 	gw_gateways_refresh(c->g);
 	snprintf(c->what, sizeof(c->what), "%s port %u%s%s", c->mode == GW_M_TCP ? "tcp" : "tls",
-	    c->port, sni != NULL ? " sni " : "", sni != NULL ? sni : "");
+		 c->port, sni != NULL ? " sni " : "", sni != NULL ? sni : "");
 	r = gw_route_tcp(c->g->gws, c->g->ngws, c->port, sni);
 	if (r == NULL) {
 		log_info("%s %s: no tcp route", c->client, c->what);
@@ -494,7 +495,7 @@ route_tcp(struct gw_conn *c, const char *sni)
 		return;
 	}
 	if (gw_upstream_pick(c->g, r, c->picks, GW_MAX_TRIES, &c->npicks, &status, why,
-	    sizeof(why)) == -1) {
+			     sizeof(why)) == -1) {
 		log_info("%s %s: %s", c->client, c->what, why);
 		c->dead = 1;
 		return;
@@ -546,14 +547,17 @@ http_request(struct gw_conn *c, const struct gw_head *h)
 	free(c->phead);
 	c->phead = xcalloc(1, h->len + 512);
 	c->phead_len = gw_http_rewrite(c->cin.d + c->cin.off, h, c->client,
-	    c->mode == GW_M_TLS_HTTP, c->phead, h->len + 512);
+				       c->mode == GW_M_TLS_HTTP, c->phead, h->len + 512);
 	if (c->phead_len == 0) {
 		conn_error(c, 431, "request head too large");
 		return;
 	}
 	buf_eat(&c->cin, h->len);
-	gw_body_init(&c->reqb, h->chunked ? GW_BODY_CHUNKED : h->clen > 0 ? GW_BODY_LENGTH :
-	    GW_BODY_NONE, h->clen > 0 ? (uint64_t)h->clen : 0);
+	gw_body_init(&c->reqb,
+		     h->chunked	   ? GW_BODY_CHUNKED
+		     : h->clen > 0 ? GW_BODY_LENGTH
+				   : GW_BODY_NONE,
+		     h->clen > 0 ? (uint64_t)h->clen : 0);
 	gw_body_init(&c->respb, GW_BODY_NONE, 0);
 	c->respb.done = 0;
 	c->resp_head_done = 0;
@@ -574,7 +578,7 @@ http_request(struct gw_conn *c, const struct gw_head *h)
 	}
 	up_close(c);
 	if (gw_upstream_pick(c->g, r, c->picks, GW_MAX_TRIES, &c->npicks, &status, why,
-	    sizeof(why)) == -1) {
+			     sizeof(why)) == -1) {
 		conn_error(c, status, why);
 		return;
 	}
@@ -606,16 +610,16 @@ http_response_head(struct gw_conn *c)
 		return -1;
 	}
 	if (buf_room(&c->cout) < h.len)
-		return 0;	/* wait for the client to drain */
+		return 0; /* wait for the client to drain */
 	buf_put(&c->cout, c->uin.d + c->uin.off, h.len);
 	buf_eat(&c->uin, h.len);
 	c->resp_started = 1;
 	if (h.status == 101 && c->upgrade) {
-		set_phase(c, P_RAW);	/* websocket and friends: a raw pipe from here */
+		set_phase(c, P_RAW); /* websocket and friends: a raw pipe from here */
 		return 1;
 	}
 	if (h.status >= 100 && h.status < 200)
-		return 1;	/* 100 Continue: the final head follows */
+		return 1; /* 100 Continue: the final head follows */
 	c->resp_head_done = 1;
 	if (c->head_req || h.status == 204 || h.status == 304)
 		gw_body_init(&c->respb, GW_BODY_NONE, 0);
@@ -666,7 +670,7 @@ step_http(struct gw_conn *c)
 	}
 	p |= r;
 	if (c->c_eof && !c->reqb.done) {
-		c->dead = 1;	/* the client gave up mid-body */
+		c->dead = 1; /* the client gave up mid-body */
 		return 0;
 	}
 	if ((r = wr_up(c, &c->uout)) == -1) {
@@ -702,7 +706,7 @@ step_http(struct gw_conn *c)
 		if (c->respb.mode == GW_BODY_EOF && c->u_eof && c->uin.len == 0)
 			c->respb.done = 1;
 		if (!c->respb.done && c->u_eof && c->uin.len == 0) {
-			c->close_after = 1;	/* truncated by the endpoint */
+			c->close_after = 1; /* truncated by the endpoint */
 			c->respb.done = c->reqb.done = 1;
 		}
 	}
@@ -712,7 +716,7 @@ step_http(struct gw_conn *c)
 	if (c->resp_head_done && c->respb.done && c->reqb.done) {
 		c->g->served++;
 		if (c->u_eof || c->uin.len > 0)
-			up_close(c);	/* closed, or sent more than it should */
+			up_close(c); /* closed, or sent more than it should */
 		if (c->close_after) {
 			up_close(c);
 			set_phase(c, P_FLUSH);
@@ -832,8 +836,9 @@ step_tls_hs(struct gw_conn *c)
 		return 0;
 	default:
 		log_info("%s port %u: TLS handshake failed: %s", c->client, c->port,
-		    ERR_reason_error_string(ERR_peek_error()) != NULL ?
-		    ERR_reason_error_string(ERR_peek_error()) : "connection closed");
+			 ERR_reason_error_string(ERR_peek_error()) != NULL
+			     ? ERR_reason_error_string(ERR_peek_error())
+			     : "connection closed");
 		ERR_clear_error();
 		c->dead = 1;
 		return 0;
@@ -849,7 +854,7 @@ step_sni(struct gw_conn *c)
 	if ((r = rd_client(c, &c->cin)) == -1)
 		return c->dead = 1, 0;
 	r = gw_sni_parse((const unsigned char *)c->cin.d + c->cin.off, c->cin.len, name,
-	    sizeof(name));
+			 sizeof(name));
 	if (r == GW_SNI_OK) {
 		route_tcp(c, name);
 		return 1;
@@ -970,7 +975,7 @@ conn_tick(struct ev_loop *loop, ev_timer *w, int revents)
 	case P_CONNECT:
 		if (now - c->t_phase > GW_CONNECT_TIMEOUT) {
 			log_warnx("%s %s: connect to %s:%u timed out", c->client, c->what,
-			    c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port);
+				  c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port);
 			up_close(c);
 			conn_start_upstream(c);
 		}
@@ -1041,7 +1046,7 @@ gw_conn_accept(struct gw *g, struct gw_listener *l, int fd, const char *client_i
 		break;
 	default:
 		log_info("%s port %u: no server of a known protocol on this port", client_ip,
-		    l->port);
+			 l->port);
 		c->dead = 1;
 	}
 	if (c->dead) {

@@ -73,7 +73,7 @@ parse_fields(const char *p, const char *end, struct gw_head *h)
 			return GW_HEAD_BAD;
 		for (v = p; v < colon; v++)
 			if (!is_tchar((unsigned char)*v))
-				return GW_HEAD_BAD;	/* also obs-fold and "name :" */
+				return GW_HEAD_BAD; /* also obs-fold and "name :" */
 		for (v = colon + 1; v < eol; v++)
 			if (*v == '\n' || *v == '\0')
 				return GW_HEAD_BAD;
@@ -87,7 +87,7 @@ parse_fields(const char *p, const char *end, struct gw_head *h)
 #define IS(name) (nl == sizeof(name) - 1 && strncasecmp(p, name, nl) == 0)
 		if (IS("host")) {
 			if (h->host != NULL)
-				return GW_HEAD_BAD;	/* two Host fields */
+				return GW_HEAD_BAD; /* two Host fields */
 			h->host = v;
 			h->host_len = (size_t)(ve - v);
 		} else if (IS("content-length")) {
@@ -182,9 +182,9 @@ gw_http_parse_request(const char *buf, size_t n, struct gw_head *h)
 	if ((r = parse_fields(eol + 2, end, h)) != GW_HEAD_OK)
 		return r;
 	if (h->chunked && h->clen != -1)
-		return GW_HEAD_BAD;	/* smuggling guard (RFC 9112 6.1) */
+		return GW_HEAD_BAD; /* smuggling guard (RFC 9112 6.1) */
 	if (h->minor == 1 && h->host == NULL)
-		return GW_HEAD_BAD;	/* RFC 9112 3.2 */
+		return GW_HEAD_BAD; /* RFC 9112 3.2 */
 	return GW_HEAD_OK;
 }
 
@@ -208,12 +208,22 @@ gw_http_parse_response(const char *buf, size_t n, struct gw_head *h)
 	if ((r = parse_fields(eol + 2, end, h)) != GW_HEAD_OK)
 		return r;
 	if (h->chunked)
-		h->clen = -1;	/* RFC 9112 6.3: chunked wins */
+		h->clen = -1; /* RFC 9112 6.3: chunked wins */
 	return GW_HEAD_OK;
 }
 
-enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TR_START,
-       CH_TR_LINE, CH_TR_LF, CH_FINAL_LF };
+enum {
+	CH_SIZE,
+	CH_EXT,
+	CH_SIZE_LF,
+	CH_DATA,
+	CH_DATA_CR,
+	CH_DATA_LF,
+	CH_TR_START,
+	CH_TR_LINE,
+	CH_TR_LF,
+	CH_FINAL_LF
+};
 
 void
 gw_body_init(struct gw_body *b, int mode, uint64_t len)
@@ -274,7 +284,7 @@ gw_body_feed(struct gw_body *b, const char *p, size_t n)
 				if (b->csize >> 56)
 					return -1;
 				b->csize = b->csize * 16 + (uint64_t)hv;
-				b->left++;	/* digits seen */
+				b->left++; /* digits seen */
 			} else if (b->left == 0)
 				return -1;
 			else if (c == ';' || c == ' ' || c == '\t')
@@ -336,17 +346,28 @@ const char *
 gw_http_reason(int status)
 {
 	switch (status) {
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 421: return "Misdirected Request";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Error";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 421:
+		return "Misdirected Request";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Error";
 	}
 }
 
@@ -356,26 +377,27 @@ gw_http_error(char *buf, size_t len, int status, const char *msg)
 	int n;
 
 	n = snprintf(buf, len,
-	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\nServer: edgemesh-gatewayd\r\n\r\n%s\n",
-	    status, gw_http_reason(status), strlen(msg) + 1, msg);
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		     "Connection: close\r\nServer: edgemesh-gatewayd\r\n\r\n%s\n",
+		     status, gw_http_reason(status), strlen(msg) + 1, msg);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }
 
 /* Copy the head, merging our client into X-Forwarded-For and adding -Proto. */
 size_t
 gw_http_rewrite(const char *head, const struct gw_head *h, const char *client_ip, int tls,
-    char *out, size_t outlen)
+		char *out, size_t outlen)
 {
 	const char *p = head, *end = head + h->len - 2, *eol;
 	size_t o = 0, l;
 	int n;
 
-#define PUT(s, len) do {						\
-		if (o + (len) > outlen)					\
-			return 0;					\
-		memcpy(out + o, (s), (len));				\
-		o += (len);						\
+#define PUT(s, len)                                                                                \
+	do {                                                                                       \
+		if (o + (len) > outlen)                                                            \
+			return 0;                                                                  \
+		memcpy(out + o, (s), (len));                                                       \
+		o += (len);                                                                        \
 	} while (0)
 	while (p < end) {
 		eol = memchr(p, '\n', (size_t)(end - p));
@@ -383,7 +405,7 @@ gw_http_rewrite(const char *head, const struct gw_head *h, const char *client_ip
 		if ((l > 16 && strncasecmp(p, "x-forwarded-for:", 16) == 0) ||
 		    (l > 18 && strncasecmp(p, "x-forwarded-proto:", 18) == 0)) {
 			p = eol + 1;
-			continue;	/* replaced below */
+			continue; /* replaced below */
 		}
 		PUT(p, l);
 		p = eol + 1;
@@ -396,7 +418,7 @@ gw_http_rewrite(const char *head, const struct gw_head *h, const char *client_ip
 		PUT("X-Forwarded-For: ", 17);
 	PUT(client_ip, strlen(client_ip));
 	n = snprintf(out + o, outlen - o, "\r\nX-Forwarded-Proto: %s\r\n\r\n",
-	    tls ? "https" : "http");
+		     tls ? "https" : "http");
 	if (n < 0 || (size_t)n >= outlen - o)
 		return 0;
 	return o + (size_t)n;

@@ -163,7 +163,7 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (g->nconns >= GW_MAX_CONNS) {
 			log_warnx_once("gw-maxconns", "%d connections: refusing more",
-			    GW_MAX_CONNS);
+				       GW_MAX_CONNS);
 			close(fd);
 			continue;
 		}
@@ -172,7 +172,7 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
 		else if (ss.ss_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
-			    sizeof(ip));
+				  sizeof(ip));
 		else
 			snprintf(ip, sizeof(ip), "unknown");
 		gw_conn_accept(g, l, fd, ip);
@@ -225,12 +225,14 @@ listener_open(struct gw *g, const char *key, const char *addr, uint16_t port)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(fd, 511) == -1) {
 		if (errno == EADDRINUSE)
-			log_warnx_once(key, "cannot listen on %s: the port is held by another "
-			    "program; this server is skipped (retried every 10 s)", key);
+			log_warnx_once(key,
+				       "cannot listen on %s: the port is held by another "
+				       "program; this server is skipped (retried every 10 s)",
+				       key);
 		else
-			log_warnx_once(key, "cannot listen on %s: %s%s", key, strerror(errno),
-			    errno == EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" :
-			    "");
+			log_warnx_once(
+			    key, "cannot listen on %s: %s%s", key, strerror(errno),
+			    errno == EACCES ? " (ports below 1024 need CAP_NET_BIND_SERVICE)" : "");
 		close(fd);
 		return NULL;
 	}

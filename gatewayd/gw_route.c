@@ -127,11 +127,13 @@ re_get(const char *re)
 		gw_route_cache_clear(), re_cache = hmap_new();
 	l = strlen(re) + 5;
 	full = xcalloc(1, l);
-	snprintf(full, l, "^(%s)$", re);	/* Istio regex is a full match */
+	snprintf(full, l, "^(%s)$", re); /* Istio regex is a full match */
 	r = xcalloc(1, sizeof(*r));
 	if (regcomp(r, full, REG_EXTENDED | REG_NOSUB) != 0) {
-		log_warnx_once(re, "route regex \"%s\" does not compile as POSIX ERE: "
-		    "it matches nothing", re);
+		log_warnx_once(re,
+			       "route regex \"%s\" does not compile as POSIX ERE: "
+			       "it matches nothing",
+			       re);
 		free(r);
 		free(full);
 		hmap_put(re_cache, re, re_cache);
@@ -159,7 +161,7 @@ gw_uri_match(const struct em_gw_route *r, const char *uri)
 		return strncmp(uri, r->prefix, strlen(r->prefix)) == 0;
 	if (r->regex != NULL && r->regex[0] != '\0')
 		return (re = re_get(r->regex)) != NULL && regexec(re, path, 0, NULL, 0) == 0;
-	return 1;	/* no uri condition */
+	return 1; /* no uri condition */
 }
 
 int
@@ -168,7 +170,7 @@ gw_server_mode(const struct em_gw_server *s)
 	const char *p = s->protocol != NULL ? s->protocol : "";
 	const char *m = s->tls_mode != NULL ? s->tls_mode : "";
 	int terminate = strcasecmp(m, "SIMPLE") == 0 || strcasecmp(m, "MUTUAL") == 0 ||
-	    (m[0] == '\0' && s->credential != NULL && s->credential[0] != '\0');
+			(m[0] == '\0' && s->credential != NULL && s->credential[0] != '\0');
 
 	if (strcasecmp(m, "PASSTHROUGH") == 0 || strcasecmp(m, "AUTO_PASSTHROUGH") == 0)
 		return GW_M_TLS_PASS;
@@ -176,8 +178,7 @@ gw_server_mode(const struct em_gw_server *s)
 		return terminate ? GW_M_TLS_TCP : GW_M_TLS_PASS;
 	if (strcasecmp(p, "HTTPS") == 0)
 		return GW_M_TLS_HTTP;
-	if (strcasecmp(p, "HTTP") == 0 || strcasecmp(p, "HTTP2") == 0 ||
-	    strcasecmp(p, "GRPC") == 0)
+	if (strcasecmp(p, "HTTP") == 0 || strcasecmp(p, "HTTP2") == 0 || strcasecmp(p, "GRPC") == 0)
 		return terminate ? GW_M_TLS_HTTP : GW_M_HTTP;
 	if (strcasecmp(p, "TCP") == 0 || strcasecmp(p, "MONGO") == 0)
 		return terminate ? GW_M_TLS_TCP : GW_M_TCP;
@@ -185,8 +186,8 @@ gw_server_mode(const struct em_gw_server *s)
 }
 
 int
-gw_port_mode(struct em_gateway *const *gws, size_t n, uint16_t port,
-    const struct em_gateway **gwp, const struct em_gw_server **svp)
+gw_port_mode(struct em_gateway *const *gws, size_t n, uint16_t port, const struct em_gateway **gwp,
+	     const struct em_gw_server **svp)
 {
 	size_t i, j;
 
@@ -204,7 +205,7 @@ gw_port_mode(struct em_gateway *const *gws, size_t n, uint16_t port,
 
 const struct em_gw_server *
 gw_server_for_host(struct em_gateway *const *gws, size_t n, uint16_t port, const char *host,
-    int tls, const struct em_gateway **gwp)
+		   int tls, const struct em_gateway **gwp)
 {
 	const struct em_gw_server *s;
 	size_t i, j;
@@ -214,8 +215,7 @@ gw_server_for_host(struct em_gateway *const *gws, size_t n, uint16_t port, const
 		for (j = 0; j < gws[i]->nservers; j++) {
 			s = &gws[i]->servers[j];
 			m = gw_server_mode(s);
-			if (s->port != port ||
-			    (tls && m != GW_M_TLS_HTTP && m != GW_M_TLS_TCP))
+			if (s->port != port || (tls && m != GW_M_TLS_HTTP && m != GW_M_TLS_TCP))
 				continue;
 			if (hosts_match(s->hosts, s->nhosts, host)) {
 				if (gwp != NULL)
@@ -229,7 +229,7 @@ gw_server_for_host(struct em_gateway *const *gws, size_t n, uint16_t port, const
 /* Has gateway g a server on port, of one of the modes in mask, taking host? */
 static int
 gw_serves(const struct em_gateway *g, uint16_t port, unsigned mask, const char *host,
-    int check_host)
+	  int check_host)
 {
 	size_t j;
 
@@ -243,7 +243,7 @@ gw_serves(const struct em_gateway *g, uint16_t port, unsigned mask, const char *
 
 const struct em_gw_route *
 gw_route_http(struct em_gateway *const *gws, size_t n, uint16_t port, const char *host,
-    const char *uri)
+	      const char *uri)
 {
 	const struct em_gw_route *r;
 	size_t i, j;
@@ -293,6 +293,6 @@ gw_dest_key(const struct em_gw_route *r, char *out, size_t outlen)
 	}
 	dot2 = strchr(dot + 1, '.');
 	snprintf(out, outlen, "%.*s/%.*s",
-	    (int)(dot2 != NULL ? dot2 - dot - 1 : (ptrdiff_t)strlen(dot + 1)), dot + 1,
-	    (int)(dot - h), h);
+		 (int)(dot2 != NULL ? dot2 - dot - 1 : (ptrdiff_t)strlen(dot + 1)), dot + 1,
+		 (int)(dot - h), h);
 }

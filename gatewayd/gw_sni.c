@@ -42,7 +42,7 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 		off += 5 + rl;
 		if (hl >= 4) {
 			if (hs[0] != 1)
-				return GW_SNI_BAD;	/* not a ClientHello */
+				return GW_SNI_BAD; /* not a ClientHello */
 			need = 4 + ((size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3]);
 			if (need > sizeof(hs))
 				return GW_SNI_BAD;
@@ -51,18 +51,18 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 		}
 	}
 	end = need;
-	p = 4 + 2 + 32;			/* version, random */
+	p = 4 + 2 + 32; /* version, random */
 	if (p + 1 > end)
 		return GW_SNI_BAD;
-	p += 1 + hs[p];			/* session id */
+	p += 1 + hs[p]; /* session id */
 	if (p + 2 > end)
 		return GW_SNI_BAD;
-	p += 2 + be16(hs + p);		/* cipher suites */
+	p += 2 + be16(hs + p); /* cipher suites */
 	if (p + 1 > end)
 		return GW_SNI_BAD;
-	p += 1 + hs[p];			/* compression methods */
+	p += 1 + hs[p]; /* compression methods */
 	if (p == end)
-		return GW_SNI_OK;	/* no extensions, no name */
+		return GW_SNI_OK; /* no extensions, no name */
 	if (p + 2 > end)
 		return GW_SNI_BAD;
 	el = be16(hs + p);
@@ -76,7 +76,7 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 		p += 4;
 		if (p + len > end)
 			return GW_SNI_BAD;
-		if (type == 0) {	/* server_name */
+		if (type == 0) { /* server_name */
 			if (len < 2 || be16(hs + p) + 2u != len)
 				return GW_SNI_BAD;
 			for (i = p + 2; i + 3 <= p + len; i += 3 + l) {
@@ -84,7 +84,7 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 				if (i + 3 + l > p + len)
 					return GW_SNI_BAD;
 				if (hs[i] != 0)
-					continue;	/* not host_name */
+					continue; /* not host_name */
 				if (l == 0 || l >= namelen)
 					return GW_SNI_BAD;
 				memcpy(name, hs + i + 3, l);

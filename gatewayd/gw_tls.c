@@ -77,7 +77,7 @@ servername_cb(SSL *ssl, int *alert, void *arg)
 	gw_gateways_refresh(tls_gw);
 	sv = gw_server_for_host(tls_gw->gws, tls_gw->ngws, port, name, 1, &gw);
 	if (sv == NULL || (ctx = gw_tls_ctx(gw, sv)) == NULL)
-		return SSL_TLSEXT_ERR_OK;	/* keep the default server */
+		return SSL_TLSEXT_ERR_OK; /* keep the default server */
 	if (ctx != SSL_get_SSL_CTX(ssl)) {
 		SSL_set_SSL_CTX(ssl, ctx);
 		SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), NULL);
@@ -97,18 +97,19 @@ tls_build(const struct em_gateway *gw, const struct em_gw_server *sv)
 	static const unsigned char sid[] = "edgemesh-gatewayd";
 
 	mutual = strcasecmp(sv->tls_mode, "MUTUAL") == 0 ||
-	    (sv->tls_mode[0] == '\0' && sv->ca_pem[0] != '\0');
+		 (sv->tls_mode[0] == '\0' && sv->ca_pem[0] != '\0');
 	if (sv->cert_pem[0] == '\0' || sv->key_pem[0] == '\0') {
-		log_warnx_once(sv->credential, "gateway %s/%s port %u: Secret %s/%s has no "
-		    "tls.crt/tls.key (or does not exist): TLS connections are refused",
-		    gw->ns, gw->name, sv->port, gw->ns, sv->credential);
+		log_warnx_once(sv->credential,
+			       "gateway %s/%s port %u: Secret %s/%s has no "
+			       "tls.crt/tls.key (or does not exist): TLS connections are refused",
+			       gw->ns, gw->name, sv->port, gw->ns, sv->credential);
 		return NULL;
 	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
 		fatalx("SSL_CTX_new: %s", ssl_err());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+				     SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
@@ -151,19 +152,19 @@ tls_build(const struct em_gateway *gw, const struct em_gw_server *sv)
 		}
 		if (nca == 0) {
 			log_warnx("gateway %s/%s port %u: mode MUTUAL but Secret %s/%s has no "
-			    "usable ca.crt: TLS connections are refused", gw->ns, gw->name,
-			    sv->port, gw->ns, sv->credential);
+				  "usable ca.crt: TLS connections are refused",
+				  gw->ns, gw->name, sv->port, gw->ns, sv->credential);
 			SSL_CTX_free(ctx);
 			return NULL;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	}
 	log_info("gateway %s/%s port %u: TLS %s with Secret %s/%s", gw->ns, gw->name, sv->port,
-	    mutual ? "MUTUAL" : "SIMPLE", gw->ns, sv->credential);
+		 mutual ? "MUTUAL" : "SIMPLE", gw->ns, sv->credential);
 	return ctx;
 bad:
 	log_warnx("gateway %s/%s port %u: Secret %s/%s: bad certificate or key: %s", gw->ns,
-	    gw->name, sv->port, gw->ns, sv->credential, ssl_err());
+		  gw->name, sv->port, gw->ns, sv->credential, ssl_err());
 	if (pk != NULL)
 		EVP_PKEY_free(pk);
 	if (bio != NULL)
@@ -198,14 +199,14 @@ gw_tls_ctx(const struct em_gateway *gw, const struct em_gw_server *sv)
 	e->key = xstrdup(sv->key_pem);
 	e->ca = xstrdup(sv->ca_pem);
 	e->mode = xstrdup(sv->tls_mode);
-	e->ctx = tls_build(gw, sv);	/* NULL is cached too: warned once */
+	e->ctx = tls_build(gw, sv); /* NULL is cached too: warned once */
 	hmap_put(tls_cache, key, e);
 	return e->ctx;
 }
 
 SSL *
-gw_tls_new(struct gw *g, const struct em_gateway *gw, const struct em_gw_server *sv,
-    uint16_t port, int fd)
+gw_tls_new(struct gw *g, const struct em_gateway *gw, const struct em_gw_server *sv, uint16_t port,
+	   int fd)
 {
 	const struct em_gateway *dgw = NULL;
 	const struct em_gw_server *dsv;

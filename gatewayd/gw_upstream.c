@@ -23,7 +23,7 @@
 
 int
 gw_upstream_pick(struct gw *g, const struct em_gw_route *r, struct gw_pick *picks, size_t max,
-    size_t *n, int *status, char *why, size_t whylen)
+		 size_t *n, int *status, char *why, size_t whylen)
 {
 	const struct em_object *so, *eo;
 	const struct em_service *svc;
@@ -44,7 +44,8 @@ gw_upstream_pick(struct gw *g, const struct em_gw_route *r, struct gw_pick *pick
 	svc = so->u.svc;
 	for (i = 0; i < svc->nports; i++)
 		if (svc->ports[i].proto == EM_PROTO_TCP &&
-		    (svc->ports[i].port == r->dest_port || (r->dest_port == 0 && svc->nports == 1))) {
+		    (svc->ports[i].port == r->dest_port ||
+		     (r->dest_port == 0 && svc->nports == 1))) {
 			sp = &svc->ports[i];
 			break;
 		}
@@ -58,7 +59,8 @@ gw_upstream_pick(struct gw *g, const struct em_gw_route *r, struct gw_pick *pick
 	}
 	eps = eo->u.eps;
 	for (i = 0; i < eps->nports && ep == NULL; i++)
-		if (eps->ports[i].proto == EM_PROTO_TCP && strcmp(eps->ports[i].name, sp->name) == 0)
+		if (eps->ports[i].proto == EM_PROTO_TCP &&
+		    strcmp(eps->ports[i].name, sp->name) == 0)
 			ep = &eps->ports[i];
 	if (ep == NULL && eps->nports == 1)
 		ep = &eps->ports[0];

@@ -155,7 +155,7 @@ addr_op(uint16_t op, int ifindex, struct in_addr a)
 	struct nlreq r;
 
 	nl_init(&r, op, op == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0,
-	    sizeof(struct ifaddrmsg));
+		sizeof(struct ifaddrmsg));
 	r.u.ifa.ifa_family = AF_INET;
 	r.u.ifa.ifa_prefixlen = 32;
 	r.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
@@ -203,7 +203,7 @@ bridge_setup(const char *dev, const char *ip, int kind)
 			goto up;
 		}
 		log_info("cannot create %s as a dummy link (%s)%s", dev, strerror(-e),
-		    kind == BRIDGE_AUTO ? ": trying a bridge link" : "");
+			 kind == BRIDGE_AUTO ? ": trying a bridge link" : "");
 		if (kind == BRIDGE_DUMMY)
 			return -1;
 	}
@@ -213,7 +213,7 @@ bridge_setup(const char *dev, const char *ip, int kind)
 			goto up;
 		}
 		log_info("cannot create %s as a bridge link (%s)%s", dev, strerror(-e),
-		    kind == BRIDGE_AUTO ? ": putting the address on lo" : "");
+			 kind == BRIDGE_AUTO ? ": putting the address on lo" : "");
 		if (kind == BRIDGE_BRIDGE)
 			return -1;
 	}
@@ -264,7 +264,7 @@ rule_op(uint16_t op)
 	uint32_t v;
 
 	nl_init(&r, op, op == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0,
-	    sizeof(struct fib_rule_hdr));
+		sizeof(struct fib_rule_hdr));
 	r.u.frh.family = AF_INET;
 	r.u.frh.action = FR_ACT_TO_TBL;
 	r.u.frh.table = RT_TABLE_UNSPEC;
@@ -285,8 +285,7 @@ route_op(uint16_t op)
 	struct nlreq r;
 	uint32_t v;
 
-	nl_init(&r, op, op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0,
-	    sizeof(struct rtmsg));
+	nl_init(&r, op, op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof(struct rtmsg));
 	r.u.rtm.rtm_family = AF_INET;
 	r.u.rtm.rtm_dst_len = 0;
 	r.u.rtm.rtm_table = RT_TABLE_UNSPEC;
@@ -307,12 +306,12 @@ route_setup(void)
 
 	if ((e = rule_op(RTM_NEWRULE)) != 0 && e != -EEXIST) {
 		log_warnx("cannot add ip rule fwmark %#x/%#x lookup %d: %s", PROXY_FWMARK,
-		    PROXY_FWMASK, PROXY_RT_TABLE, strerror(-e));
+			  PROXY_FWMASK, PROXY_RT_TABLE, strerror(-e));
 		return -1;
 	}
 	if ((e = route_op(RTM_NEWROUTE)) != 0 && e != -EEXIST) {
 		log_warnx("cannot add local 0.0.0.0/0 dev lo table %d: %s", PROXY_RT_TABLE,
-		    strerror(-e));
+			  strerror(-e));
 		return -1;
 	}
 	return 0;

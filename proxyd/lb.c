@@ -121,7 +121,7 @@ int
 lb_wants_peek(const struct lb *lb)
 {
 	return !lb->affinity && lb->policy == EM_LB_CONSISTENT_HASH &&
-	    (lb->hash == EM_HASH_HEADER || lb->hash == EM_HASH_COOKIE);
+	       (lb->hash == EM_HASH_HEADER || lb->hash == EM_HASH_COOKIE);
 }
 
 static int
@@ -163,7 +163,7 @@ lb_random(struct lb *lb, const unsigned char *skip)
 
 int
 lb_pick(struct lb *lb, const char *client, const char *key, size_t keylen,
-    const unsigned char *skip, double now)
+	const unsigned char *skip, double now)
 {
 	struct lb_aff *a;
 	size_t i;

@@ -30,7 +30,7 @@ struct lb_ring {
 	unsigned partitions;
 	size_t npoints;
 	struct ring_point *points;
-	int *owner;		/* partition -> member */
+	int *owner; /* partition -> member */
 };
 
 static uint64_t
@@ -53,8 +53,7 @@ rd64(const uint8_t *p)
 static uint64_t
 rd32(const uint8_t *p)
 {
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-	    (uint64_t)p[3] << 24;
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
 }
 
 static uint64_t
@@ -132,8 +131,7 @@ point_cmp(const void *a, const void *b)
 }
 
 struct lb_ring *
-lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replicas,
-    double load)
+lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replicas, double load)
 {
 	struct lb_ring *r;
 	unsigned *loads;
@@ -179,7 +177,7 @@ lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replic
 		key = lb_xxh64(le, sizeof(le), 0);
 		lo = 0;
 		hi = r->npoints;
-		while (lo < hi) {	/* first point >= key */
+		while (lo < hi) { /* first point >= key */
 			size_t mid = (lo + hi) / 2;
 			if (r->points[mid].h >= key)
 				hi = mid;
@@ -187,7 +185,7 @@ lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replic
 				lo = mid + 1;
 		}
 		idx = lo >= r->npoints ? 0 : lo;
-		r->owner[p] = r->points[idx].member;	/* if no room anywhere */
+		r->owner[p] = r->points[idx].member; /* if no room anywhere */
 		for (count = 0; count < r->npoints; count++) {
 			int m = r->points[idx].member;
 

@@ -32,6 +32,7 @@ listen_reuse(struct proxyd *p, const char *key, int type)
 		return -1;
 	}
 	log_info("took the %s socket back from the controller: no connection was refused "
-	    "while proxyd was away", key);
+		 "while proxyd was away",
+		 key);
 	return fd;
 }

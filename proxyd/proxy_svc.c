@@ -40,8 +40,9 @@ svc_proxied(const struct proxyd *p, const struct em_service *s)
 	if (p->d->cfg.proxy.filter_mode == EM_FILTER_IF_LABEL_DOES_NOT_EXIST && !s->proxy_label)
 		return 0;
 	if (inet_pton(AF_INET, s->cluster_ip, &a) != 1) {
-		log_warnx_once(s->cluster_ip, "service %s/%s: ClusterIP %s is not IPv4: not proxied",
-		    s->ns, s->name, s->cluster_ip);
+		log_warnx_once(s->cluster_ip,
+			       "service %s/%s: ClusterIP %s is not IPv4: not proxied", s->ns,
+			       s->name, s->cluster_ip);
 		return 0;
 	}
 	return 1;
@@ -74,13 +75,15 @@ vip_conf(struct proxyd *p, const struct em_service *s, struct lb_conf *c)
 	c->replicas = (unsigned)p->d->cfg.proxy.hash_replicas;
 	c->load = p->d->cfg.proxy.hash_load;
 	if (s->affinity_client_ip && s->lb != EM_LB_ROUND_ROBIN)
-		log_warnx_once(s->name, "service %s/%s: LoadBalancer policy conflicted with "
-		    "sessionAffinity: ClientIP; using round robin with affinity", s->ns, s->name);
+		log_warnx_once(s->name,
+			       "service %s/%s: LoadBalancer policy conflicted with "
+			       "sessionAffinity: ClientIP; using round robin with affinity",
+			       s->ns, s->name);
 }
 
 static void
 vip_set_eps(struct proxyd *p, struct pd_vip *v, const struct em_service *s,
-    const struct em_port *sp, const struct em_endpoints *e)
+	    const struct em_port *sp, const struct em_endpoints *e)
 {
 	struct pd_ep *eps = NULL, *o;
 	char **ids = NULL;
@@ -106,8 +109,8 @@ vip_set_eps(struct proxyd *p, struct pd_vip *v, const struct em_service *s,
 			snprintf(x->node, sizeof(x->node), "%s", ep->node);
 			x->local = ep->node[0] == '\0' || strcmp(ep->node, self) == 0;
 			snprintf(x->id, sizeof(x->id), "%s:%s:%s:%u",
-			    ep->node[0] ? ep->node : "EMPTY_NODE_NAME",
-			    ep->pod[0] ? ep->pod : "EMPTY_POD_NAME", ep->ip, port);
+				 ep->node[0] ? ep->node : "EMPTY_NODE_NAME",
+				 ep->pod[0] ? ep->pod : "EMPTY_POD_NAME", ep->ip, port);
 			for (j = 0; j < v->neps; j++) {
 				o = &v->eps[j];
 				if (strcmp(o->id, x->id) == 0)
@@ -176,7 +179,7 @@ svc_update(struct proxyd *p, const char *svckey)
 			if (sp->proto != EM_PROTO_TCP && sp->proto != EM_PROTO_UDP)
 				continue;
 			snprintf(key, sizeof(key), "%s:%u/%s", s->cluster_ip, sp->port,
-			    sp->proto == EM_PROTO_TCP ? "tcp" : "udp");
+				 sp->proto == EM_PROTO_TCP ? "tcp" : "udp");
 			if ((v = hmap_get(p->vips, key)) == NULL) {
 				v = xcalloc(1, sizeof(*v));
 				snprintf(v->key, sizeof(v->key), "%s", key);
@@ -194,8 +197,8 @@ svc_update(struct proxyd *p, const char *svckey)
 			snprintf(v->svc, sizeof(v->svc), "%s", svckey);
 			snprintf(v->portname, sizeof(v->portname), "%s", sp->name);
 			vip_set_eps(p, v, s, sp, e);
-			log_debug("service port %s (%s) %s: %zu ready endpoints, lb %s", key, svckey,
-			    sp->name, v->neps, em_lb_name(v->lb.policy));
+			log_debug("service port %s (%s) %s: %zu ready endpoints, lb %s", key,
+				  svckey, sp->name, v->neps, em_lb_name(v->lb.policy));
 			rec->keys[rec->n++] = xstrdup(key);
 		}
 	}
@@ -248,13 +251,13 @@ svc_lookup(struct proxyd *p, const struct sockaddr_in *sa, int proto)
 
 	inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
 	snprintf(key, sizeof(key), "%s:%u/%s", ip, ntohs(sa->sin_port),
-	    proto == EM_PROTO_TCP ? "tcp" : "udp");
+		 proto == EM_PROTO_TCP ? "tcp" : "udp");
 	return hmap_get(p->vips, key);
 }
 
 int
-svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key,
-    size_t keylen, char (*tried)[PD_EPID_LEN], int ntried)
+svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key, size_t keylen,
+	 char (*tried)[PD_EPID_LEN], int ntried)
 {
 	unsigned char *skip;
 	double now = ev_now(p->loop);
@@ -293,6 +296,6 @@ svc_ep_failed(struct proxyd *p, const char *vipkey, const char *epid)
 		if (strcmp(v->eps[i].id, epid) == 0) {
 			v->eps[i].down_until = ev_now(p->loop) + PROXY_DOWN_TIME;
 			log_info("endpoint %s of %s failed: skipped for %.0fs", epid, vipkey,
-			    PROXY_DOWN_TIME);
+				 PROXY_DOWN_TIME);
 		}
 }

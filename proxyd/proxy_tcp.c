@@ -41,9 +41,9 @@ enum conn_state { C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_RELAY };
 struct pd_dir {
 	int *src, *dst;
 	ev_io *rd, *wr;
-	int pipe[2];			/* while splicing, else -1 */
+	int pipe[2]; /* while splicing, else -1 */
 	size_t inpipe;
-	char *buf;			/* read, not yet written (allocated on first use) */
+	char *buf; /* read, not yet written (allocated on first use) */
 	size_t off, len;
 	int eof, shut;
 };
@@ -72,7 +72,7 @@ struct pd_tcp {
 	ev_io accept_w;
 	struct conn_list conns;
 	size_t nconns, nparked;
-	int pool[PROXY_PIPE_POOL][2];	/* empty pipes kept for reuse */
+	int pool[PROXY_PIPE_POOL][2]; /* empty pipes kept for reuse */
 	size_t npool;
 };
 
@@ -181,11 +181,11 @@ dir_flush(struct pd_dir *d)
 		d->off += (size_t)n;
 		d->len -= (size_t)n;
 		if (d->len > 0)
-			return 0;	/* a short write: the socket buffer is full */
+			return 0; /* a short write: the socket buffer is full */
 	}
 	if (d->inpipe > 0) {
 		n = splice(d->pipe[0], NULL, *d->dst, NULL, d->inpipe,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n == -1)
 			return errno == EAGAIN ? 0 : -1;
 		d->inpipe -= (size_t)n;
@@ -214,7 +214,7 @@ dir_pump(struct pd_conn *c, struct pd_dir *d)
 			break;
 		if (d->pipe[0] != -1) {
 			n = splice(*d->src, NULL, d->pipe[1], NULL, PROXY_PIPE_SIZE,
-			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				d->inpipe = (size_t)n;
 				if (n >= PROXY_BUF_SIZE)
@@ -227,7 +227,7 @@ dir_pump(struct pd_conn *c, struct pd_dir *d)
 				break;
 			}
 			if (n == -1 && errno == EAGAIN) {
-				pipe_put(c->p->tcp, d);	/* empty: an idle direction holds none */
+				pipe_put(c->p->tcp, d); /* empty: an idle direction holds none */
 				break;
 			}
 		} else {
@@ -238,11 +238,11 @@ dir_pump(struct pd_conn *c, struct pd_dir *d)
 					return -1;
 				if (w < n) {
 					dir_keep(d, scratch + (w > 0 ? w : 0),
-					    (size_t)(n - (w > 0 ? w : 0)));
+						 (size_t)(n - (w > 0 ? w : 0)));
 					break;
 				}
 				if (n < (ssize_t)sizeof(scratch))
-					break;	/* the socket is empty: wait for more */
+					break; /* the socket is empty: wait for more */
 				/* bulk: splice from now on, if a pipe can be had */
 				pipe_get(c->p->tcp, d->pipe);
 				continue;
@@ -305,7 +305,7 @@ static void
 ep_failed(struct pd_conn *c, const char *why)
 {
 	log_info("tcp %s -> %s: endpoint %s failed: %s", c->client_txt, c->vipkey,
-	    c->tried[c->ntried - 1], why);
+		 c->tried[c->ntried - 1], why);
 	svc_ep_failed(c->p, c->vipkey, c->tried[c->ntried - 1]);
 	conn_next(c);
 }
@@ -368,10 +368,10 @@ tun_cb(void *arg, int ok, const char *reason)
 	struct pd_conn *c = arg;
 
 	ev_timer_stop(c->p->loop, &c->timer);
-	c->state = C_CONNECT;	/* no tun_cancel in close */
+	c->state = C_CONNECT; /* no tun_cancel in close */
 	if (ok) {
 		c->p->n_tunneled++;
-		conn_close(c, NULL);	/* tunneld owns its copy of the client fd */
+		conn_close(c, NULL); /* tunneld owns its copy of the client fd */
 		return;
 	}
 	ep_failed(c, reason);
@@ -396,12 +396,12 @@ conn_next(struct pd_conn *c)
 		conn_close(c, "service gone");
 		return;
 	}
-	idx = svc_pick(p, v, c->client_ip, c->havekey ? c->key : NULL, strlen(c->key),
-	    c->tried, c->ntried);
+	idx = svc_pick(p, v, c->client_ip, c->havekey ? c->key : NULL, strlen(c->key), c->tried,
+		       c->ntried);
 	if (idx == -1) {
 		p->n_fail++;
 		log_info("tcp %s -> %s: no usable endpoint (%zu ready)", c->client_txt, c->vipkey,
-		    v->neps);
+			 v->neps);
 		conn_close(c, NULL);
 		return;
 	}
@@ -409,9 +409,9 @@ conn_next(struct pd_conn *c)
 	snprintf(c->tried[c->ntried++], PD_EPID_LEN, "%s", ep->id);
 	if (!ep->local) {
 		log_debug("tcp %s -> %s: endpoint %s via tunnel to %s", c->client_txt, c->vipkey,
-		    ep->id, ep->node);
+			  ep->id, ep->node);
 		if (tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP, c->client_txt,
-		    tun_cb, c, &c->tun_id) == -1) {
+			     tun_cb, c, &c->tun_id) == -1) {
 			ep_failed(c, "tunneld unavailable");
 			return;
 		}
@@ -566,7 +566,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->client = sa;
 		inet_ntop(AF_INET, &sa.sin_addr, c->client_ip, sizeof(c->client_ip));
 		snprintf(c->client_txt, sizeof(c->client_txt), "%s:%u", c->client_ip,
-		    ntohs(sa.sin_port));
+			 ntohs(sa.sin_port));
 		ev_timer_init(&c->timer, timer_cb, 0., 0.);
 		c->timer.data = c;
 		c->up.pipe[1] = c->down.pipe[1] = -1;
@@ -618,7 +618,8 @@ tcp_listen(struct proxyd *p)
 	if (bind(p->tcp->lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
 	    listen(p->tcp->lfd, 1024) == -1) {
 		log_warn("tcp listen on %s:%u (is another program using the port? pick another "
-		    "with --port)", inet_ntoa(p->bind_ip), p->port);
+			 "with --port)",
+			 inet_ntoa(p->bind_ip), p->port);
 		return -1;
 	}
 keep:

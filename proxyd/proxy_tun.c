@@ -15,8 +15,8 @@ tun_init(struct proxyd *p)
 }
 
 int
-tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t port,
-    int proto, const char *client, tun_result_cb cb, void *arg, uint64_t *id)
+tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t port, int proto,
+	 const char *client, tun_result_cb cb, void *arg, uint64_t *id)
 {
 	struct ipc_tun_open o;
 

@@ -90,11 +90,11 @@ batch_send(const char *key, int fd, int n)
 			continue;
 		}
 		if (errno == EAGAIN || errno == ENOBUFS)
-			return;	/* full: the rest goes the way of a lost datagram */
+			return; /* full: the rest goes the way of a lost datagram */
 		if (errno != ECONNREFUSED && errno != EINTR)
 			log_debug("udp flow %s: send: %s", key, strerror(errno));
 		if (errno != EINTR)
-			off++;	/* that one failed; try the rest */
+			off++; /* that one failed; try the rest */
 	}
 }
 
@@ -164,7 +164,7 @@ flow_copy(struct pd_flow *f, int from, int to)
 			batch_add(i, i);
 		batch_send(f->key, to, n);
 		if (n < PROXY_UDP_BATCH)
-			return;	/* the socket is empty */
+			return; /* the socket is empty */
 	}
 }
 
@@ -227,7 +227,7 @@ fail:
 
 static struct pd_flow *
 flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client,
-    const struct sockaddr_in *orig)
+	 const struct sockaddr_in *orig)
 {
 	struct pd_flow *f;
 	struct pd_vip *v;
@@ -239,7 +239,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client,
 		return NULL;
 	if (hmap_count(p->udp->flows) >= PROXY_UDP_MAX) {
 		log_warnx_once("udpmax", "too many UDP flows (%d): new ones are dropped",
-		    PROXY_UDP_MAX);
+			       PROXY_UDP_MAX);
 		return NULL;
 	}
 	inet_ntop(AF_INET, &client->sin_addr, cip, sizeof(cip));
@@ -264,7 +264,8 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client,
 		goto fail;
 	}
 	if (ep->local) {
-		if ((f->efd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1 ||
+		if ((f->efd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) ==
+			-1 ||
 		    connect(f->efd, (struct sockaddr *)&ep->sa, sizeof(ep->sa)) == -1) {
 			log_warn("udp flow %s: endpoint socket", key);
 			goto fail;
@@ -277,12 +278,12 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client,
 		f->efd = pair[0];
 		f->remote = 1;
 		if (tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, f->client_txt,
-		    flow_tun_cb, f, &f->tun_id) == -1) {
+			     flow_tun_cb, f, &f->tun_id) == -1) {
 			close(pair[1]);
 			svc_ep_failed(p, v->key, ep->id);
 			goto fail;
 		}
-		close(pair[1]);	/* tunneld has its copy */
+		close(pair[1]); /* tunneld has its copy */
 		f->pending = 1;
 	}
 	log_debug("udp flow %s -> %s (%s)", key, ep->id, f->remote ? "tunnel" : "local");
@@ -338,7 +339,7 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 			inet_ntop(AF_INET, &names[i].sin_addr, a, sizeof(a));
 			inet_ntop(AF_INET, &orig.sin_addr, b, sizeof(b));
 			snprintf(key, sizeof(key), "%s:%u>%s:%u", a, ntohs(names[i].sin_port), b,
-			    ntohs(orig.sin_port));
+				 ntohs(orig.sin_port));
 			if ((f = hmap_get(p->udp->flows, key)) == NULL &&
 			    (f = flow_new(p, key, &names[i], &orig)) == NULL)
 				continue;
@@ -381,7 +382,8 @@ udp_listen(struct proxyd *p)
 	sa.sin_port = htons(p->port);
 	if (bind(p->udp->lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
 		log_warn("udp bind %s:%u (is another program using the port? pick another with "
-		    "--port)", inet_ntoa(p->bind_ip), p->port);
+			 "--port)",
+			 inet_ntoa(p->bind_ip), p->port);
 		return -1;
 	}
 keep:

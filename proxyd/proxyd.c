@@ -25,22 +25,25 @@ static int opt_cleanup;
 static const char *opt_port, *opt_kind;
 
 static const struct em_opt proxyd_opts[] = {
-	{"cleanup", 0, &opt_cleanup, NULL,
-	    "remove the redirect rules, policy routing and the device, then exit"},
-	{"port", 1, NULL, &opt_port, "the TCP redirect / UDP TPROXY port (default 10801)"},
-	{"device-kind", 1, NULL, &opt_kind,
-	    "auto|dummy|bridge|lo: how to create the bridge device (default auto)"},
-	{NULL, 0, NULL, NULL, NULL},
+    {"cleanup", 0, &opt_cleanup, NULL,
+     "remove the redirect rules, policy routing and the device, then exit"},
+    {"port", 1, NULL, &opt_port, "the TCP redirect / UDP TPROXY port (default 10801)"},
+    {"device-kind", 1, NULL, &opt_kind,
+     "auto|dummy|bridge|lo: how to create the bridge device (default auto)"},
+    {NULL, 0, NULL, NULL, NULL},
 };
 
 static void
 proxyd_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-    const struct em_object *cur)
+	      const struct em_object *cur)
 {
 	struct proxyd *p = arg;
 
-	log_debug("%s %s %s", cur == NULL ? "delete" : old == NULL ? "add" : "change",
-	    em_topic_name(t), key);
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
+		  em_topic_name(t), key);
 	if (!p->synced)
 		return;
 	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
@@ -68,12 +71,12 @@ proxyd_health(void *arg, struct ipc_health *h)
 	struct proxyd *p = arg;
 
 	snprintf(h->detail, sizeof(h->detail),
-	    "services=%zu endpoints=%zu ports=%zu rules=%s tcp=%zu udp=%zu conns=%llu "
-	    "tunneled=%llu failed=%llu",
-	    replica_count(p->d->replica, EM_TOPIC_SERVICES),
-	    replica_count(p->d->replica, EM_TOPIC_ENDPOINTS), hmap_count(p->vips),
-	    p->rb->name, tcp_count(p), udp_count(p), (unsigned long long)p->n_conns,
-	    (unsigned long long)p->n_tunneled, (unsigned long long)p->n_fail);
+		 "services=%zu endpoints=%zu ports=%zu rules=%s tcp=%zu udp=%zu conns=%llu "
+		 "tunneled=%llu failed=%llu",
+		 replica_count(p->d->replica, EM_TOPIC_SERVICES),
+		 replica_count(p->d->replica, EM_TOPIC_ENDPOINTS), hmap_count(p->vips), p->rb->name,
+		 tcp_count(p), udp_count(p), (unsigned long long)p->n_conns,
+		 (unsigned long long)p->n_tunneled, (unsigned long long)p->n_fail);
 }
 
 static void
@@ -113,7 +116,7 @@ main(int argc, char **argv)
 		fatalx("commonConfig.bridgeDeviceIP %s: not an IPv4 address", d.cfg.bridge_ip);
 	if (!d.cfg.proxy.enable)
 		log_warnx("modules.edgeProxy.enable is false: serving anyway, as proxyd was "
-		    "started");
+			  "started");
 	if (bridge_setup(d.cfg.bridge_device, d.cfg.bridge_ip, kind) == -1)
 		fatalx("cannot set up %s with %s", d.cfg.bridge_device, d.cfg.bridge_ip);
 	if (route_setup() == -1)
@@ -132,7 +135,7 @@ main(int argc, char **argv)
 	udp_start(&p);
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) |
-	    EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+		   EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 	d.on_change = proxyd_change;
 	d.on_synced = proxyd_synced;
 	d.fill_health = proxyd_health;

@@ -17,43 +17,43 @@
 #include "hmap.h"
 #include "model.h"
 
-#define PROXY_PORT_DEFAULT	10801	/* TCP redirect target and UDP TPROXY port */
-#define PROXY_FWMARK		0x1e0000	/* UDP TPROXY policy routing mark */
-#define PROXY_FWMASK		0xff0000
-#define PROXY_RT_TABLE		216	/* local route table for marked packets */
-#define PROXY_RULE_PRIO		9216
+#define PROXY_PORT_DEFAULT 10801    /* TCP redirect target and UDP TPROXY port */
+#define PROXY_FWMARK	   0x1e0000 /* UDP TPROXY policy routing mark */
+#define PROXY_FWMASK	   0xff0000
+#define PROXY_RT_TABLE	   216 /* local route table for marked packets */
+#define PROXY_RULE_PRIO	   9216
 
-#define PROXY_CONNECT_TIMEOUT	1.0	/* per endpoint attempt */
-#define PROXY_CONNECT_TRIES	4	/* endpoints tried per connection */
-#define PROXY_DOWN_TIME		10.0	/* a failed endpoint is skipped this long */
-#define PROXY_PEEK_MAX		4096	/* bytes peeked for an HTTP header */
-#define PROXY_PEEK_TIMEOUT	2.0
-#define PROXY_BUF_SIZE		16384	/* per direction; a read this size switches to splice */
-#define PROXY_PIPE_SIZE		65536	/* bytes spliced per read (the pipe's capacity) */
-#define PROXY_PIPE_POOL		64	/* empty pipes kept for reuse */
-#define PROXY_PUMP_ROUNDS	16	/* reads per direction per event */
-#define PROXY_UDP_BATCH		64	/* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS	2	/* batches per socket per event */
-#define PROXY_UDP_IDLE		30.0
-#define PROXY_UDP_MAX		4096	/* flows */
-#define PROXY_PARK_MAX		1024	/* connections waiting for the first sync */
-#define PROXY_RULES_CHECK	10.0	/* seconds between rule checks */
+#define PROXY_CONNECT_TIMEOUT 1.0  /* per endpoint attempt */
+#define PROXY_CONNECT_TRIES   4	   /* endpoints tried per connection */
+#define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
+#define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
+#define PROXY_PEEK_TIMEOUT    2.0
+#define PROXY_BUF_SIZE	      16384 /* per direction; a read this size switches to splice */
+#define PROXY_PIPE_SIZE	      65536 /* bytes spliced per read (the pipe's capacity) */
+#define PROXY_PIPE_POOL	      64    /* empty pipes kept for reuse */
+#define PROXY_PUMP_ROUNDS     16    /* reads per direction per event */
+#define PROXY_UDP_BATCH	      64    /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	    /* batches per socket per event */
+#define PROXY_UDP_IDLE	      30.0
+#define PROXY_UDP_MAX	      4096 /* flows */
+#define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
+#define PROXY_RULES_CHECK     10.0 /* seconds between rule checks */
 
 /* lb.c: load balancing policies (pure: unit tested without a loop) */
 struct lb_ring;
 struct lb {
-	int policy;			/* enum em_lb_policy */
-	int hash;			/* enum em_hash_key */
+	int policy; /* enum em_lb_policy */
+	int hash;   /* enum em_hash_key */
 	char hash_arg[128];
-	int affinity;			/* sessionAffinity ClientIP */
+	int affinity; /* sessionAffinity ClientIP */
 	double affinity_ttl;
 	unsigned partitions, replicas;
 	double load;
 	size_t n;
-	char **ids;			/* endpoint ids "node:pod:ip:port" */
+	char **ids; /* endpoint ids "node:pod:ip:port" */
 	size_t rr;
 	struct lb_ring *ring;
-	struct hmap *aff;		/* client ip -> struct lb_aff */
+	struct hmap *aff; /* client ip -> struct lb_aff */
 };
 struct lb_conf {
 	int policy, hash;
@@ -76,7 +76,7 @@ int lb_wants_peek(const struct lb *);
  * value) or NULL.  -1 when none is usable.
  */
 int lb_pick(struct lb *, const char *client, const char *key, size_t keylen,
-    const unsigned char *skip, double now);
+	    const unsigned char *skip, double now);
 void lb_expire(struct lb *, double now);
 /* HTTP helpers: 1 found (value copied), 0 headers complete without it, -1 incomplete. */
 int lb_http_header(const char *buf, size_t len, const char *name, char *out, size_t outlen);
@@ -84,8 +84,8 @@ int lb_http_cookie(const char *buf, size_t len, const char *name, char *out, siz
 
 /* lb_ring.c: bounded-load consistent hashing (EdgeMesh / buraksezer/consistent) */
 uint64_t lb_xxh64(const void *, size_t, uint64_t seed);
-struct lb_ring *lb_ring_new(char *const *members, size_t n, unsigned partitions,
-    unsigned replicas, double load);
+struct lb_ring *lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replicas,
+			    double load);
 void lb_ring_free(struct lb_ring *);
 /* Index into the members given to lb_ring_new, -1 if empty. */
 int lb_ring_locate(const struct lb_ring *, const void *key, size_t len);
@@ -93,25 +93,25 @@ int lb_ring_locate(const struct lb_ring *, const void *key, size_t len);
 /* the service table: one entry per ClusterIP:port/proto */
 #define PD_EPID_LEN 320
 struct pd_ep {
-	char id[PD_EPID_LEN];		/* node:pod:ip:port */
+	char id[PD_EPID_LEN]; /* node:pod:ip:port */
 	char ip[46];
 	char node[EM_NAME_LEN];
 	uint16_t port;
 	int local;
 	struct sockaddr_in sa;
-	double down_until;		/* passive health */
+	double down_until; /* passive health */
 };
 
 struct pd_vip {
-	char key[80];			/* "10.96.0.10:80/tcp" */
-	char svc[EM_KEY_LEN];		/* ns/name */
+	char key[80];	      /* "10.96.0.10:80/tcp" */
+	char svc[EM_KEY_LEN]; /* ns/name */
 	char portname[64];
 	uint8_t proto;
 	struct sockaddr_in sa;
 	size_t neps;
 	struct pd_ep *eps;
 	struct lb lb;
-	int mark;			/* rebuild bookkeeping */
+	int mark; /* rebuild bookkeeping */
 };
 
 struct rules_backend;
@@ -124,12 +124,12 @@ struct proxyd {
 	struct in_addr bind_ip;
 	uint16_t port;
 	int synced;
-	struct hmap *vips;		/* key -> struct pd_vip */
-	struct hmap *svcs;		/* ns/name -> struct pd_svcrec (its vip keys) */
+	struct hmap *vips; /* key -> struct pd_vip */
+	struct hmap *svcs; /* ns/name -> struct pd_svcrec (its vip keys) */
 
 	const struct rules_backend *rb;
-	struct hmap *rules;		/* vip key -> comment (desired rules) */
-	struct hmap *radd, *rdel;	/* pending element changes */
+	struct hmap *rules;	  /* vip key -> comment (desired rules) */
+	struct hmap *radd, *rdel; /* pending element changes */
 	ev_timer rules_flush, rules_check;
 	int rules_dirty_full;
 
@@ -145,15 +145,15 @@ int bridge_parse_kind(const char *);
 /* Create the device (dummy, else bridge, else the address on lo); returns the kind used. */
 int bridge_setup(const char *dev, const char *ip, int kind);
 int bridge_cleanup(const char *dev, const char *ip);
-int route_setup(void);		/* ip rule fwmark -> table, local default route */
+int route_setup(void); /* ip rule fwmark -> table, local default route */
 int route_cleanup(void);
 
 /* rules.c: desired redirect rules, batching, periodic check */
 struct rules_backend {
 	const char *name;
-	int (*full)(struct proxyd *);	/* install everything atomically */
-	int (*apply)(struct proxyd *);	/* p->radd / p->rdel element changes */
-	int (*check)(struct proxyd *);	/* 0 when our rules are in place */
+	int (*full)(struct proxyd *);  /* install everything atomically */
+	int (*apply)(struct proxyd *); /* p->radd / p->rdel element changes */
+	int (*check)(struct proxyd *); /* 0 when our rules are in place */
 	int (*cleanup)(void);
 };
 extern const struct rules_backend rules_nft, rules_ipt;
@@ -162,8 +162,7 @@ void rules_add(struct proxyd *, const struct pd_vip *);
 void rules_del(struct proxyd *, const char *key);
 void rules_sync_full(struct proxyd *);
 int rules_cleanup_all(void);
-int rules_run(const char *const argv[], const char *input, size_t inlen, char *out,
-    size_t outlen);
+int rules_run(const char *const argv[], const char *input, size_t inlen, char *out, size_t outlen);
 void rules_caps_for_children(void);
 /* split "ip:port/proto" */
 int rules_key_parse(const char *key, char *ip, size_t iplen, uint16_t *port, int *proto);
@@ -174,8 +173,8 @@ void svc_update(struct proxyd *, const char *svckey);
 void svc_resync(struct proxyd *);
 struct pd_vip *svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
 /* Choose an endpoint of vip, not one of the ntried ids tried already; -1 if none. */
-int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key,
-    size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
+int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key, size_t keylen,
+	     char (*tried)[PD_EPID_LEN], int ntried);
 void svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
 
 /* listen_keep.c */
@@ -196,8 +195,8 @@ size_t udp_count(const struct proxyd *);
 typedef tunclient_cb tun_result_cb;
 void tun_init(struct proxyd *);
 /* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
-int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,
-    int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
+int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port, int proto,
+	     const char *client, tun_result_cb, void *arg, uint64_t *id);
 void tun_cancel(struct proxyd *, uint64_t id);
 
 #endif

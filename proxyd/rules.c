@@ -43,8 +43,7 @@ rules_caps_for_children(void)
 }
 
 int
-rules_run(const char *const argv[], const char *input, size_t inlen, char *out,
-    size_t outlen)
+rules_run(const char *const argv[], const char *input, size_t inlen, char *out, size_t outlen)
 {
 	int in, o, st;
 	pid_t pid;
@@ -137,10 +136,10 @@ rules_sync_full(struct proxyd *p)
 	hmap_clear(p->rdel);
 	if (p->rb->full(p) == -1)
 		log_warnx("%s: installing the rules failed; retrying in %.0fs", p->rb->name,
-		    PROXY_RULES_CHECK);
+			  PROXY_RULES_CHECK);
 	else
 		log_info("%s: rules installed for %zu service ports", p->rb->name,
-		    hmap_count(p->rules));
+			 hmap_count(p->rules));
 	p->rules_dirty_full = 0;
 }
 
@@ -175,7 +174,8 @@ rules_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	if (p->rb->check(p) != 0) {
 		log_warnx("%s: our rules were changed or removed by someone else: putting them "
-		    "back", p->rb->name);
+			  "back",
+			  p->rb->name);
 		rules_sync_full(p);
 	}
 }
@@ -244,7 +244,7 @@ rules_init(struct proxyd *p, const char *backend)
 			p->rb = &rules_ipt;
 		else {
 			log_warnx("neither nft nor iptables-restore can be run: install nftables "
-			    "(or iptables); no service traffic will reach proxyd");
+				  "(or iptables); no service traffic will reach proxyd");
 			return -1;
 		}
 	} else if (strcmp(backend, "nftables") == 0)
@@ -253,7 +253,7 @@ rules_init(struct proxyd *p, const char *backend)
 		p->rb = &rules_ipt;
 	else {
 		log_warnx("modules.edgeProxy.rulesBackend: %s is not auto, nftables or iptables",
-		    backend);
+			  backend);
 		return -1;
 	}
 	log_info("redirect rules backend: %s", p->rb->name);

@@ -25,15 +25,15 @@
 static const struct {
 	const char *table, *hook, *chain;
 } jumps[] = {
-	{"nat", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
-	{"nat", "OUTPUT", "KUBE-PORTALS-HOST"},
-	{"mangle", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
-	{"mangle", "OUTPUT", "KUBE-PORTALS-HOST"},
+    {"nat", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
+    {"nat", "OUTPUT", "KUBE-PORTALS-HOST"},
+    {"mangle", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
+    {"mangle", "OUTPUT", "KUBE-PORTALS-HOST"},
 };
 
 static void
 ipt_rule(FILE *f, const char *op, const char *chain, int mangle, const char *key,
-    const char *comment, const char *bip, unsigned port)
+	 const char *comment, const char *bip, unsigned port)
 {
 	char ip[46];
 	uint16_t sport;
@@ -42,16 +42,20 @@ ipt_rule(FILE *f, const char *op, const char *chain, int mangle, const char *key
 	if (rules_key_parse(key, ip, sizeof(ip), &sport, &proto) == -1)
 		return;
 	if (!mangle && proto == EM_PROTO_TCP)
-		fprintf(f, "%s %s -m comment --comment \"%s\" -p tcp -m tcp -d %s/32 --dport %u "
-		    "-j DNAT --to-destination %s:%u\n", op, chain, comment, ip, sport, bip, port);
+		fprintf(f,
+			"%s %s -m comment --comment \"%s\" -p tcp -m tcp -d %s/32 --dport %u "
+			"-j DNAT --to-destination %s:%u\n",
+			op, chain, comment, ip, sport, bip, port);
 	else if (mangle && proto == EM_PROTO_UDP && strcmp(chain, "KUBE-PORTALS-CONTAINER") == 0)
-		fprintf(f, "%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
-		    "-j TPROXY --on-port %u --on-ip %s --tproxy-mark %#x/%#x\n", op, chain, comment,
-		    ip, sport, port, bip, PROXY_FWMARK, PROXY_FWMASK);
+		fprintf(f,
+			"%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
+			"-j TPROXY --on-port %u --on-ip %s --tproxy-mark %#x/%#x\n",
+			op, chain, comment, ip, sport, port, bip, PROXY_FWMARK, PROXY_FWMASK);
 	else if (mangle && proto == EM_PROTO_UDP)
-		fprintf(f, "%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
-		    "-j MARK --set-xmark %#x/%#x\n", op, chain, comment, ip, sport, PROXY_FWMARK,
-		    PROXY_FWMASK);
+		fprintf(f,
+			"%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
+			"-j MARK --set-xmark %#x/%#x\n",
+			op, chain, comment, ip, sport, PROXY_FWMARK, PROXY_FWMASK);
 }
 
 static void
@@ -89,17 +93,21 @@ ipt_jumps(int add)
 	int rc = 0;
 
 	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
-		const char *chk[] = {"iptables", "-w", "-t", jumps[i].table, "-C", jumps[i].hook,
-		    "-m", "comment", "--comment", JUMP_COMMENT, "-j", jumps[i].chain, NULL};
-		const char *ins[] = {"iptables", "-w", "-t", jumps[i].table, add ? "-I" : "-D",
-		    jumps[i].hook, "-m", "comment", "--comment", JUMP_COMMENT, "-j", jumps[i].chain,
-		    NULL};
+		const char *chk[] = {"iptables",  "-w",		 "-t", jumps[i].table,
+				     "-C",	  jumps[i].hook, "-m", "comment",
+				     "--comment", JUMP_COMMENT,	 "-j", jumps[i].chain,
+				     NULL};
+		const char *ins[] = {
+		    "iptables",	   "-w",	   "-t",      jumps[i].table, add ? "-I" : "-D",
+		    jumps[i].hook, "-m",	   "comment", "--comment",    JUMP_COMMENT,
+		    "-j",	   jumps[i].chain, NULL};
 
 		if (add) {
 			if (rules_run(chk, "", 0, out, sizeof(out)) == 0)
 				continue;
 			if (rules_run(ins, "", 0, out, sizeof(out)) == -1) {
-				log_warnx("iptables -t %s -I %s: %s", jumps[i].table, jumps[i].hook, out);
+				log_warnx("iptables -t %s -I %s: %s", jumps[i].table, jumps[i].hook,
+					  out);
 				rc = -1;
 			}
 		} else
@@ -122,7 +130,8 @@ ipt_full(struct proxyd *p)
 		return -1;
 	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
 	ipt_rules(f, "-A", p->rules, 0, bip, p->port);
-	fprintf(f, "COMMIT\n*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
+	fprintf(f,
+		"COMMIT\n*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
 	ipt_rules(f, "-A", p->rules, 1, bip, p->port);
 	fprintf(f, "COMMIT\n");
 	fclose(f);
@@ -188,7 +197,8 @@ static int
 ipt_cleanup(void)
 {
 	static const char *const argv[] = {"iptables-restore", "--noflush", NULL};
-	static const char txt[] = "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - "
+	static const char txt[] =
+	    "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - "
 	    "[0:0]\n-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n*mangle\n"
 	    ":KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
 	    "-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n";
@@ -207,5 +217,5 @@ ipt_cleanup(void)
 }
 
 const struct rules_backend rules_ipt = {
-	"iptables", ipt_full, ipt_apply, ipt_check, ipt_cleanup,
+    "iptables", ipt_full, ipt_apply, ipt_check, ipt_cleanup,
 };

@@ -25,8 +25,7 @@ struct sbuf {
 	size_t len, cap;
 };
 
-static void
-sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 sb_printf(struct sbuf *b, const char *fmt, ...)
@@ -96,7 +95,7 @@ nft_full(struct proxyd *p)
 	sb_printf(&b, "table ip edgemesh {}\ndelete table ip edgemesh\ntable ip edgemesh {\n");
 	for (proto = EM_PROTO_TCP; proto <= EM_PROTO_UDP; proto++) {
 		sb_printf(&b, "\tset svc_%s { type ipv4_addr . inet_service;",
-		    proto == EM_PROTO_TCP ? "tcp" : "udp");
+			  proto == EM_PROTO_TCP ? "tcp" : "udp");
 		size_t mark = b.len;
 		sb_printf(&b, " elements = { ");
 		n = nft_elements(&b, p->rules, proto, ", ");
@@ -107,16 +106,16 @@ nft_full(struct proxyd *p)
 		sb_printf(&b, " }\n");
 	}
 	sb_printf(&b,
-	    "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
-	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
-	    "\tchain nat_output { type nat hook output priority -110; policy accept; "
-	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
-	    "\tchain mangle_prerouting { type filter hook prerouting priority -160; policy "
-	    "accept; meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x "
-	    "tproxy to %s:%u accept; }\n"
-	    "\tchain mangle_output { type route hook output priority -160; policy accept; "
-	    "meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x; }\n}\n",
-	    bip, p->port, bip, p->port, PROXY_FWMARK, bip, p->port, PROXY_FWMARK);
+		  "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
+		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
+		  "\tchain nat_output { type nat hook output priority -110; policy accept; "
+		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
+		  "\tchain mangle_prerouting { type filter hook prerouting priority -160; policy "
+		  "accept; meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x "
+		  "tproxy to %s:%u accept; }\n"
+		  "\tchain mangle_output { type route hook output priority -160; policy accept; "
+		  "meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x; }\n}\n",
+		  bip, p->port, bip, p->port, PROXY_FWMARK, bip, p->port, PROXY_FWMARK);
 	rc = nft_exec(&b, "full install");
 	free(b.s);
 	return rc;
@@ -172,7 +171,8 @@ nft_check(struct proxyd *p)
 	if (strlen(out) < cap - 1) {
 		/* count set elements: "<digit> . <digit>" */
 		for (s = out; (s = strstr(s, " . ")) != NULL; s += 3)
-			if (s > out && isdigit((unsigned char)s[-1]) && isdigit((unsigned char)s[3]))
+			if (s > out && isdigit((unsigned char)s[-1]) &&
+			    isdigit((unsigned char)s[3]))
 				n++;
 		if (n != hmap_count(p->rules))
 			goto done;
@@ -199,5 +199,5 @@ nft_cleanup(void)
 }
 
 const struct rules_backend rules_nft = {
-	"nftables", nft_full, nft_apply, nft_check, nft_cleanup,
+    "nftables", nft_full, nft_apply, nft_check, nft_cleanup,
 };

@@ -20,9 +20,9 @@
 #include "netaddr.h"
 #include "socksd.h"
 
-#define MAX_CONNS	256
-#define NEGOTIATE_SECS	10.0
-#define OPEN_SECS	30.0	/* tunneld answers every open within its own timeout */
+#define MAX_CONNS      256
+#define NEGOTIATE_SECS 10.0
+#define OPEN_SECS      30.0 /* tunneld answers every open within its own timeout */
 
 enum { S_GREET, S_REQUEST, S_OPENING };
 
@@ -73,8 +73,8 @@ conn_refuse(struct sconn *c, uint8_t rep, const char *why)
 	uint8_t r[10];
 
 	c->s->refused++;
-	log_info("socks %s -> %s refused (reply %u): %s", c->client,
-	    c->target[0] ? c->target : "?", rep, why);
+	log_info("socks %s -> %s refused (reply %u): %s", c->client, c->target[0] ? c->target : "?",
+		 rep, why);
 	(void)send(c->fd, r, socks_reply(rep, r), MSG_DONTWAIT | MSG_NOSIGNAL);
 	conn_free(c);
 }
@@ -101,14 +101,14 @@ open_done(void *arg, int ok, const char *reason)
 {
 	struct sconn *c = arg;
 
-	c->state = S_REQUEST;	/* the open is settled: nothing to cancel */
+	c->state = S_REQUEST; /* the open is settled: nothing to cancel */
 	if (!ok) {
 		conn_refuse(c, socks_rep_for(reason), reason);
 		return;
 	}
 	c->s->opened++;
 	log_info("socks %s -> %s: connected through the tunnel", c->client, c->target);
-	conn_free(c);	/* tunneld owns the connection now */
+	conn_free(c); /* tunneld owns the connection now */
 }
 
 static void
@@ -121,8 +121,8 @@ conn_request(struct sconn *c, const struct socks_req *r)
 	snprintf(c->target, sizeof(c->target), "%s:%u", r->host, r->port);
 	if ((p = find_node(s, r)) == NULL) {
 		conn_refuse(c, r->atyp == 3 ? SOCKS_HOST_UNREACH : SOCKS_NOT_ALLOWED,
-		    r->atyp == 3 ? "no node of that name (no Node object)" :
-		    "only node addresses are reachable");
+			    r->atyp == 3 ? "no node of that name (no Node object)"
+					 : "only node addresses are reachable");
 		return;
 	}
 	if (strcmp(p->name, s->d->cfg.node_name) == 0) {
@@ -170,7 +170,7 @@ conn_parse(struct sconn *c)
 		if (rc == SOCKS_NO_METHOD) {
 			(void)send(c->fd, none, 2, MSG_DONTWAIT | MSG_NOSIGNAL);
 			log_info("socks %s: no acceptable method (only no-auth is served)",
-			    c->client);
+				 c->client);
 			conn_free(c);
 			return;
 		}
@@ -188,8 +188,8 @@ conn_parse(struct sconn *c)
 	}
 	snprintf(c->target, sizeof(c->target), "%s:%u", r.host, r.port);
 	if (rc > 0) {
-		conn_refuse(c, (uint8_t)rc, rc == SOCKS_CMD_UNSUPP ? "only CONNECT is served" :
-		    "bad address");
+		conn_refuse(c, (uint8_t)rc,
+			    rc == SOCKS_CMD_UNSUPP ? "only CONNECT is served" : "bad address");
 		return;
 	}
 	if (used != c->len) {
@@ -240,7 +240,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct sconn *c;
 	int fd;
 
-	if ((fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1) {
+	if ((fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
+	    -1) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 			log_warn("socks accept");
 		return;
@@ -302,7 +303,7 @@ void
 socks_health(struct socksd *s, char *buf, size_t len)
 {
 	snprintf(buf, len, "peers=%zu negotiating=%zu accepted=%llu opened=%llu refused=%llu",
-	    replica_count(s->d->replica, EM_TOPIC_PEERS), s->nconns,
-	    (unsigned long long)s->accepted, (unsigned long long)s->opened,
-	    (unsigned long long)s->refused);
+		 replica_count(s->d->replica, EM_TOPIC_PEERS), s->nconns,
+		 (unsigned long long)s->accepted, (unsigned long long)s->opened,
+		 (unsigned long long)s->refused);
 }

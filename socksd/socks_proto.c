@@ -73,7 +73,7 @@ socks_parse_request(const uint8_t *b, size_t len, struct socks_req *r, size_t *u
 		inet_ntop(AF_INET6, b + 4, r->host, sizeof(r->host));
 		break;
 	}
-	if (b[1] != 1)			/* only CONNECT */
+	if (b[1] != 1) /* only CONNECT */
 		return SOCKS_CMD_UNSUPP;
 	return 0;
 }
@@ -84,7 +84,7 @@ socks_reply(uint8_t rep, uint8_t out[10])
 	memset(out, 0, 10);
 	out[0] = 5;
 	out[1] = rep;
-	out[3] = 1;	/* IPv4 0.0.0.0:0 */
+	out[3] = 1; /* IPv4 0.0.0.0:0 */
 	return 10;
 }
 

@@ -64,7 +64,8 @@ socksd_listen(struct em_daemon *d, const char *spec)
 	setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(fd, 128) == -1)
 		fatal("cannot listen on %s:%d (is another program using it? "
-		    "modules.edgeProxy.socks5Proxy.listenPort picks another)", host, port);
+		      "modules.edgeProxy.socks5Proxy.listenPort picks another)",
+		      host, port);
 	log_info("SOCKS5 on %s:%d", host, port);
 	return fd;
 }
@@ -75,15 +76,15 @@ main(int argc, char **argv)
 	struct em_daemon d;
 	const char *listen_spec = NULL;
 	const struct em_opt opts[] = {
-		{"listen", 1, NULL, &listen_spec, "ADDR:PORT instead of bridgeDeviceIP:socks5 port"},
-		{NULL, 0, NULL, NULL, NULL},
+	    {"listen", 1, NULL, &listen_spec, "ADDR:PORT instead of bridgeDeviceIP:socks5 port"},
+	    {NULL, 0, NULL, NULL, NULL},
 	};
 	int lfd;
 
 	daemon_init(&d, "socksd", argc, argv, opts);
 	if (!d.cfg.proxy.socks5_enable)
 		log_warnx("modules.edgeProxy.socks5Proxy.enable is false: serving anyway, as "
-		    "socksd was started");
+			  "socksd was started");
 	lfd = socksd_listen(&d, listen_spec);
 	daemon_fd_keep(&d, "socks", lfd);
 	privdrop(&d, NULL, 0);

@@ -57,9 +57,10 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 				continue;
 			snprintf(key, sizeof(key), "%s/%s", eps->ns, eps->name);
 			if (replica_get(t->d->replica, EM_TOPIC_SERVICES, key) == NULL)
-				continue;	/* endpoints of no known service */
+				continue; /* endpoints of no known service */
 			for (j = 0; j < eps->nports; j++)
-				if (eps->ports[j].port == r->port && eps->ports[j].proto == r->proto)
+				if (eps->ports[j].port == r->port &&
+				    eps->ports[j].proto == r->proto)
 					return 1;
 		}
 	}
@@ -74,32 +75,37 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 	}
 	if (own) {
 		if (r->proto != EM_PROTO_TCP) {
-			snprintf(why, len, "%s %s:%u is a node address: only TCP to "
-			    "modules.edgeTunnel.allowedNodePorts is allowed", em_proto_name(r->proto),
-			    r->ip, r->port);
+			snprintf(why, len,
+				 "%s %s:%u is a node address: only TCP to "
+				 "modules.edgeTunnel.allowedNodePorts is allowed",
+				 em_proto_name(r->proto), r->ip, r->port);
 			return 0;
 		}
 		for (i = 0; i < cfg->tunnel.n_allowed_ports; i++)
 			if (cfg->tunnel.allowed_ports[i] == r->port)
 				return 1;
-		snprintf(why, len, "port %u of node %s is not in "
-		    "modules.edgeTunnel.allowedNodePorts", r->port, self);
+		snprintf(why, len,
+			 "port %u of node %s is not in "
+			 "modules.edgeTunnel.allowedNodePorts",
+			 r->port, self);
 		return 0;
 	}
 	if (ep_ip)
 		snprintf(why, len, "%s %s:%u is not a ready endpoint port of a service on %s",
-		    em_proto_name(r->proto), r->ip, r->port, self);
+			 em_proto_name(r->proto), r->ip, r->port, self);
 	else
-		snprintf(why, len, "%s %s:%u is neither a service endpoint on %s nor one of its "
-		    "addresses", em_proto_name(r->proto), r->ip, r->port, self);
+		snprintf(why, len,
+			 "%s %s:%u is neither a service endpoint on %s nor one of its "
+			 "addresses",
+			 em_proto_name(r->proto), r->ip, r->port, self);
 	return 0;
 }
 
 static void
 dial_fail(struct tun_stream *st, const char *why)
 {
-	log_warnx("stream from %s to %s %s:%u refused: %s", st->s->name,
-	    em_proto_name(st->proto), st->req.ip, st->req.port, why);
+	log_warnx("stream from %s to %s %s:%u refused: %s", st->s->name, em_proto_name(st->proto),
+		  st->req.ip, st->req.port, why);
 	tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 	tun_stream_free(st);
 }
@@ -128,8 +134,10 @@ tun_dial_target(struct tun_stream *st)
 		dial_fail(st, "not an IP address");
 		return;
 	}
-	fd = socket(ss.ss_family, (st->proto == EM_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) |
-	    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family,
+		    (st->proto == EM_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK |
+			SOCK_CLOEXEC,
+		    0);
 	if (fd == -1) {
 		snprintf(why, sizeof(why), "socket: %s", strerror(errno));
 		dial_fail(st, why);
@@ -142,7 +150,7 @@ tun_dial_target(struct tun_stream *st)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-		    strerror(errno));
+			 strerror(errno));
 		dial_fail(st, why);
 		return;
 	}

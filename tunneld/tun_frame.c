@@ -54,10 +54,10 @@ tun_get64(const uint8_t *p)
 }
 
 static const char *ftype_names[TUN_F_MAX] = {
-	[TUN_F_OPEN] = "OPEN", [TUN_F_OPEN_OK] = "OPEN_OK", [TUN_F_OPEN_FAIL] = "OPEN_FAIL",
-	[TUN_F_DATA] = "DATA", [TUN_F_WINDOW] = "WINDOW", [TUN_F_FIN] = "FIN",
-	[TUN_F_RST] = "RST", [TUN_F_PING] = "PING", [TUN_F_PONG] = "PONG",
-	[TUN_F_REKEY] = "REKEY", [TUN_F_GOAWAY] = "GOAWAY",
+    [TUN_F_OPEN] = "OPEN",   [TUN_F_OPEN_OK] = "OPEN_OK", [TUN_F_OPEN_FAIL] = "OPEN_FAIL",
+    [TUN_F_DATA] = "DATA",   [TUN_F_WINDOW] = "WINDOW",	  [TUN_F_FIN] = "FIN",
+    [TUN_F_RST] = "RST",     [TUN_F_PING] = "PING",	  [TUN_F_PONG] = "PONG",
+    [TUN_F_REKEY] = "REKEY", [TUN_F_GOAWAY] = "GOAWAY",
 };
 
 const char *
@@ -70,8 +70,7 @@ tun_ftype_name(int t)
 
 /* Returns the bytes written, 0 if it does not fit. */
 size_t
-tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,
-    size_t len)
+tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload, size_t len)
 {
 	if (len > 0xffff || cap < TUN_FRAME_HDR + len)
 		return 0;
@@ -119,8 +118,8 @@ tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
 size_t
 tun_open_encode(const struct tun_open_req *r, uint8_t *buf, size_t cap)
 {
-	size_t il = strnlen(r->ip, sizeof(r->ip) - 1), cl = strnlen(r->client,
-	    sizeof(r->client) - 1);
+	size_t il = strnlen(r->ip, sizeof(r->ip) - 1),
+	       cl = strnlen(r->client, sizeof(r->client) - 1);
 
 	if (cap < 5 + il + cl)
 		return 0;
@@ -195,7 +194,7 @@ tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *h)
 	h->version = buf[0];
 	for (i = 0; i < 8; i++)
 		if (!((buf[1 + i] >= '0' && buf[1 + i] <= '9') ||
-		    (buf[1 + i] >= 'a' && buf[1 + i] <= 'f')))
+		      (buf[1 + i] >= 'a' && buf[1 + i] <= 'f')))
 			return -1;
 	memcpy(h->fp, buf + 1, 8);
 	nl = buf[9];

@@ -46,8 +46,8 @@ client_find(uint64_t serial)
 	struct hclient *h;
 
 	LIST_FOREACH(h, &clients, link)
-		if (h->serial == serial)
-			return h;
+	if (h->serial == serial)
+		return h;
 	return NULL;
 }
 
@@ -60,7 +60,7 @@ tun_handoff_result(struct tunneld *t, uint64_t serial, uint64_t id, int ok, cons
 	msgpack_packer pk;
 
 	if ((h = client_find(serial)) == NULL)
-		return;	/* the opener is gone */
+		return; /* the opener is gone */
 	memset(&r, 0, sizeof(r));
 	r.id = id;
 	r.ok = ok;
@@ -105,14 +105,15 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 	}
 	if (strcmp(o.peer, t->d->cfg.node_name) == 0) {
 		close(fd);
-		tun_handoff_result(t, h->serial, o.id, 0, "the target is on this node: connect "
-		    "it directly");
+		tun_handoff_result(t, h->serial, o.id, 0,
+				   "the target is on this node: connect "
+				   "it directly");
 		return;
 	}
 	if (!tun_peer_known(t, o.peer)) {
 		close(fd);
 		snprintf(err, sizeof(err), "unknown node %s (no Node object in the peers topic)",
-		    o.peer);
+			 o.peer);
 		log_warnx("open from %s for %s:%u refused: %s", h->name, o.ip, o.port, err);
 		tun_handoff_result(t, h->serial, o.id, 0, err);
 		return;
@@ -157,7 +158,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 		row = &out.rows[out.nrows++];
 		snprintf(row->name, sizeof(row->name), "%s", o->u.peer->name);
 		snprintf(row->addr, sizeof(row->addr), "%s",
-		    o->u.peer->naddrs > 0 ? o->u.peer->addrs[0] : "-");
+			 o->u.peer->naddrs > 0 ? o->u.peer->addrs[0] : "-");
 		snprintf(row->state, sizeof(row->state), "idle");
 		if ((p = tun_peer_get(t, o->u.peer->name, 0)) == NULL)
 			continue;
@@ -197,7 +198,7 @@ handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 		}
 		if (hello.version != IPC_VERSION) {
 			snprintf(err, sizeof(err), "IPC version %u, we speak %u", hello.version,
-			    IPC_VERSION);
+				 IPC_VERSION);
 			ipc_conn_drop(c, err);
 			return;
 		}
@@ -239,7 +240,7 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (!daemon_peer_allowed(t->d, fd) || nclients >= HANDOFF_CLIENTS_MAX) {
 		if (nclients >= HANDOFF_CLIENTS_MAX)
 			log_warnx("tunnel.sock: %d clients already: refusing one",
-			    HANDOFF_CLIENTS_MAX);
+				  HANDOFF_CLIENTS_MAX);
 		close(fd);
 		return;
 	}

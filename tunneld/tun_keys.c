@@ -16,8 +16,8 @@
 #include "log.h"
 #include "tunneld.h"
 
-#define KEY_FILE	"tunnel.key"
-#define PSK_FILE_MAX	4096
+#define KEY_FILE     "tunnel.key"
+#define PSK_FILE_MAX 4096
 
 int
 tun_file_private(int fd, const char *path, char *err, size_t errlen)
@@ -33,15 +33,17 @@ tun_file_private(int fd, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s is readable by group or others (mode %04o): "
-		    "refusing it; fix with \"chmod 600 %s\"", path, (unsigned)(st.st_mode & 07777),
-		    path);
+		snprintf(err, errlen,
+			 "%s is readable by group or others (mode %04o): "
+			 "refusing it; fix with \"chmod 600 %s\"",
+			 path, (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s is owned by uid %u, not by us (uid %u): fix with "
-		    "\"chown %u %s\"", path, (unsigned)st.st_uid, (unsigned)geteuid(),
-		    (unsigned)geteuid(), path);
+		snprintf(err, errlen,
+			 "%s is owned by uid %u, not by us (uid %u): fix with "
+			 "\"chown %u %s\"",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
 		return -1;
 	}
 	return 0;
@@ -141,9 +143,12 @@ tun_keys_load(struct tunneld *t, const char *state_dir, char *err, size_t errlen
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' ' || buf[len - 1] == '\r'))
 		len--;
 	if (sodium_base642bin(t->spriv, NOISE_KEY_LEN, (const char *)buf, len, NULL, &klen, NULL,
-	    sodium_base64_VARIANT_ORIGINAL) == -1 || klen != NOISE_KEY_LEN) {
-		snprintf(err, errlen, "%s: not a base64 X25519 key; move it away to have a new one "
-		    "made", path);
+			      sodium_base64_VARIANT_ORIGINAL) == -1 ||
+	    klen != NOISE_KEY_LEN) {
+		snprintf(err, errlen,
+			 "%s: not a base64 X25519 key; move it away to have a new one "
+			 "made",
+			 path);
 		goto out;
 	}
 	if (noise_pubkey(t->spriv, t->spub) == -1) {
@@ -170,8 +175,10 @@ tun_psk_load(struct tunneld *t, const char *path, char *err, size_t errlen)
 	if (read_private(path, buf, PSK_FILE_MAX, &len, err, errlen) == -1)
 		goto out;
 	if (noise_psk_from_string(buf, len, t->psk) == -1) {
-		snprintf(err, errlen, "%s: the PSK file is empty (make one with "
-		    "\"edgemeshctl gen-psk > %s\")", path, path);
+		snprintf(err, errlen,
+			 "%s: the PSK file is empty (make one with "
+			 "\"edgemeshctl gen-psk > %s\")",
+			 path, path);
 		goto out;
 	}
 	noise_psk_fingerprint(t->psk, t->fp);

@@ -168,10 +168,10 @@ tun_stream_reset(struct tun_stream *st, const char *why)
 	if (st->local && st->state != ST_OPEN)
 		tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 	else if (st->s != NULL && st->s->state == SS_UP && st->id != 0)
-		tun_session_frame(st->s, TUN_F_RST, st->id, why, strlen(why) > 200 ? 200 :
-		    strlen(why));
+		tun_session_frame(st->s, TUN_F_RST, st->id, why,
+				  strlen(why) > 200 ? 200 : strlen(why));
 	log_debug("stream %u with %s (%s:%u) reset: %s", st->id, st_peer_name(st), st->req.ip,
-	    st->req.port, why);
+		  st->req.port, why);
 	tun_stream_free(st);
 }
 
@@ -197,8 +197,8 @@ st_watch(struct tun_stream *st)
 	int want;
 
 	want = st->state == ST_OPEN && !st->rd_eof &&
-	    (st->proto != EM_PROTO_TCP || st->send_win > 0) &&
-	    !(st->in_ready && st->s != NULL && st->s->blocked);
+	       (st->proto != EM_PROTO_TCP || st->send_win > 0) &&
+	       !(st->in_ready && st->s != NULL && st->s->blocked);
 	if (want && !ev_is_active(&st->rw))
 		ev_io_start(st_loop(), &st->rw);
 	else if (!want && ev_is_active(&st->rw))
@@ -212,7 +212,7 @@ tun_mux_blocked(struct tun_session *s)
 	struct tun_stream *st;
 
 	TAILQ_FOREACH(st, &s->ready, rq)
-		st_watch(st);
+	st_watch(st);
 }
 
 void
@@ -322,7 +322,7 @@ st_data(struct tun_stream *st, struct iovec *iov, int n, size_t len)
 		for (i = 0; i < n; i++)
 			if (send(st->fd, iov[i].iov_base, iov[i].iov_len, MSG_DONTWAIT) == -1)
 				log_debug("stream %u: datagram of %zu bytes dropped: %s", st->id,
-				    iov[i].iov_len, strerror(errno));
+					  iov[i].iov_len, strerror(errno));
 		return;
 	}
 	if (len > st->recv_win) {
@@ -335,8 +335,8 @@ st_data(struct tun_stream *st, struct iovec *iov, int n, size_t len)
 	}
 	st->recv_win -= (uint32_t)len;
 	if (st->olen == 0 && len > 0) {
-		w = n == 1 ? write(st->fd, iov[0].iov_base, iov[0].iov_len) :
-		    writev(st->fd, iov, n);
+		w = n == 1 ? write(st->fd, iov[0].iov_base, iov[0].iov_len)
+			   : writev(st->fd, iov, n);
 		if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 			w = 0;
 		if (w == -1) {
@@ -373,7 +373,7 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 	run->n = 0;
 	run->len = 0;
 	if ((st = tun_stream_find(s, run->sid)) == NULL)
-		return;	/* late frames of a stream gone: ignored */
+		return; /* late frames of a stream gone: ignored */
 	if (st->state != ST_OPEN) {
 		tun_stream_reset(st, "DATA before the stream was open");
 		return;
@@ -397,16 +397,16 @@ st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			err = errno;
 		if (err != 0) {
 			snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-			    strerror(err));
+				 strerror(err));
 			log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st),
-			    st->req.ip, st->req.port, why);
+				  st->req.ip, st->req.port, why);
 			tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 			tun_stream_free(st);
 			return;
 		}
 		tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
 		log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
-		    st->req.port);
+			  st->req.port);
 		tun_stream_start(st);
 		return;
 	}
@@ -435,7 +435,7 @@ st_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_stream *st = w->data;
 
-	st_ready(st);	/* already queued: nothing to do, the pump comes */
+	st_ready(st); /* already queued: nothing to do, the pump comes */
 }
 
 static void
@@ -447,19 +447,19 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (st->state == ST_CONNECTING) {
 		snprintf(why, sizeof(why), "connect %s:%u: timed out", st->req.ip, st->req.port);
 		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
-		    st->req.port, why);
+			  st->req.port, why);
 		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 		tun_stream_free(st);
 		return;
 	}
 	if (st->state == ST_PENDING && st->peer != NULL)
 		snprintf(why, sizeof(why), "no session to %s within %.0fs%s%s", st->peer->name,
-		    TUN_OPEN_TIMEOUT, st->peer->last_err[0] ? ": " : "", st->peer->last_err);
+			 TUN_OPEN_TIMEOUT, st->peer->last_err[0] ? ": " : "", st->peer->last_err);
 	else
 		snprintf(why, sizeof(why), "%s did not answer the OPEN within %.0fs",
-		    st_peer_name(st), TUN_OPEN_TIMEOUT);
-	log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port,
-	    st_peer_name(st), why);
+			 st_peer_name(st), TUN_OPEN_TIMEOUT);
+	log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port, st_peer_name(st),
+		  why);
 	tun_stream_reset(st, why);
 }
 
@@ -495,16 +495,16 @@ st_pull(struct tun_stream *st)
 			if (want > st->send_win)
 				want = st->send_win;
 			if (want == 0)
-				return 0;	/* WINDOW restarts it */
+				return 0; /* WINDOW restarts it */
 		}
 		if ((dst = tun_session_data_reserve(s, st->proto == EM_PROTO_UDP ? want : 1024,
-		    &room)) == NULL)
-			return -1;	/* the session closed: streams freed */
+						    &room)) == NULL)
+			return -1; /* the session closed: streams freed */
 		if (want > room)
 			want = room;
 		full = want == room;
-		n = st->proto == EM_PROTO_UDP ? recv(st->fd, dst, want, MSG_DONTWAIT) :
-		    read(st->fd, dst, want);
+		n = st->proto == EM_PROTO_UDP ? recv(st->fd, dst, want, MSG_DONTWAIT)
+					      : read(st->fd, dst, want);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -518,7 +518,7 @@ st_pull(struct tun_stream *st)
 		}
 		if (n == 0 && st->proto == EM_PROTO_TCP) {
 			if (tun_session_frame(s, TUN_F_FIN, st->id, NULL, 0) == -1)
-				return -1;	/* the session closed: streams freed */
+				return -1; /* the session closed: streams freed */
 			st->rd_eof = 1;
 			return st_maybe_done(st) ? -1 : 0;
 		}
@@ -527,12 +527,12 @@ st_pull(struct tun_stream *st)
 		total += (size_t)n;
 		if (st->proto == EM_PROTO_TCP) {
 			st->send_win -= (uint32_t)n;
-			if ((size_t)n < want)	/* drained the socket for now */
+			if ((size_t)n < want) /* drained the socket for now */
 				return 0;
 		}
 		if (alone ? full : total >= TUN_QUANTUM) {
 			if (st->proto == EM_PROTO_UDP || st->send_win > 0)
-				st_ready(st);	/* back of the queue */
+				st_ready(st); /* back of the queue */
 			return 0;
 		}
 	}
@@ -545,7 +545,7 @@ tun_mux_pump(struct tun_session *s)
 	int turns = 0;
 
 	while (s->state == SS_UP && tun_session_outq(s) < TUN_OUT_HIGH && turns++ < 4096 &&
-	    (st = TAILQ_FIRST(&s->ready)) != NULL) {
+	       (st = TAILQ_FIRST(&s->ready)) != NULL) {
 		TAILQ_REMOVE(&s->ready, st, rq);
 		st->in_ready = 0;
 		if (st_pull(st) == 0)
@@ -572,13 +572,13 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 	}
 	if (s->nstreams >= TUN_STREAMS_MAX) {
 		snprintf(why, sizeof(why), "too many streams on this session (%d)",
-		    TUN_STREAMS_MAX);
+			 TUN_STREAMS_MAX);
 		goto fail;
 	}
 	if (tun_target_allowed(t, &req, why, sizeof(why)) == 0) {
 		log_warnx("stream from %s (client %s) to %s %s:%u refused: %s", s->name,
-		    req.client[0] ? req.client : "?", em_proto_name(req.proto), req.ip, req.port,
-		    why);
+			  req.client[0] ? req.client : "?", em_proto_name(req.proto), req.ip,
+			  req.port, why);
 		goto fail;
 	}
 	st = tun_stream_new(s, NULL, -1, req.proto);
@@ -612,14 +612,15 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		return;
 	}
 	if ((st = tun_stream_find(s, f->sid)) == NULL)
-		return;	/* late frames of a stream gone: ignored */
+		return; /* late frames of a stream gone: ignored */
 	switch (f->type) {
 	case TUN_F_OPEN_OK:
 		if (!st->local || st->state != ST_OPENING)
 			return;
 		/* the opener's reply (a SOCKS success) goes first: the fd is fresh, it fits */
-		if (st->reply_len > 0 && send(st->fd, st->reply, st->reply_len,
-		    MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)st->reply_len) {
+		if (st->reply_len > 0 &&
+		    send(st->fd, st->reply, st->reply_len, MSG_DONTWAIT | MSG_NOSIGNAL) !=
+			(ssize_t)st->reply_len) {
 			/* the far end opened it: close it there; reset answers the opener */
 			tun_session_frame(s, TUN_F_RST, st->id, "client gone", 11);
 			tun_stream_reset(st, "the client did not take the reply");
@@ -627,14 +628,14 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		}
 		tun_handoff_result(t, st->client_serial, st->open_id, 1, "");
 		log_debug("stream %u to %s:%u via %s open", st->id, st->req.ip, st->req.port,
-		    s->name);
+			  s->name);
 		tun_stream_start(st);
 		return;
 	case TUN_F_OPEN_FAIL:
 		snprintf(why, sizeof(why), "%s refused: %.*s", s->name, (int)f->len,
-		    (const char *)f->payload);
+			 (const char *)f->payload);
 		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),
-		    st->req.ip, st->req.port, s->name, why);
+			  st->req.ip, st->req.port, s->name, why);
 		if (st->local && st->state == ST_OPENING)
 			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 		tun_stream_free(st);
@@ -657,7 +658,7 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		return;
 	case TUN_F_RST:
 		snprintf(why, sizeof(why), "reset by %s%s%.*s", s->name, f->len ? ": " : "",
-		    (int)f->len, (const char *)f->payload);
+			 (int)f->len, (const char *)f->payload);
 		if (st->local && st->state != ST_OPEN)
 			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 		log_debug("stream %u: %s", st->id, why);
@@ -696,7 +697,7 @@ tun_mux_tick(struct tun_session *s, ev_tstamp now)
 			if (st->proto == EM_PROTO_UDP && st->state == ST_OPEN &&
 			    now - st->last_active > TUN_UDP_IDLE) {
 				log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
-				    st->req.port);
+					  st->req.port);
 				tun_stream_reset(st, "idle");
 			}
 		}

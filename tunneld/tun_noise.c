@@ -586,8 +586,8 @@ noise_cs_crypt(const struct noise_cs *cs, uint64_t n, const uint8_t *ad, size_t 
 		goto out;
 	if (adlen > 0 && EVP_CipherUpdate(ctx, NULL, &outl, ad, (int)adlen) != 1)
 		goto out;
-	if (len > 0 && (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1 ||
-			(size_t)outl != len))
+	if (len > 0 &&
+	    (EVP_CipherUpdate(ctx, out, &outl, in, (int)len) != 1 || (size_t)outl != len))
 		goto out;
 	if (EVP_CipherFinal_ex(ctx, out + len, &outl) != 1 || outl != 0)
 		goto out;

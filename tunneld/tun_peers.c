@@ -53,8 +53,7 @@ tun_peer_state(const struct tun_peer *p)
 }
 
 int
-tun_peer_pubkey_ok(struct tunneld *t, const char *name, const uint8_t *pub, char *why,
-    size_t len)
+tun_peer_pubkey_ok(struct tunneld *t, const char *name, const uint8_t *pub, char *why, size_t len)
 {
 	const struct em_object *o;
 	uint8_t want[NOISE_KEY_LEN];
@@ -66,13 +65,14 @@ tun_peer_pubkey_ok(struct tunneld *t, const char *name, const uint8_t *pub, char
 	if (pub == NULL)
 		return 0;
 	if (sodium_base642bin(want, sizeof(want), o->u.peer->pubkey, strlen(o->u.peer->pubkey),
-	    NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == -1 || n != sizeof(want)) {
+			      NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == -1 ||
+	    n != sizeof(want)) {
 		snprintf(why, len, "the pinned key of %s is not base64 X25519", name);
 		return 0;
 	}
 	if (sodium_memcmp(want, pub, sizeof(want)) != 0) {
 		snprintf(why, len, "%s presented a static key other than the one pinned for it",
-		    name);
+			 name);
 		return 0;
 	}
 	return 1;
@@ -85,7 +85,7 @@ peer_fail_pending(struct tun_peer *p, const char *why)
 
 	while ((st = TAILQ_FIRST(&p->pending)) != NULL) {
 		log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port, p->name,
-		    why);
+			  why);
 		tun_stream_reset(st, why);
 	}
 }
@@ -119,8 +119,10 @@ tun_peer_dial(struct tun_peer *p)
 	ev_timer_stop(t->d->loop, &p->retry);
 	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) == NULL ||
 	    o->u.peer->naddrs == 0) {
-		snprintf(p->last_err, sizeof(p->last_err), "node %s has no known address "
-		    "(no Node object with status.addresses)", p->name);
+		snprintf(p->last_err, sizeof(p->last_err),
+			 "node %s has no known address "
+			 "(no Node object with status.addresses)",
+			 p->name);
 		peer_fail_pending(p, p->last_err);
 		return;
 	}
@@ -197,7 +199,7 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	ev_timer_stop(t->d->loop, &p->retry);
 	if (lose != NULL) {
 		log_info("two sessions with %s: keeping the one %s dialed", p->name,
-		    keep->initiator ? "we" : "they");
+			 keep->initiator ? "we" : "they");
 		/* the peer may have opened streams on it already: drain, the
 		 * keepalive tick closes it once it is empty */
 		lose->draining = 1;

@@ -35,7 +35,7 @@
 #include "netaddr.h"
 #include "tunneld.h"
 
-#define NO_REC	SIZE_MAX
+#define NO_REC SIZE_MAX
 
 static void sess_read_cb(struct ev_loop *, ev_io *, int);
 static void sess_write_cb(struct ev_loop *, ev_io *, int);
@@ -50,7 +50,6 @@ set_nodelay(int fd)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
-
 
 /* The address without the port, for log lines. */
 static const char *
@@ -88,7 +87,7 @@ tun_listen(struct tunneld *t, int port, char *err, size_t errlen)
 			fd = -1;
 		}
 	}
-	if (fd == -1) {	/* no IPv6 here */
+	if (fd == -1) { /* no IPv6 here */
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons((uint16_t)port);
@@ -99,7 +98,7 @@ tun_listen(struct tunneld *t, int port, char *err, size_t errlen)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
 			snprintf(err, errlen, "modules.edgeTunnel.listenPort %d: bind: %s", port,
-			    strerror(errno));
+				 strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -137,7 +136,7 @@ sess_new(struct tunneld *t, int fd, int initiator)
 	ev_timer_init(&s->tick, sess_tick_cb, TUN_HS_TIMEOUT, 0.);
 	s->rw.data = s->ww.data = s->tick.data = s;
 	s->hs = noise_hs_new(NOISE_XXPSK3, initiator, (const uint8_t *)TUN_PROLOGUE,
-	    strlen(TUN_PROLOGUE), t->spriv, NULL, t->psk);
+			     strlen(TUN_PROLOGUE), t->spriv, NULL, t->psk);
 	if (s->hs == NULL)
 		fatal("%s: noise_hs_new", __func__);
 	LIST_INSERT_HEAD(&t->sessions, s, link);
@@ -167,7 +166,7 @@ tun_session_close(struct tun_session *s, const char *why)
 		log_info("session with %s at %s closed: %s", s->name, s->addr, why);
 	else
 		log_debug("connection %s (%s) closed: %s", s->addr, s->name[0] ? s->name : "?",
-		    why);
+			  why);
 	s->state = SS_DEAD;
 	ev_io_stop(t->d->loop, &s->rw);
 	ev_io_stop(t->d->loop, &s->ww);
@@ -283,8 +282,8 @@ sess_seal(struct tun_session *s)
 		rekey = 1;
 	}
 	if (noise_cs_encrypt(&s->cs[0], NULL, 0, s->wbuf + s->rec + 2, ptlen,
-	    s->wbuf + s->rec + 2) == -1)
-		fatalx("%s: noise_cs_encrypt", __func__);	/* nonce space exhausted, EVP */
+			     s->wbuf + s->rec + 2) == -1)
+		fatalx("%s: noise_cs_encrypt", __func__); /* nonce space exhausted, EVP */
 	tun_put16(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
 	s->sealed = s->wlen;
@@ -294,7 +293,7 @@ sess_seal(struct tun_session *s)
 		if (noise_cs_rekey(&s->cs[0]) == -1)
 			fatalx("%s: noise_cs_rekey", __func__);
 		log_debug("session with %s: rekeyed the sending key after %llu bytes", s->name,
-		    (unsigned long long)s->since_rekey);
+			  (unsigned long long)s->since_rekey);
 		s->since_rekey = 0;
 		s->rekey_due = 0;
 		s->rekey_at = ev_now(s->t->d->loop);
@@ -303,7 +302,7 @@ sess_seal(struct tun_session *s)
 
 int
 tun_session_frame(struct tun_session *s, uint8_t type, uint32_t sid, const void *payload,
-    size_t len)
+		  size_t len)
 {
 	if (s->state != SS_UP)
 		return -1;
@@ -400,7 +399,7 @@ tun_sessions_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	while ((s = LIST_FIRST(&t->dirty)) != NULL) {
 		LIST_REMOVE(s, dlink);
 		s->dirty = 0;
-		s->busy = 1;	/* a close in here leaves the release to us */
+		s->busy = 1; /* a close in here leaves the release to us */
 		for (round = 0; round < TUN_PUMP_ROUNDS; round++) {
 			if (s->state == SS_UP)
 				tun_mux_pump(s);
@@ -509,7 +508,7 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	s->state = SS_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
-		    strerror(errno));
+			 strerror(errno));
 		s->peer = NULL;
 		tun_session_close(s, p->last_err);
 		return NULL;
@@ -581,7 +580,7 @@ psk_mismatch_log(struct tun_session *s, const char *theirs)
 	tun_fp_short(theirs, b);
 	snprintf(key, sizeof(key), "psk:%s:%s", s->name, theirs);
 	log_warnx_once(key, "PSK mismatch with %s at %s: ours %s, theirs %s", s->name,
-	    sess_ip(s, ip, sizeof(ip)), a, b);
+		       sess_ip(s, ip, sizeof(ip)), a, b);
 }
 
 static void
@@ -600,7 +599,7 @@ sess_established(struct tun_session *s)
 	}
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
-	memset(s->cs, 0, 2 * sizeof(struct noise_cs));	/* wipeable even if split fails */
+	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */
 	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
 		return;
@@ -622,7 +621,7 @@ sess_established(struct tun_session *s)
 	p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 1);
 	s->peer = p;
 	log_info("session up with %s at %s (%s)", s->name, s->addr,
-	    s->initiator ? "we dialed" : "they dialed");
+		 s->initiator ? "we dialed" : "they dialed");
 	tun_peer_up(p, s);
 }
 
@@ -641,13 +640,16 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 	}
 	if (noise_hs_read(s->hs, msg, mlen, pay, sizeof(pay), &plen) == -1) {
 		if (s->initiator)
-			snprintf(why, sizeof(why), "handshake with %s at %s failed at msg2 "
-			    "(not an edgemesh-c tunnel, or a bad key)", s->name,
-			    sess_ip(s, ip, sizeof(ip)));
+			snprintf(why, sizeof(why),
+				 "handshake with %s at %s failed at msg2 "
+				 "(not an edgemesh-c tunnel, or a bad key)",
+				 s->name, sess_ip(s, ip, sizeof(ip)));
 		else
-			snprintf(why, sizeof(why), "handshake with %s at %s failed: msg%d did "
-			    "not authenticate (PSK or key mismatch)", s->name[0] ? s->name : "?",
-			    sess_ip(s, ip, sizeof(ip)), s->name[0] ? 3 : 1);
+			snprintf(why, sizeof(why),
+				 "handshake with %s at %s failed: msg%d did "
+				 "not authenticate (PSK or key mismatch)",
+				 s->name[0] ? s->name : "?", sess_ip(s, ip, sizeof(ip)),
+				 s->name[0] ? 3 : 1);
 		if (s->name[0])
 			log_warnx("%s", why);
 		tun_session_close(s, why);
@@ -666,16 +668,18 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 			return -1;
 		}
 		if (strcmp(h.name, s->name) != 0) {
-			snprintf(why, sizeof(why), "dialed %s at %s but it says it is %s (check "
-			    "the Node addresses)", s->name, s->addr, h.name);
+			snprintf(why, sizeof(why),
+				 "dialed %s at %s but it says it is %s (check "
+				 "the Node addresses)",
+				 s->name, s->addr, h.name);
 			log_warnx("%s", why);
 			tun_session_close(s, why);
 			return -1;
 		}
 		/* -> s, se, psk */
 		if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
-		    noise_hs_write(s->hs, NULL, 0, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2,
-		    &olen) == -1) {
+		    noise_hs_write(s->hs, NULL, 0, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2, &olen) ==
+			-1) {
 			tun_session_close(s, "handshake: cannot write msg3");
 			return -1;
 		}
@@ -705,7 +709,7 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 	}
 	if (strcmp(h.fp, s->t->fp) != 0) {
 		psk_mismatch_log(s, h.fp);
-		s->fp_mismatch = 1;	/* answer so they can log it too, then close */
+		s->fp_mismatch = 1; /* answer so they can log it too, then close */
 	}
 	memset(&h, 0, sizeof(h));
 	h.version = 1;
@@ -735,10 +739,10 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun
 	size_t off = 0, used, ptlen;
 	int r;
 
-	if (len < NOISE_TAG_LEN ||
-	    noise_cs_decrypt(&s->cs[1], NULL, 0, rec, len, rec) == -1) {
+	if (len < NOISE_TAG_LEN || noise_cs_decrypt(&s->cs[1], NULL, 0, rec, len, rec) == -1) {
 		log_warnx("session with %s at %s: a record failed authentication (tampered, "
-		    "replayed or reordered): closing", s->name, s->addr);
+			  "replayed or reordered): closing",
+			  s->name, s->addr);
 		tun_session_close(s, "record authentication failed");
 		return -1;
 	}
@@ -748,7 +752,7 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun
 		r = tun_frame_get(rec + off, ptlen - off, &f, &used);
 		if (r != 1) {
 			log_warnx("session with %s: malformed frame (type %u): closing", s->name,
-			    rec[off]);
+				  rec[off]);
 			tun_session_close(s, "malformed frame");
 			return -1;
 		}
@@ -769,7 +773,7 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun
 					return -1;
 			}
 			run->sid = f.sid;
-			run->iov[run->n].iov_base = rec + (f.payload - rec);	/* not const */
+			run->iov[run->n].iov_base = rec + (f.payload - rec); /* not const */
 			run->iov[run->n].iov_len = f.len;
 			run->n++;
 			run->len += f.len;
@@ -807,8 +811,10 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		else
 			snprintf(why, sizeof(why), "read: %s", strerror(errno));
 		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
-			snprintf(why, sizeof(why), "%s closed the connection during the handshake "
-			    "(PSK mismatch? see its log)", s->name);
+			snprintf(why, sizeof(why),
+				 "%s closed the connection during the handshake "
+				 "(PSK mismatch? see its log)",
+				 s->name);
 		tun_session_close(s, why);
 		return;
 	}
@@ -839,7 +845,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 	}
 	if (s->state == SS_UP && run.n > 0)
-		tun_mux_data(s, &run);	/* before rbuf moves */
+		tun_mux_data(s, &run); /* before rbuf moves */
 	s->busy = 0;
 	if (s->state == SS_DEAD) {
 		sess_release(s);
@@ -849,7 +855,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
 		s->rlen -= off;
 	}
-	if (s->rlen == s->rcap) {	/* cannot happen with rcap >= one message */
+	if (s->rlen == s->rcap) { /* cannot happen with rcap >= one message */
 		tun_session_close(s, "read buffer full");
 		return;
 	}
@@ -867,7 +873,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		snprintf(why, sizeof(why), "handshake timeout (%.0fs)", TUN_HS_TIMEOUT);
 		if (s->initiator && s->state == SS_HANDSHAKE)
 			log_warnx("handshake with %s at %s timed out", s->name,
-			    sess_ip(s, ip, sizeof(ip)));
+				  sess_ip(s, ip, sizeof(ip)));
 		else if (s->initiator)
 			snprintf(why, sizeof(why), "connect to %s timed out", s->addr);
 		tun_session_close(s, why);

@@ -21,10 +21,13 @@ tunneld_get(void)
 
 static void
 tunneld_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-    const struct em_object *cur)
+	       const struct em_object *cur)
 {
-	log_debug("%s %s %s", cur == NULL ? "delete" : old == NULL ? "add" : "change",
-	    em_topic_name(t), key);
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
+		  em_topic_name(t), key);
 }
 
 static void
@@ -35,11 +38,11 @@ tunneld_health(void *arg, struct ipc_health *h)
 	size_t up = 0;
 
 	LIST_FOREACH(s, &t->sessions, link)
-		if (s->state == SS_UP)
-			up++;
+	if (s->state == SS_UP)
+		up++;
 	snprintf(h->detail, sizeof(h->detail), "peers=%zu sessions=%zu streams=%llu psk=%s",
-	    replica_count(t->d->replica, EM_TOPIC_PEERS), up,
-	    (unsigned long long)t->nstreams, t->fp);
+		 replica_count(t->d->replica, EM_TOPIC_PEERS), up, (unsigned long long)t->nstreams,
+		 t->fp);
 }
 
 static void
@@ -60,8 +63,8 @@ main(int argc, char **argv)
 	const char *psk_file = NULL;
 	char err[1024];
 	struct em_opt opts[] = {
-		{ "psk-file", 1, NULL, &psk_file, "the PSK file (overrides psk.path)" },
-		{ NULL, 0, NULL, NULL, NULL },
+	    {"psk-file", 1, NULL, &psk_file, "the PSK file (overrides psk.path)"},
+	    {NULL, 0, NULL, NULL, NULL},
 	};
 
 	daemon_init(&d, "tunneld", argc, argv, opts);
@@ -75,12 +78,12 @@ main(int argc, char **argv)
 		fatalx("libsodium initialisation failed");
 	if (!d.cfg.tunnel.psk_enable)
 		fatalx("modules.edgeTunnel.psk.enable is false in %s: tunneld admits peers by "
-		    "PSK only; set it to true and point psk.path at the PSK file",
-		    d.cfg.path[0] ? d.cfg.path : "the config");
+		       "PSK only; set it to true and point psk.path at the PSK file",
+		       d.cfg.path[0] ? d.cfg.path : "the config");
 
 	/* privileged acquisitions: keys, sockets */
 	if (tun_psk_load(t, psk_file != NULL ? psk_file : d.cfg.tunnel.psk_path, err,
-	    sizeof(err)) == -1)
+			 sizeof(err)) == -1)
 		fatalx("PSK: %s", err);
 	if (tun_keys_load(t, d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("static key: %s", err);
@@ -98,7 +101,7 @@ main(int argc, char **argv)
 	ev_prepare_start(d.loop, &t->prep);
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
-	    EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 	d.on_change = tunneld_change;
 	d.fill_health = tunneld_health;
 	d.on_shutdown = tunneld_shutdown;

@@ -15,47 +15,47 @@
 #include "daemon.h"
 #include "tun_noise.h"
 
-#define TUN_PROLOGUE		"edgemesh-c tunnel v1"
-#define TUN_HS_MAX		1024		/* a handshake message, with its length */
-#define TUN_HS_TIMEOUT		3.0		/* seconds for a whole handshake */
-#define TUN_PREAUTH_MAX		64		/* inbound connections not yet authenticated */
-#define TUN_REC_MAX		(NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)	/* record plaintext */
-#define TUN_FRAME_HDR		7		/* type u8, stream u32, length u16 */
-#define TUN_RBUF		(2 * (2 + NOISE_MAX_MSG_LEN))
-#define TUN_OUT_HIGH		(256u << 10)	/* stop taking stream data above this */
-#define TUN_OUT_LOW		(64u << 10)	/* resume below this */
-#define TUN_OUT_HARD		(16u << 20)	/* a peer this far behind is dropped */
-#define TUN_PUMP_ROUNDS		4		/* pump+flush rounds per loop iteration */
-#define TUN_WINDOW		(256u << 10)	/* per-stream receive window at OPEN (wire) */
-#define TUN_WINDOW_MAX		(1024u << 10)	/* grown to while the fd keeps up */
-#define TUN_WIN_UPDATE		(32u << 10)	/* send WINDOW once this much was consumed */
-#define TUN_QUANTUM		(16u << 10)	/* bytes per turn; a stream alone: a record */
-#define TUN_RX_IOV		16		/* DATA frames merged into one writev() */
-#define TUN_PING_PERIOD		5.0
-#define TUN_PING_MISSES		3
-#define TUN_REKEY_BYTES		(256ull << 20)
-#define TUN_REKEY_SECS		600.0
-#define TUN_OPEN_TIMEOUT	10.0		/* queued OPEN waiting for a session, or a dial */
-#define TUN_UDP_IDLE		60.0
-#define TUN_PENDING_MAX		1024		/* queued OPENs per peer */
-#define TUN_STREAMS_MAX		8192		/* streams per session */
-#define TUN_BACKOFF_MIN		0.5
-#define TUN_BACKOFF_MAX		30.0
-#define TUN_SIMUL_WINDOW	10.0		/* two sessions this close are a simultaneous open */
+#define TUN_PROLOGUE	 "edgemesh-c tunnel v1"
+#define TUN_HS_MAX	 1024 /* a handshake message, with its length */
+#define TUN_HS_TIMEOUT	 3.0  /* seconds for a whole handshake */
+#define TUN_PREAUTH_MAX	 64   /* inbound connections not yet authenticated */
+#define TUN_REC_MAX	 (NOISE_MAX_MSG_LEN - NOISE_TAG_LEN) /* record plaintext */
+#define TUN_FRAME_HDR	 7				     /* type u8, stream u32, length u16 */
+#define TUN_RBUF	 (2 * (2 + NOISE_MAX_MSG_LEN))
+#define TUN_OUT_HIGH	 (256u << 10)  /* stop taking stream data above this */
+#define TUN_OUT_LOW	 (64u << 10)   /* resume below this */
+#define TUN_OUT_HARD	 (16u << 20)   /* a peer this far behind is dropped */
+#define TUN_PUMP_ROUNDS	 4	       /* pump+flush rounds per loop iteration */
+#define TUN_WINDOW	 (256u << 10)  /* per-stream receive window at OPEN (wire) */
+#define TUN_WINDOW_MAX	 (1024u << 10) /* grown to while the fd keeps up */
+#define TUN_WIN_UPDATE	 (32u << 10)   /* send WINDOW once this much was consumed */
+#define TUN_QUANTUM	 (16u << 10)   /* bytes per turn; a stream alone: a record */
+#define TUN_RX_IOV	 16	       /* DATA frames merged into one writev() */
+#define TUN_PING_PERIOD	 5.0
+#define TUN_PING_MISSES	 3
+#define TUN_REKEY_BYTES	 (256ull << 20)
+#define TUN_REKEY_SECS	 600.0
+#define TUN_OPEN_TIMEOUT 10.0 /* queued OPEN waiting for a session, or a dial */
+#define TUN_UDP_IDLE	 60.0
+#define TUN_PENDING_MAX	 1024 /* queued OPENs per peer */
+#define TUN_STREAMS_MAX	 8192 /* streams per session */
+#define TUN_BACKOFF_MIN	 0.5
+#define TUN_BACKOFF_MAX	 30.0
+#define TUN_SIMUL_WINDOW 10.0 /* two sessions this close are a simultaneous open */
 
 /* Mux frame types (one byte on the wire; append-only). */
 enum tun_ftype {
-	TUN_F_OPEN = 1,		/* proto u8, port u16, iplen u8, ip, clen u8, client */
+	TUN_F_OPEN = 1, /* proto u8, port u16, iplen u8, ip, clen u8, client */
 	TUN_F_OPEN_OK = 2,
-	TUN_F_OPEN_FAIL = 3,	/* reason text */
+	TUN_F_OPEN_FAIL = 3, /* reason text */
 	TUN_F_DATA = 4,
-	TUN_F_WINDOW = 5,	/* u32 increment */
+	TUN_F_WINDOW = 5, /* u32 increment */
 	TUN_F_FIN = 6,
-	TUN_F_RST = 7,		/* reason text, may be empty */
-	TUN_F_PING = 8,		/* u64 opaque */
-	TUN_F_PONG = 9,		/* the PING's u64 */
-	TUN_F_REKEY = 10,	/* the sender rekeys after this record */
-	TUN_F_GOAWAY = 11,	/* no new streams on this session (duplicate) */
+	TUN_F_RST = 7,	   /* reason text, may be empty */
+	TUN_F_PING = 8,	   /* u64 opaque */
+	TUN_F_PONG = 9,	   /* the PING's u64 */
+	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
+	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
 	TUN_F_MAX
 };
 
@@ -99,29 +99,29 @@ struct tunneld;
 struct tun_stream {
 	uint32_t id;
 	uint8_t proto;
-	uint8_t state;			/* enum tun_ststate */
-	unsigned local:1;		/* opened through tunnel.sock here */
-	unsigned in_ready:1;		/* on the session's ready queue */
-	unsigned rd_eof:1;		/* fd gave EOF, FIN sent */
-	unsigned remote_fin:1;		/* peer sent FIN */
-	unsigned wr_shut:1;		/* shutdown(SHUT_WR) done */
+	uint8_t state;		 /* enum tun_ststate */
+	unsigned local : 1;	 /* opened through tunnel.sock here */
+	unsigned in_ready : 1;	 /* on the session's ready queue */
+	unsigned rd_eof : 1;	 /* fd gave EOF, FIN sent */
+	unsigned remote_fin : 1; /* peer sent FIN */
+	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
 	int fd;
 	struct tun_session *s;
-	struct tun_peer *peer;		/* while pending */
-	struct tun_stream *hnext;	/* session hash chain */
-	TAILQ_ENTRY(tun_stream) rq;	/* ready queue */
-	TAILQ_ENTRY(tun_stream) pq;	/* peer's pending queue */
+	struct tun_peer *peer;	    /* while pending */
+	struct tun_stream *hnext;   /* session hash chain */
+	TAILQ_ENTRY(tun_stream) rq; /* ready queue */
+	TAILQ_ENTRY(tun_stream) pq; /* peer's pending queue */
 	ev_io rw, ww;
-	ev_timer tmo;			/* open/connect timeout */
-	uint32_t send_win;		/* what we may still send */
-	uint32_t recv_win;		/* what the peer may still send */
-	uint32_t win;			/* receive window granted: TUN_WINDOW..MAX */
-	uint32_t consumed;		/* written to the fd, not yet granted back */
-	uint8_t *obuf;			/* tunnel -> fd bytes the fd did not take */
+	ev_timer tmo;	   /* open/connect timeout */
+	uint32_t send_win; /* what we may still send */
+	uint32_t recv_win; /* what the peer may still send */
+	uint32_t win;	   /* receive window granted: TUN_WINDOW..MAX */
+	uint32_t consumed; /* written to the fd, not yet granted back */
+	uint8_t *obuf;	   /* tunnel -> fd bytes the fd did not take */
 	size_t ooff, olen, ocap;
-	uint64_t client_serial;		/* hand-off client to answer */
+	uint64_t client_serial; /* hand-off client to answer */
 	uint64_t open_id;
-	uint8_t reply_len;		/* written to the fd at OPEN_OK, before data */
+	uint8_t reply_len; /* written to the fd at OPEN_OK, before data */
 	uint8_t reply[64];
 	ev_tstamp last_active;
 	struct tun_open_req req;
@@ -131,75 +131,75 @@ TAILQ_HEAD(tun_streamq, tun_stream);
 struct tun_session {
 	struct tunneld *t;
 	int fd;
-	uint8_t state;			/* enum tun_sstate */
-	unsigned initiator:1;
-	unsigned draining:1;
-	unsigned dirty:1;
-	unsigned busy:1;
-	unsigned dead:1;
-	unsigned rekey_due:1;
-	unsigned rekey_rx:1;
-	unsigned fp_mismatch:1;		/* logged; close once msg2 is out */
-	unsigned blocked:1;		/* the socket did not take all: streams parked */
-	char addr[64];			/* peer ip:port */
-	char name[254];			/* peer node, once known */
+	uint8_t state; /* enum tun_sstate */
+	unsigned initiator : 1;
+	unsigned draining : 1;
+	unsigned dirty : 1;
+	unsigned busy : 1;
+	unsigned dead : 1;
+	unsigned rekey_due : 1;
+	unsigned rekey_rx : 1;
+	unsigned fp_mismatch : 1; /* logged; close once msg2 is out */
+	unsigned blocked : 1;	  /* the socket did not take all: streams parked */
+	char addr[64];		  /* peer ip:port */
+	char name[254];		  /* peer node, once known */
 	struct tun_peer *peer;
 	ev_io rw, ww;
-	ev_timer tick;			/* handshake timeout, then keepalive */
+	ev_timer tick; /* handshake timeout, then keepalive */
 	ev_tstamp created, up_at, rekey_at;
 	struct noise_hs *hs;
-	struct noise_cs *cs;		/* [0] send, [1] recv; sodium_malloc */
+	struct noise_cs *cs; /* [0] send, [1] recv; sodium_malloc */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 	uint8_t *wbuf;
 	size_t woff, wlen, wcap;
-	size_t sealed;			/* wbuf[woff..sealed) is ready to write */
-	size_t rec;			/* start of the open record, or SIZE_MAX */
+	size_t sealed; /* wbuf[woff..sealed) is ready to write */
+	size_t rec;    /* start of the open record, or SIZE_MAX */
 	uint64_t since_rekey;
-	uint64_t tx, rx;		/* payload bytes */
+	uint64_t tx, rx; /* payload bytes */
 	uint32_t next_sid;
-	struct tun_stream **ht;		/* stream hash */
+	struct tun_stream **ht; /* stream hash */
 	size_t htsize, nstreams;
 	struct tun_streamq ready;
 	unsigned pings_out;
 	uint64_t rtt_us;
-	int preauth_slot;		/* index in the pre-auth table or -1 */
-	LIST_ENTRY(tun_session) link;	/* all sessions */
-	LIST_ENTRY(tun_session) dlink;	/* dirty sessions */
+	int preauth_slot;	       /* index in the pre-auth table or -1 */
+	LIST_ENTRY(tun_session) link;  /* all sessions */
+	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
 struct tun_peer {
 	char name[254];
-	struct tun_session *sess;	/* the session streams use */
+	struct tun_session *sess; /* the session streams use */
 	struct tun_session *dialing;
 	struct tun_streamq pending;
 	size_t npending;
-	unsigned want:1;		/* used: keep a session up */
-	unsigned refused:1;		/* PSK mismatch seen */
+	unsigned want : 1;    /* used: keep a session up */
+	unsigned refused : 1; /* PSK mismatch seen */
 	size_t addr_idx;
-	char addr[64];			/* last address tried or seen */
+	char addr[64]; /* last address tried or seen */
 	double backoff;
 	ev_timer retry;
-	uint64_t tx, rx;		/* of sessions gone */
+	uint64_t tx, rx; /* of sessions gone */
 	char last_err[160];
 	struct tunneld *t;
 };
 
 struct tunneld {
 	struct em_daemon *d;
-	uint8_t *spriv;			/* static key, sodium_malloc */
+	uint8_t *spriv; /* static key, sodium_malloc */
 	uint8_t spub[NOISE_KEY_LEN];
-	uint8_t *psk;			/* sodium_malloc */
+	uint8_t *psk; /* sodium_malloc */
 	char fp[9];
-	int lfd;			/* TCP listener */
+	int lfd; /* TCP listener */
 	ev_io lw;
-	int hfd;			/* tunnel.sock */
+	int hfd; /* tunnel.sock */
 	ev_io hw;
 	ev_prepare prep;
 	struct tun_sessionl sessions, dirty;
 	struct tun_session *preauth[TUN_PREAUTH_MAX];
-	struct hmap *peers;		/* name -> tun_peer */
+	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 };
 
@@ -213,7 +213,7 @@ int tun_file_private(int fd, const char *path, char *err, size_t errlen);
 
 /* tun_frame.c: pure encoders and decoders */
 size_t tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,
-    size_t len);
+		     size_t len);
 /* 1 with *f set and *used bytes, 0 if incomplete, -1 if malformed */
 int tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used);
 size_t tun_open_encode(const struct tun_open_req *, uint8_t *buf, size_t cap);
@@ -233,12 +233,11 @@ void tun_fp_short(const char *fp, char out[16]);
 /* tun_session.c */
 int tun_listen(struct tunneld *, int port, char *err, size_t errlen);
 void tun_listen_start(struct tunneld *);
-struct tun_session *tun_session_dial(struct tunneld *, struct tun_peer *, const char *ip,
-    int port);
+struct tun_session *tun_session_dial(struct tunneld *, struct tun_peer *, const char *ip, int port);
 void tun_session_close(struct tun_session *, const char *why);
 void tun_session_dirty(struct tun_session *);
 int tun_session_frame(struct tun_session *, uint8_t type, uint32_t sid, const void *payload,
-    size_t len);
+		      size_t len);
 uint8_t *tun_session_data_reserve(struct tun_session *, size_t min, size_t *room);
 void tun_session_pong(struct tun_session *, const uint8_t *);
 void tun_session_data_commit(struct tun_session *, uint32_t sid, size_t n);
@@ -246,8 +245,7 @@ size_t tun_session_outq(const struct tun_session *);
 void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
 
 /* tun_mux.c */
-struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd,
-    uint8_t proto);
+struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
 void tun_stream_attach(struct tun_stream *, struct tun_session *, uint32_t sid);
 struct tun_stream *tun_stream_find(struct tun_session *, uint32_t sid);
 void tun_stream_free(struct tun_stream *);
@@ -268,8 +266,7 @@ void tun_dial_target(struct tun_stream *);
 /* tun_handoff.c: tunnel.sock */
 int tun_handoff_listen(struct tunneld *, char *err, size_t errlen);
 void tun_handoff_start(struct tunneld *);
-void tun_handoff_result(struct tunneld *, uint64_t serial, uint64_t id, int ok,
-    const char *reason);
+void tun_handoff_result(struct tunneld *, uint64_t serial, uint64_t id, int ok, const char *reason);
 
 /* tun_peers.c */
 struct tun_peer *tun_peer_get(struct tunneld *, const char *name, int create);
@@ -280,6 +277,6 @@ void tun_peer_lost(struct tun_peer *, struct tun_session *, const char *why, int
 void tun_peer_dial(struct tun_peer *);
 const char *tun_peer_state(const struct tun_peer *);
 int tun_peer_pubkey_ok(struct tunneld *, const char *name, const uint8_t *pub, char *why,
-    size_t len);
+		       size_t len);
 
 #endif

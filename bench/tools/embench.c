@@ -116,8 +116,7 @@ tcp_connect(const struct sockaddr_in *sin, int nb)
 	nodelay(fd);
 	if (nb)
 		nonblock(fd);
-	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) == -1 &&
-	    errno != EINPROGRESS) {
+	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) == -1 && errno != EINPROGRESS) {
 		close(fd);
 		return -1;
 	}
@@ -201,7 +200,7 @@ tcp_server(int port, int echo)
 				if (k > 0) {
 					w += k;
 				} else if (k == -1 && errno == EAGAIN) {
-					struct pollfd p = { .fd = fd, .events = POLLOUT };
+					struct pollfd p = {.fd = fd, .events = POLLOUT};
 
 					if (poll(&p, 1, 1000) <= 0)
 						break;
@@ -236,7 +235,7 @@ udp_echo(int port)
 
 struct bstream {
 	int fd;
-	long long left;		/* bytes still to send */
+	long long left; /* bytes still to send */
 	int done;
 };
 
@@ -314,7 +313,7 @@ bulk(const char *addr, int nstreams, long long bytes, double secs)
 	}
 	t1 = now();
 	printf("bytes=%lld secs=%.3f mbps=%.1f done=%d\n", sent, t1 - t0,
-	    (double)sent / (t1 - t0) / 1e6, open_streams == 0 && sent == bytes * nstreams);
+	       (double)sent / (t1 - t0) / 1e6, open_streams == 0 && sent == bytes * nstreams);
 	return open_streams == 0 ? 0 : 1;
 }
 
@@ -346,7 +345,7 @@ pingpong(const char *addr, int count, double secs)
 	struct sockaddr_in sin;
 	double *lat, t, end, sum = 0;
 	int fd, i, n = 0;
-	struct timeval tv = { .tv_sec = 5 };
+	struct timeval tv = {.tv_sec = 5};
 
 	parse_addr(addr, &sin);
 	if ((lat = calloc((size_t)count, sizeof(*lat))) == NULL)
@@ -369,7 +368,7 @@ pingpong(const char *addr, int count, double secs)
 		return 1;
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
 	printf("n=%d p50_us=%.1f p99_us=%.1f mean_us=%.1f min_us=%.1f\n", n, lat[n / 2],
-	    lat[(size_t)((double)n * 0.99)], sum / n, lat[0]);
+	       lat[(size_t)((double)n * 0.99)], sum / n, lat[0]);
 	return 0;
 }
 
@@ -377,7 +376,7 @@ static int
 idle(const char *addr, int count, double secs)
 {
 	struct sockaddr_in sin;
-	struct timeval tv = { .tv_sec = 10 };
+	struct timeval tv = {.tv_sec = 10};
 	int i, *fds, ok = 0;
 	double end;
 
@@ -501,7 +500,7 @@ udprate(const char *addr, int window, double secs)
 		}
 		p.fd = fd;
 		p.events = POLLIN;
-		if ((r = poll(&p, 1, 20)) == 0) {	/* a window's worth vanished */
+		if ((r = poll(&p, 1, 20)) == 0) { /* a window's worth vanished */
 			lost += inflight;
 			inflight = 0;
 			continue;
@@ -513,7 +512,7 @@ udprate(const char *addr, int window, double secs)
 		}
 	}
 	printf("n=%lld rate=%.0f sent=%lld lost=%lld\n", got, (double)got / (now() - t0), sent,
-	    lost);
+	       lost);
 	return got > 0 ? 0 : 1;
 }
 
@@ -521,11 +520,11 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: embench sink|echo|udpecho PORT\n"
-	    "       embench bulk HOST:PORT STREAMS BYTES SECS\n"
-	    "       embench pingpong HOST:PORT COUNT SECS\n"
-	    "       embench idle HOST:PORT N SECS\n"
-	    "       embench connrate HOST:PORT CONC SECS\n"
-	    "       embench udprate HOST:PORT WINDOW SECS\n");
+			"       embench bulk HOST:PORT STREAMS BYTES SECS\n"
+			"       embench pingpong HOST:PORT COUNT SECS\n"
+			"       embench idle HOST:PORT N SECS\n"
+			"       embench connrate HOST:PORT CONC SECS\n"
+			"       embench udprate HOST:PORT WINDOW SECS\n");
 	exit(2);
 }
 

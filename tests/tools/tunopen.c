@@ -31,13 +31,13 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: tunopen -r rundir -n peer -t ip -p port -l [addr:]lport "
-	    "[-u] [-v]\n");
+			"[-u] [-v]\n");
 	exit(2);
 }
 
 static int
 send_open(int tfd, uint64_t id, const char *peer, const char *ip, int port, int proto,
-    const char *client, int fd)
+	  const char *client, int fd)
 {
 	struct ipc_tun_open o;
 	msgpack_sbuffer sb;
@@ -107,10 +107,18 @@ main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "r:n:t:p:l:uv")) != -1) {
 		switch (ch) {
-		case 'r': rundir = optarg; break;
-		case 'n': peer = optarg; break;
-		case 't': ip = optarg; break;
-		case 'p': port = atoi(optarg); break;
+		case 'r':
+			rundir = optarg;
+			break;
+		case 'n':
+			peer = optarg;
+			break;
+		case 't':
+			ip = optarg;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
 		case 'l':
 			snprintf(lbuf, sizeof(lbuf), "%s", optarg);
 			if ((c = strrchr(lbuf, ':')) != NULL) {
@@ -120,9 +128,14 @@ main(int argc, char **argv)
 			} else
 				lport = atoi(lbuf);
 			break;
-		case 'u': udp = 1; break;
-		case 'v': verbose = 1; break;
-		default: usage();
+		case 'u':
+			udp = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (rundir == NULL || peer == NULL || ip == NULL || port <= 0 || lport <= 0)
@@ -168,15 +181,15 @@ main(int argc, char **argv)
 			if ((fd = accept(lfd, (struct sockaddr *)&from, &fl)) == -1)
 				continue;
 		} else {
-			if (recvfrom(lfd, dgram, sizeof(dgram), 0, (struct sockaddr *)&from,
-			    &fl) == -1)
+			if (recvfrom(lfd, dgram, sizeof(dgram), 0, (struct sockaddr *)&from, &fl) ==
+			    -1)
 				continue;
 			for (i = 0; i < nflows; i++)
 				if (flows[i].sin_port == from.sin_port &&
 				    flows[i].sin_addr.s_addr == from.sin_addr.s_addr)
 					break;
 			if (i < nflows)
-				continue;	/* raced the connected socket */
+				continue; /* raced the connected socket */
 			if (nflows == FLOWS_MAX)
 				nflows = 0;
 			flows[nflows++] = from;
@@ -193,7 +206,7 @@ main(int argc, char **argv)
 		inet_ntop(AF_INET, &from.sin_addr, lbuf, sizeof(lbuf));
 		snprintf(client, sizeof(client), "%s:%u", lbuf, ntohs(from.sin_port));
 		if (send_open(tfd, ++id, peer, ip, port, udp ? EM_PROTO_UDP : EM_PROTO_TCP, client,
-		    fd) == -1) {
+			      fd) == -1) {
 			fprintf(stderr, "tunopen: tunnel.sock: %s\n", strerror(errno));
 			return 1;
 		}

@@ -12,8 +12,8 @@ static char *org[] = {s_org};
 static char *wild[] = {s_wild};
 
 static struct em_gw_route
-rt(int kind, char **hosts, uint16_t port, const char *prefix, const char *exact,
-    const char *regex, const char *dest)
+rt(int kind, char **hosts, uint16_t port, const char *prefix, const char *exact, const char *regex,
+   const char *dest)
 {
 	struct em_gw_route r;
 
@@ -26,7 +26,7 @@ rt(int kind, char **hosts, uint16_t port, const char *prefix, const char *exact,
 	r.exact = (char *)(uintptr_t)exact;
 	r.regex = (char *)(uintptr_t)regex;
 	r.dest_host = (char *)(uintptr_t)dest;
-	r.dest_ns = (char *)(uintptr_t)"default";
+	r.dest_ns = (char *)(uintptr_t) "default";
 	r.dest_port = 80;
 	return r;
 }
@@ -49,13 +49,13 @@ START_TEST(test_route_table)
 
 	memset(sv, 0, sizeof(sv));
 	sv[0].port = 23333;
-	sv[0].protocol = (char *)(uintptr_t)"HTTP";
-	sv[0].tls_mode = sv[0].credential = (char *)(uintptr_t)"";
+	sv[0].protocol = (char *)(uintptr_t) "HTTP";
+	sv[0].tls_mode = sv[0].credential = (char *)(uintptr_t) "";
 	sv[0].hosts = star;
 	sv[0].nhosts = 1;
 	sv[1] = sv[0];
 	sv[1].port = 23337;
-	sv[1].protocol = (char *)(uintptr_t)"TCP";
+	sv[1].protocol = (char *)(uintptr_t) "TCP";
 	/* the controller's order: VirtualServices by name, routes in order */
 	routes[0] = rt(EM_GW_HTTP, org, 0, "/who", "", "", "org-who");
 	routes[1] = rt(EM_GW_HTTP, wild, 0, "/", "", "", "wild-all");
@@ -66,8 +66,8 @@ START_TEST(test_route_table)
 	routes[6] = rt(EM_GW_HTTP, star, 0, "/welcome", "", "", "welcome");
 	routes[7] = rt(EM_GW_TCP, star, 23337, "", "", "", "echo");
 	memset(&g, 0, sizeof(g));
-	g.ns = (char *)(uintptr_t)"default";
-	g.name = (char *)(uintptr_t)"gw";
+	g.ns = (char *)(uintptr_t) "default";
+	g.name = (char *)(uintptr_t) "gw";
 	g.servers = sv;
 	g.nservers = 2;
 	g.routes = routes;
@@ -121,31 +121,31 @@ START_TEST(test_hosts)
 	ck_assert_str_eq(h, "example.com");
 
 	memset(&r, 0, sizeof(r));
-	r.dest_ns = (char *)(uintptr_t)"web";
-	r.dest_host = (char *)(uintptr_t)"svc";
+	r.dest_ns = (char *)(uintptr_t) "web";
+	r.dest_host = (char *)(uintptr_t) "svc";
 	gw_dest_key(&r, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "web/svc");
-	r.dest_host = (char *)(uintptr_t)"svc.other.svc.cluster.local";
+	r.dest_host = (char *)(uintptr_t) "svc.other.svc.cluster.local";
 	gw_dest_key(&r, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "other/svc");
-	r.dest_host = (char *)(uintptr_t)"svc.other";
+	r.dest_host = (char *)(uintptr_t) "svc.other";
 	gw_dest_key(&r, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "other/svc");
 
 	memset(&s, 0, sizeof(s));
-	s.protocol = (char *)(uintptr_t)"HTTPS";
-	s.tls_mode = (char *)(uintptr_t)"SIMPLE";
-	s.credential = (char *)(uintptr_t)"x";
+	s.protocol = (char *)(uintptr_t) "HTTPS";
+	s.tls_mode = (char *)(uintptr_t) "SIMPLE";
+	s.credential = (char *)(uintptr_t) "x";
 	ck_assert_int_eq(gw_server_mode(&s), GW_M_TLS_HTTP);
-	s.protocol = (char *)(uintptr_t)"HTTP";	/* EdgeMesh's tls example shape */
-	s.tls_mode = (char *)(uintptr_t)"MUTUAL";
+	s.protocol = (char *)(uintptr_t) "HTTP"; /* EdgeMesh's tls example shape */
+	s.tls_mode = (char *)(uintptr_t) "MUTUAL";
 	ck_assert_int_eq(gw_server_mode(&s), GW_M_TLS_HTTP);
-	s.protocol = (char *)(uintptr_t)"TLS";
-	s.tls_mode = (char *)(uintptr_t)"PASSTHROUGH";
+	s.protocol = (char *)(uintptr_t) "TLS";
+	s.tls_mode = (char *)(uintptr_t) "PASSTHROUGH";
 	ck_assert_int_eq(gw_server_mode(&s), GW_M_TLS_PASS);
-	s.protocol = (char *)(uintptr_t)"MYSQL";
-	s.tls_mode = (char *)(uintptr_t)"";
-	s.credential = (char *)(uintptr_t)"";
+	s.protocol = (char *)(uintptr_t) "MYSQL";
+	s.tls_mode = (char *)(uintptr_t) "";
+	s.credential = (char *)(uintptr_t) "";
 	ck_assert_int_eq(gw_server_mode(&s), GW_M_NONE);
 }
 END_TEST
@@ -153,7 +153,7 @@ END_TEST
 START_TEST(test_head_parse)
 {
 	const char *two = "GET /a?b HTTP/1.1\r\nHost: h.org:80\r\nX-Forwarded-For: 1.2.3.4\r\n"
-	    "Connection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+			  "Connection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
 	struct gw_head h;
 	size_t first, i;
 	char out[512];
@@ -196,7 +196,7 @@ START_TEST(test_head_bad)
 {
 	char *big;
 
-	ck_assert_int_eq(parse("GET / HTTP/1.1\r\n\r\n"), GW_HEAD_BAD);	/* no Host */
+	ck_assert_int_eq(parse("GET / HTTP/1.1\r\n\r\n"), GW_HEAD_BAD); /* no Host */
 	ck_assert_int_eq(parse("GET / HTTP/1.0\r\n\r\n"), GW_HEAD_OK);
 	ck_assert_int_eq(parse("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), GW_HEAD_BAD);
 	ck_assert_int_eq(parse("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), GW_HEAD_BAD);
@@ -205,19 +205,21 @@ START_TEST(test_head_bad)
 	ck_assert_int_eq(parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), GW_HEAD_BAD);
 	ck_assert_int_eq(parse("GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n"), GW_HEAD_BAD);
 	ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n"), GW_HEAD_BAD);
+			       "Transfer-Encoding: chunked\r\n\r\n"),
+			 GW_HEAD_BAD);
 	ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-	    "Content-Length: 6\r\n\r\n"), GW_HEAD_BAD);
+			       "Content-Length: 6\r\n\r\n"),
+			 GW_HEAD_BAD);
 	ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"),
-	    GW_HEAD_BAD);
+			 GW_HEAD_BAD);
 	ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
-	    GW_HEAD_UNSUPP);
-	ck_assert_int_eq(parse("\x16\x03\x01\x02\x00\x01"), GW_HEAD_BAD);	/* TLS on HTTP */
+			 GW_HEAD_UNSUPP);
+	ck_assert_int_eq(parse("\x16\x03\x01\x02\x00\x01"), GW_HEAD_BAD); /* TLS on HTTP */
 	big = calloc(1, GW_HEAD_MAX + 64);
 	memcpy(big, "GET / HTTP/1.1\r\nHost: a\r\nX: ", 28);
 	memset(big + 28, 'a', GW_HEAD_MAX + 10);
 	ck_assert_int_eq(gw_http_parse_request(big, GW_HEAD_MAX + 38, &(struct gw_head){0}),
-	    GW_HEAD_TOOBIG);
+			 GW_HEAD_TOOBIG);
 	free(big);
 }
 END_TEST
@@ -230,7 +232,7 @@ START_TEST(test_body)
 	ssize_t k;
 	struct gw_head h;
 	const char *resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-	    "Content-Length: 3\r\n\r\n";
+			   "Content-Length: 3\r\n\r\n";
 
 	gw_body_init(&b, GW_BODY_CHUNKED, 0);
 	/* byte by byte: ends exactly before NEXT */
@@ -321,8 +323,9 @@ START_TEST(test_sni)
 	n = client_hello(NULL, ch, sizeof(ch));
 	ck_assert_int_eq(gw_sni_parse(ch, n, name, sizeof(name)), GW_SNI_OK);
 	ck_assert_str_eq(name, "");
-	ck_assert_int_eq(gw_sni_parse((const unsigned char *)"GET / HTTP/1.1\r\n", 16, name,
-	    sizeof(name)), GW_SNI_BAD);
+	ck_assert_int_eq(
+	    gw_sni_parse((const unsigned char *)"GET / HTTP/1.1\r\n", 16, name, sizeof(name)),
+	    GW_SNI_BAD);
 	/* a lying extension length */
 	n = client_hello("a.example.com", ch, sizeof(ch));
 	for (i = 0; i + 13 < n; i++)

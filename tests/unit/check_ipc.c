@@ -188,10 +188,9 @@ static const uint32_t fx_topics =
     EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 static const struct ipc_health fx_health = {"degraded", "nft: 3 rules missing", 123456789012ULL,
 					    (1ULL << 40) | 7, 2048};
-static const struct ipc_tun_open fx_open = {UINT64_MAX - 1, "edge-2.example", "fd00::1234",
-					    65535,	    EM_PROTO_UDP,     "10.0.0.1:5555",
-					    10,
-					    {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}};
+static const struct ipc_tun_open fx_open = {
+    UINT64_MAX - 1, "edge-2.example", "fd00::1234", 65535,
+    EM_PROTO_UDP,   "10.0.0.1:5555",  10,	    {0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0}};
 static const struct ipc_tun_result fx_result = {77, 0, "no route to edge-2"};
 
 static void

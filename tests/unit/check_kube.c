@@ -96,13 +96,13 @@ kube_cache_put(struct reg_kube *rk, const json_t *obj)
 
 void
 kube_gateway_refs(struct reg_kube *rk, const char *ns, const char *name,
-    const struct kobj_gateway *gw)
+		  const struct kobj_gateway *gw)
 {
 }
 
 struct kube_req *
-kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall,
-    long total, kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
+kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall, long total,
+	      kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
 {
 	snprintf(S.path, sizeof(S.path), "%s", path);
 	S.data = data_cb;
@@ -164,19 +164,19 @@ respond(long status, const char *body, size_t step, int end)
 }
 
 static const struct kube_res svc_res = {
-	"services", "/api/v1/services", "v1", "Service", KOBJ_SERVICE, NULL, 0, 1, NULL
-};
+    "services", "/api/v1/services", "v1", "Service", KOBJ_SERVICE, NULL, 0, 1, NULL};
 
 static char *
 svc_json(const char *name, const char *rv, int port, int item)
 {
 	char *s;
 
-	if (asprintf(&s, "{%s\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\","
-	    "\"resourceVersion\":\"%s\"},\"spec\":{\"clusterIP\":\"10.96.0.%d\",\"ports\":"
-	    "[{\"name\":\"http\",\"port\":%d,\"protocol\":\"TCP\"}]}}",
-	    item ? "" : "\"apiVersion\":\"v1\",\"kind\":\"Service\",", name, rv,
-	    (int)(strlen(name) % 200) + 1, port) == -1)
+	if (asprintf(&s,
+		     "{%s\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\","
+		     "\"resourceVersion\":\"%s\"},\"spec\":{\"clusterIP\":\"10.96.0.%d\",\"ports\":"
+		     "[{\"name\":\"http\",\"port\":%d,\"protocol\":\"TCP\"}]}}",
+		     item ? "" : "\"apiVersion\":\"v1\",\"kind\":\"Service\",", name, rv,
+		     (int)(strlen(name) % 200) + 1, port) == -1)
 		abort();
 	return s;
 }
@@ -202,9 +202,11 @@ list_json(const char *rv, const char *cont, ...)
 		items = t;
 	}
 	va_end(ap);
-	if (asprintf(&body, "{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\",\"metadata\":"
-	    "{\"resourceVersion\":\"%s\"%s%s%s},\"items\":[%s]}", rv, cont ? ",\"continue\":\"" :
-	    "", cont ? cont : "", cont ? "\"" : "", items) == -1)
+	if (asprintf(&body,
+		     "{\"kind\":\"ServiceList\",\"apiVersion\":\"v1\",\"metadata\":"
+		     "{\"resourceVersion\":\"%s\"%s%s%s},\"items\":[%s]}",
+		     rv, cont ? ",\"continue\":\"" : "", cont ? cont : "", cont ? "\"" : "",
+		     items) == -1)
 		abort();
 	free(items);
 	return body;
@@ -259,20 +261,21 @@ START_TEST(test_kubeconfig_token_and_paths)
 	char err[1024], want[600];
 
 	kc_setup();
-	write_file("kc", "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
-	    "contexts:\n- name: a\n  context: {cluster: ca, user: ua}\n"
-	    "- name: b\n  context: {cluster: cb, user: ub}\n"
-	    "clusters:\n- name: ca\n  cluster: {server: 'https://a.example:1/'}\n"
-	    "- name: cb\n  cluster:\n    server: https://b.example:6443/\n"
-	    "    certificate-authority: pki/ca.crt\n"
-	    "users:\n- name: ua\n  user: {token: wrong}\n"
-	    "- name: ub\n  user:\n    token: tok-b\n    client-certificate: pki/c.crt\n"
-	    "    client-key: /abs/c.key\n");
+	write_file("kc",
+		   "apiVersion: v1\nkind: Config\ncurrent-context: b\n"
+		   "contexts:\n- name: a\n  context: {cluster: ca, user: ua}\n"
+		   "- name: b\n  context: {cluster: cb, user: ub}\n"
+		   "clusters:\n- name: ca\n  cluster: {server: 'https://a.example:1/'}\n"
+		   "- name: cb\n  cluster:\n    server: https://b.example:6443/\n"
+		   "    certificate-authority: pki/ca.crt\n"
+		   "users:\n- name: ua\n  user: {token: wrong}\n"
+		   "- name: ub\n  user:\n    token: tok-b\n    client-certificate: pki/c.crt\n"
+		   "    client-key: /abs/c.key\n");
 	ck_assert_int_eq(kc_init(&c, "kc", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.mode, KUBE_MODE_KUBECONFIG);
-	ck_assert_str_eq(c.server, "https://b.example:6443");	/* current-context b */
+	ck_assert_str_eq(c.server, "https://b.example:6443"); /* current-context b */
 	ck_assert_str_eq(c.token, "tok-b");
-	snprintf(want, sizeof(want), "%s/pki/ca.crt", tmpdir);	/* relative to the file */
+	snprintf(want, sizeof(want), "%s/pki/ca.crt", tmpdir); /* relative to the file */
 	ck_assert_str_eq(c.ca_file, want);
 	snprintf(want, sizeof(want), "%s/pki/c.crt", tmpdir);
 	ck_assert_str_eq(c.cert_file, want);
@@ -290,11 +293,12 @@ START_TEST(test_kubeconfig_inline_data_tokenfile_insecure)
 	kc_setup();
 	write_file("tok", "file-token\n");
 	/* "Q0E=" = "CA", "Q0VSVA==" = "CERT", "S0VZ" = "KEY"; one context: no current */
-	write_file("kc", "contexts:\n- name: only\n  context: {cluster: c, user: u}\n"
-	    "clusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n"
-	    "    certificate-authority-data: Q0E=\n    insecure-skip-tls-verify: true\n"
-	    "users:\n- name: u\n  user:\n    tokenFile: tok\n"
-	    "    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n");
+	write_file("kc",
+		   "contexts:\n- name: only\n  context: {cluster: c, user: u}\n"
+		   "clusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n"
+		   "    certificate-authority-data: Q0E=\n    insecure-skip-tls-verify: true\n"
+		   "users:\n- name: u\n  user:\n    tokenFile: tok\n"
+		   "    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\n");
 	ck_assert_int_eq(kc_init(&c, "kc", err, sizeof(err)), 0);
 	ck_assert_str_eq(c.server, "https://10.0.0.1:6443");
 	ck_assert(c.insecure);
@@ -306,7 +310,7 @@ START_TEST(test_kubeconfig_inline_data_tokenfile_insecure)
 	ck_assert(memcmp(c.key.data, "KEY", 3) == 0);
 	snprintf(want, sizeof(want), "%s/tok", tmpdir);
 	ck_assert_str_eq(c.token_file, want);
-	ck_assert_str_eq(c.token, "file-token");	/* read, trimmed */
+	ck_assert_str_eq(c.token, "file-token"); /* read, trimmed */
 	/* rotation: a new file is read again */
 	write_file("tok.new", "second\n");
 	{
@@ -329,18 +333,18 @@ START_TEST(test_kubeconfig_errors)
 
 	kc_setup();
 	write_file("kc1", "current-context: nope\ncontexts:\n- name: a\n  context: {cluster: c}\n"
-	    "clusters:\n- name: c\n  cluster: {server: 'https://x:1'}\n");
+			  "clusters:\n- name: c\n  cluster: {server: 'https://x:1'}\n");
 	ck_assert_int_eq(kc_init(&c, "kc1", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "current-context nope not found"));
 	kube_client_free(&c);
 	write_file("kc2", "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c}\n"
-	    "clusters:\n- name: c\n  cluster:\n    server: https://x:1\n"
-	    "    certificate-authority-data: '%%%'\n");
+			  "clusters:\n- name: c\n  cluster:\n    server: https://x:1\n"
+			  "    certificate-authority-data: '%%%'\n");
 	ck_assert_int_eq(kc_init(&c, "kc2", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "not valid base64"));
 	kube_client_free(&c);
 	write_file("kc3", "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c}\n"
-	    "clusters:\n- name: c\n  cluster: {server: 'ftp://x:1'}\n");
+			  "clusters:\n- name: c\n  cluster: {server: 'ftp://x:1'}\n");
 	ck_assert_int_eq(kc_init(&c, "kc3", err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "must start with http"));
 	kube_client_free(&c);
@@ -362,7 +366,7 @@ START_TEST(test_modes)
 
 	/* master overrides the kubeconfig's server */
 	write_file("kc", "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c}\n"
-	    "clusters:\n- name: c\n  cluster: {server: 'https://x:1'}\n");
+			 "clusters:\n- name: c\n  cluster: {server: 'https://x:1'}\n");
 	snprintf(cfg.kube.kubeconfig, sizeof(cfg.kube.kubeconfig), "%s/kc", tmpdir);
 	ck_assert_int_eq(kube_client_init(&c, &cfg, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.mode, KUBE_MODE_KUBECONFIG);
@@ -454,7 +458,7 @@ START_TEST(test_lines_every_split)
 			ck_assert_str_eq(o.got[1], "");
 			ck_assert_str_eq(o.got[2], "{\"b\":2}\r");
 			ck_assert_str_eq(o.got[3], "{\"c\":\"x\\ny\"}");
-			ck_assert_uint_eq(l.len, 7);	/* "partial" waits for its newline */
+			ck_assert_uint_eq(l.len, 7); /* "partial" waits for its newline */
 			kube_lines_reset(&l);
 		}
 }
@@ -471,15 +475,15 @@ START_TEST(test_lines_bounded)
 	kube_lines_init(&l, 16);
 	ck_assert_int_eq(kube_lines_feed(&l, "ok\n", 3, line_cb, &o), 0);
 	ck_assert_int_eq(kube_lines_feed(&l, big, 10, line_cb, &o), 0);
-	ck_assert_int_eq(kube_lines_feed(&l, big, 10, line_cb, &o), 0);	/* 20 > 16 */
+	ck_assert_int_eq(kube_lines_feed(&l, big, 10, line_cb, &o), 0); /* 20 > 16 */
 	ck_assert_int_eq(o.overlong, 1);
 	ck_assert_int_eq(kube_lines_feed(&l, big, sizeof(big), line_cb, &o), 0);
-	ck_assert_int_eq(o.overlong, 1);		/* said once per line */
-	ck_assert_uint_le(l.cap, 17);			/* never grew past the bound */
+	ck_assert_int_eq(o.overlong, 1); /* said once per line */
+	ck_assert_uint_le(l.cap, 17);	 /* never grew past the bound */
 	ck_assert_int_eq(kube_lines_feed(&l, "x\nafter\n", 8, line_cb, &o), 0);
 	ck_assert_int_eq(o.n, 2);
 	ck_assert_str_eq(o.got[0], "ok");
-	ck_assert_str_eq(o.got[1], "after");		/* the over-long line is gone */
+	ck_assert_str_eq(o.got[1], "after"); /* the over-long line is gone */
 	kube_lines_reset(&l);
 }
 END_TEST
@@ -502,38 +506,39 @@ item_cb(void *arg, const char *p, size_t n)
 
 START_TEST(test_list_scan)
 {
-	struct items_out o = { 0 };
+	struct items_out o = {0};
 	json_t *meta;
 	char err[256];
-	const char *ok = " {\"kind\":\"ServiceList\", \"metadata\" : {\"continue\":\"a]}\\\"b\","
+	const char *ok =
+	    " {\"kind\":\"ServiceList\", \"metadata\" : {\"continue\":\"a]}\\\"b\","
 	    "\"resourceVersion\":\"7\"},\"items\":[ {\"x\":\"}]\"} , {\"y\":[1,{\"z\":2}]} ],"
 	    "\"n\":null}\n";
 
-	ck_assert_int_eq(kube_list_scan(ok, strlen(ok), &meta, item_cb, &o, err, sizeof(err)),
-	    0);
+	ck_assert_int_eq(kube_list_scan(ok, strlen(ok), &meta, item_cb, &o, err, sizeof(err)), 0);
 	ck_assert_int_eq(o.n, 2);
 	ck_assert_str_eq(o.last, "{\"y\":[1,{\"z\":2}]}");
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(meta, "metadata"),
-	    "continue")), "a]}\"b");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_object_get(meta, "metadata"), "continue")),
+	    "a]}\"b");
 	ck_assert_ptr_null(json_object_get(meta, "items"));
 	json_decref(meta);
 
 	o.n = 0;
-	ck_assert_int_eq(kube_list_scan("{\"items\":[]}", 12, &meta, item_cb, &o, err,
-	    sizeof(err)), 0);
+	ck_assert_int_eq(kube_list_scan("{\"items\":[]}", 12, &meta, item_cb, &o, err, sizeof(err)),
+			 0);
 	ck_assert_int_eq(o.n, 0);
 	json_decref(meta);
-	ck_assert_int_eq(kube_list_scan("{\"items\":[{}", 12, &meta, item_cb, &o, err,
-	    sizeof(err)), -1);
+	ck_assert_int_eq(kube_list_scan("{\"items\":[{}", 12, &meta, item_cb, &o, err, sizeof(err)),
+			 -1);
 	ck_assert_ptr_null(meta);
-	ck_assert_int_eq(kube_list_scan("{\"kind\":\"x\"}", 12, &meta, item_cb, &o, err,
-	    sizeof(err)), -1);
+	ck_assert_int_eq(
+	    kube_list_scan("{\"kind\":\"x\"}", 12, &meta, item_cb, &o, err, sizeof(err)), -1);
 	ck_assert_str_eq(err, "no items");
 	ck_assert_int_eq(kube_list_scan("[]", 2, &meta, item_cb, &o, err, sizeof(err)), -1);
-	ck_assert_int_eq(kube_list_scan("{\"items\":[]} x", 14, &meta, item_cb, &o, err,
-	    sizeof(err)), -1);
-	ck_assert_int_eq(kube_list_scan("{\"items\" [] }", 13, &meta, item_cb, &o, err,
-	    sizeof(err)), -1);
+	ck_assert_int_eq(
+	    kube_list_scan("{\"items\":[]} x", 14, &meta, item_cb, &o, err, sizeof(err)), -1);
+	ck_assert_int_eq(
+	    kube_list_scan("{\"items\" [] }", 13, &meta, item_cb, &o, err, sizeof(err)), -1);
 }
 END_TEST
 
@@ -567,14 +572,16 @@ START_TEST(test_watch_events)
 {
 	struct kube_watch *kw;
 	char *e1 = event_json("ADDED", "d", "11", 80), *e2 = event_json("MODIFIED", "a", "12", 81),
-	    *e3 = event_json("DELETED", "b", "13", 80), *all;
+	     *e3 = event_json("DELETED", "b", "13", 80), *all;
 
 	setup();
 	kw = synced_watch();
-	if (asprintf(&all, "%s%s{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":"
-	    "{\"resourceVersion\":\"20\"}}}\n%s", e1, e2, e3) == -1)
+	if (asprintf(&all,
+		     "%s%s{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":"
+		     "{\"resourceVersion\":\"20\"}}}\n%s",
+		     e1, e2, e3) == -1)
 		abort();
-	respond(200, all, 3, 0);	/* split at awkward places */
+	respond(200, all, 3, 0); /* split at awkward places */
 	ck_assert_int_eq(S.nup, 5);
 	ck_assert_int_eq(S.ndel, 1);
 	ck_assert_uint_eq(kube_watch_count(kw), 3);
@@ -602,9 +609,9 @@ START_TEST(test_watch_garbage)
 	kw = synced_watch();
 	nreq = S.nreq;
 	respond(200, e1, 5, 0);
-	respond(200, "{not json\n", 2, 0);	/* ends this watch */
+	respond(200, "{not json\n", 2, 0); /* ends this watch */
 	ck_assert_int_eq(S.nup, 4);
-	ck_assert_int_eq(S.nreq, nreq);		/* backing off, not relisting */
+	ck_assert_int_eq(S.nreq, nreq); /* backing off, not relisting */
 	ck_assert_uint_eq(kube_watch_count(kw), 4);
 	free(e1);
 	kube_watch_free(kw);
@@ -621,8 +628,10 @@ relist_after(int instream)
 	setup();
 	kw = synced_watch();
 	if (instream)
-		respond(200, "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
-		    "\"reason\":\"Expired\",\"message\":\"too old resource version\"}}\n", 9, 1);
+		respond(200,
+			"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+			"\"reason\":\"Expired\",\"message\":\"too old resource version\"}}\n",
+			9, 1);
 	else
 		respond(410, "{\"kind\":\"Status\",\"code\":410}", 100, 1);
 	ck_assert_ptr_nonnull(strstr(S.path, "/api/v1/services?limit=500"));
@@ -632,7 +641,7 @@ relist_after(int instream)
 	respond(200, b, 1000, 1);
 	free(b);
 	ck_assert_int_eq(S.ndel, 1);
-	ck_assert_int_eq(S.nup, 2);		/* c and e; a not put again */
+	ck_assert_int_eq(S.nup, 2); /* c and e; a not put again */
 	ck_assert_uint_eq(kube_watch_count(kw), 3);
 	ck_assert(kube_watch_holds(kw, "0/default/a", "1"));
 	ck_assert(kube_watch_holds(kw, "0/default/c", "25"));
@@ -700,14 +709,14 @@ START_TEST(test_seed_then_list)
 	S.nup = 0;
 	respond(200, b, 1000, 1);
 	free(b);
-	ck_assert_int_eq(S.ndel, 1);		/* old vanished while we were down */
+	ck_assert_int_eq(S.ndel, 1); /* old vanished while we were down */
 	ck_assert_int_eq(S.nup, 0);
 	kube_watch_forget(kw);
 	state_commit(S.st);
 	ck_assert_int_eq(S.ndel, 2);
 	ck_assert_uint_eq(kube_watch_count(kw), 0);
 	kube_watch_free(kw);
-	ck_assert_int_eq(S.cancelled, 1);	/* the watch request */
+	ck_assert_int_eq(S.cancelled, 1); /* the watch request */
 	teardown();
 }
 END_TEST
@@ -721,12 +730,12 @@ START_TEST(test_bucket)
 
 	kube_bucket_init(&b, 5, 3, 100.0);
 	for (i = 0; i < 3; i++)
-		ck_assert(kube_bucket_take(&b, 100.0) == 0);	/* the burst */
-	ck_assert(kube_bucket_take(&b, 100.0) > 0.19);		/* 1/5 s */
+		ck_assert(kube_bucket_take(&b, 100.0) == 0); /* the burst */
+	ck_assert(kube_bucket_take(&b, 100.0) > 0.19);	     /* 1/5 s */
 	ck_assert(kube_bucket_take(&b, 100.0) < 0.21);
 	ck_assert(kube_bucket_take(&b, 100.2) == 0);
 	ck_assert(kube_bucket_take(&b, 100.3) > 0);
-	ck_assert(kube_bucket_take(&b, 110.0) == 0);		/* refilled to burst, no more */
+	ck_assert(kube_bucket_take(&b, 110.0) == 0); /* refilled to burst, no more */
 	ck_assert(kube_bucket_take(&b, 110.0) == 0);
 	ck_assert(kube_bucket_take(&b, 110.0) == 0);
 	ck_assert(kube_bucket_take(&b, 110.0) > 0);

@@ -6,8 +6,8 @@
 
 #include "../../proxyd/proxyd.h"
 
-static char id1[] = "n1:a:10.0.0.1:80", id2[] = "n1:b:10.0.0.2:80",
-    id3[] = "n2:c:10.0.0.3:80", id4[] = "n2:d:10.0.0.4:80", id5[] = "n3:e:10.0.0.5:80";
+static char id1[] = "n1:a:10.0.0.1:80", id2[] = "n1:b:10.0.0.2:80", id3[] = "n2:c:10.0.0.3:80",
+	    id4[] = "n2:d:10.0.0.4:80", id5[] = "n3:e:10.0.0.5:80";
 static char *ids5[] = {id1, id2, id3, id4, id5};
 
 static void
@@ -74,7 +74,7 @@ START_TEST(test_random_bounds)
 	mk(&lb, EM_LB_RANDOM, 0, 0);
 	for (i = 0; i < 10000; i++)
 		cnt[lb_pick(&lb, "c", NULL, 0, NULL, 0)]++;
-	for (i = 0; i < 5; i++) {	/* mean 2000, sd ~40 */
+	for (i = 0; i < 5; i++) { /* mean 2000, sd ~40 */
 		ck_assert_int_gt(cnt[i], 1700);
 		ck_assert_int_lt(cnt[i], 2300);
 	}
@@ -113,7 +113,7 @@ START_TEST(test_hash_churn)
 
 	mk(&a, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
 	mk(&b, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
-	lb_set_endpoints(&b, ids5, 4);	/* the fifth endpoint leaves */
+	lb_set_endpoints(&b, ids5, 4); /* the fifth endpoint leaves */
 	for (i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		ia = lb_pick(&a, "c", key, strlen(key), NULL, 0);
@@ -150,7 +150,7 @@ START_TEST(test_affinity)
 	struct lb lb;
 	int first, i;
 
-	mk(&lb, EM_LB_RANDOM, 0, 1);	/* affinity wins over the DR policy */
+	mk(&lb, EM_LB_RANDOM, 0, 1); /* affinity wins over the DR policy */
 	first = lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 1), first);
@@ -168,7 +168,7 @@ END_TEST
 START_TEST(test_http_header)
 {
 	const char *req = "GET / HTTP/1.1\r\nHost: x\r\nx-user:  bob \r\n"
-	    "Cookie: a=1; sess=xyz; b=2\r\n\r\nbody";
+			  "Cookie: a=1; sess=xyz; b=2\r\n\r\nbody";
 	char out[64];
 
 	ck_assert_int_eq(lb_http_header(req, strlen(req), "X-User", out, sizeof(out)), 1);

@@ -657,16 +657,29 @@ sodium_open(const uint8_t *k, uint64_t n, const uint8_t *ad, size_t adlen, const
 	memset(nonce, 0, 4);
 	for (i = 0; i < 8; i++)
 		nonce[4 + i] = (uint8_t)(n >> (8 * i));
-	return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen,
-							 nonce, k);
+	return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen, nonce,
+							 k);
 }
 
 #define REC_PT_MAX (NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)
 
 START_TEST(test_evp_matches_sodium)
 {
-	static const size_t fixed[] = {0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 4096, 16384,
-				       65536 - 64 - NOISE_TAG_LEN, REC_PT_MAX - 1, REC_PT_MAX};
+	static const size_t fixed[] = {0,
+				       1,
+				       15,
+				       16,
+				       17,
+				       63,
+				       64,
+				       65,
+				       255,
+				       256,
+				       4096,
+				       16384,
+				       65536 - 64 - NOISE_TAG_LEN,
+				       REC_PT_MAX - 1,
+				       REC_PT_MAX};
 	uint8_t *pt, *ref, *ct, *dec, k[NOISE_KEY_LEN], ad[64];
 	struct noise_cs cs;
 	size_t len, adlen, i, nfixed = sizeof(fixed) / sizeof(fixed[0]);
@@ -714,9 +727,8 @@ START_TEST(test_evp_matches_sodium)
 			      "in-place record differs: len %zu adlen %zu", len, adlen);
 
 		/* EVP opens libsodium's record, in place too */
-		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN,
-						     dec),
-				 0);
+		ck_assert_int_eq(
+		    noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN, dec), 0);
 		ck_assert(len == 0 || memcmp(dec, pt, len) == 0);
 		cs.n = n;
 		ck_assert_int_eq(noise_cs_decrypt(&cs, ad, adlen, ct, len + NOISE_TAG_LEN, ct), 0);
@@ -731,14 +743,12 @@ START_TEST(test_evp_matches_sodium)
 		ct[randombytes_uniform((uint32_t)(len + NOISE_TAG_LEN))] ^= 0x01;
 		if (len > 0)
 			memset(dec, 0xaa, len);
-		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ct, len + NOISE_TAG_LEN,
-						     dec),
-				 -1);
+		ck_assert_int_eq(
+		    noise_cs_decrypt_at(&cs, n, ad, adlen, ct, len + NOISE_TAG_LEN, dec), -1);
 		ck_assert(len == 0 || sodium_is_zero(dec, len));
 		/* and the context is fine for the next record */
-		ck_assert_int_eq(noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN,
-						     dec),
-				 0);
+		ck_assert_int_eq(
+		    noise_cs_decrypt_at(&cs, n, ad, adlen, ref, len + NOISE_TAG_LEN, dec), 0);
 		noise_cs_wipe(&cs);
 	}
 	free(pt);

@@ -36,10 +36,10 @@ START_TEST(test_request_domain)
 	ck_assert_uint_eq(r.atyp, 3);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(socks_parse_request(b, i, &r, &used), SOCKS_MORE);
-	b[1] = 2;	/* BIND */
+	b[1] = 2; /* BIND */
 	ck_assert_int_eq(socks_parse_request(b, n, &r, &used), SOCKS_CMD_UNSUPP);
 	b[1] = 1;
-	b[7] = '\0';	/* a NUL inside the name */
+	b[7] = '\0'; /* a NUL inside the name */
 	ck_assert_int_eq(socks_parse_request(b, n, &r, &used), SOCKS_HOST_UNREACH);
 }
 END_TEST
@@ -66,7 +66,7 @@ END_TEST
 
 START_TEST(test_reply)
 {
-	const uint8_t want[10] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0};	/* EdgeMesh's fixed reply */
+	const uint8_t want[10] = {5, 0, 0, 1, 0, 0, 0, 0, 0, 0}; /* EdgeMesh's fixed reply */
 	uint8_t out[10];
 
 	ck_assert_uint_eq(socks_reply(SOCKS_OK, out), 10);
@@ -74,11 +74,12 @@ START_TEST(test_reply)
 	socks_reply(SOCKS_REFUSED, out);
 	ck_assert_uint_eq(out[1], 5);
 	ck_assert_uint_eq(socks_rep_for("edge-2 refused: port 23 is not in "
-	    "modules.edgeTunnel.allowedNodePorts"), SOCKS_NOT_ALLOWED);
+					"modules.edgeTunnel.allowedNodePorts"),
+			  SOCKS_NOT_ALLOWED);
 	ck_assert_uint_eq(socks_rep_for("edge-2 refused: connect 10.0.0.2:22: Connection refused"),
-	    SOCKS_REFUSED);
+			  SOCKS_REFUSED);
 	ck_assert_uint_eq(socks_rep_for("unknown node x (no Node object in the peers topic)"),
-	    SOCKS_HOST_UNREACH);
+			  SOCKS_HOST_UNREACH);
 	ck_assert_uint_eq(socks_rep_for("something else"), SOCKS_FAILURE);
 }
 END_TEST
@@ -95,8 +96,10 @@ START_TEST(test_random)
 	for (i = 0; i < 200000; i++) {
 		n = (size_t)random() % sizeof(b);
 		for (size_t j = 0; j < n; j++)
-			b[j] = (uint8_t)(j < 4 && random() % 2 ? (j == 0 ? 5 : j == 2 ? 0 : b[j]) :
-			    random());
+			b[j] = (uint8_t)(j < 4 && random() % 2 ? (j == 0   ? 5
+								  : j == 2 ? 0
+									   : b[j])
+							       : random());
 		rc = socks_parse_greeting(b, n, &used);
 		ck_assert(rc == 0 || rc == SOCKS_MORE || rc == SOCKS_BAD || rc == SOCKS_NO_METHOD);
 		rc = socks_parse_request(b, n, &r, &used);

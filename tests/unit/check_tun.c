@@ -17,7 +17,7 @@
 
 START_TEST(test_frame_roundtrip)
 {
-	uint8_t buf[256], pay[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	uint8_t buf[256], pay[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	struct tun_frame f;
 	size_t n, used;
 
@@ -40,19 +40,19 @@ END_TEST
 
 START_TEST(test_frame_malformed)
 {
-	uint8_t buf[64], w[4] = { 0, 0, 1, 0 };
+	uint8_t buf[64], w[4] = {0, 0, 1, 0};
 	struct tun_frame f;
 	size_t n, used;
 
-	n = tun_frame_put(buf, sizeof(buf), TUN_F_WINDOW, 3, w, 3);	/* WINDOW is 4 bytes */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_WINDOW, 3, w, 3); /* WINDOW is 4 bytes */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
-	n = tun_frame_put(buf, sizeof(buf), TUN_F_DATA, 0, w, 4);	/* DATA on stream 0 */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_DATA, 0, w, 4); /* DATA on stream 0 */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
-	n = tun_frame_put(buf, sizeof(buf), 0, 3, NULL, 0);		/* type 0 */
+	n = tun_frame_put(buf, sizeof(buf), 0, 3, NULL, 0); /* type 0 */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
-	n = tun_frame_put(buf, sizeof(buf), TUN_F_MAX, 3, NULL, 0);	/* unknown type */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_MAX, 3, NULL, 0); /* unknown type */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
-	n = tun_frame_put(buf, sizeof(buf), TUN_F_FIN, 3, w, 1);	/* FIN has no payload */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_FIN, 3, w, 1); /* FIN has no payload */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
 }
 END_TEST
@@ -67,11 +67,10 @@ START_TEST(test_frames_in_a_record)
 
 	memset(big, 'x', sizeof(big));
 	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_DATA, 1, big, 1);
-	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_WINDOW, 3,
-	    "\0\4\0\0", 4);
+	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_WINDOW, 3, "\0\4\0\0", 4);
 	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_FIN, 5, NULL, 0);
 	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_DATA, 7, big,
-	    sizeof(rec) - off - 2 * TUN_FRAME_HDR);
+			     sizeof(rec) - off - 2 * TUN_FRAME_HDR);
 	off += tun_frame_put(rec + off, sizeof(rec) - off, TUN_F_REKEY, 0, NULL, 0);
 	ck_assert_uint_eq(off, sizeof(rec));
 	for (used = 0, sid = 0; off > 0; count++) {
@@ -140,10 +139,10 @@ START_TEST(test_hello_codec)
 	ck_assert_str_eq(o.fp, "3f2a0b1c");
 	ck_assert_str_eq(o.name, "edge-1");
 	ck_assert_int_eq(tun_hello_decode(buf, n - 1, &o), -1);
-	buf[3] = 'G';	/* not lower-case hex */
+	buf[3] = 'G'; /* not lower-case hex */
 	ck_assert_int_eq(tun_hello_decode(buf, n, &o), -1);
 	buf[3] = '2';
-	buf[0] = 2;	/* unknown version */
+	buf[0] = 2; /* unknown version */
 	ck_assert_int_eq(tun_hello_decode(buf, n, &o), -1);
 	tun_fp_short("91c0aa55", s);
 	ck_assert_str_eq(s, "91c0\xe2\x80\xa6");
