@@ -106,4 +106,15 @@ ok "socksd reports health to the controller" \
 	wait_for 10 sh -c "'$B/edgemeshctl' -c '$E2E_DIR/n1/edgemesh.yaml' status 2>/dev/null | grep -q '^socksd *yes.*opened='"
 e2e_kill 1 socksd
 ok "socksd exits on SIGTERM" sh -c "! kill -0 $(cat "$E2E_DIR/n1/socksd.pid") 2>/dev/null"
+# a restart refuses nothing: the listening socket waits in the controller,
+# and an ssh started while no socksd runs is served by the next one
+in_ns n1 timeout 40 $SSH -o "$PROXY" root@edge-2 'echo served' > "$E2E_DIR/down.out" 2>>"$E2E_DIR/ssh.err" &
+SP=$!
+sleep 1
+e2e_daemon 1 socksd
+wait $SP
+ok "an ssh started while socksd was down is served by the next socksd ($(cat "$E2E_DIR/down.out"))" \
+	test "$(cat "$E2E_DIR/down.out")" = "served"
+ok "... on the socket taken back from the controller" \
+	grep -q "took the listening socket back" "$E2E_DIR/n1/socksd.log"
 e2e_done
