@@ -73,6 +73,23 @@ endef
 $(foreach t,$(UNIT_TESTS),$(eval $(call test_rule,$(t))))
 UNIT_BINS := $(UNIT_TESTS:%=$(B)/tests/check_%)
 
+# libFuzzer targets: tests/fuzz/fuzz_X.c with fuzz_X_SRCS/_LIBS from tests/fuzz/fuzz.mk,
+# built with clang (fuzzer + ASan + UBSan) and run FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Icommon
+FUZZERS := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+-include tests/fuzz/fuzz.mk
+define fuzz_rule
+$(B)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)
+	@mkdir -p $$(dir $$@)
+	@[ -n "$(Q)" ] && echo "  FUZZ    $$@" || true
+	$(Q)clang $(FUZZ_CFLAGS) -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
+
+fuzz: $(FUZZERS:%=$(B)/fuzz/%)
+	@tests/fuzz/run-all.sh $(B)/fuzz $(FUZZ_SECONDS)
+
 deps:
 	@scripts/deps.sh
 

@@ -106,7 +106,8 @@ msgpack_prescan(const uint8_t *p, size_t len, char *err, size_t errlen)
 			case 0xc7:
 			case 0xc8:
 			case 0xc9: /* ext: len, type */
-				body = 1 + be(p + off + 1, b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4);
+				/* the type byte is in hdr */
+				body = be(p + off + 1, b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4);
 				break;
 			case 0xdc:
 			case 0xdd: /* array */

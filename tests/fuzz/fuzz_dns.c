@@ -5,6 +5,7 @@
  * upstream responses (scan, truncate, strip OPT, append, cache put/get).
  *
  * Build and run from the repository root:
+ * Built and run by `make fuzz` (tests/fuzz/fuzz.mk); by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
  *       -Icommon -Idnsd tests/fuzz/fuzz_dns.c dnsd/dns_msg.c dnsd/dns_map.c \
  *       dnsd/dns_zone.c dnsd/dns_cache.c common/model.c common/log.c \
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dns.h"
+#include "../../dnsd/dns.h"
 #include "log.h"
 #include "model.h"
 

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Run every built fuzzer for N seconds on its own corpus; a crash fails.
+DIR=$1
+SECS=${2:-30}
+pass=0; fail=0
+for f in "$DIR"/fuzz_*; do
+	[ -x "$f" ] || continue
+	name=$(basename "$f")
+	mkdir -p "$DIR/corpus/$name"
+	if "$f" -max_total_time="$SECS" -max_len=8192 -print_final_stats=1 \
+	    -artifact_prefix="$DIR/$name-" "$DIR/corpus/$name" >"$DIR/$name.log" 2>&1; then
+		runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$DIR/$name.log" | grep -o '[0-9]*$')
+		echo "$name: ${runs:-?} inputs in ${SECS}s, no crash"
+		pass=$((pass + 1))
+	else
+		echo "$name: CRASH (see $DIR/$name.log and $DIR/$name-*)"
+		tail -n 30 "$DIR/$name.log"
+		fail=$((fail + 1))
+	fi
+done
+echo "fuzzers: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
