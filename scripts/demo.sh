@@ -4,7 +4,8 @@
 # every node runs the controller (embedded file registry: the example in
 # tests/fixtures/registry), tunneld, proxyd and dnsd.  A pod on edge-1
 # asks for a Service by name; the answer comes from a pod on another node,
-# through proxyd and the encrypted tunnel.  Everything it starts is stopped
+# through proxyd and the encrypted tunnel.  Then ssh from edge-1 to
+# cloud-1 by node name, through socksd and the tunnel.  Everything it starts is stopped
 # and every namespace removed when it ends, however it ends.
 set -u
 B=${1:-build}
@@ -89,6 +90,24 @@ done
 
 say "edge-1: dig hostname-svc.default.svc.cluster.local"
 in_ns n1 dig +short +time=2 +tries=1 hostname-svc.default.svc.cluster.local @169.254.96.16
+
+say "edge-1: ssh root@cloud-1, by node name, through socksd and the tunnel"
+K="$E2E_DIR/ssh"
+mkdir -p "$K" /run/sshd
+ssh-keygen -q -t ed25519 -N '' -f "$K/host" && ssh-keygen -q -t ed25519 -N '' -f "$K/client"
+cp "$K/client.pub" "$K/authorized_keys"
+printf 'Port 22\nListenAddress 10.200.0.13\nHostKey %s/host\nPidFile %s/sshd.pid\nAuthorizedKeysFile %s/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nStrictModes no\n' \
+	"$K" "$K" "$K" > "$K/sshd_config"
+in_ns n3 /usr/sbin/sshd -D -e -f "$K/sshd_config" 2>/dev/null &
+E2E_PIDS="$E2E_PIDS $!"
+e2e_daemon 1 socksd
+wait_for 10 in_ns n1 sh -c "ss -lnt | grep -q 169.254.96.16:10800"
+echo '  $ ssh -o "ProxyCommand nc -X 5 -x 169.254.96.16:10800 %h %p" root@cloud-1 ip -4 -o addr show eth0'
+in_ns n1 timeout 20 ssh -F /dev/null -i "$K/client" -o StrictHostKeyChecking=no \
+	-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR \
+	-o "ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p" root@cloud-1 \
+	'ip -4 -o addr show eth0' | awk '{print "  " $2 " " $4 "   <- cloud-1'"'"'s address: the shell ran there"}' ||
+	echo "  (ssh failed)"
 
 say "edge-1: edgemeshctl peers"
 e2e_ctl 1 peers
