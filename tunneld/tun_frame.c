@@ -168,6 +168,39 @@ tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *r)
 	return 0;
 }
 
+/* TUN_PROTO_CIRCUIT || version || kind || namelen u8 || name */
+size_t
+tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap)
+{
+	size_t nl = strnlen(name, 253);
+
+	if (nl == 0 || cap < 4 + nl)
+		return 0;
+	buf[0] = TUN_PROTO_CIRCUIT;
+	buf[1] = TUN_CIRCUIT_V1;
+	buf[2] = kind;
+	buf[3] = (uint8_t)nl;
+	memcpy(buf + 4, name, nl);
+	return 4 + nl;
+}
+
+int
+tun_circuit_decode(const uint8_t *buf, size_t len, char *name)
+{
+	size_t nl;
+
+	if (len < 5 || buf[0] != TUN_PROTO_CIRCUIT || buf[1] != TUN_CIRCUIT_V1)
+		return -1;
+	if (buf[2] != TUN_CIRC_TO && buf[2] != TUN_CIRC_FROM)
+		return -1;
+	nl = buf[3];
+	if (nl == 0 || nl > 253 || len != 4 + nl || !text_ok(buf + 4, nl))
+		return -1;
+	memcpy(name, buf + 4, nl);
+	name[nl] = '\0';
+	return buf[2];
+}
+
 /* version u8 || fp 8 hex || namelen u8 || name */
 size_t
 tun_hello_encode(const struct tun_hello *h, uint8_t *buf, size_t cap)

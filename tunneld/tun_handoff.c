@@ -171,7 +171,8 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->tx_bytes += p->sess->tx;
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
-			snprintf(row->path, sizeof(row->path), "direct");
+			snprintf(row->path, sizeof(row->path), "%s",
+				 p->sess->relayed ? "relay" : "direct");
 		}
 	}
 	msgpack_sbuffer_init(&sb);

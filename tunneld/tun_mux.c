@@ -141,6 +141,11 @@ tun_stream_free(struct tun_stream *st)
 	struct ev_loop *loop = st_loop();
 	struct tun_session *s = st->s;
 
+	if (st->twin != NULL)
+		tun_circuit_unlink(st, "the other half of the circuit is gone");
+	if (st->circuit && st->state == ST_OPEN)
+		log_debug("circuit stream %u with %s (far end %s) closed", st->id, st_peer_name(st),
+			  st->circ_name);
 	ev_io_stop(loop, &st->rw);
 	ev_io_stop(loop, &st->ww);
 	ev_timer_stop(loop, &st->tmo);
@@ -566,6 +571,10 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 		tun_session_close(s, "OPEN for a stream id in use");
 		return;
 	}
+	if (f->len >= 1 && f->payload[0] == TUN_PROTO_CIRCUIT) {
+		tun_circuit_open(s, f);
+		return;
+	}
 	if (tun_open_decode(f->payload, f->len, &req) == -1) {
 		snprintf(why, sizeof(why), "malformed OPEN");
 		goto fail;
@@ -615,6 +624,10 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		return; /* late frames of a stream gone: ignored */
 	switch (f->type) {
 	case TUN_F_OPEN_OK:
+		if (st->circuit && st->circ_out && st->state == ST_OPENING) {
+			tun_circuit_open_ok(st);
+			return;
+		}
 		if (!st->local || st->state != ST_OPENING)
 			return;
 		/* the opener's reply (a SOCKS success) goes first: the fd is fresh, it fits */
@@ -632,6 +645,11 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		tun_stream_start(st);
 		return;
 	case TUN_F_OPEN_FAIL:
+		if (st->circuit && st->circ_out && st->state == ST_OPENING) {
+			snprintf(why, sizeof(why), "%.*s", (int)f->len, (const char *)f->payload);
+			tun_circuit_open_fail(st, why);
+			return;
+		}
 		snprintf(why, sizeof(why), "%s refused: %.*s", s->name, (int)f->len,
 			 (const char *)f->payload);
 		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),

@@ -45,7 +45,7 @@ tun_peer_state(const struct tun_peer *p)
 {
 	if (p->sess != NULL)
 		return "up";
-	if (p->dialing != NULL)
+	if (p->dialing != NULL || p->relaying != NULL)
 		return "connecting";
 	if (p->refused)
 		return "refused";
@@ -95,7 +95,7 @@ peer_schedule(struct tun_peer *p)
 {
 	double d;
 
-	if (ev_is_active(&p->retry) || p->dialing != NULL || p->sess != NULL)
+	if (ev_is_active(&p->retry) || p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
 	p->backoff *= 2;
@@ -111,28 +111,36 @@ tun_peer_dial(struct tun_peer *p)
 {
 	struct tunneld *t = p->t;
 	const struct em_object *o;
-	const struct em_peer *ep;
-	const char *ip;
+	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS], *ip;
+	size_t n, i;
 
-	if (p->dialing != NULL || p->sess != NULL)
+	/* a relayed session: the direct path is still tried (backoff) */
+	if (p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	ev_timer_stop(t->d->loop, &p->retry);
-	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) == NULL ||
-	    o->u.peer->naddrs == 0) {
+	/* a relay node: its advertiseAddress first, then its Node addresses */
+	n = tun_relay_addrs(t, p->name, addrs, EM_CFG_LIST_MAX);
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) != NULL)
+		for (i = 0; i < o->u.peer->naddrs && n < sizeof(addrs) / sizeof(addrs[0]); i++)
+			addrs[n++] = o->u.peer->addrs[i];
+	if (n == 0) {
 		snprintf(p->last_err, sizeof(p->last_err),
 			 "node %s has no known address "
 			 "(no Node object with status.addresses)",
 			 p->name);
-		peer_fail_pending(p, p->last_err);
+		if (p->sess == NULL && tun_relay_via(p))
+			return;
+		if (p->relaying == NULL)
+			peer_fail_pending(p, p->last_err);
 		return;
 	}
-	ep = o->u.peer;
-	ip = ep->addrs[p->addr_idx % ep->naddrs];
+	ip = addrs[p->addr_idx % n];
 	snprintf(p->addr, sizeof(p->addr), "%s", ip);
 	p->dialing = tun_session_dial(t, p, ip, t->d->cfg.tunnel.listen_port);
 	if (p->dialing == NULL) {
 		p->addr_idx++;
-		peer_fail_pending(p, p->last_err);
+		if (p->sess == NULL && !tun_relay_via(p) && p->relaying == NULL)
+			peer_fail_pending(p, p->last_err);
 		if (p->want)
 			peer_schedule(p);
 	}
@@ -178,6 +186,19 @@ sess_initiator_smaller(struct tunneld *t, const struct tun_session *s)
 	return strcmp(ini, other) < 0;
 }
 
+/* Which of two sessions with one node to keep: a direct one over a
+ * relayed one; else, for a simultaneous open, the one dialed by the node
+ * with the smaller name; else the newer. */
+static struct tun_session *
+sess_keep(struct tunneld *t, struct tun_session *old, struct tun_session *s)
+{
+	if (old->relayed != s->relayed)
+		return s->relayed ? old : s;
+	if (old->initiator != s->initiator && s->up_at - old->up_at < TUN_SIMUL_WINDOW)
+		return sess_initiator_smaller(t, s) ? s : old;
+	return s;
+}
+
 void
 tun_peer_up(struct tun_peer *p, struct tun_session *s)
 {
@@ -187,19 +208,23 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 
 	if (p->dialing == s)
 		p->dialing = NULL;
+	if (p->relaying == s)
+		p->relaying = NULL;
 	if (old != NULL && old != s) {
-		if (old->initiator != s->initiator && s->up_at - old->up_at < TUN_SIMUL_WINDOW)
-			keep = sess_initiator_smaller(t, s) ? s : old;
+		keep = sess_keep(t, old, s);
 		lose = keep == s ? old : s;
 	}
 	p->sess = keep;
 	p->refused = 0;
 	p->last_err[0] = '\0';
-	p->backoff = TUN_BACKOFF_MIN;
-	ev_timer_stop(t->d->loop, &p->retry);
+	if (!keep->relayed) {
+		p->backoff = TUN_BACKOFF_MIN;
+		ev_timer_stop(t->d->loop, &p->retry);
+	}
 	if (lose != NULL) {
-		log_info("two sessions with %s: keeping the one %s dialed", p->name,
-			 keep->initiator ? "we" : "they");
+		log_info("two sessions with %s: keeping the one %s dialed%s", p->name,
+			 keep->initiator ? "we" : "they",
+			 lose->relayed && !keep->relayed ? " (direct, over the relayed one)" : "");
 		/* the peer may have opened streams on it already: drain, the
 		 * keepalive tick closes it once it is empty */
 		lose->draining = 1;
@@ -212,12 +237,15 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 		tun_stream_attach(st, p->sess, 0);
 		tun_stream_send_open(st);
 	}
+	/* relayed: keep trying the direct path */
+	if (keep->relayed && p->want)
+		peer_schedule(p);
 }
 
 void
 tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int refused)
 {
-	char reason[256];
+	char reason[512];
 
 	if (s->state != SS_CONNECTING && s->up_at > 0) {
 		p->tx += s->tx;
@@ -229,13 +257,25 @@ tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int re
 		p->dialing = NULL;
 		p->addr_idx++;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
-		snprintf(reason, sizeof(reason), "cannot reach %s: %s", p->name, why);
-		peer_fail_pending(p, reason);
+		/* no direct path: through a relay, if there is one */
+		if (p->sess == NULL && (refused || (!tun_relay_via(p) && p->relaying == NULL))) {
+			snprintf(reason, sizeof(reason), "cannot reach %s: %s", p->name, why);
+			peer_fail_pending(p, reason);
+		}
+	}
+	if (p->relaying == s) {
+		p->relaying = NULL;
+		snprintf(p->last_err, sizeof(p->last_err), "through relay %s: %s", s->addr, why);
+		if (p->sess == NULL) {
+			snprintf(reason, sizeof(reason), "cannot reach %s through relay %s: %s",
+				 p->name, s->addr, why);
+			peer_fail_pending(p, reason);
+		}
 	}
 	if (p->sess == s) {
 		p->sess = NULL;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
 	}
-	if (p->want && p->sess == NULL)
+	if (p->want && (p->sess == NULL || p->sess->relayed))
 		peer_schedule(p);
 }

@@ -57,6 +57,10 @@ sess_ip(const struct tun_session *s, char *buf, size_t len)
 {
 	char *c;
 
+	if (s->relayed) {
+		snprintf(buf, len, "relay %s", s->addr);
+		return buf;
+	}
 	snprintf(buf, len, "%s", s->addr);
 	if (buf[0] == '[') {
 		memmove(buf, buf + 1, strlen(buf));
@@ -518,14 +522,34 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	return s;
 }
 
+/* A pre-auth slot: a free one, else the oldest connection's (evicted). */
+static int
+preauth_slot(struct tunneld *t)
+{
+	struct tun_session *old = NULL;
+	int i, slot = -1;
+
+	for (i = 0; i < TUN_PREAUTH_MAX; i++) {
+		if (t->preauth[i] == NULL)
+			return i;
+		if (old == NULL || t->preauth[i]->created < old->created) {
+			old = t->preauth[i];
+			slot = i;
+		}
+	}
+	log_debug("pre-auth table full: dropping %s", old->addr);
+	tun_session_close(old, "evicted: pre-auth table full");
+	return slot;
+}
+
 static void
 sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tunneld *t = w->data;
 	struct sockaddr_storage ss;
-	struct tun_session *s, *old;
+	struct tun_session *s;
 	socklen_t sl;
-	int fd, i, n, slot;
+	int fd, n, slot;
 
 	for (n = 0; n < 16; n++) {
 		sl = sizeof(ss);
@@ -537,23 +561,7 @@ sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		set_nodelay(fd);
-		/* a free slot, else evict the oldest pre-auth connection */
-		slot = -1;
-		old = NULL;
-		for (i = 0; i < TUN_PREAUTH_MAX; i++) {
-			if (t->preauth[i] == NULL) {
-				slot = i;
-				break;
-			}
-			if (old == NULL || t->preauth[i]->created < old->created) {
-				old = t->preauth[i];
-				slot = i;
-			}
-		}
-		if (t->preauth[slot] != NULL) {
-			log_debug("pre-auth table full: dropping %s", old->addr);
-			tun_session_close(old, "evicted: pre-auth table full");
-		}
+		slot = preauth_slot(t);
 		s = sess_new(t, fd, 0);
 		net_addr_text(&ss, s->addr, sizeof(s->addr));
 		s->state = SS_HANDSHAKE;
@@ -561,6 +569,35 @@ sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		t->preauth[slot] = s;
 		ev_io_start(loop, &s->rw);
 	}
+}
+
+/*
+ * A session over one end of a relay circuit's socketpair, as if it were a
+ * TCP connection: the initiator (name: the node we want) or the responder
+ * (name: the node the relay says is calling).  via: the relay node.
+ */
+struct tun_session *
+tun_session_over(struct tunneld *t, int fd, int initiator, const char *name, const char *via)
+{
+	struct tun_session *s;
+	int slot;
+
+	slot = initiator ? -1 : preauth_slot(t);
+	s = sess_new(t, fd, initiator);
+	s->relayed = 1;
+	snprintf(s->addr, sizeof(s->addr), "%s", via);
+	if (initiator) {
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		s->state = SS_CONNECTING;
+		ev_io_start(t->d->loop, &s->ww);
+	} else {
+		snprintf(s->expect, sizeof(s->expect), "%s", name);
+		s->state = SS_HANDSHAKE;
+		s->preauth_slot = slot;
+		t->preauth[slot] = s;
+		ev_io_start(t->d->loop, &s->rw);
+	}
+	return s;
 }
 
 void
@@ -620,8 +657,9 @@ sess_established(struct tun_session *s)
 	ev_timer_start(t->d->loop, &s->tick);
 	p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 1);
 	s->peer = p;
-	log_info("session up with %s at %s (%s)", s->name, s->addr,
-		 s->initiator ? "we dialed" : "they dialed");
+	log_info("session up with %s at %s (%s%s)", s->name, s->addr,
+		 s->initiator ? "we dialed" : "they dialed",
+		 s->relayed ? ", through the relay" : "");
 	tun_peer_up(p, s);
 }
 
@@ -703,6 +741,13 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 		return -1;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", h.name);
+	if (s->expect[0] != '\0' && strcmp(h.name, s->expect) != 0) {
+		snprintf(why, sizeof(why), "relay %s announced %s but the caller says it is %s",
+			 s->addr, s->expect, h.name);
+		log_warnx("%s", why);
+		tun_session_close(s, why);
+		return -1;
+	}
 	if (strcmp(h.name, s->t->d->cfg.node_name) == 0) {
 		tun_session_close(s, "a connection from ourselves");
 		return -1;

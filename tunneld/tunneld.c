@@ -99,6 +99,7 @@ main(int argc, char **argv)
 	ev_prepare_init(&t->prep, tun_sessions_prepare);
 	t->prep.data = t;
 	ev_prepare_start(d.loop, &t->prep);
+	tun_relays_start(t);
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
 		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);

@@ -42,6 +42,17 @@
 #define TUN_BACKOFF_MIN	 0.5
 #define TUN_BACKOFF_MAX	 30.0
 #define TUN_SIMUL_WINDOW 10.0 /* two sessions this close are a simultaneous open */
+#define TUN_RELAY_CHECK	 2.0  /* seconds between checks of the relay sessions */
+
+/* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
+ * circuits: proto u8 || version u8 (1) || kind u8 || namelen u8 || node name.
+ * Older peers reject the proto byte (> 1) as a malformed OPEN: OPEN_FAIL. */
+#define TUN_PROTO_CIRCUIT 0x80
+#define TUN_CIRCUIT_V1	  1
+enum tun_circ_kind {
+	TUN_CIRC_TO = 1,   /* to a relay: splice me to node NAME */
+	TUN_CIRC_FROM = 2, /* from a relay: node NAME wants a session with you */
+};
 
 /* Mux frame types (one byte on the wire; append-only). */
 enum tun_ftype {
@@ -105,7 +116,11 @@ struct tun_stream {
 	unsigned rd_eof : 1;	 /* fd gave EOF, FIN sent */
 	unsigned remote_fin : 1; /* peer sent FIN */
 	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
+	unsigned circuit : 1;	 /* a relay circuit's stream (fd: a socketpair end) */
+	unsigned circ_out : 1;	 /* a circuit stream we sent the OPEN for */
 	int fd;
+	struct tun_stream *twin; /* relay: the other half of a circuit, while opening */
+	char circ_name[254];	 /* circuit: the far node (A: B; relay: the other end) */
 	struct tun_session *s;
 	struct tun_peer *peer;	    /* while pending */
 	struct tun_stream *hnext;   /* session hash chain */
@@ -141,6 +156,8 @@ struct tun_session {
 	unsigned rekey_rx : 1;
 	unsigned fp_mismatch : 1; /* logged; close once msg2 is out */
 	unsigned blocked : 1;	  /* the socket did not take all: streams parked */
+	unsigned relayed : 1;	  /* runs inside a relay circuit (fd: socketpair end) */
+	char expect[254];	  /* relayed responder: the node the relay named */
 	char addr[64];		  /* peer ip:port */
 	char name[254];		  /* peer node, once known */
 	struct tun_peer *peer;
@@ -173,6 +190,7 @@ struct tun_peer {
 	char name[254];
 	struct tun_session *sess; /* the session streams use */
 	struct tun_session *dialing;
+	struct tun_session *relaying; /* a session being set up through a relay */
 	struct tun_streamq pending;
 	size_t npending;
 	unsigned want : 1;    /* used: keep a session up */
@@ -197,6 +215,7 @@ struct tunneld {
 	int hfd; /* tunnel.sock */
 	ev_io hw;
 	ev_prepare prep;
+	ev_timer relay_timer; /* keeps sessions with the relay nodes up */
 	struct tun_sessionl sessions, dirty;
 	struct tun_session *preauth[TUN_PREAUTH_MAX];
 	struct hmap *peers; /* name -> tun_peer */
@@ -220,6 +239,9 @@ size_t tun_open_encode(const struct tun_open_req *, uint8_t *buf, size_t cap);
 int tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *);
 size_t tun_hello_encode(const struct tun_hello *, uint8_t *buf, size_t cap);
 int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
+size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);
+/* the kind, or -1 if malformed; name[254] */
+int tun_circuit_decode(const uint8_t *buf, size_t len, char *name);
 void tun_put16(uint8_t *, uint16_t);
 void tun_put32(uint8_t *, uint32_t);
 void tun_put64(uint8_t *, uint64_t);
@@ -243,6 +265,8 @@ void tun_session_pong(struct tun_session *, const uint8_t *);
 void tun_session_data_commit(struct tun_session *, uint32_t sid, size_t n);
 size_t tun_session_outq(const struct tun_session *);
 void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
+struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, const char *name,
+				     const char *via);
 
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
@@ -276,6 +300,17 @@ void tun_peer_up(struct tun_peer *, struct tun_session *);
 void tun_peer_lost(struct tun_peer *, struct tun_session *, const char *why, int refused);
 void tun_peer_dial(struct tun_peer *);
 const char *tun_peer_state(const struct tun_peer *);
+
+/* tun_relay.c */
+int tun_is_relay(struct tunneld *, const char *name);
+void tun_relays_start(struct tunneld *);
+void tun_relays_check(struct tunneld *);
+size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
+int tun_relay_via(struct tun_peer *);
+void tun_circuit_open(struct tun_session *, const struct tun_frame *);
+void tun_circuit_open_ok(struct tun_stream *);
+void tun_circuit_open_fail(struct tun_stream *, const char *why);
+void tun_circuit_unlink(struct tun_stream *, const char *why);
 int tun_peer_pubkey_ok(struct tunneld *, const char *name, const uint8_t *pub, char *why,
 		       size_t len);
 

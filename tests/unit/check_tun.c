@@ -294,6 +294,49 @@ START_TEST(test_static_key)
 }
 END_TEST
 
+/* The circuit OPEN payload (relay): round trip, truncations, bad fields. */
+START_TEST(test_circuit_payload)
+{
+	uint8_t buf[300], bad[300];
+	char name[254];
+	struct tun_open_req req;
+	size_t n, i;
+
+	n = tun_circuit_encode(TUN_CIRC_TO, "edge-2", buf, sizeof(buf));
+	ck_assert_uint_eq(n, 4 + 6);
+	ck_assert_int_eq(tun_circuit_decode(buf, n, name), TUN_CIRC_TO);
+	ck_assert_str_eq(name, "edge-2");
+	n = tun_circuit_encode(TUN_CIRC_FROM, "edge-1", buf, sizeof(buf));
+	ck_assert_int_eq(tun_circuit_decode(buf, n, name), TUN_CIRC_FROM);
+	ck_assert_str_eq(name, "edge-1");
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(tun_circuit_decode(buf, i, name), -1);
+	memcpy(bad, buf, n);
+	bad[1] = TUN_CIRCUIT_V1 + 1;	/* a version we do not speak */
+	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
+	memcpy(bad, buf, n);
+	bad[2] = 9;			/* no such kind */
+	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
+	memcpy(bad, buf, n);
+	bad[5] = '\0';			/* a NUL inside the name */
+	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
+	memcpy(bad, buf, n);
+	bad[n] = 'x';			/* a trailing byte */
+	ck_assert_int_eq(tun_circuit_decode(bad, n + 1, name), -1);
+	ck_assert_uint_eq(tun_circuit_encode(TUN_CIRC_TO, "edge-2", buf, 5), 0);
+	/* an ordinary OPEN payload is no circuit, and a circuit is no ordinary OPEN */
+	memset(&req, 0, sizeof(req));
+	req.proto = EM_PROTO_TCP;
+	req.port = 22;
+	snprintf(req.ip, sizeof(req.ip), "10.0.0.2");
+	n = tun_open_encode(&req, buf, sizeof(buf));
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(tun_circuit_decode(buf, n, name), -1);
+	n = tun_circuit_encode(TUN_CIRC_TO, "edge-2", buf, sizeof(buf));
+	ck_assert_int_eq(tun_open_decode(buf, n, &req), -1);
+}
+END_TEST
+
 static Suite *
 tun_suite(void)
 {
@@ -302,6 +345,7 @@ tun_suite(void)
 
 	tc = tcase_create("frames");
 	tcase_add_test(tc, test_frame_roundtrip);
+	tcase_add_test(tc, test_circuit_payload);
 	tcase_add_test(tc, test_frame_malformed);
 	tcase_add_test(tc, test_frames_in_a_record);
 	tcase_add_test(tc, test_open_codec);
@@ -319,6 +363,7 @@ tun_suite(void)
 	suite_add_tcase(s, tc);
 	return s;
 }
+
 
 int
 main(void)

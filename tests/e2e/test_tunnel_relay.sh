@@ -1,0 +1,166 @@
+#!/bin/bash
+# tunneld relaying end to end: edge-1 and edge-2 on separate private LANs
+# behind separate NAT routers (MASQUERADE), cloud-1 (the relay, in
+# relayNodes with its advertiseAddress) on the "wan" both routers reach.
+# edge-1 cannot reach edge-2 directly; streams go through a circuit at
+# cloud-1 carrying an end-to-end Noise session between the edges.
+#   B=build bash tests/e2e/test_tunnel_relay.sh
+#
+#   n1 edge-1 192.168.1.2 -- r1 192.168.1.1 | 100.64.0.1 --+
+#   n2 edge-2 192.168.2.2 -- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
+#   n3 cloud-1 100.64.0.3 ---------------------------------+
+#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1
+. "$(dirname "$0")/lib.sh"
+e2e_init tunnelrelay
+command -v iptables >/dev/null || { echo "SKIP tunnelrelay: iptables missing"; exit 77; }
+
+veth() {	# nsA ifA addrA nsB ifB addrB
+	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
+	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
+	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
+	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
+	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
+	in_ns "$1" ip link set "$2" up
+	in_ns "$4" ip link set "$5" up
+}
+for n in wan r1 r2 n1 n2 n3 p2; do
+	ip netns add "$(ns $n)"
+	in_ns $n ip link set lo up
+done
+in_ns wan ip link add br0 type bridge
+in_ns wan ip link set br0 up
+veth n3 eth0 100.64.0.3/24 wan w3 ""
+veth r1 wan0 100.64.0.1/24 wan w1 ""
+veth r2 wan0 100.64.0.2/24 wan w2 ""
+for w in w1 w2 w3; do in_ns wan ip link set $w master br0; done
+for i in 1 2; do
+	veth r$i lan0 192.168.$i.1/24 n$i eth0 192.168.$i.2/24
+	in_ns n$i ip route add default via 192.168.$i.1
+	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
+	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
+done
+# edge-2's pod
+veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
+in_ns p2 ip route add default via 10.201.2.1
+in_ns n2 sysctl -qw net.ipv4.ip_forward=1
+e2e_registry tests/fixtures/relay
+
+bg() {	# ns cmd... : a background helper, cleaned up by lib.sh
+	local n=$1; shift
+	in_ns "$n" "$@" >>"$E2E_DIR/bg.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+}
+tunopen() {	# node peer ip port lport : a forwarder on 127.0.0.1:lport
+	local i=$1 peer=$2 ip=$3 port=$4 lport=$5; shift 5
+	in_ns n$i "$B/tunopen" -r "$E2E_DIR/n$i/run" -n "$peer" -t "$ip" -p "$port" \
+		-l "127.0.0.1:$lport" "$@" >>"$E2E_DIR/tunopen-$i-$lport.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	wait_for 20 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
+}
+sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
+start_tunneld() {	# i [args]
+	local i=$1; shift
+	rm -f "$E2E_DIR/n$i/run/tunnel.sock"
+	e2e_daemon "$i" tunneld "$@"
+	wait_for 10 sock_up "$i"
+}
+fds() { ls "/proc/$(cat "$E2E_DIR/n$1/tunneld.pid")/fd" | wc -l; }
+echo_once() {	# i lport msg
+	[ "$(printf '%s\n' "$3" | in_ns n$1 timeout 10 socat -t 5 - "TCP:127.0.0.1:$2" 2>/dev/null)" = "$3" ]
+}
+log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
+peer_is() {	# i node regex : edgemeshctl peers on node i
+	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
+}
+listening() { in_ns "$1" ss -lnt | grep -q ":$2 "; }
+
+for i in 1 2 3; do
+	e2e_config "$i" >/dev/null <<CFG
+    relayNodes:
+    - nodeName: cloud-1
+      advertiseAddress: [100.64.0.3]
+CFG
+	e2e_daemon "$i" controller
+done
+sleep 0.5
+start_tunneld 3
+start_tunneld 1
+start_tunneld 2
+bg p2 socat TCP-LISTEN:7000,reuseaddr,fork EXEC:cat
+bg p2 socat -u TCP-LISTEN:7001,reuseaddr,fork SYSTEM:'sha256sum > /dev/stderr'
+wait_for 10 listening p2 7000; wait_for 10 listening p2 7001
+
+# --- the topology: NAT-ed edges reach the relay, not each other
+ok "edge-1 reaches cloud-1's advertiseAddress (through its NAT)" \
+	in_ns n1 timeout 5 bash -c 'exec 3<>/dev/tcp/100.64.0.3/20006'
+ok "edge-1 cannot connect to edge-2 directly" \
+	bash -c "! ip netns exec $(ns n1) timeout 5 bash -c 'exec 3<>/dev/tcp/192.168.2.2/20006' 2>/dev/null"
+both_up() { peer_is 3 edge-1 ' up ' && peer_is 3 edge-2 ' up '; }
+ok "both edges keep a session with the relay (edgemeshctl peers on cloud-1)" wait_for 20 both_up
+ok "edge-1's session with cloud-1 went to the advertiseAddress" peer_is 1 cloud-1 '100.64.0.3.* up .*direct'
+sleep 1
+base3=$(fds 3); base2=$(fds 2)
+
+# --- a stream from edge-1 to edge-2's pod, through the relay
+tunopen 1 edge-2 10.201.2.10 7000 9000
+ok "TCP echo from edge-1 to a pod on edge-2 through the relay" wait_for 30 echo_once 1 9000 "hello relay"
+ok "edgemeshctl peers on edge-1: edge-2 up, path relay" peer_is 1 edge-2 ' up .*relay'
+e2e_ctl 1 peers
+ok "edge-2 sees edge-1 through the relay too" peer_is 2 edge-1 ' up .*relay'
+ok "cloud-1's log shows the circuit" log_has 3 "circuit edge-1 -> edge-2: up"
+ok "edge-2's log shows the circuit from edge-1" log_has 2 "circuit from edge-1 through relay cloud-1"
+ok "the end-to-end session is up on edge-1 (through the relay)" \
+	log_has 1 "session up with edge-2 at cloud-1 (we dialed, through the relay)"
+ok "a second stream reuses the relayed session" echo_once 1 9000 "again"
+
+# --- bulk through the circuit (windows end to end)
+tunopen 1 edge-2 10.201.2.10 7001 9001
+SIZE=33554432
+: > "$E2E_DIR/bg.log"
+in_ns n1 timeout 60 bash -c "head -c $SIZE /dev/urandom | tee >(sha256sum > $E2E_DIR/local.sum) | socat -u - TCP:127.0.0.1:9001"
+sleep 1
+wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
+ok "$SIZE bytes through the relay, sha256 matches" \
+	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
+
+# --- the circuit ends: relay and edge-2 streams close, fds back
+echo "fds during the circuit: cloud-1 $(fds 3) (base $base3), edge-2 $(fds 2) (base $base2)"
+e2e_kill 1 tunneld KILL
+gone() { [ "$(fds 3)" -lt "$base3" ] && [ "$(fds 2)" -le "$base2" ]; }
+ok "edge-1 gone: the relay's circuit streams and edge-2's relayed session close" wait_for 20 gone
+echo "fds after: cloud-1 $(fds 3) (base $base3), edge-2 $(fds 2) (base $base2)"
+ok "edge-2 logs the end of the relayed session" log_has 2 "session with edge-1 at cloud-1 closed"
+start_tunneld 1
+tunopen 1 edge-2 10.201.2.10 7000 9003	# the old forwarder went with tunnel.sock
+ok "edge-1 restarted: through the relay again" wait_for 30 echo_once 1 9003 "after restart"
+ok "edge-2 took the relayed session as edge-1's (authenticated end to end)" \
+	log_has 2 "session up with edge-1 at cloud-1 (they dialed, through the relay)"
+
+# --- a direct path appears (a route between the routers): it replaces the
+# relayed session (background redials with backoff), which drains
+in_ns r1 ip route add 192.168.2.0/24 via 100.64.0.2
+direct_up() { peer_is 1 edge-2 ' up .*direct'; }
+ok "a direct path appears: edge-1 moves to it (peers: direct)" wait_for 45 direct_up
+relayed_gone() { log_has 1 "session with edge-2 at cloud-1 closed: duplicate session drained"; }
+ok "... and the relayed session drained and closed" wait_for 20 relayed_gone
+ok "streams use the direct session" echo_once 1 9003 "direct now"
+in_ns r1 ip route del 192.168.2.0/24 via 100.64.0.2
+
+# --- a wrong PSK at edge-2: no session with the relay, the circuit is refused
+printf 'a different PSK' > "$E2E_DIR/psk2"; chmod 600 "$E2E_DIR/psk2"
+e2e_kill 2 tunneld
+start_tunneld 2 --psk-file "$E2E_DIR/psk2"
+tunopen 1 edge-2 10.201.2.10 7000 9002
+wait_for 20 log_has 2 "PSK mismatch with cloud-1"
+echo x | in_ns n1 timeout 15 socat -t 12 - TCP:127.0.0.1:9002 >/dev/null 2>&1
+wait_for 15 grep -q "failed" "$E2E_DIR/tunopen-1-9002.log"
+ok "wrong PSK at edge-2: one fingerprint line on edge-2" \
+	test "$(grep -c 'PSK mismatch with cloud-1 at 100.64.0.3: ours [0-9a-f]*' "$E2E_DIR/n2/tunneld.log")" = 1
+ok "wrong PSK at edge-2: one fingerprint line on cloud-1 (edge-2's NAT address)" \
+	test "$(grep -c 'PSK mismatch with edge-2 at 100.64.0.2: ours [0-9a-f]*' "$E2E_DIR/n3/tunneld.log")" = 1
+ok "wrong PSK at edge-2: the open on edge-1 fails with the relay's reason" \
+	grep -q "no session with edge-2" "$E2E_DIR/tunopen-1-9002.log"
+grep -h "PSK mismatch\|circuit" "$E2E_DIR"/n[123]/tunneld.log | tail -8
+cat "$E2E_DIR/tunopen-1-9002.log" | tail -3
+
+e2e_done
