@@ -11,10 +11,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static const int types[] = {IPC_HELLO, IPC_ERROR, IPC_SUBSCRIBE, IPC_HEALTH,
-	    IPC_STATUS_REQ, IPC_FD_STORE, IPC_FD_FETCH, IPC_SNAPSHOT_BEGIN, IPC_UPSERT,
-	    IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS, IPC_FD_RETURN, IPC_TUN_OPEN,
-	    IPC_TUN_RESULT, IPC_PEERS_REQ, IPC_PEERS};
+	static const int types[] = {
+	    IPC_HELLO,	      IPC_ERROR,    IPC_SUBSCRIBE,	IPC_HEALTH,   IPC_STATUS_REQ,
+	    IPC_FD_STORE,     IPC_FD_FETCH, IPC_SNAPSHOT_BEGIN, IPC_UPSERT,   IPC_DELETE,
+	    IPC_SNAPSHOT_END, IPC_STATUS,   IPC_FD_RETURN,	IPC_TUN_OPEN, IPC_TUN_RESULT,
+	    IPC_PEERS_REQ,    IPC_PEERS};
 	union {
 		struct ipc_hello h;
 		struct ipc_health he;
@@ -39,7 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		memset(&m, 0, sizeof(m));
 		m.fd = -1;
 		if (ipc_msg_parse(&m, (uint16_t)types[i], data, len, err, sizeof(err)) == -1)
-			return 0;	/* the same for every type */
+			return 0; /* the same for every type */
 		switch (types[i]) {
 		case IPC_HELLO:
 			(void)ipc_unpack_hello(&m, &u.h, err, sizeof(err));

@@ -17,8 +17,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	size_t n = 0, i;
 
 	log_init("fuzz", 0);
-	if (yaml_json_load_buf((const char *)data, len, "fuzz.yaml", &docs, &n, err,
-	    sizeof(err)) == -1)
+	if (yaml_json_load_buf((const char *)data, len, "fuzz.yaml", &docs, &n, err, sizeof(err)) ==
+	    -1)
 		return 0;
 	for (i = 0; i < n; i++) {
 		k = NULL;

@@ -1467,11 +1467,11 @@ START_TEST(test_codec_ranges)
 		/* found by fuzz_ipc: the pre-scan must step over an ext exactly as
 		 * msgpack-c does, or a huge map right after it goes unchecked */
 		{
-			const uint8_t ext_map[] = {0x92, 0xc7, 0x01, 0x00, 0x9a,
-			    0xdf, 0xff, 0xff, 0xe7, 0xff, 0xc0};
+			const uint8_t ext_map[] = {0x92, 0xc7, 0x01, 0x00, 0x9a, 0xdf,
+						   0xff, 0xff, 0xe7, 0xff, 0xc0};
 
 			ck_assert_int_eq(codec_try(&codecs[0], ext_map, sizeof(ext_map), 0, err),
-			    -1);
+					 -1);
 			ck_assert_ptr_nonnull(strstr(err, "claims"));
 		}
 	}

@@ -312,16 +312,16 @@ START_TEST(test_circuit_payload)
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(tun_circuit_decode(buf, i, name), -1);
 	memcpy(bad, buf, n);
-	bad[1] = TUN_CIRCUIT_V1 + 1;	/* a version we do not speak */
+	bad[1] = TUN_CIRCUIT_V1 + 1; /* a version we do not speak */
 	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
 	memcpy(bad, buf, n);
-	bad[2] = 9;			/* no such kind */
+	bad[2] = 9; /* no such kind */
 	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
 	memcpy(bad, buf, n);
-	bad[5] = '\0';			/* a NUL inside the name */
+	bad[5] = '\0'; /* a NUL inside the name */
 	ck_assert_int_eq(tun_circuit_decode(bad, n, name), -1);
 	memcpy(bad, buf, n);
-	bad[n] = 'x';			/* a trailing byte */
+	bad[n] = 'x'; /* a trailing byte */
 	ck_assert_int_eq(tun_circuit_decode(bad, n + 1, name), -1);
 	ck_assert_uint_eq(tun_circuit_encode(TUN_CIRC_TO, "edge-2", buf, 5), 0);
 	/* an ordinary OPEN payload is no circuit, and a circuit is no ordinary OPEN */
@@ -363,7 +363,6 @@ tun_suite(void)
 	suite_add_tcase(s, tc);
 	return s;
 }
-
 
 int
 main(void)
