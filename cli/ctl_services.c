@@ -96,9 +96,7 @@ ctl_services(const struct em_config *cfg)
 	while (replica_next(r, EM_TOPIC_SERVICES, &it, &o)) {
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			v = realloc(v, cap * sizeof(*v));
-			if (v == NULL)
-				goto out;
+			v = xreallocarray(v, cap, sizeof(*v));
 		}
 		v[n++] = o;
 	}

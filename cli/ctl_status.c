@@ -13,7 +13,7 @@ ctl_status(const struct em_config *cfg)
 	msgpack_packer pk;
 	char err[512], up[32], rss[32];
 	size_t i;
-	int fd, rc = 1, down = 0;
+	int fd, rc = 1;
 
 	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1)
 		return 1;
@@ -44,7 +44,6 @@ ctl_status(const struct em_config *cfg)
 		       st.rows[i].connected ? rss : "-",
 		       (unsigned long long)st.rows[i].state_version, st.rows[i].state,
 		       st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
-		down += !st.rows[i].connected;
 	}
 	rc = 0;
 out:

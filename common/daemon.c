@@ -34,7 +34,8 @@ usage(const char *name, const struct em_opt *opts)
 	exit(2);
 }
 
-static void
+/* Returns 1 for -n (check the config only). */
+static int
 daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *opts)
 {
 	struct option lo[32];
@@ -77,9 +78,7 @@ daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *op
 	}
 	if (optind != argc)
 		usage(d->name, opts);
-	d->debug |= checkonly ? 0 : 0;
-	if (checkonly)
-		d->started = -1;
+	return checkonly;
 }
 
 void
@@ -92,8 +91,7 @@ daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
 	log_init(name, 0);
-	daemon_parse(d, argc, argv, opts);
-	checkonly = d->started == -1;
+	checkonly = daemon_parse(d, argc, argv, opts);
 	path = d->cfg_path;
 	if (path == NULL && access(EM_CONFIG_DEFAULT, F_OK) == 0)
 		path = EM_CONFIG_DEFAULT;

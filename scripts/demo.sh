@@ -32,14 +32,9 @@ CFG
 	# ClusterIPs must route for the OUTPUT nat hook to see them
 	in_ns n$i ip route add default dev eth0
 	# the node's and its pod's resolver: dnsd on 169.254.96.16
-	for n in n$i p$i; do
-		mkdir -p "/etc/netns/$(ns $n)"
-		printf 'nameserver 169.254.96.16\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' \
-			> "/etc/netns/$(ns $n)/resolv.conf"
-	done
+	e2e_resolver n$i
+	e2e_resolver p$i
 done
-cleanup_netns_etc() { for n in $(ls /etc/netns 2>/dev/null | grep "^${E2E_PREFIX}-"); do rm -rf "/etc/netns/$n"; done; }
-trap 'cleanup_netns_etc; e2e_cleanup' EXIT INT TERM
 
 say "pods (serve_hostname stand-ins, answering with their pod name)"
 pod() {	# node-index ip name

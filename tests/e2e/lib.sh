@@ -70,6 +70,17 @@ e2e_topology() {
 }
 
 # Write node i's config; extra YAML (already indented for top level) on stdin.
+# The resolv.conf that `ip netns exec` shows inside namespace NAME (it
+# bind-mounts /etc/netns/<ns>/); e2e_cleanup removes it.  The default is
+# dnsd on 169.254.96.16 with the Kubernetes search path of namespace default.
+e2e_resolver() {	# name [resolv.conf text]
+	local d="/etc/netns/$(ns "$1")"
+	mkdir -p "$d"
+	printf '%s\n' "${2:-nameserver 169.254.96.16
+search default.svc.cluster.local svc.cluster.local cluster.local
+options ndots:5}" > "$d/resolv.conf"
+}
+
 e2e_config() {
 	local i=$1 d="$E2E_DIR/n$1"
 	mkdir -p "$d/run" "$d/state"
@@ -153,6 +164,7 @@ e2e_cleanup() {
 	for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${E2E_PREFIX}-"); do
 		for p in $(ip netns pids "$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 		ip netns del "$n" 2>/dev/null
+		rm -rf "/etc/netns/$n"
 	done
 	if [ "$E2E_FAIL" -gt 0 ] || [ -n "${E2E_KEEP:-}" ]; then
 		for f in "$E2E_DIR"/n*/*.log; do

@@ -11,12 +11,6 @@ e2e_init dns
 for t in dig dnsmasq python3 getent; do
 	command -v $t >/dev/null || { echo "SKIP dns: $t missing"; exit 77; }
 done
-NETNS_ETC=
-dns_cleanup() {
-	[ -n "$NETNS_ETC" ] && rm -rf "$NETNS_ETC"
-	e2e_cleanup
-}
-trap dns_cleanup EXIT INT TERM
 
 e2e_topology 1
 e2e_registry tests/fixtures/registry
@@ -124,14 +118,12 @@ has "NS of the zone" "IN[[:space:]]+NS" NS $C
 has "zone transfer refused" "status: REFUSED|Transfer failed" +tcp AXFR $C
 
 # 2. short names through a search path (the namespace's own resolv.conf)
-NETNS_ETC=/etc/netns/$(ns n1)
-mkdir -p "$NETNS_ETC"
-printf 'nameserver %s\nsearch data.svc.%s svc.%s %s\noptions ndots:5 timeout:2 attempts:1\n' \
-	$S $C $C $C > "$NETNS_ETC/resolv.conf"
+e2e_resolver n1 "$(printf 'nameserver %s\nsearch data.svc.%s svc.%s %s\noptions ndots:5 timeout:2 attempts:1' \
+	$S $C $C $C)"
 ok "getent: short name via search (db)" sh -c "ip netns exec $(ns n1) getent ahostsv4 db | grep -q 10.201.1.1[01]"
 ok "getent: svc.ns name via search" sh -c "ip netns exec $(ns n1) getent hosts hostname-svc.default | grep -q 10.96.0.10"
 is "dig +search short name" 10.96.5.5 +search +ndots=5 dual
-rm -rf "$NETNS_ETC"; NETNS_ETC=
+rm -rf "/etc/netns/$(ns n1)"
 
 # 3. forwarding, cache, truncation
 is "forwarded A from dnsmasq" 192.0.2.7 www.example.test

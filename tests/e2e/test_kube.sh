@@ -10,11 +10,8 @@
 #   garbage in the stream, a stalled stream, token rotation, a wrong token
 #   restart with the API down: served from stateDir/registry-cache.json
 #   EndpointSlices not served -> Endpoints; in-cluster and metaServer modes
-set -u
-B=${B:-build}
+. tests/e2e/lib.sh	# ok, wait_for (no namespaces: no e2e_init)
 T=$(mktemp -d /tmp/edgemesh-kube.XXXXXX)
-PASS=0
-FAIL=0
 FAKE_PID=""
 CTL_PID=""
 
@@ -22,24 +19,10 @@ cleanup() {
 	[ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
 	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null
 	wait 2>/dev/null
-	if [ "$FAIL" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "logs kept in $T"; fi
+	if [ "$E2E_FAIL" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "logs kept in $T"; fi
 }
 trap cleanup EXIT INT TERM
 
-ok() {	# what cmd...
-	local what=$1; shift
-	if "$@"; then PASS=$((PASS + 1)); echo "ok - $what"
-	else FAIL=$((FAIL + 1)); echo "not ok - $what"; fi
-}
-wait_for() {	# seconds cmd...
-	local t=$1 end; shift
-	end=$(( $(date +%s) + t ))
-	while [ "$(date +%s)" -le "$end" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 command -v openssl >/dev/null || { echo "SKIP test_kube: openssl missing"; exit 77; }
 [ -x "$B/edgemesh-controller" ] || { echo "test_kube: $B/edgemesh-controller missing"; exit 1; }
@@ -296,5 +279,5 @@ ok "metaServer mode logged" log_has "registry from metaServer https://127.0.0.1:
 stop_ctl
 CFG=
 
-echo "test_kube: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+echo "test_kube: $E2E_PASS passed, $E2E_FAIL failed"
+[ "$E2E_FAIL" -eq 0 ]

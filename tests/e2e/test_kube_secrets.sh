@@ -11,11 +11,8 @@
 #   second Gateway naming gw-a: still one watch; deleting one keeps it
 #   deleting the last Gateway: the watch stops, the Secret leaves the state
 #   gateway disabled (the agent): no Secret requested at all
-set -u
-B=${B:-build}
+. tests/e2e/lib.sh	# ok, wait_for (no namespaces: no e2e_init)
 T=$(mktemp -d /tmp/edgemesh-ksec.XXXXXX)
-PASS=0
-FAIL=0
 FAKE_PID=""
 CTL_PID=""
 
@@ -23,24 +20,10 @@ cleanup() {
 	[ -n "$CTL_PID" ] && kill "$CTL_PID" 2>/dev/null
 	[ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null
 	wait 2>/dev/null
-	if [ "$FAIL" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "logs kept in $T"; fi
+	if [ "$E2E_FAIL" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "logs kept in $T"; fi
 }
 trap cleanup EXIT INT TERM
 
-ok() {	# what cmd...
-	local what=$1; shift
-	if "$@"; then PASS=$((PASS + 1)); echo "ok - $what"
-	else FAIL=$((FAIL + 1)); echo "not ok - $what"; fi
-}
-wait_for() {	# seconds cmd...
-	local t=$1 end; shift
-	end=$(( $(date +%s) + t ))
-	while [ "$(date +%s)" -le "$end" ]; do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 [ -x "$B/edgemesh-controller" ] || { echo "test_kube_secrets: $B/edgemesh-controller missing"; exit 1; }
 
@@ -174,5 +157,5 @@ t=$(grep -o 'synced in [0-9.]*' "$T/ctl.log" | tail -1 | cut -d' ' -f3)
 ok "qps 2, burst 1: 6 lists take >= 2.4 s (took ${t}s)" sh -c "echo '$t >= 2.4' | bc -l | grep -q 1"
 stop_ctl
 
-echo "test_kube_secrets: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+echo "test_kube_secrets: $E2E_PASS passed, $E2E_FAIL failed"
+[ "$E2E_FAIL" -eq 0 ]

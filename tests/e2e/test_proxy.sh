@@ -107,12 +107,8 @@ ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
 # by name, with dnsd answering on 169.254.96.16 (resolv.conf of the node and
 # its pod point there, with the Kubernetes search path)
 e2e_daemon 1 dnsd
-for n in n1 p1; do
-	mkdir -p "/etc/netns/$(ns $n)"
-	printf 'nameserver 169.254.96.16\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n' \
-		> "/etc/netns/$(ns $n)/resolv.conf"
-done
-trap 'rm -rf "/etc/netns/$(ns n1)" "/etc/netns/$(ns p1)"; e2e_cleanup' EXIT INT TERM
+e2e_resolver n1
+e2e_resolver p1
 wait_for 10 in_ns n1 dig +short +time=1 +tries=1 web.default.svc.cluster.local @169.254.96.16 ||
 	fail "dnsd answers"
 R=$(get p1 http://web.default:80/)

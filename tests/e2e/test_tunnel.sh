@@ -139,30 +139,7 @@ elif cmd == 'stall': stall(int(sys.argv[2]), int(sys.argv[3]))
 elif cmd == 'udp-client': udp_client(int(sys.argv[2]))
 PY
 
-bg() {	# ns cmd... : a background helper, cleaned up by lib.sh
-	local n=$1; shift
-	in_ns "$n" "$@" >>"$E2E_DIR/bg.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-}
-tunopen() {	# node peer ip port lport [-u] : a forwarder on 127.0.0.1:lport
-	local i=$1 peer=$2 ip=$3 port=$4 lport=$5; shift 5
-	in_ns n$i "$B/tunopen" -r "$E2E_DIR/n$i/run" -n "$peer" -t "$ip" -p "$port" \
-		-l "127.0.0.1:$lport" "$@" >>"$E2E_DIR/tunopen-$i-$lport.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-	wait_for 20 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
-}
-sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
-start_tunneld() {	# i [args]
-	local i=$1; shift
-	rm -f "$E2E_DIR/n$i/run/tunnel.sock"
-	e2e_daemon "$i" tunneld "$@"
-	wait_for 10 sock_up "$i"
-}
-fds() { ls "/proc/$(cat "$E2E_DIR/n$1/tunneld.pid")/fd" | wc -l; }
-echo_once() {	# i lport msg
-	[ "$(printf '%s\n' "$3" | in_ns n$1 timeout 10 socat -t 5 - "TCP:127.0.0.1:$2" 2>/dev/null)" = "$3" ]
-}
-log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
+. tests/e2e/tunnel_lib.sh
 
 printf 'a different PSK' > "$E2E_DIR/psk3"; chmod 600 "$E2E_DIR/psk3"
 for i in 1 2 3; do
@@ -182,7 +159,6 @@ bg p2 python3 "$H" udp-echo 7002
 bg p1 python3 "$H" echo-server 7000
 bg p3 python3 "$H" echo-server 7000
 bg p2 socat -u TCP-LISTEN:7001,reuseaddr,fork SYSTEM:'sha256sum > /dev/stderr'
-listening() { in_ns "$1" ss -lntu | grep -q ":$2 "; }
 for p in 7000 7001 7002 7003; do wait_for 10 listening p2 $p; done
 wait_for 10 listening p1 7000; wait_for 10 listening p3 7000
 

@@ -45,34 +45,10 @@ in_ns p2 ip route add default via 10.201.2.1
 in_ns n2 sysctl -qw net.ipv4.ip_forward=1
 e2e_registry tests/fixtures/relay
 
-bg() {	# ns cmd... : a background helper, cleaned up by lib.sh
-	local n=$1; shift
-	in_ns "$n" "$@" >>"$E2E_DIR/bg.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-}
-tunopen() {	# node peer ip port lport : a forwarder on 127.0.0.1:lport
-	local i=$1 peer=$2 ip=$3 port=$4 lport=$5; shift 5
-	in_ns n$i "$B/tunopen" -r "$E2E_DIR/n$i/run" -n "$peer" -t "$ip" -p "$port" \
-		-l "127.0.0.1:$lport" "$@" >>"$E2E_DIR/tunopen-$i-$lport.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-	wait_for 20 grep -q listening "$E2E_DIR/tunopen-$i-$lport.log"
-}
-sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
-start_tunneld() {	# i [args]
-	local i=$1; shift
-	rm -f "$E2E_DIR/n$i/run/tunnel.sock"
-	e2e_daemon "$i" tunneld "$@"
-	wait_for 10 sock_up "$i"
-}
-fds() { ls "/proc/$(cat "$E2E_DIR/n$1/tunneld.pid")/fd" | wc -l; }
-echo_once() {	# i lport msg
-	[ "$(printf '%s\n' "$3" | in_ns n$1 timeout 10 socat -t 5 - "TCP:127.0.0.1:$2" 2>/dev/null)" = "$3" ]
-}
-log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
+. tests/e2e/tunnel_lib.sh
 peer_is() {	# i node regex : edgemeshctl peers on node i
 	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
 }
-listening() { in_ns "$1" ss -lnt | grep -q ":$2 "; }
 
 for i in 1 2 3; do
 	e2e_config "$i" >/dev/null <<CFG
