@@ -17,21 +17,24 @@
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_PERIOD  2.0
 
+/* --help: the text on stdout, exit 0; a bad option: on stderr, exit 2. */
 static void
-usage(const char *name, const struct em_opt *opts)
+usage(const char *name, const struct em_opt *opts, int status)
 {
+	FILE *f = status == 0 ? stdout : stderr;
 	const struct em_opt *o;
 
-	fprintf(stderr, "usage: edgemesh-%s [-dn] [-c file] [-u user]", name);
+	fprintf(f, "usage: edgemesh-%s [-dn] [-c file] [-u user]", name);
 	for (o = opts; o != NULL && o->name != NULL; o++)
-		fprintf(stderr, " [--%s%s]", o->name, o->has_arg ? " arg" : "");
-	fprintf(stderr,
+		fprintf(f, " [--%s%s]", o->name, o->has_arg ? " arg" : "");
+	fprintf(f,
 		"\n  -c file  config (default %s)\n  -n       check the config and exit\n"
-		"  -d       foreground, debug log\n  -u user  run as this user\n",
+		"  -d       foreground, debug log\n  -u user  run as this user\n"
+		"  -h, --help      this text\n  -V, --version   the version\n",
 		EM_CONFIG_DEFAULT);
 	for (o = opts; o != NULL && o->name != NULL; o++)
-		fprintf(stderr, "  --%-14s %s\n", o->name, o->help);
-	exit(2);
+		fprintf(f, "  --%-14s %s\n", o->name, o->help);
+	exit(status);
 }
 
 /* Returns 1 for -n (check the config only). */
@@ -42,15 +45,17 @@ daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *op
 	int n = 0, ch, idx, checkonly = 0;
 	const struct em_opt *o;
 
-	for (o = opts; o != NULL && o->name != NULL && n < 30; o++, n++) {
+	for (o = opts; o != NULL && o->name != NULL && n < 28; o++, n++) {
 		lo[n].name = o->name;
 		lo[n].has_arg = o->has_arg ? required_argument : no_argument;
 		lo[n].flag = NULL;
 		lo[n].val = 256 + n;
 	}
-	memset(&lo[n], 0, sizeof(lo[n]));
+	lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+	lo[n + 1] = (struct option){"version", no_argument, NULL, 'V'};
+	memset(&lo[n + 2], 0, sizeof(lo[n + 2]));
 	d->cfg_path = NULL;
-	while ((ch = getopt_long(argc, argv, "c:dnu:h", lo, &idx)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dnu:hV", lo, &idx)) != -1) {
 		switch (ch) {
 		case 'c':
 			d->cfg_path = optarg;
@@ -64,6 +69,12 @@ daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *op
 		case 'u':
 			d->user = optarg;
 			break;
+		case 'h':
+			usage(d->name, opts, 0);
+			break;
+		case 'V':
+			printf("edgemesh-%s %s\n", d->name, EM_BUILD_VERSION);
+			exit(0);
 		default:
 			if (ch >= 256 && ch < 256 + n) {
 				o = &opts[ch - 256];
@@ -73,11 +84,11 @@ daemon_parse(struct em_daemon *d, int argc, char **argv, const struct em_opt *op
 					*o->flag = 1;
 				break;
 			}
-			usage(d->name, opts);
+			usage(d->name, opts, 2);
 		}
 	}
 	if (optind != argc)
-		usage(d->name, opts);
+		usage(d->name, opts, 2);
 	return checkonly;
 }
 
@@ -85,7 +96,7 @@ void
 daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const struct em_opt *opts)
 {
 	char err[1024];
-	const char *path;
+	const char *path, *env;
 	int checkonly;
 
 	memset(d, 0, sizeof(*d));
@@ -99,6 +110,10 @@ daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const 
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
+	/* systemd's StateDirectory= (one per daemon, see systemd/) wins over stateDir */
+	if ((env = getenv("STATE_DIRECTORY")) != NULL && env[0] == '/')
+		snprintf(d->cfg.state_dir, sizeof(d->cfg.state_dir), "%.*s", (int)strcspn(env, ":"),
+			 env);
 	if (checkonly) {
 		printf("configuration OK\n");
 		exit(0);
@@ -159,6 +174,7 @@ daemon_send_health(struct em_daemon *d)
 static void
 health_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
+	sd_notify_watchdog(); /* the loop turns: tell systemd (WatchdogSec=) */
 	daemon_send_health(w->data);
 }
 
@@ -412,12 +428,16 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 void
 daemon_start(struct em_daemon *d)
 {
+	double wd;
+
 	d->replica = replica_new(d->on_change, d->arg);
 	d->backoff_ms = BACKOFF_MIN_MS;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	ev_timer_init(&d->reconnect_timer, reconnect_cb, 0., 0.);
 	d->reconnect_timer.data = d;
-	ev_timer_init(&d->health_timer, health_cb, HEALTH_PERIOD, HEALTH_PERIOD);
+	wd = sd_watchdog_period();
+	wd = wd > 0 && wd < HEALTH_PERIOD ? wd : HEALTH_PERIOD;
+	ev_timer_init(&d->health_timer, health_cb, wd, wd);
 	d->health_timer.data = d;
 	ev_timer_start(d->loop, &d->health_timer);
 	ev_signal_init(&d->sigterm, signal_cb, SIGTERM);

@@ -94,6 +94,9 @@ int privdrop_user(const struct em_daemon *, uid_t *, gid_t *);
 /* sdnotify.c */
 void sd_notify_ready(const char *status);
 void sd_notify_status(const char *status);
+/* WATCHDOG=1, and half of systemd's WatchdogSec= in seconds (0: none asked). */
+void sd_notify_watchdog(void);
+double sd_watchdog_period(void);
 uint64_t proc_rss_kb(void);
 
 #endif

@@ -49,6 +49,29 @@ sd_notify_status(const char *status)
 	sd_send(buf);
 }
 
+/* systemd sets WATCHDOG_USEC (and WATCHDOG_PID: ours) when the unit has WatchdogSec=. */
+double
+sd_watchdog_period(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	char *end;
+	unsigned long long us;
+
+	if (usec == NULL || (pid != NULL && strtol(pid, NULL, 10) != (long)getpid()))
+		return 0;
+	us = strtoull(usec, &end, 10);
+	if (*end != '\0' || us == 0)
+		return 0;
+	return (double)us / 2e6;
+}
+
+void
+sd_notify_watchdog(void)
+{
+	if (sd_watchdog_period() > 0)
+		sd_send("WATCHDOG=1");
+}
+
 uint64_t
 proc_rss_kb(void)
 {
