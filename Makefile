@@ -18,6 +18,14 @@ CFLAGS  ?= -O2 -g
 LDFLAGS += -Wl,--as-needed
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Icommon
 LDLIBS  := -lev -lsodium -lmsgpackc -lyaml -ljansson -lcurl -lssl -lcrypto -lm
+# Missing build packages: name them and how to install them, before compiling.
+ifeq ($(filter deps check demo bench clean format,$(MAKECMDGOALS)),)
+MISSING_DEPS := $(shell scripts/build-deps.sh)
+ifneq ($(MISSING_DEPS),)
+$(error missing Debian packages: $(MISSING_DEPS); install them with "sudo scripts/deps.sh" \
+  (or "sudo apt-get install $(MISSING_DEPS)"))
+endif
+endif
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lpthread -lm)
 
 ifeq ($(SAN),1)
@@ -33,6 +41,7 @@ else
 Q := @
 endif
 
+.DEFAULT_GOAL := all
 BINS :=
 UNIT_TESTS :=
 COMMON_SRCS :=

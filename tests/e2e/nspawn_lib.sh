@@ -1,0 +1,156 @@
+# A throwaway systemd machine for test_units.sh and test_deb.sh: a minimal
+# Debian root bootstrapped once (cached outside the checkout, read-only
+# afterwards) and booted by systemd-nspawn over an overlay, so each run starts
+# clean and nothing touches this machine's own file system or network
+# (--private-network: the container has its own network namespace).
+#
+#   nspawn_root_ensure        build the cached root when missing (SKIP: return 1)
+#   nspawn_boot NAME          boot an overlay of it as machine NAME
+#   nsx CMD...                run CMD inside the booted machine (as root)
+#   nspawn_stop               power it off, remove the overlay
+EM_ROOT_CACHE=${EM_ROOT_CACHE:-/var/cache/edgemesh-test-root}
+EM_ROOT_SUITE=${EM_ROOT_SUITE:-bookworm}
+# systemd for the units; the daemons' shared libraries (the package depends on
+# them, dpkg -i does not fetch); passwd for useradd; the tools the test drives.
+EM_ROOT_PKGS="systemd,dbus,iproute2,nftables,iptables,passwd,procps,curl,socat,\
+libev4,libsodium23,libmsgpackc2,libyaml-0-2,libjansson4,libcurl4,libssl3"
+
+nspawn_root_ensure() {
+	local tmp
+	if ! command -v systemd-nspawn >/dev/null 2>&1; then
+		echo "SKIP: systemd-nspawn is missing (apt-get install systemd-container)"
+		return 1
+	fi
+	[ -f "$EM_ROOT_CACHE/.complete" ] && return 0
+	if ! command -v mmdebstrap >/dev/null 2>&1; then
+		echo "SKIP: no cached root at $EM_ROOT_CACHE and no mmdebstrap (apt-get install mmdebstrap)"
+		return 1
+	fi
+	echo "# bootstrapping a $EM_ROOT_SUITE root into $EM_ROOT_CACHE (once; a few minutes)"
+	tmp="$EM_ROOT_CACHE.tmp.$$"
+	rm -rf "$tmp"
+	if ! mmdebstrap --quiet --variant=minbase --include="$EM_ROOT_PKGS" \
+		"$EM_ROOT_SUITE" "$tmp" >"$tmp.log" 2>&1; then
+		echo "SKIP: bootstrapping a Debian root failed (no route to the archive?):"
+		tail -5 "$tmp.log"
+		rm -rf "$tmp" "$tmp.log"
+		return 1
+	fi
+	rm -f "$tmp.log"
+	# quiet, quick boots: no getty, no network wait
+	ln -sf /dev/null "$tmp/etc/systemd/system/getty.target"
+	ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service"
+	: >"$tmp/etc/machine-id"
+	touch "$tmp/.complete"
+	rm -rf "$EM_ROOT_CACHE"
+	mv "$tmp" "$EM_ROOT_CACHE"
+}
+
+# Boot an overlay of the cached root (fresh upper layer) as machine $1.
+# systemd-nspawn registers with no machined (this machine's PID 1 is not
+# systemd) and keeps its own cgroup; nsx enters the container's namespaces
+# through its PID 1.
+nspawn_boot() {
+	NS_NAME=$1
+	NS_DIR=$(mktemp -d "/tmp/edgemesh-nspawn-$1.XXXXXX")
+	mkdir -p "$NS_DIR/upper" "$NS_DIR/work" "$NS_DIR/root"
+	mount -t overlay overlay -o "lowerdir=$EM_ROOT_CACHE,upperdir=$NS_DIR/upper,workdir=$NS_DIR/work" \
+		"$NS_DIR/root" || return 1
+	systemd-nspawn -q -D "$NS_DIR/root" -M "$NS_NAME" --register=no --keep-unit \
+		--private-network -b --console=passive >"$NS_DIR/console.log" 2>&1 &
+	NS_PID=$!
+	NS_INIT=""
+	local i s
+	for i in $(seq 1 300); do
+		[ -z "$NS_INIT" ] && NS_INIT=$(pgrep -P "$NS_PID" -x systemd | head -1)
+		if [ -n "$NS_INIT" ]; then
+			s=$(nsx systemctl is-system-running 2>/dev/null)
+			case $s in running | degraded) return 0 ;; esac
+		fi
+		kill -0 "$NS_PID" 2>/dev/null || break
+		sleep 0.2
+	done
+	echo "nspawn: $NS_NAME did not boot:"
+	tail -20 "$NS_DIR/console.log"
+	return 1
+}
+
+nsx() { nsenter -t "$NS_INIT" -a -- "$@"; }
+
+nspawn_stop() {
+	[ -n "${NS_PID:-}" ] || return 0
+	kill -TERM "$NS_PID" 2>/dev/null	# nspawn powers the container off
+	timeout 20 tail --pid="$NS_PID" -f /dev/null 2>/dev/null || kill -9 "$NS_PID" 2>/dev/null
+	wait "$NS_PID" 2>/dev/null
+	umount "$NS_DIR/root" 2>/dev/null || umount -l "$NS_DIR/root"
+	# nspawn leaves this directory when /run is not a tmpfs
+	rmdir "/run/systemd/nspawn/propagate/$NS_NAME" 2>/dev/null
+	[ -n "${E2E_KEEP:-}" ] || rm -rf "$NS_DIR"
+	NS_PID=""
+}
+
+# Inside the booted machine: the users (scripts/add-users.sh), a config on
+# the embedded file registry with one Service (web: 10.96.7.10:80, by name
+# web.default.svc.cluster.local) whose endpoint 10.77.0.2:8080 is a socat
+# answering "backend" on a veth, a PSK made as README says, and DNS
+# through dnsd.  $1: skip the users (the package makes them).
+NS_SVC_IP=10.96.7.10
+NS_SVC_NAME=web.default.svc.cluster.local
+nspawn_mesh_setup() {
+	local r=$NS_DIR/root
+	if [ "${1:-}" != nousers ]; then
+		cp scripts/add-users.sh "$r/var/tmp/" && nsx sh /var/tmp/add-users.sh
+	fi
+	mkdir -p "$r/etc/edgemesh/registry"
+	cat >"$r/etc/edgemesh/edgemesh.yaml" <<CFG
+commonConfig:
+  nodeName: hs-node
+registry:
+  path: /etc/edgemesh/registry
+modules:
+  edgeDNS:
+    enable: true
+  edgeProxy:
+    enable: true
+  edgeTunnel:
+    enable: true
+    psk:
+      enable: true
+      path: /etc/edgemesh/psk
+CFG
+	cat >"$r/etc/edgemesh/registry/web.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: 10.96.7.10
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web, namespace: default}
+subsets:
+- addresses: [{ip: 10.77.0.2, nodeName: hs-node}]
+  ports: [{name: http, port: 8080, protocol: TCP}]
+YAML
+	nsx sh -c 'edgemeshctl gen-psk >/etc/edgemesh/psk &&
+		chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk'
+	nsx sh -c 'ip link add hsb0 type veth peer name hsb1 && ip addr add 10.77.0.2/24 dev hsb0 &&
+		ip link set hsb1 up && ip link set hsb0 up && ip route add default dev hsb0'
+	rm -f "$r/etc/resolv.conf"
+	echo "nameserver 169.254.96.16" >"$r/etc/resolv.conf"
+	# drains the request head, then answers
+	cat >"$r/var/tmp/answer.sh" <<'SH'
+while read -r l; do case $l in "" | "$(printf '\r')") break ;; esac; done
+printf 'HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nbackend\n'
+SH
+	nsx systemd-run -q --unit=hs-backend socat TCP-LISTEN:8080,bind=10.77.0.2,fork,reuseaddr \
+		EXEC:"sh /var/tmp/answer.sh"
+}
+
+# One request through proxyd, by ClusterIP or by name (dnsd): prints the body.
+nspawn_get() {	# ip|name
+	local h=$NS_SVC_IP
+	[ "$1" = name ] && h=$NS_SVC_NAME
+	nsx curl -s -m 3 "http://$h/"
+}
