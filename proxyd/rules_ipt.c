@@ -193,6 +193,24 @@ done:
 	return rc;
 }
 
+/* Any of our chains there?  Listing one creates nothing; a restore would
+ * create empty nat and mangle tables where iptables is nft-based. */
+static int
+ipt_has_chains(void)
+{
+	char out[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
+		const char *const argv[] = {"iptables", "-w",		"-t", jumps[i].table,
+					    "-S",	jumps[i].chain, NULL};
+
+		if (rules_run(argv, "", 0, out, sizeof(out)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int
 ipt_cleanup(void)
 {
@@ -207,6 +225,8 @@ ipt_cleanup(void)
 
 	if (rules_run(probe, "", 0, out, sizeof(out)) == -1)
 		return -1;
+	if (!ipt_has_chains())
+		return 0;
 	ipt_jumps(0);
 	if (rules_run(argv, txt, sizeof(txt) - 1, out, sizeof(out)) == -1) {
 		log_debug("iptables cleanup: %s", out);

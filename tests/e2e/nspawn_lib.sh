@@ -137,7 +137,7 @@ YAML
 		chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk'
 	nsx sh -c 'ip link add hsb0 type veth peer name hsb1 && ip addr add 10.77.0.2/24 dev hsb0 &&
 		ip link set hsb1 up && ip link set hsb0 up && ip route add default dev hsb0'
-	rm -f "$r/etc/resolv.conf"
+	mv "$r/etc/resolv.conf" "$NS_DIR/resolv.conf.orig"
 	echo "nameserver 169.254.96.16" >"$r/etc/resolv.conf"
 	# drains the request head, then answers
 	cat >"$r/var/tmp/answer.sh" <<'SH'

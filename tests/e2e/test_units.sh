@@ -1,0 +1,101 @@
+#!/bin/bash
+# The systemd units: every service's `systemd-analyze security --offline`
+# exposure is at most 2.0 and the unit carries what a real systemd needs; then
+# the units booted under a real systemd (systemd-nspawn over an overlay of a
+# cached Debian root, tests/e2e/nspawn_lib.sh), installed by `make install`:
+# Service requests through proxyd (by ClusterIP and by name through dnsd) go
+# on without one failure while each unit is restarted; the runtime dir keeps
+# its one owner, each daemon writes its own state dir; the watchdog restarts
+# a daemon whose loop stops.
+set -u
+B=${B:-build}
+PASS=0 FAIL=0
+ok() { local w=$1; shift; if "$@"; then PASS=$((PASS + 1)); echo "ok - $w"; else FAIL=$((FAIL + 1)); echo "not ok - $w"; fi; }
+done_() { echo "units: $PASS passed, $FAIL failed"; [ "$FAIL" -eq 0 ]; }
+
+# 1. the unit files, offline (no systemd running needed)
+if ! command -v systemd-analyze >/dev/null; then
+	echo "SKIP units: systemd-analyze missing (apt-get install systemd)"; exit 77
+fi
+for u in systemd/*.service; do
+	n=$(systemd-analyze security --offline=true "$u" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+	ok "$(basename "$u") exposure ${n:-?} <= 2.0" awk -v n="${n:-99}" 'BEGIN { exit !(n <= 2.0) }'
+	miss=$(for k in Type=notify WatchdogSec= Wants=network-online.target \
+		After=network-online.target SystemCallFilter=@system-service RestrictAddressFamilies= \
+		PrivateDevices=yes UMask=0077 ProtectSystem=strict; do grep -q "^$k" "$u" || echo "$k"; done)
+	ok "$(basename "$u") has notify, watchdog, network-online, filters, UMask${miss:+ (lacks $miss)}" \
+		test -z "$miss"
+	ok "$(basename "$u") has no RuntimeDirectory= (tmpfiles owns /run/edgemesh)" \
+		bash -c "! grep -q '^RuntimeDirectory' $u"
+done
+
+# 2. under a real systemd
+[ "$(id -u)" -eq 0 ] || { echo "SKIP units (systemd part): needs root"; done_; exit; }
+. tests/e2e/nspawn_lib.sh
+if ! nspawn_root_ensure; then done_; exit; fi
+trap nspawn_stop EXIT
+nspawn_boot "hsu$$" || { echo "not ok - boot the container"; exit 1; }
+make -s install B="$B" DESTDIR="$NS_DIR/root" PREFIX=/usr >/dev/null
+nspawn_mesh_setup
+nsx systemd-tmpfiles --create edgemesh.conf
+nsx systemctl daemon-reload
+nsx systemctl start edgemesh.target edgemesh-gatewayd.service
+ok "every unit active" nsx systemctl is-active -q edgemesh-controller edgemesh-dnsd \
+	edgemesh-proxyd edgemesh-tunneld edgemesh-socksd edgemesh-gatewayd
+wait_get() { local i; for i in $(seq 1 50); do [ "$(nspawn_get "$1")" = backend ] && return 0; sleep 0.2; done; return 1; }
+ok "a Service by ClusterIP through proxyd" wait_get ip
+ok "a Service by name through dnsd and proxyd" wait_get name
+RUNDIR=$(nsx stat -c '%U:%G %a' /run/edgemesh)
+ok "/run/edgemesh is root:edgemesh 1775 ($RUNDIR)" test "$RUNDIR" = "root:edgemesh 1775"
+ok "tunneld made its key in its own state dir" \
+	test "$(nsx stat -c '%U %a' /var/lib/edgemesh/tunneld/tunnel.key)" = "edgemesh-tunneld 600"
+ok "the controller's state dir is its own" \
+	test "$(nsx stat -c '%U %a' /var/lib/edgemesh/controller)" = "edgemesh-controller 700"
+
+# requests (alternately by IP and by name) while each unit restarts in turn
+nsx sh -c 'i=0 f=0; while [ ! -e /var/tmp/stop ] && [ $i -lt 3000 ]; do i=$((i + 1));
+	h=10.96.7.10; [ $((i % 2)) -eq 0 ] && h=web.default.svc.cluster.local
+	r=$(curl -s -m 3 http://$h/); [ "$r" = backend ] || { f=$((f + 1)); echo "failed: $h #$i"; }
+	done; echo "requests $i failed $f"' >"$NS_DIR/load.log" 2>&1 &
+LOAD=$!
+sleep 1
+for d in controller dnsd proxyd tunneld socksd gatewayd; do
+	old=$(nsx systemctl show -P MainPID "edgemesh-$d")
+	nsx systemctl restart "edgemesh-$d"
+	new=$(nsx systemctl show -P MainPID "edgemesh-$d")
+	ok "edgemesh-$d restarted (pid $old -> $new) and active" \
+		bash -c "[ '$old' != '$new' ] && nsx() { nsenter -t $NS_INIT -a -- \"\$@\"; } && nsx systemctl is-active -q edgemesh-$d"
+	sleep 1
+done
+touch "$NS_DIR/root/var/tmp/stop"
+wait "$LOAD"
+N=$(sed -n 's/^requests \([0-9]*\) failed \([0-9]*\)$/\1 \2/p' "$NS_DIR/load.log")
+ok "requests during the restarts: none failed (requests, failed: ${N:-none})" \
+	bash -c "set -- $N; [ \${1:-0} -gt 20 ] && [ \${2:-1} -eq 0 ]"
+grep -m5 failed: "$NS_DIR/load.log"
+ok "/run/edgemesh unchanged by the restarts" \
+	test "$(nsx stat -c '%U:%G %a' /run/edgemesh)" = "root:edgemesh 1775"
+
+# the watchdog: pings keep a daemon alive past WatchdogSec; a stopped loop is killed and restarted
+mkdir -p "$NS_DIR/root/etc/systemd/system/edgemesh-socksd.service.d"
+printf '[Service]\nWatchdogSec=3\nTimeoutAbortSec=1\n' \
+	>"$NS_DIR/root/etc/systemd/system/edgemesh-socksd.service.d/wd.conf"
+nsx systemctl daemon-reload
+nsx systemctl restart edgemesh-socksd
+P1=$(nsx systemctl show -P MainPID edgemesh-socksd)
+sleep 7
+ok "socksd pings the watchdog (same pid after 7 s of WatchdogSec=3)" \
+	test "$(nsx systemctl show -P MainPID edgemesh-socksd)" = "$P1"
+nsx kill -STOP "$P1"
+wd_fired() { nsx journalctl -q -u edgemesh-socksd | grep -q "Watchdog timeout" &&
+	[ "$(nsx systemctl show -P MainPID edgemesh-socksd)" != "$P1" ] &&
+	nsx systemctl is-active -q edgemesh-socksd; }
+for i in $(seq 1 75); do wd_fired && break; sleep 0.2; done
+ok "a stopped socksd is killed by the watchdog and restarted" wd_fired
+
+nsx systemctl stop edgemesh.target edgemesh-gatewayd.service edgemesh-dnsd.socket \
+	edgemesh-controller edgemesh-dnsd edgemesh-proxyd edgemesh-tunneld edgemesh-socksd
+ok "no unit failed" bash -c "[ -z \"\$(nsenter -t $NS_INIT -a -- systemctl list-units --failed --plain --no-legend 'edgemesh-*')\" ]"
+[ "$FAIL" -eq 0 ] || nsx journalctl --no-pager -n 40 -u 'edgemesh-*'
+done_
