@@ -32,7 +32,7 @@ snap() {	# -> files, accounts, links, rules, routes (minus what the OS itself ch
 }
 snap >"$NS_DIR/before"
 cp "$DEB" "$NS_DIR/root/var/tmp/edgemesh-c.deb"
-ok "dpkg -i" nsx dpkg -i /var/tmp/edgemesh-c.deb >>"$NS_DIR/dpkg.log"
+ok "dpkg -i" nsx sh -c "dpkg -i /var/tmp/edgemesh-c.deb >>/var/tmp/dpkg.log 2>&1"
 users_ok() { local d; for d in controller dnsd proxyd tunneld socksd gatewayd; do
 	nsx id "edgemesh-$d" >/dev/null || return 1; done; nsx getent group edgemesh >/dev/null; }
 ok "postinst made the six users and group edgemesh" users_ok
@@ -55,10 +55,10 @@ ok "proxyd made edgemesh0 and its nft table" \
 nsx systemctl stop hs-backend
 nsx ip link del hsb0	# the test's own (nspawn_mesh_setup)
 
-ok "dpkg -r" nsx dpkg -r edgemesh-c >>"$NS_DIR/dpkg.log"
+ok "dpkg -r" nsx sh -c "dpkg -r edgemesh-c >>/var/tmp/dpkg.log 2>&1"
 ok "removal stopped the mesh" bash -c "! nsenter -t $NS_INIT -a -- systemctl is-active -q edgemesh-controller edgemesh-proxyd edgemesh-tunneld edgemesh-dnsd.socket"
 ok "removal took edgemesh0 and the rules away" nsx sh -c '! ip link show edgemesh0 2>/dev/null && ! nft list table ip edgemesh 2>/dev/null'
-ok "dpkg -P" nsx dpkg -P edgemesh-c >>"$NS_DIR/dpkg.log"
+ok "dpkg -P" nsx sh -c "dpkg -P edgemesh-c >>/var/tmp/dpkg.log 2>&1"
 nsx rm -f /var/tmp/answer.sh
 mv "$NS_DIR/resolv.conf.orig" "$NS_DIR/root/etc/resolv.conf"	# nspawn_mesh_setup's
 snap >"$NS_DIR/after"
