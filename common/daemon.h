@@ -1,8 +1,9 @@
 /*
- * What every daemon shares: options (-c FILE, -n, -d, -u USER), the config,
+ * What every daemon shares: options (-c FILE, -n, -d, -u USER, --help,
+ * --version), the config ($STATE_DIRECTORY over stateDir),
  * the log, signals, the controller connection (hello, subscribe, snapshot
  * and deltas into a replica, health reports, reconnect with backoff) and
- * sd_notify.  A daemon's main():
+ * sd_notify (READY=1, WATCHDOG=1 from the health timer).  A daemon's main():
  *
  *	daemon_init(&d, "dnsd", argc, argv, opts);   options, config, log, loop
  *	... acquire privileged resources (sockets, keys) ...

@@ -5,7 +5,8 @@ set -e
 PKGS="build-essential pkg-config libev-dev libsodium-dev libmsgpack-dev libyaml-dev
 libcurl4-openssl-dev libjansson-dev libssl-dev check
 iproute2 iptables nftables dnsutils curl netcat-openbsd socat dnsmasq openssh-client
-openssh-server procps psmisc python3 python3-yaml openssl passwd"
+openssh-server procps psmisc python3 python3-yaml openssl passwd
+systemd systemd-container mmdebstrap"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -21,7 +21,8 @@ nspawn_root_ensure() {
 		echo "SKIP: systemd-nspawn is missing (apt-get install systemd-container)"
 		return 1
 	fi
-	[ -f "$EM_ROOT_CACHE/.complete" ] && return 0
+	# built for this package list (a new list builds a new root)
+	[ "$(cat "$EM_ROOT_CACHE/.complete" 2>/dev/null)" = "$EM_ROOT_PKGS" ] && return 0
 	if ! command -v mmdebstrap >/dev/null 2>&1; then
 		echo "SKIP: no cached root at $EM_ROOT_CACHE and no mmdebstrap (apt-get install mmdebstrap)"
 		return 1
@@ -41,7 +42,7 @@ nspawn_root_ensure() {
 	ln -sf /dev/null "$tmp/etc/systemd/system/getty.target"
 	ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service"
 	: >"$tmp/etc/machine-id"
-	touch "$tmp/.complete"
+	echo "$EM_ROOT_PKGS" >"$tmp/.complete"
 	rm -rf "$EM_ROOT_CACHE"
 	mv "$tmp" "$EM_ROOT_CACHE"
 }
