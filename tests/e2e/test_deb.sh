@@ -2,7 +2,8 @@
 # The Debian package (make deb) in a throwaway systemd machine (systemd-nspawn
 # over an overlay of the cached root, tests/e2e/nspawn_lib.sh; never on this
 # machine): dpkg -i makes the users and the runtime dir and enables nothing;
-# the mesh starts through its units and serves a Service; dpkg -r stops it
+# the mesh starts through its units and serves a Service, and again after an
+# upgrade (which restarts it); dpkg -r stops it
 # and takes proxyd's rules, routes and edgemesh0 away; dpkg -P removes users,
 # state and config, and leaves no file, user, rule, route or link behind.
 set -u
@@ -52,6 +53,11 @@ ok "a Service by ClusterIP through the packaged mesh" wait_get ip
 ok "a Service by name through dnsd" wait_get name
 ok "proxyd made edgemesh0 and its nft table" \
 	nsx sh -c 'ip link show edgemesh0 >/dev/null && nft list table ip edgemesh >/dev/null'
+P1=$(nsx systemctl show -P MainPID edgemesh-proxyd)
+ok "dpkg -i again (upgrade)" nsx sh -c "dpkg -i /var/tmp/edgemesh-c.deb >>/var/tmp/dpkg.log 2>&1"
+ok "the upgrade restarted the running daemons" \
+	test "$(nsx systemctl show -P MainPID edgemesh-proxyd)" != "$P1"
+ok "and the Service answers" wait_get name
 nsx systemctl stop hs-backend
 nsx ip link del hsb0	# the test's own (nspawn_mesh_setup)
 
