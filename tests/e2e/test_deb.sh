@@ -19,6 +19,7 @@ DEB=$(make -s deb B="$B" | tail -1)
 ok "make deb built $DEB" test -f "$DEB"
 ok "package name edgemesh-c" test "$(dpkg-deb -f "$DEB" Package)" = edgemesh-c
 trap nspawn_stop EXIT
+trap "exit 1" INT TERM
 nspawn_boot "hsd$$" || { echo "not ok - boot the container"; exit 1; }
 
 # what the machine looks like before: files, users, network state

@@ -35,6 +35,7 @@ done
 . tests/e2e/nspawn_lib.sh
 if ! nspawn_root_ensure; then done_; exit; fi
 trap nspawn_stop EXIT
+trap "exit 1" INT TERM
 nspawn_boot "hsu$$" || { echo "not ok - boot the container"; exit 1; }
 make -s install B="$B" DESTDIR="$NS_DIR/root" PREFIX=/usr >/dev/null
 nspawn_mesh_setup
