@@ -253,6 +253,8 @@ struct dns_fwd *dns_fwd_new(struct ev_loop *, const struct sockaddr_storage *ups
 void dns_fwd_free(struct dns_fwd *);
 void dns_fwd_set_upstreams(struct dns_fwd *, const struct sockaddr_storage *, size_t n);
 size_t dns_fwd_upstreams(const struct dns_fwd *);
+/* Upstream i's address; 1 if it answered its last query, 0 if not, -1 none asked yet. */
+int dns_fwd_upstream(const struct dns_fwd *, size_t i, struct sockaddr_storage *);
 void dns_fwd_set_timeout(struct dns_fwd *, double seconds);
 void dns_fwd_set_max_outstanding(struct dns_fwd *, size_t);
 void dns_fwd_set_tcp_only(struct dns_fwd *, bool);
@@ -313,7 +315,7 @@ struct dns_stats {
 };
 /* Count one answer by its question's type and its rcode. */
 void dns_stats_answer(struct dns_stats *, const uint8_t *msg, size_t len);
-void dns_stats_fill(const struct dns_stats *, struct em_samples *);
+void dns_stats_fill(const struct dns_stats *, const struct dns_fwd *, struct em_samples *);
 
 struct dns_server {
 	struct ev_loop *loop;

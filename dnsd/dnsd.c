@@ -279,7 +279,7 @@ dnsd_metrics(void *arg, struct em_samples *ss)
 	struct dnsd_state *s = arg;
 
 	if (s->srv != NULL)
-		dns_stats_fill(&s->srv->st, ss);
+		dns_stats_fill(&s->srv->st, s->srv->fwd, ss);
 }
 
 static void

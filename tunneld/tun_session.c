@@ -614,9 +614,12 @@ static void
 psk_mismatch_log(struct tun_session *s, const char *theirs)
 {
 	char key[400], ip[64], a[16], b[16];
+	struct tun_peer *p;
 
 	tun_fp_short(s->t->fp, a);
 	tun_fp_short(theirs, b);
+	if ((p = tun_peer_get(s->t, s->name, 0)) != NULL)
+		snprintf(p->their_fp, sizeof(p->their_fp), "%s", b);
 	snprintf(key, sizeof(key), "psk:%s:%s", s->name, theirs);
 	log_warnx_once(key, "PSK mismatch with %s at %s: ours %s, theirs %s", s->name,
 		       sess_ip(s, ip, sizeof(ip)), a, b);
