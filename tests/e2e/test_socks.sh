@@ -4,6 +4,7 @@
 # stream crossing the tunnel; RFC 1928 refusals with the right reply codes;
 # bad input dropped while the daemon lives on.
 . tests/e2e/lib.sh
+. tests/e2e/clients_lib.sh
 e2e_init socks
 e2e_topology 2
 e2e_registry tests/fixtures/registry
@@ -103,13 +104,7 @@ ok "BIND: command not supported (7)" test "$R" = 7
 # unset: loopback, edge-1's addresses, the subnets of its pod-side links)
 ok "a pod on edge-1 is served (0)" test "$(socks_from p1 10.200.0.12 22)" = 0
 # a host on the LAN that routes 169.254.96.16 through edge-1
-ip netns add "$(ns lanh)"
-ip link add "${E2E_PREFIX}h" type veth peer name eth0 netns "$(ns lanh)"
-ip link set "${E2E_PREFIX}h" netns "$(ns lan)"
-in_ns lan ip link set "${E2E_PREFIX}h" master br0 up
-in_ns lanh ip addr add 10.200.0.50/24 dev eth0
-in_ns lanh ip link set eth0 up
-in_ns lanh ip route add 169.254.96.16/32 via 10.200.0.11
+lan_host lanh 10.200.0.50 10.200.0.11
 ok "the LAN host reaches edge-1's 169.254.96.16 at all (TCP connect)" \
 	in_ns lanh timeout 5 python3 -c 'import socket; socket.create_connection(("169.254.96.16", 10800), timeout=3)'
 ok "a LAN host routing 169.254.96.16 through edge-1 is refused (closed, no greeting)" \
