@@ -1,7 +1,8 @@
 /*
- * IP addresses and ranges (CIDR) for access checks: who may use socksd and
- * dnsd (commonConfig.clientSourceRanges), and which targets tunneld must
- * never dial (loopback, link-local, ...).
+ * IP addresses and ranges (CIDR), pure but for srcrange_local: the
+ * ranges of commonConfig.clientSourceRanges (config.c checks them, srcgate.c
+ * applies them) and the address classes tunneld never dials (loopback,
+ * link-local, ...).
  */
 #ifndef EM_SRCRANGE_H
 #define EM_SRCRANGE_H
@@ -11,8 +12,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-struct replica;
 
 /* An address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is held as IPv4. */
 struct ip_addr {
@@ -64,30 +63,5 @@ void srcrange_text(const struct srcrange_set *, char *buf, size_t len);
  */
 int srcrange_local(struct srcrange_set *, const struct ip_addr *node_addrs, size_t n, char *why,
 		   size_t len);
-
-/*
- * A source check for a daemon's clients: the configured ranges, else the
- * default above for cfg_node, whose addresses come from the peers topic of
- * the replica.  The default is derived again at most once a second when a
- * source does not match (an interface or Node address may be new) and
- * every 30 s; changes are logged.
- */
-struct srcgate {
-	struct srcrange_set fixed; /* commonConfig.clientSourceRanges; n 0: derive */
-	struct srcrange_set derived;
-	double derived_at;		/* < 0: never */
-	struct replica *const *replica; /* the daemon's, made later */
-	const char *node;
-	uint64_t refused;
-	double logged_at; /* last refusal logged */
-	uint64_t unlogged;
-};
-
-/* ranges from the config (strings checked by config_load); -1 with why. */
-int srcgate_init(struct srcgate *, const char (*ranges)[50], size_t n,
-		 struct replica *const *replica, const char *node, char *why, size_t len);
-bool srcgate_allows(struct srcgate *, const struct sockaddr *, double now);
-/* Count and log a refusal (one line a second at most, with the count skipped). */
-void srcgate_log_refused(struct srcgate *, const char *what, const struct sockaddr *, double now);
 
 #endif

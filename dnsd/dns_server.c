@@ -24,7 +24,7 @@
 #include "dns.h"
 #include "log.h"
 #include "model.h"
-#include "srcrange.h"
+#include "srcgate.h"
 
 struct dns_req {
 	struct dns_req *prev, *next;

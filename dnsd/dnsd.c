@@ -19,7 +19,7 @@
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
-#include "srcrange.h"
+#include "srcgate.h"
 
 #define NORMAL_CACHE_TTL_MAX 3600 /* normal mode: upstream TTLs, capped like CoreDNS */
 

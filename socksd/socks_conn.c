@@ -19,7 +19,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "socksd.h"
-#include "srcrange.h"
+#include "srcgate.h"
 
 #define MAX_CONNS      256 /* in socksd's hands: the oldest negotiating one goes */
 #define MAX_PER_SOURCE 16  /* of them from one client address */
