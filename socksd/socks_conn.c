@@ -22,7 +22,7 @@
 #include "srcgate.h"
 
 #define MAX_CONNS      256 /* in socksd's hands: the oldest negotiating one goes */
-#define MAX_PER_SOURCE 16  /* of them from one client address */
+#define MAX_PER_SOURCE 16  /* negotiating from one client address */
 #define NEGOTIATE_SECS 10.0
 #define OPEN_SECS      30.0 /* tunneld answers every open within its own timeout */
 
@@ -247,10 +247,12 @@ limit_log_now(struct socksd *s)
 }
 
 /*
- * Room for a connection from src: at most MAX_PER_SOURCE from one address
- * (its new ones are closed), at most MAX_CONNS in all (the oldest still
- * negotiating is closed for the new one, so that one client holding
- * half-open connections cannot lock out the others).  False: close it.
+ * Room for a connection from src: at most MAX_PER_SOURCE negotiating from
+ * one address (its new ones are closed; those waiting for tunneld do not
+ * count, so a burst of ssh sessions from this node is not cut), at most
+ * MAX_CONNS in all (the oldest still negotiating is closed for the new one,
+ * so that clients holding half-open connections cannot lock out the
+ * others).  False: close it.
  */
 static bool
 conn_make_room(struct socksd *s, const struct ip_addr *src, const char *client)
@@ -260,9 +262,11 @@ conn_make_room(struct socksd *s, const struct ip_addr *src, const char *client)
 
 	TAILQ_FOREACH(c, &s->conns, entry)
 	{
+		if (c->state == S_OPENING)
+			continue;
 		if (ip_addr_equal(&c->src, src))
 			same++;
-		if (oldest == NULL && c->state != S_OPENING)
+		if (oldest == NULL)
 			oldest = c;
 	}
 	if (same >= MAX_PER_SOURCE) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "srcgate.h"
 #include "srcrange.h"
 
 static bool
@@ -235,6 +236,48 @@ START_TEST(test_local)
 }
 END_TEST
 
+static struct sockaddr_storage *
+sin_of(const char *ip)
+{
+	static struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
+	return &ss;
+}
+
+#define ALLOWS(g, ip) srcgate_allows((g), (struct sockaddr *)sin_of(ip), 100.0)
+
+/* Configured ranges replace the default; no ranges: the default. */
+START_TEST(test_gate)
+{
+	static const char ranges[][50] = {"10.201.1.0/24", "192.0.2.7"};
+	static const char bad[][50] = {"10.201.1.0/24", "10.201.1.1/24"};
+	struct srcgate g;
+	char why[160];
+
+	ck_assert_int_eq(srcgate_init(&g, ranges, 2, NULL, "edge-1", why, sizeof(why)), 0);
+	ck_assert(ALLOWS(&g, "10.201.1.10"));
+	ck_assert(ALLOWS(&g, "192.0.2.7"));
+	ck_assert(!ALLOWS(&g, "192.0.2.8"));
+	ck_assert(!ALLOWS(&g, "10.200.0.50"));
+	ck_assert(!ALLOWS(&g, "127.0.0.1")); /* not listed: not a client */
+	ck_assert_int_eq(srcgate_init(&g, bad, 2, NULL, "edge-1", why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "10.201.1.1/24 has bits set after the /24 prefix: did you mean "
+			      "10.201.1.0/24?");
+	ck_assert_int_eq(srcgate_init(&g, ranges, 0, NULL, "edge-1", why, sizeof(why)), 0);
+	ck_assert(ALLOWS(&g, "127.0.0.1"));
+	ck_assert(ALLOWS(&g, "127.0.0.53"));
+	ck_assert(!ALLOWS(&g, "203.0.113.9"));
+	srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.0);
+	srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.5);
+	ck_assert_uint_eq(g.refused, 2);
+	ck_assert_uint_eq(g.unlogged, 1); /* the second within the second: counted, not logged */
+}
+END_TEST
+
 int
 main(void)
 {
@@ -249,6 +292,7 @@ main(void)
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_local);
+	tcase_add_test(tc, test_gate);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
