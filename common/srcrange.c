@@ -253,11 +253,12 @@ srcrange_text(const struct srcrange_set *s, char *buf, size_t len)
 	}
 }
 
+/* A range we wrote ourselves: it parses. */
 static int
 add_text(struct srcrange_set *s, const char *text)
 {
 	struct ip_range r;
-	char why[8];
+	char why[128];
 
 	if (ip_range_parse(text, &r, why, sizeof(why)) == -1)
 		return -1;
