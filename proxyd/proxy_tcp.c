@@ -471,10 +471,7 @@ conn_peek(struct pd_conn *c)
 		return 0;
 	if (n <= 0)
 		return 1;
-	if (v->lb.hash == EM_HASH_COOKIE)
-		r = lb_http_cookie(buf, (size_t)n, v->lb.hash_arg, c->key, sizeof(c->key));
-	else
-		r = lb_http_header(buf, (size_t)n, v->lb.hash_arg, c->key, sizeof(c->key));
+	r = lb_http_key(&v->lb, buf, (size_t)n, c->key, sizeof(c->key));
 	if (r == 1)
 		c->havekey = 1;
 	if (r != -1 || (size_t)n >= sizeof(buf))

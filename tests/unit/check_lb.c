@@ -1,10 +1,13 @@
-/* proxyd load balancing: every policy, distribution bounds, churn stability. */
+/*
+ * Load balancing (common/lb.c, shared by proxyd and gatewayd): every
+ * policy, distribution bounds, churn stability.
+ */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../proxyd/proxyd.h"
+#include "lb.h"
 
 static char id1[] = "n1:a:10.0.0.1:80", id2[] = "n1:b:10.0.0.2:80", id3[] = "n2:c:10.0.0.3:80",
 	    id4[] = "n2:d:10.0.0.4:80", id5[] = "n3:e:10.0.0.5:80";
