@@ -29,12 +29,8 @@
 #define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
 #define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
 #define PROXY_PEEK_TIMEOUT    2.0
-#define PROXY_BUF_SIZE	      16384 /* per direction; a read this size switches to splice */
-#define PROXY_PIPE_SIZE	      65536 /* bytes spliced per read (the pipe's capacity) */
-#define PROXY_PIPE_POOL	      64    /* empty pipes kept for reuse */
-#define PROXY_PUMP_ROUNDS     16    /* reads per direction per event */
-#define PROXY_UDP_BATCH	      64    /* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS      2	    /* batches per socket per event */
+#define PROXY_UDP_BATCH	      64 /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	 /* batches per socket per event */
 #define PROXY_UDP_IDLE	      30.0
 #define PROXY_UDP_MAX	      4096 /* flows */
 #define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
