@@ -79,7 +79,7 @@ main(int argc, char **argv)
 	g.d = &d;
 	g.listeners = hmap_new();
 	g.try_kept = 1;
-	g.rr = hmap_new();
+	g.lbs = hmap_new();
 	g.gws_dirty = 1;
 	OPENSSL_init_ssl(0, NULL);
 	privdrop(&d, caps, 1);
@@ -100,7 +100,8 @@ main(int argc, char **argv)
 	tunclient_free(g.tc);
 	gw_tls_flush_cache();
 	gw_route_cache_clear();
-	hmap_free(g.rr, free);
+	gw_upstream_free(&g);
+	relay_pool_drain(&g.pool);
 	hmap_free(g.listeners, NULL);
 	free(g.gws);
 	return 0;

@@ -11,6 +11,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,3 +232,71 @@ gw_tls_new(struct gw *g, const struct em_gateway *gw, const struct em_gw_server 
 	SSL_set_accept_state(ssl);
 	return ssl;
 }
+
+/*
+ * A terminated session's I/O, for the HTTP phases and as a relay end:
+ * >0 bytes, 0 EOF (close_notify, or a close without it), -1 error,
+ * RELAY_WANT_READ / RELAY_WANT_WRITE when OpenSSL needs the socket.
+ */
+ssize_t
+gw_tls_read(void *arg, char *p, size_t n)
+{
+	SSL *ssl = arg;
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_read(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
+		return r;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return RELAY_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return RELAY_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET))
+			return 0; /* a close without close_notify */
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+ssize_t
+gw_tls_write(void *arg, const char *p, size_t n)
+{
+	SSL *ssl = arg;
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_write(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
+		return r;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+		return RELAY_WANT_WRITE;
+	case SSL_ERROR_WANT_READ:
+		return RELAY_WANT_READ;
+	default:
+		return -1;
+	}
+}
+
+/* close_notify (best effort), then our FIN */
+static void
+gw_tls_shutdown(void *arg)
+{
+	SSL *ssl = arg;
+
+	ERR_clear_error();
+	SSL_shutdown(ssl);
+	shutdown(SSL_get_fd(ssl), SHUT_WR);
+}
+
+static size_t
+gw_tls_pending(void *arg)
+{
+	return (size_t)SSL_pending(arg);
+}
+
+const struct relay_io gw_tls_io = {gw_tls_read, gw_tls_write, gw_tls_shutdown, gw_tls_pending};
