@@ -1,9 +1,10 @@
 /*
  * edgemesh-gatewayd: ingress gateway for Istio Gateway + VirtualService.
  * This file holds main(): options, config, privileges, the event loop.
- * The engine: gw_listen.c (listeners), gw_conn.c (connections),
+ * The engine: gw_listen.c (listeners), gw_conn*.c (connections),
  * gw_http.c (HTTP/1.1), gw_route.c (routing), gw_tls.c (TLS), gw_sni.c
- * (ClientHello peeking), gw_upstream.c (endpoints).
+ * (ClientHello peeking), gw_upstream.c (endpoints, balanced by
+ * common/lb.c); raw connections run on common/relay.c.
  */
 #include <linux/capability.h>
 
