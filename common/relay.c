@@ -268,8 +268,8 @@ dir_pump(struct relay *r, struct relay_dir *d)
 	return 0;
 }
 
-static void
-arm(struct ev_loop *loop, ev_io *w, int on)
+void
+relay_want(struct ev_loop *loop, ev_io *w, int on)
 {
 	if (on)
 		ev_io_start(loop, w);
@@ -286,9 +286,9 @@ relay_arm(struct relay *r)
 
 	for (i = 0; i < 2; i++) {
 		d = i == 0 ? &r->up : &r->down;
-		arm(r->loop, &d->src->rd,
-		    (!d->eof && d->len == 0 && d->inpipe == 0) || d->src->xrd);
-		arm(r->loop, &d->dst->wr, d->len > 0 || d->inpipe > 0 || d->dst->xwr);
+		relay_want(r->loop, &d->src->rd,
+			   (!d->eof && d->len == 0 && d->inpipe == 0) || d->src->xrd);
+		relay_want(r->loop, &d->dst->wr, d->len > 0 || d->inpipe > 0 || d->dst->xwr);
 	}
 }
 

@@ -85,6 +85,8 @@ void relay_preload(struct relay *, int to_b, const char *, size_t);
 int relay_start(struct relay *);
 /* Stop the watchers and free the buffers and pipes; the fds stay open. */
 void relay_stop(struct relay *);
+/* Start or stop w as the interest says (a no-op when it already is). */
+void relay_want(struct ev_loop *, ev_io *, int on);
 /* Bytes held in user space and in the pipe for a direction (tests, status). */
 size_t relay_held(const struct relay_dir *);
 

@@ -133,6 +133,8 @@ struct ssl_ctx_st *gw_tls_ctx(const struct em_gateway *, const struct em_gw_serv
 struct ssl_st *gw_tls_new(struct gw *, const struct em_gateway *, const struct em_gw_server *,
 			  uint16_t port, int fd);
 void gw_tls_flush_cache(void);
+/* After an SSL call returned r <= 0: RELAY_WANT_READ/_WRITE, 0 EOF (reading), else -1. */
+int gw_tls_status(struct ssl_st *, int r, int reading);
 /* A terminated session's I/O (arg: the SSL): >0 bytes, 0 EOF, -1 error, RELAY_WANT_*. */
 ssize_t gw_tls_read(void *ssl, char *, size_t);
 ssize_t gw_tls_write(void *ssl, const char *, size_t);

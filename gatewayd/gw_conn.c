@@ -98,11 +98,11 @@ step_tls_hs(struct gw_conn *c)
 		gw_conn_route_tcp(c, sni != NULL ? sni : "");
 		return 1;
 	}
-	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
+	switch (gw_tls_status(c->ssl, r, 0)) {
+	case RELAY_WANT_READ:
 		c->want_cr = 1;
 		return 0;
-	case SSL_ERROR_WANT_WRITE:
+	case RELAY_WANT_WRITE:
 		c->want_cw = 1;
 		return 0;
 	default:
@@ -166,38 +166,13 @@ step_linger(struct gw_conn *c)
 	return p;
 }
 
-/* One step of the current phase: 1 progress (run again), 0 wait for an event. */
-static int
-conn_step(struct gw_conn *c)
-{
-	switch (c->phase) {
-	case GW_P_TLS_HS:
-		return step_tls_hs(c);
-	case GW_P_SNI:
-		return step_sni(c);
-	case GW_P_HEAD:
-		return gw_conn_step_head(c);
-	case GW_P_HTTP:
-		return gw_conn_step_http(c);
-	case GW_P_FLUSH:
-		return step_flush(c);
-	case GW_P_LINGER:
-		return step_linger(c);
-	case GW_P_CONNECT: /* the upstream's watcher or tunneld's answer moves on */
-	case GW_P_RAW:	   /* the relay's own watchers */
-		return 0;
-	}
-	return 0;
-}
-
-static void
-arm(struct ev_loop *loop, ev_io *w, int on)
-{
-	if (on)
-		ev_io_start(loop, w);
-	else
-		ev_io_stop(loop, w);
-}
+/* One step of a phase: 1 progress (run again), 0 wait for an event. */
+static int (*const conn_step[])(struct gw_conn *) = {
+    [GW_P_TLS_HS] = step_tls_hs,     [GW_P_SNI] = step_sni,	  [GW_P_HEAD] = gw_conn_step_head,
+    [GW_P_CONNECT] = NULL, /* the upstream's watcher or tunneld's answer moves on */
+    [GW_P_HTTP] = gw_conn_step_http, [GW_P_RAW] = NULL, /* the relay's own watchers */
+    [GW_P_FLUSH] = step_flush,	     [GW_P_LINGER] = step_linger,
+};
 
 void
 gw_conn_run(struct gw_conn *c)
@@ -207,18 +182,18 @@ gw_conn_run(struct gw_conn *c)
 
 	c->want_cr = c->want_cw = c->want_ur = c->want_uw = 0;
 	for (i = 0; i < 32 && p && !c->dead; i++)
-		p = conn_step(c);
+		p = conn_step[c->phase] != NULL ? conn_step[c->phase](c) : 0;
 	if (c->dead) {
 		gw_conn_free(c);
 		return;
 	}
 	if (c->phase == GW_P_RAW)
 		return;
-	arm(loop, &c->crw, c->want_cr);
-	arm(loop, &c->cww, c->want_cw);
+	relay_want(loop, &c->crw, c->want_cr);
+	relay_want(loop, &c->cww, c->want_cw);
 	if (c->ufd != -1 && c->phase != GW_P_CONNECT) {
-		arm(loop, &c->urw, c->want_ur);
-		arm(loop, &c->uww, c->want_uw);
+		relay_want(loop, &c->urw, c->want_ur);
+		relay_want(loop, &c->uww, c->want_uw);
 	}
 }
 
@@ -227,14 +202,9 @@ gw_conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gw_conn *c = w->data;
 
-	if (c->phase == GW_P_CONNECT && w == &c->uww) {
+	if (c->phase == GW_P_CONNECT && w == &c->uww)
 		gw_conn_up_connected(c);
-		if (c->dead) {
-			gw_conn_free(c);
-			return;
-		}
-	}
-	gw_conn_run(c);
+	gw_conn_run(c); /* frees c if it died */
 }
 
 static void
@@ -280,11 +250,7 @@ conn_tick(struct ev_loop *loop, ev_timer *w, int revents)
 			c->dead = 1;
 		break;
 	}
-	if (c->dead) {
-		gw_conn_free(c);
-		return;
-	}
-	gw_conn_run(c);
+	gw_conn_run(c); /* frees c if it died */
 }
 
 void
@@ -335,9 +301,5 @@ gw_conn_accept(struct gw *g, struct gw_listener *l, int fd, const char *client_i
 			 l->port);
 		c->dead = 1;
 	}
-	if (c->dead) {
-		gw_conn_free(c);
-		return;
-	}
-	gw_conn_run(c);
+	gw_conn_run(c); /* frees c if it died */
 }

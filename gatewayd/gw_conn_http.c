@@ -178,6 +178,17 @@ move_body(struct gw_body *b, struct gw_buf *src, struct gw_buf *dst)
 	return 1;
 }
 
+/* The endpoint failed: a 502 if the client has no response yet, else just close. */
+static int
+up_failed(struct gw_conn *c, const char *why)
+{
+	if (!c->resp_started)
+		gw_conn_error(c, 502, why);
+	else
+		c->dead = 1;
+	return 1;
+}
+
 int
 gw_conn_step_http(struct gw_conn *c)
 {
@@ -196,22 +207,12 @@ gw_conn_step_http(struct gw_conn *c)
 		c->dead = 1; /* the client gave up mid-body */
 		return 0;
 	}
-	if ((r = gw_conn_wr_up(c, &c->uout)) == -1) {
-		if (!c->resp_started)
-			gw_conn_error(c, 502, "the endpoint closed the connection");
-		else
-			c->dead = 1;
-		return 1;
-	}
+	if ((r = gw_conn_wr_up(c, &c->uout)) == -1)
+		return up_failed(c, "the endpoint closed the connection");
 	p |= r;
 	/* upstream -> client: the response */
-	if ((r = gw_conn_rd_up(c, &c->uin)) == -1) {
-		if (!c->resp_started)
-			gw_conn_error(c, 502, "the endpoint reset the connection");
-		else
-			c->dead = 1;
-		return 1;
-	}
+	if ((r = gw_conn_rd_up(c, &c->uin)) == -1)
+		return up_failed(c, "the endpoint reset the connection");
 	p |= r;
 	if (!c->resp_head_done) {
 		if ((r = http_response_head(c)) == -1)

@@ -233,53 +233,49 @@ gw_tls_new(struct gw *g, const struct em_gateway *gw, const struct em_gw_server 
 	return ssl;
 }
 
-/*
- * A terminated session's I/O, for the HTTP phases and as a relay end:
- * >0 bytes, 0 EOF (close_notify, or a close without it), -1 error,
- * RELAY_WANT_READ / RELAY_WANT_WRITE when OpenSSL needs the socket.
- */
-ssize_t
-gw_tls_read(void *arg, char *p, size_t n)
+int
+gw_tls_status(struct ssl_st *ssl, int r, int reading)
 {
-	SSL *ssl = arg;
-	int r;
-
-	ERR_clear_error();
-	if ((r = SSL_read(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
-		return r;
 	switch (SSL_get_error(ssl, r)) {
 	case SSL_ERROR_WANT_READ:
 		return RELAY_WANT_READ;
 	case SSL_ERROR_WANT_WRITE:
 		return RELAY_WANT_WRITE;
 	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL:
-		if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET))
-			return 0; /* a close without close_notify */
-		return -1;
+		return reading ? 0 : -1;
+	case SSL_ERROR_SYSCALL: /* a close without close_notify is an EOF too */
+		return reading && ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET) ? 0
+											       : -1;
 	default:
 		return -1;
 	}
 }
 
+/*
+ * A terminated session's I/O, for the HTTP phases and as a relay end:
+ * >0 bytes, 0 EOF (close_notify, or a close without it), -1 error,
+ * RELAY_WANT_READ / RELAY_WANT_WRITE when OpenSSL needs the socket.
+ */
 ssize_t
-gw_tls_write(void *arg, const char *p, size_t n)
+gw_tls_read(void *ssl, char *p, size_t n)
 {
-	SSL *ssl = arg;
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_read(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
+		return r;
+	return gw_tls_status(ssl, r, 1);
+}
+
+ssize_t
+gw_tls_write(void *ssl, const char *p, size_t n)
+{
 	int r;
 
 	ERR_clear_error();
 	if ((r = SSL_write(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
 		return r;
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_WRITE:
-		return RELAY_WANT_WRITE;
-	case SSL_ERROR_WANT_READ:
-		return RELAY_WANT_READ;
-	default:
-		return -1;
-	}
+	return gw_tls_status(ssl, r, 0);
 }
 
 /* close_notify (best effort), then our FIN */

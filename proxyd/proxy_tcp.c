@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "proxyd.h"
 #include "relay.h"
 
@@ -336,16 +337,14 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proxyd *p = w->data;
 	struct pd_tcp *t = p->tcp;
-	struct sockaddr_in sa;
-	socklen_t len;
+	struct sockaddr_storage ss;
 	struct pd_conn *c;
+	socklen_t len;
 	int fd, i;
 
 	for (i = 0; i < 64; i++) {
-		len = sizeof(sa);
-		fd = accept4(t->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if ((fd = net_accept(t->lfd, &ss)) == -1) {
+			if (errno != EAGAIN)
 				log_warn("accept");
 			return;
 		}
@@ -353,10 +352,10 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->p = p;
 		c->cfd = fd;
 		c->sfd = -1;
-		c->client = sa;
-		inet_ntop(AF_INET, &sa.sin_addr, c->client_ip, sizeof(c->client_ip));
+		memcpy(&c->client, &ss, sizeof(c->client)); /* AF_INET: the listener's */
+		inet_ntop(AF_INET, &c->client.sin_addr, c->client_ip, sizeof(c->client_ip));
 		snprintf(c->client_txt, sizeof(c->client_txt), "%s:%u", c->client_ip,
-			 ntohs(sa.sin_port));
+			 ntohs(c->client.sin_port));
 		ev_timer_init(&c->timer, timer_cb, 0., 0.);
 		c->timer.data = c;
 		/* the server watchers get their fd with the server socket */
