@@ -6,7 +6,7 @@
 # throwaway CA, TLS passthrough to a pod's openssl s_server, a TCP route to
 # an echo pod, load balancing by the destination's DestinationRule
 # (ROUND_ROBIN, RANDOM, consistent hash on a header, a cookie, the source
-# IP), bulk through the TCP relay, a Gateway change that adds a listener under an open
+# IP), bulk through the TCP relay, 101 upgrades over HTTP and HTTPS, a Gateway change that adds a listener under an open
 # connection, garbage and a slow head on a listener.
 . tests/e2e/lib.sh
 e2e_init gateway
@@ -58,6 +58,27 @@ in_ns p1 python3 $SH --name pod-local --bind 10.201.1.30 --http 9376 & E2E_PIDS=
 in_ns p1 python3 $SH --name pod-echo --bind 10.201.1.20 --echo 2701 & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 $SH --name pod-a --bind 10.201.1.10 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 $SH --name pod-b --bind 10.201.1.12 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 - <<'PY' & E2E_PIDS="$E2E_PIDS $!"
+# upgrade-echo: answers any request head with 101, then echoes until EOF
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.201.1.10", 9001)); s.listen(16)
+def serve(c):
+    d = b""
+    while b"\r\n\r\n" not in d:
+        b = c.recv(4096)
+        if not b: return c.close()
+        d += b
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+    c.sendall(d.split(b"\r\n\r\n", 1)[1])
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
 in_ns p2 python3 $SH --name pod-remote --bind 10.201.2.30 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 openssl s_server -quiet -accept 10.201.1.11:8443 -cert "$C/pod.crt" -key "$C/pod.key" \
 	-www >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"
@@ -145,6 +166,34 @@ ok "consistentHash httpHeaderName: one pod per X-User, both used ($HDR)" sticky 
 ok "consistentHash httpCookie: one pod per cookie, both used ($CK)" sticky "$CK"
 ok "consistentHash useSourceIp: one pod for this client ($SRC)" bash -c "[[ $SRC =~ ^(a+|b+)\$ ]]"
 ok "consistentHash on a keep-alive connection: each request to its user's pod ($KA)" test "$KA" = True
+
+# 1c. 101 Switching Protocols: a raw pipe from there, bytes sent early included
+upgrade() {	# port [tls] -> True when 1 MiB came back intact (and EOF after ours, plain)
+	in_ns n2 python3 - "$GW" "$1" "${2:-}" "$C/ca.crt" <<'PY'
+import socket, ssl, sys, os
+gw, port, tls, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((gw, port), timeout=10)
+if tls:
+    s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="gw.example.com")
+s.sendall(b"GET /upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly")
+d = b""
+while b"\r\n\r\n" not in d:
+    d += s.recv(4096)
+head, got = d.split(b"\r\n\r\n", 1)
+data = os.urandom(1 << 20)
+s.sendall(data)
+while len(got) < 5 + len(data):
+    b = s.recv(65536)
+    if not b: break
+    got += b
+ok = head.startswith(b"HTTP/1.1 101") and got == b"early" + data
+if not tls:	# our EOF travels on, the pod's comes back
+    s.shutdown(socket.SHUT_WR); ok = ok and s.recv(1) == b""
+print(ok)
+PY
+}
+R=$(upgrade 23333); ok "101 upgrade: early bytes and 1 MiB echoed through the relay, EOF both ways ($R)" test "$R" = True
+R=$(upgrade 23334 tls); ok "101 upgrade over HTTPS: the relay reads and writes through TLS ($R)" test "$R" = True
 
 # 2. TLS SIMPLE
 RES="--resolve gw.example.com:23334:$GW --resolve gw.example.com:23335:$GW"
