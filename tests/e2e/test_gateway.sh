@@ -6,8 +6,9 @@
 # throwaway CA, TLS passthrough to a pod's openssl s_server, a TCP route to
 # an echo pod, load balancing by the destination's DestinationRule
 # (ROUND_ROBIN, RANDOM, consistent hash on a header, a cookie, the source
-# IP), bulk through the TCP relay, 101 upgrades over HTTP and HTTPS, a Gateway change that adds a listener under an open
-# connection, garbage and a slow head on a listener.
+# IP), bulk through the TCP relay, 101 upgrades over HTTP and HTTPS, a
+# Gateway change that adds a listener under an open connection, garbage
+# and a slow head on a listener.
 . tests/e2e/lib.sh
 e2e_init gateway
 for t in curl openssl python3; do
