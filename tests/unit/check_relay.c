@@ -138,6 +138,16 @@ world_init(struct world *wd, double guard)
 	ev_unref(wd->loop); /* the loop ends when the peers and the relay are done */
 }
 
+/* Everything a test made: pipes, the loop, the peers' buffers. */
+static void
+world_free(struct world *wd)
+{
+	relay_pool_drain(&wd->pool);
+	ev_loop_destroy(wd->loop);
+	free(wd->pa.in);
+	free(wd->pb.in);
+}
+
 static void
 world_relay(struct world *wd, const struct relay_io *aio, void *aarg)
 {
@@ -202,8 +212,9 @@ START_TEST(test_bulk_splice)
 	/* bulk went through the pipe, not through user space */
 	ck_assert_uint_gt(wd.r.up.spliced, nup / 2);
 	ck_assert_uint_gt(wd.pool.n, 0); /* drained pipes came back */
-	relay_pool_drain(&wd.pool);
-	ev_loop_destroy(wd.loop);
+	world_free(&wd);
+	free(up);
+	free(down);
 }
 END_TEST
 
@@ -240,8 +251,7 @@ START_TEST(test_half_close)
 	ck_assert(wd.done);
 	ck_assert_int_eq(wd.error, 0);
 	ck_assert_int_eq(recv(wd.pa.fd, buf, sizeof(buf), 0), 0);
-	relay_pool_drain(&wd.pool);
-	ev_loop_destroy(wd.loop);
+	world_free(&wd);
 }
 END_TEST
 
@@ -271,8 +281,8 @@ START_TEST(test_slow_reader)
 	ev_run(wd.loop, 0);
 	ck_assert(!wd.timed_out);
 	assert_same(up, n, wd.pb.in, wd.pb.inlen);
-	relay_pool_drain(&wd.pool);
-	ev_loop_destroy(wd.loop);
+	world_free(&wd);
+	free(up);
 }
 END_TEST
 
@@ -355,8 +365,11 @@ START_TEST(test_preload_and_io)
 	ck_assert_int_gt(f.reads, (int)(nup / 1000));
 	ck_assert_int_gt(f.writes, 0);
 	ck_assert_int_eq(f.shut, 1);
-	relay_pool_drain(&wd.pool);
-	ev_loop_destroy(wd.loop);
+	world_free(&wd);
+	free(up);
+	free(down);
+	free(expup);
+	free(expdown);
 }
 END_TEST
 
