@@ -286,9 +286,15 @@ START_TEST(test_slow_reader)
 }
 END_TEST
 
-/* A fake TLS end: plain recv/send behind relay_io, counting its calls. */
+/*
+ * A fake TLS end: recv/send behind relay_io.  Like OpenSSL it reads a
+ * whole "record" (up to 16 KiB) from the socket and hands it out in small
+ * pieces, so bytes wait inside it while the socket shows nothing to read.
+ */
 struct fake_io {
 	int fd, reads, writes, shut;
+	char rec[16384];
+	size_t off, len;
 };
 
 static ssize_t
@@ -298,9 +304,18 @@ fake_read(void *arg, char *buf, size_t n)
 	ssize_t r;
 
 	f->reads++;
-	if ((r = recv(f->fd, buf, n > 1000 ? 1000 : n, 0)) >= 0)
-		return r;
-	return errno == EAGAIN ? RELAY_WANT_READ : -1;
+	if (f->len == 0) {
+		if ((r = recv(f->fd, f->rec, sizeof(f->rec), 0)) <= 0)
+			return r == 0 ? 0 : errno == EAGAIN ? RELAY_WANT_READ : -1;
+		f->off = 0;
+		f->len = (size_t)r;
+	}
+	n = n > 1000 ? 1000 : n;
+	n = n > f->len ? f->len : n;
+	memcpy(buf, f->rec + f->off, n);
+	f->off += n;
+	f->len -= n;
+	return (ssize_t)n;
 }
 
 static ssize_t
@@ -327,12 +342,15 @@ fake_shutdown(void *arg)
 static size_t
 fake_pending(void *arg)
 {
-	return 0;
+	return ((struct fake_io *)arg)->len;
 }
 
 static const struct relay_io fake = {fake_read, fake_write, fake_shutdown, fake_pending};
 
-/* Preloaded bytes go first; an io end is never spliced and gets its EOF by io. */
+/*
+ * Preloaded bytes go first; an io end is never spliced, is read on while
+ * it holds bytes (the socket silent), and gets its EOF by io.
+ */
 START_TEST(test_preload_and_io)
 {
 	struct world wd;
@@ -373,6 +391,35 @@ START_TEST(test_preload_and_io)
 }
 END_TEST
 
+/* Bytes held inside an io end are read on though its socket stays silent. */
+START_TEST(test_io_pending)
+{
+	struct world wd;
+	struct fake_io f;
+	unsigned char *msg = pattern(sizeof(f.rec), 7), got[sizeof(f.rec) + 1];
+	size_t n = 0;
+	ssize_t r;
+	int i;
+
+	world_init(&wd, 5.0);
+	memset(&f, 0, sizeof(f));
+	f.fd = wd.ra;
+	world_relay(&wd, &fake, &f);
+	/* one record: the fake takes it in one recv, then hands out 1000 bytes a read */
+	ck_assert_int_eq(send(wd.pa.fd, msg, sizeof(f.rec), 0), (ssize_t)sizeof(f.rec));
+	ck_assert_int_eq(relay_start(&wd.r), 0);
+	for (i = 0; i < 50; i++) {
+		ev_run(wd.loop, EVRUN_NOWAIT);
+		while ((r = recv(wd.pb.fd, got + n, sizeof(got) - n, MSG_DONTWAIT)) > 0)
+			n += (size_t)r;
+	}
+	assert_same(msg, sizeof(f.rec), got, n);
+	relay_stop(&wd.r);
+	world_free(&wd);
+	free(msg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -386,6 +433,7 @@ main(void)
 	tcase_add_test(tc, test_half_close);
 	tcase_add_test(tc, test_slow_reader);
 	tcase_add_test(tc, test_preload_and_io);
+	tcase_add_test(tc, test_io_pending);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
