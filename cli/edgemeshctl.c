@@ -1,5 +1,5 @@
 /*
- * edgemeshctl: status, services, peers, gen-psk.  It reads the same config
+ * edgemeshctl: status, services, peers, doctor, gen-psk.  It reads the same config
  * as the daemons (-c FILE) to find the runtime dir, and talks to them with
  * the same framed msgpack as they do.
  */
@@ -15,32 +15,32 @@
 #include "ctl.h"
 #include "log.h"
 
-static int cmd_gen_psk(const struct em_config *);
-
-/* One line each in the usage, the long text for "edgemeshctl help CMD" and "CMD --help". */
+/* The usage lists them; "edgemeshctl help CMD" and "CMD --help" print the long text. */
 static const struct ctl_cmd {
-	const char *name, *summary, *help;
-	int (*run)(const struct em_config *);
-	int needs_cfg; /* 0: run(NULL) without reading the config */
+	const char *name, *args, *summary, *help;
 } cmds[] = {
-    {"status", "each daemon: connected, version, uptime, state version",
+    {"status", "", "each daemon: connected, version, uptime, state version",
      "Asks the controller (controller.sock in commonConfig.runtimeDir) for each\n"
      "daemon's health: connected, build version, pid, uptime, RSS, state version.\n"
-     "Exit 1 when the controller cannot be reached.\n",
-     ctl_status, 1},
-    {"services", "services, ports, endpoints with node names, LB policy",
+     "Exit 1 when the controller cannot be reached.\n"},
+    {"services", "", "services, ports, endpoints with node names, LB policy",
      "Lists the services the controller serves: cluster IPs, ports, the\n"
-     "load-balancing policy and every endpoint with its node name.\n",
-     ctl_services, 1},
-    {"peers", "tunnel peers: address, state, RTT, bytes, streams",
+     "load-balancing policy and every endpoint with its node name.\n"},
+    {"peers", "", "tunnel peers: address, state, RTT, bytes, streams",
      "Asks tunneld (tunnel.sock in commonConfig.runtimeDir) for its peers: node,\n"
-     "address, path (direct or relayed), state, RTT, bytes and open streams.\n",
-     ctl_peers, 1},
-    {"gen-psk", "a new PSK (32 random bytes, base64)",
+     "address, path (direct or relayed), state, RTT, bytes and open streams.\n"},
+    {"doctor", " [--edgecore FILE] [-o json]",
+     "every fault found on this node, with what to change (exit 1 when any)",
+     "Checks this node: daemons down or not ready, a peer with another PSK, relays\n"
+     "unreachable, DNS upstreams that do not answer, the registry or API\n"
+     "unreachable, Istio CRDs missing, proxyd's rules displaced, Services without\n"
+     "a ready endpoint, edgecore's clusterDNS (its config, or --edgecore FILE).  One line\n"
+     "per fault saying what to change (-o json: a JSON document).  Exit 1 when\n"
+     "any fault is found.\n"},
+    {"gen-psk", "", "a new PSK (32 random bytes, base64)",
      "Prints a new PSK on stdout; reads no config.  Install it for tunneld:\n"
      "  edgemeshctl gen-psk > /etc/edgemesh/psk\n"
-     "  chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk\n",
-     cmd_gen_psk, 0},
+     "  chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk\n"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -52,7 +52,7 @@ usage(int status)
 	size_t i;
 
 	fprintf(f,
-		"usage: edgemeshctl [-c file] command\n"
+		"usage: edgemeshctl [-c file] [-o json] command\n"
 		"       edgemeshctl help command | --help | --version\n"
 		"  -c file  config (default %s)\ncommands:\n",
 		EM_CONFIG_DEFAULT);
@@ -77,13 +77,13 @@ cmd_find(const char *name)
 static int
 cmd_help(const struct ctl_cmd *c)
 {
-	printf("usage: edgemeshctl [-c file] %s\n%s: %s\n\n%s", c->name, c->name, c->summary,
-	       c->help);
+	printf("usage: edgemeshctl [-c file] %s%s\n%s: %s\n\n%s", c->name, c->args, c->name,
+	       c->summary, c->help);
 	return 0;
 }
 
 static int
-cmd_gen_psk(const struct em_config *cfg)
+cmd_gen_psk(void)
 {
 	unsigned char key[32];
 	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
@@ -105,18 +105,23 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const struct ctl_cmd *c;
 	struct em_config cfg;
-	const char *path = NULL;
+	const struct ctl_cmd *c;
+	const char *path = NULL, *edgecore = NULL;
 	char err[1024];
-	int ch;
+	int ch, i, json = 0;
 
 	log_init("edgemeshctl", 0);
 	/* "+": options stop at the command, so "CMD --help" reaches the command */
-	while ((ch = getopt_long(argc, argv, "+c:hV", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:o:hV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0)
+				usage(2);
+			json = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -130,26 +135,44 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc == 2 && strcmp(argv[0], "help") == 0)
+	if (argc < 1)
+		usage(2);
+	if (strcmp(argv[0], "help") == 0) {
+		if (argc == 1)
+			usage(0);
 		return cmd_help(cmd_find(argv[1]));
-	if (argc == 1 && strcmp(argv[0], "help") == 0)
-		usage(0);
-	if (argc == 0)
-		usage(2);
-	c = cmd_find(argv[0]);
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-		return cmd_help(c);
-	if (argc != 1) {
-		fprintf(stderr, "edgemeshctl %s: takes no arguments\n", c->name);
-		usage(2);
 	}
-	if (!c->needs_cfg)
-		return c->run(NULL);
+	c = cmd_find(argv[0]);
+	/* options after the command: -o json, doctor's --edgecore FILE */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return cmd_help(c);
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--edgecore") == 0 && i + 1 < argc &&
+			 strcmp(argv[0], "doctor") == 0)
+			edgecore = argv[i + 1];
+		else
+			usage(2);
+		i++;
+	}
+	if (strcmp(argv[0], "gen-psk") == 0)
+		return cmd_gen_psk();
 	if (path == NULL && access(EM_CONFIG_DEFAULT, F_OK) == 0)
 		path = EM_CONFIG_DEFAULT;
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	return c->run(&cfg);
+	if (strcmp(argv[0], "status") == 0)
+		return ctl_status(&cfg);
+	if (strcmp(argv[0], "services") == 0)
+		return ctl_services(&cfg);
+	if (strcmp(argv[0], "peers") == 0)
+		return ctl_peers(&cfg);
+	if (strcmp(argv[0], "doctor") == 0)
+		return ctl_doctor(&cfg, edgecore, json);
+	/* a cmds[] entry without code here */
+	fprintf(stderr, "edgemeshctl: %s: not dispatched\n", c->name);
+	return 2;
 }

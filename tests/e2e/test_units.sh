@@ -30,6 +30,15 @@ for u in systemd/*.service; do
 		bash -c "! grep -q '^RuntimeDirectory' $u"
 done
 
+# make install honours PREFIX and DESTDIR: the units start the installed binaries
+T=$(mktemp -d /tmp/edgemesh-install.XXXXXX)
+make -s install B="$B" PREFIX=/opt/em DESTDIR="$T" >/dev/null 2>&1
+inst_ok() { local u x; for u in "$T"/opt/em/lib/systemd/system/*.service; do
+	x=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$u"); [ -x "$T$x" ] && [ "${x#/opt/em/sbin/}" != "$x" ] || return 1
+	done; [ -f "$T/opt/em/lib/tmpfiles.d/edgemesh.conf" ] && [ -f "$T/etc/edgemesh/edgemesh.yaml" ]; }
+ok "make install PREFIX=/opt/em DESTDIR=...: units run \$PREFIX/sbin's binaries" inst_ok
+rm -rf "$T"
+
 # 2. under a real systemd
 [ "$(id -u)" -eq 0 ] || { echo "SKIP units (systemd part): needs root"; done_; exit; }
 . tests/e2e/nspawn_lib.sh
