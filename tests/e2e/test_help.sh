@@ -27,7 +27,7 @@ for c in status services peers doctor gen-psk; do
 	"$B/edgemeshctl" help "$c" >"$T/a" 2>&1; r1=$?
 	"$B/edgemeshctl" "$c" --help >"$T/b" 2>&1; r2=$?
 	ok "edgemeshctl help $c and $c --help: exit 0, the same text" \
-		bash -c "[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && grep -q '^usage: edgemeshctl .*$c\$' $T/a && cmp -s $T/a $T/b"
+		bash -c "[ $r1 -eq 0 ] && [ $r2 -eq 0 ] && grep -q '^usage: edgemeshctl \[-c file\] $c' $T/a && cmp -s $T/a $T/b"
 done
 ok "the commands' help texts differ" bash -c "[ \"\$($B/edgemeshctl help peers)\" != \"\$($B/edgemeshctl help status)\" ]"
 "$B/edgemeshctl" help no-such >/dev/null 2>"$T/err"; rc=$?
