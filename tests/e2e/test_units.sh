@@ -66,7 +66,7 @@ ok "the controller's state dir is its own" \
 # requests (alternately by IP and by name) while each unit restarts in turn
 nsx sh -c 'i=0 f=0; while [ ! -e /var/tmp/stop ] && [ $i -lt 3000 ]; do i=$((i + 1));
 	h=10.96.7.10; [ $((i % 2)) -eq 0 ] && h=web.default.svc.cluster.local
-	r=$(curl -s -m 3 http://$h/); [ "$r" = backend ] || { f=$((f + 1)); echo "failed: $h #$i"; }
+	r=$(curl -s -m 3 http://$h/); [ "$r" = backend ] || { f=$((f + 1)); echo "failed: $h #$i at $(date +%T.%N)"; }
 	done; echo "requests $i failed $f"' >"$NS_DIR/load.log" 2>&1 &
 LOAD=$!
 sleep 1
@@ -83,7 +83,7 @@ wait "$LOAD"
 N=$(sed -n 's/^requests \([0-9]*\) failed \([0-9]*\)$/\1 \2/p' "$NS_DIR/load.log")
 ok "requests during the restarts: none failed (requests, failed: ${N:-none})" \
 	bash -c "set -- $N; [ \${1:-0} -gt 20 ] && [ \${2:-1} -eq 0 ]"
-grep -m5 failed: "$NS_DIR/load.log"
+grep -m5 failed: "$NS_DIR/load.log" | sed "s/^/# /"
 ok "/run/edgemesh unchanged by the restarts" \
 	test "$(nsx stat -c '%U:%G %a' /run/edgemesh)" = "root:edgemesh 1775"
 
@@ -107,5 +107,5 @@ ok "a stopped socksd is killed by the watchdog and restarted" wd_fired
 nsx systemctl stop edgemesh.target edgemesh-gatewayd.service edgemesh-dnsd.socket \
 	edgemesh-controller edgemesh-dnsd edgemesh-proxyd edgemesh-tunneld edgemesh-socksd
 ok "no unit failed" bash -c "[ -z \"\$(nsenter -t $NS_INIT -a -- systemctl list-units --failed --plain --no-legend 'edgemesh-*')\" ]"
-[ "$FAIL" -eq 0 ] || nsx journalctl --no-pager -n 40 -u 'edgemesh-*'
+[ "$FAIL" -eq 0 ] || nsx journalctl --no-pager -o short-precise -n 60 -u 'edgemesh-*'
 done_
