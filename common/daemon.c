@@ -17,6 +17,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_PERIOD  2.0
+#define DRAIN_MAX      2.0 /* s: in-flight connections finish after SIGTERM */
 
 /* --help: the text on stdout, exit 0; a bad option: on stderr, exit 2. */
 static void
@@ -480,11 +481,36 @@ daemon_start(struct em_daemon *d)
 	log_info("started (node %s, runtime dir %s)", d->cfg.node_name, d->cfg.runtime_dir);
 }
 
+static void
+drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct em_daemon *d = w->data;
+	size_t n = d->inflight(d->arg);
+
+	if (n > 0 && ev_now(loop) < d->drain_end)
+		return;
+	if (n > 0)
+		log_warnx("%zu connections still open after %.0f s: closing them", n, DRAIN_MAX);
+	ev_timer_stop(loop, w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
 void
 daemon_stop(struct em_daemon *d)
 {
+	size_t n;
+
 	if (d->on_shutdown != NULL)
 		d->on_shutdown(d->arg);
+	if (d->inflight != NULL && !ev_is_active(&d->drain_timer) &&
+	    (n = d->inflight(d->arg)) > 0) {
+		log_info("letting %zu connections finish (at most %.0f s)", n, DRAIN_MAX);
+		d->drain_end = ev_now(d->loop) + DRAIN_MAX;
+		ev_timer_init(&d->drain_timer, drain_cb, 0.02, 0.02);
+		d->drain_timer.data = d;
+		ev_timer_start(d->loop, &d->drain_timer);
+		return;
+	}
 	ev_break(d->loop, EVBREAK_ALL);
 }
 

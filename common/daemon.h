@@ -49,6 +49,9 @@ struct em_daemon {
 	void (*fill_health)(void *arg, struct ipc_health *);
 	void (*fill_metrics)(void *arg, struct em_samples *); /* beside the base samples */
 	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT, before the loop ends */
+	/* connections still being served: after on_shutdown the loop runs on until
+	 * none is left, at most 2 s (a second signal: at once) */
+	size_t (*inflight)(void *arg);
 	void *arg;
 
 	struct ipc_acl acl; /* who may connect to our sockets */
@@ -67,6 +70,8 @@ struct em_daemon {
 	ev_timer reconnect_timer, health_timer;
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
+	ev_timer drain_timer;
+	ev_tstamp drain_end;
 	struct em_samples samples; /* reused for each METRICS report */
 };
 

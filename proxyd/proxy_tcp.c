@@ -428,6 +428,13 @@ tcp_start(struct proxyd *p)
 }
 
 void
+tcp_stop(struct proxyd *p)
+{
+	if (p->tcp != NULL)
+		ev_io_stop(p->loop, &p->tcp->accept_w);
+}
+
+void
 tcp_synced(struct proxyd *p)
 {
 	struct pd_conn *c, *tmp;

@@ -82,7 +82,14 @@ proxyd_health(void *arg, struct ipc_health *h)
 static void
 proxyd_shutdown(void *arg)
 {
+	tcp_stop(arg); /* the connections in flight finish (daemon.c) */
 	log_info("exiting; the redirect rules stay in place (--cleanup removes them)");
+}
+
+static size_t
+proxyd_inflight(void *arg)
+{
+	return tcp_count(arg);
 }
 
 int
@@ -140,6 +147,7 @@ main(int argc, char **argv)
 	d.on_synced = proxyd_synced;
 	d.fill_health = proxyd_health;
 	d.on_shutdown = proxyd_shutdown;
+	d.inflight = proxyd_inflight;
 	d.fill_metrics = proxy_metrics_fill;
 	d.arg = &p;
 	daemon_start(&d);

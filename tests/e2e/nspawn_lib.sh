@@ -94,7 +94,8 @@ nspawn_stop() {
 # the embedded file registry with one Service (web: 10.96.7.10:80, by name
 # web.default.svc.cluster.local) whose endpoint 10.77.0.2:8080 is a socat
 # answering "backend" on a veth, a PSK made as README says, and DNS
-# through dnsd.  $1: skip the users (the package makes them).
+# through dnsd; Service slow (10.96.7.11:80) answers the same after a second.
+# $1: skip the users (the package makes them).
 NS_SVC_IP=10.96.7.10
 NS_SVC_NAME=web.default.svc.cluster.local
 nspawn_mesh_setup() {
@@ -133,6 +134,20 @@ metadata: {name: web, namespace: default}
 subsets:
 - addresses: [{ip: 10.77.0.2, nodeName: hs-node}]
   ports: [{name: http, port: 8080, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: slow, namespace: default}
+spec:
+  clusterIP: 10.96.7.11
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8081}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: slow, namespace: default}
+subsets:
+- addresses: [{ip: 10.77.0.2, nodeName: hs-node}]
+  ports: [{name: http, port: 8081, protocol: TCP}]
 YAML
 	nsx sh -c 'edgemeshctl gen-psk >/etc/edgemesh/psk &&
 		chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk'
@@ -147,6 +162,9 @@ printf 'HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nbackend\n'
 SH
 	nsx systemd-run -q --unit=hs-backend socat TCP-LISTEN:8080,bind=10.77.0.2,fork,reuseaddr \
 		EXEC:"sh /var/tmp/answer.sh"
+	# slow: answers after a second
+	nsx systemd-run -q --unit=hs-slow socat TCP-LISTEN:8081,bind=10.77.0.2,fork,reuseaddr \
+		SYSTEM:"sleep 1; sh /var/tmp/answer.sh"
 }
 
 # One request through proxyd, by ClusterIP or by name (dnsd): prints the body.

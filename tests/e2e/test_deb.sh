@@ -59,7 +59,7 @@ ok "dpkg -i again (upgrade)" nsx sh -c "dpkg -i /var/tmp/edgemesh-c.deb >>/var/t
 ok "the upgrade restarted the running daemons" \
 	test "$(nsx systemctl show -P MainPID edgemesh-proxyd)" != "$P1"
 ok "and the Service answers" wait_get name
-nsx systemctl stop hs-backend
+nsx systemctl stop hs-backend hs-slow
 nsx ip link del hsb0	# the test's own (nspawn_mesh_setup)
 
 ok "dpkg -r" nsx sh -c "dpkg -r edgemesh-c >>/var/tmp/dpkg.log 2>&1"

@@ -72,6 +72,7 @@ LOAD=$!
 sleep 1
 for d in controller dnsd proxyd tunneld socksd gatewayd; do
 	old=$(nsx systemctl show -P MainPID "edgemesh-$d")
+	echo "# restarting edgemesh-$d at $(date +%T.%N)"
 	nsx systemctl restart "edgemesh-$d"
 	new=$(nsx systemctl show -P MainPID "edgemesh-$d")
 	ok "edgemesh-$d restarted (pid $old -> $new) and active" \
@@ -86,6 +87,15 @@ ok "requests during the restarts: none failed (requests, failed: ${N:-none})" \
 grep -m5 failed: "$NS_DIR/load.log" | sed "s/^/# /"
 ok "/run/edgemesh unchanged by the restarts" \
 	test "$(nsx stat -c '%U:%G %a' /run/edgemesh)" = "root:edgemesh 1775"
+
+# a request in flight through proxyd when it is told to stop finishes
+nsx curl -s -m 5 http://10.96.7.11/ >"$NS_DIR/slow.out" 2>&1 &
+SLOW=$!
+sleep 0.5
+nsx systemctl restart edgemesh-proxyd
+wait "$SLOW"
+ok "a request in flight across a proxyd restart is answered ($(head -c 20 "$NS_DIR/slow.out"))" \
+	test "$(cat "$NS_DIR/slow.out")" = backend
 
 # the watchdog: pings keep a daemon alive past WatchdogSec; a stopped loop is killed and restarted
 mkdir -p "$NS_DIR/root/etc/systemd/system/edgemesh-socksd.service.d"
@@ -107,5 +117,5 @@ ok "a stopped socksd is killed by the watchdog and restarted" wd_fired
 nsx systemctl stop edgemesh.target edgemesh-gatewayd.service edgemesh-dnsd.socket \
 	edgemesh-controller edgemesh-dnsd edgemesh-proxyd edgemesh-tunneld edgemesh-socksd
 ok "no unit failed" bash -c "[ -z \"\$(nsenter -t $NS_INIT -a -- systemctl list-units --failed --plain --no-legend 'edgemesh-*')\" ]"
-[ "$FAIL" -eq 0 ] || nsx journalctl --no-pager -o short-precise -n 60 -u 'edgemesh-*'
+[ "$FAIL" -eq 0 ] || nsx journalctl --no-pager -o short-precise -u 'edgemesh-*' >"${UNITS_JOURNAL:-/dev/stdout}"
 done_
