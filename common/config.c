@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
@@ -90,6 +91,7 @@ static int check_ipv4(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
+static int check_cidr4(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -186,6 +188,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("registry"),
 	K_STR("registry.path", registry_path, NULL),
+	K_STR("registry.serviceCIDR", service_cidr, check_cidr4),
 
 	K_SECTION("modules"),
 
@@ -488,6 +491,20 @@ check_hostport(const char *v, char *why, size_t len)
 	}
 	cfg_show(v, strlen(v), s, sizeof(s));
 	snprintf(why, len, "expected an IP address or IP:port, got %s", s);
+	return -1;
+}
+
+static int
+check_cidr4(const char *v, char *why, size_t len)
+{
+	char s[CFG_SHOW_LEN + 8], w[CFG_MSG_LEN / 2];
+	uint32_t base;
+	unsigned prefix;
+
+	if (net_cidr4_parse(v, &base, &prefix, w, sizeof(w)) == 0)
+		return 0;
+	cfg_show(v, strlen(v), s, sizeof(s));
+	snprintf(why, len, "%s: %s", s, w);
 	return -1;
 }
 
@@ -1157,6 +1174,7 @@ config_defaults(struct em_config *cfg)
 	cfg_strlcpy(cfg->runtime_dir, "/run/edgemesh", sizeof(cfg->runtime_dir));
 	cfg_strlcpy(cfg->state_dir, "/var/lib/edgemesh", sizeof(cfg->state_dir));
 	cfg_strlcpy(cfg->cluster_domain, "cluster.local", sizeof(cfg->cluster_domain));
+	cfg_strlcpy(cfg->service_cidr, "10.96.0.0/12", sizeof(cfg->service_cidr)); /* kubeadm's */
 
 	/* modules.edgeDNS */
 	cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,

@@ -57,6 +57,7 @@ struct em_config {
 
 	/* registry (ours) */
 	char registry_path[EM_PATH_MAX]; /* registry.path: manifest directory */
+	char service_cidr[32];		 /* registry.serviceCIDR: ClusterIPs it allocates */
 
 	/* modules.edgeDNS */
 	struct {
