@@ -12,6 +12,13 @@
 
 #define ALLOC_FILE "clusterips" /* in stateDir */
 
+/* The file registry loads before the loop runs; the API source once listed. */
+static int
+registry_ready(void *arg)
+{
+	return arg == NULL || reg_kube_synced(arg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -20,6 +27,7 @@ main(int argc, char **argv)
 	struct state *st;
 	struct reg_file *rf = NULL;
 	struct reg_kube *rk = NULL;
+	struct ctl_http *http;
 	struct alloc *al;
 	char desc[64], err[EM_PATH_MAX + 256], path[EM_PATH_MAX + 32];
 
@@ -47,10 +55,12 @@ main(int argc, char **argv)
 		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
 	} else
 		rk = reg_kube_new(d.loop, &d.cfg, st);
+	http = ctl_http_new(&d, srv, st, registry_ready, rk);
 
 	daemon_start(&d);
 	daemon_run(&d);
 
+	ctl_http_free(http);
 	reg_file_free(rf);
 	reg_kube_free(rk);
 	server_free(srv);

@@ -204,12 +204,17 @@ struct tun_peer {
 	struct tunneld *t;
 };
 
+/* Why a session died before it was up (metrics). */
+enum tun_hs_fail { TUN_HSF_PSK, TUN_HSF_TIMEOUT, TUN_HSF_REFUSED, TUN_HSF_PROTOCOL, TUN_HSF_N };
+
 struct tunneld {
 	struct em_daemon *d;
 	uint8_t *spriv; /* static key, sodium_malloc */
 	uint8_t spub[NOISE_KEY_LEN];
 	uint8_t *psk; /* sodium_malloc */
 	char fp[9];
+	uid_t run_uid; /* the user privdrop() switches to: may own the key files */
+	gid_t run_gid;
 	int lfd; /* TCP listener */
 	ev_io lw;
 	int hfd; /* tunnel.sock */
@@ -220,15 +225,20 @@ struct tunneld {
 	struct tun_session *preauth[TUN_PREAUTH_MAX];
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
+	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
 };
 
 /* tunneld.c */
 struct tunneld *tunneld_get(void);
 
+/* tun_metrics.c */
+void tun_metrics_fill(void *arg, struct em_samples *);
+void tun_metrics_hs_failed(struct tunneld *, const struct tun_session *, const char *why);
+
 /* tun_keys.c */
 int tun_keys_load(struct tunneld *, const char *state_dir, char *err, size_t errlen);
 int tun_psk_load(struct tunneld *, const char *path, char *err, size_t errlen);
-int tun_file_private(int fd, const char *path, char *err, size_t errlen);
+int tun_file_private(int fd, const char *path, uid_t runas, char *err, size_t errlen);
 
 /* tun_frame.c: pure encoders and decoders */
 size_t tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,

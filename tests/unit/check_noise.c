@@ -1,7 +1,7 @@
 /*
  * tun_noise: the public Noise test vectors (cacophony, snow) run from both
  * sides, then failure cases, transport, rekey, replay window and PSK.
- * Vectors: $EM_VECTORS_DIR, else ../shared/vectors from the working dir.
+ * Vectors: $EM_VECTORS_DIR, else tests/vectors (copied with their source note) from the working dir.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +40,7 @@ vec_find(const struct vec_case *vc)
 	size_t i;
 
 	if ((dir = getenv("EM_VECTORS_DIR")) == NULL)
-		dir = "../shared/vectors";
+		dir = "tests/vectors";
 	snprintf(path, sizeof(path), "%s/%s", dir, vec_files[vc->file]);
 	root = json_load_file(path, 0, &err);
 	ck_assert_msg(root != NULL, "%s: %s (set EM_VECTORS_DIR)", path, err.text);
