@@ -488,8 +488,9 @@ alloc_commit(struct state *s)
 	struct hmap_iter it;
 	const char *key, *ip;
 	char **keys, err[EM_PATH_MAX + 256], once[EM_KEY_LEN + 16];
+	const char *last = NULL;
 	struct kobj *k;
-	size_t n = 0, i;
+	size_t n = 0, i, given = 0;
 	void *v;
 
 	if (!s->alloc_pruned) {
@@ -525,10 +526,20 @@ alloc_commit(struct state *s)
 			    keys[i], alloc_cidr(s->alloc));
 			continue;
 		}
-		log_info("registry: Service %s: clusterIP %s from registry.serviceCIDR %s", keys[i],
-			 ip, alloc_cidr(s->alloc));
+		log_debug("registry: Service %s: clusterIP %s from registry.serviceCIDR %s",
+			  keys[i], ip, alloc_cidr(s->alloc));
 		hmap_put(s->dirty[EM_TOPIC_SERVICES], keys[i], (void *)1);
+		last = keys[i];
+		given++;
 	}
+	if (given == 1)
+		log_info("registry: Service %s has no clusterIP: given %s from "
+			 "registry.serviceCIDR %s",
+			 last, alloc_get(s->alloc, last), alloc_cidr(s->alloc));
+	else if (given > 1)
+		log_info("registry: %zu Services without a clusterIP were given one from "
+			 "registry.serviceCIDR %s",
+			 given, alloc_cidr(s->alloc));
 	for (i = 0; i < n; i++)
 		free(keys[i]);
 	free(keys);
