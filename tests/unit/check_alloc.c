@@ -482,6 +482,14 @@ START_TEST(test_corrupt_table)
 	ck_assert_uint_eq(alloc_count(a), 1);
 	alloc_free(a);
 
+	/* a table that cannot be written: an error naming it */
+	a = alloc_new("10.96.0.0/24", err, sizeof(err));
+	ck_assert_int_eq(alloc_load(a, "/nonexistent-hc/clusterips", err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(alloc_assign(a, "t/a"));
+	ck_assert_int_eq(alloc_save(a, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "/nonexistent-hc/clusterips") != NULL, "%s", err);
+	alloc_free(a);
+
 	/* other kinds of damage */
 	a = alloc_new("10.96.0.0/24", err, sizeof(err));
 	write_file(table, "t/a 10.96.0.5\nt/b 10.96.0.5\n");
