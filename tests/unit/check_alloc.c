@@ -218,6 +218,13 @@ START_TEST(test_kubeadm_range_and_kinds)
 	ck_assert_str_eq(ip_of(s, "default/headless"), "None");
 	ck_assert_str_eq(ip_of(s, "default/external"), "");
 	state_free(s);
+
+	/* without an allocator (the Kubernetes API source) nothing is given */
+	s = state_new(&cfg, emit, NULL);
+	put_svc(s, "default", "hostname-svc", NULL, 12345);
+	state_commit(s);
+	ck_assert_str_eq(ip_of(s, "default/hostname-svc"), "");
+	state_free(s);
 }
 END_TEST
 
