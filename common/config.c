@@ -29,7 +29,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "netaddr.h"
+#include "srcrange.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
@@ -92,6 +92,7 @@ static int check_ipv4_opt(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
+static int check_cidr(const char *, char *, size_t);
 static int check_cidr4(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
@@ -177,6 +178,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("commonConfig.stateDir", state_dir, check_abspath),
 	K_STR("commonConfig.clusterDomain", cluster_domain, check_domain),
 	K_SLIST("commonConfig.ipcUsers", n_ipc_users, ipc_users, check_nonempty),
+	K_SLIST("commonConfig.clientSourceRanges", n_client_ranges, client_ranges, check_cidr),
 	K_SECTION("commonConfig.pprofConfig"),
 	X_BOOL("commonConfig.pprofConfig.enableProfiling"),
 	X_STR("commonConfig.pprofConfig.profilingAddress"),
@@ -389,6 +391,14 @@ check_nonempty(const char *v, char *why, size_t len)
 }
 
 static int
+check_cidr(const char *v, char *why, size_t len)
+{
+	struct ip_range r;
+
+	return ip_range_parse(v, &r, why, len);
+}
+
+static int
 check_abspath(const char *v, char *why, size_t len)
 {
 	char s[CFG_SHOW_LEN + 8];
@@ -502,18 +512,35 @@ check_hostport(const char *v, char *why, size_t len)
 	return -1;
 }
 
+int
+config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, size_t len)
+{
+	struct ip_range r;
+
+	if (ip_range_parse(v, &r, why, len) == -1)
+		return -1;
+	if (r.a.family != AF_INET || strchr(v, '/') == NULL) {
+		snprintf(why, len, "%s: expected an IPv4 range like 10.96.0.0/12", v);
+		return -1;
+	}
+	if (r.bits > 30) {
+		snprintf(why, len, "%s: /%u is too small a range: use a prefix of at most /30", v,
+			 r.bits);
+		return -1;
+	}
+	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
+		r.a.b[3];
+	*prefix = r.bits;
+	return 0;
+}
+
 static int
 check_cidr4(const char *v, char *why, size_t len)
 {
-	char s[CFG_SHOW_LEN + 8], w[CFG_MSG_LEN / 2];
 	uint32_t base;
 	unsigned prefix;
 
-	if (net_cidr4_parse(v, &base, &prefix, w, sizeof(w)) == 0)
-		return 0;
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "%s: %s", s, w);
-	return -1;
+	return config_service_cidr(v, &base, &prefix, why, len);
 }
 
 /* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */

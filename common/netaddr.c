@@ -1,9 +1,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "netaddr.h"
@@ -31,39 +30,13 @@ net_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 }
 
 int
-net_cidr4_parse(const char *s, uint32_t *base, unsigned *prefix, char *why, size_t len)
+net_accept(int lfd, struct sockaddr_storage *ss)
 {
-	char ip[INET_ADDRSTRLEN], fix[INET_ADDRSTRLEN];
-	const char *slash = strchr(s, '/');
-	struct in_addr a;
-	unsigned long p;
-	uint32_t mask;
-	char *end;
+	socklen_t sl = sizeof(*ss);
+	int fd;
 
-	if (slash == NULL || (size_t)(slash - s) >= sizeof(ip) ||
-	    !isdigit((unsigned char)slash[1])) {
-		snprintf(why, len, "expected an IPv4 range like 10.96.0.0/12");
-		return -1;
-	}
-	memcpy(ip, s, (size_t)(slash - s));
-	ip[slash - s] = '\0';
-	p = strtoul(slash + 1, &end, 10);
-	if (inet_pton(AF_INET, ip, &a) != 1 || *end != '\0') {
-		snprintf(why, len, "expected an IPv4 range like 10.96.0.0/12");
-		return -1;
-	}
-	if (p > 30) {
-		snprintf(why, len, "/%lu is too small a range: use a prefix of at most /30", p);
-		return -1;
-	}
-	mask = p == 0 ? 0 : ~0u << (32 - p);
-	if ((ntohl(a.s_addr) & ~mask) != 0) {
-		a.s_addr = htonl(ntohl(a.s_addr) & mask);
-		inet_ntop(AF_INET, &a, fix, sizeof(fix));
-		snprintf(why, len, "host bits are set; did you mean %s/%lu?", fix, p);
-		return -1;
-	}
-	*base = ntohl(a.s_addr);
-	*prefix = (unsigned)p;
-	return 0;
+	if ((fd = accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1 &&
+	    (errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED))
+		errno = EAGAIN;
+	return fd;
 }

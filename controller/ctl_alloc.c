@@ -25,7 +25,6 @@
 
 #include "controller.h"
 #include "log.h"
-#include "netaddr.h"
 
 #define ALLOC_LINE_MAX 512
 
@@ -112,9 +111,9 @@ alloc_new(const char *cidr, char *err, size_t errlen)
 	struct alloc *a;
 	uint32_t base;
 	unsigned prefix;
-	char why[128];
+	char why[256];
 
-	if (net_cidr4_parse(cidr, &base, &prefix, why, sizeof(why)) == -1) {
+	if (config_service_cidr(cidr, &base, &prefix, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "registry.serviceCIDR %s: %s", cidr, why);
 		return NULL;
 	}

@@ -72,7 +72,7 @@ ok "connections_total of the service grew by 20 (from $c0)" wait_for 10 sh -c "[
 ok "remote endpoint picks grew by 20 (from $p0)" test "$(val "$P")" -eq $((p0 + 20))
 ok "bytes sent to edge-2 grew (from $t0 to $(val "$TX"))" test "$(val "$TX")" -gt "$t0"
 ok "peer edge-2 up on the direct path" \
-	sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -q 'edgemesh_peer_up{daemon=\"tunneld\",peer=\"edge-2\",path=\"direct\",via=\"\"} 1'"
+	sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -q 'edgemesh_peer_up{daemon=\"tunneld\",peer=\"edge-2\",path=\"direct\",via=\"\",error=\"\"} 1'"
 
 # DNS: 5 A queries for a cluster name, 3 for a name that does not exist
 Q='edgemesh_dns_queries_total{daemon="dnsd",type="A",rcode="NOERROR"}'

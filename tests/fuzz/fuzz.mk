@@ -11,5 +11,5 @@ fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
 	common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
-fuzz_config_SRCS := common/config.c common/log.c common/model.c common/netaddr.c
+fuzz_config_SRCS := common/config.c common/log.c common/model.c common/srcrange.c
 fuzz_config_LIBS := -lyaml
