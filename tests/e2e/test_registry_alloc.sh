@@ -10,6 +10,8 @@
 #   - the address survives a controller restart; the controller keeps it
 #     in stateDir/clusterips and uses what it kept; a corrupt table is
 #     reported with its file and line, and the address recomputed
+#   - a Service that sets that address as its clusterIP takes it; both
+#     nodes move hostname-svc to the same next address
 . "$(dirname "$0")/lib.sh"
 e2e_init ralloc
 for t in dig curl python3; do
@@ -119,6 +121,24 @@ ok "a corrupt table is reported with its file and line" wait_for $WAIT \
 	grep -qF "registry: $E2E_DIR/n1/state/clusterips:2: " "$E2E_DIR/n1/controller.log"
 ok "... the address is recomputed: node 1 agrees with node 2 again" wait_for $WAIT cip_is 1 "$IP"
 ok "... and the table is good again" wait_for $WAIT table_has 1 "$IP"
+ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
+
+# a Service that sets hostname-svc's address as its clusterIP takes it, and
+# both nodes move hostname-svc to the same next address
+cat >"$E2E_DIR/registry/pinned.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: pinned, namespace: default}
+spec:
+  clusterIP: $IP
+  ports: [{port: 80}]
+EOF
+moved() { [ "$(cip "$1")" != "$IP" ] && has_ip "$1"; }
+ok "an explicit clusterIP takes the address: node 1 moves $SVC" wait_for $WAIT moved 1
+ok "... node 2 too" wait_for $WAIT moved 2
+NEW=$(cip 1)
+ok "... to the same address on both ($NEW, $(cip 2))" test "$NEW" = "$(cip 2)"
+ok "... dnsd on node 2 answers it" wait_for $WAIT dig_is 2 "$NEW"
 ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
 
 e2e_done
