@@ -60,7 +60,7 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
     [EM_M_GW_REQUESTS] = {"edgemesh_gateway_requests_total", EM_MT_COUNTER,
 			  "Gateway requests, by route and status code"},
     [EM_M_GW_DURATION] = {"edgemesh_gateway_request_duration_seconds", EM_MT_HISTOGRAM,
-			  "Time from a request's head to the end of its response"},
+			  "Time from a request's head to its response's head"},
     [EM_M_REGISTRY_UP] = {"edgemesh_registry_up", EM_MT_GAUGE,
 			  "1 while the registry (files or Kubernetes API) is read without error"},
     [EM_M_ISTIO_CRDS] = {"edgemesh_registry_istio_crds", EM_MT_GAUGE,
