@@ -48,8 +48,12 @@ main(int argc, char **argv)
 	else
 		snprintf(desc, sizeof(desc), "kubernetes-api");
 
-	/* acquire: the socket (runtime dir), then drop everything */
+	/* acquire: the socket (runtime dir), our part of stateDir; then drop everything */
 	srv = server_new(&d, desc);
+	if (daemon_state_dir(&d, path, sizeof(path)) == -1)
+		log_warn("stateDir %s: the clusterIP table and the API cache are not kept", path);
+	/* what the controller keeps lives in stateDir/controller */
+	snprintf(d.cfg.state_dir, sizeof(d.cfg.state_dir), "%s", path);
 	privdrop(&d, NULL, 0);
 
 	st = state_new(&d.cfg, server_emit, srv);

@@ -8,7 +8,7 @@
 #   - dnsd answers the name with it on both nodes
 #   - a pod on node 1 reaches the service's pod on node 2 by name
 #   - the address survives a controller restart; the controller keeps it
-#     in stateDir/clusterips and uses what it kept; a corrupt table is
+#     in stateDir/controller/clusterips and uses what it kept; a corrupt table is
 #     reported with its file and line, and the address recomputed
 #   - a Service that sets that address as its clusterIP takes it; both
 #     nodes move hostname-svc to the same next address
@@ -45,10 +45,6 @@ EOF
 grep -q clusterIP "$E2E_DIR/registry/hostname.yaml" && fail "the fixture must carry no clusterIP"
 for i in 1 2; do
 	e2e_config $i </dev/null >/dev/null
-	# the controller writes its table in stateDir, as its own user or as
-	# root without CAP_DAC_OVERRIDE (-u root): owner and group may write
-	id edgemesh-controller >/dev/null 2>&1 && chown edgemesh-controller:root "$E2E_DIR/n$i/state"
-	chmod 775 "$E2E_DIR/n$i/state"
 	# a node has a default route: ClusterIPs must route for OUTPUT nat to see them
 	in_ns n$i ip route add default dev eth0
 done
@@ -76,7 +72,7 @@ dig_is() {	# i ip
 curl_pod() { in_ns p1 curl -s -m 3 http://hostname-svc:12345/; }
 curl_is_pod() { [ "$(curl_pod)" = hostname-edge-5cd75b689f-4gxhp ]; }
 table_has() {	# i ip
-	grep -qxF "$SVC $2" "$E2E_DIR/n$1/state/clusterips"
+	grep -qxF "$SVC $2" "$E2E_DIR/n$1/state/controller/clusterips"
 }
 restart_controller() {	# i
 	e2e_kill "$1" controller
@@ -98,7 +94,7 @@ ok "dnsd on node 1 answers $IP" wait_for $WAIT dig_is 1 "$IP"
 ok "dnsd on node 2 answers $IP" wait_for $WAIT dig_is 2 "$IP"
 ok "a pod on node 1 reaches the pod on node 2 by Service name ($(curl_pod))" \
 	wait_for $WAIT curl_is_pod
-ok "node 1 keeps it in stateDir/clusterips" wait_for $WAIT table_has 1 "$IP"
+ok "node 1 keeps it in stateDir/controller/clusterips" wait_for $WAIT table_has 1 "$IP"
 
 # a restart: the same address, and service by name goes on
 restart_controller 1
@@ -108,17 +104,17 @@ ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
 # what the table says is what a restart uses (stable while others come and go)
 e2e_kill 1 controller
 OTHER=$(python3 -c 'import ipaddress, sys; print(ipaddress.ip_address(sys.argv[1]) + 1)' "$IP")
-printf '# kept by an earlier run\n%s %s\n' "$SVC" "$OTHER" >"$E2E_DIR/n1/state/clusterips"
+printf '# kept by an earlier run\n%s %s\n' "$SVC" "$OTHER" >"$E2E_DIR/n1/state/controller/clusterips"
 e2e_daemon 1 controller
 ok "a restart uses the kept address ($OTHER)" wait_for $WAIT cip_is 1 "$OTHER"
 ok "dnsd on node 1 follows it" wait_for $WAIT dig_is 1 "$OTHER"
 
 # a corrupt table: an error naming the file and line, then the address recomputed
 e2e_kill 1 controller
-printf '%s %s\n%s not-an-address\n' "$SVC" "$OTHER" default/x >"$E2E_DIR/n1/state/clusterips"
+printf '%s %s\n%s not-an-address\n' "$SVC" "$OTHER" default/x >"$E2E_DIR/n1/state/controller/clusterips"
 e2e_daemon 1 controller
 ok "a corrupt table is reported with its file and line" wait_for $WAIT \
-	grep -qF "registry: $E2E_DIR/n1/state/clusterips:2: " "$E2E_DIR/n1/controller.log"
+	grep -qF "registry: $E2E_DIR/n1/state/controller/clusterips:2: " "$E2E_DIR/n1/controller.log"
 ok "... the address is recomputed: node 1 agrees with node 2 again" wait_for $WAIT cip_is 1 "$IP"
 ok "... and the table is good again" wait_for $WAIT table_has 1 "$IP"
 ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
