@@ -139,18 +139,6 @@ metrics_vadd(struct em_samples *ss, enum em_metric id, enum em_metric_part part,
 }
 
 int
-metrics_add(struct em_samples *ss, enum em_metric id, double value, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, value);
-	rc = metrics_vadd(ss, id, EM_MP_VALUE, value, ap);
-	va_end(ap);
-	return rc;
-}
-
-int
 metrics_add_part(struct em_samples *ss, enum em_metric id, enum em_metric_part part, double value,
 		 ...)
 {
