@@ -1,5 +1,6 @@
 /*
- * edgemeshctl: status, services, peers, doctor, gen-psk.  It reads the same config
+ * edgemeshctl: status, services, peers, ping, trace, doctor, gen-psk; help.
+ * It reads the same config
  * as the daemons (-c FILE) to find the runtime dir, and talks to them with
  * the same framed msgpack as they do.
  */
@@ -19,24 +20,33 @@
 static const struct ctl_cmd {
 	const char *name, *args, *summary, *help;
 } cmds[] = {
-    {"status", "", "each daemon: connected, version, uptime, state version",
+    {"status", " [-o json]", "each daemon: connected, version, uptime, state version",
      "Asks the controller (controller.sock in commonConfig.runtimeDir) for each\n"
      "daemon's health: connected, build version, pid, uptime, RSS, state version.\n"
      "Exit 1 when the controller cannot be reached.\n"},
-    {"services", "", "services, ports, endpoints with node names, LB policy",
+    {"services", " [-o json]", "services, ports, endpoints with node names, LB policy",
      "Lists the services the controller serves: cluster IPs, ports, the\n"
      "load-balancing policy and every endpoint with its node name.\n"},
-    {"peers", "", "tunnel peers: address, state, RTT, bytes, streams",
+    {"peers", " [-o json]", "tunnel peers: address, state, RTT, bytes, streams",
      "Asks tunneld (tunnel.sock in commonConfig.runtimeDir) for its peers: node,\n"
      "address, path (direct or relayed), state, RTT, bytes and open streams.\n"},
+    {"ping", " NODE [-o json]", "round trip to NODE over the tunnel, and the path",
+     "Times a round trip to NODE inside its tunnel session (in band) and names\n"
+     "the path (direct, or relayed through a node).\n"},
+    {"trace", " SERVICE[:PORT] | IP:PORT | NAME[:PORT] [-o json]",
+     "the way a request goes, hop by hop, each hop timed",
+     "Follows a request to a Service hop by hop, each timed: the name through\n"
+     "dnsd, the ClusterIP and its policy, each ready endpoint (a connect here, or\n"
+     "the tunnel path and the far node's dial), then a real connection through\n"
+     "the redirect rules and proxyd.  Exit 1 when a hop failed (named).\n"},
     {"doctor", " [--edgecore FILE] [-o json]",
      "every fault found on this node, with what to change (exit 1 when any)",
      "Checks this node: daemons down or not ready, a peer with another PSK, relays\n"
      "unreachable, DNS upstreams that do not answer, the registry or API\n"
      "unreachable, Istio CRDs missing, proxyd's rules displaced, Services without\n"
-     "a ready endpoint, edgecore's clusterDNS (its config, or --edgecore FILE).  One line\n"
-     "per fault saying what to change (-o json: a JSON document).  Exit 1 when\n"
-     "any fault is found.\n"},
+     "a ready endpoint, edgecore's clusterDNS (its config, or --edgecore FILE).\n"
+     "One line per fault saying what to change (-o json: a JSON document).\n"
+     "Exit 1 when any fault is found.\n"},
     {"gen-psk", "", "a new PSK (32 random bytes, base64)",
      "Prints a new PSK on stdout; reads no config.  Install it for tunneld:\n"
      "  edgemeshctl gen-psk > /etc/edgemesh/psk\n"
@@ -52,7 +62,7 @@ usage(int status)
 	size_t i;
 
 	fprintf(f,
-		"usage: edgemeshctl [-c file] [-o json] command\n"
+		"usage: edgemeshctl [-c file] [-o json] command [args]\n"
 		"       edgemeshctl help command | --help | --version\n"
 		"  -c file  config (default %s)\ncommands:\n",
 		EM_CONFIG_DEFAULT);
@@ -105,9 +115,9 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct em_config cfg;
 	const struct ctl_cmd *c;
-	const char *path = NULL, *edgecore = NULL;
+	struct em_config cfg;
+	const char *path = NULL, *edgecore = NULL, *target = NULL;
 	char err[1024];
 	int ch, i, json = 0;
 
@@ -143,7 +153,14 @@ main(int argc, char **argv)
 		return cmd_help(cmd_find(argv[1]));
 	}
 	c = cmd_find(argv[0]);
-	/* options after the command: -o json, doctor's --edgecore FILE */
+	/* an argument, then options: -o json, doctor's --edgecore FILE */
+	if (argc >= 2 && (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0) &&
+	    argv[1][0] != '-') {
+		target = argv[1];
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return cmd_help(c);
@@ -165,14 +182,17 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(argv[0], "status") == 0)
-		return ctl_status(&cfg);
+		return ctl_status(&cfg, json);
 	if (strcmp(argv[0], "services") == 0)
-		return ctl_services(&cfg);
+		return ctl_services(&cfg, json);
 	if (strcmp(argv[0], "peers") == 0)
-		return ctl_peers(&cfg);
+		return ctl_peers(&cfg, json);
+	if (strcmp(argv[0], "trace") == 0 && target != NULL)
+		return ctl_trace(&cfg, target, json);
+	if (strcmp(argv[0], "ping") == 0 && target != NULL)
+		return ctl_ping(&cfg, target, json);
 	if (strcmp(argv[0], "doctor") == 0)
 		return ctl_doctor(&cfg, edgecore, json);
-	/* a cmds[] entry without code here */
-	fprintf(stderr, "edgemeshctl: %s: not dispatched\n", c->name);
-	return 2;
+	fprintf(stderr, "edgemeshctl %s: what to %s is missing\n", c->name, c->name);
+	usage(2);
 }

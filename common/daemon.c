@@ -1,4 +1,5 @@
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <dirent.h>
@@ -112,10 +113,12 @@ daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const 
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
-	/* systemd's StateDirectory= (one per daemon, see systemd/) wins over stateDir */
-	if ((env = getenv("STATE_DIRECTORY")) != NULL && env[0] == '/')
+	/* systemd's StateDirectory= (the daemon's own, see systemd/) is its stateDir */
+	if ((env = getenv("STATE_DIRECTORY")) != NULL && env[0] == '/') {
 		snprintf(d->cfg.state_dir, sizeof(d->cfg.state_dir), "%.*s", (int)strcspn(env, ":"),
 			 env);
+		d->own_state_dir = 1;
+	}
 	if (checkonly) {
 		printf("configuration OK\n");
 		exit(0);
@@ -240,7 +243,7 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 }
 
 static void
-ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct em_daemon *d = arg;
 	char err[512], reason[256];
@@ -423,7 +426,8 @@ daemon_connect(struct em_daemon *d)
 		daemon_schedule_reconnect(d);
 		return;
 	}
-	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
+	d->ctl =
+	    ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -537,4 +541,27 @@ int
 daemon_connected(const struct em_daemon *d)
 {
 	return d->ctl != NULL && d->ctl_synced;
+}
+
+int
+daemon_state_dir(struct em_daemon *d, char *out, size_t len)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (d->own_state_dir) { /* systemd made it, for our user */
+		snprintf(out, len, "%s", d->cfg.state_dir);
+		return 0;
+	}
+	if ((size_t)snprintf(out, len, "%s/%s", d->cfg.state_dir, d->name) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((mkdir(d->cfg.state_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(out, 0700) == -1 && errno != EEXIST))
+		return -1;
+	/* made as root for the user privdrop() switches to */
+	if (privdrop_user(d, &uid, &gid) == 0 && chown(out, uid, gid) == -1)
+		return -1;
+	return 0;
 }

@@ -39,6 +39,7 @@ struct em_daemon {
 	const char *cfg_path;
 	const char *user; /* -u: the user to run as */
 	int debug;
+	int own_state_dir; /* stateDir is $STATE_DIRECTORY, ours alone (systemd) */
 	struct ev_loop *loop;
 	time_t started;
 
@@ -94,6 +95,13 @@ int daemon_fd_fetch(struct em_daemon *, const char *key);
 void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
 /* A kept socket the daemon closes for good: the controller lets go of it too. */
 void daemon_fd_forget(struct em_daemon *, const char *key);
+
+/*
+ * stateDir/<daemon>: this daemon's own writable state, made before privdrop()
+ * (0700, owned by the user it switches to); under systemd, $STATE_DIRECTORY
+ * itself (StateDirectory=edgemesh/<daemon>).  -1 with errno.
+ */
+int daemon_state_dir(struct em_daemon *, char *out, size_t len);
 
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);
