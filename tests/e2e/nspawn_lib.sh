@@ -94,7 +94,8 @@ nspawn_stop() {
 # the embedded file registry with one Service (web: 10.96.7.10:80, by name
 # web.default.svc.cluster.local) whose endpoint 10.77.0.2:8080 is a socat
 # answering "backend" on a veth, a PSK made as README says, and DNS
-# through dnsd; Service slow (10.96.7.11:80) answers the same after a second.
+# through dnsd; Service slow (10.96.7.11:80) answers the same after a second;
+# Service given has no clusterIP: the controller gives one and keeps it.
 # $1: skip the users (the package makes them).
 NS_SVC_IP=10.96.7.10
 NS_SVC_NAME=web.default.svc.cluster.local
@@ -148,6 +149,12 @@ metadata: {name: slow, namespace: default}
 subsets:
 - addresses: [{ip: 10.77.0.2, nodeName: hs-node}]
   ports: [{name: http, port: 8081, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: given, namespace: default}
+spec:
+  ports: [{name: http, protocol: TCP, port: 80}]
 YAML
 	nsx sh -c 'edgemeshctl gen-psk >/etc/edgemesh/psk &&
 		chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk'

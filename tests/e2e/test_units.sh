@@ -62,6 +62,8 @@ ok "tunneld made its key in its own state dir" \
 	test "$(nsx stat -c '%U %a' /var/lib/edgemesh/tunneld/tunnel.key)" = "edgemesh-tunneld 600"
 ok "the controller's state dir is its own" \
 	test "$(nsx stat -c '%U %a' /var/lib/edgemesh/controller)" = "edgemesh-controller 700"
+ok "the controller keeps the clusterIP it gave in it" \
+	test "$(nsx stat -c %U /var/lib/edgemesh/controller/clusterips)" = edgemesh-controller
 
 # requests (alternately by IP and by name) while each unit restarts in turn
 nsx sh -c 'i=0 f=0; while [ ! -e /var/tmp/stop ] && [ $i -lt 3000 ]; do i=$((i + 1));
