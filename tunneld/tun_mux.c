@@ -584,7 +584,7 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 			 TUN_STREAMS_MAX);
 		goto fail;
 	}
-	if (tun_target_allowed(t, &req, why, sizeof(why)) == 0) {
+	if (tun_target_kind(t, t->d->cfg.node_name, &req, why, sizeof(why)) == TUN_TGT_NONE) {
 		log_warnx("stream from %s (client %s) to %s %s:%u refused: %s", s->name,
 			  req.client[0] ? req.client : "?", em_proto_name(req.proto), req.ip,
 			  req.port, why);

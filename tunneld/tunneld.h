@@ -311,7 +311,9 @@ void tun_mux_session_gone(struct tun_session *, const char *why);
 void tun_mux_tick(struct tun_session *, ev_tstamp now);
 
 /* tun_dial.c: the remote end */
-int tun_target_allowed(struct tunneld *, const struct tun_open_req *, char *why, size_t len);
+enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };
+enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct tun_open_req *,
+				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
 
 /* tun_handoff.c: tunnel.sock */
