@@ -18,5 +18,7 @@ int ctl_status(const struct em_config *);
 int ctl_services(const struct em_config *);
 /* ctl_peers.c */
 int ctl_peers(const struct em_config *);
+/* ctl_health.c: a probe's exit code */
+int ctl_health(const struct em_config *, const char *daemon);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * edgemeshctl: status, services, peers, gen-psk.  It reads the same config
+ * edgemeshctl: status, services, peers, gen-psk, health.  It reads the same config
  * as the daemons (-c FILE) to find the runtime dir, and talks to them with
  * the same framed msgpack as they do.
  */
@@ -18,12 +18,14 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: edgemeshctl [-c file] command\n"
-			"commands:\n"
-			"  status     each daemon: connected, version, uptime, state version\n"
-			"  services   services, ports, endpoints with node names, LB policy\n"
-			"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
-			"  gen-psk    a new PSK (32 random bytes, base64)\n");
+	fprintf(stderr,
+		"usage: edgemeshctl [-c file] command\n"
+		"commands:\n"
+		"  status     each daemon: connected, version, uptime, state version\n"
+		"  services   services, ports, endpoints with node names, LB policy\n"
+		"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+		"  gen-psk    a new PSK (32 random bytes, base64)\n"
+		"  health [DAEMON]  exit 0 when DAEMON (default: all) is connected and synced\n");
 	exit(2);
 }
 
@@ -62,7 +64,7 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1)
+	if (argc != 1 && !(argc == 2 && strcmp(argv[0], "health") == 0))
 		usage();
 	if (strcmp(argv[0], "gen-psk") == 0)
 		return cmd_gen_psk();
@@ -78,5 +80,7 @@ main(int argc, char **argv)
 		return ctl_services(&cfg);
 	if (strcmp(argv[0], "peers") == 0)
 		return ctl_peers(&cfg);
+	if (strcmp(argv[0], "health") == 0)
+		return ctl_health(&cfg, argc == 2 ? argv[1] : NULL);
 	usage();
 }
