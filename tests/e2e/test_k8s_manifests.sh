@@ -224,7 +224,8 @@ ds = find("DaemonSet", "edgemesh-agent")
 ok("DaemonSet edgemesh-agent", len(ds) == 1)
 if ds:
     check_pod("DaemonSet", ds[0], ["controller", "dnsd", "proxyd", "tunneld", "socksd"],
-              {"proxyd": ["NET_ADMIN", "NET_BIND_SERVICE"], "dnsd": ["NET_BIND_SERVICE"], "tunneld": []},
+              {"proxyd": ["NET_ADMIN", "NET_BIND_SERVICE"], "dnsd": ["NET_BIND_SERVICE"],
+               "tunneld": ["CHOWN", "DAC_READ_SEARCH"]},
               "/etc/edgemesh/config/edgemesh-agent.yaml")
     us = ds[0]["spec"].get("updateStrategy", {})
     ok("DaemonSet: explicit RollingUpdate, one node at a time",
@@ -236,7 +237,7 @@ gw = find("Deployment", "edgemesh-gateway")
 ok("gateway Deployment edgemesh-gateway", len(gw) == 1)
 if gw:
     check_pod("gateway", gw[0], ["controller", "gatewayd", "tunneld"],
-              {"gatewayd": ["NET_BIND_SERVICE"], "tunneld": []},
+              {"gatewayd": ["NET_BIND_SERVICE"], "tunneld": ["CHOWN", "DAC_READ_SEARCH"]},
               "/etc/edgemesh/config/edgemesh-gateway.yaml")
     st = gw[0]["spec"].get("strategy", {})
     ok("gateway: explicit RollingUpdate, old pod gone before the new one (host ports)",
