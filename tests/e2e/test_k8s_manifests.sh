@@ -28,7 +28,10 @@ ok() {	# description cmd...
 }
 K8S=${1:-k8s}
 
-ok "kubectl kustomize renders $K8S" sh -c "kubectl kustomize '$K8S' > '$T/render.yaml'"
+ok "kubectl kustomize renders $K8S (the agent)" sh -c "kubectl kustomize '$K8S' > '$T/agent.yaml'"
+ok "... the agent alone: no gateway Deployment" sh -c "! grep -q '^kind: Deployment' '$T/agent.yaml'"
+ok "kubectl kustomize renders $K8S/gateway (the agent and the gateway)" \
+	sh -c "kubectl kustomize '$K8S/gateway' > '$T/render.yaml'"
 # every document: the install, the ConfigMaps the generator creates, EdgeMesh's own
 cat "$T/render.yaml" > "$T/all.yaml"
 for f in "$K8S"/config/*.yaml tests/fixtures/edgemesh/*.yaml; do
@@ -245,7 +248,7 @@ if gw:
 print("invariants: %d passed, %d failed" % (npass, nfail))
 sys.exit(1 if nfail else 0)
 PY
-ok "invariants of the rendered install" $PY "$T/inv.py" "$T/render.yaml" "$K8S"
+ok "invariants of the rendered install (k8s/gateway)" $PY "$T/inv.py" "$T/render.yaml" "$K8S"
 
 # ---- scripts/k8s-config.sh against a stand-in API (a directory of objects) ----
 # The stand-in answers the calls the script makes (get -o name / -o jsonpath,
