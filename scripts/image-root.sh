@@ -35,7 +35,7 @@ while read -r lib; do
 	cp -L "$lib" "$R$lib"
 done < "$R/usr/share/edgemesh/libs"
 
-# The users and groups of k8s/05-daemonset.yaml (runAsUser / -u), so that
+# The users and groups of k8s/base/05-daemonset.yaml (runAsUser / -u), so that
 # getpwuid names them and an ipcUsers-less config (EdgeMesh's) admits them.
 {
 	echo "root:x:0:0:root:/nonexistent:/usr/sbin/nologin"
