@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 #include "replica.h"
 
@@ -59,39 +61,38 @@ print_service(const struct em_service *s, const struct em_endpoints *e)
 	}
 }
 
+static json_t *
+service_json(const struct em_service *s, const struct em_endpoints *e)
+{
+	json_t *ports = json_array(), *eps = json_array();
+	size_t i;
+
+	for (i = 0; i < s->nports; i++)
+		json_array_append_new(ports, json_pack("{s:s, s:i, s:s}", "name", s->ports[i].name,
+						       "port", (int)s->ports[i].port, "protocol",
+						       em_proto_name(s->ports[i].proto)));
+	for (i = 0; e != NULL && i < e->neps; i++)
+		json_array_append_new(eps, json_pack("{s:s, s:s, s:b, s:s}", "ip", e->eps[i].ip,
+						     "node", e->eps[i].node, "ready",
+						     e->eps[i].ready, "pod", e->eps[i].pod));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:o}", "namespace", s->ns, "name", s->name,
+			 "cluster_ip", s->cluster_ip, "ports", ports, "lb", em_lb_name(s->lb),
+			 "affinity_client_ip", s->affinity_client_ip, "endpoints", eps);
+}
+
 int
-ctl_services(const struct em_config *cfg)
+ctl_services(const struct em_config *cfg, int json)
 {
 	const uint32_t topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS);
-	struct replica *r = replica_new(NULL, NULL);
+	struct replica *r;
 	struct replica_iter it;
 	const struct em_object *o, **v = NULL, *eo;
-	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	char err[512];
+	char key[EM_KEY_LEN];
 	size_t n = 0, i, cap = 0;
-	int fd, rc = 1;
+	json_t *arr = NULL, *out;
 
-	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1) {
-		replica_free(r);
+	if ((r = ctl_fetch_state(cfg, topics, 0)) == NULL)
 		return 1;
-	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_subscribe(&pk, topics);
-	if (ctl_send(fd, IPC_SUBSCRIBE, &sb) == -1)
-		goto out;
-	while (!replica_synced(r, topics)) {
-		if (ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-			goto out;
-		if (replica_apply(r, &m, err, sizeof(err)) == -1) {
-			fprintf(stderr, "edgemeshctl: %s\n", err);
-			ipc_msg_clear(&m);
-			goto out;
-		}
-		ipc_msg_clear(&m);
-	}
 	replica_iter_init(&it);
 	while (replica_next(r, EM_TOPIC_SERVICES, &it, &o)) {
 		if (n == cap) {
@@ -101,19 +102,28 @@ ctl_services(const struct em_config *cfg)
 		v[n++] = o;
 	}
 	qsort(v, n, sizeof(*v), cmp_obj);
-	printf("%zu services (state version %llu)\n", n, (unsigned long long)replica_version(r));
+	if (json)
+		arr = json_array();
+	else
+		printf("%zu services (state version %llu)\n", n,
+		       (unsigned long long)replica_version(r));
 	for (i = 0; i < n; i++) {
-		char key[EM_KEY_LEN];
-
 		snprintf(key, sizeof(key), "%s/%s", v[i]->u.svc->ns, v[i]->u.svc->name);
 		eo = replica_get(r, EM_TOPIC_ENDPOINTS, key);
-		print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
+		if (json)
+			json_array_append_new(arr,
+					      service_json(v[i]->u.svc, eo ? eo->u.eps : NULL));
+		else
+			print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
 	}
-	rc = 0;
-out:
+	if (json) {
+		out = json_pack("{s:I, s:o}", "state_version", (json_int_t)replica_version(r),
+				"services", arr);
+		json_dumpf(out, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(out);
+	}
 	free(v);
-	msgpack_sbuffer_destroy(&sb);
 	replica_free(r);
-	close(fd);
-	return rc;
+	return 0;
 }

@@ -2,32 +2,47 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 
+static void
+status_json(const struct ipc_status *st)
+{
+	const struct ipc_status_row *r;
+	json_t *rows = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < st->nrows; i++) {
+		r = &st->rows[i];
+		json_array_append_new(
+		    rows, json_pack("{s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "name",
+				    r->name, "connected", r->connected, "version", r->build, "pid",
+				    (json_int_t)r->pid, "uptime_s", (json_int_t)r->uptime,
+				    "rss_bytes", (json_int_t)(r->rss_kb * 1024), "state_version",
+				    (json_int_t)r->state_version, "state", r->state, "detail",
+				    r->detail));
+	}
+	o = json_pack("{s:s, s:I, s:o}", "registry", st->registry, "state_version",
+		      (json_int_t)st->version, "daemons", rows);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
+}
+
 int
-ctl_status(const struct em_config *cfg)
+ctl_status(const struct em_config *cfg, int json)
 {
 	struct ipc_status st;
-	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	char err[512], up[32], rss[32];
+	char up[32], rss[32];
 	size_t i;
-	int fd, rc = 1;
 
-	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1)
+	if (ctl_fetch_status(cfg, &st, 0) == -1)
 		return 1;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_empty(&pk);
-	if (ctl_send(fd, IPC_STATUS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-		goto out;
-	if (ipc_unpack_status(&m, &st, err, sizeof(err)) == -1) {
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-		ipc_msg_clear(&m);
-		goto out;
+	if (json) {
+		status_json(&st);
+		return 0;
 	}
-	ipc_msg_clear(&m);
 	printf("registry: %s  state version: %llu\n\n", st.registry,
 	       (unsigned long long)st.version);
 	printf("%-11s %-10s %-8s %-7s %-9s %-8s %-22s %s\n", "DAEMON", "CONNECTED", "VERSION",
@@ -45,9 +60,5 @@ ctl_status(const struct em_config *cfg)
 		       (unsigned long long)st.rows[i].state_version, st.rows[i].state,
 		       st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
 	}
-	rc = 0;
-out:
-	msgpack_sbuffer_destroy(&sb);
-	close(fd);
-	return rc;
+	return 0;
 }

@@ -18,14 +18,20 @@
 static void
 usage(void)
 {
-	fprintf(stderr,
-		"usage: edgemeshctl [-c file] command\n"
-		"commands:\n"
-		"  status     each daemon: connected, version, uptime, state version\n"
-		"  services   services, ports, endpoints with node names, LB policy\n"
-		"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
-		"  gen-psk    a new PSK (32 random bytes, base64)\n"
-		"  health [DAEMON]  exit 0 when DAEMON (default: all) is connected and synced\n");
+	fprintf(stderr, "usage: edgemeshctl [-c file] [-o json] command\n"
+			"commands:\n"
+			"  status     each daemon: connected, version, uptime, state version\n"
+			"  services   services, ports, endpoints with node names, LB policy\n"
+			"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+			"  ping NODE  round trip to NODE over the tunnel, and the path\n"
+			"  trace SERVICE[:PORT] | IP:PORT | NAME[:PORT]\n"
+			"             the way a request goes, hop by hop, each hop timed\n"
+			"  doctor [--edgecore FILE]\n"
+			"             every fault found on this node, with what to change\n"
+			"             (exit 1 when any)\n"
+			"  gen-psk    a new PSK (32 random bytes, base64)\n"
+			"  health [DAEMON]\n"
+			"             exit 0 when DAEMON (default: all) is connected and synced\n");
 	exit(2);
 }
 
@@ -48,15 +54,20 @@ int
 main(int argc, char **argv)
 {
 	struct em_config cfg;
-	const char *path = NULL;
+	const char *path = NULL, *edgecore = NULL, *target = NULL;
 	char err[1024];
-	int ch;
+	int ch, i, json = 0;
 
 	log_init("edgemeshctl", 0);
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:o:h")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0)
+				usage();
+			json = 1;
 			break;
 		default:
 			usage();
@@ -64,7 +75,27 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1 && !(argc == 2 && strcmp(argv[0], "health") == 0))
+	/* an argument, then options: -o json, doctor's --edgecore FILE */
+	if (argc >= 2 &&
+	    (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0 ||
+	     strcmp(argv[0], "health") == 0) &&
+	    argv[1][0] != '-') {
+		target = argv[1];
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--edgecore") == 0 && i + 1 < argc &&
+			 strcmp(argv[0], "doctor") == 0)
+			edgecore = argv[i + 1];
+		else
+			usage();
+		i++;
+	}
+	if (argc < 1)
 		usage();
 	if (strcmp(argv[0], "gen-psk") == 0)
 		return cmd_gen_psk();
@@ -75,12 +106,18 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(argv[0], "status") == 0)
-		return ctl_status(&cfg);
+		return ctl_status(&cfg, json);
 	if (strcmp(argv[0], "services") == 0)
-		return ctl_services(&cfg);
+		return ctl_services(&cfg, json);
 	if (strcmp(argv[0], "peers") == 0)
-		return ctl_peers(&cfg);
+		return ctl_peers(&cfg, json);
+	if (strcmp(argv[0], "trace") == 0 && target != NULL)
+		return ctl_trace(&cfg, target, json);
+	if (strcmp(argv[0], "ping") == 0 && target != NULL)
+		return ctl_ping(&cfg, target, json);
+	if (strcmp(argv[0], "doctor") == 0)
+		return ctl_doctor(&cfg, edgecore, json);
 	if (strcmp(argv[0], "health") == 0)
-		return ctl_health(&cfg, argc == 2 ? argv[1] : NULL);
+		return ctl_health(&cfg, target);
 	usage();
 }

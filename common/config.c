@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "srcrange.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
@@ -87,9 +88,12 @@ static int check_abspath_opt(const char *, char *, size_t);
 static int check_ifname(const char *, char *, size_t);
 static int check_ifname_opt(const char *, char *, size_t);
 static int check_ipv4(const char *, char *, size_t);
+static int check_ipv4_opt(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
+static int check_cidr(const char *, char *, size_t);
+static int check_cidr4(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -174,6 +178,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("commonConfig.stateDir", state_dir, check_abspath),
 	K_STR("commonConfig.clusterDomain", cluster_domain, check_domain),
 	K_SLIST("commonConfig.ipcUsers", n_ipc_users, ipc_users, check_nonempty),
+	K_SLIST("commonConfig.clientSourceRanges", n_client_ranges, client_ranges, check_cidr),
 	K_SECTION("commonConfig.pprofConfig"),
 	X_BOOL("commonConfig.pprofConfig.enableProfiling"),
 	X_STR("commonConfig.pprofConfig.profilingAddress"),
@@ -186,6 +191,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("registry"),
 	K_STR("registry.path", registry_path, NULL),
+	K_STR("registry.serviceCIDR", service_cidr, check_cidr4),
 
 	K_SECTION("modules"),
 
@@ -251,8 +257,9 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("modules.edgeTunnel.extraFilteredInterfaces", tunnel.extra_filtered_interfaces,
 	    NULL),
 	K_SECTION("modules.edgeTunnel.metricConfig"),
-	X_BOOL("modules.edgeTunnel.metricConfig.enable"),
-	X_INT("modules.edgeTunnel.metricConfig.port"),
+	K_BOOL("modules.edgeTunnel.metricConfig.enable", tunnel.metrics.enable),
+	K_PORT("modules.edgeTunnel.metricConfig.port", tunnel.metrics.port),
+	K_STR("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4_opt),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
 
@@ -384,6 +391,14 @@ check_nonempty(const char *v, char *why, size_t len)
 }
 
 static int
+check_cidr(const char *v, char *why, size_t len)
+{
+	struct ip_range r;
+
+	return ip_range_parse(v, &r, why, len);
+}
+
+static int
 check_abspath(const char *v, char *why, size_t len)
 {
 	char s[CFG_SHOW_LEN + 8];
@@ -441,6 +456,12 @@ check_ipv4(const char *v, char *why, size_t len)
 }
 
 static int
+check_ipv4_opt(const char *v, char *why, size_t len)
+{
+	return *v == '\0' ? 0 : check_ipv4(v, why, len);
+}
+
+static int
 cfg_port_ok(const char *s)
 {
 	char *end;
@@ -489,6 +510,37 @@ check_hostport(const char *v, char *why, size_t len)
 	cfg_show(v, strlen(v), s, sizeof(s));
 	snprintf(why, len, "expected an IP address or IP:port, got %s", s);
 	return -1;
+}
+
+int
+config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, size_t len)
+{
+	struct ip_range r;
+
+	if (ip_range_parse(v, &r, why, len) == -1)
+		return -1;
+	if (r.a.family != AF_INET || strchr(v, '/') == NULL) {
+		snprintf(why, len, "%s: expected an IPv4 range like 10.96.0.0/12", v);
+		return -1;
+	}
+	if (r.bits > 30) {
+		snprintf(why, len, "%s: /%u is too small a range: use a prefix of at most /30", v,
+			 r.bits);
+		return -1;
+	}
+	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
+		r.a.b[3];
+	*prefix = r.bits;
+	return 0;
+}
+
+static int
+check_cidr4(const char *v, char *why, size_t len)
+{
+	uint32_t base;
+	unsigned prefix;
+
+	return config_service_cidr(v, &base, &prefix, why, len);
 }
 
 /* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */
@@ -1157,6 +1209,7 @@ config_defaults(struct em_config *cfg)
 	cfg_strlcpy(cfg->runtime_dir, "/run/edgemesh", sizeof(cfg->runtime_dir));
 	cfg_strlcpy(cfg->state_dir, "/var/lib/edgemesh", sizeof(cfg->state_dir));
 	cfg_strlcpy(cfg->cluster_domain, "cluster.local", sizeof(cfg->cluster_domain));
+	cfg_strlcpy(cfg->service_cidr, "10.96.0.0/12", sizeof(cfg->service_cidr)); /* kubeadm's */
 
 	/* modules.edgeDNS */
 	cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,
@@ -1179,6 +1232,7 @@ config_defaults(struct em_config *cfg)
 
 	/* modules.edgeTunnel */
 	cfg->tunnel.listen_port = 20006;
+	cfg->tunnel.metrics.port = 9999;
 	cfg_strlcpy(cfg->tunnel.transport, "tcp", sizeof(cfg->tunnel.transport));
 	cfg_strlcpy(cfg->tunnel.rendezvous, "EDGEMESH_PLAYGOUND", sizeof(cfg->tunnel.rendezvous));
 	cfg->tunnel.max_candidates = 15;

@@ -54,9 +54,12 @@ struct em_config {
 	char cluster_domain[EM_NAME_LEN]; /* ours: clusterDomain, default cluster.local */
 	size_t n_ipc_users; /* ours: ipcUsers, names or numeric uids allowed on our sockets */
 	char ipc_users[EM_CFG_LIST_MAX][64];
+	size_t n_client_ranges; /* ours: clientSourceRanges (CIDRs) for socksd and dnsd; */
+	char client_ranges[EM_CFG_LIST_MAX][50]; /* none: loopback, local addrs, pod subnets */
 
 	/* registry (ours) */
 	char registry_path[EM_PATH_MAX]; /* registry.path: manifest directory */
+	char service_cidr[32];		 /* registry.serviceCIDR: ClusterIPs it allocates */
 
 	/* modules.edgeDNS */
 	struct {
@@ -102,6 +105,11 @@ struct em_config {
 		char extra_filtered_interfaces[256];
 		size_t n_allowed_ports; /* ours: allowedNodePorts, default [22] */
 		int allowed_ports[EM_CFG_LIST_MAX];
+		struct {
+			bool enable;	  /* metricConfig.enable: /metrics, /healthz, /readyz */
+			int port;	  /* metricConfig.port, 9999 */
+			char address[46]; /* ours: metricConfig.address, "" = the node's own */
+		} metrics;
 	} tunnel;
 
 	/* modules.edgeGateway */
@@ -121,6 +129,8 @@ struct em_config {
  */
 int config_load(struct em_config *, const char *path, char *err, size_t errlen);
 void config_defaults(struct em_config *);
+/* registry.serviceCIDR: an IPv4 range of at most /30 -> base (host order), prefix. */
+int config_service_cidr(const char *, uint32_t *base, unsigned *prefix, char *why, size_t len);
 /* Print the effective config as normalized "key: value" lines (golden tests). */
 void config_dump(const struct em_config *, FILE *);
 

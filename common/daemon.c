@@ -1,6 +1,8 @@
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -152,8 +154,36 @@ daemon_send_health(struct em_daemon *d)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_health(&pk, &h);
-	ipc_conn_send_sbuf(d->ctl, IPC_HEALTH, &sb, -1);
+	if (ipc_conn_send_sbuf(d->ctl, IPC_HEALTH, &sb, -1) == -1) {
+		msgpack_sbuffer_destroy(&sb);
+		return;
+	}
+	metrics_clear(&d->samples);
+	daemon_base_samples(d, &d->samples);
+	if (d->fill_metrics != NULL)
+		d->fill_metrics(d->arg, &d->samples);
+	msgpack_sbuffer_clear(&sb);
+	ipc_pack_metrics(&pk, &d->samples);
+	ipc_conn_send_sbuf(d->ctl, IPC_METRICS, &sb, -1);
 	msgpack_sbuffer_destroy(&sb);
+}
+
+void
+daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(dir)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(dir);
+		n--; /* the one opendir holds */
+	}
+	metrics_add(ss, EM_M_DAEMON_RSS, (double)proc_rss_kb() * 1024, NULL);
+	metrics_add(ss, EM_M_DAEMON_FDS, n, NULL);
+	metrics_add(ss, EM_M_DAEMON_UPTIME, (double)(time(NULL) - d->started), NULL);
 }
 
 static void
@@ -194,7 +224,7 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 }
 
 static void
-ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct em_daemon *d = arg;
 	char err[512], reason[256];
@@ -377,7 +407,7 @@ daemon_connect(struct em_daemon *d)
 		daemon_schedule_reconnect(d);
 		return;
 	}
-	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
+	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -452,6 +482,7 @@ daemon_run(struct em_daemon *d)
 	free(d->kept);
 	d->kept = NULL;
 	free(d->forgotten);
+	metrics_free(&d->samples);
 	d->forgotten = NULL;
 	d->nkept = d->kcap = 0;
 	log_info("stopped");
@@ -461,4 +492,23 @@ int
 daemon_connected(const struct em_daemon *d)
 {
 	return d->ctl != NULL && d->ctl_synced;
+}
+
+int
+daemon_state_dir(struct em_daemon *d, char *out, size_t len)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if ((size_t)snprintf(out, len, "%s/%s", d->cfg.state_dir, d->name) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((mkdir(d->cfg.state_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(out, 0700) == -1 && errno != EEXIST))
+		return -1;
+	/* made as root for the user privdrop() switches to */
+	if (privdrop_user(d, &uid, &gid) == 0 && chown(out, uid, gid) == -1)
+		return -1;
+	return 0;
 }

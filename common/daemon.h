@@ -46,6 +46,7 @@ struct em_daemon {
 	replica_change_cb on_change;  /* each add/change/delete */
 	void (*on_synced)(void *arg); /* after the snapshot of every topic */
 	void (*fill_health)(void *arg, struct ipc_health *);
+	void (*fill_metrics)(void *arg, struct em_samples *); /* beside the base samples */
 	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT, before the loop ends */
 	void *arg;
 
@@ -65,6 +66,7 @@ struct em_daemon {
 	ev_timer reconnect_timer, health_timer;
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
+	struct em_samples samples; /* reused for each METRICS report */
 };
 
 void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
@@ -87,6 +89,12 @@ void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
 /* A kept socket the daemon closes for good: the controller lets go of it too. */
 void daemon_fd_forget(struct em_daemon *, const char *key);
 
+/*
+ * stateDir/<daemon>: this daemon's own writable state, made before privdrop()
+ * (0700, owned by the user it switches to).  -1 with errno.
+ */
+int daemon_state_dir(struct em_daemon *, char *out, size_t len);
+
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);
 /* The user privdrop() switches to: 0 and its ids; 1 staying as is; -1 unknown user. */
@@ -95,5 +103,7 @@ int privdrop_user(const struct em_daemon *, uid_t *, gid_t *);
 void sd_notify_ready(const char *status);
 void sd_notify_status(const char *status);
 uint64_t proc_rss_kb(void);
+/* RSS, open fds and uptime of this process (the controller adds daemon="..."). */
+void daemon_base_samples(const struct em_daemon *, struct em_samples *);
 
 #endif

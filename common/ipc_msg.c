@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 #include "mp.h"
 
 static const struct {
@@ -19,6 +20,8 @@ static const struct {
     {IPC_STATUS_REQ, "STATUS_REQ", 0},
     {IPC_FD_STORE, "FD_STORE", 1},
     {IPC_FD_FETCH, "FD_FETCH", 0},
+    {IPC_METRICS, "METRICS", 0},
+    {IPC_METRICS_REQ, "METRICS_REQ", 0},
     {IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
     {IPC_UPSERT, "UPSERT", 0},
     {IPC_DELETE, "DELETE", 0},
@@ -29,6 +32,8 @@ static const struct {
     {IPC_TUN_RESULT, "TUN_RESULT", 0},
     {IPC_PEERS_REQ, "PEERS_REQ", 0},
     {IPC_PEERS, "PEERS", 0},
+    {IPC_PING_REQ, "PING_REQ", 0},
+    {IPC_PING_RESULT, "PING_RESULT", 0},
 };
 
 const char *
@@ -181,6 +186,62 @@ ipc_unpack_health(const struct ipc_msg *m, struct ipc_health *h, char *err, size
 	h->state_version = mp_uint(&r, UINT64_MAX);
 	h->rss_kb = mp_uint(&r, UINT64_MAX);
 	return mp_end(&r);
+}
+
+void
+ipc_pack_metrics(msgpack_packer *pk, const struct em_samples *ss)
+{
+	const struct em_sample *s;
+	size_t i;
+
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, ss->n);
+	for (i = 0; i < ss->n; i++) {
+		s = &ss->s[i];
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint16(pk, s->id);
+		msgpack_pack_uint8(pk, s->part);
+		mp_pack_str(pk, s->labels);
+		msgpack_pack_double(pk, s->value);
+	}
+}
+
+int
+ipc_unpack_metrics(const struct ipc_msg *m, struct em_samples *ss, char *err, size_t errlen)
+{
+	struct mp_rd r, rr;
+	const msgpack_object *arr;
+	struct em_sample *s;
+	uint32_t i;
+
+	metrics_clear(ss);
+	if (want_type(m, IPC_METRICS, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 1, "METRICS", err, errlen) == -1)
+		return -1;
+	if ((arr = mp_array(&r, EM_SAMPLES_MAX)) == NULL)
+		return mp_end(&r);
+	if (ss->cap < arr->via.array.size) {
+		ss->cap = arr->via.array.size;
+		if ((ss->s = reallocarray(ss->s, ss->cap, sizeof(*ss->s))) == NULL)
+			fatal("%s: reallocarray", __func__);
+	}
+	for (i = 0; i < arr->via.array.size; i++) {
+		s = &ss->s[i];
+		if (mp_nested(&r, &rr, &arr->via.array.ptr[i], 4, "METRICS sample") == -1)
+			goto bad;
+		s->id = (uint16_t)mp_uint(&rr, EM_M__COUNT - 1);
+		s->part = (uint8_t)mp_uint(&rr, EM_MP_COUNT);
+		mp_strcpy(&rr, s->labels, sizeof(s->labels));
+		s->value = mp_double(&rr);
+		if (mp_end(&rr) == -1)
+			goto bad;
+		ss->n++;
+	}
+	if (mp_end(&r) == 0)
+		return 0;
+bad:
+	metrics_clear(ss);
+	return -1;
 }
 
 void
@@ -366,6 +427,58 @@ ipc_unpack_tun_open(const struct ipc_msg *m, struct ipc_tun_open *o, char *err, 
 	o->proto = (uint8_t)mp_uint(&r, EM_PROTO_SCTP);
 	mp_strcpy(&r, o->client, sizeof(o->client));
 	o->reply_len = (uint8_t)mp_bin(&r, o->reply, sizeof(o->reply));
+	return mp_end(&r);
+}
+
+void
+ipc_pack_ping_req(msgpack_packer *pk, const char *node)
+{
+	msgpack_pack_array(pk, 1);
+	mp_pack_str(pk, node);
+}
+
+int
+ipc_unpack_ping_req(const struct ipc_msg *m, char *node, size_t len, char *err, size_t errlen)
+{
+	struct mp_rd r;
+
+	if (want_type(m, IPC_PING_REQ, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 1, "PING_REQ", err, errlen) == -1)
+		return -1;
+	mp_strcpy(&r, node, len);
+	return mp_end(&r);
+}
+
+void
+ipc_pack_ping_result(msgpack_packer *pk, const struct ipc_ping_result *res)
+{
+	msgpack_pack_array(pk, 6);
+	if (res->ok)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	msgpack_pack_uint64(pk, res->rtt_us);
+	mp_pack_str(pk, res->path);
+	mp_pack_str(pk, res->via);
+	mp_pack_str(pk, res->addr);
+	mp_pack_str(pk, res->reason);
+}
+
+int
+ipc_unpack_ping_result(const struct ipc_msg *m, struct ipc_ping_result *res, char *err,
+		       size_t errlen)
+{
+	struct mp_rd r;
+
+	if (want_type(m, IPC_PING_RESULT, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 6, "PING_RESULT", err, errlen) == -1)
+		return -1;
+	res->ok = mp_bool(&r);
+	res->rtt_us = mp_uint(&r, UINT64_MAX);
+	mp_strcpy(&r, res->path, sizeof(res->path));
+	mp_strcpy(&r, res->via, sizeof(res->via));
+	mp_strcpy(&r, res->addr, sizeof(res->addr));
+	mp_strcpy(&r, res->reason, sizeof(res->reason));
 	return mp_end(&r);
 }
 

@@ -2,6 +2,8 @@
 #ifndef EM_CONTROLLER_H
 #define EM_CONTROLLER_H
 
+#include <stdio.h>
+
 #include <msgpack.h>
 
 #include "daemon.h"
@@ -17,6 +19,7 @@ struct pub {
 };
 
 struct state;
+struct alloc;
 typedef void (*state_emit_cb)(void *arg, enum em_topic, uint64_t version, const char *key,
 			      const struct pub *p /* NULL: deleted */);
 
@@ -33,12 +36,55 @@ uint64_t state_version(const struct state *);
 struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);
 
+/* Give file-registry Services without a clusterIP one (the state owns it). */
+void state_set_alloc(struct state *, struct alloc *);
+
+/* ctl_alloc.c: ClusterIPs from registry.serviceCIDR, keyed "ns/name" */
+struct alloc *alloc_new(const char *cidr, char *err, size_t errlen);
+void alloc_free(struct alloc *);
+/* Read the table kept in path (saves go there too); -1: corrupt, err says where. */
+int alloc_load(struct alloc *, const char *path, char *err, size_t errlen);
+int alloc_save(struct alloc *, char *err, size_t errlen); /* if it changed */
+const char *alloc_cidr(const struct alloc *);
+size_t alloc_count(const struct alloc *);
+const char *alloc_get(const struct alloc *, const char *key);
+/* key's address: the one it has, else its hash and on in order; NULL: range full */
+const char *alloc_assign(struct alloc *, const char *key);
+int alloc_release(struct alloc *, const char *key); /* 1 if it had one */
+/* An explicit clusterIP; 1 when it took the address of the Service now in displaced. */
+int alloc_claim(struct alloc *, const char *ip, char *displaced, size_t len);
+void alloc_unclaim(struct alloc *, const char *ip);
+/* Drop the entries keep() refuses (Services gone while we were down). */
+void alloc_prune(struct alloc *, int (*keep)(void *arg, const char *key), void *arg);
+
+/* ctl_file.c: replace a file atomically (temporary file, fsync, rename) */
+struct ctl_file {
+	FILE *f;
+	const char *path;
+	char tmp[EM_PATH_MAX + 48];
+};
+int ctl_file_open(struct ctl_file *, const char *path); /* -1 with errno */
+int ctl_file_commit(struct ctl_file *);			/* -1 with errno; tmp removed */
+void ctl_file_abort(struct ctl_file *);
+
 /* ctl_server.c */
 struct server;
 struct server *server_new(struct em_daemon *, const char *registry_desc);
 void server_set_state(struct server *, struct state *);
 void server_emit(void *arg, enum em_topic, uint64_t version, const char *key, const struct pub *);
 void server_free(struct server *);
+/* 0 when the daemon is live (ready: and ready), else -1; why says which. */
+int server_daemon_health(struct server *, const char *name, int ready, char *why, size_t len);
+void server_metrics(struct server *, struct em_textbuf *);
+/* The registry's health for metrics, status and doctor (see reg_kube_health). */
+typedef int (*registry_health_fn)(void *arg, char *err, size_t len, int *istio_missing);
+void server_set_registry(struct server *, registry_health_fn, void *arg);
+
+/* ctl_http.c: metricConfig's /metrics and health endpoints (NULL: disabled) */
+struct ctl_http;
+struct ctl_http *ctl_http_new(struct em_daemon *, struct server *, struct state *,
+			      int (*registry_ready)(void *), void *arg);
+void ctl_http_free(struct ctl_http *);
 
 /* reg_file.c: the embedded file registry */
 struct reg_file;
@@ -49,5 +95,8 @@ void reg_file_free(struct reg_file *);
 struct reg_kube;
 struct reg_kube *reg_kube_new(struct ev_loop *, const struct em_config *, struct state *);
 void reg_kube_free(struct reg_kube *);
+int reg_kube_synced(const struct reg_kube *);
+/* 1 when listed and watching with no error; err says what failed; Istio CRDs not served. */
+int reg_kube_health(const struct reg_kube *, char *err, size_t len, int *istio_missing);
 
 #endif

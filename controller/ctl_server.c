@@ -17,8 +17,10 @@
 #include "controller.h"
 #include "log.h"
 
-#define MAX_CLIENTS 64
-#define MAX_STORED  128
+#define MAX_CLIENTS  64
+#define MAX_STORED   128
+#define N_KNOWN	     5
+#define HEALTH_STALE 10 /* seconds without a health report: not live */
 
 /* Listening sockets daemons keep here so a restart refuses no connection. */
 struct stored_fd {
@@ -36,6 +38,7 @@ struct client {
 	uint32_t topics;
 	struct ipc_health health;
 	time_t health_at;
+	struct em_samples samples; /* its latest METRICS */
 };
 
 struct server {
@@ -50,11 +53,27 @@ struct server {
 	size_t ngone;
 	struct stored_fd stored[MAX_STORED];
 	size_t nstored;
+	unsigned starts[N_KNOWN];   /* processes per known daemon since we started */
+	uint32_t last_pid[N_KNOWN]; /* the newest of them */
+	registry_health_fn registry_health;
+	void *registry_arg;
 };
 
-static const char *known_daemons[] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
+static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 
-static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+static void controller_dispatch_client(struct ipc_conn *, struct ipc_msg *, void *);
+static void send_metrics(struct server *, struct client *);
+
+static int
+known_index(const char *name)
+{
+	int k;
+
+	for (k = 0; k < N_KNOWN; k++)
+		if (strcmp(known_daemons[k], name) == 0)
+			return k;
+	return -1;
+}
 static void client_closed(struct ipc_conn *, const char *, void *);
 
 static void
@@ -65,6 +84,7 @@ client_remove(struct server *srv, struct client *c)
 	for (i = 0; i < MAX_CLIENTS; i++)
 		if (srv->clients[i] == c)
 			srv->clients[i] = NULL;
+	metrics_free(&c->samples);
 	free(c);
 }
 
@@ -307,7 +327,7 @@ fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
 }
 
 static void
-client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
+controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 {
 	struct client *c = arg;
 	struct server *srv = c->srv;
@@ -331,6 +351,11 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			return;
 		}
 		c->hello = 1;
+		/* a new process, not another connection of the same one (FD_FETCH) */
+		if ((t = known_index(c->h.name)) != -1 && srv->last_pid[t] != c->h.pid) {
+			srv->starts[t]++;
+			srv->last_pid[t] = c->h.pid;
+		}
 		log_info("%s connected (pid %u, version %s)", c->h.name, c->h.pid, c->h.build);
 		break;
 	case IPC_SUBSCRIBE:
@@ -350,12 +375,25 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 		}
 		c->health_at = time(NULL);
 		break;
+	case IPC_METRICS:
+		if (ipc_unpack_metrics(m, &c->samples, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		break;
 	case IPC_STATUS_REQ:
 		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
 			client_error(c, "%s", err);
 			return;
 		}
 		send_status(srv, c);
+		break;
+	case IPC_METRICS_REQ:
+		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		send_metrics(srv, c);
 		break;
 	case IPC_FD_STORE:
 		fd_store(srv, c, m);
@@ -418,8 +456,145 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, client_msg, client_closed, c);
+	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, controller_dispatch_client, client_closed, c);
 	srv->clients[i] = c;
+}
+
+static struct client *
+server_find(struct server *srv, const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i] != NULL && srv->clients[i]->hello &&
+		    strcmp(srv->clients[i]->h.name, name) == 0)
+			return srv->clients[i];
+	return NULL;
+}
+
+/*
+ * Live: connected, with a health report in the last HEALTH_STALE seconds.
+ * Ready: live, and the daemon says "ok" (its state is in, its listeners are
+ * bound; tunneld: its peers are known).
+ */
+int
+server_daemon_health(struct server *srv, const char *name, int ready, char *why, size_t len)
+{
+	struct client *c;
+
+	if (known_index(name) == -1) {
+		snprintf(why, len, "no daemon is called %s", name);
+		return -1;
+	}
+	if ((c = server_find(srv, name)) == NULL) {
+		snprintf(why, len, "%s is not connected to the controller", name);
+		return -1;
+	}
+	if (c->health_at == 0 || time(NULL) - c->health_at > HEALTH_STALE) {
+		snprintf(why, len, "%s sent no health report for %d s", name, HEALTH_STALE);
+		return -1;
+	}
+	if (ready && strcmp(c->health.state, "ok") != 0) {
+		snprintf(why, len, "%s is %s: %s", name, c->health.state, c->health.detail);
+		return -1;
+	}
+	snprintf(why, len, "%s is %s", name, ready ? "ready" : "live");
+	return 0;
+}
+
+/* The controller's own samples and its view of each daemon. */
+static void
+server_own_samples(struct server *srv, struct em_samples *ss)
+{
+	static const enum em_topic topics[] = {EM_TOPIC_SERVICES, EM_TOPIC_ENDPOINTS,
+					       EM_TOPIC_PEERS, EM_TOPIC_GATEWAYS};
+	char why[256], rerr[80]; /* rerr: a label, kept short */
+	size_t i;
+	int k, up, istio;
+
+	for (k = 0; k < N_KNOWN; k++) {
+		if (srv->starts[k] == 0)
+			continue; /* never seen: not run on this node */
+		metrics_add(ss, EM_M_DAEMON_UP, server_find(srv, known_daemons[k]) != NULL,
+			    "daemon", known_daemons[k], NULL);
+		metrics_add(ss, EM_M_DAEMON_READY,
+			    server_daemon_health(srv, known_daemons[k], 1, why, sizeof(why)) == 0,
+			    "daemon", known_daemons[k], NULL);
+		metrics_add(ss, EM_M_DAEMON_RESTARTS, srv->starts[k] - 1, "daemon",
+			    known_daemons[k], NULL);
+	}
+	if (srv->registry_health != NULL) {
+		up = srv->registry_health(srv->registry_arg, rerr, sizeof(rerr), &istio);
+		metrics_add(ss, EM_M_REGISTRY_UP, up, "source", srv->registry, "error", rerr, NULL);
+		if (istio != -1)
+			metrics_add(ss, EM_M_ISTIO_CRDS, !istio, NULL);
+	}
+	if (srv->state == NULL)
+		return;
+	metrics_add(ss, EM_M_STATE_VERSION, (double)state_version(srv->state), NULL);
+	for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+		metrics_add(ss, EM_M_REGISTRY_OBJECTS,
+			    (double)hmap_count(state_topic(srv->state, topics[i])), "topic",
+			    em_topic_name(topics[i]), NULL);
+}
+
+/* Every sample of the node, each daemon's with daemon="..." (merged). */
+static void
+server_samples(struct server *srv, struct em_samples *all)
+{
+	struct em_samples base = {0};
+	struct client *c;
+	size_t j;
+	int i;
+
+	server_own_samples(srv, all);
+	daemon_base_samples(srv->d, &base);
+	for (j = 0; j < base.n; j++)
+		metrics_add_from(all, &base.s[j], "controller");
+	metrics_free(&base);
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if ((c = srv->clients[i]) != NULL && c->hello && known_index(c->h.name) != -1)
+			for (j = 0; j < c->samples.n; j++)
+				metrics_add_from(all, &c->samples.s[j], c->h.name);
+}
+
+/* The node's metrics: each family once, every daemon's samples under it. */
+void
+server_metrics(struct server *srv, struct em_textbuf *tb)
+{
+	struct em_samples all = {0};
+	int id;
+
+	server_samples(srv, &all);
+	for (id = 0; id < EM_M__COUNT; id++) {
+		metrics_render_head(tb, (enum em_metric)id);
+		metrics_render(tb, NULL, &all, (enum em_metric)id);
+	}
+	metrics_free(&all);
+}
+
+/* METRICS_REQ (edgemeshctl doctor): the same samples over IPC. */
+static void
+send_metrics(struct server *srv, struct client *to)
+{
+	struct em_samples all = {0};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	server_samples(srv, &all);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_metrics(&pk, &all);
+	ipc_conn_send_sbuf(to->conn, IPC_METRICS, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+	metrics_free(&all);
+}
+
+void
+server_set_registry(struct server *srv, registry_health_fn fn, void *arg)
+{
+	srv->registry_health = fn;
+	srv->registry_arg = arg;
 }
 
 void

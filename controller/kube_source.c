@@ -195,23 +195,16 @@ kube_cache_copy(struct reg_kube *rk, FILE *in, FILE *out, struct hmap *written, 
 static void
 kube_cache_write(struct reg_kube *rk)
 {
-	char tmp[sizeof(rk->cache_path) + 16];
+	struct ctl_file cf;
 	struct hmap *written = hmap_new();
 	size_t n = 0;
 	FILE *f, *old;
-	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", rk->cache_path);
-	if ((fd = mkstemp(tmp)) == -1) {
-		log_warn("kube: cache %s", tmp);
+	if (ctl_file_open(&cf, rk->cache_path) == -1) {
+		log_warn("kube: cache %s", cf.tmp);
 		goto out;
 	}
-	if ((f = fdopen(fd, "w")) == NULL) {
-		log_warn("kube: cache %s", tmp);
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
+	f = cf.f;
 	if (fprintf(f, "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[") < 0)
 		goto fail;
 	/* the newest versions first: what changed since the last write */
@@ -230,16 +223,11 @@ kube_cache_write(struct reg_kube *rk)
 		}
 		fclose(old);
 	}
-	if (fprintf(f, "\n]}\n") < 0 || fflush(f) == EOF || fsync(fileno(f)) == -1)
+	if (fprintf(f, "\n]}\n") < 0)
 		goto fail;
-	if (fclose(f) == EOF) {
-		f = NULL;
-		goto fail;
-	}
-	if (rename(tmp, rk->cache_path) == -1) {
-		log_warn("kube: cache rename %s", rk->cache_path);
-		unlink(tmp);
-		goto out;
+	if (ctl_file_commit(&cf) == -1) {
+		log_warn("kube: cache %s: write", rk->cache_path);
+		goto journal;
 	}
 	if (rk->journal != NULL) {
 		/* all of it is in the cache now */
@@ -256,10 +244,9 @@ kube_cache_write(struct reg_kube *rk)
 	log_debug("kube: cache %s: %zu objects", rk->cache_path, n);
 	goto out;
 fail:
-	log_warn("kube: cache %s: write", tmp);
-	if (f != NULL)
-		fclose(f);
-	unlink(tmp);
+	log_warn("kube: cache %s: write", cf.tmp);
+	ctl_file_abort(&cf);
+journal:
 	if (rk->journal != NULL)
 		fseek(rk->journal, 0, SEEK_END);
 out:
@@ -492,6 +479,31 @@ kube_synced(struct reg_kube *rk, struct kube_watch *kw)
 	log_info("kube: synced in %.3fs: %zu services, %zu endpoint objects, %zu nodes",
 		 ev_time() - rk->started, kube_watch_count(rk->w[0]), kube_watch_count(rk->w[1]),
 		 kube_watch_count(rk->w[2]));
+}
+
+int
+reg_kube_synced(const struct reg_kube *rk)
+{
+	return rk->synced;
+}
+
+int
+reg_kube_health(const struct reg_kube *rk, char *err, size_t len, int *istio_missing)
+{
+	const char *e;
+	size_t i;
+
+	*istio_missing = 0;
+	err[0] = '\0';
+	for (i = 0; i < KUBE_NRES; i++) {
+		if (kube_resources[i].optional && kube_watch_absent(rk->w[i]))
+			*istio_missing = 1;
+		if (err[0] == '\0' && *(e = kube_watch_error(rk->w[i])) != '\0')
+			snprintf(err, len, "%s", e);
+	}
+	if (err[0] == '\0' && !rk->synced)
+		snprintf(err, len, "not synced yet");
+	return err[0] == '\0';
 }
 
 struct reg_kube *
