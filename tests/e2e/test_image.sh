@@ -23,6 +23,9 @@
 # edge mode EdgeMesh's ConfigMap selects) is tests/fakeapi/fakeapi.py.
 . tests/e2e/lib.sh
 e2e_init image
+# buildah is what `make image` needs (Debian's package); installed when missing
+command -v buildah >/dev/null || DEBIAN_FRONTEND=noninteractive timeout 300 \
+	apt-get install -y -qq --no-install-recommends buildah >/dev/null 2>&1
 for t in buildah capsh unshare nsenter kubectl curl openssl; do
 	command -v $t >/dev/null || { echo "SKIP image: $t missing"; exit 77; }
 done
