@@ -1,8 +1,9 @@
 #!/bin/bash
 # The container image (`make image`, packaging/Containerfile) and the
 # DaemonSet's pod spec (k8s/, rendered by kubectl kustomize) run as
-# Kubernetes would, on two network-namespace nodes, with EdgeMesh v1.17's own
-# ConfigMaps (tests/fixtures/edgemesh/):
+# Kubernetes would, on two network-namespace nodes, with EdgeMesh v1.17's
+# own ConfigMaps (tests/fixtures/edgemesh/); the gateway Deployment's pod
+# (k8s/gateway) on a third:
 #
 #   the image holds the daemons, edgemeshctl, nft and exactly the libraries
 #   ldd names, no shell; its passwd has the uids that k8s/ runs them as
@@ -17,6 +18,9 @@
 #   ready by its own probes (`edgemeshctl health`), each daemon runs as its
 #   uid with only its capabilities, and a pod on edge-1 reaches a Service
 #   whose endpoint is on edge-2 by name (dnsd) and ClusterIP (proxyd, tunneld)
+#   the gateway pod: ready, gatewayd as uid 10006 with NET_BIND_SERVICE only,
+#   a VirtualService route to the Service on edge-2 through the tunnel
+#   a restarted container (tunneld, dnsd) comes back ready in its pod
 #   a stopped daemon fails its probe while the others pass
 #
 # The Kubernetes API: each node's KubeEdge metaServer (127.0.0.1:10550, the
@@ -68,6 +72,7 @@ ok "image: default user 10001 (the controller's)" \
 	test "$(buildah inspect --format '{{.OCIv1.Config.User}}' "$CTR")" = 10001:10001
 
 kubectl kustomize k8s > "$E2E_DIR/render.yaml"
+kubectl kustomize k8s/gateway > "$E2E_DIR/render-gw.yaml"
 # every uid the DaemonSet runs a daemon as (runAsUser, or -u after a root
 # start) is that daemon's edgemesh-<daemon> user in the image
 ok "image: passwd names every uid of the DaemonSet edgemesh-<daemon>" $PY - "$E2E_DIR/render.yaml" "$ROOT/etc/passwd" <<'PY'
@@ -91,15 +96,26 @@ else
 	echo "# so the image's root runs the pod spec with tests/e2e/podrun.py (unshare, overlay, capsh)"
 fi
 
-# ---- two nodes, each with its metaServer stand-in ----
-e2e_topology 2
-for i in 1 2; do in_ns n$i ip route add default dev eth0; done
+# ---- three nodes, each with its metaServer stand-in; the gateway on cloud-1 ----
+e2e_topology 3
+for i in 1 2 3; do in_ns n$i ip route add default dev eth0; done
 cat > "$E2E_DIR/objects.json" <<'EOF'
 {"objects": [
  {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "edge-1"},
   "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.11"}]}},
  {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "edge-2"},
   "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.12"}]}},
+ {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cloud-1"},
+  "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.13"}]}},
+ {"apiVersion": "networking.istio.io/v1alpha3", "kind": "Gateway",
+  "metadata": {"namespace": "default", "name": "edgemesh-gateway"},
+  "spec": {"selector": {"kubeedge": "edgemesh-gateway"},
+           "servers": [{"hosts": ["*"], "port": {"name": "http-0", "number": 23333, "protocol": "HTTP"}}]}},
+ {"apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+  "metadata": {"namespace": "default", "name": "web-route"},
+  "spec": {"gateways": ["edgemesh-gateway"], "hosts": ["*"],
+           "http": [{"match": [{"uri": {"prefix": "/remote"}}],
+                     "route": [{"destination": {"host": "web", "port": {"number": 80}}}]}]}},
  {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "default", "name": "web"},
   "spec": {"clusterIP": "10.96.0.50", "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 9376}]}},
  {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -109,11 +125,11 @@ cat > "$E2E_DIR/objects.json" <<'EOF'
   "ports": [{"name": "http", "port": 9376, "protocol": "TCP"}]}
 ]}
 EOF
-for i in 1 2; do
+for i in 1 2 3; do
 	in_ns n$i python3 tests/fakeapi/fakeapi.py --port 10550 >"$E2E_DIR/api$i.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
 done
-for i in 1 2; do
+for i in 1 2 3; do
 	wait_for 10 in_ns n$i curl -sf -X POST http://127.0.0.1:10550/_fake/put \
 		--data-binary @"$E2E_DIR/objects.json" || fail "metaServer stand-in on edge-$i"
 done
@@ -122,10 +138,11 @@ E2E_PIDS="$E2E_PIDS $!"
 wait_for 10 in_ns p2 curl -sf -m 1 http://10.201.2.10:9376/ || fail "server in edge-2's pod"
 
 # pod i: podrun prepare; container c runs in node i's namespace, pid in pod$i/c.pid
-pod_prepare() {	# i configmaps.yaml
-	rm -rf "$E2E_DIR/pod$1" && mkdir -p "$E2E_DIR/pod$1"
-	$POD prepare "$E2E_DIR/render.yaml" DaemonSet edgemesh-agent "$(e2e_node_name "$1")" \
-		"$E2E_DIR/pod$1" "$2"
+pod_prepare() {	# i configmaps.yaml... (the agent) | i -gw configmaps.yaml... (the gateway)
+	local i=$1 what="$E2E_DIR/render.yaml DaemonSet edgemesh-agent"; shift
+	[ "$1" = -gw ] && { what="$E2E_DIR/render-gw.yaml Deployment edgemesh-gateway"; shift; }
+	rm -rf "$E2E_DIR/pod$i" && mkdir -p "$E2E_DIR/pod$i"
+	$POD prepare $what "$(e2e_node_name "$i")" "$E2E_DIR/pod$i" "$@"
 }
 ctr_start() {	# i container
 	# ip itself in the background: $! is the container's process (ip, unshare,
@@ -192,6 +209,27 @@ e2e_resolver p1
 ok "a pod on edge-1 reaches a Service with its endpoint on edge-2, by name (dnsd, proxyd, tunneld)" \
 	wait_for 30 sh -c "[ \"\$(ip netns exec $(ns p1) curl -sf -m 3 http://web.default.svc.cluster.local/)\" = remote-pod ]"
 ok "... and by ClusterIP" test "$(in_ns p1 curl -sf -m 3 http://10.96.0.50/)" = remote-pod
+
+# the gateway Deployment's pod on cloud-1 (no agent there: both would bind
+# the tunnel port), our gateway config, the agents' PSK as its own ConfigMap
+$PY - "$E2E_DIR/user-configmaps.yaml" "$E2E_DIR/gw-psk.yaml" <<'PY'
+import sys, yaml
+psk = [o for o in yaml.safe_load_all(open(sys.argv[1])) if o["metadata"]["name"] == "edgemesh-agent-psk"][0]
+psk["metadata"]["name"] = "edgemesh-gateway-psk"
+psk["metadata"]["labels"]["kubeedge"] = "edgemesh-gateway"
+yaml.safe_dump(psk, open(sys.argv[2], "w"))
+PY
+pod_prepare 3 -gw k8s/config/edgemesh-gateway-cfg.yaml "$E2E_DIR/gw-psk.yaml"
+for c in controller gatewayd tunneld; do ctr_start 3 $c; done
+for c in controller gatewayd tunneld; do
+	ok "cloud-1 gateway/$c: startup and readiness probes pass" \
+		wait_for 30 sh -c "$(declare -f probe); E2E_DIR='$E2E_DIR' POD='$POD' PY='$PY'
+			probe 3 $c startupProbe && probe 3 $c readinessProbe"
+done
+ok "gatewayd: root start, now uid 10006 with NET_BIND_SERVICE only" check_proc 3 gatewayd 10006 0000000000000400
+ok "gateway tunneld: uid 10004, no capability" check_proc 3 tunneld 10004 0000000000000000
+ok "the gateway routes /remote to the Service on edge-2 (a VirtualService, through the tunnel)" \
+	wait_for 30 sh -c "[ \"\$(ip netns exec $(ns n1) curl -sf -m 3 http://10.200.0.13:23333/remote)\" = remote-pod ]"
 
 # a container restart keeps the pod's volumes: tunneld comes back with its key
 kill "$(cat "$E2E_DIR/pod2/tunneld.pid")"
