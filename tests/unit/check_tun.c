@@ -238,7 +238,7 @@ write_file(const char *path, const char *s, mode_t mode)
 START_TEST(test_psk_file)
 {
 	struct tunneld t;
-	char path[256], fp[9], err[512];
+	char path[256], fp[9], err[1024];
 
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(path, sizeof(path), "%s/psk", tmpdir);
@@ -267,12 +267,30 @@ START_TEST(test_psk_file)
 		ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
 		ck_assert_ptr_nonnull(strstr(err, "chown 4343"));
 		t.run_uid = geteuid();
+		ck_assert_int_eq(chown(path, geteuid(), getegid()), 0);
 	}
 	/* empty */
 	write_file(path, " \n", 0600);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "edgemeshctl gen-psk"));
+	/* EdgeMesh's public example PSK, as its ConfigMap mounts it and with a newline */
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ=", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "public example PSK"));
+	ck_assert_ptr_nonnull(strstr(err, "openssl rand -base64 32"));
+	ck_assert_ptr_nonnull(
+	    strstr(err, "kubectl -n kubeedge create configmap edgemesh-agent-psk"));
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ=\n", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	/* a prefix of it is just a PSK */
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
+	/* missing: says how to make one */
 	unlink(path);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "no PSK file"));
+	ck_assert_ptr_nonnull(strstr(err, "edgemeshctl gen-psk"));
+	ck_assert_ptr_nonnull(strstr(err, "kubectl -n kubeedge create configmap"));
 	rmdir(tmpdir);
 }
 END_TEST
