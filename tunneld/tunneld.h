@@ -311,7 +311,5 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
-int tun_peer_pubkey_ok(struct tunneld *, const char *name, const uint8_t *pub, char *why,
-		       size_t len);
 
 #endif
