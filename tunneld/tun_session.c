@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hmap.h"
 #include "log.h"
 #include "netaddr.h"
 #include "tunneld.h"
@@ -133,8 +134,7 @@ sess_new(struct tunneld *t, int fd, int initiator)
 	s->wcap = 2 * TUN_HS_MAX;
 	s->wbuf = xcalloc(1, s->wcap);
 	TAILQ_INIT(&s->ready);
-	s->htsize = 64;
-	s->ht = xcalloc(s->htsize, sizeof(*s->ht));
+	s->streams = hmap_new();
 	ev_io_init(&s->rw, sess_read_cb, fd, EV_READ);
 	ev_io_init(&s->ww, sess_write_cb, fd, EV_WRITE);
 	ev_timer_init(&s->tick, sess_tick_cb, TUN_HS_TIMEOUT, 0.);
@@ -153,7 +153,7 @@ sess_release(struct tun_session *s)
 {
 	free(s->rbuf);
 	free(s->wbuf);
-	free(s->ht);
+	hmap_free(s->streams, NULL);
 	free(s);
 }
 

@@ -123,7 +123,6 @@ struct tun_stream {
 	char circ_name[254];	 /* circuit: the far node (A: B; relay: the other end) */
 	struct tun_session *s;
 	struct tun_peer *peer;	    /* while pending */
-	struct tun_stream *hnext;   /* session hash chain */
 	TAILQ_ENTRY(tun_stream) rq; /* ready queue */
 	TAILQ_ENTRY(tun_stream) pq; /* peer's pending queue */
 	ev_io rw, ww;
@@ -175,8 +174,8 @@ struct tun_session {
 	uint64_t since_rekey;
 	uint64_t tx, rx; /* payload bytes */
 	uint32_t next_sid;
-	struct tun_stream **ht; /* stream hash */
-	size_t htsize, nstreams;
+	struct hmap *streams; /* id -> tun_stream */
+	size_t nstreams;
 	struct tun_streamq ready;
 	unsigned pings_out;
 	uint64_t rtt_us;
