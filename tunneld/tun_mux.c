@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "hmap.h"
 #include "log.h"
 #include "tunneld.h"
@@ -254,7 +255,7 @@ st_window_update(struct tun_stream *st)
 		grant += TUN_WINDOW_MAX - st->win;
 		st->win = TUN_WINDOW_MAX;
 	}
-	tun_put32(b, grant);
+	be32_put(b, grant);
 	st->recv_win += grant;
 	st->consumed = 0;
 	tun_session_frame(st->s, TUN_F_WINDOW, st->id, b, 4);
@@ -645,7 +646,7 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		tun_stream_free(st);
 		return;
 	case TUN_F_WINDOW:
-		inc = tun_get32(f->payload);
+		inc = be32_get(f->payload);
 		if ((uint64_t)st->send_win + inc > 0x7fffffffu) {
 			tun_stream_reset(st, "window overflow");
 			return;

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include "byteorder.h"
 #include "tun_noise.h"
 
 #define DHLEN	 32
@@ -92,11 +93,8 @@ noise_pattern_name(enum noise_pattern p)
 static void
 noise_nonce(uint8_t out[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
 {
-	int i;
-
 	memset(out, 0, 4);
-	for (i = 0; i < 8; i++)
-		out[4 + i] = (uint8_t)(n >> (8 * i));
+	le64_put(out + 4, n);
 }
 
 static void

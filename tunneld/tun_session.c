@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "hmap.h"
 #include "log.h"
 #include "netaddr.h"
@@ -288,7 +289,7 @@ sess_seal(struct tun_session *s)
 	if (noise_cs_encrypt(&s->cs[0], NULL, 0, s->wbuf + s->rec + 2, ptlen,
 			     s->wbuf + s->rec + 2) == -1)
 		fatalx("%s: noise_cs_encrypt", __func__); /* nonce space exhausted, EVP */
-	tun_put16(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
+	be16_put(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
 	s->sealed = s->wlen;
 	s->rec = NO_REC;
@@ -336,8 +337,8 @@ tun_session_data_commit(struct tun_session *s, uint32_t sid, size_t n)
 	uint8_t *p = s->wbuf + s->wlen;
 
 	p[0] = TUN_F_DATA;
-	tun_put32(p + 1, sid);
-	tun_put16(p + 5, (uint16_t)n);
+	be32_put(p + 1, sid);
+	be16_put(p + 5, (uint16_t)n);
 	s->wlen += TUN_FRAME_HDR + n;
 	s->tx += n;
 	tun_session_dirty(s);
@@ -462,7 +463,7 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			tun_session_close(s, "handshake: cannot write msg1");
 			return;
 		}
-		tun_put16(s->wbuf, (uint16_t)mlen);
+		be16_put(s->wbuf, (uint16_t)mlen);
 		s->wlen = s->sealed = 2 + mlen;
 		sess_flush(s);
 		return;
@@ -713,7 +714,7 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 			tun_session_close(s, "handshake: cannot write msg3");
 			return -1;
 		}
-		tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+		be16_put(s->wbuf + s->wlen, (uint16_t)olen);
 		s->wlen += 2 + olen;
 		s->sealed = s->wlen;
 		sess_established(s);
@@ -758,7 +759,7 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 		tun_session_close(s, "handshake: cannot write msg2");
 		return -1;
 	}
-	tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+	be16_put(s->wbuf + s->wlen, (uint16_t)olen);
 	s->wlen += 2 + olen;
 	s->sealed = s->wlen;
 	tun_session_dirty(s);
@@ -860,7 +861,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	run.len = 0;
 	s->busy = 1;
 	while (s->state != SS_DEAD && s->rlen - off >= 2) {
-		len = tun_get16(s->rbuf + off);
+		len = be16_get(s->rbuf + off);
 		if (s->state == SS_HANDSHAKE) {
 			if (len == 0 || 2 + len > TUN_HS_MAX) {
 				tun_session_close(s, "handshake: message length out of range");
@@ -928,7 +929,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (now - s->rekey_at >= TUN_REKEY_SECS)
 		s->rekey_due = 1;
-	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	s->busy = 1;
@@ -942,7 +943,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void
 tun_session_pong(struct tun_session *s, const uint8_t *p)
 {
-	uint64_t then = tun_get64(p), now = (uint64_t)(ev_time() * 1e6);
+	uint64_t then = be64_get(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
 	if (now >= then)

@@ -241,12 +241,6 @@ int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
 size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);
 /* the kind, or -1 if malformed; name[254] */
 int tun_circuit_decode(const uint8_t *buf, size_t len, char *name);
-void tun_put16(uint8_t *, uint16_t);
-void tun_put32(uint8_t *, uint32_t);
-void tun_put64(uint8_t *, uint64_t);
-uint16_t tun_get16(const uint8_t *);
-uint32_t tun_get32(const uint8_t *);
-uint64_t tun_get64(const uint8_t *);
 const char *tun_ftype_name(int);
 /* "3f2a…" */
 void tun_fp_short(const char *fp, char out[16]);
