@@ -9,7 +9,7 @@ fuzz_socks_SRCS := socksd/socks_proto.c
 fuzz_http_SRCS := gatewayd/gw_http.c gatewayd/gw_sni.c common/log.c
 fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
-	common/model.c common/log.c
+	common/yaml_scalar.c common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
-fuzz_config_SRCS := common/config.c common/log.c common/model.c
+fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/model.c
 fuzz_config_LIBS := -lyaml
