@@ -15,3 +15,12 @@ fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/mod
 fuzz_config_LIBS := -lyaml
 fuzz_route_SRCS := gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
 fuzz_route_LIBS := -lsodium
+fuzz_tls_SRCS := gatewayd/gw_tls.c gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
+fuzz_tls_LIBS := -lssl -lcrypto -lsodium
+fuzz_noise_SRCS := tunneld/tun_noise.c
+fuzz_noise_LIBS := -lsodium -lcrypto
+fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kube_watch.c \
+	controller/ctl_state.c $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
+	common/config.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
+	common/ipc_model.c common/mp.c
+fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc
