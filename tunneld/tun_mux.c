@@ -702,11 +702,13 @@ tun_mux_tick(struct tun_session *s, ev_tstamp now)
 
 	ids = ht_ids(s, &n);
 	for (i = 0; i < n; i++)
-		if ((st = tun_stream_find(s, ids[i])) != NULL && st->proto == EM_PROTO_UDP &&
-		    st->state == ST_OPEN && now - st->last_active > TUN_UDP_IDLE) {
-			log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
-				  st->req.port);
-			tun_stream_reset(st, "idle");
+		if ((st = tun_stream_find(s, ids[i])) != NULL) {
+			if (st->proto == EM_PROTO_UDP && st->state == ST_OPEN &&
+			    now - st->last_active > TUN_UDP_IDLE) {
+				log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
+					  st->req.port);
+				tun_stream_reset(st, "idle");
+			}
 		}
 	free(ids);
 }
