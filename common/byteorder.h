@@ -1,4 +1,8 @@
-/* Big- and little-endian loads and stores at any alignment, on <endian.h>. */
+/*
+ * Big- and little-endian loads and stores at any alignment, on <endian.h>:
+ * be16_get/be16_put, be32_get/be32_put, be64_get/be64_put,
+ * le32_get/le32_put, le64_get/le64_put.
+ */
 #ifndef EM_BYTEORDER_H
 #define EM_BYTEORDER_H
 
@@ -6,77 +10,27 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t
-be16_get(const void *p)
-{
-	uint16_t v;
+/* clang-format off */
+#define EM_BYTEORDER(name, type, tohost, fromhost)                                                 \
+	static inline type name##_get(const void *p)                                               \
+	{                                                                                          \
+		type v;                                                                            \
+		memcpy(&v, p, sizeof(v));                                                          \
+		return tohost(v);                                                                  \
+	}                                                                                          \
+	static inline void name##_put(void *p, type v)                                             \
+	{                                                                                          \
+		v = fromhost(v);                                                                   \
+		memcpy(p, &v, sizeof(v));                                                          \
+	}
 
-	memcpy(&v, p, sizeof(v));
-	return be16toh(v);
-}
+EM_BYTEORDER(be16, uint16_t, be16toh, htobe16)
+EM_BYTEORDER(be32, uint32_t, be32toh, htobe32)
+EM_BYTEORDER(be64, uint64_t, be64toh, htobe64)
+EM_BYTEORDER(le32, uint32_t, le32toh, htole32)
+EM_BYTEORDER(le64, uint64_t, le64toh, htole64)
+/* clang-format on */
 
-static inline uint32_t
-be32_get(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be32toh(v);
-}
-
-static inline uint64_t
-be64_get(const void *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be64toh(v);
-}
-
-static inline uint32_t
-le32_get(const void *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
-
-static inline uint64_t
-le64_get(const void *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static inline void
-be16_put(void *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-be32_put(void *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-be64_put(void *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-le64_put(void *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, sizeof(v));
-}
+#undef EM_BYTEORDER
 
 #endif
