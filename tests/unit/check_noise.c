@@ -551,6 +551,8 @@ START_TEST(test_tampered_transport)
 	ck_assert_uint_eq(rx.n, 1);
 	/* the same record again is under the wrong nonce now */
 	ck_assert_int_eq(noise_cs_decrypt(&rx, (const uint8_t *)"hdr", 3, ct, sizeof(ct), dec), -1);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
 }
 END_TEST
 
@@ -571,6 +573,8 @@ START_TEST(test_nonce_exhaustion)
 	tx.n = 0;
 	ck_assert_int_eq(noise_cs_encrypt(&tx, NULL, 0, pt, NOISE_MAX_MSG_LEN, ct), -1);
 	ck_assert_uint_eq(tx.n, 0);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
 }
 END_TEST
 
