@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct em_service;
 struct em_endpoints;
 struct ev_loop;
@@ -279,11 +281,39 @@ struct dns_origin {
 	socklen_t peerlen;
 };
 
+/* Answers by question type and rcode, for metrics (bounded label sets). */
+enum {
+	DNS_QT_A,
+	DNS_QT_AAAA,
+	DNS_QT_SRV,
+	DNS_QT_PTR,
+	DNS_QT_CNAME,
+	DNS_QT_TXT,
+	DNS_QT_OTHER,
+	DNS_QT_N
+};
+enum {
+	DNS_RC_NOERROR,
+	DNS_RC_FORMERR,
+	DNS_RC_SERVFAIL,
+	DNS_RC_NXDOMAIN,
+	DNS_RC_NOTIMP,
+	DNS_RC_REFUSED,
+	DNS_RC_OTHER,
+	DNS_RC_N
+};
+extern const char *const dns_qt_names[DNS_QT_N], *const dns_rc_names[DNS_RC_N];
+
 struct dns_stats {
 	uint64_t queries, zone, cache_hits, forwarded, chased;
 	uint64_t servfail, formerr, dropped, truncated;
 	uint64_t tcp_accepted, tcp_refused, tcp_timeouts;
+	uint64_t answers[DNS_QT_N][DNS_RC_N];
+	struct em_histogram upstream; /* seconds until an upstream answered */
 };
+/* Count one answer by its question's type and its rcode. */
+void dns_stats_answer(struct dns_stats *, const uint8_t *msg, size_t len);
+void dns_stats_fill(const struct dns_stats *, struct em_samples *);
 
 struct dns_server {
 	struct ev_loop *loop;

@@ -274,6 +274,15 @@ dnsd_synced(void *arg)
 }
 
 static void
+dnsd_metrics(void *arg, struct em_samples *ss)
+{
+	struct dnsd_state *s = arg;
+
+	if (s->srv != NULL)
+		dns_stats_fill(&s->srv->st, ss);
+}
+
+static void
 dnsd_health(void *arg, struct ipc_health *h)
 {
 	struct dnsd_state *s = arg;
@@ -439,6 +448,7 @@ main(int argc, char **argv)
 	d.on_change = dnsd_change;
 	d.on_synced = dnsd_synced;
 	d.fill_health = dnsd_health;
+	d.fill_metrics = dnsd_metrics;
 	d.arg = &s;
 	daemon_start(&d);
 	daemon_run(&d);

@@ -280,6 +280,8 @@ svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key
 			break;
 	}
 	idx = lb_pick(&v->lb, client, key, keylen, skip, now);
+	if (idx != -1)
+		v->n_picks[v->eps[idx].local != 0]++;
 	free(skip);
 	return idx;
 }

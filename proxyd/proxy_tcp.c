@@ -389,6 +389,8 @@ conn_next(struct pd_conn *c)
 
 	if (c->ntried >= PROXY_CONNECT_TRIES) {
 		p->n_fail++;
+		if ((v = hmap_get(p->vips, c->vipkey)) != NULL)
+			v->n_fail++;
 		conn_close(c, "every endpoint tried failed");
 		return;
 	}
@@ -400,6 +402,7 @@ conn_next(struct pd_conn *c)
 		       c->ntried);
 	if (idx == -1) {
 		p->n_fail++;
+		v->n_fail++;
 		log_info("tcp %s -> %s: no usable endpoint (%zu ready)", c->client_txt, c->vipkey,
 			 v->neps);
 		conn_close(c, NULL);
@@ -526,6 +529,7 @@ conn_start(struct pd_conn *c)
 	}
 	snprintf(c->vipkey, sizeof(c->vipkey), "%s", v->key);
 	p->n_conns++;
+	v->n_conns++;
 	if (lb_wants_peek(&v->lb)) {
 		c->state = C_PEEK;
 		if (conn_peek(c)) {

@@ -288,6 +288,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client,
 	}
 	log_debug("udp flow %s -> %s (%s)", key, ep->id, f->remote ? "tunnel" : "local");
 	p->n_conns++;
+	v->n_conns++;
 	ev_io_init(&f->c_rd, flow_cb, f->cfd, EV_READ);
 	ev_io_init(&f->e_rd, flow_cb, f->efd, EV_READ);
 	f->c_rd.data = f->e_rd.data = f;

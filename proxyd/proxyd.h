@@ -111,7 +111,8 @@ struct pd_vip {
 	size_t neps;
 	struct pd_ep *eps;
 	struct lb lb;
-	int mark; /* rebuild bookkeeping */
+	int mark;			      /* rebuild bookkeeping */
+	uint64_t n_conns, n_fail, n_picks[2]; /* metrics; picks: [remote, local] */
 };
 
 struct rules_backend;
@@ -137,7 +138,11 @@ struct proxyd {
 	struct pd_udp *udp;
 	struct tunclient *tun;
 	uint64_t n_conns, n_fail, n_tunneled;
+	uint64_t n_resyncs, n_displaced; /* rules installed whole; found displaced */
 };
+
+/* proxy_metrics.c */
+void proxy_metrics_fill(void *arg, struct em_samples *);
 
 /* bridge.c: the edgemesh0 device and policy routing (rtnetlink) */
 enum bridge_kind { BRIDGE_AUTO, BRIDGE_DUMMY, BRIDGE_BRIDGE, BRIDGE_LO };

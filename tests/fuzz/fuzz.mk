@@ -2,9 +2,9 @@
 fuzz_dns_SRCS := dnsd/dns_msg.c dnsd/dns_map.c dnsd/dns_zone.c dnsd/dns_cache.c \
 	common/hmap.c common/model.c common/log.c
 fuzz_dns_LIBS := -lev -lsodium
-fuzz_ipc_SRCS := common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/mp.c \
+fuzz_ipc_SRCS := common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/mp.c common/metrics.c \
 	common/model.c common/log.c
-fuzz_ipc_LIBS := -lmsgpackc
+fuzz_ipc_LIBS := -lmsgpackc -lm
 fuzz_socks_SRCS := socksd/socks_proto.c
 fuzz_http_SRCS := gatewayd/gw_http.c gatewayd/gw_sni.c common/log.c
 fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
