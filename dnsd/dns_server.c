@@ -25,6 +25,7 @@
 #include "dns.h"
 #include "log.h"
 #include "model.h"
+#include "srcgate.h"
 
 struct dns_req {
 	struct dns_req *prev, *next;
@@ -296,6 +297,17 @@ dns_server_new(struct ev_loop *loop, struct dns_zone *zone, struct dns_cache *ca
 	s->cache = cache;
 	s->fwd = fwd;
 	return s;
+}
+
+bool
+dns_server_client_ok(struct dns_server *s, const struct sockaddr_storage *peer, const char *what)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)peer;
+
+	if (s->gate == NULL || srcgate_allows(s->gate, sa, ev_now(s->loop)))
+		return true;
+	srcgate_log_refused(s->gate, what, sa, ev_now(s->loop));
+	return false;
 }
 
 /* Stop serving: connections, listeners, then queries still in flight. */

@@ -1,8 +1,11 @@
 /* dnsd's metrics: answers by question type and rcode, cache hits, upstream latency. */
 #include <stdio.h>
 
+#include <netinet/in.h>
+
 #include "byteorder.h"
 #include "dns.h"
+#include "netaddr.h"
 
 const char *const dns_qt_names[DNS_QT_N] = {"A", "AAAA", "SRV", "PTR", "CNAME", "TXT", "other"};
 const char *const dns_rc_names[DNS_RC_N] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
@@ -49,9 +52,19 @@ dns_stats_answer(struct dns_stats *st, const uint8_t *msg, size_t len)
 }
 
 void
-dns_stats_fill(const struct dns_stats *st, struct em_samples *ss)
+dns_stats_fill(const struct dns_stats *st, const struct dns_fwd *fwd, struct em_samples *ss)
 {
-	int t, r;
+	struct sockaddr_storage up;
+	char addr[INET6_ADDRSTRLEN + 8];
+	size_t i;
+	int t, r, state;
+
+	for (i = 0; fwd != NULL && i < dns_fwd_upstreams(fwd); i++) {
+		if ((state = dns_fwd_upstream(fwd, i, &up)) == -1)
+			continue; /* not asked yet */
+		net_addr_text(&up, addr, sizeof(addr));
+		metrics_add(ss, EM_M_DNS_UPSTREAM_UP, state, "upstream", addr, NULL);
+	}
 
 	for (t = 0; t < DNS_QT_N; t++)
 		for (r = 0; r < DNS_RC_N; r++)

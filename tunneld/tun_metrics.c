@@ -38,20 +38,28 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 	struct tun_peer *p = tun_peer_get(t, name, 0);
 	struct tun_session *s = p != NULL ? p->sess : NULL;
 	uint64_t tx = p != NULL ? p->tx : 0, rx = p != NULL ? p->rx : 0;
+	char ours[16], err[72] = ""; /* a label: kept short */
 	int up = s != NULL && s->state == SS_UP;
 
+	if (!up && p != NULL)
+		snprintf(err, sizeof(err), "%s", p->last_err);
 	if (up) {
 		tx += s->tx;
 		rx += s->rx;
 	}
 	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path",
 		    up && s->relayed ? "relayed" : "direct", "via", up && s->relayed ? s->addr : "",
-		    NULL);
+		    "error", err, NULL);
 	if (up)
 		metrics_add(ss, EM_M_PEER_RTT, (double)s->rtt_us / 1e6, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_TX, (double)tx, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_RX, (double)rx, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_STREAMS, up ? (double)s->nstreams : 0, "peer", name, NULL);
+	if (p != NULL && p->refused) {
+		tun_fp_short(t->fp, ours);
+		metrics_add(ss, EM_M_PEER_PSK_MISMATCH, 1, "peer", name, "ours", ours, "theirs",
+			    p->their_fp, NULL);
+	}
 }
 
 void

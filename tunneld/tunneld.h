@@ -200,6 +200,7 @@ struct tun_peer {
 	ev_timer retry;
 	uint64_t tx, rx; /* of sessions gone */
 	char last_err[160];
+	char their_fp[16]; /* the PSK fingerprint it presented, when refused */
 	struct tunneld *t;
 };
 

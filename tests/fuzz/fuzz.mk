@@ -11,7 +11,8 @@ fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
 	common/yaml_scalar.c common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
-fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/model.c
+fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/model.c \
+	common/srcrange.c
 fuzz_config_LIBS := -lyaml
 fuzz_route_SRCS := gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
 fuzz_route_LIBS := -lsodium

@@ -959,6 +959,7 @@ static const struct codec {
     {"peers_req (empty)", IPC_PEERS_REQ, "PEERS_REQ", pk_empty, up_empty},
     /* appended: the tests above index this table by position */
     {"metrics", IPC_METRICS, "METRICS", pk_metrics, up_metrics},
+    {"metrics_req (empty)", IPC_METRICS_REQ, "METRICS_REQ", pk_empty, up_empty},
 };
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
 
@@ -980,9 +981,10 @@ codec_try(const struct codec *c, const void *p, size_t len, int verify, char *er
 /* message types */
 
 static const int all_types[] = {
-    IPC_HELLO,	   IPC_ERROR,  IPC_SUBSCRIBE,	 IPC_HEALTH,   IPC_STATUS_REQ, IPC_SNAPSHOT_BEGIN,
-    IPC_UPSERT,	   IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS,   IPC_TUN_OPEN,   IPC_TUN_RESULT,
-    IPC_PEERS_REQ, IPC_PEERS,  IPC_FD_STORE,	 IPC_FD_FETCH, IPC_FD_RETURN,  IPC_METRICS,
+    IPC_HELLO,		IPC_ERROR,	IPC_SUBSCRIBE, IPC_HEALTH,	 IPC_STATUS_REQ,
+    IPC_SNAPSHOT_BEGIN, IPC_UPSERT,	IPC_DELETE,    IPC_SNAPSHOT_END, IPC_STATUS,
+    IPC_TUN_OPEN,	IPC_TUN_RESULT, IPC_PEERS_REQ, IPC_PEERS,	 IPC_FD_STORE,
+    IPC_FD_FETCH,	IPC_FD_RETURN,	IPC_METRICS,   IPC_METRICS_REQ,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 

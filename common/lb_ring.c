@@ -14,7 +14,7 @@
 #include <math.h>
 
 #include "byteorder.h"
-#include "proxyd.h"
+#include "lb.h"
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL
