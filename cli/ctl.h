@@ -19,9 +19,9 @@ int ctl_fetch_metrics(const struct em_config *, struct em_samples *, int quiet);
 struct replica *ctl_fetch_state(const struct em_config *, uint32_t topics, int quiet);
 
 /* ctl_status.c */
-int ctl_status(const struct em_config *);
+int ctl_status(const struct em_config *, int json);
 /* ctl_services.c */
-int ctl_services(const struct em_config *);
+int ctl_services(const struct em_config *, int json);
 /* ctl_doctor.c: faults found, one line each (or JSON); exit 1 when any */
 struct doctor {
 	const struct em_config *cfg;
@@ -34,7 +34,11 @@ void doctor_fault(struct doctor *, const char *kind, const char *subject, const 
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* ctl_edgecore.c: edgecore's clusterDNS must name our DNS address */
 void ctl_check_edgecore(struct doctor *, const char *path);
+/* ctl_trace.c */
+int ctl_trace(const struct em_config *, const char *target, int json);
+/* ctl_ping.c */
+int ctl_ping(const struct em_config *, const char *node, int json);
 /* ctl_peers.c */
-int ctl_peers(const struct em_config *);
+int ctl_peers(const struct em_config *, int json);
 
 #endif

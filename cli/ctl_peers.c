@@ -2,10 +2,35 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 
+static void
+peers_json(const struct ipc_peers *p)
+{
+	const struct ipc_peer_row *r;
+	json_t *rows = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < p->nrows; i++) {
+		r = &p->rows[i];
+		json_array_append_new(
+		    rows,
+		    json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "name", r->name,
+			      "address", r->addr, "state", r->state, "path", r->path, "rtt_ms",
+			      r->rtt_us / 1000.0, "tx_bytes", (json_int_t)r->tx_bytes, "rx_bytes",
+			      (json_int_t)r->rx_bytes, "streams", (int)r->streams));
+	}
+	o = json_pack("{s:s, s:s, s:o}", "node", p->self, "psk_fingerprint", p->fingerprint,
+		      "peers", rows);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
+}
+
 int
-ctl_peers(const struct em_config *cfg)
+ctl_peers(const struct em_config *cfg, int json)
 {
 	struct ipc_peers p;
 	struct ipc_msg m;
@@ -28,6 +53,12 @@ ctl_peers(const struct em_config *cfg)
 		goto out;
 	}
 	ipc_msg_clear(&m);
+	if (json) {
+		peers_json(&p);
+		ipc_peers_clear(&p);
+		rc = 0;
+		goto out;
+	}
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
 	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
 	       "RTT", "TX", "RX", "STREAMS");

@@ -94,6 +94,7 @@ static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 static int check_cidr(const char *, char *, size_t);
+static int check_cidr4(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -191,6 +192,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("registry"),
 	K_STR("registry.path", registry_path, NULL),
+	K_STR("registry.serviceCIDR", service_cidr, check_cidr4),
 
 	K_SECTION("modules"),
 
@@ -509,6 +511,37 @@ check_hostport(const char *v, char *why, size_t len)
 	cfg_show(v, strlen(v), s, sizeof(s));
 	snprintf(why, len, "expected an IP address or IP:port, got %s", s);
 	return -1;
+}
+
+int
+config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, size_t len)
+{
+	struct ip_range r;
+
+	if (ip_range_parse(v, &r, why, len) == -1)
+		return -1;
+	if (r.a.family != AF_INET || strchr(v, '/') == NULL) {
+		snprintf(why, len, "%s: expected an IPv4 range like 10.96.0.0/12", v);
+		return -1;
+	}
+	if (r.bits > 30) {
+		snprintf(why, len, "%s: /%u is too small a range: use a prefix of at most /30", v,
+			 r.bits);
+		return -1;
+	}
+	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
+		r.a.b[3];
+	*prefix = r.bits;
+	return 0;
+}
+
+static int
+check_cidr4(const char *v, char *why, size_t len)
+{
+	uint32_t base;
+	unsigned prefix;
+
+	return config_service_cidr(v, &base, &prefix, why, len);
 }
 
 /* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */
@@ -1157,6 +1190,7 @@ config_defaults(struct em_config *cfg)
 	cfg_strlcpy(cfg->runtime_dir, "/run/edgemesh", sizeof(cfg->runtime_dir));
 	cfg_strlcpy(cfg->state_dir, "/var/lib/edgemesh", sizeof(cfg->state_dir));
 	cfg_strlcpy(cfg->cluster_domain, "cluster.local", sizeof(cfg->cluster_domain));
+	cfg_strlcpy(cfg->service_cidr, "10.96.0.0/12", sizeof(cfg->service_cidr)); /* kubeadm's */
 
 	/* modules.edgeDNS */
 	cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,

@@ -1,4 +1,5 @@
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <dirent.h>
@@ -491,4 +492,23 @@ int
 daemon_connected(const struct em_daemon *d)
 {
 	return d->ctl != NULL && d->ctl_synced;
+}
+
+int
+daemon_state_dir(struct em_daemon *d, char *out, size_t len)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if ((size_t)snprintf(out, len, "%s/%s", d->cfg.state_dir, d->name) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((mkdir(d->cfg.state_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(out, 0700) == -1 && errno != EEXIST))
+		return -1;
+	/* made as root for the user privdrop() switches to */
+	if (privdrop_user(d, &uid, &gid) == 0 && chown(out, uid, gid) == -1)
+		return -1;
+	return 0;
 }

@@ -189,7 +189,7 @@ handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	struct hclient *h = arg;
 	struct tunneld *t = tunneld_get();
 	struct ipc_hello hello;
-	char err[256];
+	char err[256], node[254];
 
 	switch (m->type) {
 	case IPC_HELLO:
@@ -211,6 +211,13 @@ handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	case IPC_PEERS_REQ:
 		handoff_peers(t, h);
 		return;
+	case IPC_PING_REQ:
+		if (ipc_unpack_ping_req(m, node, sizeof(node), err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return;
+		}
+		tun_ping_start(t, c, node);
+		return;
 	default:
 		snprintf(err, sizeof(err), "unexpected %s on tunnel.sock", ipc_type_name(m->type));
 		ipc_conn_drop(c, err);
@@ -224,6 +231,7 @@ handoff_close(struct ipc_conn *c, const char *why, void *arg)
 
 	if (why != NULL && why[0] != '\0' && strcmp(why, "closed") != 0)
 		log_debug("tunnel.sock client %s: %s", h->name, why);
+	tun_ping_forget(h->c);
 	LIST_REMOVE(h, link);
 	nclients--;
 	free(h);

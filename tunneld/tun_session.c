@@ -1031,6 +1031,19 @@ tun_session_pong(struct tun_session *s, const uint8_t *p)
 	uint64_t then = be64_get(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
-	if (now >= then)
+	if (now >= then) {
 		s->rtt_us = now - then;
+		tun_ping_pong(s, s->rtt_us);
+	}
+}
+
+/* A PING out of turn (edgemeshctl ping); its PONG updates the RTT as any other. */
+void
+tun_session_ping(struct tun_session *s)
+{
+	uint8_t ts[8];
+
+	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
+	tun_session_dirty(s);
 }

@@ -231,6 +231,12 @@ struct tunneld {
 /* tunneld.c */
 struct tunneld *tunneld_get(void);
 
+/* tun_ping.c: edgemeshctl ping */
+void tun_ping_start(struct tunneld *, struct ipc_conn *, const char *node);
+void tun_ping_pong(struct tun_session *, uint64_t rtt_us);
+void tun_ping_forget(struct ipc_conn *);
+void tun_session_ping(struct tun_session *);
+
 /* tun_metrics.c */
 void tun_metrics_fill(void *arg, struct em_samples *);
 void tun_metrics_hs_failed(struct tunneld *, const struct tun_session *, const char *why);

@@ -1,0 +1,51 @@
+/* edgemeshctl ping NODE: the round trip over the tunnel session, in band, and its path. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+
+int
+ctl_ping(const struct em_config *cfg, const char *node, int json)
+{
+	struct ipc_ping_result res;
+	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char err[512];
+	json_t *o;
+	int fd, rc = 1;
+
+	if ((fd = ctl_open(cfg, IPC_TUNNEL_SOCK)) == -1)
+		return 1;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_ping_req(&pk, node);
+	if (ctl_send(fd, IPC_PING_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_TUNNEL, &m) == -1)
+		goto out;
+	if (ipc_unpack_ping_result(&m, &res, err, sizeof(err)) == -1) {
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+		ipc_msg_clear(&m);
+		goto out;
+	}
+	ipc_msg_clear(&m);
+	rc = res.ok ? 0 : 1;
+	if (json) {
+		o = json_pack("{s:s, s:b, s:f, s:s, s:s, s:s, s:s}", "node", node, "ok", res.ok,
+			      "rtt_ms", res.rtt_us / 1000.0, "path", res.path, "via", res.via,
+			      "address", res.addr, "error", res.reason);
+		json_dumpf(o, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(o);
+	} else if (res.ok)
+		printf("%s: %.3f ms over the tunnel, %s%s%s (%s)\n", node, res.rtt_us / 1000.0,
+		       res.path, res.via[0] ? " via " : "", res.via, res.addr);
+	else
+		printf("%s: no answer: %s\n", node, res.reason);
+out:
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	return rc;
+}
