@@ -27,6 +27,7 @@
 
 #include <yaml.h>
 
+#include "byteorder.h"
 #include "config.h"
 #include "log.h"
 #include "srcrange.h"
@@ -529,8 +530,7 @@ config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, 
 			 r.bits);
 		return -1;
 	}
-	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
-		r.a.b[3];
+	*base = be32_get(r.a.b);
 	*prefix = r.bits;
 	return 0;
 }

@@ -1043,7 +1043,7 @@ tun_session_ping(struct tun_session *s)
 {
 	uint8_t ts[8];
 
-	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	tun_session_dirty(s);
 }
