@@ -61,7 +61,7 @@ struct server {
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 
-static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+static void controller_dispatch_client(struct ipc_conn *, struct ipc_msg *, void *);
 static void send_metrics(struct server *, struct client *);
 
 static int
@@ -327,7 +327,7 @@ fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
 }
 
 static void
-client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
+controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 {
 	struct client *c = arg;
 	struct server *srv = c->srv;
@@ -456,7 +456,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, client_msg, client_closed, c);
+	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, controller_dispatch_client, client_closed, c);
 	srv->clients[i] = c;
 }
 

@@ -647,6 +647,8 @@ sess_established(struct tun_session *s)
 		 s->initiator ? "we dialed" : "they dialed",
 		 s->relayed ? ", through the relay" : "");
 	tun_peer_up(p, s);
+	if (s->state == SS_UP)
+		tun_reach_tick(s, ev_now(t->d->loop));
 }
 
 /*
@@ -938,10 +940,14 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				 "%s closed the connection during the handshake "
 				 "(PSK mismatch? see its log)",
 				 s->name);
+		else if (s->state == SS_HANDSHAKE && !s->initiator && n == 0 && s->rlen == 0 &&
+			 !s->any_rx)
+			snprintf(why, sizeof(why), TUN_WHY_PROBE); /* a REACH probe */
 		tun_session_close(s, why);
 		return;
 	}
 	s->rlen += (size_t)n;
+	s->any_rx = 1;
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
@@ -1014,6 +1020,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (now - s->rekey_at >= TUN_REKEY_SECS)
 		s->rekey_due = 1;
+	tun_reach_tick(s, now);
 	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
