@@ -21,7 +21,8 @@ fuzz_tls_LIBS := -lssl -lcrypto -lsodium
 fuzz_noise_SRCS := tunneld/tun_noise.c
 fuzz_noise_LIBS := -lsodium -lcrypto
 fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kube_watch.c \
-	controller/ctl_state.c $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
+	controller/ctl_state.c controller/ctl_alloc.c controller/ctl_file.c \
+	$(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
 	common/config.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
-	common/ipc_model.c common/mp.c
+	common/ipc_model.c common/mp.c common/srcrange.c
 fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc
