@@ -220,3 +220,37 @@ hmap_next(const struct hmap *m, struct hmap_iter *it, const char **key, void **v
 	*key = k;
 	return 1;
 }
+
+static int
+hmap_key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+hmap_keys(const struct hmap *m, size_t *n)
+{
+	char **keys = xcalloc(m->n + 1, sizeof(*keys));
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+
+	*n = 0;
+	hmap_iter_init(&it);
+	while (hmap_next(m, &it, &k, &v))
+		keys[(*n)++] = xstrdup(k);
+	qsort(keys, *n, sizeof(*keys), hmap_key_cmp);
+	return keys;
+}
+
+void
+hmap_keys_free(char **keys)
+{
+	size_t i;
+
+	if (keys == NULL)
+		return;
+	for (i = 0; keys[i] != NULL; i++)
+		free(keys[i]);
+	free(keys);
+}

@@ -44,4 +44,10 @@ void hmap_iter_init(struct hmap_iter *);
 int hmap_nextb(const struct hmap *, struct hmap_iter *, const void **key, size_t *klen, void **val);
 int hmap_next(const struct hmap *, struct hmap_iter *, const char **key, void **val);
 
+/* Copies of the (C string) keys in strcmp order, *n of them and a NULL:
+ * for walks whose order must not depend on the seed, or that change the
+ * map.  Free with hmap_keys_free(). */
+char **hmap_keys(const struct hmap *, size_t *n);
+void hmap_keys_free(char **);
+
 #endif

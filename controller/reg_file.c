@@ -197,35 +197,21 @@ load_file(struct reg_file *rf, const char *name)
 	log_debug("registry: %s: %zu objects", path, nf->n);
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The changed files in name order, as at start: of two files that define
  * one object the later name wins (the table's order is random). */
 static void
 settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct reg_file *rf = w->data;
-	struct hmap_iter it;
-	const char *name;
 	char **names;
-	size_t n = 0, i;
-	void *v;
+	size_t n, i;
 
-	names = xcalloc(hmap_count(rf->pending) + 1, sizeof(*names));
-	hmap_iter_init(&it);
-	while (hmap_next(rf->pending, &it, &name, &v))
-		names[n++] = xstrdup(name);
-	qsort(names, n, sizeof(*names), name_cmp);
+	names = hmap_keys(rf->pending, &n);
 	for (i = 0; i < n; i++) {
 		hmap_del(rf->pending, names[i]);
 		load_file(rf, names[i]);
-		free(names[i]);
 	}
-	free(names);
+	hmap_keys_free(names);
 	state_commit(rf->state);
 }
 

@@ -403,6 +403,37 @@ START_TEST(test_seed_random)
 }
 END_TEST
 
+/* hmap_keys: every key once, in strcmp order whatever the seed, copies
+ * that outlive the entries, NULL after the last. */
+START_TEST(test_keys_sorted)
+{
+	uint8_t seed[HMAP_SEEDBYTES] = {9};
+	struct hmap *m = hmap_new_seeded(seed);
+	char key[64], **keys;
+	size_t n, i;
+
+	keys = hmap_keys(m, &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(keys[0]);
+	hmap_keys_free(keys);
+	fill(m, 500);
+	keys = hmap_keys(m, &n);
+	ck_assert_uint_eq(n, 500);
+	ck_assert_ptr_null(keys[n]);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			CHECK(strcmp(keys[i - 1], keys[i]) < 0);
+		CHECK(hmap_del(m, keys[i]) != NULL); /* each a key, deletable while held */
+	}
+	ck_assert_uint_eq(hmap_count(m), 0);
+	key_of(key, sizeof(key), 0);
+	ck_assert_str_eq(keys[0], key); /* "ns-0/svc-0" sorts first */
+	hmap_keys_free(keys);
+	hmap_keys_free(NULL);
+	hmap_free(m, NULL);
+}
+END_TEST
+
 static int freed;
 
 static void
@@ -449,6 +480,7 @@ hmap_suite(void)
 	tcase_add_test(tc, test_bytes);
 	tcase_add_test(tc, test_seed_applied);
 	tcase_add_test(tc, test_seed_random);
+	tcase_add_test(tc, test_keys_sorted);
 	suite_add_tcase(s, tc);
 	return s;
 }
