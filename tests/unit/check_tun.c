@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "../../tunneld/tunneld.h"
 
 START_TEST(test_frame_roundtrip)
@@ -88,7 +89,7 @@ START_TEST(test_frames_in_a_record)
 	ck_assert_int_eq(count, 5);
 	ck_assert_uint_eq(f.type, TUN_F_REKEY);
 	ck_assert_uint_eq(sid, 0);
-	ck_assert_uint_eq(tun_get32((const uint8_t *)"\0\4\0\0"), 256u << 10);
+	ck_assert_uint_eq(be32_get((const uint8_t *)"\0\4\0\0"), 256u << 10);
 }
 END_TEST
 
