@@ -1,8 +1,7 @@
 /*
- * edgemeshctl: status, services, peers, ping, trace, doctor, gen-psk; help.
- * It reads the same config
- * as the daemons (-c FILE) to find the runtime dir, and talks to them with
- * the same framed msgpack as they do.
+ * edgemeshctl: status, services, peers, ping, trace, doctor, gen-psk, health;
+ * help.  It reads the same config as the daemons (-c FILE) to find the
+ * runtime dir, and talks to them with the same framed msgpack as they do.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +50,10 @@ static const struct ctl_cmd {
      "Prints a new PSK on stdout; reads no config.  Install it for tunneld:\n"
      "  edgemeshctl gen-psk > /etc/edgemesh/psk\n"
      "  chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk\n"},
+    {"health", " [DAEMON]", "exit 0 when DAEMON (default: all) is connected and synced",
+     "Exit 0 when the controller answers and DAEMON (without one: every daemon it\n"
+     "knows) is connected to it and synced; 1 otherwise, with one line saying\n"
+     "which and why.  The Kubernetes probes run it (k8s/).\n"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -154,7 +157,9 @@ main(int argc, char **argv)
 	}
 	c = cmd_find(argv[0]);
 	/* an argument, then options: -o json, doctor's --edgecore FILE */
-	if (argc >= 2 && (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0) &&
+	if (argc >= 2 &&
+	    (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0 ||
+	     strcmp(argv[0], "health") == 0) &&
 	    argv[1][0] != '-') {
 		target = argv[1];
 		argv[1] = argv[0];
@@ -193,6 +198,8 @@ main(int argc, char **argv)
 		return ctl_ping(&cfg, target, json);
 	if (strcmp(argv[0], "doctor") == 0)
 		return ctl_doctor(&cfg, edgecore, json);
+	if (strcmp(argv[0], "health") == 0)
+		return ctl_health(&cfg, target);
 	fprintf(stderr, "edgemeshctl %s: what to %s is missing\n", c->name, c->name);
 	usage(2);
 }

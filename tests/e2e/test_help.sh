@@ -23,7 +23,7 @@ for b in edgemesh-controller edgemesh-dnsd edgemesh-proxyd edgemesh-tunneld edge
 done
 ok "-h is --help, -V is --version" bash -c "$B/edgemesh-proxyd -h | grep -q -- --cleanup && $B/edgemesh-proxyd -V | grep -q '^edgemesh-proxyd '"
 
-for c in status services peers ping trace doctor gen-psk; do
+for c in status services peers ping trace doctor gen-psk health; do
 	"$B/edgemeshctl" help "$c" >"$T/a" 2>&1; r1=$?
 	"$B/edgemeshctl" "$c" --help >"$T/b" 2>&1; r2=$?
 	ok "edgemeshctl help $c and $c --help: exit 0, the same text" \
