@@ -1,0 +1,2 @@
+UNIT_TESTS += sdnotify
+check_sdnotify_SRCS :=
