@@ -448,3 +448,11 @@ tcp_count(const struct proxyd *p)
 {
 	return p->tcp ? p->tcp->nconns : 0;
 }
+
+/* SIGTERM: take no new connection (they wait in the kept socket's backlog). */
+void
+tcp_quiesce(struct proxyd *p)
+{
+	if (p->tcp != NULL)
+		ev_io_stop(p->loop, &p->tcp->accept_w);
+}

@@ -82,7 +82,15 @@ proxyd_health(void *arg, struct ipc_health *h)
 static void
 proxyd_shutdown(void *arg)
 {
+	tcp_quiesce(arg);
 	log_info("exiting; the redirect rules stay in place (--cleanup removes them)");
+}
+
+/* Connections proxyd relays itself (local endpoints, or not yet handed to tunneld). */
+static size_t
+proxyd_busy(void *arg)
+{
+	return tcp_count(arg);
 }
 
 int
@@ -140,6 +148,7 @@ main(int argc, char **argv)
 	d.on_synced = proxyd_synced;
 	d.fill_health = proxyd_health;
 	d.on_shutdown = proxyd_shutdown;
+	d.busy = proxyd_busy;
 	d.fill_metrics = proxy_metrics_fill;
 	d.arg = &p;
 	daemon_start(&d);

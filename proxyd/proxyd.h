@@ -136,6 +136,7 @@ int tcp_listen(struct proxyd *);
 void tcp_start(struct proxyd *);
 void tcp_synced(struct proxyd *);
 size_t tcp_count(const struct proxyd *);
+void tcp_quiesce(struct proxyd *);
 
 /* proxy_udp.c */
 int udp_listen(struct proxyd *);
