@@ -1,8 +1,8 @@
 /*
  * The edgemesh0 device with the bridge address (commonConfig.bridgeDeviceName
- * and bridgeDeviceIP), and the policy routing that UDP TPROXY needs for
- * packets from local processes (fwmark -> a table with a local default
- * route on lo).  Plain rtnetlink, no ip(8).  Where the kernel has no
+ * and bridgeDeviceIP), and the removal of the policy routing (fwmark -> a
+ * table with a local default route on lo) that proxyd set up while UDP
+ * used TPROXY.  Plain rtnetlink, no ip(8).  Where the kernel has no
  * `dummy` link type we fall back to a bridge link (what EdgeMesh creates),
  * and where that fails too, to the address on lo.
  */
@@ -258,13 +258,12 @@ bridge_cleanup(const char *dev, const char *ip)
 }
 
 static int
-rule_op(uint16_t op)
+rule_del(void)
 {
 	struct nlreq r;
 	uint32_t v;
 
-	nl_init(&r, op, op == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0,
-		sizeof(struct fib_rule_hdr));
+	nl_init(&r, RTM_DELRULE, 0, sizeof(struct fib_rule_hdr));
 	r.u.frh.family = AF_INET;
 	r.u.frh.action = FR_ACT_TO_TBL;
 	r.u.frh.table = RT_TABLE_UNSPEC;
@@ -280,12 +279,12 @@ rule_op(uint16_t op)
 }
 
 static int
-route_op(uint16_t op)
+route_del(void)
 {
 	struct nlreq r;
 	uint32_t v;
 
-	nl_init(&r, op, op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof(struct rtmsg));
+	nl_init(&r, RTM_DELROUTE, 0, sizeof(struct rtmsg));
 	r.u.rtm.rtm_family = AF_INET;
 	r.u.rtm.rtm_dst_len = 0;
 	r.u.rtm.rtm_table = RT_TABLE_UNSPEC;
@@ -300,28 +299,10 @@ route_op(uint16_t op)
 }
 
 int
-route_setup(void)
-{
-	int e;
-
-	if ((e = rule_op(RTM_NEWRULE)) != 0 && e != -EEXIST) {
-		log_warnx("cannot add ip rule fwmark %#x/%#x lookup %d: %s", PROXY_FWMARK,
-			  PROXY_FWMASK, PROXY_RT_TABLE, strerror(-e));
-		return -1;
-	}
-	if ((e = route_op(RTM_NEWROUTE)) != 0 && e != -EEXIST) {
-		log_warnx("cannot add local 0.0.0.0/0 dev lo table %d: %s", PROXY_RT_TABLE,
-			  strerror(-e));
-		return -1;
-	}
-	return 0;
-}
-
-int
 route_cleanup(void)
 {
-	while (rule_op(RTM_DELRULE) == 0)
+	while (rule_del() == 0)
 		;
-	route_op(RTM_DELROUTE);
+	route_del();
 	return 0;
 }

@@ -4,8 +4,10 @@
 # remote endpoints through tunneld, --cleanup, privileges.
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
+. tests/e2e/proxy/bridged.sh
 e2e_init proxy
 e2e_topology 2
+bridged_pod 1
 e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 proxy_registry "$E2E_DIR/registry"
@@ -79,6 +81,14 @@ s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
 s.connect((\"10.96.1.20\",53)); s.send(b\"hi\"); print(s.recv(100).decode())') == pod-*:hi ]]"
 R=$(udp p1 10.96.1.20 53 hello 2>&1)
 ok "udp echo from a pod ($R)" bash -c "[[ '$R' == pod-*:hello ]]"
+# a pod on a bridge with br_netfilter on (kubeadm, flannel, bridge CNI)
+ok "br_netfilter on in node 1" test "$(in_ns n1 sysctl -n net.bridge.bridge-nf-call-iptables)" = 1
+R=$(udp_ask b1 10.96.1.20 53 bridged 2>&1)
+ok "udp echo from a bridged pod, br_netfilter on ($R)" bash -c "[[ '$R' == pod-*:bridged ]]"
+R=$(in_ns b1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.20 53' 2>&1)
+ok "nc -u from a bridged pod ($R)" bash -c "[[ '$R' == pod-*:hi ]]"
+R=$(get b1 http://10.96.1.10/)
+ok "tcp from a bridged pod ($R)" bash -c "[[ '$R' == pod-* ]]"
 
 # endpoint removed mid-traffic: drop .12 from web, requests keep working
 python3 - "$E2E_DIR/registry/proxy-test.yaml" <<'PY'
@@ -103,6 +113,34 @@ R=$(get n1 http://10.96.1.40/)
 ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
 R=$(udp n1 10.96.1.41 53 far 2>&1)
 ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
+R=$(udp_ask b1 10.96.1.41 53 farbridged 2>&1)
+ok "remote UDP via tunneld from a bridged pod ($R)" test "$R" = "remote-pod:farbridged"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=0
+R=$(udp_ask b1 10.96.1.20 53 nf0 2>&1)
+ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0 ]]"
+R=$(udp_ask b1 10.96.1.41 53 farnf0 2>&1)
+ok "remote UDP from a bridged pod, br_netfilter off ($R)" test "$R" = "remote-pod:farnf0"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+
+# tunneld restarts: proxyd reconnects at once, and a connection that comes
+# while tunnel.sock is away waits for it instead of being refused
+e2e_kill 1 tunneld
+in_ns n1 curl -s -m 8 http://10.96.1.40/ > "$E2E_DIR/tdown.out" 2>&1 &
+C=$!
+sleep 0.5
+e2e_daemon 1 tunneld
+wait $C; rc=$?
+ok "a connection made while tunneld restarts is served (rc=$rc: $(cat "$E2E_DIR/tdown.out"))" \
+	test "$(cat "$E2E_DIR/tdown.out")" = "remote-pod"
+e2e_kill 1 tunneld
+e2e_daemon 1 tunneld
+wait_for 5 test -S "$E2E_DIR/n1/run/tunnel.sock"
+R=$(get n1 http://10.96.1.40/)
+ok "right after a tunneld restart, the remote endpoint answers ($R)" test "$R" = "remote-pod"
+R=$(udp_ask b1 10.96.1.41 53 after 2>&1)
+ok "and remote UDP too ($R)" test "$R" = "remote-pod:after"
+ok "no remote endpoint was marked down for tunneld's absence" \
+	bash -c "! grep -q 'endpoint edge-2:.* skipped for' '$E2E_DIR/n1/proxyd.log'"
 
 # by name, with dnsd answering on 169.254.96.16 (resolv.conf of the node and
 # its pod point there, with the Kubernetes search path)
