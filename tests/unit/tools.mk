@@ -2,3 +2,6 @@
 # controller subscriber for tests/e2e/test_registry.sh and bench/registry.sh.
 BINS += em-sub
 em-sub_SRCS := tests/tools/em_sub.c
+# udp_soak: many UDP flows against an echo service (tests/e2e/test_udp_soak.sh).
+BINS += udp_soak
+udp_soak_SRCS := tests/tools/udp_soak.c
