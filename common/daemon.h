@@ -14,6 +14,8 @@
 #ifndef EM_DAEMON_H
 #define EM_DAEMON_H
 
+#include <sys/types.h>
+
 #include <ev.h>
 #include <time.h>
 
@@ -87,6 +89,8 @@ void daemon_fd_forget(struct em_daemon *, const char *key);
 
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);
+/* The user privdrop() switches to: 0 and its ids; 1 staying as is; -1 unknown user. */
+int privdrop_user(const struct em_daemon *, uid_t *, gid_t *);
 /* sdnotify.c */
 void sd_notify_ready(const char *status);
 void sd_notify_status(const char *status);

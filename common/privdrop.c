@@ -44,16 +44,47 @@ cap_mask(const struct __user_cap_data_struct data[2], int which)
 	return (uint64_t)data[1].permitted << 32 | data[0].permitted;
 }
 
+/*
+ * The user a daemon started as root switches to: edgemesh-<daemon>, or -u
+ * USER|UID.  0 with its ids; 1 when it stays as it is (not root, or -u root);
+ * -1 when the user does not exist.
+ */
+int
+privdrop_user(const struct em_daemon *d, uid_t *uid, gid_t *gid)
+{
+	char defuser[64], *end;
+	const char *user;
+	unsigned long id;
+	struct passwd *pw;
+
+	snprintf(defuser, sizeof(defuser), "edgemesh-%s", d->name);
+	user = d->user != NULL ? d->user : defuser;
+	if (geteuid() != 0 || strcmp(user, "root") == 0)
+		return 1;
+	/* a numeric uid needs no passwd entry (containers often have none) */
+	id = strtoul(user, &end, 10);
+	if (user[0] >= '1' && user[0] <= '9' && *end == '\0' && id < 0x7fffffff) {
+		*uid = (uid_t)id;
+		*gid = (gid_t)id;
+		return 0;
+	}
+	if ((pw = getpwnam(user)) == NULL)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
 void
 privdrop(struct em_daemon *d, const int *caps, int ncaps)
 {
 	struct __user_cap_data_struct data[2];
-	struct passwd *pw = NULL, numeric;
-	char defuser[64], *end;
-	unsigned long id;
+	char defuser[64];
 	const char *user;
 	uint64_t keep = 0, have;
-	int i, last = CAP_LAST_CAP;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int i, last = CAP_LAST_CAP, sw;
 
 	for (i = 0; i < ncaps; i++)
 		keep |= 1ULL << caps[i];
@@ -64,19 +95,10 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 
 	snprintf(defuser, sizeof(defuser), "edgemesh-%s", d->name);
 	user = d->user != NULL ? d->user : defuser;
-	if (geteuid() == 0 && strcmp(user, "root") != 0) {
-		/* a numeric uid needs no passwd entry (containers often have none) */
-		id = strtoul(user, &end, 10);
-		if (user[0] >= '1' && user[0] <= '9' && *end == '\0' && id < 0x7fffffff) {
-			memset(&numeric, 0, sizeof(numeric));
-			numeric.pw_uid = (uid_t)id;
-			numeric.pw_gid = (gid_t)id;
-			pw = &numeric;
-		} else if ((pw = getpwnam(user)) == NULL)
-			fatalx("user %s does not exist: create it (scripts/add-users.sh), "
-			       "or pass -u root for development",
-			       user);
-	}
+	if ((sw = privdrop_user(d, &uid, &gid)) == -1)
+		fatalx("user %s does not exist: create it (scripts/add-users.sh), "
+		       "or pass -u root for development",
+		       user);
 
 	/* the bounding set, while we still hold CAP_SETPCAP */
 	if (have & (1ULL << CAP_SETPCAP)) {
@@ -86,12 +108,11 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 				fatal("PR_CAPBSET_DROP %d", i);
 	}
 
-	if (pw != NULL) {
+	if (sw == 0) {
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1)
 			fatal("PR_SET_KEEPCAPS");
-		if (setgroups(1, &pw->pw_gid) == -1 ||
-		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
 			fatal("cannot switch to user %s", user);
 		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == -1)
 			fatal("PR_SET_KEEPCAPS");
@@ -115,8 +136,8 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 	if (cap_mask(data, 0) != keep || cap_mask(data, 1) != keep)
 		fatalx("privdrop: capabilities are %llx, expected %llx",
 		       (unsigned long long)cap_mask(data, 1), (unsigned long long)keep);
-	if (pw != NULL && (getuid() == 0 || geteuid() == 0 || setuid(0) != -1))
+	if (sw == 0 && (getuid() == 0 || geteuid() == 0 || setuid(0) != -1))
 		fatalx("privdrop: still able to become root");
-	log_debug("privileges dropped: user %s, capabilities %llx", pw ? user : "root",
+	log_debug("privileges dropped: user %s, capabilities %llx", sw == 0 ? user : "as started",
 		  (unsigned long long)keep);
 }

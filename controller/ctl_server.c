@@ -287,8 +287,13 @@ fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
 		client_error(c, "%s", err);
 		return;
 	}
-	/* the socket moves back to its daemon, which parks it again if it keeps it */
-	if ((sf = stored_find(srv, c->h.name, key)) != NULL && sf->uid == ipc_conn_uid(c->conn)) {
+	/*
+	 * The socket moves back to its daemon, which parks it again if it keeps
+	 * it: to the uid that parked it, or to root (a daemon started as root asks
+	 * before it switches to its own user; root could open the socket anyway).
+	 */
+	if ((sf = stored_find(srv, c->h.name, key)) != NULL &&
+	    (sf->uid == ipc_conn_uid(c->conn) || ipc_conn_uid(c->conn) == 0)) {
 		fd = sf->fd;
 		*sf = srv->stored[--srv->nstored];
 	}

@@ -2,7 +2,10 @@
  * The node's static X25519 key (stateDir/tunnel.key, base64, created on
  * first start with O_EXCL and mode 0600) and the PSK file.  Both are read
  * before privdrop() into sodium_malloc memory; files readable by group or
- * others are refused.
+ * others are refused, and so are files owned by anyone but us or the user
+ * privdrop() switches to (README's recipe: chown edgemesh-tunneld, chmod 600).
+ * A key made as root is handed to that user, so a later start as that user
+ * (a container with runAsUser) can read it too.
  */
 #include <sys/stat.h>
 
@@ -20,7 +23,7 @@
 #define PSK_FILE_MAX 4096
 
 int
-tun_file_private(int fd, const char *path, char *err, size_t errlen)
+tun_file_private(int fd, const char *path, uid_t runas, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -39,11 +42,12 @@ tun_file_private(int fd, const char *path, char *err, size_t errlen)
 			 path, (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
-	if (st.st_uid != geteuid()) {
+	if (st.st_uid != geteuid() && st.st_uid != runas) {
 		snprintf(err, errlen,
-			 "%s is owned by uid %u, not by us (uid %u): fix with "
-			 "\"chown %u %s\"",
-			 path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
+			 "%s is owned by uid %u, neither by us (uid %u) nor by the user we run "
+			 "as (uid %u): fix with \"chown %u %s\"",
+			 path, (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)runas,
+			 (unsigned)runas, path);
 		return -1;
 	}
 	return 0;
@@ -51,7 +55,8 @@ tun_file_private(int fd, const char *path, char *err, size_t errlen)
 
 /* Read at most cap bytes of a private file into buf; -1 with err. */
 static int
-read_private(const char *path, uint8_t *buf, size_t cap, size_t *len, char *err, size_t errlen)
+read_private(const char *path, uid_t runas, uint8_t *buf, size_t cap, size_t *len, char *err,
+	     size_t errlen)
 {
 	ssize_t n;
 	size_t off = 0;
@@ -61,7 +66,7 @@ read_private(const char *path, uint8_t *buf, size_t cap, size_t *len, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (tun_file_private(fd, path, err, errlen) == -1) {
+	if (tun_file_private(fd, path, runas, err, errlen) == -1) {
 		close(fd);
 		return -1;
 	}
@@ -89,7 +94,7 @@ read_private(const char *path, uint8_t *buf, size_t cap, size_t *len, char *err,
 }
 
 static int
-key_create(const char *path, char *err, size_t errlen)
+key_create(const char *path, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	uint8_t priv[NOISE_KEY_LEN], pub[NOISE_KEY_LEN];
 	char b64[sodium_base64_ENCODED_LEN(NOISE_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
@@ -104,7 +109,8 @@ key_create(const char *path, char *err, size_t errlen)
 	sodium_bin2base64(b64, sizeof(b64), priv, sizeof(priv), sodium_base64_VARIANT_ORIGINAL);
 	n = strlen(b64);
 	b64[n++] = '\n';
-	if (write(fd, b64, n) != (ssize_t)n || fsync(fd) == -1) {
+	if ((uid != geteuid() && fchown(fd, uid, gid) == -1) || write(fd, b64, n) != (ssize_t)n ||
+	    fsync(fd) == -1) {
 		snprintf(err, errlen, "%s: write: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
@@ -127,18 +133,19 @@ tun_keys_load(struct tunneld *t, const char *state_dir, char *err, size_t errlen
 	size_t len, klen;
 	int rc = -1;
 
-	if (mkdir(state_dir, 0700) == -1 && errno != EEXIST) {
+	if (mkdir(state_dir, 0755) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "stateDir %s: %s", state_dir, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s", state_dir, KEY_FILE);
-	if (access(path, F_OK) == -1 && errno == ENOENT && key_create(path, err, errlen) == -1)
+	if (access(path, F_OK) == -1 && errno == ENOENT &&
+	    key_create(path, t->run_uid, t->run_gid, err, errlen) == -1)
 		return -1;
 	if ((buf = sodium_malloc(256)) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	if ((t->spriv = sodium_malloc(NOISE_KEY_LEN)) == NULL)
 		fatal("%s: sodium_malloc", __func__);
-	if (read_private(path, buf, 256, &len, err, errlen) == -1)
+	if (read_private(path, t->run_uid, buf, 256, &len, err, errlen) == -1)
 		goto out;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' ' || buf[len - 1] == '\r'))
 		len--;
@@ -172,7 +179,7 @@ tun_psk_load(struct tunneld *t, const char *path, char *err, size_t errlen)
 		fatal("%s: sodium_malloc", __func__);
 	if ((t->psk = sodium_malloc(NOISE_KEY_LEN)) == NULL)
 		fatal("%s: sodium_malloc", __func__);
-	if (read_private(path, buf, PSK_FILE_MAX, &len, err, errlen) == -1)
+	if (read_private(path, t->run_uid, buf, PSK_FILE_MAX, &len, err, errlen) == -1)
 		goto out;
 	if (noise_psk_from_string(buf, len, t->psk) == -1) {
 		snprintf(err, errlen,

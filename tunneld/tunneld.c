@@ -82,6 +82,11 @@ main(int argc, char **argv)
 		       d.cfg.path[0] ? d.cfg.path : "the config");
 
 	/* privileged acquisitions: keys, sockets */
+	t->run_uid = geteuid();
+	t->run_gid = getegid();
+	if (privdrop_user(&d, &t->run_uid, &t->run_gid) == -1)
+		fatalx("user %s does not exist: create it (scripts/add-users.sh)",
+		       d.user != NULL ? d.user : "edgemesh-tunneld");
 	if (tun_psk_load(t, psk_file != NULL ? psk_file : d.cfg.tunnel.psk_path, err,
 			 sizeof(err)) == -1)
 		fatalx("PSK: %s", err);

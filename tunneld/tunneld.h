@@ -215,6 +215,8 @@ struct tunneld {
 	uint8_t spub[NOISE_KEY_LEN];
 	uint8_t *psk; /* sodium_malloc */
 	char fp[9];
+	uid_t run_uid; /* the user privdrop() switches to: may own the key files */
+	gid_t run_gid;
 	int lfd; /* TCP listener */
 	ev_io lw;
 	int hfd; /* tunnel.sock */
@@ -233,7 +235,7 @@ struct tunneld *tunneld_get(void);
 /* tun_keys.c */
 int tun_keys_load(struct tunneld *, const char *state_dir, char *err, size_t errlen);
 int tun_psk_load(struct tunneld *, const char *path, char *err, size_t errlen);
-int tun_file_private(int fd, const char *path, char *err, size_t errlen);
+int tun_file_private(int fd, const char *path, uid_t runas, char *err, size_t errlen);
 
 /* tun_frame.c: pure encoders and decoders */
 size_t tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,

@@ -9,10 +9,17 @@
 #   ok "what" cmd...  / fail "why"
 #
 # Addresses (they match tests/fixtures/registry): node i is 10.200.0.1i on
-# the LAN bridge, its pod network is 10.201.i.0/24 (node side .1), and the
+# the LAN bridge, its pod network is 10.201.i.0/24 on the node's own bridge
+# cni0 (node side .1), as the bridge CNI and flannel attach pods, with
+# br_netfilter on (net.bridge.bridge-nf-call-iptables=1, the default in every
+# namespace here and what kubeadm requires; E2E_BRNF=0 turns it off).  The
 # pod namespace "p<i>" holds 10.201.i.10, .11, .12, .20 and .30 (the pod
 # IPs of tests/fixtures/registry; serve them with tests/tools/serve_hostname.py).
 # Node names: edge-1, edge-2, cloud-1 for i = 1, 2, 3.
+#
+# Daemons start the way README and the units start them: as root, switching
+# to their own users edgemesh-<daemon> (scripts/add-users.sh); the PSK is
+# prepared with README's own commands (owned by edgemesh-tunneld, mode 600).
 
 set -u
 B=${B:-build}
@@ -27,6 +34,9 @@ e2e_init() {
 	trap e2e_cleanup EXIT INT TERM
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP $1: needs root for network namespaces"; exit 77; }
 	command -v ip >/dev/null || { echo "e2e: iproute2 missing"; exit 1; }
+	# the daemons' users, as README says; they read the test's files
+	scripts/add-users.sh
+	chmod 755 "$E2E_DIR"
 }
 
 e2e_node_name() {
@@ -55,12 +65,15 @@ e2e_topology() {
 		in_ns n$i ip addr add 10.200.0.1$i/24 dev eth0
 		in_ns n$i ip link set eth0 up
 		in_ns n$i sysctl -qw net.ipv4.ip_forward=1
-		# the pod behind the node
+		# the pod behind the node, on the node's bridge cni0 with br_netfilter
+		in_ns n$i ip link add cni0 type bridge
+		in_ns n$i ip addr add 10.201.$i.1/24 dev cni0
+		in_ns n$i ip link set cni0 up
+		in_ns n$i sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}"
 		ip netns add "$(ns p$i)"
 		in_ns p$i ip link set lo up
 		ip link add "${E2E_PREFIX}v$i" netns "$(ns n$i)" type veth peer name eth0 netns "$(ns p$i)"
-		in_ns n$i ip addr add 10.201.$i.1/24 dev "${E2E_PREFIX}v$i"
-		in_ns n$i ip link set "${E2E_PREFIX}v$i" up
+		in_ns n$i ip link set "${E2E_PREFIX}v$i" master cni0 up
 		for a in 10 11 12 20 30; do
 			in_ns p$i ip addr add 10.201.$i.$a/24 dev eth0
 		done
@@ -81,10 +94,16 @@ search default.svc.cluster.local svc.cluster.local cluster.local
 options ndots:5}" > "$d/resolv.conf"
 }
 
+# A PSK file made with README's commands: owned by edgemesh-tunneld, mode 600.
+e2e_psk() {	# file [text]
+	printf '%s' "${2:-edgemesh e2e test}" > "$1"
+	chown edgemesh-tunneld "$1" && chmod 600 "$1"
+}
+
 e2e_config() {
 	local i=$1 d="$E2E_DIR/n$1"
 	mkdir -p "$d/run" "$d/state"
-	[ -f "$E2E_DIR/psk" ] || { printf 'edgemesh e2e test' > "$E2E_DIR/psk"; chmod 600 "$E2E_DIR/psk"; }
+	[ -f "$E2E_DIR/psk" ] || e2e_psk "$E2E_DIR/psk" 'edgemesh e2e test'
 	{
 		cat <<CFG
 commonConfig:
@@ -113,7 +132,7 @@ e2e_registry() {
 e2e_daemon() {
 	local i=$1 daemon=$2; shift 2
 	local d="$E2E_DIR/n$i"
-	ip netns exec "$(ns n$i)" "$B/edgemesh-$daemon" -c "$d/edgemesh.yaml" -d -u root "$@" \
+	ip netns exec "$(ns n$i)" "$B/edgemesh-$daemon" -c "$d/edgemesh.yaml" -d "$@" \
 		>>"$d/$daemon.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
 	echo $! > "$d/$daemon.pid"

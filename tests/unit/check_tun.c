@@ -237,6 +237,7 @@ START_TEST(test_psk_file)
 	snprintf(path, sizeof(path), "%s/psk", tmpdir);
 	write_file(path, "some psk", 0600);
 	memset(&t, 0, sizeof(t));
+	t.run_uid = geteuid();
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
 	memcpy(fp, t.fp, sizeof(fp));
 	/* trailing white space does not change the PSK */
@@ -247,6 +248,19 @@ START_TEST(test_psk_file)
 	chmod(path, 0644);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	chmod(path, 0600);
+	if (geteuid() == 0) {
+		/* README's recipe as root: owned by the user we switch to, accepted */
+		ck_assert_int_eq(chown(path, 4242, 4242), 0);
+		t.run_uid = 4242;
+		ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
+		ck_assert_str_eq(fp, t.fp);
+		/* owned by a third user: refused, with the fix */
+		t.run_uid = 4343;
+		ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+		ck_assert_ptr_nonnull(strstr(err, "chown 4343"));
+		t.run_uid = geteuid();
+	}
 	/* empty */
 	write_file(path, " \n", 0600);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
@@ -266,11 +280,15 @@ START_TEST(test_static_key)
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(path, sizeof(path), "%s/state", tmpdir);
 	memset(&t, 0, sizeof(t));
+	/* as root, the key is made for the user tunneld switches to */
+	t.run_uid = geteuid() == 0 ? 4242 : geteuid();
+	t.run_gid = geteuid() == 0 ? 4242 : getegid();
 	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), 0);
 	memcpy(pub, t.spub, sizeof(pub));
 	snprintf(path, sizeof(path), "%s/state/tunnel.key", tmpdir);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_eq(st.st_uid, t.run_uid);
 	/* loaded again, same key */
 	snprintf(path, sizeof(path), "%s/state", tmpdir);
 	ck_assert_int_eq(tun_keys_load(&t, path, err, sizeof(err)), 0);
