@@ -8,21 +8,19 @@
 # default 30 s idle, 6000 flows at once: beyond the bound of 4096 the least
 # recently used flows and streams are evicted, nothing is refused, and TCP
 # through the same session still works.
-# SOAK_CLIENT=p1 sends from the veth pod instead of the bridged one.
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
-. tests/e2e/proxy/bridged.sh
+. tests/e2e/proxy/udp.sh
 e2e_init udpsoak
 T0=$(date +%s)
 e2e_topology 2
-bridged_pod 1
 e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 {
 	svc soak-udp 10.96.1.50 12345 UDP 9377; eps soak-udp 9377 UDP edge-2 10.201.2.10
 	svc soak-tcp 10.96.1.51 80 TCP 9376; eps soak-tcp 9376 TCP edge-2 10.201.2.10
 } > "$E2E_DIR/registry/soak.yaml"
-C=${SOAK_CLIENT:-b1}
+C=p1 # on cni0 of edge-1, br_netfilter on (lib.sh)
 IDLE=2
 for i in 1 2; do
 	e2e_config $i >/dev/null <<Y
