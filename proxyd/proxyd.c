@@ -5,8 +5,9 @@
  * Order: the device and its address, the two listening sockets, the
  * conntrack socket and the rules backend are set up as root; then
  * privdrop() keeps only CAP_NET_ADMIN (rules, conntrack lookups; made
- * inheritable for the nft/iptables children) and CAP_NET_BIND_SERVICE
- * (a --port below 1024 after a restart).  Rules from a previous run stay in place until the first
+ * inheritable for the nft/iptables children).  Nothing is bound after
+ * that: UDP no longer binds flow sockets to ClusterIP:port, so
+ * CAP_NET_BIND_SERVICE is not kept.  Rules from a previous run stay in place until the first
  * controller snapshot, then are replaced atomically; connections that
  * arrive before it wait (bounded) instead of being refused.
  */
@@ -92,8 +93,8 @@ main(int argc, char **argv)
 {
 	static struct em_daemon d;
 	static struct proxyd p;
-	/* NET_ADMIN: rules and conntrack; NET_BIND_SERVICE: a --port below 1024 */
-	const int caps[] = {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE};
+	/* NET_ADMIN: the rules (children) and conntrack lookups */
+	const int caps[] = {CAP_NET_ADMIN};
 	int kind, port;
 
 	daemon_init(&d, "proxyd", argc, argv, proxyd_opts);

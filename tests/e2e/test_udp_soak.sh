@@ -105,7 +105,18 @@ ok "proxyd's flow table stays at the bound ($(flows) <= 4096)" test "$(flows)" -
 ok "tunneld evicted UDP streams too, and stays at its bound ($(streams 1) <= 4096)" \
 	bash -c "grep -q 'UDP streams with edge-2: the least recently used' '$E2E_DIR/n1/tunneld.log' &&
 		[ $(streams 1) -le 4096 ] && [ $(streams 2) -le 4096 ]"
+# 9000 more UDP streams straight through tunnel.sock (more than the 8192
+# streams a session takes): TCP on the same session must still open
+in_ns n1 "$B/udp_streams" -r "$E2E_DIR/n1/run" -n edge-2 -t 10.201.2.10 -p 9377 -c 9000 -s 15 \
+	> "$E2E_DIR/streams.out" 2>&1 &
+US=$!
+wait_for 20 grep -q opened "$E2E_DIR/streams.out"
+sleep 2.5 # a health report
+echo "# udp_streams: $(cat "$E2E_DIR/streams.out"); streams=$(streams 1)/$(streams 2)"
 R=$(in_ns $C curl -s -m 5 http://10.96.1.51/)
-ok "TCP through the same session while UDP is at its bound ($R)" test "$R" = echo-http
+ok "TCP opens on the session after 9000 more UDP streams ($R)" test "$R" = echo-http
+ok "UDP streams stay at their bound ($(streams 1), $(streams 2) <= 4097)" \
+	test "$(streams 1)" -le 4097 -a "$(streams 2)" -le 4097
+kill $US 2>/dev/null; wait $US 2>/dev/null
 echo "# script time $(($(date +%s) - T0)) s"
 e2e_done
