@@ -190,8 +190,8 @@ tun_connect(struct tunclient *tc)
 		return 0;
 	if ((fd = ipc_connect(tc->dir, IPC_TUNNEL_SOCK)) == -1) {
 		if (!tc->warned)
-			log_warn("cannot reach tunneld at %s/%s (retrying)", tc->dir,
-				 IPC_TUNNEL_SOCK);
+			log_warn("cannot reach tunneld at %s/%s (opens wait up to %.0fs for it)",
+				 tc->dir, IPC_TUNNEL_SOCK, TUNCLIENT_WAIT);
 		tc->warned = 1;
 		return -1;
 	}

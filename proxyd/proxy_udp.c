@@ -255,7 +255,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	struct pd_flow *f;
 	struct pd_vip *v;
 	struct pd_ep *ep;
-	char cip[INET_ADDRSTRLEN], ctxt[64], vip[INET_ADDRSTRLEN];
+	char cip[INET_ADDRSTRLEN], vip[INET_ADDRSTRLEN];
 	int idx, pair[2];
 
 	if (ct_orig_dst(p->udp->ctfd, &p->udp->local, client, &orig) == -1) {
@@ -299,9 +299,8 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 		}
 		f->efd = pair[0];
 		f->remote = 1;
-		snprintf(ctxt, sizeof(ctxt), "%s", key);
-		if (tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, ctxt,
-			     flow_tun_cb, f, &f->tun_id) == -1) {
+		if (tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key, flow_tun_cb,
+			     f, &f->tun_id) == -1) {
 			close(pair[1]);
 			log_info("udp %s: endpoint %s: tunneld unavailable", key, ep->id);
 			goto fail;
