@@ -87,6 +87,7 @@ static int check_abspath_opt(const char *, char *, size_t);
 static int check_ifname(const char *, char *, size_t);
 static int check_ifname_opt(const char *, char *, size_t);
 static int check_ipv4(const char *, char *, size_t);
+static int check_ipv4_opt(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
@@ -252,8 +253,9 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("modules.edgeTunnel.extraFilteredInterfaces", tunnel.extra_filtered_interfaces,
 	    NULL),
 	K_SECTION("modules.edgeTunnel.metricConfig"),
-	X_BOOL("modules.edgeTunnel.metricConfig.enable"),
-	X_INT("modules.edgeTunnel.metricConfig.port"),
+	K_BOOL("modules.edgeTunnel.metricConfig.enable", tunnel.metrics.enable),
+	K_PORT("modules.edgeTunnel.metricConfig.port", tunnel.metrics.port),
+	K_STR("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4_opt),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
 
@@ -439,6 +441,12 @@ check_ipv4(const char *v, char *why, size_t len)
 	cfg_show(v, strlen(v), s, sizeof(s));
 	snprintf(why, len, "expected an IPv4 address, got %s", s);
 	return -1;
+}
+
+static int
+check_ipv4_opt(const char *v, char *why, size_t len)
+{
+	return *v == '\0' ? 0 : check_ipv4(v, why, len);
 }
 
 static int
@@ -1181,6 +1189,7 @@ config_defaults(struct em_config *cfg)
 
 	/* modules.edgeTunnel */
 	cfg->tunnel.listen_port = 20006;
+	cfg->tunnel.metrics.port = 9999;
 	cfg_strlcpy(cfg->tunnel.transport, "tcp", sizeof(cfg->tunnel.transport));
 	cfg_strlcpy(cfg->tunnel.rendezvous, "EDGEMESH_PLAYGOUND", sizeof(cfg->tunnel.rendezvous));
 	cfg->tunnel.max_candidates = 15;

@@ -103,6 +103,11 @@ struct em_config {
 		char extra_filtered_interfaces[256];
 		size_t n_allowed_ports; /* ours: allowedNodePorts, default [22] */
 		int allowed_ports[EM_CFG_LIST_MAX];
+		struct {
+			bool enable;	  /* metricConfig.enable: /metrics, /healthz, /readyz */
+			int port;	  /* metricConfig.port, 9999 */
+			char address[46]; /* ours: metricConfig.address, "" = the node's own */
+		} metrics;
 	} tunnel;
 
 	/* modules.edgeGateway */

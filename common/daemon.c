@@ -1,6 +1,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -152,8 +153,36 @@ daemon_send_health(struct em_daemon *d)
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_health(&pk, &h);
-	ipc_conn_send_sbuf(d->ctl, IPC_HEALTH, &sb, -1);
+	if (ipc_conn_send_sbuf(d->ctl, IPC_HEALTH, &sb, -1) == -1) {
+		msgpack_sbuffer_destroy(&sb);
+		return;
+	}
+	metrics_clear(&d->samples);
+	daemon_base_samples(d, &d->samples);
+	if (d->fill_metrics != NULL)
+		d->fill_metrics(d->arg, &d->samples);
+	msgpack_sbuffer_clear(&sb);
+	ipc_pack_metrics(&pk, &d->samples);
+	ipc_conn_send_sbuf(d->ctl, IPC_METRICS, &sb, -1);
 	msgpack_sbuffer_destroy(&sb);
+}
+
+void
+daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
+{
+	struct dirent *de;
+	DIR *dir;
+	int n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(dir)) != NULL)
+			n += de->d_name[0] != '.';
+		closedir(dir);
+		n--; /* the one opendir holds */
+	}
+	metrics_add(ss, EM_M_DAEMON_RSS, (double)proc_rss_kb() * 1024, NULL);
+	metrics_add(ss, EM_M_DAEMON_FDS, n, NULL);
+	metrics_add(ss, EM_M_DAEMON_UPTIME, (double)(time(NULL) - d->started), NULL);
 }
 
 static void
@@ -452,6 +481,7 @@ daemon_run(struct em_daemon *d)
 	free(d->kept);
 	d->kept = NULL;
 	free(d->forgotten);
+	metrics_free(&d->samples);
 	d->forgotten = NULL;
 	d->nkept = d->kcap = 0;
 	log_info("stopped");

@@ -46,6 +46,7 @@ struct em_daemon {
 	replica_change_cb on_change;  /* each add/change/delete */
 	void (*on_synced)(void *arg); /* after the snapshot of every topic */
 	void (*fill_health)(void *arg, struct ipc_health *);
+	void (*fill_metrics)(void *arg, struct em_samples *); /* beside the base samples */
 	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT, before the loop ends */
 	void *arg;
 
@@ -65,6 +66,7 @@ struct em_daemon {
 	ev_timer reconnect_timer, health_timer;
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
+	struct em_samples samples; /* reused for each METRICS report */
 };
 
 void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
@@ -95,5 +97,7 @@ int privdrop_user(const struct em_daemon *, uid_t *, gid_t *);
 void sd_notify_ready(const char *status);
 void sd_notify_status(const char *status);
 uint64_t proc_rss_kb(void);
+/* RSS, open fds and uptime of this process (the controller adds daemon="..."). */
+void daemon_base_samples(const struct em_daemon *, struct em_samples *);
 
 #endif

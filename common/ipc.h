@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "metrics.h"
 #include "model.h"
 
 #define IPC_VERSION	 1
@@ -43,6 +44,7 @@ enum ipc_type {
 	IPC_STATUS_REQ = 12, /* no body */
 	IPC_FD_STORE = 13,   /* key + fd: a listening socket to keep while we restart */
 	IPC_FD_FETCH = 14,   /* key: give back what we stored under it */
+	IPC_METRICS = 15,    /* the sender's metric samples (metrics.h) */
 
 	/* controller -> daemon, cli */
 	IPC_SNAPSHOT_BEGIN = 20, /* topic, version */
@@ -231,6 +233,9 @@ void ipc_peers_clear(struct ipc_peers *);
 /* FD_STORE, FD_FETCH and FD_RETURN carry one key (the fd rides along). */
 void ipc_pack_fd_key(msgpack_packer *, const char *key);
 int ipc_unpack_fd_key(const struct ipc_msg *, char *key, size_t keylen, char *err, size_t errlen);
+/* METRICS: the samples replace what the controller held for the sender. */
+void ipc_pack_metrics(msgpack_packer *, const struct em_samples *);
+int ipc_unpack_metrics(const struct ipc_msg *, struct em_samples *, char *err, size_t errlen);
 void ipc_pack_empty(msgpack_packer *);
 int ipc_unpack_empty(const struct ipc_msg *, char *err, size_t errlen);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 #include "mp.h"
 
 static const struct {
@@ -19,6 +20,7 @@ static const struct {
     {IPC_STATUS_REQ, "STATUS_REQ", 0},
     {IPC_FD_STORE, "FD_STORE", 1},
     {IPC_FD_FETCH, "FD_FETCH", 0},
+    {IPC_METRICS, "METRICS", 0},
     {IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
     {IPC_UPSERT, "UPSERT", 0},
     {IPC_DELETE, "DELETE", 0},
@@ -181,6 +183,62 @@ ipc_unpack_health(const struct ipc_msg *m, struct ipc_health *h, char *err, size
 	h->state_version = mp_uint(&r, UINT64_MAX);
 	h->rss_kb = mp_uint(&r, UINT64_MAX);
 	return mp_end(&r);
+}
+
+void
+ipc_pack_metrics(msgpack_packer *pk, const struct em_samples *ss)
+{
+	const struct em_sample *s;
+	size_t i;
+
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, ss->n);
+	for (i = 0; i < ss->n; i++) {
+		s = &ss->s[i];
+		msgpack_pack_array(pk, 4);
+		msgpack_pack_uint16(pk, s->id);
+		msgpack_pack_uint8(pk, s->part);
+		mp_pack_str(pk, s->labels);
+		msgpack_pack_double(pk, s->value);
+	}
+}
+
+int
+ipc_unpack_metrics(const struct ipc_msg *m, struct em_samples *ss, char *err, size_t errlen)
+{
+	struct mp_rd r, rr;
+	const msgpack_object *arr;
+	struct em_sample *s;
+	uint32_t i;
+
+	metrics_clear(ss);
+	if (want_type(m, IPC_METRICS, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 1, "METRICS", err, errlen) == -1)
+		return -1;
+	if ((arr = mp_array(&r, EM_SAMPLES_MAX)) == NULL)
+		return mp_end(&r);
+	if (ss->cap < arr->via.array.size) {
+		ss->cap = arr->via.array.size;
+		if ((ss->s = reallocarray(ss->s, ss->cap, sizeof(*ss->s))) == NULL)
+			fatal("%s: reallocarray", __func__);
+	}
+	for (i = 0; i < arr->via.array.size; i++) {
+		s = &ss->s[i];
+		if (mp_nested(&r, &rr, &arr->via.array.ptr[i], 4, "METRICS sample") == -1)
+			goto bad;
+		s->id = (uint16_t)mp_uint(&rr, EM_M__COUNT - 1);
+		s->part = (uint8_t)mp_uint(&rr, EM_MP_COUNT);
+		mp_strcpy(&rr, s->labels, sizeof(s->labels));
+		s->value = mp_double(&rr);
+		if (mp_end(&rr) == -1)
+			goto bad;
+		ss->n++;
+	}
+	if (mp_end(&r) == 0)
+		return 0;
+bad:
+	metrics_clear(ss);
+	return -1;
 }
 
 void

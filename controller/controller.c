@@ -10,6 +10,13 @@
 #include "controller.h"
 #include "log.h"
 
+/* The file registry loads before the loop runs; the API source once listed. */
+static int
+registry_ready(void *arg)
+{
+	return arg == NULL || reg_kube_synced(arg);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -18,6 +25,7 @@ main(int argc, char **argv)
 	struct state *st;
 	struct reg_file *rf = NULL;
 	struct reg_kube *rk = NULL;
+	struct ctl_http *http;
 	char desc[64];
 
 	daemon_init(&d, "controller", argc, argv, NULL);
@@ -37,10 +45,12 @@ main(int argc, char **argv)
 		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
 	else
 		rk = reg_kube_new(d.loop, &d.cfg, st);
+	http = ctl_http_new(&d, srv, st, registry_ready, rk);
 
 	daemon_start(&d);
 	daemon_run(&d);
 
+	ctl_http_free(http);
 	reg_file_free(rf);
 	reg_kube_free(rk);
 	server_free(srv);

@@ -39,6 +39,15 @@ struct server *server_new(struct em_daemon *, const char *registry_desc);
 void server_set_state(struct server *, struct state *);
 void server_emit(void *arg, enum em_topic, uint64_t version, const char *key, const struct pub *);
 void server_free(struct server *);
+/* 0 when the daemon is live (ready: and ready), else -1; why says which. */
+int server_daemon_health(struct server *, const char *name, int ready, char *why, size_t len);
+void server_metrics(struct server *, struct em_textbuf *);
+
+/* ctl_http.c: metricConfig's /metrics and health endpoints (NULL: disabled) */
+struct ctl_http;
+struct ctl_http *ctl_http_new(struct em_daemon *, struct server *, struct state *,
+			      int (*registry_ready)(void *), void *arg);
+void ctl_http_free(struct ctl_http *);
 
 /* reg_file.c: the embedded file registry */
 struct reg_file;
@@ -49,5 +58,6 @@ void reg_file_free(struct reg_file *);
 struct reg_kube;
 struct reg_kube *reg_kube_new(struct ev_loop *, const struct em_config *, struct state *);
 void reg_kube_free(struct reg_kube *);
+int reg_kube_synced(const struct reg_kube *);
 
 #endif

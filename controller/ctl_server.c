@@ -17,8 +17,10 @@
 #include "controller.h"
 #include "log.h"
 
-#define MAX_CLIENTS 64
-#define MAX_STORED  128
+#define MAX_CLIENTS  64
+#define MAX_STORED   128
+#define N_KNOWN	     5
+#define HEALTH_STALE 10 /* seconds without a health report: not live */
 
 /* Listening sockets daemons keep here so a restart refuses no connection. */
 struct stored_fd {
@@ -36,6 +38,7 @@ struct client {
 	uint32_t topics;
 	struct ipc_health health;
 	time_t health_at;
+	struct em_samples samples; /* its latest METRICS */
 };
 
 struct server {
@@ -50,11 +53,24 @@ struct server {
 	size_t ngone;
 	struct stored_fd stored[MAX_STORED];
 	size_t nstored;
+	unsigned starts[N_KNOWN];   /* processes per known daemon since we started */
+	uint32_t last_pid[N_KNOWN]; /* the newest of them */
 };
 
-static const char *known_daemons[] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
+static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 
 static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+
+static int
+known_index(const char *name)
+{
+	int k;
+
+	for (k = 0; k < N_KNOWN; k++)
+		if (strcmp(known_daemons[k], name) == 0)
+			return k;
+	return -1;
+}
 static void client_closed(struct ipc_conn *, const char *, void *);
 
 static void
@@ -65,6 +81,7 @@ client_remove(struct server *srv, struct client *c)
 	for (i = 0; i < MAX_CLIENTS; i++)
 		if (srv->clients[i] == c)
 			srv->clients[i] = NULL;
+	metrics_free(&c->samples);
 	free(c);
 }
 
@@ -331,6 +348,11 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			return;
 		}
 		c->hello = 1;
+		/* a new process, not another connection of the same one (FD_FETCH) */
+		if ((t = known_index(c->h.name)) != -1 && srv->last_pid[t] != c->h.pid) {
+			srv->starts[t]++;
+			srv->last_pid[t] = c->h.pid;
+		}
 		log_info("%s connected (pid %u, version %s)", c->h.name, c->h.pid, c->h.build);
 		break;
 	case IPC_SUBSCRIBE:
@@ -349,6 +371,12 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			return;
 		}
 		c->health_at = time(NULL);
+		break;
+	case IPC_METRICS:
+		if (ipc_unpack_metrics(m, &c->samples, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
 		break;
 	case IPC_STATUS_REQ:
 		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
@@ -420,6 +448,101 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->srv = srv;
 	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, client_msg, client_closed, c);
 	srv->clients[i] = c;
+}
+
+static struct client *
+server_find(struct server *srv, const char *name)
+{
+	int i;
+
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i] != NULL && srv->clients[i]->hello &&
+		    strcmp(srv->clients[i]->h.name, name) == 0)
+			return srv->clients[i];
+	return NULL;
+}
+
+/*
+ * Live: connected, with a health report in the last HEALTH_STALE seconds.
+ * Ready: live, and the daemon says "ok" (its state is in, its listeners are
+ * bound; tunneld: its peers are known).
+ */
+int
+server_daemon_health(struct server *srv, const char *name, int ready, char *why, size_t len)
+{
+	struct client *c;
+
+	if (known_index(name) == -1) {
+		snprintf(why, len, "no daemon is called %s", name);
+		return -1;
+	}
+	if ((c = server_find(srv, name)) == NULL) {
+		snprintf(why, len, "%s is not connected to the controller", name);
+		return -1;
+	}
+	if (c->health_at == 0 || time(NULL) - c->health_at > HEALTH_STALE) {
+		snprintf(why, len, "%s sent no health report for %d s", name, HEALTH_STALE);
+		return -1;
+	}
+	if (ready && strcmp(c->health.state, "ok") != 0) {
+		snprintf(why, len, "%s is %s: %s", name, c->health.state, c->health.detail);
+		return -1;
+	}
+	snprintf(why, len, "%s is %s", name, ready ? "ready" : "live");
+	return 0;
+}
+
+/* The controller's own samples and its view of each daemon. */
+static void
+server_own_samples(struct server *srv, struct em_samples *ss)
+{
+	static const enum em_topic topics[] = {EM_TOPIC_SERVICES, EM_TOPIC_ENDPOINTS,
+					       EM_TOPIC_PEERS, EM_TOPIC_GATEWAYS};
+	char why[256];
+	size_t i;
+	int k;
+
+	for (k = 0; k < N_KNOWN; k++) {
+		if (srv->starts[k] == 0)
+			continue; /* never seen: not run on this node */
+		metrics_add(ss, EM_M_DAEMON_UP, server_find(srv, known_daemons[k]) != NULL,
+			    "daemon", known_daemons[k], NULL);
+		metrics_add(ss, EM_M_DAEMON_READY,
+			    server_daemon_health(srv, known_daemons[k], 1, why, sizeof(why)) == 0,
+			    "daemon", known_daemons[k], NULL);
+		metrics_add(ss, EM_M_DAEMON_RESTARTS, srv->starts[k] - 1, "daemon",
+			    known_daemons[k], NULL);
+	}
+	if (srv->state == NULL)
+		return;
+	metrics_add(ss, EM_M_STATE_VERSION, (double)state_version(srv->state), NULL);
+	for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+		metrics_add(ss, EM_M_REGISTRY_OBJECTS,
+			    (double)hmap_count(state_topic(srv->state, topics[i])), "topic",
+			    em_topic_name(topics[i]), NULL);
+}
+
+/* The node's metrics: each family once, the samples of every daemon under it. */
+void
+server_metrics(struct server *srv, struct em_textbuf *tb)
+{
+	struct em_samples own = {0}, base = {0};
+	struct client *c;
+	int id, i;
+
+	server_own_samples(srv, &own);
+	daemon_base_samples(srv->d, &base);
+	for (id = 0; id < EM_M__COUNT; id++) {
+		metrics_render_head(tb, (enum em_metric)id);
+		metrics_render(tb, NULL, &own, (enum em_metric)id);
+		metrics_render(tb, "controller", &base, (enum em_metric)id);
+		for (i = 0; i < MAX_CLIENTS; i++)
+			if ((c = srv->clients[i]) != NULL && c->hello &&
+			    known_index(c->h.name) != -1)
+				metrics_render(tb, c->h.name, &c->samples, (enum em_metric)id);
+	}
+	metrics_free(&own);
+	metrics_free(&base);
 }
 
 void

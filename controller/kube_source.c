@@ -494,6 +494,12 @@ kube_synced(struct reg_kube *rk, struct kube_watch *kw)
 		 kube_watch_count(rk->w[2]));
 }
 
+int
+reg_kube_synced(const struct reg_kube *rk)
+{
+	return rk->synced;
+}
+
 struct reg_kube *
 reg_kube_new(struct ev_loop *loop, const struct em_config *cfg, struct state *st)
 {
