@@ -348,9 +348,15 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			inet_ntop(AF_INET, &names[i].sin_addr, a, sizeof(a));
 			snprintf(key, sizeof(key), "%s:%u", a, ntohs(names[i].sin_port));
-			if ((f = hmap_get(p->udp->flows, key)) == NULL &&
-			    (f = flow_new(p, key, &names[i])) == NULL)
-				continue;
+			if ((f = hmap_get(p->udp->flows, key)) == NULL) {
+				/* a new flow may evict another: the run so far leaves first */
+				if (j > 0)
+					batch_send(cur->key, cur->efd, j);
+				j = 0;
+				cur = NULL;
+				if ((f = flow_new(p, key, &names[i])) == NULL)
+					continue;
+			}
 			if (f != cur && j > 0) {
 				batch_send(cur->key, cur->efd, j);
 				j = 0;
