@@ -22,6 +22,8 @@ for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
 done
 in_ns p2 python3 $SRV http 10.201.2.10 9376 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
 in_ns p2 python3 $SRV udp 10.201.2.10 9377 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 $SRV udp 10.201.1.20 53 "dns-local" & E2E_PIDS="$E2E_PIDS $!"
+in_ns p2 python3 $SRV udp 10.201.2.10 53 "dns-remote" & E2E_PIDS="$E2E_PIDS $!"
 for ip in 10.201.1.10 10.201.1.11 10.201.1.12 10.201.2.10; do
 	wait_for 20 in_ns p${ip:7:1} curl -s -m 1 http://$ip:9376/ || fail "server $ip up"
 done
@@ -108,6 +110,25 @@ ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0
 R=$(udp_ask p1 10.96.1.41 53 farnf0 2>&1)
 ok "remote UDP from a bridged pod, br_netfilter off ($R)" test "$R" = "remote-pod:farnf0"
 in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+
+# flows to endpoint port 53 (DNS) end after 5 s, in proxyd and in both
+# tunnelds; the others after udpIdleTimeout (30 s)
+R=$(udp_ask_from p1 10.201.1.30 40053 10.96.1.21 53 q1 2>&1)
+ok "DNS-port service, local endpoint ($R)" test "$R" = "dns-local:q1"
+R=$(udp_ask_from p1 10.201.1.30 40055 10.96.1.42 53 q3 2>&1)
+ok "DNS-port service, remote endpoint ($R)" test "$R" = "dns-remote:q3"
+R=$(udp_ask_from p1 10.201.1.30 40054 10.96.1.20 53 q2 2>&1)
+ok "service port 53, endpoint port 9377 ($R)" bash -c "[[ '$R' == pod-*:q2 ]]"
+sleep 7
+ok "proxyd ended the local DNS flow within 7 s" \
+	grep -q "udp flow 10.201.1.30:40053 closed: idle" "$E2E_DIR/n1/proxyd.log"
+ok "proxyd ended the remote DNS flow within 7 s" \
+	grep -q "udp flow 10.201.1.30:40055 closed: idle" "$E2E_DIR/n1/proxyd.log"
+ok "both tunnelds ended its stream within 7 s" \
+	bash -c "grep -q 'UDP stream .* to 10.201.2.10:53 idle 5s: closed' '$E2E_DIR/n1/tunneld.log' &&
+		grep -q 'UDP stream .* to 10.201.2.10:53 idle 5s: closed' '$E2E_DIR/n2/tunneld.log'"
+ok "the flow to endpoint port 9377 lives on" \
+	bash -c "! grep -q 'udp flow 10.201.1.30:40054 closed' '$E2E_DIR/n1/proxyd.log'"
 
 # tunneld restarts: proxyd reconnects at once, and a connection that comes
 # while tunnel.sock is away waits for it instead of being refused
