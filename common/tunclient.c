@@ -33,6 +33,7 @@ struct tunclient {
 	uint64_t next_id;
 	double backoff;
 	int warned;
+	int down; /* an open waited in vain and no connection since: fail at once */
 	ev_timer retry;
 	struct pend_list pend;
 };
@@ -198,6 +199,7 @@ tun_connect(struct tunclient *tc)
 	if (tc->warned)
 		log_info("tunnel.sock reached again");
 	tc->warned = 0;
+	tc->down = 0;
 	tc->backoff = 0.;
 	tc->conn = ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tun_msg, tun_closed, tc);
 	ipc_hello_init(&h, tc->name);
@@ -234,6 +236,7 @@ tun_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (t->sent)
 			continue;
 		if (t->deadline <= now) {
+			tc->down = tc->conn == NULL;
 			cb = t->cb;
 			cbarg = t->arg;
 			pend_free(tc, t);
@@ -275,6 +278,12 @@ tunclient_open(struct tunclient *tc, int fd, struct ipc_tun_open *o, tunclient_c
 	*id = o->id;
 	if (tun_connect(tc) == 0 && tun_send(tc, t) == 0)
 		return 0;
+	if (tc->down && tc->conn == NULL) {
+		/* tunneld has been away longer than an open waits: no new wait */
+		t->deadline = ev_now(tc->loop);
+		tun_schedule(tc, 0.);
+		return 0;
+	}
 	if (!ev_is_active(&tc->retry))
 		tun_schedule(tc, tc->conn == NULL ? 0.05 : 0.);
 	return 0;

@@ -10,7 +10,8 @@
  * tunneld had not answered when the connection was lost are sent again on
  * the next one (tunclient keeps a dup of each fd until the result).  Only
  * then does it fail, with the reason tunclient_unavailable, which is no
- * fault of the target.
+ * fault of the target; until tunnel.sock answers again, later opens fail
+ * so at once (after one connect attempt) instead of waiting in turn.
  */
 #ifndef EM_TUNCLIENT_H
 #define EM_TUNCLIENT_H
