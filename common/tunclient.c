@@ -214,15 +214,15 @@ tun_connect(struct tunclient *tc)
 /*
  * (Re)connect and send what waits; opens that waited past their deadline
  * fail with tunclient_unavailable.  While some still wait, try again soon.
+ * The callbacks run last, on a list of their own: they may open or cancel.
  */
 static void
 tun_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct tunclient *tc = w->data;
+	struct pend_list dead;
 	struct tun_pend *t, *next;
 	double now = ev_now(loop), first = 0.;
-	tunclient_cb cb;
-	void *cbarg;
 	int waiting = 0;
 
 	if (tun_connect(tc) == 0)
@@ -231,29 +231,36 @@ tun_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			if (!t->sent && tun_send(tc, t) == -1 && tc->conn != NULL)
 				t->deadline = now; /* no fd to send: fail it below */
 		}
+	TAILQ_INIT(&dead);
 	for (t = TAILQ_FIRST(&tc->pend); t != NULL; t = next) {
 		next = TAILQ_NEXT(t, entry);
 		if (t->sent)
 			continue;
 		if (t->deadline <= now) {
-			tc->down = tc->conn == NULL;
-			cb = t->cb;
-			cbarg = t->arg;
-			pend_free(tc, t);
-			cb(cbarg, 0, tunclient_unavailable);
+			TAILQ_REMOVE(&tc->pend, t, entry);
+			TAILQ_INSERT_TAIL(&dead, t, entry);
 			continue;
 		}
 		if (!waiting || t->deadline < first)
 			first = t->deadline;
 		waiting = 1;
 	}
-	if (!waiting || tc->conn != NULL)
-		return;
-	/* tunneld is restarting: its socket is back within a fraction of a second */
-	tc->backoff = tc->backoff == 0. ? 0.05 : tc->backoff * 2;
-	if (tc->backoff > 0.5)
-		tc->backoff = 0.5;
-	tun_schedule(tc, first - now < tc->backoff ? first - now : tc->backoff);
+	if (!TAILQ_EMPTY(&dead) && tc->conn == NULL)
+		tc->down = 1;
+	if (waiting && tc->conn == NULL) {
+		/* tunneld is restarting: its socket is back within a fraction of a second */
+		tc->backoff = tc->backoff == 0. ? 0.05 : tc->backoff * 2;
+		if (tc->backoff > 0.5)
+			tc->backoff = 0.5;
+		tun_schedule(tc, first - now < tc->backoff ? first - now : tc->backoff);
+	}
+	while ((t = TAILQ_FIRST(&dead)) != NULL) {
+		TAILQ_REMOVE(&dead, t, entry);
+		if (t->fd != -1)
+			close(t->fd);
+		t->cb(t->arg, 0, tunclient_unavailable);
+		free(t);
+	}
 }
 
 int

@@ -119,6 +119,20 @@ R=$(udp_ask_from p1 10.201.1.30 40055 10.96.1.42 53 q3 2>&1)
 ok "DNS-port service, remote endpoint ($R)" test "$R" = "dns-remote:q3"
 R=$(udp_ask_from p1 10.201.1.30 40054 10.96.1.20 53 q2 2>&1)
 ok "service port 53, endpoint port 9377 ($R)" bash -c "[[ '$R' == pod-*:q2 ]]"
+# one unconnected socket asks two UDP services: each answer comes from its
+# own ClusterIP (conntrack keeps the flows apart; proxyd asks it per flow)
+R=$(in_ns p1 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.bind(("10.201.1.30", 40060))
+got = {}
+for vip, msg in (("10.96.1.21", b"a"), ("10.96.1.20", b"b")):
+    s.sendto(msg, (vip, 53))
+    d, a = s.recvfrom(100)
+    got[a[0]] = d.decode()
+print(got.get("10.96.1.21"), got.get("10.96.1.20"))' 2>&1)
+ok "one socket, two UDP services, each answers from its ClusterIP ($R)" \
+	bash -c "[[ '$R' == 'dns-local:a pod-'*':b' ]]"
 sleep 7
 ok "proxyd ended the local DNS flow within 7 s" \
 	grep -q "udp flow 10.201.1.30:40053 closed: idle" "$E2E_DIR/n1/proxyd.log"
