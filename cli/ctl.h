@@ -4,18 +4,36 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "metrics.h"
 
 /* ctl_conn.c: a blocking conversation with a daemon */
 int ctl_open(const struct em_config *, const char *sock);
+int ctl_open_quiet(const struct em_config *, const char *sock, int quiet);
 int ctl_send(int fd, uint16_t type, msgpack_sbuffer *);
 int ctl_recv(int fd, size_t max, struct ipc_msg *);
 void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 void ctl_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* The controller's answers (quiet: no message when it is not there). */
+int ctl_fetch_status(const struct em_config *, struct ipc_status *, int quiet);
+int ctl_fetch_metrics(const struct em_config *, struct em_samples *, int quiet);
+struct replica *ctl_fetch_state(const struct em_config *, uint32_t topics, int quiet);
 
 /* ctl_status.c */
 int ctl_status(const struct em_config *);
 /* ctl_services.c */
 int ctl_services(const struct em_config *);
+/* ctl_doctor.c: faults found, one line each (or JSON); exit 1 when any */
+struct doctor {
+	const struct em_config *cfg;
+	struct json_t *faults; /* -o json */
+	int json;
+	int n;
+};
+int ctl_doctor(const struct em_config *, const char *edgecore, int json);
+void doctor_fault(struct doctor *, const char *kind, const char *subject, const char *fix,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* ctl_edgecore.c: edgecore's clusterDNS must name our DNS address */
+void ctl_check_edgecore(struct doctor *, const char *path);
 /* ctl_peers.c */
 int ctl_peers(const struct em_config *);
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "replica.h"
 
 int
 ctl_send(int fd, uint16_t type, msgpack_sbuffer *sb)
@@ -15,9 +16,9 @@ ctl_send(int fd, uint16_t type, msgpack_sbuffer *sb)
 	return rc;
 }
 
-/* Connect and say hello; prints what is wrong and returns -1. */
+/* Connect and say hello; prints what is wrong (unless quiet) and returns -1. */
 int
-ctl_open(const struct em_config *cfg, const char *sock)
+ctl_open_quiet(const struct em_config *cfg, const char *sock, int quiet)
 {
 	struct ipc_hello h;
 	msgpack_sbuffer sb;
@@ -25,10 +26,11 @@ ctl_open(const struct em_config *cfg, const char *sock)
 	int fd;
 
 	if ((fd = ipc_connect(cfg->runtime_dir, sock)) == -1) {
-		fprintf(stderr,
-			"edgemeshctl: cannot reach %s/%s: %s (is the daemon running? "
-			"is commonConfig.runtimeDir right?)\n",
-			cfg->runtime_dir, sock, strerror(errno));
+		if (!quiet)
+			fprintf(stderr,
+				"edgemeshctl: cannot reach %s/%s: %s (is the daemon running? "
+				"is commonConfig.runtimeDir right?)\n",
+				cfg->runtime_dir, sock, strerror(errno));
 		return -1;
 	}
 	ipc_hello_init(&h, "edgemeshctl");
@@ -42,6 +44,12 @@ ctl_open(const struct em_config *cfg, const char *sock)
 	}
 	msgpack_sbuffer_destroy(&sb);
 	return fd;
+}
+
+int
+ctl_open(const struct em_config *cfg, const char *sock)
+{
+	return ctl_open_quiet(cfg, sock, 0);
 }
 
 /* Read one message; an ERROR from the daemon is printed and fails. */
@@ -107,4 +115,94 @@ ctl_fmt_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%lluB", (unsigned long long)n);
 	else
 		snprintf(buf, len, "%.1f%s", v, u[i]);
+}
+
+/* Send a request with an empty body to the controller, read one answer. */
+static int
+ctl_ask(const struct em_config *cfg, uint16_t req, struct ipc_msg *m, int quiet)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int fd, rc = -1;
+
+	if ((fd = ctl_open_quiet(cfg, IPC_CONTROLLER_SOCK, quiet)) == -1)
+		return -1;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_empty(&pk);
+	if (ctl_send(fd, req, &sb) == 0 && ctl_recv(fd, IPC_MAX_CONTROL, m) == 0)
+		rc = 0;
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	return rc;
+}
+
+int
+ctl_fetch_status(const struct em_config *cfg, struct ipc_status *st, int quiet)
+{
+	struct ipc_msg m;
+	char err[512];
+	int rc;
+
+	if (ctl_ask(cfg, IPC_STATUS_REQ, &m, quiet) == -1)
+		return -1;
+	if ((rc = ipc_unpack_status(&m, st, err, sizeof(err))) == -1)
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+	ipc_msg_clear(&m);
+	return rc;
+}
+
+int
+ctl_fetch_metrics(const struct em_config *cfg, struct em_samples *ss, int quiet)
+{
+	struct ipc_msg m;
+	char err[512];
+	int rc;
+
+	if (ctl_ask(cfg, IPC_METRICS_REQ, &m, quiet) == -1)
+		return -1;
+	if ((rc = ipc_unpack_metrics(&m, ss, err, sizeof(err))) == -1)
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+	ipc_msg_clear(&m);
+	return rc;
+}
+
+/* Subscribe like a daemon and take the snapshot of these topics. */
+struct replica *
+ctl_fetch_state(const struct em_config *cfg, uint32_t topics, int quiet)
+{
+	struct replica *r = replica_new(NULL, NULL);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct ipc_msg m;
+	char err[512];
+	int fd;
+
+	if ((fd = ctl_open_quiet(cfg, IPC_CONTROLLER_SOCK, quiet)) == -1) {
+		replica_free(r);
+		return NULL;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_subscribe(&pk, topics);
+	if (ctl_send(fd, IPC_SUBSCRIBE, &sb) == -1)
+		goto fail;
+	while (!replica_synced(r, topics)) {
+		if (ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
+			goto fail;
+		if (replica_apply(r, &m, err, sizeof(err)) == -1) {
+			fprintf(stderr, "edgemeshctl: %s\n", err);
+			ipc_msg_clear(&m);
+			goto fail;
+		}
+		ipc_msg_clear(&m);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	return r;
+fail:
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	replica_free(r);
+	return NULL;
 }

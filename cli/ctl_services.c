@@ -63,35 +63,14 @@ int
 ctl_services(const struct em_config *cfg)
 {
 	const uint32_t topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS);
-	struct replica *r = replica_new(NULL, NULL);
+	struct replica *r;
 	struct replica_iter it;
 	const struct em_object *o, **v = NULL, *eo;
-	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	char err[512];
+	char key[EM_KEY_LEN];
 	size_t n = 0, i, cap = 0;
-	int fd, rc = 1;
 
-	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1) {
-		replica_free(r);
+	if ((r = ctl_fetch_state(cfg, topics, 0)) == NULL)
 		return 1;
-	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_subscribe(&pk, topics);
-	if (ctl_send(fd, IPC_SUBSCRIBE, &sb) == -1)
-		goto out;
-	while (!replica_synced(r, topics)) {
-		if (ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-			goto out;
-		if (replica_apply(r, &m, err, sizeof(err)) == -1) {
-			fprintf(stderr, "edgemeshctl: %s\n", err);
-			ipc_msg_clear(&m);
-			goto out;
-		}
-		ipc_msg_clear(&m);
-	}
 	replica_iter_init(&it);
 	while (replica_next(r, EM_TOPIC_SERVICES, &it, &o)) {
 		if (n == cap) {
@@ -103,17 +82,11 @@ ctl_services(const struct em_config *cfg)
 	qsort(v, n, sizeof(*v), cmp_obj);
 	printf("%zu services (state version %llu)\n", n, (unsigned long long)replica_version(r));
 	for (i = 0; i < n; i++) {
-		char key[EM_KEY_LEN];
-
 		snprintf(key, sizeof(key), "%s/%s", v[i]->u.svc->ns, v[i]->u.svc->name);
 		eo = replica_get(r, EM_TOPIC_ENDPOINTS, key);
 		print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
 	}
-	rc = 0;
-out:
 	free(v);
-	msgpack_sbuffer_destroy(&sb);
 	replica_free(r);
-	close(fd);
-	return rc;
+	return 0;
 }

@@ -8,26 +8,11 @@ int
 ctl_status(const struct em_config *cfg)
 {
 	struct ipc_status st;
-	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	char err[512], up[32], rss[32];
+	char up[32], rss[32];
 	size_t i;
-	int fd, rc = 1;
 
-	if ((fd = ctl_open(cfg, IPC_CONTROLLER_SOCK)) == -1)
+	if (ctl_fetch_status(cfg, &st, 0) == -1)
 		return 1;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_empty(&pk);
-	if (ctl_send(fd, IPC_STATUS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-		goto out;
-	if (ipc_unpack_status(&m, &st, err, sizeof(err)) == -1) {
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-		ipc_msg_clear(&m);
-		goto out;
-	}
-	ipc_msg_clear(&m);
 	printf("registry: %s  state version: %llu\n\n", st.registry,
 	       (unsigned long long)st.version);
 	printf("%-11s %-10s %-8s %-7s %-9s %-8s %-22s %s\n", "DAEMON", "CONNECTED", "VERSION",
@@ -45,9 +30,5 @@ ctl_status(const struct em_config *cfg)
 		       (unsigned long long)st.rows[i].state_version, st.rows[i].state,
 		       st.rows[i].detail[0] ? "  " : "", st.rows[i].detail);
 	}
-	rc = 0;
-out:
-	msgpack_sbuffer_destroy(&sb);
-	close(fd);
-	return rc;
+	return 0;
 }

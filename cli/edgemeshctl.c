@@ -18,11 +18,14 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: edgemeshctl [-c file] command\n"
+	fprintf(stderr, "usage: edgemeshctl [-c file] [-o json] command\n"
 			"commands:\n"
 			"  status     each daemon: connected, version, uptime, state version\n"
 			"  services   services, ports, endpoints with node names, LB policy\n"
 			"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+			"  doctor [--edgecore FILE]\n"
+			"             every fault found on this node, with what to change\n"
+			"             (exit 1 when any)\n"
 			"  gen-psk    a new PSK (32 random bytes, base64)\n");
 	exit(2);
 }
@@ -46,15 +49,20 @@ int
 main(int argc, char **argv)
 {
 	struct em_config cfg;
-	const char *path = NULL;
+	const char *path = NULL, *edgecore = NULL;
 	char err[1024];
-	int ch;
+	int ch, i, json = 0;
 
 	log_init("edgemeshctl", 0);
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:o:h")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'o':
+			if (strcmp(optarg, "json") != 0)
+				usage();
+			json = 1;
 			break;
 		default:
 			usage();
@@ -62,7 +70,18 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1)
+	/* options after the command: -o json, doctor's --edgecore FILE */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--edgecore") == 0 && i + 1 < argc &&
+			 strcmp(argv[0], "doctor") == 0)
+			edgecore = argv[i + 1];
+		else
+			usage();
+		i++;
+	}
+	if (argc < 1)
 		usage();
 	if (strcmp(argv[0], "gen-psk") == 0)
 		return cmd_gen_psk();
@@ -78,5 +97,7 @@ main(int argc, char **argv)
 		return ctl_services(&cfg);
 	if (strcmp(argv[0], "peers") == 0)
 		return ctl_peers(&cfg);
+	if (strcmp(argv[0], "doctor") == 0)
+		return ctl_doctor(&cfg, edgecore, json);
 	usage();
 }

@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "srcrange.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
@@ -91,6 +92,7 @@ static int check_ipv4_opt(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
+static int check_cidr(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -175,6 +177,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("commonConfig.stateDir", state_dir, check_abspath),
 	K_STR("commonConfig.clusterDomain", cluster_domain, check_domain),
 	K_SLIST("commonConfig.ipcUsers", n_ipc_users, ipc_users, check_nonempty),
+	K_SLIST("commonConfig.clientSourceRanges", n_client_ranges, client_ranges, check_cidr),
 	K_SECTION("commonConfig.pprofConfig"),
 	X_BOOL("commonConfig.pprofConfig.enableProfiling"),
 	X_STR("commonConfig.pprofConfig.profilingAddress"),
@@ -384,6 +387,14 @@ check_nonempty(const char *v, char *why, size_t len)
 		return 0;
 	snprintf(why, len, "must not be empty");
 	return -1;
+}
+
+static int
+check_cidr(const char *v, char *why, size_t len)
+{
+	struct ip_range r;
+
+	return ip_range_parse(v, &r, why, len);
 }
 
 static int

@@ -54,6 +54,8 @@ struct em_config {
 	char cluster_domain[EM_NAME_LEN]; /* ours: clusterDomain, default cluster.local */
 	size_t n_ipc_users; /* ours: ipcUsers, names or numeric uids allowed on our sockets */
 	char ipc_users[EM_CFG_LIST_MAX][64];
+	size_t n_client_ranges; /* ours: clientSourceRanges (CIDRs) for socksd and dnsd; */
+	char client_ranges[EM_CFG_LIST_MAX][50]; /* none: loopback, local addrs, pod subnets */
 
 	/* registry (ours) */
 	char registry_path[EM_PATH_MAX]; /* registry.path: manifest directory */

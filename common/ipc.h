@@ -39,12 +39,13 @@ enum ipc_type {
 	IPC_ERROR = 2, /* reason; the sender then closes */
 
 	/* daemon, cli -> controller */
-	IPC_SUBSCRIBE = 10,  /* topic bitmask */
-	IPC_HEALTH = 11,     /* the sender's health */
-	IPC_STATUS_REQ = 12, /* no body */
-	IPC_FD_STORE = 13,   /* key + fd: a listening socket to keep while we restart */
-	IPC_FD_FETCH = 14,   /* key: give back what we stored under it */
-	IPC_METRICS = 15,    /* the sender's metric samples (metrics.h) */
+	IPC_SUBSCRIBE = 10,   /* topic bitmask */
+	IPC_HEALTH = 11,      /* the sender's health */
+	IPC_STATUS_REQ = 12,  /* no body */
+	IPC_FD_STORE = 13,    /* key + fd: a listening socket to keep while we restart */
+	IPC_FD_FETCH = 14,    /* key: give back what we stored under it */
+	IPC_METRICS = 15,     /* the sender's metric samples (metrics.h) */
+	IPC_METRICS_REQ = 16, /* cli: every sample of the node, answered with METRICS */
 
 	/* controller -> daemon, cli */
 	IPC_SNAPSHOT_BEGIN = 20, /* topic, version */

@@ -21,6 +21,7 @@ static const struct {
     {IPC_FD_STORE, "FD_STORE", 1},
     {IPC_FD_FETCH, "FD_FETCH", 0},
     {IPC_METRICS, "METRICS", 0},
+    {IPC_METRICS_REQ, "METRICS_REQ", 0},
     {IPC_SNAPSHOT_BEGIN, "SNAPSHOT_BEGIN", 0},
     {IPC_UPSERT, "UPSERT", 0},
     {IPC_DELETE, "DELETE", 0},

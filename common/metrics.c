@@ -61,6 +61,16 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
 			  "Gateway requests, by route and status code"},
     [EM_M_GW_DURATION] = {"edgemesh_gateway_request_duration_seconds", EM_MT_HISTOGRAM,
 			  "Time from a request's head to the end of its response"},
+    [EM_M_REGISTRY_UP] = {"edgemesh_registry_up", EM_MT_GAUGE,
+			  "1 while the registry (files or Kubernetes API) is read without error"},
+    [EM_M_ISTIO_CRDS] = {"edgemesh_registry_istio_crds", EM_MT_GAUGE,
+			 "1 when the API serves the Istio CRDs (Kubernetes source only)"},
+    [EM_M_PEER_PSK_MISMATCH] = {"edgemesh_peer_psk_mismatch", EM_MT_GAUGE,
+				"1 while the peer presents another PSK (theirs: its fingerprint)"},
+    [EM_M_DNS_UPSTREAM_UP] = {"edgemesh_dns_upstream_up", EM_MT_GAUGE,
+			      "1 when the upstream answered the last query sent to it"},
+    [EM_M_PEER_UNREACHABLE] = {"edgemesh_peer_cannot_reach_us", EM_MT_GAUGE,
+			       "1 while the peer reports that it cannot dial this node directly"},
 };
 
 const double em_histogram_bounds[12] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -190,6 +200,26 @@ metrics_add_histogram(struct em_samples *ss, enum em_metric id, const struct em_
 	rc |= metrics_add_part(ss, id, EM_MP_SUM, h->sum, label, value, NULL);
 	rc |= metrics_add_part(ss, id, EM_MP_COUNT, (double)h->count, label, value, NULL);
 	return rc != 0 ? -1 : 0;
+}
+
+int
+metrics_add_from(struct em_samples *ss, const struct em_sample *src, const char *daemon)
+{
+	struct em_sample *s;
+
+	if (metrics_add_part(ss, (enum em_metric)src->id, (enum em_metric_part)src->part,
+			     src->value, "daemon", daemon, NULL) == -1)
+		return -1;
+	s = &ss->s[ss->n - 1];
+	if (src->labels[0] == '\0')
+		return 0;
+	if (strlen(s->labels) + 1 + strlen(src->labels) + 1 > sizeof(s->labels)) {
+		ss->n--;
+		return -1;
+	}
+	strcat(s->labels, ",");
+	strcat(s->labels, src->labels);
+	return 0;
 }
 
 void

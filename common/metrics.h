@@ -46,6 +46,12 @@ enum em_metric {
 	/* gatewayd */
 	EM_M_GW_REQUESTS,
 	EM_M_GW_DURATION,
+	/* facts for edgemeshctl doctor */
+	EM_M_REGISTRY_UP,
+	EM_M_ISTIO_CRDS,
+	EM_M_PEER_PSK_MISMATCH,
+	EM_M_DNS_UPSTREAM_UP,
+	EM_M_PEER_UNREACHABLE,
 	EM_M__COUNT
 };
 
@@ -95,6 +101,8 @@ void metrics_observe(struct em_histogram *, double seconds);
 /* Adds the histogram's samples with one label pair (name, value), or none. */
 int metrics_add_histogram(struct em_samples *, enum em_metric, const struct em_histogram *,
 			  const char *label, const char *value);
+/* Copy a sample with daemon="NAME" put before its labels. */
+int metrics_add_from(struct em_samples *, const struct em_sample *, const char *daemon);
 void metrics_clear(struct em_samples *);
 void metrics_free(struct em_samples *);
 

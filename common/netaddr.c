@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,4 +27,16 @@ net_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "?");
 	}
 	return buf;
+}
+
+int
+net_accept(int lfd, struct sockaddr_storage *ss)
+{
+	socklen_t sl = sizeof(*ss);
+	int fd;
+
+	if ((fd = accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1 &&
+	    (errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED))
+		errno = EAGAIN;
+	return fd;
 }

@@ -1,4 +1,4 @@
-/* Socket addresses as text, for logs and status lines. */
+/* Socket addresses as text, for logs and status lines; accepting clients. */
 #ifndef EM_NETADDR_H
 #define EM_NETADDR_H
 
@@ -10,5 +10,12 @@
  * Returns buf.
  */
 const char *net_addr_text(const struct sockaddr_storage *, char *buf, size_t len);
+
+/*
+ * accept4() a nonblocking, close-on-exec client into ss: the fd, or -1
+ * with errno EAGAIN when there is none now (EINTR and ECONNABORTED count
+ * as none), another errno on a real error (the caller logs it).
+ */
+int net_accept(int lfd, struct sockaddr_storage *ss);
 
 #endif

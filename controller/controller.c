@@ -17,6 +17,16 @@ registry_ready(void *arg)
 	return arg == NULL || reg_kube_synced(arg);
 }
 
+static int
+registry_health(void *arg, char *err, size_t len, int *istio_missing)
+{
+	if (arg != NULL)
+		return reg_kube_health(arg, err, len, istio_missing);
+	err[0] = '\0';
+	*istio_missing = -1; /* the file registry: nothing to install */
+	return 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -45,6 +55,7 @@ main(int argc, char **argv)
 		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
 	else
 		rk = reg_kube_new(d.loop, &d.cfg, st);
+	server_set_registry(srv, registry_health, rk);
 	http = ctl_http_new(&d, srv, st, registry_ready, rk);
 
 	daemon_start(&d);

@@ -42,6 +42,9 @@ void server_free(struct server *);
 /* 0 when the daemon is live (ready: and ready), else -1; why says which. */
 int server_daemon_health(struct server *, const char *name, int ready, char *why, size_t len);
 void server_metrics(struct server *, struct em_textbuf *);
+/* The registry's health for metrics, status and doctor (see reg_kube_health). */
+typedef int (*registry_health_fn)(void *arg, char *err, size_t len, int *istio_missing);
+void server_set_registry(struct server *, registry_health_fn, void *arg);
 
 /* ctl_http.c: metricConfig's /metrics and health endpoints (NULL: disabled) */
 struct ctl_http;
@@ -59,5 +62,7 @@ struct reg_kube;
 struct reg_kube *reg_kube_new(struct ev_loop *, const struct em_config *, struct state *);
 void reg_kube_free(struct reg_kube *);
 int reg_kube_synced(const struct reg_kube *);
+/* 1 when listed and watching with no error; err says what failed; Istio CRDs not served. */
+int reg_kube_health(const struct reg_kube *, char *err, size_t len, int *istio_missing);
 
 #endif

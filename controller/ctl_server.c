@@ -55,11 +55,14 @@ struct server {
 	size_t nstored;
 	unsigned starts[N_KNOWN];   /* processes per known daemon since we started */
 	uint32_t last_pid[N_KNOWN]; /* the newest of them */
+	registry_health_fn registry_health;
+	void *registry_arg;
 };
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 
 static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+static void send_metrics(struct server *, struct client *);
 
 static int
 known_index(const char *name)
@@ -385,6 +388,13 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 		}
 		send_status(srv, c);
 		break;
+	case IPC_METRICS_REQ:
+		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
+			client_error(c, "%s", err);
+			return;
+		}
+		send_metrics(srv, c);
+		break;
 	case IPC_FD_STORE:
 		fd_store(srv, c, m);
 		break;
@@ -498,9 +508,9 @@ server_own_samples(struct server *srv, struct em_samples *ss)
 {
 	static const enum em_topic topics[] = {EM_TOPIC_SERVICES, EM_TOPIC_ENDPOINTS,
 					       EM_TOPIC_PEERS, EM_TOPIC_GATEWAYS};
-	char why[256];
+	char why[256], rerr[80]; /* rerr: a label, kept short */
 	size_t i;
-	int k;
+	int k, up, istio;
 
 	for (k = 0; k < N_KNOWN; k++) {
 		if (srv->starts[k] == 0)
@@ -513,6 +523,12 @@ server_own_samples(struct server *srv, struct em_samples *ss)
 		metrics_add(ss, EM_M_DAEMON_RESTARTS, srv->starts[k] - 1, "daemon",
 			    known_daemons[k], NULL);
 	}
+	if (srv->registry_health != NULL) {
+		up = srv->registry_health(srv->registry_arg, rerr, sizeof(rerr), &istio);
+		metrics_add(ss, EM_M_REGISTRY_UP, up, "source", srv->registry, "error", rerr, NULL);
+		if (istio != -1)
+			metrics_add(ss, EM_M_ISTIO_CRDS, !istio, NULL);
+	}
 	if (srv->state == NULL)
 		return;
 	metrics_add(ss, EM_M_STATE_VERSION, (double)state_version(srv->state), NULL);
@@ -522,27 +538,63 @@ server_own_samples(struct server *srv, struct em_samples *ss)
 			    em_topic_name(topics[i]), NULL);
 }
 
-/* The node's metrics: each family once, the samples of every daemon under it. */
+/* Every sample of the node, each daemon's with daemon="..." (merged). */
+static void
+server_samples(struct server *srv, struct em_samples *all)
+{
+	struct em_samples base = {0};
+	struct client *c;
+	size_t j;
+	int i;
+
+	server_own_samples(srv, all);
+	daemon_base_samples(srv->d, &base);
+	for (j = 0; j < base.n; j++)
+		metrics_add_from(all, &base.s[j], "controller");
+	metrics_free(&base);
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if ((c = srv->clients[i]) != NULL && c->hello && known_index(c->h.name) != -1)
+			for (j = 0; j < c->samples.n; j++)
+				metrics_add_from(all, &c->samples.s[j], c->h.name);
+}
+
+/* The node's metrics: each family once, every daemon's samples under it. */
 void
 server_metrics(struct server *srv, struct em_textbuf *tb)
 {
-	struct em_samples own = {0}, base = {0};
-	struct client *c;
-	int id, i;
+	struct em_samples all = {0};
+	int id;
 
-	server_own_samples(srv, &own);
-	daemon_base_samples(srv->d, &base);
+	server_samples(srv, &all);
 	for (id = 0; id < EM_M__COUNT; id++) {
 		metrics_render_head(tb, (enum em_metric)id);
-		metrics_render(tb, NULL, &own, (enum em_metric)id);
-		metrics_render(tb, "controller", &base, (enum em_metric)id);
-		for (i = 0; i < MAX_CLIENTS; i++)
-			if ((c = srv->clients[i]) != NULL && c->hello &&
-			    known_index(c->h.name) != -1)
-				metrics_render(tb, c->h.name, &c->samples, (enum em_metric)id);
+		metrics_render(tb, NULL, &all, (enum em_metric)id);
 	}
-	metrics_free(&own);
-	metrics_free(&base);
+	metrics_free(&all);
+}
+
+/* METRICS_REQ (edgemeshctl doctor): the same samples over IPC. */
+static void
+send_metrics(struct server *srv, struct client *to)
+{
+	struct em_samples all = {0};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	server_samples(srv, &all);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_metrics(&pk, &all);
+	ipc_conn_send_sbuf(to->conn, IPC_METRICS, &sb, -1);
+	msgpack_sbuffer_destroy(&sb);
+	metrics_free(&all);
+}
+
+void
+server_set_registry(struct server *srv, registry_health_fn fn, void *arg)
+{
+	srv->registry_health = fn;
+	srv->registry_arg = arg;
 }
 
 void

@@ -500,6 +500,25 @@ reg_kube_synced(const struct reg_kube *rk)
 	return rk->synced;
 }
 
+int
+reg_kube_health(const struct reg_kube *rk, char *err, size_t len, int *istio_missing)
+{
+	const char *e;
+	size_t i;
+
+	*istio_missing = 0;
+	err[0] = '\0';
+	for (i = 0; i < KUBE_NRES; i++) {
+		if (kube_resources[i].optional && kube_watch_absent(rk->w[i]))
+			*istio_missing = 1;
+		if (err[0] == '\0' && *(e = kube_watch_error(rk->w[i])) != '\0')
+			snprintf(err, len, "%s", e);
+	}
+	if (err[0] == '\0' && !rk->synced)
+		snprintf(err, len, "not synced yet");
+	return err[0] == '\0';
+}
+
 struct reg_kube *
 reg_kube_new(struct ev_loop *loop, const struct em_config *cfg, struct state *st)
 {

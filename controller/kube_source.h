@@ -115,6 +115,8 @@ int kube_watch_seed(struct kube_watch *, json_t *obj);
 int kube_watch_synced(const struct kube_watch *);
 enum kobj_kind kube_watch_kind(const struct kube_watch *);
 size_t kube_watch_count(const struct kube_watch *);
+int kube_watch_absent(const struct kube_watch *);	 /* optional, not served (404) */
+const char *kube_watch_error(const struct kube_watch *); /* the last list error, or "" */
 /* Is obj (key, resourceVersion) the version we hold?  For the disk cache. */
 int kube_watch_holds(const struct kube_watch *, const char *key, const char *rv);
 /* Delete every object this watch put (a Secret no Gateway names any more). */

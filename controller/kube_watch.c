@@ -58,6 +58,8 @@ struct kube_watch {
 	ev_timer retry;
 	ev_tstamp started;
 	ev_tstamp last_gone; /* the last relist for a 410 */
+	int absent;	     /* optional and not served (404) */
+	char error[200];     /* the last list error, "" after a good list */
 };
 
 static void kw_list_begin(struct kube_watch *);
@@ -363,6 +365,7 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status != 200)) {
 		log_warnx("kube: %s: list: %s (%s); keeping the last known state", kw->res->name,
 			  err, kube_client(kw->rk)->server);
+		snprintf(kw->error, sizeof(kw->error), "%s: %s", kube_client(kw->rk)->server, err);
 		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_LIST);
 		return;
@@ -376,6 +379,8 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 		return;
 	}
 	if (status == 404 && kw->res->optional) {
+		kw->absent = 1;
+		kw->error[0] = '\0';
 		log_info("kube: %s not served (404: CRD not installed?); using defaults, "
 			 "checking again every %.0fs",
 			 kw->res->name, KW_OPTIONAL_RECHECK);
@@ -393,6 +398,8 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 		return;
 	}
 	if (status != 200) {
+		snprintf(kw->error, sizeof(kw->error), "%s: HTTP %ld on %s",
+			 kube_client(kw->rk)->server, status, kw->res->path);
 		kw_http_error(kw, status, KW_NEXT_LIST);
 		return;
 	}
@@ -414,6 +421,8 @@ kw_list_done(void *arg, CURLcode rc, long status, const char *err)
 		kw_list_begin(kw); /* the next page */
 		return;
 	}
+	kw->absent = 0;
+	kw->error[0] = '\0';
 	kw_list_finish(kw);
 	if (kw->rv[0] == '\0') {
 		log_warnx("kube: %s: list without resourceVersion; listing again later",
@@ -549,6 +558,7 @@ kw_watch_data(void *arg, long status, const char *p, size_t n)
 		kw_buf_add(kw, p, n, KW_ERRBODY_MAX);
 		return 0;
 	}
+	kw->error[0] = '\0'; /* the stream flows again */
 	/* newline-delimited events, split anywhere by the transport */
 	return kube_lines_feed(&kw->lines, p, n, kw_watch_line, kw);
 }
@@ -589,6 +599,7 @@ kw_watch_done(void *arg, CURLcode rc, long status, const char *err)
 	}
 	if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && status != 200)) {
 		log_warnx("kube: %s: watch: %s; keeping the last known state", kw->res->name, err);
+		snprintf(kw->error, sizeof(kw->error), "%s: %s", kube_client(kw->rk)->server, err);
 		kw_buf_reset(kw);
 		kw_backoff(kw, KW_NEXT_WATCH);
 		return;
@@ -740,4 +751,16 @@ kube_watch_forget(struct kube_watch *kw)
 		kw_delete_key(kw, key);
 	hmap_free(kw->known, free);
 	kw->known = hmap_new();
+}
+
+int
+kube_watch_absent(const struct kube_watch *kw)
+{
+	return kw->absent;
+}
+
+const char *
+kube_watch_error(const struct kube_watch *kw)
+{
+	return kw->error;
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
+
 struct em_service;
 struct em_endpoints;
 struct ev_loop;
@@ -251,6 +253,8 @@ struct dns_fwd *dns_fwd_new(struct ev_loop *, const struct sockaddr_storage *ups
 void dns_fwd_free(struct dns_fwd *);
 void dns_fwd_set_upstreams(struct dns_fwd *, const struct sockaddr_storage *, size_t n);
 size_t dns_fwd_upstreams(const struct dns_fwd *);
+/* Upstream i's address; 1 if it answered its last query, 0 if not, -1 none asked yet. */
+int dns_fwd_upstream(const struct dns_fwd *, size_t i, struct sockaddr_storage *);
 void dns_fwd_set_timeout(struct dns_fwd *, double seconds);
 void dns_fwd_set_max_outstanding(struct dns_fwd *, size_t);
 void dns_fwd_set_tcp_only(struct dns_fwd *, bool);
@@ -269,6 +273,7 @@ int dns_upstreams_from_resolv_conf(const char *path, const struct sockaddr_stora
 #define DNS_TCP_LISTEN_MAX 4
 
 struct dns_tcp_conn;
+struct srcgate;
 
 /* Where a query came from, hence where its answer goes. */
 struct dns_origin {
@@ -279,11 +284,40 @@ struct dns_origin {
 	socklen_t peerlen;
 };
 
+/* Answers by question type and rcode, for metrics (bounded label sets). */
+enum {
+	DNS_QT_A,
+	DNS_QT_AAAA,
+	DNS_QT_SRV,
+	DNS_QT_PTR,
+	DNS_QT_CNAME,
+	DNS_QT_TXT,
+	DNS_QT_OTHER,
+	DNS_QT_N
+};
+enum {
+	DNS_RC_NOERROR,
+	DNS_RC_FORMERR,
+	DNS_RC_SERVFAIL,
+	DNS_RC_NXDOMAIN,
+	DNS_RC_NOTIMP,
+	DNS_RC_REFUSED,
+	DNS_RC_OTHER,
+	DNS_RC_N
+};
+extern const char *const dns_qt_names[DNS_QT_N], *const dns_rc_names[DNS_RC_N];
+
 struct dns_stats {
 	uint64_t queries, zone, cache_hits, forwarded, chased;
 	uint64_t servfail, formerr, dropped, truncated;
 	uint64_t tcp_accepted, tcp_refused, tcp_timeouts;
+	uint64_t tcp_over_source; /* closed: DNS_TCP_PER_SOURCE from one address */
+	uint64_t answers[DNS_QT_N][DNS_RC_N];
+	struct em_histogram upstream; /* seconds until an upstream answered */
 };
+/* Count one answer by its question's type and its rcode. */
+void dns_stats_answer(struct dns_stats *, const uint8_t *msg, size_t len);
+void dns_stats_fill(const struct dns_stats *, const struct dns_fwd *, struct em_samples *);
 
 struct dns_server {
 	struct ev_loop *loop;
@@ -293,6 +327,7 @@ struct dns_server {
 	struct dns_req *reqs; /* queries waiting for an upstream */
 	size_t nreqs;
 	struct dns_stats st;
+	struct srcgate *gate; /* who may ask (commonConfig.clientSourceRanges); NULL: all */
 	struct dns_udp *udp[DNS_UDP_LISTEN_MAX];
 	size_t nudp;
 	struct dns_tcp *tcp[DNS_TCP_LISTEN_MAX];
@@ -308,6 +343,8 @@ void dns_server_free(struct dns_server *);
 void dns_server_query(struct dns_server *, const struct dns_origin *, const uint8_t *msg,
 		      size_t len);
 void dns_server_cancel(struct dns_server *, const struct dns_tcp_conn *);
+/* May this source ask?  If not, it is counted and logged (what: "UDP query"). */
+bool dns_server_client_ok(struct dns_server *, const struct sockaddr_storage *, const char *what);
 
 /* dns_udp.c */
 #define DNS_UDP_BATCH		  16   /* datagrams per recvmmsg/sendmmsg */
@@ -324,6 +361,7 @@ void dns_udp_send(struct dns_server *, const struct dns_origin *, uint8_t *msg, 
 
 /* dns_tcp.c (RFC 7766: pipelined queries, answers in any order) */
 #define DNS_TCP_CLIENTS_MAX 128	  /* connections; the least active idle one goes */
+#define DNS_TCP_PER_SOURCE  16	  /* of them from one address; its own idle one goes */
 #define DNS_TCP_QUERY_MAX   4096  /* longer queries close the connection */
 #define DNS_TCP_PENDING_MAX 16	  /* queries in flight before reading stops */
 #define DNS_TCP_WBUF_MAX    65536 /* queued answer octets before reading stops */

@@ -67,7 +67,8 @@ struct dns_fwd {
 	struct ev_loop *loop;
 	struct sockaddr_storage up[DNS_UPSTREAMS_MAX];
 	size_t nup;
-	size_t pref; /* the upstream that answered last */
+	size_t pref;			    /* the upstream that answered last */
+	int8_t answered[DNS_UPSTREAMS_MAX]; /* its last query: 1 answered, 0 not, -1 none yet */
 	double timeout;
 	size_t max;
 	bool tcp_only;
@@ -112,6 +113,7 @@ dns_fwd_new(struct ev_loop *loop, const struct sockaddr_storage *upstreams, size
 			continue;
 		f->up[f->nup++] = upstreams[i];
 	}
+	memset(f->answered, -1, sizeof(f->answered));
 	return f;
 }
 
@@ -126,6 +128,7 @@ dns_fwd_set_upstreams(struct dns_fwd *f, const struct sockaddr_storage *upstream
 
 	f->nup = 0;
 	f->pref = 0;
+	memset(f->answered, -1, sizeof(f->answered));
 	for (i = 0; i < n && f->nup < DNS_UPSTREAMS_MAX; i++) {
 		if (upstreams[i].ss_family != AF_INET && upstreams[i].ss_family != AF_INET6)
 			continue;
@@ -137,6 +140,15 @@ size_t
 dns_fwd_upstreams(const struct dns_fwd *f)
 {
 	return f->nup;
+}
+
+int
+dns_fwd_upstream(const struct dns_fwd *f, size_t i, struct sockaddr_storage *addr)
+{
+	if (i >= f->nup)
+		return -1;
+	*addr = f->up[i];
+	return f->answered[i];
 }
 
 void
@@ -221,6 +233,8 @@ static void
 q_next(struct fwd_q *q)
 {
 	q_close(q);
+	if (q->up < q->f->nup)
+		q->f->answered[q->up] = 0;
 	q->tried++;
 	if (q->f->nup == 0 || q->tried >= q->f->nup) {
 		q_finish(q, NULL, 0);
@@ -265,6 +279,7 @@ q_response(struct fwd_q *q, uint8_t *resp, size_t len)
 		return;
 	}
 	f->pref = q->up;
+	f->answered[q->up] = 1;
 	q_finish(q, resp, len);
 }
 

@@ -24,6 +24,7 @@
 #include "dns.h"
 #include "log.h"
 #include "model.h"
+#include "srcgate.h"
 
 struct dns_req {
 	struct dns_req *prev, *next;
@@ -34,6 +35,7 @@ struct dns_req {
 	struct dns_query cq;	  /* the query for the target */
 	struct dns_msg_builder b; /* the answer so far (chasing) */
 	uint8_t *buf;		  /* b's buffer, DNS_MSG_MAX octets */
+	double t0;		  /* when it was sent upstream */
 };
 
 static uint64_t
@@ -54,6 +56,7 @@ deliver(struct dns_server *s, const struct dns_origin *o, uint8_t *msg, size_t l
 {
 	if (len >= DNS_HDR_LEN && (msg[3] & DNS_F_RCODE) == DNS_R_SERVFAIL)
 		s->st.servfail++;
+	dns_stats_answer(&s->st, msg, len);
 	if (o->conn != NULL) {
 		dns_tcp_reply(s, o->conn, msg, len);
 		return;
@@ -98,6 +101,7 @@ req_new(struct dns_server *s, const struct dns_origin *o, const struct dns_query
 	r->s = s;
 	r->o = *o;
 	r->q = *q;
+	r->t0 = ev_now(s->loop);
 	r->next = s->reqs;
 	if (s->reqs != NULL)
 		s->reqs->prev = r;
@@ -145,6 +149,8 @@ fwd_done(void *arg, const uint8_t *resp, size_t len)
 
 	if (resp != NULL && s->cache != NULL)
 		dns_cache_put(s->cache, q, resp, len, now_ms(s));
+	if (resp != NULL && !r->chasing)
+		metrics_observe(&s->st.upstream, ev_time() - r->t0);
 	if (r->chasing) {
 		chase_finish(r, resp, len);
 		return;
@@ -293,6 +299,17 @@ dns_server_new(struct ev_loop *loop, struct dns_zone *zone, struct dns_cache *ca
 	s->cache = cache;
 	s->fwd = fwd;
 	return s;
+}
+
+bool
+dns_server_client_ok(struct dns_server *s, const struct sockaddr_storage *peer, const char *what)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)peer;
+
+	if (s->gate == NULL || srcgate_allows(s->gate, sa, ev_now(s->loop)))
+		return true;
+	srcgate_log_refused(s->gate, what, sa, ev_now(s->loop));
+	return false;
 }
 
 /* Stop serving: connections, listeners, then queries still in flight. */

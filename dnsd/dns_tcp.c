@@ -12,7 +12,9 @@
  * DNS_TCP_IDLE seconds with nothing in flight, on a write error, or after
  * the client's EOF once every answer is out.  With DNS_TCP_CLIENTS_MAX
  * connections open a new one pushes out the least recently active idle
- * connection, or is closed itself when none is idle.
+ * connection, or is closed itself when none is idle; the same within the
+ * DNS_TCP_PER_SOURCE connections one client address may hold.  Sources
+ * outside commonConfig.clientSourceRanges are closed at accept, unread.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -28,6 +30,7 @@
 #include "dns.h"
 #include "log.h"
 #include "model.h"
+#include "srcrange.h"
 
 #define TCP_ACCEPTS_PER_EVENT 16
 
@@ -324,17 +327,46 @@ conn_close(struct dns_tcp_conn *c)
 	free(c);
 }
 
-/* Make room for one more connection; false if every one is busy. */
 static bool
-conn_make_room(struct dns_server *s)
+same_source(const struct sockaddr_storage *a, const struct ip_addr *b)
 {
-	struct dns_tcp_conn *c, *victim = NULL;
+	struct ip_addr x;
 
+	return ip_addr_from_sockaddr((const struct sockaddr *)a, &x) == 0 && ip_addr_equal(&x, b);
+}
+
+/*
+ * Make room for one more connection from peer: within its source's
+ * DNS_TCP_PER_SOURCE, then within DNS_TCP_CLIENTS_MAX, by closing the least
+ * recently active idle connection (of that source, then of anyone); false
+ * if every one is busy.
+ */
+static bool
+conn_make_room(struct dns_server *s, const struct sockaddr_storage *peer)
+{
+	struct dns_tcp_conn *c, *victim = NULL, *own = NULL;
+	struct ip_addr src;
+	size_t same = 0;
+	bool known = ip_addr_from_sockaddr((const struct sockaddr *)peer, &src) == 0;
+
+	for (c = s->conns; c != NULL; c = c->next) {
+		if (known && same_source(&c->peer, &src)) {
+			same++;
+			if (c->pending == 0 && c->wbytes == 0)
+				own = c; /* the last one found is the least active */
+		}
+		if (c->pending == 0 && c->wbytes == 0)
+			victim = c;
+	}
+	if (same >= DNS_TCP_PER_SOURCE) {
+		s->st.tcp_over_source++;
+		if (own == NULL)
+			return false;
+		conn_close(own);
+		return true;
+	}
 	if (s->nconns < DNS_TCP_CLIENTS_MAX)
 		return true;
-	for (c = s->conns; c != NULL; c = c->next)
-		if (c->pending == 0 && c->wbytes == 0)
-			victim = c; /* the last one found is the least active */
 	if (victim == NULL)
 		return false;
 	conn_close(victim);
@@ -360,7 +392,11 @@ tcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("dns tcp: accept");
 			return;
 		}
-		if (!conn_make_room(s)) {
+		if (!dns_server_client_ok(s, &peer, "DNS connection over TCP")) {
+			close(fd);
+			continue;
+		}
+		if (!conn_make_room(s, &peer)) {
 			s->st.tcp_refused++;
 			close(fd);
 			continue;

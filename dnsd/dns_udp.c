@@ -75,6 +75,10 @@ udp_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		u->batching = true;
 		for (i = 0; i < n; i++) {
+			/* dropped, not REFUSED: a datagram's source can be forged, and an
+			 * answer to it would make us a reflector */
+			if (!dns_server_client_ok(u->s, &u->peer[i], "DNS query over UDP"))
+				continue;
 			memcpy(&o.peer, &u->peer[i], sizeof(o.peer));
 			o.peerlen = u->in[i].msg_hdr.msg_namelen;
 			dns_server_query(u->s, &o, u->ibuf[i], u->in[i].msg_len);

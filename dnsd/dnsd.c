@@ -19,6 +19,7 @@
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
+#include "srcgate.h"
 
 #define NORMAL_CACHE_TTL_MAX 3600 /* normal mode: upstream TTLs, capped like CoreDNS */
 
@@ -33,6 +34,7 @@ struct dnsd_state {
 	struct sockaddr_storage listen;
 	bool cache_dns;
 	char upstream_desc[256];
+	struct srcgate gate; /* commonConfig.clientSourceRanges */
 };
 
 static const char *opt_listen, *opt_resolv;
@@ -274,6 +276,15 @@ dnsd_synced(void *arg)
 }
 
 static void
+dnsd_metrics(void *arg, struct em_samples *ss)
+{
+	struct dnsd_state *s = arg;
+
+	if (s->srv != NULL)
+		dns_stats_fill(&s->srv->st, s->srv->fwd, ss);
+}
+
+static void
 dnsd_health(void *arg, struct ipc_health *h)
 {
 	struct dnsd_state *s = arg;
@@ -289,12 +300,14 @@ dnsd_health(void *arg, struct ipc_health *h)
 		dns_zone_stats(s->zone, &nsvc, &neps, &nrev);
 	snprintf(h->detail, sizeof(h->detail),
 		 "%s services=%zu endpoints=%zu queries=%llu zone=%llu cache_hits=%llu "
-		 "forwarded=%llu servfail=%llu formerr=%llu cached=%zu tcp=%zu upstreams=%s",
+		 "forwarded=%llu servfail=%llu formerr=%llu cached=%zu tcp=%zu not_client=%llu "
+		 "upstreams=%s",
 		 s->cache_dns ? "cacheDNS" : "zone", nsvc, neps, (unsigned long long)st->queries,
 		 (unsigned long long)st->zone, (unsigned long long)st->cache_hits,
 		 (unsigned long long)st->forwarded, (unsigned long long)st->servfail,
 		 (unsigned long long)st->formerr, s->cache != NULL ? dns_cache_count(s->cache) : 0,
-		 s->srv->nconns, s->upstream_desc[0] != '\0' ? s->upstream_desc : "none");
+		 s->srv->nconns, (unsigned long long)s->gate.refused,
+		 s->upstream_desc[0] != '\0' ? s->upstream_desc : "none");
 }
 
 /* A socket parked in the controller, if it is bound where we listen. */
@@ -378,6 +391,7 @@ main(int argc, char **argv)
 	int udp[DNS_UDP_LISTEN_MAX], tcp[DNS_TCP_LISTEN_MAX];
 	size_t nudp = 0, ntcp = 0, nup, i;
 	const struct em_config *cfg;
+	char why[160];
 
 	daemon_init(&d, "dnsd", argc, argv, dnsd_opts);
 	memset(&s, 0, sizeof(s));
@@ -424,6 +438,12 @@ main(int argc, char **argv)
 						s.cache_dns ? (uint32_t)cfg->dns.cache_ttl
 							    : NORMAL_CACHE_TTL_MAX);
 		s.srv = dns_server_new(d.loop, s.zone, s.cache, s.fwd);
+		if (srcgate_init(&s.gate, cfg->client_ranges, cfg->n_client_ranges, &d.replica,
+				 cfg->node_name, why, sizeof(why)) == -1)
+			fatalx("commonConfig.clientSourceRanges: %s", why);
+		s.srv->gate = &s.gate;
+		if (cfg->n_client_ranges == 0)
+			d.topics |= EM_TOPIC_BIT(EM_TOPIC_PEERS); /* our Node addresses */
 		for (i = 0; i < nudp; i++)
 			dns_udp_add(s.srv, udp[i]);
 		for (i = 0; i < ntcp; i++)
@@ -439,6 +459,7 @@ main(int argc, char **argv)
 	d.on_change = dnsd_change;
 	d.on_synced = dnsd_synced;
 	d.fill_health = dnsd_health;
+	d.fill_metrics = dnsd_metrics;
 	d.arg = &s;
 	daemon_start(&d);
 	daemon_run(&d);

@@ -1,9 +1,10 @@
 /*
  * edgemesh-gatewayd: ingress gateway for Istio Gateway + VirtualService.
  * This file holds main(): options, config, privileges, the event loop.
- * The engine: gw_listen.c (listeners), gw_conn.c (connections),
+ * The engine: gw_listen.c (listeners), gw_conn*.c (connections),
  * gw_http.c (HTTP/1.1), gw_route.c (routing), gw_tls.c (TLS), gw_sni.c
- * (ClientHello peeking), gw_upstream.c (endpoints).
+ * (ClientHello peeking), gw_upstream.c (endpoints, balanced by
+ * common/lb.c); raw connections run on common/relay.c.
  */
 #include <linux/capability.h>
 
@@ -79,7 +80,7 @@ main(int argc, char **argv)
 	g.d = &d;
 	g.listeners = hmap_new();
 	g.try_kept = 1;
-	g.rr = hmap_new();
+	g.lbs = hmap_new();
 	g.gws_dirty = 1;
 	OPENSSL_init_ssl(0, NULL);
 	privdrop(&d, caps, 1);
@@ -100,7 +101,8 @@ main(int argc, char **argv)
 	tunclient_free(g.tc);
 	gw_tls_flush_cache();
 	gw_route_cache_clear();
-	hmap_free(g.rr, free);
+	gw_upstream_free(&g);
+	relay_pool_drain(&g.pool);
 	hmap_free(g.listeners, NULL);
 	free(g.gws);
 	return 0;

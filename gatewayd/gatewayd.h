@@ -11,10 +11,12 @@
 
 #include "daemon.h"
 #include "hmap.h"
+#include "lb.h"
 #include "model.h"
+#include "relay.h"
 
-#define GW_HEAD_MAX	   16384 /* request or response head */
-#define GW_BUF_SIZE	   32768 /* each of the 4 buffers of a connection */
+#define GW_HEAD_MAX	   16384		/* request or response head */
+#define GW_CBUF_SIZE	   (GW_HEAD_MAX + 4096) /* each of the 4 HTTP buffers of a connection */
 #define GW_MAX_CONNS	   4096
 #define GW_HEAD_TIMEOUT	   10.0 /* first byte .. end of head: else 408 */
 #define GW_IDLE_KA	   60.0 /* idle keep-alive connection */
@@ -102,7 +104,8 @@ void gw_route_cache_clear(void);
 struct gw {
 	struct em_daemon *d;
 	struct hmap *listeners;	 /* "ip:port" -> struct gw_listener */
-	struct hmap *rr;	 /* "ns/svc:port" -> round robin counter */
+	struct hmap *lbs;	 /* "ns/svc:port" -> its balancer (gw_upstream.c) */
+	struct relay_pool pool;	 /* pipes for the raw relays */
 	struct em_gateway **gws; /* replica's gateways, in key order */
 	size_t ngws;
 	int gws_dirty;
@@ -125,26 +128,123 @@ void gw_listen_schedule(struct gw *);
 void gw_listen_closeall(struct gw *);
 void gw_gateways_refresh(struct gw *);
 
-/* gw_conn.c: one client connection */
-void gw_conn_accept(struct gw *, struct gw_listener *, int fd, const char *client_ip);
-
 /* gw_tls.c */
 struct ssl_ctx_st *gw_tls_ctx(const struct em_gateway *, const struct em_gw_server *);
 struct ssl_st *gw_tls_new(struct gw *, const struct em_gateway *, const struct em_gw_server *,
 			  uint16_t port, int fd);
 void gw_tls_flush_cache(void);
+/* After an SSL call returned r <= 0: RELAY_WANT_READ/_WRITE, 0 EOF (reading), else -1. */
+int gw_tls_status(struct ssl_st *, int r, int reading);
+/* A terminated session's I/O (arg: the SSL): >0 bytes, 0 EOF, -1 error, RELAY_WANT_*. */
+ssize_t gw_tls_read(void *ssl, char *, size_t);
+ssize_t gw_tls_write(void *ssl, const char *, size_t);
+extern const struct relay_io gw_tls_io;
 
 /* gw_upstream.c: endpoints and connections to them */
+#define GW_EPID_LEN 320
 struct gw_pick {
+	char id[GW_EPID_LEN]; /* node:pod:ip:port, as the balancer knows it */
 	char ip[46];
 	uint16_t port;
 	char node[254];
 	int remote;
 };
-/* 0 with n picks (round robin order), -1 with *status = 404/503 and a reason */
-int gw_upstream_pick(struct gw *, const struct em_gw_route *, struct gw_pick *, size_t max,
-		     size_t *n, int *status, char *why, size_t whylen);
+/*
+ * The next endpoint of service svckey ("ns/name") port by the service's
+ * DestinationRule, not one of the ntried in tried.  head: the request head
+ * (for a header or cookie hash), NULL for TCP.  0, or -1 with *status
+ * (503) and why.
+ */
+int gw_upstream_pick(struct gw *, const char *svckey, uint16_t port, const char *client,
+		     const char *head, size_t headlen, const struct gw_pick *tried, size_t ntried,
+		     struct gw_pick *, int *status, char *why, size_t whylen);
+/* Does the endpoint depend on the request (hash, affinity), not on turns? */
+int gw_upstream_sticky(struct gw *, const char *svckey, uint16_t port);
+void gw_upstream_free(struct gw *);
 /* Start a TCP connect; the fd (non-blocking) or -1. */
 int gw_upstream_connect(const struct gw_pick *);
+
+/*
+ * gw_conn*.c: one client connection, a state machine driven by
+ * gw_conn_run() after every event (see gw_conn.c for the phases).
+ */
+enum gw_phase {
+	GW_P_TLS_HS,  /* terminating TLS: the handshake */
+	GW_P_SNI,     /* passthrough: reading the ClientHello's server name */
+	GW_P_HEAD,    /* reading a request head */
+	GW_P_CONNECT, /* reaching an endpoint (connect or tunnel hand-off) */
+	GW_P_HTTP,    /* one request and its response in flight */
+	GW_P_RAW,     /* bytes both ways (common/relay.c) */
+	GW_P_FLUSH,   /* writing an error response */
+	GW_P_LINGER,  /* draining the client before close */
+};
+struct gw_buf {
+	size_t off, len;
+	char d[GW_CBUF_SIZE];
+};
+struct gw_conn {
+	struct gw *g;
+	int mode; /* enum gw_mode */
+	uint16_t port;
+	int cfd, ufd, tun_other;
+	struct ssl_st *ssl;
+	ev_io crw, cww, urw, uww;
+	ev_timer tick;
+	enum gw_phase phase;
+	ev_tstamp t_phase, t_first, t_io;
+	int c_eof, u_eof, c_shut, u_shut, want_cr, want_cw, want_ur, want_uw;
+	int dead;
+	/* http */
+	struct gw_body reqb, respb;
+	int resp_head_done, head_req, close_after, upgrade, resp_started;
+	char *phead;
+	size_t phead_len;
+	char ukey[EM_KEY_LEN + 8]; /* service port the upstream serves */
+	char what[300];		   /* for logs: "GET host/path" */
+	/* the destination and the endpoints picked for it, tried in order */
+	char dest[EM_KEY_LEN];
+	uint16_t dport;
+	struct gw_pick picks[GW_MAX_TRIES];
+	size_t npicks, tried;
+	uint64_t tun_id;
+	int tun_pending;
+	char client[64];
+	struct relay rl; /* GW_P_RAW */
+	struct gw_buf cin, cout, uin, uout;
+};
+
+/* gw_conn.c: accept, the phases, timers, errors */
+void gw_conn_accept(struct gw *, struct gw_listener *, int fd, const char *client_ip);
+void gw_conn_run(struct gw_conn *);
+void gw_conn_free(struct gw_conn *);
+void gw_conn_set_phase(struct gw_conn *, enum gw_phase);
+/* Answer with an HTTP error and close after it is written. */
+void gw_conn_error(struct gw_conn *, int status, const char *msg);
+void gw_conn_io_cb(struct ev_loop *, ev_io *, int);
+
+/* gw_conn_io.c: the four buffers, client (plain or TLS) and upstream I/O */
+size_t gw_buf_room(struct gw_buf *);
+void gw_buf_eat(struct gw_buf *, size_t);
+int gw_buf_put(struct gw_buf *, const char *, size_t);
+/* 1 progress (bytes or EOF), 0 none, -1 error */
+int gw_conn_rd_client(struct gw_conn *, struct gw_buf *);
+int gw_conn_wr_client(struct gw_conn *, struct gw_buf *);
+int gw_conn_rd_up(struct gw_conn *, struct gw_buf *);
+int gw_conn_wr_up(struct gw_conn *, struct gw_buf *);
+void gw_conn_shutdown_client(struct gw_conn *);
+
+/* gw_conn_http.c: request and response framing, keep-alive */
+int gw_conn_step_head(struct gw_conn *);
+int gw_conn_step_http(struct gw_conn *);
+
+/* gw_conn_up.c: routing TCP, picking, connecting, retry, tunnel hand-off */
+void gw_conn_route_tcp(struct gw_conn *, const char *sni);
+/* Try c->picks from c->tried on, picking more as needed (GW_P_CONNECT). */
+void gw_conn_upstream(struct gw_conn *);
+void gw_conn_up_connected(struct gw_conn *);
+void gw_conn_up_close(struct gw_conn *);
+
+/* gw_conn_raw.c: hand both sockets to the relay */
+void gw_conn_raw_start(struct gw_conn *);
 
 #endif

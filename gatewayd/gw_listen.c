@@ -24,6 +24,7 @@
 
 #include "gatewayd.h"
 #include "log.h"
+#include "netaddr.h"
 #include "replica.h"
 
 #define GW_MAX_ADDRS 32
@@ -148,16 +149,12 @@ listener_accept(struct ev_loop *loop, ev_io *w, int revents)
 	struct gw_listener *l = w->data;
 	struct gw *g = l->g;
 	struct sockaddr_storage ss;
-	socklen_t sl;
 	char ip[INET6_ADDRSTRLEN];
 	int fd, i;
 
 	for (i = 0; i < 64; i++) {
-		sl = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+		if ((fd = net_accept(l->fd, &ss)) == -1) {
+			if (errno != EAGAIN)
 				log_warn("accept on %s", l->key);
 			return;
 		}

@@ -11,6 +11,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <sys/socket.h>
+
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,3 +232,67 @@ gw_tls_new(struct gw *g, const struct em_gateway *gw, const struct em_gw_server 
 	SSL_set_accept_state(ssl);
 	return ssl;
 }
+
+int
+gw_tls_status(struct ssl_st *ssl, int r, int reading)
+{
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		return RELAY_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return RELAY_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return reading ? 0 : -1;
+	case SSL_ERROR_SYSCALL: /* a close without close_notify is an EOF too */
+		return reading && ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET) ? 0
+											       : -1;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * A terminated session's I/O, for the HTTP phases and as a relay end:
+ * >0 bytes, 0 EOF (close_notify, or a close without it), -1 error,
+ * RELAY_WANT_READ / RELAY_WANT_WRITE when OpenSSL needs the socket.
+ */
+ssize_t
+gw_tls_read(void *ssl, char *p, size_t n)
+{
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_read(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
+		return r;
+	return gw_tls_status(ssl, r, 1);
+}
+
+ssize_t
+gw_tls_write(void *ssl, const char *p, size_t n)
+{
+	int r;
+
+	ERR_clear_error();
+	if ((r = SSL_write(ssl, p, (int)(n > 65536 ? 65536 : n))) > 0)
+		return r;
+	return gw_tls_status(ssl, r, 0);
+}
+
+/* close_notify (best effort), then our FIN */
+static void
+gw_tls_shutdown(void *arg)
+{
+	SSL *ssl = arg;
+
+	ERR_clear_error();
+	SSL_shutdown(ssl);
+	shutdown(SSL_get_fd(ssl), SHUT_WR);
+}
+
+static size_t
+gw_tls_pending(void *arg)
+{
+	return (size_t)SSL_pending(arg);
+}
+
+const struct relay_io gw_tls_io = {gw_tls_read, gw_tls_write, gw_tls_shutdown, gw_tls_pending};

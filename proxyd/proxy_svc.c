@@ -65,16 +65,7 @@ svc_ep_port(const struct em_port *sp, const struct em_endpoints *e)
 static void
 vip_conf(struct proxyd *p, const struct em_service *s, struct lb_conf *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->policy = s->lb;
-	c->hash = s->hash;
-	c->hash_arg = s->hash_arg;
-	c->affinity = s->affinity_client_ip;
-	c->affinity_ttl = s->affinity_timeout;
-	c->partitions = (unsigned)p->d->cfg.proxy.hash_partitions;
-	c->replicas = (unsigned)p->d->cfg.proxy.hash_replicas;
-	c->load = p->d->cfg.proxy.hash_load;
-	if (s->affinity_client_ip && s->lb != EM_LB_ROUND_ROBIN)
+	if (lb_conf_service(c, s, &p->d->cfg))
 		log_warnx_once(s->name,
 			       "service %s/%s: LoadBalancer policy conflicted with "
 			       "sessionAffinity: ClientIP; using round robin with affinity",
@@ -108,9 +99,7 @@ vip_set_eps(struct proxyd *p, struct pd_vip *v, const struct em_service *s,
 			snprintf(x->ip, sizeof(x->ip), "%s", ep->ip);
 			snprintf(x->node, sizeof(x->node), "%s", ep->node);
 			x->local = ep->node[0] == '\0' || strcmp(ep->node, self) == 0;
-			snprintf(x->id, sizeof(x->id), "%s:%s:%s:%u",
-				 ep->node[0] ? ep->node : "EMPTY_NODE_NAME",
-				 ep->pod[0] ? ep->pod : "EMPTY_POD_NAME", ep->ip, port);
+			lb_endpoint_id(x->id, sizeof(x->id), ep, port);
 			for (j = 0; j < v->neps; j++) {
 				o = &v->eps[j];
 				if (strcmp(o->id, x->id) == 0)
@@ -280,6 +269,8 @@ svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key
 			break;
 	}
 	idx = lb_pick(&v->lb, client, key, keylen, skip, now);
+	if (idx != -1)
+		v->n_picks[v->eps[idx].local != 0]++;
 	free(skip);
 	return idx;
 }

@@ -8,17 +8,8 @@
  * cookie peeks at the request (MSG_PEEK, so no byte is consumed or
  * reordered before the endpoint is connected).
  *
- * Relaying, per direction: recv() into a shared scratch buffer and send()
- * it on at once; only what the peer would not take is kept, in that
- * direction's buffer (at most PROXY_BUF_SIZE), and reading stops until it
- * is written.  A read that fills the whole scratch buffer means bulk
- * data: the direction switches to splice(2) through a pipe (at most
- * PROXY_PIPE_SIZE in it) taken from a bounded pool, and gives the drained
- * pipe back after a short read.  A short read also ends the round: the
- * socket is empty, so no read is spent on EAGAIN.  EOF is propagated with
- * shutdown(SHUT_WR), or by close() when the other direction is done too.
- * Watchers stay armed while their interest holds; libev then issues no
- * epoll_ctl between events.
+ * Once connected, common/relay.c moves the bytes both ways (splice for
+ * bulk, half-close propagated).
  */
 #include <sys/socket.h>
 #include <sys/queue.h>
@@ -27,26 +18,17 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "proxyd.h"
+#include "relay.h"
 
 enum conn_state { C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_RELAY };
-
-struct pd_dir {
-	int *src, *dst;
-	ev_io *rd, *wr;
-	int pipe[2]; /* while splicing, else -1 */
-	size_t inpipe;
-	char *buf; /* read, not yet written (allocated on first use) */
-	size_t off, len;
-	int eof, shut;
-};
 
 struct pd_conn {
 	struct proxyd *p;
@@ -61,9 +43,9 @@ struct pd_conn {
 	char key[256];
 	int havekey;
 	uint64_t tun_id;
-	ev_io c_rd, c_wr, s_rd, s_wr;
+	ev_io c_rd, s_wr; /* the peek, the connect */
 	ev_timer timer;
-	struct pd_dir up, down;
+	struct relay rl; /* C_RELAY */
 };
 TAILQ_HEAD(conn_list, pd_conn);
 
@@ -72,61 +54,11 @@ struct pd_tcp {
 	ev_io accept_w;
 	struct conn_list conns;
 	size_t nconns, nparked;
-	int pool[PROXY_PIPE_POOL][2]; /* empty pipes kept for reuse */
-	size_t npool;
+	struct relay_pool pool;
 };
-
-/* every direction reads into this and writes from it at once */
-static char scratch[PROXY_BUF_SIZE];
 
 static void conn_next(struct pd_conn *);
 static void conn_begin(struct pd_conn *);
-
-/* A pipe for splicing, from the pool if one is there; -1 if none can be had. */
-static int
-pipe_get(struct pd_tcp *t, int fds[2])
-{
-	if (t->npool > 0) {
-		t->npool--;
-		fds[0] = t->pool[t->npool][0];
-		fds[1] = t->pool[t->npool][1];
-		return 0;
-	}
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
-		fds[0] = fds[1] = -1;
-		return -1;
-	}
-	return 0;
-}
-
-/* Give d's pipe back: an empty one to the pool while it has room, else close it. */
-static void
-pipe_put(struct pd_tcp *t, struct pd_dir *d)
-{
-	if (d->pipe[0] == -1)
-		return;
-	if (d->inpipe == 0 && t->npool < PROXY_PIPE_POOL) {
-		t->pool[t->npool][0] = d->pipe[0];
-		t->pool[t->npool][1] = d->pipe[1];
-		t->npool++;
-	} else {
-		close(d->pipe[0]);
-		close(d->pipe[1]);
-	}
-	d->pipe[0] = d->pipe[1] = -1;
-	d->inpipe = 0;
-}
-
-static void
-dir_reset(struct pd_dir *d, int *src, int *dst, ev_io *rd, ev_io *wr)
-{
-	d->src = src;
-	d->dst = dst;
-	d->rd = rd;
-	d->wr = wr;
-	d->off = d->len = 0;
-	d->eof = d->shut = 0;
-}
 
 static void
 conn_close(struct pd_conn *c, const char *why)
@@ -136,9 +68,9 @@ conn_close(struct pd_conn *c, const char *why)
 	if (why != NULL)
 		log_debug("tcp %s -> %s: closed: %s", c->client_txt, c->vipkey, why);
 	ev_io_stop(p->loop, &c->c_rd);
-	ev_io_stop(p->loop, &c->c_wr);
-	ev_io_stop(p->loop, &c->s_rd);
 	ev_io_stop(p->loop, &c->s_wr);
+	if (c->state == C_RELAY)
+		relay_stop(&c->rl);
 	ev_timer_stop(p->loop, &c->timer);
 	if (c->state == C_TUNNEL)
 		tun_cancel(p, c->tun_id);
@@ -148,157 +80,29 @@ conn_close(struct pd_conn *c, const char *why)
 		close(c->cfd);
 	if (c->sfd != -1)
 		close(c->sfd);
-	pipe_put(p->tcp, &c->up);
-	pipe_put(p->tcp, &c->down);
-	free(c->up.buf);
-	free(c->down.buf);
 	TAILQ_REMOVE(&p->tcp->conns, c, entry);
 	p->tcp->nconns--;
 	free(c);
 }
 
-/* Keep the n bytes at from that the peer did not take; bounded by PROXY_BUF_SIZE. */
 static void
-dir_keep(struct pd_dir *d, const char *from, size_t n)
+relay_done(void *arg, int error)
 {
-	if (d->buf == NULL)
-		d->buf = xcalloc(1, PROXY_BUF_SIZE);
-	memcpy(d->buf, from, n);
-	d->off = 0;
-	d->len = n;
-}
-
-/* Write what d holds: 1 all written, 0 the peer is full, -1 error. */
-static int
-dir_flush(struct pd_dir *d)
-{
-	ssize_t n;
-
-	if (d->len > 0) {
-		n = send(*d->dst, d->buf + d->off, d->len, MSG_NOSIGNAL);
-		if (n == -1)
-			return errno == EAGAIN ? 0 : -1;
-		d->off += (size_t)n;
-		d->len -= (size_t)n;
-		if (d->len > 0)
-			return 0; /* a short write: the socket buffer is full */
-	}
-	if (d->inpipe > 0) {
-		n = splice(d->pipe[0], NULL, *d->dst, NULL, d->inpipe,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1)
-			return errno == EAGAIN ? 0 : -1;
-		d->inpipe -= (size_t)n;
-		if (d->inpipe > 0)
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Move what we can in one direction, at most PROXY_PUMP_ROUNDS reads;
- * -1 on a fatal error.  Reads only when nothing is held, so bytes keep
- * their order and each direction holds at most one buffer or one pipe.
- */
-static int
-dir_pump(struct pd_conn *c, struct pd_dir *d)
-{
-	struct ev_loop *loop = c->p->loop;
-	ssize_t n, w;
-	int i, r;
-
-	for (i = 0; i < PROXY_PUMP_ROUNDS; i++) {
-		if ((r = dir_flush(d)) == -1)
-			return -1;
-		if (r == 0 || d->eof)
-			break;
-		if (d->pipe[0] != -1) {
-			n = splice(*d->src, NULL, d->pipe[1], NULL, PROXY_PIPE_SIZE,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				d->inpipe = (size_t)n;
-				if (n >= PROXY_BUF_SIZE)
-					continue;
-				/* a short read: back to the buffer once the pipe is empty */
-				if ((r = dir_flush(d)) == -1)
-					return -1;
-				if (r == 1)
-					pipe_put(c->p->tcp, d);
-				break;
-			}
-			if (n == -1 && errno == EAGAIN) {
-				pipe_put(c->p->tcp, d); /* empty: an idle direction holds none */
-				break;
-			}
-		} else {
-			n = recv(*d->src, scratch, sizeof(scratch), 0);
-			if (n > 0) {
-				w = send(*d->dst, scratch, (size_t)n, MSG_NOSIGNAL);
-				if (w == -1 && errno != EAGAIN)
-					return -1;
-				if (w < n) {
-					dir_keep(d, scratch + (w > 0 ? w : 0),
-						 (size_t)(n - (w > 0 ? w : 0)));
-					break;
-				}
-				if (n < (ssize_t)sizeof(scratch))
-					break; /* the socket is empty: wait for more */
-				/* bulk: splice from now on, if a pipe can be had */
-				pipe_get(c->p->tcp, d->pipe);
-				continue;
-			}
-		}
-		if (n == 0) {
-			d->eof = 1;
-			break;
-		}
-		if (errno == EAGAIN || errno == EINTR)
-			break;
-		return -1;
-	}
-	if (d->eof && d->len == 0 && d->inpipe == 0 && !d->shut) {
-		/* the other way done too: close() sends our FIN, spare the call */
-		if (!(d == &c->up ? c->down.shut : c->up.shut))
-			shutdown(*d->dst, SHUT_WR);
-		d->shut = 1;
-		pipe_put(c->p->tcp, d);
-	}
-	if (!d->eof && d->len == 0 && d->inpipe == 0)
-		ev_io_start(loop, d->rd);
-	else
-		ev_io_stop(loop, d->rd);
-	if (d->len > 0 || d->inpipe > 0)
-		ev_io_start(loop, d->wr);
-	else
-		ev_io_stop(loop, d->wr);
-	return 0;
-}
-
-static void
-relay_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct pd_conn *c = w->data;
-	struct pd_dir *d = (w == &c->c_rd || w == &c->s_wr) ? &c->up : &c->down;
-
-	if (dir_pump(c, d) == -1) {
-		conn_close(c, "relay error");
-		return;
-	}
-	if (c->up.shut && c->down.shut)
-		conn_close(c, NULL);
+	conn_close(arg, error ? "relay error" : NULL);
 }
 
 /* Connected: relay both ways; the client has most likely spoken already. */
 static void
-relay_start(struct pd_conn *c)
+relay_begin(struct pd_conn *c)
 {
+	int r;
+
 	ev_timer_stop(c->p->loop, &c->timer);
 	c->state = C_RELAY;
-	dir_reset(&c->up, &c->cfd, &c->sfd, &c->c_rd, &c->s_wr);
-	dir_reset(&c->down, &c->sfd, &c->cfd, &c->s_rd, &c->c_wr);
-	ev_io_start(c->p->loop, &c->s_rd);
-	if (dir_pump(c, &c->up) == -1)
-		conn_close(c, "relay error");
+	relay_init(&c->rl, c->p->loop, &c->p->tcp->pool, c->cfd, NULL, NULL, c->sfd, NULL, NULL,
+		   relay_done, c);
+	if ((r = relay_start(&c->rl)) != 0)
+		conn_close(c, r == -1 ? "relay error" : NULL);
 }
 
 static void
@@ -310,7 +114,7 @@ ep_failed(struct pd_conn *c, const char *why)
 	conn_next(c);
 }
 
-/* The pending connect finished, or the relay wants to write to the server. */
+/* The pending connect finished. */
 static void
 server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -318,10 +122,6 @@ server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	if (c->state == C_RELAY) {
-		relay_cb(loop, w, revents);
-		return;
-	}
 	ev_io_stop(loop, &c->s_wr);
 	ev_timer_stop(loop, &c->timer);
 	if (getsockopt(c->sfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
@@ -332,7 +132,7 @@ server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ep_failed(c, strerror(err));
 		return;
 	}
-	relay_start(c);
+	relay_begin(c);
 }
 
 static void
@@ -396,6 +196,8 @@ conn_next(struct pd_conn *c)
 
 	if (c->ntried >= PROXY_CONNECT_TRIES) {
 		p->n_fail++;
+		if ((v = hmap_get(p->vips, c->vipkey)) != NULL)
+			v->n_fail++;
 		conn_close(c, "every endpoint tried failed");
 		return;
 	}
@@ -407,6 +209,7 @@ conn_next(struct pd_conn *c)
 		       c->ntried);
 	if (idx == -1) {
 		p->n_fail++;
+		v->n_fail++;
 		log_info("tcp %s -> %s: no usable endpoint (%zu ready)", c->client_txt, c->vipkey,
 			 v->neps);
 		conn_close(c, NULL);
@@ -433,10 +236,9 @@ conn_next(struct pd_conn *c)
 		return;
 	}
 	setsockopt(c->sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ev_io_set(&c->s_rd, c->sfd, EV_READ);
 	ev_io_set(&c->s_wr, c->sfd, EV_WRITE);
 	if (connect(c->sfd, (struct sockaddr *)&ep->sa, sizeof(ep->sa)) == 0) {
-		relay_start(c);
+		relay_begin(c);
 		return;
 	}
 	if (errno != EINPROGRESS) {
@@ -454,7 +256,7 @@ conn_next(struct pd_conn *c)
 	 */
 	len = sizeof(sa);
 	if (getpeername(c->sfd, (struct sockaddr *)&sa, &len) == 0) {
-		relay_start(c);
+		relay_begin(c);
 		return;
 	}
 	ev_io_start(p->loop, &c->s_wr);
@@ -478,10 +280,7 @@ conn_peek(struct pd_conn *c)
 		return 0;
 	if (n <= 0)
 		return 1;
-	if (v->lb.hash == EM_HASH_COOKIE)
-		r = lb_http_cookie(buf, (size_t)n, v->lb.hash_arg, c->key, sizeof(c->key));
-	else
-		r = lb_http_header(buf, (size_t)n, v->lb.hash_arg, c->key, sizeof(c->key));
+	r = lb_http_key(&v->lb, buf, (size_t)n, c->key, sizeof(c->key));
 	if (r == 1)
 		c->havekey = 1;
 	if (r != -1 || (size_t)n >= sizeof(buf))
@@ -492,16 +291,12 @@ conn_peek(struct pd_conn *c)
 	return 0;
 }
 
-/* The client is readable: more of the request to peek at, or relay. */
+/* The client is readable: more of the request to peek at. */
 static void
 client_rd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct pd_conn *c = w->data;
 
-	if (c->state == C_RELAY) {
-		relay_cb(loop, w, revents);
-		return;
-	}
 	if (!conn_peek(c))
 		return;
 	ev_io_stop(loop, &c->c_rd);
@@ -533,6 +328,7 @@ conn_start(struct pd_conn *c)
 	}
 	snprintf(c->vipkey, sizeof(c->vipkey), "%s", v->key);
 	p->n_conns++;
+	v->n_conns++;
 	if (lb_wants_peek(&v->lb)) {
 		c->state = C_PEEK;
 		if (conn_peek(c)) {
@@ -552,16 +348,14 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct proxyd *p = w->data;
 	struct pd_tcp *t = p->tcp;
-	struct sockaddr_in sa;
-	socklen_t len;
+	struct sockaddr_storage ss;
 	struct pd_conn *c;
+	socklen_t len;
 	int fd, i;
 
 	for (i = 0; i < 64; i++) {
-		len = sizeof(sa);
-		fd = accept4(t->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		if ((fd = net_accept(t->lfd, &ss)) == -1) {
+			if (errno != EAGAIN)
 				log_warn("accept");
 			return;
 		}
@@ -569,20 +363,16 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->p = p;
 		c->cfd = fd;
 		c->sfd = -1;
-		c->up.pipe[0] = c->down.pipe[0] = -1;
-		c->client = sa;
-		inet_ntop(AF_INET, &sa.sin_addr, c->client_ip, sizeof(c->client_ip));
+		memcpy(&c->client, &ss, sizeof(c->client)); /* AF_INET: the listener's */
+		inet_ntop(AF_INET, &c->client.sin_addr, c->client_ip, sizeof(c->client_ip));
 		snprintf(c->client_txt, sizeof(c->client_txt), "%s:%u", c->client_ip,
-			 ntohs(sa.sin_port));
+			 ntohs(c->client.sin_port));
 		ev_timer_init(&c->timer, timer_cb, 0., 0.);
 		c->timer.data = c;
-		c->up.pipe[1] = c->down.pipe[1] = -1;
 		/* the server watchers get their fd with the server socket */
 		ev_io_init(&c->c_rd, client_rd_cb, fd, EV_READ);
-		ev_io_init(&c->c_wr, relay_cb, fd, EV_WRITE);
-		ev_io_init(&c->s_rd, relay_cb, -1, EV_READ);
 		ev_io_init(&c->s_wr, server_wr_cb, -1, EV_WRITE);
-		c->c_rd.data = c->c_wr.data = c->s_rd.data = c->s_wr.data = c;
+		c->c_rd.data = c->s_wr.data = c;
 		TAILQ_INSERT_TAIL(&t->conns, c, entry);
 		t->nconns++;
 		len = sizeof(c->orig);

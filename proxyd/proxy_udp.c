@@ -311,6 +311,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	log_debug("udp flow %s -> %s -> %s (%s)", key, v->key, ep->id,
 		  f->remote ? "tunnel" : "local");
 	p->n_conns++;
+	v->n_conns++;
 	ev_io_init(&f->e_rd, flow_cb, f->efd, EV_READ);
 	f->e_rd.data = f;
 	ev_io_start(p->loop, &f->e_rd);

@@ -142,6 +142,7 @@ main(int argc, char **argv)
 	d.on_synced = proxyd_synced;
 	d.fill_health = proxyd_health;
 	d.on_shutdown = proxyd_shutdown;
+	d.fill_metrics = proxy_metrics_fill;
 	d.arg = &p;
 	daemon_start(&d);
 	daemon_run(&d);

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "tunclient.h"
 #include "hmap.h"
+#include "lb.h"
 #include "model.h"
 
 #define PROXY_PORT_DEFAULT 10801 /* the DNAT target of TCP and UDP service ports */
@@ -29,66 +30,11 @@
 #define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
 #define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
 #define PROXY_PEEK_TIMEOUT    2.0
-#define PROXY_BUF_SIZE	      16384 /* per direction; a read this size switches to splice */
-#define PROXY_PIPE_SIZE	      65536 /* bytes spliced per read (the pipe's capacity) */
-#define PROXY_PIPE_POOL	      64    /* empty pipes kept for reuse */
-#define PROXY_PUMP_ROUNDS     16    /* reads per direction per event */
-#define PROXY_UDP_BATCH	      64    /* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS      2	    /* batches per socket per event */
-#define PROXY_UDP_MAX	      4096  /* flows; then the least recently used is evicted */
-#define PROXY_PARK_MAX	      1024  /* connections waiting for the first sync */
-#define PROXY_RULES_CHECK     10.0  /* seconds between rule checks */
-
-/* lb.c: load balancing policies (pure: unit tested without a loop) */
-struct lb_ring;
-struct lb {
-	int policy; /* enum em_lb_policy */
-	int hash;   /* enum em_hash_key */
-	char hash_arg[128];
-	int affinity; /* sessionAffinity ClientIP */
-	double affinity_ttl;
-	unsigned partitions, replicas;
-	double load;
-	size_t n;
-	char **ids; /* endpoint ids "node:pod:ip:port" */
-	size_t rr;
-	struct lb_ring *ring;
-	struct hmap *aff; /* client ip -> struct lb_aff */
-};
-struct lb_conf {
-	int policy, hash;
-	const char *hash_arg;
-	int affinity;
-	double affinity_ttl;
-	unsigned partitions, replicas;
-	double load;
-};
-void lb_init(struct lb *, const struct lb_conf *);
-void lb_reconf(struct lb *, const struct lb_conf *);
-void lb_free(struct lb *);
-/* Replace the endpoints; affinity to endpoints still present is kept. */
-void lb_set_endpoints(struct lb *, char *const *ids, size_t n);
-/* Does this policy want the request's first bytes (HTTP header or cookie)? */
-int lb_wants_peek(const struct lb *);
-/*
- * Pick an endpoint index, skipping those with skip[i] != 0 (NULL: none).
- * client: client IP text; key/keylen: the hash key (header or cookie
- * value) or NULL.  -1 when none is usable.
- */
-int lb_pick(struct lb *, const char *client, const char *key, size_t keylen,
-	    const unsigned char *skip, double now);
-void lb_expire(struct lb *, double now);
-/* HTTP helpers: 1 found (value copied), 0 headers complete without it, -1 incomplete. */
-int lb_http_header(const char *buf, size_t len, const char *name, char *out, size_t outlen);
-int lb_http_cookie(const char *buf, size_t len, const char *name, char *out, size_t outlen);
-
-/* lb_ring.c: bounded-load consistent hashing (EdgeMesh / buraksezer/consistent) */
-uint64_t lb_xxh64(const void *, size_t, uint64_t seed);
-struct lb_ring *lb_ring_new(char *const *members, size_t n, unsigned partitions, unsigned replicas,
-			    double load);
-void lb_ring_free(struct lb_ring *);
-/* Index into the members given to lb_ring_new, -1 if empty. */
-int lb_ring_locate(const struct lb_ring *, const void *key, size_t len);
+#define PROXY_UDP_BATCH	      64 /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	 /* batches per socket per event */
+#define PROXY_UDP_MAX	      4096 /* flows; then the least recently used is evicted */
+#define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
+#define PROXY_RULES_CHECK     10.0 /* seconds between rule checks */
 
 /* the service table: one entry per ClusterIP:port/proto */
 #define PD_EPID_LEN 320
@@ -111,7 +57,8 @@ struct pd_vip {
 	size_t neps;
 	struct pd_ep *eps;
 	struct lb lb;
-	int mark; /* rebuild bookkeeping */
+	int mark;			      /* rebuild bookkeeping */
+	uint64_t n_conns, n_fail, n_picks[2]; /* metrics; picks: [remote, local] */
 };
 
 struct rules_backend;
@@ -137,7 +84,11 @@ struct proxyd {
 	struct pd_udp *udp;
 	struct tunclient *tun;
 	uint64_t n_conns, n_fail, n_tunneled;
+	uint64_t n_resyncs, n_displaced; /* rules installed whole; found displaced */
 };
+
+/* proxy_metrics.c */
+void proxy_metrics_fill(void *arg, struct em_samples *);
 
 /* bridge.c: the edgemesh0 device and policy routing (rtnetlink) */
 enum bridge_kind { BRIDGE_AUTO, BRIDGE_DUMMY, BRIDGE_BRIDGE, BRIDGE_LO };

@@ -134,6 +134,7 @@ rules_sync_full(struct proxyd *p)
 {
 	hmap_clear(p->radd);
 	hmap_clear(p->rdel);
+	p->n_resyncs++;
 	if (p->rb->full(p) == -1)
 		log_warnx("%s: installing the rules failed; retrying in %.0fs", p->rb->name,
 			  PROXY_RULES_CHECK);
@@ -176,6 +177,7 @@ rules_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warnx("%s: our rules were changed or removed by someone else: putting them "
 			  "back",
 			  p->rb->name);
+		p->n_displaced++;
 		rules_sync_full(p);
 	}
 }

@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config libev-dev libsodium-dev libmsgpack-dev libyaml-dev
 libcurl4-openssl-dev libjansson-dev libssl-dev check
 iproute2 iptables nftables dnsutils curl netcat-openbsd socat dnsmasq openssh-client
-openssh-server procps psmisc python3 python3-yaml openssl passwd"
+openssh-server procps psmisc python3 python3-yaml openssl passwd ncat prometheus"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -20,4 +20,6 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # dnsmasq's package starts a system instance; the tests run their own.
-systemctl disable --now dnsmasq >/dev/null 2>&1 || true
+# prometheus is there for promtool only.
+for s in dnsmasq prometheus; do systemctl disable --now $s >/dev/null 2>&1 || true; done
+pkill -x prometheus 2>/dev/null || true

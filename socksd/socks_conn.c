@@ -19,8 +19,10 @@
 #include "log.h"
 #include "netaddr.h"
 #include "socksd.h"
+#include "srcgate.h"
 
-#define MAX_CONNS      256
+#define MAX_CONNS      256 /* in socksd's hands: the oldest negotiating one goes */
+#define MAX_PER_SOURCE 16  /* negotiating from one client address */
 #define NEGOTIATE_SECS 10.0
 #define OPEN_SECS      30.0 /* tunneld answers every open within its own timeout */
 
@@ -36,6 +38,7 @@ struct sconn {
 	uint8_t buf[SOCKS_REQ_MAX];
 	size_t len;
 	uint64_t open_id;
+	struct ip_addr src;
 	char client[64];
 	char target[300];
 };
@@ -48,7 +51,9 @@ struct socksd {
 	struct tunclient *tc;
 	TAILQ_HEAD(, sconn) conns;
 	size_t nconns;
-	uint64_t accepted, opened, refused;
+	struct srcgate gate; /* commonConfig.clientSourceRanges */
+	uint64_t accepted, opened, refused, evicted, over_source;
+	ev_tstamp limit_logged;
 };
 
 static void
@@ -231,6 +236,60 @@ conn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_free(c);
 }
 
+/* One line a second at most about clients over a limit. */
+static bool
+limit_log_now(struct socksd *s)
+{
+	if (ev_now(s->loop) - s->limit_logged < 1.0)
+		return false;
+	s->limit_logged = ev_now(s->loop);
+	return true;
+}
+
+/*
+ * Room for a connection from src: at most MAX_PER_SOURCE negotiating from
+ * one address (its new ones are closed; those waiting for tunneld do not
+ * count, so a burst of ssh sessions from this node is not cut), at most
+ * MAX_CONNS in all (the oldest still negotiating is closed for the new one,
+ * so that clients holding half-open connections cannot lock out the
+ * others).  False: close it.
+ */
+static bool
+conn_make_room(struct socksd *s, const struct ip_addr *src, const char *client)
+{
+	struct sconn *c, *oldest = NULL;
+	size_t same = 0;
+
+	TAILQ_FOREACH(c, &s->conns, entry)
+	{
+		if (c->state == S_OPENING)
+			continue;
+		if (ip_addr_equal(&c->src, src))
+			same++;
+		if (oldest == NULL)
+			oldest = c;
+	}
+	if (same >= MAX_PER_SOURCE) {
+		s->over_source++;
+		if (limit_log_now(s))
+			log_warnx("socks %s: %d connections from it in negotiation already; "
+				  "closing its new ones (%llu so far)",
+				  client, MAX_PER_SOURCE, (unsigned long long)s->over_source);
+		return false;
+	}
+	if (s->nconns < MAX_CONNS)
+		return true;
+	if (oldest == NULL)
+		return false; /* every one waits for tunneld, which answers within 10 s */
+	s->evicted++;
+	if (limit_log_now(s))
+		log_warnx("socks: %d connections in negotiation: closing the oldest (%s) for "
+			  "a new one (%llu so far)",
+			  MAX_CONNS, oldest->client, (unsigned long long)s->evicted);
+	conn_free(oldest);
+	return true;
+}
+
 static void
 accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -238,6 +297,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct sconn *c;
+	struct ip_addr src;
+	char client[64];
 	int fd;
 
 	if ((fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC)) ==
@@ -246,8 +307,15 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_warn("socks accept");
 		return;
 	}
-	if (s->nconns >= MAX_CONNS) {
-		log_warnx("socks: %d connections negotiating already; refusing one", MAX_CONNS);
+	if (!srcgate_allows(&s->gate, (struct sockaddr *)&ss, ev_now(loop))) {
+		srcgate_log_refused(&s->gate, "socks connection", (struct sockaddr *)&ss,
+				    ev_now(loop));
+		close(fd);
+		return;
+	}
+	net_addr_text(&ss, client, sizeof(client));
+	if (ip_addr_from_sockaddr((struct sockaddr *)&ss, &src) == -1 ||
+	    !conn_make_room(s, &src, client)) {
 		close(fd);
 		return;
 	}
@@ -255,7 +323,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	c->s = s;
 	c->fd = fd;
 	c->state = S_GREET;
-	net_addr_text(&ss, c->client, sizeof(c->client));
+	c->src = src;
+	memcpy(c->client, client, sizeof(c->client));
 	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
 	ev_timer_init(&c->tmo, conn_timeout_cb, NEGOTIATE_SECS, 0.);
 	c->rw.data = c->tmo.data = c;
@@ -270,11 +339,15 @@ struct socksd *
 socks_new(struct em_daemon *d, int lfd)
 {
 	struct socksd *s = xcalloc(1, sizeof(*s));
+	char why[160];
 
 	s->d = d;
 	s->loop = d->loop;
 	s->lfd = lfd;
 	s->tc = tunclient_new(d->loop, d->cfg.runtime_dir, "socksd");
+	if (srcgate_init(&s->gate, d->cfg.client_ranges, d->cfg.n_client_ranges, &d->replica,
+			 d->cfg.node_name, why, sizeof(why)) == -1)
+		fatalx("commonConfig.clientSourceRanges: %s", why);
 	TAILQ_INIT(&s->conns);
 	ev_io_init(&s->aw, accept_cb, lfd, EV_READ);
 	s->aw.data = s;
@@ -302,8 +375,11 @@ socks_stop(struct socksd *s)
 void
 socks_health(struct socksd *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "peers=%zu negotiating=%zu accepted=%llu opened=%llu refused=%llu",
+	snprintf(buf, len,
+		 "peers=%zu negotiating=%zu accepted=%llu opened=%llu refused=%llu "
+		 "not_client=%llu over_source=%llu evicted=%llu",
 		 replica_count(s->d->replica, EM_TOPIC_PEERS), s->nconns,
 		 (unsigned long long)s->accepted, (unsigned long long)s->opened,
-		 (unsigned long long)s->refused);
+		 (unsigned long long)s->refused, (unsigned long long)s->gate.refused,
+		 (unsigned long long)s->over_source, (unsigned long long)s->evicted);
 }

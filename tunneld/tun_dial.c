@@ -1,10 +1,13 @@
 /*
  * The remote end of a stream: which targets a peer may open here, and the
  * non-blocking dial.  Allowed: a ready endpoint on this node of a known
- * service (ip, port and protocol as in the endpoints topic), or one of this
- * node's own addresses (its Node addresses, 127.0.0.1) with a port in
- * modules.edgeTunnel.allowedNodePorts.  Everything else is refused with
- * the reason, which travels back to the opener.
+ * service (ip, port and protocol as in the endpoints topic), or one of the
+ * addresses this node advertises (its Node object's status.addresses, from
+ * the peers topic) with a port in modules.edgeTunnel.allowedNodePorts.
+ * Never loopback, link-local (169.254.96.16 is ours), unspecified,
+ * multicast or broadcast, whatever a Node or Endpoints object says: those
+ * reach what is bound to this node alone.  Everything else is refused with
+ * the reason, which travels back to the opener and is logged here.
  */
 #include <sys/socket.h>
 
@@ -18,18 +21,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "srcrange.h"
 #include "tunneld.h"
 
+/* a and b are the same address; text that is no address matches nothing */
 static int
-same_ip(const char *a, const char *b)
+same_ip(const char *a, const struct ip_addr *b)
 {
-	uint8_t x[16], y[16];
+	struct ip_addr x;
 
-	if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
-		return memcmp(x, y, 4) == 0;
-	if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
-		return memcmp(x, y, 16) == 0;
-	return 0;
+	return ip_addr_parse(a, &x) == 0 && ip_addr_equal(&x, b);
 }
 
 int
@@ -41,16 +42,27 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 	const struct em_endpoints *eps;
 	const struct em_peer *me;
 	struct replica_iter it;
+	struct ip_addr ip;
 	char key[EM_KEY_LEN];
+	const char *special;
 	size_t i, j;
 	int ep_ip = 0, own = 0;
 
+	if (ip_addr_parse(r->ip, &ip) == -1) {
+		snprintf(why, len, "%s is not an IP address", r->ip);
+		return 0;
+	}
+	if ((special = ip_addr_special(&ip)) != NULL) {
+		snprintf(why, len, "%s %s:%u is a %s address: never dialled for a peer",
+			 em_proto_name(r->proto), r->ip, r->port, special);
+		return 0;
+	}
 	/* a ready endpoint of a known service on this node */
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_ENDPOINTS, &it, &o)) {
 		eps = o->u.eps;
 		for (i = 0; i < eps->neps; i++) {
-			if (strcmp(eps->eps[i].node, self) != 0 || !same_ip(eps->eps[i].ip, r->ip))
+			if (strcmp(eps->eps[i].node, self) != 0 || !same_ip(eps->eps[i].ip, &ip))
 				continue;
 			ep_ip = 1;
 			if (!eps->eps[i].ready)
@@ -64,13 +76,11 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 					return 1;
 		}
 	}
-	/* this node's own addresses, allowed ports only */
-	if (strcmp(r->ip, "127.0.0.1") == 0 || strcmp(r->ip, "::1") == 0)
-		own = 1;
+	/* an address this node advertises, allowed ports only */
 	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, self)) != NULL) {
 		me = o->u.peer;
 		for (i = 0; i < me->naddrs; i++)
-			if (same_ip(me->addrs[i], r->ip))
+			if (same_ip(me->addrs[i], &ip))
 				own = 1;
 	}
 	if (own) {
@@ -95,8 +105,8 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 			 em_proto_name(r->proto), r->ip, r->port, self);
 	else
 		snprintf(why, len,
-			 "%s %s:%u is neither a service endpoint on %s nor one of its "
-			 "addresses",
+			 "%s %s:%u is neither a service endpoint on %s nor an address "
+			 "it advertises (status.addresses of its Node)",
 			 em_proto_name(r->proto), r->ip, r->port, self);
 	return 0;
 }

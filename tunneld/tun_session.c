@@ -42,6 +42,7 @@ static void sess_write_cb(struct ev_loop *, ev_io *, int);
 static void sess_tick_cb(struct ev_loop *, ev_timer *, int);
 static void sess_flush(struct tun_session *);
 static void sess_seal(struct tun_session *);
+static int hs_create_msg1(struct tun_session *);
 
 static void
 set_nodelay(int fd)
@@ -169,6 +170,8 @@ tun_session_close(struct tun_session *s, const char *why)
 	if (s->state == SS_UP)
 		log_info("session with %s at %s closed: %s", s->name, s->addr, why);
 	else
+		tun_metrics_hs_failed(t, s, why);
+	if (s->state != SS_UP)
 		log_debug("connection %s (%s) closed: %s", s->addr, s->name[0] ? s->name : "?",
 			  why);
 	s->state = SS_DEAD;
@@ -433,9 +436,6 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct tun_session *s = w->data;
 	int err = 0;
 	socklen_t elen = sizeof(err);
-	struct tun_hello h;
-	uint8_t pay[300];
-	size_t plen, mlen;
 
 	if (s->state == SS_CONNECTING) {
 		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
@@ -452,19 +452,8 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		set_nodelay(s->fd);
 		s->state = SS_HANDSHAKE;
 		ev_io_start(loop, &s->rw);
-		/* -> e, payload */
-		memset(&h, 0, sizeof(h));
-		h.version = 1;
-		memcpy(h.fp, s->t->fp, 9);
-		snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
-		plen = tun_hello_encode(&h, pay, sizeof(pay));
-		if (noise_hs_write(s->hs, pay, plen, s->wbuf + 2, s->wcap - 2, &mlen) == -1) {
-			tun_session_close(s, "handshake: cannot write msg1");
-			return;
-		}
-		tun_put16(s->wbuf, (uint16_t)mlen);
-		s->wlen = s->sealed = 2 + mlen;
-		sess_flush(s);
+		if (hs_create_msg1(s) == 0)
+			sess_flush(s);
 		return;
 	}
 	s->busy = 1;
@@ -612,9 +601,12 @@ static void
 psk_mismatch_log(struct tun_session *s, const char *theirs)
 {
 	char key[400], ip[64], a[16], b[16];
+	struct tun_peer *p;
 
 	tun_fp_short(s->t->fp, a);
 	tun_fp_short(theirs, b);
+	if ((p = tun_peer_get(s->t, s->name, 0)) != NULL)
+		snprintf(p->their_fp, sizeof(p->their_fp), "%s", b);
 	snprintf(key, sizeof(key), "psk:%s:%s", s->name, theirs);
 	log_warnx_once(key, "PSK mismatch with %s at %s: ours %s, theirs %s", s->name,
 		       sess_ip(s, ip, sizeof(ip)), a, b);
@@ -650,6 +642,7 @@ sess_established(struct tun_session *s)
 	s->rbuf = xreallocarray(s->rbuf, 1, TUN_RBUF);
 	s->rcap = TUN_RBUF;
 	s->state = SS_UP;
+	s->t->hs_ok++;
 	s->up_at = s->rekey_at = ev_now(t->d->loop);
 	s->next_sid = s->initiator ? 1 : 2;
 	ev_timer_stop(t->d->loop, &s->tick);
@@ -663,79 +656,95 @@ sess_established(struct tun_session *s)
 	tun_peer_up(p, s);
 }
 
-/* One handshake message; 0 to go on, -1 when the session is closed. */
+/*
+ * The handshake, one function per message and side, in the order they run
+ * (as WireGuard's create/consume pairs):
+ *
+ *   hs_create_msg1   initiator   -> e               payload: our hello (plaintext)
+ *   hs_consume_msg1  responder
+ *   hs_create_msg2   responder   <- e, ee, s, es    payload: our hello (encrypted)
+ *   hs_consume_msg2  initiator
+ *   hs_create_msg3   initiator   -> s, se, psk      payload: empty
+ *   hs_consume_msg3  responder
+ *
+ * A created message is appended to wbuf (u16 length || Noise message); the
+ * caller flushes it.  Each returns 0, or -1 once the session is closed.
+ */
+
+/* Our hello: version, PSK fingerprint, node name; returns its length. */
+static size_t
+hs_hello(const struct tun_session *s, uint8_t *pay, size_t cap)
+{
+	struct tun_hello h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	memcpy(h.fp, s->t->fp, 9);
+	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
+	return tun_hello_encode(&h, pay, cap);
+}
+
 static int
-sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
+hs_write(struct tun_session *s, const uint8_t *pay, size_t plen, const char *fail)
+{
+	size_t olen;
+
+	if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
+	    noise_hs_write(s->hs, pay, plen, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2, &olen) == -1) {
+		tun_session_close(s, fail);
+		return -1;
+	}
+	tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+	s->wlen += 2 + olen;
+	s->sealed = s->wlen;
+	return 0;
+}
+
+/* Read message msg (1, 2 or 3) into pay; a failure is named and closes. */
+static int
+hs_read(struct tun_session *s, int msg, const uint8_t *m, size_t mlen, uint8_t *pay, size_t cap,
+	size_t *plen)
+{
+	char why[200], ip[64];
+
+	if (noise_hs_read(s->hs, m, mlen, pay, cap, plen) == 0)
+		return 0;
+	if (msg == 2)
+		snprintf(why, sizeof(why),
+			 "handshake with %s at %s failed at msg2 "
+			 "(not an edgemesh-c tunnel, or a bad key)",
+			 s->name, sess_ip(s, ip, sizeof(ip)));
+	else
+		snprintf(why, sizeof(why),
+			 "handshake with %s at %s failed: msg%d did "
+			 "not authenticate (PSK or key mismatch)",
+			 s->name[0] ? s->name : "?", sess_ip(s, ip, sizeof(ip)), msg);
+	if (s->name[0])
+		log_warnx("%s", why);
+	tun_session_close(s, why);
+	return -1;
+}
+
+static int
+hs_create_msg1(struct tun_session *s)
+{
+	uint8_t pay[TUN_HS_MAX];
+
+	/* -> e; our hello in plaintext */
+	return hs_write(s, pay, hs_hello(s, pay, sizeof(pay)), "handshake: cannot write msg1");
+}
+
+static int
+hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 {
 	struct tun_hello h;
 	uint8_t pay[TUN_HS_MAX];
-	char why[200], ip[64];
-	size_t plen, olen;
+	char why[200];
+	size_t plen;
 
-	if (noise_hs_our_turn(s->hs)) {
-		tun_session_close(s, "handshake: unexpected message");
+	/* -> e; their hello */
+	if (hs_read(s, 1, m, mlen, pay, sizeof(pay), &plen) == -1)
 		return -1;
-	}
-	if (noise_hs_read(s->hs, msg, mlen, pay, sizeof(pay), &plen) == -1) {
-		if (s->initiator)
-			snprintf(why, sizeof(why),
-				 "handshake with %s at %s failed at msg2 "
-				 "(not an edgemesh-c tunnel, or a bad key)",
-				 s->name, sess_ip(s, ip, sizeof(ip)));
-		else
-			snprintf(why, sizeof(why),
-				 "handshake with %s at %s failed: msg%d did "
-				 "not authenticate (PSK or key mismatch)",
-				 s->name[0] ? s->name : "?", sess_ip(s, ip, sizeof(ip)),
-				 s->name[0] ? 3 : 1);
-		if (s->name[0])
-			log_warnx("%s", why);
-		tun_session_close(s, why);
-		return -1;
-	}
-	if (s->initiator) {
-		/* <- e, ee, s, es: their hello */
-		if (tun_hello_decode(pay, plen, &h) == -1) {
-			tun_session_close(s, "handshake: bad msg2 payload");
-			return -1;
-		}
-		if (strcmp(h.fp, s->t->fp) != 0) {
-			psk_mismatch_log(s, h.fp);
-			s->fp_mismatch = 1;
-			tun_session_close(s, "PSK mismatch");
-			return -1;
-		}
-		if (strcmp(h.name, s->name) != 0) {
-			snprintf(why, sizeof(why),
-				 "dialed %s at %s but it says it is %s (check "
-				 "the Node addresses)",
-				 s->name, s->addr, h.name);
-			log_warnx("%s", why);
-			tun_session_close(s, why);
-			return -1;
-		}
-		/* -> s, se, psk */
-		if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
-		    noise_hs_write(s->hs, NULL, 0, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2, &olen) ==
-			-1) {
-			tun_session_close(s, "handshake: cannot write msg3");
-			return -1;
-		}
-		tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
-		s->wlen += 2 + olen;
-		s->sealed = s->wlen;
-		sess_established(s);
-		if (s->state == SS_DEAD)
-			return -1;
-		tun_session_dirty(s);
-		return 0;
-	}
-	if (noise_hs_done(s->hs)) {
-		/* msg3 read: the PSK matched */
-		sess_established(s);
-		return s->state == SS_DEAD ? -1 : 0;
-	}
-	/* -> e with their hello; answer <- e, ee, s, es with ours */
 	if (tun_hello_decode(pay, plen, &h) == -1) {
 		tun_session_close(s, "handshake: bad msg1 payload");
 		return -1;
@@ -756,21 +765,97 @@ sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
 		psk_mismatch_log(s, h.fp);
 		s->fp_mismatch = 1; /* answer so they can log it too, then close */
 	}
-	memset(&h, 0, sizeof(h));
-	h.version = 1;
-	memcpy(h.fp, s->t->fp, 9);
-	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
-	plen = tun_hello_encode(&h, pay, sizeof(pay));
-	if (wbuf_reserve(s, TUN_HS_MAX) == -1 ||
-	    noise_hs_write(s->hs, pay, plen, s->wbuf + s->wlen + 2, TUN_HS_MAX - 2, &olen) == -1) {
-		tun_session_close(s, "handshake: cannot write msg2");
+	return 0;
+}
+
+static int
+hs_create_msg2(struct tun_session *s)
+{
+	uint8_t pay[TUN_HS_MAX];
+
+	/* <- e, ee, s, es; our hello, encrypted */
+	return hs_write(s, pay, hs_hello(s, pay, sizeof(pay)), "handshake: cannot write msg2");
+}
+
+static int
+hs_consume_msg2(struct tun_session *s, const uint8_t *m, size_t mlen)
+{
+	struct tun_hello h;
+	uint8_t pay[TUN_HS_MAX];
+	char why[200];
+	size_t plen;
+
+	/* <- e, ee, s, es; their hello */
+	if (hs_read(s, 2, m, mlen, pay, sizeof(pay), &plen) == -1)
+		return -1;
+	if (tun_hello_decode(pay, plen, &h) == -1) {
+		tun_session_close(s, "handshake: bad msg2 payload");
 		return -1;
 	}
-	tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
-	s->wlen += 2 + olen;
-	s->sealed = s->wlen;
-	tun_session_dirty(s);
+	if (strcmp(h.fp, s->t->fp) != 0) {
+		psk_mismatch_log(s, h.fp);
+		s->fp_mismatch = 1;
+		tun_session_close(s, "PSK mismatch");
+		return -1;
+	}
+	if (strcmp(h.name, s->name) != 0) {
+		snprintf(why, sizeof(why),
+			 "dialed %s at %s but it says it is %s (check "
+			 "the Node addresses)",
+			 s->name, s->addr, h.name);
+		log_warnx("%s", why);
+		tun_session_close(s, why);
+		return -1;
+	}
 	return 0;
+}
+
+static int
+hs_create_msg3(struct tun_session *s)
+{
+	/* -> s, se, psk */
+	return hs_write(s, NULL, 0, "handshake: cannot write msg3");
+}
+
+static int
+hs_consume_msg3(struct tun_session *s, const uint8_t *m, size_t mlen)
+{
+	uint8_t pay[TUN_HS_MAX];
+	size_t plen;
+
+	/* -> s, se, psk: it authenticates, so the PSK matched */
+	return hs_read(s, 3, m, mlen, pay, sizeof(pay), &plen);
+}
+
+/* A handshake message from the peer: consume it, answer it, and bring the
+ * session up after msg3.  The responder knows the caller's name once msg1
+ * is in (a hello never has an empty one). */
+static int
+sess_hs_input(struct tun_session *s, const uint8_t *msg, size_t mlen)
+{
+	if (noise_hs_our_turn(s->hs)) {
+		tun_session_close(s, "handshake: unexpected message");
+		return -1;
+	}
+	if (s->initiator) {
+		if (hs_consume_msg2(s, msg, mlen) == -1 || hs_create_msg3(s) == -1)
+			return -1;
+		sess_established(s);
+		if (s->state == SS_DEAD)
+			return -1;
+		tun_session_dirty(s); /* msg3, then what the streams have */
+		return 0;
+	}
+	if (s->name[0] == '\0') {
+		if (hs_consume_msg1(s, msg, mlen) == -1 || hs_create_msg2(s) == -1)
+			return -1;
+		tun_session_dirty(s);
+		return 0;
+	}
+	if (hs_consume_msg3(s, msg, mlen) == -1)
+		return -1;
+	sess_established(s);
+	return s->state == SS_DEAD ? -1 : 0;
 }
 
 /* One record; 0 to go on, -1 when the session is closed.  DATA frames

@@ -110,6 +110,7 @@ main(int argc, char **argv)
 		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 	d.on_change = tunneld_change;
 	d.fill_health = tunneld_health;
+	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
 	d.arg = t;
 	daemon_start(&d);

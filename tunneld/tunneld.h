@@ -206,8 +206,12 @@ struct tun_peer {
 	ev_timer retry;
 	uint64_t tx, rx; /* of sessions gone */
 	char last_err[160];
+	char their_fp[16]; /* the PSK fingerprint it presented, when refused */
 	struct tunneld *t;
 };
+
+/* Why a session died before it was up (metrics). */
+enum tun_hs_fail { TUN_HSF_PSK, TUN_HSF_TIMEOUT, TUN_HSF_REFUSED, TUN_HSF_PROTOCOL, TUN_HSF_N };
 
 struct tunneld {
 	struct em_daemon *d;
@@ -227,10 +231,15 @@ struct tunneld {
 	struct tun_session *preauth[TUN_PREAUTH_MAX];
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
+	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
 };
 
 /* tunneld.c */
 struct tunneld *tunneld_get(void);
+
+/* tun_metrics.c */
+void tun_metrics_fill(void *arg, struct em_samples *);
+void tun_metrics_hs_failed(struct tunneld *, const struct tun_session *, const char *why);
 
 /* tun_keys.c */
 int tun_keys_load(struct tunneld *, const char *state_dir, char *err, size_t errlen);

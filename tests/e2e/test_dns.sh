@@ -7,6 +7,7 @@
 # malformed packets, TCP, EDNS and TC, bounded TCP clients, privileges,
 # socket activation, cacheDNS mode with auto-detection.
 . tests/e2e/lib.sh
+. tests/e2e/clients_lib.sh
 e2e_init dns
 for t in dig dnsmasq python3 getent; do
 	command -v $t >/dev/null || { echo "SKIP dns: $t missing"; exit 77; }
@@ -197,6 +198,41 @@ PY
 )
 ok "141st TCP client is served (oldest idle connection closed)" test "$R" = answered
 has "pipelined TCP queries" "10.96.5.5" +tcp +keepopen hostname-svc.default.svc.$C dual.data.svc.$C
+
+# 6b. clients: this node and its pods only (commonConfig.clientSourceRanges
+# unset); others dropped, over UDP (a forged source must get no answer) and
+# TCP (closed at accept); 16 TCP connections per source
+pq() { in_ns p1 dig @$S +time=2 +tries=1 +short "$@"; }
+ok "a pod on edge-1 is answered over UDP" test "$(pq hostname-svc.default.svc.$C)" = 10.96.0.10
+ok "... and over TCP" test "$(pq +tcp hostname-svc.default.svc.$C)" = 10.96.0.10
+lan_host lanh 10.200.0.50 10.200.0.11
+ok "the LAN host reaches edge-1's 169.254.96.16 at all (TCP connect)" \
+	in_ns lanh timeout 5 python3 -c 'import socket; socket.create_connection(("169.254.96.16", 53), timeout=3)'
+R=$(in_ns lanh dig @$S +time=2 +tries=1 hostname-svc.default.svc.$C 2>&1)
+ok "a LAN host routing 169.254.96.16 through edge-1 gets no answer over UDP" \
+	grep -q "no servers could be reached" <<<"$R"
+R=$(in_ns lanh dig @$S +tcp +time=2 +tries=1 +short hostname-svc.default.svc.$C 2>&1)
+ok "... nor over TCP ($(head -1 <<<"$R"))" test -n "$R" -a -z "$(grep 10.96.0.10 <<<"$R")"
+ok "... logged with the reason" grep -q \
+	"from 10.200.0.50 refused: not in commonConfig.clientSourceRanges" "$D1/dnsd.log"
+R=$(in_ns p1 timeout 20 python3 - $S <<'PY'
+import select, socket, sys, time
+held = []
+for _ in range(40):
+    s = socket.socket(); s.bind(("10.201.1.10", 0)); s.settimeout(2)
+    s.connect((sys.argv[1], 53)); held.append(s)
+time.sleep(1)
+def alive(s):
+    try:
+        return not (select.select([s], [], [], 0)[0] and s.recv(16) == b"")
+    except OSError:
+        return False
+st = [alive(s) for s in held]
+print("alive %d first %d last %d" % (sum(st), int(st[0]), int(st[-1])))
+PY
+)
+ok "one source holding 40 idle TCP connections keeps its newest 16 ($R)" \
+	test "$R" = "alive 16 first 0 last 1"
 
 # 7. registry changes show in the next answer
 cat > "$E2E_DIR/registry/zz-new.yaml" <<'Y'

@@ -4,8 +4,11 @@
 # HTTP routing by host and path to local and remote (tunneled) endpoints,
 # 404/503 answers, keep-alive re-routing, HTTPS SIMPLE and MUTUAL with a
 # throwaway CA, TLS passthrough to a pod's openssl s_server, a TCP route to
-# an echo pod, a Gateway change that adds a listener under an open
-# connection, garbage and a slow head on a listener.
+# an echo pod, load balancing by the destination's DestinationRule
+# (ROUND_ROBIN, RANDOM, consistent hash on a header, a cookie, the source
+# IP), bulk through the TCP relay, 101 upgrades over HTTP and HTTPS, a
+# Gateway change that adds a listener under an open connection, garbage
+# and a slow head on a listener.
 . tests/e2e/lib.sh
 e2e_init gateway
 for t in curl openssl python3; do
@@ -13,7 +16,8 @@ for t in curl openssl python3; do
 done
 e2e_topology 2
 mkdir -p "$E2E_DIR/registry"
-cp tests/fixtures/registry/nodes.yaml tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
+cp tests/fixtures/registry/nodes.yaml tests/fixtures/gateway/gateway.yaml tests/fixtures/gateway/lb.yaml \
+	"$E2E_DIR/registry/"
 
 # a throwaway CA, the gateway's certificate, a client certificate, the pod's own
 C="$E2E_DIR/pki"
@@ -53,6 +57,29 @@ e2e_config 2 </dev/null >/dev/null
 SH=tests/tools/serve_hostname.py
 in_ns p1 python3 $SH --name pod-local --bind 10.201.1.30 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 $SH --name pod-echo --bind 10.201.1.20 --echo 2701 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 $SH --name pod-a --bind 10.201.1.10 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 $SH --name pod-b --bind 10.201.1.12 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 - <<'PY' & E2E_PIDS="$E2E_PIDS $!"
+# upgrade-echo: answers any request head with 101, then echoes until EOF
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.201.1.10", 9001)); s.listen(16)
+def serve(c):
+    d = b""
+    while b"\r\n\r\n" not in d:
+        b = c.recv(4096)
+        if not b: return c.close()
+        d += b
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+    c.sendall(d.split(b"\r\n\r\n", 1)[1])
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
 in_ns p2 python3 $SH --name pod-remote --bind 10.201.2.30 --http 9376 & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 openssl s_server -quiet -accept 10.201.1.11:8443 -cert "$C/pod.crt" -key "$C/pod.key" \
 	-www >/dev/null 2>&1 & E2E_PIDS="$E2E_PIDS $!"
@@ -107,6 +134,68 @@ PY
 ok "pipelined requests both answered ($R)" test "$R" = "2 True True"
 # X-Forwarded-For is checked by the unit tests (the pod does not echo headers)
 
+# 1b. load balancing: the DestinationRule of the destination service (lb.yaml)
+LB=$(in_ns n2 python3 - "$GW" <<'PY'
+import http.client, sys
+gw = sys.argv[1]
+def get(path, hdrs={}, conn=None):	# one request -> "a" (pod-a), "b" (pod-b) or "?"
+    c = conn or http.client.HTTPConnection(gw, 23333, timeout=5)
+    c.request("GET", path, headers=hdrs); r = c.getresponse(); b = r.read().decode().strip()
+    if conn is None: c.close()
+    return b[-1] if b in ("pod-a", "pod-b") else "?"
+rr = "".join(get("/lb/rr") for _ in range(8))
+rnd = "".join(get("/lb/random") for _ in range(24))
+hdr = ["".join(get("/lb/hash", {"X-User": "user%d" % u}) for _ in range(3)) for u in range(8)]
+ck = ["".join(get("/lb/cookie", {"Cookie": "theme=dark; user=user%d" % u}) for _ in range(3)) for u in range(8)]
+src = "".join(get("/lb/srcip") for _ in range(6))
+# one keep-alive connection, the users taking turns: each still reaches its own pod
+c = http.client.HTTPConnection(gw, 23333, timeout=5)
+ka = all(get("/lb/hash", {"X-User": "user%d" % (i % 8)}, c) == hdr[i % 8][0] for i in range(16))
+print(rr, rnd, ",".join(hdr), ",".join(ck), src, ka)
+PY
+)
+read -r RR RND HDR CK SRC KA <<<"$LB"
+sticky() {	# "aaa,bbb,..." -> each group one pod, both pods used
+	local g
+	for g in ${1//,/ }; do [[ $g =~ ^(a+|b+)$ ]] || return 1; done
+	[[ $1 == *a* && $1 == *b* ]]
+}
+ok "ROUND_ROBIN alternates ($RR)" bash -c "[[ $RR == abababab || $RR == babababa ]]"
+ok "RANDOM: both pods, not in turns ($RND)" \
+	bash -c "[[ $RND == *a* && $RND == *b* ]] && ! [[ $RND =~ ^(ab)+a?\$|^(ba)+b?\$ ]]"
+ok "consistentHash httpHeaderName: one pod per X-User, both used ($HDR)" sticky "$HDR"
+ok "consistentHash httpCookie: one pod per cookie, both used ($CK)" sticky "$CK"
+ok "consistentHash useSourceIp: one pod for this client ($SRC)" bash -c "[[ $SRC =~ ^(a+|b+)\$ ]]"
+ok "consistentHash on a keep-alive connection: each request to its user's pod ($KA)" test "$KA" = True
+
+# 1c. 101 Switching Protocols: a raw pipe from there, bytes sent early included
+upgrade() {	# port [tls] -> True when 1 MiB came back intact (and EOF after ours, plain)
+	in_ns n2 python3 - "$GW" "$1" "${2:-}" "$C/ca.crt" <<'PY'
+import socket, ssl, sys, os
+gw, port, tls, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((gw, port), timeout=10)
+if tls:
+    s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="gw.example.com")
+s.sendall(b"GET /upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly")
+d = b""
+while b"\r\n\r\n" not in d:
+    d += s.recv(4096)
+head, got = d.split(b"\r\n\r\n", 1)
+data = os.urandom(1 << 20)
+s.sendall(data)
+while len(got) < 5 + len(data):
+    b = s.recv(65536)
+    if not b: break
+    got += b
+ok = head.startswith(b"HTTP/1.1 101") and got == b"early" + data
+if not tls:	# our EOF travels on, the pod's comes back
+    s.shutdown(socket.SHUT_WR); ok = ok and s.recv(1) == b""
+print(ok)
+PY
+}
+R=$(upgrade 23333); ok "101 upgrade: early bytes and 1 MiB echoed through the relay, EOF both ways ($R)" test "$R" = True
+R=$(upgrade 23334 tls); ok "101 upgrade over HTTPS: the relay reads and writes through TLS ($R)" test "$R" = True
+
 # 2. TLS SIMPLE
 RES="--resolve gw.example.com:23334:$GW --resolve gw.example.com:23335:$GW"
 R=$(in_ns n2 curl -s -m 5 --cacert "$C/ca.crt" $RES https://gw.example.com:23334/local)
@@ -136,6 +225,21 @@ print(b.endswith("pod-echo.") and e == "ping")
 PY
 )
 ok "TCP route to the echo pod ($R)" test "$R" = True
+
+R=$(in_ns n2 python3 - "$GW" <<'PY'
+import socket, sys, threading, hashlib, os
+s = socket.create_connection((sys.argv[1], 23337), timeout=20)
+f = s.makefile("rb"); f.readline()
+data = b"".join(os.urandom(32768).hex().encode() + b"\n" for _ in range(128))
+def send():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = f.read()	# to EOF: the echo pod saw ours and closed
+t.join()
+print(len(got) == len(data) and hashlib.sha256(got).digest() == hashlib.sha256(data).digest())
+PY
+)
+ok "TCP route: 8 MiB echoed intact through the relay, half-close passed on ($R)" test "$R" = True
 
 # 6. garbage and a slow head do not disturb anything
 R=$(in_ns n2 python3 - "$GW" <<'PY'

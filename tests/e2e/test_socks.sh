@@ -4,6 +4,7 @@
 # stream crossing the tunnel; RFC 1928 refusals with the right reply codes;
 # bad input dropped while the daemon lives on.
 . tests/e2e/lib.sh
+. tests/e2e/clients_lib.sh
 e2e_init socks
 e2e_topology 2
 e2e_registry tests/fixtures/registry
@@ -56,13 +57,21 @@ ok "1 MiB through ssh over SOCKS5, checksum matches" test "$R" = "$SUM"
 
 # raw SOCKS5: the reply codes
 socks() {	# python3 client: greeting, then CONNECT to host:port; prints the reply code
-	in_ns n1 timeout 15 python3 - "$@" <<'PY'
+	socks_from n1 "$@"
+}
+socks_from() {	# ns host port
+	local n=$1; shift
+	in_ns "$n" timeout 15 python3 - "$@" <<'PY'
 import socket, struct, sys
 host, port = sys.argv[1], int(sys.argv[2])
 s = socket.create_connection(("169.254.96.16", 10800), timeout=12)
-s.sendall(b"\x05\x01\x00")
-if s.recv(2) != b"\x05\x00":
-    print("greeting refused"); sys.exit(0)
+try:
+    s.sendall(b"\x05\x01\x00")
+    g = s.recv(2)
+except ConnectionResetError:
+    g = b""
+if g != b"\x05\x00":
+    print("greeting refused" if g else "closed"); sys.exit(0)
 if host.replace(".", "").isdigit():
     req = b"\x05\x01\x00\x01" + socket.inet_aton(host)
 else:
@@ -91,6 +100,75 @@ s.sendall(b"\x05\x01\x00"); s.recv(2)
 s.sendall(b"\x05\x02\x00\x03\x06edge-2\x00\x16")
 print(s.recv(10)[1])')
 ok "BIND: command not supported (7)" test "$R" = 7
+# only this node and its pods are clients (commonConfig.clientSourceRanges
+# unset: loopback, edge-1's addresses, the subnets of its pod-side links)
+ok "a pod on edge-1 is served (0)" test "$(socks_from p1 10.200.0.12 22)" = 0
+# a host on the LAN that routes 169.254.96.16 through edge-1
+lan_host lanh 10.200.0.50 10.200.0.11
+ok "the LAN host reaches edge-1's 169.254.96.16 at all (TCP connect)" \
+	in_ns lanh timeout 5 python3 -c 'import socket; socket.create_connection(("169.254.96.16", 10800), timeout=3)'
+ok "a LAN host routing 169.254.96.16 through edge-1 is refused (closed, no greeting)" \
+	test "$(socks_from lanh 10.200.0.12 22)" = closed
+OUT=$(in_ns lanh timeout 20 $SSH -o "$PROXY" root@edge-2 'echo in' 2>>"$E2E_DIR/ssh.err")
+ok "... and its ssh through edge-1's socksd fails" test -z "$OUT"
+ok "... logged with the reason" \
+	grep -q "socks connection from 10.200.0.50 refused: not in commonConfig.clientSourceRanges" \
+	"$E2E_DIR/n1/socksd.log"
+
+# clients that hold half-negotiated connections (a greeting, then nothing)
+# do not lock out others: 16 per source, and past 256 the oldest goes
+HOLD="$E2E_DIR/hold.py"
+cat > "$HOLD" <<'PY'
+import select, socket, sys, time
+srcs, per, secs = sys.argv[1].split(","), int(sys.argv[2]), float(sys.argv[3])
+held = []
+for src in srcs:
+    for _ in range(per):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(3)
+        try:
+            s.connect(("169.254.96.16", 10800))
+            s.sendall(b"\x05\x01\x00")   # greeting; the request never comes
+        except OSError:
+            pass
+        held.append(s)
+time.sleep(1)
+def alive(s):
+    try:
+        while select.select([s], [], [], 0)[0]:
+            if not s.recv(16):
+                return False
+        return True
+    except OSError:
+        return False
+print("opened %d" % len(held), flush=True)
+end = time.time() + secs
+while time.time() < end:
+    time.sleep(0.2)
+state = [alive(s) for s in held]
+print("alive %d first %d last %d" % (sum(state), int(state[0]), int(state[-1])), flush=True)
+PY
+in_ns p1 timeout 30 python3 "$HOLD" 10.201.1.10 300 4 > "$E2E_DIR/hold1.out" &
+HP=$!
+wait_for 10 grep -q opened "$E2E_DIR/hold1.out"
+OUT=$(in_ns n1 timeout 20 $SSH -o "$PROXY" root@edge-2 'echo alive' 2>>"$E2E_DIR/ssh.err")
+ok "one client holding 300 half-open connections: another client's ssh works" \
+	test "$OUT" = "alive"
+wait $HP
+ok "... it kept 16 of them ($(tail -1 "$E2E_DIR/hold1.out"))" grep -q "^alive 16 " "$E2E_DIR/hold1.out"
+SRCS=""
+for a in $(seq 40 59); do in_ns p1 ip addr add 10.201.1.$a/24 dev eth0; SRCS="$SRCS,10.201.1.$a"; done
+in_ns p1 timeout 40 python3 "$HOLD" "${SRCS#,}" 16 4 > "$E2E_DIR/hold2.out" &
+HP=$!
+wait_for 20 grep -q opened "$E2E_DIR/hold2.out"
+OUT=$(in_ns n1 timeout 20 $SSH -o "$PROXY" root@edge-2 'echo alive' 2>>"$E2E_DIR/ssh.err")
+ok "20 sources holding 320 half-open connections: ssh still works" test "$OUT" = "alive"
+wait $HP
+ok "... the oldest half-open ones were closed, the newest kept ($(tail -1 "$E2E_DIR/hold2.out"))" \
+	grep -q "^alive 25[0-9] first 0 last 1" "$E2E_DIR/hold2.out"
+ok "... logged" grep -q "closing the oldest" "$E2E_DIR/n1/socksd.log"
+
 # garbage and a client that never finishes: dropped, others unaffected
 in_ns n1 timeout 5 python3 -c '
 import socket, os

@@ -7,6 +7,23 @@
 e2e_init tunnel
 e2e_topology 3
 e2e_registry tests/fixtures/tunnel
+# an Endpoints object that points a service at edge-2's loopback (anyone who
+# may write Endpoints could publish one): the far end must not follow it
+cat > "$E2E_DIR/registry/loopback-endpoints.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: tun-lo, namespace: default}
+spec:
+  clusterIP: 10.96.1.11
+  ports: [{name: lo, port: 7005, protocol: TCP, targetPort: 7005}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: tun-lo, namespace: default}
+subsets:
+- addresses: [{ip: 127.0.0.1, nodeName: edge-2}, {ip: 169.254.96.16, nodeName: edge-2}]
+  ports: [{name: lo, port: 7005, protocol: TCP}]
+YAML
 
 H="$E2E_DIR/tunhelp.py"
 cat > "$H" <<'PY'
@@ -199,6 +216,34 @@ bg n2 socat TCP-LISTEN:2222,reuseaddr,fork EXEC:cat
 sleep 0.2
 tunopen 1 edge-2 10.200.0.12 2222 9013
 ok "a node port in allowedNodePorts is reached" echo_once 1 9013 "node port"
+
+# --- never the far node's loopback, link-local or unadvertised addresses:
+# services bound there are the node's alone (sshd on 127.0.0.1:22 here)
+bg n2 socat TCP-LISTEN:22,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo loopback-only'
+bg n2 socat TCP-LISTEN:7005,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo loopback-only'
+in_ns n2 ip addr add 169.254.96.16/32 dev lo
+bg n2 socat TCP-LISTEN:7005,bind=169.254.96.16,reuseaddr,fork SYSTEM:'echo loopback-only'
+wait_for 10 listening n2 22; wait_for 10 listening n2 7005
+refused_far() {	# lport ip port reason-regex : the open fails, reason back and logged
+	local lport=$1 ip=$2 port=$3 re=$4 out
+	tunopen 1 edge-2 "$ip" "$port" "$lport"
+	out=$(echo x | in_ns n1 timeout 5 socat -t 2 - "TCP:127.0.0.1:$lport" 2>/dev/null)
+	wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-$lport.log"
+	[ "$out" != loopback-only ] &&
+		grep -Eq "$re" "$E2E_DIR/tunopen-1-$lport.log" &&
+		grep -Eq "refused: TCP $ip:$port .*$re" "$E2E_DIR/n2/tunneld.log"
+}
+ok "127.0.0.1:22 on the far node (an allowed node port) is refused, reason logged" \
+	refused_far 9014 127.0.0.1 22 "is a loopback address"
+ok "... also as an IPv4-mapped address (::ffff:127.0.0.1)" \
+	refused_far 9015 ::ffff:127.0.0.1 22 "is a loopback address"
+ok "... and 127.0.0.2, any loopback address" refused_far 9016 127.0.0.2 22 "is a loopback address"
+ok "a node address edge-2 does not advertise (its pod-side 10.201.2.1) is refused" \
+	refused_far 9017 10.201.2.1 2222 "nor an address it advertises"
+ok "an Endpoints object pointing at edge-2's loopback is not followed" \
+	refused_far 9018 127.0.0.1 7005 "is a loopback address"
+ok "... nor one pointing at its link-local 169.254.96.16" \
+	refused_far 9019 169.254.96.16 7005 "is a link-local address"
 
 # --- UDP
 tunopen 1 edge-2 10.201.2.10 7002 9002 -u

@@ -15,7 +15,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	    IPC_HELLO,	      IPC_ERROR,    IPC_SUBSCRIBE,	IPC_HEALTH,   IPC_STATUS_REQ,
 	    IPC_FD_STORE,     IPC_FD_FETCH, IPC_SNAPSHOT_BEGIN, IPC_UPSERT,   IPC_DELETE,
 	    IPC_SNAPSHOT_END, IPC_STATUS,   IPC_FD_RETURN,	IPC_TUN_OPEN, IPC_TUN_RESULT,
-	    IPC_PEERS_REQ,    IPC_PEERS};
+	    IPC_PEERS_REQ,    IPC_PEERS,    IPC_METRICS};
 	union {
 		struct ipc_hello h;
 		struct ipc_health he;
@@ -25,6 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	} u;
 	struct ipc_hdr hdr;
 	struct ipc_peers p;
+	static struct em_samples samples;
 	struct ipc_msg m;
 	struct em_object o;
 	char err[256], key[EM_KEY_LEN];
@@ -53,6 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			break;
 		case IPC_HEALTH:
 			(void)ipc_unpack_health(&m, &u.he, err, sizeof(err));
+			break;
+		case IPC_METRICS:
+			(void)ipc_unpack_metrics(&m, &samples, err, sizeof(err));
 			break;
 		case IPC_STATUS:
 			(void)ipc_unpack_status(&m, &u.st, err, sizeof(err));

@@ -603,6 +603,49 @@ pk_subscribe(msgpack_packer *pk)
 {
 	ipc_pack_subscribe(pk, fx_topics);
 }
+/* METRICS: two samples, one with escaped labels */
+static void
+fx_metrics(struct em_samples *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	metrics_add(ss, EM_M_PEER_RTT, 0.000125, "peer", "edge-2", NULL);
+	metrics_add_part(ss, EM_M_GW_DURATION, EM_MP_BUCKET, 7, "route", "a\"b\\c\nd", "le", "0.5",
+			 NULL);
+}
+
+static void
+pk_metrics(msgpack_packer *pk)
+{
+	struct em_samples ss;
+
+	fx_metrics(&ss);
+	ipc_pack_metrics(pk, &ss);
+	metrics_free(&ss);
+}
+
+static int
+up_metrics(const struct ipc_msg *m, int verify, char *err)
+{
+	struct em_samples got = {0}, want;
+	size_t i;
+	int rc;
+
+	if ((rc = ipc_unpack_metrics(m, &got, err, ERRLEN)) == 0 && verify) {
+		fx_metrics(&want);
+		ck_assert_uint_eq(got.n, want.n);
+		for (i = 0; i < want.n; i++) {
+			ck_assert_uint_eq(got.s[i].id, want.s[i].id);
+			ck_assert_uint_eq(got.s[i].part, want.s[i].part);
+			ck_assert_str_eq(got.s[i].labels, want.s[i].labels);
+			ck_assert(got.s[i].value == want.s[i].value);
+		}
+		ck_assert_str_eq(got.s[1].labels, "route=\"a\\\"b\\\\c\\nd\",le=\"0.5\"");
+		metrics_free(&want);
+	}
+	metrics_free(&got);
+	return rc;
+}
+
 static void
 pk_health(msgpack_packer *pk)
 {
@@ -914,6 +957,9 @@ static const struct codec {
     {"peers", IPC_PEERS, "PEERS", pk_peers, up_peers},
     {"status_req (empty)", IPC_STATUS_REQ, "STATUS_REQ", pk_empty, up_empty},
     {"peers_req (empty)", IPC_PEERS_REQ, "PEERS_REQ", pk_empty, up_empty},
+    /* appended: the tests above index this table by position */
+    {"metrics", IPC_METRICS, "METRICS", pk_metrics, up_metrics},
+    {"metrics_req (empty)", IPC_METRICS_REQ, "METRICS_REQ", pk_empty, up_empty},
 };
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
 
@@ -935,9 +981,10 @@ codec_try(const struct codec *c, const void *p, size_t len, int verify, char *er
 /* message types */
 
 static const int all_types[] = {
-    IPC_HELLO,	   IPC_ERROR,  IPC_SUBSCRIBE,	 IPC_HEALTH,   IPC_STATUS_REQ, IPC_SNAPSHOT_BEGIN,
-    IPC_UPSERT,	   IPC_DELETE, IPC_SNAPSHOT_END, IPC_STATUS,   IPC_TUN_OPEN,   IPC_TUN_RESULT,
-    IPC_PEERS_REQ, IPC_PEERS,  IPC_FD_STORE,	 IPC_FD_FETCH, IPC_FD_RETURN,
+    IPC_HELLO,		IPC_ERROR,	IPC_SUBSCRIBE, IPC_HEALTH,	 IPC_STATUS_REQ,
+    IPC_SNAPSHOT_BEGIN, IPC_UPSERT,	IPC_DELETE,    IPC_SNAPSHOT_END, IPC_STATUS,
+    IPC_TUN_OPEN,	IPC_TUN_RESULT, IPC_PEERS_REQ, IPC_PEERS,	 IPC_FD_STORE,
+    IPC_FD_FETCH,	IPC_FD_RETURN,	IPC_METRICS,   IPC_METRICS_REQ,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 

@@ -1,10 +1,13 @@
-/* proxyd load balancing: every policy, distribution bounds, churn stability. */
+/*
+ * Load balancing (common/lb.c, shared by proxyd and gatewayd): every
+ * policy, distribution bounds, churn stability.
+ */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../proxyd/proxyd.h"
+#include "lb.h"
 
 static char id1[] = "n1:a:10.0.0.1:80", id2[] = "n1:b:10.0.0.2:80", id3[] = "n2:c:10.0.0.3:80",
 	    id4[] = "n2:d:10.0.0.4:80", id5[] = "n3:e:10.0.0.5:80";
@@ -196,6 +199,93 @@ START_TEST(test_empty)
 }
 END_TEST
 
+/* A service's DestinationRule and affinity, as both daemons configure their balancers. */
+START_TEST(test_conf_service)
+{
+	struct em_service svc;
+	struct em_config cfg;
+	struct lb_conf c;
+	char arg[] = "X-User";
+
+	memset(&svc, 0, sizeof(svc));
+	memset(&cfg, 0, sizeof(cfg));
+	svc.lb = EM_LB_CONSISTENT_HASH;
+	svc.hash = EM_HASH_HEADER;
+	svc.hash_arg = arg;
+	cfg.proxy.hash_partitions = 7;
+	cfg.proxy.hash_replicas = 3;
+	cfg.proxy.hash_load = 1.5;
+	ck_assert_int_eq(lb_conf_service(&c, &svc, &cfg), 0);
+	ck_assert_int_eq(c.policy, EM_LB_CONSISTENT_HASH);
+	ck_assert_int_eq(c.hash, EM_HASH_HEADER);
+	ck_assert_str_eq(c.hash_arg, "X-User");
+	ck_assert_uint_eq(c.partitions, 7);
+	ck_assert_uint_eq(c.replicas, 3);
+	ck_assert(c.load == 1.5);
+	ck_assert_int_eq(c.affinity, 0);
+	/* a policy and ClientIP affinity: reported, affinity set */
+	svc.affinity_client_ip = true;
+	svc.affinity_timeout = 60;
+	ck_assert_int_eq(lb_conf_service(&c, &svc, &cfg), 1);
+	ck_assert_int_eq(c.affinity, 1);
+	ck_assert(c.affinity_ttl == 60);
+	svc.lb = EM_LB_ROUND_ROBIN;
+	ck_assert_int_eq(lb_conf_service(&c, &svc, &cfg), 0);
+}
+END_TEST
+
+START_TEST(test_endpoint_id)
+{
+	char ip[] = "10.0.0.1", node[] = "edge-1", pod[] = "web-0", empty[] = "", id[320];
+	struct em_endpoint e;
+
+	memset(&e, 0, sizeof(e));
+	e.ip = ip;
+	e.node = node;
+	e.pod = pod;
+	lb_endpoint_id(id, sizeof(id), &e, 8080);
+	ck_assert_str_eq(id, "edge-1:web-0:10.0.0.1:8080");
+	e.node = e.pod = empty; /* EdgeMesh's placeholders, so rings agree with it */
+	lb_endpoint_id(id, sizeof(id), &e, 80);
+	ck_assert_str_eq(id, "EMPTY_NODE_NAME:EMPTY_POD_NAME:10.0.0.1:80");
+}
+END_TEST
+
+/* Which policies depend on the request, and which key a request gives them. */
+START_TEST(test_sticky_and_key)
+{
+	const char *req = "GET / HTTP/1.1\r\nX-User: alice\r\nCookie: a=1; user=bob\r\n\r\n";
+	struct lb lb;
+	struct lb_conf c;
+	char out[64];
+
+	mk(&lb, EM_LB_ROUND_ROBIN, 0, 0);
+	ck_assert(!lb_is_sticky(&lb));
+	ck_assert(!lb_wants_peek(&lb));
+	lb_free(&lb);
+	mk(&lb, EM_LB_RANDOM, 0, 0);
+	ck_assert(!lb_is_sticky(&lb));
+	lb_free(&lb);
+	mk(&lb, EM_LB_ROUND_ROBIN, 0, 1);
+	ck_assert(lb_is_sticky(&lb));
+	lb_free(&lb);
+	mk(&lb, EM_LB_CONSISTENT_HASH, EM_HASH_HEADER, 0);
+	ck_assert(lb_is_sticky(&lb));
+	ck_assert(lb_wants_peek(&lb));
+	ck_assert_int_eq(lb_http_key(&lb, req, strlen(req), out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "alice");
+	lb_free(&lb);
+	memset(&c, 0, sizeof(c));
+	c.policy = EM_LB_CONSISTENT_HASH;
+	c.hash = EM_HASH_COOKIE;
+	c.hash_arg = "user";
+	lb_init(&lb, &c);
+	ck_assert_int_eq(lb_http_key(&lb, req, strlen(req), out, sizeof(out)), 1);
+	ck_assert_str_eq(out, "bob");
+	lb_free(&lb);
+}
+END_TEST
+
 static Suite *
 lb_suite(void)
 {
@@ -212,6 +302,9 @@ lb_suite(void)
 	tcase_add_test(tc, test_affinity);
 	tcase_add_test(tc, test_http_header);
 	tcase_add_test(tc, test_empty);
+	tcase_add_test(tc, test_conf_service);
+	tcase_add_test(tc, test_endpoint_id);
+	tcase_add_test(tc, test_sticky_and_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <math.h>
 
-#include "proxyd.h"
+#include "lb.h"
 
 #define P1 0x9E3779B185EBCA87ULL
 #define P2 0xC2B2AE3D27D4EB4FULL

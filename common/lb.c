@@ -5,13 +5,15 @@
  * and Service sessionAffinity ClientIP with its timeout, which wins over
  * the DestinationRule policy as in EdgeMesh.  No event loop here: the
  * callers pass the time and the endpoints to skip (tried or down).
+ * proxyd balances its ClusterIP ports with it, gatewayd its destinations.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "proxyd.h"
+#include "lb.h"
 
 struct lb_aff {
 	char id[320];
@@ -29,6 +31,28 @@ lb_apply_conf(struct lb *lb, const struct lb_conf *c)
 	lb->partitions = c->partitions ? c->partitions : 100;
 	lb->replicas = c->replicas ? c->replicas : 10;
 	lb->load = c->load >= 1.0 ? c->load : 1.25;
+}
+
+int
+lb_conf_service(struct lb_conf *c, const struct em_service *s, const struct em_config *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->policy = s->lb;
+	c->hash = s->hash;
+	c->hash_arg = s->hash_arg;
+	c->affinity = s->affinity_client_ip;
+	c->affinity_ttl = s->affinity_timeout;
+	c->partitions = (unsigned)cfg->proxy.hash_partitions;
+	c->replicas = (unsigned)cfg->proxy.hash_replicas;
+	c->load = cfg->proxy.hash_load;
+	return s->affinity_client_ip && s->lb != EM_LB_ROUND_ROBIN;
+}
+
+void
+lb_endpoint_id(char *out, size_t outlen, const struct em_endpoint *e, uint16_t port)
+{
+	snprintf(out, outlen, "%s:%s:%s:%u", e->node[0] ? e->node : "EMPTY_NODE_NAME",
+		 e->pod[0] ? e->pod : "EMPTY_POD_NAME", e->ip, port);
 }
 
 void
@@ -122,6 +146,12 @@ lb_wants_peek(const struct lb *lb)
 {
 	return !lb->affinity && lb->policy == EM_LB_CONSISTENT_HASH &&
 	       (lb->hash == EM_HASH_HEADER || lb->hash == EM_HASH_COOKIE);
+}
+
+int
+lb_is_sticky(const struct lb *lb)
+{
+	return lb->affinity || lb->policy == EM_LB_CONSISTENT_HASH;
 }
 
 static int
@@ -267,6 +297,14 @@ lb_http_header(const char *buf, size_t len, const char *name, char *out, size_t 
 		}
 	}
 	return 0;
+}
+
+int
+lb_http_key(const struct lb *lb, const char *buf, size_t len, char *out, size_t outlen)
+{
+	if (lb->hash == EM_HASH_COOKIE)
+		return lb_http_cookie(buf, len, lb->hash_arg, out, outlen);
+	return lb_http_header(buf, len, lb->hash_arg, out, outlen);
 }
 
 int

@@ -1,0 +1,109 @@
+#!/bin/bash
+# Metrics and health (modules.edgeTunnel.metricConfig): the controller serves
+# the node's metrics, aggregated from every daemon, on the node's own
+# address; promtool accepts them; values follow real traffic (curl to a
+# remote ClusterIP, dig, a peer with another PSK); the health endpoints
+# follow a daemon going down and coming back.
+. tests/e2e/lib.sh
+. tests/e2e/proxy/registry.sh
+e2e_init metrics
+command -v promtool >/dev/null || { echo "SKIP metrics: promtool missing (Debian: prometheus)"; exit 77; }
+e2e_topology 3
+e2e_registry tests/fixtures/registry
+rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
+proxy_registry "$E2E_DIR/registry"
+# a service whose endpoint is on cloud-1, which will hold another PSK
+{ svc far-web 10.96.1.50 80 TCP 9376; eps far-web 9376 TCP cloud-1 10.201.3.10; } \
+	> "$E2E_DIR/registry/far.yaml"
+e2e_config 1 >/dev/null <<'CFG'
+    metricConfig:
+      enable: true
+CFG
+for i in 2 3; do e2e_config $i </dev/null >/dev/null; done
+for i in 1 2; do in_ns n$i ip route add default dev eth0; done
+in_ns p2 python3 tests/e2e/proxy/servers.py http 10.201.2.10 9376 remote-pod & E2E_PIDS="$E2E_PIDS $!"
+wait_for 20 in_ns p2 curl -s -m 1 http://10.201.2.10:9376/ || fail "server 10.201.2.10 up"
+for i in 1 2; do e2e_daemon $i controller; done
+for i in 1 2; do
+	wait_for 10 test -S "$E2E_DIR/n$i/run/controller.sock" || fail "controller $i up"
+	e2e_daemon $i tunneld
+done
+e2e_daemon 1 proxyd
+e2e_daemon 1 dnsd
+
+M=http://10.200.0.11:9999
+get() { in_ns n1 curl -s -m 3 "$M$1"; }
+code() { in_ns n1 curl -s -o /dev/null -m 3 -w '%{http_code}' "$M$1"; }
+# one sample's value, 0 when absent: metric name and label text as rendered
+val() {
+	get /metrics | awk -v k="$1" 'index($0, k" ") == 1 {print $NF; f=1} END {if (!f) print 0}'
+}
+wait_for 15 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s -m 1 -o /dev/null -w '%{http_code}' $M/readyz/proxyd)\" = 200 ]" ||
+	fail "proxyd ready"
+wait_for 15 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s -m 1 -o /dev/null -w '%{http_code}' $M/readyz/dnsd)\" = 200 ]" ||
+	fail "dnsd ready"
+
+ok "metrics bound to the node's own address, not every interface" \
+	sh -c "ip netns exec $(ns n1) ss -ltn | grep -q '10.200.0.11:9999' && ! ip netns exec $(ns n1) ss -ltn | grep -q '0.0.0.0:9999'"
+get /metrics > "$E2E_DIR/m1.txt"
+ok "promtool check metrics accepts the scrape ($(grep -vc '^#' "$E2E_DIR/m1.txt") samples)" \
+	sh -c "promtool check metrics < '$E2E_DIR/m1.txt' > '$E2E_DIR/promtool.out' 2>&1"
+[ -s "$E2E_DIR/promtool.out" ] && cat "$E2E_DIR/promtool.out"
+for d in controller tunneld proxyd dnsd; do
+	ok "$d reports its memory and fds" grep -q "edgemesh_daemon_open_fds{daemon=\"$d\"}" "$E2E_DIR/m1.txt"
+done
+ok "every daemon up and ready" bash -c "
+	for d in tunneld proxyd dnsd; do
+		grep -q \"edgemesh_daemon_up{daemon=\\\"\$d\\\"} 1\" '$E2E_DIR/m1.txt' &&
+		grep -q \"edgemesh_daemon_ready{daemon=\\\"\$d\\\"} 1\" '$E2E_DIR/m1.txt' || exit 1
+	done"
+
+# values follow traffic: 20 requests to a ClusterIP with a remote endpoint
+S='edgemesh_service_connections_total{daemon="proxyd",service="default/remote-web",port="80",proto="tcp"}'
+P='edgemesh_service_endpoint_picks_total{daemon="proxyd",service="default/remote-web",port="80",endpoint="remote"}'
+TX='edgemesh_peer_sent_bytes_total{daemon="tunneld",peer="edge-2"}'
+c0=$(val "$S"); p0=$(val "$P"); t0=$(val "$TX")
+n=0
+for i in $(seq 1 20); do
+	[ "$(in_ns n1 curl -s -m 3 http://10.96.1.40/)" = remote-pod ] && n=$((n + 1))
+done
+ok "20 requests to the remote service answered ($n)" test "$n" -eq 20
+ok "connections_total of the service grew by 20 (from $c0)" wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s $M/metrics | awk -v k='$S' 'index(\$0, k\" \") == 1 {print \$NF}')\" = $((c0 + 20)) ]"
+ok "remote endpoint picks grew by 20 (from $p0)" test "$(val "$P")" -eq $((p0 + 20))
+ok "bytes sent to edge-2 grew (from $t0 to $(val "$TX"))" test "$(val "$TX")" -gt "$t0"
+ok "peer edge-2 up on the direct path" \
+	sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -q 'edgemesh_peer_up{daemon=\"tunneld\",peer=\"edge-2\",path=\"direct\",via=\"\",error=\"\"} 1'"
+
+# DNS: 5 A queries for a cluster name, 3 for a name that does not exist
+Q='edgemesh_dns_queries_total{daemon="dnsd",type="A",rcode="NOERROR"}'
+X='edgemesh_dns_queries_total{daemon="dnsd",type="A",rcode="NXDOMAIN"}'
+q0=$(val "$Q"); x0=$(val "$X")
+for i in 1 2 3 4 5; do in_ns n1 dig +short +time=2 +tries=1 @169.254.96.16 web.default.svc.cluster.local >/dev/null; done
+for i in 1 2 3; do in_ns n1 dig +short +time=2 +tries=1 @169.254.96.16 nope.default.svc.cluster.local >/dev/null; done
+ok "dns A/NOERROR grew by 5" wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s $M/metrics | awk -v k='$Q' 'index(\$0, k\" \") == 1 {print \$NF}')\" = $((q0 + 5)) ]"
+ok "dns A/NXDOMAIN grew by 3" test "$(val "$X")" -eq $((x0 + 3))
+
+# a peer with another PSK: counted by reason
+F='edgemesh_tunnel_handshake_failures_total{daemon="tunneld",reason="psk_mismatch"}'
+e2e_psk "$E2E_DIR/psk3" 'another PSK'
+e2e_daemon 3 controller
+wait_for 10 test -S "$E2E_DIR/n3/run/controller.sock"
+e2e_daemon 3 tunneld --psk-file "$E2E_DIR/psk3"
+in_ns n1 curl -s -m 3 http://10.96.1.50/ >/dev/null # edge-1 dials cloud-1
+ok "a peer with another PSK counted as psk_mismatch" wait_for 20 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s $M/metrics | awk -v k='$F' 'index(\$0, k\" \") == 1 {print \$NF}')\" -ge 1 ]"
+
+# health follows a daemon
+ok "/healthz: the controller is live" test "$(code /healthz)" = 200
+ok "/readyz: the registry has synced" test "$(code /readyz)" = 200
+e2e_kill 1 proxyd
+ok "/healthz/proxyd 503 once proxyd is gone ($(get /healthz/proxyd))" test "$(code /healthz/proxyd)" = 503
+e2e_daemon 1 proxyd
+ok "/readyz/proxyd 200 again after the restart" wait_for 15 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s -o /dev/null -w '%{http_code}' $M/readyz/proxyd)\" = 200 ]"
+ok "the restart is counted" test "$(val 'edgemesh_daemon_restarts_total{daemon="proxyd"}')" -eq 1
+ok "/readyz/gatewayd 503: not running on this node ($(get /readyz/gatewayd))" test "$(code /readyz/gatewayd)" = 503
+ok "an unknown daemon is named as such" sh -c "ip netns exec $(ns n1) curl -s $M/readyz/nosuchd | grep -q 'no daemon is called nosuchd'"
+ok "an unknown path is 404" test "$(code /nope)" = 404
+ok "garbage gets 400 and the server lives on" sh -c "
+	printf 'garbage\r\n\r\n' | ip netns exec $(ns n1) timeout 3 nc 10.200.0.11 9999 | grep -q '400 Bad Request' &&
+	[ \"\$(ip netns exec $(ns n1) curl -s -o /dev/null -w '%{http_code}' $M/healthz)\" = 200 ]"
+e2e_done

@@ -1,0 +1,2 @@
+UNIT_TESTS += metrics
+check_metrics_SRCS :=

@@ -1,0 +1,2 @@
+UNIT_TESTS += relay
+check_relay_SRCS :=

@@ -1,0 +1,2 @@
+UNIT_TESTS += srcrange
+check_srcrange_SRCS :=
