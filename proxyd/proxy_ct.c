@@ -23,50 +23,6 @@
 
 #define CT_BUF 4096
 
-struct ct_req {
-	char *buf;
-	size_t len, cap;
-};
-
-static struct nlattr *
-ct_attr(struct ct_req *r, uint16_t type, const void *data, size_t len)
-{
-	struct nlattr *a = (struct nlattr *)(r->buf + r->len);
-
-	a->nla_type = type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
-	if (data != NULL)
-		memcpy((char *)a + NLA_HDRLEN, data, len);
-	r->len += NLA_ALIGN(a->nla_len);
-	return a;
-}
-
-static void
-ct_nest_end(struct ct_req *r, struct nlattr *a)
-{
-	a->nla_len = (uint16_t)(r->buf + r->len - (char *)a);
-}
-
-/* The nested attribute `type` inside [p, p+len), NULL if absent. */
-static const struct nlattr *
-ct_find(const char *p, size_t len, uint16_t type)
-{
-	const struct nlattr *a;
-
-	while (len >= NLA_HDRLEN) {
-		a = (const struct nlattr *)p;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-			return NULL;
-		if ((a->nla_type & NLA_TYPE_MASK) == type)
-			return a;
-		if ((size_t)NLA_ALIGN(a->nla_len) >= len)
-			return NULL;
-		len -= (size_t)NLA_ALIGN(a->nla_len);
-		p += NLA_ALIGN(a->nla_len);
-	}
-	return NULL;
-}
-
 #define NLA_DATA(a) ((const char *)(a) + NLA_HDRLEN)
 #define NLA_LEN(a)  ((size_t)(a)->nla_len - NLA_HDRLEN)
 
@@ -96,7 +52,6 @@ ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *c
 {
 	static uint32_t seq;
 	char buf[CT_BUF] __attribute__((aligned(4)));
-	struct ct_req r = {buf, 0, sizeof(buf)};
 	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
 	struct nfgenmsg *nf;
 	struct nlattr *tup, *ip, *pr;
@@ -104,29 +59,27 @@ ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *c
 	uint8_t proto = IPPROTO_UDP;
 	ssize_t n;
 
-	memset(buf, 0, 256);
-	r.len = NLMSG_HDRLEN;
+	memset(buf, 0, NLMSG_LENGTH(sizeof(*nf)));
+	nh->nlmsg_len = NLMSG_LENGTH(sizeof(*nf));
 	nh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
 	nh->nlmsg_flags = NLM_F_REQUEST;
 	nh->nlmsg_seq = ++seq;
-	nf = (struct nfgenmsg *)(buf + r.len);
+	nf = NLMSG_DATA(nh);
 	nf->nfgen_family = AF_INET;
 	nf->version = NFNETLINK_V0;
-	r.len += NLMSG_ALIGN(sizeof(*nf));
 	/* the reply direction: from bridgeIP:port to the client */
-	tup = ct_attr(&r, CTA_TUPLE_REPLY | NLA_F_NESTED, NULL, 0);
-	ip = ct_attr(&r, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
-	ct_attr(&r, CTA_IP_V4_SRC, &local->sin_addr, 4);
-	ct_attr(&r, CTA_IP_V4_DST, &client->sin_addr, 4);
-	ct_nest_end(&r, ip);
-	pr = ct_attr(&r, CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
-	ct_attr(&r, CTA_PROTO_NUM, &proto, 1);
-	ct_attr(&r, CTA_PROTO_SRC_PORT, &local->sin_port, 2);
-	ct_attr(&r, CTA_PROTO_DST_PORT, &client->sin_port, 2);
-	ct_nest_end(&r, pr);
-	ct_nest_end(&r, tup);
-	nh->nlmsg_len = (uint32_t)r.len;
-	if (send(fd, buf, r.len, 0) == -1)
+	tup = nl_put(nh, sizeof(buf), CTA_TUPLE_REPLY | NLA_F_NESTED, NULL, 0);
+	ip = nl_put(nh, sizeof(buf), CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, sizeof(buf), CTA_IP_V4_SRC, &local->sin_addr, 4);
+	nl_put(nh, sizeof(buf), CTA_IP_V4_DST, &client->sin_addr, 4);
+	nl_nest_end(nh, ip);
+	pr = nl_put(nh, sizeof(buf), CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, sizeof(buf), CTA_PROTO_NUM, &proto, 1);
+	nl_put(nh, sizeof(buf), CTA_PROTO_SRC_PORT, &local->sin_port, 2);
+	nl_put(nh, sizeof(buf), CTA_PROTO_DST_PORT, &client->sin_port, 2);
+	nl_nest_end(nh, pr);
+	nl_nest_end(nh, tup);
+	if (send(fd, buf, nh->nlmsg_len, 0) == -1)
 		return -1;
 	for (;;) {
 		if ((n = recv(fd, buf, sizeof(buf), 0)) == -1)
@@ -146,13 +99,13 @@ ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *c
 	errno = EPROTO;
 	if (nh->nlmsg_len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*nf)))
 		return -1;
-	o = ct_find(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*nf)),
-		    nh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(*nf)), CTA_TUPLE_ORIG);
-	if (o == NULL || (oip = ct_find(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_IP)) == NULL ||
-	    (opr = ct_find(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_PROTO)) == NULL ||
-	    (dst = ct_find(NLA_DATA(oip), NLA_LEN(oip), CTA_IP_V4_DST)) == NULL ||
+	o = nl_get(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*nf)),
+		   nh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(*nf)), CTA_TUPLE_ORIG);
+	if (o == NULL || (oip = nl_get(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_IP)) == NULL ||
+	    (opr = nl_get(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_PROTO)) == NULL ||
+	    (dst = nl_get(NLA_DATA(oip), NLA_LEN(oip), CTA_IP_V4_DST)) == NULL ||
 	    NLA_LEN(dst) != 4 ||
-	    (dport = ct_find(NLA_DATA(opr), NLA_LEN(opr), CTA_PROTO_DST_PORT)) == NULL ||
+	    (dport = nl_get(NLA_DATA(opr), NLA_LEN(opr), CTA_PROTO_DST_PORT)) == NULL ||
 	    NLA_LEN(dport) != 2)
 		return -1;
 	memset(orig, 0, sizeof(*orig));

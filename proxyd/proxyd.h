@@ -30,8 +30,8 @@
 #define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
 #define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
 #define PROXY_PEEK_TIMEOUT    2.0
-#define PROXY_UDP_BATCH	      64 /* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS      2	 /* batches per socket per event */
+#define PROXY_UDP_BATCH	      64   /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	   /* batches per socket per event */
 #define PROXY_UDP_MAX	      4096 /* flows; then the least recently used is evicted */
 #define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
 #define PROXY_RULES_CHECK     10.0 /* seconds between rule checks */
@@ -141,6 +141,15 @@ int udp_listen(struct proxyd *);
 void udp_start(struct proxyd *);
 size_t udp_count(const struct proxyd *);
 uint64_t udp_evicted(const struct proxyd *);
+
+/* netlink.c: attributes of a netlink request (nlmsghdr at the start of cap bytes) */
+struct nlmsghdr;
+struct nlattr;
+/* Append an attribute (data NULL, len 0: a nest to close with nl_nest_end). */
+struct nlattr *nl_put(struct nlmsghdr *, size_t cap, uint16_t type, const void *data, size_t len);
+void nl_nest_end(struct nlmsghdr *, struct nlattr *nest);
+/* The attribute `type` among attrs[0..len), NULL if absent or malformed. */
+const struct nlattr *nl_get(const void *attrs, size_t len, uint16_t type);
 
 /* proxy_ct.c: the original destination of a DNATed UDP flow (ctnetlink) */
 int ct_open(void);
