@@ -155,6 +155,12 @@ ok "both tunnelds ended its stream within 7 s" dns_stream_ended
 ok "the flow to endpoint port 9377 lives on" \
 	bash -c "! grep -q 'udp flow 10.201.1.30:40054 closed' '$E2E_DIR/n1/proxyd.log'"
 
+# tunnel.sock takes connections (the file may outlive a tunneld)
+tunnel_sock_up() {
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+		"$E2E_DIR/n1/run/tunnel.sock" 2>/dev/null
+}
+
 # tunneld restarts: proxyd reconnects at once, and a connection that comes
 # while tunnel.sock is away waits for it instead of being refused
 e2e_kill 1 tunneld
@@ -167,7 +173,7 @@ ok "a connection made while tunneld restarts is served (rc=$rc: $(cat "$E2E_DIR/
 	test "$(cat "$E2E_DIR/tdown.out")" = "remote-pod"
 e2e_kill 1 tunneld
 e2e_daemon 1 tunneld
-wait_for 5 test -S "$E2E_DIR/n1/run/tunnel.sock"
+wait_for 10 tunnel_sock_up
 R=$(get n1 http://10.96.1.40/)
 ok "right after a tunneld restart, the remote endpoint answers ($R)" test "$R" = "remote-pod"
 R=$(udp_ask p1 10.96.1.41 53 after 2>&1)
@@ -181,7 +187,7 @@ T=$(in_ns n1 curl -s -o /dev/null -m 8 -w '%{time_total}' http://10.96.1.40/)
 ok "and the next connection fails without waiting again (${T}s)" \
 	awk -v t="$T" 'BEGIN { exit !(t < 2) }'
 e2e_daemon 1 tunneld
-wait_for 5 test -S "$E2E_DIR/n1/run/tunnel.sock"
+wait_for 10 tunnel_sock_up
 R=$(get n1 http://10.96.1.40/)
 ok "tunneld back: served at once ($R)" test "$R" = "remote-pod"
 ok "no remote endpoint was marked down for tunneld's absence" \

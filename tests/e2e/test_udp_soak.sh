@@ -82,11 +82,16 @@ ok "proxyd fds back to baseline ($(nfd "$P1") <= $B_P1)" test "$(nfd "$P1")" -le
 ok "tunneld fds back to baseline ($(nfd "$T1") <= $B_T1, $(nfd "$T2") <= $B_T2)" \
 	test "$(nfd "$T1")" -le "$B_T1" -a "$(nfd "$T2")" -le "$B_T2"
 # memory: freed flows go back to the allocator; allow 1 MB of heap left over
-for x in "proxyd $P1 $R_P1" "tunneld-1 $T1 $R_T1" "tunneld-2 $T2 $R_T2"; do
-	set -- $x
-	ok "$1 RSS back near baseline ($(rss "$2") kB, baseline $3 kB)" \
-		test "$(rss "$2")" -le $(($3 + 1024))
-done
+# (not under ASan: its quarantine keeps freed memory on purpose)
+if grep -qa __asan_init "$B/edgemesh-proxyd"; then
+	echo "# RSS not compared: ASan build"
+else
+	for x in "proxyd $P1 $R_P1" "tunneld-1 $T1 $R_T1" "tunneld-2 $T2 $R_T2"; do
+		set -- $x
+		ok "$1 RSS back near baseline ($(rss "$2") kB, baseline $3 kB)" \
+			test "$(rss "$2")" -le $(($3 + 1024))
+	done
+fi
 
 # the default idle (30 s) and 6000 flows at once: above the bound of 4096
 # the least recently used go, in proxyd and in tunneld; none is refused

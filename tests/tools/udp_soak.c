@@ -199,5 +199,8 @@ main(int argc, char **argv)
 		}
 	}
 	printf("sent %ld answered %ld lost %ld ports %d\n", sent, answered, lost, nports);
+	fflush(stdout);
+	free(slots);
+	close(ep);
 	return sent == n ? 0 : 1;
 }

@@ -149,5 +149,9 @@ main(int argc, char **argv)
 	printf("opened %d of %d\n", okn, count);
 	fflush(stdout);
 	sleep((unsigned)secs);
+	for (i = 0; i < count; i++)
+		close(mine[i]);
+	free(mine);
+	close(tfd);
 	return 0;
 }
