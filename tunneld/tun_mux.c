@@ -79,6 +79,14 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	return st;
 }
 
+/* No room for another TCP or circuit stream: UDP streams have their own bound
+ * (TUN_UDP_MAX, LRU eviction), so they never take this room. */
+int
+tun_session_full(const struct tun_session *s)
+{
+	return s->nstreams - s->udp.n >= TUN_STREAMS_MAX;
+}
+
 /* A UDP stream joins its session's list; at TUN_UDP_MAX the least recently used goes. */
 static void
 st_udp_attach(struct tun_stream *st, struct tun_session *s)
@@ -637,8 +645,7 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 		snprintf(why, sizeof(why), "malformed OPEN");
 		goto fail;
 	}
-	/* UDP streams have their own bound (LRU eviction), so they cannot starve TCP */
-	if (req.proto != EM_PROTO_UDP && s->nstreams - s->udp.n >= TUN_STREAMS_MAX) {
+	if (req.proto != EM_PROTO_UDP && tun_session_full(s)) {
 		snprintf(why, sizeof(why), "too many streams on this session (%d)",
 			 TUN_STREAMS_MAX);
 		goto fail;

@@ -287,6 +287,7 @@ struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, co
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
 void tun_stream_attach(struct tun_stream *, struct tun_session *, uint32_t sid);
+int tun_session_full(const struct tun_session *); /* TCP/circuit streams at TUN_STREAMS_MAX */
 struct tun_stream *tun_stream_find(struct tun_session *, uint32_t sid);
 void tun_stream_free(struct tun_stream *);
 void tun_stream_reset(struct tun_stream *, const char *why);
