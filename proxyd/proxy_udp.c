@@ -347,6 +347,12 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 		for (i = 0; i < n && p->synced; i++) {
 			if (in[i].msg_hdr.msg_namelen < sizeof(names[i]))
 				continue;
+			if (cur != NULL &&
+			    names[i].sin_addr.s_addr == cur->client.sin_addr.s_addr &&
+			    names[i].sin_port == cur->client.sin_port) {
+				batch_add(j++, i, NULL); /* the run goes on: no lookup */
+				continue;
+			}
 			inet_ntop(AF_INET, &names[i].sin_addr, a, sizeof(a));
 			snprintf(key, sizeof(key), "%s:%u", a, ntohs(names[i].sin_port));
 			if ((f = hmap_get(p->udp->flows, key)) == NULL) {
