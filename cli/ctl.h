@@ -13,15 +13,23 @@ int ctl_send(int fd, uint16_t type, msgpack_sbuffer *);
 int ctl_recv(int fd, size_t max, struct ipc_msg *);
 void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 void ctl_fmt_bytes(uint64_t n, char *buf, size_t len);
+/*
+ * One request (body NULL: an empty one) on sock, one answer in m; quiet: no
+ * message when the daemon is not there.  ctl_decoded: print err when the
+ * answer's decoding (rc) failed, clear m, return rc.
+ */
+int ctl_ask(const struct em_config *, const char *sock, uint16_t req, msgpack_sbuffer *body,
+	    struct ipc_msg *m, int quiet);
+int ctl_decoded(struct ipc_msg *m, int rc, const char *err);
 /* The controller's answers (quiet: no message when it is not there). */
 int ctl_fetch_status(const struct em_config *, struct ipc_status *, int quiet);
 int ctl_fetch_metrics(const struct em_config *, struct em_samples *, int quiet);
 struct replica *ctl_fetch_state(const struct em_config *, uint32_t topics, int quiet);
 
 /* ctl_status.c */
-int ctl_status(const struct em_config *);
+int ctl_status(const struct em_config *, int json);
 /* ctl_services.c */
-int ctl_services(const struct em_config *);
+int ctl_services(const struct em_config *, int json);
 /* ctl_doctor.c: faults found, one line each (or JSON); exit 1 when any */
 struct doctor {
 	const struct em_config *cfg;
@@ -34,7 +42,11 @@ void doctor_fault(struct doctor *, const char *kind, const char *subject, const 
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* ctl_edgecore.c: edgecore's clusterDNS must name our DNS address */
 void ctl_check_edgecore(struct doctor *, const char *path);
+/* ctl_trace.c */
+int ctl_trace(const struct em_config *, const char *target, int json);
+/* ctl_ping.c */
+int ctl_ping(const struct em_config *, const char *node, int json);
 /* ctl_peers.c */
-int ctl_peers(const struct em_config *);
+int ctl_peers(const struct em_config *, int json);
 
 #endif

@@ -2,32 +2,49 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 
+static void
+peers_json(const struct ipc_peers *p)
+{
+	const struct ipc_peer_row *r;
+	json_t *rows = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < p->nrows; i++) {
+		r = &p->rows[i];
+		json_array_append_new(
+		    rows,
+		    json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "name", r->name,
+			      "address", r->addr, "state", r->state, "path", r->path, "rtt_ms",
+			      r->rtt_us / 1000.0, "tx_bytes", (json_int_t)r->tx_bytes, "rx_bytes",
+			      (json_int_t)r->rx_bytes, "streams", (int)r->streams));
+	}
+	o = json_pack("{s:s, s:s, s:o}", "node", p->self, "psk_fingerprint", p->fingerprint,
+		      "peers", rows);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
+}
+
 int
-ctl_peers(const struct em_config *cfg)
+ctl_peers(const struct em_config *cfg, int json)
 {
 	struct ipc_peers p;
 	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	char err[512], rtt[32], tx[32], rx[32];
 	size_t i;
-	int fd, rc = 1;
 
-	if ((fd = ctl_open(cfg, IPC_TUNNEL_SOCK)) == -1)
+	if (ctl_ask(cfg, IPC_TUNNEL_SOCK, IPC_PEERS_REQ, NULL, &m, 0) == -1 ||
+	    ctl_decoded(&m, ipc_unpack_peers(&m, &p, err, sizeof(err)), err) == -1)
 		return 1;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_empty(&pk);
-	if (ctl_send(fd, IPC_PEERS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-		goto out;
-	if (ipc_unpack_peers(&m, &p, err, sizeof(err)) == -1) {
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-		ipc_msg_clear(&m);
-		goto out;
+	if (json) {
+		peers_json(&p);
+		ipc_peers_clear(&p);
+		return 0;
 	}
-	ipc_msg_clear(&m);
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
 	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
 	       "RTT", "TX", "RX", "STREAMS");
@@ -43,9 +60,5 @@ ctl_peers(const struct em_config *cfg)
 		       rtt, tx, rx, p.rows[i].streams);
 	}
 	ipc_peers_clear(&p);
-	rc = 0;
-out:
-	msgpack_sbuffer_destroy(&sb);
-	close(fd);
-	return rc;
+	return 0;
 }

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 #include "replica.h"
 
@@ -59,8 +61,27 @@ print_service(const struct em_service *s, const struct em_endpoints *e)
 	}
 }
 
+static json_t *
+service_json(const struct em_service *s, const struct em_endpoints *e)
+{
+	json_t *ports = json_array(), *eps = json_array();
+	size_t i;
+
+	for (i = 0; i < s->nports; i++)
+		json_array_append_new(ports, json_pack("{s:s, s:i, s:s}", "name", s->ports[i].name,
+						       "port", (int)s->ports[i].port, "protocol",
+						       em_proto_name(s->ports[i].proto)));
+	for (i = 0; e != NULL && i < e->neps; i++)
+		json_array_append_new(eps, json_pack("{s:s, s:s, s:b, s:s}", "ip", e->eps[i].ip,
+						     "node", e->eps[i].node, "ready",
+						     e->eps[i].ready, "pod", e->eps[i].pod));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:o}", "namespace", s->ns, "name", s->name,
+			 "cluster_ip", s->cluster_ip, "ports", ports, "lb", em_lb_name(s->lb),
+			 "affinity_client_ip", s->affinity_client_ip, "endpoints", eps);
+}
+
 int
-ctl_services(const struct em_config *cfg)
+ctl_services(const struct em_config *cfg, int json)
 {
 	const uint32_t topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS);
 	struct replica *r;
@@ -68,6 +89,7 @@ ctl_services(const struct em_config *cfg)
 	const struct em_object *o, **v = NULL, *eo;
 	char key[EM_KEY_LEN];
 	size_t n = 0, i, cap = 0;
+	json_t *arr = NULL, *out;
 
 	if ((r = ctl_fetch_state(cfg, topics, 0)) == NULL)
 		return 1;
@@ -80,11 +102,26 @@ ctl_services(const struct em_config *cfg)
 		v[n++] = o;
 	}
 	qsort(v, n, sizeof(*v), cmp_obj);
-	printf("%zu services (state version %llu)\n", n, (unsigned long long)replica_version(r));
+	if (json)
+		arr = json_array();
+	else
+		printf("%zu services (state version %llu)\n", n,
+		       (unsigned long long)replica_version(r));
 	for (i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "%s/%s", v[i]->u.svc->ns, v[i]->u.svc->name);
 		eo = replica_get(r, EM_TOPIC_ENDPOINTS, key);
-		print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
+		if (json)
+			json_array_append_new(arr,
+					      service_json(v[i]->u.svc, eo ? eo->u.eps : NULL));
+		else
+			print_service(v[i]->u.svc, eo ? eo->u.eps : NULL);
+	}
+	if (json) {
+		out = json_pack("{s:I, s:o}", "state_version", (json_int_t)replica_version(r),
+				"services", arr);
+		json_dumpf(out, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(out);
 	}
 	free(v);
 	replica_free(r);

@@ -2,10 +2,36 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 
+static void
+status_json(const struct ipc_status *st)
+{
+	const struct ipc_status_row *r;
+	json_t *rows = json_array(), *o;
+	size_t i;
+
+	for (i = 0; i < st->nrows; i++) {
+		r = &st->rows[i];
+		json_array_append_new(
+		    rows, json_pack("{s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:s, s:s}", "name",
+				    r->name, "connected", r->connected, "version", r->build, "pid",
+				    (json_int_t)r->pid, "uptime_s", (json_int_t)r->uptime,
+				    "rss_bytes", (json_int_t)(r->rss_kb * 1024), "state_version",
+				    (json_int_t)r->state_version, "state", r->state, "detail",
+				    r->detail));
+	}
+	o = json_pack("{s:s, s:I, s:o}", "registry", st->registry, "state_version",
+		      (json_int_t)st->version, "daemons", rows);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
+}
+
 int
-ctl_status(const struct em_config *cfg)
+ctl_status(const struct em_config *cfg, int json)
 {
 	struct ipc_status st;
 	char up[32], rss[32];
@@ -13,6 +39,10 @@ ctl_status(const struct em_config *cfg)
 
 	if (ctl_fetch_status(cfg, &st, 0) == -1)
 		return 1;
+	if (json) {
+		status_json(&st);
+		return 0;
+	}
 	printf("registry: %s  state version: %llu\n\n", st.registry,
 	       (unsigned long long)st.version);
 	printf("%-11s %-10s %-8s %-7s %-9s %-8s %-22s %s\n", "DAEMON", "CONNECTED", "VERSION",

@@ -23,6 +23,9 @@ usage(void)
 			"  status     each daemon: connected, version, uptime, state version\n"
 			"  services   services, ports, endpoints with node names, LB policy\n"
 			"  peers      tunnel peers: address, state, RTT, bytes, streams\n"
+			"  ping NODE  round trip to NODE over the tunnel, and the path\n"
+			"  trace SERVICE[:PORT] | IP:PORT | NAME[:PORT]\n"
+			"             the way a request goes, hop by hop, each hop timed\n"
 			"  doctor [--edgecore FILE]\n"
 			"             every fault found on this node, with what to change\n"
 			"             (exit 1 when any)\n"
@@ -49,7 +52,7 @@ int
 main(int argc, char **argv)
 {
 	struct em_config cfg;
-	const char *path = NULL, *edgecore = NULL;
+	const char *path = NULL, *edgecore = NULL, *target = NULL;
 	char err[1024];
 	int ch, i, json = 0;
 
@@ -70,7 +73,14 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	/* options after the command: -o json, doctor's --edgecore FILE */
+	/* an argument, then options: -o json, doctor's --edgecore FILE */
+	if (argc >= 2 && (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0) &&
+	    argv[1][0] != '-') {
+		target = argv[1];
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
 			json = 1;
@@ -92,11 +102,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (strcmp(argv[0], "status") == 0)
-		return ctl_status(&cfg);
+		return ctl_status(&cfg, json);
 	if (strcmp(argv[0], "services") == 0)
-		return ctl_services(&cfg);
+		return ctl_services(&cfg, json);
 	if (strcmp(argv[0], "peers") == 0)
-		return ctl_peers(&cfg);
+		return ctl_peers(&cfg, json);
+	if (strcmp(argv[0], "trace") == 0 && target != NULL)
+		return ctl_trace(&cfg, target, json);
+	if (strcmp(argv[0], "ping") == 0 && target != NULL)
+		return ctl_ping(&cfg, target, json);
 	if (strcmp(argv[0], "doctor") == 0)
 		return ctl_doctor(&cfg, edgecore, json);
 	usage();

@@ -93,6 +93,7 @@ static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 static int check_cidr(const char *, char *, size_t);
+static int check_cidr4(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -190,6 +191,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("registry"),
 	K_STR("registry.path", registry_path, NULL),
+	K_STR("registry.serviceCIDR", service_cidr, check_cidr4),
 
 	K_SECTION("modules"),
 
@@ -509,6 +511,37 @@ check_hostport(const char *v, char *why, size_t len)
 	cfg_show(v, strlen(v), s, sizeof(s));
 	snprintf(why, len, "expected an IP address or IP:port, got %s", s);
 	return -1;
+}
+
+int
+config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, size_t len)
+{
+	struct ip_range r;
+
+	if (ip_range_parse(v, &r, why, len) == -1)
+		return -1;
+	if (r.a.family != AF_INET || strchr(v, '/') == NULL) {
+		snprintf(why, len, "%s: expected an IPv4 range like 10.96.0.0/12", v);
+		return -1;
+	}
+	if (r.bits > 30) {
+		snprintf(why, len, "%s: /%u is too small a range: use a prefix of at most /30", v,
+			 r.bits);
+		return -1;
+	}
+	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
+		r.a.b[3];
+	*prefix = r.bits;
+	return 0;
+}
+
+static int
+check_cidr4(const char *v, char *why, size_t len)
+{
+	uint32_t base;
+	unsigned prefix;
+
+	return config_service_cidr(v, &base, &prefix, why, len);
 }
 
 /* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */
@@ -904,6 +937,52 @@ cfg_find(const struct cfg_key *tab, const char *path)
  * Overlay the mapping n on base.  prefix is the canonical dotted path of n
  * inside tab ("" at the top), disp what goes before it in messages.
  */
+/*
+ * EdgeMesh's keys we accept (a config moves over unchanged) but do not act
+ * on: said once at start and by -n, never silence.  transport: only ws and
+ * quic are not honoured.
+ */
+static const struct {
+	const char *path, *why;
+} unhonoured[] = {
+    {"modules.edgeTunnel.transport", "only tcp is served; ws and quic are not (yet)"},
+    {"modules.edgeTunnel.rendezvous", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.maxCandidates", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.finderPeriod", "peers come from Node objects, not from a DHT or mDNS"},
+    {"modules.edgeTunnel.heartbeatPeriod", "sessions send keepalives every 5 s"},
+    {"modules.edgeTunnel.listenInterfaces", "tunneld listens on every address of the node"},
+    {"modules.edgeTunnel.extraFilteredInterfaces", "every address of the Node object is used"},
+    {"modules.edgeTunnel.enableIpfsLog", "there is no libp2p log"},
+    {"modules.edgeTunnel.tunnelLimitConfig", "streams are bounded per session instead"},
+    {"modules.edgeDNS.listenInterface", "dnsd listens on commonConfig.bridgeDeviceIP"},
+    {"modules.edgeProxy.listenInterface", "proxyd listens on commonConfig.bridgeDeviceIP"},
+    {"modules.edgeCNI", "EdgeMesh's CNI is not part of this product"},
+    {"pprofConfig", "there is no profiling endpoint"},
+    {"commonConfig.pprofConfig", "there is no profiling endpoint"},
+};
+
+static void
+cfg_unhonoured(struct cfg_parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v)
+{
+	char once[CFG_KEY_LEN + 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(unhonoured) / sizeof(unhonoured[0]); i++) {
+		if (strcasecmp(unhonoured[i].path, path) != 0)
+			continue;
+		if (strcasecmp(path, "modules.edgeTunnel.transport") == 0 &&
+		    v->type == YAML_SCALAR_NODE &&
+		    strcasecmp((const char *)v->data.scalar.value, "tcp") == 0)
+			return;
+		snprintf(once, sizeof(once), "unhonoured %s %s", p->file, path);
+		log_warnx_once(once,
+			       "%s:%zu:%zu: key %s is accepted for EdgeMesh but not acted on: %s",
+			       p->file, k->start_mark.line + 1, k->start_mark.column + 1, path,
+			       unhonoured[i].why);
+		return;
+	}
+}
+
 static int
 cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char *prefix,
 	 const char *disp, const yaml_node_t *n)
@@ -944,6 +1023,7 @@ cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char 
 		if (e != NULL) {
 			if (cfg_set(p, tab, e, base, disp, v) == -1)
 				return -1;
+			cfg_unhonoured(p, e->path, k, v);
 			continue;
 		}
 		/* unknown: EdgeMesh ignores it, we say so once */
@@ -1177,6 +1257,7 @@ config_defaults(struct em_config *cfg)
 	cfg_strlcpy(cfg->runtime_dir, "/run/edgemesh", sizeof(cfg->runtime_dir));
 	cfg_strlcpy(cfg->state_dir, "/var/lib/edgemesh", sizeof(cfg->state_dir));
 	cfg_strlcpy(cfg->cluster_domain, "cluster.local", sizeof(cfg->cluster_domain));
+	cfg_strlcpy(cfg->service_cidr, "10.96.0.0/12", sizeof(cfg->service_cidr)); /* kubeadm's */
 
 	/* modules.edgeDNS */
 	cfg_strlcpy(cfg->dns.listen_interface, cfg->bridge_device,

@@ -59,6 +59,7 @@ struct em_config {
 
 	/* registry (ours) */
 	char registry_path[EM_PATH_MAX]; /* registry.path: manifest directory */
+	char service_cidr[32];		 /* registry.serviceCIDR: ClusterIPs it allocates */
 
 	/* modules.edgeDNS */
 	struct {
@@ -129,6 +130,8 @@ struct em_config {
  */
 int config_load(struct em_config *, const char *path, char *err, size_t errlen);
 void config_defaults(struct em_config *);
+/* registry.serviceCIDR: an IPv4 range of at most /30 -> base (host order), prefix. */
+int config_service_cidr(const char *, uint32_t *base, unsigned *prefix, char *why, size_t len);
 /* Print the effective config as normalized "key: value" lines (golden tests). */
 void config_dump(const struct em_config *, FILE *);
 

@@ -1,4 +1,5 @@
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <dirent.h>
@@ -223,7 +224,7 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 }
 
 static void
-ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct em_daemon *d = arg;
 	char err[512], reason[256];
@@ -406,7 +407,7 @@ daemon_connect(struct em_daemon *d)
 		daemon_schedule_reconnect(d);
 		return;
 	}
-	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
+	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -491,4 +492,23 @@ int
 daemon_connected(const struct em_daemon *d)
 {
 	return d->ctl != NULL && d->ctl_synced;
+}
+
+int
+daemon_state_dir(struct em_daemon *d, char *out, size_t len)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if ((size_t)snprintf(out, len, "%s/%s", d->cfg.state_dir, d->name) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((mkdir(d->cfg.state_dir, 0755) == -1 && errno != EEXIST) ||
+	    (mkdir(out, 0700) == -1 && errno != EEXIST))
+		return -1;
+	/* made as root for the user privdrop() switches to */
+	if (privdrop_user(d, &uid, &gid) == 0 && chown(out, uid, gid) == -1)
+		return -1;
+	return 0;
 }

@@ -89,6 +89,12 @@ void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
 /* A kept socket the daemon closes for good: the controller lets go of it too. */
 void daemon_fd_forget(struct em_daemon *, const char *key);
 
+/*
+ * stateDir/<daemon>: this daemon's own writable state, made before privdrop()
+ * (0700, owned by the user it switches to).  -1 with errno.
+ */
+int daemon_state_dir(struct em_daemon *, char *out, size_t len);
+
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);
 /* The user privdrop() switches to: 0 and its ids; 1 staying as is; -1 unknown user. */

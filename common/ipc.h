@@ -63,6 +63,10 @@ enum ipc_type {
 	IPC_PEERS_REQ = 32,
 	/* tunneld -> cli */
 	IPC_PEERS = 33,
+	/* cli -> tunneld */
+	IPC_PING_REQ = 34, /* node: a PING over its session, in band */
+	/* tunneld -> cli */
+	IPC_PING_RESULT = 35, /* round trip and path, or why not */
 };
 const char *ipc_type_name(int type); /* "?" when unknown */
 int ipc_type_known(int type);
@@ -201,6 +205,15 @@ struct ipc_peers {
 	struct ipc_peer_row *rows; /* malloc'd */
 };
 
+struct ipc_ping_result {
+	int ok;
+	uint64_t rtt_us;
+	char path[16]; /* direct, relayed */
+	char via[254]; /* the relay node, "" */
+	char addr[64]; /* the session's far address */
+	char reason[200];
+};
+
 /* Our own hello: this protocol version, name, pid, build. */
 void ipc_hello_init(struct ipc_hello *, const char *name);
 void ipc_pack_hello(msgpack_packer *, const struct ipc_hello *);
@@ -237,6 +250,11 @@ int ipc_unpack_fd_key(const struct ipc_msg *, char *key, size_t keylen, char *er
 /* METRICS: the samples replace what the controller held for the sender. */
 void ipc_pack_metrics(msgpack_packer *, const struct em_samples *);
 int ipc_unpack_metrics(const struct ipc_msg *, struct em_samples *, char *err, size_t errlen);
+void ipc_pack_ping_req(msgpack_packer *, const char *node);
+int ipc_unpack_ping_req(const struct ipc_msg *, char *node, size_t len, char *err, size_t errlen);
+void ipc_pack_ping_result(msgpack_packer *, const struct ipc_ping_result *);
+int ipc_unpack_ping_result(const struct ipc_msg *, struct ipc_ping_result *, char *err,
+			   size_t errlen);
 void ipc_pack_empty(msgpack_packer *);
 int ipc_unpack_empty(const struct ipc_msg *, char *err, size_t errlen);
 

@@ -32,6 +32,8 @@ static const struct {
     {IPC_TUN_RESULT, "TUN_RESULT", 0},
     {IPC_PEERS_REQ, "PEERS_REQ", 0},
     {IPC_PEERS, "PEERS", 0},
+    {IPC_PING_REQ, "PING_REQ", 0},
+    {IPC_PING_RESULT, "PING_RESULT", 0},
 };
 
 const char *
@@ -425,6 +427,58 @@ ipc_unpack_tun_open(const struct ipc_msg *m, struct ipc_tun_open *o, char *err, 
 	o->proto = (uint8_t)mp_uint(&r, EM_PROTO_SCTP);
 	mp_strcpy(&r, o->client, sizeof(o->client));
 	o->reply_len = (uint8_t)mp_bin(&r, o->reply, sizeof(o->reply));
+	return mp_end(&r);
+}
+
+void
+ipc_pack_ping_req(msgpack_packer *pk, const char *node)
+{
+	msgpack_pack_array(pk, 1);
+	mp_pack_str(pk, node);
+}
+
+int
+ipc_unpack_ping_req(const struct ipc_msg *m, char *node, size_t len, char *err, size_t errlen)
+{
+	struct mp_rd r;
+
+	if (want_type(m, IPC_PING_REQ, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 1, "PING_REQ", err, errlen) == -1)
+		return -1;
+	mp_strcpy(&r, node, len);
+	return mp_end(&r);
+}
+
+void
+ipc_pack_ping_result(msgpack_packer *pk, const struct ipc_ping_result *res)
+{
+	msgpack_pack_array(pk, 6);
+	if (res->ok)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	msgpack_pack_uint64(pk, res->rtt_us);
+	mp_pack_str(pk, res->path);
+	mp_pack_str(pk, res->via);
+	mp_pack_str(pk, res->addr);
+	mp_pack_str(pk, res->reason);
+}
+
+int
+ipc_unpack_ping_result(const struct ipc_msg *m, struct ipc_ping_result *res, char *err,
+		       size_t errlen)
+{
+	struct mp_rd r;
+
+	if (want_type(m, IPC_PING_RESULT, err, errlen) == -1 ||
+	    mp_begin(&r, m->obj, 6, "PING_RESULT", err, errlen) == -1)
+		return -1;
+	res->ok = mp_bool(&r);
+	res->rtt_us = mp_uint(&r, UINT64_MAX);
+	mp_strcpy(&r, res->path, sizeof(res->path));
+	mp_strcpy(&r, res->via, sizeof(res->via));
+	mp_strcpy(&r, res->addr, sizeof(res->addr));
+	mp_strcpy(&r, res->reason, sizeof(res->reason));
 	return mp_end(&r);
 }
 

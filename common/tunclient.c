@@ -80,7 +80,7 @@ tunclient_free(struct tunclient *tc)
 }
 
 static void
-tun_msg(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
+tunclient_dispatch_tunneld(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
 {
 	struct tunclient *tc = arg;
 	struct ipc_tun_result r;
@@ -201,7 +201,8 @@ tun_connect(struct tunclient *tc)
 	tc->warned = 0;
 	tc->down = 0;
 	tc->backoff = 0.;
-	tc->conn = ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tun_msg, tun_closed, tc);
+	tc->conn =
+	    ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tunclient_dispatch_tunneld, tun_closed, tc);
 	ipc_hello_init(&h, tc->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

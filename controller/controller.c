@@ -10,6 +10,8 @@
 #include "controller.h"
 #include "log.h"
 
+#define ALLOC_FILE "clusterips" /* in stateDir */
+
 /* The file registry loads before the loop runs; the API source once listed. */
 static int
 registry_ready(void *arg)
@@ -36,7 +38,8 @@ main(int argc, char **argv)
 	struct reg_file *rf = NULL;
 	struct reg_kube *rk = NULL;
 	struct ctl_http *http;
-	char desc[64];
+	struct alloc *al;
+	char desc[64], err[EM_PATH_MAX + 256], path[EM_PATH_MAX + 32];
 
 	daemon_init(&d, "controller", argc, argv, NULL);
 	/* registry.path: the file registry; else the Kubernetes API (kubeAPIConfig) */
@@ -45,15 +48,26 @@ main(int argc, char **argv)
 	else
 		snprintf(desc, sizeof(desc), "kubernetes-api");
 
-	/* acquire: the socket (runtime dir), then drop everything */
+	/* acquire: the socket (runtime dir), our part of stateDir; then drop everything */
 	srv = server_new(&d, desc);
+	if (daemon_state_dir(&d, path, sizeof(path)) == -1)
+		log_warn("stateDir %s: the clusterIP table and the API cache are not kept", path);
+	/* what the controller keeps lives in stateDir/controller */
+	snprintf(d.cfg.state_dir, sizeof(d.cfg.state_dir), "%s", path);
 	privdrop(&d, NULL, 0);
 
 	st = state_new(&d.cfg, server_emit, srv);
 	server_set_state(srv, st);
-	if (d.cfg.registry_path[0] != '\0')
+	if (d.cfg.registry_path[0] != '\0') {
+		/* Services without a clusterIP get one (the API server's job otherwise) */
+		if ((al = alloc_new(d.cfg.service_cidr, err, sizeof(err))) == NULL)
+			fatalx("%s: %s", d.cfg.path[0] ? d.cfg.path : "defaults", err);
+		snprintf(path, sizeof(path), "%s/%s", d.cfg.state_dir, ALLOC_FILE);
+		if (alloc_load(al, path, err, sizeof(err)) == -1)
+			log_warnx("registry: %s; recomputing the given clusterIPs", err);
+		state_set_alloc(st, al);
 		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
-	else
+	} else
 		rk = reg_kube_new(d.loop, &d.cfg, st);
 	server_set_registry(srv, registry_health, rk);
 	http = ctl_http_new(&d, srv, st, registry_ready, rk);

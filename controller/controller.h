@@ -2,6 +2,8 @@
 #ifndef EM_CONTROLLER_H
 #define EM_CONTROLLER_H
 
+#include <stdio.h>
+
 #include <msgpack.h>
 
 #include "daemon.h"
@@ -17,6 +19,7 @@ struct pub {
 };
 
 struct state;
+struct alloc;
 typedef void (*state_emit_cb)(void *arg, enum em_topic, uint64_t version, const char *key,
 			      const struct pub *p /* NULL: deleted */);
 
@@ -32,6 +35,37 @@ void state_commit(struct state *);
 uint64_t state_version(const struct state *);
 struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);
+
+/* Give file-registry Services without a clusterIP one (the state owns it). */
+void state_set_alloc(struct state *, struct alloc *);
+
+/* ctl_alloc.c: ClusterIPs from registry.serviceCIDR, keyed "ns/name" */
+struct alloc *alloc_new(const char *cidr, char *err, size_t errlen);
+void alloc_free(struct alloc *);
+/* Read the table kept in path (saves go there too); -1: corrupt, err says where. */
+int alloc_load(struct alloc *, const char *path, char *err, size_t errlen);
+int alloc_save(struct alloc *, char *err, size_t errlen); /* if it changed */
+const char *alloc_cidr(const struct alloc *);
+size_t alloc_count(const struct alloc *);
+const char *alloc_get(const struct alloc *, const char *key);
+/* key's address: the one it has, else its hash and on in order; NULL: range full */
+const char *alloc_assign(struct alloc *, const char *key);
+int alloc_release(struct alloc *, const char *key); /* 1 if it had one */
+/* An explicit clusterIP; 1 when it took the address of the Service now in displaced. */
+int alloc_claim(struct alloc *, const char *ip, char *displaced, size_t len);
+void alloc_unclaim(struct alloc *, const char *ip);
+/* Drop the entries keep() refuses (Services gone while we were down). */
+void alloc_prune(struct alloc *, int (*keep)(void *arg, const char *key), void *arg);
+
+/* ctl_file.c: replace a file atomically (temporary file, fsync, rename) */
+struct ctl_file {
+	FILE *f;
+	const char *path;
+	char tmp[EM_PATH_MAX + 48];
+};
+int ctl_file_open(struct ctl_file *, const char *path); /* -1 with errno */
+int ctl_file_commit(struct ctl_file *);			/* -1 with errno; tmp removed */
+void ctl_file_abort(struct ctl_file *);
 
 /* ctl_server.c */
 struct server;

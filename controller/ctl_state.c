@@ -6,6 +6,11 @@
  * VirtualServices and Secrets).  A change marks the derived keys it
  * touches dirty; state_commit() recomputes them, packs each, and emits a
  * delta only when the packed bytes differ, with the next version.
+ *
+ * With an allocator (the file registry), Services that have no clusterIP
+ * get one from ctl_alloc.c: explicit clusterIPs are claimed as they are
+ * put, the Services waiting for an address are served at the commit in
+ * key order, so the outcome does not depend on the order of the puts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +38,11 @@ struct state {
 	struct hmap *pub[EM_TOPIC_COUNT];   /* key -> struct pub */
 	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
+	struct alloc *alloc;	 /* NULL: every Service brings its clusterIP */
+	struct hmap *alloc_todo; /* "ns/name" of Services to give an address */
+	struct hmap *alloc_full; /* ... that found the range full */
+	int alloc_freed;	 /* an address came free: retry alloc_full */
+	int alloc_pruned;	 /* the table loaded from disk was checked */
 	uint64_t version;
 	state_emit_cb emit;
 	void *arg;
@@ -104,7 +114,20 @@ state_free(struct state *s)
 		hmap_free(s->dirty[i], NULL);
 	}
 	hmap_free(s->slices_by_svc, slice_set_free);
+	hmap_free(s->alloc_todo, NULL);
+	hmap_free(s->alloc_full, NULL);
+	alloc_free(s->alloc);
 	free(s);
+}
+
+void
+state_set_alloc(struct state *s, struct alloc *a)
+{
+	alloc_free(s->alloc);
+	s->alloc = a;
+	s->alloc_todo = s->alloc_todo != NULL ? s->alloc_todo : hmap_new();
+	s->alloc_full = s->alloc_full != NULL ? s->alloc_full : hmap_new();
+	s->alloc_pruned = 0;
 }
 
 uint64_t
@@ -201,6 +224,65 @@ raw_key(char *key, size_t len, const char *ns, const char *name)
 	snprintf(key, len, "%s/%s", ns, name);
 }
 
+/* A Service that the allocator serves: not headless, not ExternalName, no clusterIP. */
+static bool
+svc_wants_ip(const struct em_service *svc)
+{
+	return svc->type != EM_SVC_EXTERNAL_NAME && !svc->headless && svc->n_cluster_ips == 0 &&
+	       svc->cluster_ip[0] == '\0';
+}
+
+static void
+alloc_unclaim_svc(struct state *s, const struct em_service *svc)
+{
+	size_t i;
+
+	for (i = 0; i < svc->n_cluster_ips; i++)
+		alloc_unclaim(s->alloc, svc->cluster_ips[i]);
+	if (svc->n_cluster_ips > 0)
+		s->alloc_freed = 1;
+}
+
+/* Service k replaces old (NULL if new): claims, and what waits for an address. */
+static void
+alloc_put(struct state *s, const char *key, const struct kobj *old, const struct kobj *k)
+{
+	const struct em_service *svc = k->u.svc;
+	char displaced[EM_KEY_LEN];
+	size_t i;
+
+	if (old != NULL)
+		alloc_unclaim_svc(s, old->u.svc);
+	for (i = 0; i < svc->n_cluster_ips; i++) {
+		if (!alloc_claim(s->alloc, svc->cluster_ips[i], displaced, sizeof(displaced)) ||
+		    strcmp(displaced, key) == 0)
+			continue;
+		log_info("registry: Service %s takes clusterIP %s, which Service %s had been "
+			 "given; %s gets another",
+			 key, svc->cluster_ips[i], displaced, displaced);
+		hmap_put(s->alloc_todo, displaced, (void *)1);
+		hmap_put(s->dirty[EM_TOPIC_SERVICES], displaced, (void *)1);
+	}
+	if (svc_wants_ip(svc)) {
+		hmap_put(s->alloc_todo, key, (void *)1);
+		return;
+	}
+	hmap_del(s->alloc_todo, key);
+	hmap_del(s->alloc_full, key);
+	if (alloc_release(s->alloc, key))
+		s->alloc_freed = 1;
+}
+
+static void
+alloc_del(struct state *s, const char *key, const struct kobj *old)
+{
+	alloc_unclaim_svc(s, old->u.svc);
+	hmap_del(s->alloc_todo, key);
+	hmap_del(s->alloc_full, key);
+	if (alloc_release(s->alloc, key))
+		s->alloc_freed = 1;
+}
+
 void
 state_put(struct state *s, struct kobj *k, const char *source)
 {
@@ -211,6 +293,8 @@ state_put(struct state *s, struct kobj *k, const char *source)
 	r->source = xstrdup(source);
 	raw_key(key, sizeof(key), k->ns, k->name);
 	old = hmap_put(s->raw[k->kind], key, r);
+	if (s->alloc != NULL && k->kind == KOBJ_SERVICE)
+		alloc_put(s, key, old != NULL ? old->k : NULL, k);
 	if (old != NULL) {
 		if (strcmp(old->source, source) != 0)
 			log_warnx("%s %s is defined in %s and in %s; using the one in %s",
@@ -239,6 +323,8 @@ state_del(struct state *s, enum kobj_kind kind, const char *ns, const char *name
 	if (source != NULL && strcmp(r->source, source) != 0)
 		return;
 	hmap_del(s->raw[kind], key);
+	if (s->alloc != NULL && kind == KOBJ_SERVICE)
+		alloc_del(s, key, r->k);
 	if (kind == KOBJ_ENDPOINTSLICE)
 		slice_index(s, r->k, 0);
 	mark_dependents(s, r->k);
@@ -253,12 +339,13 @@ raw_get(struct state *s, enum kobj_kind kind, const char *key)
 	return r == NULL ? NULL : r->k;
 }
 
-/* Derive the published object for a key; 0 with o->u.any NULL means "gone". */
+/* Derive the published object for a key into o; o->u.any stays NULL when it is gone. */
 static void
 derive(struct state *s, enum em_topic t, const char *key, struct em_object *o)
 {
 	struct kobj *k, *dr;
 	struct slice_set *set;
+	const char *ip;
 	size_t i;
 
 	o->topic = t;
@@ -269,6 +356,13 @@ derive(struct state *s, enum em_topic t, const char *key, struct em_object *o)
 			return;
 		dr = raw_get(s, KOBJ_DESTINATIONRULE, key);
 		o->u.svc = kobj_service_publish(k->u.svc, dr ? dr->u.dr : NULL);
+		if (s->alloc != NULL && svc_wants_ip(k->u.svc) &&
+		    (ip = alloc_get(s->alloc, key)) != NULL) {
+			free(o->u.svc->cluster_ip);
+			o->u.svc->cluster_ip = xstrdup(ip);
+			o->u.svc->cluster_ips[0] = xstrdup(ip);
+			o->u.svc->n_cluster_ips = 1;
+		}
 		return;
 	case EM_TOPIC_ENDPOINTS:
 		if ((set = hmap_get(s->slices_by_svc, key)) != NULL) {
@@ -373,6 +467,89 @@ commit_key(struct state *s, enum em_topic t, const char *key)
 		pub_free(old);
 }
 
+static int
+alloc_keep(void *arg, const char *key)
+{
+	struct kobj *k = raw_get(arg, KOBJ_SERVICE, key);
+
+	return k != NULL && svc_wants_ip(k->u.svc);
+}
+
+static int
+str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Give the waiting Services their addresses, in key order; keep the table. */
+static void
+alloc_commit(struct state *s)
+{
+	struct hmap_iter it;
+	const char *key, *ip;
+	char **keys, err[EM_PATH_MAX + 256], once[EM_KEY_LEN + 16];
+	const char *last = NULL;
+	struct kobj *k;
+	size_t n = 0, i, given = 0;
+	void *v;
+
+	if (!s->alloc_pruned) {
+		/* entries of Services gone (or given a clusterIP) while we were down */
+		alloc_prune(s->alloc, alloc_keep, s);
+		s->alloc_pruned = 1;
+	}
+	if (s->alloc_freed) {
+		hmap_iter_init(&it);
+		while (hmap_next(s->alloc_full, &it, &key, &v))
+			hmap_put(s->alloc_todo, key, (void *)1);
+		s->alloc_freed = 0;
+	}
+	keys = xcalloc(hmap_count(s->alloc_todo) + 1, sizeof(*keys));
+	hmap_iter_init(&it);
+	while (hmap_next(s->alloc_todo, &it, &key, &v))
+		keys[n++] = xstrdup(key);
+	qsort(keys, n, sizeof(*keys), str_cmp);
+	for (i = 0; i < n; i++) {
+		hmap_del(s->alloc_todo, keys[i]);
+		hmap_del(s->alloc_full, keys[i]);
+		if ((k = raw_get(s, KOBJ_SERVICE, keys[i])) == NULL || !svc_wants_ip(k->u.svc))
+			continue;
+		if (alloc_get(s->alloc, keys[i]) != NULL)
+			continue; /* kept from the table */
+		if ((ip = alloc_assign(s->alloc, keys[i])) == NULL) {
+			hmap_put(s->alloc_full, keys[i], (void *)1);
+			snprintf(once, sizeof(once), "alloc-full %s", keys[i]);
+			log_warnx_once(
+			    once,
+			    "registry: Service %s gets no clusterIP: registry.serviceCIDR "
+			    "%s is full; widen it, or give the Service a clusterIP",
+			    keys[i], alloc_cidr(s->alloc));
+			continue;
+		}
+		log_debug("registry: Service %s: clusterIP %s from registry.serviceCIDR %s",
+			  keys[i], ip, alloc_cidr(s->alloc));
+		hmap_put(s->dirty[EM_TOPIC_SERVICES], keys[i], (void *)1);
+		last = keys[i];
+		given++;
+	}
+	if (given == 1)
+		log_info("registry: Service %s has no clusterIP: given %s from "
+			 "registry.serviceCIDR %s",
+			 last, alloc_get(s->alloc, last), alloc_cidr(s->alloc));
+	else if (given > 1)
+		log_info("registry: %zu Services without a clusterIP were given one from "
+			 "registry.serviceCIDR %s",
+			 given, alloc_cidr(s->alloc));
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	if (alloc_save(s->alloc, err, sizeof(err)) == -1)
+		log_warnx_once("alloc-save",
+			       "registry: cannot keep the given clusterIPs: %s; they are "
+			       "recomputed at the next start (stateDir must be writable)",
+			       err);
+}
+
 void
 state_commit(struct state *s)
 {
@@ -382,6 +559,8 @@ state_commit(struct state *s)
 	char k[EM_KEY_LEN];
 	int t;
 
+	if (s->alloc != NULL)
+		alloc_commit(s);
 	if (s->gateways_dirty) {
 		/* few gateways: recompute them all, and drop those gone */
 		hmap_iter_init(&it);

@@ -251,9 +251,8 @@ kobj_service_parse(const json_t *obj, struct em_service **out, struct kobj_diag 
 		}
 		free(s->external_name);
 		s->external_name = xstrdup(str);
-	} else if (s->cluster_ip[0] == '\0') {
-		kobj_warn(&c, "spec.clusterIP", "not set; the Service has no virtual IP");
 	}
+	/* no clusterIP: the file registry gives one (ctl_alloc.c), the API server always does */
 	if (svc_parse_ports(&c, spec, s) == -1)
 		goto fail;
 

@@ -195,23 +195,16 @@ kube_cache_copy(struct reg_kube *rk, FILE *in, FILE *out, struct hmap *written, 
 static void
 kube_cache_write(struct reg_kube *rk)
 {
-	char tmp[sizeof(rk->cache_path) + 16];
+	struct ctl_file cf;
 	struct hmap *written = hmap_new();
 	size_t n = 0;
 	FILE *f, *old;
-	int fd;
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", rk->cache_path);
-	if ((fd = mkstemp(tmp)) == -1) {
-		log_warn("kube: cache %s", tmp);
+	if (ctl_file_open(&cf, rk->cache_path) == -1) {
+		log_warn("kube: cache %s", cf.tmp);
 		goto out;
 	}
-	if ((f = fdopen(fd, "w")) == NULL) {
-		log_warn("kube: cache %s", tmp);
-		close(fd);
-		unlink(tmp);
-		goto out;
-	}
+	f = cf.f;
 	if (fprintf(f, "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[") < 0)
 		goto fail;
 	/* the newest versions first: what changed since the last write */
@@ -230,16 +223,11 @@ kube_cache_write(struct reg_kube *rk)
 		}
 		fclose(old);
 	}
-	if (fprintf(f, "\n]}\n") < 0 || fflush(f) == EOF || fsync(fileno(f)) == -1)
+	if (fprintf(f, "\n]}\n") < 0)
 		goto fail;
-	if (fclose(f) == EOF) {
-		f = NULL;
-		goto fail;
-	}
-	if (rename(tmp, rk->cache_path) == -1) {
-		log_warn("kube: cache rename %s", rk->cache_path);
-		unlink(tmp);
-		goto out;
+	if (ctl_file_commit(&cf) == -1) {
+		log_warn("kube: cache %s: write", rk->cache_path);
+		goto journal;
 	}
 	if (rk->journal != NULL) {
 		/* all of it is in the cache now */
@@ -256,10 +244,9 @@ kube_cache_write(struct reg_kube *rk)
 	log_debug("kube: cache %s: %zu objects", rk->cache_path, n);
 	goto out;
 fail:
-	log_warn("kube: cache %s: write", tmp);
-	if (f != NULL)
-		fclose(f);
-	unlink(tmp);
+	log_warn("kube: cache %s: write", cf.tmp);
+	ctl_file_abort(&cf);
+journal:
 	if (rk->journal != NULL)
 		fseek(rk->journal, 0, SEEK_END);
 out:

@@ -81,6 +81,7 @@ main(int argc, char **argv)
 	g.listeners = hmap_new();
 	g.try_kept = 1;
 	g.lbs = hmap_new();
+	g.rstats = hmap_new();
 	g.gws_dirty = 1;
 	OPENSSL_init_ssl(0, NULL);
 	privdrop(&d, caps, 1);
@@ -93,6 +94,7 @@ main(int argc, char **argv)
 	d.on_change = gatewayd_change;
 	d.on_synced = gatewayd_synced;
 	d.fill_health = gatewayd_health;
+	d.fill_metrics = gw_stats_fill;
 	d.on_shutdown = gatewayd_shutdown;
 	d.arg = &g;
 	daemon_start(&d);
@@ -104,6 +106,7 @@ main(int argc, char **argv)
 	gw_upstream_free(&g);
 	relay_pool_drain(&g.pool);
 	hmap_free(g.listeners, NULL);
+	gw_stats_free(&g);
 	free(g.gws);
 	return 0;
 }

@@ -114,6 +114,7 @@ struct gw {
 	struct tunclient *tc;
 	size_t nconns;
 	uint64_t accepted, served, errors;
+	struct hmap *rstats; /* route -> struct gw_rstat (gw_stats.c) */
 };
 struct gw_listener {
 	struct gw *g;
@@ -127,6 +128,11 @@ void gw_listen_reconcile(struct gw *);
 void gw_listen_schedule(struct gw *);
 void gw_listen_closeall(struct gw *);
 void gw_gateways_refresh(struct gw *);
+
+/* gw_stats.c: requests by route and status code, a latency histogram per route */
+void gw_stats_request(struct gw *, const char *route, int status, double seconds);
+void gw_stats_fill(void *arg, struct em_samples *);
+void gw_stats_free(struct gw *);
 
 /* gw_tls.c */
 struct ssl_ctx_st *gw_tls_ctx(const struct em_gateway *, const struct em_gw_server *);
@@ -201,6 +207,8 @@ struct gw_conn {
 	size_t phead_len;
 	char ukey[EM_KEY_LEN + 8]; /* service port the upstream serves */
 	char what[300];		   /* for logs: "GET host/path" */
+	char route[EM_KEY_LEN];	   /* metrics: the routed destination, "" before/without */
+	ev_tstamp t_req;	   /* metrics: when the request head was complete */
 	/* the destination and the endpoints picked for it, tried in order */
 	char dest[EM_KEY_LEN];
 	uint16_t dport;

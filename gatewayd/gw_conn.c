@@ -71,6 +71,9 @@ gw_conn_error(struct gw_conn *c, int status, const char *msg)
 	int n;
 
 	c->g->errors++;
+	if (c->t_req != 0)
+		gw_stats_request(c->g, c->route, status, ev_now(c->g->d->loop) - c->t_req);
+	c->t_req = 0;
 	log_info("%s %s: %d %s (%s)", c->client, c->what[0] != '\0' ? c->what : "-", status,
 		 gw_http_reason(status), msg);
 	gw_conn_up_close(c);

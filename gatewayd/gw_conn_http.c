@@ -27,6 +27,8 @@ http_request(struct gw_conn *c, const struct gw_head *h)
 	int status, reuse;
 
 	gw_gateways_refresh(c->g);
+	c->route[0] = '\0';
+	c->t_req = ev_now(c->g->d->loop);
 	gw_host_strip(h->host, h->host_len, host, sizeof(host));
 	memcpy(uri, h->target, h->target_len);
 	uri[h->target_len] = '\0';
@@ -55,6 +57,7 @@ http_request(struct gw_conn *c, const struct gw_head *h)
 	}
 	gw_dest_key(r, key, sizeof(key));
 	snprintf(ukey, sizeof(ukey), "%s:%u", key, r->dest_port);
+	snprintf(c->route, sizeof(c->route), "%s", ukey);
 
 	free(c->phead);
 	c->phead = xcalloc(1, h->len + 512);
@@ -137,6 +140,10 @@ http_response_head(struct gw_conn *c)
 	gw_buf_put(&c->cout, c->uin.d + c->uin.off, h.len);
 	gw_buf_eat(&c->uin, h.len);
 	c->resp_started = 1;
+	if ((h.status >= 200 || h.status == 101) && c->t_req != 0) {
+		gw_stats_request(c->g, c->route, h.status, ev_now(c->g->d->loop) - c->t_req);
+		c->t_req = 0; /* counted once */
+	}
 	if (h.status == 101 && c->upgrade) {
 		gw_conn_raw_start(c); /* websocket and friends: a raw pipe from here */
 		return 1;

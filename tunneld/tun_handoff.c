@@ -184,12 +184,12 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 }
 
 static void
-handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+tunneld_dispatch_handoff(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct hclient *h = arg;
 	struct tunneld *t = tunneld_get();
 	struct ipc_hello hello;
-	char err[256];
+	char err[256], node[254];
 
 	switch (m->type) {
 	case IPC_HELLO:
@@ -211,6 +211,13 @@ handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	case IPC_PEERS_REQ:
 		handoff_peers(t, h);
 		return;
+	case IPC_PING_REQ:
+		if (ipc_unpack_ping_req(m, node, sizeof(node), err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return;
+		}
+		tun_ping_start(t, c, node);
+		return;
 	default:
 		snprintf(err, sizeof(err), "unexpected %s on tunnel.sock", ipc_type_name(m->type));
 		ipc_conn_drop(c, err);
@@ -224,6 +231,7 @@ handoff_close(struct ipc_conn *c, const char *why, void *arg)
 
 	if (why != NULL && why[0] != '\0' && strcmp(why, "closed") != 0)
 		log_debug("tunnel.sock client %s: %s", h->name, why);
+	tun_ping_forget(h->c);
 	LIST_REMOVE(h, link);
 	nclients--;
 	free(h);
@@ -248,7 +256,7 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	h = xcalloc(1, sizeof(*h));
 	h->serial = next_serial++;
 	snprintf(h->name, sizeof(h->name), "?");
-	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, handoff_msg, handoff_close, h);
+	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, tunneld_dispatch_handoff, handoff_close, h);
 	LIST_INSERT_HEAD(&clients, h, link);
 	nclients++;
 }

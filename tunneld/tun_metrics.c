@@ -20,7 +20,7 @@ void
 tun_metrics_hs_failed(struct tunneld *t, const struct tun_session *s, const char *why)
 {
 	if (strcmp(why, "shutting down") == 0 || strcmp(why, "duplicate session drained") == 0 ||
-	    strcmp(why, "a connection from ourselves") == 0)
+	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0)
 		return;
 	if (s->fp_mismatch || strstr(why, "PSK mismatch") != NULL)
 		t->hs_fail[TUN_HSF_PSK]++;
@@ -55,6 +55,11 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 	metrics_add(ss, EM_M_PEER_TX, (double)tx, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_RX, (double)rx, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_STREAMS, up ? (double)s->nstreams : 0, "peer", name, NULL);
+	if (p != NULL && p->reach_known) {
+		snprintf(err, sizeof(err), "%s", p->reach_ok ? "" : p->reach_why);
+		metrics_add(ss, EM_M_PEER_UNREACHABLE, !p->reach_ok, "peer", name, "error", err,
+			    NULL);
+	}
 	if (p != NULL && p->refused) {
 		tun_fp_short(t->fp, ours);
 		metrics_add(ss, EM_M_PEER_PSK_MISMATCH, 1, "peer", name, "ours", ours, "theirs",

@@ -682,6 +682,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 	case TUN_F_PONG:
 		tun_session_pong(s, f->payload);
 		return;
+	case TUN_F_REACH:
+		tun_reach_input(s, f->payload, f->len);
+		return;
 	case TUN_F_OPEN:
 		mux_remote_open(s, f);
 		return;

@@ -654,6 +654,8 @@ sess_established(struct tun_session *s)
 		 s->initiator ? "we dialed" : "they dialed",
 		 s->relayed ? ", through the relay" : "");
 	tun_peer_up(p, s);
+	if (s->state == SS_UP)
+		tun_reach_tick(s, ev_now(t->d->loop));
 }
 
 /*
@@ -945,10 +947,14 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				 "%s closed the connection during the handshake "
 				 "(PSK mismatch? see its log)",
 				 s->name);
+		else if (s->state == SS_HANDSHAKE && !s->initiator && n == 0 && s->rlen == 0 &&
+			 !s->any_rx)
+			snprintf(why, sizeof(why), TUN_WHY_PROBE); /* a REACH probe */
 		tun_session_close(s, why);
 		return;
 	}
 	s->rlen += (size_t)n;
+	s->any_rx = 1;
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
@@ -1021,6 +1027,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (now - s->rekey_at >= TUN_REKEY_SECS)
 		s->rekey_due = 1;
+	tun_reach_tick(s, now);
 	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
@@ -1037,6 +1044,19 @@ tun_session_pong(struct tun_session *s, const uint8_t *p)
 	uint64_t then = tun_get64(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
-	if (now >= then)
+	if (now >= then) {
 		s->rtt_us = now - then;
+		tun_ping_pong(s, s->rtt_us);
+	}
+}
+
+/* A PING out of turn (edgemeshctl ping); its PONG updates the RTT as any other. */
+void
+tun_session_ping(struct tun_session *s)
+{
+	uint8_t ts[8];
+
+	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
+	tun_session_dirty(s);
 }

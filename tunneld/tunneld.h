@@ -44,6 +44,7 @@
 #define TUN_BACKOFF_MAX	 30.0
 #define TUN_SIMUL_WINDOW 10.0 /* two sessions this close are a simultaneous open */
 #define TUN_RELAY_CHECK	 2.0  /* seconds between checks of the relay sessions */
+#define TUN_WHY_PROBE	 "closed before the handshake (a reachability probe)"
 
 /* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
  * circuits: proto u8 || version u8 (1) || kind u8 || namelen u8 || node name.
@@ -68,6 +69,7 @@ enum tun_ftype {
 	TUN_F_PONG = 9,	   /* the PING's u64 */
 	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
 	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
+	TUN_F_REACH = 12,  /* ok u8, text: can the sender dial our tunnel port (tun_reach.c) */
 	TUN_F_MAX
 };
 
@@ -161,6 +163,7 @@ struct tun_session {
 	unsigned fp_mismatch : 1; /* logged; close once msg2 is out */
 	unsigned blocked : 1;	  /* the socket did not take all: streams parked */
 	unsigned relayed : 1;	  /* runs inside a relay circuit (fd: socketpair end) */
+	unsigned any_rx : 1;	  /* read a byte yet: else a close is a REACH probe */
 	char expect[254];	  /* relayed responder: the node the relay named */
 	char addr[64];		  /* peer ip:port */
 	char name[254];		  /* peer node, once known */
@@ -168,6 +171,7 @@ struct tun_session {
 	ev_io rw, ww;
 	ev_timer tick; /* handshake timeout, then keepalive */
 	ev_tstamp created, up_at, rekey_at;
+	ev_tstamp reach_next; /* when to tell the peer whether it can be dialled */
 	struct noise_hs *hs;
 	struct noise_cs *cs; /* [0] send, [1] recv; sodium_malloc */
 	uint8_t *rbuf;
@@ -206,7 +210,9 @@ struct tun_peer {
 	ev_timer retry;
 	uint64_t tx, rx; /* of sessions gone */
 	char last_err[160];
-	char their_fp[16]; /* the PSK fingerprint it presented, when refused */
+	char their_fp[16];	   /* the PSK fingerprint it presented, when refused */
+	int reach_known, reach_ok; /* its last REACH report about us */
+	char reach_why[160];
 	struct tunneld *t;
 };
 
@@ -236,6 +242,16 @@ struct tunneld {
 
 /* tunneld.c */
 struct tunneld *tunneld_get(void);
+
+/* tun_ping.c: edgemeshctl ping */
+void tun_ping_start(struct tunneld *, struct ipc_conn *, const char *node);
+void tun_ping_pong(struct tun_session *, uint64_t rtt_us);
+void tun_ping_forget(struct ipc_conn *);
+void tun_session_ping(struct tun_session *);
+
+/* tun_reach.c: peers tell each other whether they can dial the tunnel port */
+void tun_reach_tick(struct tun_session *, ev_tstamp now);
+void tun_reach_input(struct tun_session *, const uint8_t *payload, size_t len);
 
 /* tun_metrics.c */
 void tun_metrics_fill(void *arg, struct em_samples *);

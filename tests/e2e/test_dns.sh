@@ -279,7 +279,7 @@ registry: {path: $E2E_DIR/registry}
 modules:
   edgeDNS: {enable: true}
 Y
-in_ns n1 "$B/edgemesh-dnsd" -c "$D1/plain.yaml" -d -u root --listen 127.0.0.4:53 \
+in_ns n1 "$B/edgemesh-dnsd" -c "$D1/plain.yaml" -d --listen 127.0.0.4:53 \
 	--resolv-conf "$D1/resolv.conf" >>"$D1/dnsd-rc.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 ok "resolv.conf: own address skipped" wait_for 5 grep -q "zone mode; upstreams 127.0.0.2:53\"" "$D1/dnsd-rc.log"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # edgemeshctl doctor: each fault caused for real and named, with its fix;
 # exit 1 while any is there, 0 and "no faults found" on a healthy node;
-# -o json with the documented shape.  Faults: a peer with another PSK, a
+# -o json with the documented shape.  Faults: a peer that cannot dial our
+# tunnel port (its own report), a peer with another PSK, a
 # relay that cannot be reached, relayNodes left at EdgeMesh's placeholders,
 # a daemon down, the DNS upstream unreachable, edgecore's clusterDNS not
 # pointing at us, proxyd's rules displaced, a Service with no ready
@@ -53,6 +54,13 @@ names() {
 	[ $? -eq 1 ] && grep -q "FAULT $1: .*$3" <<<"$out" && grep -q "fix: " <<<"$out"
 }
 expect() { ok "doctor names $1 ($3)" wait_for "${4:-20}" names "$@"; }
+
+# the tunnel port unreachable from a peer: edge-1 drops inbound connections
+# to 20006; its own dial to edge-2 works, and edge-2 reports it cannot dial back
+in_ns n1 iptables -I INPUT -p tcp --dport 20006 --syn -j DROP
+in_ns n1 "$B/edgemeshctl" -c "$C1" ping edge-2 >/dev/null
+expect tunnel-port-unreachable edge-2 "peer edge-2 cannot reach this node's tunnel port: connect to 10.200.0.11:20006: Connection timed out"
+ok "... and edge-1's tunneld logged the report" grep -q "edge-2 reports it cannot reach our tunnel port" "$E2E_DIR/n1/tunneld.log"
 
 # the DNS upstream: a forwarded name gets SERVFAIL, the upstream is named
 in_ns n1 dig +time=3 +tries=1 @169.254.96.16 example.org >/dev/null

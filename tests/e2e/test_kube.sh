@@ -8,10 +8,12 @@
 #   410 as HTTP status and as in-stream ERROR -> relist with a correct delta
 #   API down: the last state keeps serving; back: changes flow again
 #   garbage in the stream, a stalled stream, token rotation, a wrong token
-#   restart with the API down: served from stateDir/registry-cache.json
+#   restart with the API down: served from stateDir/controller/registry-cache.json
 #   EndpointSlices not served -> Endpoints; in-cluster and metaServer modes
 . tests/e2e/lib.sh	# ok, wait_for (no namespaces: no e2e_init)
 T=$(mktemp -d /tmp/edgemesh-kube.XXXXXX)
+# the controller runs as its own user, as README starts it: it reads what is here
+[ "$(id -u)" -eq 0 ] && { scripts/add-users.sh; chmod 755 "$T"; }
 FAKE_PID=""
 CTL_PID=""
 
@@ -124,8 +126,7 @@ EOF
 
 start_ctl() {	# cfg [env...]
 	local cfg=$1; shift
-	env "$@" EDGEMESH_KUBE_WATCH_TIMEOUT=3 "$B/edgemesh-controller" -c "$cfg" -d \
-		$([ "$(id -u)" -eq 0 ] && echo "-u root") >>"$T/ctl.log" 2>&1 &
+	env "$@" EDGEMESH_KUBE_WATCH_TIMEOUT=3 "$B/edgemesh-controller" -c "$cfg" -d >>"$T/ctl.log" 2>&1 &
 	CTL_PID=$!
 }
 stop_ctl() { kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null; CTL_PID=""; }
@@ -221,9 +222,9 @@ ok "token fixed: recovers" wait_for 40 has_svc default/fixed
 
 # ---- restart with the API down: served from the disk cache ----
 sleep 3	# the cache is written at most every 10 s, 2 s after a change
-wait_for 15 sh -c "grep -q '\"fixed\"' '$T/state/registry-cache.json'"
-ok "registry cache written" test -s "$T/state/registry-cache.json"
-ok "no secrets in the cache" sh -c "! grep -q '\"kind\":\"Secret\"' '$T/state/registry-cache.json'"
+wait_for 15 sh -c "grep -q '\"fixed\"' '$T/state/controller/registry-cache.json'"
+ok "registry cache written" test -s "$T/state/controller/registry-cache.json"
+ok "no secrets in the cache" sh -c "! grep -q '\"kind\":\"Secret\"' '$T/state/controller/registry-cache.json'"
 stop_ctl
 fake down
 start_ctl "$T/cfg.yaml"

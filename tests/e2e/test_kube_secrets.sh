@@ -13,6 +13,8 @@
 #   gateway disabled (the agent): no Secret requested at all
 . tests/e2e/lib.sh	# ok, wait_for (no namespaces: no e2e_init)
 T=$(mktemp -d /tmp/edgemesh-ksec.XXXXXX)
+# the controller runs as its own user, as README starts it: it reads what is here
+[ "$(id -u)" -eq 0 ] && { scripts/add-users.sh; chmod 755 "$T"; }
 FAKE_PID=""
 CTL_PID=""
 
@@ -66,8 +68,7 @@ modules:
     enable: true
 EOF
 start_ctl() {	# cfg
-	EDGEMESH_KUBE_WATCH_TIMEOUT=3 "$B/edgemesh-controller" -c "$1" -d \
-		$([ "$(id -u)" -eq 0 ] && echo "-u root") >>"$T/ctl.log" 2>&1 &
+	EDGEMESH_KUBE_WATCH_TIMEOUT=3 "$B/edgemesh-controller" -c "$1" -d >>"$T/ctl.log" 2>&1 &
 	CTL_PID=$!
 }
 stop_ctl() { kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null; CTL_PID=""; }
@@ -118,7 +119,7 @@ n=$(nreq 'namespaces/default/secrets')
 sleep 8	# the other watches restart 2-3 times meanwhile (timeout 3-6 s)
 ok "no Secret request after the watch stopped" test "$(nreq 'namespaces/default/secrets')" -eq "$n"
 ok "the fixed watches kept going" test "$(nreq 'watch=1')" -gt 6
-ok "no Secret in the disk cache" sh -c "! grep -q '\"kind\":\"Secret\"' '$T/state/registry-cache.json'* 2>/dev/null"
+ok "no Secret in the disk cache" sh -c "! grep -q '\"kind\":\"Secret\"' '$T/state/controller/registry-cache.json'* 2>/dev/null"
 
 # ---- a Gateway that is there at start (also from the disk cache) ----
 put "$(gateway default gw3 gw-a)"

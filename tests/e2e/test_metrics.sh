@@ -15,14 +15,19 @@ proxy_registry "$E2E_DIR/registry"
 # a service whose endpoint is on cloud-1, which will hold another PSK
 { svc far-web 10.96.1.50 80 TCP 9376; eps far-web 9376 TCP cloud-1 10.201.3.10; } \
 	> "$E2E_DIR/registry/far.yaml"
+cp tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
 e2e_config 1 >/dev/null <<'CFG'
     metricConfig:
       enable: true
+  edgeGateway:
+    enable: true
 CFG
 for i in 2 3; do e2e_config $i </dev/null >/dev/null; done
 for i in 1 2; do in_ns n$i ip route add default dev eth0; done
 in_ns p2 python3 tests/e2e/proxy/servers.py http 10.201.2.10 9376 remote-pod & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 tests/e2e/proxy/servers.py http 10.201.1.30 9376 pod-local & E2E_PIDS="$E2E_PIDS $!"
 wait_for 20 in_ns p2 curl -s -m 1 http://10.201.2.10:9376/ || fail "server 10.201.2.10 up"
+wait_for 20 in_ns p1 curl -s -m 1 http://10.201.1.30:9376/ || fail "server 10.201.1.30 up"
 for i in 1 2; do e2e_daemon $i controller; done
 for i in 1 2; do
 	wait_for 10 test -S "$E2E_DIR/n$i/run/controller.sock" || fail "controller $i up"
@@ -30,6 +35,7 @@ for i in 1 2; do
 done
 e2e_daemon 1 proxyd
 e2e_daemon 1 dnsd
+e2e_daemon 1 gatewayd
 
 M=http://10.200.0.11:9999
 get() { in_ns n1 curl -s -m 3 "$M$1"; }
@@ -83,6 +89,22 @@ for i in 1 2 3; do in_ns n1 dig +short +time=2 +tries=1 @169.254.96.16 nope.defa
 ok "dns A/NOERROR grew by 5" wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s $M/metrics | awk -v k='$Q' 'index(\$0, k\" \") == 1 {print \$NF}')\" = $((q0 + 5)) ]"
 ok "dns A/NXDOMAIN grew by 3" test "$(val "$X")" -eq $((x0 + 3))
 
+# the gateway: requests by route and status code, a latency histogram
+G='edgemesh_gateway_requests_total{daemon="gatewayd",route="default/hostname-local:12345",code="200"}'
+wait_for 20 in_ns n1 curl -sf -m 2 http://10.200.0.11:23333/local || fail "gateway up"
+# the first request is reported within a health period: count from there
+wait_for 10 sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -q 'route=\"default/hostname-local:12345\",code=\"200\"'"
+g0=$(val "$G")
+for i in 1 2 3 4 5; do in_ns n1 curl -s -m 3 -o /dev/null http://10.200.0.11:23333/local; done
+for i in 1 2; do in_ns n1 curl -s -m 3 -o /dev/null http://10.200.0.11:23333/nope; done
+ok "gateway 200s on its route grew by 5" wait_for 10 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s $M/metrics | awk -v k='$G' 'index(\$0, k\" \") == 1 {print \$NF}')\" = $((g0 + 5)) ]"
+ok "requests with no route counted as 404" test "$(val 'edgemesh_gateway_requests_total{daemon="gatewayd",route="",code="404"}')" -ge 2
+ok "the latency histogram counts them too" \
+	test "$(val 'edgemesh_gateway_request_duration_seconds_count{daemon="gatewayd",route="default/hostname-local:12345"}')" -ge 5
+get /metrics > "$E2E_DIR/m2.txt"
+ok "promtool still accepts the scrape with every daemon's samples" \
+	sh -c "promtool check metrics < '$E2E_DIR/m2.txt' >/dev/null 2>&1"
+
 # a peer with another PSK: counted by reason
 F='edgemesh_tunnel_handshake_failures_total{daemon="tunneld",reason="psk_mismatch"}'
 e2e_psk "$E2E_DIR/psk3" 'another PSK'
@@ -100,7 +122,7 @@ ok "/healthz/proxyd 503 once proxyd is gone ($(get /healthz/proxyd))" test "$(co
 e2e_daemon 1 proxyd
 ok "/readyz/proxyd 200 again after the restart" wait_for 15 sh -c "[ \"\$(ip netns exec $(ns n1) curl -s -o /dev/null -w '%{http_code}' $M/readyz/proxyd)\" = 200 ]"
 ok "the restart is counted" test "$(val 'edgemesh_daemon_restarts_total{daemon="proxyd"}')" -eq 1
-ok "/readyz/gatewayd 503: not running on this node ($(get /readyz/gatewayd))" test "$(code /readyz/gatewayd)" = 503
+ok "/readyz/socksd 503: not running on this node ($(get /readyz/socksd))" test "$(code /readyz/socksd)" = 503
 ok "an unknown daemon is named as such" sh -c "ip netns exec $(ns n1) curl -s $M/readyz/nosuchd | grep -q 'no daemon is called nosuchd'"
 ok "an unknown path is 404" test "$(code /nope)" = 404
 ok "garbage gets 400 and the server lives on" sh -c "

@@ -38,7 +38,10 @@ wait_for 10 get n1 http://10.96.1.10/ || fail "first request through proxyd"
 # 1. the device and the address
 ok "edgemesh0 has 169.254.96.16 (bridge fallback: no dummy here)" \
 	sh -c "ip netns exec $(ns n1) ip -4 addr show edgemesh0 | grep -q 169.254.96.16"
-grep -q "dummy link" "$E2E_DIR/n1/proxyd.log" && ok "dummy attempt logged" true
+K=$(in_ns n1 ip -d -o link show edgemesh0)
+ok "edgemesh0 is a dummy link, or a bridge after a logged dummy attempt" bash -c \
+	'[[ $0 == *" dummy "* ]] || { [[ $0 == *" bridge "* ]] && grep -q "as a dummy link" "$1"; }' \
+	"$K" "$E2E_DIR/n1/proxyd.log"
 
 # 2. rules
 RULES=$(in_ns n1 nft list table ip edgemesh 2>&1)
@@ -49,7 +52,12 @@ ok "labeled service not proxied (FilterIfLabelExists)" bash -c "! grep -q 10.96.
 # 3/4. TCP local from the host and from a pod
 ok "curl from the node" bash -c "[[ \$(ip netns exec $(ns n1) curl -s -m 3 http://10.96.1.10/) == pod-* ]]"
 ok "curl from a pod" bash -c "[[ \$(ip netns exec $(ns p1) curl -s -m 3 http://10.96.1.10/) == pod-* ]]"
-ok "headless not proxied (no answer)" bash -c "! ip netns exec $(ns n1) curl -s -m 1 http://None/ >/dev/null 2>&1"
+# headless: proxyd has the service, yet makes no rule and no port for it
+ok "proxyd got the headless service" grep -q "add services default/headless" "$E2E_DIR/n1/proxyd.log"
+TCP=$(in_ns n1 nft list set ip edgemesh svc_tcp | grep -oE '[0-9]+(\.[0-9]+){3} \. [0-9]+' | sort | paste -sd,)
+ok "headless not proxied: the TCP rules hold the proxied services only ($TCP)" test "$TCP" = \
+	"10.96.1.10 . 80,10.96.1.11 . 80,10.96.1.12 . 80,10.96.1.13 . 80,10.96.1.14 . 80,10.96.1.40 . 80"
+ok "headless not proxied: no service port for it" bash -c "! grep -q '(default/headless)' $E2E_DIR/n1/proxyd.log"
 
 # 6. round robin: 30 requests, each of 3 endpoints gets exactly 10
 dist() {	# url n [curl args]

@@ -17,15 +17,13 @@
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" -eq 0 ]; then
-	e2e_init registry
-	U="-u root"
+	e2e_init registry	# daemons switch to their own users, as README starts them
 else
 	# e2e_init insists on root for namespaces, which this test does not use
 	E2E_NAME=registry
 	E2E_PREFIX="emregi$$"
 	E2E_DIR=$(mktemp -d "/tmp/edgemesh-e2e-registry.XXXXXX")
 	trap e2e_cleanup EXIT INT TERM
-	U=""
 fi
 # run copies: a rebuild of build/ while the test runs does not disturb it
 mkdir -p "$E2E_DIR/bin"
@@ -70,7 +68,7 @@ for f in sys.argv[1:]:
 PY
 }
 start_controller() {
-	"$B/edgemesh-controller" -c "$CFG" -d $U >>"$LOG" 2>&1 &
+	"$B/edgemesh-controller" -c "$CFG" -d >>"$LOG" 2>&1 &
 	CTL_PID=$!
 	E2E_PIDS="$E2E_PIDS $CTL_PID"
 	wait_for $WAIT ctl status
@@ -268,7 +266,7 @@ ok "a change after the restart reaches the subscriber" \
 
 # --- a daemon in status ------------------------------------------------------
 ok "status shows socksd down before it starts" status_row socksd no
-"$B/edgemesh-socksd" -c "$CFG" -d $U >>"$D/socksd.log" 2>&1 &
+"$B/edgemesh-socksd" -c "$CFG" -d >>"$D/socksd.log" 2>&1 &
 SOCKS_PID=$!
 E2E_PIDS="$E2E_PIDS $SOCKS_PID"
 ok "socksd connects and shows as connected" wait_for $WAIT status_row socksd yes

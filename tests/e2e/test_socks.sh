@@ -54,6 +54,15 @@ head -c 1048576 /dev/urandom > "$E2E_DIR/blob"
 SUM=$(sha256sum < "$E2E_DIR/blob" | cut -c1-64)
 R=$(in_ns n1 timeout 30 $SSH -o "$PROXY" root@edge-2 'sha256sum | cut -c1-64' < "$E2E_DIR/blob" 2>>"$E2E_DIR/ssh.err")
 ok "1 MiB through ssh over SOCKS5, checksum matches" test "$R" = "$SUM"
+# EdgeMesh's documented form, with nmap's ncat (Debian's ncat package)
+if command -v ncat >/dev/null; then
+	OUT=$(in_ns n1 timeout 30 $SSH -o "ProxyCommand=ncat --proxy-type socks5 --proxy 169.254.96.16:10800 %h %p" \
+		root@edge-2 'ip -4 -o addr show dev eth0' 2>>"$E2E_DIR/ssh.err")
+	ok "EdgeMesh's ProxyCommand form (ncat --proxy-type socks5) lands on edge-2" \
+		grep -q "10.200.0.12/24" <<<"$OUT"
+else
+	fail "ncat missing (scripts/deps.sh installs it)"
+fi
 
 # raw SOCKS5: the reply codes
 socks() {	# python3 client: greeting, then CONNECT to host:port; prints the reply code

@@ -183,7 +183,7 @@ wait_for 10 listening p1 7000; wait_for 10 listening p3 7000
 ok "static key created 0600 in stateDir" \
 	test "$(stat -c %a "$E2E_DIR/n1/state/tunnel.key")" = 600
 chmod 644 "$E2E_DIR/psk"
-in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/n1/edgemesh.yaml" -u root \
+in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/n1/edgemesh.yaml" \
 	--psk-file "$E2E_DIR/psk" >"$E2E_DIR/badpsk.log" 2>&1
 ok "a group/world-readable PSK file is refused with the fix" grep -q "chmod 600" "$E2E_DIR/badpsk.log"
 chmod 600 "$E2E_DIR/psk"

@@ -1218,15 +1218,71 @@ rng(void)
 	return (uint32_t)rng_state;
 }
 
-START_TEST(test_garbage)
+/* What must hold for any input: checked on every garbage message below. */
+static int
+garbage_check(const uint8_t *m, size_t len, size_t *nok)
 {
-	uint8_t base[512], *m;
 	struct dns_query q;
 	struct dns_hdr h;
 	struct dns_rr rrs[64];
-	size_t blen, len, n, i, j;
+	size_t n, qend, i, l;
+	int rc;
+
+	rc = dns_msg_parse_query(m, len, &q);
+	/* no reply at all exactly for short messages and responses */
+	ck_assert_int_eq(rc == -1, len < DNS_HDR_LEN || (m[2] & 0x80) != 0);
+	ck_assert(rc == -1 || rc == DNS_R_NOERROR || rc == DNS_R_FORMERR || rc == DNS_R_NOTIMP ||
+		  rc == DNS_R_BADVERS);
+	if (rc != -1)
+		ck_assert_uint_eq(q.id, (unsigned)(m[0] << 8 | m[1]));
+	if (rc == DNS_R_NOERROR) {
+		nok[0]++;
+		ck_assert(q.has_question);
+		ck_assert_uint_ne(q.qtype, DNS_T_OPT);
+		ck_assert_uint_ge(q.edns_size, DNS_UDP_MIN);
+		/* a well-formed, lowercased name: labels up to the root octet */
+		ck_assert(q.name.len >= 1 && q.name.len <= DNS_NAME_MAX);
+		for (i = 0, l = 0; q.name.wire[i] != 0; i += 1 + q.name.wire[i], l++) {
+			ck_assert_uint_lt(i + 1 + q.name.wire[i], q.name.len);
+			ck_assert_uint_eq(q.name.lab[l], i);
+		}
+		ck_assert_uint_eq(i + 1, q.name.len);
+		ck_assert_uint_eq(l, q.name.nlabels);
+		for (i = 0; i < q.name.len; i++) {
+			ck_assert(q.name.wire[i] < 'A' || q.name.wire[i] > 'Z');
+			ck_assert_uint_eq(q.name.wire[i],
+					  (q.qname_raw[i] >= 'A' && q.qname_raw[i] <= 'Z')
+					      ? q.qname_raw[i] + 32
+					      : q.qname_raw[i]);
+		}
+	}
+	if (dns_msg_scan(m, len, &h, rrs, 64, &n, &qend) == 0) {
+		nok[1]++;
+		ck_assert_uint_ge(len, DNS_HDR_LEN);
+		ck_assert_uint_eq(h.id, (unsigned)(m[0] << 8 | m[1]));
+		ck_assert_uint_eq(n, (size_t)h.ancount + h.nscount + h.arcount);
+		ck_assert_uint_le(qend, len);
+		for (i = 0; i < n; i++) {
+			/* every record lies inside the message, after the question */
+			ck_assert_uint_ge(rrs[i].name_off, qend);
+			ck_assert_uint_eq(rrs[i].rdata_off, rrs[i].ttl_off + 6);
+			ck_assert_uint_le(rrs[i].rdata_off + rrs[i].rdlen, len);
+			ck_assert_uint_eq(rrs[i].section, i < h.ancount ? DNS_SEC_ANSWER
+							  : i < (size_t)h.ancount + h.nscount
+							      ? DNS_SEC_AUTHORITY
+							      : DNS_SEC_ADDITIONAL);
+		}
+	}
+	return rc;
+}
+
+START_TEST(test_garbage)
+{
+	uint8_t base[512], *m;
+	size_t blen, len, i, j, nok[2] = {0, 0}, nerr = 0;
 
 	blen = q_make(base, 1, "www.example.com", DNS_T_A, DNS_C_IN, 1232, true);
+	ck_assert_int_eq(garbage_check(base, blen, nok), DNS_R_NOERROR);
 	for (i = 0; i < 50000; i++) {
 		len = 1 + rng() % 96;
 		m = malloc(len);
@@ -1245,10 +1301,13 @@ START_TEST(test_garbage)
 				m[5] = 1;
 			}
 		}
-		(void)dns_msg_parse_query(m, len, &q);
-		(void)dns_msg_scan(m, len, &h, rrs, 64, &n, NULL);
+		nerr += garbage_check(m, len, nok) == DNS_R_FORMERR;
 		free(m);
 	}
+	/* both outcomes were exercised, not only the early exits */
+	ck_assert_msg(nok[0] > 100 && nok[1] > 100 && nerr > 100,
+		      "%zu queries parsed, %zu messages scanned, %zu FORMERR", nok[0], nok[1],
+		      nerr);
 }
 END_TEST
 

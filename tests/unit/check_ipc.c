@@ -603,6 +603,51 @@ pk_subscribe(msgpack_packer *pk)
 {
 	ipc_pack_subscribe(pk, fx_topics);
 }
+static const struct ipc_ping_result fx_ping = {1,	  1234,	     "relayed",
+					       "cloud-1", "cloud-1", "a reason"};
+
+static void
+pk_ping_req(msgpack_packer *pk)
+{
+	ipc_pack_ping_req(pk, "edge-2");
+}
+
+static int
+up_ping_req(const struct ipc_msg *m, int verify, char *err)
+{
+	char node[254];
+
+	if (ipc_unpack_ping_req(m, node, sizeof(node), err, ERRLEN) == -1)
+		return -1;
+	if (verify)
+		ck_assert_str_eq(node, "edge-2");
+	return 0;
+}
+
+static void
+pk_ping_result(msgpack_packer *pk)
+{
+	ipc_pack_ping_result(pk, &fx_ping);
+}
+
+static int
+up_ping_result(const struct ipc_msg *m, int verify, char *err)
+{
+	struct ipc_ping_result r;
+
+	if (ipc_unpack_ping_result(m, &r, err, ERRLEN) == -1)
+		return -1;
+	if (verify) {
+		ck_assert_int_eq(r.ok, fx_ping.ok);
+		ck_assert_uint_eq(r.rtt_us, fx_ping.rtt_us);
+		ck_assert_str_eq(r.path, fx_ping.path);
+		ck_assert_str_eq(r.via, fx_ping.via);
+		ck_assert_str_eq(r.addr, fx_ping.addr);
+		ck_assert_str_eq(r.reason, fx_ping.reason);
+	}
+	return 0;
+}
+
 /* METRICS: two samples, one with escaped labels */
 static void
 fx_metrics(struct em_samples *ss)
@@ -960,6 +1005,8 @@ static const struct codec {
     /* appended: the tests above index this table by position */
     {"metrics", IPC_METRICS, "METRICS", pk_metrics, up_metrics},
     {"metrics_req (empty)", IPC_METRICS_REQ, "METRICS_REQ", pk_empty, up_empty},
+    {"ping_req", IPC_PING_REQ, "PING_REQ", pk_ping_req, up_ping_req},
+    {"ping_result", IPC_PING_RESULT, "PING_RESULT", pk_ping_result, up_ping_result},
 };
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
 
@@ -984,7 +1031,8 @@ static const int all_types[] = {
     IPC_HELLO,		IPC_ERROR,	IPC_SUBSCRIBE, IPC_HEALTH,	 IPC_STATUS_REQ,
     IPC_SNAPSHOT_BEGIN, IPC_UPSERT,	IPC_DELETE,    IPC_SNAPSHOT_END, IPC_STATUS,
     IPC_TUN_OPEN,	IPC_TUN_RESULT, IPC_PEERS_REQ, IPC_PEERS,	 IPC_FD_STORE,
-    IPC_FD_FETCH,	IPC_FD_RETURN,	IPC_METRICS,   IPC_METRICS_REQ,
+    IPC_FD_FETCH,	IPC_FD_RETURN,	IPC_METRICS,   IPC_METRICS_REQ,	 IPC_PING_REQ,
+    IPC_PING_RESULT,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 

@@ -138,12 +138,27 @@ END_TEST
 START_TEST(test_source_ip)
 {
 	struct lb lb;
-	int first, i;
+	char ip[32];
+	int first, i, idx, seen[5] = {0};
 
 	mk(&lb, EM_LB_CONSISTENT_HASH, EM_HASH_SOURCE_IP, 0);
 	first = lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0);
 	for (i = 0; i < 20; i++)
 		ck_assert_int_eq(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 0), first);
+	/* the ring's owner of the IP, whatever header key the caller also has */
+	ck_assert_int_eq(first, lb_ring_locate(lb.ring, "10.1.2.3", 8));
+	ck_assert_int_eq(lb_pick(&lb, "10.1.2.3", "alice", 5, NULL, 0), first);
+	/* 100 clients: each sticks, together they use every endpoint */
+	for (i = 0; i < 100; i++) {
+		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 10, i % 10 + 1);
+		idx = lb_pick(&lb, ip, NULL, 0, NULL, 0);
+		ck_assert_int_ge(idx, 0);
+		ck_assert_int_eq(lb_pick(&lb, ip, NULL, 0, NULL, 0), idx);
+		ck_assert_int_eq(idx, lb_ring_locate(lb.ring, ip, strlen(ip)));
+		seen[idx]++;
+	}
+	for (i = 0; i < 5; i++)
+		ck_assert_msg(seen[i] > 0 && seen[i] <= 50, "endpoint %d: %d of 100", i, seen[i]);
 	lb_free(&lb);
 }
 END_TEST
@@ -160,10 +175,27 @@ START_TEST(test_affinity)
 	ck_assert_int_ne(lb_pick(&lb, "10.9.9.9", NULL, 0, NULL, 1), first);
 	/* after the timeout (10s of idle) the next pick may move: RR moves on */
 	ck_assert_int_ne(lb_pick(&lb, "10.1.2.3", NULL, 0, NULL, 100), first);
-	/* affinity dropped when its endpoint leaves */
+	/*
+	 * affinity dropped when its endpoint leaves: gone from the table, and
+	 * when the endpoint is back before the client's next pick (within the
+	 * timeout) the client does not return to it: a fresh round-robin pick
+	 * (rr is past the old one) gives another endpoint.
+	 */
 	first = lb_pick(&lb, "10.1.2.4", NULL, 0, NULL, 200);
-	lb_set_endpoints(&lb, ids5 + (first == 0 ? 1 : 0), 1);
-	ck_assert_int_eq(lb_pick(&lb, "10.1.2.4", NULL, 0, NULL, 201), 0);
+	ck_assert_ptr_nonnull(hmap_get(lb.aff, "10.1.2.4"));
+	{
+		char *rest[4];
+		int j, n = 0;
+
+		for (j = 0; j < 5; j++)
+			if (j != first)
+				rest[n++] = ids5[j];
+		lb_set_endpoints(&lb, rest, 4);
+	}
+	ck_assert_ptr_null(hmap_get(lb.aff, "10.1.2.4"));
+	ck_assert_ptr_nonnull(hmap_get(lb.aff, "10.9.9.9")); /* the others stay */
+	lb_set_endpoints(&lb, ids5, 5);
+	ck_assert_int_ne(lb_pick(&lb, "10.1.2.4", NULL, 0, NULL, 201), first);
 	lb_free(&lb);
 }
 END_TEST

@@ -54,6 +54,13 @@ START_TEST(test_frame_malformed)
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
 	n = tun_frame_put(buf, sizeof(buf), TUN_F_FIN, 3, w, 1); /* FIN has no payload */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	/* REACH: on stream 0, an ok byte and a reason */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_REACH, 0, "\0why", 4);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), 1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_REACH, 3, "\1", 1); /* not stream 0 */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_REACH, 0, NULL, 0); /* no ok byte */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
 }
 END_TEST
 
