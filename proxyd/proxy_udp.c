@@ -259,9 +259,13 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	int idx, pair[2];
 
 	if (ct_orig_dst(p->udp->ctfd, &p->udp->local, client, &orig) == -1) {
-		log_warnx_once("udpct",
-			       "udp from %s: no conntrack entry for its flow (%s): dropped", key,
-			       strerror(errno));
+		if (errno == ENOENT)
+			log_debug("udp from %s: conntrack has no entry for it: dropped", key);
+		else
+			log_warnx_once("udpct",
+				       "udp from %s: conntrack lookup failed (%s): dropped; UDP "
+				       "services need nf_conntrack_netlink",
+				       key, strerror(errno));
 		return NULL;
 	}
 	if ((v = svc_lookup(p, &orig, EM_PROTO_UDP)) == NULL) {
