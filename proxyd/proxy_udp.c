@@ -306,7 +306,8 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 		if (tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key, flow_tun_cb,
 			     f, &f->tun_id) == -1) {
 			close(pair[1]);
-			log_info("udp %s: endpoint %s: tunneld unavailable", key, ep->id);
+			log_info("udp %s: endpoint %s: the flow could not be handed to tunneld",
+				 key, ep->id);
 			goto fail;
 		}
 		close(pair[1]); /* tunneld has its copy */
