@@ -426,6 +426,25 @@ udp_start(struct proxyd *p)
 	ev_io_start(p->loop, &p->udp->w);
 }
 
+void
+udp_count_flows(struct proxyd *p)
+{
+	struct hmap_iter it;
+	struct pd_vip *v;
+	const char *k;
+	void *val;
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->vips, &it, &k, &val))
+		((struct pd_vip *)val)->n_flows = 0;
+	if (p->udp == NULL)
+		return;
+	hmap_iter_init(&it);
+	while (hmap_next(p->udp->flows, &it, &k, &val))
+		if ((v = hmap_get(p->vips, ((struct pd_flow *)val)->vipkey)) != NULL)
+			v->n_flows++;
+}
+
 size_t
 udp_count(const struct proxyd *p)
 {

@@ -59,6 +59,7 @@ struct pd_vip {
 	struct lb lb;
 	int mark;			      /* rebuild bookkeeping */
 	uint64_t n_conns, n_fail, n_picks[2]; /* metrics; picks: [remote, local] */
+	size_t n_flows;			      /* metrics: its UDP flows, counted at report */
 };
 
 struct rules_backend;
@@ -141,6 +142,8 @@ void tcp_quiesce(struct proxyd *);
 int udp_listen(struct proxyd *);
 void udp_start(struct proxyd *);
 size_t udp_count(const struct proxyd *);
+/* Count each service port's UDP flows into its n_flows. */
+void udp_count_flows(struct proxyd *);
 uint64_t udp_evicted(const struct proxyd *);
 
 /* netlink.c: attributes of a netlink request (nlmsghdr at the start of cap bytes) */
