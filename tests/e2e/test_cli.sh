@@ -92,7 +92,7 @@ for r in d["daemons"]:
     assert p["landlock"] == "off", p
     seen += 1
 assert seen >= 4, seen' "$(ctl status -o json)"
-ok "status prints the privileges table" bash -c "ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml status | grep -Eq '^proxyd +[0-9]+ +0000000000001400 +disabled +1 +off'"
+ok "status prints the privileges table" bash -c "ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml status | grep -Eq '^proxyd +[0-9]+ +0000000000001000 +disabled +1 +off'"
 ok "services -o json" python3 -c '
 import json, sys; d = json.loads(sys.argv[1])
 s = {x["namespace"] + "/" + x["name"]: x for x in d["services"]}["default/remote-web"]
