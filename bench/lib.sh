@@ -13,6 +13,7 @@
 #   bench_ratio A B                 # A/B with 2 decimals, "n/a" if either missing
 #   bench_rss PID                   # VmRSS in KiB
 #   bench_time_left SECS            # true while the run is below SECS seconds
+#   bench_reps_init NAME DIR        # only the helpers below (own set-up)
 #   bench_run FN NAME...            # BENCH_REPS (3) interleaved repetitions:
 #                                   # FN NAME prints "key=value ..." per call
 #   bench_fig "title" KEY "aim" OURS ANCHOR...
@@ -34,6 +35,13 @@ bench_init() {
 	BENCH_NAME=$1
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	[ -x "$B/embench" ] || bench_setup_fail "$B/embench missing (make all builds it)"
+	bench_reps_init "$1" "$E2E_DIR"
+}
+
+# The repetition and summary helpers alone, for a bench with its own set-up
+# (bench/dns.sh): results under DIR.
+bench_reps_init() {	# name dir
+	BENCH_NAME=$1 E2E_DIR=$2
 	BENCH_T0=$(date +%s)
 	BENCH_REPS=${BENCH_REPS:-3}
 	BENCH_RES=$E2E_DIR/results
@@ -116,7 +124,10 @@ bench_perf() {	# label pids(comma-separated) cmd...
 	sleep 0.3
 	"$@" >/dev/null 2>&1
 	kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
-	echo "  perf ($label), top symbols over pids $pids:"
+	echo "  perf ($label), share by object over pids $pids:"
+	perf report -i "$E2E_DIR/perf.data" --stdio --sort dso 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n 6 | sed 's/^/    /'
+	echo "  perf ($label), top symbols:"
 	perf report -i "$E2E_DIR/perf.data" --stdio --sort comm,dso,sym 2>/dev/null |
 		grep -v '^#' | grep -v '^$' | head -n "${BENCH_PERF_TOP:-15}" | sed 's/^/    /'
 }
@@ -148,9 +159,10 @@ bench_run() {	# fn name...
 # name key -> "median min max n runs" (runs: value@load,...); empty if none
 bench_stat() {
 	[ -s "$BENCH_RES/$1.$2" ] || return 0
-	sort -g "$BENCH_RES/$1.$2" | awk '{ v[NR] = $1; r = r (NR > 1 ? "," : "") $1 "@" $2 }
+	sort -g "$BENCH_RES/$1.$2" | awk 'function f(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+		{ v[NR] = $1; r = r (NR > 1 ? "," : "") $1 "@" $2 }
 		END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      printf "%.4g %.4g %.4g %d %s\n", m, v[1], v[NR], NR, r }'
+		      printf "%s %s %s %d %s\n", f(m), f(v[1]), f(v[NR]), NR, r }'
 }
 
 bench_median() { local s; s=$(bench_stat "$1" "$2"); echo "${s%% *}"; }
@@ -187,6 +199,7 @@ bench_fig() {	# title key aim ours anchor...
 
 # A single figure with no repetition (e.g. idle memory), as a summary row.
 bench_row() {	# title value anchors-text aim
+	[ -n "${BENCH_SUMMARY:-}" ] || return 0
 	printf '%s\t%s\t%s\t%s\t\t%s\t%s\n' "$BENCH_NAME" "$1" "$2" "${3:--}" "${4:--}" "$(bench_load)" >>"$BENCH_SUMMARY"
 }
 
