@@ -14,10 +14,11 @@
 #             in each node's namespace), pod 3 -> ClusterIP -> pod 4.
 # Figures: one-stream bulk (iperf3, else embench), CPU-s per GB on each end
 # (utime+stime of the path's processes on each node), 1-byte echo p50/p99,
-# new connections/s (connect, 1-byte echo, close), idle RSS and PSS.
+# new connections/s (connect, 1-byte echo, close), idle RSS and PSS of
+# every daemon on a node, tunneld RSS per idle stream.
 #
 #   bash bench/tunnel.sh [build-dir]
-#   knobs: BENCH_REPS (3), BULK_SECS (3), PING_N (3000), CONN_SECS (2),
+#   knobs: BENCH_REPS (3), BULK_SECS (3), PING_N (3000), CONN_SECS (2), IDLE_N (1000),
 #          EDGEMESH_AGENT (path), BENCH_PERF=1 (perf), BENCH_TRACE=1 (strace -c)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -29,6 +30,7 @@ bench_init tunnel
 BULK_SECS=${BULK_SECS:-3}
 PING_N=${PING_N:-3000}
 CONN_SECS=${CONN_SECS:-2}
+IDLE_N=${IDLE_N:-1000}
 BULKP=5201 ECHOP=5002
 HZ=$(getconf CLK_TCK)
 
@@ -162,6 +164,29 @@ mem_row() {	# when
 }
 sleep 1
 mem_row "at start"
+
+# ---- memory per idle tunneled stream: IDLE_N idle connections from pod 1
+# through the ClusterIP (before the bulk runs, whose buffers raise the heap)
+T1=$(cat "$E2E_DIR/n1/tunneld.pid") T2=$(cat "$E2E_DIR/n2/tunneld.pid")
+R1a=$(bench_rss "$T1") R2a=$(bench_rss "$T2")
+in_ns p1 "$B/embench" idle 10.96.9.11:$ECHOP "$IDLE_N" 60 >"$E2E_DIR/idle.out" 2>&1 &
+IDLE=$!
+E2E_PIDS="$E2E_PIDS $IDLE"
+wait_for 60 grep -q ready "$E2E_DIR/idle.out"
+sleep 1
+R1b=$(bench_rss "$T1") R2b=$(bench_rss "$T2")
+NIDLE=$(sed -n 's/^ready n=//p' "$E2E_DIR/idle.out")
+kill "$IDLE" 2>/dev/null
+wait "$IDLE" 2>/dev/null
+if [ "${NIDLE:-0}" -gt 0 ]; then
+	K=$(awk -v a="$R1a" -v b="$R1b" -v c="$R2a" -v d="$R2b" -v n="$NIDLE" \
+		'BEGIN { x = (b - a) / n; y = (d - c) / n; printf "%.1f", (x > y ? x : y) }')
+	echo "idle streams: $NIDLE open; tunneld RSS edge-1 $R1a -> $R1b KiB, edge-2 $R2a -> $R2b KiB: $K KiB/stream at the larger end"
+	bench_row "KiB RSS per idle tunneled stream ($NIDLE)" "$K" "-" "<= 16 KiB"
+else
+	echo "idle streams: none opened ($(cat "$E2E_DIR/idle.out"))"
+fi
+sleep 1
 
 # ---- one repetition of one path: bulk with CPU on each end, echo, conn/s
 path() {	# name -> sets NS HOST BP EP P1 P2
