@@ -152,7 +152,7 @@ echo "tunnel bench: ClusterIP from a pod, $(nproc) cores (shared), $BENCH_REPS i
 
 # ---- idle memory, before any load
 mem_row() {	# when
-	local r1 r2 s1 s2 e3 e4 anch=""
+	local r1 r2 s1 s2 anch=""
 	read -r r1 s1 <<<"$(bench_mem $OURS1)"
 	read -r r2 s2 <<<"$(bench_mem $OURS2)"
 	[ "$SSHD_OK" = 1 ] && anch="ssh -L: ssh $(bench_mem $SSH1 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}') sshd $(bench_mem $SSH2 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}')"
