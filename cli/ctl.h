@@ -13,6 +13,14 @@ int ctl_send(int fd, uint16_t type, msgpack_sbuffer *);
 int ctl_recv(int fd, size_t max, struct ipc_msg *);
 void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 void ctl_fmt_bytes(uint64_t n, char *buf, size_t len);
+/*
+ * One request (body NULL: an empty one) on sock, one answer in m; quiet: no
+ * message when the daemon is not there.  ctl_decoded: print err when the
+ * answer's decoding (rc) failed, clear m, return rc.
+ */
+int ctl_ask(const struct em_config *, const char *sock, uint16_t req, msgpack_sbuffer *body,
+	    struct ipc_msg *m, int quiet);
+int ctl_decoded(struct ipc_msg *m, int rc, const char *err);
 /* The controller's answers (quiet: no message when it is not there). */
 int ctl_fetch_status(const struct em_config *, struct ipc_status *, int quiet);
 int ctl_fetch_metrics(const struct em_config *, struct em_samples *, int quiet);

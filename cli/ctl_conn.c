@@ -117,23 +117,35 @@ ctl_fmt_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f%s", v, u[i]);
 }
 
-/* Send a request with an empty body to the controller, read one answer. */
-static int
-ctl_ask(const struct em_config *cfg, uint16_t req, struct ipc_msg *m, int quiet)
+int
+ctl_ask(const struct em_config *cfg, const char *sock, uint16_t req, msgpack_sbuffer *body,
+	struct ipc_msg *m, int quiet)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	int fd, rc = -1;
 
-	if ((fd = ctl_open_quiet(cfg, IPC_CONTROLLER_SOCK, quiet)) == -1)
+	if ((fd = ctl_open_quiet(cfg, sock, quiet)) == -1)
 		return -1;
 	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_empty(&pk);
-	if (ctl_send(fd, req, &sb) == 0 && ctl_recv(fd, IPC_MAX_CONTROL, m) == 0)
+	if (body == NULL) {
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		ipc_pack_empty(&pk);
+		body = &sb;
+	}
+	if (ctl_send(fd, req, body) == 0 && ctl_recv(fd, IPC_MAX_CONTROL, m) == 0)
 		rc = 0;
 	msgpack_sbuffer_destroy(&sb);
 	close(fd);
+	return rc;
+}
+
+int
+ctl_decoded(struct ipc_msg *m, int rc, const char *err)
+{
+	if (rc == -1)
+		fprintf(stderr, "edgemeshctl: %s\n", err);
+	ipc_msg_clear(m);
 	return rc;
 }
 
@@ -142,14 +154,10 @@ ctl_fetch_status(const struct em_config *cfg, struct ipc_status *st, int quiet)
 {
 	struct ipc_msg m;
 	char err[512];
-	int rc;
 
-	if (ctl_ask(cfg, IPC_STATUS_REQ, &m, quiet) == -1)
+	if (ctl_ask(cfg, IPC_CONTROLLER_SOCK, IPC_STATUS_REQ, NULL, &m, quiet) == -1)
 		return -1;
-	if ((rc = ipc_unpack_status(&m, st, err, sizeof(err))) == -1)
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-	ipc_msg_clear(&m);
-	return rc;
+	return ctl_decoded(&m, ipc_unpack_status(&m, st, err, sizeof(err)), err);
 }
 
 int
@@ -157,14 +165,10 @@ ctl_fetch_metrics(const struct em_config *cfg, struct em_samples *ss, int quiet)
 {
 	struct ipc_msg m;
 	char err[512];
-	int rc;
 
-	if (ctl_ask(cfg, IPC_METRICS_REQ, &m, quiet) == -1)
+	if (ctl_ask(cfg, IPC_CONTROLLER_SOCK, IPC_METRICS_REQ, NULL, &m, quiet) == -1)
 		return -1;
-	if ((rc = ipc_unpack_metrics(&m, ss, err, sizeof(err))) == -1)
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-	ipc_msg_clear(&m);
-	return rc;
+	return ctl_decoded(&m, ipc_unpack_metrics(&m, ss, err, sizeof(err)), err);
 }
 
 /* Subscribe like a daemon and take the snapshot of these topics. */

@@ -34,30 +34,16 @@ ctl_peers(const struct em_config *cfg, int json)
 {
 	struct ipc_peers p;
 	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	char err[512], rtt[32], tx[32], rx[32];
 	size_t i;
-	int fd, rc = 1;
 
-	if ((fd = ctl_open(cfg, IPC_TUNNEL_SOCK)) == -1)
+	if (ctl_ask(cfg, IPC_TUNNEL_SOCK, IPC_PEERS_REQ, NULL, &m, 0) == -1 ||
+	    ctl_decoded(&m, ipc_unpack_peers(&m, &p, err, sizeof(err)), err) == -1)
 		return 1;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_empty(&pk);
-	if (ctl_send(fd, IPC_PEERS_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_CONTROL, &m) == -1)
-		goto out;
-	if (ipc_unpack_peers(&m, &p, err, sizeof(err)) == -1) {
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-		ipc_msg_clear(&m);
-		goto out;
-	}
-	ipc_msg_clear(&m);
 	if (json) {
 		peers_json(&p);
 		ipc_peers_clear(&p);
-		rc = 0;
-		goto out;
+		return 0;
 	}
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
 	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
@@ -74,9 +60,5 @@ ctl_peers(const struct em_config *cfg, int json)
 		       rtt, tx, rx, p.rows[i].streams);
 	}
 	ipc_peers_clear(&p);
-	rc = 0;
-out:
-	msgpack_sbuffer_destroy(&sb);
-	close(fd);
-	return rc;
+	return 0;
 }

@@ -16,21 +16,16 @@ ctl_ping(const struct em_config *cfg, const char *node, int json)
 	msgpack_packer pk;
 	char err[512];
 	json_t *o;
-	int fd, rc = 1;
+	int rc;
 
-	if ((fd = ctl_open(cfg, IPC_TUNNEL_SOCK)) == -1)
-		return 1;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_ping_req(&pk, node);
-	if (ctl_send(fd, IPC_PING_REQ, &sb) == -1 || ctl_recv(fd, IPC_MAX_TUNNEL, &m) == -1)
-		goto out;
-	if (ipc_unpack_ping_result(&m, &res, err, sizeof(err)) == -1) {
-		fprintf(stderr, "edgemeshctl: %s\n", err);
-		ipc_msg_clear(&m);
-		goto out;
-	}
-	ipc_msg_clear(&m);
+	rc = ctl_ask(cfg, IPC_TUNNEL_SOCK, IPC_PING_REQ, &sb, &m, 0);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc == -1 ||
+	    ctl_decoded(&m, ipc_unpack_ping_result(&m, &res, err, sizeof(err)), err) == -1)
+		return 1;
 	rc = res.ok ? 0 : 1;
 	if (json) {
 		o = json_pack("{s:s, s:b, s:f, s:s, s:s, s:s, s:s}", "node", node, "ok", res.ok,
@@ -44,8 +39,5 @@ ctl_ping(const struct em_config *cfg, const char *node, int json)
 		       res.path, res.via[0] ? " via " : "", res.via, res.addr);
 	else
 		printf("%s: no answer: %s\n", node, res.reason);
-out:
-	msgpack_sbuffer_destroy(&sb);
-	close(fd);
 	return rc;
 }

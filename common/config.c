@@ -936,6 +936,52 @@ cfg_find(const struct cfg_key *tab, const char *path)
  * Overlay the mapping n on base.  prefix is the canonical dotted path of n
  * inside tab ("" at the top), disp what goes before it in messages.
  */
+/*
+ * EdgeMesh's keys we accept (a config moves over unchanged) but do not act
+ * on: said once at start and by -n, never silence.  transport: only ws and
+ * quic are not honoured.
+ */
+static const struct {
+	const char *path, *why;
+} unhonoured[] = {
+    {"modules.edgeTunnel.transport", "only tcp is served; ws and quic are not (yet)"},
+    {"modules.edgeTunnel.rendezvous", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.maxCandidates", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.finderPeriod", "peers come from Node objects, not from a DHT or mDNS"},
+    {"modules.edgeTunnel.heartbeatPeriod", "sessions send keepalives every 5 s"},
+    {"modules.edgeTunnel.listenInterfaces", "tunneld listens on every address of the node"},
+    {"modules.edgeTunnel.extraFilteredInterfaces", "every address of the Node object is used"},
+    {"modules.edgeTunnel.enableIpfsLog", "there is no libp2p log"},
+    {"modules.edgeTunnel.tunnelLimitConfig", "streams are bounded per session instead"},
+    {"modules.edgeDNS.listenInterface", "dnsd listens on commonConfig.bridgeDeviceIP"},
+    {"modules.edgeProxy.listenInterface", "proxyd listens on commonConfig.bridgeDeviceIP"},
+    {"modules.edgeCNI", "EdgeMesh's CNI is not part of this product"},
+    {"pprofConfig", "there is no profiling endpoint"},
+    {"commonConfig.pprofConfig", "there is no profiling endpoint"},
+};
+
+static void
+cfg_unhonoured(struct cfg_parse *p, const char *path, const yaml_node_t *k, const yaml_node_t *v)
+{
+	char once[CFG_KEY_LEN + 64];
+	size_t i;
+
+	for (i = 0; i < sizeof(unhonoured) / sizeof(unhonoured[0]); i++) {
+		if (strcasecmp(unhonoured[i].path, path) != 0)
+			continue;
+		if (strcasecmp(path, "modules.edgeTunnel.transport") == 0 &&
+		    v->type == YAML_SCALAR_NODE &&
+		    strcasecmp((const char *)v->data.scalar.value, "tcp") == 0)
+			return;
+		snprintf(once, sizeof(once), "unhonoured %s %s", p->file, path);
+		log_warnx_once(once,
+			       "%s:%zu:%zu: key %s is accepted for EdgeMesh but not acted on: %s",
+			       p->file, k->start_mark.line + 1, k->start_mark.column + 1, path,
+			       unhonoured[i].why);
+		return;
+	}
+}
+
 static int
 cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char *prefix,
 	 const char *disp, const yaml_node_t *n)
@@ -976,6 +1022,7 @@ cfg_walk(struct cfg_parse *p, const struct cfg_key *tab, void *base, const char 
 		if (e != NULL) {
 			if (cfg_set(p, tab, e, base, disp, v) == -1)
 				return -1;
+			cfg_unhonoured(p, e->path, k, v);
 			continue;
 		}
 		/* unknown: EdgeMesh ignores it, we say so once */

@@ -224,7 +224,7 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 }
 
 static void
-ctl_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct em_daemon *d = arg;
 	char err[512], reason[256];
@@ -407,7 +407,7 @@ daemon_connect(struct em_daemon *d)
 		daemon_schedule_reconnect(d);
 		return;
 	}
-	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, ctl_msg, ctl_closed, d);
+	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

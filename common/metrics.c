@@ -69,7 +69,7 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
 				"1 while the peer presents another PSK (theirs: its fingerprint)"},
     [EM_M_DNS_UPSTREAM_UP] = {"edgemesh_dns_upstream_up", EM_MT_GAUGE,
 			      "1 when the upstream answered the last query sent to it"},
-    [EM_M_PEER_UNREACHABLE] = {"edgemesh_peer_cannot_reach_us", EM_MT_GAUGE,
+    [EM_M_PEER_UNREACHABLE] = {"edgemesh_peer_reports_unreachable", EM_MT_GAUGE,
 			       "1 while the peer reports that it cannot dial this node directly"},
 };
 
@@ -136,18 +136,6 @@ metrics_vadd(struct em_samples *ss, enum em_metric id, enum em_metric_part part,
 	}
 	ss->n++;
 	return 0;
-}
-
-int
-metrics_add(struct em_samples *ss, enum em_metric id, double value, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, value);
-	rc = metrics_vadd(ss, id, EM_MP_VALUE, value, ap);
-	va_end(ap);
-	return rc;
 }
 
 int

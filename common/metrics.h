@@ -87,7 +87,7 @@ struct em_samples {
  * here.  Returns -1 (and adds nothing) past EM_SAMPLES_MAX or when the
  * labels do not fit.
  */
-int metrics_add(struct em_samples *, enum em_metric, double value, ...) __attribute__((sentinel));
+#define metrics_add(ss, id, value, ...) metrics_add_part(ss, id, EM_MP_VALUE, value, __VA_ARGS__)
 int metrics_add_part(struct em_samples *, enum em_metric, enum em_metric_part, double value, ...)
     __attribute__((sentinel));
 /* A histogram of a latency distribution: cumulative buckets, sum, count. */

@@ -60,7 +60,7 @@ tunclient_free(struct tunclient *tc)
 }
 
 static void
-tun_msg(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
+tunclient_dispatch_tunneld(struct ipc_conn *ic, struct ipc_msg *m, void *arg)
 {
 	struct tunclient *tc = arg;
 	struct ipc_tun_result r;
@@ -138,7 +138,7 @@ tun_connect(struct tunclient *tc)
 		tc->retry_after = ev_now(tc->loop) + 1.0;
 		return -1;
 	}
-	tc->conn = ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tun_msg, tun_closed, tc);
+	tc->conn = ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tunclient_dispatch_tunneld, tun_closed, tc);
 	ipc_hello_init(&h, tc->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);

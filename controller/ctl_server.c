@@ -61,7 +61,7 @@ struct server {
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 
-static void client_msg(struct ipc_conn *, struct ipc_msg *, void *);
+static void controller_dispatch_client(struct ipc_conn *, struct ipc_msg *, void *);
 static void send_metrics(struct server *, struct client *);
 
 static int
@@ -327,7 +327,7 @@ fd_fetch(struct server *srv, struct client *c, struct ipc_msg *m)
 }
 
 static void
-client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
+controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 {
 	struct client *c = arg;
 	struct server *srv = c->srv;
@@ -382,18 +382,15 @@ client_msg(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 		}
 		break;
 	case IPC_STATUS_REQ:
-		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
-			client_error(c, "%s", err);
-			return;
-		}
-		send_status(srv, c);
-		break;
 	case IPC_METRICS_REQ:
 		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
 			client_error(c, "%s", err);
 			return;
 		}
-		send_metrics(srv, c);
+		if (m->type == IPC_STATUS_REQ)
+			send_status(srv, c);
+		else
+			send_metrics(srv, c);
 		break;
 	case IPC_FD_STORE:
 		fd_store(srv, c, m);
@@ -456,7 +453,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	c->conn = ipc_conn_new(loop, fd, IPC_MAX_CONTROL, client_msg, client_closed, c);
+	c->conn =
+	    ipc_conn_new(loop, fd, IPC_MAX_CONTROL, controller_dispatch_client, client_closed, c);
 	srv->clients[i] = c;
 }
 

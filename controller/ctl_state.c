@@ -339,7 +339,7 @@ raw_get(struct state *s, enum kobj_kind kind, const char *key)
 	return r == NULL ? NULL : r->k;
 }
 
-/* Derive the published object for a key; 0 with o->u.any NULL means "gone". */
+/* Derive the published object for a key into o; o->u.any stays NULL when it is gone. */
 static void
 derive(struct state *s, enum em_topic t, const char *key, struct em_object *o)
 {

@@ -184,7 +184,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 }
 
 static void
-handoff_msg(struct ipc_conn *c, struct ipc_msg *m, void *arg)
+tunneld_dispatch_handoff(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
 	struct hclient *h = arg;
 	struct tunneld *t = tunneld_get();
@@ -256,7 +256,7 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	h = xcalloc(1, sizeof(*h));
 	h->serial = next_serial++;
 	snprintf(h->name, sizeof(h->name), "?");
-	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, handoff_msg, handoff_close, h);
+	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, tunneld_dispatch_handoff, handoff_close, h);
 	LIST_INSERT_HEAD(&clients, h, link);
 	nclients++;
 }

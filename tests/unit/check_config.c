@@ -465,7 +465,10 @@ START_TEST(test_unknown_warned_once)
 }
 END_TEST
 
-/* EdgeMesh's own keys, injected ones included, load without a word. */
+/*
+ * EdgeMesh's own keys, injected ones included, load with no "unknown key";
+ * the only words are for keys accepted but not acted on, each once.
+ */
 START_TEST(test_edgemesh_keys_silent)
 {
 	static const char *files[] = {
@@ -488,6 +491,39 @@ START_TEST(test_edgemesh_keys_silent)
 	}
 	stderr_restore(saved, tmp, log, sizeof(log));
 	ck_assert_msg(i == sizeof(files) / sizeof(files[0]), "%s", err);
+	ck_assert_msg(strstr(log, "unknown key") == NULL, "unexpected output: %s", log);
+	ck_assert_int_eq(count_lines(log, "msg="), count_lines(log, "but not acted on"));
+	ck_assert_int_eq(count_lines(log, "full-agent.yaml:23:3: key commonConfig.pprofConfig is "
+					  "accepted for EdgeMesh but not acted on"),
+			 1);
+}
+END_TEST
+
+/* A key we accept but do not act on is named, with why; tcp is the transport we serve. */
+START_TEST(test_unhonoured_keys)
+{
+	static const char ws[] = "modules:\n  edgeTunnel:\n    transport: ws\n"
+				 "    listenInterfaces: eth0\n";
+	static const char tcp[] = "modules:\n  edgeTunnel:\n    transport: tcp\n";
+	static char log[TEXT_MAX];
+	char err[512];
+	FILE *tmp;
+	int saved;
+
+	write_tmp(ws, strlen(ws));
+	saved = stderr_capture(&tmp);
+	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
+	stderr_restore(saved, tmp, log, sizeof(log));
+	ck_assert_int_eq(count_lines(log, ":3:5: key modules.edgeTunnel.transport is accepted for "
+					  "EdgeMesh but not acted on: only tcp is served"),
+			 1);
+	ck_assert_int_eq(count_lines(log, ":4:5: key modules.edgeTunnel.listenInterfaces is "
+					  "accepted"),
+			 1);
+	write_tmp(tcp, strlen(tcp));
+	saved = stderr_capture(&tmp);
+	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
+	stderr_restore(saved, tmp, log, sizeof(log));
 	ck_assert_msg(log[0] == '\0', "unexpected output: %s", log);
 }
 END_TEST
@@ -720,6 +756,7 @@ config_suite(void)
 	tcase_add_test(tc, test_small_err_buffer);
 	tcase_add_test(tc, test_unknown_warned_once);
 	tcase_add_test(tc, test_edgemesh_keys_silent);
+	tcase_add_test(tc, test_unhonoured_keys);
 	tcase_add_test(tc, test_example_config);
 	tcase_add_test(tc, test_dump_stable);
 	suite_add_tcase(s, tc);
