@@ -20,6 +20,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
 . bench/lib.sh
+. tests/e2e/proxy/registry.sh
 bench_init proxy
 
 DUR=${DUR:-2}
@@ -46,31 +47,10 @@ command -v wrk >/dev/null 2>&1 && HAVE_WRK=1
 e2e_topology 2
 mkdir -p "$E2E_DIR/registry"
 cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
-svc() {	# name vip port proto node ip
-	cat <<Y
----
-apiVersion: v1
-kind: Service
-metadata: {name: $1, namespace: default}
-spec:
-  clusterIP: $2
-  ports:
-  - {name: p, port: $3, protocol: $4, targetPort: $3}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: $1, namespace: default}
-subsets:
-- addresses:
-  - {ip: $6, nodeName: $5}
-  ports:
-  - {name: p, port: $3, protocol: $4}
-Y
-}
-{
-	svc web $VIP_WEB 80 TCP edge-1 $POD1
-	svc echo $VIP_ECHO $ECHO TCP edge-1 $POD1
-	svc udp $VIP_UDP $UDP UDP edge-1 $POD1
+{	# svc and eps: tests/e2e/proxy/registry.sh
+	svc web $VIP_WEB 80 TCP 80; eps web 80 TCP edge-1 $POD1
+	svc echo $VIP_ECHO $ECHO TCP $ECHO; eps echo $ECHO TCP edge-1 $POD1
+	svc udp $VIP_UDP $UDP UDP $UDP; eps udp $UDP UDP edge-1 $POD1
 } > "$E2E_DIR/registry/bench.yaml"
 
 for i in 1 2; do
