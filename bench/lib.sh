@@ -156,13 +156,15 @@ bench_run() {	# fn name...
 	done
 }
 
-# name key -> "median min max n runs" (runs: value@load,...); empty if none
+# name key -> "median min max n runs" (runs: value@load,... in order); empty if none
 bench_stat() {
 	[ -s "$BENCH_RES/$1.$2" ] || return 0
-	sort -g "$BENCH_RES/$1.$2" | awk 'function f(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.4g", x) }
-		{ v[NR] = $1; r = r (NR > 1 ? "," : "") $1 "@" $2 }
-		END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		      printf "%s %s %s %d %s\n", f(m), f(v[1]), f(v[NR]), NR, r }'
+	# runs in the order they were taken; the statistics from the sorted values
+	awk 'function f(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+		NR == FNR { r = r (NR > 1 ? "," : "") $1 "@" $2; next }
+		{ v[FNR] = $1 }
+		END { n = FNR; m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		      printf "%s %s %s %d %s\n", f(m), f(v[1]), f(v[n]), n, r }' "$BENCH_RES/$1.$2" <(sort -g "$BENCH_RES/$1.$2")
 }
 
 bench_median() { local s; s=$(bench_stat "$1" "$2"); echo "${s%% *}"; }
