@@ -151,14 +151,15 @@ echo "tunnel bench: ClusterIP from a pod, $(nproc) cores (shared), $BENCH_REPS i
 	"bulk by $([ $HAVE_IPERF = 1 ] && echo "iperf3 -t $BULK_SECS" || echo "embench bulk")"
 
 # ---- idle memory, before any load
+mb() { bench_mem "$@" | awk '{ printf "%.1f/%.1f", $1 / 1024, $2 / 1024 }'; }	# pids -> RSS/PSS MB
 mem_row() {	# when
-	local r1 r2 s1 s2 anch=""
-	read -r r1 s1 <<<"$(bench_mem $OURS1)"
-	read -r r2 s2 <<<"$(bench_mem $OURS2)"
-	[ "$SSHD_OK" = 1 ] && anch="ssh -L: ssh $(bench_mem $SSH1 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}') sshd $(bench_mem $SSH2 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}')"
-	[ "$EM_OK" = 1 ] && anch="$anch edgemesh: $(bench_mem $EMP3 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}') + $(bench_mem $EMP4 | awk '{printf "%.1f/%.1f", $1/1024, $2/1024}')"
-	local v
-	v=$(awk -v a="$r1" -v b="$s1" -v c="$r2" -v d="$s2" 'BEGIN { printf "edge-1 %.1f/%.1f edge-2 %.1f/%.1f", a/1024, b/1024, c/1024, d/1024 }')
+	local v anch=""
+	# shellcheck disable=SC2086
+	{
+		v="edge-1 $(mb $OURS1) edge-2 $(mb $OURS2)"
+		[ "$SSHD_OK" = 1 ] && anch="ssh -L: ssh $(mb $SSH1) sshd $(mb $SSH2)"
+		[ "$EM_OK" = 1 ] && anch="$anch edgemesh: $(mb $EMP3) + $(mb $EMP4)"
+	}
 	echo "idle memory $1, all 4 daemons of a node, RSS/PSS MB: $v  anchors RSS/PSS MB: ${anch:-none}  load $(bench_load)"
 	bench_row "idle RSS/PSS MB, 4 daemons ($1)" "$v" "${anch:--}" "PSS <= 8 MB"
 }
