@@ -117,6 +117,12 @@ bench:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# The container image for k8s/, built offline with buildah (packaging/Containerfile).
+IMAGE ?= edgemesh-c:0.1.0
+.PHONY: image
+image: all
+	@scripts/image-build.sh $(B) $(IMAGE) $(B)/edgemesh-c.oci.tar
+
 clean:
 	rm -rf build build-san
 

@@ -48,5 +48,7 @@ int ctl_trace(const struct em_config *, const char *target, int json);
 int ctl_ping(const struct em_config *, const char *node, int json);
 /* ctl_peers.c */
 int ctl_peers(const struct em_config *, int json);
+/* ctl_health.c: a probe's exit code */
+int ctl_health(const struct em_config *, const char *daemon);
 
 #endif

@@ -160,7 +160,7 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 				break;
 			doctor_fault(
 			    dr, "istio-crds", "networking.istio.io",
-			    "kubectl apply -f k8s/03-crds-istio.yaml (or EdgeMesh's CRDs)",
+			    "kubectl apply -f k8s/base/03-crds-istio.yaml (or EdgeMesh's CRDs)",
 			    "the Istio CRDs are not installed: DestinationRules, Gateways and "
 			    "VirtualServices are ignored");
 			break;

@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "byteorder.h"
 #include "ctl.h"
 #include "replica.h"
 
@@ -177,14 +178,14 @@ dns_probe(const struct em_config *cfg, const char *name, char *ip, size_t iplen)
 		return -1;
 	}
 	close(fd);
-	an = r[6] << 8 | r[7];
+	an = be16_get(r + 6);
 	for (off = n; an-- > 0 && off + 12 <= (size_t)got;) {
 		for (i = 0; off < (size_t)got && r[off] != 0 && (r[off] & 0xc0) != 0xc0; i++)
 			off += 1u + r[off];
 		off += off < (size_t)got && (r[off] & 0xc0) == 0xc0 ? 2 : 1;
 		if (off + 10 > (size_t)got)
 			break;
-		l = (size_t)(r[off + 8] << 8 | r[off + 9]);
+		l = be16_get(r + off + 8);
 		if (r[off] == 0 && r[off + 1] == 1 && l == 4 && off + 14 <= (size_t)got) {
 			inet_ntop(AF_INET, r + off + 10, ip, (socklen_t)iplen);
 			return now_ms() - t0;

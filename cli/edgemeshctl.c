@@ -1,5 +1,5 @@
 /*
- * edgemeshctl: status, services, peers, gen-psk.  It reads the same config
+ * edgemeshctl: status, services, peers, gen-psk, health.  It reads the same config
  * as the daemons (-c FILE) to find the runtime dir, and talks to them with
  * the same framed msgpack as they do.
  */
@@ -29,7 +29,9 @@ usage(void)
 			"  doctor [--edgecore FILE]\n"
 			"             every fault found on this node, with what to change\n"
 			"             (exit 1 when any)\n"
-			"  gen-psk    a new PSK (32 random bytes, base64)\n");
+			"  gen-psk    a new PSK (32 random bytes, base64)\n"
+			"  health [DAEMON]\n"
+			"             exit 0 when DAEMON (default: all) is connected and synced\n");
 	exit(2);
 }
 
@@ -74,7 +76,9 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	/* an argument, then options: -o json, doctor's --edgecore FILE */
-	if (argc >= 2 && (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0) &&
+	if (argc >= 2 &&
+	    (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0 ||
+	     strcmp(argv[0], "health") == 0) &&
 	    argv[1][0] != '-') {
 		target = argv[1];
 		argv[1] = argv[0];
@@ -113,5 +117,7 @@ main(int argc, char **argv)
 		return ctl_ping(&cfg, target, json);
 	if (strcmp(argv[0], "doctor") == 0)
 		return ctl_doctor(&cfg, edgecore, json);
+	if (strcmp(argv[0], "health") == 0)
+		return ctl_health(&cfg, target);
 	usage();
 }

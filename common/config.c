@@ -27,9 +27,11 @@
 
 #include <yaml.h>
 
+#include "byteorder.h"
 #include "config.h"
 #include "log.h"
 #include "srcrange.h"
+#include "yaml_scalar.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
@@ -528,8 +530,7 @@ config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, 
 			 r.bits);
 		return -1;
 	}
-	*base = (uint32_t)r.a.b[0] << 24 | (uint32_t)r.a.b[1] << 16 | (uint32_t)r.a.b[2] << 8 |
-		r.a.b[3];
+	*base = be32_get(r.a.b);
 	*prefix = r.bits;
 	return 0;
 }
@@ -609,26 +610,6 @@ cfg_scalar(struct cfg_parse *p, const yaml_node_t *n, const char *key, const cha
 		return NULL;
 	}
 	return v;
-}
-
-static int
-cfg_parse_bool(const char *v, bool *b)
-{
-	static const char *const yes[] = {"true", "yes", "on", "y", NULL};
-	static const char *const no[] = {"false", "no", "off", "n", NULL};
-	int i;
-
-	for (i = 0; yes[i] != NULL; i++)
-		if (strcasecmp(v, yes[i]) == 0) {
-			*b = true;
-			return 0;
-		}
-	for (i = 0; no[i] != NULL; i++)
-		if (strcasecmp(v, no[i]) == 0) {
-			*b = false;
-			return 0;
-		}
-	return -1;
 }
 
 /* 0 ok, -1 not an integer, -2 does not fit in a long long */
@@ -881,7 +862,7 @@ cfg_set(struct cfg_parse *p, const struct cfg_key *tab, const struct cfg_key *e,
 	case CT_BOOL:
 		if ((v = cfg_scalar(p, n, key, "true or false")) == NULL)
 			return -1;
-		if (cfg_parse_bool(v, &b) == -1) {
+		if (yaml_scalar_bool(v, &b) == -1) {
 			cfg_show(v, strlen(v), got, sizeof(got));
 			return cfg_error(p, &n->start_mark, key, "expected true or false, got %s",
 					 got);

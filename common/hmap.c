@@ -1,3 +1,4 @@
+#include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -5,38 +6,57 @@
 #include "hmap.h"
 #include "model.h"
 
+#if HMAP_SEEDBYTES != crypto_shorthash_KEYBYTES
+#error "HMAP_SEEDBYTES must be crypto_shorthash_KEYBYTES"
+#endif
+
 struct hent {
 	struct hent *next;
 	uint64_t hash;
 	void *val;
-	char key[];
+	size_t klen;
+	unsigned char key[]; /* klen bytes and a NUL */
 };
 
 struct hmap {
 	struct hent **b;
-	size_t nb, n;
+	size_t nb, n; /* nb: a power of two */
+	uint8_t seed[HMAP_SEEDBYTES];
 };
 
-static uint64_t
-hmap_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
+static uint8_t process_seed[HMAP_SEEDBYTES];
+static int process_seeded;
 
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 1099511628211ULL;
-	}
+static uint64_t
+hmap_hash(const struct hmap *m, const void *key, size_t klen)
+{
+	unsigned char out[crypto_shorthash_BYTES];
+	uint64_t h;
+
+	crypto_shorthash(out, key, klen, m->seed);
+	memcpy(&h, out, sizeof(h));
 	return h;
 }
 
 struct hmap *
-hmap_new(void)
+hmap_new_seeded(const uint8_t seed[HMAP_SEEDBYTES])
 {
 	struct hmap *m = xcalloc(1, sizeof(*m));
 
 	m->nb = 16;
 	m->b = xcalloc(m->nb, sizeof(*m->b));
+	memcpy(m->seed, seed, HMAP_SEEDBYTES);
 	return m;
+}
+
+struct hmap *
+hmap_new(void)
+{
+	if (!process_seeded) {
+		randombytes_buf(process_seed, sizeof(process_seed));
+		process_seeded = 1;
+	}
+	return hmap_new_seeded(process_seed);
 }
 
 void
@@ -59,21 +79,28 @@ hmap_free(struct hmap *m, void (*freeval)(void *))
 	free(m);
 }
 
+size_t
+hmap_count(const struct hmap *m)
+{
+	return m->n;
+}
+
 static struct hent **
-hmap_slot(const struct hmap *m, const char *key, uint64_t h)
+hmap_slot(const struct hmap *m, const void *key, size_t klen, uint64_t h)
 {
 	struct hent **pp;
 
 	for (pp = &m->b[h & (m->nb - 1)]; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->hash == h && strcmp((*pp)->key, key) == 0)
+		if ((*pp)->hash == h && (*pp)->klen == klen &&
+		    (klen == 0 || memcmp((*pp)->key, key, klen) == 0))
 			break;
 	return pp;
 }
 
 void *
-hmap_get(const struct hmap *m, const char *key)
+hmap_getb(const struct hmap *m, const void *key, size_t klen)
 {
-	struct hent **pp = hmap_slot(m, key, hmap_hash(key));
+	struct hent **pp = hmap_slot(m, key, klen, hmap_hash(m, key, klen));
 
 	return *pp == NULL ? NULL : (*pp)->val;
 }
@@ -84,6 +111,8 @@ hmap_grow(struct hmap *m)
 	struct hent **nb, *e, *next;
 	size_t i, n = m->nb * 2;
 
+	if (n < m->nb || n > SIZE_MAX / sizeof(*nb))
+		return;
 	nb = xcalloc(n, sizeof(*nb));
 	for (i = 0; i < m->nb; i++) {
 		for (e = m->b[i]; e != NULL; e = next) {
@@ -98,11 +127,10 @@ hmap_grow(struct hmap *m)
 }
 
 void *
-hmap_put(struct hmap *m, const char *key, void *val)
+hmap_putb(struct hmap *m, const void *key, size_t klen, void *val)
 {
-	uint64_t h = hmap_hash(key);
-	struct hent **pp = hmap_slot(m, key, h), *e;
-	size_t len;
+	uint64_t h = hmap_hash(m, key, klen);
+	struct hent **pp = hmap_slot(m, key, klen, h), *e;
 	void *old;
 
 	if (*pp != NULL) {
@@ -110,9 +138,10 @@ hmap_put(struct hmap *m, const char *key, void *val)
 		(*pp)->val = val;
 		return old;
 	}
-	len = strlen(key) + 1;
-	e = xcalloc(1, sizeof(*e) + len);
-	memcpy(e->key, key, len);
+	e = xcalloc(1, sizeof(*e) + klen + 1);
+	if (klen > 0)
+		memcpy(e->key, key, klen);
+	e->klen = klen;
 	e->hash = h;
 	e->val = val;
 	e->next = m->b[h & (m->nb - 1)];
@@ -123,9 +152,9 @@ hmap_put(struct hmap *m, const char *key, void *val)
 }
 
 void *
-hmap_del(struct hmap *m, const char *key)
+hmap_delb(struct hmap *m, const void *key, size_t klen)
 {
-	struct hent **pp = hmap_slot(m, key, hmap_hash(key)), *e;
+	struct hent **pp = hmap_slot(m, key, klen, hmap_hash(m, key, klen)), *e;
 	void *val;
 
 	if ((e = *pp) == NULL)
@@ -137,10 +166,22 @@ hmap_del(struct hmap *m, const char *key)
 	return val;
 }
 
-size_t
-hmap_count(const struct hmap *m)
+void *
+hmap_get(const struct hmap *m, const char *key)
 {
-	return m->n;
+	return hmap_getb(m, key, strlen(key));
+}
+
+void *
+hmap_put(struct hmap *m, const char *key, void *val)
+{
+	return hmap_putb(m, key, strlen(key), val);
+}
+
+void *
+hmap_del(struct hmap *m, const char *key)
+{
+	return hmap_delb(m, key, strlen(key));
 }
 
 void
@@ -152,7 +193,7 @@ hmap_iter_init(struct hmap_iter *it)
 
 /* The iterator keeps the entry after the current one, so deleting the current one is safe. */
 int
-hmap_next(const struct hmap *m, struct hmap_iter *it, const char **key, void **val)
+hmap_nextb(const struct hmap *m, struct hmap_iter *it, const void **key, size_t *klen, void **val)
 {
 	struct hent *e = it->next;
 
@@ -163,6 +204,53 @@ hmap_next(const struct hmap *m, struct hmap_iter *it, const char **key, void **v
 	}
 	it->next = e->next;
 	*key = e->key;
+	if (klen != NULL)
+		*klen = e->klen;
 	*val = e->val;
 	return 1;
+}
+
+int
+hmap_next(const struct hmap *m, struct hmap_iter *it, const char **key, void **val)
+{
+	const void *k;
+
+	if (hmap_nextb(m, it, &k, NULL, val) == 0)
+		return 0;
+	*key = k;
+	return 1;
+}
+
+static int
+hmap_key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **
+hmap_keys(const struct hmap *m, size_t *n)
+{
+	char **keys = xcalloc(m->n + 1, sizeof(*keys));
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+
+	*n = 0;
+	hmap_iter_init(&it);
+	while (hmap_next(m, &it, &k, &v))
+		keys[(*n)++] = xstrdup(k);
+	qsort(keys, *n, sizeof(*keys), hmap_key_cmp);
+	return keys;
+}
+
+void
+hmap_keys_free(char **keys)
+{
+	size_t i;
+
+	if (keys == NULL)
+		return;
+	for (i = 0; keys[i] != NULL; i++)
+		free(keys[i]);
+	free(keys);
 }

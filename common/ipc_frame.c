@@ -5,28 +5,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "ipc.h"
 
 void
 ipc_hdr_encode(const struct ipc_hdr *h, uint8_t out[IPC_HDR_LEN])
 {
-	out[0] = h->type >> 8;
-	out[1] = h->type & 0xff;
-	out[2] = h->flags >> 8;
-	out[3] = h->flags & 0xff;
-	out[4] = h->len >> 24;
-	out[5] = (h->len >> 16) & 0xff;
-	out[6] = (h->len >> 8) & 0xff;
-	out[7] = h->len & 0xff;
+	be16_put(out, h->type);
+	be16_put(out + 2, h->flags);
+	be32_put(out + 4, h->len);
 }
 
 int
 ipc_hdr_decode(const uint8_t in[IPC_HDR_LEN], size_t max, struct ipc_hdr *h, char *err,
 	       size_t errlen)
 {
-	h->type = (uint16_t)(in[0] << 8 | in[1]);
-	h->flags = (uint16_t)(in[2] << 8 | in[3]);
-	h->len = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 | (uint32_t)in[6] << 8 | in[7];
+	h->type = be16_get(in);
+	h->flags = be16_get(in + 2);
+	h->len = be32_get(in + 4);
 	if (!ipc_type_known(h->type)) {
 		snprintf(err, errlen, "unknown message type %u", h->type);
 		return -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <math.h>
 
+#include "byteorder.h"
 #include "lb.h"
 
 #define P1 0x9E3779B185EBCA87ULL
@@ -37,23 +38,6 @@ static uint64_t
 rotl64(uint64_t x, int r)
 {
 	return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t
-rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-rd32(const uint8_t *p)
-{
-	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
 }
 
 static uint64_t
@@ -83,10 +67,10 @@ lb_xxh64(const void *data, size_t len, uint64_t seed)
 		v3 = seed;
 		v4 = seed - P1;
 		do {
-			v1 = xround(v1, rd64(p));
-			v2 = xround(v2, rd64(p + 8));
-			v3 = xround(v3, rd64(p + 16));
-			v4 = xround(v4, rd64(p + 24));
+			v1 = xround(v1, le64_get(p));
+			v2 = xround(v2, le64_get(p + 8));
+			v3 = xround(v3, le64_get(p + 16));
+			v4 = xround(v4, le64_get(p + 24));
 			p += 32;
 		} while (p + 32 <= end);
 		h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
@@ -98,12 +82,12 @@ lb_xxh64(const void *data, size_t len, uint64_t seed)
 		h = seed + P5;
 	h += (uint64_t)len;
 	while (p + 8 <= end) {
-		h ^= xround(0, rd64(p));
+		h ^= xround(0, le64_get(p));
 		h = rotl64(h, 27) * P1 + P4;
 		p += 8;
 	}
 	if (p + 4 <= end) {
-		h ^= rd32(p) * P1;
+		h ^= (uint64_t)le32_get(p) * P1;
 		h = rotl64(h, 23) * P2 + P3;
 		p += 4;
 	}

@@ -338,21 +338,12 @@ alloc_load(struct alloc *a, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-key_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 int
 alloc_save(struct alloc *a, char *err, size_t errlen)
 {
 	struct ctl_file cf;
-	struct hmap_iter it;
-	const char **keys;
-	const char *key;
-	void *v;
-	size_t n = 0, i;
+	char **keys;
+	size_t n, i;
 
 	if (a->path[0] == '\0' || !a->dirty)
 		return 0;
@@ -361,18 +352,14 @@ alloc_save(struct alloc *a, char *err, size_t errlen)
 		return -1;
 	}
 	/* sorted: the file diffs well and two nodes' files compare equal */
-	keys = xcalloc(hmap_count(a->by_key) + 1, sizeof(*keys));
-	hmap_iter_init(&it);
-	while (hmap_next(a->by_key, &it, &key, &v))
-		keys[n++] = key;
-	qsort(keys, n, sizeof(*keys), key_cmp);
+	keys = hmap_keys(a->by_key, &n);
 	fprintf(cf.f,
 		"# edgemesh-controller: ClusterIPs it gave to Services without one, from\n"
 		"# registry.serviceCIDR %s.  One \"namespace/name address\" per line.\n",
 		a->cidr);
 	for (i = 0; i < n; i++)
 		fprintf(cf.f, "%s %s\n", keys[i], alloc_get(a, keys[i]));
-	free(keys);
+	hmap_keys_free(keys);
 	if (ctl_file_commit(&cf) == -1) {
 		snprintf(err, errlen, "%s: %s", a->path, strerror(errno));
 		return -1;

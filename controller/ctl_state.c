@@ -475,12 +475,6 @@ alloc_keep(void *arg, const char *key)
 	return k != NULL && svc_wants_ip(k->u.svc);
 }
 
-static int
-str_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 /* Give the waiting Services their addresses, in key order; keep the table. */
 static void
 alloc_commit(struct state *s)
@@ -490,7 +484,7 @@ alloc_commit(struct state *s)
 	char **keys, err[EM_PATH_MAX + 256], once[EM_KEY_LEN + 16];
 	const char *last = NULL;
 	struct kobj *k;
-	size_t n = 0, i, given = 0;
+	size_t n, i, given = 0;
 	void *v;
 
 	if (!s->alloc_pruned) {
@@ -504,11 +498,7 @@ alloc_commit(struct state *s)
 			hmap_put(s->alloc_todo, key, (void *)1);
 		s->alloc_freed = 0;
 	}
-	keys = xcalloc(hmap_count(s->alloc_todo) + 1, sizeof(*keys));
-	hmap_iter_init(&it);
-	while (hmap_next(s->alloc_todo, &it, &key, &v))
-		keys[n++] = xstrdup(key);
-	qsort(keys, n, sizeof(*keys), str_cmp);
+	keys = hmap_keys(s->alloc_todo, &n);
 	for (i = 0; i < n; i++) {
 		hmap_del(s->alloc_todo, keys[i]);
 		hmap_del(s->alloc_full, keys[i]);
@@ -540,9 +530,7 @@ alloc_commit(struct state *s)
 		log_info("registry: %zu Services without a clusterIP were given one from "
 			 "registry.serviceCIDR %s",
 			 given, alloc_cidr(s->alloc));
-	for (i = 0; i < n; i++)
-		free(keys[i]);
-	free(keys);
+	hmap_keys_free(keys);
 	if (alloc_save(s->alloc, err, sizeof(err)) == -1)
 		log_warnx_once("alloc-save",
 			       "registry: cannot keep the given clusterIPs: %s; they are "

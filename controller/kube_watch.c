@@ -290,7 +290,7 @@ kw_http_error(struct kube_watch *kw, long status, enum kw_next next)
 			  kw->res->name, msg);
 	} else if (status == 403) {
 		log_warnx("kube: %s: 403 Forbidden%s; the ClusterRole must allow get/list/watch "
-			  "on %s (see k8s/02-rbac.yaml)",
+			  "on %s (see k8s/base/02-rbac.yaml)",
 			  kw->res->name, msg, kw->res->name);
 	} else
 		log_warnx("kube: %s: HTTP %ld%s", kw->res->name, status, msg);

@@ -197,21 +197,21 @@ load_file(struct reg_file *rf, const char *name)
 	log_debug("registry: %s: %zu objects", path, nf->n);
 }
 
+/* The changed files in name order, as at start: of two files that define
+ * one object the later name wins (the table's order is random). */
 static void
 settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct reg_file *rf = w->data;
-	struct hmap_iter it;
-	const char *name;
-	void *v;
-	char n[NAME_MAX + 1];
+	char **names;
+	size_t n, i;
 
-	hmap_iter_init(&it);
-	while (hmap_next(rf->pending, &it, &name, &v)) {
-		snprintf(n, sizeof(n), "%s", name);
-		hmap_del(rf->pending, n);
-		load_file(rf, n);
+	names = hmap_keys(rf->pending, &n);
+	for (i = 0; i < n; i++) {
+		hmap_del(rf->pending, names[i]);
+		load_file(rf, names[i]);
 	}
+	hmap_keys_free(names);
 	state_commit(rf->state);
 }
 

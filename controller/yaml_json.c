@@ -31,6 +31,7 @@
 #include <yaml.h>
 
 #include "kobj.h"
+#include "yaml_scalar.h"
 
 #define YAML_TAG_PREFIX "tag:yaml.org,2002:"
 
@@ -74,26 +75,6 @@ struct yj_val {
 	bool b;
 	json_int_t i;
 	double d;
-};
-
-static const struct {
-	const char *s;
-	enum yj_type t;
-	int v; /* bool value, or sign of an infinity, 2: NaN */
-} yj_words[] = {
-    {"y", YJ_BOOL, 1},	     {"Y", YJ_BOOL, 1},	      {"yes", YJ_BOOL, 1},
-    {"Yes", YJ_BOOL, 1},     {"YES", YJ_BOOL, 1},     {"true", YJ_BOOL, 1},
-    {"True", YJ_BOOL, 1},    {"TRUE", YJ_BOOL, 1},    {"on", YJ_BOOL, 1},
-    {"On", YJ_BOOL, 1},	     {"ON", YJ_BOOL, 1},      {"n", YJ_BOOL, 0},
-    {"N", YJ_BOOL, 0},	     {"no", YJ_BOOL, 0},      {"No", YJ_BOOL, 0},
-    {"NO", YJ_BOOL, 0},	     {"false", YJ_BOOL, 0},   {"False", YJ_BOOL, 0},
-    {"FALSE", YJ_BOOL, 0},   {"off", YJ_BOOL, 0},     {"Off", YJ_BOOL, 0},
-    {"OFF", YJ_BOOL, 0},     {"~", YJ_NULL, 0},	      {"null", YJ_NULL, 0},
-    {"Null", YJ_NULL, 0},    {"NULL", YJ_NULL, 0},    {".nan", YJ_FLOAT, 2},
-    {".NaN", YJ_FLOAT, 2},   {".NAN", YJ_FLOAT, 2},   {".inf", YJ_FLOAT, 1},
-    {".Inf", YJ_FLOAT, 1},   {".INF", YJ_FLOAT, 1},   {"+.inf", YJ_FLOAT, 1},
-    {"+.Inf", YJ_FLOAT, 1},  {"+.INF", YJ_FLOAT, 1},  {"-.inf", YJ_FLOAT, -1},
-    {"-.Inf", YJ_FLOAT, -1}, {"-.INF", YJ_FLOAT, -1},
 };
 
 static int yj_error(struct yj *, const yaml_mark_t *, const char *, ...)
@@ -266,7 +247,7 @@ yj_resolve(const char *s, size_t len, struct yj_val *v)
 	const char *p;
 	uint64_t u;
 	int64_t i;
-	size_t k, n;
+	size_t n;
 	int r;
 
 	memset(v, 0, sizeof(*v));
@@ -277,15 +258,18 @@ yj_resolve(const char *s, size_t len, struct yj_val *v)
 		v->t = YJ_NULL;
 		return;
 	}
-	for (k = 0; k < sizeof(yj_words) / sizeof(yj_words[0]); k++) {
-		if (strcmp(s, yj_words[k].s) != 0)
-			continue;
-		v->t = yj_words[k].t;
-		if (v->t == YJ_BOOL)
-			v->b = yj_words[k].v != 0;
-		else if (v->t == YJ_FLOAT)
-			v->d = yj_words[k].v == 2 ? NAN : yj_words[k].v * INFINITY;
+	switch (yaml_scalar_word(s, &v->b, &v->d)) {
+	case YAML_WORD_NULL:
+		v->t = YJ_NULL;
 		return;
+	case YAML_WORD_BOOL:
+		v->t = YJ_BOOL;
+		return;
+	case YAML_WORD_FLOAT:
+		v->t = YJ_FLOAT;
+		return;
+	case YAML_WORD_NONE:
+		break;
 	}
 	if (s[0] == '.') {
 		if (yj_parse_float(s, &v->d))

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "dns.h"
 #include "model.h"
 
@@ -37,42 +38,14 @@ struct dns_cache {
 	uint32_t max_ttl;
 };
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static size_t
 cache_key(const struct dns_query *q, uint8_t *key)
 {
 	size_t n = q->name.len;
 
 	memcpy(key, q->name.wire, n);
-	put16(key + n, q->qtype);
-	put16(key + n + 2, q->qclass);
+	be16_put(key + n, q->qtype);
+	be16_put(key + n + 2, q->qclass);
 	key[n + 4] = q->do_bit ? 1 : 0;
 	return n + 5;
 }
@@ -166,7 +139,7 @@ cache_lifetime(const struct dns_cache *c, const struct dns_hdr *h, const struct 
 			ttl = rrs[i].ttl;
 		if (negative && rrs[i].section == DNS_SEC_AUTHORITY && rrs[i].type == DNS_T_SOA &&
 		    rrs[i].rdlen >= 22) {
-			soa_min = get32(msg + rrs[i].rdata_off + rrs[i].rdlen - 4);
+			soa_min = be32_get(msg + rrs[i].rdata_off + rrs[i].rdlen - 4);
 			if (soa_min < ttl)
 				ttl = soa_min;
 			soa = true;
@@ -201,15 +174,15 @@ dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t *res
 	if (c->max == 0 || !q->has_question || len > sizeof(msg) || len < DNS_HDR_LEN)
 		return -1;
 	memcpy(msg, resp, len);
-	h.flags = get16(msg + 2);
+	h.flags = be16_get(msg + 2);
 	rcode = h.flags & DNS_F_RCODE;
 	if (!(h.flags & DNS_F_QR) || (h.flags & DNS_F_TC) || (h.flags & DNS_F_OPCODE) != 0 ||
 	    (rcode != DNS_R_NOERROR && rcode != DNS_R_NXDOMAIN))
 		return -1;
 	/* the answer to exactly this question */
-	if (get16(msg + 4) != 1 || dns_msg_read_name(msg, len, &off, &qname, NULL) == -1 ||
-	    off + 4 > len || !dns_name_equal(&qname, &q->name) || get16(msg + off) != q->qtype ||
-	    get16(msg + off + 2) != q->qclass || off != DNS_HDR_LEN + q->name.len)
+	if (be16_get(msg + 4) != 1 || dns_msg_read_name(msg, len, &off, &qname, NULL) == -1 ||
+	    off + 4 > len || !dns_name_equal(&qname, &q->name) || be16_get(msg + off) != q->qtype ||
+	    be16_get(msg + off + 2) != q->qclass || off != DNS_HDR_LEN + q->name.len)
 		return -1;
 	if ((len = dns_msg_strip_opt(msg, len)) == 0)
 		return -1;
@@ -273,28 +246,28 @@ dns_cache_get(struct dns_cache *c, const struct dns_query *q, uint64_t now_ms, u
 	if (len > cap)
 		return -1;
 	memcpy(out, e->data, e->len);
-	put16(out, q->id);
-	flags = (uint16_t)((get16(out + 2) & ~DNS_F_RD) | (q->flags & DNS_F_RD));
-	put16(out + 2, flags);
+	be16_put(out, q->id);
+	flags = (uint16_t)((be16_get(out + 2) & ~DNS_F_RD) | (q->flags & DNS_F_RD));
+	be16_put(out + 2, flags);
 	memcpy(out + DNS_HDR_LEN, q->qname_raw, q->name.len);
 	elapsed = now_ms > e->stored_ms ? (now_ms - e->stored_ms) / 1000 : 0;
 	remain = (e->expire_ms - now_ms + 999) / 1000;
 	for (i = 0; i < e->nttl; i++) {
 		p = out + e->ttl_off[i];
-		ttl = get32(p);
+		ttl = be32_get(p);
 		ttl = ttl > elapsed ? (uint32_t)(ttl - elapsed) : 0;
 		if (ttl > remain)
 			ttl = (uint32_t)remain;
-		put32(p, ttl);
+		be32_put(p, ttl);
 	}
 	if (q->edns) {
 		p = out + e->len;
 		p[0] = 0;
-		put16(p + 1, DNS_T_OPT);
-		put16(p + 3, DNS_EDNS_UDP_MAX);
-		put32(p + 5, q->do_bit ? DNS_EDNS_DO : 0);
-		put16(p + 9, 0);
-		put16(out + 10, (uint16_t)(get16(out + 10) + 1));
+		be16_put(p + 1, DNS_T_OPT);
+		be16_put(p + 3, DNS_EDNS_UDP_MAX);
+		be32_put(p + 5, q->do_bit ? DNS_EDNS_DO : 0);
+		be16_put(p + 9, 0);
+		be16_put(out + 10, (uint16_t)(be16_get(out + 10) + 1));
 	}
 	*outlen = len;
 	lru_unlink(c, e);

@@ -34,6 +34,7 @@
 
 #include <ev.h>
 
+#include "byteorder.h"
 #include "dns.h"
 #include "log.h"
 #include "netaddr.h"
@@ -78,19 +79,6 @@ struct dns_fwd {
 };
 
 static void q_try(struct fwd_q *);
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static socklen_t
 ss_len(const struct sockaddr_storage *ss)
@@ -221,7 +209,7 @@ q_finish(struct fwd_q *q, uint8_t *resp, size_t len)
 
 	q_unlink(q);
 	if (resp != NULL)
-		put16(resp, q->client_id);
+		be16_put(resp, q->client_id);
 	ev_io_stop(q->f->loop, &q->io);
 	ev_timer_stop(q->f->loop, &q->timer);
 	done(arg, resp, len);
@@ -252,13 +240,13 @@ q_match(const struct fwd_q *q, const uint8_t *resp, size_t len)
 	struct dns_name n;
 	size_t off = DNS_HDR_LEN;
 
-	if (len < DNS_HDR_LEN || get16(resp) != q->id || !(get16(resp + 2) & DNS_F_QR) ||
-	    get16(resp + 4) != 1)
+	if (len < DNS_HDR_LEN || be16_get(resp) != q->id || !(be16_get(resp + 2) & DNS_F_QR) ||
+	    be16_get(resp + 4) != 1)
 		return false;
 	if (dns_msg_read_name(resp, len, &off, &n, NULL) == -1 || off + 4 > len)
 		return false;
-	return dns_name_equal(&n, &q->qname) && get16(resp + off) == q->qtype &&
-	       get16(resp + off + 2) == q->qclass;
+	return dns_name_equal(&n, &q->qname) && be16_get(resp + off) == q->qtype &&
+	       be16_get(resp + off + 2) == q->qclass;
 }
 
 /* A matching response came: deliver it, or move on. */
@@ -266,9 +254,9 @@ static void
 q_response(struct fwd_q *q, uint8_t *resp, size_t len)
 {
 	struct dns_fwd *f = q->f;
-	int rcode = get16(resp + 2) & DNS_F_RCODE;
+	int rcode = be16_get(resp + 2) & DNS_F_RCODE;
 
-	if ((get16(resp + 2) & DNS_F_TC) && !q->tcp) {
+	if ((be16_get(resp + 2) & DNS_F_TC) && !q->tcp) {
 		q_close(q);
 		q->tcp = true;
 		q_try(q);
@@ -368,7 +356,7 @@ q_tcp_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (q->rbuf == NULL) {
 		if (q->rhave < 2)
 			return;
-		q->rlen = get16(q->rlenbuf);
+		q->rlen = be16_get(q->rlenbuf);
 		if (q->rlen < DNS_HDR_LEN) {
 			q_next(q);
 			return;
@@ -405,7 +393,7 @@ q_try(struct fwd_q *q)
 		ss = &f->up[0];
 	}
 	q->id = (uint16_t)arc4random_uniform(65536);
-	put16(q->wire + 2, q->id);
+	be16_put(q->wire + 2, q->id);
 	q->fd = socket(ss->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (q->fd == -1)
 		goto fail;
@@ -453,7 +441,7 @@ dns_fwd_query(struct dns_fwd *f, const uint8_t *query, size_t len, dns_fwd_done_
 
 	if (f->nup == 0 || f->n >= f->max || done == NULL || len < DNS_HDR_LEN || len > DNS_MSG_MAX)
 		return -1;
-	if (get16(query + 4) != 1 || dns_msg_read_name(query, len, &off, &n, NULL) == -1 ||
+	if (be16_get(query + 4) != 1 || dns_msg_read_name(query, len, &off, &n, NULL) == -1 ||
 	    off + 4 > len)
 		return -1;
 	q = xcalloc(1, sizeof(*q));
@@ -462,12 +450,12 @@ dns_fwd_query(struct dns_fwd *f, const uint8_t *query, size_t len, dns_fwd_done_
 	q->arg = arg;
 	q->len = len;
 	q->wire = xcalloc(1, len + 2);
-	put16(q->wire, (uint16_t)len);
+	be16_put(q->wire, (uint16_t)len);
 	memcpy(q->wire + 2, query, len);
-	q->client_id = get16(query);
+	q->client_id = be16_get(query);
 	q->qname = n;
-	q->qtype = get16(query + off);
-	q->qclass = get16(query + off + 2);
+	q->qtype = be16_get(query + off);
+	q->qclass = be16_get(query + off + 2);
 	q->fd = -1;
 	q->up = f->pref;
 	q->tcp = f->tcp_only;

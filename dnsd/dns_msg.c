@@ -9,38 +9,11 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "dns.h"
 
 #define PTR_MASK 0xc0
 #define PTR_MAX	 0x3fff
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 static uint8_t
 lower(uint8_t c)
@@ -336,12 +309,12 @@ msg_walk(const uint8_t *msg, size_t len, struct dns_hdr *h, size_t *qend, msg_rr
 
 	if (len < DNS_HDR_LEN)
 		return -1;
-	h->id = get16(msg);
-	h->flags = get16(msg + 2);
-	h->qdcount = get16(msg + 4);
-	h->ancount = get16(msg + 6);
-	h->nscount = get16(msg + 8);
-	h->arcount = get16(msg + 10);
+	h->id = be16_get(msg);
+	h->flags = be16_get(msg + 2);
+	h->qdcount = be16_get(msg + 4);
+	h->ancount = be16_get(msg + 6);
+	h->nscount = be16_get(msg + 8);
+	h->arcount = be16_get(msg + 10);
 	for (i = 0; i < h->qdcount; i++) {
 		if (dns_msg_read_name(msg, len, &off, &scratch, NULL) == -1)
 			return -1;
@@ -364,11 +337,11 @@ msg_walk(const uint8_t *msg, size_t len, struct dns_hdr *h, size_t *qend, msg_rr
 			return -1;
 		if (off + 10 > len)
 			return -1;
-		rr.type = get16(msg + off);
-		rr.class = get16(msg + off + 2);
+		rr.type = be16_get(msg + off);
+		rr.class = be16_get(msg + off + 2);
 		rr.ttl_off = off + 4;
-		rr.ttl = get32(msg + off + 4);
-		rr.rdlen = get16(msg + off + 8);
+		rr.ttl = be32_get(msg + off + 4);
+		rr.rdlen = be16_get(msg + off + 8);
 		rr.rdata_off = off + 10;
 		off += 10;
 		if (off + rr.rdlen > len)
@@ -433,15 +406,15 @@ dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 	q->edns_size = DNS_UDP_MIN;
 	if (len < DNS_HDR_LEN)
 		return -1;
-	q->id = get16(msg);
-	q->flags = get16(msg + 2);
+	q->id = be16_get(msg);
+	q->flags = be16_get(msg + 2);
 	if (q->flags & DNS_F_QR)
 		return -1;
 	q->opcode = (uint8_t)((q->flags & DNS_F_OPCODE) >> 11);
-	qd = get16(msg + 4);
-	an = get16(msg + 6);
-	ns = get16(msg + 8);
-	ar = get16(msg + 10);
+	qd = be16_get(msg + 4);
+	an = be16_get(msg + 6);
+	ns = be16_get(msg + 8);
+	ar = be16_get(msg + 10);
 	if (q->opcode != DNS_OPCODE_QUERY)
 		return DNS_R_NOTIMP;
 	if (qd != 1)
@@ -450,15 +423,15 @@ dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 		return DNS_R_FORMERR;
 	if (off + 4 > len)
 		return DNS_R_FORMERR;
-	q->qtype = get16(msg + off);
-	q->qclass = get16(msg + off + 2);
+	q->qtype = be16_get(msg + off);
+	q->qclass = be16_get(msg + off + 2);
 	off += 4;
 	q->has_question = true;
 
 	for (i = 0; i < (size_t)an + ns; i++) {
 		if (msg_skip_name(msg, len, &off) == -1 || off + 10 > len)
 			return DNS_R_FORMERR;
-		rdlen = get16(msg + off + 8);
+		rdlen = be16_get(msg + off + 8);
 		off += 10;
 		if (off + rdlen > len)
 			return DNS_R_FORMERR;
@@ -469,8 +442,8 @@ dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 
 		if (msg_skip_name(msg, len, &off) == -1 || off + 10 > len)
 			goto formerr;
-		type = get16(msg + off);
-		rdlen = get16(msg + off + 8);
+		type = be16_get(msg + off);
+		rdlen = be16_get(msg + off + 8);
 		rdend = off + 10 + rdlen;
 		if (rdend > len)
 			goto formerr;
@@ -479,17 +452,17 @@ dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 			if (q->edns || off != start + 1 || msg[start] != 0)
 				goto formerr;
 			q->edns = true;
-			q->edns_size = get16(msg + off + 2);
+			q->edns_size = be16_get(msg + off + 2);
 			if (q->edns_size < DNS_UDP_MIN)
 				q->edns_size = DNS_UDP_MIN;
-			ttl = get32(msg + off + 4);
+			ttl = be32_get(msg + off + 4);
 			q->edns_version = (uint8_t)(ttl >> 16);
 			q->do_bit = (ttl & DNS_EDNS_DO) != 0;
 			off += 10;
 			while (off < rdend) {
 				if (off + 4 > rdend)
 					goto formerr;
-				olen = get16(msg + off + 2);
+				olen = be16_get(msg + off + 2);
 				off += 4;
 				if (off + olen > rdend)
 					goto formerr;
@@ -550,7 +523,7 @@ b_put16(struct dns_msg_builder *b, uint16_t v)
 {
 	uint8_t x[2];
 
-	put16(x, v);
+	be16_put(x, v);
 	return b_put(b, x, 2);
 }
 
@@ -559,7 +532,7 @@ b_put32(struct dns_msg_builder *b, uint32_t v)
 {
 	uint8_t x[4];
 
-	put32(x, v);
+	be32_put(x, v);
 	return b_put(b, x, 4);
 }
 
@@ -634,7 +607,7 @@ b_put_name(struct dns_msg_builder *b, const struct dns_name *n, bool compress)
 	} else {
 		if (upto > 0 && b_put(b, n->wire, n->lab[upto]) == -1)
 			return -1;
-		put16(ptr, (uint16_t)(0xc000 | target));
+		be16_put(ptr, (uint16_t)(0xc000 | target));
 		if (b_put(b, ptr, 2) == -1)
 			return -1;
 	}
@@ -667,7 +640,7 @@ dns_msg_init(struct dns_msg_builder *b, uint8_t *buf, size_t cap, const struct d
 		return;
 	}
 	memset(buf, 0, DNS_HDR_LEN);
-	put16(buf, q->id);
+	be16_put(buf, q->id);
 	b->len = DNS_HDR_LEN;
 	if (q->has_question && b_room(b) >= q->name.len + 4) {
 		b_put(b, q->qname_raw, q->name.len);
@@ -735,7 +708,7 @@ rr_end(struct dns_msg_builder *b, const struct rr_mark *m)
 
 	if (rdlen > UINT16_MAX)
 		return -1;
-	put16(b->buf + m->rdlen_off, (uint16_t)rdlen);
+	be16_put(b->buf + m->rdlen_off, (uint16_t)rdlen);
 	b->count[b->section]++;
 	return 0;
 }
@@ -990,23 +963,23 @@ dns_msg_finish(struct dns_msg_builder *b, size_t limit)
 		b_comp_prune(b, b->len);
 	}
 	flags = (uint16_t)((b->flags & ~DNS_F_RCODE) | (b->rcode & DNS_F_RCODE));
-	put16(b->buf + 2, flags);
-	put16(b->buf + 4, b->count[DNS_SEC_QUESTION]);
-	put16(b->buf + 6, b->count[DNS_SEC_ANSWER]);
-	put16(b->buf + 8, b->count[DNS_SEC_AUTHORITY]);
+	be16_put(b->buf + 2, flags);
+	be16_put(b->buf + 4, b->count[DNS_SEC_QUESTION]);
+	be16_put(b->buf + 6, b->count[DNS_SEC_ANSWER]);
+	be16_put(b->buf + 8, b->count[DNS_SEC_AUTHORITY]);
 	if (b->edns && b->len + DNS_OPT_LEN <= b->cap) {
 		p = b->buf + b->len;
 		p[0] = 0; /* root owner */
-		put16(p + 1, DNS_T_OPT);
-		put16(p + 3, DNS_EDNS_UDP_MAX);	 /* our payload size */
-		p[5] = (uint8_t)(b->rcode >> 4); /* extended rcode */
-		p[6] = 0;			 /* version */
-		put16(p + 7, b->do_bit ? DNS_EDNS_DO : 0);
-		put16(p + 9, 0);
+		be16_put(p + 1, DNS_T_OPT);
+		be16_put(p + 3, DNS_EDNS_UDP_MAX); /* our payload size */
+		p[5] = (uint8_t)(b->rcode >> 4);   /* extended rcode */
+		p[6] = 0;			   /* version */
+		be16_put(p + 7, b->do_bit ? DNS_EDNS_DO : 0);
+		be16_put(p + 9, 0);
 		b->len += DNS_OPT_LEN;
 		b->count[DNS_SEC_ADDITIONAL]++;
 	}
-	put16(b->buf + 10, b->count[DNS_SEC_ADDITIONAL]);
+	be16_put(b->buf + 10, b->count[DNS_SEC_ADDITIONAL]);
 	return b->len;
 }
 
@@ -1061,21 +1034,21 @@ dns_msg_truncate(uint8_t *msg, size_t len, size_t limit)
 	if (limit < DNS_HDR_LEN)
 		return 0;
 	n = qend;
-	put16(msg + 2, (uint16_t)(h.flags | DNS_F_TC));
-	put16(msg + 6, 0);
-	put16(msg + 8, 0);
-	put16(msg + 10, 0);
+	be16_put(msg + 2, (uint16_t)(h.flags | DNS_F_TC));
+	be16_put(msg + 6, 0);
+	be16_put(msg + 8, 0);
+	be16_put(msg + 10, 0);
 	if (n > limit) {
-		put16(msg + 4, 0);
+		be16_put(msg + 4, 0);
 		n = DNS_HDR_LEN;
 	}
 	if (a.found && n + DNS_OPT_LEN <= limit) {
 		/* the OPT without its options: they may not fit */
 		memcpy(opt, msg + a.start, DNS_OPT_LEN);
-		put16(opt + 9, 0);
+		be16_put(opt + 9, 0);
 		memcpy(msg + n, opt, DNS_OPT_LEN);
 		n += DNS_OPT_LEN;
-		put16(msg + 10, 1);
+		be16_put(msg + 10, 1);
 	}
 	return n;
 }
@@ -1100,6 +1073,6 @@ dns_msg_strip_opt(uint8_t *msg, size_t len)
 		return len;
 	if (!a.last || a.end != len)
 		return 0;
-	put16(msg + 10, (uint16_t)(h.arcount - 1));
+	be16_put(msg + 10, (uint16_t)(h.arcount - 1));
 	return a.start;
 }

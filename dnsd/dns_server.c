@@ -21,6 +21,7 @@
 
 #include <ev.h>
 
+#include "byteorder.h"
 #include "dns.h"
 #include "log.h"
 #include "model.h"
@@ -187,23 +188,20 @@ chase(struct dns_server *s, const struct dns_origin *o, const struct dns_query *
 
 	/* the target's query: RD, one question, OPT 4096 (no DO) */
 	memset(wire, 0, DNS_HDR_LEN);
-	wire[2] = DNS_F_RD >> 8;
-	wire[5] = 1;  /* qdcount */
-	wire[11] = 1; /* arcount */
+	be16_put(wire + 2, DNS_F_RD);
+	be16_put(wire + 4, 1);	/* qdcount */
+	be16_put(wire + 10, 1); /* arcount */
 	p = wire + DNS_HDR_LEN;
 	memcpy(p, target->wire, target->len);
 	p += target->len;
-	*p++ = (uint8_t)(q->qtype >> 8);
-	*p++ = (uint8_t)q->qtype;
-	*p++ = 0;
-	*p++ = DNS_C_IN;
-	*p++ = 0; /* OPT: root owner, type, payload size, ttl, rdlen */
-	*p++ = 0;
-	*p++ = DNS_T_OPT;
-	*p++ = DNS_EDNS_UDP_MAX >> 8;
-	*p++ = DNS_EDNS_UDP_MAX & 0xff;
-	memset(p, 0, 6);
-	p += 6;
+	be16_put(p, q->qtype);
+	be16_put(p + 2, DNS_C_IN);
+	p += 4;
+	p[0] = 0; /* OPT: root owner, type, payload size, ttl, rdlen */
+	be16_put(p + 1, DNS_T_OPT);
+	be16_put(p + 3, DNS_EDNS_UDP_MAX);
+	memset(p + 5, 0, 6);
+	p += 11;
 	wlen = (size_t)(p - wire);
 	if (dns_msg_parse_query(wire, wlen, &r->cq) != DNS_R_NOERROR) {
 		chase_finish(r, NULL, 0);

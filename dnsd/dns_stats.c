@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 
+#include "byteorder.h"
 #include "dns.h"
 #include "netaddr.h"
 
@@ -41,11 +42,11 @@ dns_stats_answer(struct dns_stats *st, const uint8_t *msg, size_t len)
 		return;
 	rcode = msg[3] & 0x0f;
 	/* the question's name is never compressed: walk its labels */
-	if (((unsigned)msg[4] << 8 | msg[5]) >= 1) {
+	if (be16_get(msg + 4) >= 1) {
 		while (off < len && msg[off] != 0 && (msg[off] & 0xc0) == 0)
 			off += 1u + msg[off];
 		if (off + 3 < len && msg[off] == 0)
-			type = (unsigned)msg[off + 1] << 8 | msg[off + 2];
+			type = be16_get(msg + off + 1);
 	}
 	st->answers[qt_index(type)][rcode <= 5 ? rcode : DNS_RC_OTHER]++;
 }

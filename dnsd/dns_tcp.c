@@ -27,6 +27,7 @@
 
 #include <ev.h>
 
+#include "byteorder.h"
 #include "dns.h"
 #include "log.h"
 #include "model.h"
@@ -141,7 +142,7 @@ conn_process(struct dns_tcp_conn *c)
 	o.peer = c->peer;
 	o.peerlen = c->peerlen;
 	while (!c->broken && !conn_busy(c) && c->rlen - used >= 2) {
-		mlen = (size_t)(c->rbuf[used] << 8 | c->rbuf[used + 1]);
+		mlen = be16_get(c->rbuf + used);
 		if (mlen > DNS_TCP_QUERY_MAX) {
 			log_debug("dns tcp: a %zu-octet query, closing", mlen);
 			c->broken = true;
@@ -271,8 +272,7 @@ dns_tcp_reply(struct dns_server *s, struct dns_tcp_conn *c, const uint8_t *msg, 
 	if (c->pending > 0)
 		c->pending--;
 	if (msg != NULL && len > 0 && len <= DNS_MSG_MAX && !c->broken) {
-		pre[0] = (uint8_t)(len >> 8);
-		pre[1] = (uint8_t)len;
+		be16_put(pre, (uint16_t)len);
 		if (c->whead == NULL) {
 			iov[0].iov_base = pre;
 			iov[0].iov_len = 2;

@@ -85,6 +85,8 @@ enum gw_mode { GW_M_NONE, GW_M_HTTP, GW_M_TCP, GW_M_TLS_PASS, GW_M_TLS_HTTP, GW_
 int gw_host_match(const char *pattern, const char *host);
 void gw_host_strip(const char *in, size_t len, char *out, size_t outlen);
 int gw_uri_match(const struct em_gw_route *, const char *uri);
+/* A route regex within RE2's (Istio's) bounds and ours: 0, else -1 and why. */
+int gw_regex_check(const char *re, char *why, size_t len);
 int gw_server_mode(const struct em_gw_server *);
 /* The first server on port (gateways in key order): its mode (gwp, svp set). */
 int gw_port_mode(struct em_gateway *const *, size_t, uint16_t port, const struct em_gateway **gwp,

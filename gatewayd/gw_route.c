@@ -23,7 +23,10 @@
 #include "gatewayd.h"
 #include "log.h"
 
-#define RE_CACHE_MAX 256
+#define RE_CACHE_MAX  256
+#define RE_LEN_MAX    1024
+#define RE_REPEAT_MAX 1000  /* RE2's bound on {n,m} */
+#define RE_WEIGHT_MAX 10000 /* product of the {n,m} bounds */
 
 static struct hmap *re_cache;
 
@@ -111,12 +114,102 @@ gw_route_cache_clear(void)
 	re_cache = NULL;
 }
 
+/* After '[' (at p): the end of the bracket expression, or the string's. */
+static const char *
+re_bracket_end(const char *p)
+{
+	const char *q;
+
+	p += p[1] == '^' ? 2 : 1;
+	if (*p == ']')
+		p++;
+	for (; *p != '\0' && *p != ']'; p++)
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			for (q = p + 2; *q != '\0' && !(q[0] == p[1] && q[1] == ']'); q++)
+				;
+			p = *q != '\0' ? q + 1 : q - 1;
+		}
+	return p;
+}
+
+/*
+ * Istio's regexes are RE2's: no back-references, no repetition of a
+ * repetition ("a++"), {n,m} up to 1000.  glibc's regcomp() unrolls every
+ * repeat (a{1,n} is n copies; each stacked "+" doubles the whole) and
+ * back-references make regexec() exponential, so a VirtualService could
+ * make gatewayd run out of memory or time: such a regex is refused, as is
+ * one whose {n,m} bounds multiply past RE_WEIGHT_MAX.  0 ok, -1 and why.
+ */
+int
+gw_regex_check(const char *re, char *why, size_t len)
+{
+	unsigned long weight = 1, lo, hi;
+	const char *p;
+	char *end;
+	int rep = 0; /* the last item was a repetition */
+
+	if (strlen(re) > RE_LEN_MAX) {
+		snprintf(why, len, "longer than %d bytes", RE_LEN_MAX);
+		return -1;
+	}
+	for (p = re; *p != '\0'; p++) {
+		switch (*p) {
+		case '\\':
+			if (p[1] >= '1' && p[1] <= '9') {
+				snprintf(why, len, "back-reference \\%c (RE2 has none)", p[1]);
+				return -1;
+			}
+			if (p[1] != '\0')
+				p++;
+			rep = 0;
+			break;
+		case '[':
+			if (*(p = re_bracket_end(p)) == '\0')
+				p--;
+			rep = 0;
+			break;
+		case '*':
+		case '+':
+		case '?':
+		case '{':
+			if (rep) {
+				snprintf(why, len, "a repetition of a repetition at offset %zu",
+					 (size_t)(p - re));
+				return -1;
+			}
+			rep = 1;
+			if (*p != '{')
+				break;
+			lo = hi = strtoul(p + 1, &end, 10);
+			if (*end == ',')
+				hi = end[1] == '}' ? lo : strtoul(end + 1, &end, 10);
+			if (*end == ',' && end[1] == '}')
+				end++;
+			if (*end != '}')
+				break; /* not a bound: regcomp() decides */
+			if (hi > RE_REPEAT_MAX) {
+				snprintf(why, len, "repeat bound above %d", RE_REPEAT_MAX);
+				return -1;
+			}
+			if ((weight *= hi > 1 ? hi : 1) > RE_WEIGHT_MAX) {
+				snprintf(why, len, "repeat bounds multiply past %d", RE_WEIGHT_MAX);
+				return -1;
+			}
+			p = end;
+			break;
+		default:
+			rep = 0;
+			break;
+		}
+	}
+	return 0;
+}
+
 static const regex_t *
 re_get(const char *re)
 {
+	char why[128];
 	regex_t *r;
-	char *full;
-	size_t l;
 	void *v;
 
 	if (re_cache == NULL)
@@ -125,23 +218,38 @@ re_get(const char *re)
 		return v == (void *)re_cache ? NULL : v;
 	if (hmap_count(re_cache) >= RE_CACHE_MAX)
 		gw_route_cache_clear(), re_cache = hmap_new();
-	l = strlen(re) + 5;
-	full = xcalloc(1, l);
-	snprintf(full, l, "^(%s)$", re); /* Istio regex is a full match */
+	if (gw_regex_check(re, why, sizeof(why)) == -1) {
+		log_warnx_once(re, "route regex \"%s\" refused (%s): it matches nothing", re, why);
+		hmap_put(re_cache, re, re_cache);
+		return NULL;
+	}
 	r = xcalloc(1, sizeof(*r));
-	if (regcomp(r, full, REG_EXTENDED | REG_NOSUB) != 0) {
+	if (regcomp(r, re, REG_EXTENDED) != 0) {
 		log_warnx_once(re,
 			       "route regex \"%s\" does not compile as POSIX ERE: "
 			       "it matches nothing",
 			       re);
 		free(r);
-		free(full);
 		hmap_put(re_cache, re, re_cache);
 		return NULL;
 	}
-	free(full);
 	hmap_put(re_cache, re, r);
 	return r;
+}
+
+/*
+ * Istio's regex is a full match.  The regex is compiled as it is and the
+ * match must span the path (POSIX takes the leftmost-longest one): wrapping
+ * it in "^(...)$" would let an unbalanced ")" escape the anchors and shift
+ * the back-reference numbers.
+ */
+static int
+re_full_match(const regex_t *re, const char *path)
+{
+	regmatch_t m[1];
+
+	return regexec(re, path, 1, m, 0) == 0 && m[0].rm_so == 0 &&
+	       (size_t)m[0].rm_eo == strlen(path);
 }
 
 int
@@ -160,7 +268,7 @@ gw_uri_match(const struct em_gw_route *r, const char *uri)
 	if (r->prefix != NULL && r->prefix[0] != '\0')
 		return strncmp(uri, r->prefix, strlen(r->prefix)) == 0;
 	if (r->regex != NULL && r->regex[0] != '\0')
-		return (re = re_get(r->regex)) != NULL && regexec(re, path, 0, NULL, 0) == 0;
+		return (re = re_get(r->regex)) != NULL && re_full_match(re, path);
 	return 1; /* no uri condition */
 }
 

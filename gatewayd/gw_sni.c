@@ -6,15 +6,10 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "gatewayd.h"
 
 #define HS_MAX 16384
-
-static unsigned
-be16(const unsigned char *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
 
 int
 gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
@@ -30,7 +25,7 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 			return GW_SNI_MORE;
 		if (buf[off] != 0x16 || buf[off + 1] != 3)
 			return GW_SNI_BAD;
-		rl = be16(buf + off + 3);
+		rl = be16_get(buf + off + 3);
 		if (rl == 0 || rl > 16384 + 2048)
 			return GW_SNI_BAD;
 		if (n - off - 5 < rl)
@@ -57,7 +52,7 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 	p += 1 + hs[p]; /* session id */
 	if (p + 2 > end)
 		return GW_SNI_BAD;
-	p += 2 + be16(hs + p); /* cipher suites */
+	p += 2 + be16_get(hs + p); /* cipher suites */
 	if (p + 1 > end)
 		return GW_SNI_BAD;
 	p += 1 + hs[p]; /* compression methods */
@@ -65,22 +60,22 @@ gw_sni_parse(const unsigned char *buf, size_t n, char *name, size_t namelen)
 		return GW_SNI_OK; /* no extensions, no name */
 	if (p + 2 > end)
 		return GW_SNI_BAD;
-	el = be16(hs + p);
+	el = be16_get(hs + p);
 	p += 2;
 	if (p + el > end)
 		return GW_SNI_BAD;
 	end = p + el;
 	while (p + 4 <= end) {
-		type = be16(hs + p);
-		len = be16(hs + p + 2);
+		type = be16_get(hs + p);
+		len = be16_get(hs + p + 2);
 		p += 4;
 		if (p + len > end)
 			return GW_SNI_BAD;
 		if (type == 0) { /* server_name */
-			if (len < 2 || be16(hs + p) + 2u != len)
+			if (len < 2 || be16_get(hs + p) + 2u != len)
 				return GW_SNI_BAD;
 			for (i = p + 2; i + 3 <= p + len; i += 3 + l) {
-				l = be16(hs + i + 1);
+				l = be16_get(hs + i + 1);
 				if (i + 3 + l > p + len)
 					return GW_SNI_BAD;
 				if (hs[i] != 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "socksd.h"
 
 int
@@ -58,7 +59,7 @@ socks_parse_request(const uint8_t *b, size_t len, struct socks_req *r, size_t *u
 		return SOCKS_MORE;
 	*used = need;
 	r->atyp = b[3];
-	r->port = (uint16_t)(b[4 + alen] << 8 | b[5 + alen]);
+	r->port = be16_get(b + 4 + alen);
 	switch (r->atyp) {
 	case 1:
 		inet_ntop(AF_INET, b + 4, r->host, sizeof(r->host));

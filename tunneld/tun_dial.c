@@ -33,11 +33,17 @@ same_ip(const char *a, const struct ip_addr *b)
 	return ip_addr_parse(a, &x) == 0 && ip_addr_equal(&x, b);
 }
 
-int
-tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, size_t len)
+/*
+ * What r's target is on node: a service endpoint there, an address the node
+ * advertises on an allowed port, or neither (why says what it is not).
+ * The far end asks it of itself; tunnel.sock asks it of the peer an opener
+ * names, to check the opener's rights (tun_handoff.c).
+ */
+enum tun_target
+tun_target_kind(struct tunneld *t, const char *node, const struct tun_open_req *r, char *why,
+		size_t len)
 {
 	const struct em_config *cfg = &t->d->cfg;
-	const char *self = cfg->node_name;
 	const struct em_object *o;
 	const struct em_endpoints *eps;
 	const struct em_peer *me;
@@ -50,19 +56,19 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 
 	if (ip_addr_parse(r->ip, &ip) == -1) {
 		snprintf(why, len, "%s is not an IP address", r->ip);
-		return 0;
+		return TUN_TGT_NONE;
 	}
 	if ((special = ip_addr_special(&ip)) != NULL) {
 		snprintf(why, len, "%s %s:%u is a %s address: never dialled for a peer",
 			 em_proto_name(r->proto), r->ip, r->port, special);
-		return 0;
+		return TUN_TGT_NONE;
 	}
 	/* a ready endpoint of a known service on this node */
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_ENDPOINTS, &it, &o)) {
 		eps = o->u.eps;
 		for (i = 0; i < eps->neps; i++) {
-			if (strcmp(eps->eps[i].node, self) != 0 || !same_ip(eps->eps[i].ip, &ip))
+			if (strcmp(eps->eps[i].node, node) != 0 || !same_ip(eps->eps[i].ip, &ip))
 				continue;
 			ep_ip = 1;
 			if (!eps->eps[i].ready)
@@ -73,11 +79,11 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 			for (j = 0; j < eps->nports; j++)
 				if (eps->ports[j].port == r->port &&
 				    eps->ports[j].proto == r->proto)
-					return 1;
+					return TUN_TGT_ENDPOINT;
 		}
 	}
 	/* an address this node advertises, allowed ports only */
-	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, self)) != NULL) {
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, node)) != NULL) {
 		me = o->u.peer;
 		for (i = 0; i < me->naddrs; i++)
 			if (same_ip(me->addrs[i], &ip))
@@ -89,26 +95,26 @@ tun_target_allowed(struct tunneld *t, const struct tun_open_req *r, char *why, s
 				 "%s %s:%u is a node address: only TCP to "
 				 "modules.edgeTunnel.allowedNodePorts is allowed",
 				 em_proto_name(r->proto), r->ip, r->port);
-			return 0;
+			return TUN_TGT_NONE;
 		}
 		for (i = 0; i < cfg->tunnel.n_allowed_ports; i++)
 			if (cfg->tunnel.allowed_ports[i] == r->port)
-				return 1;
+				return TUN_TGT_NODE_PORT;
 		snprintf(why, len,
 			 "port %u of node %s is not in "
 			 "modules.edgeTunnel.allowedNodePorts",
-			 r->port, self);
-		return 0;
+			 r->port, node);
+		return TUN_TGT_NONE;
 	}
 	if (ep_ip)
 		snprintf(why, len, "%s %s:%u is not a ready endpoint port of a service on %s",
-			 em_proto_name(r->proto), r->ip, r->port, self);
+			 em_proto_name(r->proto), r->ip, r->port, node);
 	else
 		snprintf(why, len,
 			 "%s %s:%u is neither a service endpoint on %s nor an address "
 			 "it advertises (status.addresses of its Node)",
-			 em_proto_name(r->proto), r->ip, r->port, self);
-	return 0;
+			 em_proto_name(r->proto), r->ip, r->port, node);
+	return TUN_TGT_NONE;
 }
 
 static void

@@ -10,48 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "tunneld.h"
-
-void
-tun_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-void
-tun_put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = (v >> 16) & 0xff;
-	p[2] = (v >> 8) & 0xff;
-	p[3] = v & 0xff;
-}
-
-void
-tun_put64(uint8_t *p, uint64_t v)
-{
-	tun_put32(p, (uint32_t)(v >> 32));
-	tun_put32(p + 4, (uint32_t)v);
-}
-
-uint16_t
-tun_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-uint32_t
-tun_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-uint64_t
-tun_get64(const uint8_t *p)
-{
-	return (uint64_t)tun_get32(p) << 32 | tun_get32(p + 4);
-}
 
 static const char *ftype_names[TUN_F_MAX] = {
     [TUN_F_OPEN] = "OPEN",   [TUN_F_OPEN_OK] = "OPEN_OK", [TUN_F_OPEN_FAIL] = "OPEN_FAIL",
@@ -75,8 +35,8 @@ tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *
 	if (len > 0xffff || cap < TUN_FRAME_HDR + len)
 		return 0;
 	buf[0] = type;
-	tun_put32(buf + 1, sid);
-	tun_put16(buf + 5, (uint16_t)len);
+	be32_put(buf + 1, sid);
+	be16_put(buf + 5, (uint16_t)len);
 	if (len > 0)
 		memcpy(buf + TUN_FRAME_HDR, payload, len);
 	return TUN_FRAME_HDR + len;
@@ -88,8 +48,8 @@ tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
 	if (len < TUN_FRAME_HDR)
 		return 0;
 	f->type = buf[0];
-	f->sid = tun_get32(buf + 1);
-	f->len = tun_get16(buf + 5);
+	f->sid = be32_get(buf + 1);
+	f->len = be16_get(buf + 5);
 	if (len < TUN_FRAME_HDR + (size_t)f->len)
 		return 0;
 	f->payload = buf + TUN_FRAME_HDR;
@@ -126,7 +86,7 @@ tun_open_encode(const struct tun_open_req *r, uint8_t *buf, size_t cap)
 	if (cap < 5 + il + cl)
 		return 0;
 	buf[0] = r->proto;
-	tun_put16(buf + 1, r->port);
+	be16_put(buf + 1, r->port);
 	buf[3] = (uint8_t)il;
 	memcpy(buf + 4, r->ip, il);
 	buf[4 + il] = (uint8_t)cl;
@@ -154,7 +114,7 @@ tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *r)
 	if (len < 5)
 		return -1;
 	r->proto = buf[0];
-	r->port = tun_get16(buf + 1);
+	r->port = be16_get(buf + 1);
 	il = buf[3];
 	if (il == 0 || il >= sizeof(r->ip) || len < 5 + il)
 		return -1;

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,20 @@
 
 #define HANDOFF_CLIENTS_MAX 64
 
+/*
+ * What an opener may ask for (DESIGN §2: each daemon only what its job
+ * needs), known from its uid: socksd only node addresses on
+ * allowedNodePorts, proxyd and gatewayd only service endpoints, root
+ * (edgemeshctl trace, development) both.  A uid of no edgemesh-* user (one
+ * in ipcUsers) gets what its HELLO name would, never both.
+ */
+enum opener_rights { RIGHTS_ENDPOINTS = 1, RIGHTS_NODE_PORTS = 2 };
+
 struct hclient {
 	struct ipc_conn *c;
 	uint64_t serial;
+	unsigned rights; /* enum opener_rights bits */
+	char user[40];	 /* for logs */
 	char name[32];
 	LIST_ENTRY(hclient) link;
 };
@@ -73,6 +85,52 @@ tun_handoff_result(struct tunneld *t, uint64_t serial, uint64_t id, int ok, cons
 }
 
 static void
+handoff_rights(struct hclient *h)
+{
+	uid_t uid = ipc_conn_uid(h->c);
+	struct passwd *pw = getpwuid(uid);
+	const char *who = h->name;
+
+	snprintf(h->user, sizeof(h->user), "%s", pw != NULL ? pw->pw_name : "?");
+	if (uid == 0) {
+		h->rights = RIGHTS_ENDPOINTS | RIGHTS_NODE_PORTS;
+		return;
+	}
+	if (pw != NULL && strncmp(pw->pw_name, "edgemesh-", 9) == 0)
+		who = pw->pw_name + 9; /* the uid says who it is, not its HELLO */
+	h->rights = strcmp(who, "socksd") == 0 ? RIGHTS_NODE_PORTS : RIGHTS_ENDPOINTS;
+}
+
+/* May this opener ask for that target on node?  0 with why when not. */
+static int
+handoff_permits(struct tunneld *t, const struct hclient *h, const struct ipc_tun_open *o, char *why,
+		size_t len)
+{
+	struct tun_open_req r;
+	enum tun_target k;
+	char what[200];
+
+	if (h->rights == (RIGHTS_ENDPOINTS | RIGHTS_NODE_PORTS))
+		return 1; /* root: the far end's allowlist decides */
+	memset(&r, 0, sizeof(r));
+	r.proto = o->proto;
+	r.port = o->port;
+	snprintf(r.ip, sizeof(r.ip), "%s", o->ip);
+	k = tun_target_kind(t, o->peer, &r, what, sizeof(what));
+	if ((k == TUN_TGT_ENDPOINT && (h->rights & RIGHTS_ENDPOINTS)) ||
+	    (k == TUN_TGT_NODE_PORT && (h->rights & RIGHTS_NODE_PORTS)))
+		return 1;
+	snprintf(why, len, "%s (uid %u, %s) may open only %s: %s", h->name,
+		 (unsigned)ipc_conn_uid(h->c), h->user,
+		 h->rights == RIGHTS_NODE_PORTS ? "node addresses on allowedNodePorts"
+						: "service endpoints",
+		 k == TUN_TGT_NONE	 ? what
+		 : k == TUN_TGT_ENDPOINT ? "that is a service endpoint"
+					 : "that is a node port");
+	return 0;
+}
+
+static void
 handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 {
 	struct ipc_tun_open o;
@@ -115,6 +173,13 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		snprintf(err, sizeof(err), "unknown node %s (no Node object in the peers topic)",
 			 o.peer);
 		log_warnx("open from %s for %s:%u refused: %s", h->name, o.ip, o.port, err);
+		tun_handoff_result(t, h->serial, o.id, 0, err);
+		return;
+	}
+	if (!handoff_permits(t, h, &o, err, sizeof(err))) {
+		close(fd);
+		log_warnx("open for %s %s:%u on %s refused: %s", em_proto_name(o.proto), o.ip,
+			  o.port, o.peer, err);
 		tun_handoff_result(t, h->serial, o.id, 0, err);
 		return;
 	}
@@ -204,6 +269,7 @@ tunneld_dispatch_handoff(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 			return;
 		}
 		snprintf(h->name, sizeof(h->name), "%s", hello.name);
+		handoff_rights(h);
 		return;
 	case IPC_TUN_OPEN:
 		handoff_open(t, h, m);
@@ -257,6 +323,7 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	h->serial = next_serial++;
 	snprintf(h->name, sizeof(h->name), "?");
 	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, tunneld_dispatch_handoff, handoff_close, h);
+	handoff_rights(h); /* by uid now; a HELLO may narrow an unnamed uid's */
 	LIST_INSERT_HEAD(&clients, h, link);
 	nclients++;
 }

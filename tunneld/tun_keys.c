@@ -168,6 +168,31 @@ out:
 	return rc;
 }
 
+/*
+ * The PSK that EdgeMesh's manifests ship (build/agent/resources/04-configmap.yaml,
+ * "Don't use this psk"): public, so it admits anyone.  Refused by value.
+ */
+static const char *const example_psks[] = {"JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ="};
+
+#define PSK_HOWTO                                                                                  \
+	"make one with \"edgemeshctl gen-psk > %s\" (or \"openssl rand -base64 32\"); in "         \
+	"Kubernetes: \"kubectl -n kubeedge create configmap edgemesh-agent-psk "                   \
+	"--from-literal=psk=$(openssl rand -base64 32)\""
+
+static int
+psk_is_example(const uint8_t *buf, size_t len)
+{
+	size_t i;
+
+	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' || buf[len - 1] == '\r' ||
+			   buf[len - 1] == '\n'))
+		len--;
+	for (i = 0; i < sizeof(example_psks) / sizeof(example_psks[0]); i++)
+		if (len == strlen(example_psks[i]) && memcmp(buf, example_psks[i], len) == 0)
+			return 1;
+	return 0;
+}
+
 int
 tun_psk_load(struct tunneld *t, const char *path, char *err, size_t errlen)
 {
@@ -179,13 +204,21 @@ tun_psk_load(struct tunneld *t, const char *path, char *err, size_t errlen)
 		fatal("%s: sodium_malloc", __func__);
 	if ((t->psk = sodium_malloc(NOISE_KEY_LEN)) == NULL)
 		fatal("%s: sodium_malloc", __func__);
+	if (access(path, F_OK) == -1 && errno == ENOENT) {
+		snprintf(err, errlen, "%s: no PSK file: " PSK_HOWTO, path, path);
+		goto out;
+	}
 	if (read_private(path, t->run_uid, buf, PSK_FILE_MAX, &len, err, errlen) == -1)
 		goto out;
-	if (noise_psk_from_string(buf, len, t->psk) == -1) {
+	if (psk_is_example(buf, len)) {
 		snprintf(err, errlen,
-			 "%s: the PSK file is empty (make one with "
-			 "\"edgemeshctl gen-psk > %s\")",
+			 "%s holds the public example PSK from EdgeMesh's manifests, which "
+			 "admits anyone: " PSK_HOWTO,
 			 path, path);
+		goto out;
+	}
+	if (noise_psk_from_string(buf, len, t->psk) == -1) {
+		snprintf(err, errlen, "%s: the PSK file is empty: " PSK_HOWTO, path, path);
 		goto out;
 	}
 	noise_psk_fingerprint(t->psk, t->fp);

@@ -31,6 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
+#include "hmap.h"
 #include "log.h"
 #include "tunneld.h"
 
@@ -76,24 +78,6 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	return st;
 }
 
-static void
-ht_grow(struct tun_session *s)
-{
-	struct tun_stream **nt, *st, *next;
-	size_t i, nsize = s->htsize * 2;
-
-	nt = xcalloc(nsize, sizeof(*nt));
-	for (i = 0; i < s->htsize; i++)
-		for (st = s->ht[i]; st != NULL; st = next) {
-			next = st->hnext;
-			st->hnext = nt[st->id & (nsize - 1)];
-			nt[st->id & (nsize - 1)] = st;
-		}
-	free(s->ht);
-	s->ht = nt;
-	s->htsize = nsize;
-}
-
 void
 tun_stream_attach(struct tun_stream *st, struct tun_session *s, uint32_t sid)
 {
@@ -103,36 +87,39 @@ tun_stream_attach(struct tun_stream *st, struct tun_session *s, uint32_t sid)
 	}
 	st->id = sid;
 	st->s = s;
-	if (s->nstreams >= s->htsize)
-		ht_grow(s);
-	st->hnext = s->ht[sid & (s->htsize - 1)];
-	s->ht[sid & (s->htsize - 1)] = st;
+	hmap_putb(s->streams, &st->id, sizeof(st->id), st);
 	s->nstreams++;
 }
 
 struct tun_stream *
 tun_stream_find(struct tun_session *s, uint32_t sid)
 {
-	struct tun_stream *st;
-
-	for (st = s->ht[sid & (s->htsize - 1)]; st != NULL; st = st->hnext)
-		if (st->id == sid)
-			return st;
-	return NULL;
+	return hmap_getb(s->streams, &sid, sizeof(sid));
 }
 
 static void
 ht_remove(struct tun_stream *st)
 {
-	struct tun_session *s = st->s;
-	struct tun_stream **pp;
+	if (hmap_getb(st->s->streams, &st->id, sizeof(st->id)) == st) {
+		hmap_delb(st->s->streams, &st->id, sizeof(st->id));
+		st->s->nstreams--;
+	}
+}
 
-	for (pp = &s->ht[st->id & (s->htsize - 1)]; *pp != NULL; pp = &(*pp)->hnext)
-		if (*pp == st) {
-			*pp = st->hnext;
-			s->nstreams--;
-			return;
-		}
+/* The ids of a session's streams: freeing one may free another (a circuit's twin). */
+static uint32_t *
+ht_ids(struct tun_session *s, size_t *n)
+{
+	uint32_t *ids = xreallocarray(NULL, s->nstreams + 1, sizeof(*ids));
+	struct hmap_iter it;
+	const void *k;
+	void *v;
+
+	*n = 0;
+	hmap_iter_init(&it);
+	while (*n < s->nstreams && hmap_nextb(s->streams, &it, &k, NULL, &v))
+		ids[(*n)++] = ((struct tun_stream *)v)->id;
+	return ids;
 }
 
 void
@@ -268,7 +255,7 @@ st_window_update(struct tun_stream *st)
 		grant += TUN_WINDOW_MAX - st->win;
 		st->win = TUN_WINDOW_MAX;
 	}
-	tun_put32(b, grant);
+	be32_put(b, grant);
 	st->recv_win += grant;
 	st->consumed = 0;
 	tun_session_frame(st->s, TUN_F_WINDOW, st->id, b, 4);
@@ -584,7 +571,7 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 			 TUN_STREAMS_MAX);
 		goto fail;
 	}
-	if (tun_target_allowed(t, &req, why, sizeof(why)) == 0) {
+	if (tun_target_kind(t, t->d->cfg.node_name, &req, why, sizeof(why)) == TUN_TGT_NONE) {
 		log_warnx("stream from %s (client %s) to %s %s:%u refused: %s", s->name,
 			  req.client[0] ? req.client : "?", em_proto_name(req.proto), req.ip,
 			  req.port, why);
@@ -662,7 +649,7 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		tun_stream_free(st);
 		return;
 	case TUN_F_WINDOW:
-		inc = tun_get32(f->payload);
+		inc = be32_get(f->payload);
 		if ((uint64_t)st->send_win + inc > 0x7fffffffu) {
 			tun_stream_reset(st, "window overflow");
 			return;
@@ -694,27 +681,31 @@ tun_mux_session_gone(struct tun_session *s, const char *why)
 {
 	struct tun_stream *st;
 	char reason[256];
-	size_t i;
+	uint32_t *ids;
+	size_t i, n;
 
 	snprintf(reason, sizeof(reason), "session with %s lost: %s", s->name, why);
-	for (i = 0; i < s->htsize; i++)
-		while ((st = s->ht[i]) != NULL) {
+	ids = ht_ids(s, &n);
+	for (i = 0; i < n; i++)
+		if ((st = tun_stream_find(s, ids[i])) != NULL) {
 			if (st->local && st->state != ST_OPEN)
 				tun_handoff_result(s->t, st->client_serial, st->open_id, 0, reason);
 			tun_stream_free(st);
 		}
+	free(ids);
 }
 
 /* Every keepalive period: idle UDP flows end. */
 void
 tun_mux_tick(struct tun_session *s, ev_tstamp now)
 {
-	struct tun_stream *st, *next;
-	size_t i;
+	struct tun_stream *st;
+	uint32_t *ids;
+	size_t i, n;
 
-	for (i = 0; i < s->htsize; i++)
-		for (st = s->ht[i]; st != NULL; st = next) {
-			next = st->hnext;
+	ids = ht_ids(s, &n);
+	for (i = 0; i < n; i++)
+		if ((st = tun_stream_find(s, ids[i])) != NULL) {
 			if (st->proto == EM_PROTO_UDP && st->state == ST_OPEN &&
 			    now - st->last_active > TUN_UDP_IDLE) {
 				log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
@@ -722,4 +713,5 @@ tun_mux_tick(struct tun_session *s, ev_tstamp now)
 				tun_stream_reset(st, "idle");
 			}
 		}
+	free(ids);
 }

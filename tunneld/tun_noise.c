@@ -1,6 +1,8 @@
 /*
  * Noise Protocol Framework (rev 34), the 25519_ChaChaPoly_BLAKE2b suite,
- * patterns XX, IK, XXpsk3 and IKpsk2.  Names follow the spec: CipherState
+ * pattern XXpsk3 for tunneld; XX, IK and IKpsk2 are here only for the
+ * public vectors (tests/vectors/, tests/unit/check_noise.c), which thus
+ * check every token order the engine knows.  Names follow the spec: CipherState
  * k/n, SymmetricState ck/h, HandshakeState s/e/rs/re.
  *
  * The handshake (X25519, BLAKE2b, its ChaChaPoly) is libsodium.  Transport
@@ -16,6 +18,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
+#include "byteorder.h"
 #include "tun_noise.h"
 
 #define DHLEN	 32
@@ -90,11 +93,8 @@ noise_pattern_name(enum noise_pattern p)
 static void
 noise_nonce(uint8_t out[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
 {
-	int i;
-
 	memset(out, 0, 4);
-	for (i = 0; i < 8; i++)
-		out[4 + i] = (uint8_t)(n >> (8 * i));
+	le64_put(out + 4, n);
 }
 
 static void
@@ -601,28 +601,11 @@ out:
 }
 
 int
-noise_cs_encrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad, size_t adlen,
-		    const uint8_t *in, size_t len, uint8_t *out)
-{
-	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN - NOISE_TAG_LEN)
-		return -1;
-	return noise_cs_crypt(cs, nonce, ad, adlen, in, len, out, 1);
-}
-
-int
-noise_cs_decrypt_at(const struct noise_cs *cs, uint64_t nonce, const uint8_t *ad, size_t adlen,
-		    const uint8_t *in, size_t len, uint8_t *out)
-{
-	if (nonce == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN || len < NOISE_TAG_LEN)
-		return -1;
-	return noise_cs_crypt(cs, nonce, ad, adlen, in, len - NOISE_TAG_LEN, out, 0);
-}
-
-int
 noise_cs_encrypt(struct noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		 size_t len, uint8_t *out)
 {
-	if (noise_cs_encrypt_at(cs, cs->n, ad, adlen, in, len, out) == -1)
+	if (cs->n == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN - NOISE_TAG_LEN ||
+	    noise_cs_crypt(cs, cs->n, ad, adlen, in, len, out, 1) == -1)
 		return -1;
 	cs->n++;
 	return 0;
@@ -632,7 +615,8 @@ int
 noise_cs_decrypt(struct noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		 size_t len, uint8_t *out)
 {
-	if (noise_cs_decrypt_at(cs, cs->n, ad, adlen, in, len, out) == -1)
+	if (cs->n == NOISE_NONCE_MAX || len > NOISE_MAX_MSG_LEN || len < NOISE_TAG_LEN ||
+	    noise_cs_crypt(cs, cs->n, ad, adlen, in, len - NOISE_TAG_LEN, out, 0) == -1)
 		return -1;
 	cs->n++;
 	return 0;
@@ -657,58 +641,6 @@ noise_cs_wipe(struct noise_cs *cs)
 {
 	EVP_CIPHER_CTX_free(cs->ctx); /* cleanses the key schedule */
 	sodium_memzero(cs, sizeof(*cs));
-}
-
-/*
- * Replay window.  Nonces are stored as nonce + 1 so that top == 0 means
- * "nothing yet".  The ring of 64-bit words always keeps the word of top
- * and the NOISE_REPLAY_WINDOW nonces below it.
- */
-#define REPLAY_WORDS (NOISE_REPLAY_BITS / 64)
-
-void
-noise_replay_init(struct noise_replay *r)
-{
-	memset(r, 0, sizeof(*r));
-}
-
-int
-noise_replay_check(const struct noise_replay *r, uint64_t nonce)
-{
-	uint64_t c;
-
-	if (nonce >= NOISE_NONCE_MAX)
-		return -1;
-	c = nonce + 1;
-	if (c > r->top)
-		return 0;
-	if (r->top - c > NOISE_REPLAY_WINDOW)
-		return -1;
-	if (r->bits[(c / 64) % REPLAY_WORDS] & (UINT64_C(1) << (c % 64)))
-		return -1;
-	return 0;
-}
-
-int
-noise_replay_check_and_update(struct noise_replay *r, uint64_t nonce)
-{
-	uint64_t c, cur, i, gap;
-
-	if (noise_replay_check(r, nonce) == -1)
-		return -1;
-	c = nonce + 1;
-	if (c > r->top) {
-		/* clear the words between the old top and the new one */
-		cur = r->top / 64;
-		gap = c / 64 - cur;
-		if (gap > REPLAY_WORDS)
-			gap = REPLAY_WORDS;
-		for (i = 1; i <= gap; i++)
-			r->bits[(cur + i) % REPLAY_WORDS] = 0;
-		r->top = c;
-	}
-	r->bits[(c / 64) % REPLAY_WORDS] |= UINT64_C(1) << (c % 64);
-	return 0;
 }
 
 void

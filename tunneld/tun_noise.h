@@ -2,9 +2,11 @@
  * Noise handshakes and transport crypto for tunneld: the handshake on
  * libsodium, transport records on OpenSSL's EVP chacha20-poly1305.
  *
- *   Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b   (primary)
- *   Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b   (responder key pinned)
- *   Noise_XX / Noise_IK with the same suite (test vectors only)
+ *   Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b   (the one tunneld uses)
+ *   Noise_XX, Noise_IK, Noise_IKpsk2 with the same suite: only so that
+ *   the public vectors (tests/vectors/, run by tests/unit/check_noise.c)
+ *   check the pattern engine on every token order; production never
+ *   starts them.
  *
  * Call noise_init() once at start-up, before chroot/privdrop.
  * Every function returns 0 on success and -1 on error unless it says
@@ -24,10 +26,10 @@
 #define NOISE_NONCE_MAX	  UINT64_MAX /* reserved: never used to encrypt */
 
 enum noise_pattern {
-	NOISE_XX,
-	NOISE_IK,
-	NOISE_XXPSK3,
-	NOISE_IKPSK2,
+	NOISE_XX,     /* vectors only */
+	NOISE_IK,     /* vectors only */
+	NOISE_XXPSK3, /* tunneld */
+	NOISE_IKPSK2, /* vectors only */
 };
 
 struct noise_hs;
@@ -42,15 +44,6 @@ struct noise_cs {
 	uint8_t k[NOISE_KEY_LEN];
 	uint64_t n;
 	struct evp_cipher_ctx_st *ctx;
-};
-
-/* Sliding window against replays, WireGuard style: a 2048-bit ring. */
-#define NOISE_REPLAY_BITS   2048
-#define NOISE_REPLAY_WINDOW (NOISE_REPLAY_BITS - 64) /* nonces behind the newest */
-
-struct noise_replay {
-	uint64_t top; /* newest nonce seen + 1; 0: none yet */
-	uint64_t bits[NOISE_REPLAY_BITS / 64];
 };
 
 int noise_init(void);
@@ -93,27 +86,16 @@ int noise_cs_init(struct noise_cs *, const uint8_t k[NOISE_KEY_LEN]);
 /* Transport.  out holds len + NOISE_TAG_LEN bytes (encrypt) or
  * len - NOISE_TAG_LEN bytes (decrypt); in and out may be the same buffer.
  * A decryption that fails zeroes its output (in place: the record).
- * encrypt/decrypt use and advance cs->n (not on failure); the _at forms
- * take an explicit nonce and leave cs->n alone: the sender must never
- * reuse a nonce, the receiver checks it with a noise_replay window after
- * the record authenticated. */
+ * Both use and advance cs->n (not on failure): records arrive in order
+ * over TCP, so a replayed, dropped or reordered one fails to open. */
 int noise_cs_encrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out);
 int noise_cs_decrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out);
-int noise_cs_encrypt_at(const struct noise_cs *, uint64_t nonce, const uint8_t *ad, size_t adlen,
-			const uint8_t *in, size_t len, uint8_t *out);
-int noise_cs_decrypt_at(const struct noise_cs *, uint64_t nonce, const uint8_t *ad, size_t adlen,
-			const uint8_t *in, size_t len, uint8_t *out);
 /* REKEY(k): k = ENCRYPT(k, 2^64-1, "", zeros[32])[0..32]; n is kept. */
 int noise_cs_rekey(struct noise_cs *);
 /* Frees the EVP context and zeroes cs; a zeroed cs may be wiped again. */
 void noise_cs_wipe(struct noise_cs *);
-
-void noise_replay_init(struct noise_replay *);
-/* 0: nonce not seen and inside the window; -1: replayed or too old. */
-int noise_replay_check(const struct noise_replay *, uint64_t nonce);
-int noise_replay_check_and_update(struct noise_replay *, uint64_t nonce);
 
 /* Keys and PSK. */
 void noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN]);

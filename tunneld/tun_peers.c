@@ -52,32 +52,6 @@ tun_peer_state(const struct tun_peer *p)
 	return "down";
 }
 
-int
-tun_peer_pubkey_ok(struct tunneld *t, const char *name, const uint8_t *pub, char *why, size_t len)
-{
-	const struct em_object *o;
-	uint8_t want[NOISE_KEY_LEN];
-	size_t n;
-
-	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, name)) == NULL ||
-	    o->u.peer->pubkey == NULL || o->u.peer->pubkey[0] == '\0')
-		return 1;
-	if (pub == NULL)
-		return 0;
-	if (sodium_base642bin(want, sizeof(want), o->u.peer->pubkey, strlen(o->u.peer->pubkey),
-			      NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == -1 ||
-	    n != sizeof(want)) {
-		snprintf(why, len, "the pinned key of %s is not base64 X25519", name);
-		return 0;
-	}
-	if (sodium_memcmp(want, pub, sizeof(want)) != 0) {
-		snprintf(why, len, "%s presented a static key other than the one pinned for it",
-			 name);
-		return 0;
-	}
-	return 1;
-}
-
 static void
 peer_fail_pending(struct tun_peer *p, const char *why)
 {

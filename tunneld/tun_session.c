@@ -31,6 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
+#include "hmap.h"
 #include "log.h"
 #include "netaddr.h"
 #include "tunneld.h"
@@ -134,8 +136,7 @@ sess_new(struct tunneld *t, int fd, int initiator)
 	s->wcap = 2 * TUN_HS_MAX;
 	s->wbuf = xcalloc(1, s->wcap);
 	TAILQ_INIT(&s->ready);
-	s->htsize = 64;
-	s->ht = xcalloc(s->htsize, sizeof(*s->ht));
+	s->streams = hmap_new();
 	ev_io_init(&s->rw, sess_read_cb, fd, EV_READ);
 	ev_io_init(&s->ww, sess_write_cb, fd, EV_WRITE);
 	ev_timer_init(&s->tick, sess_tick_cb, TUN_HS_TIMEOUT, 0.);
@@ -154,7 +155,7 @@ sess_release(struct tun_session *s)
 {
 	free(s->rbuf);
 	free(s->wbuf);
-	free(s->ht);
+	hmap_free(s->streams, NULL);
 	free(s);
 }
 
@@ -291,7 +292,7 @@ sess_seal(struct tun_session *s)
 	if (noise_cs_encrypt(&s->cs[0], NULL, 0, s->wbuf + s->rec + 2, ptlen,
 			     s->wbuf + s->rec + 2) == -1)
 		fatalx("%s: noise_cs_encrypt", __func__); /* nonce space exhausted, EVP */
-	tun_put16(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
+	be16_put(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
 	s->sealed = s->wlen;
 	s->rec = NO_REC;
@@ -339,8 +340,8 @@ tun_session_data_commit(struct tun_session *s, uint32_t sid, size_t n)
 	uint8_t *p = s->wbuf + s->wlen;
 
 	p[0] = TUN_F_DATA;
-	tun_put32(p + 1, sid);
-	tun_put16(p + 5, (uint16_t)n);
+	be32_put(p + 1, sid);
+	be16_put(p + 5, (uint16_t)n);
 	s->wlen += TUN_FRAME_HDR + n;
 	s->tx += n;
 	tun_session_dirty(s);
@@ -617,15 +618,7 @@ sess_established(struct tun_session *s)
 {
 	struct tunneld *t = s->t;
 	struct tun_peer *p;
-	char why[200];
-	const uint8_t *rs;
 
-	rs = noise_hs_remote_static(s->hs);
-	if (tun_peer_pubkey_ok(t, s->name, rs, why, sizeof(why)) == 0) {
-		log_warnx("session with %s at %s refused: %s", s->name, s->addr, why);
-		tun_session_close(s, why);
-		return;
-	}
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */
@@ -696,7 +689,7 @@ hs_write(struct tun_session *s, const uint8_t *pay, size_t plen, const char *fai
 		tun_session_close(s, fail);
 		return -1;
 	}
-	tun_put16(s->wbuf + s->wlen, (uint16_t)olen);
+	be16_put(s->wbuf + s->wlen, (uint16_t)olen);
 	s->wlen += 2 + olen;
 	s->sealed = s->wlen;
 	return 0;
@@ -959,7 +952,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	run.len = 0;
 	s->busy = 1;
 	while (s->state != SS_DEAD && s->rlen - off >= 2) {
-		len = tun_get16(s->rbuf + off);
+		len = be16_get(s->rbuf + off);
 		if (s->state == SS_HANDSHAKE) {
 			if (len == 0 || 2 + len > TUN_HS_MAX) {
 				tun_session_close(s, "handshake: message length out of range");
@@ -1028,7 +1021,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (now - s->rekey_at >= TUN_REKEY_SECS)
 		s->rekey_due = 1;
 	tun_reach_tick(s, now);
-	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	s->busy = 1;
@@ -1042,7 +1035,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 void
 tun_session_pong(struct tun_session *s, const uint8_t *p)
 {
-	uint64_t then = tun_get64(p), now = (uint64_t)(ev_time() * 1e6);
+	uint64_t then = be64_get(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
 	if (now >= then) {
@@ -1057,7 +1050,7 @@ tun_session_ping(struct tun_session *s)
 {
 	uint8_t ts[8];
 
-	tun_put64(ts, (uint64_t)(ev_time() * 1e6));
+	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	tun_session_dirty(s);
 }

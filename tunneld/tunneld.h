@@ -125,7 +125,6 @@ struct tun_stream {
 	char circ_name[254];	 /* circuit: the far node (A: B; relay: the other end) */
 	struct tun_session *s;
 	struct tun_peer *peer;	    /* while pending */
-	struct tun_stream *hnext;   /* session hash chain */
 	TAILQ_ENTRY(tun_stream) rq; /* ready queue */
 	TAILQ_ENTRY(tun_stream) pq; /* peer's pending queue */
 	ev_io rw, ww;
@@ -179,8 +178,8 @@ struct tun_session {
 	uint64_t since_rekey;
 	uint64_t tx, rx; /* payload bytes */
 	uint32_t next_sid;
-	struct tun_stream **ht; /* stream hash */
-	size_t htsize, nstreams;
+	struct hmap *streams; /* id -> tun_stream */
+	size_t nstreams;
 	struct tun_streamq ready;
 	unsigned pings_out;
 	uint64_t rtt_us;
@@ -269,12 +268,6 @@ int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
 size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);
 /* the kind, or -1 if malformed; name[254] */
 int tun_circuit_decode(const uint8_t *buf, size_t len, char *name);
-void tun_put16(uint8_t *, uint16_t);
-void tun_put32(uint8_t *, uint32_t);
-void tun_put64(uint8_t *, uint64_t);
-uint16_t tun_get16(const uint8_t *);
-uint32_t tun_get32(const uint8_t *);
-uint64_t tun_get64(const uint8_t *);
 const char *tun_ftype_name(int);
 /* "3f2a…" */
 void tun_fp_short(const char *fp, char out[16]);
@@ -311,7 +304,9 @@ void tun_mux_session_gone(struct tun_session *, const char *why);
 void tun_mux_tick(struct tun_session *, ev_tstamp now);
 
 /* tun_dial.c: the remote end */
-int tun_target_allowed(struct tunneld *, const struct tun_open_req *, char *why, size_t len);
+enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };
+enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct tun_open_req *,
+				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
 
 /* tun_handoff.c: tunnel.sock */
@@ -338,7 +333,5 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
-int tun_peer_pubkey_ok(struct tunneld *, const char *name, const uint8_t *pub, char *why,
-		       size_t len);
 
 #endif

@@ -217,6 +217,34 @@ sleep 0.2
 tunopen 1 edge-2 10.200.0.12 2222 9013
 ok "a node port in allowedNodePorts is reached" echo_once 1 9013 "node port"
 
+# --- each daemon opens only what its job needs (the near end's wall, by uid)
+cp "$B/tunopen" "$E2E_DIR/tunopen" # its path must be open to the daemons' users
+tunopen_as() {	# user lport ip port
+	in_ns n1 setpriv --reuid="$1" --regid="$1" --clear-groups "$E2E_DIR/tunopen" \
+		-r "$E2E_DIR/n1/run" -n edge-2 -t "$3" -p "$4" -l "127.0.0.1:$2" \
+		>>"$E2E_DIR/tunopen-1-$2.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	wait_for 20 grep -q listening "$E2E_DIR/tunopen-1-$2.log"
+}
+refused_near() {	# lport reason
+	echo x | in_ns n1 timeout 5 socat -t 2 - "TCP:127.0.0.1:$1" >/dev/null 2>&1
+	wait_for 5 grep -q "failed" "$E2E_DIR/tunopen-1-$1.log" &&
+		grep -q -- "$2" "$E2E_DIR/tunopen-1-$1.log" && log_has 1 "refused: .*$2"
+}
+tunopen_as edgemesh-socksd 9040 10.201.2.10 7000
+ok "socksd may not open a service endpoint (refused near, logged with its name)" \
+	refused_near 9040 "edgemesh-socksd) may open only node addresses on allowedNodePorts: that is a service endpoint"
+tunopen_as edgemesh-socksd 9041 10.200.0.12 2222
+ok "socksd opens a node port in allowedNodePorts" echo_once 1 9041 "socks node port"
+tunopen_as edgemesh-proxyd 9042 10.200.0.12 2222
+ok "proxyd may not open a node port" \
+	refused_near 9042 "edgemesh-proxyd) may open only service endpoints: that is a node port"
+tunopen_as edgemesh-proxyd 9043 10.201.2.10 7000
+ok "proxyd opens a service endpoint" echo_once 1 9043 "proxyd endpoint"
+tunopen_as edgemesh-gatewayd 9044 10.201.2.10 7999
+ok "gatewayd may not open what is no service endpoint" \
+	refused_near 9044 "edgemesh-gatewayd) may open only service endpoints: TCP 10.201.2.10:7999 is not a ready endpoint port"
+
 # --- never the far node's loopback, link-local or unadvertised addresses:
 # services bound there are the node's alone (sshd on 127.0.0.1:22 here)
 bg n2 socat TCP-LISTEN:22,bind=127.0.0.1,reuseaddr,fork SYSTEM:'echo loopback-only'

@@ -1,7 +1,7 @@
 # Sources and libraries of each libFuzzer target (make fuzz).
 fuzz_dns_SRCS := dnsd/dns_msg.c dnsd/dns_map.c dnsd/dns_zone.c dnsd/dns_cache.c \
-	common/model.c common/log.c
-fuzz_dns_LIBS := -lev
+	common/hmap.c common/model.c common/log.c
+fuzz_dns_LIBS := -lev -lsodium
 fuzz_ipc_SRCS := common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/mp.c common/metrics.c \
 	common/model.c common/log.c
 fuzz_ipc_LIBS := -lmsgpackc -lm
@@ -9,7 +9,20 @@ fuzz_socks_SRCS := socksd/socks_proto.c
 fuzz_http_SRCS := gatewayd/gw_http.c gatewayd/gw_sni.c common/log.c
 fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
-	common/model.c common/log.c
+	common/yaml_scalar.c common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
-fuzz_config_SRCS := common/config.c common/log.c common/model.c common/srcrange.c
+fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/model.c \
+	common/srcrange.c
 fuzz_config_LIBS := -lyaml
+fuzz_route_SRCS := gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
+fuzz_route_LIBS := -lsodium
+fuzz_tls_SRCS := gatewayd/gw_tls.c gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
+fuzz_tls_LIBS := -lssl -lcrypto -lsodium
+fuzz_noise_SRCS := tunneld/tun_noise.c
+fuzz_noise_LIBS := -lsodium -lcrypto
+fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kube_watch.c \
+	controller/ctl_state.c controller/ctl_alloc.c controller/ctl_file.c \
+	$(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
+	common/config.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
+	common/ipc_model.c common/mp.c common/srcrange.c
+fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc

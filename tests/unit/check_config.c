@@ -15,6 +15,7 @@
 #include <check.h>
 
 #include "config.h"
+#include "yaml_scalar.h"
 
 #define FIXDIR	    "tests/fixtures/config"
 #define GOLDEN_MAX  256
@@ -729,6 +730,38 @@ START_TEST(test_alias_bomb)
 }
 END_TEST
 
+/* ---- YAML booleans (common/yaml_scalar.c, shared with the manifest reader) ---- */
+
+/* YAML 1.1's words in three spellings each (lower, Capitalised, UPPER);
+ * any other mix of cases is no boolean, as yaml.v2 and kubectl read it. */
+START_TEST(test_bool_spellings)
+{
+	static const char *const yes[] = {"y",	  "Y",	  "yes", "Yes", "YES", "true",
+					  "True", "TRUE", "on",	 "On",	"ON"};
+	static const char *const no[] = {"n",	  "N",	   "no",  "No",	 "NO", "false",
+					 "False", "FALSE", "off", "Off", "OFF"};
+	static const char *const neither[] = {"tRuE", "tRUE", "yEs", "oN",    "fALSE", "nO",
+					      "1",    "0",    "",    "true ", "yes!",  "~",
+					      "null", "t",    "f",   "enable"};
+	size_t i;
+	bool b;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		b = false;
+		ck_assert_msg(yaml_scalar_bool(yes[i], &b) == 0 && b, "%s", yes[i]);
+	}
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		b = true;
+		ck_assert_msg(yaml_scalar_bool(no[i], &b) == 0 && !b, "%s", no[i]);
+	}
+	for (i = 0; i < sizeof(neither) / sizeof(neither[0]); i++)
+		ck_assert_msg(yaml_scalar_bool(neither[i], &b) == -1, "%s", neither[i]);
+	ck_assert_int_eq(yaml_scalar_word("~", NULL, NULL), YAML_WORD_NULL);
+	ck_assert_int_eq(yaml_scalar_word("NULL", NULL, NULL), YAML_WORD_NULL);
+	ck_assert_int_eq(yaml_scalar_word("nULL", NULL, NULL), YAML_WORD_NONE);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -738,6 +771,7 @@ config_suite(void)
 	tc = tcase_create("golden");
 	tcase_add_loop_test(tc, test_golden, 0, ngoldens);
 	tcase_add_test(tc, test_golden_inventory);
+	tcase_add_test(tc, test_bool_spellings);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("env");

@@ -100,6 +100,80 @@ START_TEST(test_route_table)
 }
 END_TEST
 
+/* The regex alone must match the whole path (found by fuzz_route): an
+ * unbalanced ")" must not escape the anchors; an empty match is a match of
+ * the empty path only. */
+START_TEST(test_route_regex_full)
+{
+	struct em_gw_route r = rt(EM_GW_HTTP, star, 0, "", "", "/x)|(.*", "d");
+
+	/* does not compile alone (unmatched "("): matches nothing */
+	ck_assert_int_eq(gw_uri_match(&r, "/anything"), 0);
+	ck_assert_int_eq(gw_uri_match(&r, "/x"), 0);
+	/* ")" alone is a literal in an ERE */
+	r.regex = (char *)(uintptr_t) "/a)|/b";
+	ck_assert_int_eq(gw_uri_match(&r, "/a)"), 1);
+	ck_assert_int_eq(gw_uri_match(&r, "/b"), 1);
+	ck_assert_int_eq(gw_uri_match(&r, "/a"), 0);
+	ck_assert_int_eq(gw_uri_match(&r, "/a)/b"), 0);
+	/* alternatives: the longest one must span the path */
+	r.regex = (char *)(uintptr_t) "/a|/ab";
+	ck_assert_int_eq(gw_uri_match(&r, "/ab"), 1);
+	ck_assert_int_eq(gw_uri_match(&r, "/abc"), 0);
+	r.regex = (char *)(uintptr_t) ")*";
+	ck_assert_int_eq(gw_uri_match(&r, ""), 1);
+	ck_assert_int_eq(gw_uri_match(&r, "))"), 1);
+	ck_assert_int_eq(gw_uri_match(&r, "/"), 0);
+	gw_route_cache_clear();
+}
+END_TEST
+
+/* Regexes glibc would unroll into gigabytes (found by fuzz_route: "v+++...")
+ * or match in exponential time are refused, within RE2's (Istio's) rules. */
+START_TEST(test_route_regex_bounds)
+{
+	static const char *const ok[] = {"/api/v[0-9]+/users/[a-z0-9-]{1,64}",
+					 "[[:alpha:]]+",
+					 "[]+]+",
+					 "\\++",
+					 "a{3,}",
+					 "a{,5}",
+					 "(ab){2}(cd){1000}",
+					 "[a-f0-9]{64}/[a-f0-9]{64}",
+					 "a{"};
+	static const char *const bad[] = {"v++",
+					  "v+++++++++++++++++++++++++++++++++++++++++++++",
+					  "a*+",
+					  "a?*",
+					  "a{2}{3}",
+					  "a+{2}",
+					  "(a)\\1",
+					  "a{1,1001}",
+					  "a{1001}",
+					  "(a{100}){101}",
+					  "((a{20}){20}){30}"};
+	struct em_gw_route r = rt(EM_GW_HTTP, star, 0, "", "", "", "d");
+	char why[128], big[1100];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		ck_assert_msg(gw_regex_check(ok[i], why, sizeof(why)) == 0, "%s: %s", ok[i], why);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		ck_assert_msg(gw_regex_check(bad[i], why, sizeof(why)) == -1, "%s", bad[i]);
+		ck_assert_uint_gt(strlen(why), 0);
+		r.regex = (char *)(uintptr_t)bad[i];
+		ck_assert_int_eq(gw_uri_match(&r, "v"), 0); /* refused: matches nothing */
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(gw_regex_check(big, why, sizeof(why)), -1);
+	r.regex = (char *)(uintptr_t) "/v[0-9]+";
+	ck_assert_int_eq(gw_uri_match(&r, "/v12"), 1);
+	gw_route_cache_clear();
+}
+END_TEST
+
 START_TEST(test_hosts)
 {
 	char h[256];
@@ -345,6 +419,8 @@ main(void)
 	int nf;
 
 	tcase_add_test(tc, test_route_table);
+	tcase_add_test(tc, test_route_regex_full);
+	tcase_add_test(tc, test_route_regex_bounds);
 	tcase_add_test(tc, test_hosts);
 	tcase_add_test(tc, test_head_parse);
 	tcase_add_test(tc, test_head_bad);

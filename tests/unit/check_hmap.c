@@ -1,11 +1,16 @@
 /*
  * hmap: put/get/del/replace, iteration that deletes the current entry,
- * 100k keys through many doublings, and freeing with a value destructor.
+ * 100k keys through many doublings, freeing with a value destructor, byte
+ * keys, and the seed (applied; random per process).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/wait.h>
+
+#include <unistd.h>
 
 #include <check.h>
 
@@ -272,6 +277,163 @@ START_TEST(test_odd_keys)
 }
 END_TEST
 
+/* Byte keys: the length is part of the key, NUL bytes are bytes, and a
+ * walk hands back each key with its length (and a NUL after it). */
+START_TEST(test_bytes)
+{
+	static const uint8_t a[] = {1, 0, 2}, b[] = {1, 0, 3};
+	struct hmap *m = hmap_new();
+	struct hmap_iter it;
+	const void *k;
+	size_t klen, seen = 0;
+	uint32_t id;
+	void *v;
+
+	ck_assert_ptr_null(hmap_putb(m, a, sizeof(a), val_of(1)));
+	ck_assert_ptr_null(hmap_putb(m, b, sizeof(b), val_of(2)));
+	ck_assert_ptr_null(hmap_putb(m, a, 2, val_of(3))); /* a prefix is another key */
+	ck_assert_ptr_null(hmap_putb(m, "", 0, val_of(4)));
+	ck_assert_uint_eq(hmap_count(m), 4);
+	ck_assert_ptr_eq(hmap_getb(m, a, sizeof(a)), val_of(1));
+	ck_assert_ptr_eq(hmap_getb(m, b, sizeof(b)), val_of(2));
+	ck_assert_ptr_eq(hmap_getb(m, a, 2), val_of(3));
+	ck_assert_ptr_eq(hmap_getb(m, "", 0), val_of(4));
+	ck_assert_ptr_null(hmap_getb(m, a, 1));
+	/* a string key is its bytes without the NUL */
+	ck_assert_ptr_eq(hmap_get(m, ""), val_of(4));
+	ck_assert_ptr_null(hmap_putb(m, "abc", 3, val_of(5)));
+	ck_assert_ptr_eq(hmap_get(m, "abc"), val_of(5));
+	hmap_iter_init(&it);
+	while (hmap_nextb(m, &it, &k, &klen, &v)) {
+		ck_assert_ptr_eq(hmap_getb(m, k, klen), v);
+		ck_assert_int_eq(((const char *)k)[klen], '\0');
+		seen++;
+	}
+	ck_assert_uint_eq(seen, 5);
+	ck_assert_ptr_eq(hmap_delb(m, a, 2), val_of(3));
+	ck_assert_ptr_eq(hmap_getb(m, a, sizeof(a)), val_of(1));
+	/* fixed-size binary keys, as tunneld's stream ids */
+	for (id = 1; id < 5000; id += 2)
+		CHECK(hmap_putb(m, &id, sizeof(id), val_of((int)id)) == NULL);
+	for (id = 1; id < 5000; id += 2)
+		CHECK(hmap_getb(m, &id, sizeof(id)) == val_of((int)id));
+	id = 2;
+	ck_assert_ptr_null(hmap_getb(m, &id, sizeof(id)));
+	hmap_free(m, NULL);
+}
+END_TEST
+
+/* The order of a walk over keys 0..n-1: the key numbers, comma separated. */
+static void
+walk_order(struct hmap *m, char *out, size_t len)
+{
+	struct hmap_iter it;
+	const char *k;
+	size_t off = 0;
+	void *v;
+
+	out[0] = '\0';
+	hmap_iter_init(&it);
+	while (hmap_next(m, &it, &k, &v) && off < len)
+		off += (size_t)snprintf(out + off, len - off, "%d,", num_of(v));
+}
+
+static void
+fill(struct hmap *m, int n)
+{
+	char key[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		key_of(key, sizeof(key), i);
+		hmap_put(m, key, val_of(i));
+	}
+}
+
+/* The seed is applied: the same keys in the same order land in other
+ * buckets under another seed, and in the same ones under the same seed. */
+START_TEST(test_seed_applied)
+{
+	uint8_t s1[HMAP_SEEDBYTES] = {1}, s2[HMAP_SEEDBYTES] = {2};
+	struct hmap *a = hmap_new_seeded(s1), *b = hmap_new_seeded(s2), *c = hmap_new_seeded(s1);
+	char oa[2048], ob[2048], oc[2048];
+
+	fill(a, 200);
+	fill(b, 200);
+	fill(c, 200);
+	walk_order(a, oa, sizeof(oa));
+	walk_order(b, ob, sizeof(ob));
+	walk_order(c, oc, sizeof(oc));
+	ck_assert_str_eq(oa, oc);
+	ck_assert_str_ne(oa, ob);
+	hmap_free(a, NULL);
+	hmap_free(b, NULL);
+	hmap_free(c, NULL);
+}
+END_TEST
+
+/* hmap_new seeds from a random key per process: two processes that put
+ * the same keys walk them in other orders. */
+START_TEST(test_seed_random)
+{
+	char order[2][2048];
+	int fds[2], i;
+	pid_t pid;
+
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(pipe(fds), 0);
+		if ((pid = fork()) == 0) {
+			struct hmap *m = hmap_new();
+
+			close(fds[0]);
+			fill(m, 200);
+			walk_order(m, order[i], sizeof(order[i]));
+			if (write(fds[1], order[i], sizeof(order[i])) != (ssize_t)sizeof(order[i]))
+				_exit(1);
+			_exit(0);
+		}
+		ck_assert_int_gt(pid, 0);
+		close(fds[1]);
+		ck_assert_int_eq(read(fds[0], order[i], sizeof(order[i])), sizeof(order[i]));
+		close(fds[0]);
+		ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	}
+	ck_assert_uint_gt(strlen(order[0]), 0);
+	ck_assert_str_ne(order[0], order[1]);
+}
+END_TEST
+
+/* hmap_keys: every key once, in strcmp order whatever the seed, copies
+ * that outlive the entries, NULL after the last. */
+START_TEST(test_keys_sorted)
+{
+	uint8_t seed[HMAP_SEEDBYTES] = {9};
+	struct hmap *m = hmap_new_seeded(seed);
+	char key[64], **keys;
+	size_t n, i;
+
+	keys = hmap_keys(m, &n);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(keys[0]);
+	hmap_keys_free(keys);
+	fill(m, 500);
+	keys = hmap_keys(m, &n);
+	ck_assert_uint_eq(n, 500);
+	ck_assert_ptr_null(keys[n]);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			CHECK(strcmp(keys[i - 1], keys[i]) < 0);
+		CHECK(hmap_del(m, keys[i]) != NULL); /* each a key, deletable while held */
+	}
+	ck_assert_uint_eq(hmap_count(m), 0);
+	key_of(key, sizeof(key), 0);
+	ck_assert_str_eq(keys[0], key); /* "ns-0/svc-0" sorts first */
+	hmap_keys_free(keys);
+	hmap_keys_free(NULL);
+	hmap_free(m, NULL);
+}
+END_TEST
+
 static int freed;
 
 static void
@@ -315,6 +477,10 @@ hmap_suite(void)
 	tcase_add_test(tc, test_iterate_replace);
 	tcase_add_test(tc, test_odd_keys);
 	tcase_add_test(tc, test_free_values);
+	tcase_add_test(tc, test_bytes);
+	tcase_add_test(tc, test_seed_applied);
+	tcase_add_test(tc, test_seed_random);
+	tcase_add_test(tc, test_keys_sorted);
 	suite_add_tcase(s, tc);
 	return s;
 }

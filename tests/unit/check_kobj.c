@@ -110,6 +110,8 @@ START_TEST(t_yaml_scalars)
 				   "y_: y\n"
 				   "True_: True\n"
 				   "tRUE_: tRUE\n"
+				   "TRUE_: TRUE\n"
+				   "nO_: nO\n"
 				   "qtrue: \"true\"\n"
 				   "tilde: ~\n"
 				   "empty:\n"
@@ -155,6 +157,8 @@ START_TEST(t_yaml_scalars)
 	ck_assert(json_is_true(field(o, "y_")));
 	ck_assert(json_is_true(field(o, "True_")));
 	ck_assert_str_eq(json_string_value(field(o, "tRUE_")), "tRUE");
+	ck_assert(json_is_true(field(o, "TRUE_")));
+	ck_assert_str_eq(json_string_value(field(o, "nO_")), "nO");
 	ck_assert_str_eq(json_string_value(field(o, "qtrue")), "true");
 	ck_assert(json_is_null(field(o, "tilde")));
 	ck_assert(json_is_null(field(o, "empty")));

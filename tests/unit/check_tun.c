@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "../../tunneld/tunneld.h"
 
 START_TEST(test_frame_roundtrip)
@@ -88,7 +89,7 @@ START_TEST(test_frames_in_a_record)
 	ck_assert_int_eq(count, 5);
 	ck_assert_uint_eq(f.type, TUN_F_REKEY);
 	ck_assert_uint_eq(sid, 0);
-	ck_assert_uint_eq(tun_get32((const uint8_t *)"\0\4\0\0"), 256u << 10);
+	ck_assert_uint_eq(be32_get((const uint8_t *)"\0\4\0\0"), 256u << 10);
 }
 END_TEST
 
@@ -238,7 +239,7 @@ write_file(const char *path, const char *s, mode_t mode)
 START_TEST(test_psk_file)
 {
 	struct tunneld t;
-	char path[256], fp[9], err[512];
+	char path[256], fp[9], err[1024];
 
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(path, sizeof(path), "%s/psk", tmpdir);
@@ -267,12 +268,30 @@ START_TEST(test_psk_file)
 		ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
 		ck_assert_ptr_nonnull(strstr(err, "chown 4343"));
 		t.run_uid = geteuid();
+		ck_assert_int_eq(chown(path, geteuid(), getegid()), 0);
 	}
 	/* empty */
 	write_file(path, " \n", 0600);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "edgemeshctl gen-psk"));
+	/* EdgeMesh's public example PSK, as its ConfigMap mounts it and with a newline */
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ=", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "public example PSK"));
+	ck_assert_ptr_nonnull(strstr(err, "openssl rand -base64 32"));
+	ck_assert_ptr_nonnull(
+	    strstr(err, "kubectl -n kubeedge create configmap edgemesh-agent-psk"));
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ=\n", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	/* a prefix of it is just a PSK */
+	write_file(path, "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ", 0600);
+	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), 0);
+	/* missing: says how to make one */
 	unlink(path);
 	ck_assert_int_eq(tun_psk_load(&t, path, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "no PSK file"));
+	ck_assert_ptr_nonnull(strstr(err, "edgemeshctl gen-psk"));
+	ck_assert_ptr_nonnull(strstr(err, "kubectl -n kubeedge create configmap"));
 	rmdir(tmpdir);
 }
 END_TEST
