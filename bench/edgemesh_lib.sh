@@ -70,8 +70,10 @@ modules:
     - nodeName: node-4
       advertiseAddress: [10.200.0.14]
 Y
-		in_ns n$i env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin NODE_NAME=node-$i NAMESPACE=kubeedge \
-			"$EM" --config-file "$d/edgemesh-agent.yaml" >"$d/agent.log" 2>&1 &
+		# from its node's directory: its DNS module writes a Corefile there
+		(cd "$d" && exec ip netns exec "$(ns n$i)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+			NODE_NAME=node-$i NAMESPACE=kubeedge "$EM" --config-file "$d/edgemesh-agent.yaml") \
+			>"$d/agent.log" 2>&1 &
 		E2E_PIDS="$E2E_PIDS $!"
 	done
 	wait_for 90 echo_ok p3 10.96.9.21:$ECHOP || return 1

@@ -7,6 +7,8 @@
 #   KubeEdge's edgemesh-agent binary: an anchor in bench/tunnel.sh)
 B=${1:-build}
 export B
+# a relative EDGEMESH_AGENT is relative to where make was started
+[ -n "${EDGEMESH_AGENT:-}" ] && EDGEMESH_AGENT=$(readlink -f "$EDGEMESH_AGENT") && export EDGEMESH_AGENT
 cd "$(dirname "$0")/.." || exit 1
 BENCH_SUMMARY=$(mktemp /tmp/edgemesh-bench-summary.XXXXXX) || exit 1
 export BENCH_SUMMARY

@@ -21,6 +21,8 @@
 #   knobs: BENCH_REPS (3), BULK_SECS (3), PING_N (3000), CONN_SECS (2), IDLE_N (1000),
 #          EDGEMESH_AGENT (path), BENCH_PERF=1 (perf), BENCH_TRACE=1 (strace -c)
 set -u
+# a relative EDGEMESH_AGENT is relative to where we were started
+[ -n "${EDGEMESH_AGENT:-}" ] && EDGEMESH_AGENT=$(readlink -f "$EDGEMESH_AGENT")
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
 . bench/lib.sh
