@@ -184,6 +184,7 @@ daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
 	metrics_add(ss, EM_M_DAEMON_RSS, (double)proc_rss_kb() * 1024, NULL);
 	metrics_add(ss, EM_M_DAEMON_FDS, n, NULL);
 	metrics_add(ss, EM_M_DAEMON_UPTIME, (double)(time(NULL) - d->started), NULL);
+	privdrop_samples(ss);
 }
 
 static void
@@ -407,7 +408,8 @@ daemon_connect(struct em_daemon *d)
 		daemon_schedule_reconnect(d);
 		return;
 	}
-	d->ctl = ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
+	d->ctl =
+	    ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -461,12 +463,38 @@ daemon_start(struct em_daemon *d)
 	log_info("started (node %s, runtime dir %s)", d->cfg.node_name, d->cfg.runtime_dir);
 }
 
+static void
+drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct em_daemon *d = w->data;
+	size_t n = d->busy(d->arg);
+
+	if (n > 0 && ev_now(loop) < d->drain_until)
+		return;
+	if (n > 0)
+		log_warnx("still %zu in hand after %.0f s: exiting anyway", n, DAEMON_DRAIN_MAX);
+	ev_timer_stop(loop, w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
 void
 daemon_stop(struct em_daemon *d)
 {
+	size_t n;
+
+	if (ev_is_active(&d->drain))
+		return; /* a second signal while draining */
 	if (d->on_shutdown != NULL)
 		d->on_shutdown(d->arg);
-	ev_break(d->loop, EVBREAK_ALL);
+	if (d->busy == NULL || (n = d->busy(d->arg)) == 0) {
+		ev_break(d->loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("finishing %zu connections in hand (new ones wait for the next process)", n);
+	d->drain_until = ev_now(d->loop) + DAEMON_DRAIN_MAX;
+	ev_timer_init(&d->drain, drain_cb, 0.02, 0.02);
+	d->drain.data = d;
+	ev_timer_start(d->loop, &d->drain);
 }
 
 void

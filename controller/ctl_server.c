@@ -627,6 +627,7 @@ server_free(struct server *srv)
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (srv->clients[i] != NULL) {
 			ipc_conn_free(srv->clients[i]->conn);
+			metrics_free(&srv->clients[i]->samples);
 			free(srv->clients[i]);
 		}
 	}

@@ -59,6 +59,13 @@ gatewayd_health(void *arg, struct ipc_health *h)
 		 (unsigned long long)g->errors);
 }
 
+/* Connections in hand: a SIGTERM lets them finish (listeners wait in the controller). */
+static size_t
+gatewayd_busy(void *arg)
+{
+	return ((struct gw *)arg)->nconns;
+}
+
 static void
 gatewayd_shutdown(void *arg)
 {
@@ -94,6 +101,7 @@ main(int argc, char **argv)
 	d.on_change = gatewayd_change;
 	d.on_synced = gatewayd_synced;
 	d.fill_health = gatewayd_health;
+	d.busy = gatewayd_busy;
 	d.fill_metrics = gw_stats_fill;
 	d.on_shutdown = gatewayd_shutdown;
 	d.arg = &g;

@@ -174,6 +174,13 @@ tun_cb(void *arg, int ok, const char *reason)
 		conn_close(c, NULL); /* tunneld owns its copy of the client fd */
 		return;
 	}
+	if (reason == tunclient_unavailable) {
+		/* tunneld stayed away: the endpoint is not marked down */
+		log_info("tcp %s -> %s: endpoint %s: %s", c->client_txt, c->vipkey,
+			 c->tried[c->ntried - 1], reason);
+		conn_next(c);
+		return;
+	}
 	ep_failed(c, reason);
 }
 
@@ -215,7 +222,7 @@ conn_next(struct pd_conn *c)
 			  ep->id, ep->node);
 		if (tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP, c->client_txt,
 			     tun_cb, c, &c->tun_id) == -1) {
-			ep_failed(c, "tunneld unavailable");
+			conn_next(c); /* no fd to hand over: not the endpoint's fault */
 			return;
 		}
 		c->state = C_TUNNEL;
@@ -447,4 +454,12 @@ size_t
 tcp_count(const struct proxyd *p)
 {
 	return p->tcp ? p->tcp->nconns : 0;
+}
+
+/* SIGTERM: take no new connection (they wait in the kept socket's backlog). */
+void
+tcp_quiesce(struct proxyd *p)
+{
+	if (p->tcp != NULL)
+		ev_io_stop(p->loop, &p->tcp->accept_w);
 }

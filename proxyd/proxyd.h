@@ -18,21 +18,21 @@
 #include "lb.h"
 #include "model.h"
 
-#define PROXY_PORT_DEFAULT 10801    /* TCP redirect target and UDP TPROXY port */
-#define PROXY_FWMARK	   0x1e0000 /* UDP TPROXY policy routing mark */
-#define PROXY_FWMASK	   0xff0000
-#define PROXY_RT_TABLE	   216 /* local route table for marked packets */
-#define PROXY_RULE_PRIO	   9216
+#define PROXY_PORT_DEFAULT 10801 /* the DNAT target of TCP and UDP service ports */
+/* policy routing of proxyd versions that used UDP TPROXY: --cleanup and start-up remove it */
+#define PROXY_FWMARK	0x1e0000
+#define PROXY_FWMASK	0xff0000
+#define PROXY_RT_TABLE	216
+#define PROXY_RULE_PRIO 9216
 
 #define PROXY_CONNECT_TIMEOUT 1.0  /* per endpoint attempt */
 #define PROXY_CONNECT_TRIES   4	   /* endpoints tried per connection */
 #define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
 #define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
 #define PROXY_PEEK_TIMEOUT    2.0
-#define PROXY_UDP_BATCH	      64 /* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS      2	 /* batches per socket per event */
-#define PROXY_UDP_IDLE	      30.0
-#define PROXY_UDP_MAX	      4096 /* flows */
+#define PROXY_UDP_BATCH	      64   /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	   /* batches per socket per event */
+#define PROXY_UDP_MAX	      4096 /* flows; then the least recently used is evicted */
 #define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
 #define PROXY_RULES_CHECK     10.0 /* seconds between rule checks */
 
@@ -96,8 +96,7 @@ int bridge_parse_kind(const char *);
 /* Create the device (dummy, else bridge, else the address on lo); returns the kind used. */
 int bridge_setup(const char *dev, const char *ip, int kind);
 int bridge_cleanup(const char *dev, const char *ip);
-int route_setup(void); /* ip rule fwmark -> table, local default route */
-int route_cleanup(void);
+int route_cleanup(void); /* the fwmark rule and table of older versions (UDP TPROXY) */
 
 /* rules.c: desired redirect rules, batching, periodic check */
 struct rules_backend {
@@ -136,11 +135,28 @@ int tcp_listen(struct proxyd *);
 void tcp_start(struct proxyd *);
 void tcp_synced(struct proxyd *);
 size_t tcp_count(const struct proxyd *);
+void tcp_quiesce(struct proxyd *);
 
 /* proxy_udp.c */
 int udp_listen(struct proxyd *);
 void udp_start(struct proxyd *);
 size_t udp_count(const struct proxyd *);
+uint64_t udp_evicted(const struct proxyd *);
+
+/* netlink.c: attributes of a netlink request (nlmsghdr at the start of cap bytes) */
+struct nlmsghdr;
+struct nlattr;
+/* Append an attribute (data NULL, len 0: a nest to close with nl_nest_end). */
+struct nlattr *nl_put(struct nlmsghdr *, size_t cap, uint16_t type, const void *data, size_t len);
+void nl_nest_end(struct nlmsghdr *, struct nlattr *nest);
+/* The attribute `type` among attrs[0..len), NULL if absent or malformed. */
+const struct nlattr *nl_get(const void *attrs, size_t len, uint16_t type);
+
+/* proxy_ct.c: the original destination of a DNATed UDP flow (ctnetlink) */
+int ct_open(void);
+/* local: our bridgeIP:port; client: the sender; 0 with *orig = ClusterIP:port, or -1 */
+int ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
+		struct sockaddr_in *orig);
 
 /* proxy_tun.c: hand-off to tunneld */
 typedef tunclient_cb tun_result_cb;

@@ -92,7 +92,8 @@ PY
 }
 ok "unknown node name: host unreachable (4)" test "$(socks no-such-node 22)" = 4
 ok "a port outside allowedNodePorts: not allowed (2)" test "$(socks edge-2 23)" = 2
-ok "the far tunneld logged why" grep -q "allowedNodePorts" "$E2E_DIR/n2/tunneld.log"
+ok "tunneld logged why, naming socksd" \
+	grep -q "refused: socksd (uid [0-9]*, edgemesh-socksd) may open only node addresses on allowedNodePorts: port 23 of node edge-2 is not in" "$E2E_DIR/n1/tunneld.log"
 ok "an address that is no node: not allowed (2)" test "$(socks 10.201.2.10 22)" = 2
 ok "a node address works like its name (0)" test "$(socks 10.200.0.12 22)" = 0
 ok "this node: not allowed (2)" test "$(socks edge-1 22)" = 2
