@@ -27,7 +27,7 @@
 #define NLA_LEN(a)  ((size_t)(a)->nla_len - NLA_HDRLEN)
 
 int
-ct_open(void)
+proxy_ct_open(void)
 {
 	struct sockaddr_nl sa;
 	struct timeval tv = {0, 200000};
@@ -47,8 +47,8 @@ ct_open(void)
 }
 
 int
-ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
-	    struct sockaddr_in *orig)
+proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
+		  struct sockaddr_in *orig)
 {
 	static uint32_t seq;
 	char buf[CT_BUF] __attribute__((aligned(4)));

@@ -17,7 +17,7 @@ proxy_metrics_fill(void *arg, struct em_samples *ss)
 	char port[16];
 	void *val;
 
-	udp_count_flows(p);
+	proxy_udp_count_flows(p);
 	hmap_iter_init(&it);
 	while (hmap_next(p->vips, &it, &key, &val)) {
 		v = val;

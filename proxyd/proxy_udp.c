@@ -127,7 +127,7 @@ flow_free(struct pd_flow *f, const char *why)
 	ev_io_stop(p->loop, &f->e_rd);
 	ev_timer_stop(p->loop, &f->tmo);
 	if (f->pending)
-		tun_cancel(p, f->tun_id);
+		proxy_tun_cancel(p, f->tun_id);
 	hmap_del(p->udp->flows, f->key);
 	udpflow_del(&p->udp->lru, &f->lru);
 	if (f->efd != -1)
@@ -168,7 +168,7 @@ flow_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			if (errno == ECONNREFUSED && !f->remote) {
-				svc_ep_failed(f->p, f->vipkey, f->epid);
+				proxy_svc_ep_failed(f->p, f->vipkey, f->epid);
 				flow_free(f, "endpoint refused");
 				return;
 			}
@@ -196,7 +196,7 @@ flow_tun_cb(void *arg, int ok, const char *reason)
 	}
 	log_info("udp %s: endpoint %s failed: %s", f->key, f->epid, reason);
 	if (reason != tunclient_unavailable) /* else tunneld stayed away, not the endpoint */
-		svc_ep_failed(f->p, f->vipkey, f->epid);
+		proxy_svc_ep_failed(f->p, f->vipkey, f->epid);
 	flow_free(f, "tunnel open failed");
 }
 
@@ -258,7 +258,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	char cip[INET_ADDRSTRLEN], vip[INET_ADDRSTRLEN];
 	int idx, pair[2];
 
-	if (ct_orig_dst(p->udp->ctfd, &p->udp->local, client, &orig) == -1) {
+	if (proxy_ct_orig_dst(p->udp->ctfd, &p->udp->local, client, &orig) == -1) {
 		if (errno == ENOENT)
 			log_debug("udp from %s: conntrack has no entry for it: dropped", key);
 		else
@@ -268,14 +268,14 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 				       key, strerror(errno));
 		return NULL;
 	}
-	if ((v = svc_lookup(p, &orig, EM_PROTO_UDP)) == NULL) {
+	if ((v = proxy_svc_lookup(p, &orig, EM_PROTO_UDP)) == NULL) {
 		inet_ntop(AF_INET, &orig.sin_addr, vip, sizeof(vip));
 		log_debug("udp from %s to %s:%u: not a proxied service port", key, vip,
 			  ntohs(orig.sin_port));
 		return NULL;
 	}
 	inet_ntop(AF_INET, &client->sin_addr, cip, sizeof(cip));
-	if ((idx = svc_pick(p, v, cip, NULL, 0, NULL, 0)) == -1) {
+	if ((idx = proxy_svc_pick(p, v, cip, NULL, 0, NULL, 0)) == -1) {
 		log_info("udp %s -> %s: no usable endpoint", key, v->key);
 		return NULL;
 	}
@@ -303,8 +303,8 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 		}
 		f->efd = pair[0];
 		f->remote = 1;
-		if (tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key, flow_tun_cb,
-			     f, &f->tun_id) == -1) {
+		if (proxy_tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key,
+				   flow_tun_cb, f, &f->tun_id) == -1) {
 			close(pair[1]);
 			log_info("udp %s: endpoint %s: the flow could not be handed to tunneld",
 				 key, ep->id);
@@ -386,7 +386,7 @@ listen_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int
-udp_listen(struct proxyd *p)
+proxy_udp_listen(struct proxyd *p)
 {
 	struct sockaddr_in *sa;
 	int one = 1;
@@ -398,7 +398,7 @@ udp_listen(struct proxyd *p)
 	sa->sin_family = AF_INET;
 	sa->sin_addr = p->bind_ip;
 	sa->sin_port = htons(p->port);
-	if ((p->udp->ctfd = ct_open()) == -1) {
+	if ((p->udp->ctfd = proxy_ct_open()) == -1) {
 		log_warn("udp: netlink conntrack socket");
 		return -1;
 	}
@@ -419,7 +419,7 @@ keep:
 }
 
 void
-udp_start(struct proxyd *p)
+proxy_udp_start(struct proxyd *p)
 {
 	ev_io_init(&p->udp->w, listen_cb, p->udp->lfd, EV_READ);
 	p->udp->w.data = p;
@@ -427,7 +427,7 @@ udp_start(struct proxyd *p)
 }
 
 void
-udp_count_flows(struct proxyd *p)
+proxy_udp_count_flows(struct proxyd *p)
 {
 	struct hmap_iter it;
 	struct pd_vip *v;
@@ -446,13 +446,13 @@ udp_count_flows(struct proxyd *p)
 }
 
 size_t
-udp_count(const struct proxyd *p)
+proxy_udp_count(const struct proxyd *p)
 {
 	return p->udp ? hmap_count(p->udp->flows) : 0;
 }
 
 uint64_t
-udp_evicted(const struct proxyd *p)
+proxy_udp_evicted(const struct proxyd *p)
 {
 	return p->udp ? p->udp->n_evicted : 0;
 }

@@ -49,7 +49,7 @@ proxyd_change(void *arg, enum em_topic t, const char *key, const struct em_objec
 	if (!p->synced)
 		return;
 	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
-		svc_update(p, key);
+		proxy_svc_update(p, key);
 }
 
 static void
@@ -57,12 +57,12 @@ proxyd_synced(void *arg)
 {
 	struct proxyd *p = arg;
 
-	svc_resync(p);
+	proxy_svc_resync(p);
 	if (!p->synced) {
 		p->synced = 1;
 		rules_sync_full(p);
 		ev_timer_start(p->loop, &p->rules_check);
-		tcp_synced(p);
+		proxy_tcp_synced(p);
 	}
 	log_info("synced: %zu service ports", hmap_count(p->vips));
 }
@@ -77,15 +77,15 @@ proxyd_health(void *arg, struct ipc_health *h)
 		 "tunneled=%llu failed=%llu udp_evicted=%llu",
 		 replica_count(p->d->replica, EM_TOPIC_SERVICES),
 		 replica_count(p->d->replica, EM_TOPIC_ENDPOINTS), hmap_count(p->vips), p->rb->name,
-		 tcp_count(p), udp_count(p), (unsigned long long)p->n_conns,
+		 proxy_tcp_count(p), proxy_udp_count(p), (unsigned long long)p->n_conns,
 		 (unsigned long long)p->n_tunneled, (unsigned long long)p->n_fail,
-		 (unsigned long long)udp_evicted(p));
+		 (unsigned long long)proxy_udp_evicted(p));
 }
 
 static void
 proxyd_shutdown(void *arg)
 {
-	tcp_quiesce(arg);
+	proxy_tcp_quiesce(arg);
 	log_info("exiting; the redirect rules stay in place (--cleanup removes them)");
 }
 
@@ -93,7 +93,7 @@ proxyd_shutdown(void *arg)
 static size_t
 proxyd_busy(void *arg)
 {
-	return tcp_count(arg);
+	return proxy_tcp_count(arg);
 }
 
 int
@@ -131,7 +131,7 @@ main(int argc, char **argv)
 	if (bridge_setup(d.cfg.bridge_device, d.cfg.bridge_ip, kind) == -1)
 		fatalx("cannot set up %s with %s", d.cfg.bridge_device, d.cfg.bridge_ip);
 	route_cleanup(); /* what a proxyd from before UDP DNAT left */
-	if (tcp_listen(&p) == -1 || udp_listen(&p) == -1)
+	if (proxy_tcp_listen(&p) == -1 || proxy_udp_listen(&p) == -1)
 		fatalx("cannot listen on %s:%d", d.cfg.bridge_ip, port);
 	if (rules_init(&p, d.cfg.proxy.rules_backend) == -1)
 		fatalx("no usable rules backend");
@@ -139,10 +139,10 @@ main(int argc, char **argv)
 	privdrop(&d, caps, (int)(sizeof(caps) / sizeof(caps[0])));
 	rules_caps_for_children();
 
-	svc_init(&p);
-	tun_init(&p);
-	tcp_start(&p);
-	udp_start(&p);
+	proxy_svc_init(&p);
+	proxy_tun_init(&p);
+	proxy_tcp_start(&p);
+	proxy_udp_start(&p);
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) |
 		   EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);

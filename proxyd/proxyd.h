@@ -119,32 +119,32 @@ void rules_caps_for_children(void);
 int rules_key_parse(const char *key, char *ip, size_t iplen, uint16_t *port, int *proto);
 
 /* proxy_svc.c: the service table */
-void svc_init(struct proxyd *);
-void svc_update(struct proxyd *, const char *svckey);
-void svc_resync(struct proxyd *);
-struct pd_vip *svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
+void proxy_svc_init(struct proxyd *);
+void proxy_svc_update(struct proxyd *, const char *svckey);
+void proxy_svc_resync(struct proxyd *);
+struct pd_vip *proxy_svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
 /* Choose an endpoint of vip, not one of the ntried ids tried already; -1 if none. */
-int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key, size_t keylen,
-	     char (*tried)[PD_EPID_LEN], int ntried);
-void svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
+int proxy_svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key,
+		   size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
+void proxy_svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
 
 /* listen_keep.c */
 int listen_reuse(struct proxyd *, const char *key, int type);
 
 /* proxy_tcp.c */
-int tcp_listen(struct proxyd *);
-void tcp_start(struct proxyd *);
-void tcp_synced(struct proxyd *);
-size_t tcp_count(const struct proxyd *);
-void tcp_quiesce(struct proxyd *);
+int proxy_tcp_listen(struct proxyd *);
+void proxy_tcp_start(struct proxyd *);
+void proxy_tcp_synced(struct proxyd *);
+size_t proxy_tcp_count(const struct proxyd *);
+void proxy_tcp_quiesce(struct proxyd *);
 
 /* proxy_udp.c */
-int udp_listen(struct proxyd *);
-void udp_start(struct proxyd *);
-size_t udp_count(const struct proxyd *);
+int proxy_udp_listen(struct proxyd *);
+void proxy_udp_start(struct proxyd *);
+size_t proxy_udp_count(const struct proxyd *);
 /* Count each service port's UDP flows into its n_flows. */
-void udp_count_flows(struct proxyd *);
-uint64_t udp_evicted(const struct proxyd *);
+void proxy_udp_count_flows(struct proxyd *);
+uint64_t proxy_udp_evicted(const struct proxyd *);
 
 /* netlink.c: attributes of a netlink request (nlmsghdr at the start of cap bytes) */
 struct nlmsghdr;
@@ -156,17 +156,17 @@ void nl_nest_end(struct nlmsghdr *, struct nlattr *nest);
 const struct nlattr *nl_get(const void *attrs, size_t len, uint16_t type);
 
 /* proxy_ct.c: the original destination of a DNATed UDP flow (ctnetlink) */
-int ct_open(void);
+int proxy_ct_open(void);
 /* local: our bridgeIP:port; client: the sender; 0 with *orig = ClusterIP:port, or -1 */
-int ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
-		struct sockaddr_in *orig);
+int proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
+		      struct sockaddr_in *orig);
 
 /* proxy_tun.c: hand-off to tunneld */
 typedef tunclient_cb tun_result_cb;
-void tun_init(struct proxyd *);
+void proxy_tun_init(struct proxyd *);
 /* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
-int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port, int proto,
-	     const char *client, tun_result_cb, void *arg, uint64_t *id);
-void tun_cancel(struct proxyd *, uint64_t id);
+int proxy_tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,
+		   int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
+void proxy_tun_cancel(struct proxyd *, uint64_t id);
 
 #endif
