@@ -411,11 +411,9 @@ daemon_connect(struct em_daemon *d)
 	d->ctl =
 	    ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
+	IPC_SEND(d->ctl, IPC_HELLO, ipc_pack_hello, &h);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_hello(&pk, &h);
-	ipc_conn_send_sbuf(d->ctl, IPC_HELLO, &sb, -1);
-	msgpack_sbuffer_clear(&sb);
 	ipc_pack_subscribe(&pk, d->topics);
 	ipc_conn_send_sbuf(d->ctl, IPC_SUBSCRIBE, &sb, -1);
 	msgpack_sbuffer_clear(&sb);
@@ -441,10 +439,26 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	daemon_stop(d);
 }
 
+/* Every change of the replica, logged once here, then the daemon's own handler. */
+static void
+daemon_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
+	      const struct em_object *cur)
+{
+	struct em_daemon *d = arg;
+
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
+		  em_topic_name(t), key);
+	if (d->on_change != NULL)
+		d->on_change(d->arg, t, key, old, cur);
+}
+
 void
 daemon_start(struct em_daemon *d)
 {
-	d->replica = replica_new(d->on_change, d->arg);
+	d->replica = replica_new(daemon_change, d);
 	d->backoff_ms = BACKOFF_MIN_MS;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	ev_timer_init(&d->reconnect_timer, reconnect_cb, 0., 0.);

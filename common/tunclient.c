@@ -183,8 +183,6 @@ static int
 tun_connect(struct tunclient *tc)
 {
 	struct ipc_hello h;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	int fd;
 
 	if (tc->conn != NULL)
@@ -204,11 +202,7 @@ tun_connect(struct tunclient *tc)
 	tc->conn =
 	    ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tunclient_dispatch_tunneld, tun_closed, tc);
 	ipc_hello_init(&h, tc->name);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_hello(&pk, &h);
-	ipc_conn_send_sbuf(tc->conn, IPC_HELLO, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(tc->conn, IPC_HELLO, ipc_pack_hello, &h);
 	return tc->conn != NULL ? 0 : -1;
 }
 

@@ -24,11 +24,6 @@ gatewayd_change(void *arg, enum em_topic t, const char *key, const struct em_obj
 {
 	struct gw *g = arg;
 
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
 	if (t == EM_TOPIC_GATEWAYS)
 		gw_listen_schedule(g);
 }

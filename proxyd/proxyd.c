@@ -41,11 +41,6 @@ proxyd_change(void *arg, enum em_topic t, const char *key, const struct em_objec
 {
 	struct proxyd *p = arg;
 
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
 	if (!p->synced)
 		return;
 	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)

@@ -65,12 +65,12 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	struct tun_stream *st;
 
 	st = xcalloc(1, sizeof(*st));
-	st->fd = fd;
-	st->proto = proto;
-	st->peer = p;
-	st->send_win = TUN_WINDOW;
-	st->recv_win = TUN_WINDOW;
-	st->win = TUN_WINDOW;
+	*st = (struct tun_stream){.fd = fd,
+				  .proto = proto,
+				  .peer = p,
+				  .send_win = TUN_WINDOW,
+				  .recv_win = TUN_WINDOW,
+				  .win = TUN_WINDOW};
 	ev_io_init(&st->rw, st_read_cb, fd, EV_READ);
 	ev_io_init(&st->ww, st_write_cb, fd, EV_WRITE);
 	ev_timer_init(&st->tmo, st_tmo_cb, TUN_OPEN_TIMEOUT, 0.);
