@@ -216,12 +216,7 @@ R=$(get p1 http://remote-web.default.svc.cluster.local/)
 ok "by full name from a pod, remote endpoint ($R)" test "$R" = "remote-pod"
 
 # a remote keep-alive stream survives a proxyd restart (tunneld owns it)
-in_ns n1 timeout 20 python3 -c '
-import http.client, time
-c = http.client.HTTPConnection("10.96.1.40", 80, timeout=8)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)
-time.sleep(3)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)' > "$E2E_DIR/ka.out" 2>&1 &
+in_ns n1 timeout 20 python3 tests/tools/keepalive.py 10.96.1.40 80 2 3 > "$E2E_DIR/ka.out" 2>&1 &
 KA=$!
 sleep 1
 e2e_kill 1 proxyd

@@ -14,6 +14,7 @@
 # connection through proxyd) must carry on untouched through all of it.
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
+. tests/e2e/sshd_lib.sh
 e2e_init restart
 for t in curl ssh sshd python3 nc; do
 	command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "SKIP restart: $t missing"; exit 77; }
@@ -40,24 +41,7 @@ for ip in 10.201.1.10 10.201.1.11 10.201.1.12 10.201.1.30 10.201.2.10; do
 done
 
 # sshd on edge-2's node address, port 22 (allowedNodePorts default)
-K="$E2E_DIR/ssh"
-mkdir -p "$K" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$K/host" && ssh-keygen -q -t ed25519 -N '' -f "$K/client"
-cp "$K/client.pub" "$K/authorized_keys"
-cat > "$K/sshd_config" <<CFG
-Port 22
-ListenAddress 10.200.0.12
-HostKey $K/host
-PidFile $K/sshd.pid
-AuthorizedKeysFile $K/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 100
-CFG
-in_ns n2 /usr/sbin/sshd -D -e -f "$K/sshd_config" 2>"$E2E_DIR/sshd.log" & E2E_PIDS="$E2E_PIDS $!"
+e2e_sshd n2 10.200.0.12 "MaxStartups 100"
 
 for i in 1 2; do e2e_daemon $i controller; done
 for i in 1 2; do
@@ -84,31 +68,19 @@ ok "every daemon runs as its own user" bash -c '
 ok "remote ClusterIP answers from the pod" wait_for 20 in_ns p1 curl -sf -m 3 http://10.96.1.40/
 ok "gateway answers from the pod" wait_for 20 in_ns p1 curl -sf -m 3 http://10.200.0.11:23333/local
 
-SSH="ssh -F /dev/null -i $K/client -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-	-o BatchMode=yes -o ConnectTimeout=10"
 PROXY='ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p'
 # long-lived stream 1: an ssh session through socksd and the tunnel, a line every 0.25 s
 in_ns p1 timeout 120 $SSH -o "$PROXY" root@edge-2 \
 	'for i in $(seq 1 300); do echo line-$i; sleep 0.25; done' >"$E2E_DIR/ssh.out" 2>"$E2E_DIR/ssh.err" &
 SSHP=$!
 # long-lived stream 2: one keep-alive HTTP connection through proxyd and the tunnel
-in_ns p1 timeout 120 python3 -c '
-import http.client, time
-c = http.client.HTTPConnection("10.96.1.40", 80, timeout=10)
-for i in range(280):
-    c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)
-    time.sleep(0.25)' >"$E2E_DIR/ka.out" 2>&1 &
+in_ns p1 timeout 120 python3 tests/tools/keepalive.py 10.96.1.40 80 280 0.25 >"$E2E_DIR/ka.out" 2>&1 &
 KAP=$!
 
 # SIGTERM lets a daemon finish what it holds: a keep-alive connection to a
 # local endpoint (proxyd relays it itself) gets its second answer after
 # proxyd was told to stop, and only then does proxyd exit
-in_ns p1 timeout 30 python3 -c '
-import http.client, time
-c = http.client.HTTPConnection("10.96.1.10", 80, timeout=10)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)
-time.sleep(2)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)' >"$E2E_DIR/drain.out" 2>&1 &
+in_ns p1 timeout 30 python3 tests/tools/keepalive.py 10.96.1.10 80 2 2 >"$E2E_DIR/drain.out" 2>&1 &
 DP=$!
 sleep 1
 PP=$(cat "$E2E_DIR/n1/proxyd.pid")
