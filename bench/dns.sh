@@ -9,7 +9,7 @@
 # network namespace on 127.0.0.1; needs root, dnsperf; unbound optional.
 set -u
 B=${B:-build}
-SECS=${SECS:-8}
+SECS=${SECS:-3}
 CLIENTS=${CLIENTS:-8}
 command -v dnsperf >/dev/null || { echo "dns bench: dnsperf missing (apt-get install dnsperf)"; exit 77; }
 [ "$(id -u)" -eq 0 ] || { echo "dns bench: needs root (network namespace)"; exit 77; }
@@ -59,8 +59,11 @@ modules:
     enable: true
     upstreamServers: ["127.0.0.1:5399"]
 Y
-bg "$B/edgemesh-controller" -c "$T/cfg.yaml" -u root
-bg "$B/edgemesh-dnsd" -c "$T/cfg.yaml" -u root --listen 127.0.0.1:5300
+# as README starts them: as root, each switching to its own user
+scripts/add-users.sh
+chmod 755 "$T"
+bg "$B/edgemesh-controller" -c "$T/cfg.yaml"
+bg "$B/edgemesh-dnsd" -c "$T/cfg.yaml" --listen 127.0.0.1:5300
 # dnsmasq on :5301
 bg dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces --listen-address=127.0.0.1 \
 	--port=5301 --server=127.0.0.1#5399 --cache-size=10000 --local-ttl=30 $HR
@@ -105,13 +108,25 @@ for sp in $SERVERS; do
 	while read -r n t; do x dig @127.0.0.1 -p "$p" +short "$n" "$t" >/dev/null; done < "$T/cached.q"
 done
 
-qps() {	# port queryfile
-	x dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$SECS" -c "$CLIENTS" -T 1 -q 100 2>&1 |
-		awk '/Queries per second/ {q=$4} /Queries lost/ {l=$3} /Response codes/ {$1=$2=""; r=$0} END {printf "%8.0f qps (lost %s;%s)", q, l, r}'
+qps() {	# port queryfile -> qps
+	x dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$SECS" -c "$CLIENTS" -T 1 -q 100 2>&1 | tee -a "$T/dnsperf.log" |
+		awk '/Queries per second/ {printf "%.0f", $4}'
 }
-echo "dns bench: $SECS s per run, $CLIENTS clients, dnsperf -T 1, $(nproc) CPUs"
-for kind in cluster cached; do
-	for sp in $SERVERS; do
-		printf '  %-8s %-8s %s\n' "$kind" "${sp%%:*}" "$(qps "${sp##*:}" "$T/$kind.q")"
-	done
-done
+one() {	# server -> key=value
+	local sp
+	for sp in $SERVERS; do [ "${sp%%:*}" = "$1" ] && break; done
+	echo "cluster=$(qps "${sp##*:}" "$T/cluster.q") cached=$(qps "${sp##*:}" "$T/cached.q")"
+}
+. bench/lib.sh
+bench_reps_init dns "$T"
+echo "dns bench: $SECS s per run, $CLIENTS clients, dnsperf -T 1, $(nproc) CPUs, $BENCH_REPS interleaved repetitions"
+# shellcheck disable=SC2046
+bench_run one $(for sp in $SERVERS; do echo "${sp%%:*}"; done)
+A=$(for sp in $SERVERS; do echo "${sp%%:*}"; done | tail -n +2 | tr '\n' ' ')
+# shellcheck disable=SC2086
+{
+	bench_fig "cluster names, queries/s" cluster ">= 1.5x dnsmasq, > unbound" dnsd $A
+	bench_fig "cached forwarded names, queries/s" cached ">= 1.5x dnsmasq, > unbound" dnsd $A
+}
+grep -h "Queries lost" "$T/dnsperf.log" | sort | uniq -c | sort -rn | head -n 3 | sed 's/^/  dnsperf:/'
+bench_done

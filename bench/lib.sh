@@ -13,6 +13,16 @@
 #   bench_ratio A B                 # A/B with 2 decimals, "n/a" if either missing
 #   bench_rss PID                   # VmRSS in KiB
 #   bench_time_left SECS            # true while the run is below SECS seconds
+#   bench_reps_init NAME DIR        # only the helpers below (own set-up)
+#   bench_run FN NAME...            # BENCH_REPS (3) interleaved repetitions:
+#                                   # FN NAME prints "key=value ..." per call
+#   bench_fig "title" KEY "aim" OURS ANCHOR...
+#                                   # median [min-max] per name, ratio of medians
+#                                   # ours/anchor, load at each figure; one row
+#                                   # in the summary table ($BENCH_SUMMARY)
+#   bench_cpu_ticks PID...          # utime+stime of the processes, in ticks
+#   bench_mem PID...                # "rss_kib pss_kib" summed (smaps_rollup)
+#   bench_summary_print FILE        # the table run-all.sh prints at the end
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then	# run by a bench/*.sh loop: nothing to do
 	echo "bench/lib.sh: helpers for bench/tunnel.sh and bench/proxy.sh, not a benchmark"
@@ -25,7 +35,21 @@ bench_init() {
 	BENCH_NAME=$1
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 	[ -x "$B/embench" ] || bench_setup_fail "$B/embench missing (make all builds it)"
+	bench_reps_init "$1" "$E2E_DIR"
+}
+
+# The repetition and summary helpers alone, for a bench with its own set-up
+# (bench/dns.sh): results under DIR.
+bench_reps_init() {	# name dir
+	BENCH_NAME=$1 E2E_DIR=$2
 	BENCH_T0=$(date +%s)
+	BENCH_REPS=${BENCH_REPS:-3}
+	BENCH_RES=$E2E_DIR/results
+	mkdir -p "$BENCH_RES"
+	# run-all.sh names one file for every script; alone, a script prints its own
+	if [ -z "${BENCH_SUMMARY:-}" ]; then
+		BENCH_SUMMARY=$E2E_DIR/summary BENCH_OWN_SUMMARY=1
+	fi
 }
 
 bench_setup_fail() {
@@ -100,7 +124,122 @@ bench_perf() {	# label pids(comma-separated) cmd...
 	sleep 0.3
 	"$@" >/dev/null 2>&1
 	kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
-	echo "  perf ($label), top symbols over pids $pids:"
+	echo "  perf ($label), share by object over pids $pids:"
+	perf report -i "$E2E_DIR/perf.data" --stdio --sort dso 2>/dev/null |
+		grep -v '^#' | grep -v '^$' | head -n 6 | sed 's/^/    /'
+	echo "  perf ($label), top symbols:"
 	perf report -i "$E2E_DIR/perf.data" --stdio --sort comm,dso,sym 2>/dev/null |
 		grep -v '^#' | grep -v '^$' | head -n "${BENCH_PERF_TOP:-15}" | sed 's/^/    /'
 }
+
+# ---- repetitions, medians, the summary table
+
+bench_load() { cut -d' ' -f1 /proc/loadavg; }
+
+# Repetition r runs every name once, the order rotated by r (so no name is
+# always first after an idle pause); each value is kept with the 1-minute
+# load average at the time it was measured.
+bench_run() {	# fn name...
+	local fn=$1 r i n cnt kv out ld; shift
+	local names=("$@")
+	cnt=${#names[@]}
+	for r in $(seq 1 "$BENCH_REPS"); do
+		for i in $(seq 0 $((cnt - 1))); do
+			n=${names[$(((i + r - 1) % cnt))]}
+			out=$("$fn" "$n" 2>>"$E2E_DIR/run-$n.err")
+			ld=$(bench_load)
+			for kv in $out; do
+				[[ $kv == *=* ]] && [ -n "${kv#*=}" ] &&
+					echo "${kv#*=} $ld" >>"$BENCH_RES/$n.${kv%%=*}"
+			done
+		done
+	done
+}
+
+# name key -> "median min max n runs" (runs: value@load,... in order); empty if none
+bench_stat() {
+	[ -s "$BENCH_RES/$1.$2" ] || return 0
+	# runs in the order they were taken; the statistics from the sorted values
+	awk 'function f(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+		NR == FNR { r = r (NR > 1 ? "," : "") $1 "@" $2; next }
+		{ v[FNR] = $1 }
+		END { n = FNR; m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+		      printf "%s %s %s %d %s\n", f(m), f(v[1]), f(v[n]), n, r }' "$BENCH_RES/$1.$2" <(sort -g "$BENCH_RES/$1.$2")
+}
+
+bench_median() { local s; s=$(bench_stat "$1" "$2"); echo "${s%% *}"; }
+
+# Print one figure: every name's median [min-max] (n) and its runs with the
+# load at each, the ratio of ours' median to each anchor's, and a summary row.
+bench_fig() {	# title key aim ours anchor...
+	local title=$1 key=$2 aim=$3 ours=$4 n st m lo hi cnt runs row om ratios=""
+	shift 3
+	echo "$title${aim:+  (aim: $aim)}"
+	for n in "$@"; do
+		st=$(bench_stat "$n" "$key")
+		if [ -z "$st" ]; then
+			printf '  %-10s not measured\n' "$n"
+			continue
+		fi
+		read -r m lo hi cnt runs <<<"$st"
+		printf '  %-10s median %-8s [%s-%s] n=%s  runs (value@load1): %s\n' "$n" "$m" "$lo" "$hi" "$cnt" "${runs//,/ }"
+	done
+	om=$(bench_median "$ours" "$key")
+	for n in "${@:2}"; do
+		m=$(bench_median "$n" "$key")
+		[ -n "$m" ] && ratios="$ratios ${n}=$(bench_ratio "$om" "$m" | sed 's/[0-9]$/&x/')"
+	done
+	[ -n "$ratios" ] && echo "  ratio of medians $ours/anchor:$ratios"
+	st=$(bench_stat "$ours" "$key")
+	read -r m lo hi cnt runs <<<"${st:-n/a n/a n/a 0 -}"
+	row="$BENCH_NAME	$title	$m [$lo-$hi]	"
+	for n in "${@:2}"; do
+		row="$row$n $(bench_median "$n" "$key" | sed 's/^$/n\/a/') "
+	done
+	printf '%s\t%s\t%s\t%s\n' "$row" "${ratios# }" "${aim:--}" "$(bench_load)" >>"$BENCH_SUMMARY"
+}
+
+# A single figure with no repetition (e.g. idle memory), as a summary row.
+bench_row() {	# title value anchors-text aim
+	[ -n "${BENCH_SUMMARY:-}" ] || return 0
+	printf '%s\t%s\t%s\t%s\t\t%s\t%s\n' "$BENCH_NAME" "$1" "$2" "${3:--}" "${4:--}" "$(bench_load)" >>"$BENCH_SUMMARY"
+}
+
+# End of a bench script: its own table when run alone, the time it took.
+bench_done() {
+	[ -n "${BENCH_OWN_SUMMARY:-}" ] && bench_summary_print "$BENCH_SUMMARY"
+	echo "$BENCH_NAME bench done in $(bench_elapsed) s"
+}
+
+bench_summary_print() {	# file
+	[ -s "$1" ] || return 0
+	echo "=== summary (ours: median [min-max] of the repetitions; anchors: medians; load: 1-min load average)"
+	{
+		printf 'bench\tfigure\tours\tanchors\tratio ours/anchor\taim\tload\n'
+		cat "$1"
+	} | column -t -s '	'
+}
+
+bench_cpu_ticks() {	# pid... -> utime+stime summed (clock ticks)
+	local p t=0 s
+	for p in "$@"; do
+		s=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		# fields after "(comm) ": state is 1, utime 12, stime 13
+		set -- $s
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+
+bench_mem() {	# pid... -> "rss_kib pss_kib"
+	local p r=0 q=0 a b
+	for p in "$@"; do
+		read -r a b < <(awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r + 0, p + 0 }' \
+			"/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		r=$((r + a)) q=$((q + b))
+	done
+	echo "$r $q"
+}
+
+# the processes in a node's namespace (daemons, ssh, agent)
+bench_ns_pids() { ip netns pids "$(ns "$1")" 2>/dev/null | tr '\n' ' '; }

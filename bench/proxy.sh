@@ -10,21 +10,24 @@
 # Figures: wrk keep-alive req/s, new connections/s (wrk with
 # "Connection: close", and a 1-byte echo connect loop), UDP datagrams/s
 # (echo with a window, no HAProxy anchor: it has no UDP), 1-byte echo
-# latency through proxyd locally and through proxyd + tunnel to a pod on
-# edge-2 (tunneld both ends) vs direct TCP.
+# latency through proxyd to the local pod; BENCH_REPS interleaved
+# repetitions, medians (bench_run).  The remote path (proxyd + tunnel) is
+# bench/tunnel.sh's.
 #
-#   bash bench/proxy.sh [build-dir]     knobs: DUR (5 s per run), CONNS (32),
+#   bash bench/proxy.sh [build-dir]     knobs: DUR (2 s per run), PING_N (3000), CONNS (32),
 #                                       BENCH_PERF=1 (perf profile of proxyd)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
 . bench/lib.sh
+. tests/e2e/proxy/registry.sh
 bench_init proxy
 
-DUR=${DUR:-5}
+DUR=${DUR:-2}
+PING_N=${PING_N:-3000}
 CONNS=${CONNS:-32}
-POD1=10.201.1.10 POD2=10.201.2.10
-VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12 VIP_REMOTE=10.96.2.20
+POD1=10.201.1.10
+VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12
 ECHO=5002 UDP=5003
 
 for t in controller proxyd tunneld; do
@@ -44,39 +47,16 @@ command -v wrk >/dev/null 2>&1 && HAVE_WRK=1
 e2e_topology 2
 mkdir -p "$E2E_DIR/registry"
 cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
-svc() {	# name vip port proto node ip
-	cat <<Y
----
-apiVersion: v1
-kind: Service
-metadata: {name: $1, namespace: default}
-spec:
-  clusterIP: $2
-  ports:
-  - {name: p, port: $3, protocol: $4, targetPort: $3}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {name: $1, namespace: default}
-subsets:
-- addresses:
-  - {ip: $6, nodeName: $5}
-  ports:
-  - {name: p, port: $3, protocol: $4}
-Y
-}
-{
-	svc web $VIP_WEB 80 TCP edge-1 $POD1
-	svc echo $VIP_ECHO $ECHO TCP edge-1 $POD1
-	svc udp $VIP_UDP $UDP UDP edge-1 $POD1
-	svc remote-echo $VIP_REMOTE $ECHO TCP edge-2 $POD2
+{	# svc and eps: tests/e2e/proxy/registry.sh
+	svc web $VIP_WEB 80 TCP 80; eps web 80 TCP edge-1 $POD1
+	svc echo $VIP_ECHO $ECHO TCP $ECHO; eps echo $ECHO TCP edge-1 $POD1
+	svc udp $VIP_UDP $UDP UDP $UDP; eps udp $UDP UDP edge-1 $POD1
 } > "$E2E_DIR/registry/bench.yaml"
 
 for i in 1 2; do
 	e2e_config $i </dev/null >/dev/null
 	in_ns n$i ip route add default dev eth0	# ClusterIPs must route for OUTPUT nat
 done
-in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12	# direct anchor for the remote pod
 in_ns n1 sysctl -qw net.ipv4.tcp_tw_reuse=1
 in_ns n1 sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 for p in p1 p2; do in_ns $p sysctl -qw net.ipv4.tcp_tw_reuse=1; done
@@ -130,7 +110,6 @@ get() { in_ns n1 curl -sf -m 2 "$1" >/dev/null; }
 wait_for 20 get http://$VIP_WEB/ || bench_setup_fail "no HTTP through proxyd's ClusterIP"
 echo_ok() { in_ns n1 timeout 5 "$B/embench" pingpong "$1" 1 3 >/dev/null 2>&1; }
 wait_for 10 echo_ok $VIP_ECHO:$ECHO || bench_setup_fail "no echo through proxyd"
-wait_for 30 echo_ok $VIP_REMOTE:$ECHO || echo "  remote echo through proxyd + tunnel not working: remote latency skipped"
 PPID1=$(cat "$E2E_DIR/n1/proxyd.pid")
 
 # ---- HAProxy anchor on the node
@@ -168,47 +147,39 @@ wrk_rps() {	# url [extra args] -> req/s
 	in_ns n1 timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" 2>>"$E2E_DIR/wrk.err" |
 		awk '/^Requests\/sec:/ {printf "%.0f\n", $2}'
 }
-line() {	# label unit proxyd haproxy direct [aim-vs-haproxy]
-	local RH RD
-	RH=$(bench_ratio "$3" "$4"); RD=$(bench_ratio "$3" "$5")
-	printf 'proxy %s: proxyd %s %s  HAProxy: %s  direct: %s  ratio vs HAProxy: %s (aim >= 1.0, %s)  vs direct: %s\n' \
-		"$1" "${3:-failed}" "$2" "${4:-n/a}" "${5:-failed}" "$RH" "$(bench_verdict "$RH" ge 1.0)" "$RD"
+# one repetition for one name (bench_run): key=value figures
+pone() {	# proxyd | haproxy | direct
+	local web echo udp r
+	case $1 in
+	proxyd) web=http://$VIP_WEB/ echo=$VIP_ECHO:$ECHO udp=$VIP_UDP:$UDP ;;
+	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" ;;	# HAProxy has no UDP
+	direct) web=http://$POD1/ echo=$POD1:$ECHO udp=$POD1:$UDP ;;
+	esac
+	if [ $HAVE_WRK = 1 ]; then
+		echo "rps=$(wrk_rps "$web") rpsclose=$(wrk_rps "$web" -H "Connection: close")"
+	fi
+	r=$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$echo" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")
+	echo "conns=$(bench_field "$r" rate)"
+	[ -n "$udp" ] && echo "udp=$(bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$udp" 32 "$DUR")" rate)"
+	r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$echo" "$PING_N" 8 2>/dev/null)
+	echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
 }
-
-# ---- HTTP keep-alive and new connections (wrk)
-if [ $HAVE_WRK = 1 ]; then
-	P=$(wrk_rps http://$VIP_WEB/); H=""; [ -n "$HA_WEB" ] && H=$(wrk_rps "$HA_WEB"); D=$(wrk_rps http://$POD1/)
-	line "wrk keep-alive ($CONNS conns)" req/s "$P" "$H" "$D"
-	P=$(wrk_rps http://$VIP_WEB/ -H "Connection: close"); H=""
-	[ -n "$HA_WEB" ] && H=$(wrk_rps "$HA_WEB" -H "Connection: close")
-	D=$(wrk_rps http://$POD1/ -H "Connection: close")
-	line "new connections (wrk, Connection: close)" conn/s "$P" "$H" "$D"
-fi
-
-# ---- new connections: connect, 1-byte echo, close
-cr() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$1" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")" rate; }
-P=$(cr $VIP_ECHO:$ECHO); H=""; [ -n "$HA_ECHO" ] && H=$(cr "$HA_ECHO"); D=$(cr $POD1:$ECHO)
-line "new connections (connect + 1-byte echo + close, $CONNS parallel)" conn/s "$P" "$H" "$D"
-
-# ---- UDP
-ur() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$1" 32 "$DUR" 2>>"$E2E_DIR/ur.err")" rate; }
-P=$(ur $VIP_UDP:$UDP); D=$(ur $POD1:$UDP)
-echo "proxy UDP echo (64-byte datagrams, 32 in flight): proxyd ${P:-failed} dgram/s  direct: ${D:-failed} dgram/s  vs direct: $(bench_ratio "$P" "$D")  (HAProxy has no UDP)"
-
-# ---- latency, 1-byte echo
-ping() {	# addr -> "p50 p99"
-	local r
-	r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$1" 20000 8 2>/dev/null)
-	echo "$(bench_field "$r" p50_us) $(bench_field "$r" p99_us)"
+NAMES="proxyd direct"
+[ -n "$HA_WEB" ] && [ -n "$HA_ECHO" ] && NAMES="proxyd haproxy direct"
+# shellcheck disable=SC2086
+bench_run pone $NAMES
+A=$(echo $NAMES | cut -d' ' -f2-)
+# shellcheck disable=SC2086
+{
+	if [ $HAVE_WRK = 1 ]; then
+		bench_fig "wrk keep-alive ($CONNS conns), req/s" rps ">= 1.0x haproxy" proxyd $A
+		bench_fig "wrk Connection: close, req/s" rpsclose ">= 1.0x haproxy" proxyd $A
+	fi
+	bench_fig "new conns (connect + 1-byte echo + close, $CONNS parallel)/s" conns ">= 1.0x haproxy" proxyd $A
+	bench_fig "UDP echo, 64-byte dgrams/s (32 in flight)" udp ">= 0.8x direct" proxyd direct
+	bench_fig "1-byte echo p50, us, local endpoint" p50 "" proxyd $A
+	bench_fig "1-byte echo p99, us, local endpoint" p99 "" proxyd $A
 }
-read -r P50 P99 <<<"$(ping $VIP_ECHO:$ECHO)"
-read -r D50 D99 <<<"$(ping $POD1:$ECHO)"
-if [ -n "$HA_ECHO" ]; then read -r H50 H99 <<<"$(ping "$HA_ECHO")"; else H50=n/a H99=n/a; fi
-echo "proxy echo 1 byte, local endpoint: proxyd p50 $P50 us p99 $P99 us  HAProxy: p50 $H50 us p99 $H99 us  direct: p50 $D50 us p99 $D99 us  (added by proxyd: p50 +$(bench_sub "$P50" "$D50") us, p99 +$(bench_sub "$P99" "$D99") us)"
-read -r R50 R99 <<<"$(ping $VIP_REMOTE:$ECHO)"
-read -r E50 E99 <<<"$(ping $POD2:$ECHO)"
-A50=$(bench_sub "$R50" "$E50"); A99=$(bench_sub "$R99" "$E99")
-echo "proxy echo 1 byte, remote endpoint via proxyd + tunnel: p50 ${R50:-failed} us p99 ${R99:-failed} us  direct routed: p50 $E50 us p99 $E99 us  added: p50 +$A50 us ($(bench_verdict "$A50" le 50): <= 50)  p99 +$A99 us ($(bench_verdict "$A99" le 250): <= 250)"
 
 if [ $HAVE_WRK = 1 ]; then
 	bench_perf "proxyd, wrk keep-alive" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" http://$VIP_WEB/
@@ -219,5 +190,5 @@ bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32
 echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"
 [ -s "$E2E_DIR/wrk.err" ] && { echo "  wrk stderr:"; sort "$E2E_DIR/wrk.err" | uniq -c | head -5; }
 kill -0 "$PPID1" 2>/dev/null || bench_setup_fail "proxyd died during the run"
-echo "proxy bench done in $(bench_elapsed) s"
+bench_done
 exit 0

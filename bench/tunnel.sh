@@ -1,106 +1,113 @@
 #!/bin/bash
-# Tunnel data-path benchmark (DESIGN §8), printed, never asserted.
+# Tunnel benchmark on the user's path (DESIGN §8), printed, never asserted.
 #
-# Two nodes (edge-1, edge-2) on one LAN bridge, a pod behind edge-2, the
-# real controller (file registry) and tunneld on both; build/tunopen plays
-# proxyd's part on edge-1 (hands accepted connections to tunnel.sock).
-# Anchors measured in the same run over the same namespaces:
-#   - ssh -L (OpenSSH, chacha20-poly1305@openssh.com; sshd started here in
-#     edge-2's namespace with throwaway keys) to the same pod port;
-#   - plain TCP edge-1 -> pod on edge-2, routed through edge-2.
-# Figures: bulk throughput with 1 and 8 streams, 1-byte echo latency
-# (p50/p99) and RSS per idle tunneled stream.
+# A pod on edge-1 (on the node's cni0 bridge) connects to a ClusterIP whose
+# endpoint is a pod on edge-2: rules -> proxyd -> tunneld -> far tunneld ->
+# pod.  Every node runs controller, dnsd, proxyd and tunneld, started as
+# README says (as root, each switching to its own user).  Anchors, measured
+# in the same run and interleaved with ours (BENCH_REPS repetitions, medians):
+#   direct    the pod on edge-1 -> the pod on edge-2, routed by the nodes;
+#   ssh       ssh -L on edge-1 (chacha20-poly1305@openssh.com) to sshd on
+#             edge-2, forwarding to the pod; the pod connects to its gateway;
+#   edgemesh  KubeEdge's edgemesh-agent when EDGEMESH_AGENT names its binary:
+#             nodes 3 and 4 with one agent each (API: tests/fakeapi/fakeapi.py
+#             in each node's namespace), pod 3 -> ClusterIP -> pod 4.
+# Figures: one-stream bulk (iperf3, else embench), CPU-s per GB on each end
+# (utime+stime of the path's processes on each node), 1-byte echo p50/p99,
+# new connections/s (connect, 1-byte echo, close), idle RSS and PSS of
+# every daemon on a node, tunneld RSS per idle stream.
 #
 #   bash bench/tunnel.sh [build-dir]
-#   knobs: BULK_BYTES (1 GiB), BULK8_BYTES (256 MiB per stream), REPS (2),
-#          PING_N (20000), IDLE_N (1000), BENCH_PERF=1 (perf profile of tunneld)
+#   knobs: BENCH_REPS (3), BULK_SECS (3), PING_N (3000), CONN_SECS (2), IDLE_N (1000),
+#          EDGEMESH_AGENT (path), BENCH_PERF=1 (perf), BENCH_TRACE=1 (strace -c)
 set -u
+# a relative EDGEMESH_AGENT is relative to where we were started
+[ -n "${EDGEMESH_AGENT:-}" ] && EDGEMESH_AGENT=$(readlink -f "$EDGEMESH_AGENT")
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
 . bench/lib.sh
+. tests/e2e/proxy/registry.sh
 bench_init tunnel
 
-BULK_BYTES=${BULK_BYTES:-1073741824}
-BULK8_BYTES=${BULK8_BYTES:-268435456}
-REPS=${REPS:-2}
-PING_N=${PING_N:-20000}
+BULK_SECS=${BULK_SECS:-3}
+PING_N=${PING_N:-3000}
+CONN_SECS=${CONN_SECS:-2}
 IDLE_N=${IDLE_N:-1000}
-POD=10.201.2.10
-SINK=5001 ECHO=5002
+BULKP=5201 ECHOP=5002
+HZ=$(getconf CLK_TCK)
 
-for t in "$B/edgemesh-controller" "$B/edgemesh-tunneld" "$B/tunopen"; do
-	[ -x "$t" ] || bench_setup_fail "$t missing (run make)"
+for t in controller tunneld proxyd dnsd; do
+	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
 done
+EM=""
+if [ -n "${EDGEMESH_AGENT:-}" ]; then
+	[ -x "$EDGEMESH_AGENT" ] || bench_setup_fail "EDGEMESH_AGENT=$EDGEMESH_AGENT is not an executable"
+	EM=$EDGEMESH_AGENT
+fi
+HAVE_IPERF=0
+bench_apt iperf3 && command -v iperf3 >/dev/null 2>&1 && HAVE_IPERF=1
 
-e2e_topology 2
+e2e_topology "$([ -n "$EM" ] && echo 4 || echo 2)"
+# the direct anchor: each node routes the other's pod network
+in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12 || bench_setup_fail "route"
+in_ns n2 ip route add 10.201.1.0/24 via 10.200.0.11 || bench_setup_fail "route"
+
 mkdir -p "$E2E_DIR/registry"
 cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
-cat > "$E2E_DIR/registry/bench.yaml" <<Y
-apiVersion: v1
-kind: Service
-metadata:
-  name: bench
-  namespace: default
-spec:
-  clusterIP: 10.96.9.10
-  ports:
-  - {name: sink, port: $SINK, protocol: TCP, targetPort: $SINK}
-  - {name: echo, port: $ECHO, protocol: TCP, targetPort: $ECHO}
----
-apiVersion: v1
-kind: Endpoints
-metadata:
-  name: bench
-  namespace: default
-subsets:
-- addresses:
-  - {ip: $POD, nodeName: edge-2}
-  ports:
-  - {name: sink, port: $SINK, protocol: TCP}
-  - {name: echo, port: $ECHO, protocol: TCP}
+{
+	svc bench-bulk 10.96.9.10 $BULKP TCP $BULKP; eps bench-bulk $BULKP TCP edge-2 10.201.2.10
+	svc bench-echo 10.96.9.11 $ECHOP TCP $ECHOP; eps bench-echo $ECHOP TCP edge-2 10.201.2.10
+} >"$E2E_DIR/registry/bench.yaml"
+
+# pod servers (on pod 2, and pod 4 for EdgeMesh)
+for p in 2 $([ -n "$EM" ] && echo 4); do
+	if [ $HAVE_IPERF = 1 ]; then
+		bench_bg p$p iperf3 -s -p $BULKP
+	else
+		bench_bg p$p "$B/embench" sink $BULKP
+	fi
+	bench_bg p$p "$B/embench" echo $ECHOP
+	wait_for 10 bench_listening p$p $BULKP && wait_for 10 bench_listening p$p $ECHOP ||
+		bench_setup_fail "pod $p servers"
+done
+
+for i in 1 2; do
+	e2e_config "$i" >/dev/null <<Y
+  edgeDNS:
+    enable: true
+    upstreamServers: ["127.0.0.1:5353"]
 Y
-# plain TCP anchor: edge-1 reaches edge-2's pod network directly
-in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12 || bench_setup_fail "route"
-
-for i in 1 2; do
-	e2e_config "$i" </dev/null >/dev/null
 	e2e_daemon "$i" controller
-done
-sock_up() { [ -S "$E2E_DIR/n$1/run/tunnel.sock" ]; }
-for i in 1 2; do
 	e2e_daemon "$i" tunneld
-	wait_for 10 sock_up "$i" || bench_setup_fail "tunneld on node $i did not come up"
+	e2e_daemon "$i" proxyd
+	e2e_daemon "$i" dnsd
 done
-TPID1=$(cat "$E2E_DIR/n1/tunneld.pid") TPID2=$(cat "$E2E_DIR/n2/tunneld.pid")
-
-bench_bg p2 "$B/embench" sink $SINK
-bench_bg p2 "$B/embench" echo $ECHO
-wait_for 10 bench_listening p2 $SINK && wait_for 10 bench_listening p2 $ECHO ||
-	bench_setup_fail "pod servers"
-
-# forwarders into the tunnel on edge-1: 127.0.0.1:9001 -> sink, :9002 -> echo
-tunopen() {	# lport port
-	in_ns n1 "$B/tunopen" -r "$E2E_DIR/n1/run" -n edge-2 -t $POD -p "$2" \
-		-l "127.0.0.1:$1" >>"$E2E_DIR/tunopen-$1.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-	wait_for 10 grep -q listening "$E2E_DIR/tunopen-$1.log" || bench_setup_fail "tunopen $1"
+pids_of() {	# node -> our daemons' pids there
+	local d
+	for d in controller tunneld proxyd dnsd; do cat "$E2E_DIR/n$1/$d.pid"; done | tr '\n' ' '
 }
-tunopen 9001 $SINK
-tunopen 9002 $ECHO
-echo_ok() { in_ns n1 timeout 5 "$B/embench" pingpong "$1" 1 3 >/dev/null; }
-wait_for 30 echo_ok 127.0.0.1:9002 || bench_setup_fail "no echo through the tunnel"
-wait_for 10 echo_ok $POD:$ECHO || bench_setup_fail "no direct echo to the pod"
+OURS1=$(pids_of 1) OURS2=$(pids_of 2)
 
-# ssh -L anchor: sshd in edge-2's namespace, throwaway keys, own config
-SSHD_OK=0
+others() {	# node pids -> the node's processes not in pids
+	local p
+	for p in $(bench_ns_pids "$1"); do [[ " $2 " == *" $p "* ]] || echo "$p"; done | tr '\n' ' '
+}
+echo_ok() {	# ns host:port
+	in_ns "$1" timeout 5 "$B/embench" pingpong "$2" 1 3 >/dev/null
+}
+wait_for 30 echo_ok p1 10.96.9.11:$ECHOP || bench_setup_fail "no echo from pod 1 through the ClusterIP"
+wait_for 10 echo_ok p1 10.201.2.10:$ECHOP || bench_setup_fail "no direct echo pod 1 -> pod 2"
+
+# ---- ssh -L anchor: sshd in edge-2's namespace, throwaway keys, own config
+SSHD_OK=0 SSH1="" SSH2=""
 SD="$E2E_DIR/ssh"
 mkdir -p "$SD" /run/sshd
 chmod 700 "$SD"
-if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
+if [ -x /usr/sbin/sshd ] && command -v ssh >/dev/null 2>&1; then
 	ssh-keygen -q -t ed25519 -N '' -f "$SD/host_key" &&
 		ssh-keygen -q -t ed25519 -N '' -f "$SD/client_key" &&
 		cp "$SD/client_key.pub" "$SD/authorized_keys"
-	cat > "$SD/sshd_config" <<C
+	cat >"$SD/sshd_config" <<C
 ListenAddress 10.200.0.12:2222
 HostKey $SD/host_key
 AuthorizedKeysFile $SD/authorized_keys
@@ -117,83 +124,135 @@ LogLevel ERROR
 C
 	bench_bg n2 /usr/sbin/sshd -D -e -f "$SD/sshd_config"
 	if wait_for 10 bench_listening n2 2222; then
-		in_ns n1 ssh -F /dev/null -N -c chacha20-poly1305@openssh.com -i "$SD/client_key" \
+		bench_bg n1 ssh -F /dev/null -N -c chacha20-poly1305@openssh.com -i "$SD/client_key" \
 			-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
 			-o ExitOnForwardFailure=yes -o LogLevel=ERROR -p 2222 \
-			-L 127.0.0.1:9101:$POD:$SINK -L 127.0.0.1:9102:$POD:$ECHO \
-			root@10.200.0.12 >>"$E2E_DIR/ssh.log" 2>&1 &
-		E2E_PIDS="$E2E_PIDS $!"
-		wait_for 15 bench_listening n1 9101 && wait_for 10 echo_ok 127.0.0.1:9102 && SSHD_OK=1
+			-L 10.201.1.1:9101:10.201.2.10:$BULKP -L 10.201.1.1:9102:10.201.2.10:$ECHOP \
+			root@10.200.0.12
+		wait_for 15 bench_listening n1 9102 && wait_for 10 echo_ok p1 10.201.1.1:9102 && SSHD_OK=1
+		# ssh; sshd and its per-connection children: every other process of the node
+		SSH1=$(others n1 "$OURS1") SSH2=$(others n2 "$OURS2")
 	fi
 fi
-[ "$SSHD_OK" = 1 ] || { echo "  ssh -L anchor unavailable (sshd/ssh failed; see below), skipped"; tail -n 5 "$E2E_DIR/ssh.log" "$E2E_DIR/bg-n2.log" 2>/dev/null; }
+[ "$SSHD_OK" = 1 ] || { echo "  ssh -L anchor unavailable (sshd/ssh failed), skipped"; tail -n 5 "$E2E_DIR"/bg-n*.log 2>/dev/null; }
 
-echo "tunnel bench: 2 nodes in netns, tunneld both ends, $(nproc) cores (shared); anchors in the same run"
+# ---- EdgeMesh anchor (bench/edgemesh_lib.sh: nodes 3 and 4)
+EM_OK=0 EMP3="" EMP4=""
+if [ -n "$EM" ]; then
+	. bench/edgemesh_lib.sh
+	em_start && EM_OK=1
+	[ "$EM_OK" = 1 ] || echo "  EdgeMesh agent did not carry the echo (logs: n3/agent.log), anchor skipped"
+else
+	echo "  skipped: no EdgeMesh agent (set EDGEMESH_AGENT)"
+fi
 
-# ---- latency: 1-byte echo round trips
-ping() {	# addr -> "p50 p99"
-	local r
-	r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$1" "$PING_N" 10 2>/dev/null)
-	echo "$(bench_field "$r" p50_us) $(bench_field "$r" p99_us) $(bench_field "$r" n)"
+NAMES="ours direct"
+[ "$SSHD_OK" = 1 ] && NAMES="$NAMES ssh"
+[ "$EM_OK" = 1 ] && NAMES="$NAMES edgemesh"
+echo "tunnel bench: ClusterIP from a pod, $(nproc) cores (shared), $BENCH_REPS interleaved repetitions of: $NAMES;" \
+	"bulk by $([ $HAVE_IPERF = 1 ] && echo "iperf3 -t $BULK_SECS" || echo "embench bulk")"
+
+# ---- idle memory, before any load
+mb() { bench_mem "$@" | awk '{ printf "%.1f/%.1f", $1 / 1024, $2 / 1024 }'; }	# pids -> RSS/PSS MB
+mem_row() {	# when
+	local v anch=""
+	# shellcheck disable=SC2086
+	{
+		v="edge-1 $(mb $OURS1) edge-2 $(mb $OURS2)"
+		[ "$SSHD_OK" = 1 ] && anch="ssh -L: ssh $(mb $SSH1) sshd $(mb $SSH2)"
+		[ "$EM_OK" = 1 ] && anch="$anch edgemesh: $(mb $EMP3) + $(mb $EMP4)"
+	}
+	echo "idle memory $1, all 4 daemons of a node, RSS/PSS MB: $v  anchors RSS/PSS MB: ${anch:-none}  load $(bench_load)"
+	bench_row "idle RSS/PSS MB, 4 daemons ($1)" "$v" "${anch:--}" "PSS <= 8 MB"
 }
-read -r LT50 LT99 LTN <<<"$(ping 127.0.0.1:9002)"
-read -r LD50 LD99 LDN <<<"$(ping $POD:$ECHO)"
-if [ "$SSHD_OK" = 1 ]; then read -r LS50 LS99 _ <<<"$(ping 127.0.0.1:9102)"; else LS50=n/a LS99=n/a; fi
-A50=$(bench_sub "$LT50" "$LD50"); A99=$(bench_sub "$LT99" "$LD99")
-echo "tunnel echo 1 byte (n=$LTN/$LDN): p50 ${LT50} us  p99 ${LT99} us  direct: p50 ${LD50} us  p99 ${LD99} us  ssh -L: p50 ${LS50} us  p99 ${LS99} us"
-echo "  added over direct: p50 +${A50} us ($(bench_verdict "$A50" le 50): <= 50)  p99 +${A99} us ($(bench_verdict "$A99" le 250): <= 250)"
+sleep 1
+mem_row "at start"
 
-# ---- memory per idle stream (before the bulk runs, so the heap's high
-# water mark from bulk buffers does not hide the growth)
-sleep 0.5
-R1a=$(bench_rss "$TPID1") R2a=$(bench_rss "$TPID2")
-in_ns n1 "$B/embench" idle 127.0.0.1:9002 "$IDLE_N" 60 >"$E2E_DIR/idle.out" 2>&1 &
+# ---- memory per idle tunneled stream: IDLE_N idle connections from pod 1
+# through the ClusterIP (before the bulk runs, whose buffers raise the heap)
+T1=$(cat "$E2E_DIR/n1/tunneld.pid") T2=$(cat "$E2E_DIR/n2/tunneld.pid")
+R1a=$(bench_rss "$T1") R2a=$(bench_rss "$T2")
+in_ns p1 "$B/embench" idle 10.96.9.11:$ECHOP "$IDLE_N" 60 >"$E2E_DIR/idle.out" 2>&1 &
 IDLE=$!
 E2E_PIDS="$E2E_PIDS $IDLE"
 wait_for 60 grep -q ready "$E2E_DIR/idle.out"
 sleep 1
-R1b=$(bench_rss "$TPID1") R2b=$(bench_rss "$TPID2")
+R1b=$(bench_rss "$T1") R2b=$(bench_rss "$T2")
 NIDLE=$(sed -n 's/^ready n=//p' "$E2E_DIR/idle.out")
-kill "$IDLE" 2>/dev/null; wait "$IDLE" 2>/dev/null
-if [ -n "$NIDLE" ] && [ "$NIDLE" -gt 0 ]; then
-	K1=$(awk -v a="$R1a" -v b="$R1b" -v n="$NIDLE" 'BEGIN { printf "%.1f", (b - a) / n }')
-	K2=$(awk -v a="$R2a" -v b="$R2b" -v n="$NIDLE" 'BEGIN { printf "%.1f", (b - a) / n }')
-	KM=$(bench_max "$K1" "$K2")
-	echo "tunnel idle streams: $NIDLE open  tunneld RSS edge-1 ${R1a} -> ${R1b} KiB (${K1} KiB/stream)  edge-2 ${R2a} -> ${R2b} KiB (${K2} KiB/stream)  ($(bench_verdict "$KM" le 16): <= 16 KiB/stream)"
+kill "$IDLE" 2>/dev/null
+wait "$IDLE" 2>/dev/null
+if [ "${NIDLE:-0}" -gt 0 ]; then
+	K=$(awk -v a="$R1a" -v b="$R1b" -v c="$R2a" -v d="$R2b" -v n="$NIDLE" \
+		'BEGIN { x = (b - a) / n; y = (d - c) / n; printf "%.1f", (x > y ? x : y) }')
+	echo "idle streams: $NIDLE open; tunneld RSS edge-1 $R1a -> $R1b KiB, edge-2 $R2a -> $R2b KiB: $K KiB/stream at the larger end"
+	bench_row "KiB RSS per idle tunneled stream ($NIDLE)" "$K" "-" "<= 16 KiB"
 else
-	echo "tunnel idle streams: none opened ($(cat "$E2E_DIR/idle.out"))"
+	echo "idle streams: none opened ($(cat "$E2E_DIR/idle.out"))"
 fi
-sleep 1	# let the streams close before the bulk runs
+sleep 1
 
-# ---- bulk throughput
-bulk() {	# addr streams bytes -> MB/s or "" (skipped past the time budget)
-	local r
-	bench_time_left 150 || { echo "bulk run skipped: time budget" >>"$E2E_DIR/bulk.err"; return 0; }
-	r=$(in_ns n1 timeout 40 "$B/embench" bulk "$1" "$2" "$3" 20 2>>"$E2E_DIR/bulk.err")
-	[ "$(bench_field "$r" "done")" = 1 ] && bench_field "$r" mbps
+# ---- one repetition of one path: bulk with CPU on each end, echo, conn/s
+path() {	# name -> sets NS HOST BP EP P1 P2
+	case $1 in
+	ours) NS=p1 HOST=10.96.9.10 EHOST=10.96.9.11 BP=$BULKP EP=$ECHOP P1=$OURS1 P2=$OURS2 ;;
+	direct) NS=p1 HOST=10.201.2.10 EHOST=$HOST BP=$BULKP EP=$ECHOP P1="" P2="" ;;
+	ssh) NS=p1 HOST=10.201.1.1 EHOST=$HOST BP=9101 EP=9102 P1=$SSH1 P2=$SSH2 ;;
+	edgemesh) NS=p3 HOST=10.96.9.20 EHOST=10.96.9.21 BP=$BULKP EP=$ECHOP P1=$EMP3 P2=$EMP4 ;;
+	esac
 }
-bulk_case() {	# streams bytes-per-stream label
-	local n=$1 bytes=$2 label=$3 r t=() s=() p=() T S P
-	for r in $(seq 1 "$REPS"); do
-		t+=("$(bulk 127.0.0.1:9001 "$n" "$bytes")")
-		[ "$SSHD_OK" = 1 ] && s+=("$(bulk 127.0.0.1:9101 "$n" "$bytes")")
-		p+=("$(bulk $POD:$SINK "$n" "$bytes")")
-	done
-	T=$(bench_max "${t[@]}"); S=$(bench_max "${s[@]:-}"); P=$(bench_max "${p[@]}")
-	local RS RP
-	RS=$(bench_ratio "$T" "$S"); RP=$(bench_ratio "$T" "$P")
-	echo "tunnel bulk $label: ${T:-failed} MB/s  ssh -L: ${S:-n/a} MB/s  plain: ${P:-failed} MB/s  ratio vs ssh: $RS (aim >= 1.2, $(bench_verdict "$RS" ge 1.2))  vs plain: $RP  [best of $REPS; runs: tunnel ${t[*]}; ssh ${s[*]:-}; plain ${p[*]}]"
-	BULK_T=$T
+bulk() {	# -> "bytes mbit"
+	if [ $HAVE_IPERF = 1 ]; then
+		in_ns $NS timeout $((BULK_SECS + 15)) iperf3 -c $HOST -p $BP -t "$BULK_SECS" -J 2>/dev/null |
+			python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum_received"]; print(int(e["bytes"]), round(e["bits_per_second"]/1e6))' 2>/dev/null
+	else
+		local r
+		r=$(in_ns $NS timeout 30 "$B/embench" bulk $HOST:$BP 1 $((600 << 20)) 20)
+		[ "$(bench_field "$r" "done")" = 1 ] &&
+			echo "$(bench_field "$r" bytes) $(awk -v m="$(bench_field "$r" mbps)" 'BEGIN { printf "%.0f", m * 8 }')"
+	fi
 }
-bulk_case 1 "$BULK_BYTES" "1 stream ($((BULK_BYTES >> 20)) MiB)"
-echo "  one-stream absolute: ${BULK_T:-n/a} MB/s ($(bench_verdict "$(awk -v t="${BULK_T:-}" 'BEGIN { if (t != "") printf "%.3f", t / 1000; else print "n/a" }')" ge 0.6): >= 0.6 GB/s)"
-bulk_case 8 "$BULK8_BYTES" "8 streams (8 x $((BULK8_BYTES >> 20)) MiB)"
-[ -s "$E2E_DIR/bulk.err" ] && { echo "  bulk errors:"; sort "$E2E_DIR/bulk.err" | uniq -c | head -5; }
+cpu_gb() {	# ticks-before ticks-after bytes
+	[ -n "$P1" ] || return 0
+	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / hz / (n / 1e9) }'
+}
+one() {	# name -> key=value ...
+	local a1 a2 b1 b2 bytes mbit r c
+	path "$1"
+	a1=$(bench_cpu_ticks $P1) a2=$(bench_cpu_ticks $P2)
+	read -r bytes mbit <<<"$(bulk)"
+	b1=$(bench_cpu_ticks $P1) b2=$(bench_cpu_ticks $P2)
+	if [ -n "${bytes:-}" ]; then
+		echo "mbit=$mbit cpu1=$(cpu_gb "$a1" "$b1" "$bytes") cpu2=$(cpu_gb "$a2" "$b2" "$bytes")"
+		echo "cpu=$(cpu_gb $((a1 + a2)) $((b1 + b2)) "$bytes")"
+	fi
+	r=$(in_ns $NS timeout 20 "$B/embench" pingpong $EHOST:$EP "$PING_N" 10)
+	echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
+	c=$(in_ns $NS timeout $((CONN_SECS + 10)) "$B/embench" connrate $EHOST:$EP 1 "$CONN_SECS")
+	echo "conns=$(bench_field "$c" rate)"
+}
+# shellcheck disable=SC2086
+bench_run one $NAMES
+A=$(echo $NAMES | cut -d' ' -f2-)
 
-bench_perf "tunnel bulk 1 stream" "$TPID1,$TPID2" \
-	in_ns n1 timeout 60 "$B/embench" bulk 127.0.0.1:9001 1 "$BULK_BYTES" 50
-bench_perf "tunnel echo" "$TPID1,$TPID2" in_ns n1 timeout 30 "$B/embench" pingpong 127.0.0.1:9002 20000 5
+# shellcheck disable=SC2086
+{
+	bench_fig "bulk 1 stream, Mbit/s (higher better)" mbit ">= 1.5x ssh, >= 3x edgemesh" ours $A
+	bench_fig "CPU-s per GB, both ends (lower better)" cpu "<= 0.7x ssh" ours ${A/direct/}
+	bench_fig "CPU-s per GB, edge-1 (client end)" cpu1 "" ours ${A/direct/}
+	bench_fig "CPU-s per GB, edge-2 (pod end)" cpu2 "" ours ${A/direct/}
+	bench_fig "1-byte echo p50, us (lower better)" p50 "<= ssh" ours $A
+	bench_fig "1-byte echo p99, us (lower better)" p99 "added <= 250 us" ours $A
+	bench_fig "new connections/s, 1 at a time (higher better)" conns ">= 1.5x ssh" ours $A
+}
+AD=$(bench_sub "$(bench_median ours p99)" "$(bench_median direct p99)")
+echo "added echo latency over direct (medians): p50 +$(bench_sub "$(bench_median ours p50)" "$(bench_median direct p50)") us  p99 +$AD us  ($(bench_verdict "$AD" le 250): <= 250 us)"
+bench_row "echo p99 added over direct, us" "$AD" "-" "<= 250 us"
+sleep 2
+mem_row "after the runs"
 
-kill -0 "$TPID1" 2>/dev/null && kill -0 "$TPID2" 2>/dev/null || bench_setup_fail "a tunneld died during the run"
-echo "tunnel bench done in $(bench_elapsed) s"
+# ---- where the time goes (opt-in): strace -c and perf on our daemons
+[ -n "${BENCH_TRACE:-}${BENCH_PERF:-}" ] && . bench/trace_lib.sh && trace_all
+
+for p in $OURS1 $OURS2; do kill -0 "$p" 2>/dev/null || bench_setup_fail "a daemon died during the run"; done
+bench_done
 exit 0

@@ -210,3 +210,40 @@ fail:
 	replica_free(r);
 	return NULL;
 }
+
+/* The value of label k in a sample's rendered labels (k="v",...); "" if absent. */
+const char *
+ctl_label(const struct em_sample *s, const char *k, char *buf, size_t len)
+{
+	char pat[64];
+	const char *p, *e;
+
+	snprintf(pat, sizeof(pat), "%s=\"", k);
+	for (p = s->labels; (p = strstr(p, pat)) != NULL; p++)
+		if (p == s->labels || p[-1] == ',')
+			break;
+	if (p == NULL) {
+		snprintf(buf, len, "%s", "");
+		return buf;
+	}
+	p += strlen(pat);
+	for (e = p; *e != '\0' && *e != '"'; e++)
+		if (*e == '\\' && e[1] != '\0')
+			e++;
+	snprintf(buf, len, "%.*s", (int)(e - p), p);
+	return buf;
+}
+
+/* A daemon's sample of this metric in a node's samples, or NULL. */
+const struct em_sample *
+ctl_sample(const struct em_samples *ss, enum em_metric id, const char *daemon)
+{
+	char d[64];
+	size_t i;
+
+	for (i = 0; i < ss->n; i++)
+		if (ss->s[i].id == id &&
+		    strcmp(ctl_label(&ss->s[i], "daemon", d, sizeof(d)), daemon) == 0)
+			return &ss->s[i];
+	return NULL;
+}

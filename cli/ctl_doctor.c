@@ -38,29 +38,6 @@ doctor_fault(struct doctor *dr, const char *kind, const char *subject, const cha
 		printf("FAULT %s: %s\n      fix: %s\n", kind, what, fix);
 }
 
-/* The value of label k in a rendered label set (k="v",...), unescaped enough for names. */
-static const char *
-label(const struct em_sample *s, const char *k, char *buf, size_t len)
-{
-	char pat[64];
-	const char *p, *e;
-
-	snprintf(pat, sizeof(pat), "%s=\"", k);
-	for (p = s->labels; (p = strstr(p, pat)) != NULL; p++)
-		if (p == s->labels || p[-1] == ',')
-			break;
-	if (p == NULL) {
-		snprintf(buf, len, "%s", "");
-		return buf;
-	}
-	p += strlen(pat);
-	for (e = p; *e != '\0' && *e != '"'; e++)
-		if (*e == '\\' && e[1] != '\0')
-			e++;
-	snprintf(buf, len, "%.*s", (int)(e - p), p);
-	return buf;
-}
-
 static void
 check_daemons(struct doctor *dr, const struct ipc_status *st)
 {
@@ -106,14 +83,15 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 		switch (s->id) {
 		case EM_M_PEER_PSK_MISMATCH:
 			doctor_fault(
-			    dr, "psk-mismatch", label(s, "peer", a, sizeof(a)),
+			    dr, "psk-mismatch", ctl_label(s, "peer", a, sizeof(a)),
 			    "give every node the same PSK file (modules.edgeTunnel.psk.path; "
 			    "compare `edgemeshctl peers` fingerprints), then restart tunneld",
 			    "peer %s presents another PSK: fingerprint %s, ours %s", a,
-			    label(s, "theirs", b, sizeof(b)), label(s, "ours", c, sizeof(c)));
+			    ctl_label(s, "theirs", b, sizeof(b)),
+			    ctl_label(s, "ours", c, sizeof(c)));
 			break;
 		case EM_M_PEER_UP:
-			label(s, "peer", a, sizeof(a));
+			ctl_label(s, "peer", a, sizeof(a));
 			for (relay = 0, k = 0; k < dr->cfg->tunnel.n_relays; k++)
 				relay |= strcmp(dr->cfg->tunnel.relays[k].node_name, a) == 0;
 			if (!relay || s->value != 0)
@@ -123,7 +101,7 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 				 "firewalls), or name another relay",
 				 a, dr->cfg->tunnel.listen_port);
 			doctor_fault(dr, "relay-unreachable", a, fix, "relay %s is unreachable: %s",
-				     a, label(s, "error", b, sizeof(b))[0] ? b : "no session");
+				     a, ctl_label(s, "error", b, sizeof(b))[0] ? b : "no session");
 			break;
 		case EM_M_PEER_UNREACHABLE:
 			if (s->value == 0)
@@ -132,15 +110,16 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 				 "open TCP %d on this node (firewall, security group) or name a "
 				 "relay in modules.edgeTunnel.relayNodes",
 				 dr->cfg->tunnel.listen_port);
-			doctor_fault(dr, "tunnel-port-unreachable", label(s, "peer", a, sizeof(a)),
-				     fix, "peer %s cannot reach this node's tunnel port: %s", a,
-				     label(s, "error", b, sizeof(b)));
+			doctor_fault(dr, "tunnel-port-unreachable",
+				     ctl_label(s, "peer", a, sizeof(a)), fix,
+				     "peer %s cannot reach this node's tunnel port: %s", a,
+				     ctl_label(s, "error", b, sizeof(b)));
 			break;
 		case EM_M_DNS_UPSTREAM_UP:
 			if (s->value != 0)
 				break;
 			doctor_fault(
-			    dr, "dns-upstream", label(s, "upstream", a, sizeof(a)),
+			    dr, "dns-upstream", ctl_label(s, "upstream", a, sizeof(a)),
 			    "fix modules.edgeDNS.upstreamServers (or the resolv.conf dnsd read "
 			    "at start) so it names a resolver this node can reach",
 			    "DNS upstream %s did not answer", a);
@@ -149,11 +128,11 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 			if (s->value != 0)
 				break;
 			doctor_fault(
-			    dr, "registry", label(s, "source", a, sizeof(a)),
+			    dr, "registry", ctl_label(s, "source", a, sizeof(a)),
 			    "check kubeAPIConfig (master, kubeConfig, metaServer) and that the "
 			    "API server or edgecore's metaServer is up; for files, registry.path",
 			    "the registry %s is unreachable: %s", a,
-			    label(s, "error", b, sizeof(b)));
+			    ctl_label(s, "error", b, sizeof(b)));
 			break;
 		case EM_M_ISTIO_CRDS:
 			if (s->value != 0)

@@ -232,6 +232,7 @@ static const struct cfg_key cfg_keys[] = {
 	    proxy.hash_replicas, 1, 1000),
 	K_FLOAT("modules.edgeProxy.loadBalancer.consistentHash.load", proxy.hash_load, 1.0, 100.0),
 	K_SENUM("modules.edgeProxy.rulesBackend", proxy.rules_backend, rules_backends),
+	K_INT("modules.edgeProxy.udpIdleTimeout", proxy.udp_idle, 1, 3600),
 
 	K_SECTION("modules.edgeTunnel"),
 	K_BOOL("modules.edgeTunnel.enable", tunnel.enable),
@@ -1257,6 +1258,7 @@ config_defaults(struct em_config *cfg)
 	cfg->proxy.hash_replicas = 10;
 	cfg->proxy.hash_load = 1.25;
 	cfg_strlcpy(cfg->proxy.rules_backend, "auto", sizeof(cfg->proxy.rules_backend));
+	cfg->proxy.udp_idle = 30;
 
 	/* modules.edgeTunnel */
 	cfg->tunnel.listen_port = 20006;

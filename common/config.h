@@ -88,6 +88,7 @@ struct em_config {
 		int hash_replicas;	/* ...replicationFactor 10 */
 		double hash_load;	/* ...load 1.25 */
 		char rules_backend[16]; /* ours: rulesBackend: auto|nftables|iptables */
+		int udp_idle;		/* ours: udpIdleTimeout (s), 30; see udpflow.h */
 	} proxy;
 
 	/* modules.edgeTunnel */

@@ -18,7 +18,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_PERIOD  2.0
-#define DRAIN_MAX      2.0 /* s: in-flight connections finish after SIGTERM */
 
 /* --help: the text on stdout, exit 0; a bad option: on stderr, exit 2. */
 static void
@@ -202,6 +201,7 @@ daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
 	metrics_add(ss, EM_M_DAEMON_RSS, (double)proc_rss_kb() * 1024, NULL);
 	metrics_add(ss, EM_M_DAEMON_FDS, n, NULL);
 	metrics_add(ss, EM_M_DAEMON_UPTIME, (double)(time(NULL) - d->started), NULL);
+	privdrop_samples(ss);
 }
 
 static void
@@ -429,11 +429,9 @@ daemon_connect(struct em_daemon *d)
 	d->ctl =
 	    ipc_conn_new(d->loop, fd, IPC_MAX_CONTROL, daemon_dispatch_controller, ctl_closed, d);
 	ipc_hello_init(&h, d->name);
+	IPC_SEND(d->ctl, IPC_HELLO, ipc_pack_hello, &h);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_hello(&pk, &h);
-	ipc_conn_send_sbuf(d->ctl, IPC_HELLO, &sb, -1);
-	msgpack_sbuffer_clear(&sb);
 	ipc_pack_subscribe(&pk, d->topics);
 	ipc_conn_send_sbuf(d->ctl, IPC_SUBSCRIBE, &sb, -1);
 	msgpack_sbuffer_clear(&sb);
@@ -459,12 +457,28 @@ signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	daemon_stop(d);
 }
 
+/* Every change of the replica, logged once here, then the daemon's own handler. */
+static void
+daemon_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
+	      const struct em_object *cur)
+{
+	struct em_daemon *d = arg;
+
+	log_debug("%s %s %s",
+		  cur == NULL	? "delete"
+		  : old == NULL ? "add"
+				: "change",
+		  em_topic_name(t), key);
+	if (d->on_change != NULL)
+		d->on_change(d->arg, t, key, old, cur);
+}
+
 void
 daemon_start(struct em_daemon *d)
 {
 	double wd;
 
-	d->replica = replica_new(d->on_change, d->arg);
+	d->replica = replica_new(daemon_change, d);
 	d->backoff_ms = BACKOFF_MIN_MS;
 	srandom((unsigned)(getpid() ^ time(NULL)));
 	ev_timer_init(&d->reconnect_timer, reconnect_cb, 0., 0.);
@@ -489,12 +503,12 @@ static void
 drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct em_daemon *d = w->data;
-	size_t n = d->inflight(d->arg);
+	size_t n = d->busy(d->arg);
 
-	if (n > 0 && ev_now(loop) < d->drain_end)
+	if (n > 0 && ev_now(loop) < d->drain_until)
 		return;
 	if (n > 0)
-		log_warnx("%zu connections still open after %.0f s: closing them", n, DRAIN_MAX);
+		log_warnx("still %zu in hand after %.0f s: exiting anyway", n, DAEMON_DRAIN_MAX);
 	ev_timer_stop(loop, w);
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -504,18 +518,19 @@ daemon_stop(struct em_daemon *d)
 {
 	size_t n;
 
+	if (ev_is_active(&d->drain))
+		return; /* a second signal while draining */
 	if (d->on_shutdown != NULL)
 		d->on_shutdown(d->arg);
-	if (d->inflight != NULL && !ev_is_active(&d->drain_timer) &&
-	    (n = d->inflight(d->arg)) > 0) {
-		log_info("letting %zu connections finish (at most %.0f s)", n, DRAIN_MAX);
-		d->drain_end = ev_now(d->loop) + DRAIN_MAX;
-		ev_timer_init(&d->drain_timer, drain_cb, 0.02, 0.02);
-		d->drain_timer.data = d;
-		ev_timer_start(d->loop, &d->drain_timer);
+	if (d->busy == NULL || (n = d->busy(d->arg)) == 0) {
+		ev_break(d->loop, EVBREAK_ALL);
 		return;
 	}
-	ev_break(d->loop, EVBREAK_ALL);
+	log_info("finishing %zu connections in hand (new ones wait for the next process)", n);
+	d->drain_until = ev_now(d->loop) + DAEMON_DRAIN_MAX;
+	ev_timer_init(&d->drain, drain_cb, 0.02, 0.02);
+	d->drain.data = d;
+	ev_timer_start(d->loop, &d->drain);
 }
 
 void

@@ -49,10 +49,8 @@ struct em_daemon {
 	void (*on_synced)(void *arg); /* after the snapshot of every topic */
 	void (*fill_health)(void *arg, struct ipc_health *);
 	void (*fill_metrics)(void *arg, struct em_samples *); /* beside the base samples */
-	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT, before the loop ends */
-	/* connections still being served: after on_shutdown the loop runs on until
-	 * none is left, at most 2 s (a second signal: at once) */
-	size_t (*inflight)(void *arg);
+	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT: stop taking new work */
+	size_t (*busy)(void *arg);	/* work in hand a SIGTERM lets finish (DAEMON_DRAIN_MAX) */
 	void *arg;
 
 	struct ipc_acl acl; /* who may connect to our sockets */
@@ -71,8 +69,8 @@ struct em_daemon {
 	ev_timer reconnect_timer, health_timer;
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
-	ev_timer drain_timer;
-	ev_tstamp drain_end;
+	ev_timer drain; /* after SIGTERM: until busy() is 0 */
+	ev_tstamp drain_until;
 	struct em_samples samples; /* reused for each METRICS report */
 };
 
@@ -80,6 +78,12 @@ void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
 		 const struct em_opt *opts);
 void daemon_start(struct em_daemon *);
 void daemon_run(struct em_daemon *);
+/*
+ * SIGTERM: on_shutdown (stop accepting: the listening sockets wait in the
+ * controller for the next process), then the loop runs until busy() is 0 or
+ * DAEMON_DRAIN_MAX seconds have passed, so what is in hand is finished.
+ */
+#define DAEMON_DRAIN_MAX 10.0
 void daemon_stop(struct em_daemon *);
 /* The controller connection, for a daemon that sends its own messages. */
 int daemon_connected(const struct em_daemon *);
@@ -105,6 +109,8 @@ int daemon_state_dir(struct em_daemon *, char *out, size_t len);
 
 /* privdrop.c: keep only these capabilities (CAP_* numbers), switch to d->user. */
 void privdrop(struct em_daemon *, const int *caps, int ncaps);
+/* uid, capabilities, seccomp, no_new_privs, Landlock of this process, as a sample. */
+void privdrop_samples(struct em_samples *);
 /* The user privdrop() switches to: 0 and its ids; 1 staying as is; -1 unknown user. */
 int privdrop_user(const struct em_daemon *, uid_t *, gid_t *);
 /* sdnotify.c */

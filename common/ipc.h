@@ -111,6 +111,17 @@ struct ipc_conn *ipc_conn_new(struct ev_loop *, int fd, size_t max_frame, ipc_ms
  */
 int ipc_conn_send(struct ipc_conn *, uint16_t type, const void *payload, size_t len, int fd);
 int ipc_conn_send_sbuf(struct ipc_conn *, uint16_t type, msgpack_sbuffer *, int fd);
+/* Pack one message with its typed packer, pack(&packer, arg), and queue it. */
+#define IPC_SEND(conn, type, pack, arg)                                                            \
+	do {                                                                                       \
+		msgpack_sbuffer sb_;                                                               \
+		msgpack_packer pk_;                                                                \
+		msgpack_sbuffer_init(&sb_);                                                        \
+		msgpack_packer_init(&pk_, &sb_, msgpack_sbuffer_write);                            \
+		pack(&pk_, arg);                                                                   \
+		ipc_conn_send_sbuf(conn, type, &sb_, -1);                                          \
+		msgpack_sbuffer_destroy(&sb_);                                                     \
+	} while (0)
 /* Drop the peer: the close callback runs once with why, then it is freed. */
 void ipc_conn_drop(struct ipc_conn *, const char *why);
 /* Free without the callback. */

@@ -69,6 +69,9 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
 				"1 while the peer presents another PSK (theirs: its fingerprint)"},
     [EM_M_DNS_UPSTREAM_UP] = {"edgemesh_dns_upstream_up", EM_MT_GAUGE,
 			      "1 when the upstream answered the last query sent to it"},
+    [EM_M_DAEMON_PRIVS] = {"edgemesh_daemon_privileges", EM_MT_GAUGE,
+			   "1, labelled with what the daemon runs with: uid, effective "
+			   "capabilities, seccomp mode, no_new_privs, Landlock"},
     [EM_M_PEER_UNREACHABLE] = {"edgemesh_peer_reports_unreachable", EM_MT_GAUGE,
 			       "1 while the peer reports that it cannot dial this node directly"},
 };

@@ -4,8 +4,14 @@
  * TUN_RESULT answers by id.  The caller keeps its own fd until the result:
  * on failure it may try elsewhere (tunneld writes nothing to a stream it
  * failed to open), on success it closes its copy and tunneld owns the flow.
- * The socket is dialled lazily and again after a loss (at most once a
- * second); a loss fails every pending open.
+ * The socket is dialled lazily, and again at once after a loss.  An open
+ * never fails because tunnel.sock is briefly away (tunneld restarting): it
+ * waits, retried every 50-500 ms, up to TUNCLIENT_WAIT seconds; opens that
+ * tunneld had not answered when the connection was lost are sent again on
+ * the next one (tunclient keeps a dup of each fd until the result).  Only
+ * then does it fail, with the reason tunclient_unavailable, which is no
+ * fault of the target; until tunnel.sock answers again, later opens fail
+ * so at once (after one connect attempt) instead of waiting in turn.
  */
 #ifndef EM_TUNCLIENT_H
 #define EM_TUNCLIENT_H
@@ -14,7 +20,11 @@
 
 #include "ipc.h"
 
+#define TUNCLIENT_WAIT 3.0 /* seconds an open waits for tunnel.sock */
+
 typedef void (*tunclient_cb)(void *arg, int ok, const char *reason);
+/* The reason (this very pointer) of an open that never reached tunneld. */
+extern const char tunclient_unavailable[];
 
 struct tunclient;
 struct tunclient *tunclient_new(struct ev_loop *, const char *runtime_dir, const char *name);
@@ -22,7 +32,7 @@ void tunclient_free(struct tunclient *);
 /*
  * Hand a dup of fd to tunneld for o (its id is set here and returned in
  * *id); its cb runs once with the outcome, never from inside this call.
- * -1: tunneld is not reachable now, cb will not run.
+ * -1 only when the fd cannot be duplicated; cb will not run then.
  */
 int tunclient_open(struct tunclient *, int fd, struct ipc_tun_open *o, tunclient_cb, void *arg,
 		   uint64_t *id);

@@ -210,8 +210,6 @@ send_status(struct server *srv, struct client *to)
 {
 	struct ipc_status st;
 	struct ipc_status_row *row;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	struct client *c;
 	size_t k, j;
 	int i, found;
@@ -248,11 +246,7 @@ send_status(struct server *srv, struct client *to)
 				snprintf(row->detail, sizeof(row->detail), "last seen: pid %u, %s",
 					 srv->gone[j].pid, srv->gone[j].detail);
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_status(&pk, &st);
-	ipc_conn_send_sbuf(to->conn, IPC_STATUS, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(to->conn, IPC_STATUS, ipc_pack_status, &st);
 }
 
 static struct stored_fd *
@@ -576,15 +570,9 @@ static void
 send_metrics(struct server *srv, struct client *to)
 {
 	struct em_samples all = {0};
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 
 	server_samples(srv, &all);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_metrics(&pk, &all);
-	ipc_conn_send_sbuf(to->conn, IPC_METRICS, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(to->conn, IPC_METRICS, ipc_pack_metrics, &all);
 	metrics_free(&all);
 }
 
@@ -627,6 +615,7 @@ server_free(struct server *srv)
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (srv->clients[i] != NULL) {
 			ipc_conn_free(srv->clients[i]->conn);
+			metrics_free(&srv->clients[i]->samples);
 			free(srv->clients[i]);
 		}
 	}

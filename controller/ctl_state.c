@@ -39,7 +39,7 @@ struct state {
 	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
 	struct alloc *alloc;	 /* NULL: every Service brings its clusterIP */
-	struct hmap *alloc_todo; /* "ns/name" of Services to give an address */
+	struct hmap *alloc_waiting; /* "ns/name" of Services to give an address */
 	struct hmap *alloc_full; /* ... that found the range full */
 	int alloc_freed;	 /* an address came free: retry alloc_full */
 	int alloc_pruned;	 /* the table loaded from disk was checked */
@@ -114,7 +114,7 @@ state_free(struct state *s)
 		hmap_free(s->dirty[i], NULL);
 	}
 	hmap_free(s->slices_by_svc, slice_set_free);
-	hmap_free(s->alloc_todo, NULL);
+	hmap_free(s->alloc_waiting, NULL);
 	hmap_free(s->alloc_full, NULL);
 	alloc_free(s->alloc);
 	free(s);
@@ -125,7 +125,7 @@ state_set_alloc(struct state *s, struct alloc *a)
 {
 	alloc_free(s->alloc);
 	s->alloc = a;
-	s->alloc_todo = s->alloc_todo != NULL ? s->alloc_todo : hmap_new();
+	s->alloc_waiting = s->alloc_waiting != NULL ? s->alloc_waiting : hmap_new();
 	s->alloc_full = s->alloc_full != NULL ? s->alloc_full : hmap_new();
 	s->alloc_pruned = 0;
 }
@@ -260,14 +260,14 @@ alloc_put(struct state *s, const char *key, const struct kobj *old, const struct
 		log_info("registry: Service %s takes clusterIP %s, which Service %s had been "
 			 "given; %s gets another",
 			 key, svc->cluster_ips[i], displaced, displaced);
-		hmap_put(s->alloc_todo, displaced, (void *)1);
+		hmap_put(s->alloc_waiting, displaced, (void *)1);
 		hmap_put(s->dirty[EM_TOPIC_SERVICES], displaced, (void *)1);
 	}
 	if (svc_wants_ip(svc)) {
-		hmap_put(s->alloc_todo, key, (void *)1);
+		hmap_put(s->alloc_waiting, key, (void *)1);
 		return;
 	}
-	hmap_del(s->alloc_todo, key);
+	hmap_del(s->alloc_waiting, key);
 	hmap_del(s->alloc_full, key);
 	if (alloc_release(s->alloc, key))
 		s->alloc_freed = 1;
@@ -277,7 +277,7 @@ static void
 alloc_del(struct state *s, const char *key, const struct kobj *old)
 {
 	alloc_unclaim_svc(s, old->u.svc);
-	hmap_del(s->alloc_todo, key);
+	hmap_del(s->alloc_waiting, key);
 	hmap_del(s->alloc_full, key);
 	if (alloc_release(s->alloc, key))
 		s->alloc_freed = 1;
@@ -495,12 +495,12 @@ alloc_commit(struct state *s)
 	if (s->alloc_freed) {
 		hmap_iter_init(&it);
 		while (hmap_next(s->alloc_full, &it, &key, &v))
-			hmap_put(s->alloc_todo, key, (void *)1);
+			hmap_put(s->alloc_waiting, key, (void *)1);
 		s->alloc_freed = 0;
 	}
-	keys = hmap_keys(s->alloc_todo, &n);
+	keys = hmap_keys(s->alloc_waiting, &n);
 	for (i = 0; i < n; i++) {
-		hmap_del(s->alloc_todo, keys[i]);
+		hmap_del(s->alloc_waiting, keys[i]);
 		hmap_del(s->alloc_full, keys[i]);
 		if ((k = raw_get(s, KOBJ_SERVICE, keys[i])) == NULL || !svc_wants_ip(k->u.svc))
 			continue;

@@ -209,11 +209,6 @@ dnsd_change(void *arg, enum em_topic t, const char *key, const struct em_object 
 	struct dnsd_state *s = arg;
 	const struct em_object *o = cur != NULL ? cur : old;
 
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
 	if (o == NULL)
 		return;
 	if (s->cache_dns) {

@@ -24,11 +24,6 @@ gatewayd_change(void *arg, enum em_topic t, const char *key, const struct em_obj
 {
 	struct gw *g = arg;
 
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
 	if (t == EM_TOPIC_GATEWAYS)
 		gw_listen_schedule(g);
 }
@@ -57,6 +52,13 @@ gatewayd_health(void *arg, struct ipc_health *h)
 		 replica_count(g->d->replica, EM_TOPIC_GATEWAYS), hmap_count(g->listeners),
 		 g->nconns, (unsigned long long)g->accepted, (unsigned long long)g->served,
 		 (unsigned long long)g->errors);
+}
+
+/* Connections in hand: a SIGTERM lets them finish (listeners wait in the controller). */
+static size_t
+gatewayd_busy(void *arg)
+{
+	return ((struct gw *)arg)->nconns;
 }
 
 static void
@@ -94,6 +96,7 @@ main(int argc, char **argv)
 	d.on_change = gatewayd_change;
 	d.on_synced = gatewayd_synced;
 	d.fill_health = gatewayd_health;
+	d.busy = gatewayd_busy;
 	d.fill_metrics = gw_stats_fill;
 	d.on_shutdown = gatewayd_shutdown;
 	d.arg = &g;

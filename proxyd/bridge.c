@@ -1,8 +1,8 @@
 /*
  * The edgemesh0 device with the bridge address (commonConfig.bridgeDeviceName
- * and bridgeDeviceIP), and the policy routing that UDP TPROXY needs for
- * packets from local processes (fwmark -> a table with a local default
- * route on lo).  Plain rtnetlink, no ip(8).  Where the kernel has no
+ * and bridgeDeviceIP), and the removal of the policy routing (fwmark -> a
+ * table with a local default route on lo) that proxyd set up while UDP
+ * used TPROXY.  Plain rtnetlink, no ip(8).  Where the kernel has no
  * `dummy` link type we fall back to a bridge link (what EdgeMesh creates),
  * and where that fails too, to the address on lo.
  */
@@ -31,33 +31,6 @@ struct nlreq {
 	} u;
 	char buf[512];
 };
-
-static void
-nl_attr(struct nlreq *r, unsigned short type, const void *data, size_t len)
-{
-	struct rtattr *rta = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->nh.nlmsg_len));
-
-	rta->rta_type = type;
-	rta->rta_len = (unsigned short)RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(rta), data, len);
-	r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
-}
-
-static struct rtattr *
-nl_nest(struct nlreq *r, unsigned short type)
-{
-	struct rtattr *rta = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->nh.nlmsg_len));
-
-	nl_attr(r, type, NULL, 0);
-	return rta;
-}
-
-static void
-nl_nest_end(struct nlreq *r, struct rtattr *nest)
-{
-	nest->rta_len = (unsigned short)((char *)r + r->nh.nlmsg_len - (char *)nest);
-}
 
 static void
 nl_init(struct nlreq *r, uint16_t type, uint16_t flags, size_t hdrlen)
@@ -114,14 +87,14 @@ static int
 link_add(const char *dev, const char *kind)
 {
 	struct nlreq r;
-	struct rtattr *li;
+	struct nlattr *li;
 
 	nl_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifinfomsg));
 	r.u.ifi.ifi_family = AF_UNSPEC;
-	nl_attr(&r, IFLA_IFNAME, dev, strlen(dev) + 1);
-	li = nl_nest(&r, IFLA_LINKINFO);
-	nl_attr(&r, IFLA_INFO_KIND, kind, strlen(kind));
-	nl_nest_end(&r, li);
+	nl_put(&r.nh, sizeof(r), IFLA_IFNAME, dev, strlen(dev) + 1);
+	li = nl_put(&r.nh, sizeof(r), IFLA_LINKINFO, NULL, 0);
+	nl_put(&r.nh, sizeof(r), IFLA_INFO_KIND, kind, strlen(kind));
+	nl_nest_end(&r.nh, li);
 	return nl_talk(&r);
 }
 
@@ -160,8 +133,8 @@ addr_op(uint16_t op, int ifindex, struct in_addr a)
 	r.u.ifa.ifa_prefixlen = 32;
 	r.u.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
 	r.u.ifa.ifa_index = (unsigned)ifindex;
-	nl_attr(&r, IFA_LOCAL, &a, sizeof(a));
-	nl_attr(&r, IFA_ADDRESS, &a, sizeof(a));
+	nl_put(&r.nh, sizeof(r), IFA_LOCAL, &a, sizeof(a));
+	nl_put(&r.nh, sizeof(r), IFA_ADDRESS, &a, sizeof(a));
 	return nl_talk(&r);
 }
 
@@ -258,34 +231,33 @@ bridge_cleanup(const char *dev, const char *ip)
 }
 
 static int
-rule_op(uint16_t op)
+rule_del(void)
 {
 	struct nlreq r;
 	uint32_t v;
 
-	nl_init(&r, op, op == RTM_NEWRULE ? NLM_F_CREATE | NLM_F_EXCL : 0,
-		sizeof(struct fib_rule_hdr));
+	nl_init(&r, RTM_DELRULE, 0, sizeof(struct fib_rule_hdr));
 	r.u.frh.family = AF_INET;
 	r.u.frh.action = FR_ACT_TO_TBL;
 	r.u.frh.table = RT_TABLE_UNSPEC;
 	v = PROXY_FWMARK;
-	nl_attr(&r, FRA_FWMARK, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), FRA_FWMARK, &v, sizeof(v));
 	v = PROXY_FWMASK;
-	nl_attr(&r, FRA_FWMASK, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), FRA_FWMASK, &v, sizeof(v));
 	v = PROXY_RT_TABLE;
-	nl_attr(&r, FRA_TABLE, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), FRA_TABLE, &v, sizeof(v));
 	v = PROXY_RULE_PRIO;
-	nl_attr(&r, FRA_PRIORITY, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), FRA_PRIORITY, &v, sizeof(v));
 	return nl_talk(&r);
 }
 
 static int
-route_op(uint16_t op)
+route_del(void)
 {
 	struct nlreq r;
 	uint32_t v;
 
-	nl_init(&r, op, op == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0, sizeof(struct rtmsg));
+	nl_init(&r, RTM_DELROUTE, 0, sizeof(struct rtmsg));
 	r.u.rtm.rtm_family = AF_INET;
 	r.u.rtm.rtm_dst_len = 0;
 	r.u.rtm.rtm_table = RT_TABLE_UNSPEC;
@@ -293,35 +265,17 @@ route_op(uint16_t op)
 	r.u.rtm.rtm_scope = RT_SCOPE_HOST;
 	r.u.rtm.rtm_type = RTN_LOCAL;
 	v = PROXY_RT_TABLE;
-	nl_attr(&r, RTA_TABLE, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), RTA_TABLE, &v, sizeof(v));
 	v = if_nametoindex("lo");
-	nl_attr(&r, RTA_OIF, &v, sizeof(v));
+	nl_put(&r.nh, sizeof(r), RTA_OIF, &v, sizeof(v));
 	return nl_talk(&r);
-}
-
-int
-route_setup(void)
-{
-	int e;
-
-	if ((e = rule_op(RTM_NEWRULE)) != 0 && e != -EEXIST) {
-		log_warnx("cannot add ip rule fwmark %#x/%#x lookup %d: %s", PROXY_FWMARK,
-			  PROXY_FWMASK, PROXY_RT_TABLE, strerror(-e));
-		return -1;
-	}
-	if ((e = route_op(RTM_NEWROUTE)) != 0 && e != -EEXIST) {
-		log_warnx("cannot add local 0.0.0.0/0 dev lo table %d: %s", PROXY_RT_TABLE,
-			  strerror(-e));
-		return -1;
-	}
-	return 0;
 }
 
 int
 route_cleanup(void)
 {
-	while (rule_op(RTM_DELRULE) == 0)
+	while (rule_del() == 0)
 		;
-	route_op(RTM_DELROUTE);
+	route_del();
 	return 0;
 }

@@ -17,6 +17,7 @@ proxy_metrics_fill(void *arg, struct em_samples *ss)
 	char port[16];
 	void *val;
 
+	proxy_udp_count_flows(p);
 	hmap_iter_init(&it);
 	while (hmap_next(p->vips, &it, &key, &val)) {
 		v = val;
@@ -29,6 +30,9 @@ proxy_metrics_fill(void *arg, struct em_samples *ss)
 			    port, "endpoint", "local", NULL);
 		metrics_add(ss, EM_M_SVC_PICKS, (double)v->n_picks[0], "service", v->svc, "port",
 			    port, "endpoint", "remote", NULL);
+		if (v->proto == EM_PROTO_UDP)
+			metrics_add(ss, EM_M_SVC_UDP_FLOWS, (double)v->n_flows, "service", v->svc,
+				    "port", port, NULL);
 	}
 	metrics_add(ss, EM_M_RULE_RESYNCS, (double)p->n_resyncs, NULL);
 	metrics_add(ss, EM_M_RULES_DISPLACED, (double)p->n_displaced, NULL);

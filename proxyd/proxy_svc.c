@@ -21,7 +21,7 @@ struct pd_svcrec {
 };
 
 void
-svc_init(struct proxyd *p)
+proxy_svc_init(struct proxyd *p)
 {
 	p->vips = hmap_new();
 	p->svcs = hmap_new();
@@ -140,7 +140,7 @@ svcrec_free(void *arg)
 }
 
 void
-svc_update(struct proxyd *p, const char *svckey)
+proxy_svc_update(struct proxyd *p, const char *svckey)
 {
 	const struct em_object *so, *eo;
 	const struct em_service *s = NULL;
@@ -213,7 +213,7 @@ svc_update(struct proxyd *p, const char *svckey)
 
 /* After a snapshot: rebuild everything, drop services that went away. */
 void
-svc_resync(struct proxyd *p)
+proxy_svc_resync(struct proxyd *p)
 {
 	struct replica_iter ri;
 	const struct em_object *o;
@@ -224,17 +224,17 @@ svc_resync(struct proxyd *p)
 
 	replica_iter_init(&ri);
 	while (replica_next(p->d->replica, EM_TOPIC_SERVICES, &ri, &o))
-		svc_update(p, em_object_key(o, key, sizeof(key)));
+		proxy_svc_update(p, em_object_key(o, key, sizeof(key)));
 	hmap_iter_init(&it);
 	while (hmap_next(p->svcs, &it, &k, &val))
 		if (replica_get(p->d->replica, EM_TOPIC_SERVICES, k) == NULL) {
 			snprintf(key, sizeof(key), "%s", k);
-			svc_update(p, key);
+			proxy_svc_update(p, key);
 		}
 }
 
 struct pd_vip *
-svc_lookup(struct proxyd *p, const struct sockaddr_in *sa, int proto)
+proxy_svc_lookup(struct proxyd *p, const struct sockaddr_in *sa, int proto)
 {
 	char ip[INET_ADDRSTRLEN], key[80];
 
@@ -245,8 +245,8 @@ svc_lookup(struct proxyd *p, const struct sockaddr_in *sa, int proto)
 }
 
 int
-svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key, size_t keylen,
-	 char (*tried)[PD_EPID_LEN], int ntried)
+proxy_svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key,
+	       size_t keylen, char (*tried)[PD_EPID_LEN], int ntried)
 {
 	unsigned char *skip;
 	double now = ev_now(p->loop);
@@ -276,7 +276,7 @@ svc_pick(struct proxyd *p, struct pd_vip *v, const char *client, const char *key
 }
 
 void
-svc_ep_failed(struct proxyd *p, const char *vipkey, const char *epid)
+proxy_svc_ep_failed(struct proxyd *p, const char *vipkey, const char *epid)
 {
 	struct pd_vip *v;
 	size_t i;

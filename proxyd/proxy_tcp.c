@@ -28,7 +28,8 @@
 #include "proxyd.h"
 #include "relay.h"
 
-enum conn_state { C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_RELAY };
+/* C_ANSWERED: tunneld answered the hand-off; nothing of it is left to cancel */
+enum conn_state { C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_ANSWERED, C_RELAY };
 
 struct pd_conn {
 	struct proxyd *p;
@@ -73,7 +74,7 @@ conn_close(struct pd_conn *c, const char *why)
 		relay_stop(&c->rl);
 	ev_timer_stop(p->loop, &c->timer);
 	if (c->state == C_TUNNEL)
-		tun_cancel(p, c->tun_id);
+		proxy_tun_cancel(p, c->tun_id);
 	if (c->state == C_PARKED)
 		p->tcp->nparked--;
 	if (c->cfd != -1)
@@ -110,7 +111,7 @@ ep_failed(struct pd_conn *c, const char *why)
 {
 	log_info("tcp %s -> %s: endpoint %s failed: %s", c->client_txt, c->vipkey,
 		 c->tried[c->ntried - 1], why);
-	svc_ep_failed(c->p, c->vipkey, c->tried[c->ntried - 1]);
+	proxy_svc_ep_failed(c->p, c->vipkey, c->tried[c->ntried - 1]);
 	conn_next(c);
 }
 
@@ -168,10 +169,17 @@ tun_cb(void *arg, int ok, const char *reason)
 	struct pd_conn *c = arg;
 
 	ev_timer_stop(c->p->loop, &c->timer);
-	c->state = C_CONNECT; /* no tun_cancel in close */
+	c->state = C_ANSWERED;
 	if (ok) {
 		c->p->n_tunneled++;
 		conn_close(c, NULL); /* tunneld owns its copy of the client fd */
+		return;
+	}
+	if (reason == tunclient_unavailable) {
+		/* tunneld stayed away: the endpoint is not marked down */
+		log_info("tcp %s -> %s: endpoint %s: %s", c->client_txt, c->vipkey,
+			 c->tried[c->ntried - 1], reason);
+		conn_next(c);
 		return;
 	}
 	ep_failed(c, reason);
@@ -198,8 +206,8 @@ conn_next(struct pd_conn *c)
 		conn_close(c, "service gone");
 		return;
 	}
-	idx = svc_pick(p, v, c->client_ip, c->havekey ? c->key : NULL, strlen(c->key), c->tried,
-		       c->ntried);
+	idx = proxy_svc_pick(p, v, c->client_ip, c->havekey ? c->key : NULL, strlen(c->key),
+			     c->tried, c->ntried);
 	if (idx == -1) {
 		p->n_fail++;
 		v->n_fail++;
@@ -213,9 +221,9 @@ conn_next(struct pd_conn *c)
 	if (!ep->local) {
 		log_debug("tcp %s -> %s: endpoint %s via tunnel to %s", c->client_txt, c->vipkey,
 			  ep->id, ep->node);
-		if (tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP, c->client_txt,
-			     tun_cb, c, &c->tun_id) == -1) {
-			ep_failed(c, "tunneld unavailable");
+		if (proxy_tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP,
+				   c->client_txt, tun_cb, c, &c->tun_id) == -1) {
+			conn_next(c); /* no fd to hand over: not the endpoint's fault */
 			return;
 		}
 		c->state = C_TUNNEL;
@@ -315,7 +323,7 @@ conn_start(struct pd_conn *c)
 	struct proxyd *p = c->p;
 	struct pd_vip *v;
 
-	if ((v = svc_lookup(p, &c->orig, EM_PROTO_TCP)) == NULL) {
+	if ((v = proxy_svc_lookup(p, &c->orig, EM_PROTO_TCP)) == NULL) {
 		conn_close(c, "not a proxied service");
 		return;
 	}
@@ -389,7 +397,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int
-tcp_listen(struct proxyd *p)
+proxy_tcp_listen(struct proxyd *p)
 {
 	struct sockaddr_in sa;
 	int one = 1;
@@ -420,7 +428,7 @@ keep:
 }
 
 void
-tcp_start(struct proxyd *p)
+proxy_tcp_start(struct proxyd *p)
 {
 	ev_io_init(&p->tcp->accept_w, accept_cb, p->tcp->lfd, EV_READ);
 	p->tcp->accept_w.data = p;
@@ -428,14 +436,7 @@ tcp_start(struct proxyd *p)
 }
 
 void
-tcp_stop(struct proxyd *p)
-{
-	if (p->tcp != NULL)
-		ev_io_stop(p->loop, &p->tcp->accept_w);
-}
-
-void
-tcp_synced(struct proxyd *p)
+proxy_tcp_synced(struct proxyd *p)
 {
 	struct pd_conn *c, *tmp;
 
@@ -451,7 +452,15 @@ tcp_synced(struct proxyd *p)
 }
 
 size_t
-tcp_count(const struct proxyd *p)
+proxy_tcp_count(const struct proxyd *p)
 {
 	return p->tcp ? p->tcp->nconns : 0;
+}
+
+/* SIGTERM: take no new connection (they wait in the kept socket's backlog). */
+void
+proxy_tcp_quiesce(struct proxyd *p)
+{
+	if (p->tcp != NULL)
+		ev_io_stop(p->loop, &p->tcp->accept_w);
 }

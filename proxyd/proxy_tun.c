@@ -9,14 +9,14 @@
 #include "proxyd.h"
 
 void
-tun_init(struct proxyd *p)
+proxy_tun_init(struct proxyd *p)
 {
 	p->tun = tunclient_new(p->loop, p->d->cfg.runtime_dir, "proxyd");
 }
 
 int
-tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t port, int proto,
-	 const char *client, tun_result_cb cb, void *arg, uint64_t *id)
+proxy_tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t port, int proto,
+	       const char *client, tun_result_cb cb, void *arg, uint64_t *id)
 {
 	struct ipc_tun_open o;
 
@@ -30,7 +30,7 @@ tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t po
 }
 
 void
-tun_cancel(struct proxyd *p, uint64_t id)
+proxy_tun_cancel(struct proxyd *p, uint64_t id)
 {
 	tunclient_cancel(p->tun, id);
 }

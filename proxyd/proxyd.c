@@ -2,11 +2,12 @@
  * edgemesh-proxyd: service redirect rules, TCP/UDP proxying and load balancing.
  * This file holds main(): options, config, privileges, the event loop.
  *
- * Order: the device and its address, policy routing, the two listening
- * sockets and the rules backend are set up as root; then privdrop() keeps
- * only CAP_NET_ADMIN and CAP_NET_BIND_SERVICE (UDP replies leave from
- * ClusterIP:port, often below 1024) (and makes it inheritable for the nft/iptables
- * children).  Rules from a previous run stay in place until the first
+ * Order: the device and its address, the two listening sockets, the
+ * conntrack socket and the rules backend are set up as root; then
+ * privdrop() keeps only CAP_NET_ADMIN (rules, conntrack lookups; made
+ * inheritable for the nft/iptables children).  Nothing is bound after
+ * that: UDP no longer binds flow sockets to ClusterIP:port, so
+ * CAP_NET_BIND_SERVICE is not kept.  Rules from a previous run stay in place until the first
  * controller snapshot, then are replaced atomically; connections that
  * arrive before it wait (bounded) instead of being refused.
  */
@@ -27,7 +28,8 @@ static const char *opt_port, *opt_kind;
 static const struct em_opt proxyd_opts[] = {
     {"cleanup", 0, &opt_cleanup, NULL,
      "remove the redirect rules, policy routing and the device, then exit"},
-    {"port", 1, NULL, &opt_port, "the TCP redirect / UDP TPROXY port (default 10801)"},
+    {"port", 1, NULL, &opt_port,
+     "the port TCP and UDP service traffic is DNATed to (default 10801)"},
     {"device-kind", 1, NULL, &opt_kind,
      "auto|dummy|bridge|lo: how to create the bridge device (default auto)"},
     {NULL, 0, NULL, NULL, NULL},
@@ -39,15 +41,10 @@ proxyd_change(void *arg, enum em_topic t, const char *key, const struct em_objec
 {
 	struct proxyd *p = arg;
 
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
 	if (!p->synced)
 		return;
 	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
-		svc_update(p, key);
+		proxy_svc_update(p, key);
 }
 
 static void
@@ -55,12 +52,12 @@ proxyd_synced(void *arg)
 {
 	struct proxyd *p = arg;
 
-	svc_resync(p);
+	proxy_svc_resync(p);
 	if (!p->synced) {
 		p->synced = 1;
 		rules_sync_full(p);
 		ev_timer_start(p->loop, &p->rules_check);
-		tcp_synced(p);
+		proxy_tcp_synced(p);
 	}
 	log_info("synced: %zu service ports", hmap_count(p->vips));
 }
@@ -72,24 +69,26 @@ proxyd_health(void *arg, struct ipc_health *h)
 
 	snprintf(h->detail, sizeof(h->detail),
 		 "services=%zu endpoints=%zu ports=%zu rules=%s tcp=%zu udp=%zu conns=%llu "
-		 "tunneled=%llu failed=%llu",
+		 "tunneled=%llu failed=%llu udp_evicted=%llu",
 		 replica_count(p->d->replica, EM_TOPIC_SERVICES),
 		 replica_count(p->d->replica, EM_TOPIC_ENDPOINTS), hmap_count(p->vips), p->rb->name,
-		 tcp_count(p), udp_count(p), (unsigned long long)p->n_conns,
-		 (unsigned long long)p->n_tunneled, (unsigned long long)p->n_fail);
+		 proxy_tcp_count(p), proxy_udp_count(p), (unsigned long long)p->n_conns,
+		 (unsigned long long)p->n_tunneled, (unsigned long long)p->n_fail,
+		 (unsigned long long)proxy_udp_evicted(p));
 }
 
 static void
 proxyd_shutdown(void *arg)
 {
-	tcp_stop(arg); /* the connections in flight finish (daemon.c) */
+	proxy_tcp_quiesce(arg);
 	log_info("exiting; the redirect rules stay in place (--cleanup removes them)");
 }
 
+/* Connections proxyd relays itself (local endpoints, or not yet handed to tunneld). */
 static size_t
-proxyd_inflight(void *arg)
+proxyd_busy(void *arg)
 {
-	return tcp_count(arg);
+	return proxy_tcp_count(arg);
 }
 
 int
@@ -97,8 +96,8 @@ main(int argc, char **argv)
 {
 	static struct em_daemon d;
 	static struct proxyd p;
-	/* NET_BIND_SERVICE: UDP flow sockets bind to ClusterIP:port, often < 1024 */
-	const int caps[] = {CAP_NET_ADMIN, CAP_NET_BIND_SERVICE};
+	/* NET_ADMIN: the rules (children) and conntrack lookups */
+	const int caps[] = {CAP_NET_ADMIN};
 	int kind, port;
 
 	daemon_init(&d, "proxyd", argc, argv, proxyd_opts);
@@ -126,9 +125,8 @@ main(int argc, char **argv)
 			  "started");
 	if (bridge_setup(d.cfg.bridge_device, d.cfg.bridge_ip, kind) == -1)
 		fatalx("cannot set up %s with %s", d.cfg.bridge_device, d.cfg.bridge_ip);
-	if (route_setup() == -1)
-		log_warnx("UDP services will not work for local processes");
-	if (tcp_listen(&p) == -1 || udp_listen(&p) == -1)
+	route_cleanup(); /* what a proxyd from before UDP DNAT left */
+	if (proxy_tcp_listen(&p) == -1 || proxy_udp_listen(&p) == -1)
 		fatalx("cannot listen on %s:%d", d.cfg.bridge_ip, port);
 	if (rules_init(&p, d.cfg.proxy.rules_backend) == -1)
 		fatalx("no usable rules backend");
@@ -136,10 +134,10 @@ main(int argc, char **argv)
 	privdrop(&d, caps, (int)(sizeof(caps) / sizeof(caps[0])));
 	rules_caps_for_children();
 
-	svc_init(&p);
-	tun_init(&p);
-	tcp_start(&p);
-	udp_start(&p);
+	proxy_svc_init(&p);
+	proxy_tun_init(&p);
+	proxy_tcp_start(&p);
+	proxy_udp_start(&p);
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_SERVICES) | EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) |
 		   EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
@@ -147,7 +145,7 @@ main(int argc, char **argv)
 	d.on_synced = proxyd_synced;
 	d.fill_health = proxyd_health;
 	d.on_shutdown = proxyd_shutdown;
-	d.inflight = proxyd_inflight;
+	d.busy = proxyd_busy;
 	d.fill_metrics = proxy_metrics_fill;
 	d.arg = &p;
 	daemon_start(&d);

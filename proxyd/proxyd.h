@@ -18,21 +18,21 @@
 #include "lb.h"
 #include "model.h"
 
-#define PROXY_PORT_DEFAULT 10801    /* TCP redirect target and UDP TPROXY port */
-#define PROXY_FWMARK	   0x1e0000 /* UDP TPROXY policy routing mark */
-#define PROXY_FWMASK	   0xff0000
-#define PROXY_RT_TABLE	   216 /* local route table for marked packets */
-#define PROXY_RULE_PRIO	   9216
+#define PROXY_PORT_DEFAULT 10801 /* the DNAT target of TCP and UDP service ports */
+/* policy routing of proxyd versions that used UDP TPROXY: --cleanup and start-up remove it */
+#define PROXY_FWMARK	0x1e0000
+#define PROXY_FWMASK	0xff0000
+#define PROXY_RT_TABLE	216
+#define PROXY_RULE_PRIO 9216
 
 #define PROXY_CONNECT_TIMEOUT 1.0  /* per endpoint attempt */
 #define PROXY_CONNECT_TRIES   4	   /* endpoints tried per connection */
 #define PROXY_DOWN_TIME	      10.0 /* a failed endpoint is skipped this long */
 #define PROXY_PEEK_MAX	      4096 /* bytes peeked for an HTTP header */
 #define PROXY_PEEK_TIMEOUT    2.0
-#define PROXY_UDP_BATCH	      64 /* datagrams per recvmmsg/sendmmsg */
-#define PROXY_UDP_ROUNDS      2	 /* batches per socket per event */
-#define PROXY_UDP_IDLE	      30.0
-#define PROXY_UDP_MAX	      4096 /* flows */
+#define PROXY_UDP_BATCH	      64   /* datagrams per recvmmsg/sendmmsg */
+#define PROXY_UDP_ROUNDS      2	   /* batches per socket per event */
+#define PROXY_UDP_MAX	      4096 /* flows; then the least recently used is evicted */
 #define PROXY_PARK_MAX	      1024 /* connections waiting for the first sync */
 #define PROXY_RULES_CHECK     10.0 /* seconds between rule checks */
 
@@ -59,6 +59,7 @@ struct pd_vip {
 	struct lb lb;
 	int mark;			      /* rebuild bookkeeping */
 	uint64_t n_conns, n_fail, n_picks[2]; /* metrics; picks: [remote, local] */
+	size_t n_flows;			      /* metrics: its UDP flows, counted at report */
 };
 
 struct rules_backend;
@@ -96,8 +97,7 @@ int bridge_parse_kind(const char *);
 /* Create the device (dummy, else bridge, else the address on lo); returns the kind used. */
 int bridge_setup(const char *dev, const char *ip, int kind);
 int bridge_cleanup(const char *dev, const char *ip);
-int route_setup(void); /* ip rule fwmark -> table, local default route */
-int route_cleanup(void);
+int route_cleanup(void); /* the fwmark rule and table of older versions (UDP TPROXY) */
 
 /* rules.c: desired redirect rules, batching, periodic check */
 struct rules_backend {
@@ -119,36 +119,54 @@ void rules_caps_for_children(void);
 int rules_key_parse(const char *key, char *ip, size_t iplen, uint16_t *port, int *proto);
 
 /* proxy_svc.c: the service table */
-void svc_init(struct proxyd *);
-void svc_update(struct proxyd *, const char *svckey);
-void svc_resync(struct proxyd *);
-struct pd_vip *svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
+void proxy_svc_init(struct proxyd *);
+void proxy_svc_update(struct proxyd *, const char *svckey);
+void proxy_svc_resync(struct proxyd *);
+struct pd_vip *proxy_svc_lookup(struct proxyd *, const struct sockaddr_in *, int proto);
 /* Choose an endpoint of vip, not one of the ntried ids tried already; -1 if none. */
-int svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key, size_t keylen,
-	     char (*tried)[PD_EPID_LEN], int ntried);
-void svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
+int proxy_svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key,
+		   size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
+void proxy_svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
 
 /* listen_keep.c */
 int listen_reuse(struct proxyd *, const char *key, int type);
 
 /* proxy_tcp.c */
-int tcp_listen(struct proxyd *);
-void tcp_start(struct proxyd *);
-void tcp_synced(struct proxyd *);
-size_t tcp_count(const struct proxyd *);
-void tcp_stop(struct proxyd *); /* accept no more: the parked socket queues for the next proxyd */
+int proxy_tcp_listen(struct proxyd *);
+void proxy_tcp_start(struct proxyd *);
+void proxy_tcp_synced(struct proxyd *);
+size_t proxy_tcp_count(const struct proxyd *);
+void proxy_tcp_quiesce(struct proxyd *);
 
 /* proxy_udp.c */
-int udp_listen(struct proxyd *);
-void udp_start(struct proxyd *);
-size_t udp_count(const struct proxyd *);
+int proxy_udp_listen(struct proxyd *);
+void proxy_udp_start(struct proxyd *);
+size_t proxy_udp_count(const struct proxyd *);
+/* Count each service port's UDP flows into its n_flows. */
+void proxy_udp_count_flows(struct proxyd *);
+uint64_t proxy_udp_evicted(const struct proxyd *);
+
+/* netlink.c: attributes of a netlink request (nlmsghdr at the start of cap bytes) */
+struct nlmsghdr;
+struct nlattr;
+/* Append an attribute (data NULL, len 0: a nest to close with nl_nest_end). */
+struct nlattr *nl_put(struct nlmsghdr *, size_t cap, uint16_t type, const void *data, size_t len);
+void nl_nest_end(struct nlmsghdr *, struct nlattr *nest);
+/* The attribute `type` among attrs[0..len), NULL if absent or malformed. */
+const struct nlattr *nl_get(const void *attrs, size_t len, uint16_t type);
+
+/* proxy_ct.c: the original destination of a DNATed UDP flow (ctnetlink) */
+int proxy_ct_open(void);
+/* local: our bridgeIP:port; client: the sender; 0 with *orig = ClusterIP:port, or -1 */
+int proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
+		      struct sockaddr_in *orig);
 
 /* proxy_tun.c: hand-off to tunneld */
 typedef tunclient_cb tun_result_cb;
-void tun_init(struct proxyd *);
+void proxy_tun_init(struct proxyd *);
 /* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
-int tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port, int proto,
-	     const char *client, tun_result_cb, void *arg, uint64_t *id);
-void tun_cancel(struct proxyd *, uint64_t id);
+int proxy_tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,
+		   int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
+void proxy_tun_cancel(struct proxyd *, uint64_t id);
 
 #endif

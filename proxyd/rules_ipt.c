@@ -2,12 +2,12 @@
  * iptables fallback (where nft is absent), with EdgeMesh's chain names and
  * comments (edgemesh-features §3.2) so that users' greps keep working:
  *
- *   nat    PREROUTING -> KUBE-PORTALS-CONTAINER  -p tcp -d VIP --dport P -j DNAT BIP:PORT
+ *   nat    PREROUTING -> KUBE-PORTALS-CONTAINER  -p tcp|udp -d VIP --dport P -j DNAT BIP:PORT
  *   nat    OUTPUT     -> KUBE-PORTALS-HOST       (same)
- *   mangle PREROUTING -> KUBE-PORTALS-CONTAINER  -p udp ... -j TPROXY --on-ip BIP --on-port PORT
- *   mangle OUTPUT     -> KUBE-PORTALS-HOST       -p udp ... -j MARK
  *
  * The jumps are inserted at position 1 (before kube-proxy's KUBE-SERVICES).
+ * The mangle chains of versions that sent UDP through TPROXY are removed
+ * by the full install.
  * Without sets a service change is still one rule per chain, applied with
  * iptables-restore --noflush; the full install rewrites our chains only.
  */
@@ -22,6 +22,8 @@
 
 #define JUMP_COMMENT "handle ClusterIPs; NOTE: this must be before the NodePort rules"
 
+/* the mangle jumps (the last two) are only removed: UDP TPROXY of older versions */
+#define JUMPS_NAT 2
 static const struct {
 	const char *table, *hook, *chain;
 } jumps[] = {
@@ -32,34 +34,25 @@ static const struct {
 };
 
 static void
-ipt_rule(FILE *f, const char *op, const char *chain, int mangle, const char *key,
-	 const char *comment, const char *bip, unsigned port)
+ipt_rule(FILE *f, const char *op, const char *chain, const char *key, const char *comment,
+	 const char *bip, unsigned port)
 {
 	char ip[46];
 	uint16_t sport;
 	int proto;
+	const char *pn;
 
 	if (rules_key_parse(key, ip, sizeof(ip), &sport, &proto) == -1)
 		return;
-	if (!mangle && proto == EM_PROTO_TCP)
-		fprintf(f,
-			"%s %s -m comment --comment \"%s\" -p tcp -m tcp -d %s/32 --dport %u "
-			"-j DNAT --to-destination %s:%u\n",
-			op, chain, comment, ip, sport, bip, port);
-	else if (mangle && proto == EM_PROTO_UDP && strcmp(chain, "KUBE-PORTALS-CONTAINER") == 0)
-		fprintf(f,
-			"%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
-			"-j TPROXY --on-port %u --on-ip %s --tproxy-mark %#x/%#x\n",
-			op, chain, comment, ip, sport, port, bip, PROXY_FWMARK, PROXY_FWMASK);
-	else if (mangle && proto == EM_PROTO_UDP)
-		fprintf(f,
-			"%s %s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
-			"-j MARK --set-xmark %#x/%#x\n",
-			op, chain, comment, ip, sport, PROXY_FWMARK, PROXY_FWMASK);
+	pn = proto == EM_PROTO_UDP ? "udp" : "tcp";
+	fprintf(f,
+		"%s %s -m comment --comment \"%s\" -p %s -m %s -d %s/32 --dport %u "
+		"-j DNAT --to-destination %s:%u\n",
+		op, chain, comment, pn, pn, ip, sport, bip, port);
 }
 
 static void
-ipt_rules(FILE *f, const char *op, struct hmap *m, int mangle, const char *bip, unsigned port)
+ipt_rules(FILE *f, const char *op, struct hmap *m, const char *bip, unsigned port)
 {
 	struct hmap_iter it;
 	const char *k;
@@ -67,8 +60,8 @@ ipt_rules(FILE *f, const char *op, struct hmap *m, int mangle, const char *bip, 
 
 	hmap_iter_init(&it);
 	while (hmap_next(m, &it, &k, &v)) {
-		ipt_rule(f, op, "KUBE-PORTALS-CONTAINER", mangle, k, v, bip, port);
-		ipt_rule(f, op, "KUBE-PORTALS-HOST", mangle, k, v, bip, port);
+		ipt_rule(f, op, "KUBE-PORTALS-CONTAINER", k, v, bip, port);
+		ipt_rule(f, op, "KUBE-PORTALS-HOST", k, v, bip, port);
 	}
 }
 
@@ -85,6 +78,7 @@ ipt_restore(char *buf, size_t len, const char *what)
 	return 0;
 }
 
+/* add: the nat jumps (if missing); else remove every jump, the mangle ones too */
 static int
 ipt_jumps(int add)
 {
@@ -92,7 +86,7 @@ ipt_jumps(int add)
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
+	for (i = 0; i < (add ? JUMPS_NAT : sizeof(jumps) / sizeof(jumps[0])); i++) {
 		const char *chk[] = {"iptables",  "-w",		 "-t", jumps[i].table,
 				     "-C",	  jumps[i].hook, "-m", "comment",
 				     "--comment", JUMP_COMMENT,	 "-j", jumps[i].chain,
@@ -117,6 +111,36 @@ ipt_jumps(int add)
 	return rc;
 }
 
+/* The mangle chains (UDP TPROXY) a proxyd from before UDP DNAT left, if any. */
+static void
+ipt_mangle_legacy(void)
+{
+	static const char *const probe[] = {"iptables",		 "-w", "-t", "mangle", "-n", "-L",
+					    "KUBE-PORTALS-HOST", NULL};
+	static const char *const argv[] = {"iptables-restore", "--noflush", NULL};
+	static const char txt[] = "*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n"
+				  ":KUBE-PORTALS-HOST - [0:0]\n-X KUBE-PORTALS-CONTAINER\n"
+				  "-X KUBE-PORTALS-HOST\nCOMMIT\n";
+	char out[512];
+	size_t i;
+
+	if (rules_run(probe, "", 0, out, sizeof(out)) == -1)
+		return; /* none */
+	for (i = JUMPS_NAT; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
+		const char *del[] = {"iptables",  "-w",		 "-t", jumps[i].table,
+				     "-D",	  jumps[i].hook, "-m", "comment",
+				     "--comment", JUMP_COMMENT,	 "-j", jumps[i].chain,
+				     NULL};
+
+		while (rules_run(del, "", 0, out, sizeof(out)) == 0)
+			;
+	}
+	if (rules_run(argv, txt, sizeof(txt) - 1, out, sizeof(out)) == -1)
+		log_warnx("iptables: removing the mangle chains of UDP TPROXY: %s", out);
+	else
+		log_info("iptables: removed the mangle chains of UDP TPROXY (older version)");
+}
+
 static int
 ipt_full(struct proxyd *p)
 {
@@ -129,12 +153,10 @@ ipt_full(struct proxyd *p)
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return -1;
 	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
-	ipt_rules(f, "-A", p->rules, 0, bip, p->port);
-	fprintf(f,
-		"COMMIT\n*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
-	ipt_rules(f, "-A", p->rules, 1, bip, p->port);
+	ipt_rules(f, "-A", p->rules, bip, p->port);
 	fprintf(f, "COMMIT\n");
 	fclose(f);
+	ipt_mangle_legacy();
 	rc = ipt_restore(buf, len, "full install");
 	free(buf);
 	if (rc == 0)
@@ -154,11 +176,8 @@ ipt_apply(struct proxyd *p)
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return -1;
 	fprintf(f, "*nat\n");
-	ipt_rules(f, "-D", p->rdel, 0, bip, p->port);
-	ipt_rules(f, "-A", p->radd, 0, bip, p->port);
-	fprintf(f, "COMMIT\n*mangle\n");
-	ipt_rules(f, "-D", p->rdel, 1, bip, p->port);
-	ipt_rules(f, "-A", p->radd, 1, bip, p->port);
+	ipt_rules(f, "-D", p->rdel, bip, p->port);
+	ipt_rules(f, "-A", p->radd, bip, p->port);
 	fprintf(f, "COMMIT\n");
 	fclose(f);
 	rc = ipt_restore(buf, len, "update");
@@ -180,7 +199,7 @@ ipt_check(struct proxyd *p)
 
 	hmap_iter_init(&it);
 	while (hmap_next(p->rules, &it, &k, &v))
-		want += strstr(k, "/tcp") != NULL ? 2 : 0;
+		want += 2;
 	if (rules_run(argv, "", 0, out, cap) == -1 || ipt_jumps(1) == -1)
 		goto done;
 	for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)

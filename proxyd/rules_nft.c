@@ -5,9 +5,10 @@
  * transaction.
  *
  *   nat prerouting/output  ip daddr . tcp dport @svc_tcp dnat to BIP:PORT
- *   mangle prerouting      ... udp ... @svc_udp mark set M tproxy to BIP:PORT
- *   route output           ... udp ... @svc_udp mark set M  (re-routed to lo,
- *                          then seen by mangle prerouting)
+ *                          ip daddr . udp dport @svc_udp dnat to BIP:PORT
+ *
+ * UDP is DNATed too, not TPROXYed: TPROXY does not reach us from pods on a
+ * bridge with br_netfilter on; proxy_ct.c finds the ClusterIP in conntrack.
  */
 #include <arpa/inet.h>
 
@@ -107,15 +108,12 @@ nft_full(struct proxyd *p)
 	}
 	sb_printf(&b,
 		  "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
-		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
+		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
+		  "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n"
 		  "\tchain nat_output { type nat hook output priority -110; policy accept; "
-		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; }\n"
-		  "\tchain mangle_prerouting { type filter hook prerouting priority -160; policy "
-		  "accept; meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x "
-		  "tproxy to %s:%u accept; }\n"
-		  "\tchain mangle_output { type route hook output priority -160; policy accept; "
-		  "meta l4proto udp ip daddr . udp dport @svc_udp meta mark set %#x; }\n}\n",
-		  bip, p->port, bip, p->port, PROXY_FWMARK, bip, p->port, PROXY_FWMARK);
+		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
+		  "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n}\n",
+		  bip, p->port, bip, p->port, bip, p->port, bip, p->port);
 	rc = nft_exec(&b, "full install");
 	free(b.s);
 	return rc;
@@ -158,15 +156,16 @@ nft_check(struct proxyd *p)
 	static const char *const argv[] = {"nft", "list", "table", "ip", "edgemesh", NULL};
 	const size_t cap = 4u << 20;
 	char *out = xcalloc(1, cap), *s, want[64], bip[INET_ADDRSTRLEN];
-	size_t n = 0;
+	size_t n = 0, ndnat = 0;
 	int rc = -1;
 
 	if (rules_run(argv, "", 0, out, cap) == -1)
 		goto done;
 	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
 	snprintf(want, sizeof(want), "dnat to %s:%u", bip, p->port);
-	if ((s = strstr(out, want)) == NULL || strstr(s + 1, want) == NULL ||
-	    strstr(out, "tproxy to") == NULL || strstr(out, "chain mangle_output") == NULL)
+	for (s = out; (s = strstr(s, want)) != NULL; s++)
+		ndnat++;
+	if (ndnat != 4 || strstr(out, "tproxy") != NULL)
 		goto done;
 	if (strlen(out) < cap - 1) {
 		/* count set elements: "<digit> . <digit>" */

@@ -14,6 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 . tests/e2e/lib.sh
+. tests/e2e/sshd_lib.sh
 e2e_init demo
 E2E_NAME=demo
 
@@ -87,19 +88,11 @@ say "edge-1: dig hostname-svc.default.svc.cluster.local"
 in_ns n1 dig +short +time=2 +tries=1 hostname-svc.default.svc.cluster.local @169.254.96.16
 
 say "edge-1: ssh root@cloud-1, by node name, through socksd and the tunnel"
-K="$E2E_DIR/ssh"
-mkdir -p "$K" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$K/host" && ssh-keygen -q -t ed25519 -N '' -f "$K/client"
-cp "$K/client.pub" "$K/authorized_keys"
-printf 'Port 22\nListenAddress 10.200.0.13\nHostKey %s/host\nPidFile %s/sshd.pid\nAuthorizedKeysFile %s/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nStrictModes no\n' \
-	"$K" "$K" "$K" > "$K/sshd_config"
-in_ns n3 /usr/sbin/sshd -D -e -f "$K/sshd_config" 2>/dev/null &
-E2E_PIDS="$E2E_PIDS $!"
+e2e_sshd n3 10.200.0.13
 e2e_daemon 1 socksd
 wait_for 10 in_ns n1 sh -c "ss -lnt | grep -q 169.254.96.16:10800"
 echo '  $ ssh -o "ProxyCommand nc -X 5 -x 169.254.96.16:10800 %h %p" root@cloud-1 ip -4 -o addr show eth0'
-in_ns n1 timeout 20 ssh -F /dev/null -i "$K/client" -o StrictHostKeyChecking=no \
-	-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR \
+in_ns n1 timeout 20 $SSH -o LogLevel=ERROR \
 	-o "ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p" root@cloud-1 \
 	'ip -4 -o addr show eth0' | awk '{print "  " $2 " " $4 "   <- cloud-1'"'"'s address: the shell ran there"}' ||
 	echo "  (ssh failed)"

@@ -37,25 +37,16 @@ done < "$R/usr/share/edgemesh/libs"
 
 # The users and groups of k8s/base/05-daemonset.yaml (runAsUser / -u), so that
 # getpwuid names them and an ipcUsers-less config (EdgeMesh's) admits them.
-{
-	echo "root:x:0:0:root:/nonexistent:/usr/sbin/nologin"
-	i=1
-	for d in $DAEMONS; do
-		echo "edgemesh-$d:x:1000$i:1000$i:EdgeMesh-C $d:/nonexistent:/usr/sbin/nologin"
-		i=$((i + 1))
-	done
-	echo "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"
-} > "$R/etc/passwd"
-{
-	echo "root:x:0:"
-	i=1
-	for d in $DAEMONS; do
-		echo "edgemesh-$d:x:1000$i:"
-		i=$((i + 1))
-	done
-	echo "edgemesh:x:10000:"
-	echo "nogroup:x:65534:"
-} > "$R/etc/group"
+echo "root:x:0:0:root:/nonexistent:/usr/sbin/nologin" > "$R/etc/passwd"
+echo "root:x:0:" > "$R/etc/group"
+i=1
+for d in $DAEMONS; do
+	echo "edgemesh-$d:x:1000$i:1000$i:EdgeMesh-C $d:/nonexistent:/usr/sbin/nologin" >> "$R/etc/passwd"
+	echo "edgemesh-$d:x:1000$i:" >> "$R/etc/group"
+	i=$((i + 1))
+done
+echo "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin" >> "$R/etc/passwd"
+printf 'edgemesh:x:10000:\nnogroup:x:65534:\n' >> "$R/etc/group"
 printf 'hosts: files dns\npasswd: files\ngroup: files\n' > "$R/etc/nsswitch.conf"
 : > "$R/etc/resolv.conf"
 : > "$R/etc/hosts"

@@ -361,6 +361,18 @@ socks_start(struct socksd *s)
 }
 
 void
+socks_quiesce(struct socksd *s)
+{
+	ev_io_stop(s->loop, &s->aw);
+}
+
+size_t
+socks_busy(const struct socksd *s)
+{
+	return s->nconns;
+}
+
+void
 socks_stop(struct socksd *s)
 {
 	struct sconn *c;

@@ -60,7 +60,13 @@ socksd_shutdown(void *arg)
 	struct em_daemon *d = arg;
 
 	ev_timer_stop(d->loop, &hold);
-	socks_stop(the_socksd);
+	socks_quiesce(the_socksd);
+}
+
+static size_t
+socksd_busy(void *arg)
+{
+	return socks_busy(the_socksd);
 }
 
 /* Bind before privileges go; IP_FREEBIND: edgemesh0 may not have its address yet. */
@@ -125,12 +131,14 @@ main(int argc, char **argv)
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
 	d.fill_health = socksd_health;
 	d.on_shutdown = socksd_shutdown;
+	d.busy = socksd_busy;
 	d.on_synced = socksd_synced;
 	d.arg = &d;
 	ev_timer_init(&hold, socksd_hold_cb, HOLD_SECONDS, 0.);
 	ev_timer_start(d.loop, &hold);
 	daemon_start(&d);
 	daemon_run(&d);
+	socks_stop(the_socksd);
 	free(the_socksd);
 	close(lfd);
 	return 0;

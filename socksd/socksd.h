@@ -43,6 +43,8 @@ struct socksd;
 struct socksd *socks_new(struct em_daemon *, int lfd);
 void socks_start(struct socksd *);
 void socks_stop(struct socksd *);
+void socks_quiesce(struct socksd *); /* SIGTERM: accept nothing new */
+size_t socks_busy(const struct socksd *);
 void socks_health(struct socksd *, char *buf, size_t len);
 
 #endif

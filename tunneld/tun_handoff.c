@@ -68,8 +68,6 @@ tun_handoff_result(struct tunneld *t, uint64_t serial, uint64_t id, int ok, cons
 {
 	struct ipc_tun_result r;
 	struct hclient *h;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 
 	if ((h = client_find(serial)) == NULL)
 		return; /* the opener is gone */
@@ -77,11 +75,7 @@ tun_handoff_result(struct tunneld *t, uint64_t serial, uint64_t id, int ok, cons
 	r.id = id;
 	r.ok = ok;
 	snprintf(r.reason, sizeof(r.reason), "%s", reason);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_tun_result(&pk, &r);
-	ipc_conn_send_sbuf(h->c, IPC_TUN_RESULT, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(h->c, IPC_TUN_RESULT, ipc_pack_tun_result, &r);
 }
 
 static void
@@ -205,8 +199,6 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 	struct replica_iter it;
 	const struct em_object *o;
 	struct tun_peer *p;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	size_t n;
 
 	memset(&out, 0, sizeof(out));
@@ -240,11 +232,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 				 p->sess->relayed ? "relay" : "direct");
 		}
 	}
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_peers(&pk, &out);
-	ipc_conn_send_sbuf(h->c, IPC_PEERS, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);
 	free(out.rows);
 }
 

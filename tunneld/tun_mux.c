@@ -17,7 +17,10 @@
  * keeps up) and the peer gets WINDOW credit only for bytes the fd took.  A
  * slow reader thus holds up its own stream only.  UDP streams carry one
  * datagram per DATA frame and have no window: a datagram the socket does
- * not take is dropped.
+ * not take is dropped.  They follow common/udpflow.h, as proxyd's flows
+ * do: closed when idle (udpIdleTimeout, shorter to port 53), and at most
+ * TUN_UDP_MAX per session, counted apart from the TCP streams' cap, the
+ * least recently used evicted for a new one (UDP never starves TCP).
  *
  * Half-close: EOF on the fd sends FIN; a FIN shuts down the fd's write side
  * once obuf is empty.  A stream is freed when both directions are done, on
@@ -62,12 +65,12 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	struct tun_stream *st;
 
 	st = xcalloc(1, sizeof(*st));
-	st->fd = fd;
-	st->proto = proto;
-	st->peer = p;
-	st->send_win = TUN_WINDOW;
-	st->recv_win = TUN_WINDOW;
-	st->win = TUN_WINDOW;
+	*st = (struct tun_stream){.fd = fd,
+				  .proto = proto,
+				  .peer = p,
+				  .send_win = TUN_WINDOW,
+				  .recv_win = TUN_WINDOW,
+				  .win = TUN_WINDOW};
 	ev_io_init(&st->rw, st_read_cb, fd, EV_READ);
 	ev_io_init(&st->ww, st_write_cb, fd, EV_WRITE);
 	ev_timer_init(&st->tmo, st_tmo_cb, TUN_OPEN_TIMEOUT, 0.);
@@ -76,6 +79,36 @@ tun_stream_new(struct tun_session *s, struct tun_peer *p, int fd, uint8_t proto)
 	tunneld_get()->nstreams++;
 	(void)s;
 	return st;
+}
+
+/* No room for another TCP or circuit stream: UDP streams have their own bound
+ * (TUN_UDP_MAX, LRU eviction), so they never take this room. */
+int
+tun_session_full(const struct tun_session *s)
+{
+	return s->nstreams - s->udp.n >= TUN_STREAMS_MAX;
+}
+
+/* A UDP stream joins its session's list; at TUN_UDP_MAX the least recently used goes. */
+static void
+st_udp_attach(struct tun_stream *st, struct tun_session *s)
+{
+	struct tun_stream *old;
+	struct udpflow *u;
+
+	if (s->udp.max == 0)
+		udpflow_lru_init(&s->udp, TUN_UDP_MAX);
+	if ((u = udpflow_victim(&s->udp)) != NULL) {
+		old = (struct tun_stream *)((char *)u - offsetof(struct tun_stream, uf));
+		log_warnx_once("tunudpevict",
+			       "%d UDP streams with %s: the least recently used ones are "
+			       "evicted for new ones",
+			       TUN_UDP_MAX, s->name);
+		tun_stream_reset(old, "UDP stream evicted (least recently used)");
+	}
+	st->idle = udpflow_idle(tunneld_get()->d->cfg.proxy.udp_idle, st->req.port);
+	udpflow_add(&s->udp, &st->uf, ev_now(st_loop()));
+	st->in_udp = 1;
 }
 
 void
@@ -87,6 +120,8 @@ tun_stream_attach(struct tun_stream *st, struct tun_session *s, uint32_t sid)
 	}
 	st->id = sid;
 	st->s = s;
+	if (st->proto == EM_PROTO_UDP)
+		st_udp_attach(st, s);
 	hmap_putb(s->streams, &st->id, sizeof(st->id), st);
 	s->nstreams++;
 }
@@ -139,6 +174,8 @@ tun_stream_free(struct tun_stream *st)
 	if (s != NULL) {
 		if (st->in_ready)
 			TAILQ_REMOVE(&s->ready, st, rq);
+		if (st->in_udp)
+			udpflow_del(&s->udp, &st->uf);
 		ht_remove(st);
 	} else if (st->state == ST_PENDING && st->peer != NULL) {
 		TAILQ_REMOVE(&st->peer->pending, st, pq);
@@ -213,7 +250,21 @@ tun_stream_start(struct tun_stream *st)
 	ev_timer_stop(st_loop(), &st->tmo);
 	st->state = ST_OPEN;
 	st->last_active = ev_now(st_loop());
+	if (st->in_udp) {
+		/* the open timer becomes the idle timer */
+		udpflow_touch(&st->s->udp, &st->uf, st->last_active);
+		ev_timer_set(&st->tmo, st->idle, 0.);
+		ev_timer_start(st_loop(), &st->tmo);
+	}
 	st_watch(st);
+}
+
+/* A datagram went through a UDP stream. */
+static void
+st_udp_touch(struct tun_stream *st)
+{
+	if (st->in_udp)
+		udpflow_touch(&st->s->udp, &st->uf, ev_now(st_loop()));
 }
 
 void
@@ -311,6 +362,7 @@ st_data(struct tun_stream *st, struct iovec *iov, int n, size_t len)
 
 	st->last_active = ev_now(st_loop());
 	if (st->proto == EM_PROTO_UDP) {
+		st_udp_touch(st);
 		for (i = 0; i < n; i++)
 			if (send(st->fd, iov[i].iov_base, iov[i].iov_len, MSG_DONTWAIT) == -1)
 				log_debug("stream %u: datagram of %zu bytes dropped: %s", st->id,
@@ -435,7 +487,19 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct tun_stream *st = w->data;
 	char why[200];
+	double left;
 
+	if (st->state == ST_OPEN && st->in_udp) {
+		if ((left = udpflow_left(&st->uf, st->idle, ev_now(loop))) > 0.01) {
+			ev_timer_set(w, left, 0.);
+			ev_timer_start(loop, w);
+			return;
+		}
+		log_debug("UDP stream %u to %s:%u idle %.0fs: closed", st->id, st->req.ip,
+			  st->req.port, st->idle);
+		tun_stream_reset(st, "idle");
+		return;
+	}
 	if (st->state == ST_CONNECTING) {
 		snprintf(why, sizeof(why), "connect %s:%u: timed out", st->req.ip, st->req.port);
 		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
@@ -516,6 +580,8 @@ st_pull(struct tun_stream *st)
 		}
 		tun_session_data_commit(s, st->id, (size_t)n);
 		st->last_active = ev_now(st_loop());
+		if (st->proto == EM_PROTO_UDP)
+			st_udp_touch(st);
 		total += (size_t)n;
 		if (st->proto == EM_PROTO_TCP) {
 			st->send_win -= (uint32_t)n;
@@ -566,7 +632,7 @@ mux_remote_open(struct tun_session *s, const struct tun_frame *f)
 		snprintf(why, sizeof(why), "malformed OPEN");
 		goto fail;
 	}
-	if (s->nstreams >= TUN_STREAMS_MAX) {
+	if (req.proto != EM_PROTO_UDP && tun_session_full(s)) {
 		snprintf(why, sizeof(why), "too many streams on this session (%d)",
 			 TUN_STREAMS_MAX);
 		goto fail;
@@ -691,27 +757,6 @@ tun_mux_session_gone(struct tun_session *s, const char *why)
 			if (st->local && st->state != ST_OPEN)
 				tun_handoff_result(s->t, st->client_serial, st->open_id, 0, reason);
 			tun_stream_free(st);
-		}
-	free(ids);
-}
-
-/* Every keepalive period: idle UDP flows end. */
-void
-tun_mux_tick(struct tun_session *s, ev_tstamp now)
-{
-	struct tun_stream *st;
-	uint32_t *ids;
-	size_t i, n;
-
-	ids = ht_ids(s, &n);
-	for (i = 0; i < n; i++)
-		if ((st = tun_stream_find(s, ids[i])) != NULL) {
-			if (st->proto == EM_PROTO_UDP && st->state == ST_OPEN &&
-			    now - st->last_active > TUN_UDP_IDLE) {
-				log_debug("UDP stream %u to %s:%u idle: closed", st->id, st->req.ip,
-					  st->req.port);
-				tun_stream_reset(st, "idle");
-			}
 		}
 	free(ids);
 }

@@ -28,14 +28,7 @@ static size_t npings;
 static void
 ping_answer(struct ipc_conn *c, const struct ipc_ping_result *res)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_ping_result(&pk, res);
-	ipc_conn_send_sbuf(c, IPC_PING_RESULT, &sb, -1);
-	msgpack_sbuffer_destroy(&sb);
+	IPC_SEND(c, IPC_PING_RESULT, ipc_pack_ping_result, res);
 }
 
 static void

@@ -1025,7 +1025,6 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	s->busy = 1;
-	tun_mux_tick(s, now);
 	s->busy = 0;
 	if (s->state == SS_DEAD)
 		sess_release(s);

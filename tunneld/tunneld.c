@@ -20,17 +20,6 @@ tunneld_get(void)
 }
 
 static void
-tunneld_change(void *arg, enum em_topic t, const char *key, const struct em_object *old,
-	       const struct em_object *cur)
-{
-	log_debug("%s %s %s",
-		  cur == NULL	? "delete"
-		  : old == NULL ? "add"
-				: "change",
-		  em_topic_name(t), key);
-}
-
-static void
 tunneld_health(void *arg, struct ipc_health *h)
 {
 	struct tunneld *t = arg;
@@ -108,7 +97,6 @@ main(int argc, char **argv)
 
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
 		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
-	d.on_change = tunneld_change;
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;

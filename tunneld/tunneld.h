@@ -14,6 +14,7 @@
 
 #include "daemon.h"
 #include "tun_noise.h"
+#include "udpflow.h"
 
 #define TUN_PROLOGUE	 "edgemesh-c tunnel v1"
 #define TUN_HS_MAX	 1024 /* a handshake message, with its length */
@@ -36,9 +37,9 @@
 #define TUN_REKEY_BYTES	 (256ull << 20)
 #define TUN_REKEY_SECS	 600.0
 #define TUN_OPEN_TIMEOUT 10.0 /* queued OPEN waiting for a session, or a dial */
-#define TUN_UDP_IDLE	 60.0
 #define TUN_PENDING_MAX	 1024 /* queued OPENs per peer */
-#define TUN_STREAMS_MAX	 8192 /* streams per session */
+#define TUN_STREAMS_MAX	 8192 /* TCP (and circuit) streams per session */
+#define TUN_UDP_MAX	 4096 /* UDP streams per session, apart: then LRU eviction */
 #define TUN_BACKOFF_MIN	 0.5
 #define TUN_BACKOFF_MAX	 30.0
 #define TUN_SIMUL_WINDOW 10.0 /* two sessions this close are a simultaneous open */
@@ -120,6 +121,7 @@ struct tun_stream {
 	unsigned wr_shut : 1;	 /* shutdown(SHUT_WR) done */
 	unsigned circuit : 1;	 /* a relay circuit's stream (fd: a socketpair end) */
 	unsigned circ_out : 1;	 /* a circuit stream we sent the OPEN for */
+	unsigned in_udp : 1;	 /* on its session's UDP list (s->udp) */
 	int fd;
 	struct tun_stream *twin; /* relay: the other half of a circuit, while opening */
 	char circ_name[254];	 /* circuit: the far node (A: B; relay: the other end) */
@@ -140,6 +142,8 @@ struct tun_stream {
 	uint8_t reply_len; /* written to the fd at OPEN_OK, before data */
 	uint8_t reply[64];
 	ev_tstamp last_active;
+	struct udpflow uf; /* UDP: last use, place on s->udp */
+	double idle;	   /* UDP: seconds, common/udpflow.h policy */
 	struct tun_open_req req;
 };
 TAILQ_HEAD(tun_streamq, tun_stream);
@@ -180,6 +184,7 @@ struct tun_session {
 	uint32_t next_sid;
 	struct hmap *streams; /* id -> tun_stream */
 	size_t nstreams;
+	struct udpflow_lru udp; /* its UDP streams (counted in nstreams too) */
 	struct tun_streamq ready;
 	unsigned pings_out;
 	uint64_t rtt_us;
@@ -291,6 +296,7 @@ struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, co
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
 void tun_stream_attach(struct tun_stream *, struct tun_session *, uint32_t sid);
+int tun_session_full(const struct tun_session *); /* TCP/circuit streams at TUN_STREAMS_MAX */
 struct tun_stream *tun_stream_find(struct tun_session *, uint32_t sid);
 void tun_stream_free(struct tun_stream *);
 void tun_stream_reset(struct tun_stream *, const char *why);
@@ -301,7 +307,6 @@ void tun_mux_data(struct tun_session *, struct tun_rxrun *);
 void tun_mux_pump(struct tun_session *);
 void tun_mux_blocked(struct tun_session *);
 void tun_mux_session_gone(struct tun_session *, const char *why);
-void tun_mux_tick(struct tun_session *, ev_tstamp now);
 
 /* tun_dial.c: the remote end */
 enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };

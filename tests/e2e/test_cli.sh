@@ -77,6 +77,22 @@ import json, sys; d = json.loads(sys.argv[1])
 names = {r["name"]: r for r in d["daemons"]}
 assert names["controller"]["connected"] and names["proxyd"]["connected"] and names["tunneld"]["state"] == "ok", d
 assert d["registry"].startswith("file:") and d["state_version"] > 0' "$(ctl status -o json)"
+ok "status shows each daemon's uid, capabilities, seccomp and no_new_privs as /proc says" python3 -c '
+import json, sys
+d = json.loads(sys.argv[1]); seen = 0
+for r in d["daemons"]:
+    if not r["connected"] or r["name"] == "controller" and r["privileges"] is None:
+        continue
+    p = r["privileges"]; assert p is not None, r
+    st = dict(l.split(":", 1) for l in open("/proc/%d/status" % r["pid"]).read().splitlines())
+    assert p["uid"] == st["Uid"].split()[0], (r["name"], p, st["Uid"])
+    assert p["caps"] == st["CapEff"].strip(), (r["name"], p, st["CapEff"])
+    assert p["seccomp"] == ["disabled", "strict", "filter"][int(st["Seccomp"])], p
+    assert p["no_new_privs"] == st["NoNewPrivs"].strip() == "1", p
+    assert p["landlock"] == "off", p
+    seen += 1
+assert seen >= 4, seen' "$(ctl status -o json)"
+ok "status prints the privileges table" bash -c "ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml status | grep -Eq '^proxyd +[0-9]+ +0000000000001000 +disabled +1 +off'"
 ok "services -o json" python3 -c '
 import json, sys; d = json.loads(sys.argv[1])
 s = {x["namespace"] + "/" + x["name"]: x for x in d["services"]}["default/remote-web"]

@@ -201,7 +201,7 @@ check_proc() {	# i container uid capeff
 }
 ok "controller: uid 10001, no capability, no_new_privs, read-only root" check_proc 1 controller 10001 0000000000000000
 ok "dnsd: bound :53 as root with NET_BIND_SERVICE, now uid 10002 with no capability" check_proc 1 dnsd 10002 0000000000000000
-ok "proxyd: root start, now uid 10003 with NET_ADMIN and NET_BIND_SERVICE only" check_proc 1 proxyd 10003 0000000000001400
+ok "proxyd: root start, now uid 10003 with NET_ADMIN only" check_proc 1 proxyd 10003 0000000000001000
 ok "tunneld: read the 0400 PSK as root, now uid 10004 with no capability" check_proc 1 tunneld 10004 0000000000000000
 ok "socksd: uid 10005, no capability" check_proc 1 socksd 10005 0000000000000000
 

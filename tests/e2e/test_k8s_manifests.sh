@@ -227,7 +227,7 @@ ds = find("DaemonSet", "edgemesh-agent")
 ok("DaemonSet edgemesh-agent", len(ds) == 1)
 if ds:
     check_pod("DaemonSet", ds[0], ["controller", "dnsd", "proxyd", "tunneld", "socksd"],
-              {"proxyd": ["NET_ADMIN", "NET_BIND_SERVICE"], "dnsd": ["NET_BIND_SERVICE"],
+              {"proxyd": ["NET_ADMIN"], "dnsd": ["NET_BIND_SERVICE"],
                "tunneld": ["CHOWN", "DAC_READ_SEARCH"]},
               "/etc/edgemesh/config/edgemesh-agent.yaml")
     us = ds[0]["spec"].get("updateStrategy", {})

@@ -15,6 +15,8 @@ proxy_registry "$E2E_DIR/registry"
 # a service whose endpoint is on cloud-1, which will hold another PSK
 { svc far-web 10.96.1.50 80 TCP 9376; eps far-web 9376 TCP cloud-1 10.201.3.10; } \
 	> "$E2E_DIR/registry/far.yaml"
+{ svc udp-web 10.96.1.60 9000 UDP 9377; eps udp-web 9377 UDP edge-1 10.201.1.10; } \
+	> "$E2E_DIR/registry/udp.yaml"
 cp tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
 e2e_config 1 >/dev/null <<'CFG'
     metricConfig:
@@ -26,6 +28,7 @@ for i in 2 3; do e2e_config $i </dev/null >/dev/null; done
 for i in 1 2; do in_ns n$i ip route add default dev eth0; done
 in_ns p2 python3 tests/e2e/proxy/servers.py http 10.201.2.10 9376 remote-pod & E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 tests/e2e/proxy/servers.py http 10.201.1.30 9376 pod-local & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 tests/e2e/proxy/servers.py udp 10.201.1.10 9377 udp-pod & E2E_PIDS="$E2E_PIDS $!"
 wait_for 20 in_ns p2 curl -s -m 1 http://10.201.2.10:9376/ || fail "server 10.201.2.10 up"
 wait_for 20 in_ns p1 curl -s -m 1 http://10.201.1.30:9376/ || fail "server 10.201.1.30 up"
 for i in 1 2; do e2e_daemon $i controller; done
@@ -79,6 +82,14 @@ ok "remote endpoint picks grew by 20 (from $p0)" test "$(val "$P")" -eq $((p0 + 
 ok "bytes sent to edge-2 grew (from $t0 to $(val "$TX"))" test "$(val "$TX")" -gt "$t0"
 ok "peer edge-2 up on the direct path" \
 	sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -q 'edgemesh_peer_up{daemon=\"tunneld\",peer=\"edge-2\",path=\"direct\",via=\"\",error=\"\"} 1'"
+
+# a UDP flow through proxyd: the service's flows gauge shows it
+U='edgemesh_service_udp_flows{daemon="proxyd",service="default/udp-web",port="9000"}'
+R=$(in_ns n1 python3 -c '
+import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect(("10.96.1.60", 9000)); s.send(b"hi"); print(s.recv(100).decode())' 2>&1)
+ok "a UDP request through proxyd is answered ($R)" test "$R" = "udp-pod:hi"
+ok "the service's UDP flows gauge shows the flow" wait_for 10 sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -qF '$U 1'"
 
 # DNS: 5 A queries for a cluster name, 3 for a name that does not exist
 Q='edgemesh_dns_queries_total{daemon="dnsd",type="A",rcode="NOERROR"}'

@@ -4,6 +4,7 @@
 # remote endpoints through tunneld, --cleanup, privileges.
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
+. tests/e2e/proxy/udp.sh
 e2e_init proxy
 e2e_topology 2
 e2e_registry tests/fixtures/registry
@@ -21,6 +22,8 @@ for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
 done
 in_ns p2 python3 $SRV http 10.201.2.10 9376 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
 in_ns p2 python3 $SRV udp 10.201.2.10 9377 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 $SRV udp 10.201.1.20 53 "dns-local" & E2E_PIDS="$E2E_PIDS $!"
+in_ns p2 python3 $SRV udp 10.201.2.10 53 "dns-remote" & E2E_PIDS="$E2E_PIDS $!"
 for ip in 10.201.1.10 10.201.1.11 10.201.1.12 10.201.2.10; do
 	wait_for 20 in_ns p${ip:7:1} curl -s -m 1 http://$ip:9376/ || fail "server $ip up"
 done
@@ -75,18 +78,14 @@ D=$(dist http://10.96.1.14/ 15)
 ok "consistent hash useSourceIp sticks (got $D)" test "$D" = "15 "
 
 # 5. UDP from the host and from a pod
-udp() {	# ns ip port msg
-	in_ns "$1" python3 -c '
-import socket,sys
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
-s.connect((sys.argv[1],int(sys.argv[2]))); s.send(sys.argv[3].encode()); print(s.recv(65536).decode())' "$2" "$3" "$4"
-}
-ok "udp echo from the node" bash -c "[[ \$(ip netns exec $(ns n1) python3 -c '
-import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
-s.connect((\"10.96.1.20\",53)); s.send(b\"hi\"); print(s.recv(100).decode())') == pod-*:hi ]]"
-R=$(udp p1 10.96.1.20 53 hello 2>&1)
-ok "udp echo from a pod ($R)" bash -c "[[ '$R' == pod-*:hello ]]"
+R=$(udp_ask n1 10.96.1.20 53 hi 2>&1)
+ok "udp echo from the node ($R)" bash -c "[[ '$R' == pod-*:hi ]]"
+# the pod is on the node's bridge cni0 with br_netfilter on (kubeadm, flannel, bridge CNI)
+ok "br_netfilter on in node 1" test "$(in_ns n1 sysctl -n net.bridge.bridge-nf-call-iptables)" = 1
+R=$(udp_ask p1 10.96.1.20 53 hello 2>&1)
+ok "udp echo from a bridged pod, br_netfilter on ($R)" bash -c "[[ '$R' == pod-*:hello ]]"
+R=$(in_ns p1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.20 53' 2>&1)
+ok "nc -u from a bridged pod ($R)" bash -c "[[ '$R' == pod-*:hi ]]"
 
 # endpoint removed mid-traffic: drop .12 from web, requests keep working
 python3 - "$E2E_DIR/registry/proxy-test.yaml" <<'PY'
@@ -109,8 +108,98 @@ in_ns p1 ip addr add 10.201.1.11/24 dev eth0
 # remote endpoints through tunneld
 R=$(get n1 http://10.96.1.40/)
 ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
-R=$(udp n1 10.96.1.41 53 far 2>&1)
+R=$(udp_ask n1 10.96.1.41 53 far 2>&1)
 ok "remote UDP via tunneld ($R)" test "$R" = "remote-pod:far"
+R=$(udp_ask p1 10.96.1.41 53 farbridged 2>&1)
+ok "remote UDP via tunneld from a bridged pod ($R)" test "$R" = "remote-pod:farbridged"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=0
+R=$(udp_ask p1 10.96.1.20 53 nf0 2>&1)
+ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0 ]]"
+R=$(udp_ask p1 10.96.1.41 53 farnf0 2>&1)
+ok "remote UDP from a bridged pod, br_netfilter off ($R)" test "$R" = "remote-pod:farnf0"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+
+# flows to endpoint port 53 (DNS) end after 5 s, in proxyd and in both
+# tunnelds; the others after udpIdleTimeout (30 s)
+R=$(udp_ask_from p1 10.201.1.30 40053 10.96.1.21 53 q1 2>&1)
+ok "DNS-port service, local endpoint ($R)" test "$R" = "dns-local:q1"
+R=$(udp_ask_from p1 10.201.1.30 40055 10.96.1.42 53 q3 2>&1)
+ok "DNS-port service, remote endpoint ($R)" test "$R" = "dns-remote:q3"
+R=$(udp_ask_from p1 10.201.1.30 40054 10.96.1.20 53 q2 2>&1)
+ok "service port 53, endpoint port 9377 ($R)" bash -c "[[ '$R' == pod-*:q2 ]]"
+# one unconnected socket asks two UDP services: each answer comes from its
+# own ClusterIP (conntrack keeps the flows apart; proxyd asks it per flow)
+R=$(in_ns p1 python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.bind(("10.201.1.30", 40060))
+got = {}
+for vip, msg in (("10.96.1.21", b"a"), ("10.96.1.20", b"b")):
+    s.sendto(msg, (vip, 53))
+    d, a = s.recvfrom(100)
+    got[a[0]] = d.decode()
+print(got.get("10.96.1.21"), got.get("10.96.1.20"))' 2>&1)
+ok "one socket, two UDP services, each answers from its ClusterIP ($R)" \
+	bash -c "[[ '$R' == 'dns-local:a pod-'*':b' ]]"
+sleep 7
+ok "proxyd ended the local DNS flow within 7 s" \
+	grep -q "udp flow 10.201.1.30:40053 closed: idle" "$E2E_DIR/n1/proxyd.log"
+ok "proxyd ended the remote DNS flow within 7 s" \
+	grep -q "udp flow 10.201.1.30:40055 closed: idle" "$E2E_DIR/n1/proxyd.log"
+# one tunneld ends the stream for being idle 5 s; the other did too, or got its RST first
+dns_stream_ended() {
+	local i o sid
+	for i in 1 2; do
+		o=$((3 - i))
+		sid=$(sed -n 's/.*UDP stream \([0-9]*\) to 10.201.2.10:53 idle 5s: closed.*/\1/p' \
+			"$E2E_DIR/n$i/tunneld.log" | tail -n 1)
+		[ -n "$sid" ] || continue
+		grep -q -e "UDP stream $sid to 10.201.2.10:53 idle 5s: closed" \
+			-e "stream $sid: reset by edge-$i: idle" "$E2E_DIR/n$o/tunneld.log" && return 0
+	done
+	return 1
+}
+ok "both tunnelds ended its stream within 7 s" dns_stream_ended
+ok "the flow to endpoint port 9377 lives on" \
+	bash -c "! grep -q 'udp flow 10.201.1.30:40054 closed' '$E2E_DIR/n1/proxyd.log'"
+
+# tunnel.sock takes connections (the file may outlive a tunneld)
+tunnel_sock_up() {
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+		"$E2E_DIR/n1/run/tunnel.sock" 2>/dev/null
+}
+
+# tunneld restarts: proxyd reconnects at once, and a connection that comes
+# while tunnel.sock is away waits for it instead of being refused
+e2e_kill 1 tunneld
+in_ns n1 curl -s -m 8 http://10.96.1.40/ > "$E2E_DIR/tdown.out" 2>&1 &
+C=$!
+sleep 0.5
+e2e_daemon 1 tunneld
+wait $C; rc=$?
+ok "a connection made while tunneld restarts is served (rc=$rc: $(cat "$E2E_DIR/tdown.out"))" \
+	test "$(cat "$E2E_DIR/tdown.out")" = "remote-pod"
+e2e_kill 1 tunneld
+e2e_daemon 1 tunneld
+wait_for 10 tunnel_sock_up
+R=$(get n1 http://10.96.1.40/)
+ok "right after a tunneld restart, the remote endpoint answers ($R)" test "$R" = "remote-pod"
+R=$(udp_ask p1 10.96.1.41 53 after 2>&1)
+ok "and remote UDP too ($R)" test "$R" = "remote-pod:after"
+# tunneld stays away: a connection waits for it (3 s) in vain; until
+# tunnel.sock answers again, the next ones do not wait
+e2e_kill 1 tunneld
+R=$(get n1 http://10.96.1.40/ -m 8)
+ok "tunneld away: the remote service fails (${R:-nothing})" test -z "$R"
+T=$(in_ns n1 curl -s -o /dev/null -m 8 -w '%{time_total}' http://10.96.1.40/)
+ok "and the next connection fails without waiting again (${T}s)" \
+	awk -v t="$T" 'BEGIN { exit !(t < 2) }'
+e2e_daemon 1 tunneld
+wait_for 10 tunnel_sock_up
+R=$(get n1 http://10.96.1.40/)
+ok "tunneld back: served at once ($R)" test "$R" = "remote-pod"
+ok "no remote endpoint was marked down for tunneld's absence" \
+	bash -c "! grep -q 'endpoint edge-2:.* skipped for' '$E2E_DIR/n1/proxyd.log'"
 
 # by name, with dnsd answering on 169.254.96.16 (resolv.conf of the node and
 # its pod point there, with the Kubernetes search path)
@@ -127,12 +216,7 @@ R=$(get p1 http://remote-web.default.svc.cluster.local/)
 ok "by full name from a pod, remote endpoint ($R)" test "$R" = "remote-pod"
 
 # a remote keep-alive stream survives a proxyd restart (tunneld owns it)
-in_ns n1 timeout 20 python3 -c '
-import http.client, time
-c = http.client.HTTPConnection("10.96.1.40", 80, timeout=8)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)
-time.sleep(3)
-c.request("GET", "/"); print(c.getresponse().read().decode(), flush=True)' > "$E2E_DIR/ka.out" 2>&1 &
+in_ns n1 timeout 20 python3 tests/tools/keepalive.py 10.96.1.40 80 2 3 > "$E2E_DIR/ka.out" 2>&1 &
 KA=$!
 sleep 1
 e2e_kill 1 proxyd
@@ -185,7 +269,7 @@ ip netns exec "$(ns n1)" "$B/edgemesh-proxyd" -c "$d/edgemesh.yaml" -d >>"$d/pro
 PP=$!; E2E_PIDS="$E2E_PIDS $PP"
 ok "unprivileged proxyd serves" wait_for 10 get n1 http://10.96.1.10/
 CAP=$(awk '/^CapEff/{print $2}' /proc/$PP/status 2>/dev/null)
-ok "CapEff is CAP_NET_ADMIN + CAP_NET_BIND_SERVICE only ($CAP)" test "$CAP" = "0000000000001400"
+ok "CapEff is CAP_NET_ADMIN only ($CAP)" test "$CAP" = "0000000000001000"
 U=$(awk '/^Uid/{print $2}' /proc/$PP/status 2>/dev/null)
 ok "runs as edgemesh-proxyd" test "$U" = "$(id -u edgemesh-proxyd)"
 in_ns n1 nft delete element ip edgemesh svc_tcp '{ 10.96.1.11 . 80 }'

@@ -2,6 +2,7 @@
 # proxyd with modules.edgeProxy.rulesBackend: iptables (KUBE-PORTALS-* chains).
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
+. tests/e2e/proxy/udp.sh
 e2e_init proxyipt
 e2e_topology 1
 e2e_registry tests/fixtures/registry
@@ -18,16 +19,31 @@ for ip in 10.201.1.10 10.201.1.11 10.201.1.12; do
 	in_ns p1 python3 $SRV udp $ip 9377 "pod-$ip" & E2E_PIDS="$E2E_PIDS $!"
 done
 wait_for 20 in_ns p1 curl -s -m 1 http://10.201.1.12:9376/ || fail "servers up"
+# what a proxyd that used UDP TPROXY left: mangle chains and their jumps
+JC="handle ClusterIPs; NOTE: this must be before the NodePort rules"
+for c in "PREROUTING KUBE-PORTALS-CONTAINER" "OUTPUT KUBE-PORTALS-HOST"; do
+	set -- $c
+	in_ns n1 iptables -w -t mangle -N "$2"
+	in_ns n1 iptables -w -t mangle -A "$2" -p udp -d 10.96.1.20/32 --dport 53 -j MARK --set-xmark 0x1e0000/0xff0000
+	in_ns n1 iptables -w -t mangle -I "$1" -m comment --comment "$JC" -j "$2"
+done
 e2e_daemon 1 controller
 e2e_daemon 1 proxyd
 ok "curl through iptables rules" wait_for 10 in_ns n1 curl -s -m 2 http://10.96.1.10/
 ok "KUBE-PORTALS-HOST has the service with EdgeMesh's comment" \
 	sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q 'KUBE-PORTALS-HOST.*default/web:p'"
-R=$(in_ns p1 python3 -c '
-import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.settimeout(2)
-s.connect(("10.96.1.20",53)); s.send(b"x"); print(s.recv(100).decode())' 2>&1)
-ok "udp through iptables TPROXY ($R)" bash -c "[[ '$R' == pod-*:x ]]"
+R=$(udp_ask n1 10.96.1.20 53 host 2>&1)
+ok "udp from the node through iptables DNAT ($R)" bash -c "[[ '$R' == pod-*:host ]]"
+R=$(udp_ask p1 10.96.1.20 53 bridged 2>&1)
+ok "udp from a bridged pod, br_netfilter on ($R)" bash -c "[[ '$R' == pod-*:bridged ]]"
+R=$(in_ns p1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.20 53' 2>&1)
+ok "nc -u from a bridged pod ($R)" bash -c "[[ '$R' == pod-*:hi ]]"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=0
+R=$(udp_ask p1 10.96.1.20 53 nf0 2>&1)
+ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0 ]]"
+in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+ok "no mangle rules (UDP is DNATed, not TPROXYed; an older version's are removed)" \
+	sh -c "! ip netns exec $(ns n1) iptables-save -t mangle | grep -q KUBE-PORTALS"
 e2e_kill 1 proxyd
 in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
 ok "--cleanup removes KUBE-PORTALS-*" \

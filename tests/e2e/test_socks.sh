@@ -4,6 +4,7 @@
 # stream crossing the tunnel; RFC 1928 refusals with the right reply codes;
 # bad input dropped while the daemon lives on.
 . tests/e2e/lib.sh
+. tests/e2e/sshd_lib.sh
 . tests/e2e/clients_lib.sh
 e2e_init socks
 e2e_topology 2
@@ -13,24 +14,7 @@ for i in 1 2; do e2e_config $i </dev/null >/dev/null; done
 in_ns n1 ip addr add 169.254.96.16/32 dev lo
 
 # sshd on edge-2, port 22 (allowedNodePorts default), throwaway keys
-K="$E2E_DIR/ssh"
-mkdir -p "$K" /run/sshd
-ssh-keygen -q -t ed25519 -N '' -f "$K/host" && ssh-keygen -q -t ed25519 -N '' -f "$K/client"
-cp "$K/client.pub" "$K/authorized_keys"
-cat > "$K/sshd_config" <<CFG
-Port 22
-ListenAddress 10.200.0.12
-HostKey $K/host
-PidFile $K/sshd.pid
-AuthorizedKeysFile $K/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-CFG
-in_ns n2 /usr/sbin/sshd -D -e -f "$K/sshd_config" 2>"$E2E_DIR/sshd.log" &
-E2E_PIDS="$E2E_PIDS $!"
+e2e_sshd n2 10.200.0.12
 
 for i in 1 2; do e2e_daemon $i controller; done
 for i in 1 2; do
@@ -41,8 +25,6 @@ e2e_daemon 1 socksd
 wait_for 10 in_ns n1 sh -c "ss -lnt | grep -q 169.254.96.16:10800" || fail "socksd listening"
 wait_for 10 sh -c "grep -q 'synced with the controller' '$E2E_DIR/n1/socksd.log'"
 
-SSH="ssh -F /dev/null -i $K/client -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-	-o BatchMode=yes -o ConnectTimeout=10"
 PROXY='ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p'
 OUT=$(in_ns n1 timeout 30 $SSH -o "$PROXY" root@edge-2 'ip -4 -o addr show dev eth0' 2>"$E2E_DIR/ssh.err")
 ok "ssh root@edge-2 through SOCKS5 lands on edge-2 ($(awk '{print $4}' <<<"$OUT"))" \
@@ -92,7 +74,8 @@ PY
 }
 ok "unknown node name: host unreachable (4)" test "$(socks no-such-node 22)" = 4
 ok "a port outside allowedNodePorts: not allowed (2)" test "$(socks edge-2 23)" = 2
-ok "the far tunneld logged why" grep -q "allowedNodePorts" "$E2E_DIR/n2/tunneld.log"
+ok "tunneld logged why, naming socksd" \
+	grep -q "refused: socksd (uid [0-9]*, edgemesh-socksd) may open only node addresses on allowedNodePorts: port 23 of node edge-2 is not in" "$E2E_DIR/n1/tunneld.log"
 ok "an address that is no node: not allowed (2)" test "$(socks 10.201.2.10 22)" = 2
 ok "a node address works like its name (0)" test "$(socks 10.200.0.12 22)" = 0
 ok "this node: not allowed (2)" test "$(socks edge-1 22)" = 2

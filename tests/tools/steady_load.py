@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A steady request loop for restart tests, bounded in time and count.
 
-    steady_load.py SECONDS KIND:TARGET ...
+    steady_load.py [--in-flight N] SECONDS KIND:TARGET ...
 
 KIND is one of
   http:IP:PORT[/PATH]   a new connection per request, GET, status 200
@@ -10,9 +10,12 @@ KIND is one of
                         SOCKS5 CONNECT to HOST:DPORT, reads the first line
                         (an ssh banner)
 Each kind runs in its own thread, one request after another with a short
-pause, until SECONDS have passed (at most 100000 requests each).  Prints
-one line per kind, "KIND ok=N fail=M", and each failure with its reason;
-exits 1 when any request failed or a kind made no request at all.
+pause, until SECONDS have passed (at most 100000 requests each).  DNS
+queries are resent after 2 s, three tries, as resolvers do.  Prints one
+line per kind, "KIND ok=N fail=M refused=R", and each failure with its
+reason; exits 1 when a connection was refused, a kind made no request, or
+more than N requests of a kind failed otherwise (--in-flight N, default 0:
+a kill -9 may take the requests a daemon held at that instant with it).
 """
 import socket
 import struct
@@ -51,15 +54,23 @@ def dns(target):
         q += bytes([len(label)]) + label.encode()
     q += b"\0" + struct.pack("!HH", 1, 1)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(TIMEOUT)
+    s.settimeout(2)
+    r = None
     try:
-        s.sendto(q, (server, 53))
-        while True:
-            r, _ = s.recvfrom(4096)
-            if len(r) >= 12 and struct.unpack("!H", r[:2])[0] == qid:
+        for _ in range(3):
+            s.sendto(q, (server, 53))
+            try:
+                while True:
+                    r, _ = s.recvfrom(4096)
+                    if len(r) >= 12 and struct.unpack("!H", r[:2])[0] == qid:
+                        break
                 break
+            except socket.timeout:
+                r = None
     finally:
         s.close()
+    if r is None:
+        raise RuntimeError("no answer to 3 tries")
     flags, ancount = struct.unpack("!H", r[2:4])[0], struct.unpack("!H", r[6:8])[0]
     if flags & 0xF != 0 or ancount == 0:
         raise RuntimeError("rcode %d, %d answers" % (flags & 0xF, ancount))
@@ -102,28 +113,36 @@ KINDS = {"http": http, "dns": dns, "socks": socks}
 
 
 def worker(kind, target, until, out):
-    ok = fail = 0
+    ok = fail = refused = 0
     errs = []
-    while time.time() < until and ok + fail < MAX_REQUESTS:
+    while time.time() < until and ok + fail + refused < MAX_REQUESTS:
         t0 = time.time()
         try:
             KINDS[kind](target)
             ok += 1
+        except ConnectionRefusedError as e:
+            refused += 1
+            errs.append("%s %s at +%.1fs: REFUSED %s" % (kind, target, t0 - START, e))
         except Exception as e:  # every failure is counted and named
             fail += 1
             errs.append("%s %s at +%.1fs: %s" % (kind, target, t0 - START, e))
         time.sleep(PAUSE)
-    out.append((kind, target, ok, fail, errs))
+    out.append((kind, target, ok, fail, refused, errs))
 
 
 START = time.time()
 
 
 def main():
-    secs = float(sys.argv[1])
+    args = sys.argv[1:]
+    in_flight = 0
+    if args[0] == "--in-flight":
+        in_flight = int(args[1])
+        args = args[2:]
+    secs = float(args[0])
     until = START + secs
     out, threads = [], []
-    for spec in sys.argv[2:]:
+    for spec in args[1:]:
         kind, target = spec.split(":", 1)
         t = threading.Thread(target=worker, args=(kind, target, until, out))
         t.start()
@@ -131,11 +150,11 @@ def main():
     for t in threads:
         t.join()
     bad = 0
-    for kind, target, ok, fail, errs in out:
-        print("%s %s ok=%d fail=%d" % (kind, target, ok, fail))
+    for kind, target, ok, fail, refused, errs in out:
+        print("%s %s ok=%d fail=%d refused=%d" % (kind, target, ok, fail, refused))
         for e in errs[:20]:
             print("  " + e)
-        if fail or not ok:
+        if refused or fail > in_flight or not ok:
             bad = 1
     return bad
 

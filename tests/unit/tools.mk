@@ -2,3 +2,9 @@
 # controller subscriber for tests/e2e/test_registry.sh and bench/registry.sh.
 BINS += em-sub
 em-sub_SRCS := tests/tools/em_sub.c
+# udp_soak: many UDP flows against an echo service (tests/e2e/test_udp_soak.sh).
+BINS += udp_soak
+udp_soak_SRCS := tests/tools/udp_soak.c
+# udp_streams: many UDP streams through tunnel.sock at once (test_udp_soak.sh).
+BINS += udp_streams
+udp_streams_SRCS := tests/tools/udp_streams.c

@@ -49,5 +49,8 @@ proxy_registry() {
 		svc headless None 80 TCP 9376; eps headless 9376 TCP edge-1 $L
 		svc remote-web 10.96.1.40 80 TCP 9376; eps remote-web 9376 TCP edge-2 10.201.2.10
 		svc remote-udp 10.96.1.41 53 UDP 9377; eps remote-udp 9377 UDP edge-2 10.201.2.10
+		# DNS flows: endpoint port 53
+		svc dns-local 10.96.1.21 53 UDP 53; eps dns-local 53 UDP edge-1 10.201.1.20
+		svc dns-remote 10.96.1.42 53 UDP 53; eps dns-remote 53 UDP edge-2 10.201.2.10
 	} > "$d/proxy-test.yaml"
 }

@@ -1,0 +1,2 @@
+UNIT_TESTS += netlink
+check_netlink_SRCS := proxyd/netlink.c

@@ -1,0 +1,2 @@
+UNIT_TESTS += udpflow
+check_udpflow_SRCS :=
