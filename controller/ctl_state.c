@@ -38,11 +38,11 @@ struct state {
 	struct hmap *pub[EM_TOPIC_COUNT];   /* key -> struct pub */
 	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
-	struct alloc *alloc;	 /* NULL: every Service brings its clusterIP */
+	struct alloc *alloc;	    /* NULL: every Service brings its clusterIP */
 	struct hmap *alloc_waiting; /* "ns/name" of Services to give an address */
-	struct hmap *alloc_full; /* ... that found the range full */
-	int alloc_freed;	 /* an address came free: retry alloc_full */
-	int alloc_pruned;	 /* the table loaded from disk was checked */
+	struct hmap *alloc_full;    /* ... that found the range full */
+	int alloc_freed;	    /* an address came free: retry alloc_full */
+	int alloc_pruned;	    /* the table loaded from disk was checked */
 	uint64_t version;
 	state_emit_cb emit;
 	void *arg;
