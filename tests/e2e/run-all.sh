@@ -13,5 +13,5 @@ for t in tests/e2e/test_*.sh; do
 	else fail=$((fail + 1)); failed="$failed $t"
 	fi
 done
-echo "e2e scripts: $pass passed, $fail failed, $skip skipped"
+echo "e2e: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ] || { echo "failed:$failed"; exit 1; }
