@@ -179,6 +179,11 @@ daemon_send_health(struct em_daemon *d)
 	daemon_base_samples(d, &d->samples);
 	if (d->fill_metrics != NULL)
 		d->fill_metrics(d->arg, &d->samples);
+	if (d->samples.n == EM_SAMPLES_MAX)
+		log_warnx_once("metrics full",
+			       "metrics: the report is full (%d samples); the "
+			       "rest are left out",
+			       EM_SAMPLES_MAX);
 	msgpack_sbuffer_clear(&sb);
 	ipc_pack_metrics(&pk, &d->samples);
 	ipc_conn_send_sbuf(d->ctl, IPC_METRICS, &sb, -1);

@@ -120,7 +120,7 @@ metrics_vadd(struct em_samples *ss, enum em_metric id, enum em_metric_part part,
 	struct em_sample *s;
 	const char *k, *v;
 
-	if (ss->n == EM_SAMPLES_MAX)
+	if (ss->n == (ss->max != 0 ? ss->max : EM_SAMPLES_MAX))
 		return -1;
 	if (ss->n == ss->cap) {
 		ss->cap = ss->cap ? ss->cap * 2 : 64;

@@ -68,8 +68,8 @@ extern const struct em_metric_desc em_metric_descs[EM_M__COUNT];
 /* The parts of a histogram; plain metrics use EM_MP_VALUE. */
 enum em_metric_part { EM_MP_VALUE, EM_MP_BUCKET, EM_MP_SUM, EM_MP_COUNT };
 
-#define EM_LABELS_MAX  160 /* rendered labels: k="v",k2="v2" */
-#define EM_SAMPLES_MAX 4096
+#define EM_LABELS_MAX  160   /* rendered labels: k="v",k2="v2" */
+#define EM_SAMPLES_MAX 16384 /* a daemon's report, an IPC message (~3 MB) */
 
 struct em_sample {
 	uint16_t id;  /* enum em_metric */
@@ -79,6 +79,7 @@ struct em_sample {
 };
 
 struct em_samples {
+	size_t max; /* 0: EM_SAMPLES_MAX; a set merged from every daemon sets its own */
 	size_t n, cap;
 	struct em_sample *s;
 };

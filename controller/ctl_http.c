@@ -50,7 +50,7 @@ struct ctl_http {
 	ev_io accept_w;
 	ev_timer bind_retry;
 	int nconns;
-	int warned;
+	int warned, bind_warned;
 };
 
 static void
@@ -263,9 +263,11 @@ try_bind(struct ctl_http *h)
 	/* IP_FREEBIND: the address may come up after us */
 	setsockopt(h->fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
 	if (bind(h->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(h->fd, 64) == -1) {
-		log_warn("metrics: cannot listen on %s:%d (modules.edgeTunnel.metricConfig); "
-			 "trying again",
-			 addr, h->d->cfg.tunnel.metrics.port);
+		if (!h->bind_warned++) /* once, not at every retry */
+			log_warn(
+			    "metrics: cannot listen on %s:%d (modules.edgeTunnel.metricConfig); "
+			    "trying again every second",
+			    addr, h->d->cfg.tunnel.metrics.port);
 		close(h->fd);
 		h->fd = -1;
 		return -1;

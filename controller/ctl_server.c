@@ -60,6 +60,8 @@ struct server {
 };
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
+/* Metrics merge in this order: the bulky per-service sets after the facts doctor reads. */
+static const char *const merge_order[N_KNOWN] = {"tunneld", "dnsd", "socksd", "proxyd", "gatewayd"};
 
 static void controller_dispatch_client(struct ipc_conn *, struct ipc_msg *, void *);
 static void send_metrics(struct server *, struct client *);
@@ -531,30 +533,36 @@ server_own_samples(struct server *srv, struct em_samples *ss)
 }
 
 /* Every sample of the node, each daemon's with daemon="..." (merged). */
+/*
+ * Every sample of the node, each daemon's with daemon="..." (merged), up to
+ * all->max, daemons in merge_order.
+ */
 static void
 server_samples(struct server *srv, struct em_samples *all)
 {
 	struct em_samples base = {0};
 	struct client *c;
 	size_t j;
-	int i;
+	int i, k;
 
 	server_own_samples(srv, all);
 	daemon_base_samples(srv->d, &base);
 	for (j = 0; j < base.n; j++)
 		metrics_add_from(all, &base.s[j], "controller");
 	metrics_free(&base);
-	for (i = 0; i < MAX_CLIENTS; i++)
-		if ((c = srv->clients[i]) != NULL && c->hello && known_index(c->h.name) != -1)
-			for (j = 0; j < c->samples.n; j++)
-				metrics_add_from(all, &c->samples.s[j], c->h.name);
+	for (k = 0; k < N_KNOWN; k++)
+		for (i = 0; i < MAX_CLIENTS; i++)
+			if ((c = srv->clients[i]) != NULL && c->hello &&
+			    strcmp(c->h.name, merge_order[k]) == 0)
+				for (j = 0; j < c->samples.n; j++)
+					metrics_add_from(all, &c->samples.s[j], c->h.name);
 }
 
 /* The node's metrics: each family once, every daemon's samples under it. */
 void
 server_metrics(struct server *srv, struct em_textbuf *tb)
 {
-	struct em_samples all = {0};
+	struct em_samples all = {.max = SIZE_MAX}; /* each report is bounded already */
 	int id;
 
 	server_samples(srv, &all);
@@ -569,7 +577,7 @@ server_metrics(struct server *srv, struct em_textbuf *tb)
 static void
 send_metrics(struct server *srv, struct client *to)
 {
-	struct em_samples all = {0};
+	struct em_samples all = {0}; /* one METRICS message: EM_SAMPLES_MAX */
 
 	server_samples(srv, &all);
 	IPC_SEND(to->conn, IPC_METRICS, ipc_pack_metrics, &all);
