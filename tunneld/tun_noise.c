@@ -643,6 +643,27 @@ noise_cs_wipe(struct noise_cs *cs)
 	sodium_memzero(cs, sizeof(*cs));
 }
 
+size_t
+noise_cs_export(const struct noise_cs *cs, uint8_t *out)
+{
+	out[0] = NOISE_CS_CHACHAPOLY;
+	out[1] = NOISE_KEY_LEN;
+	memcpy(out + 2, cs->k, NOISE_KEY_LEN);
+	be64_put(out + 2 + NOISE_KEY_LEN, cs->n);
+	return 2 + NOISE_KEY_LEN + 8;
+}
+
+int
+noise_cs_import(struct noise_cs *cs, const uint8_t *in, size_t len)
+{
+	if (len != 2 + NOISE_KEY_LEN + 8 || in[0] != NOISE_CS_CHACHAPOLY || in[1] != NOISE_KEY_LEN)
+		return -1;
+	if (noise_cs_init(cs, in + 2) == -1)
+		return -1;
+	cs->n = be64_get(in + 2 + NOISE_KEY_LEN);
+	return 0;
+}
+
 void
 noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN])
 {

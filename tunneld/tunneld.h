@@ -237,6 +237,7 @@ struct tunneld {
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
+	struct tun_handover *ho;	    /* what the predecessor handed us, until restored */
 };
 
 /* tunneld.c */
@@ -293,6 +294,11 @@ void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
 struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, const char *name,
 				     const char *via);
 
+/* tun_session.c: for the hand-over (tun_handover.c) */
+void tun_session_seal(struct tun_session *);
+struct tun_session *tun_session_adopt(struct tunneld *, int fd, int initiator);
+void tun_session_forget(struct tun_session *);
+
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
 void tun_stream_attach(struct tun_stream *, struct tun_session *, uint32_t sid);
@@ -338,5 +344,32 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+
+/* tun_handover.c: restart and upgrade without dropping a session or a stream */
+struct tun_handover;
+/* At start, before privdrop(): what the predecessor left (inherited fd or
+ * parked in the controller); then opened with our static key (refused if
+ * the PSK file now holds another PSK).  After these t->lfd may be set (the
+ * predecessor's listener). */
+void tun_handover_fetch(struct tunneld *);
+void tun_handover_open(struct tunneld *, int psk_from_file);
+/* The PSK the hand-over carried (its file unreadable after an exec as our
+ * user): 0 when t->psk is set from it. */
+int tun_handover_psk(struct tunneld *);
+/* After the loop is set up: sessions and streams rebuilt.  Handed-over
+ * sessions read, and tunnel.sock accepts, once the replica is synced (what
+ * may be opened is known) or 2 s have passed: tun_handover_synced(). */
+void tun_handover_restore(struct tunneld *);
+void tun_handover_synced(struct tunneld *);
+/* SIGTERM: hand everything to the controller for the next process; 0 when
+ * done (all is let go), -1 when not (nothing changed: shut down as usual). */
+int tun_handover_park(struct tunneld *);
+/* SIGHUP / SIGUSR2: hand everything to a new exec of the binary. */
+void tun_handover_signals(struct tunneld *, char **argv);
+/* The listening socket kept in the controller (kill -9: no refused dial). */
+int tun_listen_reuse(struct tunneld *, int port);
+
+/* tun_handoff.c: for the hand-over, what is queued for the openers written out */
+size_t tun_handoff_flush(double timeout);
 
 #endif
