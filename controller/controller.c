@@ -72,6 +72,11 @@ main(int argc, char **argv)
 	server_set_registry(srv, registry_health, rk);
 	http = ctl_http_new(&d, srv, st, registry_ready, rk);
 
+	{
+		const char *files[4];
+
+		controller_sandbox(&d, files, rk != NULL ? reg_kube_files(rk, files) : 0);
+	}
 	daemon_start(&d);
 	daemon_run(&d);
 

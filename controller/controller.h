@@ -99,4 +99,9 @@ int reg_kube_synced(const struct reg_kube *);
 /* 1 when listed and watching with no error; err says what failed; Istio CRDs not served. */
 int reg_kube_health(const struct reg_kube *, char *err, size_t len, int *istio_missing);
 
+/* kube_source.c: files the API client re-reads (for the sandbox rules) */
+size_t reg_kube_files(const struct reg_kube *, const char *files[4]);
+/* controller_sandbox.c */
+void controller_sandbox(struct em_daemon *, const char *const *files, size_t nfiles);
+
 #endif

@@ -101,6 +101,7 @@ main(int argc, char **argv)
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
 	d.arg = t;
+	tunneld_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);
 	return 0;

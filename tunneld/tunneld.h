@@ -339,4 +339,7 @@ void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
 #endif
