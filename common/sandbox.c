@@ -157,7 +157,7 @@ sandbox_add_daemon(struct sandbox *sb, const struct em_daemon *d)
 	sandbox_add_base(sb);
 	sandbox_add(sb, d->cfg.runtime_dir, SANDBOX_RW);
 	sandbox_add(sb, d->cfg.state_dir, SANDBOX_RW);
-	sandbox_add_dir_of(sb, d->cfg.path, SANDBOX_RO);
+	/* the config file is read once, before: no rule (a reload would need one) */
 }
 
 static void

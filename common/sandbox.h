@@ -55,7 +55,8 @@ void sandbox_add_base(struct sandbox *);
 
 /*
  * What every daemon reaches: sandbox_add_base(), its runtime dir and its
- * state dir (read-write), the directory of its config file (read).
+ * state dir (read-write).  The config file and the PSK are read before the
+ * sandbox is applied and never again, so they get no rule.
  */
 struct em_daemon;
 void sandbox_add_daemon(struct sandbox *, const struct em_daemon *);

@@ -342,4 +342,9 @@ void tun_circuit_unlink(struct tun_stream *, const char *why);
 /* tunneld_sandbox.c */
 void tunneld_sandbox(struct em_daemon *);
 
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
 #endif

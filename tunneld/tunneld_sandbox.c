@@ -3,8 +3,8 @@
  * the socket families tunneld uses and is growing into (fd hand-over with
  * pidfds, memfds, splice, timers, threads for future crypto offload): a
  * missing call ends the process, so every tunneld change re-runs its tests
- * with the sandbox on.  Files: its state dir (static key, pinned keys), the
- * PSK (re-read on change).
+ * with the sandbox on.  Files: its state dir (static key); the PSK is read
+ * before the sandbox, once.
  */
 #include "daemon.h"
 #include "log.h"
@@ -38,7 +38,6 @@ tunneld_sandbox(struct em_daemon *d)
 	char err[256];
 
 	sandbox_add_daemon(&sb, d);
-	sandbox_add_dir_of(&sb, d->cfg.tunnel.psk_path, SANDBOX_RO);
 	sandbox_add(&sb, "/etc/resolv.conf", SANDBOX_RO);
 	if (sandbox_apply(&sb, err, sizeof(err)) == -1)
 		fatalx("sandbox: %s", err);
