@@ -73,7 +73,7 @@ nodekey_done(void *arg, CURLcode rc, long status, const char *err)
 	if (status == 403)
 		log_warnx_once(once,
 			       "kube: cannot publish the tunnel key on Node %s: forbidden (the "
-			       "ClusterRole needs \"patch\" on nodes, k8s/base/rbac.yaml); "
+			       "ClusterRole needs \"patch\" on nodes, k8s/base/02-rbac.yaml); "
 			       "sessions from this node are allowed as first use only",
 			       nk->node);
 	else
