@@ -347,4 +347,7 @@ void tunneld_sandbox(struct em_daemon *);
 int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
 /* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
 void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
 #endif
