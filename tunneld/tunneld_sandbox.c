@@ -39,6 +39,10 @@ tunneld_sandbox(struct em_daemon *d)
 
 	sandbox_add_daemon(&sb, d);
 	sandbox_add(&sb, "/etc/resolv.conf", SANDBOX_RO);
+	/* TLS transports (ws over https) read the system CAs */
+	sandbox_add(&sb, "/etc/ssl", SANDBOX_RO);
+	sandbox_add(&sb, "/usr/lib/ssl", SANDBOX_RO);
+	sandbox_add(&sb, "/usr/share/ca-certificates", SANDBOX_RO);
 	if (sandbox_apply(&sb, err, sizeof(err)) == -1)
 		fatalx("sandbox: %s", err);
 }

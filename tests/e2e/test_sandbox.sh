@@ -4,7 +4,8 @@
 #   - each daemon's own lists (sandbox_probe links them): a forbidden system
 #     call ends the process with a line naming it; a file outside the rules
 #     is EACCES while what the daemon needs still opens; EDGEMESH_SANDBOX=off
-#     lifts it
+#     lifts it; without Landlock in the kernel (sandbox_nolandlock.py) the
+#     state is "unsupported" and seccomp still holds
 #   - the running daemons: Seccomp 2 and NoNewPrivs 1 in /proc, Landlock "on"
 #     in their own report (edgemeshctl status), and they keep serving
 #   - the controller asked to read a registry file outside its rules (a
@@ -38,6 +39,13 @@ for d in controller dnsd proxyd tunneld socksd gatewayd; do
 	ok "$d's rules: a file outside them is refused (EACCES), its state dir still opens" \
 		bash -c "[ $rc -eq 0 ] && grep -q 'Permission denied' <<<'$OUT' && grep -q 'landlock on' <<<'$OUT'"
 done
+# a kernel without Landlock: "unsupported", the daemon goes on, seccomp still holds
+OUT=$(python3 tests/e2e/sandbox_nolandlock.py "$B/sandbox_probe" dnsd "$E2E_DIR/n1/edgemesh.yaml" state 2>&1)
+ok "no Landlock in the kernel: the state says unsupported, the daemon goes on" \
+	bash -c "grep -q '^landlock unsupported' <<<'$OUT' && grep -q 'Landlock unsupported by this kernel' <<<'$OUT'"
+OUT=$(python3 tests/e2e/sandbox_nolandlock.py "$B/sandbox_probe" dnsd "$E2E_DIR/n1/edgemesh.yaml" call 2>&1); rc=$?
+ok "... and seccomp still ends a forbidden call" \
+	bash -c "[ $rc -eq 159 ] && grep -q 'forbidden system call ptrace' <<<'$OUT'"
 OUT=$(EDGEMESH_SANDBOX=off "$B/sandbox_probe" dnsd "$E2E_DIR/n1/edgemesh.yaml" call 2>&1)
 ok "EDGEMESH_SANDBOX=off lifts it (and says so)" \
 	bash -c "grep -q 'not stopped' <<<'$OUT' && grep -q 'sandbox: off' <<<'$OUT'"

@@ -8,6 +8,8 @@
  *   sandbox_probe DAEMON CONFIG open FILE   open FILE: EACCES, then an allowed
  *                                           open (stateDir) still works; exit 0
  *                                           only when FILE was refused
+ *   sandbox_probe DAEMON CONFIG state       prints "landlock STATE" (on,
+ *                                           unsupported, off) and runs on
  */
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -61,6 +63,10 @@ main(int argc, char **argv)
 	else {
 		fprintf(stderr, "no daemon %s\n", d.name);
 		return 2;
+	}
+	if (strcmp(argv[3], "state") == 0) {
+		printf("landlock %s\n", sandbox_landlock_state());
+		return 0;
 	}
 	if (strcmp(argv[3], "call") == 0) {
 		long r = syscall(SYS_ptrace, PTRACE_TRACEME, 0, NULL, NULL);
