@@ -6,6 +6,7 @@
 # nodes (403) the refusal is logged, named, and the controller serves on; a
 # malformed key annotation drops that Node with an error naming it.
 . tests/e2e/lib.sh	# ok, wait_for, e2e_psk (no namespaces)
+. tests/e2e/pin_lib.sh
 T=$(mktemp -d /tmp/edgemesh-kubekey.XXXXXX)
 [ "$(id -u)" -eq 0 ] || { echo "SKIP test_kube_nodekey: needs root (daemon users)"; exit 77; }
 scripts/add-users.sh; chmod 755 "$T"
@@ -84,10 +85,6 @@ start() {	# daemon
 	echo $! > "$T/$1.pid"
 }
 stop() { kill "$(cat "$T/$1.pid")" 2>/dev/null; wait "$(cat "$T/$1.pid")" 2>/dev/null; }
-pubkey() {	# stateDir -> the base64 public key of its tunnel.key
-	{ printf '302e020100300506032b656e04220420' | xxd -r -p; base64 -d < "$1/tunnel.key"; } |
-		openssl pkey -inform DER -pubout -outform DER | tail -c 32 | base64
-}
 
 start controller
 wait_for 10 test -S "$T/run/controller.sock" || fail "controller up"

@@ -15,6 +15,7 @@
 #     published in the Node; a node holding the PSK but presenting another
 #     key refused with both keys named; the right key accepted again
 . tests/e2e/lib.sh
+. tests/e2e/pin_lib.sh
 . tests/e2e/proxy/registry.sh
 . tests/e2e/tunnel_lib.sh
 e2e_init sandbox
@@ -91,10 +92,6 @@ ok "... same process" test "$(cat "$E2E_DIR/n1/controller.pid")" = "$CPID"
 kill -0 "$CPID" || fail "controller alive"
 
 # ---- pinning (file registry) ----
-pubkey() {	# stateDir -> the base64 public key of its tunnel.key
-	{ printf '302e020100300506032b656e04220420' | xxd -r -p; base64 -d < "$1/tunnel.key"; } |
-		openssl pkey -inform DER -pubout -outform DER | tail -c 32 | base64
-}
 K2=$(pubkey "$E2E_DIR/n2/state")
 ok "the key logged at first use is edge-2's ($K2)" log_has 1 "first use of key $K2"
 # publish it: the operator's annotation on the Node
