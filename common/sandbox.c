@@ -82,6 +82,17 @@ const char *const sandbox_base_syscalls[] = {
     "getpeername", "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg",
     "sendmmsg", "recvmmsg", "shutdown", NULL};
 
+/*
+ * A sanitizer build (make SAN=1, development only) also lets LeakSanitizer
+ * stop the world at exit: a tracer thread that ptraces the others.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+static const char *const sb_san_syscalls[] = {
+    "clone", "clone3", "ptrace", "wait4", "waitid", "sched_getaffinity", NULL};
+#else
+static const char *const sb_san_syscalls[] = {NULL};
+#endif
+
 static char sb_name[32] = "edgemesh";
 static const char *sb_state = "off";
 static long sb_abi; /* the kernel's Landlock ABI version */
@@ -316,7 +327,8 @@ sb_seccomp(const struct sandbox *sb, char *err, size_t errlen)
 	/* a call made through another ABI (x32, i386) ends the process outright */
 	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	if (sb_allow(ctx, sandbox_base_syscalls, err, errlen) == -1 ||
-	    sb_allow(ctx, sb->syscalls, err, errlen) == -1)
+	    sb_allow(ctx, sb->syscalls, err, errlen) == -1 ||
+	    sb_allow(ctx, sb_san_syscalls, err, errlen) == -1)
 		goto fail;
 	if ((rc = seccomp_load(ctx)) < 0) {
 		snprintf(err, errlen, "seccomp_load: %s", strerror(-rc));

@@ -34,8 +34,8 @@ echo "not for daemons" > "$E2E_DIR/outside/secret.txt"
 chmod 644 "$E2E_DIR/outside/secret.txt"
 for d in controller dnsd proxyd tunneld socksd gatewayd; do
 	OUT=$("$B/sandbox_probe" $d "$E2E_DIR/n1/edgemesh.yaml" call 2>&1); rc=$?
-	ok "$d's list: a forbidden call (ptrace) ends the process, the call named" \
-		bash -c "[ $rc -eq 159 ] && grep -q 'daemon=$d msg=\"sandbox: forbidden system call ptrace' <<<'$OUT'"
+	ok "$d's list: a forbidden call (mount) ends the process, the call named" \
+		bash -c "[ $rc -eq 159 ] && grep -q 'daemon=$d msg=\"sandbox: forbidden system call mount' <<<'$OUT'"
 	OUT=$("$B/sandbox_probe" $d "$E2E_DIR/n1/edgemesh.yaml" open "$E2E_DIR/outside/secret.txt" 2>&1); rc=$?
 	ok "$d's rules: a file outside them is refused (EACCES), its state dir still opens" \
 		bash -c "[ $rc -eq 0 ] && grep -q 'Permission denied' <<<'$OUT' && grep -q 'landlock on' <<<'$OUT'"
@@ -46,7 +46,7 @@ ok "no Landlock in the kernel: the state says unsupported, the daemon goes on" \
 	bash -c "grep -q '^landlock unsupported' <<<'$OUT' && grep -q 'Landlock unsupported by this kernel' <<<'$OUT'"
 OUT=$(python3 tests/e2e/sandbox_nolandlock.py "$B/sandbox_probe" dnsd "$E2E_DIR/n1/edgemesh.yaml" call 2>&1); rc=$?
 ok "... and seccomp still ends a forbidden call" \
-	bash -c "[ $rc -eq 159 ] && grep -q 'forbidden system call ptrace' <<<'$OUT'"
+	bash -c "[ $rc -eq 159 ] && grep -q 'forbidden system call mount' <<<'$OUT'"
 OUT=$(EDGEMESH_SANDBOX=off "$B/sandbox_probe" dnsd "$E2E_DIR/n1/edgemesh.yaml" call 2>&1)
 ok "EDGEMESH_SANDBOX=off lifts it (and says so)" \
 	bash -c "grep -q 'not stopped' <<<'$OUT' && grep -q 'sandbox: off' <<<'$OUT'"

@@ -4,14 +4,14 @@
  * do, for tests/e2e/test_sandbox.sh.  A test binary: nothing in a daemon can
  * trigger this.
  *
- *   sandbox_probe DAEMON CONFIG call        ptrace(2): killed, the call named
+ *   sandbox_probe DAEMON CONFIG call        mount(2) (of nothing, harmless if let
+ *                                           through): killed, the call named
  *   sandbox_probe DAEMON CONFIG open FILE   open FILE: EACCES, then an allowed
  *                                           open (stateDir) still works; exit 0
  *                                           only when FILE was refused
  *   sandbox_probe DAEMON CONFIG state       prints "landlock STATE" (on,
  *                                           unsupported, off) and runs on
  */
-#include <sys/ptrace.h>
 #include <sys/syscall.h>
 
 #include <errno.h>
@@ -69,9 +69,10 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[3], "call") == 0) {
-		long r = syscall(SYS_ptrace, PTRACE_TRACEME, 0, NULL, NULL);
+		long r =
+		    syscall(SYS_mount, "none", "/nonexistent-sandbox-probe", "none", 0UL, NULL);
 
-		printf("ptrace returned %ld (%s): not stopped\n", r,
+		printf("mount returned %ld (%s): not stopped\n", r,
 		       r == -1 ? strerror(errno) : "ok");
 		return 1;
 	}
