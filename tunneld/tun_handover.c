@@ -42,6 +42,7 @@
 
 #include "hmap.h"
 #include "log.h"
+#include "sandbox.h"
 #include "tun_handover.h"
 #include "tunneld.h"
 
@@ -63,7 +64,10 @@ enum {
 
 #define HO_SYNC_WAIT 2.0 /* seconds the sessions wait for the replica */
 
+#define HO_ENV_SANDBOXED "EDGEMESH_TUNNELD_SANDBOXED"
+
 static char ho_exe[PATH_MAX];
+static int ho_sandboxed; /* an exec'd successor: the predecessor's sandbox holds */
 static char **ho_argv;
 static ev_signal ho_sighup, ho_sigusr2;
 static ev_timer ho_sync_wait;
@@ -327,6 +331,8 @@ ho_exec_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	snprintf(num, sizeof(num), "%d", carrier);
 	setenv(HO_ENV, num, 1);
+	if (!sandbox_disabled())
+		setenv(HO_ENV_SANDBOXED, "1", 1);
 	cloexec_all(carrier);
 	log_info("handing %zu sessions and %zu streams to %s", nsess, nst, ho_exe);
 	sigemptyset(&none);
@@ -335,7 +341,14 @@ ho_exec_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	/* still here: nothing was let go */
 	log_warn("hand-over: exec %s failed; serving on", ho_exe);
 	unsetenv(HO_ENV);
+	unsetenv(HO_ENV_SANDBOXED);
 	close(carrier);
+}
+
+int
+tun_handover_sandboxed(void)
+{
+	return ho_sandboxed;
 }
 
 void
@@ -366,6 +379,12 @@ tun_handover_fetch(struct tunneld *t)
 	char err[256];
 	int carrier = -1;
 
+	if (getenv(HO_ENV_SANDBOXED) != NULL) {
+		/* seccomp and Landlock stay across an exec: the predecessor's hold
+		 * (another layer each reload would reach the kernel's bounds) */
+		ho_sandboxed = 1;
+		unsetenv(HO_ENV_SANDBOXED);
+	}
 	/* a hand-over of many streams is many fds at once */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;

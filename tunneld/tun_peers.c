@@ -199,7 +199,8 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	    !s->relayed) {
 		/* it dialed us again while we hold a session it dialed: it lost that
 		 * one (a restart, a crash without a FIN reaching us): gone at once */
-		log_info("%s dialed a new session: the old one is dead on its side, closed", p->name);
+		log_info("%s dialed a new session: the old one is dead on its side, closed",
+			 p->name);
 		tun_session_close(old, "replaced: the peer dialed anew (it restarted)");
 		lose = NULL;
 	}

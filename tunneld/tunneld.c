@@ -114,13 +114,19 @@ main(int argc, char **argv)
 	tun_handover_signals(t, argv);
 	tun_relays_start(t);
 
+	/* gateways: what gatewayd may open (tun_gwrights.c) */
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
-		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF) |
+		   EM_TOPIC_BIT(EM_TOPIC_GATEWAYS);
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
 	d.on_synced = tunneld_synced;
 	d.arg = t;
+	if (!tun_handover_sandboxed())
+		tunneld_sandbox(&d);
+	else
+		log_info("sandbox: the one applied before the reload holds across the exec");
 	daemon_start(&d);
 	daemon_run(&d);
 	return 0;

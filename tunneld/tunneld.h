@@ -366,10 +366,23 @@ void tun_handover_synced(struct tunneld *);
 int tun_handover_park(struct tunneld *);
 /* SIGHUP / SIGUSR2: hand everything to a new exec of the binary. */
 void tun_handover_signals(struct tunneld *, char **argv);
+/* Whether we are a reload's exec (the sandbox applied before it holds). */
+int tun_handover_sandboxed(void);
 /* The listening socket kept in the controller (kill -9: no refused dial). */
 int tun_listen_reuse(struct tunneld *, int port);
 
 /* tun_handoff.c: for the hand-over, what is queued for the openers written out */
 size_t tun_handoff_flush(double timeout);
 
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
 #endif
