@@ -538,6 +538,7 @@ load_stream(struct ho_rd *f, struct ho_in *in, struct tun_stream **out, struct t
 	st->consumed = ho_get_u32(f);
 	ob = ho_get_bytes(f, &olen);
 	st->client_serial = ho_get_u64(f);
+	st->client_serial = 0; /* that opener's connection was not carried: answer nobody */
 	st->open_id = ho_get_u64(f);
 	rp = ho_get_bytes(f, &rlen);
 	if (rlen <= sizeof(st->reply)) {

@@ -86,6 +86,10 @@ n=$(ho_starts 1); P1=$(cat "$E2E_DIR/n1/tunneld.pid")
 kill -HUP "$P1"
 ok "reload (SIGHUP) of edge-1's tunneld: a new exec in pid $P1 took over" \
 	wait_for 10 sh -c "[ \$(grep -c 'took over [0-9]* sessions' '$E2E_DIR/n1/tunneld.log') -gt $n ]"
+sleep 1
+kill -USR2 "$P1"
+ok "and again (SIGUSR2), from the exec'd one, under the sandbox it inherited" \
+	wait_for 10 sh -c "[ \$(grep -c 'took over [0-9]* sessions' '$E2E_DIR/n1/tunneld.log') -gt $((n + 1)) ]"
 
 ok "the 200 MB transfer was still going after the last hand-over" kill -0 $BULKP
 wait $LOADP; rc=$?
