@@ -2,28 +2,27 @@
  * Restart and upgrade without dropping a session or a stream.
  *
  * At SIGTERM (systemctl stop/restart, a container stop) tunneld hands the
- * next process everything it holds instead of closing it: the listener,
- * tunnel.sock and its clients (with the part of a message read so far),
+ * next process what it holds instead of closing it: the tunnel listener,
  * every up session (its socket, both transport keys and nonces, the rekey
  * schedule, the bytes read of a record not yet whole, the sealed records
  * not yet written) and every stream (its fd, windows, half-close state,
- * the bytes its fd did not take yet), and the streams still waiting for a
- * session.  All of it is written between two loop iterations, so every
- * record and message boundary is where the old process left it; the
- * kernel keeps what arrives meanwhile in the sockets.  The records are
- * sealed (tun_handover_wire.c) and parked with the fds in the controller
- * (FD_STORE, as the listening sockets of every daemon); the next process
- * fetches them at start, opens them with the node's static key and goes on.
- * The peers see a pause.
+ * the bytes its fd did not take yet).  All of it is written between two
+ * loop iterations, so every record boundary is where the old process left
+ * it; the kernel keeps what arrives meanwhile in the sockets.  The records
+ * are sealed (tun_handover_wire.c) and parked with the fds in the
+ * controller (FD_STORE, as the listening sockets of every daemon, closed if
+ * not fetched within 10 s); the next process fetches them at start, opens
+ * them with the node's static key and goes on.  The peers see a pause.
  *
- * SIGHUP or SIGUSR2 (systemctl reload): the same hand-over to a new exec of
- * the binary (the path it was started from: an upgraded build), in the same
- * pid, the carrier socket inherited.  If the exec fails, nothing was let
- * go: the old process serves on.
+ * SIGHUP or SIGUSR2 (systemctl reload): the same hand-over, tunnel.sock's
+ * listener too, to a new exec of the binary (the path it was started from:
+ * an upgraded build) in the same pid, the carrier socket inherited.  If the
+ * exec fails, nothing was let go: the old process serves on.
  *
- * Not handed over (closed, the next process redials or the peer does):
- * sessions still in their handshake, relay circuits still opening at the
- * relay, and edgemeshctl pings in flight.
+ * Not handed over: sessions still in their handshake (closed, redialed),
+ * relay circuits still opening at the relay (reset), tunnel.sock's clients
+ * (they reconnect and send again the opens not answered yet: those streams
+ * are reset at the peer by the next process), edgemeshctl pings in flight.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>

@@ -40,11 +40,9 @@
 #define HO_ENV	     "EDGEMESH_TUNNELD_HANDOVER_FD"
 
 enum ho_rec {
-	HR_GLOBAL = 1,	/* psk, listener, tunnel.sock */
-	HR_SESSION = 2, /* an up session */
+	HR_GLOBAL = 1,	/* psk, listener, tunnel.sock (a reload's) */
+	HR_SESSION = 2, /* an up session, the ids of our opens to reset */
 	HR_STREAM = 3,	/* a stream of the last session */
-	HR_PENDING = 4, /* a stream waiting for a session: peer name first */
-	HR_CLIENT = 5,	/* a tunnel.sock client */
 	HR_END = 255,
 };
 

@@ -12,8 +12,9 @@
 # reloaded once (SIGHUP: a new exec in the same pid).  No request may fail,
 # every stream must carry on, and neither tunneld may log a session lost.
 # Then: kill -9 recovery (timed), a crash whose FIN is lost (the peer drops
-# the old session when the node dials anew), and forged hand-overs refused
-# with a clear error and a clean start.
+# the old session when the node dials anew), forged hand-overs refused with
+# a clear error and a clean start, and a stop with no start (the parked
+# hand-over is closed after 10 s and the peer sees the session end).
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
 . tests/e2e/sshd_lib.sh
@@ -151,4 +152,12 @@ for mode in forged version; do
 	ok "a $mode hand-over is refused: $why" wait_for 10 grep -q "hand-over refused: .*$why.*starting clean" "$E2E_DIR/n2/tunneld.log"
 	ok "... and tunneld starts clean: requests served" wait_for 20 in_ns p1 curl -sf -m 5 http://10.96.1.40/
 done
+
+# a stop with no start: what was parked is closed after 10 s, the peer sees the session end
+wait_for 10 grep -q 'session up with edge-1' "$E2E_DIR/n2/tunneld.log"
+n=$(ho_lost 2)
+e2e_kill 1 tunneld TERM
+ok "tunneld stopped for good: the controller closes the parked hand-over after 10 s" \
+	wait_for 20 grep -q "tunneld's handover~10 was not fetched in time: closed" "$E2E_DIR/n1/controller.log"
+ok "... and edge-2 sees the session end" wait_for 5 sh -c "[ \$(grep -c 'session with .* closed' '$E2E_DIR/n2/tunneld.log') -gt $n ]"
 e2e_done
