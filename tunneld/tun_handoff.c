@@ -229,7 +229,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
 			snprintf(row->path, sizeof(row->path), "%s",
-				 p->sess->relayed ? "relay" : "direct");
+				 p->sess->ws != NULL ? "ws" : p->sess->relayed ? "relay" : "direct");
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);

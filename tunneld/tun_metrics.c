@@ -48,7 +48,7 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 		rx += s->rx;
 	}
 	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path",
-		    up && s->relayed ? "relayed" : "direct", "via", up && s->relayed ? s->addr : "",
+		    !up ? "direct" : s->ws != NULL ? "ws" : s->relayed ? "relayed" : "direct", "via", up && s->relayed ? s->addr : "",
 		    "error", err, NULL);
 	if (up)
 		metrics_add(ss, EM_M_PEER_RTT, (double)s->rtt_us / 1e6, "peer", name, NULL);

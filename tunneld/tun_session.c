@@ -187,6 +187,8 @@ tun_session_close(struct tun_session *s, const char *why)
 	if (s->preauth_slot != -1)
 		t->preauth[s->preauth_slot] = NULL;
 	tun_mux_session_gone(s, why);
+	if (s->ws != NULL)
+		tun_ws_session_gone(s);
 	close(s->fd);
 	s->fd = -1;
 	if (s->hs != NULL)
@@ -478,6 +480,8 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	socklen_t sl;
 	int fd;
 
+	if (tun_ws_dialing(t)) /* transport ws: tun_ws.c */
+		return tun_ws_dial(t, p, ip);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
@@ -549,6 +553,10 @@ sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    errno != ECONNABORTED)
 				log_warn("accept");
 			return;
+		}
+		if (!tun_ifaces_allowed(t, fd)) { /* listenInterfaces */
+			close(fd);
+			continue;
 		}
 		set_nodelay(fd);
 		slot = preauth_slot(t);

@@ -107,6 +107,8 @@ enum tun_sstate { SS_CONNECTING, SS_HANDSHAKE, SS_UP, SS_DEAD };
 enum tun_ststate { ST_PENDING, ST_OPENING, ST_CONNECTING, ST_OPEN };
 
 struct tun_session;
+struct tun_ws;
+struct tun_wsd;
 struct tun_peer;
 struct tunneld;
 
@@ -189,6 +191,7 @@ struct tun_session {
 	unsigned pings_out;
 	uint64_t rtt_us;
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
+	struct tun_ws *ws;	       /* tun_ws.c: the WebSocket carrying it, or NULL */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
 };
@@ -237,6 +240,7 @@ struct tunneld {
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
+	struct tun_wsd *wsd;		    /* tun_ws.c: WebSocket listener and dialing */
 };
 
 /* tunneld.c */
@@ -338,5 +342,56 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+
+/* tun_wsproto.c: WebSocket upgrade, proxy CONNECT and frames (pure codecs) */
+#define TUN_WS_HDR_MAX	  4096 /* an upgrade request or answer, a proxy answer */
+#define TUN_WS_KEY_LEN	  25   /* Sec-WebSocket-Key: base64 of 16 bytes, NUL */
+#define TUN_WS_ACCEPT_LEN 29   /* Sec-WebSocket-Accept: base64 of 20 bytes, NUL */
+#define TUN_WS_PATH	  "/edgemesh/tunnel"
+enum tun_ws_op {
+	TUN_WS_CONT = 0,
+	TUN_WS_BINARY = 2,
+	TUN_WS_CLOSE = 8,
+	TUN_WS_PING = 9,
+	TUN_WS_PONG = 10
+};
+struct tun_ws_frame {
+	uint8_t fin, opcode, masked;
+	uint8_t mask[4];
+	uint64_t len; /* payload */
+	size_t hlen;  /* header, mask included */
+};
+int tun_ws_accept_key(const char *key, char out[TUN_WS_ACCEPT_LEN]);
+void tun_ws_new_key(char out[TUN_WS_KEY_LEN]);
+/* the client's GET; its length, 0 if it does not fit */
+size_t tun_ws_request(char *buf, size_t cap, const char *host, const char *key);
+/* 1 (key set, *used: the header block), 0 incomplete, -1 malformed (why) */
+int tun_ws_parse_request(const char *buf, size_t len, size_t *used, char *key, size_t keycap,
+			 char *why, size_t whylen);
+size_t tun_ws_response(char *buf, size_t cap, const char *key);
+int tun_ws_parse_response(const char *buf, size_t len, const char *key, size_t *used, char *why,
+			  size_t whylen);
+/* auth: base64 user:password or "" */
+size_t tun_http_connect_request(char *buf, size_t cap, const char *hostport, const char *auth);
+int tun_http_connect_response(const char *buf, size_t len, size_t *used, char *why, size_t whylen);
+/* a frame header: 1 (*f), 0 incomplete, -1 malformed (why); masked: what the sender must do */
+int tun_ws_frame_parse(const uint8_t *buf, size_t len, int masked, struct tun_ws_frame *f,
+		       char *why, size_t whylen);
+/* a final frame's header into out (>= 14 bytes); mask NULL for none */
+size_t tun_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len, const uint8_t *mask);
+void tun_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
+
+/* tun_ws.c: the tunnel inside a WebSocket (transport: ws, wsPort, wsProxy) */
+int tun_ws_setup(struct tunneld *, char *err, size_t errlen); /* before privdrop */
+void tun_ws_start(struct tunneld *);
+int tun_ws_dialing(const struct tunneld *); /* transport ws: dial peers that way */
+struct tun_session *tun_ws_dial(struct tunneld *, struct tun_peer *, const char *ip);
+void tun_ws_session_gone(struct tun_session *);
+
+/* tun_ifaces.c: listenInterfaces, extraFilteredInterfaces (EdgeMesh's meaning) */
+int tun_iface_selected(const char *listen, const char *extra, const char *ifname);
+/* 1 if the accepted connection's local address is one we listen on; else logs, 0 */
+int tun_ifaces_allowed(struct tunneld *, int fd);
+void tun_ifaces_log(struct tunneld *);
 
 #endif
