@@ -1,0 +1,213 @@
+#!/bin/bash
+# transport ws end to end: edge-1's firewall drops everything on its uplink
+# but TCP to an HTTP proxy (tests/tools/connect_proxy.py) that allows only
+# CONNECT to port 443; edge-2 serves the tunnel inside WebSocket on 443 (and
+# TCP on 20006).  edge-1 has transport ws and the proxy in HTTPS_PROXY: a pod
+# on edge-1 reaches a ClusterIP whose endpoint is a pod on edge-2, through
+# proxyd, tunneld, the proxy, the WebSocket; edgemeshctl peers says ws.
+# Then the same without the proxy (firewall: only TCP 443 to edge-2), and
+# listenInterfaces on edge-2's WebSocket port.
+#   B=build bash tests/e2e/test_ws.sh
+#
+#   p1 10.201.1.10 -- n1 edge-1 10.200.0.11 --x firewall x--+
+#                                      px proxy 10.200.0.50 -+-- lan br0
+#   p2 10.201.2.10 -- n2 edge-2 10.200.0.12 ----------------+   (:443 ws, :20006 tcp)
+. "$(dirname "$0")/lib.sh"
+e2e_init ws
+command -v iptables >/dev/null || { echo "SKIP ws: iptables missing"; exit 77; }
+e2e_topology 2
+# the proxy's namespace on the LAN
+ip netns add "$(ns px)"
+in_ns px ip link set lo up
+ip link add "${E2E_PREFIX}ex" type veth peer name eth0 netns "$(ns px)"
+ip link set "${E2E_PREFIX}ex" netns "$(ns lan)"
+in_ns lan ip link set "${E2E_PREFIX}ex" master br0 up
+in_ns px ip addr add 10.200.0.50/24 dev eth0
+in_ns px ip link set eth0 up
+for i in 1 2; do in_ns n$i ip route add default dev eth0; done
+
+mkdir -p "$E2E_DIR/registry"
+cat > "$E2E_DIR/registry/ws.yaml" <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: edge-1}
+status:
+  addresses: [{type: InternalIP, address: 10.200.0.11}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: edge-2}
+status:
+  addresses: [{type: InternalIP, address: 10.200.0.12}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: far-web, namespace: default}
+spec:
+  clusterIP: 10.96.5.10
+  ports: [{name: http, port: 80, protocol: TCP, targetPort: 9376}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: far-web, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.2.10, nodeName: edge-2}]
+  ports: [{name: http, port: 9376, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: far-sink, namespace: default}
+spec:
+  clusterIP: 10.96.5.12
+  ports: [{name: sink, port: 7001, protocol: TCP, targetPort: 7001}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: far-sink, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.2.10, nodeName: edge-2}]
+  ports: [{name: sink, port: 7001, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: near-echo, namespace: default}
+spec:
+  clusterIP: 10.96.5.11
+  ports: [{name: echo, port: 7000, protocol: TCP, targetPort: 7000}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: near-echo, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.1.10, nodeName: edge-1}]
+  ports: [{name: echo, port: 7000, protocol: TCP}]
+YAML
+. tests/e2e/tunnel_lib.sh
+peer_is() {	# i node regex : edgemeshctl peers on node i
+	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
+}
+
+# edge-1's firewall: on eth0 only TCP to the proxy (and what answers it)
+fw() {	# i: node i's uplink passes only established traffic and $@ (iptables args)
+	in_ns n1 iptables -F OUTPUT; in_ns n1 iptables -F INPUT; in_ns n1 iptables -F FORWARD
+	in_ns n1 iptables -A OUTPUT -o eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	in_ns n1 iptables -A OUTPUT -o eth0 -p tcp "$@" -j ACCEPT
+	in_ns n1 iptables -A OUTPUT -o eth0 -j DROP
+	in_ns n1 iptables -A INPUT -i eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+	in_ns n1 iptables -A INPUT -i eth0 -j DROP
+	in_ns n1 iptables -A FORWARD -o eth0 -j DROP
+}
+fw -d 10.200.0.50 --dport 3128
+
+e2e_config 1 >/dev/null <<CFG
+    transport: ws
+CFG
+e2e_config 2 >/dev/null <<CFG
+    wsPort: 443
+CFG
+SRV=tests/e2e/proxy/servers.py
+bg px python3 tests/tools/connect_proxy.py 10.200.0.50 3128 443
+bg p2 python3 $SRV http 10.201.2.10 9376 "far-pod"
+bg p1 socat TCP-LISTEN:7000,bind=10.201.1.10,reuseaddr,fork EXEC:cat
+bg p2 socat -u TCP-LISTEN:7001,bind=10.201.2.10,reuseaddr,fork SYSTEM:'sha256sum > /dev/stderr'
+wait_for 10 listening px 3128; wait_for 10 listening p2 9376
+wait_for 10 listening p1 7000; wait_for 10 listening p2 7001
+
+# -n says nothing about transport ws (served), and what quic is not
+N=$(in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/n1/edgemesh.yaml" -n 2>&1)
+ok "-n with transport ws: configuration OK, no 'not acted on' line" \
+	bash -c '[[ $0 == *"configuration OK"* && $0 != *"not acted on"* ]]' "$N"
+sed 's/transport: ws/transport: quic/' "$E2E_DIR/n1/edgemesh.yaml" > "$E2E_DIR/quic.yaml"
+N=$(in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/quic.yaml" -n 2>&1)
+ok "-n with transport quic: warned (not served)" grep -q "transport is accepted for EdgeMesh but not acted on: quic" <<<"$N"
+
+# --- the topology: edge-1 reaches nothing but the proxy, which allows CONNECT to 443 only
+ok "edge-1 cannot connect to edge-2's tunnel port" \
+	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/20006' 2>/dev/null"
+ok "edge-1 cannot connect to edge-2's port 443 directly" \
+	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/443' 2>/dev/null"
+ok "the proxy refuses CONNECT to port 20006" \
+	bash -c "! ip netns exec $(ns n1) curl -s -m 3 -p -x http://10.200.0.50:3128 http://10.200.0.12:20006/ 2>/dev/null"
+ok "... and says so in its log" grep -q "CONNECT 10.200.0.12:20006 403" "$E2E_DIR/bg.log"
+
+for i in 1 2; do e2e_daemon $i controller; done
+sleep 0.5
+start_tunneld 2
+HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
+e2e_daemon 1 proxyd
+ok "edge-1 dials over WebSocket through the proxy from HTTPS_PROXY" \
+	log_has 1 "peers are dialed over WebSocket on port 443 through the HTTP proxy 10.200.0.50:3128"
+ok "edge-2 serves WebSocket on 443" log_has 2 "WebSocket tunnel listener on port 443"
+ok "edge-2 serves the tunnel on eth0 and lo, not cni0 (listenInterfaces *)" \
+	bash -c "grep 'serving the tunnel on the addresses of' $E2E_DIR/n2/tunneld.log | grep -v cni0 | grep -q eth0"
+
+# --- a ClusterIP request from a pod on edge-1 to a pod on edge-2
+get() { in_ns "$1" curl -s -m 5 "$2"; }
+far() { [ "$(get p1 http://10.96.5.10/)" = far-pod ]; }
+ok "a pod on edge-1 reaches the ClusterIP of a pod on edge-2 (through the proxy, in WebSocket)" \
+	wait_for 30 far
+ok "edgemeshctl peers on edge-1: edge-2 up, path ws" peer_is 1 edge-2 '10.200.0.12:443 .* up .*ws'
+ok "edgemeshctl peers on edge-2: edge-1 up, path ws" peer_is 2 edge-1 ' up .*ws'
+e2e_ctl 1 peers
+ok "the proxy carried it: CONNECT 10.200.0.12:443 200" grep -q "CONNECT 10.200.0.12:443 200" "$E2E_DIR/bg.log"
+ok "edge-1's session came up with edge-2 at its ws port" log_has 1 "session up with edge-2 at 10.200.0.12:443 (we dialed"
+ok "... ten requests in a row" bash -c 'for k in 1 2 3 4 5 6 7 8 9 10; do [ "$(ip netns exec '"$(ns p1)"' curl -s -m 5 http://10.96.5.10/)" = far-pod ] || exit 1; done'
+
+# --- the other way on the same session: edge-2 opens to a pod on edge-1
+tunopen 2 edge-1 10.201.1.10 7000 9000
+ok "edge-2 reaches a pod on edge-1 over the WebSocket session edge-1 dialed" echo_once 2 9000 "hello ws"
+
+# --- bulk: frames of every size, flow control across the framing
+tunopen 1 edge-2 10.201.2.10 7001 9001
+SIZE=16777216
+: > "$E2E_DIR/bg.sum"
+in_ns n1 timeout 60 bash -c "head -c $SIZE /dev/urandom | tee >(sha256sum > $E2E_DIR/local.sum) | socat -u - TCP:127.0.0.1:9001"
+sumok() { grep -q ' -' "$E2E_DIR/bg.log" && [ "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -$' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)" ]; }
+ok "$SIZE bytes edge-1 -> edge-2 through proxy and WebSocket, sha256 matches" wait_for 20 sumok
+
+# --- listenInterfaces: a connection to edge-2's cni0 address is not served
+R=$(in_ns p2 curl -s -m 3 -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+	-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+	http://10.201.2.1:443/edgemesh/tunnel 2>&1)
+ok "an upgrade to edge-2's cni0 address gets no answer (filtered, as EdgeMesh's cni prefix)" \
+	bash -c '[[ $0 != *"101"* ]]' "$R"
+ok "... edge-2 logs why" log_has 2 "connection to 10.201.2.1 refused: cni0 is not in listenInterfaces"
+R=$(in_ns n2 curl -s -m 3 -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+	-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+	http://10.200.0.12:443/edgemesh/tunnel 2>&1)
+ok "an upgrade to edge-2's eth0 address is answered 101 with the RFC's accept key" \
+	bash -c '[[ $0 == *"101 Switching Protocols"* && $0 == *"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="* ]]' "$R"
+R=$(in_ns n2 curl -s -m 3 -i http://10.200.0.12:443/ 2>&1)
+ok "a plain GET on the ws port is answered 400" bash -c '[[ $0 == *"400 Bad Request"* ]]' "$R"
+ok "edge-2's WebSocket listener still serves: the session is up" peer_is 2 edge-1 ' up .*ws'
+
+# --- the proxy refuses: the reason reaches edgemeshctl peers
+e2e_kill 1 tunneld
+pkill_proxy() { kill "$(in_ns px ss -lntp | grep ':3128 ' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"; }
+pkill_proxy
+bg px python3 tests/tools/connect_proxy.py 10.200.0.50 3128 8443
+wait_for 10 listening px 3128
+HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
+tunopen 1 edge-2 10.201.2.10 9376 9002
+in_ns n1 curl -s -m 5 http://127.0.0.1:9002/ >/dev/null
+refused() { log_has 1 "ws: to 10.200.0.12:443 through proxy 10.200.0.50:3128: proxy refused CONNECT: 'HTTP/1.1 403 Forbidden'"; }
+ok "a proxy that refuses CONNECT to 443: edge-1's log names the proxy and its answer" wait_for 15 refused
+not() { ! "$@"; }
+ok "... edgemeshctl peers: edge-2 not up" not peer_is 1 edge-2 ' up '
+ok "... and the open fails with the proxy's answer" \
+	wait_for 10 grep -q "proxy refused CONNECT: 'HTTP/1.1 403 Forbidden'" "$E2E_DIR/tunopen-1-9002.log"
+
+# --- direct WebSocket, no proxy: the firewall passes TCP 443 to edge-2 only
+e2e_kill 1 tunneld
+fw -d 10.200.0.12 --dport 443
+ok "edge-1 still cannot reach edge-2's tunnel port 20006" \
+	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/20006' 2>/dev/null"
+before=$(grep -c "CONNECT" "$E2E_DIR/bg.log")
+HTTPS_PROXY= https_proxy= start_tunneld 1
+ok "direct: a pod on edge-1 reaches the ClusterIP again (WebSocket, no proxy)" wait_for 30 far
+ok "direct: edgemeshctl peers on edge-1 says ws" peer_is 1 edge-2 '10.200.0.12:443 .* up .*ws'
+ok "direct: the proxy saw nothing" test "$(grep -c CONNECT "$E2E_DIR/bg.log")" = "$before"
+ok "direct: no proxy in edge-1's log" bash -c "! grep -q 'through the HTTP proxy' <(tail -n +\$(grep -n 'PSK fingerprint' $E2E_DIR/n1/tunneld.log | tail -1 | cut -d: -f1) $E2E_DIR/n1/tunneld.log)"
+ok "tunneld on edge-2 is alive" kill -0 "$(cat "$E2E_DIR/n2/tunneld.pid")"
+
+e2e_done
