@@ -19,6 +19,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,7 +85,8 @@ addr_selected(struct tunneld *t, const struct sockaddr_storage *ss, char *ifname
 		v4 = 1;
 	}
 	if (getifaddrs(&ifa) == -1) {
-		log_warn("%s: getifaddrs", __func__);
+		log_warnx_once("getifaddrs", "%s: getifaddrs: %s: listenInterfaces not applied",
+			       __func__, strerror(errno));
 		return 1; /* cannot tell: serve */
 	}
 	for (i = ifa; i != NULL; i = i->ifa_next) {
