@@ -229,7 +229,9 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
 			snprintf(row->path, sizeof(row->path), "%s",
-				 p->sess->ws != NULL ? "ws" : p->sess->relayed ? "relay" : "direct");
+				 p->sess->relayed ? "relay" : "direct");
+			if (p->sess->ws != NULL) /* tun_ws.c */
+				snprintf(row->path, sizeof(row->path), "ws");
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);

@@ -39,6 +39,7 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 	struct tun_session *s = p != NULL ? p->sess : NULL;
 	uint64_t tx = p != NULL ? p->tx : 0, rx = p != NULL ? p->rx : 0;
 	char ours[16], err[72] = ""; /* a label: kept short */
+	const char *path = "direct";
 	int up = s != NULL && s->state == SS_UP;
 
 	if (!up && p != NULL)
@@ -47,9 +48,12 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 		tx += s->tx;
 		rx += s->rx;
 	}
-	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path",
-		    !up ? "direct" : s->ws != NULL ? "ws" : s->relayed ? "relayed" : "direct", "via", up && s->relayed ? s->addr : "",
-		    "error", err, NULL);
+	if (up && s->ws != NULL)
+		path = "ws";
+	else if (up && s->relayed)
+		path = "relayed";
+	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path", path, "via",
+		    up && s->relayed ? s->addr : "", "error", err, NULL);
 	if (up)
 		metrics_add(ss, EM_M_PEER_RTT, (double)s->rtt_us / 1e6, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_TX, (double)tx, "peer", name, NULL);
