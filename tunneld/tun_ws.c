@@ -450,6 +450,12 @@ ws_http(struct tun_ws *w)
 		}
 		w->state = WS_OPEN;
 		log_debug("WebSocket to %s%s open", w->addr, w->via);
+		/* the handshake gets its own TUN_HS_TIMEOUT from here */
+		ev_timer_stop(ws_loop(w), &w->tmo);
+		if (w->s != NULL) {
+			ev_timer_set(&w->s->tick, TUN_HS_TIMEOUT, 0.);
+			ev_timer_start(ws_loop(w), &w->s->tick);
+		}
 	} else {
 		r = tun_ws_parse_request((const char *)w->ib, w->ilen, &used, key, sizeof(key), why,
 					 sizeof(why));
@@ -613,8 +619,20 @@ ws_timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
 {
 	struct tun_ws *w = tm->data;
 
+	char why[200];
+
 	if (w->state == WS_CLOSING) {
 		ws_free(w);
+		return;
+	}
+	if (w->client) {
+		snprintf(why, sizeof(why), "ws: %s%s: no WebSocket within %.0fs (%s)", w->addr,
+			 w->via, TUN_HS_TIMEOUT,
+			 w->state == WS_CONNECTING ? "connecting"
+			 : w->state == WS_PROXY	   ? "no answer from the proxy"
+						   : "no answer to the upgrade");
+		log_warnx("%s", why);
+		ws_fail(w, why);
 		return;
 	}
 	log_debug("WebSocket from %s: no upgrade within %.0fs", w->addr, TUN_HS_TIMEOUT);
@@ -726,6 +744,9 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 		ws_free(w);
 		return NULL;
 	}
+	/* our own timer until the WebSocket is open, then the session's */
+	ev_timer_stop(t->d->loop, &w->s->tick);
+	ev_timer_start(t->d->loop, &w->tmo);
 	ws_update(w);
 	log_debug("dialing %s at %s over WebSocket%s", p->name, w->addr, w->via);
 	return w->s;

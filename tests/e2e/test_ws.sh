@@ -197,6 +197,18 @@ ok "... edgemeshctl peers: edge-2 not up" not peer_is 1 edge-2 ' up '
 ok "... and the open fails with the proxy's answer" \
 	wait_for 10 grep -q "proxy refused CONNECT: 'HTTP/1.1 403 Forbidden'" "$E2E_DIR/tunopen-1-9002.log"
 
+# --- a proxy that never answers: bounded, and named
+e2e_kill 1 tunneld
+bg px socat TCP-LISTEN:3129,bind=10.200.0.50,reuseaddr,fork EXEC:'sleep 30'
+wait_for 10 listening px 3129
+fw -d 10.200.0.50 --dport 3128:3129
+: > "$E2E_DIR/n1/tunneld.log"
+HTTPS_PROXY=http://10.200.0.50:3129 start_tunneld 1
+tunopen 1 edge-2 10.201.2.10 9376 9003
+in_ns n1 curl -s -m 8 http://127.0.0.1:9003/ >/dev/null
+silent() { log_has 1 "ws: 10.200.0.12:443 through proxy 10.200.0.50:3129: no WebSocket within 3s (no answer from the proxy)"; }
+ok "a proxy that never answers: given up after 3 s, the reason named" wait_for 10 silent
+
 # --- direct WebSocket, no proxy: the firewall passes TCP 443 to edge-2 only
 e2e_kill 1 tunneld
 fw -d 10.200.0.12 --dport 443

@@ -234,6 +234,19 @@ START_TEST(test_mask_pieces)
 	}
 	tun_ws_mask(a, sizeof(a), mask, 0);
 	ck_assert_mem_eq(a, orig, sizeof(a));
+	/* against the RFC's byte-at-a-time definition, every length and offset */
+	{
+		size_t n, i;
+		uint64_t off;
+
+		for (off = 0; off < 9; off++)
+			for (n = 0; n < 41; n++) {
+				memcpy(a, orig, n);
+				tun_ws_mask(a, n, mask, off);
+				for (i = 0; i < n; i++)
+					ck_assert_uint_eq(a[i], orig[i] ^ mask[(off + i) % 4]);
+			}
+	}
 }
 END_TEST
 
