@@ -40,6 +40,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "srcrange.h"
 #include "tunneld.h"
 
 #define WS_CHUNK      (64u << 10)		     /* bytes read at once, either direction */
@@ -84,8 +85,10 @@ struct tun_wsd {
 	int proxied; /* dial through the proxy below */
 	struct sockaddr_storage proxy;
 	socklen_t proxy_len;
-	char proxy_name[280]; /* host:port as configured */
-	char auth[400];	      /* base64 user:password, or "" */
+	char proxy_name[280];	     /* host:port as configured */
+	char auth[400];		     /* base64 user:password, or "" */
+	struct srcrange_set noproxy; /* NO_PROXY / no_proxy: peers dialed directly */
+	int noproxy_all;
 	struct tun_ws *pending[TUN_PREAUTH_MAX];
 	LIST_HEAD(, tun_ws) all;
 };
@@ -686,6 +689,17 @@ ws_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
+/* NO_PROXY names the peer's address (or is "*"). */
+static int
+ws_noproxy(const struct tun_wsd *wd, const char *ip)
+{
+	struct ip_addr a;
+
+	if (wd->noproxy_all)
+		return 1;
+	return ip_addr_parse(ip, &a) == 0 && srcrange_match(&wd->noproxy, &a);
+}
+
 int
 tun_ws_dialing(const struct tunneld *t)
 {
@@ -717,7 +731,7 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 		snprintf(p->last_err, sizeof(p->last_err), "bad address %s", ip);
 		return NULL;
 	}
-	if (wd->proxied) {
+	if (wd->proxied && !ws_noproxy(wd, ip)) {
 		to = &wd->proxy;
 		sl = wd->proxy_len;
 	}
@@ -728,14 +742,14 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (const struct sockaddr *)to, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(p->last_err, sizeof(p->last_err), "ws: connect to %s%s: %s",
-			 wd->proxied ? "proxy " : "", wd->proxied ? wd->proxy_name : ip,
+			 to != &ss ? "proxy " : "", to != &ss ? wd->proxy_name : ip,
 			 strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	w = ws_new(t, fd, 1);
 	net_addr_text(&ss, w->addr, sizeof(w->addr));
-	if (wd->proxied)
+	if (to != &ss)
 		snprintf(w->via, sizeof(w->via), " through proxy %s", wd->proxy_name);
 	tun_ws_new_key(w->key);
 	w->state = WS_CONNECTING;
@@ -773,7 +787,7 @@ static int
 ws_proxy_setup(struct tunneld *t, char *err, size_t errlen)
 {
 	struct tun_wsd *wd = t->wsd;
-	const char *url = t->d->cfg.tunnel.ws_proxy, *from = "modules.edgeTunnel.wsProxy";
+	const char *url = t->d->cfg.tunnel.ws_proxy, *from = "modules.edgeTunnel.wsProxy", *np;
 	char host[256], user[256], why[160], pstr[8];
 	struct addrinfo hints, *res;
 	int port, r;
@@ -810,6 +824,10 @@ ws_proxy_setup(struct tunneld *t, char *err, size_t errlen)
 				  strlen(user), sodium_base64_VARIANT_ORIGINAL);
 	sodium_memzero(user, sizeof(user));
 	log_info("WebSocket dials go through the HTTP proxy %s (from %s)", wd->proxy_name, from);
+	if ((np = getenv("NO_PROXY")) == NULL || np[0] == '\0')
+		np = getenv("no_proxy");
+	if (np != NULL && tun_noproxy_parse(np, &wd->noproxy, &wd->noproxy_all) > 0)
+		log_info("... except to the addresses in NO_PROXY '%s'", np);
 	return 0;
 }
 

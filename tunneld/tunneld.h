@@ -380,6 +380,10 @@ int tun_ws_frame_parse(const uint8_t *buf, size_t len, int masked, struct tun_ws
 /* a final frame's header into out (>= 14 bytes); mask NULL for none */
 size_t tun_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len, const uint8_t *mask);
 void tun_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
+struct srcrange_set;
+/* NO_PROXY: "*" (*all), addresses and CIDRs into set; names are skipped (peers
+ * are dialed by address).  Returns the entries used. */
+int tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all);
 
 /* tun_ws.c: the tunnel inside a WebSocket (transport: ws, wsPort, wsProxy) */
 int tun_ws_setup(struct tunneld *, char *err, size_t errlen); /* before privdrop */

@@ -5,8 +5,9 @@
 # TCP on 20006).  edge-1 has transport ws and the proxy in HTTPS_PROXY: a pod
 # on edge-1 reaches a ClusterIP whose endpoint is a pod on edge-2, through
 # proxyd, tunneld, the proxy, the WebSocket; edgemeshctl peers says ws.
-# Then the same without the proxy (firewall: only TCP 443 to edge-2), and
-# listenInterfaces on edge-2's WebSocket port.
+# Then: listenInterfaces on edge-2's WebSocket port, a proxy that refuses and
+# one that never answers (wsProxy), and the same without the proxy (NO_PROXY;
+# firewall: only TCP 443 to edge-2).
 #   B=build bash tests/e2e/test_ws.sh
 #
 #   p1 10.201.1.10 -- n1 edge-1 10.200.0.11 --x firewall x--+
@@ -203,23 +204,29 @@ bg px socat TCP-LISTEN:3129,bind=10.200.0.50,reuseaddr,fork EXEC:'sleep 30'
 wait_for 10 listening px 3129
 fw -d 10.200.0.50 --dport 3128:3129
 : > "$E2E_DIR/n1/tunneld.log"
-HTTPS_PROXY=http://10.200.0.50:3129 start_tunneld 1
+cp "$E2E_DIR/n1/edgemesh.yaml" "$E2E_DIR/n1/plain.yaml"
+printf '    wsProxy: http://10.200.0.50:3129\n' >> "$E2E_DIR/n1/edgemesh.yaml"
+HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
+ok "wsProxy wins over HTTPS_PROXY" log_has 1 "through the HTTP proxy 10.200.0.50:3129 (from modules.edgeTunnel.wsProxy)"
 tunopen 1 edge-2 10.201.2.10 9376 9003
 in_ns n1 curl -s -m 8 http://127.0.0.1:9003/ >/dev/null
 silent() { log_has 1 "ws: 10.200.0.12:443 through proxy 10.200.0.50:3129: no WebSocket within 3s (no answer from the proxy)"; }
 ok "a proxy that never answers: given up after 3 s, the reason named" wait_for 10 silent
 
-# --- direct WebSocket, no proxy: the firewall passes TCP 443 to edge-2 only
+# --- direct WebSocket, no proxy: the firewall passes TCP 443 to edge-2 only;
+# HTTPS_PROXY is set, NO_PROXY names edge-2's subnet (as curl reads it)
 e2e_kill 1 tunneld
+cp "$E2E_DIR/n1/plain.yaml" "$E2E_DIR/n1/edgemesh.yaml"
 fw -d 10.200.0.12 --dport 443
 ok "edge-1 still cannot reach edge-2's tunnel port 20006" \
 	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/20006' 2>/dev/null"
 before=$(grep -c "CONNECT" "$E2E_DIR/bg.log")
-HTTPS_PROXY= https_proxy= start_tunneld 1
+HTTPS_PROXY=http://10.200.0.50:3128 NO_PROXY=localhost,10.200.0.0/24 start_tunneld 1
+ok "NO_PROXY is read" log_has 1 "except to the addresses in NO_PROXY 'localhost,10.200.0.0/24'"
 ok "direct: a pod on edge-1 reaches the ClusterIP again (WebSocket, no proxy)" wait_for 30 far
 ok "direct: edgemeshctl peers on edge-1 says ws" peer_is 1 edge-2 '10.200.0.12:443 .* up .*ws'
 ok "direct: the proxy saw nothing" test "$(grep -c CONNECT "$E2E_DIR/bg.log")" = "$before"
-ok "direct: no proxy in edge-1's log" bash -c "! grep -q 'through the HTTP proxy' <(tail -n +\$(grep -n 'PSK fingerprint' $E2E_DIR/n1/tunneld.log | tail -1 | cut -d: -f1) $E2E_DIR/n1/tunneld.log)"
+ok "direct: edge-1 dialed edge-2 without the proxy" bash -c "grep 'dialing edge-2 at 10.200.0.12:443 over WebSocket' $E2E_DIR/n1/tunneld.log | tail -1 | grep -qv 'through proxy'"
 ok "tunneld on edge-2 is alive" kill -0 "$(cat "$E2E_DIR/n2/tunneld.pid")"
 
 e2e_done

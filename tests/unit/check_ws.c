@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "srcrange.h"
 #include "../../tunneld/tunneld.h"
 
 #define FUZZ_ROUNDS 20000
@@ -350,6 +351,32 @@ START_TEST(test_interfaces)
 }
 END_TEST
 
+/* NO_PROXY as curl reads it: "*", addresses, CIDRs; names skipped. */
+START_TEST(test_noproxy)
+{
+	struct srcrange_set set;
+	struct ip_addr a;
+	int all;
+
+	ck_assert_int_eq(
+	    tun_noproxy_parse("localhost, .corp,10.0.0.0/8 ,192.168.1.5,fd00::/8", &set, &all), 3);
+	ck_assert_int_eq(all, 0);
+	ck_assert_int_eq(ip_addr_parse("10.9.8.7", &a), 0);
+	ck_assert(srcrange_match(&set, &a));
+	ck_assert_int_eq(ip_addr_parse("192.168.1.5", &a), 0);
+	ck_assert(srcrange_match(&set, &a));
+	ck_assert_int_eq(ip_addr_parse("192.168.1.6", &a), 0);
+	ck_assert(!srcrange_match(&set, &a));
+	ck_assert_int_eq(ip_addr_parse("fd00::2", &a), 0);
+	ck_assert(srcrange_match(&set, &a));
+	ck_assert_int_eq(tun_noproxy_parse("*", &set, &all), 1);
+	ck_assert_int_eq(all, 1);
+	ck_assert_int_eq(tun_noproxy_parse("", &set, &all), 0);
+	ck_assert_int_eq(tun_noproxy_parse(",,, ,10.0.0.1/33,example.com", &set, &all), 0);
+	ck_assert_int_eq(all, 0);
+}
+END_TEST
+
 static Suite *
 ws_suite(void)
 {
@@ -365,6 +392,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_mask_pieces);
 	tcase_add_test(tc, test_fuzz_parsers);
 	tcase_add_test(tc, test_interfaces);
+	tcase_add_test(tc, test_noproxy);
 	suite_add_tcase(s, tc);
 	return s;
 }
