@@ -624,8 +624,8 @@ ws_timeout_cb(struct ev_loop *loop, ev_timer *tm, int revents)
 
 	char why[200];
 
-	if (w->state == WS_CLOSING) {
-		ws_free(w);
+	if (w->state == WS_CLOSING || (w->state == WS_OPEN && w->s == NULL)) {
+		ws_free(w); /* the far end does not take our last bytes */
 		return;
 	}
 	if (w->client) {
@@ -777,8 +777,16 @@ tun_ws_session_gone(struct tun_session *s)
 	if (w == NULL)
 		return;
 	w->s = NULL;
-	if (w->state != WS_OPEN && w->state != WS_CLOSING)
+	if (w->state != WS_OPEN && w->state != WS_CLOSING) {
 		ws_free(w);
+		return;
+	}
+	/* the EOF on our end sends CLOSE; bounded in case the far end reads nothing */
+	if (w->state == WS_OPEN) {
+		ev_timer_stop(ws_loop(w), &w->tmo);
+		ev_timer_set(&w->tmo, WS_CLOSE_WAIT, 0.);
+		ev_timer_start(ws_loop(w), &w->tmo);
+	}
 }
 
 /* The proxy: wsProxy, else $HTTPS_PROXY / $https_proxy; "none": no proxy.

@@ -180,12 +180,53 @@ ok "an upgrade to edge-2's eth0 address is answered 101 with the RFC's accept ke
 	bash -c '[[ $0 == *"101 Switching Protocols"* && $0 == *"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="* ]]' "$R"
 R=$(in_ns n2 curl -s -m 3 -i http://10.200.0.12:443/ 2>&1)
 ok "a plain GET on the ws port is answered 400" bash -c '[[ $0 == *"400 Bad Request"* ]]' "$R"
+# bad frames after a good upgrade: the connection is closed with the reason, tunneld lives
+cat > "$E2E_DIR/badws.py" <<'PY'
+import os, random, socket, sys
+def up():
+    s = socket.create_connection(("10.200.0.12", 443), timeout=3)
+    s.sendall(b"GET /edgemesh/tunnel HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    h = b""
+    while b"\r\n\r\n" not in h:
+        d = s.recv(4096)
+        if not d:
+            sys.exit("no 101")
+        h += d
+    assert h.startswith(b"HTTP/1.1 101"), h
+    return s
+def closed(s):
+    try:
+        while s.recv(4096):
+            pass
+        return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+s = up(); s.sendall(b"\x82\x03abc")          # a client frame without a mask
+assert closed(s), "unmasked frame: still open"
+s = up(); s.sendall(b"\x81\x80abcd")         # a text frame
+assert closed(s), "text frame: still open"
+random.seed(7)
+for i in range(30):                          # garbage after the upgrade
+    s = up(); s.sendall(bytes(random.getrandbits(8) for _ in range(random.randrange(1, 300))))
+    s.close()
+print("badws done")
+PY
+ok "bad frames after an upgrade: each connection closed (unmasked, text, garbage)" \
+	bash -c "ip netns exec $(ns n2) python3 $E2E_DIR/badws.py | grep -q 'badws done'"
+ok "... with the reason in edge-2's log" log_has 2 "client frame not masked"
+ok "... and 'frame opcode 1'" log_has 2 "frame opcode 1 (only binary and control frames are used)"
 ok "edge-2's WebSocket listener still serves: the session is up" peer_is 2 edge-1 ' up .*ws'
 
 # --- the proxy refuses: the reason reaches edgemeshctl peers
 e2e_kill 1 tunneld
 pkill_proxy() { kill "$(in_ns px ss -lntp | grep ':3128 ' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"; }
 pkill_proxy
+gone_3128() { ! listening px 3128; }
+wait_for 10 gone_3128
 bg px python3 tests/tools/connect_proxy.py 10.200.0.50 3128 8443
 wait_for 10 listening px 3128
 HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
