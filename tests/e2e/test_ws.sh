@@ -215,14 +215,20 @@ for i in range(30):                          # garbage after the upgrade
     s.close()
 print("badws done")
 PY
+base2=$(fds 2)
 ok "bad frames after an upgrade: each connection closed (unmasked, text, garbage)" \
 	bash -c "ip netns exec $(ns n2) python3 $E2E_DIR/badws.py | grep -q 'badws done'"
 ok "... with the reason in edge-2's log" log_has 2 "client frame not masked"
 ok "... and 'frame opcode 1'" log_has 2 "frame opcode 1 (only binary and control frames are used)"
 ok "edge-2's WebSocket listener still serves: the session is up" peer_is 2 edge-1 ' up .*ws'
+fds_back() { [ "$(fds 2)" -le "$base2" ]; }
+ok "... and holds no fd more than before the 32 bad connections ($base2)" wait_for 10 fds_back
 
 # --- the proxy refuses: the reason reaches edgemeshctl peers
+up2=$(fds 2)
 e2e_kill 1 tunneld
+ws_gone() { [ "$(fds 2)" -le $((up2 - 3)) ]; }
+ok "edge-1 gone: edge-2 closes the session and frees its 3 fds (socket, socketpair)" wait_for 20 ws_gone
 pkill_proxy() { kill "$(in_ns px ss -lntp | grep ':3128 ' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"; }
 pkill_proxy
 gone_3128() { ! listening px 3128; }
