@@ -27,7 +27,6 @@
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -40,7 +39,6 @@
 
 #include "log.h"
 #include "netaddr.h"
-#include "srcrange.h"
 #include "tunneld.h"
 
 #define WS_CHUNK      (64u << 10)		     /* bytes read at once, either direction */
@@ -81,14 +79,8 @@ struct tun_wsd {
 	int port; /* wsPort in effect, 0: no listener */
 	int lfd;  /* the listener, or -1 */
 	ev_io lw;
-	int dial;    /* transport ws */
-	int proxied; /* dial through the proxy below */
-	struct sockaddr_storage proxy;
-	socklen_t proxy_len;
-	char proxy_name[280];	     /* host:port as configured */
-	char auth[400];		     /* base64 user:password, or "" */
-	struct srcrange_set noproxy; /* NO_PROXY / no_proxy: peers dialed directly */
-	int noproxy_all;
+	int dial;		 /* transport ws */
+	struct tun_proxy *proxy; /* tun_proxy.c: wsProxy, HTTPS_PROXY, or NULL */
 	struct tun_ws *pending[TUN_PREAUTH_MAX];
 	LIST_HEAD(, tun_ws) all;
 };
@@ -548,7 +540,7 @@ ws_net_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (err != 0) {
 			if (w->via[0])
 				snprintf(why, sizeof(why), "ws: connect to proxy %s: %s",
-					 w->t->wsd->proxy_name, strerror(err));
+					 tun_proxy_name(w->t->wsd->proxy), strerror(err));
 			else
 				snprintf(why, sizeof(why), "ws: connect to %s: %s", w->addr,
 					 strerror(err));
@@ -557,7 +549,8 @@ ws_net_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		ev_io_stop(loop, &w->nw);
 		if (w->via[0]) {
-			n = tun_http_connect_request(out, sizeof(out), host, w->t->wsd->auth);
+			n = tun_http_connect_request(out, sizeof(out), host,
+						     tun_proxy_auth(w->t->wsd->proxy));
 			w->state = WS_PROXY;
 		} else {
 			n = tun_ws_request(out, sizeof(out), host, w->key);
@@ -689,17 +682,6 @@ ws_accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	}
 }
 
-/* NO_PROXY names the peer's address (or is "*"). */
-static int
-ws_noproxy(const struct tun_wsd *wd, const char *ip)
-{
-	struct ip_addr a;
-
-	if (wd->noproxy_all)
-		return 1;
-	return ip_addr_parse(ip, &a) == 0 && srcrange_match(&wd->noproxy, &a);
-}
-
 int
 tun_ws_dialing(const struct tunneld *t)
 {
@@ -713,9 +695,9 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	const struct sockaddr_storage *to = &ss;
+	const struct sockaddr_storage *to = &ss, *px;
 	struct tun_ws *w;
-	socklen_t sl;
+	socklen_t sl, pl;
 	int fd, one = 1;
 
 	memset(&ss, 0, sizeof(ss));
@@ -731,9 +713,9 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 		snprintf(p->last_err, sizeof(p->last_err), "bad address %s", ip);
 		return NULL;
 	}
-	if (wd->proxied && !ws_noproxy(wd, ip)) {
-		to = &wd->proxy;
-		sl = wd->proxy_len;
+	if ((px = tun_proxy_route(wd->proxy, ip, &pl)) != NULL) {
+		to = px;
+		sl = pl;
 	}
 	if ((fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		snprintf(p->last_err, sizeof(p->last_err), "socket: %s", strerror(errno));
@@ -742,7 +724,7 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (const struct sockaddr *)to, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(p->last_err, sizeof(p->last_err), "ws: connect to %s%s: %s",
-			 to != &ss ? "proxy " : "", to != &ss ? wd->proxy_name : ip,
+			 to != &ss ? "proxy " : "", to != &ss ? tun_proxy_name(wd->proxy) : ip,
 			 strerror(errno));
 		close(fd);
 		return NULL;
@@ -750,7 +732,7 @@ tun_ws_dial(struct tunneld *t, struct tun_peer *p, const char *ip)
 	w = ws_new(t, fd, 1);
 	net_addr_text(&ss, w->addr, sizeof(w->addr));
 	if (to != &ss)
-		snprintf(w->via, sizeof(w->via), " through proxy %s", wd->proxy_name);
+		snprintf(w->via, sizeof(w->via), " through proxy %s", tun_proxy_name(wd->proxy));
 	tun_ws_new_key(w->key);
 	w->state = WS_CONNECTING;
 	if (ws_attach(w, 1, p) == -1) {
@@ -789,56 +771,6 @@ tun_ws_session_gone(struct tun_session *s)
 	}
 }
 
-/* The proxy: wsProxy, else $HTTPS_PROXY / $https_proxy; "none": no proxy.
- * Its name is resolved once, here (getaddrinfo blocks). */
-static int
-ws_proxy_setup(struct tunneld *t, char *err, size_t errlen)
-{
-	struct tun_wsd *wd = t->wsd;
-	const char *url = t->d->cfg.tunnel.ws_proxy, *from = "modules.edgeTunnel.wsProxy", *np;
-	char host[256], user[256], why[160], pstr[8];
-	struct addrinfo hints, *res;
-	int port, r;
-
-	if (url[0] == '\0') {
-		from = "HTTPS_PROXY";
-		if ((url = getenv("HTTPS_PROXY")) == NULL || url[0] == '\0') {
-			from = "https_proxy";
-			url = getenv("https_proxy");
-		}
-	}
-	if (url == NULL || url[0] == '\0' || strcmp(url, "none") == 0)
-		return 0;
-	if (config_http_proxy(url, host, sizeof(host), &port, user, sizeof(user), why,
-			      sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s '%s': %s", from, url, why);
-		return -1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(pstr, sizeof(pstr), "%d", port);
-	if ((r = getaddrinfo(host, pstr, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s '%s': cannot resolve %s: %s", from, url, host,
-			 gai_strerror(r));
-		return -1;
-	}
-	memcpy(&wd->proxy, res->ai_addr, res->ai_addrlen);
-	wd->proxy_len = res->ai_addrlen;
-	freeaddrinfo(res);
-	wd->proxied = 1;
-	snprintf(wd->proxy_name, sizeof(wd->proxy_name), "%s:%d", host, port);
-	if (user[0] != '\0')
-		sodium_bin2base64(wd->auth, sizeof(wd->auth), (const unsigned char *)user,
-				  strlen(user), sodium_base64_VARIANT_ORIGINAL);
-	sodium_memzero(user, sizeof(user));
-	log_info("WebSocket dials go through the HTTP proxy %s (from %s)", wd->proxy_name, from);
-	if ((np = getenv("NO_PROXY")) == NULL || np[0] == '\0')
-		np = getenv("no_proxy");
-	if (np != NULL && tun_noproxy_parse(np, &wd->noproxy, &wd->noproxy_all) > 0)
-		log_info("... except to the addresses in NO_PROXY '%s'", np);
-	return 0;
-}
-
 int
 tun_ws_setup(struct tunneld *t, char *err, size_t errlen)
 {
@@ -858,7 +790,7 @@ tun_ws_setup(struct tunneld *t, char *err, size_t errlen)
 			 wd->port);
 		return -1;
 	}
-	if (wd->dial && ws_proxy_setup(t, err, errlen) == -1)
+	if (wd->dial && tun_proxy_setup(&wd->proxy, c->tunnel.ws_proxy, err, errlen) == -1)
 		return -1;
 	if (wd->port == 0)
 		return 0;
@@ -879,8 +811,8 @@ tun_ws_start(struct tunneld *t)
 
 	if (wd->dial)
 		log_info("transport ws: peers are dialed over WebSocket on port %d%s%s", wd->port,
-			 wd->proxied ? " through the HTTP proxy " : "",
-			 wd->proxied ? wd->proxy_name : "");
+			 wd->proxy != NULL ? " through the HTTP proxy " : "",
+			 wd->proxy != NULL ? tun_proxy_name(wd->proxy) : "");
 	if (wd->lfd == -1)
 		return;
 	log_info("WebSocket tunnel listener on port %d", wd->port);

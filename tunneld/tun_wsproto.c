@@ -13,7 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "srcrange.h"
 #include "tunneld.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -411,38 +410,4 @@ tun_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off)
 	}
 	for (; i < n; i++)
 		p[i] ^= mask[(off + i) & 3];
-}
-
-int
-tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all)
-{
-	struct ip_range r;
-	char item[128], why[64];
-	const char *p = list, *e;
-	size_t n;
-	int used = 0;
-
-	*all = 0;
-	memset(set, 0, sizeof(*set));
-	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		e = p + strcspn(p, ",");
-		n = (size_t)(e - p);
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if (n > 0 && n < sizeof(item)) {
-			memcpy(item, p, n);
-			item[n] = '\0';
-			if (strcmp(item, "*") == 0) {
-				*all = 1;
-				used++;
-			} else if (ip_range_parse(item, &r, why, sizeof(why)) == 0 &&
-				   srcrange_add(set, &r) == 0) {
-				used++;
-			} /* host and domain names: peers are dialed by address */
-		}
-		p = e;
-	}
-	return used;
 }

@@ -380,7 +380,17 @@ int tun_ws_frame_parse(const uint8_t *buf, size_t len, int masked, struct tun_ws
 /* a final frame's header into out (>= 14 bytes); mask NULL for none */
 size_t tun_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len, const uint8_t *mask);
 void tun_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
+
+/* tun_proxy.c: the HTTP proxy of WebSocket dials (wsProxy, HTTPS_PROXY, NO_PROXY) */
+struct tun_proxy;
 struct srcrange_set;
+/* *out NULL when there is no proxy; -1 with err (a bad URL, a name that does not resolve) */
+int tun_proxy_setup(struct tun_proxy **out, const char *cfg_url, char *err, size_t errlen);
+/* the proxy's address for a dial to ip, or NULL: direct (no proxy, or NO_PROXY) */
+const struct sockaddr_storage *tun_proxy_route(const struct tun_proxy *, const char *ip,
+					       socklen_t *len);
+const char *tun_proxy_name(const struct tun_proxy *); /* host:port */
+const char *tun_proxy_auth(const struct tun_proxy *); /* base64 user:password or "" */
 /* NO_PROXY: "*" (*all), addresses and CIDRs into set; names are skipped (peers
  * are dialed by address).  Returns the entries used. */
 int tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all);
