@@ -132,7 +132,8 @@ tun_reach_tick(struct tun_session *s, ev_tstamp now)
 		return;
 	s->reach_next = now + TUN_REACH_PERIOD;
 	if (s->initiator && !s->relayed)
-		reach_send(s->t, s->name, 1, "dialled directly");
+		reach_send(s->t, s->name, 1,
+			   s->ws != NULL ? "dialled its WebSocket port" : "dialled directly");
 	else
 		reach_probe(s->t, s->name);
 }

@@ -152,6 +152,8 @@ ok "edgemeshctl peers on edge-2: edge-1 up, path ws" peer_is 2 edge-1 ' up .*ws'
 e2e_ctl 1 peers
 ok "the proxy carried it: CONNECT 10.200.0.12:443 200" grep -q "CONNECT 10.200.0.12:443 200" "$E2E_DIR/bg.log"
 ok "edge-1's session came up with edge-2 at its ws port" log_has 1 "session up with edge-2 at 10.200.0.12:443 (we dialed"
+unreached() { log_has 1 "edge-2 reports it cannot reach our tunnel port: connect to 10.200.0.11:20006"; }
+ok "edge-2 tells edge-1 it cannot dial edge-1's tunnel port (REACH over the ws session)" wait_for 10 unreached
 ok "... ten requests in a row" bash -c 'for k in 1 2 3 4 5 6 7 8 9 10; do [ "$(ip netns exec '"$(ns p1)"' curl -s -m 5 http://10.96.5.10/)" = far-pod ] || exit 1; done'
 
 # --- the other way on the same session: edge-2 opens to a pod on edge-1
