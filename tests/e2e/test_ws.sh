@@ -7,7 +7,7 @@
 # proxyd, tunneld, the proxy, the WebSocket; edgemeshctl peers says ws.
 # Then: listenInterfaces on edge-2's WebSocket port, a proxy that refuses and
 # one that never answers (wsProxy), and the same without the proxy (NO_PROXY;
-# firewall: only TCP 443 to edge-2).
+# firewall: only TCP 443 to edge-2), then a relay reached over WebSocket.
 #   B=build bash tests/e2e/test_ws.sh
 #
 #   p1 10.201.1.10 -- n1 edge-1 10.200.0.11 --x firewall x--+
@@ -16,7 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_init ws
 command -v iptables >/dev/null || { echo "SKIP ws: iptables missing"; exit 77; }
-e2e_topology 2
+e2e_topology 3
 # the proxy's namespace on the LAN
 ip netns add "$(ns px)"
 in_ns px ip link set lo up
@@ -25,7 +25,7 @@ ip link set "${E2E_PREFIX}ex" netns "$(ns lan)"
 in_ns lan ip link set "${E2E_PREFIX}ex" master br0 up
 in_ns px ip addr add 10.200.0.50/24 dev eth0
 in_ns px ip link set eth0 up
-for i in 1 2; do in_ns n$i ip route add default dev eth0; done
+for i in 1 2 3; do in_ns n$i ip route add default dev eth0; done
 
 mkdir -p "$E2E_DIR/registry"
 cat > "$E2E_DIR/registry/ws.yaml" <<'YAML'
@@ -40,6 +40,12 @@ kind: Node
 metadata: {name: edge-2}
 status:
   addresses: [{type: InternalIP, address: 10.200.0.12}]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: cloud-1}
+status:
+  addresses: [{type: InternalIP, address: 10.200.0.13}]
 ---
 apiVersion: v1
 kind: Service
@@ -277,5 +283,33 @@ ok "direct: edgemeshctl peers on edge-1 says ws" peer_is 1 edge-2 '10.200.0.12:4
 ok "direct: the proxy saw nothing" test "$(grep -c CONNECT "$E2E_DIR/bg.log")" = "$before"
 ok "direct: edge-1 dialed edge-2 without the proxy" bash -c "grep 'dialing edge-2 at 10.200.0.12:443 over WebSocket' $E2E_DIR/n1/tunneld.log | tail -1 | grep -qv 'through proxy'"
 ok "tunneld on edge-2 is alive" kill -0 "$(cat "$E2E_DIR/n2/tunneld.pid")"
+
+# --- a relay reached over WebSocket: edge-2 now serves TCP only (no wsPort), so
+# edge-1's ws dial to it fails at the proxy; cloud-1 (relayNodes, wsPort 443)
+# splices a circuit inside edge-1's ws session to its TCP session with edge-2
+e2e_kill 1 tunneld
+e2e_kill 2 tunneld
+pkill_proxy
+wait_for 10 gone_3128
+bg px python3 tests/tools/connect_proxy.py 10.200.0.50 3128 443
+wait_for 10 listening px 3128
+fw -d 10.200.0.50 --dport 3128
+RELAY="    relayNodes:
+    - nodeName: cloud-1
+      advertiseAddress: [10.200.0.13]"
+printf '%s\n' "$RELAY" | e2e_config 2 >/dev/null
+printf '    transport: ws\n%s\n' "$RELAY" | e2e_config 1 >/dev/null
+printf '    wsPort: 443\n%s\n' "$RELAY" | e2e_config 3 >/dev/null
+e2e_daemon 3 controller
+sleep 0.5
+start_tunneld 3
+start_tunneld 2
+HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
+ok "relayed: a pod on edge-1 reaches the ClusterIP of edge-2's pod through cloud-1" wait_for 40 far
+ok "relayed: peers on edge-1: cloud-1 up over ws" peer_is 1 cloud-1 '10.200.0.13:443 .* up .*ws'
+ok "relayed: peers on edge-1: edge-2 up through the relay" peer_is 1 edge-2 ' up .*relay'
+e2e_ctl 1 peers
+ok "relayed: edge-1's ws dial to edge-2 failed at the proxy (502)" grep -q "CONNECT 10.200.0.12:443 502" "$E2E_DIR/bg.log"
+ok "relayed: cloud-1 splices the circuit" log_has 3 "circuit edge-1 -> edge-2: up"
 
 e2e_done
