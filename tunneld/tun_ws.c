@@ -18,11 +18,12 @@
  * waits for a whole frame but control frames (<= 125 bytes).
  *
  * Costs: two extra copies per byte and 2 fds per session, the price of
- * leaving tun_session.c unaware.  Bounds: as for TCP, upgrades not yet done
+ * leaving tun_session.c unaware; 4 KiB buffers each way until the session
+ * is up, then 64 KiB.  Bounds: as for TCP, upgrades not yet done
  * take one of TUN_PREAUTH_MAX slots here (oldest evicted), 3 s each, a 4 KiB
  * header; then the session takes a pre-auth slot of its own until its
- * handshake is done.  Buffers: 64 KiB in each direction, read interest off
- * while the other side has not taken the last read.
+ * handshake is done.  Read interest is off while the other side has not
+ * taken the last read.
  */
 #include <sys/socket.h>
 
@@ -41,10 +42,11 @@
 #include "netaddr.h"
 #include "tunneld.h"
 
-#define WS_CHUNK      (64u << 10)		     /* bytes read at once, either direction */
-#define WS_HDR_ROOM   14			     /* the largest frame header, mask included */
-#define WS_OCAP	      (WS_HDR_ROOM + WS_CHUNK + 512) /* + control frames */
-#define WS_ICAP	      (WS_CHUNK + TUN_WS_HDR_MAX)
+#define WS_CHUNK      (64u << 10)		/* bytes read at once, either direction */
+#define WS_SMALL      TUN_WS_HDR_MAX		/* the same until the session is up (pre-auth) */
+#define WS_HDR_ROOM   14			/* the largest frame header, mask included */
+#define WS_OCAP(c)    (WS_HDR_ROOM + (c) + 512) /* + control frames */
+#define WS_ICAP(c)    ((c) + TUN_WS_HDR_MAX)
 #define WS_CLOSE_WAIT 5.0 /* seconds to flush a CLOSE before giving up */
 
 enum ws_state { WS_CONNECTING, WS_PROXY, WS_UPGRADE, WS_OPEN, WS_CLOSING };
@@ -66,7 +68,8 @@ struct tun_ws {
 	ev_tstamp created;
 	struct tun_ws_frame cur; /* the data frame being passed on */
 	uint64_t left, off;	 /* its payload bytes still to come, done */
-	uint8_t *ib;		 /* network input */
+	size_t chunk;		 /* WS_SMALL until the session is up, then WS_CHUNK */
+	uint8_t *ib;		 /* network input, WS_ICAP(chunk) */
 	size_t ilen;
 	uint8_t *sb; /* unmasked payload for the session */
 	size_t soff, slen;
@@ -110,9 +113,10 @@ ws_new(struct tunneld *t, int fd, int client)
 	w->slot = -1;
 	w->client = client ? 1 : 0;
 	w->created = ev_now(t->d->loop);
-	w->ib = xcalloc(1, WS_ICAP);
-	w->sb = xcalloc(1, WS_CHUNK);
-	w->ob = xcalloc(1, WS_OCAP);
+	w->chunk = WS_SMALL;
+	w->ib = xcalloc(1, WS_ICAP(w->chunk));
+	w->sb = xcalloc(1, w->chunk);
+	w->ob = xcalloc(1, WS_OCAP(w->chunk));
 	ev_io_init(&w->nr, ws_net_read_cb, fd, EV_READ);
 	ev_io_init(&w->nw, ws_net_write_cb, fd, EV_WRITE);
 	ev_timer_init(&w->tmo, ws_timeout_cb, TUN_HS_TIMEOUT, 0.);
@@ -163,13 +167,26 @@ ws_fail(struct tun_ws *w, const char *why)
 	ws_free(w);
 }
 
+/* Full-size buffers once the session is up: a connection that has not
+ * authenticated holds about 13 KiB, not 200. */
+static void
+ws_grow(struct tun_ws *w)
+{
+	if (w->chunk == WS_CHUNK || w->s == NULL || w->s->state != SS_UP)
+		return;
+	w->chunk = WS_CHUNK;
+	w->ib = xreallocarray(w->ib, 1, WS_ICAP(w->chunk));
+	w->sb = xreallocarray(w->sb, 1, w->chunk);
+	w->ob = xreallocarray(w->ob, 1, WS_OCAP(w->chunk));
+}
+
 /* Append bytes for the network (HTTP, or a control frame); -1 if no room. */
 static int
 ws_out(struct tun_ws *w, const void *p, size_t n)
 {
 	if (w->ooff == w->olen)
 		w->ooff = w->olen = 0;
-	if (w->olen + n > WS_OCAP)
+	if (w->olen + n > WS_OCAP(w->chunk))
 		return -1;
 	memcpy(w->ob + w->olen, p, n);
 	w->olen += n;
@@ -279,7 +296,7 @@ ws_update(struct tun_ws *w)
 		ev_io_start(loop, &w->nw);
 		return;
 	}
-	if (w->state != WS_CLOSING && w->soff == w->slen && w->ilen < WS_ICAP)
+	if (w->state != WS_CLOSING && w->soff == w->slen && w->ilen < WS_ICAP(w->chunk))
 		ev_io_start(loop, &w->nr);
 	else
 		ev_io_stop(loop, &w->nr);
@@ -333,8 +350,8 @@ ws_frames(struct tun_ws *w)
 			n = w->ilen - pos;
 			if (n > w->left)
 				n = (size_t)w->left;
-			if (n > WS_CHUNK - w->slen)
-				n = WS_CHUNK - w->slen;
+			if (n > w->chunk - w->slen)
+				n = w->chunk - w->slen;
 			if (n == 0)
 				break;
 			memcpy(w->sb + w->slen, w->ib + pos, n);
@@ -493,7 +510,8 @@ ws_net_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ssize_t n;
 	char why[200];
 
-	n = read(w->fd, w->ib + w->ilen, WS_ICAP - w->ilen);
+	ws_grow(w);
+	n = read(w->fd, w->ib + w->ilen, WS_ICAP(w->chunk) - w->ilen);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -575,7 +593,8 @@ ws_sess_read_cb(struct ev_loop *loop, ev_io *io, int revents)
 	if (w->ooff != w->olen)
 		return;
 	w->ooff = w->olen = 0;
-	n = read(w->sfd, w->ob + WS_HDR_ROOM, WS_CHUNK);
+	ws_grow(w);
+	n = read(w->sfd, w->ob + WS_HDR_ROOM, w->chunk);
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) { /* the session closed its end */
