@@ -492,7 +492,8 @@ ws_http(struct tun_ws *w)
 			ws_free(w);
 			return -1;
 		}
-		w->t->wsd->pending[w->slot] = NULL;
+		if (w->slot != -1)
+			w->t->wsd->pending[w->slot] = NULL;
 		w->slot = -1;
 		ev_timer_stop(ws_loop(w), &w->tmo);
 		w->state = WS_OPEN;

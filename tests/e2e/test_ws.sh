@@ -231,6 +231,25 @@ ok "... and 'frame opcode 1'" log_has 2 "frame opcode 1 (only binary and control
 ok "edge-2's WebSocket listener still serves: the session is up" peer_is 2 edge-1 ' up .*ws'
 fds_back() { [ "$(fds 2)" -le "$base2" ]; }
 ok "... and holds no fd more than before the 32 bad connections ($base2)" wait_for 10 fds_back
+# 80 upgrades that never finish: at most 64 held (oldest dropped), all gone after 3 s
+cat > "$E2E_DIR/slowws.py" <<'PY'
+import socket, time
+held = []
+for i in range(80):
+    s = socket.create_connection(("10.200.0.12", 443), timeout=3)
+    s.sendall(b"GET /edgemesh/tunnel HTTP/1.1\r\nUpgrade: websocket\r\n")  # no end
+    held.append(s)
+time.sleep(1)
+print("held", flush=True)
+time.sleep(5)
+PY
+bg n2 python3 "$E2E_DIR/slowws.py"
+wait_for 10 grep -q '^held' "$E2E_DIR/bg.log"
+sleep 0.5
+ok "80 unfinished upgrades: the oldest are dropped (table of 64)" log_has 2 "WebSocket upgrades: table full, dropping"
+ok "... edge-2 holds at most 64 of them ($(fds 2) fds, base $base2)" test "$(fds 2)" -le $((base2 + 64 + 2))
+ok "... all dropped within 3 s" wait_for 8 fds_back
+ok "... and the ws session with edge-1 is still up" peer_is 2 edge-1 ' up .*ws'
 
 # --- the proxy refuses: the reason reaches edgemeshctl peers
 up2=$(fds 2)
