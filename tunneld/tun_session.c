@@ -186,8 +186,11 @@ tun_session_close(struct tun_session *s, const char *why)
 	LIST_REMOVE(s, link);
 	if (s->preauth_slot != -1)
 		t->preauth[s->preauth_slot] = NULL;
+	tun_migrate_gone(s);
+	tun_punch_gone(s);
 	tun_mux_session_gone(s, why);
-	close(s->fd);
+	if (s->fd != -1)
+		close(s->fd);
 	s->fd = -1;
 	if (s->hs != NULL)
 		noise_hs_free(s->hs);
@@ -308,6 +311,13 @@ sess_seal(struct tun_session *s)
 	}
 }
 
+void
+tun_session_seal(struct tun_session *s)
+{
+	if (s->state == SS_UP)
+		sess_seal(s);
+}
+
 int
 tun_session_frame(struct tun_session *s, uint8_t type, uint32_t sid, const void *payload,
 		  size_t len)
@@ -352,9 +362,16 @@ sess_flush(struct tun_session *s)
 {
 	struct ev_loop *loop = s->t->d->loop;
 	ssize_t n;
+	size_t len;
 
 	while (s->woff < s->sealed) {
-		n = write(s->fd, s->wbuf + s->woff, s->sealed - s->woff);
+		len = s->sealed - s->woff;
+		/* migrating: the old path takes nothing after its MIGRATE */
+		if (s->mig != NULL && tun_migrate_flush_limit(s, &len)) {
+			ev_io_stop(loop, &s->ww);
+			return;
+		}
+		n = write(s->fd, s->wbuf + s->woff, len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -367,6 +384,8 @@ sess_flush(struct tun_session *s)
 			return;
 		}
 		s->woff += (size_t)n;
+		if (s->mig != NULL)
+			tun_migrate_wrote(s, (size_t)n);
 	}
 	if (s->woff == s->sealed) {
 		s->blocked = 0;
@@ -495,6 +514,7 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 		snprintf(p->last_err, sizeof(p->last_err), "socket: %s", strerror(errno));
 		return NULL;
 	}
+	tun_punch_dial_socket(fd);
 	s = sess_new(t, fd, 1);
 	net_addr_text(&ss, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "%s", p->name);
@@ -626,6 +646,7 @@ sess_established(struct tun_session *s)
 		tun_session_close(s, "handshake: split failed");
 		return;
 	}
+	tun_migrate_keys(s);
 	noise_hs_free(s->hs);
 	s->hs = NULL;
 	if (s->preauth_slot != -1) {
@@ -649,6 +670,8 @@ sess_established(struct tun_session *s)
 	tun_peer_up(p, s);
 	if (s->state == SS_UP)
 		tun_reach_tick(s, ev_now(t->d->loop));
+	if (s->state == SS_UP)
+		tun_punch_session_up(s);
 }
 
 /*
@@ -951,9 +974,16 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
-	while (s->state != SS_DEAD && s->rlen - off >= 2) {
+	while (s->state != SS_DEAD && s->rlen - off >= 2 && !tun_migrate_rx_hold(s)) {
 		len = be16_get(s->rbuf + off);
 		if (s->state == SS_HANDSHAKE) {
+			/* 00 00 is no handshake message: a new path for a session */
+			if (len == 0 && off == 0 && !s->initiator && !s->relayed &&
+			    s->name[0] == '\0') {
+				if (s->rlen >= TUN_MIG_HELLO)
+					tun_migrate_accept(s);
+				break;
+			}
 			if (len == 0 || 2 + len > TUN_HS_MAX) {
 				tun_session_close(s, "handshake: message length out of range");
 				break;

@@ -70,6 +70,11 @@ enum tun_ftype {
 	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
 	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
 	TUN_F_REACH = 12,  /* ok u8, text: can the sender dial our tunnel port (tun_reach.c) */
+	TUN_F_MIGRATE =
+	    13, /* path nonce[16]: the sender's last record on this path (tun_migrate.c) */
+	TUN_F_OBSERVED =
+	    14, /* text ip:port: the address this session comes from, as the relay sees it */
+	TUN_F_PUNCH = 15, /* kind u8, flags u8, text ip:port: hole punching (tun_punch.c) */
 	TUN_F_MAX
 };
 
@@ -191,6 +196,12 @@ struct tun_session {
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
+	/* path migration (tun_migrate.c) and hole punching (tun_punch.c) */
+	uint8_t mig_key[32]; /* proves a new path belongs to this session */
+	uint8_t mig_id[16];  /* names the session on a new path (public) */
+	struct tun_mig *mig; /* a migration under way */
+	struct tun_punch *punch;
+	uint8_t punched; /* moved from a relay circuit to a direct path */
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -292,6 +303,7 @@ size_t tun_session_outq(const struct tun_session *);
 void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
 struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, const char *name,
 				     const char *via);
+void tun_session_seal(struct tun_session *); /* end the open record now */
 
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
@@ -338,5 +350,32 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+
+/* tun_migrate.c: a session carries on over another byte path */
+#define TUN_MIG_HELLO	47 /* 00 00 || "EMGR" || version || id[16] || nonce[16] || rxn u64 */
+#define TUN_MIG_PROOF	32
+#define TUN_MIG_TIMEOUT 5.0 /* seconds for a whole migration */
+#define TUN_WHY_MIGRATE "a migration path (tun_migrate.c)"
+void tun_migrate_keys(struct tun_session *); /* at split: mig_key, mig_id */
+#define TUN_MIG_OLD_DEAD 1		     /* the old path is gone: no MIGRATE on it */
+#define TUN_MIG_RELAYED	 2		     /* the new path is a relay circuit (addr: the relay) */
+int tun_session_migrate(struct tun_session *, int fd, const char *addr, int flags);
+void tun_migrate_accept(struct tun_session *pre); /* a pre-auth connection that says 00 00 */
+int tun_migrate_flush_limit(struct tun_session *, size_t *len); /* 1: hold */
+void tun_migrate_wrote(struct tun_session *, size_t n);
+int tun_migrate_rx_hold(const struct tun_session *);
+void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_migrate_gone(struct tun_session *);
+int tun_migrate_proof(const uint8_t key[32], uint8_t role, const uint8_t *nonce_self,
+		      const uint8_t *nonce_peer, uint64_t rxn, uint8_t out[TUN_MIG_PROOF]);
+
+/* tun_punch.c: relayed pairs open a direct path through their NATs */
+void tun_punch_session_up(struct tun_session *);
+void tun_punch_observed(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_input(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_migrated(struct tun_session *, int ok);
+void tun_punch_gone(struct tun_session *);
+void tun_punch_dial_socket(int fd); /* a dial's socket: its port may be shared later */
+const char *tun_session_path(const struct tun_session *); /* direct, punched, relay */
 
 #endif

@@ -1,0 +1,143 @@
+#!/bin/bash
+# Hole punching and session path migration (tunneld/tun_punch.c,
+# tun_migrate.c): the topology of test_tunnel_relay.sh, two edges behind
+# separate NAT routers, cloud-1 the relay.
+#   1. MASQUERADE (endpoint-independent): the relayed edge-1/edge-2 session
+#      punches a direct TCP path and moves onto it while a stream runs; the
+#      stream's bytes (both ways, sha256) arrive intact; peers shows
+#      `punched`; the relay's circuit closes.
+#   2. MASQUERADE --random-fully at edge-2's router (a port per connection):
+#      the punch fails, the pair stays relayed, one round only in the window
+#      (backoff), one warning, traffic works.
+#   B=build bash tests/e2e/test_punch.sh
+#
+#   n1 edge-1 192.168.1.2 -- r1 192.168.1.1 | 100.64.0.1 --+
+#   n2 edge-2 192.168.2.2 -- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
+#   n3 cloud-1 100.64.0.3 ---------------------------------+
+#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1
+. "$(dirname "$0")/lib.sh"
+e2e_init punch
+command -v iptables >/dev/null || { echo "SKIP punch: iptables missing"; exit 77; }
+
+veth() {	# nsA ifA addrA nsB ifB addrB
+	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
+	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
+	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
+	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
+	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
+	in_ns "$1" ip link set "$2" up
+	in_ns "$4" ip link set "$5" up
+}
+for n in wan r1 r2 n1 n2 n3 p2; do
+	ip netns add "$(ns $n)"
+	in_ns $n ip link set lo up
+done
+in_ns wan ip link add br0 type bridge
+in_ns wan ip link set br0 up
+veth n3 eth0 100.64.0.3/24 wan w3 ""
+veth r1 wan0 100.64.0.1/24 wan w1 ""
+veth r2 wan0 100.64.0.2/24 wan w2 ""
+for w in w1 w2 w3; do in_ns wan ip link set $w master br0; done
+for i in 1 2; do
+	veth r$i lan0 192.168.$i.1/24 n$i eth0 192.168.$i.2/24
+	in_ns n$i ip route add default via 192.168.$i.1
+	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
+	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
+	# a gateway's firewall: unsolicited connections to the router itself
+	# are dropped, not refused (a bare router's RST would close the other
+	# side's pinhole unless the two SYNs cross in flight)
+	in_ns r$i iptables -A INPUT -i wan0 -p tcp --syn -j DROP
+done
+veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
+in_ns p2 ip route add default via 10.201.2.1
+in_ns n2 sysctl -qw net.ipv4.ip_forward=1
+e2e_registry tests/fixtures/relay
+
+. tests/e2e/tunnel_lib.sh
+peer_is() {	# i node regex : edgemeshctl peers on node i
+	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
+}
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc -l | xargs printf '%.3f'; }
+
+for i in 1 2 3; do
+	e2e_config "$i" >/dev/null <<CFG
+    relayNodes:
+    - nodeName: cloud-1
+      advertiseAddress: [100.64.0.3]
+CFG
+	e2e_daemon "$i" controller
+done
+sleep 0.5
+start_tunneld 3
+start_tunneld 1
+start_tunneld 2
+bg p2 socat TCP-LISTEN:7000,reuseaddr,fork EXEC:cat
+wait_for 10 listening p2 7000
+both_up() { peer_is 3 edge-1 ' up ' && peer_is 3 edge-2 ' up '; }
+ok "both edges keep a session with the relay" wait_for 20 both_up
+ok "cloud-1 tells edge-1 where it sees it (its NAT's address)" \
+	wait_for 10 log_has 1 "relay cloud-1 sees our session with it coming from 100.64.0.1:"
+sleep 1
+base3=$(fds 3)
+
+# --- 1. MASQUERADE: a stream running while the session goes from relayed to punched
+tunopen 1 edge-2 10.201.2.10 7000 9000
+# 6 MiB through the echo server, 96 KiB every 0.1 s (about 6 s): the
+# session comes up relayed with this stream on it and punches under it
+gen() { for _ in $(seq 64); do head -c 98304 /dev/urandom; sleep 0.1; done; }
+t0=$(now)
+( gen | tee >(sha256sum > "$E2E_DIR/sent.sum") |
+	in_ns n1 timeout 60 socat -t 30 - TCP:127.0.0.1:9000 | sha256sum > "$E2E_DIR/back.sum" ) &
+STREAM=$!
+ok "the session comes up through the relay first" \
+	wait_for 20 log_has 1 "session up with edge-2 at cloud-1 (we dialed, through the relay)"
+ok "edge-1 offers a punch round with the address the relay saw" \
+	wait_for 10 log_has 1 "hole punching with edge-2: round 1 of 4, we are at 100.64.0.1:"
+ok "edge-2 answers and connects too" wait_for 10 log_has 2 "hole punching with edge-1: connecting from port"
+punched_up() { peer_is 1 edge-2 ' up .*punched'; }
+ok "edgemeshctl peers on edge-1: edge-2 up, path punched (NAT address, not the relay)" \
+	wait_for 20 punched_up
+e2e_ctl 1 peers
+ok "edge-2 sees edge-1 punched too, at edge-1's NAT address" \
+	peer_is 2 edge-1 '100.64.0.1:.* up .*punched'
+ok "edge-1 logs the move from the relay with the stream on it" \
+	log_has 1 "session with edge-2 moved from relay cloud-1 to 100.64.0.2:[0-9]* (streams kept: 1)"
+wait "$STREAM"
+ok "the stream ran across the move: every byte back once, in order (sha256)" \
+	test -s "$E2E_DIR/sent.sum" -a "$(cut -d' ' -f1 "$E2E_DIR/sent.sum")" = "$(cut -d' ' -f1 "$E2E_DIR/back.sum")"
+echo "sent $(cut -c1-16 "$E2E_DIR/sent.sum"), back $(cut -c1-16 "$E2E_DIR/back.sum"), $(since "$t0") s"
+circ_gone() { [ "$(fds 3)" -le "$base3" ]; }
+ok "the relay's circuit closed (cloud-1's fds back to $base3)" wait_for 15 circ_gone
+ok "... and the relay logged it going" log_has 3 "circuit edge-1 -> edge-2: up"
+t1=$(now); echo_once 1 9000 "punched"; dp=$(since "$t1")
+ok "a new stream on the punched session" echo_once 1 9000 "punched again"
+ok "edge-2's log: no MIGRATE trouble" bash -c "! grep -q 'MIGRATE for\|moving to .* failed' $E2E_DIR/n2/tunneld.log"
+
+# --- 2. edge-2 behind a symmetric NAT: stays relayed, bounded attempts
+e2e_kill 1 tunneld; e2e_kill 2 tunneld
+in_ns r2 iptables -t nat -R POSTROUTING 1 -o wan0 -j MASQUERADE --random-fully
+start_tunneld 1
+start_tunneld 2
+ok "both edges back with the relay" wait_for 20 both_up
+tunopen 1 edge-2 10.201.2.10 7000 9001
+t2=$(now)
+ok "through the relay with edge-2's NAT symmetric" wait_for 30 echo_once 1 9001 "symmetric"
+dr=$(since "$t2")
+t3=$(now); echo_once 1 9001 "relayed"; dr2=$(since "$t3")
+rounds() { grep -c "hole punching with edge-2: round [0-9] of" "$E2E_DIR/n1/tunneld.log"; }
+sleep 1
+ok "edge-1 tried one round" wait_for 10 log_has 1 "hole punching with edge-2: round 1 of 4"
+r0=$(rounds)	# both phases: 1 + 1
+failed() { grep -c "hole punching with edge-2 failed" "$E2E_DIR/n1/tunneld.log"; }
+ok "the round fails and edge-1 says so once" wait_for 15 test "$(failed)" -ge 1
+sleep 8
+ok "it stays relayed (peers: relay)" peer_is 1 edge-2 ' up .*relay'
+ok "no retry storm: no second round within 8 s (backoff 30 s), one warning" \
+	test "$(rounds)" = "$r0" -a "$(failed)" = 1
+ok "traffic still works through the relay" echo_once 1 9001 "still relayed"
+grep -h "hole punch\|moved from\|sees our session" "$E2E_DIR"/n[12]/tunneld.log | cut -c1-160 | tail -12
+echo "time to first answer: through the relay (session set up on demand) ${dr}s;" \
+	"relayed session, a new stream ${dr2}s; punched session, a new stream ${dp}s"
+
+e2e_done

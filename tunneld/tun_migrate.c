@@ -1,0 +1,486 @@
+/*
+ * Session path migration: an up session (Noise transport state, nonces,
+ * streams, windows) carries on over another byte path, a TCP connection or
+ * a relay circuit's socketpair end.  Only the session's fd changes.
+ *
+ * The new path is authenticated before anything of the session goes over
+ * it.  Both ends send, on the new path, the same kind of hello and then a
+ * proof (symmetric: a TCP simultaneous open has no accepting side):
+ *
+ *   hello = 00 00 || "EMGR" || version 1 || id[16] || nonce[16] || rxn u64
+ *   proof = BLAKE2b-256(key = mig_key,
+ *                       "EMGR-proof" || role || nonce_self || nonce_peer || rxn)
+ *
+ * mig_key is derived from both transport keys at the split (secret: only
+ * the two ends have it), id from mig_key (public: it only names the
+ * session, for a new connection accepted on the listen port, whose first
+ * two bytes 00 00 can be no handshake message).  role is I or R, the end's
+ * role in the Noise handshake, so a proof cannot be reflected; the fresh
+ * nonces make an old proof worthless.  rxn is the number of records the
+ * sender has opened so far.
+ *
+ * The switch (the old path still works, e.g. a hole was punched):
+ *   each end, once it holds the peer's valid proof, ends its current record
+ *   with MIGRATE(its nonce) on the old path and writes nothing more there
+ *   (records sealed after it wait);
+ *   each end reads the old path up to the peer's MIGRATE and no further;
+ *   when both are done (our old bytes all written, the peer's MIGRATE read,
+ *   our proof written), the session's fd becomes the new path, the old one
+ *   is closed (a relay circuit ends), and what waited is written.
+ * Records keep their order and nonces: no byte lost or duplicated.
+ *
+ * When the old path is already dead (old_dead: a relay died), there is no
+ * MIGRATE: the switch is made only if the peer has opened every record we
+ * sealed (its rxn) and we wrote them all, else the session closes (streams
+ * reset): records lost with the old path cannot be told apart from an
+ * attack and are not resent.  A migration that does not finish in
+ * TUN_MIG_TIMEOUT gives up: before any MIGRATE was sent or read the session
+ * stays on its old path, after it the session closes.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "byteorder.h"
+#include "log.h"
+#include "tunneld.h"
+
+#define MIG_MAGIC   "EMGR"
+#define MIG_VERSION 1
+
+struct tun_mig {
+	struct tun_session *s;
+	int fd;
+	char addr[64];
+	unsigned old_dead : 1;
+	unsigned relayed : 1;	  /* the new path is a relay circuit */
+	unsigned have_hello : 1;  /* the peer's hello is in */
+	unsigned verified : 1;	  /* the peer's proof is good */
+	unsigned sent_marker : 1; /* our MIGRATE is sealed */
+	unsigned got_marker : 1;  /* the peer's MIGRATE was read */
+	uint8_t nonce[16], pnonce[16];
+	uint64_t rxn, prxn;
+	uint8_t in[TUN_MIG_HELLO + TUN_MIG_PROOF];
+	size_t inlen;
+	uint8_t out[TUN_MIG_HELLO + TUN_MIG_PROOF];
+	size_t outoff, outlen;
+	size_t old_left; /* wbuf bytes still for the old path, MIGRATE included */
+	ev_io rw, ww;
+	ev_timer tmo, kick;
+};
+
+void
+tun_migrate_keys(struct tun_session *s)
+{
+	uint8_t km[2 * NOISE_KEY_LEN];
+	const struct noise_cs *i2r = s->initiator ? &s->cs[0] : &s->cs[1];
+	const struct noise_cs *r2i = s->initiator ? &s->cs[1] : &s->cs[0];
+	static const char klabel[] = "edgemesh-migrate-key-v1", ilabel[] = "edgemesh-migrate-id-v1";
+
+	memcpy(km, i2r->k, NOISE_KEY_LEN);
+	memcpy(km + NOISE_KEY_LEN, r2i->k, NOISE_KEY_LEN);
+	crypto_generichash(s->mig_key, sizeof(s->mig_key), (const uint8_t *)klabel,
+			   sizeof(klabel) - 1, km, sizeof(km));
+	crypto_generichash(s->mig_id, sizeof(s->mig_id), (const uint8_t *)ilabel,
+			   sizeof(ilabel) - 1, s->mig_key, sizeof(s->mig_key));
+	sodium_memzero(km, sizeof(km));
+}
+
+int
+tun_migrate_proof(const uint8_t key[32], uint8_t role, const uint8_t *nonce_self,
+		  const uint8_t *nonce_peer, uint64_t rxn, uint8_t out[TUN_MIG_PROOF])
+{
+	uint8_t m[10 + 1 + 16 + 16 + 8];
+
+	memcpy(m, "EMGR-proof", 10);
+	m[10] = role;
+	memcpy(m + 11, nonce_self, 16);
+	memcpy(m + 27, nonce_peer, 16);
+	be64_put(m + 43, rxn);
+	return crypto_generichash(out, TUN_MIG_PROOF, m, sizeof(m), key, 32);
+}
+
+static uint8_t
+role_of(const struct tun_session *s, int peer)
+{
+	return (s->initiator != 0) != (peer != 0) ? 'I' : 'R';
+}
+
+static void
+mig_free(struct tun_mig *m, int close_fd)
+{
+	struct ev_loop *loop = m->s->t->d->loop;
+
+	ev_io_stop(loop, &m->rw);
+	ev_io_stop(loop, &m->ww);
+	ev_timer_stop(loop, &m->tmo);
+	ev_timer_stop(loop, &m->kick);
+	if (close_fd && m->fd != -1)
+		close(m->fd);
+	m->s->mig = NULL;
+	free(m);
+}
+
+/* The migration failed.  Before any MIGRATE the session stays where it
+ * was; after one it cannot. */
+static void
+mig_fail(struct tun_mig *m, const char *why)
+{
+	struct tun_session *s = m->s;
+	int committed = m->sent_marker || m->got_marker || m->old_dead;
+	char reason[256];
+
+	log_info("session with %s: moving to %s failed: %s%s", s->name, m->addr, why,
+		 committed ? "" : " (staying on the old path)");
+	mig_free(m, 1);
+	if (committed) {
+		snprintf(reason, sizeof(reason), "path migration to another path failed: %s", why);
+		tun_session_close(s, reason);
+		return;
+	}
+	tun_punch_migrated(s, 0);
+}
+
+static void
+mig_kick(struct tun_mig *m)
+{
+	if (!ev_is_active(&m->kick))
+		ev_timer_start(m->s->t->d->loop, &m->kick);
+}
+
+/* The session's fd becomes the new path. */
+static void
+mig_swap(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+	struct ev_loop *loop = s->t->d->loop;
+	char old[64];
+	int ofd = s->fd, was_relayed = s->relayed;
+
+	if (s->rlen != 0 && !m->old_dead) {
+		mig_fail(m, "bytes after the peer's MIGRATE on the old path");
+		return;
+	}
+	s->rlen = 0; /* old_dead: a partial record of the dead path */
+	ev_io_stop(loop, &s->rw);
+	ev_io_stop(loop, &s->ww);
+	s->fd = m->fd;
+	ev_io_set(&s->rw, s->fd, EV_READ);
+	ev_io_set(&s->ww, s->fd, EV_WRITE);
+	ev_io_start(loop, &s->rw);
+	close(ofd);
+	snprintf(old, sizeof(old), "%s", s->addr);
+	snprintf(s->addr, sizeof(s->addr), "%s", m->addr);
+	s->relayed = m->relayed;
+	m->fd = -1;
+	mig_free(m, 0);
+	log_info("session with %s moved from %s%s to %s%s (streams kept: %zu)", s->name,
+		 was_relayed ? "relay " : "", old, s->relayed ? "relay " : "", s->addr,
+		 s->nstreams);
+	tun_session_dirty(s); /* what waited for the new path */
+	tun_punch_migrated(s, 1);
+}
+
+/* Everything the switch waits for is there? */
+static void
+mig_try(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+
+	if (!m->verified || m->outoff < m->outlen)
+		return;
+	if (m->old_dead) {
+		if (s->woff != s->sealed || m->prxn != s->cs[0].n) {
+			mig_fail(m, "records were lost with the old path");
+			return;
+		}
+		mig_swap(m);
+		return;
+	}
+	if (m->sent_marker && m->old_left == 0 && m->got_marker)
+		mig_swap(m);
+}
+
+static void
+mig_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	mig_try(w->data);
+}
+
+static void
+mig_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	mig_fail(w->data, "timed out");
+}
+
+static void
+mig_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_mig *m = w->data;
+	ssize_t n;
+
+	while (m->outoff < m->outlen) {
+		n = write(m->fd, m->out + m->outoff, m->outlen - m->outoff);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == -1) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			mig_fail(m, why);
+			return;
+		}
+		m->outoff += (size_t)n;
+	}
+	ev_io_stop(loop, &m->ww);
+	mig_try(m);
+}
+
+static void
+mig_send(struct tun_mig *m, const uint8_t *p, size_t n)
+{
+	memcpy(m->out + m->outlen, p, n);
+	m->outlen += n;
+	ev_io_start(m->s->t->d->loop, &m->ww);
+}
+
+/* Seal MIGRATE at the end of the current record: the last on the old path. */
+static void
+mig_marker(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+
+	if (tun_session_frame(s, TUN_F_MIGRATE, 0, m->nonce, sizeof(m->nonce)) == -1)
+		return;
+	tun_session_seal(s);
+	if (s->state == SS_DEAD)
+		return;
+	m->sent_marker = 1;
+	m->old_left = s->sealed - s->woff;
+	tun_session_dirty(s);
+}
+
+/* The peer's hello is in m->in: check it, answer with our proof. */
+static int
+mig_hello_in(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+	uint8_t proof[TUN_MIG_PROOF];
+
+	if (m->in[0] != 0 || m->in[1] != 0 || memcmp(m->in + 2, MIG_MAGIC, 4) != 0 ||
+	    m->in[6] != MIG_VERSION) {
+		mig_fail(m, "not a migration hello");
+		return -1;
+	}
+	if (sodium_memcmp(m->in + 7, s->mig_id, 16) != 0) {
+		mig_fail(m, "the hello names another session");
+		return -1;
+	}
+	memcpy(m->pnonce, m->in + 23, 16);
+	m->prxn = be64_get(m->in + 39);
+	m->have_hello = 1;
+	tun_migrate_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, proof);
+	mig_send(m, proof, sizeof(proof));
+	return 0;
+}
+
+static void
+mig_proof_in(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+	uint8_t want[TUN_MIG_PROOF];
+
+	tun_migrate_proof(s->mig_key, role_of(s, 1), m->pnonce, m->nonce, m->prxn, want);
+	if (sodium_memcmp(want, m->in + TUN_MIG_HELLO, TUN_MIG_PROOF) != 0) {
+		log_warnx("session with %s: a new path at %s did not prove it belongs to the "
+			  "session: refused",
+			  s->name, m->addr);
+		mig_fail(m, "bad proof");
+		return;
+	}
+	m->verified = 1;
+	ev_io_stop(s->t->d->loop, &m->rw); /* the session reads it after the switch */
+	log_debug("session with %s: path %s authenticated", s->name, m->addr);
+	if (!m->old_dead)
+		mig_marker(m);
+	if (s->state != SS_DEAD && s->mig == m)
+		mig_try(m);
+}
+
+static void
+mig_input(struct tun_mig *m)
+{
+	if (!m->have_hello && m->inlen >= TUN_MIG_HELLO && mig_hello_in(m) == -1)
+		return;
+	if (m->have_hello && m->inlen == TUN_MIG_HELLO + TUN_MIG_PROOF)
+		mig_proof_in(m);
+}
+
+static void
+mig_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tun_mig *m = w->data;
+	size_t want = m->have_hello ? TUN_MIG_HELLO + TUN_MIG_PROOF : TUN_MIG_HELLO;
+	ssize_t n;
+
+	/* exactly the hello, then exactly the proof: records after it are the
+	 * session's, read once the fd is its own */
+	n = read(m->fd, m->in + m->inlen, want - m->inlen);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		mig_fail(m, n == 0 ? "the new path closed" : strerror(errno));
+		return;
+	}
+	m->inlen += (size_t)n;
+	mig_input(m);
+}
+
+static struct tun_mig *
+mig_new(struct tun_session *s, int fd, const char *addr, int old_dead)
+{
+	struct ev_loop *loop = s->t->d->loop;
+	struct tun_mig *m;
+	uint8_t hello[TUN_MIG_HELLO];
+
+	m = xcalloc(1, sizeof(*m));
+	m->s = s;
+	m->fd = fd;
+	m->old_dead = old_dead ? 1 : 0;
+	snprintf(m->addr, sizeof(m->addr), "%s", addr);
+	randombytes_buf(m->nonce, sizeof(m->nonce));
+	m->rxn = s->cs[1].n;
+	ev_io_init(&m->rw, mig_read_cb, fd, EV_READ);
+	ev_io_init(&m->ww, mig_write_cb, fd, EV_WRITE);
+	ev_timer_init(&m->tmo, mig_tmo_cb, TUN_MIG_TIMEOUT, 0.);
+	ev_timer_init(&m->kick, mig_kick_cb, 0., 0.);
+	m->rw.data = m->ww.data = m->tmo.data = m->kick.data = m;
+	s->mig = m;
+	hello[0] = hello[1] = 0;
+	memcpy(hello + 2, MIG_MAGIC, 4);
+	hello[6] = MIG_VERSION;
+	memcpy(hello + 7, s->mig_id, 16);
+	memcpy(hello + 23, m->nonce, 16);
+	be64_put(hello + 39, m->rxn);
+	mig_send(m, hello, sizeof(hello));
+	ev_io_start(loop, &m->rw);
+	ev_timer_start(loop, &m->tmo);
+	return m;
+}
+
+/*
+ * Move up session s to fd (connected; a TCP connection to the peer, or a
+ * relay circuit's socketpair end: flags TUN_MIG_RELAYED, addr the relay).
+ * TUN_MIG_OLD_DEAD: the old path is gone (see above).  0 when started (fd
+ * is the migration's), -1 when refused (fd is still the caller's).
+ */
+int
+tun_session_migrate(struct tun_session *s, int fd, const char *addr, int flags)
+{
+	struct tun_mig *m;
+
+	if (s->state != SS_UP || s->mig != NULL || s->cs == NULL)
+		return -1;
+	if ((flags & TUN_MIG_OLD_DEAD) != 0)
+		ev_io_stop(s->t->d->loop, &s->rw); /* nothing more from there */
+	m = mig_new(s, fd, addr, flags & TUN_MIG_OLD_DEAD);
+	m->relayed = (flags & TUN_MIG_RELAYED) != 0;
+	log_debug("session with %s: moving to %s", s->name, addr);
+	return 0;
+}
+
+/* A pre-auth connection whose first bytes are 00 00 (no handshake message
+ * is empty): a migration hello for one of our sessions?  pre is closed
+ * either way; its fd goes to the migration. */
+void
+tun_migrate_accept(struct tun_session *pre)
+{
+	struct tunneld *t = pre->t;
+	struct tun_session *s;
+	struct tun_mig *m;
+	int fd = pre->fd;
+
+	if (pre->rlen != TUN_MIG_HELLO || memcmp(pre->rbuf + 2, MIG_MAGIC, 4) != 0) {
+		tun_session_close(pre, "not a migration hello");
+		return;
+	}
+	LIST_FOREACH(s, &t->sessions, link)
+	if (s != pre && s->state == SS_UP && sodium_memcmp(s->mig_id, pre->rbuf + 7, 16) == 0)
+		break;
+	if (s == NULL || s->mig != NULL) {
+		log_debug("connection %s: a migration hello for %s session", pre->addr,
+			  s == NULL ? "no" : "a busy");
+		tun_session_close(pre, "migration hello for no session");
+		return;
+	}
+	pre->fd = -1; /* the migration's now */
+	m = mig_new(s, fd, pre->addr, 0);
+	memcpy(m->in, pre->rbuf, TUN_MIG_HELLO);
+	m->inlen = TUN_MIG_HELLO;
+	tun_session_close(pre, TUN_WHY_MIGRATE);
+	mig_input(m);
+}
+
+int
+tun_migrate_flush_limit(struct tun_session *s, size_t *len)
+{
+	struct tun_mig *m = s->mig;
+
+	if (m == NULL || m->old_dead)
+		return 0;
+	if (!m->sent_marker)
+		return 0;
+	if (m->old_left == 0)
+		return 1;
+	if (*len > m->old_left)
+		*len = m->old_left;
+	return 0;
+}
+
+void
+tun_migrate_wrote(struct tun_session *s, size_t n)
+{
+	struct tun_mig *m = s->mig;
+
+	if (m == NULL || !m->sent_marker || m->old_left == 0)
+		return;
+	m->old_left -= n < m->old_left ? n : m->old_left;
+	if (m->old_left == 0)
+		mig_kick(m);
+}
+
+int
+tun_migrate_rx_hold(const struct tun_session *s)
+{
+	return s->mig != NULL && s->mig->got_marker;
+}
+
+/* The peer's MIGRATE: the last record it wrote on the old path. */
+void
+tun_migrate_marker(struct tun_session *s, const uint8_t *p, size_t len)
+{
+	struct tun_mig *m = s->mig;
+
+	if (m == NULL || !m->have_hello || len != 16 || sodium_memcmp(p, m->pnonce, 16) != 0) {
+		log_warnx("session with %s: MIGRATE for a path we do not have: closing", s->name);
+		tun_session_close(s, "MIGRATE for an unknown path");
+		return;
+	}
+	m->got_marker = 1;
+	ev_io_stop(s->t->d->loop, &s->rw); /* the old path is read to its end */
+	mig_kick(m);
+}
+
+void
+tun_migrate_gone(struct tun_session *s)
+{
+	if (s->mig != NULL)
+		mig_free(s->mig, 1);
+}
