@@ -9,17 +9,18 @@
  *     PUNCH {OFFER, flags, A's address as R sees it}     (inside the session)
  *   B: PUNCH {ANSWER, flags, B's address as R sees it} and starts connecting
  *   A: on the answer, starts connecting.
- *   Both connect from the local port of their own session with R (the
- *   socket shares it: SO_REUSEADDR/SO_REUSEPORT, set on every dial), so an
- *   endpoint-independent NAT (iptables MASQUERADE) maps it to the address R
- *   saw, to the address the other end saw; one SYN each way opens the
- *   connection.  A try ends at a refusal (the other NAT's RST while its own
- *   SYN is not out yet) or after PUNCH_CONNECT; PUNCH_TRIES tries,
- *   PUNCH_GAP apart.
+ *   Both connect from the punch port: every dial to a relay leaves from
+ *   it (SO_REUSEADDR/SO_REUSEPORT), so our session with R comes from it
+ *   too, and an endpoint-independent NAT (iptables MASQUERADE) maps the
+ *   punch to the address R saw, the address the other end connects to.
+ *   One SYN each way crossing (or one dropped by the other NAT, the other
+ *   then let in as the reply of ours) opens the connection.  A try ends at
+ *   a refusal (the other NAT's RST while its own SYN is not out yet) or
+ *   after PUNCH_CONNECT; PUNCH_TRIES tries, PUNCH_GAP apart.
  *
  * The listen port itself is not used: its socket is made before privdrop,
- * by root, and SO_REUSEPORT shares a port only between sockets of one user;
- * the relay session's port gives the same NAT mapping.
+ * by root, and SO_REUSEPORT shares a port only between sockets of one user
+ * (and a listener's port cannot be shared by SO_REUSEADDR alone).
  *
  * A symmetric NAT (MASQUERADE --random-fully) maps each connection to
  * another port: two relays report different ports for us (then we neither
@@ -44,9 +45,9 @@
 #include "tunneld.h"
 
 #define PUNCH_FIRST   1.0  /* seconds after the relayed session is up */
-#define PUNCH_TRIES   10   /* connects per round */
+#define PUNCH_TRIES   6	   /* connects per round */
 #define PUNCH_GAP     0.3  /* between them */
-#define PUNCH_CONNECT 1.0  /* one connect at most */
+#define PUNCH_CONNECT 0.7  /* one connect (one SYN) at most */
 #define PUNCH_ANSWER  5.0  /* the offer's answer */
 #define PUNCH_ROUNDS  4	   /* per relayed session */
 #define PUNCH_BACKOFF 30.0 /* before the second round, then doubling */
@@ -89,13 +90,71 @@ tun_session_path(const struct tun_session *s)
 	return s->punched ? "punched" : "direct";
 }
 
-void
-tun_punch_dial_socket(int fd)
+static void
+share_port(int fd)
 {
 	int one = 1;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+}
+
+static int
+bind_port(int fd, int family, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET) {
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in6);
+	}
+	return bind(fd, (struct sockaddr *)&ss, sl);
+}
+
+static int
+local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* The port every dial to a relay leaves from: picked by the first. */
+static int punch_port;
+
+void
+tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
+{
+	if (!tun_is_relay(t, peer))
+		return;
+	share_port(fd);
+	if (bind_port(fd, family, punch_port) == -1) {
+		log_debug("cannot bind a dial to %s to port %d: %s", peer, punch_port,
+			  strerror(errno));
+		return; /* an ordinary dial */
+	}
+	if (punch_port == 0 && (punch_port = local_port(fd)) != 0)
+		log_debug("dials to relays leave from port %d", punch_port);
+}
+
+/* A connect from the punch port failed at once (its 4-tuple still in
+ * TIME_WAIT: EADDRNOTAVAIL): the next dial picks another port. */
+void
+tun_punch_dial_failed(struct tunneld *t, int err)
+{
+	if (err == EADDRNOTAVAIL || err == EADDRINUSE)
+		punch_port = 0;
 }
 
 /* "1.2.3.4:5", "[fd00::1]:5" */
@@ -253,21 +312,14 @@ punch_local(struct tun_punch *pu, const char **addr, int *flags)
 {
 	struct tunneld *t = pu->s->t;
 	struct tun_peer *r = tun_peer_get(t, pu->s->addr, 0);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 
 	*flags = 0;
 	*addr = obs_get(pu->s->addr);
 	if (obs_symmetric())
 		*flags |= PF_SYMMETRIC;
 	if (*addr == NULL || r == NULL || r->sess == NULL || r->sess->state != SS_UP ||
-	    r->sess->relayed || !r->sess->initiator ||
-	    getsockname(r->sess->fd, (struct sockaddr *)&ss, &sl) == -1)
+	    r->sess->relayed || !r->sess->initiator || (pu->lport = local_port(r->sess->fd)) == 0)
 		*flags |= PF_NONE;
-	else if (ss.ss_family == AF_INET)
-		pu->lport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	else
-		pu->lport = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	return *flags != 0 ? -1 : 0;
 }
 
@@ -363,29 +415,18 @@ punch_try(struct tun_punch *pu)
 {
 	struct tun_session *s = pu->s;
 	struct ev_loop *loop = s->t->d->loop;
-	struct sockaddr_storage me;
-	socklen_t ml;
 	char why[128];
 
 	if (s->mig != NULL)
 		return; /* a path is being taken */
 	pu->tries++;
-	memset(&me, 0, sizeof(me));
-	me.ss_family = pu->to.ss_family;
-	if (me.ss_family == AF_INET) {
-		((struct sockaddr_in *)&me)->sin_port = htons((uint16_t)pu->lport);
-		ml = sizeof(struct sockaddr_in);
-	} else {
-		((struct sockaddr_in6 *)&me)->sin6_port = htons((uint16_t)pu->lport);
-		ml = sizeof(struct sockaddr_in6);
-	}
 	pu->fd = socket(pu->to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (pu->fd == -1) {
 		punch_next(pu, strerror(errno));
 		return;
 	}
-	tun_punch_dial_socket(pu->fd);
-	if (bind(pu->fd, (struct sockaddr *)&me, ml) == -1) {
+	share_port(pu->fd);
+	if (bind_port(pu->fd, pu->to.ss_family, pu->lport) == -1) {
 		snprintf(why, sizeof(why), "bind to port %d: %s", pu->lport, strerror(errno));
 		punch_next(pu, why);
 		return;
@@ -465,7 +506,10 @@ tun_punch_input(struct tun_session *s, const uint8_t *p, size_t len)
 	if (p[0] == PK_OFFER && !s->initiator) {
 		punch_stop_connect(pu);
 		ev_timer_stop(s->t->d->loop, &pu->gap);
-		pu->rounds++;
+		if (++pu->rounds > PUNCH_ROUNDS) { /* the initiator keeps count too */
+			punch_send(pu, PK_ANSWER, PF_NONE, NULL);
+			return;
+		}
 		if (punch_local(pu, &mine, &flags) == -1 || (p[1] & (PF_NONE | PF_SYMMETRIC))) {
 			punch_send(pu, PK_ANSWER, flags | PF_NONE, NULL);
 			punch_failed(pu, flags & PF_SYMMETRIC ? "our NAT is symmetric"

@@ -375,7 +375,11 @@ void tun_punch_observed(struct tun_session *, const uint8_t *payload, size_t len
 void tun_punch_input(struct tun_session *, const uint8_t *payload, size_t len);
 void tun_punch_migrated(struct tun_session *, int ok);
 void tun_punch_gone(struct tun_session *);
-void tun_punch_dial_socket(int fd); /* a dial's socket: its port may be shared later */
+/* dials to relays all leave from one port (the punch port), so relays see
+ * one NAT mapping (two relays seeing two ports: a symmetric NAT) and a
+ * punch leaves from it too */
+void tun_punch_dial_socket(struct tunneld *, int fd, const char *peer, int family);
+void tun_punch_dial_failed(struct tunneld *, int err);
 const char *tun_session_path(const struct tun_session *); /* direct, punched, relay */
 
 #endif

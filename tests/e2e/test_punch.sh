@@ -1,19 +1,21 @@
 #!/bin/bash
 # Hole punching and session path migration (tunneld/tun_punch.c,
 # tun_migrate.c): the topology of test_tunnel_relay.sh, two edges behind
-# separate NAT routers, cloud-1 the relay.
+# separate NAT routers, cloud-1 the relay, plus node-4, a second relay.
 #   1. MASQUERADE (endpoint-independent): the relayed edge-1/edge-2 session
 #      punches a direct TCP path and moves onto it while a stream runs; the
 #      stream's bytes (both ways, sha256) arrive intact; peers shows
 #      `punched`; the relay's circuit closes.
 #   2. MASQUERADE --random-fully at edge-2's router (a port per connection):
-#      the punch fails, the pair stays relayed, one round only in the window
-#      (backoff), one warning, traffic works.
+#      edge-2's two relays see it at two ports (symmetric NAT), the punch is
+#      called off (or fails), the pair stays relayed, one round only in the
+#      window (backoff), one warning, traffic works.
 #   B=build bash tests/e2e/test_punch.sh
 #
 #   n1 edge-1 192.168.1.2 -- r1 192.168.1.1 | 100.64.0.1 --+
 #   n2 edge-2 192.168.2.2 -- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
 #   n3 cloud-1 100.64.0.3 ---------------------------------+
+#   n4 node-4  100.64.0.4 ---------------------------------+
 #   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1
 . "$(dirname "$0")/lib.sh"
 e2e_init punch
@@ -28,16 +30,17 @@ veth() {	# nsA ifA addrA nsB ifB addrB
 	in_ns "$1" ip link set "$2" up
 	in_ns "$4" ip link set "$5" up
 }
-for n in wan r1 r2 n1 n2 n3 p2; do
+for n in wan r1 r2 n1 n2 n3 n4 p2; do
 	ip netns add "$(ns $n)"
 	in_ns $n ip link set lo up
 done
 in_ns wan ip link add br0 type bridge
 in_ns wan ip link set br0 up
 veth n3 eth0 100.64.0.3/24 wan w3 ""
+veth n4 eth0 100.64.0.4/24 wan w4 ""
 veth r1 wan0 100.64.0.1/24 wan w1 ""
 veth r2 wan0 100.64.0.2/24 wan w2 ""
-for w in w1 w2 w3; do in_ns wan ip link set $w master br0; done
+for w in w1 w2 w3 w4; do in_ns wan ip link set $w master br0; done
 for i in 1 2; do
 	veth r$i lan0 192.168.$i.1/24 n$i eth0 192.168.$i.2/24
 	in_ns n$i ip route add default via 192.168.$i.1
@@ -51,7 +54,7 @@ done
 veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
 in_ns p2 ip route add default via 10.201.2.1
 in_ns n2 sysctl -qw net.ipv4.ip_forward=1
-e2e_registry tests/fixtures/relay
+e2e_registry tests/fixtures/punch
 
 . tests/e2e/tunnel_lib.sh
 peer_is() {	# i node regex : edgemeshctl peers on node i
@@ -60,24 +63,36 @@ peer_is() {	# i node regex : edgemeshctl peers on node i
 now() { date +%s.%N; }
 since() { echo "$(now) - $1" | bc -l | xargs printf '%.3f'; }
 
-for i in 1 2 3; do
+for i in 1 2 3 4; do
 	e2e_config "$i" >/dev/null <<CFG
     relayNodes:
     - nodeName: cloud-1
       advertiseAddress: [100.64.0.3]
+    - nodeName: node-4
+      advertiseAddress: [100.64.0.4]
 CFG
 	e2e_daemon "$i" controller
 done
 sleep 0.5
 start_tunneld 3
+start_tunneld 4
 start_tunneld 1
 start_tunneld 2
 bg p2 socat TCP-LISTEN:7000,reuseaddr,fork EXEC:cat
 wait_for 10 listening p2 7000
-both_up() { peer_is 3 edge-1 ' up ' && peer_is 3 edge-2 ' up '; }
-ok "both edges keep a session with the relay" wait_for 20 both_up
+both_up() { peer_is 3 edge-1 ' up ' && peer_is 3 edge-2 ' up ' &&
+	peer_is 4 edge-1 ' up ' && peer_is 4 edge-2 ' up '; }
+ok "both edges keep a session with both relays" wait_for 20 both_up
 ok "cloud-1 tells edge-1 where it sees it (its NAT's address)" \
 	wait_for 10 log_has 1 "relay cloud-1 sees our session with it coming from 100.64.0.1:"
+seen_port() {	# i relay
+	grep "relay $2 sees our session" "$E2E_DIR/n$1/tunneld.log" | tail -1 | sed 's/.*://; s/"//'
+}
+ok "... and node-4 sees it at the same port (one port for relays, MASQUERADE keeps it)" \
+	wait_for 10 bash -c "[ -n \"\$(grep 'relay node-4 sees' $E2E_DIR/n1/tunneld.log)\" ]"
+ok "... the same port: $(seen_port 1 cloud-1) and $(seen_port 1 node-4)" \
+	test "$(seen_port 1 cloud-1)" = "$(seen_port 1 node-4)"
+ok "no symmetric NAT claimed behind MASQUERADE" bash -c "! grep -q symmetric $E2E_DIR/n[12]/tunneld.log"
 sleep 1
 base3=$(fds 3)
 
@@ -122,6 +137,8 @@ start_tunneld 2
 ok "both edges back with the relay" wait_for 20 both_up
 tunopen 1 edge-2 10.201.2.10 7000 9001
 t2=$(now)
+ok "edge-2 sees its NAT is symmetric (its relays see it at two ports)" \
+	wait_for 10 log_has 2 "relays see us at different ports"
 ok "through the relay with edge-2's NAT symmetric" wait_for 30 echo_once 1 9001 "symmetric"
 dr=$(since "$t2")
 t3=$(now); echo_once 1 9001 "relayed"; dr2=$(since "$t3")
