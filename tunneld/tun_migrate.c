@@ -46,12 +46,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "byteorder.h"
 #include "log.h"
 #include "tunneld.h"
-
-#define MIG_MAGIC   "EMGR"
-#define MIG_VERSION 1
 
 struct tun_mig {
 	struct tun_session *s;
@@ -77,32 +73,10 @@ struct tun_mig {
 void
 tun_migrate_keys(struct tun_session *s)
 {
-	uint8_t km[2 * NOISE_KEY_LEN];
 	const struct noise_cs *i2r = s->initiator ? &s->cs[0] : &s->cs[1];
 	const struct noise_cs *r2i = s->initiator ? &s->cs[1] : &s->cs[0];
-	static const char klabel[] = "edgemesh-migrate-key-v1", ilabel[] = "edgemesh-migrate-id-v1";
 
-	memcpy(km, i2r->k, NOISE_KEY_LEN);
-	memcpy(km + NOISE_KEY_LEN, r2i->k, NOISE_KEY_LEN);
-	crypto_generichash(s->mig_key, sizeof(s->mig_key), (const uint8_t *)klabel,
-			   sizeof(klabel) - 1, km, sizeof(km));
-	crypto_generichash(s->mig_id, sizeof(s->mig_id), (const uint8_t *)ilabel,
-			   sizeof(ilabel) - 1, s->mig_key, sizeof(s->mig_key));
-	sodium_memzero(km, sizeof(km));
-}
-
-int
-tun_migrate_proof(const uint8_t key[32], uint8_t role, const uint8_t *nonce_self,
-		  const uint8_t *nonce_peer, uint64_t rxn, uint8_t out[TUN_MIG_PROOF])
-{
-	uint8_t m[10 + 1 + 16 + 16 + 8];
-
-	memcpy(m, "EMGR-proof", 10);
-	m[10] = role;
-	memcpy(m + 11, nonce_self, 16);
-	memcpy(m + 27, nonce_peer, 16);
-	be64_put(m + 43, rxn);
-	return crypto_generichash(out, TUN_MIG_PROOF, m, sizeof(m), key, 32);
+	tun_mig_derive(i2r->k, r2i->k, s->mig_key, s->mig_id);
 }
 
 static uint8_t
@@ -274,19 +248,18 @@ mig_hello_in(struct tun_mig *m)
 	struct tun_session *s = m->s;
 	uint8_t proof[TUN_MIG_PROOF];
 
-	if (m->in[0] != 0 || m->in[1] != 0 || memcmp(m->in + 2, MIG_MAGIC, 4) != 0 ||
-	    m->in[6] != MIG_VERSION) {
+	uint8_t id[16];
+
+	if (tun_mig_hello_decode(m->in, TUN_MIG_HELLO, id, m->pnonce, &m->prxn) == -1) {
 		mig_fail(m, "not a migration hello");
 		return -1;
 	}
-	if (sodium_memcmp(m->in + 7, s->mig_id, 16) != 0) {
+	if (sodium_memcmp(id, s->mig_id, 16) != 0) {
 		mig_fail(m, "the hello names another session");
 		return -1;
 	}
-	memcpy(m->pnonce, m->in + 23, 16);
-	m->prxn = be64_get(m->in + 39);
 	m->have_hello = 1;
-	tun_migrate_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, proof);
+	tun_mig_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, proof);
 	mig_send(m, proof, sizeof(proof));
 	return 0;
 }
@@ -297,7 +270,7 @@ mig_proof_in(struct tun_mig *m)
 	struct tun_session *s = m->s;
 	uint8_t want[TUN_MIG_PROOF];
 
-	tun_migrate_proof(s->mig_key, role_of(s, 1), m->pnonce, m->nonce, m->prxn, want);
+	tun_mig_proof(s->mig_key, role_of(s, 1), m->pnonce, m->nonce, m->prxn, want);
 	if (sodium_memcmp(want, m->in + TUN_MIG_HELLO, TUN_MIG_PROOF) != 0) {
 		log_warnx("session with %s: a new path at %s did not prove it belongs to the "
 			  "session: refused",
@@ -363,12 +336,7 @@ mig_new(struct tun_session *s, int fd, const char *addr, int old_dead)
 	ev_timer_init(&m->kick, mig_kick_cb, 0., 0.);
 	m->rw.data = m->ww.data = m->tmo.data = m->kick.data = m;
 	s->mig = m;
-	hello[0] = hello[1] = 0;
-	memcpy(hello + 2, MIG_MAGIC, 4);
-	hello[6] = MIG_VERSION;
-	memcpy(hello + 7, s->mig_id, 16);
-	memcpy(hello + 23, m->nonce, 16);
-	be64_put(hello + 39, m->rxn);
+	tun_mig_hello_encode(s->mig_id, m->nonce, m->rxn, hello);
 	mig_send(m, hello, sizeof(hello));
 	ev_io_start(loop, &m->rw);
 	ev_timer_start(loop, &m->tmo);
@@ -407,12 +375,15 @@ tun_migrate_accept(struct tun_session *pre)
 	struct tun_mig *m;
 	int fd = pre->fd;
 
-	if (pre->rlen != TUN_MIG_HELLO || memcmp(pre->rbuf + 2, MIG_MAGIC, 4) != 0) {
+	uint8_t id[16], nonce[16];
+	uint64_t rxn;
+
+	if (tun_mig_hello_decode(pre->rbuf, pre->rlen, id, nonce, &rxn) == -1) {
 		tun_session_close(pre, "not a migration hello");
 		return;
 	}
 	LIST_FOREACH(s, &t->sessions, link)
-	if (s != pre && s->state == SS_UP && sodium_memcmp(s->mig_id, pre->rbuf + 7, 16) == 0)
+	if (s != pre && s->state == SS_UP && sodium_memcmp(s->mig_id, id, 16) == 0)
 		break;
 	if (s == NULL || s->mig != NULL) {
 		log_debug("connection %s: a migration hello for %s session", pre->addr,

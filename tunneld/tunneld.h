@@ -366,8 +366,17 @@ void tun_migrate_wrote(struct tun_session *, size_t n);
 int tun_migrate_rx_hold(const struct tun_session *);
 void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
 void tun_migrate_gone(struct tun_session *);
-int tun_migrate_proof(const uint8_t key[32], uint8_t role, const uint8_t *nonce_self,
-		      const uint8_t *nonce_peer, uint64_t rxn, uint8_t out[TUN_MIG_PROOF]);
+
+/* tun_migkey.c: migration's pure parts */
+void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],
+		    uint8_t id[16]);
+void tun_mig_proof(const uint8_t key[32], uint8_t role, const uint8_t nonce_self[16],
+		   const uint8_t nonce_peer[16], uint64_t rxn, uint8_t out[TUN_MIG_PROOF]);
+void tun_mig_hello_encode(const uint8_t id[16], const uint8_t nonce[16], uint64_t rxn,
+			  uint8_t out[TUN_MIG_HELLO]);
+/* 0, or -1 when it is no migration hello (magic, version, length) */
+int tun_mig_hello_decode(const uint8_t *in, size_t len, uint8_t id[16], uint8_t nonce[16],
+			 uint64_t *rxn);
 
 /* tun_punch.c: relayed pairs open a direct path through their NATs */
 void tun_punch_session_up(struct tun_session *);
