@@ -29,13 +29,17 @@
  *   is closed (a relay circuit ends), and what waited is written.
  * Records keep their order and nonces: no byte lost or duplicated.
  *
- * When the old path is already dead (old_dead: a relay died), there is no
- * MIGRATE: the switch is made only if the peer has opened every record we
- * sealed (its rxn) and we wrote them all, else the session closes (streams
- * reset): records lost with the old path cannot be told apart from an
- * attack and are not resent.  A migration that does not finish in
- * TUN_MIG_TIMEOUT gives up: before any MIGRATE was sent or read the session
- * stays on its old path, after it the session closes.
+ * When the old path is already dead (old_dead): a relayed session's EOF or
+ * write error calls tun_migrate_path_lost(); if another relay can carry a
+ * circuit, the initiator opens one and migrates over it, the responder
+ * waits for it (accepted as above: the circuit's first bytes are 00 00).
+ * There is no MIGRATE then: the switch is made only if the peer has opened
+ * every record we sealed before the path died (its rxn) and we wrote them
+ * all whole; else the session closes (streams reset): sent records are not
+ * kept, so those lost with the relay cannot be resent.  A migration that
+ * does not finish in TUN_MIG_TIMEOUT gives up: before any MIGRATE was sent
+ * or read the session stays on its old path, after it (or with the old
+ * path dead) the session closes.
  */
 #include <sys/socket.h>
 
@@ -59,6 +63,8 @@ struct tun_mig {
 	unsigned verified : 1;	  /* the peer's proof is good */
 	unsigned sent_marker : 1; /* our MIGRATE is sealed */
 	unsigned got_marker : 1;  /* the peer's MIGRATE was read */
+	unsigned clean : 1;	  /* old_dead: every record sealed was written whole */
+	uint64_t tx_dead;	  /* old_dead: records sealed when the old path died */
 	uint8_t nonce[16], pnonce[16];
 	uint64_t rxn, prxn;
 	uint8_t in[TUN_MIG_HELLO + TUN_MIG_PROOF];
@@ -164,13 +170,18 @@ mig_swap(struct tun_mig *m)
 static void
 mig_try(struct tun_mig *m)
 {
-	struct tun_session *s = m->s;
-
 	if (!m->verified || m->outoff < m->outlen)
 		return;
 	if (m->old_dead) {
-		if (s->woff != s->sealed || m->prxn != s->cs[0].n) {
-			mig_fail(m, "records were lost with the old path");
+		if (!m->clean || m->prxn != m->tx_dead) {
+			char why[160];
+
+			snprintf(why, sizeof(why),
+				 "records were in flight on the dead path (we sealed %llu, "
+				 "the peer opened %llu%s)",
+				 (unsigned long long)m->tx_dead, (unsigned long long)m->prxn,
+				 m->clean ? "" : ", one partly written");
+			mig_fail(m, why);
 			return;
 		}
 		mig_swap(m);
@@ -317,30 +328,52 @@ mig_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static struct tun_mig *
-mig_new(struct tun_session *s, int fd, const char *addr, int old_dead)
+mig_new(struct tun_session *s, const char *addr)
 {
-	struct ev_loop *loop = s->t->d->loop;
 	struct tun_mig *m;
-	uint8_t hello[TUN_MIG_HELLO];
 
 	m = xcalloc(1, sizeof(*m));
 	m->s = s;
-	m->fd = fd;
-	m->old_dead = old_dead ? 1 : 0;
+	m->fd = -1;
 	snprintf(m->addr, sizeof(m->addr), "%s", addr);
+	ev_timer_init(&m->tmo, mig_tmo_cb, TUN_MIG_TIMEOUT, 0.);
+	ev_timer_init(&m->kick, mig_kick_cb, 0., 0.);
+	m->tmo.data = m->kick.data = m;
+	s->mig = m;
+	ev_timer_start(s->t->d->loop, &m->tmo);
+	return m;
+}
+
+/* The new path's fd: our hello goes out. */
+static void
+mig_attach(struct tun_mig *m, int fd)
+{
+	struct tun_session *s = m->s;
+	uint8_t hello[TUN_MIG_HELLO];
+
+	m->fd = fd;
 	randombytes_buf(m->nonce, sizeof(m->nonce));
 	m->rxn = s->cs[1].n;
 	ev_io_init(&m->rw, mig_read_cb, fd, EV_READ);
 	ev_io_init(&m->ww, mig_write_cb, fd, EV_WRITE);
-	ev_timer_init(&m->tmo, mig_tmo_cb, TUN_MIG_TIMEOUT, 0.);
-	ev_timer_init(&m->kick, mig_kick_cb, 0., 0.);
-	m->rw.data = m->ww.data = m->tmo.data = m->kick.data = m;
-	s->mig = m;
+	m->rw.data = m->ww.data = m;
 	tun_mig_hello_encode(s->mig_id, m->nonce, m->rxn, hello);
 	mig_send(m, hello, sizeof(hello));
-	ev_io_start(loop, &m->rw);
-	ev_timer_start(loop, &m->tmo);
-	return m;
+	ev_io_start(s->t->d->loop, &m->rw);
+}
+
+/* The old path is gone: read and write nothing more there; what was
+ * sealed and written whole is what the peer may have opened. */
+static void
+mig_dead(struct tun_mig *m)
+{
+	struct tun_session *s = m->s;
+
+	m->old_dead = 1;
+	m->clean = s->woff == s->sealed && !m->sent_marker;
+	m->tx_dead = s->cs[0].n;
+	ev_io_stop(s->t->d->loop, &s->rw);
+	ev_io_stop(s->t->d->loop, &s->ww);
 }
 
 /*
@@ -356,10 +389,11 @@ tun_session_migrate(struct tun_session *s, int fd, const char *addr, int flags)
 
 	if (s->state != SS_UP || s->mig != NULL || s->cs == NULL)
 		return -1;
-	if ((flags & TUN_MIG_OLD_DEAD) != 0)
-		ev_io_stop(s->t->d->loop, &s->rw); /* nothing more from there */
-	m = mig_new(s, fd, addr, flags & TUN_MIG_OLD_DEAD);
+	m = mig_new(s, addr);
 	m->relayed = (flags & TUN_MIG_RELAYED) != 0;
+	if ((flags & TUN_MIG_OLD_DEAD) != 0)
+		mig_dead(m);
+	mig_attach(m, fd);
 	log_debug("session with %s: moving to %s", s->name, addr);
 	return 0;
 }
@@ -385,14 +419,19 @@ tun_migrate_accept(struct tun_session *pre)
 	LIST_FOREACH(s, &t->sessions, link)
 	if (s != pre && s->state == SS_UP && sodium_memcmp(s->mig_id, id, 16) == 0)
 		break;
-	if (s == NULL || s->mig != NULL) {
+	/* a session waiting for a new path (mig without fd), or a live one */
+	if (s == NULL || (s->mig != NULL && s->mig->fd != -1) ||
+	    (pre->expect[0] != '\0' && strcmp(pre->expect, s->name) != 0)) {
 		log_debug("connection %s: a migration hello for %s session", pre->addr,
-			  s == NULL ? "no" : "a busy");
+			  s == NULL ? "no" : "a busy or another");
 		tun_session_close(pre, "migration hello for no session");
 		return;
 	}
 	pre->fd = -1; /* the migration's now */
-	m = mig_new(s, fd, pre->addr, 0);
+	m = s->mig != NULL ? s->mig : mig_new(s, pre->addr);
+	snprintf(m->addr, sizeof(m->addr), "%s", pre->addr);
+	m->relayed = pre->relayed;
+	mig_attach(m, fd);
 	memcpy(m->in, pre->rbuf, TUN_MIG_HELLO);
 	m->inlen = TUN_MIG_HELLO;
 	tun_session_close(pre, TUN_WHY_MIGRATE);
@@ -404,8 +443,10 @@ tun_migrate_flush_limit(struct tun_session *s, size_t *len)
 {
 	struct tun_mig *m = s->mig;
 
-	if (m == NULL || m->old_dead)
+	if (m == NULL)
 		return 0;
+	if (m->old_dead)
+		return 1; /* all of it waits for the new path */
 	if (!m->sent_marker)
 		return 0;
 	if (m->old_left == 0)
@@ -454,4 +495,38 @@ tun_migrate_gone(struct tun_session *s)
 {
 	if (s->mig != NULL)
 		mig_free(s->mig, 1);
+}
+
+/*
+ * The relayed session s lost its path (EOF or an error on the circuit: the
+ * relay died, or its session with the peer).  1 when s waits for a new
+ * path through another relay (the initiator opens the circuit, the
+ * responder expects it), 0 when it cannot and is to be closed.
+ */
+int
+tun_migrate_path_lost(struct tun_session *s, const char *why)
+{
+	struct tun_peer *r;
+	struct tun_mig *m;
+	int fd = -1;
+
+	if (!s->relayed || s->state != SS_UP || s->draining || s->peer == NULL)
+		return 0;
+	if (s->mig != NULL) { /* a migration under way: it is the way on */
+		if (s->mig->old_dead)
+			return 0;
+		mig_dead(s->mig);
+		return 1;
+	}
+	r = tun_relay_other(s->peer, s->addr, s->initiator ? &fd : NULL);
+	if (r == NULL)
+		return 0;
+	log_info("session with %s: its path through relay %s is gone (%s): moving to relay %s",
+		 s->name, s->addr, why, r->name);
+	m = mig_new(s, r->name);
+	m->relayed = 1;
+	mig_dead(m);
+	if (fd != -1)
+		mig_attach(m, fd);
+	return 1;
 }

@@ -380,6 +380,8 @@ sess_flush(struct tun_session *s)
 			char why[128];
 
 			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			if (s->relayed && tun_migrate_path_lost(s, why))
+				return;
 			tun_session_close(s, why);
 			return;
 		}
@@ -967,6 +969,8 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		else if (s->state == SS_HANDSHAKE && !s->initiator && n == 0 && s->rlen == 0 &&
 			 !s->any_rx)
 			snprintf(why, sizeof(why), TUN_WHY_PROBE); /* a REACH probe */
+		if (s->relayed && tun_migrate_path_lost(s, why))
+			return; /* waits for a path through another relay */
 		tun_session_close(s, why);
 		return;
 	}
@@ -979,8 +983,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		len = be16_get(s->rbuf + off);
 		if (s->state == SS_HANDSHAKE) {
 			/* 00 00 is no handshake message: a new path for a session */
-			if (len == 0 && off == 0 && !s->initiator && !s->relayed &&
-			    s->name[0] == '\0') {
+			if (len == 0 && off == 0 && !s->initiator && s->name[0] == '\0') {
 				if (s->rlen >= TUN_MIG_HELLO)
 					tun_migrate_accept(s);
 				break;

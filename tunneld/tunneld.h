@@ -346,6 +346,7 @@ void tun_relays_start(struct tunneld *);
 void tun_relays_check(struct tunneld *);
 size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
 int tun_relay_via(struct tun_peer *);
+struct tun_peer *tun_relay_other(struct tun_peer *, const char *except, int *fd);
 void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
@@ -366,6 +367,7 @@ void tun_migrate_wrote(struct tun_session *, size_t n);
 int tun_migrate_rx_hold(const struct tun_session *);
 void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
 void tun_migrate_gone(struct tun_session *);
+int tun_migrate_path_lost(struct tun_session *, const char *why);
 
 /* tun_migkey.c: migration's pure parts */
 void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],

@@ -10,6 +10,8 @@
 #      edge-2's two relays see it at two ports (symmetric NAT), the punch is
 #      called off (or fails), the pair stays relayed, one round only in the
 #      window (backoff), one warning, traffic works.
+#   3. cloud-1 dies under a paced stream on that relayed session: the
+#      session moves to node-4's circuit, the stream goes on intact.
 #   B=build bash tests/e2e/test_punch.sh
 #
 #   n1 edge-1 192.168.1.2 -- r1 192.168.1.1 | 100.64.0.1 --+
@@ -127,7 +129,10 @@ ok "the relay's circuit closed (cloud-1's fds back to $base3)" wait_for 15 circ_
 ok "... and the relay logged it going" log_has 3 "circuit edge-1 -> edge-2: up"
 t1=$(now); echo_once 1 9000 "punched"; dp=$(since "$t1")
 ok "a new stream on the punched session" echo_once 1 9000 "punched again"
-ok "edge-2's log: no MIGRATE trouble" bash -c "! grep -q 'MIGRATE for\|moving to .* failed' $E2E_DIR/n2/tunneld.log"
+ok "no MIGRATE trouble, no record failed authentication" \
+	bash -c "! grep -q 'MIGRATE for\|moving to .* failed\|failed authentication' $E2E_DIR/n[12]/tunneld.log"
+ok "one session with edge-2 all along on edge-1 (no new handshake)" \
+	test "$(grep -c 'session up with edge-2' "$E2E_DIR/n1/tunneld.log")" = 1
 
 # --- 2. edge-2 behind a symmetric NAT: stays relayed, bounded attempts
 e2e_kill 1 tunneld; e2e_kill 2 tunneld
@@ -153,7 +158,29 @@ ok "it stays relayed (peers: relay)" peer_is 1 edge-2 ' up .*relay'
 ok "no retry storm: no second round within 8 s (backoff 30 s), one warning" \
 	test "$(rounds)" = "$r0" -a "$(failed)" = 1
 ok "traffic still works through the relay" echo_once 1 9001 "still relayed"
-grep -h "hole punch\|moved from\|sees our session" "$E2E_DIR"/n[12]/tunneld.log | cut -c1-160 | tail -12
+
+# --- 3. the relay in use dies under a paced stream: the session moves to
+# the other relay (node-4), the stream goes on (no record was in flight
+# at the moment: a pause; records in flight would close the session)
+via() { e2e_ctl 1 peers 2>/dev/null | grep "^edge-2 " | awk '{print $2}'; }
+ok "the relayed session runs through cloud-1" test "$(via)" = cloud-1
+paced() { for _ in $(seq 32); do head -c 8192 /dev/urandom; sleep 0.25; done; }
+( paced | tee >(sha256sum > "$E2E_DIR/sent3.sum") |
+	in_ns n1 timeout 60 socat -t 30 - TCP:127.0.0.1:9001 | sha256sum > "$E2E_DIR/back3.sum" ) &
+STREAM=$!
+sleep 3.1
+e2e_kill 3 tunneld KILL
+ok "edge-1 moves the session to relay node-4" \
+	wait_for 10 log_has 1 "session with edge-2 moved from relay cloud-1 to relay node-4 (streams kept: 1)"
+ok "edge-2 too" wait_for 10 log_has 2 "session with edge-1 moved from relay cloud-1 to relay node-4"
+ok "peers on edge-1: edge-2 up, relay, via node-4" test "$(via)" = node-4
+wait "$STREAM"
+ok "the stream went on across the relay's death (sha256 both ways)" \
+	test -s "$E2E_DIR/sent3.sum" -a "$(cut -d' ' -f1 "$E2E_DIR/sent3.sum")" = "$(cut -d' ' -f1 "$E2E_DIR/back3.sum")"
+ok "one session all along (no new handshake with edge-2 on edge-1)" \
+	test "$(grep -c 'session up with edge-2' "$E2E_DIR/n1/tunneld.log")" = 2
+ok "a new stream after the move" echo_once 1 9001 "via node-4"
+grep -h "hole punch\|moved from\|sees our session\|is gone" "$E2E_DIR"/n[12]/tunneld.log | cut -c1-160 | tail -14
 echo "time to first answer: through the relay (session set up on demand) ${dr}s;" \
 	"relayed session, a new stream ${dr2}s; punched session, a new stream ${dp}s"
 
