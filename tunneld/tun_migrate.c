@@ -63,8 +63,6 @@ struct tun_mig {
 	unsigned verified : 1;	  /* the peer's proof is good */
 	unsigned sent_marker : 1; /* our MIGRATE is sealed */
 	unsigned got_marker : 1;  /* the peer's MIGRATE was read */
-	unsigned clean : 1;	  /* old_dead: every record sealed was written whole */
-	uint64_t tx_dead;	  /* old_dead: records sealed when the old path died */
 	uint8_t nonce[16], pnonce[16];
 	uint64_t rxn, prxn;
 	uint8_t in[TUN_MIG_HELLO + TUN_MIG_PROOF];
@@ -75,6 +73,101 @@ struct tun_mig {
 	ev_io rw, ww;
 	ev_timer tmo, kick;
 };
+
+/*
+ * A relayed session's last sealed records (ciphertext, u16 length prefix
+ * included), oldest first: records [first, first + count) are
+ * buf[head..head+len).  A record the peer had not opened when the relay
+ * died is written again on the new path; older ones are dropped beyond
+ * TUN_TXRING_MAX.
+ */
+struct tun_txring {
+	uint8_t *buf;
+	size_t head, len, cap;
+	uint64_t first, count;
+};
+
+static void
+ring_free(struct tun_session *s)
+{
+	if (s->txring == NULL)
+		return;
+	free(s->txring->buf);
+	free(s->txring);
+	s->txring = NULL;
+}
+
+void
+tun_migrate_sealed(struct tun_session *s, const uint8_t *rec, size_t n)
+{
+	struct tun_txring *r = s->txring;
+
+	if (r == NULL) {
+		r = s->txring = xcalloc(1, sizeof(*r));
+		r->cap = TUN_TXRING_MAX + TUN_RBUF;
+		r->buf = xcalloc(1, r->cap);
+		r->first = s->cs[0].n - 1; /* this record's nonce */
+	}
+	while (r->len > 0 && r->len + n > TUN_TXRING_MAX) { /* drop the oldest */
+		size_t old = 2 + (size_t)((r->buf[r->head] << 8) | r->buf[r->head + 1]);
+
+		r->head += old;
+		r->len -= old;
+		r->first++;
+		r->count--;
+	}
+	if (r->head + r->len + n > r->cap) {
+		memmove(r->buf, r->buf + r->head, r->len);
+		r->head = 0;
+	}
+	memcpy(r->buf + r->head + r->len, rec, n);
+	r->len += n;
+	r->count++;
+}
+
+/* The records from nonce from on, in wbuf in place of the sealed ones not
+ * yet written (those are in the ring too); the open record stays after
+ * them.  -1 if the ring no longer has them. */
+static int
+ring_rewind(struct tun_session *s, uint64_t from)
+{
+	struct tun_txring *r = s->txring;
+	size_t off = 0, skip, tail, ncap;
+	uint64_t i;
+	uint8_t *nb;
+
+	if (from == s->cs[0].n) { /* the peer has all we sealed */
+		memmove(s->wbuf, s->wbuf + s->sealed, s->wlen - s->sealed);
+		tail = s->wlen - s->sealed;
+		if (s->rec != SIZE_MAX)
+			s->rec -= s->sealed;
+		s->woff = s->sealed = 0;
+		s->wlen = tail;
+		return 0;
+	}
+	if (r == NULL || from < r->first || from > r->first + r->count ||
+	    r->first + r->count != s->cs[0].n)
+		return -1;
+	for (i = r->first; i < from; i++)
+		off += 2 + (size_t)((r->buf[r->head + off] << 8) | r->buf[r->head + off + 1]);
+	skip = r->len - off; /* bytes to write again */
+	tail = s->wlen - s->sealed;
+	ncap = skip + tail + 2 * TUN_HS_MAX;
+	nb = xcalloc(1, ncap > s->wcap ? ncap : s->wcap);
+	memcpy(nb, r->buf + r->head + off, skip);
+	memcpy(nb + skip, s->wbuf + s->sealed, tail);
+	if (s->rec != SIZE_MAX)
+		s->rec = skip + (s->rec - s->sealed);
+	free(s->wbuf);
+	s->wbuf = nb;
+	s->wcap = ncap > s->wcap ? ncap : s->wcap;
+	s->woff = 0;
+	s->sealed = skip;
+	s->wlen = skip + tail;
+	log_info("session with %s: %llu records the peer missed are sent again (%zu bytes)",
+		 s->name, (unsigned long long)(s->cs[0].n - from), skip);
+	return 0;
+}
 
 void
 tun_migrate_keys(struct tun_session *s)
@@ -157,6 +250,8 @@ mig_swap(struct tun_mig *m)
 	snprintf(old, sizeof(old), "%s", s->addr);
 	snprintf(s->addr, sizeof(s->addr), "%s", m->addr);
 	s->relayed = m->relayed;
+	if (!s->relayed)
+		ring_free(s);
 	m->fd = -1;
 	mig_free(m, 0);
 	log_info("session with %s moved from %s%s to %s%s (streams kept: %zu)", s->name,
@@ -173,14 +268,13 @@ mig_try(struct tun_mig *m)
 	if (!m->verified || m->outoff < m->outlen)
 		return;
 	if (m->old_dead) {
-		if (!m->clean || m->prxn != m->tx_dead) {
+		if (ring_rewind(m->s, m->prxn) == -1) {
 			char why[160];
 
 			snprintf(why, sizeof(why),
-				 "records were in flight on the dead path (we sealed %llu, "
-				 "the peer opened %llu%s)",
-				 (unsigned long long)m->tx_dead, (unsigned long long)m->prxn,
-				 m->clean ? "" : ", one partly written");
+				 "the peer opened %llu of our %llu records and the rest are no "
+				 "longer kept",
+				 (unsigned long long)m->prxn, (unsigned long long)m->s->cs[0].n);
 			mig_fail(m, why);
 			return;
 		}
@@ -370,8 +464,6 @@ mig_dead(struct tun_mig *m)
 	struct tun_session *s = m->s;
 
 	m->old_dead = 1;
-	m->clean = s->woff == s->sealed && !m->sent_marker;
-	m->tx_dead = s->cs[0].n;
 	ev_io_stop(s->t->d->loop, &s->rw);
 	ev_io_stop(s->t->d->loop, &s->ww);
 }
@@ -493,6 +585,7 @@ tun_migrate_marker(struct tun_session *s, const uint8_t *p, size_t len)
 void
 tun_migrate_gone(struct tun_session *s)
 {
+	ring_free(s);
 	if (s->mig != NULL)
 		mig_free(s->mig, 1);
 }

@@ -297,6 +297,8 @@ sess_seal(struct tun_session *s)
 		fatalx("%s: noise_cs_encrypt", __func__); /* nonce space exhausted, EVP */
 	be16_put(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
+	if (s->relayed) /* kept to resend should the relay die */
+		tun_migrate_sealed(s, s->wbuf + s->rec, s->wlen - s->rec);
 	s->sealed = s->wlen;
 	s->rec = NO_REC;
 	s->since_rekey += ptlen;

@@ -201,7 +201,8 @@ struct tun_session {
 	uint8_t mig_id[16];  /* names the session on a new path (public) */
 	struct tun_mig *mig; /* a migration under way */
 	struct tun_punch *punch;
-	uint8_t punched; /* moved from a relay circuit to a direct path */
+	struct tun_txring *txring; /* relayed: the last records sealed (tun_migrate.c) */
+	uint8_t punched;	   /* moved from a relay circuit to a direct path */
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -368,6 +369,8 @@ int tun_migrate_rx_hold(const struct tun_session *);
 void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
 void tun_migrate_gone(struct tun_session *);
 int tun_migrate_path_lost(struct tun_session *, const char *why);
+#define TUN_TXRING_MAX (4u << 20) /* relayed: sealed records kept to resend */
+void tun_migrate_sealed(struct tun_session *, const uint8_t *rec, size_t len);
 
 /* tun_migkey.c: migration's pure parts */
 void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],
