@@ -7,9 +7,9 @@
  * it.  Both ends send, on the new path, the same kind of hello and then a
  * proof (symmetric: a TCP simultaneous open has no accepting side):
  *
- *   hello = 00 00 || "EMGR" || version 1 || id[16] || nonce[16] || rxn u64
- *   proof = BLAKE2b-256(key = mig_key,
- *                       "EMGR-proof" || role || nonce_self || nonce_peer || rxn)
+ *   hello = 00 00 || "EMGR" || version 1 || flags || id[16] || nonce[16] || rxn u64
+ *   proof = BLAKE2b-256(key = mig_key, "EMGR-proof" || role || nonce_self ||
+ *                       nonce_peer || rxn || flags)        (tun_migkey.c)
  *
  * mig_key is derived from both transport keys at the split (secret: only
  * the two ends have it), id from mig_key (public: it only names the
@@ -65,6 +65,7 @@ struct tun_mig {
 	unsigned got_marker : 1;  /* the peer's MIGRATE was read */
 	uint8_t nonce[16], pnonce[16];
 	uint64_t rxn, prxn;
+	uint8_t flags, pflags; /* the hellos' TUN_MIGH_DEAD */
 	uint8_t in[TUN_MIG_HELLO + TUN_MIG_PROOF];
 	size_t inlen;
 	uint8_t out[TUN_MIG_HELLO + TUN_MIG_PROOF];
@@ -73,6 +74,8 @@ struct tun_mig {
 	ev_io rw, ww;
 	ev_timer tmo, kick;
 };
+
+static void mig_dead(struct tun_mig *);
 
 /*
  * A relayed session's last sealed records (ciphertext, u16 length prefix
@@ -136,6 +139,9 @@ ring_rewind(struct tun_session *s, uint64_t from)
 	uint64_t i;
 	uint8_t *nb;
 
+	log_debug("session with %s: the peer opened %llu of our %llu records, %zu bytes queued",
+		  s->name, (unsigned long long)from, (unsigned long long)s->cs[0].n,
+		  s->sealed - s->woff);
 	if (from == s->cs[0].n) { /* the peer has all we sealed */
 		memmove(s->wbuf, s->wbuf + s->sealed, s->wlen - s->sealed);
 		tail = s->wlen - s->sealed;
@@ -250,6 +256,7 @@ mig_swap(struct tun_mig *m)
 	snprintf(old, sizeof(old), "%s", s->addr);
 	snprintf(s->addr, sizeof(s->addr), "%s", m->addr);
 	s->relayed = m->relayed;
+	s->pings_out = 0; /* the old path's silence is not the new one's */
 	if (!s->relayed)
 		ring_free(s);
 	m->fd = -1;
@@ -355,7 +362,7 @@ mig_hello_in(struct tun_mig *m)
 
 	uint8_t id[16];
 
-	if (tun_mig_hello_decode(m->in, TUN_MIG_HELLO, id, m->pnonce, &m->prxn) == -1) {
+	if (tun_mig_hello_decode(m->in, TUN_MIG_HELLO, id, m->pnonce, &m->prxn, &m->pflags) == -1) {
 		mig_fail(m, "not a migration hello");
 		return -1;
 	}
@@ -364,7 +371,9 @@ mig_hello_in(struct tun_mig *m)
 		return -1;
 	}
 	m->have_hello = 1;
-	tun_mig_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, proof);
+	if ((m->pflags & TUN_MIGH_DEAD) && !m->old_dead)
+		mig_dead(m); /* its old path is gone: so is ours, no MIGRATE */
+	tun_mig_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, m->flags, proof);
 	mig_send(m, proof, sizeof(proof));
 	return 0;
 }
@@ -375,7 +384,7 @@ mig_proof_in(struct tun_mig *m)
 	struct tun_session *s = m->s;
 	uint8_t want[TUN_MIG_PROOF];
 
-	tun_mig_proof(s->mig_key, role_of(s, 1), m->pnonce, m->nonce, m->prxn, want);
+	tun_mig_proof(s->mig_key, role_of(s, 1), m->pnonce, m->nonce, m->prxn, m->pflags, want);
 	if (sodium_memcmp(want, m->in + TUN_MIG_HELLO, TUN_MIG_PROOF) != 0) {
 		log_warnx("session with %s: a new path at %s did not prove it belongs to the "
 			  "session: refused",
@@ -451,13 +460,14 @@ mig_attach(struct tun_mig *m, int fd)
 	ev_io_init(&m->rw, mig_read_cb, fd, EV_READ);
 	ev_io_init(&m->ww, mig_write_cb, fd, EV_WRITE);
 	m->rw.data = m->ww.data = m;
-	tun_mig_hello_encode(s->mig_id, m->nonce, m->rxn, hello);
+	m->flags = m->old_dead ? TUN_MIGH_DEAD : 0;
+	tun_mig_hello_encode(s->mig_id, m->nonce, m->rxn, m->flags, hello);
 	mig_send(m, hello, sizeof(hello));
 	ev_io_start(s->t->d->loop, &m->rw);
 }
 
-/* The old path is gone: read and write nothing more there; what was
- * sealed and written whole is what the peer may have opened. */
+/* The old path is gone: read and write nothing more there.  The peer's
+ * rxn will say which records to write again (ring_rewind). */
 static void
 mig_dead(struct tun_mig *m)
 {
@@ -501,10 +511,10 @@ tun_migrate_accept(struct tun_session *pre)
 	struct tun_mig *m;
 	int fd = pre->fd;
 
-	uint8_t id[16], nonce[16];
+	uint8_t id[16], nonce[16], flags;
 	uint64_t rxn;
 
-	if (tun_mig_hello_decode(pre->rbuf, pre->rlen, id, nonce, &rxn) == -1) {
+	if (tun_mig_hello_decode(pre->rbuf, pre->rlen, id, nonce, &rxn, &flags) == -1) {
 		tun_session_close(pre, "not a migration hello");
 		return;
 	}

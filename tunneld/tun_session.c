@@ -1051,6 +1051,8 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->pings_out >= TUN_PING_MISSES) {
 		snprintf(why, sizeof(why), "no answer to %d keepalives", TUN_PING_MISSES);
 		log_warnx("session with %s at %s is dead: %s", s->name, s->addr, why);
+		if (s->relayed && tun_migrate_path_lost(s, why))
+			return; /* the relay, or its link to the peer, is gone */
 		tun_session_close(s, why);
 		return;
 	}

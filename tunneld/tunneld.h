@@ -354,7 +354,10 @@ void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
 /* tun_migrate.c: a session carries on over another byte path */
-#define TUN_MIG_HELLO	47 /* 00 00 || "EMGR" || version || id[16] || nonce[16] || rxn u64 */
+#define TUN_MIG_HELLO                                                                              \
+	48		  /* 00 00 || "EMGR" || version || flags || id[16] || nonce[16] || rxn u64 \
+			   */
+#define TUN_MIGH_DEAD	1 /* hello flag: the sender's old path is gone */
 #define TUN_MIG_PROOF	32
 #define TUN_MIG_TIMEOUT 5.0 /* seconds for a whole migration */
 #define TUN_WHY_MIGRATE "a migration path (tun_migrate.c)"
@@ -375,13 +378,15 @@ void tun_migrate_sealed(struct tun_session *, const uint8_t *rec, size_t len);
 /* tun_migkey.c: migration's pure parts */
 void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],
 		    uint8_t id[16]);
+/* over the sender's role, both nonces, and the sender's rxn and flags */
 void tun_mig_proof(const uint8_t key[32], uint8_t role, const uint8_t nonce_self[16],
-		   const uint8_t nonce_peer[16], uint64_t rxn, uint8_t out[TUN_MIG_PROOF]);
+		   const uint8_t nonce_peer[16], uint64_t rxn, uint8_t flags,
+		   uint8_t out[TUN_MIG_PROOF]);
 void tun_mig_hello_encode(const uint8_t id[16], const uint8_t nonce[16], uint64_t rxn,
-			  uint8_t out[TUN_MIG_HELLO]);
+			  uint8_t flags, uint8_t out[TUN_MIG_HELLO]);
 /* 0, or -1 when it is no migration hello (magic, version, length) */
 int tun_mig_hello_decode(const uint8_t *in, size_t len, uint8_t id[16], uint8_t nonce[16],
-			 uint64_t *rxn);
+			 uint64_t *rxn, uint8_t *flags);
 
 /* tun_punch.c: relayed pairs open a direct path through their NATs */
 void tun_punch_session_up(struct tun_session *);

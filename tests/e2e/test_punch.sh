@@ -159,22 +159,28 @@ ok "no retry storm: no second round within 8 s (backoff 30 s), one warning" \
 	test "$(rounds)" = "$r0" -a "$(failed)" = 1
 ok "traffic still works through the relay" echo_once 1 9001 "still relayed"
 
-# --- 3. the relay in use dies under a paced stream: the session moves to
-# the other relay (node-4), the stream goes on (no record was in flight
-# at the moment: a pause; records in flight would close the session)
+# --- 3. the relay in use dies under a bulk stream: the session moves to
+# the other relay (node-4); the records in flight with cloud-1 are written
+# again from the sender's ring, the stream goes on intact
 via() { e2e_ctl 1 peers 2>/dev/null | grep "^edge-2 " | awk '{print $2}'; }
 ok "the relayed session runs through cloud-1" test "$(via)" = cloud-1
-paced() { for _ in $(seq 32); do head -c 8192 /dev/urandom; sleep 0.25; done; }
-( paced | tee >(sha256sum > "$E2E_DIR/sent3.sum") |
+bulk() { head -c 134217728 /dev/urandom; }
+flowing() {	# edge-1 has sent 8 MiB or more to edge-2 (peers TX)
+	local v; v=$(e2e_ctl 1 peers 2>/dev/null | awk '$1 == "edge-2" {print $6}')
+	[[ $v == *MiB ]] && [ "${v%%.*}" -ge 8 ]
+}
+( bulk | tee >(sha256sum > "$E2E_DIR/sent3.sum") |
 	in_ns n1 timeout 60 socat -t 30 - TCP:127.0.0.1:9001 | sha256sum > "$E2E_DIR/back3.sum" ) &
 STREAM=$!
-sleep 3.1
+wait_for 20 flowing	# 128 MiB each way: killed while it flows
 e2e_kill 3 tunneld KILL
 ok "edge-1 moves the session to relay node-4" \
 	wait_for 10 log_has 1 "session with edge-2 moved from relay cloud-1 to relay node-4 (streams kept: 1)"
 ok "edge-2 too" wait_for 10 log_has 2 "session with edge-1 moved from relay cloud-1 to relay node-4"
 ok "peers on edge-1: edge-2 up, relay, via node-4" test "$(via)" = node-4
 wait "$STREAM"
+ok "records in flight with cloud-1 were written again" \
+	bash -c "grep -h 'records the peer missed are sent again' $E2E_DIR/n[12]/tunneld.log"
 ok "the stream went on across the relay's death (sha256 both ways)" \
 	test -s "$E2E_DIR/sent3.sum" -a "$(cut -d' ' -f1 "$E2E_DIR/sent3.sum")" = "$(cut -d' ' -f1 "$E2E_DIR/back3.sum")"
 ok "one session all along (no new handshake with edge-2 on edge-1)" \

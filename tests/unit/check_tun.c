@@ -90,7 +90,7 @@ START_TEST(test_migrate_proof)
 {
 	uint8_t k1[32], k2[32], ka[32], kb[32], ida[16], idb[16], kc[32], idc[16];
 	uint8_t na[16], nb[16], p[TUN_MIG_PROOF], q[TUN_MIG_PROOF], h[TUN_MIG_HELLO];
-	uint8_t id[16], nonce[16];
+	uint8_t id[16], nonce[16], flags;
 	uint64_t rxn;
 
 	memset(k1, 1, sizeof(k1));
@@ -107,31 +107,34 @@ START_TEST(test_migrate_proof)
 	ck_assert(memcmp(ida, ka, 16) != 0); /* the public id is not the key */
 
 	/* A (I) proves; B checks with the roles and nonces seen from A */
-	tun_mig_proof(ka, 'I', na, nb, 7, p);
-	tun_mig_proof(kb, 'I', na, nb, 7, q);
+	tun_mig_proof(ka, 'I', na, nb, 7, 0, p);
+	tun_mig_proof(kb, 'I', na, nb, 7, 0, q);
 	ck_assert_mem_eq(p, q, TUN_MIG_PROOF);
-	tun_mig_proof(kb, 'R', na, nb, 7, q); /* reflected: the other role */
+	tun_mig_proof(kb, 'R', na, nb, 7, 0, q); /* reflected: the other role */
 	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
-	tun_mig_proof(kb, 'I', nb, na, 7, q); /* nonces swapped */
+	tun_mig_proof(kb, 'I', nb, na, 7, 0, q); /* nonces swapped */
 	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
-	tun_mig_proof(kb, 'I', na, nb, 8, q); /* another rxn */
+	tun_mig_proof(kb, 'I', na, nb, 8, 0, q); /* another rxn */
 	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
-	tun_mig_proof(kc, 'I', na, nb, 7, q); /* another session's key */
+	tun_mig_proof(kb, 'I', na, nb, 7, TUN_MIGH_DEAD, q); /* another flag */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+	tun_mig_proof(kc, 'I', na, nb, 7, 0, q); /* another session's key */
 	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
 
 	/* the hello: 00 00 first (no handshake message is empty) */
-	tun_mig_hello_encode(ida, na, 0x0102030405060708ull, h);
+	tun_mig_hello_encode(ida, na, 0x0102030405060708ull, TUN_MIGH_DEAD, h);
 	ck_assert_uint_eq(be16_get(h), 0);
-	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn), 0);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), 0);
+	ck_assert_uint_eq(flags, TUN_MIGH_DEAD);
 	ck_assert_mem_eq(id, ida, 16);
 	ck_assert_mem_eq(nonce, na, 16);
 	ck_assert(rxn == 0x0102030405060708ull);
-	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h) - 1, id, nonce, &rxn), -1);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h) - 1, id, nonce, &rxn, &flags), -1);
 	h[6] = 2; /* another version */
-	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn), -1);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), -1);
 	h[6] = 1;
 	h[2] = 'X';
-	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn), -1);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), -1);
 }
 END_TEST
 
