@@ -225,6 +225,27 @@ mig_fail(struct tun_mig *m, const char *why)
 	tun_punch_migrated(s, 0);
 }
 
+/* Old path dead, this candidate path failed before it was verified: drop
+ * it and wait (TUN_MIG_TIMEOUT in all) for another.  0 if that does not
+ * apply. */
+static int
+mig_detach(struct tun_mig *m, const char *why)
+{
+	struct ev_loop *loop = m->s->t->d->loop;
+
+	if (!m->old_dead || m->verified || m->fd == -1)
+		return 0;
+	log_info("session with %s: path %s refused (%s): waiting for another", m->s->name, m->addr,
+		 why);
+	ev_io_stop(loop, &m->rw);
+	ev_io_stop(loop, &m->ww);
+	close(m->fd);
+	m->fd = -1;
+	m->inlen = m->outlen = m->outoff = 0;
+	m->have_hello = 0;
+	return 1;
+}
+
 static void
 mig_kick(struct tun_mig *m)
 {
@@ -363,16 +384,16 @@ mig_hello_in(struct tun_mig *m)
 	uint8_t id[16];
 
 	if (tun_mig_hello_decode(m->in, TUN_MIG_HELLO, id, m->pnonce, &m->prxn, &m->pflags) == -1) {
-		mig_fail(m, "not a migration hello");
+		if (!mig_detach(m, "not a migration hello"))
+			mig_fail(m, "not a migration hello");
 		return -1;
 	}
 	if (sodium_memcmp(id, s->mig_id, 16) != 0) {
-		mig_fail(m, "the hello names another session");
+		if (!mig_detach(m, "the hello names another session"))
+			mig_fail(m, "the hello names another session");
 		return -1;
 	}
 	m->have_hello = 1;
-	if ((m->pflags & TUN_MIGH_DEAD) && !m->old_dead)
-		mig_dead(m); /* its old path is gone: so is ours, no MIGRATE */
 	tun_mig_proof(s->mig_key, role_of(s, 0), m->nonce, m->pnonce, m->rxn, m->flags, proof);
 	mig_send(m, proof, sizeof(proof));
 	return 0;
@@ -389,12 +410,17 @@ mig_proof_in(struct tun_mig *m)
 		log_warnx("session with %s: a new path at %s did not prove it belongs to the "
 			  "session: refused",
 			  s->name, m->addr);
-		mig_fail(m, "bad proof");
+		if (!mig_detach(m, "bad proof"))
+			mig_fail(m, "bad proof");
 		return;
 	}
 	m->verified = 1;
 	ev_io_stop(s->t->d->loop, &m->rw); /* the session reads it after the switch */
 	log_debug("session with %s: path %s authenticated", s->name, m->addr);
+	/* the peer's old path is gone (believed only now, with the proof):
+	 * so is ours, no MIGRATE */
+	if ((m->pflags & TUN_MIGH_DEAD) && !m->old_dead)
+		mig_dead(m);
 	if (!m->old_dead)
 		mig_marker(m);
 	if (s->state != SS_DEAD && s->mig == m)
@@ -423,7 +449,10 @@ mig_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		mig_fail(m, n == 0 ? "the new path closed" : strerror(errno));
+		const char *why = n == 0 ? "the new path closed" : strerror(errno);
+
+		if (!mig_detach(m, why))
+			mig_fail(m, why);
 		return;
 	}
 	m->inlen += (size_t)n;
