@@ -77,7 +77,12 @@ struct tun_punch {
 static struct {
 	char relay[254];
 	char addr[64];
+	int lport; /* our side of that session */
 } obs[PUNCH_OBS_MAX];
+
+/* Relays a dial from the punch port failed to (its 4-tuple still taken):
+ * dialled from any port from then on. */
+static char unbound[PUNCH_OBS_MAX][254];
 
 static void punch_round(struct tun_punch *);
 static void punch_try(struct tun_punch *);
@@ -136,8 +141,13 @@ static int punch_port;
 void
 tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
 {
+	int i;
+
 	if (!tun_is_relay(t, peer))
 		return;
+	for (i = 0; i < PUNCH_OBS_MAX; i++)
+		if (strcmp(unbound[i], peer) == 0)
+			return;
 	share_port(fd);
 	if (bind_port(fd, family, punch_port) == -1) {
 		log_debug("cannot bind a dial to %s to port %d: %s", peer, punch_port,
@@ -151,10 +161,18 @@ tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
 /* A connect from the punch port failed at once (its 4-tuple still in
  * TIME_WAIT: EADDRNOTAVAIL): the next dial picks another port. */
 void
-tun_punch_dial_failed(struct tunneld *t, int err)
+tun_punch_dial_failed(struct tunneld *t, const char *peer, int err)
 {
-	if (err == EADDRNOTAVAIL || err == EADDRINUSE)
-		punch_port = 0;
+	int i;
+
+	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !tun_is_relay(t, peer))
+		return;
+	for (i = 0; i < PUNCH_OBS_MAX; i++)
+		if (unbound[i][0] == '\0' || strcmp(unbound[i], peer) == 0)
+			break;
+	log_info("cannot dial %s from port %d (%s): dialling it from any port", peer, punch_port,
+		 strerror(err));
+	snprintf(unbound[i % PUNCH_OBS_MAX], sizeof(unbound[0]), "%s", peer);
 }
 
 /* "1.2.3.4:5", "[fd00::1]:5" */
@@ -214,7 +232,8 @@ obs_symmetric(void)
 
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		for (j = i + 1; j < PUNCH_OBS_MAX; j++) {
-			if (obs[i].relay[0] == '\0' || obs[j].relay[0] == '\0')
+			if (obs[i].relay[0] == '\0' || obs[j].relay[0] == '\0' ||
+			    obs[i].lport != obs[j].lport) /* two ports of ours map apart */
 				continue;
 			a = strrchr(obs[i].addr, ':');
 			b = strrchr(obs[j].addr, ':');
@@ -230,12 +249,18 @@ obs_symmetric(void)
 void
 tun_punch_observed(struct tun_session *s, const uint8_t *p, size_t len)
 {
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	char addr[64];
 	int i, free_slot = -1;
 
 	if (s->relayed || !tun_is_relay(s->t, s->name))
 		return;
 	snprintf(addr, sizeof(addr), "%.*s", (int)len, (const char *)p);
+	if (parse_addr(addr, &ss, &sl) == -1) {
+		log_warnx("relay %s: OBSERVED carries no address (%s): ignored", s->name, addr);
+		return;
+	}
 	for (i = 0; i < PUNCH_OBS_MAX; i++) {
 		if (strcmp(obs[i].relay, s->name) == 0)
 			break;
@@ -248,6 +273,7 @@ tun_punch_observed(struct tun_session *s, const uint8_t *p, size_t len)
 		return;
 	snprintf(obs[i].relay, sizeof(obs[i].relay), "%s", s->name);
 	snprintf(obs[i].addr, sizeof(obs[i].addr), "%s", addr);
+	obs[i].lport = local_port(s->fd);
 	log_info("relay %s sees our session with it coming from %s", s->name, addr);
 	if (obs_symmetric())
 		log_warnx_once("punch:symmetric",

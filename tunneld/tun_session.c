@@ -525,7 +525,7 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	s->peer = p;
 	s->state = SS_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
-		tun_punch_dial_failed(t, errno);
+		tun_punch_dial_failed(t, p->name, errno);
 		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
 			 strerror(errno));
 		s->peer = NULL;
