@@ -116,6 +116,8 @@ punched_up() { peer_is 1 edge-2 ' up .*punched'; }
 ok "edgemeshctl peers on edge-1: edge-2 up, path punched (NAT address, not the relay)" \
 	wait_for 20 punched_up
 e2e_ctl 1 peers
+ping_punched() { e2e_ctl 1 ping edge-2 2>/dev/null | grep -q punched; }
+ok "edgemeshctl ping edge-2 names the path punched" ping_punched
 ok "edge-2 sees edge-1 punched too, at edge-1's NAT address" \
 	peer_is 2 edge-1 '100.64.0.1:.* up .*punched'
 ok "edge-1 logs the move from the relay with the stream on it" \
