@@ -111,7 +111,7 @@ one() {	# name -> key=value ...
 	r=$(in_ns n1 timeout 60 "$B/embench" bulk "127.0.0.1:$bp" 1 $((BULK_MB << 20)) 30)
 	b=$(bench_cpu_ticks "$RELAY")
 	bytes=$(bench_field "$r" bytes)
-	if [ "$(bench_field "$r" done)" = 1 ] && [ "${bytes:-0}" -gt 0 ]; then
+	if [ "$(bench_field "$r" "done")" = 1 ] && [ "${bytes:-0}" -gt 0 ]; then
 		echo "mbit=$(awk -v m="$(bench_field "$r" mbps)" 'BEGIN { printf "%.0f", m * 8 }')"
 		echo "relaycpu=$(awk -v a="$a" -v b="$b" -v n="$bytes" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz / (n / 1e9) }')"
 	fi

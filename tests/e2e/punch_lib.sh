@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The NAT world of tests/e2e/test_punch.sh and bench/punch.sh (sourced after
 # lib.sh): a "wan" bridge, public nodes on it, edges on private LANs behind
 # NAT routers.
