@@ -353,10 +353,21 @@ void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
+
 /* tun_migrate.c: a session carries on over another byte path */
-#define TUN_MIG_HELLO                                                                              \
-	48		  /* 00 00 || "EMGR" || version || flags || id[16] || nonce[16] || rxn u64 \
-			   */
+/* hello: 00 00 || "EMGR" || version || flags || id[16] || nonce[16] || rxn u64 */
+#define TUN_MIG_HELLO	48
 #define TUN_MIGH_DEAD	1 /* hello flag: the sender's old path is gone */
 #define TUN_MIG_PROOF	32
 #define TUN_MIG_TIMEOUT 5.0 /* seconds for a whole migration */
@@ -400,5 +411,4 @@ void tun_punch_gone(struct tun_session *);
 void tun_punch_dial_socket(struct tunneld *, int fd, const char *peer, int family);
 void tun_punch_dial_failed(struct tunneld *, const char *peer, int err);
 const char *tun_session_path(const struct tun_session *); /* direct, punched, relay */
-
 #endif
