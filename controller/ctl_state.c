@@ -44,6 +44,7 @@ struct state {
 	int alloc_freed;	    /* an address came free: retry alloc_full */
 	int alloc_pruned;	    /* the table loaded from disk was checked */
 	uint64_t version;
+	uint64_t takeovers; /* puts that replaced another source's object */
 	state_emit_cb emit;
 	void *arg;
 };
@@ -296,9 +297,11 @@ state_put(struct state *s, struct kobj *k, const char *source)
 	if (s->alloc != NULL && k->kind == KOBJ_SERVICE)
 		alloc_put(s, key, old != NULL ? old->k : NULL, k);
 	if (old != NULL) {
-		if (strcmp(old->source, source) != 0)
+		if (strcmp(old->source, source) != 0) {
 			log_warnx("%s %s is defined in %s and in %s; using the one in %s",
 				  kobj_kind_name(k->kind), key, old->source, source, source);
+			s->takeovers++;
+		}
 		if (old->k->kind == KOBJ_ENDPOINTSLICE)
 			slice_index(s, old->k, 0);
 		mark_dependents(s, old->k);
@@ -329,6 +332,23 @@ state_del(struct state *s, enum kobj_kind kind, const char *ns, const char *name
 		slice_index(s, r->k, 0);
 	mark_dependents(s, r->k);
 	raw_free(r);
+}
+
+uint64_t
+state_takeovers(const struct state *s)
+{
+	return s->takeovers;
+}
+
+const char *
+state_raw_source(struct state *s, enum kobj_kind kind, const char *ns, const char *name)
+{
+	struct raw *r;
+	char key[EM_KEY_LEN];
+
+	raw_key(key, sizeof(key), ns, name);
+	r = hmap_get(s->raw[kind], key);
+	return r == NULL ? NULL : r->source;
 }
 
 static struct kobj *
@@ -455,6 +475,8 @@ commit_key(struct state *s, enum em_topic t, const char *key)
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->obj = o;
+	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
+		em_object_free(&p->obj); /* the many: only their packed bytes are kept */
 	p->packed_len = sb.size;
 	/* the sbuffer holds at least 8 KiB: keep a copy of only the packed bytes */
 	p->packed = xcalloc(1, sb.size);

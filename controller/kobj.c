@@ -596,6 +596,15 @@ kobj_proto(struct kobj_ctx *c, const json_t *o, const char *base, uint8_t *out)
 	return 0;
 }
 
+static void
+kobj_flatten(struct em_endpoints **e)
+{
+	struct em_endpoints *f = em_endpoints_flat(*e);
+
+	em_endpoints_free(*e);
+	*e = f;
+}
+
 int
 kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 {
@@ -685,6 +694,11 @@ kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 		free(o);
 		return -1;
 	}
+	/* the many, kept long: endpoints in one block each */
+	if (o->kind == KOBJ_ENDPOINTS)
+		kobj_flatten(&o->u.eps);
+	else if (o->kind == KOBJ_ENDPOINTSLICE && o->u.slice->eps != NULL)
+		kobj_flatten(&o->u.slice->eps);
 	*out = o;
 	return 0;
 }
