@@ -11,6 +11,8 @@
 #     takes it back, as a full reparse does (the later load wins)
 #   - a changed document that does not parse: the file keeps its last
 #     good objects
+#   - a new file is applied as it is parsed: an error in it takes back what
+#     it had put (and what it took over from another file returns)
 #   - a file with a %YAML directive is parsed whole, and still served
 . "$(dirname "$0")/lib.sh"
 
@@ -84,6 +86,18 @@ ok "an edit of another document of a takes it back (as a full reparse)" \
 ok "a bad document is logged with the file's line" \
 	wait_for $WAIT grep -qE "registry: $REG/many.yaml:1[0-9]:[0-9]+: .*keeping its last good objects" "$LOG"
 ok "... and the file's objects stay" services_has '^docs/s5 '
+
+# a new file is applied document by document as it is parsed; an error
+# takes back what it had put, and what it had taken over returns
+{ svc nb1 10.96.60.50 80; svc shared 10.96.60.51 80; printf -- '---\nkind: [unclosed\n'; } | put_file z-new.yaml
+ok "a new file with a bad document is logged" \
+	wait_for $WAIT grep -qE "registry: $REG/z-new.yaml:[0-9]+:[0-9]+: .*keeping its last good objects" "$LOG"
+sleep 0.3
+ok "... the objects before the error are not served" services_lacks '^docs/nb1 '
+# (a.yaml and b.yaml both define it and are reloaded: the later name, b, wins)
+ok "... and an object it had taken over is another file's again" \
+	wait_for $WAIT services_has '^docs/shared .*10\.96\.60\.32'
+rm -f "$REG/z-new.yaml"
 
 # directives: parsed whole
 printf '%%YAML 1.1\n' >"$D/y.tmp"; svc dir 10.96.60.40 80 >>"$D/y.tmp"; put_file dir.yaml <"$D/y.tmp"
