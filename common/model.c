@@ -111,6 +111,10 @@ em_service_free(struct em_service *s)
 
 	if (s == NULL)
 		return;
+	if (s->flat) {
+		free(s); /* one block */
+		return;
+	}
 	free(s->ns);
 	free(s->name);
 	free(s->cluster_ip);
@@ -288,6 +292,7 @@ em_service_dup(const struct em_service *s)
 	size_t i;
 
 	*c = *s;
+	c->flat = false;
 	c->ns = xstrdup(s->ns);
 	c->name = xstrdup(s->name);
 	c->cluster_ip = xstrdup(s->cluster_ip);
@@ -377,6 +382,43 @@ em_endpoints_flat(const struct em_endpoints *e)
 		c->eps[i].hostname = flat_put(&f, e->eps[i].hostname);
 		c->eps[i].zone = flat_put(&f, e->eps[i].zone);
 		c->eps[i].pod = flat_put(&f, e->eps[i].pod);
+	}
+	return c;
+}
+
+struct em_service *
+em_service_flat(const struct em_service *s)
+{
+	struct em_service *c;
+	struct flat f;
+	size_t i, nip = s->n_cluster_ips > EM_MAX_IPS ? EM_MAX_IPS : s->n_cluster_ips, len = 1;
+	char *base;
+
+	len += flat_len(s->ns) + flat_len(s->name) + flat_len(s->cluster_ip) +
+	       flat_len(s->external_name) + flat_len(s->hash_arg);
+	for (i = 0; i < nip; i++)
+		len += flat_len(s->cluster_ips[i]);
+	for (i = 0; i < s->nports; i++)
+		len += flat_len(s->ports[i].name) + flat_len(s->ports[i].target_port_name);
+	base = xcalloc(1, sizeof(*c) + s->nports * sizeof(*c->ports) + len);
+	c = (struct em_service *)(void *)base;
+	*c = *s;
+	c->flat = true;
+	c->n_cluster_ips = nip;
+	c->ports = s->nports > 0 ? (struct em_port *)(void *)(base + sizeof(*c)) : NULL;
+	f.empty = base + sizeof(*c) + s->nports * sizeof(*c->ports);
+	f.p = f.empty + 1;
+	c->ns = flat_put(&f, s->ns);
+	c->name = flat_put(&f, s->name);
+	c->cluster_ip = flat_put(&f, s->cluster_ip);
+	c->external_name = flat_put(&f, s->external_name);
+	c->hash_arg = flat_put(&f, s->hash_arg);
+	for (i = 0; i < EM_MAX_IPS; i++)
+		c->cluster_ips[i] = i < nip ? flat_put(&f, s->cluster_ips[i]) : NULL;
+	for (i = 0; i < s->nports; i++) {
+		c->ports[i] = s->ports[i];
+		c->ports[i].name = flat_put(&f, s->ports[i].name);
+		c->ports[i].target_port_name = flat_put(&f, s->ports[i].target_port_name);
 	}
 	return c;
 }

@@ -22,7 +22,7 @@
 
 struct raw {
 	struct kobj *k;
-	char *source;
+	const char *source; /* interned in state.sources */
 };
 
 /* The slices of one service, for joining. */
@@ -35,6 +35,7 @@ struct state {
 	const struct em_config *cfg;
 	struct hmap *raw[KOBJ_NKINDS];	    /* "ns/name" -> struct raw */
 	struct hmap *slices_by_svc;	    /* "ns/service" -> struct slice_set */
+	struct hmap *sources;		    /* source -> its one copy (a few files) */
 	struct hmap *pub[EM_TOPIC_COUNT];   /* key -> struct pub */
 	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
@@ -55,7 +56,6 @@ raw_free(void *p)
 	struct raw *r = p;
 
 	kobj_free(r->k);
-	free(r->source);
 	free(r);
 }
 
@@ -92,6 +92,7 @@ state_new(const struct em_config *cfg, state_emit_cb emit, void *arg)
 		s->dirty[i] = hmap_new();
 	}
 	s->slices_by_svc = hmap_new();
+	s->sources = hmap_new();
 	/* versions keep growing across controller restarts */
 	s->version = (uint64_t)time(NULL) << 16;
 	s->emit = emit;
@@ -115,6 +116,7 @@ state_free(struct state *s)
 		hmap_free(s->dirty[i], NULL);
 	}
 	hmap_free(s->slices_by_svc, slice_set_free);
+	hmap_free(s->sources, free);
 	hmap_free(s->alloc_waiting, NULL);
 	hmap_free(s->alloc_full, NULL);
 	alloc_free(s->alloc);
@@ -291,7 +293,12 @@ state_put(struct state *s, struct kobj *k, const char *source)
 	char key[EM_KEY_LEN];
 
 	r->k = k;
-	r->source = xstrdup(source);
+	if ((r->source = hmap_get(s->sources, source)) == NULL) {
+		char *copy = xstrdup(source);
+
+		hmap_put(s->sources, source, copy);
+		r->source = copy;
+	}
 	raw_key(key, sizeof(key), k->ns, k->name);
 	old = hmap_put(s->raw[k->kind], key, r);
 	if (s->alloc != NULL && k->kind == KOBJ_SERVICE)

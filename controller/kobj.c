@@ -694,8 +694,13 @@ kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 		free(o);
 		return -1;
 	}
-	/* the many, kept long: endpoints in one block each */
-	if (o->kind == KOBJ_ENDPOINTS)
+	/* the many, kept long: services and endpoints in one block each */
+	if (o->kind == KOBJ_SERVICE) {
+		struct em_service *f = em_service_flat(o->u.svc);
+
+		em_service_free(o->u.svc);
+		o->u.svc = f;
+	} else if (o->kind == KOBJ_ENDPOINTS)
 		kobj_flatten(&o->u.eps);
 	else if (o->kind == KOBJ_ENDPOINTSLICE && o->u.slice->eps != NULL)
 		kobj_flatten(&o->u.slice->eps);
