@@ -16,6 +16,7 @@
 #
 #   bash bench/proxy.sh [build-dir]     knobs: DUR (2 s per run), PING_N (3000), CONNS (32),
 #                                       BENCH_PERF=1 (perf profile of proxyd),
+#                                       BENCH_TRACE=1 (strace -c of proxyd),
 #                                       PROXY_ONLY="udp http" (only those figures:
 #                                       http conns udp echo)
 set -u
@@ -196,6 +197,26 @@ if [ $HAVE_WRK = 1 ] && want http; then
 	bench_perf "proxyd, wrk Connection: close" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Connection: close" http://$VIP_WEB/
 fi
 want udp && bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR"
+
+# BENCH_TRACE=1: syscalls of proxyd per request / per datagram (strace -c, slows it down)
+ptrace_run() {	# label unit cmd... (cmd prints its count of units last)
+	local label=$1 unit=$2 sp n
+	shift 2
+	strace -c -f -p "$PPID1" -o "$E2E_DIR/strace.proxyd" 2>/dev/null &
+	sp=$!
+	sleep 0.5
+	n=$("$@" 2>/dev/null | tail -n 1)
+	kill -INT "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+	echo "  strace -c proxyd ($label, $n ${unit}s): calls per $unit: $(awk -v u="$n" '
+		/^-/ || /^% time/ || NF < 5 || u == 0 { next }
+		{ printf "%s %.2f  ", $NF, $4 / u }' "$E2E_DIR/strace.proxyd")"
+}
+wrk_total() { in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" | awk '/requests in/ { print $1 }'; }
+udp_total() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR")" rate | awk -v d="$DUR" '{ print int($1 * d) }'; }
+if [ -n "${BENCH_TRACE:-}" ] && command -v strace >/dev/null 2>&1; then
+	[ $HAVE_WRK = 1 ] && want http && ptrace_run "wrk keep-alive" request wrk_total http://$VIP_WEB/
+	want udp && ptrace_run "UDP echo" datagram udp_total
+fi
 
 echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"
 [ -s "$E2E_DIR/wrk.err" ] && { echo "  wrk stderr:"; sort "$E2E_DIR/wrk.err" | uniq -c | head -5; }
