@@ -12,7 +12,8 @@
 
 /* A published topic object and its packed bytes (what subscribers get). */
 struct pub {
-	struct em_object obj;
+	struct em_object obj; /* peers, gateways, self; NULL (u.any) for services and
+				 endpoints, of which only the packed bytes are kept */
 	char *packed;
 	size_t packed_len;
 	uint64_t version;
@@ -35,6 +36,10 @@ void state_commit(struct state *);
 uint64_t state_version(const struct state *);
 struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);
+/* Where the raw object came from (state_put's source), NULL if absent. */
+const char *state_raw_source(struct state *, enum kobj_kind, const char *ns, const char *name);
+/* How many puts so far replaced an object another source had put. */
+uint64_t state_takeovers(const struct state *);
 
 /* Give file-registry Services without a clusterIP one (the state owns it). */
 void state_set_alloc(struct state *, struct alloc *);
@@ -98,5 +103,16 @@ void reg_kube_free(struct reg_kube *);
 int reg_kube_synced(const struct reg_kube *);
 /* 1 when listed and watching with no error; err says what failed; Istio CRDs not served. */
 int reg_kube_health(const struct reg_kube *, char *err, size_t len, int *istio_missing);
+
+/* ctl_server.c: the first sample with that id in daemon's last METRICS, NULL if none */
+struct em_sample;
+const struct em_sample *server_daemon_sample(struct server *, const char *daemon, int id);
+/* kube_nodekey.c: publish tunneld's public key as our Node's annotation (API registry) */
+struct kube_nodekey *kube_nodekey_new(struct reg_kube *, struct server *, const char *node);
+void kube_nodekey_free(struct kube_nodekey *);
+/* kube_source.c: files the API client re-reads (for the sandbox rules) */
+size_t reg_kube_files(const struct reg_kube *, const char *files[4]);
+/* controller_sandbox.c */
+void controller_sandbox(struct em_daemon *, const char *const *files, size_t nfiles);
 
 #endif

@@ -20,7 +20,8 @@ void
 tun_metrics_hs_failed(struct tunneld *t, const struct tun_session *s, const char *why)
 {
 	if (strcmp(why, "shutting down") == 0 || strcmp(why, "duplicate session drained") == 0 ||
-	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0)
+	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0 ||
+	    strcmp(why, TUN_WHY_MIGRATE) == 0)
 		return;
 	if (s->fp_mismatch || strstr(why, "PSK mismatch") != NULL)
 		t->hs_fail[TUN_HSF_PSK]++;
@@ -52,6 +53,8 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 		path = "ws";
 	else if (up && s->relayed)
 		path = "relayed";
+	else if (up && s->punched)
+		path = "punched";
 	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path", path, "via",
 		    up && s->relayed ? s->addr : "", "error", err, NULL);
 	if (up)
@@ -79,6 +82,7 @@ tun_metrics_fill(void *arg, struct em_samples *ss)
 	const struct em_object *o;
 	int i;
 
+	tun_pin_samples(t, ss);
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o))
 		if (strcmp(o->u.peer->name, t->d->cfg.node_name) != 0)

@@ -70,6 +70,11 @@ enum tun_ftype {
 	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
 	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
 	TUN_F_REACH = 12,  /* ok u8, text: can the sender dial our tunnel port (tun_reach.c) */
+	TUN_F_MIGRATE =
+	    13, /* path nonce[16]: the sender's last record on this path (tun_migrate.c) */
+	TUN_F_OBSERVED =
+	    14, /* text ip:port: the address this session comes from, as the relay sees it */
+	TUN_F_PUNCH = 15, /* kind u8, flags u8, text ip:port: hole punching (tun_punch.c) */
 	TUN_F_MAX
 };
 
@@ -194,6 +199,13 @@ struct tun_session {
 	struct tun_ws *ws;	       /* tun_ws.c: the WebSocket carrying it, or NULL */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
+	/* path migration (tun_migrate.c) and hole punching (tun_punch.c) */
+	uint8_t mig_key[32]; /* proves a new path belongs to this session */
+	uint8_t mig_id[16];  /* names the session on a new path (public) */
+	struct tun_mig *mig; /* a migration under way */
+	struct tun_punch *punch;
+	struct tun_txring *txring; /* relayed: the last records sealed (tun_migrate.c) */
+	uint8_t punched;	   /* moved from a relay circuit to a direct path */
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -296,6 +308,7 @@ size_t tun_session_outq(const struct tun_session *);
 void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
 struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, const char *name,
 				     const char *via);
+void tun_session_seal(struct tun_session *); /* end the open record now */
 
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
@@ -338,6 +351,7 @@ void tun_relays_start(struct tunneld *);
 void tun_relays_check(struct tunneld *);
 size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
 int tun_relay_via(struct tun_peer *);
+struct tun_peer *tun_relay_other(struct tun_peer *, const char *except, int *fd);
 void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
@@ -408,4 +422,62 @@ int tun_iface_selected(const char *listen, const char *extra, const char *ifname
 int tun_ifaces_allowed(struct tunneld *, int fd);
 void tun_ifaces_log(struct tunneld *);
 
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
+
+/* tun_migrate.c: a session carries on over another byte path */
+/* hello: 00 00 || "EMGR" || version || flags || id[16] || nonce[16] || rxn u64 */
+#define TUN_MIG_HELLO	48
+#define TUN_MIGH_DEAD	1 /* hello flag: the sender's old path is gone */
+#define TUN_MIG_PROOF	32
+#define TUN_MIG_TIMEOUT 5.0 /* seconds for a whole migration */
+#define TUN_WHY_MIGRATE "a migration path (tun_migrate.c)"
+void tun_migrate_keys(struct tun_session *); /* at split: mig_key, mig_id */
+#define TUN_MIG_OLD_DEAD 1		     /* the old path is gone: no MIGRATE on it */
+#define TUN_MIG_RELAYED	 2		     /* the new path is a relay circuit (addr: the relay) */
+int tun_session_migrate(struct tun_session *, int fd, const char *addr, int flags);
+void tun_migrate_accept(struct tun_session *pre); /* a pre-auth connection that says 00 00 */
+int tun_migrate_flush_limit(struct tun_session *, size_t *len); /* 1: hold */
+void tun_migrate_wrote(struct tun_session *, size_t n);
+int tun_migrate_rx_hold(const struct tun_session *);
+void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_migrate_gone(struct tun_session *);
+int tun_migrate_path_lost(struct tun_session *, const char *why);
+#define TUN_TXRING_MAX (4u << 20) /* relayed: sealed records kept to resend */
+void tun_migrate_sealed(struct tun_session *, const uint8_t *rec, size_t len);
+
+/* tun_migkey.c: migration's pure parts */
+void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],
+		    uint8_t id[16]);
+/* over the sender's role, both nonces, and the sender's rxn and flags */
+void tun_mig_proof(const uint8_t key[32], uint8_t role, const uint8_t nonce_self[16],
+		   const uint8_t nonce_peer[16], uint64_t rxn, uint8_t flags,
+		   uint8_t out[TUN_MIG_PROOF]);
+void tun_mig_hello_encode(const uint8_t id[16], const uint8_t nonce[16], uint64_t rxn,
+			  uint8_t flags, uint8_t out[TUN_MIG_HELLO]);
+/* 0, or -1 when it is no migration hello (magic, version, length) */
+int tun_mig_hello_decode(const uint8_t *in, size_t len, uint8_t id[16], uint8_t nonce[16],
+			 uint64_t *rxn, uint8_t *flags);
+
+/* tun_punch.c: relayed pairs open a direct path through their NATs */
+void tun_punch_session_up(struct tun_session *);
+void tun_punch_observed(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_input(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_migrated(struct tun_session *, int ok);
+void tun_punch_gone(struct tun_session *);
+/* dials to relays all leave from one port (the punch port), so relays see
+ * one NAT mapping (two relays seeing two ports: a symmetric NAT) and a
+ * punch leaves from it too */
+void tun_punch_dial_socket(struct tunneld *, int fd, const char *peer, int family);
+void tun_punch_dial_failed(struct tunneld *, const char *peer, int err);
+const char *tun_session_path(const struct tun_session *); /* direct, punched, relay, ws */
 #endif
