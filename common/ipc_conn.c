@@ -282,6 +282,11 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->wsent += (uint64_t)n;
 	}
 	c->woff = c->wlen = 0;
+	if (c->wcap > 65536) { /* a snapshot's worth: not kept for the small deltas after it */
+		free(c->wbuf);
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
 	ev_io_stop(loop, &c->ww);
 }
 

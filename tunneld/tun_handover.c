@@ -161,6 +161,9 @@ save_session(struct ho_buf *b, struct tun_session *s, ev_tstamp now, size_t *nst
 	while (hmap_nextb(s->streams, &it, &k, NULL, &v))
 		if (local_unanswered(v))
 			ho_put_u32(b, ((struct tun_stream *)v)->id);
+	/* what proves a later move of the session to another path (tun_migrate.c) */
+	ho_put_bytes(b, s->mig_key, sizeof(s->mig_key));
+	ho_put_bytes(b, s->mig_id, sizeof(s->mig_id));
 	ho_rec_end(b);
 	hmap_iter_init(&it);
 	while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
@@ -225,7 +228,16 @@ ho_save(struct tunneld *t, int with_hfd, int *carrier, char *err, size_t errlen,
 	ho_put_fd(&b, with_hfd ? t->hfd : -1);
 	ho_rec_end(&b);
 	LIST_FOREACH(s, &t->sessions, link)
-	if (s->state == SS_UP) {
+	{
+		if (s->state != SS_UP)
+			continue;
+		/* a WebSocket's framing and a move to another path under way are
+		 * not carried: those sessions close, their peers redial */
+		if (s->ws != NULL || s->mig != NULL) {
+			log_info("hand-over: the session with %s is not carried (%s)", s->name,
+				 s->ws != NULL ? "over a WebSocket" : "moving to another path");
+			continue;
+		}
 		save_session(&b, s, now, nst);
 		(*nsess)++;
 	}
@@ -585,8 +597,8 @@ load_session(struct tunneld *t, struct ho_rd *f, struct ho_in *in)
 {
 	struct tun_session *s;
 	struct tun_peer *p;
-	const uint8_t *cs0, *cs1, *rb, *wb;
-	size_t l0, l1, rl, wl;
+	const uint8_t *cs0, *cs1, *rb, *wb, *mk;
+	size_t l0, l1, rl, wl, ml;
 	ev_tstamp now = ev_now(t->d->loop);
 	uint32_t norph, i, sid;
 	uint8_t fl;
@@ -651,6 +663,10 @@ load_session(struct tunneld *t, struct ho_rd *f, struct ho_in *in)
 		sid = ho_get_u32(f);
 		tun_session_frame(s, TUN_F_RST, sid, "tunneld restarted", 17);
 	}
+	if ((mk = ho_get_bytes(f, &ml)) != NULL && ml == sizeof(s->mig_key))
+		memcpy(s->mig_key, mk, ml);
+	if ((mk = ho_get_bytes(f, &ml)) != NULL && ml == sizeof(s->mig_id))
+		memcpy(s->mig_id, mk, ml);
 	if (s->state == SS_UP)
 		tun_session_dirty(s);
 	return s;

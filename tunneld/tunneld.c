@@ -100,6 +100,8 @@ main(int argc, char **argv)
 	if (tun_listen_reuse(t, d.cfg.tunnel.listen_port) == -1 &&
 	    tun_listen(t, d.cfg.tunnel.listen_port, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (tun_ws_setup(t, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (t->hfd == -1 && tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	privdrop(&d, NULL, 0);
@@ -107,6 +109,8 @@ main(int argc, char **argv)
 
 	log_info("PSK fingerprint %s, listening on port %d", t->fp, d.cfg.tunnel.listen_port);
 	tun_listen_start(t);
+	tun_ws_start(t);
+	tun_ifaces_log(t);
 	ev_prepare_init(&t->prep, tun_sessions_prepare);
 	t->prep.data = t;
 	ev_prepare_start(d.loop, &t->prep);
