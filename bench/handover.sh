@@ -71,7 +71,7 @@ for N in 1 100 1000; do
 		E2E_PIDS="$E2E_PIDS $IDLEP"
 		wait_for 60 grep -q ready "$E2E_DIR/idle.out" || bench_setup_fail "$((N - 1)) idle streams"
 	fi
-	for rep in $(seq 1 "$BENCH_REPS"); do
+	for _ in $(seq 1 "$BENCH_REPS"); do
 		for i in 1 2; do
 			in_ns p1 timeout 30 python3 "$E2E_DIR/probe.py" $ECHOP 3 >"$E2E_DIR/probe.out" 2>&1 &
 			PP=$!

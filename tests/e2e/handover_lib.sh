@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers of test_handover.sh and bench/handover.sh (sourced after lib.sh).
 ho_starts() {	# i: how many tunneld processes took over a hand-over on node i
 	grep -c 'took over [0-9]* sessions' "$E2E_DIR/n$1/tunneld.log"
