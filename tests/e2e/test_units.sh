@@ -87,7 +87,7 @@ ho_took() { nsx journalctl -q -u edgemesh-tunneld | grep -c 'took over [0-9]* se
 n=$(ho_took)
 P=$(nsx systemctl show -P MainPID edgemesh-tunneld)
 nsx systemctl reload edgemesh-tunneld
-for i in $(seq 1 50); do [ "$(ho_took)" -gt "$n" ] && break; sleep 0.2; done
+for _ in $(seq 1 50); do [ "$(ho_took)" -gt "$n" ] && break; sleep 0.2; done
 ok "edgemesh-tunneld's restart handed over ($n took over)" test "$n" -ge 1
 ok "systemctl reload edgemesh-tunneld: a new exec in pid $P took over" \
 	test "$(ho_took)" -gt "$n" -a "$(nsx systemctl show -P MainPID edgemesh-tunneld)" = "$P"
