@@ -46,7 +46,7 @@ ctl_peers(const struct em_config *cfg, int json)
 		return 0;
 	}
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
-	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
+	printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
 	       "RTT", "TX", "RX", "STREAMS");
 	for (i = 0; i < p.nrows; i++) {
 		if (p.rows[i].rtt_us > 0)
@@ -55,7 +55,7 @@ ctl_peers(const struct em_config *cfg, int json)
 			snprintf(rtt, sizeof(rtt), "-");
 		ctl_fmt_bytes(p.rows[i].tx_bytes, tx, sizeof(tx));
 		ctl_fmt_bytes(p.rows[i].rx_bytes, rx, sizeof(rx));
-		printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %u\n", p.rows[i].name,
+		printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %u\n", p.rows[i].name,
 		       p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-",
 		       rtt, tx, rx, p.rows[i].streams);
 	}

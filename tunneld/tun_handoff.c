@@ -228,8 +228,11 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->tx_bytes += p->sess->tx;
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
-			snprintf(row->path, sizeof(row->path), "%s",
-				 p->sess->relayed ? "relay" : "direct");
+			if (p->sess->relayed)
+				snprintf(row->path, sizeof(row->path), "relayed via %s",
+					 p->sess->addr);
+			else
+				snprintf(row->path, sizeof(row->path), "direct");
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);

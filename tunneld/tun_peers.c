@@ -80,28 +80,58 @@ peer_schedule(struct tun_peer *p)
 	log_debug("redialing %s in %.1fs", p->name, d);
 }
 
+/*
+ * Where to dial p: a relay node's advertiseAddress, its Node addresses, then
+ * the addresses relays see it at; those on one of our own subnets first (a
+ * node in our site is reached over the LAN, not through the NAT).
+ */
+size_t
+tun_peer_addrs(struct tunneld *t, struct tun_peer *p, const char **out, size_t max)
+{
+	const char *all[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX];
+	const struct em_object *o;
+	size_t n, i, j, k = 0;
+	int pass;
+
+	n = tun_relay_addrs(t, p->name, all, EM_CFG_LIST_MAX);
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) != NULL)
+		for (i = 0; i < o->u.peer->naddrs && n < EM_CFG_LIST_MAX + EM_MAX_ADDRS; i++)
+			all[n++] = o->u.peer->addrs[i];
+	for (i = 0; i < TUN_LEARNED_MAX && p->learned[i][0] != '\0'; i++)
+		all[n++] = p->learned[i];
+	for (pass = 1; pass >= 0; pass--)
+		for (i = 0; i < n && k < max; i++) {
+			if (tun_ip_onlink(all[i]) != pass)
+				continue;
+			for (j = 0; j < k && strcmp(out[j], all[i]) != 0; j++)
+				;
+			if (j == k)
+				out[k++] = all[i];
+		}
+	return k;
+}
+
 void
 tun_peer_dial(struct tun_peer *p)
 {
 	struct tunneld *t = p->t;
-	const struct em_object *o;
-	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS], *ip;
-	size_t n, i;
+	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX], *ip;
+	size_t n;
 
+	/* direct dials to it failed before: the relayed path alongside, at once */
+	if (p->sess == NULL && p->direct_fails > 0)
+		tun_relay_via(p);
 	/* a relayed session: the direct path is still tried (backoff) */
 	if (p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	ev_timer_stop(t->d->loop, &p->retry);
-	/* a relay node: its advertiseAddress first, then its Node addresses */
-	n = tun_relay_addrs(t, p->name, addrs, EM_CFG_LIST_MAX);
-	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) != NULL)
-		for (i = 0; i < o->u.peer->naddrs && n < sizeof(addrs) / sizeof(addrs[0]); i++)
-			addrs[n++] = o->u.peer->addrs[i];
+	n = tun_peer_addrs(t, p, addrs, sizeof(addrs) / sizeof(addrs[0]));
 	if (n == 0) {
 		snprintf(p->last_err, sizeof(p->last_err),
 			 "node %s has no known address "
 			 "(no Node object with status.addresses)",
 			 p->name);
+		p->direct_fails++;
 		if (p->sess == NULL && tun_relay_via(p))
 			return;
 		if (p->relaying == NULL)
@@ -113,6 +143,7 @@ tun_peer_dial(struct tun_peer *p)
 	p->dialing = tun_session_dial(t, p, ip, t->d->cfg.tunnel.listen_port);
 	if (p->dialing == NULL) {
 		p->addr_idx++;
+		p->direct_fails++;
 		if (p->sess == NULL && !tun_relay_via(p) && p->relaying == NULL)
 			peer_fail_pending(p, p->last_err);
 		if (p->want)
@@ -191,7 +222,9 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	p->sess = keep;
 	p->refused = 0;
 	p->last_err[0] = '\0';
+	p->relay_err[0] = '\0';
 	if (!keep->relayed) {
+		p->direct_fails = 0;
 		p->backoff = TUN_BACKOFF_MIN;
 		ev_timer_stop(t->d->loop, &p->retry);
 	}
@@ -214,6 +247,8 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	/* relayed: keep trying the direct path */
 	if (keep->relayed && p->want)
 		peer_schedule(p);
+	if (s->state == SS_UP)
+		tun_relaysel_session_up(s);
 }
 
 void
@@ -230,25 +265,35 @@ tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int re
 	if (p->dialing == s) {
 		p->dialing = NULL;
 		p->addr_idx++;
+		p->direct_fails++;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
 		/* no direct path: through a relay, if there is one */
 		if (p->sess == NULL && (refused || (!tun_relay_via(p) && p->relaying == NULL))) {
-			snprintf(reason, sizeof(reason), "cannot reach %s: %s", p->name, why);
+			snprintf(reason, sizeof(reason), "cannot reach %s: %s%s%s", p->name, why,
+				 p->relay_err[0] ? "; " : "", p->relay_err);
 			peer_fail_pending(p, reason);
 		}
 	}
 	if (p->relaying == s) {
 		p->relaying = NULL;
-		snprintf(p->last_err, sizeof(p->last_err), "through relay %s: %s", s->addr, why);
-		if (p->sess == NULL) {
-			snprintf(reason, sizeof(reason), "cannot reach %s through relay %s: %s",
-				 p->name, s->addr, why);
+		snprintf(p->relay_err, sizeof(p->relay_err), "through relay %s: %s", s->addr, why);
+		snprintf(p->last_err, sizeof(p->last_err), "%s", p->relay_err);
+		/* another relay may have a session with it; a direct dial may yet answer */
+		tun_relaysel_failed(p, s->addr);
+		if (p->sess == NULL && p->dialing == NULL && (refused || !tun_relay_via(p))) {
+			snprintf(reason, sizeof(reason), "cannot reach %s %s", p->name,
+				 p->relay_err);
 			peer_fail_pending(p, reason);
 		}
 	}
 	if (p->sess == s) {
 		p->sess = NULL;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
+		if (!s->relayed) { /* what it told us over it is stale now */
+			p->relay_offer = 0;
+			p->adv_n = 0;
+			p->advlen = 0;
+		}
 	}
 	if (p->want && (p->sess == NULL || p->sess->relayed))
 		peer_schedule(p);

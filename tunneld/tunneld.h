@@ -46,6 +46,13 @@
 #define TUN_RELAY_CHECK	 2.0  /* seconds between checks of the relay sessions */
 #define TUN_WHY_PROBE	 "closed before the handshake (a reachability probe)"
 
+/* relays without configuration (tun_relaysel.c) */
+#define TUN_RELAYS_KEEP	    2	 /* an unreachable node keeps sessions with >= this many relays */
+#define TUN_RELAYS_KEEP_MAX 3	 /* ... and with at most this many */
+#define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
+#define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
+#define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
+
 /* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
  * circuits: proto u8 || version u8 (1) || kind u8 || namelen u8 || node name.
  * Older peers reject the proto byte (> 1) as a malformed OPEN: OPEN_FAIL. */
@@ -70,6 +77,7 @@ enum tun_ftype {
 	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
 	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
 	TUN_F_REACH = 12,  /* ok u8, text: can the sender dial our tunnel port (tun_reach.c) */
+	TUN_F_RELAYS = 13, /* relay offer, observed addresses (tun_relaysel.c) */
 	TUN_F_MAX
 };
 
@@ -191,6 +199,8 @@ struct tun_session {
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
+	uint32_t adv_sum;	       /* tun_relaysel.c: the RELAYS frame last sent */
+	ev_tstamp adv_at;
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -213,6 +223,18 @@ struct tun_peer {
 	int reach_known, reach_ok; /* its last REACH report about us */
 	char reach_why[160];
 	struct tunneld *t;
+	/* tun_relaysel.c: what its RELAYS frame says */
+	int relay_offer; /* it relays */
+	uint8_t *adv;	 /* its entries: the nodes it can splice to */
+	size_t advlen;
+	unsigned adv_n;
+	char seen_me[64];			  /* our address as it sees us */
+	char learned[TUN_LEARNED_MAX][46];	  /* its addresses as relays see it */
+	unsigned direct_fails;			  /* direct dials failed since a direct session */
+	ev_tstamp disc_at;			  /* last dialled as a relay candidate */
+	char relay_bad[TUN_RELAYS_KEEP_MAX][254]; /* relays whose circuit to it failed */
+	ev_tstamp relay_bad_at[TUN_RELAYS_KEEP_MAX];
+	char relay_err[160]; /* why the last relayed attempt failed */
 };
 
 /* Why a session died before it was up (metrics). */
@@ -237,6 +259,8 @@ struct tunneld {
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
+	int reachable;			    /* tun_relaysel.c: proven from outside our site */
+	char reach_proof[320];
 };
 
 /* tunneld.c */
@@ -332,11 +356,23 @@ const char *tun_peer_state(const struct tun_peer *);
 int tun_is_relay(struct tunneld *, const char *name);
 void tun_relays_start(struct tunneld *);
 void tun_relays_check(struct tunneld *);
+void tun_relays_reload(void *arg, const struct em_config *);
 size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
 int tun_relay_via(struct tun_peer *);
 void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+
+/* tun_relaysel.c: who relays, who needs relays, which relay for a peer */
+int tun_relay_offered(struct tunneld *);
+int tun_relay_candidate(struct tunneld *, const char *name);
+void tun_relaysel_check(struct tunneld *);
+void tun_relaysel_session_up(struct tun_session *);
+void tun_relaysel_input(struct tun_session *, const uint8_t *payload, size_t len);
+struct tun_peer *tun_relaysel_pick(struct tunneld *, struct tun_peer *p);
+void tun_relaysel_failed(struct tun_peer *p, const char *relay);
+int tun_ip_onlink(const char *ip);
+size_t tun_peer_addrs(struct tunneld *, struct tun_peer *, const char **out, size_t max);
 
 #endif

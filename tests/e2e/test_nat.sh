@@ -1,0 +1,175 @@
+#!/bin/bash
+# NAT traversal with no relayNodes anywhere: two edge sites behind
+# MASQUERADE NAT routers (site 1 with two nodes on its LAN), two cloud
+# nodes with public addresses.  The clouds are dialled by the edges, so
+# they are proven reachable and offer relaying; the edges, which nobody
+# outside can dial, keep sessions with both and reach each other through
+# one; the two nodes of site 1 talk over their LAN.  Killing the relay in
+# use: new requests go through the other cloud within 3 s.
+#   B=build bash tests/e2e/test_nat.sh
+#
+#   n1 edge-1 192.168.1.2 --+
+#   n5 edge-3 192.168.1.3 --+- s1 br0 -- r1 192.168.1.1 | 100.64.0.1 --+
+#   n2 edge-2 192.168.2.2 ---------------- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
+#   n3 cloud-1 100.64.0.3 -----------------------------------------------+
+#   n4 cloud-2 100.64.0.4 -----------------------------------------------+
+#   pods: p1 10.201.1.10 (edge-1), p2 10.201.2.10 (edge-2), p5 10.201.5.10
+#   (edge-3), each on its node's bridge cni0 with br_netfilter on
+. "$(dirname "$0")/lib.sh"
+e2e_init nat
+command -v iptables >/dev/null || { echo "SKIP nat: iptables missing"; exit 77; }
+. tests/e2e/tunnel_lib.sh
+
+veth() {	# nsA ifA addrA nsB ifB addrB
+	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
+	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
+	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
+	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
+	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
+	in_ns "$1" ip link set "$2" up
+	in_ns "$4" ip link set "$5" up
+}
+pod() {	# i : pod p<i> 10.201.<i>.10 on node n<i>'s bridge cni0
+	in_ns n$1 ip link add cni0 type bridge
+	in_ns n$1 ip addr add 10.201.$1.1/24 dev cni0
+	in_ns n$1 ip link set cni0 up
+	in_ns n$1 sysctl -qw net.ipv4.ip_forward=1
+	in_ns n$1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+	veth n$1 "v$1" "" p$1 eth0 10.201.$1.10/24
+	in_ns n$1 ip link set "v$1" master cni0
+	in_ns p$1 ip route add default via 10.201.$1.1
+}
+for n in wan s1 r1 r2 n1 n2 n3 n4 n5 p1 p2 p5; do
+	ip netns add "$(ns $n)"
+	in_ns $n ip link set lo up
+done
+for b in wan s1; do
+	in_ns $b ip link add br0 type bridge
+	in_ns $b ip link set br0 up
+done
+veth r1 wan0 100.64.0.1/24 wan w1 ""
+veth r2 wan0 100.64.0.2/24 wan w2 ""
+veth n3 eth0 100.64.0.3/24 wan w3 ""
+veth n4 eth0 100.64.0.4/24 wan w4 ""
+veth r1 lan0 192.168.1.1/24 s1 l0 ""
+veth n1 eth0 192.168.1.2/24 s1 l1 ""
+veth n5 eth0 192.168.1.3/24 s1 l5 ""
+veth r2 lan0 192.168.2.1/24 n2 eth0 192.168.2.2/24
+for w in w1 w2 w3 w4; do in_ns wan ip link set $w master br0; done
+for l in l0 l1 l5; do in_ns s1 ip link set $l master br0; done
+in_ns n5 ip addr add 10.99.5.3/32 dev lo	# edge-3's other link (see the fixture)
+for i in 1 2; do
+	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
+	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
+done
+in_ns n1 ip route add default via 192.168.1.1
+in_ns n5 ip route add default via 192.168.1.1
+in_ns n2 ip route add default via 192.168.2.1
+for i in 1 2 5; do pod $i; done
+e2e_registry tests/fixtures/nat
+
+# node i's config; no relayNodes.  Nodes 4 and 5 get their fixture names.
+name_of() { case $1 in 4) echo cloud-2 ;; 5) echo edge-3 ;; *) e2e_node_name "$1" ;; esac; }
+for i in 1 2 3 4 5; do
+	e2e_config "$i" </dev/null >/dev/null
+	sed -i "s/nodeName: .*/nodeName: $(name_of $i)/" "$E2E_DIR/n$i/edgemesh.yaml"
+	e2e_daemon "$i" controller
+done
+for i in 1 2 5; do
+	in_ns p$i python3 tests/tools/serve_hostname.py --name "pod-$(name_of $i)" \
+		--bind 10.201.$i.10 --http 9376 >>"$E2E_DIR/bg.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+done
+sleep 0.5
+for i in 3 4 1 2 5; do start_tunneld "$i"; done
+e2e_daemon 1 proxyd
+e2e_daemon 2 proxyd
+for i in 1 2 5; do wait_for 10 listening p$i 9376 || fail "pod server on p$i up"; done
+
+peer_is() {	# i node regex : edgemeshctl peers on node i
+	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
+}
+get() {	# pod url -> body
+	in_ns "$1" curl -s -m 3 "$2"
+}
+answers() { [ "$(get "$1" "$2")" = "$3" ]; }
+
+# --- the topology: the edges reach the clouds, not each other
+ok "edge-1 cannot connect to edge-2 (another site, behind NAT)" \
+	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/192.168.2.2/20006' 2>/dev/null"
+ok "cloud-1 cannot connect to edge-1 (behind NAT)" \
+	bash -c "! ip netns exec $(ns n3) timeout 3 bash -c 'exec 3<>/dev/tcp/192.168.1.2/20006' 2>/dev/null"
+
+# --- relays found, not configured
+ok "cloud-1 is proven reachable by an edge and offers relaying" \
+	wait_for 20 log_has 3 "reachable: edge-[123] dialled us from 100.64.0.[12]: offering relaying"
+ok "cloud-2 too" wait_for 20 log_has 4 "reachable: edge-[123] dialled us from 100.64.0.[12]: offering relaying"
+two_relays() { peer_is "$1" cloud-1 ' up .*direct' && peer_is "$1" cloud-2 ' up .*direct'; }
+for i in 1 2 5; do
+	ok "$(name_of $i) keeps sessions with both clouds (no relayNodes)" wait_for 20 two_relays $i
+done
+ok "edge-1 knows it needs relays and names them by RTT" \
+	wait_for 10 log_has 1 "not reachable from outside our subnets: relays cloud-[12] (.*ms), cloud-[12] (.*ms)"
+ok "the edges never offer relaying (nobody outside their site dialled them)" \
+	bash -c "! grep -q 'offering relaying' $E2E_DIR/n1/tunneld.log $E2E_DIR/n2/tunneld.log $E2E_DIR/n5/tunneld.log"
+ok "a relay tells edge-2 the address it sees it at (its NAT's)" \
+	wait_for 10 log_has 2 "cloud-[12] sees us at 100.64.0.2:"
+
+# --- Service traffic between the sites: relayed
+T0=$(date +%s.%N)
+wait_for 20 answers p1 http://10.96.12.2/ pod-edge-2
+T1=$(date +%s.%N)
+ok "curl from edge-1's pod to a ClusterIP served on edge-2 (other site)" answers p1 http://10.96.12.2/ pod-edge-2
+awk -v a="$T0" -v b="$T1" 'BEGIN { printf "time to the first answer through a relay (cold, from edge-1'\''s pod): %.3f s\n", b - a }'
+ok "edgemeshctl peers on edge-1: edge-2 relayed via a cloud" peer_is 1 edge-2 ' up .*relayed via cloud-[12]'
+ok "curl from edge-2's pod to a ClusterIP served on edge-1 (the other way)" \
+	wait_for 20 answers p2 http://10.96.12.1/ pod-edge-1
+ok "edgemeshctl peers on edge-2: edge-1 relayed via a cloud" peer_is 2 edge-1 ' up .*relayed via cloud-[12]'
+e2e_ctl 1 peers
+
+# --- the same site: over the LAN, never through a relay
+ok "curl from edge-1's pod to a ClusterIP served on edge-3 (same site)" \
+	wait_for 20 answers p1 http://10.96.12.5/ pod-edge-3
+ok "edgemeshctl peers on edge-1: edge-3 direct at its LAN address" \
+	peer_is 1 edge-3 '192.168.1.3:20006 .* up .*direct'
+ok "edge-1 never went through a relay to edge-3" \
+	bash -c "! grep -q 'session up with edge-3 at cloud\|no direct path to edge-3\|dialing edge-3 at 10.99' $E2E_DIR/n1/tunneld.log"
+
+# --- the relay in use dies: new requests go through the other within 3 s
+via=$(e2e_ctl 1 peers | grep '^edge-2 ' | grep -o 'relayed via cloud-[12]' | grep -o 'cloud-[12]')
+case $via in cloud-1) vi=3; other=cloud-2 ;; cloud-2) vi=4; other=cloud-1 ;; *) vi=""; fail "a relay in use" ;; esac
+if [ -n "$vi" ]; then
+	# 60 requests, one every 0.1 s (each at most 2 s): "start-time ok|fail"
+	in_ns p1 bash -c 'for n in $(seq 60); do
+		s=$(date +%s.%N)
+		if [ "$(curl -s -m 2 http://10.96.12.2/)" = pod-edge-2 ]; then r=ok; else r=fail; fi
+		echo "$s $r"; sleep 0.1
+	done' > "$E2E_DIR/loop.log" 2>&1 &
+	LOOP=$!
+	sleep 1.5
+	K=$(date +%s.%N)
+	e2e_kill $vi tunneld KILL
+	wait $LOOP
+	late_fail=$(awk -v k="$K" '$1 >= k + 3 && $2 != "ok"' "$E2E_DIR/loop.log" | wc -l)
+	late_ok=$(awk -v k="$K" '$1 >= k + 3 && $2 == "ok"' "$E2E_DIR/loop.log" | wc -l)
+	first=$(awk -v k="$K" '$1 >= k && $2 == "ok" { printf "%.2f", $1 - k; exit }' "$E2E_DIR/loop.log")
+	echo "relay $via killed: requests $(wc -l < "$E2E_DIR/loop.log"), failed $(grep -c fail "$E2E_DIR/loop.log"), first answer after the kill at +${first:-none} s"
+	ok "relay $via killed: no request started 3 s after the kill fails ($late_fail failed, $late_ok ok)" \
+		test "$late_fail" -eq 0 -a "$late_ok" -gt 10
+	ok "edge-1 now reaches edge-2 relayed via $other" peer_is 1 edge-2 " up .*relayed via $other"
+fi
+
+# --- relayNodes is a hint, reloaded when the file changes
+cat >>"$E2E_DIR/n1/edgemesh.yaml" <<'CFG'
+    relayNodes:
+    - nodeName: cloud-2
+      advertiseAddress: [100.64.0.4]
+CFG
+ok "relayNodes edited: tunneld reloads it without a restart" \
+	wait_for 10 log_has 1 "relayNodes now: cloud-2"
+echo "  relayNodes: [" >>"$E2E_DIR/n1/edgemesh.yaml"
+ok "a broken edit is reported with its place and the running config stays" \
+	wait_for 10 log_has 1 "does not load, keeping the running one: $E2E_DIR/n1/edgemesh.yaml:[0-9]*:[0-9]*"
+ok "tunneld lives on and still serves" answers p1 http://10.96.12.5/ pod-edge-3
+
+e2e_done

@@ -1,0 +1,634 @@
+/*
+ * Relays without configuration: who relays, who needs relays, and which
+ * relay a circuit to a peer goes through.
+ *
+ * Reachable: a peer from outside our site has proven that it can dial us:
+ * it dialled us directly (an up session it initiated, not relayed), or its
+ * REACH probe of our tunnel port connected (tun_reach.c).  From outside our
+ * site: its session comes from off our subnets, or through a NAT (from an
+ * address its Node object does not list), or through a relay.  A neighbour
+ * on our LAN dialling us says nothing of the NAT in front of us.  Once
+ * proven, for the life of the process.  A reachable node, and a node
+ * relayNodes names, offers relaying.
+ *
+ * Each node tells its direct peers in a RELAYS frame (stream 0), sent when
+ * a session comes up and whenever its content changes (else every 30 s):
+ *
+ *   version u8 (1) | flags u8 (bit 0: I relay) | seenlen u8 | seen
+ *   | n u8 | n x { namelen u8 | name | rtt_ms u16 | iplen u8 | ip }
+ *
+ * seen: ip:port the receiver's session comes from, as we see it (its
+ * address outside its NAT).  Entries: the nodes we hold an up direct
+ * session with (whom we can splice a circuit to), our RTT to each and the
+ * address we see it at.  The receiver keeps the offer and the entries (to
+ * pick a relay that reaches B) and learns the addresses as extra dial
+ * candidates for those nodes (after their Node addresses).
+ *
+ * A node that is not reachable keeps sessions with TUN_RELAYS_KEEP to
+ * TUN_RELAYS_KEEP_MAX relays, nearest by RTT, relays off our subnets first
+ * (one behind our own NAT does not make us reachable).  While it has fewer
+ * off our subnets, it dials peers whose Node addresses are all off our
+ * subnets, two per check, each at most every TUN_DISCOVER_RETRY: one that
+ * answers has just been proven reachable, so it relays.
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byteorder.h"
+#include "hmap.h"
+#include "log.h"
+#include "tunneld.h"
+
+#define ADV_VERSION 1
+#define ADV_F_RELAY 0x01
+#define ADV_MAX	    4096 /* bytes of a RELAYS frame: entries beyond are left out */
+#define ADV_REFRESH 30.0 /* resend the same content (fresh RTTs) this often */
+
+/* "1.2.3.4:5" or "[fd00::1]:5" -> the address alone */
+static const char *
+addr_ip(const char *addr, char *out, size_t len)
+{
+	char *c;
+
+	snprintf(out, len, "%s", addr);
+	if (out[0] == '[') {
+		memmove(out, out + 1, strlen(out));
+		if ((c = strchr(out, ']')) != NULL)
+			*c = '\0';
+	} else if ((c = strrchr(out, ':')) != NULL && strchr(out, ':') == c)
+		*c = '\0';
+	return out;
+}
+
+/* 1 if ip is on one of our own subnets (an interface's address and mask). */
+int
+tun_ip_onlink(const char *ip)
+{
+	struct ifaddrs *ifs, *i;
+	struct in6_addr a6;
+	struct in_addr a4;
+	const uint8_t *x, *y, *m;
+	size_t n, k;
+	int fam, on = 0;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, ip, &a6) == 1)
+		fam = AF_INET6;
+	else
+		return 0;
+	if (getifaddrs(&ifs) == -1)
+		return 0;
+	for (i = ifs; i != NULL && !on; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL ||
+		    i->ifa_addr->sa_family != fam || (i->ifa_flags & IFF_LOOPBACK) ||
+		    !(i->ifa_flags & IFF_UP))
+			continue;
+		if (fam == AF_INET) {
+			x = (const uint8_t *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			m = (const uint8_t *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr;
+			y = (const uint8_t *)&a4;
+			n = 4;
+		} else {
+			x = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			m = (const uint8_t *)&((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr;
+			y = (const uint8_t *)&a6;
+			n = 16;
+		}
+		for (k = 0; k < n && (x[k] & m[k]) == (y[k] & m[k]); k++)
+			;
+		on = k == n;
+	}
+	freeifaddrs(ifs);
+	return on;
+}
+
+static int
+sess_onlink(const struct tun_session *s)
+{
+	char ip[64];
+
+	return !s->relayed && tun_ip_onlink(addr_ip(s->addr, ip, sizeof(ip)));
+}
+
+/* Does s come from outside our site (see the top)? */
+static int
+sess_outside(struct tunneld *t, const struct tun_session *s)
+{
+	const struct em_object *o;
+	char ip[64];
+	size_t i;
+
+	if (s->relayed || !tun_ip_onlink(addr_ip(s->addr, ip, sizeof(ip))))
+		return 1;
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, s->name)) == NULL)
+		return 0;
+	for (i = 0; i < o->u.peer->naddrs; i++)
+		if (strcmp(o->u.peer->addrs[i], ip) == 0)
+			return 0; /* a neighbour, from its own address */
+	return 1;		  /* on our subnet, but from a NAT's address */
+}
+
+static int
+sess_direct_up(const struct tun_session *s)
+{
+	return s != NULL && s->state == SS_UP && !s->relayed && !s->draining;
+}
+
+/* RTT of a session: the keepalive's, before the first PONG the handshake's. */
+static uint64_t
+sess_rtt(const struct tun_session *s)
+{
+	if (s->rtt_us > 0)
+		return s->rtt_us;
+	return (uint64_t)((s->up_at - s->created) * 1e6);
+}
+
+int
+tun_relay_offered(struct tunneld *t)
+{
+	return t->reachable || tun_is_relay(t, t->d->cfg.node_name);
+}
+
+/* Named in relayNodes (or marked by the controller), or it told us it relays. */
+int
+tun_relay_candidate(struct tunneld *t, const char *name)
+{
+	struct tun_peer *p;
+
+	if (tun_is_relay(t, name))
+		return 1;
+	return (p = tun_peer_get(t, name, 0)) != NULL && p->relay_offer;
+}
+
+static void
+reach_proven(struct tunneld *t, const char *proof)
+{
+	t->reachable = 1;
+	snprintf(t->reach_proof, sizeof(t->reach_proof), "%s", proof);
+	log_info("reachable: %s: offering relaying", proof);
+}
+
+/* Has a peer off our subnets proven we are reachable? */
+static void
+reach_update(struct tunneld *t)
+{
+	struct tun_session *s;
+	struct hmap_iter it;
+	struct tun_peer *p;
+	const char *key;
+	void *v;
+	char ip[64], proof[320];
+
+	if (t->reachable)
+		return;
+	LIST_FOREACH(s, &t->sessions, link)
+	{
+		if (s->state != SS_UP || s->relayed || s->initiator || !sess_outside(t, s))
+			continue;
+		snprintf(proof, sizeof(proof), "%s dialled us from %s", s->name,
+			 addr_ip(s->addr, ip, sizeof(ip)));
+		reach_proven(t, proof);
+		return;
+	}
+	hmap_iter_init(&it);
+	while (hmap_next(t->peers, &it, &key, &v)) {
+		p = v;
+		if (!p->reach_known || !p->reach_ok || p->sess == NULL || !sess_outside(t, p->sess))
+			continue;
+		snprintf(proof, sizeof(proof), "%s connected to our tunnel port (%s)", p->name,
+			 p->reach_why);
+		reach_proven(t, proof);
+		return;
+	}
+}
+
+static uint32_t
+fnv(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n-- > 0)
+		h = (h ^ *b++) * 16777619u;
+	return h;
+}
+
+/* The RELAYS frame for session to; *sum: its content but the RTTs. */
+static size_t
+adv_build(struct tunneld *t, const struct tun_session *to, uint8_t *buf, size_t cap, uint32_t *sum)
+{
+	struct tun_session *s;
+	char ip[64];
+	size_t off, nl, il, nat;
+	uint64_t ms;
+	unsigned n = 0;
+
+	buf[0] = ADV_VERSION;
+	buf[1] = tun_relay_offered(t) ? ADV_F_RELAY : 0;
+	il = strnlen(to->addr, 63);
+	buf[2] = (uint8_t)il;
+	memcpy(buf + 3, to->addr, il);
+	off = 3 + il;
+	nat = off++;
+	*sum = fnv(2166136261u, buf, off);
+	LIST_FOREACH(s, &t->sessions, link)
+	{
+		if (s == to || !sess_direct_up(s) || s->name[0] == '\0' || n == 255)
+			continue;
+		nl = strnlen(s->name, 253);
+		addr_ip(s->addr, ip, sizeof(ip));
+		il = strnlen(ip, 45);
+		if (off + 1 + nl + 2 + 1 + il > cap)
+			break;
+		buf[off++] = (uint8_t)nl;
+		memcpy(buf + off, s->name, nl);
+		*sum = fnv(*sum, buf + off, nl);
+		off += nl;
+		ms = (sess_rtt(s) + 999) / 1000;
+		be16_put(buf + off, (uint16_t)(ms > 0xffff ? 0xffff : ms));
+		off += 2;
+		buf[off++] = (uint8_t)il;
+		memcpy(buf + off, ip, il);
+		*sum = fnv(*sum, buf + off, il);
+		off += il;
+		n++;
+	}
+	buf[nat] = (uint8_t)n;
+	*sum = fnv(*sum, &n, sizeof(n));
+	return off;
+}
+
+static void
+adv_send(struct tun_session *s, int force)
+{
+	struct tunneld *t = s->t;
+	uint8_t buf[ADV_MAX];
+	uint32_t sum;
+	size_t n;
+	ev_tstamp now = ev_now(t->d->loop);
+
+	if (!sess_direct_up(s))
+		return;
+	n = adv_build(t, s, buf, sizeof(buf), &sum);
+	if (!force && sum == s->adv_sum && now - s->adv_at < ADV_REFRESH)
+		return;
+	s->adv_sum = sum;
+	s->adv_at = now;
+	tun_session_frame(s, TUN_F_RELAYS, 0, buf, n);
+}
+
+static void
+adv_send_all(struct tunneld *t, int force)
+{
+	struct tun_session *s, *next;
+
+	for (s = LIST_FIRST(&t->sessions); s != NULL; s = next) {
+		next = LIST_NEXT(s, link); /* a send may close s (output over its limit) */
+		adv_send(s, force);
+	}
+}
+
+/* A session came up (tun_peer_up): proof of reachability, tell the peer. */
+void
+tun_relaysel_session_up(struct tun_session *s)
+{
+	struct tunneld *t = s->t;
+	int was = t->reachable;
+
+	reach_update(t);
+	if (t->reachable != was)
+		adv_send_all(t, 1); /* we relay now: everyone should know */
+	else
+		adv_send(s, 1);
+}
+
+/* An address of node name as a relay sees it: one more dial candidate. */
+static void
+learn(struct tunneld *t, const char *name, const char *ip)
+{
+	const struct em_object *o;
+	struct tun_peer *p;
+	struct in6_addr a;
+	size_t i;
+
+	if (strcmp(name, t->d->cfg.node_name) == 0 || ip[0] == '\0' ||
+	    (inet_pton(AF_INET, ip, &a) != 1 && inet_pton(AF_INET6, ip, &a) != 1))
+		return;
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, name)) == NULL)
+		return;
+	for (i = 0; i < o->u.peer->naddrs; i++)
+		if (strcmp(o->u.peer->addrs[i], ip) == 0)
+			return;
+	p = tun_peer_get(t, name, 1);
+	for (i = 0; i < TUN_LEARNED_MAX && p->learned[i][0] != '\0'; i++)
+		if (strcmp(p->learned[i], ip) == 0)
+			return;
+	if (i == TUN_LEARNED_MAX) { /* full: the oldest goes */
+		memmove(p->learned[0], p->learned[1],
+			sizeof(p->learned[0]) * (TUN_LEARNED_MAX - 1));
+		i = TUN_LEARNED_MAX - 1;
+	}
+	snprintf(p->learned[i], sizeof(p->learned[i]), "%s", ip);
+	log_debug("learned address %s of %s (as a peer sees it)", ip, name);
+}
+
+static int
+adv_text(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* Walk the entries; -1 if malformed.  cb may be NULL (validation). */
+static int
+adv_walk(const uint8_t *p, size_t len, unsigned n, struct tunneld *t,
+	 void (*cb)(struct tunneld *, const char *name, unsigned rtt_ms, const char *ip))
+{
+	char name[254], ip[46];
+	size_t off = 0, nl, il;
+	unsigned i, rtt;
+
+	for (i = 0; i < n; i++) {
+		if (off + 1 > len || (nl = p[off]) == 0 || off + 1 + nl + 3 > len)
+			return -1;
+		if (!adv_text(p + off + 1, nl))
+			return -1;
+		memcpy(name, p + off + 1, nl);
+		name[nl] = '\0';
+		off += 1 + nl;
+		rtt = be16_get(p + off);
+		off += 2;
+		il = p[off++];
+		if (il > 45 || off + il > len || !adv_text(p + off, il))
+			return -1;
+		memcpy(ip, p + off, il);
+		ip[il] = '\0';
+		off += il;
+		if (cb != NULL)
+			cb(t, name, rtt, ip);
+	}
+	return off == len ? 0 : -1;
+}
+
+static void
+adv_learn(struct tunneld *t, const char *name, unsigned rtt_ms, const char *ip)
+{
+	learn(t, name, ip);
+}
+
+void
+tun_relaysel_input(struct tun_session *s, const uint8_t *p, size_t len)
+{
+	struct tunneld *t = s->t;
+	struct tun_peer *peer = s->peer;
+	size_t sl, off;
+	unsigned n;
+	int offer;
+	char key[300];
+
+	if (peer == NULL || s->relayed || len < 2)
+		return;
+	if (p[0] != ADV_VERSION) { /* a newer peer: what we understand is in the next version */
+		log_debug("RELAYS frame version %u from %s: ignored", p[0], s->name);
+		return;
+	}
+	if (len < 4 || (sl = p[2]) > 63 || 3 + sl + 1 > len || !adv_text(p + 3, sl))
+		goto bad;
+	off = 3 + sl;
+	n = p[off++];
+	if (adv_walk(p + off, len - off, n, t, NULL) == -1)
+		goto bad;
+	offer = (p[1] & ADV_F_RELAY) != 0;
+	if (offer != peer->relay_offer)
+		log_info("%s %s relaying", s->name, offer ? "offers" : "no longer offers");
+	peer->relay_offer = offer;
+	if (sl > 0 && (strlen(peer->seen_me) != sl || memcmp(peer->seen_me, p + 3, sl) != 0)) {
+		snprintf(peer->seen_me, sizeof(peer->seen_me), "%.*s", (int)sl, p + 3);
+		log_info("%s sees us at %s", s->name, peer->seen_me);
+	}
+	free(peer->adv);
+	peer->adv = xcalloc(1, len - off + 1);
+	memcpy(peer->adv, p + off, len - off);
+	peer->advlen = len - off;
+	peer->adv_n = n;
+	adv_walk(peer->adv, peer->advlen, n, t, adv_learn);
+	if (offer && !tun_relay_offered(t))
+		tun_relaysel_check(t); /* a relay: keep it, and it may serve pending streams */
+	return;
+bad:
+	snprintf(key, sizeof(key), "relays-bad:%s", s->name);
+	log_warnx_once(key, "malformed RELAYS frame from %s at %s: ignored", s->name, s->addr);
+}
+
+/* Does relay r hold a direct session with name?  Its RTT to it in *rtt_ms. */
+static int
+adv_lists(const struct tun_peer *r, const char *name, unsigned *rtt_ms)
+{
+	const uint8_t *p = r->adv;
+	size_t off = 0, nl;
+	unsigned i;
+
+	for (i = 0; i < r->adv_n && off < r->advlen; i++) {
+		nl = p[off];
+		if (nl == strlen(name) && memcmp(p + off + 1, name, nl) == 0) {
+			*rtt_ms = be16_get(p + off + 1 + nl);
+			return 1;
+		}
+		off += 1 + nl + 2;
+		off += 1 + p[off];
+	}
+	return 0;
+}
+
+static int
+relay_bad(struct tunneld *t, const struct tun_peer *p, const char *relay)
+{
+	ev_tstamp now = ev_now(t->d->loop);
+	int i;
+
+	for (i = 0; i < TUN_RELAYS_KEEP_MAX; i++)
+		if (strcmp(p->relay_bad[i], relay) == 0 && now - p->relay_bad_at[i] < TUN_RELAY_BAD)
+			return 1;
+	return 0;
+}
+
+/* A circuit to p through relay failed: try the others first for a while. */
+void
+tun_relaysel_failed(struct tun_peer *p, const char *relay)
+{
+	int i, old = 0;
+
+	for (i = 0; i < TUN_RELAYS_KEEP_MAX; i++) {
+		if (strcmp(p->relay_bad[i], relay) == 0) {
+			old = i;
+			break;
+		}
+		if (p->relay_bad_at[i] < p->relay_bad_at[old])
+			old = i;
+	}
+	snprintf(p->relay_bad[old], sizeof(p->relay_bad[old]), "%s", relay);
+	p->relay_bad_at[old] = ev_now(p->t->d->loop);
+}
+
+/*
+ * The relay for a circuit to p: among relays we hold a direct session with,
+ * those that say they hold one with p, by RTT (ours to the relay plus the
+ * relay's to p); else any (an older relay sends no RELAYS frame).  Relays
+ * whose circuit to p just failed come last.
+ */
+struct tun_peer *
+tun_relaysel_pick(struct tunneld *t, struct tun_peer *p)
+{
+	struct tun_peer *r, *best = NULL;
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+	uint64_t cost, best_cost = UINT64_MAX;
+	unsigned rtt2;
+	int tier, best_tier = 3;
+
+	hmap_iter_init(&it);
+	while (hmap_next(t->peers, &it, &key, &v)) {
+		r = v;
+		if (r == p || strcmp(r->name, t->d->cfg.node_name) == 0 ||
+		    !sess_direct_up(r->sess) || !tun_relay_candidate(t, r->name))
+			continue;
+		rtt2 = 0;
+		tier = adv_lists(r, p->name, &rtt2) ? 0 : 1;
+		if (relay_bad(t, p, r->name))
+			tier = 2;
+		cost = sess_rtt(r->sess) + (uint64_t)rtt2 * 1000;
+		if (tier < best_tier || (tier == best_tier && cost < best_cost)) {
+			best = r;
+			best_tier = tier;
+			best_cost = cost;
+		}
+	}
+	return best_tier < 2 ? best : NULL;
+}
+
+struct cand {
+	struct tun_peer *p;
+	int onlink;
+	uint64_t rtt;
+};
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->onlink != y->onlink)
+		return x->onlink - y->onlink;
+	return x->rtt < y->rtt ? -1 : x->rtt > y->rtt;
+}
+
+/* Dial up to n peers off our subnets that might relay for us. */
+static void
+relays_discover(struct tunneld *t, int n)
+{
+	const struct em_object *o;
+	struct replica_iter it;
+	struct tun_peer *p;
+	ev_tstamp now = ev_now(t->d->loop);
+	size_t i;
+
+	replica_iter_init(&it);
+	while (n > 0 && replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o)) {
+		if (strcmp(o->u.peer->name, t->d->cfg.node_name) == 0 || o->u.peer->naddrs == 0)
+			continue;
+		p = tun_peer_get(t, o->u.peer->name, 0);
+		if (p != NULL && (p->sess != NULL || p->dialing != NULL || p->relaying != NULL ||
+				  now - p->disc_at < TUN_DISCOVER_RETRY))
+			continue;
+		for (i = 0; i < o->u.peer->naddrs; i++)
+			if (tun_ip_onlink(o->u.peer->addrs[i]))
+				break;
+		if (i < o->u.peer->naddrs)
+			continue; /* in our site: not a relay for us */
+		p = tun_peer_get(t, o->u.peer->name, 1);
+		p->disc_at = now;
+		log_debug("dialling %s: might relay for us", p->name);
+		tun_peer_dial(p);
+		n--;
+	}
+}
+
+/* Not reachable: keep sessions with the nearest relays, find more if short. */
+static void
+relays_keep(struct tunneld *t)
+{
+	static char last[512];
+	struct cand c[64];
+	struct hmap_iter it;
+	struct tun_peer *p;
+	const char *key;
+	void *v;
+	char now[512];
+	size_t n = 0, i, len = 0;
+	int off = 0;
+
+	hmap_iter_init(&it);
+	while (n < sizeof(c) / sizeof(c[0]) && hmap_next(t->peers, &it, &key, &v)) {
+		p = v;
+		if (!sess_direct_up(p->sess) || !tun_relay_candidate(t, p->name))
+			continue;
+		c[n].p = p;
+		c[n].onlink = sess_onlink(p->sess);
+		c[n].rtt = sess_rtt(p->sess);
+		n++;
+	}
+	qsort(c, n, sizeof(c[0]), cand_cmp);
+	now[0] = '\0';
+	for (i = 0; i < n && i < TUN_RELAYS_KEEP_MAX; i++) {
+		c[i].p->want = 1; /* tun_peer_lost redials it */
+		off += !c[i].onlink;
+		if (len < sizeof(now))
+			len += (size_t)snprintf(now + len, sizeof(now) - len, "%s%s (%.1fms)",
+						i > 0 ? ", " : "", c[i].p->name, c[i].rtt / 1000.0);
+	}
+	if (strcmp(now, last) != 0 && (now[0] != '\0' || last[0] != '\0')) {
+		log_info("not reachable from outside our subnets: relays %s",
+			 now[0] ? now : "none yet");
+		snprintf(last, sizeof(last), "%s", now);
+	}
+	if (off < TUN_RELAYS_KEEP)
+		relays_discover(t, TUN_RELAYS_KEEP - off);
+}
+
+/* Every TUN_RELAY_CHECK (tun_relays_check), and when a relay appears. */
+void
+tun_relaysel_check(struct tunneld *t)
+{
+	struct hmap_iter it;
+	struct tun_peer *p;
+	const char *key;
+	void *v;
+	int was = t->reachable;
+
+	reach_update(t);
+	adv_send_all(t, t->reachable != was);
+	if (!tun_relay_offered(t))
+		relays_keep(t);
+	/* streams waiting for a peer no direct dial reaches: a relay may now */
+	hmap_iter_init(&it);
+	while (hmap_next(t->peers, &it, &key, &v)) {
+		p = v;
+		if (p->npending > 0 && p->sess == NULL && p->relaying == NULL &&
+		    p->direct_fails > 0)
+			tun_relay_via(p);
+	}
+}
