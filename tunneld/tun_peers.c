@@ -15,6 +15,7 @@
 #include "tunneld.h"
 
 static void peer_retry_cb(struct ev_loop *, ev_timer *, int);
+static void peer_eyeball_cb(struct ev_loop *, ev_timer *, int);
 
 struct tun_peer *
 tun_peer_get(struct tunneld *t, const char *name, int create)
@@ -30,6 +31,8 @@ tun_peer_get(struct tunneld *t, const char *name, int create)
 	p->t = t;
 	ev_timer_init(&p->retry, peer_retry_cb, 0., 0.);
 	p->retry.data = p;
+	ev_timer_init(&p->eyeball, peer_eyeball_cb, TUN_EYEBALL, 0.);
+	p->eyeball.data = p;
 	hmap_put(t->peers, p->name, p);
 	return p;
 }
@@ -141,6 +144,11 @@ tun_peer_dial(struct tun_peer *p)
 	ip = addrs[p->addr_idx % n];
 	snprintf(p->addr, sizeof(p->addr), "%s", ip);
 	p->dialing = tun_session_dial(t, p, ip, t->d->cfg.tunnel.listen_port);
+	if (p->dialing != NULL && p->sess == NULL && !tun_ip_onlink(ip)) {
+		ev_timer_stop(t->d->loop, &p->eyeball); /* happy eyeballs */
+		ev_timer_set(&p->eyeball, TUN_EYEBALL, 0.);
+		ev_timer_start(t->d->loop, &p->eyeball);
+	}
 	if (p->dialing == NULL) {
 		p->addr_idx++;
 		p->direct_fails++;
@@ -155,6 +163,16 @@ static void
 peer_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	tun_peer_dial(w->data);
+}
+
+/* The direct dial (off our subnets) is slow: try a relay alongside it. */
+static void
+peer_eyeball_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun_peer *p = w->data;
+
+	if (p->sess == NULL && p->dialing != NULL)
+		tun_relay_via(p);
 }
 
 void

@@ -51,6 +51,7 @@
 #define TUN_RELAYS_KEEP_MAX 3	 /* ... and with at most this many */
 #define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
 #define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
+#define TUN_EYEBALL	    0.5	 /* a direct dial this slow: the relayed path alongside */
 #define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
 
 /* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
@@ -235,6 +236,7 @@ struct tun_peer {
 	char relay_bad[TUN_RELAYS_KEEP_MAX][254]; /* relays whose circuit to it failed */
 	ev_tstamp relay_bad_at[TUN_RELAYS_KEEP_MAX];
 	char relay_err[160]; /* why the last relayed attempt failed */
+	ev_timer eyeball;    /* a direct dial off our subnets unanswered: relay too */
 };
 
 /* Why a session died before it was up (metrics). */

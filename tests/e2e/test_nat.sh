@@ -62,6 +62,12 @@ for i in 1 2; do
 	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
 	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
 done
+# the other site's LAN is lost somewhere on the way, silently (no ICMP), and
+# the routers drop what the wan sends them: a direct dial hangs until its
+# timeout, as through most NATs
+in_ns r1 ip route add blackhole 192.168.2.0/24
+in_ns r2 ip route add blackhole 192.168.1.0/24
+for i in 1 2; do in_ns r$i iptables -A INPUT -i wan0 -p tcp --syn -j DROP; done
 in_ns n1 ip route add default via 192.168.1.1
 in_ns n5 ip route add default via 192.168.1.1
 in_ns n2 ip route add default via 192.168.2.1
