@@ -120,6 +120,8 @@ ok "the edges never offer relaying (nobody outside their site dialled them)" \
 	bash -c "! grep -q 'offering relaying' $E2E_DIR/n1/tunneld.log $E2E_DIR/n2/tunneld.log $E2E_DIR/n5/tunneld.log"
 ok "a relay tells edge-2 the address it sees it at (its NAT's)" \
 	wait_for 10 log_has 2 "cloud-[12] sees us at 100.64.0.2:"
+ok "edge-1 learns edge-2's address as the relays see it (a dial candidate)" \
+	wait_for 10 log_has 1 "learned address 100.64.0.2 of edge-2"
 
 # --- Service traffic between the sites: relayed
 T0=$(date +%s.%N)
@@ -173,6 +175,8 @@ cat >>"$E2E_DIR/n1/edgemesh.yaml" <<'CFG'
 CFG
 ok "relayNodes edited: tunneld reloads it without a restart" \
 	wait_for 10 log_has 1 "relayNodes now: cloud-2"
+ok "... and so does the controller (the peers' relay flags)" \
+	wait_for 10 grep -q "relayNodes: 1 node(s)" "$E2E_DIR/n1/controller.log"
 echo "  relayNodes: [" >>"$E2E_DIR/n1/edgemesh.yaml"
 ok "a broken edit is reported with its place and the running config stays" \
 	wait_for 10 log_has 1 "does not load, keeping the running one: $E2E_DIR/n1/edgemesh.yaml:[0-9]*:[0-9]*"
