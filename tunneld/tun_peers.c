@@ -33,6 +33,7 @@ tun_peer_get(struct tunneld *t, const char *name, int create)
 	p->retry.data = p;
 	ev_timer_init(&p->eyeball, peer_eyeball_cb, TUN_EYEBALL, 0.);
 	p->eyeball.data = p;
+	tun_relaysel_peer_init(p);
 	hmap_put(t->peers, p->name, p);
 	return p;
 }
@@ -186,6 +187,8 @@ tun_peer_open(struct tun_peer *p, struct tun_stream *st)
 		tun_stream_attach(st, s, 0);
 		tun_stream_send_open(st);
 		ev_timer_start(p->t->d->loop, &st->tmo);
+		if (s->relayed) /* is the relay still there? */
+			tun_relaysel_probe(p);
 		return;
 	}
 	st->state = ST_PENDING;

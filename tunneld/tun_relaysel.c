@@ -520,6 +520,60 @@ tun_relaysel_pick(struct tunneld *t, struct tun_peer *p)
 	return best_tier < 2 ? best : NULL;
 }
 
+/*
+ * A relay that dies without closing its sockets (its host gone, the path to
+ * it cut) leaves the relayed session silent until the keepalive gives up
+ * (15 s).  So a relayed session that gets a new stream is probed (a PING,
+ * unless one is out already); its PONG ends the probe; none within
+ * TUN_PROBE_WAIT: the session is closed, the relay skipped for that peer,
+ * and the next stream goes another way.
+ */
+static void
+probe_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun_peer *p = w->data;
+	struct tun_session *s = p->sess;
+	char why[200];
+
+	if (s == NULL || s != p->probed || s->state != SS_UP)
+		return; /* gone already */
+	snprintf(why, sizeof(why), "no answer through relay %s within %.0fs", s->addr,
+		 TUN_PROBE_WAIT);
+	log_warnx("session with %s: %s: closing it (the relay is gone?)", p->name, why);
+	tun_relaysel_failed(p, s->addr);
+	tun_session_close(s, why);
+}
+
+void
+tun_relaysel_peer_init(struct tun_peer *p)
+{
+	ev_timer_init(&p->probe, probe_cb, TUN_PROBE_WAIT, 0.);
+	p->probe.data = p;
+}
+
+void
+tun_relaysel_probe(struct tun_peer *p)
+{
+	struct tun_session *s = p->sess;
+
+	if (s == NULL || !s->relayed || s->state != SS_UP || ev_is_active(&p->probe))
+		return;
+	p->probed = s;
+	tun_session_ping(s);
+	ev_timer_set(&p->probe, TUN_PROBE_WAIT, 0.); /* a fired timer keeps no delay */
+	ev_timer_start(p->t->d->loop, &p->probe);
+}
+
+/* A PONG on s (any: it answers, so whatever carries it is alive). */
+void
+tun_relaysel_pong(struct tun_session *s)
+{
+	struct tun_peer *p = s->peer;
+
+	if (p != NULL && p->probed == s && ev_is_active(&p->probe))
+		ev_timer_stop(s->t->d->loop, &p->probe);
+}
+
 struct cand {
 	struct tun_peer *p;
 	int onlink;

@@ -52,6 +52,7 @@
 #define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
 #define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
 #define TUN_EYEBALL	    0.5	 /* a direct dial this slow: the relayed path alongside */
+#define TUN_PROBE_WAIT	    1.0	 /* ... and closed when its PONG is not back by then */
 #define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
 
 /* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
@@ -237,6 +238,9 @@ struct tun_peer {
 	ev_tstamp relay_bad_at[TUN_RELAYS_KEEP_MAX];
 	char relay_err[160]; /* why the last relayed attempt failed */
 	ev_timer eyeball;    /* a direct dial off our subnets unanswered: relay too */
+	ev_timer probe;	     /* tun_relaysel.c: a quiet relayed session probed before use */
+	struct tun_session *probed;
+	unsigned probe_pings;
 };
 
 /* Why a session died before it was up (metrics). */
@@ -374,6 +378,9 @@ void tun_relaysel_session_up(struct tun_session *);
 void tun_relaysel_input(struct tun_session *, const uint8_t *payload, size_t len);
 struct tun_peer *tun_relaysel_pick(struct tunneld *, struct tun_peer *p);
 void tun_relaysel_failed(struct tun_peer *p, const char *relay);
+void tun_relaysel_peer_init(struct tun_peer *);
+void tun_relaysel_probe(struct tun_peer *);
+void tun_relaysel_pong(struct tun_session *);
 int tun_ip_onlink(const char *ip);
 size_t tun_peer_addrs(struct tunneld *, struct tun_peer *, const char **out, size_t max);
 
