@@ -43,14 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "byteorder.h"
 #include "hmap.h"
 #include "log.h"
 #include "tunneld.h"
 
-#define ADV_VERSION 1
-#define ADV_F_RELAY 0x01
-#define ADV_MAX	    4096 /* bytes of a RELAYS frame: entries beyond are left out */
 #define ADV_REFRESH 30.0 /* resend the same content (fresh RTTs) this often */
 
 /* "1.2.3.4:5" or "[fd00::1]:5" -> the address alone */
@@ -228,42 +224,24 @@ adv_build(struct tunneld *t, const struct tun_session *to, uint8_t *buf, size_t 
 {
 	struct tun_session *s;
 	char ip[64];
-	size_t off, nl, il, nat;
-	uint64_t ms;
-	unsigned n = 0;
+	size_t off, next, count;
 
-	buf[0] = ADV_VERSION;
-	buf[1] = tun_relay_offered(t) ? ADV_F_RELAY : 0;
-	il = strnlen(to->addr, 63);
-	buf[2] = (uint8_t)il;
-	memcpy(buf + 3, to->addr, il);
-	off = 3 + il;
-	nat = off++;
+	off = tun_adv_put_head(buf, cap, tun_relay_offered(t), to->addr, &count);
 	*sum = fnv(2166136261u, buf, off);
 	LIST_FOREACH(s, &t->sessions, link)
 	{
-		if (s == to || !sess_direct_up(s) || s->name[0] == '\0' || n == 255)
+		if (s == to || !sess_direct_up(s) || s->name[0] == '\0')
 			continue;
-		nl = strnlen(s->name, 253);
 		addr_ip(s->addr, ip, sizeof(ip));
-		il = strnlen(ip, 45);
-		if (off + 1 + nl + 2 + 1 + il > cap)
+		next = tun_adv_put_entry(buf, cap, off, count, s->name,
+					 (unsigned)((sess_rtt(s) + 999) / 1000), ip);
+		if (next == 0)
 			break;
-		buf[off++] = (uint8_t)nl;
-		memcpy(buf + off, s->name, nl);
-		*sum = fnv(*sum, buf + off, nl);
-		off += nl;
-		ms = (sess_rtt(s) + 999) / 1000;
-		be16_put(buf + off, (uint16_t)(ms > 0xffff ? 0xffff : ms));
-		off += 2;
-		buf[off++] = (uint8_t)il;
-		memcpy(buf + off, ip, il);
-		*sum = fnv(*sum, buf + off, il);
-		off += il;
-		n++;
+		*sum = fnv(*sum, s->name, strlen(s->name));
+		*sum = fnv(*sum, ip, strlen(ip));
+		off = next;
 	}
-	buf[nat] = (uint8_t)n;
-	*sum = fnv(*sum, &n, sizeof(n));
+	*sum = fnv(*sum, buf + count, 1);
 	return off;
 }
 
@@ -271,7 +249,7 @@ static void
 adv_send(struct tun_session *s, int force)
 {
 	struct tunneld *t = s->t;
-	uint8_t buf[ADV_MAX];
+	uint8_t buf[TUN_ADV_MAX];
 	uint32_t sum;
 	size_t n;
 	ev_tstamp now = ev_now(t->d->loop);
@@ -341,115 +319,64 @@ learn(struct tunneld *t, const char *name, const char *ip)
 	log_debug("learned address %s of %s (as a peer sees it)", ip, name);
 }
 
-static int
-adv_text(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] < 0x21 || p[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
-/* Walk the entries; -1 if malformed.  cb may be NULL (validation). */
-static int
-adv_walk(const uint8_t *p, size_t len, unsigned n, struct tunneld *t,
-	 void (*cb)(struct tunneld *, const char *name, unsigned rtt_ms, const char *ip))
-{
-	char name[254], ip[46];
-	size_t off = 0, nl, il;
-	unsigned i, rtt;
-
-	for (i = 0; i < n; i++) {
-		if (off + 1 > len || (nl = p[off]) == 0 || off + 1 + nl + 3 > len)
-			return -1;
-		if (!adv_text(p + off + 1, nl))
-			return -1;
-		memcpy(name, p + off + 1, nl);
-		name[nl] = '\0';
-		off += 1 + nl;
-		rtt = be16_get(p + off);
-		off += 2;
-		il = p[off++];
-		if (il > 45 || off + il > len || !adv_text(p + off, il))
-			return -1;
-		memcpy(ip, p + off, il);
-		ip[il] = '\0';
-		off += il;
-		if (cb != NULL)
-			cb(t, name, rtt, ip);
-	}
-	return off == len ? 0 : -1;
-}
-
-static void
-adv_learn(struct tunneld *t, const char *name, unsigned rtt_ms, const char *ip)
-{
-	learn(t, name, ip);
-}
-
 void
 tun_relaysel_input(struct tun_session *s, const uint8_t *p, size_t len)
 {
 	struct tunneld *t = s->t;
 	struct tun_peer *peer = s->peer;
-	size_t sl, off;
-	unsigned n;
-	int offer;
+	struct tun_adv a;
+	struct tun_adv_entry e;
+	size_t off = 0;
 	char key[300];
+	int r;
 
-	if (peer == NULL || s->relayed || len < 2)
+	if (peer == NULL || s->relayed)
 		return;
-	if (p[0] != ADV_VERSION) { /* a newer peer: what we understand is in the next version */
+	if ((r = tun_adv_decode(p, len, &a)) == 1) {
 		log_debug("RELAYS frame version %u from %s: ignored", p[0], s->name);
+		return; /* a newer peer: what we understand is in the next version */
+	}
+	if (r == -1) {
+		snprintf(key, sizeof(key), "relays-bad:%s", s->name);
+		log_warnx_once(key, "malformed RELAYS frame from %s at %s: ignored", s->name,
+			       s->addr);
 		return;
 	}
-	if (len < 4 || (sl = p[2]) > 63 || 3 + sl + 1 > len || !adv_text(p + 3, sl))
-		goto bad;
-	off = 3 + sl;
-	n = p[off++];
-	if (adv_walk(p + off, len - off, n, t, NULL) == -1)
-		goto bad;
-	offer = (p[1] & ADV_F_RELAY) != 0;
-	if (offer != peer->relay_offer)
-		log_info("%s %s relaying", s->name, offer ? "offers" : "no longer offers");
-	peer->relay_offer = offer;
-	if (sl > 0 && (strlen(peer->seen_me) != sl || memcmp(peer->seen_me, p + 3, sl) != 0)) {
-		snprintf(peer->seen_me, sizeof(peer->seen_me), "%.*s", (int)sl, p + 3);
+	if (a.relay != peer->relay_offer)
+		log_info("%s %s relaying", s->name, a.relay ? "offers" : "no longer offers");
+	peer->relay_offer = a.relay;
+	if (a.seen[0] != '\0' && strcmp(peer->seen_me, a.seen) != 0) {
+		snprintf(peer->seen_me, sizeof(peer->seen_me), "%s", a.seen);
 		log_info("%s sees us at %s", s->name, peer->seen_me);
 	}
 	free(peer->adv);
-	peer->adv = xcalloc(1, len - off + 1);
-	memcpy(peer->adv, p + off, len - off);
-	peer->advlen = len - off;
-	peer->adv_n = n;
-	adv_walk(peer->adv, peer->advlen, n, t, adv_learn);
-	if (offer && !tun_relay_offered(t))
+	peer->adv = xcalloc(1, a.elen + 1);
+	memcpy(peer->adv, a.entries, a.elen);
+	peer->advlen = a.elen;
+	peer->adv_n = a.n;
+	while (tun_adv_next(&a, &off, &e))
+		learn(t, e.name, e.ip);
+	if (a.relay && !tun_relay_offered(t))
 		tun_relaysel_check(t); /* a relay: keep it, and it may serve pending streams */
-	return;
-bad:
-	snprintf(key, sizeof(key), "relays-bad:%s", s->name);
-	log_warnx_once(key, "malformed RELAYS frame from %s at %s: ignored", s->name, s->addr);
 }
 
 /* Does relay r hold a direct session with name?  Its RTT to it in *rtt_ms. */
 static int
 adv_lists(const struct tun_peer *r, const char *name, unsigned *rtt_ms)
 {
-	const uint8_t *p = r->adv;
-	size_t off = 0, nl;
-	unsigned i;
+	struct tun_adv a;
+	struct tun_adv_entry e;
+	size_t off = 0;
 
-	for (i = 0; i < r->adv_n && off < r->advlen; i++) {
-		nl = p[off];
-		if (nl == strlen(name) && memcmp(p + off + 1, name, nl) == 0) {
-			*rtt_ms = be16_get(p + off + 1 + nl);
+	memset(&a, 0, sizeof(a));
+	a.entries = r->adv;
+	a.elen = r->advlen;
+	a.n = r->adv_n;
+	while (tun_adv_next(&a, &off, &e))
+		if (strcmp(e.name, name) == 0) {
+			*rtt_ms = e.rtt_ms;
 			return 1;
 		}
-		off += 1 + nl + 2;
-		off += 1 + p[off];
-	}
 	return 0;
 }
 

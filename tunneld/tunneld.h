@@ -370,6 +370,28 @@ void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
+/* tun_advert.c: the RELAYS frame payload, pure */
+#define TUN_ADV_V1	1
+#define TUN_ADV_F_RELAY 0x01
+#define TUN_ADV_MAX	4096 /* bytes of a RELAYS frame we send: entries beyond are left out */
+struct tun_adv {
+	int relay;		/* the sender relays */
+	char seen[64];		/* the receiver's address as the sender sees it */
+	unsigned n;		/* entries */
+	const uint8_t *entries; /* into the payload */
+	size_t elen;
+};
+struct tun_adv_entry {
+	char name[254];
+	unsigned rtt_ms;
+	char ip[46];
+};
+size_t tun_adv_put_head(uint8_t *buf, size_t cap, int relay, const char *seen, size_t *count);
+size_t tun_adv_put_entry(uint8_t *buf, size_t cap, size_t off, size_t count, const char *name,
+			 unsigned rtt_ms, const char *ip);
+int tun_adv_decode(const uint8_t *p, size_t len, struct tun_adv *);
+int tun_adv_next(const struct tun_adv *, size_t *off, struct tun_adv_entry *);
+
 /* tun_relaysel.c: who relays, who needs relays, which relay for a peer */
 int tun_relay_offered(struct tunneld *);
 int tun_relay_candidate(struct tunneld *, const char *name);
