@@ -203,7 +203,10 @@ tun_relay_via(struct tun_peer *p)
 	p->relaying->peer = p;
 	p->relay_err[0] = '\0';
 	log_info("no direct path to %s (%s): trying through relay %s", p->name,
-		 p->last_err[0] ? p->last_err : "no address", r->name);
+		 p->last_err[0]	      ? p->last_err
+		 : p->dialing != NULL ? "the direct dial is slow"
+				      : "no address",
+		 r->name);
 	return 1;
 }
 

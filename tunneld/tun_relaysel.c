@@ -491,14 +491,29 @@ tun_relaysel_probe(struct tun_peer *p)
 	ev_timer_start(p->t->d->loop, &p->probe);
 }
 
-/* A PONG on s (any: it answers, so whatever carries it is alive). */
+/* A PONG on s (any: it answers, so whatever carries it is alive).  On a
+ * direct session with a relay: the relay is back, whoever skipped it may
+ * try it again (at most once a keepalive period). */
 void
 tun_relaysel_pong(struct tun_session *s)
 {
-	struct tun_peer *p = s->peer;
+	struct tun_peer *p = s->peer, *q;
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+	int i;
 
 	if (p != NULL && p->probed == s && ev_is_active(&p->probe))
 		ev_timer_stop(s->t->d->loop, &p->probe);
+	if (s->relayed || p == NULL || !tun_relay_candidate(s->t, p->name))
+		return;
+	hmap_iter_init(&it);
+	while (hmap_next(s->t->peers, &it, &key, &v)) {
+		q = v;
+		for (i = 0; i < TUN_RELAYS_KEEP_MAX; i++)
+			if (strcmp(q->relay_bad[i], p->name) == 0)
+				q->relay_bad[i][0] = '\0';
+	}
 }
 
 struct cand {

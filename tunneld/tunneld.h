@@ -51,7 +51,7 @@
 #define TUN_RELAYS_KEEP_MAX 3	 /* ... and with at most this many */
 #define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
 #define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
-#define TUN_EYEBALL	    0.5	 /* a direct dial this slow: the relayed path alongside */
+#define TUN_EYEBALL	    0.25	 /* a direct dial this slow: the relayed path alongside */
 #define TUN_PROBE_WAIT	    1.0	 /* ... and closed when its PONG is not back by then */
 #define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
 
