@@ -618,12 +618,17 @@ sess_established(struct tun_session *s)
 {
 	struct tunneld *t = s->t;
 	struct tun_peer *p;
+	char why[400];
 
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */
 	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
+		return;
+	}
+	if (tun_pin_check(s, noise_hs_remote_static(s->hs), why, sizeof(why)) == -1) {
+		tun_session_close(s, why);
 		return;
 	}
 	noise_hs_free(s->hs);

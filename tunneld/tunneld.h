@@ -51,7 +51,7 @@
 #define TUN_RELAYS_KEEP_MAX 3	 /* ... and with at most this many */
 #define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
 #define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
-#define TUN_EYEBALL	    0.25	 /* a direct dial this slow: the relayed path alongside */
+#define TUN_EYEBALL	    0.25 /* a direct dial this slow: the relayed path alongside */
 #define TUN_PROBE_WAIT	    1.0	 /* ... and closed when its PONG is not back by then */
 #define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
 
@@ -405,5 +405,17 @@ void tun_relaysel_probe(struct tun_peer *);
 void tun_relaysel_pong(struct tun_session *);
 int tun_ip_onlink(const char *ip);
 size_t tun_peer_addrs(struct tunneld *, struct tun_peer *, const char **out, size_t max);
+
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
 
 #endif
