@@ -54,6 +54,13 @@ T1=$(date +%s.%N)
 ok "curl from edge-1's pod to a ClusterIP served on edge-2 (other site)" answers p1 http://10.96.12.2/ pod-edge-2
 awk -v a="$T0" -v b="$T1" 'BEGIN { printf "time to the first answer through a relay (cold, from edge-1'\''s pod): %.3f s\n", b - a }'
 ok "edgemeshctl peers on edge-1: edge-2 relayed via a cloud" peer_is 1 edge-2 ' up .*relayed via cloud-[12]'
+json_path() {	# i node -> "path via"
+	e2e_ctl "$1" peers -o json | python3 -c 'import json, sys
+for r in json.load(sys.stdin)["peers"]:
+    if r["name"] == sys.argv[1]: print(r["path"], r["via"] or "-")' "$2"
+}
+ok "peers -o json: edge-2 path relayed, via the relay node" \
+	bash -c "[[ '$(json_path 1 edge-2)' =~ ^relayed\ cloud-[12]$ ]]"
 ok "curl from edge-2's pod to a ClusterIP served on edge-1 (the other way)" \
 	wait_for 20 answers p2 http://10.96.12.1/ pod-edge-1
 ok "edgemeshctl peers on edge-2: edge-1 relayed via a cloud" peer_is 2 edge-1 ' up .*relayed via cloud-[12]'
@@ -64,6 +71,7 @@ ok "curl from edge-1's pod to a ClusterIP served on edge-3 (same site)" \
 	wait_for 20 answers p1 http://10.96.12.5/ pod-edge-3
 ok "edgemeshctl peers on edge-1: edge-3 direct at its LAN address" \
 	peer_is 1 edge-3 '192.168.1.3:20006 .* up .*direct'
+ok "peers -o json: edge-3 path direct, via none" test "$(json_path 1 edge-3)" = "direct -"
 ok "edge-1 never went through a relay to edge-3" \
 	bash -c "! grep -q 'session up with edge-3 at cloud\|no direct path to edge-3\|dialing edge-3 at 10.99' $E2E_DIR/n1/tunneld.log"
 
