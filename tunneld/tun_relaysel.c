@@ -174,7 +174,7 @@ reach_proven(struct tunneld *t, const char *proof)
 	log_info("reachable: %s: offering relaying", proof);
 }
 
-/* Has a peer off our subnets proven we are reachable? */
+/* Has a peer from outside our site proven we are reachable? */
 static void
 reach_update(struct tunneld *t)
 {
