@@ -206,7 +206,7 @@ struct ipc_peer_row {
 	uint64_t rtt_us;
 	uint64_t tx_bytes, rx_bytes;
 	uint32_t streams;
-	char path[16]; /* direct, relay */
+	char path[272]; /* direct, relayed via NODE (punched, ws: other paths) */
 };
 #define IPC_PEERS_MAX 256
 struct ipc_peers {

@@ -19,6 +19,7 @@ static const char *ftype_names[TUN_F_MAX] = {
     [TUN_F_RST] = "RST",	 [TUN_F_PING] = "PING",		[TUN_F_PONG] = "PONG",
     [TUN_F_REKEY] = "REKEY",	 [TUN_F_GOAWAY] = "GOAWAY",	[TUN_F_REACH] = "REACH",
     [TUN_F_MIGRATE] = "MIGRATE", [TUN_F_OBSERVED] = "OBSERVED", [TUN_F_PUNCH] = "PUNCH",
+    [TUN_F_RELAYS] = "RELAYS",
 };
 
 const char *
@@ -80,6 +81,8 @@ tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
 		return f->sid == 0 && f->len >= 1 && f->len < 64 ? 1 : -1;
 	case TUN_F_PUNCH:
 		return f->sid == 0 && f->len >= 2 && f->len < 2 + 64 ? 1 : -1;
+	case TUN_F_RELAYS: /* the payload is checked by tun_relaysel_input() */
+		return f->sid == 0 && f->len >= 1 ? 1 : -1;
 	}
 	return 1;
 }

@@ -681,6 +681,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 	case TUN_F_PUNCH:
 		tun_punch_input(s, f->payload, f->len);
 		return;
+	case TUN_F_RELAYS:
+		tun_relaysel_input(s, f->payload, f->len);
+		return;
 	case TUN_F_OPEN:
 		mux_remote_open(s, f);
 		return;

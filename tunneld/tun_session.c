@@ -1088,6 +1088,7 @@ tun_session_pong(struct tun_session *s, const uint8_t *p)
 	uint64_t then = be64_get(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
+	tun_relaysel_pong(s);
 	if (now >= then) {
 		s->rtt_us = now - then;
 		tun_ping_pong(s, s->rtt_us);

@@ -106,6 +106,7 @@ main(int argc, char **argv)
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
+	d.on_config = tun_relays_reload;
 	d.arg = t;
 	tunneld_sandbox(&d);
 	daemon_start(&d);

@@ -217,7 +217,7 @@ fx_status(struct ipc_status *s)
 
 static struct ipc_peer_row fx_peer_rows[3] = {
     {"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct"},
-    {"edge-2", "203.0.113.7:20006", "connecting", 0, 0, 0, 0, "relay"},
+    {"edge-2", "cloud-1", "up", 900, 0, 0, 0, "relayed via cloud-1"},
     {"cloud-1", "", "refused", 0, 1, 2, 0, ""},
 };
 
