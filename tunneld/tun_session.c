@@ -622,7 +622,8 @@ sess_established(struct tun_session *s)
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */
-	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
+	if (noise_hs_split_cipher(s->hs, tun_cipher_pick(tun_caps_ours(), s->peer_caps), &s->cs[0],
+				  &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
 		return;
 	}
@@ -643,9 +644,9 @@ sess_established(struct tun_session *s)
 	ev_timer_start(t->d->loop, &s->tick);
 	p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 1);
 	s->peer = p;
-	log_info("session up with %s at %s (%s%s)", s->name, s->addr,
+	log_info("session up with %s at %s (%s%s), transport %s", s->name, s->addr,
 		 s->initiator ? "we dialed" : "they dialed",
-		 s->relayed ? ", through the relay" : "");
+		 s->relayed ? ", through the relay" : "", noise_cipher_name(s->cs[0].cipher));
 	tun_peer_up(p, s);
 	if (s->state == SS_UP)
 		tun_reach_tick(s, ev_now(t->d->loop));
@@ -666,7 +667,9 @@ sess_established(struct tun_session *s)
  * caller flushes it.  Each returns 0, or -1 once the session is closed.
  */
 
-/* Our hello: version, PSK fingerprint, node name; returns its length. */
+/* Our hello: version, PSK fingerprint, node name, the AEADs we take (the
+ * responder only when the initiator listed its own: an older initiator
+ * wants the short hello); returns its length. */
 static size_t
 hs_hello(const struct tun_session *s, uint8_t *pay, size_t cap)
 {
@@ -674,6 +677,8 @@ hs_hello(const struct tun_session *s, uint8_t *pay, size_t cap)
 
 	memset(&h, 0, sizeof(h));
 	h.version = 1;
+	if (s->initiator || s->peer_caps != 0)
+		h.caps = tun_caps_ours();
 	memcpy(h.fp, s->t->fp, 9);
 	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
 	return tun_hello_encode(&h, pay, cap);
@@ -745,6 +750,7 @@ hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 		return -1;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", h.name);
+	s->peer_caps = h.caps;
 	if (s->expect[0] != '\0' && strcmp(h.name, s->expect) != 0) {
 		snprintf(why, sizeof(why), "relay %s announced %s but the caller says it is %s",
 			 s->addr, s->expect, h.name);
@@ -787,6 +793,7 @@ hs_consume_msg2(struct tun_session *s, const uint8_t *m, size_t mlen)
 		tun_session_close(s, "handshake: bad msg2 payload");
 		return -1;
 	}
+	s->peer_caps = h.caps;
 	if (strcmp(h.fp, s->t->fp) != 0) {
 		psk_mismatch_log(s, h.fp);
 		s->fp_mismatch = 1;
