@@ -808,6 +808,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 			 (const char *)f->payload);
 		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),
 			  st->req.ip, st->req.port, s->name, why);
+		if (st->early > 0)
+			log_debug("stream %u: its %u early bytes stay in the client socket", st->id,
+				  st->early);
 		if (st->local && st->state == ST_OPENING)
 			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 		tun_stream_free(st);

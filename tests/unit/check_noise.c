@@ -873,6 +873,43 @@ START_TEST(test_split_cipher)
 }
 END_TEST
 
+/* tunneld's cipher offer rides in msg1's plaintext payload: someone on the
+ * path who strips or changes it (a downgrade to ChaChaPoly) is not noticed
+ * by the responder, but msg2, sealed under a transcript hash that holds the
+ * genuine msg1, then fails at the initiator; the session never comes up. */
+START_TEST(test_downgrade_detected)
+{
+	struct pair pr;
+	struct noise_hs *mitm;
+	uint8_t e[32], m1[BUFLEN], m2[BUFLEN], dec[BUFLEN];
+	size_t l1, l2, declen;
+
+	/* msg1's payload key comes from public values only (psk3: MixKey(e.pub)),
+	 * so the path can rewrite it: a second initiator with the same e stands
+	 * in for that, its msg1 the genuine one with another offer */
+	pair_new(&pr, NOISE_XXPSK3, NULL, NULL);
+	randombytes_buf(e, sizeof(e));
+	mitm = noise_hs_new(NOISE_XXPSK3, 1, (const uint8_t *)"em", 2, pr.is, NULL, pr.psk);
+	ck_assert_ptr_nonnull(mitm);
+	ck_assert_int_eq(noise_hs_set_ephemeral(pr.init, e), 0);
+	ck_assert_int_eq(noise_hs_set_ephemeral(mitm, e), 0);
+	ck_assert_int_eq(noise_hs_write(pr.init, (const uint8_t *)"hello\x07", 6, m1, BUFLEN, &l1),
+			 0);
+	ck_assert_int_eq(noise_hs_write(mitm, (const uint8_t *)"hello\x01", 6, m1, BUFLEN, &l1), 0);
+	ck_assert_int_eq(noise_hs_read(pr.resp, m1, l1, dec, BUFLEN, &declen), 0);
+	ck_assert_uint_eq(dec[5], 0x01); /* the responder saw "ChaChaPoly only" */
+	ck_assert_int_eq(noise_hs_write(pr.resp, (const uint8_t *)"hi\x01", 3, m2, BUFLEN, &l2), 0);
+	ck_assert_int_eq(noise_hs_read(pr.init, m2, l2, dec, BUFLEN, &declen), -1);
+	noise_hs_free(mitm);
+	pair_free(&pr);
+	/* and with msg1 as sent, the same exchange succeeds */
+	pair_new(&pr, NOISE_XXPSK3, NULL, NULL);
+	ck_assert_int_eq(pair_step(&pr, 0, "hello\x07"), 0);
+	ck_assert_int_eq(pair_step(&pr, 1, "hi\x03"), 0);
+	pair_free(&pr);
+}
+END_TEST
+
 /* ---- keys and PSK ---- */
 
 START_TEST(test_psk)
@@ -959,6 +996,7 @@ noise_suite(void)
 	tcase_add_test(tc, test_evp_rekey_matches_sodium);
 	tcase_add_test(tc, test_aesgcm_transport);
 	tcase_add_test(tc, test_split_cipher);
+	tcase_add_test(tc, test_downgrade_detected);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");
