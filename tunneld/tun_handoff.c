@@ -311,7 +311,8 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	h->serial = next_serial++;
 	snprintf(h->name, sizeof(h->name), "?");
 	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, tunneld_dispatch_handoff, handoff_close, h);
-	handoff_rights(h); /* by uid now; a HELLO may narrow an unnamed uid's */
+	ipc_conn_set_eager(h->c, 1); /* a TUN_RESULT goes at once */
+	handoff_rights(h);	     /* by uid now; a HELLO may narrow an unnamed uid's */
 	LIST_INSERT_HEAD(&clients, h, link);
 	nclients++;
 }

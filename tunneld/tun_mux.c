@@ -515,37 +515,53 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 	st_data(st, run->iov, n, len);
 }
 
+static void st_flush(struct tun_stream *);
+
+void
+tun_stream_connected(struct tun_stream *st)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+	char why[128];
+
+	ev_io_stop(st_loop(), &st->ww);
+	if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+		err = errno;
+	if (err != 0) {
+		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
+			 strerror(err));
+		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
+			  st->req.port, why);
+		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+		tun_stream_free(st);
+		return;
+	}
+	tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
+	log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
+		  st->req.port);
+	tun_stream_start(st);
+	if (st->olen > 0 || st->remote_fin)
+		st_flush(st); /* early data (or FIN) came with the OPEN: write it now */
+}
+
 static void
 st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_stream *st = w->data;
+
+	if (st->state == ST_CONNECTING)
+		tun_stream_connected(st);
+	else
+		st_flush(st);
+}
+
+/* Write obuf out; grant what the fd took. */
+static void
+st_flush(struct tun_stream *st)
+{
 	ssize_t n;
 	char why[128];
 
-	if (st->state == ST_CONNECTING) {
-		int err = 0;
-		socklen_t el = sizeof(err);
-
-		ev_io_stop(loop, &st->ww);
-		if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
-			err = errno;
-		if (err != 0) {
-			snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-				 strerror(err));
-			log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st),
-				  st->req.ip, st->req.port, why);
-			tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
-			tun_stream_free(st);
-			return;
-		}
-		tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
-		log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
-			  st->req.port);
-		tun_stream_start(st);
-		if (st->olen == 0 && !st->remote_fin)
-			return;
-		/* early data (or FIN) came with the OPEN: write it now */
-	}
 	while (st->olen > 0) {
 		n = write(st->fd, st->obuf + st->ooff, st->olen);
 		if (n == -1 && errno == EINTR)
@@ -564,6 +580,8 @@ st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	st_window_update(st);
 	if (st->olen == 0)
 		st_drained(st);
+	else if (!ev_is_active(&st->ww))
+		ev_io_start(st_loop(), &st->ww); /* right after the connect */
 }
 
 static void

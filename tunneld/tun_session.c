@@ -3,8 +3,8 @@
  * over it, then records (u16 length || ChaChaPoly ciphertext) that carry
  * mux frames.
  *
- *   -> e                      payload: hello {fp, name}   (plaintext)
- *   <- e, ee, s, es           payload: hello {fp, name}   (encrypted)
+ *   -> e                      payload: hello {fp, name, caps} (plaintext)
+ *   <- e, ee, s, es           payload: hello {fp, name, caps} (encrypted)
  *   -> s, se, psk             payload: empty
  *
  * The fingerprints let both ends name a PSK mismatch at once; the PSK is

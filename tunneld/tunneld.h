@@ -329,6 +329,9 @@ enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };
 enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct tun_open_req *,
 				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
+/* Far end: the stream's connect finished (or failed): OPEN_OK and start, or
+ * OPEN_FAIL and free. */
+void tun_stream_connected(struct tun_stream *);
 
 /* tun_handoff.c: tunnel.sock */
 int tun_handoff_listen(struct tunneld *, char *err, size_t errlen);
