@@ -142,8 +142,10 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		ipc_conn_drop(h->c, "TUN_OPEN without its fd");
 		return;
 	}
-	/* the opener's file description may be blocking: ours never is */
-	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+	/* the opener's file description may be blocking: ours never is (proxyd's
+	 * accept4 made it non-blocking already: no second fcntl then) */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)) {
 		close(fd);
 		tun_handoff_result(t, h->serial, o.id, 0, "cannot make the fd non-blocking");
 		return;

@@ -324,7 +324,8 @@ tun_stream_send_open(struct tun_stream *st)
 }
 
 /* Opener, at OPEN_OK: drop the early bytes from the client's socket (they
- * went with the OPEN).  -1 (stream reset) if they are not all there. */
+ * went with the OPEN; the fd is a TCP socket, or a socketpair end from
+ * gatewayd).  -1 (stream reset) if they are not all there. */
 static int
 st_early_drop(struct tun_stream *st)
 {
@@ -332,8 +333,11 @@ st_early_drop(struct tun_stream *st)
 	char why[128];
 
 	st->early_wait = 0;
+	static uint8_t junk[TUN_EARLY_MAX]; /* TCP discards (MSG_TRUNC), AF_UNIX copies */
+
 	while (st->early > 0) {
-		n = recv(st->fd, NULL, st->early, MSG_TRUNC | MSG_DONTWAIT);
+		n = recv(st->fd, junk, st->early < sizeof(junk) ? st->early : sizeof(junk),
+			 MSG_TRUNC | MSG_DONTWAIT);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {
