@@ -329,12 +329,11 @@ tun_stream_send_open(struct tun_stream *st)
 static int
 st_early_drop(struct tun_stream *st)
 {
+	static uint8_t junk[TUN_EARLY_MAX]; /* TCP discards (MSG_TRUNC), AF_UNIX copies */
 	ssize_t n;
 	char why[128];
 
 	st->early_wait = 0;
-	static uint8_t junk[TUN_EARLY_MAX]; /* TCP discards (MSG_TRUNC), AF_UNIX copies */
-
 	while (st->early > 0) {
 		n = recv(st->fd, junk, st->early < sizeof(junk) ? st->early : sizeof(junk),
 			 MSG_TRUNC | MSG_DONTWAIT);
