@@ -9,7 +9,7 @@ BINDIR  ?= $(PREFIX)/sbin
 B       := build
 O       := $(B)/obj
 
-PKGS    := libev libsodium msgpack yaml-0.1 libcurl jansson openssl check
+PKGS    := libev libsodium msgpack yaml-0.1 libcurl jansson openssl libseccomp check
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wundef \
            -Wmissing-declarations -Wold-style-definition -Wvla -Wno-unused-parameter \
@@ -17,7 +17,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 LDFLAGS += -Wl,--as-needed
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -MMD -MP -Icommon
-LDLIBS  := -lev -lsodium -lmsgpackc -lyaml -ljansson -lcurl -lssl -lcrypto -lm
+LDLIBS  := -lev -lsodium -lmsgpackc -lyaml -ljansson -lcurl -lssl -lcrypto -lseccomp -lm
 # Missing build packages: name them and how to install them, before compiling.
 ifeq ($(filter deps check demo bench clean format,$(MAKECMDGOALS)),)
 MISSING_DEPS := $(shell scripts/build-deps.sh)

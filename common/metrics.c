@@ -74,6 +74,9 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
 			   "capabilities, seccomp mode, no_new_privs, Landlock"},
     [EM_M_PEER_UNREACHABLE] = {"edgemesh_peer_reports_unreachable", EM_MT_GAUGE,
 			       "1 while the peer reports that it cannot dial this node directly"},
+    [EM_M_TUNNEL_KEY] = {"edgemesh_tunnel_key_info", EM_MT_GAUGE,
+			 "1, labelled with this node's tunnel public key (base64): what the "
+			 "Node annotation edgemesh-c.io/tunnel-key pins"},
 };
 
 const double em_histogram_bounds[12] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,4 +338,24 @@ em_peer_dup(const struct em_peer *p)
 	c->relay = p->relay;
 	c->pubkey = xstrdup(p->pubkey);
 	return c;
+}
+
+/*
+ * The Service a route sends to, as "ns/name": dest_host "svc" is in the
+ * VirtualService's namespace; "svc.ns" and "svc.ns.svc.<domain>" name theirs.
+ * (gatewayd dials it; tunneld lets gatewayd open only these.)
+ */
+void
+em_gw_dest_key(const struct em_gw_route *r, char *out, size_t outlen)
+{
+	const char *h = r->dest_host, *dot, *dot2;
+
+	if ((dot = strchr(h, '.')) == NULL) {
+		snprintf(out, outlen, "%s/%s", r->dest_ns, h);
+		return;
+	}
+	dot2 = strchr(dot + 1, '.');
+	snprintf(out, outlen, "%.*s/%.*s",
+		 (int)(dot2 != NULL ? dot2 - dot - 1 : (ptrdiff_t)strlen(dot + 1)), dot + 1,
+		 (int)(dot - h), h);
 }

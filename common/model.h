@@ -152,6 +152,8 @@ void em_endpoints_free(struct em_endpoints *);
 void em_peer_free(struct em_peer *);
 void em_gateway_free(struct em_gateway *);
 void em_self_free(struct em_self *);
+/* The Service a gateway route sends to, "ns/name" (model.c). */
+void em_gw_dest_key(const struct em_gw_route *, char *out, size_t outlen);
 
 /* A tagged topic object, as carried by deltas. */
 struct em_object {

@@ -19,6 +19,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "sandbox.h"
 
 static int
 cap_get(struct __user_cap_data_struct data[2])
@@ -144,7 +145,8 @@ privdrop(struct em_daemon *d, const int *caps, int ncaps)
 
 /*
  * What this process runs with, from /proc/self/status, as one sample
- * (edgemeshctl status shows it).  Landlock is not applied by any daemon yet.
+ * (edgemeshctl status shows it).  Landlock is what sandbox_apply() did:
+ * the kernel has no query for it.
  */
 void
 privdrop_samples(struct em_samples *ss)
@@ -164,6 +166,6 @@ privdrop_samples(struct em_samples *ss)
 	}
 	fclose(f);
 	metrics_add(ss, EM_M_DAEMON_PRIVS, 1, "uid", uid, "caps", caps, "seccomp",
-		    seccomp < 3 ? modes[seccomp] : "?", "no_new_privs", nnp, "landlock", "off",
-		    NULL);
+		    seccomp < 3 ? modes[seccomp] : "?", "no_new_privs", nnp, "landlock",
+		    sandbox_landlock_state(), NULL);
 }

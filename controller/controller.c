@@ -38,6 +38,7 @@ main(int argc, char **argv)
 	struct reg_file *rf = NULL;
 	struct reg_kube *rk = NULL;
 	struct ctl_http *http;
+	struct kube_nodekey *nk;
 	struct alloc *al;
 	char desc[64], err[EM_PATH_MAX + 256], path[EM_PATH_MAX + 32];
 
@@ -71,10 +72,17 @@ main(int argc, char **argv)
 		rk = reg_kube_new(d.loop, &d.cfg, st);
 	server_set_registry(srv, registry_health, rk);
 	http = ctl_http_new(&d, srv, st, registry_ready, rk);
+	nk = kube_nodekey_new(rk, srv, d.cfg.node_name);
 
+	{
+		const char *files[4];
+
+		controller_sandbox(&d, files, rk != NULL ? reg_kube_files(rk, files) : 0);
+	}
 	daemon_start(&d);
 	daemon_run(&d);
 
+	kube_nodekey_free(nk);
 	ctl_http_free(http);
 	reg_file_free(rf);
 	reg_kube_free(rk);

@@ -99,4 +99,15 @@ int reg_kube_synced(const struct reg_kube *);
 /* 1 when listed and watching with no error; err says what failed; Istio CRDs not served. */
 int reg_kube_health(const struct reg_kube *, char *err, size_t len, int *istio_missing);
 
+/* ctl_server.c: the first sample with that id in daemon's last METRICS, NULL if none */
+struct em_sample;
+const struct em_sample *server_daemon_sample(struct server *, const char *daemon, int id);
+/* kube_nodekey.c: publish tunneld's public key as our Node's annotation (API registry) */
+struct kube_nodekey *kube_nodekey_new(struct reg_kube *, struct server *, const char *node);
+void kube_nodekey_free(struct kube_nodekey *);
+/* kube_source.c: files the API client re-reads (for the sandbox rules) */
+size_t reg_kube_files(const struct reg_kube *, const char *files[4]);
+/* controller_sandbox.c */
+void controller_sandbox(struct em_daemon *, const char *const *files, size_t nfiles);
+
 #endif

@@ -633,3 +633,16 @@ server_free(struct server *srv)
 	close(srv->fd);
 	free(srv);
 }
+
+/* The first sample id from daemon's last METRICS report, NULL if none. */
+const struct em_sample *
+server_daemon_sample(struct server *srv, const char *daemon, int id)
+{
+	struct client *c = server_find(srv, daemon);
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->samples.n; i++)
+		if (c->samples.s[i].id == id)
+			return &c->samples.s[i];
+	return NULL;
+}

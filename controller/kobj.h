@@ -239,4 +239,7 @@ struct em_gateway *kobj_gateway_publish(const struct kobj_gateway *, struct kobj
 					size_t nvs, struct kobj_secret *const *secrets,
 					size_t nsecrets);
 
+/* The Node annotation holding its tunnel public key (kobj_node.c, kube_nodekey.c). */
+#define KOBJ_TUNNEL_KEY "edgemesh-c.io/tunnel-key"
+
 #endif

@@ -5,6 +5,11 @@
  * Peer addresses: every InternalIP, then every ExternalIP, then addresses
  * of the other types (Hostname, InternalDNS, ExternalDNS) that are IP
  * literals; duplicates dropped, at most EM_MAX_ADDRS.
+ *
+ * The node's tunnel key: metadata.annotations["edgemesh-c.io/tunnel-key"],
+ * base64 of 32 bytes (what `edgemeshctl peers` and the controller print);
+ * tunneld refuses a session from the node with another key.  A malformed key
+ * drops the Node (an error naming it), never pins nothing in silence.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,38 @@ peer_add(struct kobj_ctx *c, struct em_peer *p, const char *ip, bool *full)
 	p->addrs[p->naddrs++] = xstrdup(ip);
 }
 
+/* metadata.annotations[KOBJ_TUNNEL_KEY]: "" when absent. */
+static int
+node_tunnel_key(struct kobj_ctx *c, const json_t *obj, char **out)
+{
+	const json_t *ann;
+	const char *s, *end;
+	unsigned char bin[32];
+	size_t len;
+	char path[96], q[96];
+
+	*out = NULL;
+	if (kobj_obj(c, kobj_get(obj, "metadata"), "metadata", "annotations", 0, &ann) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "metadata.annotations");
+	if (ann == NULL || kobj_get(ann, KOBJ_TUNNEL_KEY) == NULL) {
+		*out = xstrdup("");
+		return 0;
+	}
+	if (kobj_str(c, ann, path, KOBJ_TUNNEL_KEY, 0, 128, &s) == -1)
+		return -1;
+	if (sodium_base642bin(bin, sizeof(bin), s, strlen(s), NULL, &len, &end,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    end != s + strlen(s) || len != sizeof(bin)) {
+		snprintf(path, sizeof(path), "metadata.annotations[\"%s\"]", KOBJ_TUNNEL_KEY);
+		kobj_err(c, path, "\"%s\" is not a tunnel key (base64 of 32 bytes)",
+			 kobj_quote(s, q, sizeof(q)));
+		return -1;
+	}
+	*out = xstrdup(s);
+	return 0;
+}
+
 int
 kobj_node_parse(const json_t *obj, struct em_peer **out, struct kobj_diag *diag)
 {
@@ -55,8 +92,8 @@ kobj_node_parse(const json_t *obj, struct em_peer **out, struct kobj_diag *diag)
 	*out = NULL;
 	kobj_ctx_init(&c, "Node", diag);
 	p = xcalloc(1, sizeof(*p));
-	p->pubkey = xstrdup("");
-	if (kobj_meta(&c, obj, false, &ns, &p->name) == -1)
+	if (kobj_meta(&c, obj, false, &ns, &p->name) == -1 ||
+	    node_tunnel_key(&c, obj, &p->pubkey) == -1)
 		goto fail;
 	free(ns);
 	ns = NULL;

@@ -258,9 +258,9 @@ kube_http_free(struct kube_http *h)
 	free(h);
 }
 
-struct kube_req *
-kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall, long total,
-	      kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
+static struct kube_req *
+kube_http_req(struct kube_http *h, struct kube_client *c, const char *path, const char *patch,
+	      long stall, long total, kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
 {
 	struct kube_req *r = xcalloc(1, sizeof(*r));
 	char url[EM_PATH_MAX * 4];
@@ -292,6 +292,12 @@ kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long
 	if (total > 0)
 		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT, total);
 	r->hdrs = curl_slist_append(r->hdrs, "Accept: application/json");
+	if (patch != NULL) {
+		/* a JSON merge patch (RFC 7386); curl copies the body */
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "PATCH");
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, patch);
+		r->hdrs = curl_slist_append(r->hdrs, "Content-Type: application/merge-patch+json");
+	}
 	kube_client_setup(c, r->easy, &r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	LIST_INSERT_HEAD(&h->reqs, r, entry);
@@ -306,6 +312,20 @@ kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long
 		ev_timer_start(h->loop, &h->qtimer);
 	}
 	return r;
+}
+
+struct kube_req *
+kube_http_get(struct kube_http *h, struct kube_client *c, const char *path, long stall, long total,
+	      kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
+{
+	return kube_http_req(h, c, path, NULL, stall, total, data_cb, done_cb, arg);
+}
+
+struct kube_req *
+kube_http_patch(struct kube_http *h, struct kube_client *c, const char *path, const char *patch,
+		long total, kube_data_cb data_cb, kube_done_cb done_cb, void *arg)
+{
+	return kube_http_req(h, c, path, patch, 0, total, data_cb, done_cb, arg);
 }
 
 void

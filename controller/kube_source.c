@@ -578,3 +578,17 @@ reg_kube_free(struct reg_kube *rk)
 	kube_client_free(&rk->client);
 	free(rk);
 }
+
+/* The credential files the API client reads again while running (sandbox rules). */
+size_t
+reg_kube_files(const struct reg_kube *rk, const char *files[4])
+{
+	const char *all[4] = {rk->client.ca_file, rk->client.cert_file, rk->client.key_file,
+			      rk->client.token_file};
+	size_t i, n = 0;
+
+	for (i = 0; i < 4; i++)
+		if (all[i][0] != '\0')
+			files[n++] = all[i];
+	return n;
+}

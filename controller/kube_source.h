@@ -86,6 +86,10 @@ void kube_http_free(struct kube_http *);
  */
 struct kube_req *kube_http_get(struct kube_http *, struct kube_client *, const char *path,
 			       long stall, long total, kube_data_cb, kube_done_cb, void *arg);
+/* PATCH server+path with a JSON merge patch (the same callbacks as a GET). */
+struct kube_req *kube_http_patch(struct kube_http *, struct kube_client *, const char *path,
+				 const char *patch, long total, kube_data_cb, kube_done_cb,
+				 void *arg);
 /* Abort a request; its callbacks are not called any more. */
 void kube_http_cancel(struct kube_http *, struct kube_req *);
 /* Requests started / waiting for a token (tests, logs). */

@@ -381,4 +381,8 @@ int dns_listen_activated(int *udp, size_t *nudp, int *tcp, size_t *ntcp, size_t 
 int dns_listen_bind(const struct sockaddr_storage *, int type);
 bool dns_addr_is_local(const struct sockaddr_storage *);
 
+/* dnsd_sandbox.c */
+struct em_daemon;
+void dnsd_sandbox(struct em_daemon *, const char *resolv_conf);
+
 #endif

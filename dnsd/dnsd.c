@@ -456,6 +456,7 @@ main(int argc, char **argv)
 	d.fill_health = dnsd_health;
 	d.fill_metrics = dnsd_metrics;
 	d.arg = &s;
+	dnsd_sandbox(&d, opt_resolv);
 	daemon_start(&d);
 	daemon_run(&d);
 

@@ -100,6 +100,7 @@ main(int argc, char **argv)
 	d.fill_metrics = gw_stats_fill;
 	d.on_shutdown = gatewayd_shutdown;
 	d.arg = &g;
+	gatewayd_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);
 	gw_listen_closeall(&g);

@@ -257,4 +257,7 @@ void gw_conn_up_close(struct gw_conn *);
 /* gw_conn_raw.c: hand both sockets to the relay */
 void gw_conn_raw_start(struct gw_conn *);
 
+/* gatewayd_sandbox.c */
+void gatewayd_sandbox(struct em_daemon *);
+
 #endif

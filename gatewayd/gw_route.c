@@ -393,14 +393,5 @@ gw_route_tcp(struct em_gateway *const *gws, size_t n, uint16_t port, const char 
 void
 gw_dest_key(const struct em_gw_route *r, char *out, size_t outlen)
 {
-	const char *h = r->dest_host, *dot, *dot2;
-
-	if ((dot = strchr(h, '.')) == NULL) {
-		snprintf(out, outlen, "%s/%s", r->dest_ns, h);
-		return;
-	}
-	dot2 = strchr(dot + 1, '.');
-	snprintf(out, outlen, "%.*s/%.*s",
-		 (int)(dot2 != NULL ? dot2 - dot - 1 : (ptrdiff_t)strlen(dot + 1)), dot + 1,
-		 (int)(dot - h), h);
+	em_gw_dest_key(r, out, outlen);
 }

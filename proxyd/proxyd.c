@@ -148,6 +148,7 @@ main(int argc, char **argv)
 	d.busy = proxyd_busy;
 	d.fill_metrics = proxy_metrics_fill;
 	d.arg = &p;
+	proxyd_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);
 	return 0;

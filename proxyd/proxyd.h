@@ -169,4 +169,7 @@ int proxy_tun_open(struct proxyd *, int fd, const char *peer, const char *ip, ui
 		   int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
 void proxy_tun_cancel(struct proxyd *, uint64_t id);
 
+/* proxyd_sandbox.c */
+void proxyd_sandbox(struct em_daemon *);
+
 #endif

@@ -6,7 +6,8 @@ missing=""
 command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || missing="build-essential"
 command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 for m in libsodium:libsodium-dev msgpack:libmsgpack-dev yaml-0.1:libyaml-dev \
-	libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev; do
+	libcurl:libcurl4-openssl-dev jansson:libjansson-dev openssl:libssl-dev \
+	libseccomp:libseccomp-dev; do
 	pkg-config --exists "${m%%:*}" 2>/dev/null || missing="$missing ${m#*:}"
 done
 # libev ships no .pc file: look for its header

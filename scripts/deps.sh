@@ -3,7 +3,7 @@
 # when something is missing.  Safe to run repeatedly; needs root to install.
 set -e
 PKGS="build-essential pkg-config libev-dev libsodium-dev libmsgpack-dev libyaml-dev
-libcurl4-openssl-dev libjansson-dev libssl-dev check
+libcurl4-openssl-dev libjansson-dev libssl-dev libseccomp-dev check
 iproute2 iptables nftables dnsutils curl netcat-openbsd socat dnsmasq openssh-client
 openssh-server procps psmisc python3 python3-yaml openssl passwd ncat prometheus
 systemd systemd-container mmdebstrap"

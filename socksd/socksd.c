@@ -136,6 +136,7 @@ main(int argc, char **argv)
 	d.arg = &d;
 	ev_timer_init(&hold, socksd_hold_cb, HOLD_SECONDS, 0.);
 	ev_timer_start(d.loop, &hold);
+	socksd_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);
 	socks_stop(the_socksd);

@@ -47,4 +47,7 @@ void socks_quiesce(struct socksd *); /* SIGTERM: accept nothing new */
 size_t socks_busy(const struct socksd *);
 void socks_health(struct socksd *, char *buf, size_t len);
 
+/* socksd_sandbox.c */
+void socksd_sandbox(struct em_daemon *);
+
 #endif

@@ -26,11 +26,12 @@
 /*
  * What an opener may ask for (DESIGN §2: each daemon only what its job
  * needs), known from its uid: socksd only node addresses on
- * allowedNodePorts, proxyd and gatewayd only service endpoints, root
+ * allowedNodePorts, proxyd only service endpoints, gatewayd only the
+ * endpoints of Services its gateway routes send to (tun_gwrights.c), root
  * (edgemeshctl trace, development) both.  A uid of no edgemesh-* user (one
  * in ipcUsers) gets what its HELLO name would, never both.
  */
-enum opener_rights { RIGHTS_ENDPOINTS = 1, RIGHTS_NODE_PORTS = 2 };
+enum opener_rights { RIGHTS_ENDPOINTS = 1, RIGHTS_NODE_PORTS = 2, RIGHTS_GW_ROUTES = 4 };
 
 struct hclient {
 	struct ipc_conn *c;
@@ -93,6 +94,8 @@ handoff_rights(struct hclient *h)
 	if (pw != NULL && strncmp(pw->pw_name, "edgemesh-", 9) == 0)
 		who = pw->pw_name + 9; /* the uid says who it is, not its HELLO */
 	h->rights = strcmp(who, "socksd") == 0 ? RIGHTS_NODE_PORTS : RIGHTS_ENDPOINTS;
+	if (strcmp(who, "gatewayd") == 0)
+		h->rights |= RIGHTS_GW_ROUTES;
 }
 
 /* May this opener ask for that target on node?  0 with why when not. */
@@ -111,6 +114,13 @@ handoff_permits(struct tunneld *t, const struct hclient *h, const struct ipc_tun
 	r.port = o->port;
 	snprintf(r.ip, sizeof(r.ip), "%s", o->ip);
 	k = tun_target_kind(t, o->peer, &r, what, sizeof(what));
+	if (k == TUN_TGT_ENDPOINT && (h->rights & RIGHTS_GW_ROUTES) &&
+	    !tun_gw_route_target(t, o->peer, &r, what, sizeof(what))) {
+		snprintf(why, len,
+			 "%s (uid %u, %s) may open only the destinations of its routes: %s",
+			 h->name, (unsigned)ipc_conn_uid(h->c), h->user, what);
+		return 0;
+	}
 	if ((k == TUN_TGT_ENDPOINT && (h->rights & RIGHTS_ENDPOINTS)) ||
 	    (k == TUN_TGT_NODE_PORT && (h->rights & RIGHTS_NODE_PORTS)))
 		return 1;

@@ -75,6 +75,7 @@ tun_metrics_fill(void *arg, struct em_samples *ss)
 	const struct em_object *o;
 	int i;
 
+	tun_pin_samples(t, ss);
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o))
 		if (strcmp(o->u.peer->name, t->d->cfg.node_name) != 0)

@@ -618,6 +618,7 @@ sess_established(struct tun_session *s)
 {
 	struct tunneld *t = s->t;
 	struct tun_peer *p;
+	char why[400];
 
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
@@ -625,6 +626,10 @@ sess_established(struct tun_session *s)
 	if (noise_hs_split_cipher(s->hs, tun_cipher_pick(tun_caps_ours(), s->peer_caps), &s->cs[0],
 				  &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
+		return;
+	}
+	if (tun_pin_check(s, noise_hs_remote_static(s->hs), why, sizeof(why)) == -1) {
+		tun_session_close(s, why);
 		return;
 	}
 	noise_hs_free(s->hs);

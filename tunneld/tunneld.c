@@ -95,12 +95,15 @@ main(int argc, char **argv)
 	ev_prepare_start(d.loop, &t->prep);
 	tun_relays_start(t);
 
+	/* gateways: what gatewayd may open (tun_gwrights.c) */
 	d.topics = EM_TOPIC_BIT(EM_TOPIC_PEERS) | EM_TOPIC_BIT(EM_TOPIC_SERVICES) |
-		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF);
+		   EM_TOPIC_BIT(EM_TOPIC_ENDPOINTS) | EM_TOPIC_BIT(EM_TOPIC_SELF) |
+		   EM_TOPIC_BIT(EM_TOPIC_GATEWAYS);
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
 	d.arg = t;
+	tunneld_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);
 	return 0;

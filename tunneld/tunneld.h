@@ -358,4 +358,15 @@ void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
+/* tunneld_sandbox.c */
+void tunneld_sandbox(struct em_daemon *);
+
+/* tun_pin.c: 0 when the key rs (NOISE_KEY_LEN) is the one published for s->name, or none
+ * is (first use, logged); -1 with why (logged) when another key is published. */
+int tun_pin_check(struct tun_session *, const uint8_t *rs, char *why, size_t len);
+/* Our public key as the sample edgemesh_tunnel_key_info{key=...} (the controller publishes it). */
+void tun_pin_samples(const struct tunneld *, struct em_samples *);
+/* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
+int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
+			size_t len);
 #endif

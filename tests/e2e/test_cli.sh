@@ -77,7 +77,7 @@ import json, sys; d = json.loads(sys.argv[1])
 names = {r["name"]: r for r in d["daemons"]}
 assert names["controller"]["connected"] and names["proxyd"]["connected"] and names["tunneld"]["state"] == "ok", d
 assert d["registry"].startswith("file:") and d["state_version"] > 0' "$(ctl status -o json)"
-ok "status shows each daemon's uid, capabilities, seccomp and no_new_privs as /proc says" python3 -c '
+ok "status shows each daemon's uid, capabilities, seccomp (filter: Seccomp 2), no_new_privs and Landlock as /proc says" python3 -c '
 import json, sys
 d = json.loads(sys.argv[1]); seen = 0
 for r in d["daemons"]:
@@ -89,10 +89,11 @@ for r in d["daemons"]:
     assert p["caps"] == st["CapEff"].strip(), (r["name"], p, st["CapEff"])
     assert p["seccomp"] == ["disabled", "strict", "filter"][int(st["Seccomp"])], p
     assert p["no_new_privs"] == st["NoNewPrivs"].strip() == "1", p
-    assert p["landlock"] == "off", p
+    assert st["Seccomp"].strip() == "2" and p["seccomp"] == "filter", (r["name"], p)
+    assert p["landlock"] == "on", (r["name"], p)
     seen += 1
 assert seen >= 4, seen' "$(ctl status -o json)"
-ok "status prints the privileges table" bash -c "ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml status | grep -Eq '^proxyd +[0-9]+ +0000000000001000 +disabled +1 +off'"
+ok "status prints the privileges table" bash -c "ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml status | grep -Eq '^proxyd +[0-9]+ +0000000000001000 +filter +1 +on'"
 ok "services -o json" python3 -c '
 import json, sys; d = json.loads(sys.argv[1])
 s = {x["namespace"] + "/" + x["name"]: x for x in d["services"]}["default/remote-web"]

@@ -134,7 +134,8 @@ for f in glob.glob(k8s + "/config/*.yaml"):
            o["kind"] == "ConfigMap" and o["metadata"]["name"] in ("edgemesh-agent-cfg", "edgemesh-gateway-cfg")
            and "psk" not in o["data"] and all(isinstance(yaml.safe_load(v), dict) for v in o["data"].values()))
 
-# RBAC: read-only, only what is watched
+# RBAC: read-only, only what is watched; the one write is "patch" on nodes
+# (the controller publishes its node's tunnel key, controller/kube_nodekey.c)
 watched = {("", "services"), ("", "endpoints"), ("", "nodes"),
            ("discovery.k8s.io", "endpointslices"), ("networking.istio.io", "destinationrules"),
            ("networking.istio.io", "gateways"), ("networking.istio.io", "virtualservices")}
@@ -142,13 +143,18 @@ for role, extra in (("edgemesh-agent", set()), ("edgemesh-gateway", {("", "secre
     r = find("ClusterRole", role)
     got = set()
     verbs_ok = True
+    patch = []
     for rule in (r[0]["rules"] if r else []):
+        if rule["verbs"] == ["patch"]:
+            patch.append((rule["apiGroups"], rule["resources"]))
+            continue
         verbs_ok &= sorted(rule["verbs"]) == ["get", "list", "watch"]
         for g in rule["apiGroups"]:
             for res in rule["resources"]:
                 got.add((g, res))
     ok("ClusterRole %s: exactly the watched resources" % role, got == watched | extra)
-    ok("ClusterRole %s: get/list/watch only" % role, bool(r) and verbs_ok)
+    ok("ClusterRole %s: get/list/watch only, and patch on nodes alone" % role,
+       bool(r) and verbs_ok and patch == [([""], ["nodes"])])
     b = find("ClusterRoleBinding", role)
     ok("ClusterRoleBinding %s binds its ServiceAccount" % role, bool(b) and
        b[0]["roleRef"]["name"] == role and

@@ -244,6 +244,32 @@ ok "proxyd opens a service endpoint" echo_once 1 9043 "proxyd endpoint"
 tunopen_as edgemesh-gatewayd 9044 10.201.2.10 7999
 ok "gatewayd may not open what is no service endpoint" \
 	refused_near 9044 "edgemesh-gatewayd) may open only service endpoints: TCP 10.201.2.10:7999 is not a ready endpoint port"
+tunopen_as edgemesh-gatewayd 9045 10.201.2.10 7000
+ok "gatewayd may not open an endpoint of a Service no gateway route sends to" \
+	refused_near 9045 "edgemesh-gatewayd) may open only the destinations of its routes: 10.201.2.10:7000 on edge-2 is an endpoint of no Service a gateway route sends to"
+cat > "$E2E_DIR/registry/gw-route.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  servers:
+    - hosts: ['*']
+      port: {name: tcp-0, number: 23400, protocol: TCP}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: gw-vs, namespace: default}
+spec:
+  gateways: [gw]
+  hosts: ['*']
+  tcp:
+    - route:
+      - destination: {host: tun-echo.default.svc.cluster.local, port: {number: 7000}}
+YAML
+wait_for 10 log_has 1 "add gateways default/gw"
+tunopen_as edgemesh-gatewayd 9046 10.201.2.10 7000
+ok "... and opens it once a route sends there" echo_once 1 9046 "gatewayd route"
+rm -f "$E2E_DIR/registry/gw-route.yaml"
 
 # --- never the far node's loopback, link-local or unadvertised addresses:
 # services bound there are the node's alone (sshd on 127.0.0.1:22 here)

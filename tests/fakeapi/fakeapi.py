@@ -29,6 +29,8 @@ Control (no auth), POST /_fake/<op> with a JSON body:
   stall                                          open watches go silent, stay open
   down / up                                      refuse (close) every API request
   serve {"resource": "endpointslices", "on": false}   404 for a resource
+  rbac {"patch_nodes": false}                    PATCH of nodes gets 403 (RBAC)
+PATCH /api/v1/nodes/<name>  JSON merge patch (application/merge-patch+json), MODIFIED
 GET /_fake/stats  counters (lists, watches, open watches, rv).
 """
 import argparse
@@ -76,6 +78,7 @@ class Store:
         self.streams = set()
         self.down = False
         self.unserved = set()
+        self.patch_nodes = True
         self.stats = {"lists": 0, "watches": 0, "gone": 0, "unauthorized": 0}
 
     def key(self, obj):
@@ -198,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
                     s.unserved.discard(body["resource"])
                 else:
                     s.unserved.add(body["resource"])
+            elif op == "rbac":
+                s.patch_nodes = body.get("patch_nodes", True)
             elif op == "save":
                 s.save(ARGS.state)
             else:
@@ -207,6 +212,46 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"ok": True, "rv": rv})
 
     # ---- API ----
+    def do_PATCH(self):
+        u = urllib.parse.urlparse(self.path)
+        s = STORE
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n)
+        if ARGS.token_file:
+            with open(ARGS.token_file) as f:
+                tok = f.read().strip()
+            if self.headers.get("Authorization") != "Bearer %s" % tok:
+                return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
+        if ARGS.request_log:
+            with s.cond, open(ARGS.request_log, "a") as f:
+                f.write("PATCH %s %s\n" % (self.path, raw.decode()))
+        m = re.match(r"^/api/v1/nodes/([^/]+)$", u.path)
+        if m is None:
+            return self.send_json(405, status_obj(405, "MethodNotAllowed", "only nodes are patched here"))
+        if self.headers.get("Content-Type") != "application/merge-patch+json":
+            return self.send_json(415, status_obj(415, "UnsupportedMediaType", "merge patch only"))
+
+        def merge(dst, patch):
+            for k, v in patch.items():
+                if v is None:
+                    dst.pop(k, None)
+                elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+                    merge(dst[k], v)
+                else:
+                    dst[k] = v
+        with s.cond:
+            if not s.patch_nodes:
+                return self.send_json(403, status_obj(403, "Forbidden", 'nodes "%s" is forbidden: cannot patch resource "nodes"' % m.group(1)))
+            obj = s.objects["nodes"].get("/" + m.group(1))
+            if obj is None:
+                return self.send_json(404, status_obj(404, "NotFound", 'nodes "%s" not found' % m.group(1)))
+            obj = json.loads(json.dumps(obj))
+            merge(obj, json.loads(raw))
+            obj["apiVersion"], obj["kind"] = "v1", "Node"
+            s.put(obj)
+            s.cond.notify_all()
+        self.send_json(200, obj)
+
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))

@@ -945,6 +945,37 @@ START_TEST(t_node_many_addrs)
 }
 END_TEST
 
+/* metadata.annotations["edgemesh-c.io/tunnel-key"]: the pinned tunnel key */
+START_TEST(t_node_tunnel_key)
+{
+	static const char key[] = "nJUY4gjUFcfcyY1UUPh3yxkQZ/bpzkUX2oAf6PlIokg=";
+	static const char *const bad[] = {"not-a-key", "bkpVWTRn", "", key + 1};
+	struct kobj_diag diag;
+	struct kobj *k;
+	json_t *o;
+	char want[300];
+	size_t i;
+
+	o = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Node",
+		      "metadata", "name", "n1", "annotations", KOBJ_TUNNEL_KEY, key);
+	ck_assert_int_eq(kobj_parse(o, &k, &diag), 0);
+	ck_assert_str_eq(k->u.peer->pubkey, key);
+	kobj_free(k);
+	json_decref(o);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Node",
+			      "metadata", "name", "n1", "annotations", KOBJ_TUNNEL_KEY, bad[i]);
+		ck_assert_int_eq(kobj_parse(o, &k, &diag), -1);
+		snprintf(want, sizeof(want),
+			 "Node n1: metadata.annotations[\"%s\"]: \"%s\" is not a tunnel key "
+			 "(base64 of 32 bytes)",
+			 KOBJ_TUNNEL_KEY, bad[i]);
+		ck_assert_str_eq(diag.err, want);
+		json_decref(o);
+	}
+}
+END_TEST
+
 START_TEST(t_gateway_route)
 {
 	static const char *f = MANIFESTS "hostname-lb-random-gateway-route.yaml";
@@ -1538,6 +1569,7 @@ kobj_suite(void)
 	tcase_add_test(tc, t_slices);
 	tcase_add_test(tc, t_nodes);
 	tcase_add_test(tc, t_node_many_addrs);
+	tcase_add_test(tc, t_node_tunnel_key);
 	tcase_add_test(tc, t_gateway_route);
 	tcase_add_test(tc, t_gateway_tls);
 	tcase_add_test(tc, t_vs_routes);

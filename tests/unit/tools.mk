@@ -8,3 +8,9 @@ udp_soak_SRCS := tests/tools/udp_soak.c
 # udp_streams: many UDP streams through tunnel.sock at once (test_udp_soak.sh).
 BINS += udp_streams
 udp_streams_SRCS := tests/tools/udp_streams.c
+# sandbox_probe: one daemon's real sandbox lists applied to a probe that tries
+# a forbidden call or path (tests/e2e/test_sandbox.sh).
+BINS += sandbox_probe
+sandbox_probe_SRCS := tests/tools/sandbox_probe.c controller/controller_sandbox.c \
+	dnsd/dnsd_sandbox.c proxyd/proxyd_sandbox.c tunneld/tunneld_sandbox.c \
+	socksd/socksd_sandbox.c gatewayd/gatewayd_sandbox.c
