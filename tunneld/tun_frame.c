@@ -194,6 +194,8 @@ tun_caps_ours(void)
 		e = getenv("EDGEMESH_TUN_CIPHERS");
 		if (noise_aes_fast() && (e == NULL || strcmp(e, "chachapoly") != 0))
 			ours |= TUN_CAP_AESGCM;
+		if (e != NULL && strcmp(e, "v0") == 0)
+			ours = 0;
 	}
 	return (uint8_t)ours;
 }
@@ -224,6 +226,8 @@ tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *h)
 		return -1;
 	memcpy(h->name, buf + 10, nl);
 	if (len == 11 + nl) { /* a list must offer ChaChaPoly */
+		if (tun_caps_ours() == 0)
+			return -1; /* EDGEMESH_TUN_CIPHERS=v0: as before the caps byte */
 		h->caps = buf[10 + nl];
 		if ((h->caps & TUN_CAP_CHACHAPOLY) == 0)
 			return -1;

@@ -678,11 +678,13 @@ sess_established(struct tun_session *s)
 static size_t
 hs_hello(const struct tun_session *s, uint8_t *pay, size_t cap)
 {
+	struct tun_peer *p = s->peer != NULL ? s->peer : tun_peer_get(s->t, s->name, 0);
 	struct tun_hello h;
 
 	memset(&h, 0, sizeof(h));
 	h.version = 1;
-	if (s->initiator || s->peer_caps != 0)
+	if ((s->initiator && (p == NULL || ev_now(s->t->d->loop) >= p->caps_off_until)) ||
+	    s->peer_caps != 0)
 		h.caps = tun_caps_ours();
 	memcpy(h.fp, s->t->fp, 9);
 	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
@@ -742,6 +744,7 @@ hs_create_msg1(struct tun_session *s)
 static int
 hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 {
+	struct tun_peer *p;
 	struct tun_hello h;
 	uint8_t pay[TUN_HS_MAX];
 	char why[200];
@@ -756,6 +759,8 @@ hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 	}
 	snprintf(s->name, sizeof(s->name), "%s", h.name);
 	s->peer_caps = h.caps;
+	if (h.caps != 0 && (p = tun_peer_get(s->t, h.name, 0)) != NULL)
+		p->caps_off_until = 0; /* it speaks caps now */
 	if (s->expect[0] != '\0' && strcmp(h.name, s->expect) != 0) {
 		snprintf(why, sizeof(why), "relay %s announced %s but the caller says it is %s",
 			 s->addr, s->expect, h.name);
@@ -930,6 +935,21 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun
 	return 0;
 }
 
+/* Our msg1 carried the caps byte and drew a close with no msg2: an older
+ * tunneld refuses such a hello.  Dial that peer with the short one (no caps:
+ * ChaChaPoly, no early data) for TUN_CAPS_OFF seconds.  1 if so. */
+static int
+sess_caps_refused(struct tun_session *s)
+{
+	struct tun_peer *p = s->peer != NULL ? s->peer : tun_peer_get(s->t, s->name, 0);
+	ev_tstamp now = ev_now(s->t->d->loop);
+
+	if (p == NULL || now < p->caps_off_until || tun_caps_ours() == 0)
+		return 0; /* our msg1 had no caps */
+	p->caps_off_until = now + TUN_CAPS_OFF;
+	return 1;
+}
+
 static void
 sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -947,7 +967,13 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			snprintf(why, sizeof(why), "connection closed by the peer");
 		else
 			snprintf(why, sizeof(why), "read: %s", strerror(errno));
-		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
+		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0] &&
+		    !s->any_rx && sess_caps_refused(s))
+			snprintf(why, sizeof(why),
+				 "%s closed the connection at msg1 (an older tunneld refuses the "
+				 "caps byte? the next dials send the short hello)",
+				 s->name);
+		else if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
 			snprintf(why, sizeof(why),
 				 "%s closed the connection during the handshake "
 				 "(PSK mismatch? see its log)",

@@ -224,7 +224,10 @@ struct tun_peer {
 	int reach_known, reach_ok; /* its last REACH report about us */
 	char reach_why[160];
 	struct tunneld *t;
+	ev_tstamp caps_off_until; /* dial with a short hello until then (an older peer) */
 };
+
+#define TUN_CAPS_OFF 600. /* seconds: then a dial tries the caps byte again */
 
 /* Why a session died before it was up (metrics). */
 enum tun_hs_fail { TUN_HSF_PSK, TUN_HSF_TIMEOUT, TUN_HSF_REFUSED, TUN_HSF_PROTOCOL, TUN_HSF_N };
@@ -281,9 +284,10 @@ size_t tun_open_encode(const struct tun_open_req *, uint8_t *buf, size_t cap);
 int tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *);
 size_t tun_hello_encode(const struct tun_hello *, uint8_t *buf, size_t cap);
 int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
-/* The TUN_CAP_* bits this node offers (EDGEMESH_TUN_CIPHERS=chachapoly,
- * for tests, offers ChaChaPoly only); the transport AEAD (enum noise_cipher)
- * for our offer and theirs: AESGCM when both offer it. */
+/* The TUN_CAP_* bits this node offers; for tests, EDGEMESH_TUN_CIPHERS=
+ * chachapoly offers ChaChaPoly only, =v0 nothing (a tunneld from before the
+ * caps byte: short hellos, and one with caps refused).  The transport AEAD
+ * (enum noise_cipher) for our offer and theirs: AESGCM when both offer it. */
 uint8_t tun_caps_ours(void);
 int tun_cipher_pick(uint8_t ours, uint8_t theirs);
 size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);

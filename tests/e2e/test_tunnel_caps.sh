@@ -6,8 +6,10 @@
 #    (EDGEMESH_TUN_CIPHERS=chachapoly, a knob for tests);
 #  - early data: the request follows the OPEN at once; a refused endpoint
 #    leaves it in the client's socket, so proxyd's next endpoint gets it
-#    whole (a service with a dead and a live endpoint on edge-2: every
-#    request answered).
+#    whole (a service with dead and live endpoints on edge-2: every request
+#    answered);
+#  - an older peer (EDGEMESH_TUN_CIPHERS=v0 plays one) refuses a hello with
+#    caps: the dialer falls back to the short hello, ChaChaPoly.
 #   B=build bash tests/e2e/test_tunnel_caps.sh
 . "$(dirname "$0")/lib.sh"
 . tests/e2e/proxy/registry.sh
@@ -82,4 +84,16 @@ done
 ok "6 x 100 kB echoed intact ($E differ)" test "$E" -eq 0
 K="$(early_refused 9376)$(early_refused 7000)"
 ok "refused opens carried early data, left for the next endpoint (bytes: ${K:-none})" test -n "$K"
+# 3. an older peer: cloud-1's tunneld restarted as one from before the caps
+# byte (EDGEMESH_TUN_CIPHERS=v0: short hellos, a hello with caps refused).
+# edge-1's first dial is refused at msg1; it dials again with the short
+# hello and gets a ChaChaPoly session without early data.
+e2e_kill 3 tunneld
+rm -f "$E2E_DIR/n3/run/tunnel.sock"
+EDGEMESH_TUN_CIPHERS=v0 e2e_daemon 3 tunneld
+ok "edge-1 -> cloud-1 (older tunneld) through the tunnel" wait_for 30 sh -c \
+	"[ \"\$(ip netns exec $(ns n1) curl -s -m 3 http://10.96.5.11/)\" = cloud-1-pod ]"
+ok "edge-1 saw its caps hello refused and fell back" \
+	grep -q "cloud-1 closed the connection at msg1 (an older tunneld" "$E2E_DIR/n1/tunneld.log"
+ok "... to a ChaChaPoly session ($(up 1 cloud-1))" test "$(up 1 cloud-1)" = ChaChaPoly
 e2e_done
