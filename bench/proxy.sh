@@ -15,7 +15,10 @@
 # bench/tunnel.sh's.
 #
 #   bash bench/proxy.sh [build-dir]     knobs: DUR (2 s per run), PING_N (3000), CONNS (32),
-#                                       BENCH_PERF=1 (perf profile of proxyd)
+#                                       BENCH_PERF=1 (perf profile of proxyd),
+#                                       BENCH_TRACE=1 (strace -c of proxyd),
+#                                       PROXY_ONLY="udp http" (only those figures:
+#                                       http conns udp echo)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 B=${1:-${B:-build}}
@@ -155,15 +158,21 @@ pone() {	# proxyd | haproxy | direct
 	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" ;;	# HAProxy has no UDP
 	direct) web=http://$POD1/ echo=$POD1:$ECHO udp=$POD1:$UDP ;;
 	esac
-	if [ $HAVE_WRK = 1 ]; then
+	if [ $HAVE_WRK = 1 ] && want http; then
 		echo "rps=$(wrk_rps "$web") rpsclose=$(wrk_rps "$web" -H "Connection: close")"
 	fi
-	r=$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$echo" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")
-	echo "conns=$(bench_field "$r" rate)"
-	[ -n "$udp" ] && echo "udp=$(bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$udp" 32 "$DUR")" rate)"
-	r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$echo" "$PING_N" 8 2>/dev/null)
-	echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
+	if want conns; then
+		r=$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$echo" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")
+		echo "conns=$(bench_field "$r" rate)"
+	fi
+	[ -n "$udp" ] && want udp && echo "udp=$(bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$udp" 32 "$DUR")" rate)"
+	if want echo; then
+		r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$echo" "$PING_N" 8 2>/dev/null)
+		echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
+	fi
 }
+# PROXY_ONLY="udp http": only those figures (http conns udp echo; default all)
+want() { [ -z "${PROXY_ONLY:-}" ] || [[ " $PROXY_ONLY " == *" $1 "* ]]; }
 NAMES="proxyd direct"
 [ -n "$HA_WEB" ] && [ -n "$HA_ECHO" ] && NAMES="proxyd haproxy direct"
 # shellcheck disable=SC2086
@@ -171,21 +180,43 @@ bench_run pone $NAMES
 A=$(echo $NAMES | cut -d' ' -f2-)
 # shellcheck disable=SC2086
 {
-	if [ $HAVE_WRK = 1 ]; then
+	if [ $HAVE_WRK = 1 ] && want http; then
 		bench_fig "wrk keep-alive ($CONNS conns), req/s" rps ">= 1.0x haproxy" proxyd $A
 		bench_fig "wrk Connection: close, req/s" rpsclose ">= 1.0x haproxy" proxyd $A
 	fi
-	bench_fig "new conns (connect + 1-byte echo + close, $CONNS parallel)/s" conns ">= 1.0x haproxy" proxyd $A
-	bench_fig "UDP echo, 64-byte dgrams/s (32 in flight)" udp ">= 0.8x direct" proxyd direct
-	bench_fig "1-byte echo p50, us, local endpoint" p50 "" proxyd $A
-	bench_fig "1-byte echo p99, us, local endpoint" p99 "" proxyd $A
+	want conns && bench_fig "new conns (connect + 1-byte echo + close, $CONNS parallel)/s" conns ">= 1.0x haproxy" proxyd $A
+	want udp && bench_fig "UDP echo, 64-byte dgrams/s (32 in flight)" udp ">= 0.8x direct" proxyd direct
+	if want echo; then
+		bench_fig "1-byte echo p50, us, local endpoint" p50 "" proxyd $A
+		bench_fig "1-byte echo p99, us, local endpoint" p99 "" proxyd $A
+	fi
 }
 
-if [ $HAVE_WRK = 1 ]; then
+if [ $HAVE_WRK = 1 ] && want http; then
 	bench_perf "proxyd, wrk keep-alive" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" http://$VIP_WEB/
 	bench_perf "proxyd, wrk Connection: close" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Connection: close" http://$VIP_WEB/
 fi
-bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR"
+want udp && bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR"
+
+# BENCH_TRACE=1: syscalls of proxyd per request / per datagram (strace -c, slows it down)
+ptrace_run() {	# label unit cmd... (cmd prints its count of units last)
+	local label=$1 unit=$2 sp n
+	shift 2
+	strace -c -f -p "$PPID1" -o "$E2E_DIR/strace.proxyd" 2>/dev/null &
+	sp=$!
+	sleep 0.5
+	n=$("$@" 2>/dev/null | tail -n 1)
+	kill -INT "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+	echo "  strace -c proxyd ($label, $n ${unit}s): calls per $unit: $(awk -v u="$n" '
+		/^-/ || /^% time/ || NF < 5 || u == 0 { next }
+		{ printf "%s %.2f  ", $NF, $4 / u }' "$E2E_DIR/strace.proxyd")"
+}
+wrk_total() { in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" | awk '/requests in/ { print $1 }'; }
+udp_total() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR")" rate | awk -v d="$DUR" '{ print int($1 * d) }'; }
+if [ -n "${BENCH_TRACE:-}" ] && command -v strace >/dev/null 2>&1; then
+	[ $HAVE_WRK = 1 ] && want http && ptrace_run "wrk keep-alive" request wrk_total http://$VIP_WEB/
+	want udp && ptrace_run "UDP echo" datagram udp_total
+fi
 
 echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"
 [ -s "$E2E_DIR/wrk.err" ] && { echo "  wrk stderr:"; sort "$E2E_DIR/wrk.err" | uniq -c | head -5; }

@@ -261,6 +261,8 @@ peer_path(const struct em_samples *ss, const char *node, char *buf, size_t len)
 		if (strstr(s->labels, "path=\"relayed\"") != NULL &&
 		    (v = strstr(s->labels, "via=\"")) != NULL)
 			snprintf(buf, len, "relayed via %.*s", (int)strcspn(v + 5, "\""), v + 5);
+		else if (strstr(s->labels, "path=\"punched\"") != NULL)
+			snprintf(buf, len, "punched (direct through the NATs)");
 		else
 			snprintf(buf, len, "direct");
 	}

@@ -28,10 +28,10 @@ static const struct ctl_cmd {
      "load-balancing policy and every endpoint with its node name.\n"},
     {"peers", " [-o json]", "tunnel peers: address, state, RTT, bytes, streams",
      "Asks tunneld (tunnel.sock in commonConfig.runtimeDir) for its peers: node,\n"
-     "address, path (direct or relayed), state, RTT, bytes and open streams.\n"},
+     "address, path (direct, punched or relayed), state, RTT, bytes and open streams.\n"},
     {"ping", " NODE [-o json]", "round trip to NODE over the tunnel, and the path",
      "Times a round trip to NODE inside its tunnel session (in band) and names\n"
-     "the path (direct, or relayed through a node).\n"},
+     "the path (direct, punched, or relayed through a node).\n"},
     {"trace", " SERVICE[:PORT] | IP:PORT | NAME[:PORT] [-o json]",
      "the way a request goes, hop by hop, each hop timed",
      "Follows a request to a Service hop by hop, each timed: the name through\n"

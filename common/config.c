@@ -96,6 +96,7 @@ static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
 static int check_cidr(const char *, char *, size_t);
 static int check_cidr4(const char *, char *, size_t);
+static int check_proxy_opt(const char *, char *, size_t);
 
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
@@ -259,6 +260,8 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("modules.edgeTunnel.listenInterfaces", tunnel.listen_interfaces, NULL),
 	K_STR("modules.edgeTunnel.extraFilteredInterfaces", tunnel.extra_filtered_interfaces,
 	    NULL),
+	K_INT("modules.edgeTunnel.wsPort", tunnel.ws_port, 0, 65535),
+	K_STR("modules.edgeTunnel.wsProxy", tunnel.ws_proxy, check_proxy_opt),
 	K_SECTION("modules.edgeTunnel.metricConfig"),
 	K_BOOL("modules.edgeTunnel.metricConfig.enable", tunnel.metrics.enable),
 	K_PORT("modules.edgeTunnel.metricConfig.port", tunnel.metrics.port),
@@ -543,6 +546,92 @@ check_cidr4(const char *v, char *why, size_t len)
 	unsigned prefix;
 
 	return config_service_cidr(v, &base, &prefix, why, len);
+}
+
+int
+config_http_proxy(const char *url, char *host, size_t hostlen, int *port, char *userinfo,
+		  size_t ulen, char *why, size_t whylen)
+{
+	const char *p = url, *at, *end, *colon, *h;
+	char *e;
+	size_t n;
+	long v;
+
+	if (strncasecmp(p, "http://", 7) == 0)
+		p += 7;
+	else if (strstr(p, "://") != NULL) {
+		snprintf(why, whylen,
+			 "only http:// proxies are supported (a proxy reached with TLS "
+			 "is not)");
+		return -1;
+	}
+	end = p + strcspn(p, "/");
+	if (end[0] == '/' && end[1] != '\0') {
+		snprintf(why, whylen, "a proxy URL has no path");
+		return -1;
+	}
+	userinfo[0] = '\0';
+	at = memchr(p, '@', (size_t)(end - p));
+	if (at != NULL) {
+		if ((size_t)(at - p) >= ulen) {
+			snprintf(why, whylen, "proxy user:password too long");
+			return -1;
+		}
+		memcpy(userinfo, p, (size_t)(at - p));
+		userinfo[at - p] = '\0';
+		p = at + 1;
+	}
+	h = p;
+	if (*h == '[') {
+		if ((colon = memchr(h, ']', (size_t)(end - h))) == NULL) {
+			snprintf(why, whylen, "unclosed [ in the proxy address");
+			return -1;
+		}
+		h++;
+		n = (size_t)(colon - h);
+		colon++;
+		if (colon >= end || *colon != ':')
+			colon = NULL;
+	} else {
+		colon = memchr(h, ':', (size_t)(end - h));
+		n = colon != NULL ? (size_t)(colon - h) : (size_t)(end - h);
+	}
+	if (n == 0 || n >= hostlen) {
+		snprintf(why, whylen, "proxy host missing or too long");
+		return -1;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	for (e = host; *e != '\0'; e++)
+		if (!isalnum((unsigned char)*e) && *e != '.' && *e != '-' && *e != ':' &&
+		    *e != '_') {
+			snprintf(why, whylen, "proxy host has a bad character");
+			return -1;
+		}
+	if (colon == NULL) {
+		snprintf(why, whylen, "proxy URL without a port (http://HOST:PORT)");
+		return -1;
+	}
+	errno = 0;
+	v = strtol(colon + 1, &e, 10);
+	if (errno != 0 || e != end || v < 1 || v > 65535) {
+		snprintf(why, whylen, "proxy port is not 1-65535");
+		return -1;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+/* wsProxy: "", "none" (not even the environment's) or a proxy URL. */
+static int
+check_proxy_opt(const char *v, char *why, size_t len)
+{
+	char host[256], user[256];
+	int port;
+
+	if (*v == '\0' || strcmp(v, "none") == 0)
+		return 0;
+	return config_http_proxy(v, host, sizeof(host), &port, user, sizeof(user), why, len);
 }
 
 /* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */
@@ -920,19 +1009,17 @@ cfg_find(const struct cfg_key *tab, const char *path)
  */
 /*
  * EdgeMesh's keys we accept (a config moves over unchanged) but do not act
- * on: said once at start and by -n, never silence.  transport: only ws and
- * quic are not honoured.
+ * on: said once at start and by -n, never silence.  transport: tcp and ws
+ * are honoured, quic is not.
  */
 static const struct {
 	const char *path, *why;
 } unhonoured[] = {
-    {"modules.edgeTunnel.transport", "only tcp is served; ws and quic are not (yet)"},
+    {"modules.edgeTunnel.transport", "quic is not served: tunneld dials tcp"},
     {"modules.edgeTunnel.rendezvous", "peers come from Node objects, not from a DHT"},
     {"modules.edgeTunnel.maxCandidates", "peers come from Node objects, not from a DHT"},
     {"modules.edgeTunnel.finderPeriod", "peers come from Node objects, not from a DHT or mDNS"},
     {"modules.edgeTunnel.heartbeatPeriod", "sessions send keepalives every 5 s"},
-    {"modules.edgeTunnel.listenInterfaces", "tunneld listens on every address of the node"},
-    {"modules.edgeTunnel.extraFilteredInterfaces", "every address of the Node object is used"},
     {"modules.edgeTunnel.enableIpfsLog", "there is no libp2p log"},
     {"modules.edgeTunnel.tunnelLimitConfig", "streams are bounded per session instead"},
     {"modules.edgeDNS.listenInterface", "dnsd listens on commonConfig.bridgeDeviceIP"},
@@ -953,7 +1040,8 @@ cfg_unhonoured(struct cfg_parse *p, const char *path, const yaml_node_t *k, cons
 			continue;
 		if (strcasecmp(path, "modules.edgeTunnel.transport") == 0 &&
 		    v->type == YAML_SCALAR_NODE &&
-		    strcasecmp((const char *)v->data.scalar.value, "tcp") == 0)
+		    (strcasecmp((const char *)v->data.scalar.value, "tcp") == 0 ||
+		     strcasecmp((const char *)v->data.scalar.value, "ws") == 0))
 			return;
 		snprintf(once, sizeof(once), "unhonoured %s %s", p->file, path);
 		log_warnx_once(once,

@@ -95,7 +95,7 @@ struct em_config {
 	struct {
 		bool enable;
 		int listen_port;   /* 20006 */
-		char transport[8]; /* tcp (ws, quic accepted, only tcp served) */
+		char transport[8]; /* tcp, ws (dial peers over WebSocket); quic: as tcp */
 		char rendezvous[64];
 		size_t n_relays;
 		struct em_relay_node relays[EM_CFG_LIST_MAX];
@@ -104,6 +104,10 @@ struct em_config {
 		char psk_path[EM_PATH_MAX]; /* psk.path, /etc/edgemesh/psk */
 		char listen_interfaces[256];
 		char extra_filtered_interfaces[256];
+		int ws_port; /* ours: wsPort, WebSocket listener; 0: 443 if transport ws, else none
+			      */
+		char ws_proxy[256]; /* ours: wsProxy, http://[user:pass@]host:port; "": $HTTPS_PROXY
+				     */
 		size_t n_allowed_ports; /* ours: allowedNodePorts, default [22] */
 		int allowed_ports[EM_CFG_LIST_MAX];
 		struct {
@@ -132,6 +136,12 @@ int config_load(struct em_config *, const char *path, char *err, size_t errlen);
 void config_defaults(struct em_config *);
 /* registry.serviceCIDR: an IPv4 range of at most /30 -> base (host order), prefix. */
 int config_service_cidr(const char *, uint32_t *base, unsigned *prefix, char *why, size_t len);
+/*
+ * An HTTP proxy URL ("[http://][user:password@]host:port[/]", as HTTPS_PROXY
+ * holds it) -> host, port and "user:password" ("" if none).  -1 with why.
+ */
+int config_http_proxy(const char *url, char *host, size_t hostlen, int *port, char *userinfo,
+		      size_t ulen, char *why, size_t whylen);
 /* Print the effective config as normalized "key: value" lines (golden tests). */
 void config_dump(const struct em_config *, FILE *);
 

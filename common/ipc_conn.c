@@ -288,6 +288,11 @@ conn_write(struct ipc_conn *c)
 		c->wsent += (uint64_t)n;
 	}
 	c->woff = c->wlen = 0;
+	if (c->wcap > 65536) { /* a snapshot's worth: not kept for the small deltas after it */
+		free(c->wbuf);
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
 	return 1;
 }
 

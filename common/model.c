@@ -112,6 +112,10 @@ em_service_free(struct em_service *s)
 
 	if (s == NULL)
 		return;
+	if (s->flat) {
+		free(s); /* one block */
+		return;
+	}
 	free(s->ns);
 	free(s->name);
 	free(s->cluster_ip);
@@ -130,6 +134,10 @@ em_endpoints_free(struct em_endpoints *e)
 
 	if (e == NULL)
 		return;
+	if (e->flat) {
+		free(e); /* one block */
+		return;
+	}
 	free(e->ns);
 	free(e->name);
 	ports_free(e->ports, e->nports);
@@ -285,6 +293,7 @@ em_service_dup(const struct em_service *s)
 	size_t i;
 
 	*c = *s;
+	c->flat = false;
 	c->ns = xstrdup(s->ns);
 	c->name = xstrdup(s->name);
 	c->cluster_ip = xstrdup(s->cluster_ip);
@@ -306,6 +315,113 @@ em_endpoint_copy(struct em_endpoint *dst, const struct em_endpoint *src)
 	dst->zone = xstrdup(src->zone);
 	dst->pod = xstrdup(src->pod);
 	dst->ready = src->ready;
+}
+
+/* flat copies: strings laid out after the arrays, "" shared */
+struct flat {
+	char *p, *empty;
+};
+
+static size_t
+flat_len(const char *s)
+{
+	return s[0] == '\0' ? 0 : strlen(s) + 1;
+}
+
+static char *
+flat_put(struct flat *f, const char *s)
+{
+	size_t n;
+	char *r;
+
+	if (s[0] == '\0')
+		return f->empty;
+	n = strlen(s) + 1;
+	r = memcpy(f->p, s, n);
+	f->p += n;
+	return r;
+}
+
+struct em_endpoints *
+em_endpoints_flat(const struct em_endpoints *e)
+{
+	struct em_endpoints *c;
+	struct flat f;
+	size_t i, len = 1;
+	char *base;
+
+	len += flat_len(e->ns) + flat_len(e->name);
+	for (i = 0; i < e->nports; i++)
+		len += flat_len(e->ports[i].name) + flat_len(e->ports[i].target_port_name);
+	for (i = 0; i < e->neps; i++)
+		len += flat_len(e->eps[i].ip) + flat_len(e->eps[i].node) +
+		       flat_len(e->eps[i].hostname) + flat_len(e->eps[i].zone) +
+		       flat_len(e->eps[i].pod);
+	base = xcalloc(1, sizeof(*c) + e->nports * sizeof(*c->ports) + e->neps * sizeof(*c->eps) +
+			      len);
+	c = (struct em_endpoints *)(void *)base;
+	*c = *e;
+	c->flat = true;
+	c->ports = e->nports > 0 ? (struct em_port *)(void *)(base + sizeof(*c)) : NULL;
+	c->eps =
+	    e->neps > 0
+		? (struct em_endpoint *)(void *)(base + sizeof(*c) + e->nports * sizeof(*c->ports))
+		: NULL;
+	f.empty = base + sizeof(*c) + e->nports * sizeof(*c->ports) + e->neps * sizeof(*c->eps);
+	f.p = f.empty + 1;
+	c->ns = flat_put(&f, e->ns);
+	c->name = flat_put(&f, e->name);
+	for (i = 0; i < e->nports; i++) {
+		c->ports[i] = e->ports[i];
+		c->ports[i].name = flat_put(&f, e->ports[i].name);
+		c->ports[i].target_port_name = flat_put(&f, e->ports[i].target_port_name);
+	}
+	for (i = 0; i < e->neps; i++) {
+		c->eps[i] = e->eps[i];
+		c->eps[i].ip = flat_put(&f, e->eps[i].ip);
+		c->eps[i].node = flat_put(&f, e->eps[i].node);
+		c->eps[i].hostname = flat_put(&f, e->eps[i].hostname);
+		c->eps[i].zone = flat_put(&f, e->eps[i].zone);
+		c->eps[i].pod = flat_put(&f, e->eps[i].pod);
+	}
+	return c;
+}
+
+struct em_service *
+em_service_flat(const struct em_service *s)
+{
+	struct em_service *c;
+	struct flat f;
+	size_t i, nip = s->n_cluster_ips > EM_MAX_IPS ? EM_MAX_IPS : s->n_cluster_ips, len = 1;
+	char *base;
+
+	len += flat_len(s->ns) + flat_len(s->name) + flat_len(s->cluster_ip) +
+	       flat_len(s->external_name) + flat_len(s->hash_arg);
+	for (i = 0; i < nip; i++)
+		len += flat_len(s->cluster_ips[i]);
+	for (i = 0; i < s->nports; i++)
+		len += flat_len(s->ports[i].name) + flat_len(s->ports[i].target_port_name);
+	base = xcalloc(1, sizeof(*c) + s->nports * sizeof(*c->ports) + len);
+	c = (struct em_service *)(void *)base;
+	*c = *s;
+	c->flat = true;
+	c->n_cluster_ips = nip;
+	c->ports = s->nports > 0 ? (struct em_port *)(void *)(base + sizeof(*c)) : NULL;
+	f.empty = base + sizeof(*c) + s->nports * sizeof(*c->ports);
+	f.p = f.empty + 1;
+	c->ns = flat_put(&f, s->ns);
+	c->name = flat_put(&f, s->name);
+	c->cluster_ip = flat_put(&f, s->cluster_ip);
+	c->external_name = flat_put(&f, s->external_name);
+	c->hash_arg = flat_put(&f, s->hash_arg);
+	for (i = 0; i < EM_MAX_IPS; i++)
+		c->cluster_ips[i] = i < nip ? flat_put(&f, s->cluster_ips[i]) : NULL;
+	for (i = 0; i < s->nports; i++) {
+		c->ports[i] = s->ports[i];
+		c->ports[i].name = flat_put(&f, s->ports[i].name);
+		c->ports[i].target_port_name = flat_put(&f, s->ports[i].target_port_name);
+	}
+	return c;
 }
 
 struct em_endpoints *

@@ -77,6 +77,7 @@ struct em_service {
 	uint32_t hash_cookie_ttl;  /* seconds */
 	size_t nports;
 	struct em_port *ports;
+	bool flat; /* em_service_flat: one block, read-only */
 };
 
 struct em_endpoint {
@@ -95,6 +96,7 @@ struct em_endpoints {
 	struct em_port *ports; /* name, port (endpoint port), proto */
 	size_t neps;
 	struct em_endpoint *eps;
+	bool flat; /* em_endpoints_flat: one block, read-only */
 };
 
 #define EM_MAX_ADDRS 8
@@ -172,8 +174,15 @@ void em_object_free(struct em_object *);
 /* Deep copies (out of memory is fatal). */
 struct em_port *em_ports_dup(const struct em_port *, size_t n);
 struct em_service *em_service_dup(const struct em_service *);
+/* The same as em_endpoints_flat for a service. */
+struct em_service *em_service_flat(const struct em_service *);
 void em_endpoint_copy(struct em_endpoint *dst, const struct em_endpoint *src);
 struct em_endpoints *em_endpoints_dup(const struct em_endpoints *);
+/* A read-only copy in one allocation (strings after the arrays, "" shared),
+ * for objects kept long and many (the controller's raw Endpoints and
+ * slices); em_endpoints_free() frees it; em_endpoints_dup() of it is a
+ * normal object. */
+struct em_endpoints *em_endpoints_flat(const struct em_endpoints *);
 struct em_peer *em_peer_dup(const struct em_peer *);
 /* "ns/name" or the node name; buf of EM_KEY_LEN */
 #define EM_KEY_LEN 512

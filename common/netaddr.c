@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "netaddr.h"
 
@@ -39,4 +40,48 @@ net_accept(int lfd, struct sockaddr_storage *ss)
 	    (errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED))
 		errno = EAGAIN;
 	return fd;
+}
+
+int
+net_listen_tcp(int port, int *out, char *err, size_t errlen)
+{
+	struct sockaddr_in6 sin6;
+	struct sockaddr_in sin;
+	int fd, one = 1, zero = 0;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_port = htons((uint16_t)port);
+	sin6.sin6_addr = in6addr_any;
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd != -1) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd == -1) { /* no IPv6 here */
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+			snprintf(err, errlen, "socket: %s", strerror(errno));
+			return -1;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+			snprintf(err, errlen, "bind: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	if (listen(fd, 128) == -1) {
+		snprintf(err, errlen, "listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	*out = fd;
+	return 0;
 }

@@ -18,4 +18,10 @@ const char *net_addr_text(const struct sockaddr_storage *, char *buf, size_t len
  */
 int net_accept(int lfd, struct sockaddr_storage *ss);
 
+/*
+ * A nonblocking, close-on-exec TCP listener on port, all addresses (IPv6
+ * with IPv4 mapped, else IPv4 only) into *fd; -1 with err ("bind: ...").
+ */
+int net_listen_tcp(int port, int *fd, char *err, size_t errlen);
+
 #endif

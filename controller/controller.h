@@ -12,7 +12,8 @@
 
 /* A published topic object and its packed bytes (what subscribers get). */
 struct pub {
-	struct em_object obj;
+	struct em_object obj; /* peers, gateways, self; NULL (u.any) for services and
+				 endpoints, of which only the packed bytes are kept */
 	char *packed;
 	size_t packed_len;
 	uint64_t version;
@@ -35,6 +36,10 @@ void state_commit(struct state *);
 uint64_t state_version(const struct state *);
 struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);
+/* Where the raw object came from (state_put's source), NULL if absent. */
+const char *state_raw_source(struct state *, enum kobj_kind, const char *ns, const char *name);
+/* How many puts so far replaced an object another source had put. */
+uint64_t state_takeovers(const struct state *);
 
 /* Give file-registry Services without a clusterIP one (the state owns it). */
 void state_set_alloc(struct state *, struct alloc *);

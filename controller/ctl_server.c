@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +58,15 @@ struct server {
 	uint32_t last_pid[N_KNOWN]; /* the newest of them */
 	registry_health_fn registry_health;
 	void *registry_arg;
+	ev_timer trim; /* after a big snapshot: give its buffers' pages back */
 };
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
 /* Metrics merge in this order: the bulky per-service sets after the facts doctor reads. */
 static const char *const merge_order[N_KNOWN] = {"tunneld", "dnsd", "socksd", "proxyd", "gatewayd"};
+
+/* Bytes still queued after a snapshot that make it worth a malloc_trim() later. */
+#define TRIM_AFTER (1u << 20)
 
 static void controller_dispatch_client(struct ipc_conn *, struct ipc_msg *, void *);
 static void send_metrics(struct server *, struct client *);
@@ -363,6 +368,10 @@ controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			if ((c->topics & EM_TOPIC_BIT(t)) &&
 			    send_snapshot(srv, c, (enum em_topic)t) == -1)
 				return; /* dropped: c is gone */
+		if (ipc_conn_queued(c->conn) > TRIM_AFTER && !ev_is_active(&srv->trim)) {
+			ev_timer_set(&srv->trim, 0.05, 0.);
+			ev_timer_start(srv->d->loop, &srv->trim);
+		}
 		break;
 	case IPC_HEALTH:
 		if (ipc_unpack_health(m, &c->health, err, sizeof(err)) == -1) {
@@ -597,6 +606,23 @@ server_set_state(struct server *srv, struct state *st)
 	srv->state = st;
 }
 
+/* Once every big snapshot went out: hand the pages of its buffers back. */
+static void
+trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+	int i;
+
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if (srv->clients[i] != NULL && ipc_conn_queued(srv->clients[i]->conn) > 0) {
+			ev_timer_set(w, 0.05, 0.);
+			ev_timer_start(loop, w);
+			return;
+		}
+	}
+	malloc_trim(0);
+}
+
 struct server *
 server_new(struct em_daemon *d, const char *registry_desc)
 {
@@ -610,6 +636,8 @@ server_new(struct em_daemon *d, const char *registry_desc)
 	ev_io_init(&srv->accept_w, accept_cb, srv->fd, EV_READ);
 	srv->accept_w.data = srv;
 	ev_io_start(d->loop, &srv->accept_w);
+	ev_timer_init(&srv->trim, trim_cb, 0.05, 0.);
+	srv->trim.data = srv;
 	return srv;
 }
 
@@ -620,6 +648,7 @@ server_free(struct server *srv)
 
 	if (srv == NULL)
 		return;
+	ev_timer_stop(srv->d->loop, &srv->trim);
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (srv->clients[i] != NULL) {
 			ipc_conn_free(srv->clients[i]->conn);

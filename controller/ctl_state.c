@@ -22,7 +22,7 @@
 
 struct raw {
 	struct kobj *k;
-	char *source;
+	const char *source; /* interned in state.sources */
 };
 
 /* The slices of one service, for joining. */
@@ -35,6 +35,7 @@ struct state {
 	const struct em_config *cfg;
 	struct hmap *raw[KOBJ_NKINDS];	    /* "ns/name" -> struct raw */
 	struct hmap *slices_by_svc;	    /* "ns/service" -> struct slice_set */
+	struct hmap *sources;		    /* source -> its one copy (a few files) */
 	struct hmap *pub[EM_TOPIC_COUNT];   /* key -> struct pub */
 	struct hmap *dirty[EM_TOPIC_COUNT]; /* key -> (void *)1 */
 	int gateways_dirty;
@@ -44,6 +45,7 @@ struct state {
 	int alloc_freed;	    /* an address came free: retry alloc_full */
 	int alloc_pruned;	    /* the table loaded from disk was checked */
 	uint64_t version;
+	uint64_t takeovers; /* puts that replaced another source's object */
 	state_emit_cb emit;
 	void *arg;
 };
@@ -54,7 +56,6 @@ raw_free(void *p)
 	struct raw *r = p;
 
 	kobj_free(r->k);
-	free(r->source);
 	free(r);
 }
 
@@ -91,6 +92,7 @@ state_new(const struct em_config *cfg, state_emit_cb emit, void *arg)
 		s->dirty[i] = hmap_new();
 	}
 	s->slices_by_svc = hmap_new();
+	s->sources = hmap_new();
 	/* versions keep growing across controller restarts */
 	s->version = (uint64_t)time(NULL) << 16;
 	s->emit = emit;
@@ -114,6 +116,7 @@ state_free(struct state *s)
 		hmap_free(s->dirty[i], NULL);
 	}
 	hmap_free(s->slices_by_svc, slice_set_free);
+	hmap_free(s->sources, free);
 	hmap_free(s->alloc_waiting, NULL);
 	hmap_free(s->alloc_full, NULL);
 	alloc_free(s->alloc);
@@ -290,15 +293,22 @@ state_put(struct state *s, struct kobj *k, const char *source)
 	char key[EM_KEY_LEN];
 
 	r->k = k;
-	r->source = xstrdup(source);
+	if ((r->source = hmap_get(s->sources, source)) == NULL) {
+		char *copy = xstrdup(source);
+
+		hmap_put(s->sources, source, copy);
+		r->source = copy;
+	}
 	raw_key(key, sizeof(key), k->ns, k->name);
 	old = hmap_put(s->raw[k->kind], key, r);
 	if (s->alloc != NULL && k->kind == KOBJ_SERVICE)
 		alloc_put(s, key, old != NULL ? old->k : NULL, k);
 	if (old != NULL) {
-		if (strcmp(old->source, source) != 0)
+		if (strcmp(old->source, source) != 0) {
 			log_warnx("%s %s is defined in %s and in %s; using the one in %s",
 				  kobj_kind_name(k->kind), key, old->source, source, source);
+			s->takeovers++;
+		}
 		if (old->k->kind == KOBJ_ENDPOINTSLICE)
 			slice_index(s, old->k, 0);
 		mark_dependents(s, old->k);
@@ -329,6 +339,23 @@ state_del(struct state *s, enum kobj_kind kind, const char *ns, const char *name
 		slice_index(s, r->k, 0);
 	mark_dependents(s, r->k);
 	raw_free(r);
+}
+
+uint64_t
+state_takeovers(const struct state *s)
+{
+	return s->takeovers;
+}
+
+const char *
+state_raw_source(struct state *s, enum kobj_kind kind, const char *ns, const char *name)
+{
+	struct raw *r;
+	char key[EM_KEY_LEN];
+
+	raw_key(key, sizeof(key), ns, name);
+	r = hmap_get(s->raw[kind], key);
+	return r == NULL ? NULL : r->source;
 }
 
 static struct kobj *
@@ -455,6 +482,8 @@ commit_key(struct state *s, enum em_topic t, const char *key)
 	}
 	p = xcalloc(1, sizeof(*p));
 	p->obj = o;
+	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
+		em_object_free(&p->obj); /* the many: only their packed bytes are kept */
 	p->packed_len = sb.size;
 	/* the sbuffer holds at least 8 KiB: keep a copy of only the packed bytes */
 	p->packed = xcalloc(1, sb.size);

@@ -139,19 +139,54 @@ kobj_warn(struct kobj_ctx *c, const char *path, const char *fmt, ...)
 		kobj_fmt(c->diag->warn + n, sizeof(c->diag->warn) - n, "; %s", one);
 }
 
+/* Append s at buf[n] (len > 0), cut to fit with its NUL; the new length. */
+static size_t
+path_cat(char *buf, size_t len, size_t n, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (n >= len - 1) {
+		buf[len - 1] = '\0';
+		return len - 1;
+	}
+	if (k > len - 1 - n)
+		k = len - 1 - n;
+	memcpy(buf + n, s, k);
+	buf[n + k] = '\0';
+	return n + k;
+}
+
 void
 kobj_path(char *buf, size_t len, const char *base, const char *key)
 {
-	if (base == NULL || *base == '\0')
-		snprintf(buf, len, "%s", key);
-	else
-		snprintf(buf, len, "%s.%s", base, key);
+	/* as snprintf "%s.%s" (cut at len), without printf: built for every field read */
+	size_t n = 0;
+
+	if (len == 0)
+		return;
+	if (base != NULL && *base != '\0') {
+		n = path_cat(buf, len, 0, base);
+		n = path_cat(buf, len, n, ".");
+	}
+	path_cat(buf, len, n, key);
 }
 
 void
 kobj_path_idx(char *buf, size_t len, const char *base, size_t idx)
 {
-	snprintf(buf, len, "%s[%zu]", base, idx);
+	char num[24], *p = num + sizeof(num) - 1;
+	size_t n;
+
+	if (len == 0)
+		return;
+	*p = '\0';
+	*--p = ']';
+	do
+		*--p = (char)('0' + idx % 10);
+	while ((idx /= 10) > 0);
+	*--p = '[';
+	n = path_cat(buf, len, 0, base);
+	path_cat(buf, len, n, p);
 }
 
 /* A user string made safe and short for a message. */
@@ -596,6 +631,15 @@ kobj_proto(struct kobj_ctx *c, const json_t *o, const char *base, uint8_t *out)
 	return 0;
 }
 
+static void
+kobj_flatten(struct em_endpoints **e)
+{
+	struct em_endpoints *f = em_endpoints_flat(*e);
+
+	em_endpoints_free(*e);
+	*e = f;
+}
+
 int
 kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 {
@@ -685,6 +729,16 @@ kobj_parse(const json_t *obj, struct kobj **out, struct kobj_diag *diag)
 		free(o);
 		return -1;
 	}
+	/* the many, kept long: services and endpoints in one block each */
+	if (o->kind == KOBJ_SERVICE) {
+		struct em_service *f = em_service_flat(o->u.svc);
+
+		em_service_free(o->u.svc);
+		o->u.svc = f;
+	} else if (o->kind == KOBJ_ENDPOINTS)
+		kobj_flatten(&o->u.eps);
+	else if (o->kind == KOBJ_ENDPOINTSLICE && o->u.slice->eps != NULL)
+		kobj_flatten(&o->u.slice->eps);
 	*out = o;
 	return 0;
 }

@@ -55,6 +55,7 @@ struct yj_anchor {
 
 struct yj {
 	const char *name;
+	size_t line_base; /* lines before buf in its file */
 	char *err;
 	size_t errlen;
 	struct yj_frame stack[YAML_JSON_MAX_DEPTH];
@@ -66,6 +67,8 @@ struct yj {
 	json_t *root;
 	struct yaml_doc *docs;
 	size_t ndocs;
+	yaml_json_doc_cb *cb; /* each document to it as it ends, instead of docs */
+	void *cbarg;
 };
 
 enum yj_type { YJ_STR, YJ_NULL, YJ_BOOL, YJ_INT, YJ_FLOAT };
@@ -77,6 +80,8 @@ struct yj_val {
 	double d;
 };
 
+static int yj_run(const char *, size_t, const char *, size_t, yaml_json_doc_cb *, void *,
+		  struct yaml_doc **, size_t *, char *, size_t);
 static int yj_error(struct yj *, const yaml_mark_t *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -90,8 +95,8 @@ yj_error(struct yj *y, const yaml_mark_t *m, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m != NULL)
-		snprintf(y->err, y->errlen, "%s:%zu:%zu: %s", y->name, m->line + 1, m->column + 1,
-			 msg);
+		snprintf(y->err, y->errlen, "%s:%zu:%zu: %s", y->name, y->line_base + m->line + 1,
+			 m->column + 1, msg);
 	else
 		snprintf(y->err, y->errlen, "%s: %s", y->name, msg);
 	return -1;
@@ -114,7 +119,7 @@ yj_parser_error(struct yj *y, const yaml_parser_t *p)
 	case YAML_PARSER_ERROR:
 		if (p->context != NULL)
 			return yj_error(y, &p->problem_mark, "%s (%s at line %zu)", problem,
-					p->context, p->context_mark.line + 1);
+					p->context, y->line_base + p->context_mark.line + 1);
 		return yj_error(y, &p->problem_mark, "%s", problem);
 	default:
 		return yj_error(y, &p->problem_mark, "%s", problem);
@@ -258,6 +263,9 @@ yj_resolve(const char *s, size_t len, struct yj_val *v)
 		v->t = YJ_NULL;
 		return;
 	}
+	/* the words (y, no, ~, .inf, -.Inf, ...) are short and start with one of these */
+	if (len > 6 || strchr("yYnNtTfFoO~.+-", s[0]) == NULL)
+		goto notword;
 	switch (yaml_scalar_word(s, &v->b, &v->d)) {
 	case YAML_WORD_NULL:
 		v->t = YJ_NULL;
@@ -271,6 +279,7 @@ yj_resolve(const char *s, size_t len, struct yj_val *v)
 	case YAML_WORD_NONE:
 		break;
 	}
+notword:
 	if (s[0] == '.') {
 		if (yj_parse_float(s, &v->d))
 			v->t = YJ_FLOAT;
@@ -493,7 +502,7 @@ static void
 yj_doc_line(struct yj *y, const yaml_mark_t *m)
 {
 	if (y->depth == 0 && y->doc_line == 0)
-		y->doc_line = (int)(m->line + 1);
+		y->doc_line = (int)(y->line_base + m->line + 1);
 }
 
 /* Attach a complete value (reference stolen) to the node being built. */
@@ -677,7 +686,10 @@ yj_pop(struct yj *y, const yaml_event_t *ev)
 static void
 yj_doc_end(struct yj *y)
 {
-	if (y->root != NULL && !json_is_null(y->root)) {
+	if (y->root != NULL && !json_is_null(y->root) && y->cb != NULL) {
+		y->cb(y->cbarg, y->root, y->doc_line);
+		json_decref(y->root);
+	} else if (y->root != NULL && !json_is_null(y->root)) {
 		y->docs = xreallocarray(y->docs, y->ndocs + 1, sizeof(*y->docs));
 		y->docs[y->ndocs].root = y->root;
 		y->docs[y->ndocs].line = y->doc_line;
@@ -710,6 +722,30 @@ int
 yaml_json_load_buf(const char *buf, size_t len, const char *name, struct yaml_doc **docs,
 		   size_t *ndocs, char *err, size_t errlen)
 {
+	return yaml_json_load_buf_at(buf, len, name, 0, docs, ndocs, err, errlen);
+}
+
+int
+yaml_json_load_buf_at(const char *buf, size_t len, const char *name, size_t line_base,
+		      struct yaml_doc **docs, size_t *ndocs, char *err, size_t errlen)
+{
+	return yj_run(buf, len, name, line_base, NULL, NULL, docs, ndocs, err, errlen);
+}
+
+int
+yaml_json_each_buf(const char *buf, size_t len, const char *name, yaml_json_doc_cb *cb, void *arg,
+		   char *err, size_t errlen)
+{
+	struct yaml_doc *docs;
+	size_t ndocs;
+
+	return yj_run(buf, len, name, 0, cb, arg, &docs, &ndocs, err, errlen);
+}
+
+static int
+yj_run(const char *buf, size_t len, const char *name, size_t line_base, yaml_json_doc_cb *cb,
+       void *cbarg, struct yaml_doc **docs, size_t *ndocs, char *err, size_t errlen)
+{
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	struct yj y;
@@ -720,6 +756,9 @@ yaml_json_load_buf(const char *buf, size_t len, const char *name, struct yaml_do
 	*ndocs = 0;
 	memset(&y, 0, sizeof(y));
 	y.name = name != NULL ? name : "<input>";
+	y.line_base = line_base;
+	y.cb = cb;
+	y.cbarg = cbarg;
 	y.err = err;
 	y.errlen = errlen;
 	if (errlen > 0)
@@ -778,17 +817,16 @@ yaml_json_load_buf(const char *buf, size_t len, const char *name, struct yaml_do
 }
 
 int
-yaml_json_load_file(const char *path, struct yaml_doc **docs, size_t *ndocs, char *err,
-		    size_t errlen)
+yaml_json_read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0, cap;
 	ssize_t n;
-	int fd, r;
+	int fd;
 
-	*docs = NULL;
-	*ndocs = 0;
+	*out = NULL;
+	*outlen = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -844,6 +882,24 @@ yaml_json_load_file(const char *path, struct yaml_doc **docs, size_t *ndocs, cha
 		free(buf);
 		return -1;
 	}
+	buf[len] = '\0'; /* len < cap: the loop grows the buffer before a read */
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+int
+yaml_json_load_file(const char *path, struct yaml_doc **docs, size_t *ndocs, char *err,
+		    size_t errlen)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	*docs = NULL;
+	*ndocs = 0;
+	if (yaml_json_read_file(path, &buf, &len, err, errlen) == -1)
+		return -1;
 	r = yaml_json_load_buf(buf, len, path, docs, ndocs, err, errlen);
 	free(buf);
 	return r;

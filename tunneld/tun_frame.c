@@ -15,10 +15,11 @@
 #include "tunneld.h"
 
 static const char *ftype_names[TUN_F_MAX] = {
-    [TUN_F_OPEN] = "OPEN",   [TUN_F_OPEN_OK] = "OPEN_OK", [TUN_F_OPEN_FAIL] = "OPEN_FAIL",
-    [TUN_F_DATA] = "DATA",   [TUN_F_WINDOW] = "WINDOW",	  [TUN_F_FIN] = "FIN",
-    [TUN_F_RST] = "RST",     [TUN_F_PING] = "PING",	  [TUN_F_PONG] = "PONG",
-    [TUN_F_REKEY] = "REKEY", [TUN_F_GOAWAY] = "GOAWAY",	  [TUN_F_REACH] = "REACH",
+    [TUN_F_OPEN] = "OPEN",	 [TUN_F_OPEN_OK] = "OPEN_OK",	[TUN_F_OPEN_FAIL] = "OPEN_FAIL",
+    [TUN_F_DATA] = "DATA",	 [TUN_F_WINDOW] = "WINDOW",	[TUN_F_FIN] = "FIN",
+    [TUN_F_RST] = "RST",	 [TUN_F_PING] = "PING",		[TUN_F_PONG] = "PONG",
+    [TUN_F_REKEY] = "REKEY",	 [TUN_F_GOAWAY] = "GOAWAY",	[TUN_F_REACH] = "REACH",
+    [TUN_F_MIGRATE] = "MIGRATE", [TUN_F_OBSERVED] = "OBSERVED", [TUN_F_PUNCH] = "PUNCH",
 };
 
 const char *
@@ -74,6 +75,12 @@ tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
 		return f->sid != 0 ? 1 : -1;
 	case TUN_F_REACH:
 		return f->sid == 0 && f->len >= 1 && f->len <= 200 ? 1 : -1;
+	case TUN_F_MIGRATE:
+		return f->sid == 0 && f->len == 16 ? 1 : -1;
+	case TUN_F_OBSERVED:
+		return f->sid == 0 && f->len >= 1 && f->len < 64 ? 1 : -1;
+	case TUN_F_PUNCH:
+		return f->sid == 0 && f->len >= 2 && f->len < 2 + 64 ? 1 : -1;
 	}
 	return 1;
 }

@@ -240,8 +240,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->tx_bytes += p->sess->tx;
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
-			snprintf(row->path, sizeof(row->path), "%s",
-				 p->sess->relayed ? "relay" : "direct");
+			snprintf(row->path, sizeof(row->path), "%s", tun_session_path(p->sess));
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);

@@ -20,7 +20,8 @@ void
 tun_metrics_hs_failed(struct tunneld *t, const struct tun_session *s, const char *why)
 {
 	if (strcmp(why, "shutting down") == 0 || strcmp(why, "duplicate session drained") == 0 ||
-	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0)
+	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0 ||
+	    strcmp(why, TUN_WHY_MIGRATE) == 0)
 		return;
 	if (s->fp_mismatch || strstr(why, "PSK mismatch") != NULL)
 		t->hs_fail[TUN_HSF_PSK]++;
@@ -39,6 +40,7 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 	struct tun_session *s = p != NULL ? p->sess : NULL;
 	uint64_t tx = p != NULL ? p->tx : 0, rx = p != NULL ? p->rx : 0;
 	char ours[16], err[72] = ""; /* a label: kept short */
+	const char *path = "direct";
 	int up = s != NULL && s->state == SS_UP;
 
 	if (!up && p != NULL)
@@ -47,9 +49,14 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 		tx += s->tx;
 		rx += s->rx;
 	}
-	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path",
-		    up && s->relayed ? "relayed" : "direct", "via", up && s->relayed ? s->addr : "",
-		    "error", err, NULL);
+	if (up && s->ws != NULL)
+		path = "ws";
+	else if (up && s->relayed)
+		path = "relayed";
+	else if (up && s->punched)
+		path = "punched";
+	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path", path, "via",
+		    up && s->relayed ? s->addr : "", "error", err, NULL);
 	if (up)
 		metrics_add(ss, EM_M_PEER_RTT, (double)s->rtt_us / 1e6, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_TX, (double)tx, "peer", name, NULL);

@@ -789,6 +789,15 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 	case TUN_F_REACH:
 		tun_reach_input(s, f->payload, f->len);
 		return;
+	case TUN_F_MIGRATE:
+		tun_migrate_marker(s, f->payload, f->len);
+		return;
+	case TUN_F_OBSERVED:
+		tun_punch_observed(s, f->payload, f->len);
+		return;
+	case TUN_F_PUNCH:
+		tun_punch_input(s, f->payload, f->len);
+		return;
 	case TUN_F_OPEN:
 		mux_remote_open(s, f);
 		return;

@@ -113,7 +113,10 @@ tun_ping_pong(struct tun_session *s, uint64_t rtt_us)
 		memset(&res, 0, sizeof(res));
 		res.ok = 1;
 		res.rtt_us = rtt_us;
-		snprintf(res.path, sizeof(res.path), "%s", s->relayed ? "relayed" : "direct");
+		snprintf(res.path, sizeof(res.path), "%s",
+			 s->relayed   ? "relayed"
+			 : s->punched ? "punched"
+				      : "direct");
 		snprintf(res.via, sizeof(res.via), "%s", s->relayed ? s->addr : "");
 		snprintf(res.addr, sizeof(res.addr), "%s", s->addr);
 		ping_done(pg, &res);

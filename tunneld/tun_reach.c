@@ -131,8 +131,9 @@ tun_reach_tick(struct tun_session *s, ev_tstamp now)
 	if (s->state != SS_UP || s->draining || now < s->reach_next)
 		return;
 	s->reach_next = now + TUN_REACH_PERIOD;
-	if (s->initiator && !s->relayed)
-		reach_send(s->t, s->name, 1, "dialled directly");
+	if (s->initiator && !s->relayed && !s->punched) /* a punch is no dial */
+		reach_send(s->t, s->name, 1,
+			   s->ws != NULL ? "dialled its WebSocket port" : "dialled directly");
 	else
 		reach_probe(s->t, s->name);
 }

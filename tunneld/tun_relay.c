@@ -119,8 +119,9 @@ relay_usable(struct tunneld *t, struct tun_peer *p, const char *name)
 	return r;
 }
 
+/* A relay with an up direct session, not p itself, not except (may be NULL). */
 static struct tun_peer *
-relay_pick(struct tunneld *t, struct tun_peer *p)
+relay_pick(struct tunneld *t, struct tun_peer *p, const char *except)
 {
 	const struct em_config *cfg = &t->d->cfg;
 	const struct em_object *o;
@@ -129,11 +130,13 @@ relay_pick(struct tunneld *t, struct tun_peer *p)
 	size_t i;
 
 	for (i = 0; i < cfg->tunnel.n_relays; i++)
-		if ((r = relay_usable(t, p, cfg->tunnel.relays[i].node_name)) != NULL)
+		if ((r = relay_usable(t, p, cfg->tunnel.relays[i].node_name)) != NULL &&
+		    (except == NULL || strcmp(r->name, except) != 0))
 			return r;
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o))
-		if (o->u.peer->relay && (r = relay_usable(t, p, o->u.peer->name)) != NULL)
+		if (o->u.peer->relay && (r = relay_usable(t, p, o->u.peer->name)) != NULL &&
+		    (except == NULL || strcmp(r->name, except) != 0))
 			return r;
 	return NULL;
 }
@@ -156,40 +159,71 @@ circ_stream(int fd, const char *far)
 	return st;
 }
 
+/*
+ * A circuit to node `to` through relay r: a stream on our session with r
+ * (OPEN {CIRCUIT, TO, to}); the fd of the other end of its socketpair, for
+ * a session to run over, or -1.
+ */
+static int
+relay_circuit(struct tun_peer *r, const char *to)
+{
+	struct tunneld *t = r->t;
+	struct tun_stream *st;
+	uint8_t buf[300];
+	size_t n;
+	int sv[2];
+
+	if (r->sess->nstreams >= TUN_STREAMS_MAX)
+		return -1;
+	if ((n = tun_circuit_encode(TUN_CIRC_TO, to, buf, sizeof(buf))) == 0)
+		return -1;
+	if (circ_pair(sv) == -1) {
+		log_warn("socketpair");
+		return -1;
+	}
+	st = circ_stream(sv[0], to);
+	st->circ_out = 1;
+	tun_stream_attach(st, r->sess, 0);
+	st->state = ST_OPENING;
+	tun_session_frame(r->sess, TUN_F_OPEN, st->id, buf, n);
+	ev_timer_start(t->d->loop, &st->tmo);
+	return sv[1];
+}
+
 /* A: no direct session with p; a circuit through a relay.  1 if started. */
 int
 tun_relay_via(struct tun_peer *p)
 {
 	struct tunneld *t = p->t;
 	struct tun_peer *r;
-	struct tun_stream *st;
-	uint8_t buf[300];
-	size_t n;
-	int sv[2];
+	int fd;
 
 	if (p->relaying != NULL || (p->sess != NULL && p->sess->state == SS_UP))
 		return 0;
-	if (tun_is_relay(t, p->name) || (r = relay_pick(t, p)) == NULL)
+	if (tun_is_relay(t, p->name) || (r = relay_pick(t, p, NULL)) == NULL)
 		return 0;
-	if (r->sess->nstreams >= TUN_STREAMS_MAX)
+	if ((fd = relay_circuit(r, p->name)) == -1)
 		return 0;
-	if ((n = tun_circuit_encode(TUN_CIRC_TO, p->name, buf, sizeof(buf))) == 0)
-		return 0;
-	if (circ_pair(sv) == -1) {
-		log_warn("socketpair");
-		return 0;
-	}
-	st = circ_stream(sv[0], p->name);
-	st->circ_out = 1;
-	tun_stream_attach(st, r->sess, 0);
-	st->state = ST_OPENING;
-	tun_session_frame(r->sess, TUN_F_OPEN, st->id, buf, n);
-	ev_timer_start(t->d->loop, &st->tmo);
-	p->relaying = tun_session_over(t, sv[1], 1, p->name, r->name);
+	p->relaying = tun_session_over(t, fd, 1, p->name, r->name);
 	p->relaying->peer = p;
 	log_info("no direct path to %s (%s): trying through relay %s", p->name,
 		 p->last_err[0] ? p->last_err : "no address", r->name);
 	return 1;
+}
+
+/* Path migration (tun_migrate.c): a relay other than except that could
+ * carry a circuit to p; with fd set, the circuit is opened (*fd: its
+ * session end, -1 if it could not be).  The relay, or NULL. */
+struct tun_peer *
+tun_relay_other(struct tun_peer *p, const char *except, int *fd)
+{
+	struct tun_peer *r;
+
+	if (tun_is_relay(p->t, p->name) || (r = relay_pick(p->t, p, except)) == NULL)
+		return NULL;
+	if (fd != NULL && (*fd = relay_circuit(r, p->name)) == -1)
+		return NULL;
+	return r;
 }
 
 static void

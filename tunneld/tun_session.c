@@ -186,8 +186,13 @@ tun_session_close(struct tun_session *s, const char *why)
 	LIST_REMOVE(s, link);
 	if (s->preauth_slot != -1)
 		t->preauth[s->preauth_slot] = NULL;
+	tun_migrate_gone(s);
+	tun_punch_gone(s);
 	tun_mux_session_gone(s, why);
-	close(s->fd);
+	if (s->ws != NULL)
+		tun_ws_session_gone(s);
+	if (s->fd != -1)
+		close(s->fd);
 	s->fd = -1;
 	if (s->hs != NULL)
 		noise_hs_free(s->hs);
@@ -294,6 +299,8 @@ sess_seal(struct tun_session *s)
 		fatalx("%s: noise_cs_encrypt", __func__); /* nonce space exhausted, EVP */
 	be16_put(s->wbuf + s->rec, (uint16_t)(ptlen + NOISE_TAG_LEN));
 	s->wlen += NOISE_TAG_LEN;
+	if (s->relayed) /* kept to resend should the relay die */
+		tun_migrate_sealed(s, s->wbuf + s->rec, s->wlen - s->rec);
 	s->sealed = s->wlen;
 	s->rec = NO_REC;
 	s->since_rekey += ptlen;
@@ -306,6 +313,13 @@ sess_seal(struct tun_session *s)
 		s->rekey_due = 0;
 		s->rekey_at = ev_now(s->t->d->loop);
 	}
+}
+
+void
+tun_session_seal(struct tun_session *s)
+{
+	if (s->state == SS_UP)
+		sess_seal(s);
 }
 
 int
@@ -352,9 +366,16 @@ sess_flush(struct tun_session *s)
 {
 	struct ev_loop *loop = s->t->d->loop;
 	ssize_t n;
+	size_t len;
 
 	while (s->woff < s->sealed) {
-		n = write(s->fd, s->wbuf + s->woff, s->sealed - s->woff);
+		len = s->sealed - s->woff;
+		/* migrating: the old path takes nothing after its MIGRATE */
+		if (s->mig != NULL && tun_migrate_flush_limit(s, &len)) {
+			ev_io_stop(loop, &s->ww);
+			return;
+		}
+		n = write(s->fd, s->wbuf + s->woff, len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -363,10 +384,14 @@ sess_flush(struct tun_session *s)
 			char why[128];
 
 			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			if (s->relayed && tun_migrate_path_lost(s, why))
+				return;
 			tun_session_close(s, why);
 			return;
 		}
 		s->woff += (size_t)n;
+		if (s->mig != NULL)
+			tun_migrate_wrote(s, (size_t)n);
 	}
 	if (s->woff == s->sealed) {
 		s->blocked = 0;
@@ -478,6 +503,8 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	socklen_t sl;
 	int fd;
 
+	if (tun_ws_dialing(t)) /* transport ws: tun_ws.c */
+		return tun_ws_dial(t, p, ip);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
@@ -495,12 +522,14 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 		snprintf(p->last_err, sizeof(p->last_err), "socket: %s", strerror(errno));
 		return NULL;
 	}
+	tun_punch_dial_socket(t, fd, p->name, ss.ss_family);
 	s = sess_new(t, fd, 1);
 	net_addr_text(&ss, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "%s", p->name);
 	s->peer = p;
 	s->state = SS_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
+		tun_punch_dial_failed(t, p->name, errno);
 		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
 			 strerror(errno));
 		s->peer = NULL;
@@ -549,6 +578,10 @@ sess_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			    errno != ECONNABORTED)
 				log_warn("accept");
 			return;
+		}
+		if (!tun_ifaces_allowed(t, fd)) { /* listenInterfaces */
+			close(fd);
+			continue;
 		}
 		set_nodelay(fd);
 		slot = preauth_slot(t);
@@ -632,6 +665,7 @@ sess_established(struct tun_session *s)
 		tun_session_close(s, why);
 		return;
 	}
+	tun_migrate_keys(s);
 	noise_hs_free(s->hs);
 	s->hs = NULL;
 	if (s->preauth_slot != -1) {
@@ -655,6 +689,8 @@ sess_established(struct tun_session *s)
 	tun_peer_up(p, s);
 	if (s->state == SS_UP)
 		tun_reach_tick(s, ev_now(t->d->loop));
+	if (s->state == SS_UP)
+		tun_punch_session_up(s);
 }
 
 /*
@@ -981,6 +1017,8 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		else if (s->state == SS_HANDSHAKE && !s->initiator && n == 0 && s->rlen == 0 &&
 			 !s->any_rx)
 			snprintf(why, sizeof(why), TUN_WHY_PROBE); /* a REACH probe */
+		if (s->relayed && tun_migrate_path_lost(s, why))
+			return; /* waits for a path through another relay */
 		tun_session_close(s, why);
 		return;
 	}
@@ -989,9 +1027,15 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
-	while (s->state != SS_DEAD && s->rlen - off >= 2) {
+	while (s->state != SS_DEAD && s->rlen - off >= 2 && !tun_migrate_rx_hold(s)) {
 		len = be16_get(s->rbuf + off);
 		if (s->state == SS_HANDSHAKE) {
+			/* 00 00 is no handshake message: a new path for a session */
+			if (len == 0 && off == 0 && !s->initiator && s->name[0] == '\0') {
+				if (s->rlen >= TUN_MIG_HELLO)
+					tun_migrate_accept(s);
+				break;
+			}
 			if (len == 0 || 2 + len > TUN_HS_MAX) {
 				tun_session_close(s, "handshake: message length out of range");
 				break;
@@ -1053,6 +1097,8 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (s->pings_out >= TUN_PING_MISSES) {
 		snprintf(why, sizeof(why), "no answer to %d keepalives", TUN_PING_MISSES);
 		log_warnx("session with %s at %s is dead: %s", s->name, s->addr, why);
+		if (s->relayed && tun_migrate_path_lost(s, why))
+			return; /* the relay, or its link to the peer, is gone */
 		tun_session_close(s, why);
 		return;
 	}

@@ -83,12 +83,16 @@ main(int argc, char **argv)
 		fatalx("static key: %s", err);
 	if (tun_listen(t, d.cfg.tunnel.listen_port, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (tun_ws_setup(t, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	privdrop(&d, NULL, 0);
 
 	log_info("PSK fingerprint %s, listening on port %d", t->fp, d.cfg.tunnel.listen_port);
 	tun_listen_start(t);
+	tun_ws_start(t);
+	tun_ifaces_log(t);
 	tun_handoff_start(t);
 	ev_prepare_init(&t->prep, tun_sessions_prepare);
 	t->prep.data = t;

@@ -70,6 +70,11 @@ enum tun_ftype {
 	TUN_F_REKEY = 10,  /* the sender rekeys after this record */
 	TUN_F_GOAWAY = 11, /* no new streams on this session (duplicate) */
 	TUN_F_REACH = 12,  /* ok u8, text: can the sender dial our tunnel port (tun_reach.c) */
+	TUN_F_MIGRATE =
+	    13, /* path nonce[16]: the sender's last record on this path (tun_migrate.c) */
+	TUN_F_OBSERVED =
+	    14, /* text ip:port: the address this session comes from, as the relay sees it */
+	TUN_F_PUNCH = 15, /* kind u8, flags u8, text ip:port: hole punching (tun_punch.c) */
 	TUN_F_MAX
 };
 
@@ -115,6 +120,8 @@ enum tun_sstate { SS_CONNECTING, SS_HANDSHAKE, SS_UP, SS_DEAD };
 enum tun_ststate { ST_PENDING, ST_OPENING, ST_CONNECTING, ST_OPEN };
 
 struct tun_session;
+struct tun_ws;
+struct tun_wsd;
 struct tun_peer;
 struct tunneld;
 
@@ -200,8 +207,16 @@ struct tun_session {
 	uint64_t rtt_us;
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
 	uint8_t peer_caps;	       /* their hello's TUN_CAP_* (0: none); AEAD: cs[].cipher */
+	struct tun_ws *ws;	       /* tun_ws.c: the WebSocket carrying it, or NULL */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
+	/* path migration (tun_migrate.c) and hole punching (tun_punch.c) */
+	uint8_t mig_key[32]; /* proves a new path belongs to this session */
+	uint8_t mig_id[16];  /* names the session on a new path (public) */
+	struct tun_mig *mig; /* a migration under way */
+	struct tun_punch *punch;
+	struct tun_txring *txring; /* relayed: the last records sealed (tun_migrate.c) */
+	uint8_t punched;	   /* moved from a relay circuit to a direct path */
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -251,6 +266,7 @@ struct tunneld {
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
+	struct tun_wsd *wsd;		    /* tun_ws.c: WebSocket listener and dialing */
 };
 
 /* tunneld.c */
@@ -312,6 +328,7 @@ size_t tun_session_outq(const struct tun_session *);
 void tun_sessions_prepare(struct ev_loop *, ev_prepare *, int);
 struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, const char *name,
 				     const char *via);
+void tun_session_seal(struct tun_session *); /* end the open record now */
 
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
@@ -357,10 +374,76 @@ void tun_relays_start(struct tunneld *);
 void tun_relays_check(struct tunneld *);
 size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
 int tun_relay_via(struct tun_peer *);
+struct tun_peer *tun_relay_other(struct tun_peer *, const char *except, int *fd);
 void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+
+/* tun_wsproto.c: WebSocket upgrade, proxy CONNECT and frames (pure codecs) */
+#define TUN_WS_HDR_MAX	  4096 /* an upgrade request or answer, a proxy answer */
+#define TUN_WS_KEY_LEN	  25   /* Sec-WebSocket-Key: base64 of 16 bytes, NUL */
+#define TUN_WS_ACCEPT_LEN 29   /* Sec-WebSocket-Accept: base64 of 20 bytes, NUL */
+#define TUN_WS_PATH	  "/edgemesh/tunnel"
+enum tun_ws_op {
+	TUN_WS_CONT = 0,
+	TUN_WS_BINARY = 2,
+	TUN_WS_CLOSE = 8,
+	TUN_WS_PING = 9,
+	TUN_WS_PONG = 10
+};
+struct tun_ws_frame {
+	uint8_t fin, opcode, masked;
+	uint8_t mask[4];
+	uint64_t len; /* payload */
+	size_t hlen;  /* header, mask included */
+};
+int tun_ws_accept_key(const char *key, char out[TUN_WS_ACCEPT_LEN]);
+void tun_ws_new_key(char out[TUN_WS_KEY_LEN]);
+/* the client's GET; its length, 0 if it does not fit */
+size_t tun_ws_request(char *buf, size_t cap, const char *host, const char *key);
+/* 1 (key set, *used: the header block), 0 incomplete, -1 malformed (why) */
+int tun_ws_parse_request(const char *buf, size_t len, size_t *used, char *key, size_t keycap,
+			 char *why, size_t whylen);
+size_t tun_ws_response(char *buf, size_t cap, const char *key);
+int tun_ws_parse_response(const char *buf, size_t len, const char *key, size_t *used, char *why,
+			  size_t whylen);
+/* auth: base64 user:password or "" */
+size_t tun_http_connect_request(char *buf, size_t cap, const char *hostport, const char *auth);
+int tun_http_connect_response(const char *buf, size_t len, size_t *used, char *why, size_t whylen);
+/* a frame header: 1 (*f), 0 incomplete, -1 malformed (why); masked: what the sender must do */
+int tun_ws_frame_parse(const uint8_t *buf, size_t len, int masked, struct tun_ws_frame *f,
+		       char *why, size_t whylen);
+/* a final frame's header into out (>= 14 bytes); mask NULL for none */
+size_t tun_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len, const uint8_t *mask);
+void tun_ws_mask(uint8_t *p, size_t n, const uint8_t mask[4], uint64_t off);
+
+/* tun_proxy.c: the HTTP proxy of WebSocket dials (wsProxy, HTTPS_PROXY, NO_PROXY) */
+struct tun_proxy;
+struct srcrange_set;
+/* *out NULL when there is no proxy; -1 with err (a bad URL, a name that does not resolve) */
+int tun_proxy_setup(struct tun_proxy **out, const char *cfg_url, char *err, size_t errlen);
+/* the proxy's address for a dial to ip, or NULL: direct (no proxy, or NO_PROXY) */
+const struct sockaddr_storage *tun_proxy_route(const struct tun_proxy *, const char *ip,
+					       socklen_t *len);
+const char *tun_proxy_name(const struct tun_proxy *); /* host:port */
+const char *tun_proxy_auth(const struct tun_proxy *); /* base64 user:password or "" */
+/* NO_PROXY: "*" (*all), addresses and CIDRs into set; names are skipped (peers
+ * are dialed by address).  Returns the entries used. */
+int tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all);
+
+/* tun_ws.c: the tunnel inside a WebSocket (transport: ws, wsPort, wsProxy) */
+int tun_ws_setup(struct tunneld *, char *err, size_t errlen); /* before privdrop */
+void tun_ws_start(struct tunneld *);
+int tun_ws_dialing(const struct tunneld *); /* transport ws: dial peers that way */
+struct tun_session *tun_ws_dial(struct tunneld *, struct tun_peer *, const char *ip);
+void tun_ws_session_gone(struct tun_session *);
+
+/* tun_ifaces.c: listenInterfaces, extraFilteredInterfaces (EdgeMesh's meaning) */
+int tun_iface_selected(const char *listen, const char *extra, const char *ifname);
+/* 1 if the accepted connection's local address is one we listen on; else logs, 0 */
+int tun_ifaces_allowed(struct tunneld *, int fd);
+void tun_ifaces_log(struct tunneld *);
 
 /* tunneld_sandbox.c */
 void tunneld_sandbox(struct em_daemon *);
@@ -373,4 +456,51 @@ void tun_pin_samples(const struct tunneld *, struct em_samples *);
 /* tun_gwrights.c: 1 when r on node is an endpoint of a Service a gateway route sends to. */
 int tun_gw_route_target(struct tunneld *, const char *node, const struct tun_open_req *r, char *why,
 			size_t len);
+
+/* tun_migrate.c: a session carries on over another byte path */
+/* hello: 00 00 || "EMGR" || version || flags || id[16] || nonce[16] || rxn u64 */
+#define TUN_MIG_HELLO	48
+#define TUN_MIGH_DEAD	1 /* hello flag: the sender's old path is gone */
+#define TUN_MIG_PROOF	32
+#define TUN_MIG_TIMEOUT 5.0 /* seconds for a whole migration */
+#define TUN_WHY_MIGRATE "a migration path (tun_migrate.c)"
+void tun_migrate_keys(struct tun_session *); /* at split: mig_key, mig_id */
+#define TUN_MIG_OLD_DEAD 1		     /* the old path is gone: no MIGRATE on it */
+#define TUN_MIG_RELAYED	 2		     /* the new path is a relay circuit (addr: the relay) */
+int tun_session_migrate(struct tun_session *, int fd, const char *addr, int flags);
+void tun_migrate_accept(struct tun_session *pre); /* a pre-auth connection that says 00 00 */
+int tun_migrate_flush_limit(struct tun_session *, size_t *len); /* 1: hold */
+void tun_migrate_wrote(struct tun_session *, size_t n);
+int tun_migrate_rx_hold(const struct tun_session *);
+void tun_migrate_marker(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_migrate_gone(struct tun_session *);
+int tun_migrate_path_lost(struct tun_session *, const char *why);
+#define TUN_TXRING_MAX (4u << 20) /* relayed: sealed records kept to resend */
+void tun_migrate_sealed(struct tun_session *, const uint8_t *rec, size_t len);
+
+/* tun_migkey.c: migration's pure parts */
+void tun_mig_derive(const uint8_t k_i2r[32], const uint8_t k_r2i[32], uint8_t key[32],
+		    uint8_t id[16]);
+/* over the sender's role, both nonces, and the sender's rxn and flags */
+void tun_mig_proof(const uint8_t key[32], uint8_t role, const uint8_t nonce_self[16],
+		   const uint8_t nonce_peer[16], uint64_t rxn, uint8_t flags,
+		   uint8_t out[TUN_MIG_PROOF]);
+void tun_mig_hello_encode(const uint8_t id[16], const uint8_t nonce[16], uint64_t rxn,
+			  uint8_t flags, uint8_t out[TUN_MIG_HELLO]);
+/* 0, or -1 when it is no migration hello (magic, version, length) */
+int tun_mig_hello_decode(const uint8_t *in, size_t len, uint8_t id[16], uint8_t nonce[16],
+			 uint64_t *rxn, uint8_t *flags);
+
+/* tun_punch.c: relayed pairs open a direct path through their NATs */
+void tun_punch_session_up(struct tun_session *);
+void tun_punch_observed(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_input(struct tun_session *, const uint8_t *payload, size_t len);
+void tun_punch_migrated(struct tun_session *, int ok);
+void tun_punch_gone(struct tun_session *);
+/* dials to relays all leave from one port (the punch port), so relays see
+ * one NAT mapping (two relays seeing two ports: a symmetric NAT) and a
+ * punch leaves from it too */
+void tun_punch_dial_socket(struct tunneld *, int fd, const char *peer, int family);
+void tun_punch_dial_failed(struct tunneld *, const char *peer, int err);
+const char *tun_session_path(const struct tun_session *); /* direct, punched, relay, ws */
 #endif

@@ -26,3 +26,5 @@ fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kub
 	common/config.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
 	common/ipc_model.c common/mp.c common/srcrange.c
 fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc
+fuzz_ws_SRCS := tunneld/tun_wsproto.c common/log.c
+fuzz_ws_LIBS := -lsodium -lcrypto

@@ -500,32 +500,90 @@ START_TEST(test_edgemesh_keys_silent)
 }
 END_TEST
 
-/* A key we accept but do not act on is named, with why; tcp is the transport we serve. */
+/* A key we accept but do not act on is named, with why: transport quic; tcp and ws are
+ * served, listenInterfaces is honoured (tun_ifaces.c). */
 START_TEST(test_unhonoured_keys)
 {
-	static const char ws[] = "modules:\n  edgeTunnel:\n    transport: ws\n"
-				 "    listenInterfaces: eth0\n";
-	static const char tcp[] = "modules:\n  edgeTunnel:\n    transport: tcp\n";
+	static const char quic[] = "modules:\n  edgeTunnel:\n    transport: quic\n"
+				   "    listenInterfaces: eth0\n";
+	static const char *const served[] = {
+	    "modules:\n  edgeTunnel:\n    transport: tcp\n",
+	    "modules:\n  edgeTunnel:\n    transport: ws\n    wsPort: 8443\n"
+	    "    wsProxy: http://u:p@proxy.example:3128/\n    listenInterfaces: eth0,lo\n"
+	    "    extraFilteredInterfaces: veth\n",
+	};
 	static char log[TEXT_MAX];
 	char err[512];
 	FILE *tmp;
+	size_t i;
 	int saved;
 
-	write_tmp(ws, strlen(ws));
+	write_tmp(quic, strlen(quic));
 	saved = stderr_capture(&tmp);
 	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
 	stderr_restore(saved, tmp, log, sizeof(log));
 	ck_assert_int_eq(count_lines(log, ":3:5: key modules.edgeTunnel.transport is accepted for "
-					  "EdgeMesh but not acted on: only tcp is served"),
+					  "EdgeMesh but not acted on: quic is not served"),
 			 1);
-	ck_assert_int_eq(count_lines(log, ":4:5: key modules.edgeTunnel.listenInterfaces is "
-					  "accepted"),
-			 1);
-	write_tmp(tcp, strlen(tcp));
-	saved = stderr_capture(&tmp);
-	ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
-	stderr_restore(saved, tmp, log, sizeof(log));
-	ck_assert_msg(log[0] == '\0', "unexpected output: %s", log);
+	ck_assert_int_eq(count_lines(log, "listenInterfaces"), 0);
+	for (i = 0; i < sizeof(served) / sizeof(served[0]); i++) {
+		write_tmp(served[i], strlen(served[i]));
+		saved = stderr_capture(&tmp);
+		ck_assert_int_eq(config_load(&cfg, tmppath, err, sizeof(err)), 0);
+		stderr_restore(saved, tmp, log, sizeof(log));
+		ck_assert_msg(log[0] == '\0', "unexpected output: %s", log);
+	}
+	ck_assert_int_eq(cfg.tunnel.ws_port, 8443);
+	ck_assert_str_eq(cfg.tunnel.ws_proxy, "http://u:p@proxy.example:3128/");
+}
+END_TEST
+
+/* wsProxy and HTTPS_PROXY: what a proxy URL may be; a bad one names the problem. */
+START_TEST(test_http_proxy)
+{
+	static const struct {
+		const char *url, *host, *user, *err;
+		int port;
+	} t[] = {
+	    {"http://10.0.0.1:3128", "10.0.0.1", "", NULL, 3128},
+	    {"10.0.0.1:3128/", "10.0.0.1", "", NULL, 3128},
+	    {"http://bob:s3cret@proxy.corp:8080", "proxy.corp", "bob:s3cret", NULL, 8080},
+	    {"http://[fd00::1]:3128", "fd00::1", "", NULL, 3128},
+	    {"https://proxy:3128", NULL, NULL, "only http://", 0},
+	    {"http://proxy", NULL, NULL, "without a port", 0},
+	    {"http://proxy:0", NULL, NULL, "1-65535", 0},
+	    {"http://proxy:99999", NULL, NULL, "1-65535", 0},
+	    {"http://proxy:80x", NULL, NULL, "1-65535", 0},
+	    {"http://:80", NULL, NULL, "host missing", 0},
+	    {"http://pro xy:80", NULL, NULL, "bad character", 0},
+	    {"http://proxy:80/path", NULL, NULL, "no path", 0},
+	    {"http://[fd00::1:80", NULL, NULL, "unclosed", 0},
+	};
+	char host[64], user[64], why[160];
+	size_t i;
+	int port, r;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		why[0] = '\0';
+		r = config_http_proxy(t[i].url, host, sizeof(host), &port, user, sizeof(user), why,
+				      sizeof(why));
+		if (t[i].err == NULL) {
+			ck_assert_msg(r == 0, "%s: %s", t[i].url, why);
+			ck_assert_str_eq(host, t[i].host);
+			ck_assert_str_eq(user, t[i].user);
+			ck_assert_int_eq(port, t[i].port);
+		} else {
+			ck_assert_msg(r == -1, "%s accepted", t[i].url);
+			ck_assert_msg(strstr(why, t[i].err) != NULL, "%s: %s", t[i].url, why);
+		}
+	}
+	/* the config key takes the same check, "none" too */
+	write_tmp("modules:\n  edgeTunnel:\n    wsProxy: none\n", 41);
+	ck_assert_int_eq(config_load(&cfg, tmppath, why, sizeof(why)), 0);
+	write_tmp("modules:\n  edgeTunnel:\n    wsProxy: ftp://x:1\n", 46);
+	ck_assert_int_eq(config_load(&cfg, tmppath, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "wsProxy") != NULL && strstr(why, "only http://") != NULL, "%s",
+		      why);
 }
 END_TEST
 
@@ -555,7 +613,7 @@ START_TEST(test_dump_stable)
 	dump_to(&cfg2, b, sizeof(b));
 	ck_assert_str_eq(a, b);
 	/* one line per stored key, none for sections or aliases */
-	ck_assert_int_eq(count_lines(a, "\n"), 62);
+	ck_assert_int_eq(count_lines(a, "\n"), 64);
 	ck_assert_int_eq(count_lines(a, "consistentHash.load:"), 1);
 	ck_assert_ptr_null(strstr(a, "edgeGateway.loadBalancer"));
 	ck_assert_ptr_null(strstr(a, "tunnelLimitConfig"));
@@ -791,6 +849,7 @@ config_suite(void)
 	tcase_add_test(tc, test_unknown_warned_once);
 	tcase_add_test(tc, test_edgemesh_keys_silent);
 	tcase_add_test(tc, test_unhonoured_keys);
+	tcase_add_test(tc, test_http_proxy);
 	tcase_add_test(tc, test_example_config);
 	tcase_add_test(tc, test_dump_stable);
 	suite_add_tcase(s, tc);

@@ -2656,6 +2656,53 @@ START_TEST(test_conn_both_ways)
 }
 END_TEST
 
+/* Flat copies (one block) read the same as the object, pack to the same
+ * bytes, and dup back into a normal object; each frees on its own. */
+START_TEST(test_model_flat)
+{
+	struct em_service *s = fx_service(), *fs, *ds;
+	struct em_endpoints *e = fx_endpoints(), *fe, *de;
+	struct em_object a, b;
+	msgpack_sbuffer sa, sb;
+	msgpack_packer pa, pb;
+
+	fs = em_service_flat(s);
+	fe = em_endpoints_flat(e);
+	ck_assert(fs->flat && fe->flat);
+	eq_service(s, fs);
+	eq_endpoints(e, fe);
+	/* the strings are inside the block, not the originals' */
+	ck_assert_ptr_ne(fs->ns, s->ns);
+	ck_assert((uintptr_t)fs->ns > (uintptr_t)fs);
+	ck_assert((uintptr_t)fe->eps[2].pod > (uintptr_t)fe);
+	msgpack_sbuffer_init(&sa);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pa, &sa, msgpack_sbuffer_write);
+	msgpack_packer_init(&pb, &sb, msgpack_sbuffer_write);
+	a.topic = b.topic = EM_TOPIC_ENDPOINTS;
+	a.u.eps = e;
+	b.u.eps = fe;
+	ipc_pack_object(&pa, &a);
+	ipc_pack_object(&pb, &b);
+	ck_assert_uint_eq(sa.size, sb.size);
+	ck_assert_mem_eq(sa.data, sb.data, sa.size);
+	msgpack_sbuffer_destroy(&sa);
+	msgpack_sbuffer_destroy(&sb);
+	ds = em_service_dup(fs);
+	de = em_endpoints_dup(fe);
+	ck_assert(!ds->flat && !de->flat);
+	eq_service(s, ds);
+	eq_endpoints(e, de);
+	em_service_free(fs);
+	em_endpoints_free(fe);
+	eq_service(s, ds); /* the dups own their strings */
+	em_service_free(ds);
+	em_endpoints_free(de);
+	em_service_free(s);
+	em_endpoints_free(e);
+}
+END_TEST
+
 static Suite *
 ipc_suite(void)
 {
@@ -2678,6 +2725,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_codec_ranges);
 	tcase_add_loop_test(tc, test_object_ranges, 0, NRANGE);
 	tcase_add_test(tc, test_upsert_key_mismatch);
+	tcase_add_test(tc, test_model_flat);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("frames");

@@ -33,10 +33,26 @@ static struct event ev[MAXEV];
 static int nev;
 static struct em_config cfg;
 
+/* services and endpoints are kept packed only: read them as a subscriber does */
+static void
+unpack(const struct pub *p, enum em_topic t, struct em_object *o)
+{
+	msgpack_unpacked up;
+	char err[256];
+
+	ck_assert_ptr_null(p->obj.u.any);
+	msgpack_unpacked_init(&up);
+	ck_assert_int_eq(msgpack_unpack_next(&up, p->packed, p->packed_len, NULL),
+			 MSGPACK_UNPACK_SUCCESS);
+	ck_assert_int_eq(ipc_unpack_object(&up.data, t, o, err, sizeof(err)), 0);
+	msgpack_unpacked_destroy(&up);
+}
+
 static void
 emit(void *arg, enum em_topic t, uint64_t version, const char *key, const struct pub *p)
 {
 	struct event *e;
+	struct em_object o;
 	size_t i, n;
 
 	ck_assert_ptr_eq(arg, &ev);
@@ -49,24 +65,29 @@ emit(void *arg, enum em_topic t, uint64_t version, const char *key, const struct
 	e->deleted = p == NULL;
 	if (p == NULL)
 		return;
-	/* what is published agrees with the delta */
+	/* what is published agrees with the delta; services and endpoints
+	 * are kept packed only: read them as a subscriber does */
 	ck_assert_uint_eq(p->version, version);
 	ck_assert_int_eq(p->obj.topic, t);
 	ck_assert_ptr_nonnull(p->packed);
 	ck_assert_uint_gt(p->packed_len, 0);
+	if (t == EM_TOPIC_SERVICES || t == EM_TOPIC_ENDPOINTS)
+		unpack(p, t, &o);
 	switch (t) {
 	case EM_TOPIC_SERVICES:
-		e->lb = p->obj.u.svc->lb;
-		e->hash = p->obj.u.svc->hash;
-		snprintf(e->hash_arg, sizeof(e->hash_arg), "%s", p->obj.u.svc->hash_arg);
-		e->nports = (int)p->obj.u.svc->nports;
+		e->lb = o.u.svc->lb;
+		e->hash = o.u.svc->hash;
+		snprintf(e->hash_arg, sizeof(e->hash_arg), "%s", o.u.svc->hash_arg);
+		e->nports = (int)o.u.svc->nports;
+		em_object_free(&o);
 		break;
 	case EM_TOPIC_ENDPOINTS:
-		e->neps = p->obj.u.eps->neps;
-		for (i = 0, n = 0; i < p->obj.u.eps->neps; i++)
+		e->neps = o.u.eps->neps;
+		for (i = 0, n = 0; i < o.u.eps->neps; i++)
 			n += (size_t)snprintf(e->ips + n,
 					      n < sizeof(e->ips) ? sizeof(e->ips) - n : 0, "%s%s",
-					      i ? "," : "", p->obj.u.eps->eps[i].ip);
+					      i ? "," : "", o.u.eps->eps[i].ip);
+		em_object_free(&o);
 		break;
 	case EM_TOPIC_PEERS:
 		e->relay = p->obj.u.peer->relay;
@@ -176,6 +197,7 @@ START_TEST(test_service_dr_both_orders)
 {
 	struct state *a, *b, *c;
 	const struct pub *pa, *pb, *pc;
+	struct em_object o;
 	int i;
 
 	/* Service, then DestinationRule */
@@ -226,7 +248,9 @@ START_TEST(test_service_dr_both_orders)
 	ck_assert_mem_eq(pa->packed, pb->packed, pa->packed_len);
 	ck_assert_uint_eq(pa->packed_len, pc->packed_len);
 	ck_assert_mem_eq(pa->packed, pc->packed, pa->packed_len);
-	ck_assert_uint_eq(pa->obj.u.svc->lb, EM_LB_CONSISTENT_HASH);
+	unpack(pa, EM_TOPIC_SERVICES, &o);
+	ck_assert_uint_eq(o.u.svc->lb, EM_LB_CONSISTENT_HASH);
+	em_object_free(&o);
 
 	/* the DR changes its policy; then it goes: back to round robin */
 	nev = 0;
@@ -245,8 +269,9 @@ START_TEST(test_service_dr_both_orders)
 	state_commit(c);
 	for (i = 2; i < nev; i++)
 		ck_assert_str_ne(ev[i].key, "shop/web");
-	ck_assert_uint_eq(published(c, EM_TOPIC_SERVICES, "shop/web")->obj.u.svc->lb,
-			  EM_LB_ROUND_ROBIN);
+	unpack(published(c, EM_TOPIC_SERVICES, "shop/web"), EM_TOPIC_SERVICES, &o);
+	ck_assert_uint_eq(o.u.svc->lb, EM_LB_ROUND_ROBIN);
+	em_object_free(&o);
 	state_free(a);
 	state_free(b);
 	state_free(c);
@@ -257,6 +282,7 @@ START_TEST(test_slices_joined)
 {
 	struct state *s = new_state();
 	const struct pub *p;
+	struct em_object o;
 	char b1[1024], b2[1024], b3[1024];
 	int i;
 
@@ -277,8 +303,10 @@ START_TEST(test_slices_joined)
 	ck_assert_uint_eq(ev[i].neps, 2);
 	p = published(s, EM_TOPIC_ENDPOINTS, "shop/web");
 	ck_assert_ptr_nonnull(p);
-	ck_assert_uint_eq(p->obj.u.eps->nports, 1);
-	ck_assert_uint_eq(p->obj.u.eps->ports[0].port, 8080);
+	unpack(p, EM_TOPIC_ENDPOINTS, &o);
+	ck_assert_uint_eq(o.u.eps->nports, 1);
+	ck_assert_uint_eq(o.u.eps->ports[0].port, 8080);
+	em_object_free(&o);
 
 	/* the same slices put in the other order publish the same bytes */
 	{

@@ -62,6 +62,79 @@ START_TEST(test_frame_malformed)
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
 	n = tun_frame_put(buf, sizeof(buf), TUN_F_REACH, 0, NULL, 0); /* no ok byte */
 	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	/* MIGRATE, OBSERVED, PUNCH: stream 0, bounded lengths */
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_MIGRATE, 0, "0123456789abcdef", 16);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), 1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_MIGRATE, 0, "0123", 4); /* nonce is 16 */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_MIGRATE, 5, "0123456789abcdef", 16);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_OBSERVED, 0, "1.2.3.4:5", 9);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), 1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_OBSERVED, 0, NULL, 0);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_PUNCH, 0,
+			  "\1\0"
+			  "1.2.3.4:5",
+			  11);
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), 1);
+	n = tun_frame_put(buf, sizeof(buf), TUN_F_PUNCH, 0, "\1", 1); /* kind and flags */
+	ck_assert_int_eq(tun_frame_get(buf, n, &f, &used), -1);
+	ck_assert_str_eq(tun_ftype_name(TUN_F_PUNCH), "PUNCH");
+}
+END_TEST
+
+/* Path migration (tun_migkey.c): both ends derive one key and id from
+ * their split states; a proof binds key, role, both nonces and rxn. */
+START_TEST(test_migrate_proof)
+{
+	uint8_t k1[32], k2[32], ka[32], kb[32], ida[16], idb[16], kc[32], idc[16];
+	uint8_t na[16], nb[16], p[TUN_MIG_PROOF], q[TUN_MIG_PROOF], h[TUN_MIG_HELLO];
+	uint8_t id[16], nonce[16], flags;
+	uint64_t rxn;
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	memset(na, 0xa, sizeof(na));
+	memset(nb, 0xb, sizeof(nb));
+	tun_mig_derive(k1, k2, ka, ida); /* the initiator: send k1, receive k2 */
+	tun_mig_derive(k1, k2, kb, idb); /* the responder, the same order */
+	ck_assert_mem_eq(ka, kb, 32);
+	ck_assert_mem_eq(ida, idb, 16);
+	tun_mig_derive(k2, k1, kc, idc); /* another session */
+	ck_assert(memcmp(ka, kc, 32) != 0);
+	ck_assert(memcmp(ida, idc, 16) != 0);
+	ck_assert(memcmp(ida, ka, 16) != 0); /* the public id is not the key */
+
+	/* A (I) proves; B checks with the roles and nonces seen from A */
+	tun_mig_proof(ka, 'I', na, nb, 7, 0, p);
+	tun_mig_proof(kb, 'I', na, nb, 7, 0, q);
+	ck_assert_mem_eq(p, q, TUN_MIG_PROOF);
+	tun_mig_proof(kb, 'R', na, nb, 7, 0, q); /* reflected: the other role */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+	tun_mig_proof(kb, 'I', nb, na, 7, 0, q); /* nonces swapped */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+	tun_mig_proof(kb, 'I', na, nb, 8, 0, q); /* another rxn */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+	tun_mig_proof(kb, 'I', na, nb, 7, TUN_MIGH_DEAD, q); /* another flag */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+	tun_mig_proof(kc, 'I', na, nb, 7, 0, q); /* another session's key */
+	ck_assert(memcmp(p, q, TUN_MIG_PROOF) != 0);
+
+	/* the hello: 00 00 first (no handshake message is empty) */
+	tun_mig_hello_encode(ida, na, 0x0102030405060708ull, TUN_MIGH_DEAD, h);
+	ck_assert_uint_eq(be16_get(h), 0);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), 0);
+	ck_assert_uint_eq(flags, TUN_MIGH_DEAD);
+	ck_assert_mem_eq(id, ida, 16);
+	ck_assert_mem_eq(nonce, na, 16);
+	ck_assert(rxn == 0x0102030405060708ull);
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h) - 1, id, nonce, &rxn, &flags), -1);
+	h[6] = 2; /* another version */
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), -1);
+	h[6] = 1;
+	h[2] = 'X';
+	ck_assert_int_eq(tun_mig_hello_decode(h, sizeof(h), id, nonce, &rxn, &flags), -1);
 }
 END_TEST
 
@@ -426,6 +499,7 @@ tun_suite(void)
 	tcase_add_test(tc, test_circuit_payload);
 	tcase_add_test(tc, test_frame_malformed);
 	tcase_add_test(tc, test_frames_in_a_record);
+	tcase_add_test(tc, test_migrate_proof);
 	tcase_add_test(tc, test_open_codec);
 	tcase_add_test(tc, test_hello_codec);
 	tcase_add_test(tc, test_hello_caps);

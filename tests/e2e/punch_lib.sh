@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# The NAT world of tests/e2e/test_punch.sh and bench/punch.sh (sourced after
+# lib.sh): a "wan" bridge, public nodes on it, edges on private LANs behind
+# NAT routers.
+#
+#   punch_wan                 the wan bridge (namespace wan, br0)
+#   punch_public I            node I (nI) at 100.64.0.I on the wan
+#   punch_natted I [ARGS]     node I at 192.168.I.2 behind router rI
+#                             (100.64.0.I): MASQUERADE ARGS (e.g. --random-fully)
+#   punch_pod I               node I's pod pI at 10.201.I.10
+#
+# The routers drop unsolicited SYNs to themselves (a gateway's firewall): a
+# bare router's RST would close the other side's pinhole unless the two
+# SYNs of a simultaneous open cross in flight.
+punch_veth() {	# nsA ifA addrA nsB ifB addrB
+	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
+	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
+	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
+	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
+	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
+	in_ns "$1" ip link set "$2" up
+	in_ns "$4" ip link set "$5" up
+}
+punch_ns() {	# name...
+	local n
+	for n in "$@"; do
+		ip netns add "$(ns "$n")"
+		in_ns "$n" ip link set lo up
+	done
+}
+punch_wan() {
+	punch_ns wan
+	in_ns wan ip link add br0 type bridge
+	in_ns wan ip link set br0 up
+}
+punch_public() {	# i
+	punch_ns "n$1"
+	punch_veth "n$1" eth0 "100.64.0.$1/24" wan "w$1" ""
+	in_ns wan ip link set "w$1" master br0
+}
+punch_natted() {	# i [MASQUERADE args]
+	local i=$1; shift
+	punch_ns "r$i" "n$i"
+	punch_veth "r$i" wan0 "100.64.0.$i/24" wan "w$i" ""
+	in_ns wan ip link set "w$i" master br0
+	punch_veth "r$i" lan0 "192.168.$i.1/24" "n$i" eth0 "192.168.$i.2/24"
+	in_ns "n$i" ip route add default via "192.168.$i.1"
+	in_ns "r$i" sysctl -qw net.ipv4.ip_forward=1
+	in_ns "r$i" iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE "$@"
+	in_ns "r$i" iptables -A INPUT -i wan0 -p tcp --syn -j DROP
+}
+punch_pod() {	# i
+	punch_ns "p$1"
+	punch_veth "n$1" pod0 "10.201.$1.1/24" "p$1" eth0 "10.201.$1.10/24"
+	in_ns "p$1" ip route add default via "10.201.$1.1"
+	in_ns "n$1" sysctl -qw net.ipv4.ip_forward=1
+}
