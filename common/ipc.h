@@ -131,6 +131,11 @@ int ipc_conn_fd(const struct ipc_conn *);
 uid_t ipc_conn_uid(const struct ipc_conn *);
 pid_t ipc_conn_pid(const struct ipc_conn *);
 void ipc_conn_set_arg(struct ipc_conn *, void *arg);
+/* Eager: a frame queued on an empty queue is written at once (one sendmsg
+ * in ipc_conn_send; no callback runs there, an error waits for the loop),
+ * not on the next EPOLLOUT: for request/answer conns on a latency path
+ * (tunnel.sock).  Off by default: a burst of frames then goes in one write. */
+void ipc_conn_set_eager(struct ipc_conn *, int on);
 
 /* Blocking frame I/O for the CLI and tests. */
 int ipc_write_frame(int fd, uint16_t type, const void *payload, size_t len, int sendfd);

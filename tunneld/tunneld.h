@@ -111,12 +111,20 @@ struct tun_open_req {
 	char client[64];
 };
 
-/* Handshake payload: version, PSK fingerprint, node name. */
+/* Handshake payload: version, PSK fingerprint, node name, and what the
+ * sender takes (TUN_CAP_* bits: transport AEADs, DATA right after OPEN;
+ * 0: an older peer that sent no list). */
 struct tun_hello {
 	uint8_t version;
 	char fp[9];
 	char name[254];
+	uint8_t caps;
 };
+
+#define TUN_CAP_CHACHAPOLY 0x01	 /* 1 << NOISE_CHACHAPOLY: always */
+#define TUN_CAP_AESGCM	   0x02	 /* 1 << NOISE_AESGCM: AES instructions here */
+#define TUN_CAP_EARLY	   0x04	 /* takes DATA before its OPEN_OK (buffered) */
+#define TUN_EARLY_MAX	   16384 /* bytes an opener sends before OPEN_OK */
 
 enum tun_sstate { SS_CONNECTING, SS_HANDSHAKE, SS_UP, SS_DEAD };
 enum tun_ststate { ST_PENDING, ST_OPENING, ST_CONNECTING, ST_OPEN };
@@ -162,6 +170,8 @@ struct tun_stream {
 	struct udpflow uf; /* UDP: last use, place on s->udp */
 	double idle;	   /* UDP: seconds, common/udpflow.h policy */
 	struct tun_open_req req;
+	uint32_t early;		 /* opener: bytes peeked and sent before OPEN_OK */
+	unsigned early_wait : 1; /* opener: may still peek early data (OPENING) */
 };
 TAILQ_HEAD(tun_streamq, tun_stream);
 
@@ -206,6 +216,7 @@ struct tun_session {
 	unsigned pings_out;
 	uint64_t rtt_us;
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
+	uint8_t peer_caps;	       /* their hello's TUN_CAP_* (0: none); AEAD: cs[].cipher */
 	struct tun_ws *ws;	       /* tun_ws.c: the WebSocket carrying it, or NULL */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
@@ -256,7 +267,10 @@ struct tun_peer {
 	ev_timer probe;	     /* tun_relaysel.c: a quiet relayed session probed before use */
 	struct tun_session *probed;
 	unsigned probe_pings;
+	ev_tstamp caps_off_until; /* dial with a short hello until then (an older peer) */
 };
+
+#define TUN_CAPS_OFF 600. /* seconds: then a dial tries the caps byte again */
 
 /* Why a session died before it was up (metrics). */
 enum tun_hs_fail { TUN_HSF_PSK, TUN_HSF_TIMEOUT, TUN_HSF_REFUSED, TUN_HSF_PROTOCOL, TUN_HSF_N };
@@ -316,6 +330,12 @@ size_t tun_open_encode(const struct tun_open_req *, uint8_t *buf, size_t cap);
 int tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *);
 size_t tun_hello_encode(const struct tun_hello *, uint8_t *buf, size_t cap);
 int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
+/* The TUN_CAP_* bits this node offers; for tests, EDGEMESH_TUN_CIPHERS=
+ * chachapoly offers ChaChaPoly only, =v0 nothing (a tunneld from before the
+ * caps byte: short hellos, and one with caps refused).  The transport AEAD
+ * (enum noise_cipher) for our offer and theirs: AESGCM when both offer it. */
+uint8_t tun_caps_ours(void);
+int tun_cipher_pick(uint8_t ours, uint8_t theirs);
 size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);
 /* the kind, or -1 if malformed; name[254] */
 int tun_circuit_decode(const uint8_t *buf, size_t len, char *name);
@@ -360,6 +380,9 @@ enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };
 enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct tun_open_req *,
 				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
+/* Far end: the stream's connect finished (or failed): OPEN_OK and start, or
+ * OPEN_FAIL and free. */
+void tun_stream_connected(struct tun_stream *);
 
 /* tun_handoff.c: tunnel.sock */
 int tun_handoff_listen(struct tunneld *, char *err, size_t errlen);

@@ -230,6 +230,40 @@ START_TEST(test_hello_codec)
 }
 END_TEST
 
+/* The caps byte: absent from an older hello (ChaChaPoly then), carried when
+ * set, and the transport AEAD follows from both offers. */
+START_TEST(test_hello_caps)
+{
+	struct tun_hello h, o;
+	uint8_t buf[300];
+	size_t n;
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	snprintf(h.fp, sizeof(h.fp), "3f2a0b1c");
+	snprintf(h.name, sizeof(h.name), "edge-2");
+	n = tun_hello_encode(&h, buf, sizeof(buf));
+	ck_assert_int_eq(tun_hello_decode(buf, n, &o), 0);
+	ck_assert_uint_eq(o.caps, 0);
+	h.caps = TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM | TUN_CAP_EARLY;
+	ck_assert_uint_eq(tun_hello_encode(&h, buf, sizeof(buf)), n + 1);
+	ck_assert_int_eq(tun_hello_decode(buf, n + 1, &o), 0);
+	ck_assert_uint_eq(o.caps, h.caps);
+	ck_assert_str_eq(o.name, "edge-2");
+	ck_assert_int_eq(tun_hello_decode(buf, n + 2, &o), -1); /* one byte, no more */
+	buf[n] = TUN_CAP_AESGCM;				/* a list without ChaChaPoly */
+	ck_assert_int_eq(tun_hello_decode(buf, n + 1, &o), -1);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM,
+					 TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM),
+			 NOISE_AESGCM);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM, TUN_CAP_CHACHAPOLY),
+			 NOISE_CHACHAPOLY);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY, TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM),
+			 NOISE_CHACHAPOLY);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM, 0), NOISE_CHACHAPOLY);
+}
+END_TEST
+
 /* Seal like the session does: frames || tag, implicit nonce. */
 static size_t
 seal(struct noise_cs *cs, const char *txt, uint8_t *out)
@@ -536,6 +570,7 @@ tun_suite(void)
 	tcase_add_test(tc, test_migrate_proof);
 	tcase_add_test(tc, test_open_codec);
 	tcase_add_test(tc, test_hello_codec);
+	tcase_add_test(tc, test_hello_caps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("records");
