@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Where the time goes, for bench/tunnel.sh (opt-in, after the figures):
 #   BENCH_TRACE=1  strace -c -f on proxyd (edge-1) and tunneld (both ends)
-#                  during TRACE_N 1-byte echoes through the ClusterIP, and
-#                  during a one-stream bulk run: syscalls per echo and per MB
+#                  during TRACE_N 1-byte echoes through the ClusterIP, during
+#                  a one-stream bulk run and during a connrate run: syscalls
+#                  per echo, per MB and per connection
 #   BENCH_PERF=1   perf record on the same three processes during the
 #                  one-stream bulk and the echo loop (bench_perf in lib.sh)
 # Needs $OURS1/$OURS2 and the pod servers of tunnel.sh.
@@ -26,6 +27,7 @@ trace_strace() {	# label units unit-name cmd...
 	echo "strace -c -f ($label): syscalls per $uname, top calls per $uname"
 	for p in $(trace_pids); do
 		[ "$units" = bytes ] && u=$(awk '{ printf "%.1f", $1 / 1e6 }' "$E2E_DIR/trace.out")
+		[ "$units" = conns ] && u=$(sed -n 's/^n=\([0-9]*\) .*/\1/p' "$E2E_DIR/trace.out")
 		printf '  %-15s %s\n' "${names[$i]}" "$(awk -v u="${u:-$units}" '
 			/^-/ || /^% time/ || NF < 5 { next }
 			$NF == "total" { printf "%.1f total:", $4 / u; next }
@@ -45,6 +47,8 @@ trace_all() {
 			trace_strace "1-byte echo, pod 1 -> ClusterIP, $n + 200 echoes" $((n + 200)) echo \
 				in_ns p1 timeout 60 "$B/embench" pingpong 10.96.9.11:$ECHOP "$n" 50
 			trace_strace "one-stream bulk, pod 1 -> ClusterIP, ${BULK_SECS}s" bytes MB trace_bulk
+			trace_strace "new connections (connect, 1-byte echo, close), pod 1 -> ClusterIP, ${CONN_SECS}s" \
+				conns connection in_ns p1 timeout 30 "$B/embench" connrate 10.96.9.11:$ECHOP 1 "$CONN_SECS"
 		else
 			echo "  (strace missing: apt-get install strace)"
 		fi

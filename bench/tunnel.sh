@@ -48,6 +48,13 @@ HAVE_IPERF=0
 bench_apt iperf3 && command -v iperf3 >/dev/null 2>&1 && HAVE_IPERF=1
 
 e2e_topology "$([ -n "$EM" ] && echo 4 || echo 2)"
+# the connection loops open tens of thousands of connections a minute to one
+# address: without reuse, TIME_WAIT uses up the ports (connect then stalls,
+# conns/s drops to ~100 on every path alike); as proxy.sh does
+for n in $(ip netns list | awk '{print $1}' | grep "^${E2E_PREFIX}-[np][0-9]"); do
+	ip netns exec "$n" sysctl -qw net.ipv4.tcp_tw_reuse=1
+	ip netns exec "$n" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
+done
 # the direct anchor: each node routes the other's pod network
 in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12 || bench_setup_fail "route"
 in_ns n2 ip route add 10.201.1.0/24 via 10.200.0.11 || bench_setup_fail "route"

@@ -14,13 +14,22 @@ peers_json(const struct ipc_peers *p)
 	size_t i;
 
 	for (i = 0; i < p->nrows; i++) {
+		char path[sizeof(r->path)];
+		const char *via = "";
+
 		r = &p->rows[i];
+		/* "relayed via NODE" is path "relayed" and via NODE, as in `ping` */
+		snprintf(path, sizeof(path), "%s", r->path);
+		if (strncmp(path, "relayed via ", 12) == 0) {
+			via = r->path + 12;
+			path[7] = '\0';
+		}
 		json_array_append_new(
 		    rows,
-		    json_pack("{s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "name", r->name,
-			      "address", r->addr, "state", r->state, "path", r->path, "rtt_ms",
-			      r->rtt_us / 1000.0, "tx_bytes", (json_int_t)r->tx_bytes, "rx_bytes",
-			      (json_int_t)r->rx_bytes, "streams", (int)r->streams));
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "name", r->name,
+			      "address", r->addr, "state", r->state, "path", path, "via", via,
+			      "rtt_ms", r->rtt_us / 1000.0, "tx_bytes", (json_int_t)r->tx_bytes,
+			      "rx_bytes", (json_int_t)r->rx_bytes, "streams", (int)r->streams));
 	}
 	o = json_pack("{s:s, s:s, s:o}", "node", p->self, "psk_fingerprint", p->fingerprint,
 		      "peers", rows);
@@ -46,7 +55,7 @@ ctl_peers(const struct em_config *cfg, int json)
 		return 0;
 	}
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
-	printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
+	printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
 	       "RTT", "TX", "RX", "STREAMS");
 	for (i = 0; i < p.nrows; i++) {
 		if (p.rows[i].rtt_us > 0)
@@ -55,7 +64,7 @@ ctl_peers(const struct em_config *cfg, int json)
 			snprintf(rtt, sizeof(rtt), "-");
 		ctl_fmt_bytes(p.rows[i].tx_bytes, tx, sizeof(tx));
 		ctl_fmt_bytes(p.rows[i].rx_bytes, rx, sizeof(rx));
-		printf("%-16s %-22s %-11s %-7s %-10s %-10s %-10s %u\n", p.rows[i].name,
+		printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %u\n", p.rows[i].name,
 		       p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-",
 		       rtt, tx, rx, p.rows[i].streams);
 	}

@@ -28,7 +28,8 @@ static const struct ctl_cmd {
      "load-balancing policy and every endpoint with its node name.\n"},
     {"peers", " [-o json]", "tunnel peers: address, state, RTT, bytes, streams",
      "Asks tunneld (tunnel.sock in commonConfig.runtimeDir) for its peers: node,\n"
-     "address, path (direct, punched or relayed), state, RTT, bytes and open streams.\n"},
+     "address, path (direct, punched, ws, or relayed via NODE), state, RTT, bytes and\n"
+     "open streams.\n"},
     {"ping", " NODE [-o json]", "round trip to NODE over the tunnel, and the path",
      "Times a round trip to NODE inside its tunnel session (in band) and names\n"
      "the path (direct, punched, or relayed through a node).\n"},

@@ -571,6 +571,7 @@ daemon_start(struct em_daemon *d)
 	ev_signal_start(d->loop, &d->sigint);
 	if (d->topics != 0 || strcmp(d->name, "controller") != 0)
 		daemon_connect(d);
+	daemon_config_watch(d);
 	sd_notify_ready("running");
 	log_info("started (node %s, runtime dir %s)", d->cfg.node_name, d->cfg.runtime_dir);
 }

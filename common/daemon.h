@@ -72,12 +72,20 @@ struct em_daemon {
 	ev_timer drain; /* after SIGTERM: until busy() is 0 */
 	ev_tstamp drain_until;
 	struct em_samples samples; /* reused for each METRICS report */
+
+	/* cfgwatch.c: set on_config before daemon_start() to get the config
+	 * file watched (and SIGHUP); called with the newly loaded config */
+	void (*on_config)(void *arg, const struct em_config *);
+	ev_stat cfg_stat;
+	ev_signal sighup;
 };
 
 void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
 		 const struct em_opt *opts);
 void daemon_start(struct em_daemon *);
 void daemon_run(struct em_daemon *);
+/* cfgwatch.c: watch the config file when d->on_config is set (daemon_start calls it). */
+void daemon_config_watch(struct em_daemon *);
 /*
  * SIGTERM: on_shutdown (stop accepting: the listening sockets wait in the
  * controller for the next process), then the loop runs until busy() is 0 or

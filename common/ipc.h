@@ -135,6 +135,11 @@ void ipc_conn_set_arg(struct ipc_conn *, void *arg);
 /* Write what is queued now, waiting up to timeout seconds in all (a
  * process about to hand its work over); returns the bytes still queued. */
 size_t ipc_conn_flush(struct ipc_conn *, double timeout);
+/* Eager: a frame queued on an empty queue is written at once (one sendmsg
+ * in ipc_conn_send; no callback runs there, an error waits for the loop),
+ * not on the next EPOLLOUT: for request/answer conns on a latency path
+ * (tunnel.sock).  Off by default: a burst of frames then goes in one write. */
+void ipc_conn_set_eager(struct ipc_conn *, int on);
 
 /* Blocking frame I/O for the CLI and tests. */
 int ipc_write_frame(int fd, uint16_t type, const void *payload, size_t len, int sendfd);
@@ -210,7 +215,7 @@ struct ipc_peer_row {
 	uint64_t rtt_us;
 	uint64_t tx_bytes, rx_bytes;
 	uint32_t streams;
-	char path[16]; /* direct, relay */
+	char path[272]; /* direct, relayed via NODE (punched, ws: other paths) */
 };
 #define IPC_PEERS_MAX 256
 struct ipc_peers {

@@ -47,10 +47,12 @@ struct ipc_conn {
 	size_t nwfds, wfdcap;
 
 	int dispatching, dead;
+	int eager; /* ipc_conn_set_eager */
 };
 
 static void conn_read_cb(struct ev_loop *, ev_io *, int);
 static void conn_write_cb(struct ev_loop *, ev_io *, int);
+static int conn_write(struct ipc_conn *);
 
 struct ipc_conn *
 ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
@@ -75,6 +77,12 @@ ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
 	c->rw.data = c->ww.data = c;
 	ev_io_start(loop, &c->rw);
 	return c;
+}
+
+void
+ipc_conn_set_eager(struct ipc_conn *c, int on)
+{
+	c->eager = on != 0;
 }
 
 void
@@ -204,8 +212,11 @@ ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len
 	ipc_hdr_encode(&h, c->wbuf + c->wlen);
 	memcpy(c->wbuf + c->wlen + IPC_HDR_LEN, payload, len);
 	c->wlen += IPC_HDR_LEN + len;
-	if (!ev_is_active(&c->ww))
-		ev_io_start(c->loop, &c->ww);
+	if (ev_is_active(&c->ww))
+		return 0;
+	if (c->eager && conn_write(c) == 1)
+		return 0; /* all written; an error is the write callback's to report */
+	ev_io_start(c->loop, &c->ww);
 	return 0;
 }
 
@@ -245,10 +256,11 @@ send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
 	return sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
 }
 
-static void
-conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* Write what is queued: 1 when all of it went, 0 when the socket is full,
+ * -1 on an error (errno). */
+static int
+conn_write(struct ipc_conn *c)
 {
-	struct ipc_conn *c = w->data;
 	size_t avail, len;
 	ssize_t n;
 	int withfd;
@@ -267,12 +279,8 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 			len = c->wfds[1].at - c->wsent;
 		n = send_with_fd(c->fd, c->wbuf + c->woff, len, withfd ? c->wfds[0].fd : -1,
 				 MSG_DONTWAIT);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			ipc_conn_drop(c, strerror(errno));
-			return;
-		}
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
 		if (withfd) {
 			close(c->wfds[0].fd);
 			memmove(&c->wfds[0], &c->wfds[1], (c->nwfds - 1) * sizeof(c->wfds[0]));
@@ -287,7 +295,19 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->wbuf = NULL;
 		c->wcap = 0;
 	}
-	ev_io_stop(loop, &c->ww);
+	return 1;
+}
+
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ipc_conn *c = w->data;
+	int r = conn_write(c);
+
+	if (r == -1)
+		ipc_conn_drop(c, strerror(errno));
+	else if (r == 1)
+		ev_io_stop(loop, &c->ww);
 }
 
 /* Take the fds that arrived with this read. */

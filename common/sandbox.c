@@ -168,7 +168,11 @@ sandbox_add_daemon(struct sandbox *sb, const struct em_daemon *d)
 	sandbox_add_base(sb);
 	sandbox_add(sb, d->cfg.runtime_dir, SANDBOX_RW);
 	sandbox_add(sb, d->cfg.state_dir, SANDBOX_RW);
-	/* the config file is read once, before: no rule (a reload would need one) */
+	/* the config file is read once, before; a daemon that reloads it
+	 * (cfgwatch.c) reads its directory again (editors and ConfigMaps
+	 * replace the file, so a rule on the file itself would not follow) */
+	if (d->on_config != NULL)
+		sandbox_add_dir_of(sb, d->cfg.path, SANDBOX_RO);
 }
 
 static void

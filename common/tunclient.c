@@ -201,6 +201,7 @@ tun_connect(struct tunclient *tc)
 	tc->backoff = 0.;
 	tc->conn =
 	    ipc_conn_new(tc->loop, fd, IPC_MAX_TUNNEL, tunclient_dispatch_tunneld, tun_closed, tc);
+	ipc_conn_set_eager(tc->conn, 1); /* an open goes at once, not a loop turn later */
 	ipc_hello_init(&h, tc->name);
 	IPC_SEND(tc->conn, IPC_HELLO, ipc_pack_hello, &h);
 	return tc->conn != NULL ? 0 : -1;

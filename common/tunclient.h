@@ -3,7 +3,10 @@
  * one TUN_OPEN per flow with a dup of the client's socket attached;
  * TUN_RESULT answers by id.  The caller keeps its own fd until the result:
  * on failure it may try elsewhere (tunneld writes nothing to a stream it
- * failed to open), on success it closes its copy and tunneld owns the flow.
+ * failed to open, and takes nothing from it: what it sent ahead with the
+ * OPEN it only peeked), on success it closes its copy and tunneld owns the
+ * flow.  The connection to tunneld is eager (ipc_conn_set_eager): an open
+ * is on the socket when tunclient_open returns.
  * The socket is dialled lazily, and again at once after a loss.  An open
  * never fails because tunnel.sock is briefly away (tunneld restarting): it
  * waits, retried every 50-500 ms, up to TUNCLIENT_WAIT seconds; opens that

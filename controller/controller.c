@@ -29,9 +29,30 @@ registry_health(void *arg, char *err, size_t len, int *istio_missing)
 	return 1;
 }
 
+struct reload {
+	struct em_daemon *d;
+	struct state *st;
+};
+
+/* The config file changed (common/cfgwatch.c): relayNodes is taken at once
+ * (the peers' relay flags); other keys wait for the next start. */
+static void
+controller_config(void *arg, const struct em_config *nc)
+{
+	struct reload *r = arg;
+	struct em_config *c = &r->d->cfg;
+
+	c->tunnel.n_relays = nc->tunnel.n_relays;
+	memcpy(c->tunnel.relays, nc->tunnel.relays, sizeof(c->tunnel.relays));
+	state_relays_changed(r->st);
+	log_info("relayNodes: %zu node(s) (other changed keys take effect at the next start)",
+		 c->tunnel.n_relays);
+}
+
 int
 main(int argc, char **argv)
 {
+	struct reload reload;
 	struct em_daemon d;
 	struct server *srv;
 	struct state *st;
@@ -74,6 +95,10 @@ main(int argc, char **argv)
 	http = ctl_http_new(&d, srv, st, registry_ready, rk);
 	nk = kube_nodekey_new(rk, srv, d.cfg.node_name);
 
+	reload.d = &d;
+	reload.st = st;
+	d.on_config = controller_config;
+	d.arg = &reload;
 	{
 		const char *files[4];
 

@@ -33,6 +33,8 @@ void state_del(struct state *, enum kobj_kind, const char *ns, const char *name,
 	       const char *source);
 /* Recompute what changed since the last commit and emit the deltas. */
 void state_commit(struct state *);
+/* relayNodes in the config changed: the peers' relay flags are derived again. */
+void state_relays_changed(struct state *);
 uint64_t state_version(const struct state *);
 struct hmap *state_topic(struct state *, enum em_topic); /* key -> struct pub */
 size_t state_raw_count(const struct state *, enum kobj_kind);

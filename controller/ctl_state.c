@@ -597,3 +597,17 @@ state_commit(struct state *s)
 		}
 	}
 }
+
+/* relayNodes changed (config reload): every peer's relay flag is derived again. */
+void
+state_relays_changed(struct state *s)
+{
+	struct hmap_iter it;
+	const char *key;
+	void *v;
+
+	hmap_iter_init(&it);
+	while (hmap_next(s->raw[KOBJ_NODE], &it, &key, &v))
+		hmap_put(s->dirty[EM_TOPIC_PEERS], key[0] == '/' ? key + 1 : key, (void *)1);
+	state_commit(s);
+}

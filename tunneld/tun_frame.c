@@ -8,6 +8,7 @@
  * Handshake messages use the same u16 length prefix.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "byteorder.h"
@@ -19,6 +20,7 @@ static const char *ftype_names[TUN_F_MAX] = {
     [TUN_F_RST] = "RST",	 [TUN_F_PING] = "PING",		[TUN_F_PONG] = "PONG",
     [TUN_F_REKEY] = "REKEY",	 [TUN_F_GOAWAY] = "GOAWAY",	[TUN_F_REACH] = "REACH",
     [TUN_F_MIGRATE] = "MIGRATE", [TUN_F_OBSERVED] = "OBSERVED", [TUN_F_PUNCH] = "PUNCH",
+    [TUN_F_RELAYS] = "RELAYS",
 };
 
 const char *
@@ -80,6 +82,8 @@ tun_frame_get(const uint8_t *buf, size_t len, struct tun_frame *f, size_t *used)
 		return f->sid == 0 && f->len >= 1 && f->len < 64 ? 1 : -1;
 	case TUN_F_PUNCH:
 		return f->sid == 0 && f->len >= 2 && f->len < 2 + 64 ? 1 : -1;
+	case TUN_F_RELAYS: /* the payload is checked by tun_relaysel_input() */
+		return f->sid == 0 && f->len >= 1 ? 1 : -1;
 	}
 	return 1;
 }
@@ -170,19 +174,46 @@ tun_circuit_decode(const uint8_t *buf, size_t len, char *name)
 	return buf[2];
 }
 
-/* version u8 || fp 8 hex || namelen u8 || name */
+/* version u8 || fp 8 hex || namelen u8 || name [|| caps u8]: the caps
+ * byte only when h->caps is not 0 (a hello from before it has none: such a
+ * peer gets ChaChaPoly and no early DATA). */
 size_t
 tun_hello_encode(const struct tun_hello *h, uint8_t *buf, size_t cap)
 {
-	size_t nl = strnlen(h->name, sizeof(h->name) - 1);
+	size_t nl = strnlen(h->name, sizeof(h->name) - 1), len = 10 + nl + (h->caps != 0);
 
-	if (cap < 10 + nl || strlen(h->fp) != 8)
+	if (cap < len || strlen(h->fp) != 8)
 		return 0;
 	buf[0] = h->version;
 	memcpy(buf + 1, h->fp, 8);
 	buf[9] = (uint8_t)nl;
 	memcpy(buf + 10, h->name, nl);
-	return 10 + nl;
+	if (h->caps != 0)
+		buf[10 + nl] = h->caps;
+	return len;
+}
+
+uint8_t
+tun_caps_ours(void)
+{
+	static int ours = -1;
+	const char *e;
+
+	if (ours == -1) {
+		ours = TUN_CAP_CHACHAPOLY | TUN_CAP_EARLY;
+		e = getenv("EDGEMESH_TUN_CIPHERS");
+		if (noise_aes_fast() && (e == NULL || strcmp(e, "chachapoly") != 0))
+			ours |= TUN_CAP_AESGCM;
+		if (e != NULL && strcmp(e, "v0") == 0)
+			ours = 0;
+	}
+	return (uint8_t)ours;
+}
+
+int
+tun_cipher_pick(uint8_t ours, uint8_t theirs)
+{
+	return (ours & theirs & TUN_CAP_AESGCM) != 0 ? NOISE_AESGCM : NOISE_CHACHAPOLY;
 }
 
 int
@@ -200,9 +231,17 @@ tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *h)
 			return -1;
 	memcpy(h->fp, buf + 1, 8);
 	nl = buf[9];
-	if (nl == 0 || nl >= sizeof(h->name) || len != 10 + nl || !text_ok(buf + 10, nl))
+	if (nl == 0 || nl >= sizeof(h->name) || len < 10 + nl || len > 11 + nl ||
+	    !text_ok(buf + 10, nl))
 		return -1;
 	memcpy(h->name, buf + 10, nl);
+	if (len == 11 + nl) { /* a list must offer ChaChaPoly */
+		if (tun_caps_ours() == 0)
+			return -1; /* EDGEMESH_TUN_CIPHERS=v0: as before the caps byte */
+		h->caps = buf[10 + nl];
+		if ((h->caps & TUN_CAP_CHACHAPOLY) == 0)
+			return -1;
+	}
 	return 0;
 }
 

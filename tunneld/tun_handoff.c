@@ -152,8 +152,10 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		ipc_conn_drop(h->c, "TUN_OPEN without its fd");
 		return;
 	}
-	/* the opener's file description may be blocking: ours never is */
-	if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1) {
+	/* the opener's file description may be blocking: ours never is (proxyd's
+	 * accept4 made it non-blocking already: no second fcntl then) */
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)) {
 		close(fd);
 		tun_handoff_result(t, h->serial, o.id, 0, "cannot make the fd non-blocking");
 		return;
@@ -238,7 +240,12 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			row->tx_bytes += p->sess->tx;
 			row->rx_bytes += p->sess->rx;
 			row->streams = (uint32_t)p->sess->nstreams;
-			snprintf(row->path, sizeof(row->path), "%s", tun_session_path(p->sess));
+			if (p->sess->relayed && !p->sess->punched)
+				snprintf(row->path, sizeof(row->path), "relayed via %s",
+					 p->sess->addr);
+			else
+				snprintf(row->path, sizeof(row->path), "%s",
+					 tun_session_path(p->sess));
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);
@@ -320,7 +327,8 @@ handoff_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	h->serial = next_serial++;
 	snprintf(h->name, sizeof(h->name), "?");
 	h->c = ipc_conn_new(loop, fd, IPC_MAX_TUNNEL, tunneld_dispatch_handoff, handoff_close, h);
-	handoff_rights(h); /* by uid now; a HELLO may narrow an unnamed uid's */
+	ipc_conn_set_eager(h->c, 1); /* a TUN_RESULT goes at once */
+	handoff_rights(h);	     /* by uid now; a HELLO may narrow an unnamed uid's */
 	LIST_INSERT_HEAD(&clients, h, link);
 	nclients++;
 }

@@ -164,6 +164,7 @@ save_session(struct ho_buf *b, struct tun_session *s, ev_tstamp now, size_t *nst
 	/* what proves a later move of the session to another path (tun_migrate.c) */
 	ho_put_bytes(b, s->mig_key, sizeof(s->mig_key));
 	ho_put_bytes(b, s->mig_id, sizeof(s->mig_id));
+	ho_put_u8(b, s->peer_caps); /* what the peer's hello offered (early data) */
 	ho_rec_end(b);
 	hmap_iter_init(&it);
 	while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
@@ -667,6 +668,7 @@ load_session(struct tunneld *t, struct ho_rd *f, struct ho_in *in)
 		memcpy(s->mig_key, mk, ml);
 	if ((mk = ho_get_bytes(f, &ml)) != NULL && ml == sizeof(s->mig_id))
 		memcpy(s->mig_id, mk, ml);
+	s->peer_caps = ho_get_u8(f);
 	if (s->state == SS_UP)
 		tun_session_dirty(s);
 	return s;

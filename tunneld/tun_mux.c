@@ -22,6 +22,15 @@
  * TUN_UDP_MAX per session, counted apart from the TCP streams' cap, the
  * least recently used evicted for a new one (UDP never starves TCP).
  *
+ * Early data (peers whose hello offers TUN_CAP_EARLY): a local TCP stream
+ * sends, right after its OPEN, what its client has already written (one
+ * MSG_PEEK of at most TUN_EARLY_MAX bytes, or the first when the fd turns
+ * readable while OPENING) as DATA; the bytes stay in the client's socket
+ * until OPEN_OK, and are dropped from it (recv MSG_TRUNC) only then.  A
+ * refused open thus leaves them for the opener's next endpoint.  The far
+ * end keeps DATA that comes while it connects in obuf and writes it once
+ * the connect completes (within the window, as any DATA).
+ *
  * Half-close: EOF on the fd sends FIN; a FIN shuts down the fd's write side
  * once obuf is empty.  A stream is freed when both directions are done, on
  * RST either way, on any fd error, with its session, or idle (UDP).
@@ -225,9 +234,10 @@ st_watch(struct tun_stream *st)
 {
 	int want;
 
-	want = st->state == ST_OPEN && !st->rd_eof &&
-	       (st->proto != EM_PROTO_TCP || st->send_win > 0) &&
-	       !(st->in_ready && st->s != NULL && st->s->blocked);
+	want = (st->state == ST_OPEN && !st->rd_eof &&
+		(st->proto != EM_PROTO_TCP || st->send_win > 0) &&
+		!(st->in_ready && st->s != NULL && st->s->blocked)) ||
+	       (st->state == ST_OPENING && st->early_wait);
 	if (want && !ev_is_active(&st->rw))
 		ev_io_start(st_loop(), &st->rw);
 	else if (!want && ev_is_active(&st->rw))
@@ -267,6 +277,37 @@ st_udp_touch(struct tun_stream *st)
 		udpflow_touch(&st->s->udp, &st->uf, ev_now(st_loop()));
 }
 
+/* Opener: peek what the client wrote and send it as DATA before OPEN_OK.
+ * Once: when nothing is there yet, the read watcher waits for it. */
+static void
+st_early_peek(struct tun_stream *st)
+{
+	struct tun_session *s = st->s;
+	uint8_t *dst;
+	size_t room, want = TUN_EARLY_MAX;
+	ssize_t n;
+
+	if (want > st->send_win)
+		want = st->send_win;
+	if ((dst = tun_session_data_reserve(s, 1024, &room)) == NULL)
+		return; /* the session closed: streams freed */
+	if (want > room)
+		want = room;
+	n = recv(st->fd, dst, want, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		st->early_wait = 1;
+		st_watch(st);
+		return;
+	}
+	st->early_wait = 0;
+	st_watch(st);
+	if (n <= 0)
+		return; /* EOF or an error: the open goes on, the stream sees it then */
+	tun_session_data_commit(s, st->id, (size_t)n);
+	st->early = (uint32_t)n;
+	st->send_win -= (uint32_t)n;
+}
+
 void
 tun_stream_send_open(struct tun_stream *st)
 {
@@ -275,7 +316,40 @@ tun_stream_send_open(struct tun_stream *st)
 
 	st->state = ST_OPENING;
 	n = tun_open_encode(&st->req, buf, sizeof(buf));
-	tun_session_frame(st->s, TUN_F_OPEN, st->id, buf, n);
+	if (tun_session_frame(st->s, TUN_F_OPEN, st->id, buf, n) == -1)
+		return;
+	if (st->local && st->proto == EM_PROTO_TCP && !st->circuit &&
+	    (st->s->peer_caps & TUN_CAP_EARLY))
+		st_early_peek(st);
+}
+
+/* Opener, at OPEN_OK: drop the early bytes from the client's socket (they
+ * went with the OPEN; the fd is a TCP socket, or a socketpair end from
+ * gatewayd).  -1 (stream reset) if they are not all there. */
+static int
+st_early_drop(struct tun_stream *st)
+{
+	static uint8_t junk[TUN_EARLY_MAX]; /* TCP discards (MSG_TRUNC), AF_UNIX copies */
+	ssize_t n;
+	char why[128];
+
+	st->early_wait = 0;
+	while (st->early > 0) {
+		n = recv(st->fd, junk, st->early < sizeof(junk) ? st->early : sizeof(junk),
+			 MSG_TRUNC | MSG_DONTWAIT);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(why, sizeof(why), "early data gone from the client socket: %s",
+				 n == 0 ? "EOF" : strerror(errno));
+			/* the far end opened it: close it there; reset answers the opener */
+			tun_session_frame(st->s, TUN_F_RST, st->id, "client gone", 11);
+			tun_stream_reset(st, why);
+			return -1;
+		}
+		st->early -= (uint32_t)n;
+	}
+	return 0;
 }
 
 /* Both directions done: free. */
@@ -406,6 +480,21 @@ st_data(struct tun_stream *st, struct iovec *iov, int n, size_t len)
 	st_window_update(st);
 }
 
+/* Far end: DATA that came with the OPEN, kept until the connect completes. */
+static void
+st_early_keep(struct tun_stream *st, struct iovec *iov, int n, size_t len)
+{
+	int i;
+
+	if (len > st->recv_win) {
+		tun_stream_reset(st, "peer sent beyond the window");
+		return;
+	}
+	st->recv_win -= (uint32_t)len;
+	for (i = 0; i < n; i++)
+		st_append(st, iov[i].iov_base, iov[i].iov_len); /* ww: the connect's watcher */
+}
+
 /* A run of DATA frames of one stream (see sess_rec_input). */
 void
 tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
@@ -418,6 +507,10 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 	run->len = 0;
 	if ((st = tun_stream_find(s, run->sid)) == NULL)
 		return; /* late frames of a stream gone: ignored */
+	if (st->state == ST_CONNECTING && st->proto == EM_PROTO_TCP && !st->circuit) {
+		st_early_keep(st, run->iov, n, len); /* early data: written at connect */
+		return;
+	}
 	if (st->state != ST_OPEN) {
 		tun_stream_reset(st, "DATA before the stream was open");
 		return;
@@ -425,35 +518,53 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 	st_data(st, run->iov, n, len);
 }
 
+static void st_flush(struct tun_stream *);
+
+void
+tun_stream_connected(struct tun_stream *st)
+{
+	int err = 0;
+	socklen_t el = sizeof(err);
+	char why[128];
+
+	ev_io_stop(st_loop(), &st->ww);
+	if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
+		err = errno;
+	if (err != 0) {
+		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
+			 strerror(err));
+		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
+			  st->req.port, why);
+		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+		tun_stream_free(st);
+		return;
+	}
+	tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
+	log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
+		  st->req.port);
+	tun_stream_start(st);
+	if (st->olen > 0 || st->remote_fin)
+		st_flush(st); /* early data (or FIN) came with the OPEN: write it now */
+}
+
 static void
 st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_stream *st = w->data;
+
+	if (st->state == ST_CONNECTING)
+		tun_stream_connected(st);
+	else
+		st_flush(st);
+}
+
+/* Write obuf out; grant what the fd took. */
+static void
+st_flush(struct tun_stream *st)
+{
 	ssize_t n;
 	char why[128];
 
-	if (st->state == ST_CONNECTING) {
-		int err = 0;
-		socklen_t el = sizeof(err);
-
-		ev_io_stop(loop, &st->ww);
-		if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
-			err = errno;
-		if (err != 0) {
-			snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-				 strerror(err));
-			log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st),
-				  st->req.ip, st->req.port, why);
-			tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
-			tun_stream_free(st);
-			return;
-		}
-		tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
-		log_debug("stream %u from %s to %s:%u open", st->id, st_peer_name(st), st->req.ip,
-			  st->req.port);
-		tun_stream_start(st);
-		return;
-	}
 	while (st->olen > 0) {
 		n = write(st->fd, st->obuf + st->ooff, st->olen);
 		if (n == -1 && errno == EINTR)
@@ -472,6 +583,8 @@ st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	st_window_update(st);
 	if (st->olen == 0)
 		st_drained(st);
+	else if (!ev_is_active(&st->ww))
+		ev_io_start(st_loop(), &st->ww); /* right after the connect */
 }
 
 static void
@@ -479,6 +592,10 @@ st_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_stream *st = w->data;
 
+	if (st->state == ST_OPENING) {
+		st_early_peek(st);
+		return;
+	}
 	st_ready(st); /* already queued: nothing to do, the pump comes */
 }
 
@@ -681,6 +798,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 	case TUN_F_PUNCH:
 		tun_punch_input(s, f->payload, f->len);
 		return;
+	case TUN_F_RELAYS:
+		tun_relaysel_input(s, f->payload, f->len);
+		return;
 	case TUN_F_OPEN:
 		mux_remote_open(s, f);
 		return;
@@ -704,9 +824,11 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 			tun_stream_reset(st, "the client did not take the reply");
 			return;
 		}
+		if (st_early_drop(st) == -1)
+			return;
 		tun_handoff_result(t, st->client_serial, st->open_id, 1, "");
-		log_debug("stream %u to %s:%u via %s open", st->id, st->req.ip, st->req.port,
-			  s->name);
+		log_debug("stream %u to %s:%u via %s open%s", st->id, st->req.ip, st->req.port,
+			  s->name, st->send_win < TUN_WINDOW ? " (early data sent)" : "");
 		tun_stream_start(st);
 		return;
 	case TUN_F_OPEN_FAIL:
@@ -719,6 +841,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 			 (const char *)f->payload);
 		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),
 			  st->req.ip, st->req.port, s->name, why);
+		if (st->early > 0)
+			log_debug("stream %u: its %u early bytes stay in the client socket", st->id,
+				  st->early);
 		if (st->local && st->state == ST_OPENING)
 			tun_handoff_result(t, st->client_serial, st->open_id, 0, why);
 		tun_stream_free(st);
@@ -736,7 +861,7 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		if (st->proto != EM_PROTO_TCP || st->remote_fin)
 			return;
 		st->remote_fin = 1;
-		if (st->olen == 0)
+		if (st->olen == 0 && st->state != ST_CONNECTING) /* else at the connect */
 			st_drained(st);
 		return;
 	case TUN_F_RST:

@@ -1,6 +1,6 @@
 /*
- * Noise Protocol Framework (rev 34), the 25519_ChaChaPoly_BLAKE2b suite,
- * pattern XXpsk3 for tunneld; XX, IK and IKpsk2 are here only for the
+ * Noise Protocol Framework (rev 34), the 25519_ChaChaPoly_BLAKE2b and
+ * 25519_AESGCM_BLAKE2b suites, pattern XXpsk3 for tunneld; XX, IK and IKpsk2 are here only for the
  * public vectors (tests/vectors/, tests/unit/check_noise.c), which thus
  * check every token order the engine knows.  Names follow the spec: CipherState
  * k/n, SymmetricState ck/h, HandshakeState s/e/rs/re.
@@ -10,10 +10,15 @@
  * times faster than libsodium's on x86-64: the same IETF construction (12-byte
  * nonce = 4 zero bytes || LE64(n), 16-byte tag appended), byte for byte.
  * Each transport CipherState keeps one EVP context keyed at Split or Rekey,
- * so a record costs no allocation and no key set-up.
+ * so a record costs no allocation and no key set-up.  AESGCM (EVP
+ * aes-256-gcm, nonce 4 zero bytes || BE64(n)) goes the same way; its few
+ * handshake and rekey seals use a short-lived context.
  */
 #include <limits.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <sys/auxv.h>
+#endif
 
 #include <openssl/evp.h>
 #include <sodium.h>
@@ -32,24 +37,28 @@ enum noise_token { T_END, T_E, T_S, T_EE, T_ES, T_SE, T_SS, T_PSK };
 
 /* clang-format off */
 static const struct noise_pattern_def {
-	const char *name;
+	const char *name[2];	/* per enum noise_cipher */
 	int psk;	/* psk modifier: "e" also does MixKey */
 	int pre_rs;	/* <- s ... (the responder static is known) */
 	int nmsgs;
 	uint8_t msgs[MAX_MSGS][MAX_TOKENS + 1];
 } noise_patterns[] = {
-	[NOISE_XX] = { "Noise_XX_25519_ChaChaPoly_BLAKE2b", 0, 0, 3, {
+	[NOISE_XX] = { { "Noise_XX_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XX_25519_AESGCM_BLAKE2b" }, 0, 0, 3, {
 		{ T_E },
 		{ T_E, T_EE, T_S, T_ES },
 		{ T_S, T_SE } } },
-	[NOISE_IK] = { "Noise_IK_25519_ChaChaPoly_BLAKE2b", 0, 1, 2, {
+	[NOISE_IK] = { { "Noise_IK_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_IK_25519_AESGCM_BLAKE2b" }, 0, 1, 2, {
 		{ T_E, T_ES, T_S, T_SS },
 		{ T_E, T_EE, T_SE } } },
-	[NOISE_XXPSK3] = { "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b", 1, 0, 3, {
+	[NOISE_XXPSK3] = { { "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_XXpsk3_25519_AESGCM_BLAKE2b" }, 1, 0, 3, {
 		{ T_E },
 		{ T_E, T_EE, T_S, T_ES },
 		{ T_S, T_SE, T_PSK } } },
-	[NOISE_IKPSK2] = { "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b", 1, 1, 2, {
+	[NOISE_IKPSK2] = { { "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b",
+	    "Noise_IKpsk2_25519_AESGCM_BLAKE2b" }, 1, 1, 2, {
 		{ T_E, T_ES, T_S, T_SS },
 		{ T_E, T_EE, T_SE, T_PSK } } },
 };
@@ -58,6 +67,7 @@ static const struct noise_pattern_def {
 struct noise_hs {
 	const struct noise_pattern_def *def;
 	int initiator;
+	enum noise_cipher cipher;
 	int msg; /* next handshake message */
 	int failed;
 	int split;
@@ -81,45 +91,95 @@ noise_init(void)
 	return sodium_init() == -1 ? -1 : 0;
 }
 
+static int
+noise_cipher_ok(enum noise_cipher c)
+{
+	return c == NOISE_CHACHAPOLY || c == NOISE_AESGCM;
+}
+
+const char *
+noise_protocol_name(enum noise_pattern p, enum noise_cipher c)
+{
+	if ((unsigned)p >= sizeof(noise_patterns) / sizeof(noise_patterns[0]) ||
+	    !noise_cipher_ok(c))
+		return NULL;
+	return noise_patterns[p].name[c];
+}
+
 const char *
 noise_pattern_name(enum noise_pattern p)
 {
-	if ((unsigned)p >= sizeof(noise_patterns) / sizeof(noise_patterns[0]))
-		return NULL;
-	return noise_patterns[p].name;
+	return noise_protocol_name(p, NOISE_CHACHAPOLY);
 }
 
-/* ChaChaPoly: nonce = 4 zero bytes || LE64(n) */
+const char *
+noise_cipher_name(enum noise_cipher c)
+{
+	switch (c) {
+	case NOISE_CHACHAPOLY:
+		return "ChaChaPoly";
+	case NOISE_AESGCM:
+		return "AESGCM";
+	}
+	return NULL;
+}
+
+int
+noise_aes_fast(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(__aarch64__) && defined(HWCAP_AES) && defined(HWCAP_PMULL)
+	unsigned long hw = getauxval(AT_HWCAP);
+
+	return (hw & HWCAP_AES) != 0 && (hw & HWCAP_PMULL) != 0;
+#else
+	return 0;
+#endif
+}
+
+/* ChaChaPoly: nonce = 4 zero bytes || LE64(n); AESGCM: 4 zero bytes || BE64(n) */
 static void
-noise_nonce(uint8_t out[crypto_aead_chacha20poly1305_IETF_NPUBBYTES], uint64_t n)
+noise_nonce(uint8_t out[12], uint64_t n, enum noise_cipher c)
 {
 	memset(out, 0, 4);
-	le64_put(out + 4, n);
+	if (c == NOISE_AESGCM)
+		be64_put(out + 4, n);
+	else
+		le64_put(out + 4, n);
 }
 
-static void
-noise_seal(const uint8_t k[NOISE_KEY_LEN], uint64_t n, const uint8_t *ad, size_t adlen,
-	   const uint8_t *in, size_t len, uint8_t *out)
-{
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+static int noise_cs_crypt(const struct noise_cs *, uint64_t n, const uint8_t *ad, size_t adlen,
+			  const uint8_t *in, size_t len, uint8_t *out, int enc);
 
-	noise_nonce(nonce, n);
-	crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad, adlen, NULL, nonce, k);
-}
-
+/* ENCRYPT (enc) or DECRYPT with key k, the rare calls (handshake, rekey):
+ * ChaChaPoly on libsodium, AESGCM on a short-lived EVP context. */
 static int
-noise_open(const uint8_t k[NOISE_KEY_LEN], uint64_t n, const uint8_t *ad, size_t adlen,
-	   const uint8_t *in, size_t len, uint8_t *out)
+noise_aead(enum noise_cipher c, const uint8_t k[NOISE_KEY_LEN], uint64_t n, const uint8_t *ad,
+	   size_t adlen, const uint8_t *in, size_t len, uint8_t *out, int enc)
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+	uint8_t nonce[12];
+	struct noise_cs tmp;
+	int ret;
 
-	if (len < NOISE_TAG_LEN)
+	if (!enc && len < NOISE_TAG_LEN)
 		return -1;
-	noise_nonce(nonce, n);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad, adlen, nonce,
-						      k) != 0)
+	if (c == NOISE_CHACHAPOLY) {
+		noise_nonce(nonce, n, c);
+		if (enc)
+			return crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, in, len, ad,
+									 adlen, NULL, nonce, k);
+		return crypto_aead_chacha20poly1305_ietf_decrypt(out, NULL, NULL, in, len, ad,
+								 adlen, nonce, k) == 0
+			   ? 0
+			   : -1;
+	}
+	if (noise_cs_init_cipher(&tmp, c, k) == -1)
 		return -1;
-	return 0;
+	ret = noise_cs_crypt(&tmp, n, ad, adlen, in, enc ? len : len - NOISE_TAG_LEN, out, enc);
+	noise_cs_wipe(&tmp);
+	return ret;
 }
 
 /* HMAC-BLAKE2b over a || b; keys here are always HASHLEN bytes. */
@@ -209,23 +269,27 @@ noise_mix_key_and_hash(struct noise_hs *hs, const uint8_t *ikm, size_t len)
 	sodium_memzero(tk, sizeof(tk));
 }
 
-/* out holds len (+ NOISE_TAG_LEN once there is a key) bytes */
-static void
+/* out holds len (+ NOISE_TAG_LEN once there is a key) bytes; -1 only when
+ * EVP fails (out of memory) */
+static int
 noise_encrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out)
 {
 	if (hs->has_k) {
-		noise_seal(hs->k, hs->n++, hs->h, HASHLEN, in, len, out);
+		if (noise_aead(hs->cipher, hs->k, hs->n, hs->h, HASHLEN, in, len, out, 1) == -1)
+			return -1;
+		hs->n++;
 		len += NOISE_TAG_LEN;
 	} else if (len > 0)
 		memcpy(out, in, len);
 	noise_mix_hash(hs, out, len);
+	return 0;
 }
 
 static int
 noise_decrypt_and_hash(struct noise_hs *hs, const uint8_t *in, size_t len, uint8_t *out)
 {
 	if (hs->has_k) {
-		if (noise_open(hs->k, hs->n, hs->h, HASHLEN, in, len, out) == -1)
+		if (noise_aead(hs->cipher, hs->k, hs->n, hs->h, HASHLEN, in, len, out, 0) == -1)
 			return -1;
 		hs->n++;
 	} else if (len > 0)
@@ -255,10 +319,12 @@ noise_hs_fail(struct noise_hs *hs)
 {
 	const struct noise_pattern_def *def = hs->def;
 	int initiator = hs->initiator;
+	enum noise_cipher cipher = hs->cipher;
 
 	sodium_memzero(hs, sizeof(*hs));
 	hs->def = def;
 	hs->initiator = initiator;
+	hs->cipher = cipher;
 	hs->failed = 1;
 }
 
@@ -266,11 +332,20 @@ struct noise_hs *
 noise_hs_new(enum noise_pattern p, int initiator, const uint8_t *prologue, size_t plen,
 	     const uint8_t s_priv[NOISE_KEY_LEN], const uint8_t *rs_pub, const uint8_t *psk)
 {
+	return noise_hs_new_cipher(p, NOISE_CHACHAPOLY, initiator, prologue, plen, s_priv, rs_pub,
+				   psk);
+}
+
+struct noise_hs *
+noise_hs_new_cipher(enum noise_pattern p, enum noise_cipher c, int initiator,
+		    const uint8_t *prologue, size_t plen, const uint8_t s_priv[NOISE_KEY_LEN],
+		    const uint8_t *rs_pub, const uint8_t *psk)
+{
 	const struct noise_pattern_def *def;
 	struct noise_hs *hs;
 	size_t namelen;
 
-	if (noise_pattern_name(p) == NULL || s_priv == NULL || (prologue == NULL && plen > 0))
+	if (noise_protocol_name(p, c) == NULL || s_priv == NULL || (prologue == NULL && plen > 0))
 		return NULL;
 	def = &noise_patterns[p];
 	initiator = initiator != 0;
@@ -283,6 +358,7 @@ noise_hs_new(enum noise_pattern p, int initiator, const uint8_t *prologue, size_
 	memset(hs, 0, sizeof(*hs));
 	hs->def = def;
 	hs->initiator = initiator;
+	hs->cipher = c;
 	memcpy(hs->s, s_priv, DHLEN);
 	if (crypto_scalarmult_base(hs->s_pub, hs->s) != 0) {
 		sodium_free(hs);
@@ -292,8 +368,8 @@ noise_hs_new(enum noise_pattern p, int initiator, const uint8_t *prologue, size_
 		memcpy(hs->psk, psk, NOISE_KEY_LEN);
 
 	/* InitializeSymmetric: every name here is <= HASHLEN, so zero-pad */
-	namelen = strlen(def->name);
-	memcpy(hs->h, def->name, namelen);
+	namelen = strlen(def->name[c]);
+	memcpy(hs->h, def->name[c], namelen);
 	memcpy(hs->ck, hs->h, HASHLEN);
 	noise_mix_hash(hs, prologue, plen);
 
@@ -415,7 +491,8 @@ noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, uint8_t
 			off += DHLEN;
 			break;
 		case T_S: /* s */
-			noise_encrypt_and_hash(hs, hs->s_pub, DHLEN, out + off);
+			if (noise_encrypt_and_hash(hs, hs->s_pub, DHLEN, out + off) == -1)
+				goto fail;
 			off += DHLEN + (hs->has_k ? NOISE_TAG_LEN : 0);
 			break;
 		case T_PSK: /* psk */
@@ -430,7 +507,8 @@ noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, uint8_t
 			break;
 		}
 	}
-	noise_encrypt_and_hash(hs, payload, plen, out + off);
+	if (noise_encrypt_and_hash(hs, payload, plen, out + off) == -1)
+		goto fail;
 	*outlen = off + plen + (hs->has_k ? NOISE_TAG_LEN : 0);
 	hs->msg++;
 	return 0;
@@ -506,17 +584,24 @@ noise_hs_hash(const struct noise_hs *hs, uint8_t out[NOISE_HASH_LEN])
 int
 noise_hs_split(struct noise_hs *hs, struct noise_cs *send, struct noise_cs *recv)
 {
+	return noise_hs_split_cipher(hs, hs->cipher, send, recv);
+}
+
+int
+noise_hs_split_cipher(struct noise_hs *hs, enum noise_cipher c, struct noise_cs *send,
+		      struct noise_cs *recv)
+{
 	uint8_t k1[HASHLEN], k2[HASHLEN];
 	int ret = 0;
 
 	if (!noise_hs_done(hs) || hs->split)
 		return -1;
 	noise_hkdf(hs->ck, NULL, 0, k1, k2, NULL);
-	if (noise_cs_init(send, hs->initiator ? k1 : k2) == -1) {
+	if (noise_cs_init_cipher(send, c, hs->initiator ? k1 : k2) == -1) {
 		ret = -1;
 		goto out;
 	}
-	if (noise_cs_init(recv, hs->initiator ? k2 : k1) == -1) {
+	if (noise_cs_init_cipher(recv, c, hs->initiator ? k2 : k1) == -1) {
 		noise_cs_wipe(send);
 		ret = -1;
 		goto out;
@@ -543,7 +628,7 @@ noise_cs_key(struct noise_cs *cs)
 	if (cs->ctx == NULL) {
 		if ((cs->ctx = EVP_CIPHER_CTX_new()) == NULL)
 			return -1;
-		c = EVP_chacha20_poly1305();
+		c = cs->cipher == NOISE_AESGCM ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
 	}
 	/* the new key overwrites the old one inside the context */
 	if (EVP_CipherInit_ex(cs->ctx, c, NULL, cs->k, NULL, 1) != 1)
@@ -554,7 +639,16 @@ noise_cs_key(struct noise_cs *cs)
 int
 noise_cs_init(struct noise_cs *cs, const uint8_t k[NOISE_KEY_LEN])
 {
+	return noise_cs_init_cipher(cs, NOISE_CHACHAPOLY, k);
+}
+
+int
+noise_cs_init_cipher(struct noise_cs *cs, enum noise_cipher cipher, const uint8_t k[NOISE_KEY_LEN])
+{
 	memset(cs, 0, sizeof(*cs));
+	if (!noise_cipher_ok(cipher))
+		return -1;
+	cs->cipher = (uint8_t)cipher;
 	memcpy(cs->k, k, NOISE_KEY_LEN);
 	if (noise_cs_key(cs) == -1) {
 		noise_cs_wipe(cs);
@@ -577,7 +671,7 @@ noise_cs_crypt(const struct noise_cs *cs, uint64_t n, const uint8_t *ad, size_t 
 
 	if (ctx == NULL || adlen > INT_MAX)
 		return -1;
-	noise_nonce(nonce, n);
+	noise_nonce(nonce, n, cs->cipher);
 	if (!enc)
 		memcpy(tag, in + len, NOISE_TAG_LEN); /* before an in-place decrypt */
 	if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, enc) != 1)
@@ -630,7 +724,9 @@ noise_cs_rekey(struct noise_cs *cs)
 
 	if (cs->ctx == NULL)
 		return -1;
-	noise_seal(cs->k, NOISE_NONCE_MAX, NULL, 0, zeros, sizeof(zeros), out);
+	if (noise_aead(cs->cipher, cs->k, NOISE_NONCE_MAX, NULL, 0, zeros, sizeof(zeros), out, 1) ==
+	    -1)
+		return -1;
 	memcpy(cs->k, out, NOISE_KEY_LEN);
 	sodium_memzero(out, sizeof(out));
 	return noise_cs_key(cs);
@@ -646,7 +742,7 @@ noise_cs_wipe(struct noise_cs *cs)
 size_t
 noise_cs_export(const struct noise_cs *cs, uint8_t *out)
 {
-	out[0] = NOISE_CS_CHACHAPOLY;
+	out[0] = cs->cipher == NOISE_AESGCM ? NOISE_CS_AESGCM : NOISE_CS_CHACHAPOLY;
 	out[1] = NOISE_KEY_LEN;
 	memcpy(out + 2, cs->k, NOISE_KEY_LEN);
 	be64_put(out + 2 + NOISE_KEY_LEN, cs->n);
@@ -656,9 +752,17 @@ noise_cs_export(const struct noise_cs *cs, uint8_t *out)
 int
 noise_cs_import(struct noise_cs *cs, const uint8_t *in, size_t len)
 {
-	if (len != 2 + NOISE_KEY_LEN + 8 || in[0] != NOISE_CS_CHACHAPOLY || in[1] != NOISE_KEY_LEN)
+	enum noise_cipher c;
+
+	if (len != 2 + NOISE_KEY_LEN + 8 || in[1] != NOISE_KEY_LEN)
 		return -1;
-	if (noise_cs_init(cs, in + 2) == -1)
+	if (in[0] == NOISE_CS_CHACHAPOLY)
+		c = NOISE_CHACHAPOLY;
+	else if (in[0] == NOISE_CS_AESGCM)
+		c = NOISE_AESGCM;
+	else
+		return -1;
+	if (noise_cs_init_cipher(cs, c, in + 2) == -1)
 		return -1;
 	cs->n = be64_get(in + 2 + NOISE_KEY_LEN);
 	return 0;

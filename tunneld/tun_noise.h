@@ -1,6 +1,7 @@
 /*
  * Noise handshakes and transport crypto for tunneld: the handshake on
- * libsodium, transport records on OpenSSL's EVP chacha20-poly1305.
+ * libsodium (OpenSSL for AESGCM), transport records on OpenSSL's EVP
+ * chacha20-poly1305 or aes-256-gcm.
  *
  *   Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b   (the one tunneld uses)
  *   Noise_XX, Noise_IK, Noise_IKpsk2 with the same suite: only so that
@@ -25,6 +26,14 @@
 #define NOISE_MAX_MSG_LEN 65535	     /* any handshake or transport message */
 #define NOISE_NONCE_MAX	  UINT64_MAX /* reserved: never used to encrypt */
 
+/* The AEAD of a handshake (its protocol name) or of a transport state.
+ * ChaChaPoly: nonce 4 zero bytes || LE64(n); AESGCM: 4 zero bytes ||
+ * BE64(n) (Noise rev 34, 12.2/12.3). */
+enum noise_cipher {
+	NOISE_CHACHAPOLY,
+	NOISE_AESGCM,
+};
+
 enum noise_pattern {
 	NOISE_XX,     /* vectors only */
 	NOISE_IK,     /* vectors only */
@@ -36,18 +45,27 @@ struct noise_hs;
 struct evp_cipher_ctx_st;
 
 /* One direction of a transport session.  n is the next nonce; ctx is an
- * EVP chacha20-poly1305 context keyed with k, made by noise_cs_init() (or
- * noise_hs_split()), rekeyed by noise_cs_rekey(), freed by noise_cs_wipe().
- * It holds a copy of the key on OpenSSL's heap (cleansed when freed).  A
- * noise_cs is not copied: two copies would share one context. */
+ * EVP context (chacha20-poly1305 or aes-256-gcm, per cipher) keyed with k, made by noise_cs_init()
+ * (or noise_hs_split()), rekeyed by noise_cs_rekey(), freed by noise_cs_wipe(). It holds a copy of
+ * the key on OpenSSL's heap (cleansed when freed).  A noise_cs is not copied: two copies would
+ * share one context. */
 struct noise_cs {
 	uint8_t k[NOISE_KEY_LEN];
 	uint64_t n;
 	struct evp_cipher_ctx_st *ctx;
+	uint8_t cipher; /* enum noise_cipher */
 };
 
 int noise_init(void);
+/* "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b" and so on; NULL if unknown. */
 const char *noise_pattern_name(enum noise_pattern);
+const char *noise_protocol_name(enum noise_pattern, enum noise_cipher);
+/* "ChaChaPoly", "AESGCM"; NULL if unknown. */
+const char *noise_cipher_name(enum noise_cipher);
+/* 1 when this CPU has AES and carry-less multiply instructions (x86-64
+ * AES-NI + PCLMULQDQ, arm64 AES + PMULL): AES-256-GCM is then faster than
+ * ChaCha20-Poly1305 and constant-time. */
+int noise_aes_fast(void);
 
 /* Handshake.
  * s_priv: local static key, always.  rs_pub: the responder's static
@@ -56,6 +74,11 @@ const char *noise_pattern_name(enum noise_pattern);
 struct noise_hs *noise_hs_new(enum noise_pattern, int initiator, const uint8_t *prologue,
 			      size_t plen, const uint8_t s_priv[NOISE_KEY_LEN],
 			      const uint8_t *rs_pub, const uint8_t *psk);
+/* The same with another AEAD in the protocol name (noise_hs_new: ChaChaPoly). */
+struct noise_hs *noise_hs_new_cipher(enum noise_pattern, enum noise_cipher, int initiator,
+				     const uint8_t *prologue, size_t plen,
+				     const uint8_t s_priv[NOISE_KEY_LEN], const uint8_t *rs_pub,
+				     const uint8_t *psk);
 void noise_hs_free(struct noise_hs *);
 /* Test hook: use this ephemeral key instead of a fresh one. */
 int noise_hs_set_ephemeral(struct noise_hs *, const uint8_t e_priv[NOISE_KEY_LEN]);
@@ -79,10 +102,16 @@ void noise_hs_hash(const struct noise_hs *, uint8_t out[NOISE_HASH_LEN]);
  * noise_cs_init() makes them; wipe them with noise_cs_wipe()).  The
  * handshake keys are wiped; only remote static and hash stay readable. */
 int noise_hs_split(struct noise_hs *, struct noise_cs *send, struct noise_cs *recv);
+/* Split, the transport states keyed for cipher instead of the handshake's
+ * (tunneld: its handshake payloads negotiate the transport AEAD). */
+int noise_hs_split_cipher(struct noise_hs *, enum noise_cipher, struct noise_cs *send,
+			  struct noise_cs *recv);
 
 /* InitializeKey(k): n = 0 and a keyed EVP context; -1 when out of memory.
  * cs is overwritten: wipe a state that holds a key first. */
 int noise_cs_init(struct noise_cs *, const uint8_t k[NOISE_KEY_LEN]);
+/* The same for a given AEAD (noise_cs_init: ChaChaPoly); -1 if unknown. */
+int noise_cs_init_cipher(struct noise_cs *, enum noise_cipher, const uint8_t k[NOISE_KEY_LEN]);
 /* Transport.  out holds len + NOISE_TAG_LEN bytes (encrypt) or
  * len - NOISE_TAG_LEN bytes (decrypt); in and out may be the same buffer.
  * A decryption that fails zeroes its output (in place: the record).
@@ -92,20 +121,21 @@ int noise_cs_encrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const u
 		     size_t len, uint8_t *out);
 int noise_cs_decrypt(struct noise_cs *, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out);
-/* REKEY(k): k = ENCRYPT(k, 2^64-1, "", zeros[32])[0..32]; n is kept. */
+/* REKEY(k): k = ENCRYPT(k, 2^64-1, "", zeros[32])[0..32] in cs's AEAD; n is kept. */
 int noise_cs_rekey(struct noise_cs *);
 /* Frees the EVP context and zeroes cs; a zeroed cs may be wiped again. */
 void noise_cs_wipe(struct noise_cs *);
 
 /*
  * A transport state as bytes, for tunneld's hand-over to its successor
- * (tun_handover.c): kind u8 (NOISE_CS_CHACHAPOLY) || keylen u8 || key ||
- * n (u64, big-endian).  A second cipher is a new kind byte.  out holds
+ * (tun_handover.c): kind u8 (NOISE_CS_CHACHAPOLY, NOISE_CS_AESGCM) || keylen u8 || key ||
+ * n (u64, big-endian).  Another cipher is another kind byte.  out holds
  * NOISE_CS_EXPORT_MAX bytes; returns the length.  Import makes a keyed
  * state (wipe it with noise_cs_wipe()); -1 for an unknown kind or a bad
  * length.  The bytes are a secret: wipe them after use.
  */
 #define NOISE_CS_CHACHAPOLY 1
+#define NOISE_CS_AESGCM	    2
 #define NOISE_CS_EXPORT_MAX (2 + 64 + 8)
 size_t noise_cs_export(const struct noise_cs *, uint8_t *out);
 int noise_cs_import(struct noise_cs *, const uint8_t *in, size_t len);

@@ -15,6 +15,7 @@
 #include "tunneld.h"
 
 static void peer_retry_cb(struct ev_loop *, ev_timer *, int);
+static void peer_eyeball_cb(struct ev_loop *, ev_timer *, int);
 
 struct tun_peer *
 tun_peer_get(struct tunneld *t, const char *name, int create)
@@ -30,6 +31,9 @@ tun_peer_get(struct tunneld *t, const char *name, int create)
 	p->t = t;
 	ev_timer_init(&p->retry, peer_retry_cb, 0., 0.);
 	p->retry.data = p;
+	ev_timer_init(&p->eyeball, peer_eyeball_cb, TUN_EYEBALL, 0.);
+	p->eyeball.data = p;
+	tun_relaysel_peer_init(p);
 	hmap_put(t->peers, p->name, p);
 	return p;
 }
@@ -80,28 +84,58 @@ peer_schedule(struct tun_peer *p)
 	log_debug("redialing %s in %.1fs", p->name, d);
 }
 
+/*
+ * Where to dial p: a relay node's advertiseAddress, its Node addresses, then
+ * the addresses relays see it at; those on one of our own subnets first (a
+ * node in our site is reached over the LAN, not through the NAT).
+ */
+size_t
+tun_peer_addrs(struct tunneld *t, struct tun_peer *p, const char **out, size_t max)
+{
+	const char *all[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX];
+	const struct em_object *o;
+	size_t n, i, j, k = 0;
+	int pass;
+
+	n = tun_relay_addrs(t, p->name, all, EM_CFG_LIST_MAX);
+	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) != NULL)
+		for (i = 0; i < o->u.peer->naddrs && n < EM_CFG_LIST_MAX + EM_MAX_ADDRS; i++)
+			all[n++] = o->u.peer->addrs[i];
+	for (i = 0; i < TUN_LEARNED_MAX && p->learned[i][0] != '\0'; i++)
+		all[n++] = p->learned[i];
+	for (pass = 1; pass >= 0; pass--)
+		for (i = 0; i < n && k < max; i++) {
+			if (tun_ip_onlink(all[i]) != pass)
+				continue;
+			for (j = 0; j < k && strcmp(out[j], all[i]) != 0; j++)
+				;
+			if (j == k)
+				out[k++] = all[i];
+		}
+	return k;
+}
+
 void
 tun_peer_dial(struct tun_peer *p)
 {
 	struct tunneld *t = p->t;
-	const struct em_object *o;
-	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS], *ip;
-	size_t n, i;
+	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX], *ip;
+	size_t n;
 
+	/* direct dials to it failed before: the relayed path alongside, at once */
+	if (p->sess == NULL && p->direct_fails > 0)
+		tun_relay_via(p);
 	/* a relayed session: the direct path is still tried (backoff) */
 	if (p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	ev_timer_stop(t->d->loop, &p->retry);
-	/* a relay node: its advertiseAddress first, then its Node addresses */
-	n = tun_relay_addrs(t, p->name, addrs, EM_CFG_LIST_MAX);
-	if ((o = replica_get(t->d->replica, EM_TOPIC_PEERS, p->name)) != NULL)
-		for (i = 0; i < o->u.peer->naddrs && n < sizeof(addrs) / sizeof(addrs[0]); i++)
-			addrs[n++] = o->u.peer->addrs[i];
+	n = tun_peer_addrs(t, p, addrs, sizeof(addrs) / sizeof(addrs[0]));
 	if (n == 0) {
 		snprintf(p->last_err, sizeof(p->last_err),
 			 "node %s has no known address "
 			 "(no Node object with status.addresses)",
 			 p->name);
+		p->direct_fails++;
 		if (p->sess == NULL && tun_relay_via(p))
 			return;
 		if (p->relaying == NULL)
@@ -111,8 +145,14 @@ tun_peer_dial(struct tun_peer *p)
 	ip = addrs[p->addr_idx % n];
 	snprintf(p->addr, sizeof(p->addr), "%s", ip);
 	p->dialing = tun_session_dial(t, p, ip, t->d->cfg.tunnel.listen_port);
+	if (p->dialing != NULL && p->sess == NULL && !tun_ip_onlink(ip)) {
+		ev_timer_stop(t->d->loop, &p->eyeball); /* happy eyeballs */
+		ev_timer_set(&p->eyeball, TUN_EYEBALL, 0.);
+		ev_timer_start(t->d->loop, &p->eyeball);
+	}
 	if (p->dialing == NULL) {
 		p->addr_idx++;
+		p->direct_fails++;
 		if (p->sess == NULL && !tun_relay_via(p) && p->relaying == NULL)
 			peer_fail_pending(p, p->last_err);
 		if (p->want)
@@ -126,6 +166,16 @@ peer_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	tun_peer_dial(w->data);
 }
 
+/* The direct dial (off our subnets) is slow: try a relay alongside it. */
+static void
+peer_eyeball_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tun_peer *p = w->data;
+
+	if (p->sess == NULL && p->dialing != NULL)
+		tun_relay_via(p);
+}
+
 void
 tun_peer_open(struct tun_peer *p, struct tun_stream *st)
 {
@@ -137,6 +187,8 @@ tun_peer_open(struct tun_peer *p, struct tun_stream *st)
 		tun_stream_attach(st, s, 0);
 		tun_stream_send_open(st);
 		ev_timer_start(p->t->d->loop, &st->tmo);
+		if (s->relayed) /* is the relay still there? */
+			tun_relaysel_probe(p);
 		return;
 	}
 	st->state = ST_PENDING;
@@ -191,7 +243,9 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	p->sess = keep;
 	p->refused = 0;
 	p->last_err[0] = '\0';
+	p->relay_err[0] = '\0';
 	if (!keep->relayed) {
+		p->direct_fails = 0;
 		p->backoff = TUN_BACKOFF_MIN;
 		ev_timer_stop(t->d->loop, &p->retry);
 	}
@@ -223,6 +277,8 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	/* relayed: keep trying the direct path */
 	if (keep->relayed && p->want)
 		peer_schedule(p);
+	if (s->state == SS_UP)
+		tun_relaysel_session_up(s);
 }
 
 void
@@ -239,25 +295,35 @@ tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int re
 	if (p->dialing == s) {
 		p->dialing = NULL;
 		p->addr_idx++;
+		p->direct_fails++;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
 		/* no direct path: through a relay, if there is one */
 		if (p->sess == NULL && (refused || (!tun_relay_via(p) && p->relaying == NULL))) {
-			snprintf(reason, sizeof(reason), "cannot reach %s: %s", p->name, why);
+			snprintf(reason, sizeof(reason), "cannot reach %s: %s%s%s", p->name, why,
+				 p->relay_err[0] ? "; " : "", p->relay_err);
 			peer_fail_pending(p, reason);
 		}
 	}
 	if (p->relaying == s) {
 		p->relaying = NULL;
-		snprintf(p->last_err, sizeof(p->last_err), "through relay %s: %s", s->addr, why);
-		if (p->sess == NULL) {
-			snprintf(reason, sizeof(reason), "cannot reach %s through relay %s: %s",
-				 p->name, s->addr, why);
+		snprintf(p->relay_err, sizeof(p->relay_err), "through relay %s: %s", s->addr, why);
+		snprintf(p->last_err, sizeof(p->last_err), "%s", p->relay_err);
+		/* another relay may have a session with it; a direct dial may yet answer */
+		tun_relaysel_failed(p, s->addr);
+		if (p->sess == NULL && p->dialing == NULL && (refused || !tun_relay_via(p))) {
+			snprintf(reason, sizeof(reason), "cannot reach %s %s", p->name,
+				 p->relay_err);
 			peer_fail_pending(p, reason);
 		}
 	}
 	if (p->sess == s) {
 		p->sess = NULL;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
+		if (!s->relayed) { /* what it told us over it is stale now */
+			p->relay_offer = 0;
+			p->adv_n = 0;
+			p->advlen = 0;
+		}
 	}
 	if (p->want && (p->sess == NULL || p->sess->relayed))
 		peer_schedule(p);

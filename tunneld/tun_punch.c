@@ -145,7 +145,7 @@ tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
 {
 	int i;
 
-	if (!tun_is_relay(t, peer))
+	if (!tun_relay_candidate(t, peer))
 		return;
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		if (strcmp(unbound[i], peer) == 0)
@@ -167,7 +167,7 @@ tun_punch_dial_failed(struct tunneld *t, const char *peer, int err)
 {
 	int i;
 
-	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !tun_is_relay(t, peer))
+	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !tun_relay_candidate(t, peer))
 		return;
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		if (unbound[i][0] == '\0' || strcmp(unbound[i], peer) == 0)
@@ -256,7 +256,7 @@ tun_punch_observed(struct tun_session *s, const uint8_t *p, size_t len)
 	char addr[64];
 	int i, free_slot = -1;
 
-	if (s->relayed || !tun_is_relay(s->t, s->name))
+	if (s->relayed || !tun_relay_candidate(s->t, s->name))
 		return;
 	snprintf(addr, sizeof(addr), "%.*s", (int)len, (const char *)p);
 	if (parse_addr(addr, &ss, &sl) == -1) {
@@ -585,7 +585,7 @@ tun_punch_session_up(struct tun_session *s)
 	struct tun_punch *pu;
 
 	/* a relay: tell a node that dialled us where it comes from */
-	if (!s->relayed && !s->initiator && tun_is_relay(t, t->d->cfg.node_name))
+	if (!s->relayed && !s->initiator && tun_relay_offered(t))
 		tun_session_frame(s, TUN_F_OBSERVED, 0, s->addr, strnlen(s->addr, 63));
 	if (!s->relayed || s->punch != NULL)
 		return;

@@ -83,28 +83,29 @@ reach_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	reach_done(w->data, ETIMEDOUT);
 }
 
-/* A plain connect to the peer's tunnel port; reported when it ends. */
+/* A plain connect to the peer's tunnel port (its first address as a dial
+ * would take them: our own subnets first); reported when it ends. */
 static void
 reach_probe(struct tunneld *t, const char *peer)
 {
-	const struct em_object *o = replica_get(t->d->replica, EM_TOPIC_PEERS, peer);
+	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX];
 	struct sockaddr_in sa;
 	struct tun_reach *r;
-	size_t i;
+	size_t i, n;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)t->d->cfg.tunnel.listen_port);
-	for (i = 0; o != NULL && i < o->u.peer->naddrs; i++)
-		if (inet_pton(AF_INET, o->u.peer->addrs[i], &sa.sin_addr) == 1)
+	n = tun_peer_addrs(t, tun_peer_get(t, peer, 1), addrs, sizeof(addrs) / sizeof(addrs[0]));
+	for (i = 0; i < n; i++)
+		if (inet_pton(AF_INET, addrs[i], &sa.sin_addr) == 1)
 			break;
-	if (o == NULL || i == o->u.peer->naddrs)
+	if (i == n)
 		return; /* no address to try: nothing to say */
 	r = xcalloc(1, sizeof(*r));
 	r->t = t;
 	snprintf(r->peer, sizeof(r->peer), "%s", peer);
-	snprintf(r->addr, sizeof(r->addr), "%s:%d", o->u.peer->addrs[i],
-		 t->d->cfg.tunnel.listen_port);
+	snprintf(r->addr, sizeof(r->addr), "%s:%d", addrs[i], t->d->cfg.tunnel.listen_port);
 	if ((r->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		free(r);
 		return;

@@ -89,6 +89,50 @@ tun_relays_check(struct tunneld *t)
 	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o))
 		if (o->u.peer->relay)
 			relay_keep(t, o->u.peer->name);
+	tun_relaysel_check(t);
+}
+
+static int
+relay_named(const struct em_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->tunnel.n_relays; i++)
+		if (strcmp(c->tunnel.relays[i].node_name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The config file changed (common/cfgwatch.c): relayNodes, a hint, is
+ * taken at once; other keys wait for the next start. */
+void
+tun_relays_reload(void *arg, const struct em_config *nc)
+{
+	struct tunneld *t = arg;
+	struct em_config *c = &t->d->cfg;
+	struct tun_peer *p;
+	char names[512];
+	size_t i, len = 0;
+
+	names[0] = '\0';
+	for (i = 0; i < c->tunnel.n_relays; i++) {
+		if (relay_named(nc, c->tunnel.relays[i].node_name))
+			continue;
+		/* dropped from the hint: stop redialing it unless it is in use */
+		p = tun_peer_get(t, c->tunnel.relays[i].node_name, 0);
+		if (p != NULL && p->sess == NULL && p->npending == 0) {
+			p->want = 0;
+			ev_timer_stop(t->d->loop, &p->retry);
+		}
+	}
+	c->tunnel.n_relays = nc->tunnel.n_relays;
+	memcpy(c->tunnel.relays, nc->tunnel.relays, sizeof(c->tunnel.relays));
+	for (i = 0; i < c->tunnel.n_relays && len < sizeof(names); i++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", i > 0 ? ", " : "",
+					c->tunnel.relays[i].node_name);
+	log_info("relayNodes now: %s (other changed keys take effect at the next start)",
+		 names[0] ? names : "none");
+	tun_relays_check(t);
 }
 
 static void
@@ -103,42 +147,6 @@ tun_relays_start(struct tunneld *t)
 	ev_timer_init(&t->relay_timer, relay_timer_cb, 0.2, TUN_RELAY_CHECK);
 	t->relay_timer.data = t;
 	ev_timer_start(t->d->loop, &t->relay_timer);
-}
-
-static struct tun_peer *
-relay_usable(struct tunneld *t, struct tun_peer *p, const char *name)
-{
-	struct tun_peer *r;
-
-	if (strcmp(name, p->name) == 0 || strcmp(name, t->d->cfg.node_name) == 0)
-		return NULL;
-	if ((r = tun_peer_get(t, name, 0)) == NULL || r->sess == NULL)
-		return NULL;
-	if (r->sess->state != SS_UP || r->sess->draining || r->sess->relayed)
-		return NULL;
-	return r;
-}
-
-/* A relay with an up direct session, not p itself, not except (may be NULL). */
-static struct tun_peer *
-relay_pick(struct tunneld *t, struct tun_peer *p, const char *except)
-{
-	const struct em_config *cfg = &t->d->cfg;
-	const struct em_object *o;
-	struct replica_iter it;
-	struct tun_peer *r;
-	size_t i;
-
-	for (i = 0; i < cfg->tunnel.n_relays; i++)
-		if ((r = relay_usable(t, p, cfg->tunnel.relays[i].node_name)) != NULL &&
-		    (except == NULL || strcmp(r->name, except) != 0))
-			return r;
-	replica_iter_init(&it);
-	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o))
-		if (o->u.peer->relay && (r = relay_usable(t, p, o->u.peer->name)) != NULL &&
-		    (except == NULL || strcmp(r->name, except) != 0))
-			return r;
-	return NULL;
 }
 
 static int
@@ -200,14 +208,21 @@ tun_relay_via(struct tun_peer *p)
 
 	if (p->relaying != NULL || (p->sess != NULL && p->sess->state == SS_UP))
 		return 0;
-	if (tun_is_relay(t, p->name) || (r = relay_pick(t, p, NULL)) == NULL)
+	/* only for a peer in use (not one dialled to find relays), never to a relay */
+	if ((!p->want && p->npending == 0) || tun_relay_candidate(t, p->name))
+		return 0;
+	if ((r = tun_relaysel_pick(t, p, NULL)) == NULL)
 		return 0;
 	if ((fd = relay_circuit(r, p->name)) == -1)
 		return 0;
 	p->relaying = tun_session_over(t, fd, 1, p->name, r->name);
 	p->relaying->peer = p;
+	p->relay_err[0] = '\0';
 	log_info("no direct path to %s (%s): trying through relay %s", p->name,
-		 p->last_err[0] ? p->last_err : "no address", r->name);
+		 p->last_err[0]	      ? p->last_err
+		 : p->dialing != NULL ? "the direct dial is slow"
+				      : "no address",
+		 r->name);
 	return 1;
 }
 
@@ -219,7 +234,7 @@ tun_relay_other(struct tun_peer *p, const char *except, int *fd)
 {
 	struct tun_peer *r;
 
-	if (tun_is_relay(p->t, p->name) || (r = relay_pick(p->t, p, except)) == NULL)
+	if (tun_relay_candidate(p->t, p->name) || (r = tun_relaysel_pick(p->t, p, except)) == NULL)
 		return NULL;
 	if (fd != NULL && (*fd = relay_circuit(r, p->name)) == -1)
 		return NULL;
@@ -260,8 +275,10 @@ tun_circuit_open(struct tun_session *s, const struct tun_frame *f)
 	}
 	if (kind == TUN_CIRC_FROM) {
 		/* B: the relay s says name wants a session with us */
-		if (!tun_is_relay(t, s->name)) {
-			snprintf(why, sizeof(why), "%s is not a relay node (relayNodes)", s->name);
+		if (!tun_relay_candidate(t, s->name)) {
+			snprintf(why, sizeof(why),
+				 "%s is not a relay (not in relayNodes, never offered relaying)",
+				 s->name);
 			circ_refuse(s, f->sid, why);
 			return;
 		}
@@ -278,8 +295,10 @@ tun_circuit_open(struct tun_session *s, const struct tun_frame *f)
 		return;
 	}
 	/* R: splice s (A) to our session with name (B) */
-	if (!tun_is_relay(t, t->d->cfg.node_name)) {
-		snprintf(why, sizeof(why), "%s is not a relay node (relayNodes)",
+	if (!tun_relay_offered(t)) {
+		snprintf(why, sizeof(why),
+			 "%s is not a relay (not in relayNodes, and no peer off its subnets "
+			 "has dialled it)",
 			 t->d->cfg.node_name);
 		circ_refuse(s, f->sid, why);
 		return;

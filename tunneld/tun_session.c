@@ -3,8 +3,8 @@
  * over it, then records (u16 length || ChaChaPoly ciphertext) that carry
  * mux frames.
  *
- *   -> e                      payload: hello {fp, name}   (plaintext)
- *   <- e, ee, s, es           payload: hello {fp, name}   (encrypted)
+ *   -> e                      payload: hello {fp, name, caps} (plaintext)
+ *   <- e, ee, s, es           payload: hello {fp, name, caps} (encrypted)
  *   -> s, se, psk             payload: empty
  *
  * The fingerprints let both ends name a PSK mismatch at once; the PSK is
@@ -656,7 +656,8 @@ sess_established(struct tun_session *s)
 	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
 		fatal("%s: sodium_malloc", __func__);
 	memset(s->cs, 0, 2 * sizeof(struct noise_cs)); /* wipeable even if split fails */
-	if (noise_hs_split(s->hs, &s->cs[0], &s->cs[1]) == -1) {
+	if (noise_hs_split_cipher(s->hs, tun_cipher_pick(tun_caps_ours(), s->peer_caps), &s->cs[0],
+				  &s->cs[1]) == -1) {
 		tun_session_close(s, "handshake: split failed");
 		return;
 	}
@@ -682,9 +683,9 @@ sess_established(struct tun_session *s)
 	ev_timer_start(t->d->loop, &s->tick);
 	p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 1);
 	s->peer = p;
-	log_info("session up with %s at %s (%s%s)", s->name, s->addr,
+	log_info("session up with %s at %s (%s%s), transport %s", s->name, s->addr,
 		 s->initiator ? "we dialed" : "they dialed",
-		 s->relayed ? ", through the relay" : "");
+		 s->relayed ? ", through the relay" : "", noise_cipher_name(s->cs[0].cipher));
 	tun_peer_up(p, s);
 	if (s->state == SS_UP)
 		tun_reach_tick(s, ev_now(t->d->loop));
@@ -707,14 +708,20 @@ sess_established(struct tun_session *s)
  * caller flushes it.  Each returns 0, or -1 once the session is closed.
  */
 
-/* Our hello: version, PSK fingerprint, node name; returns its length. */
+/* Our hello: version, PSK fingerprint, node name, the AEADs we take (the
+ * responder only when the initiator listed its own: an older initiator
+ * wants the short hello); returns its length. */
 static size_t
 hs_hello(const struct tun_session *s, uint8_t *pay, size_t cap)
 {
+	struct tun_peer *p = s->peer != NULL ? s->peer : tun_peer_get(s->t, s->name, 0);
 	struct tun_hello h;
 
 	memset(&h, 0, sizeof(h));
 	h.version = 1;
+	if ((s->initiator && (p == NULL || ev_now(s->t->d->loop) >= p->caps_off_until)) ||
+	    s->peer_caps != 0)
+		h.caps = tun_caps_ours();
 	memcpy(h.fp, s->t->fp, 9);
 	snprintf(h.name, sizeof(h.name), "%s", s->t->d->cfg.node_name);
 	return tun_hello_encode(&h, pay, cap);
@@ -773,6 +780,7 @@ hs_create_msg1(struct tun_session *s)
 static int
 hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 {
+	struct tun_peer *p;
 	struct tun_hello h;
 	uint8_t pay[TUN_HS_MAX];
 	char why[200];
@@ -786,6 +794,9 @@ hs_consume_msg1(struct tun_session *s, const uint8_t *m, size_t mlen)
 		return -1;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", h.name);
+	s->peer_caps = h.caps;
+	if (h.caps != 0 && (p = tun_peer_get(s->t, h.name, 0)) != NULL)
+		p->caps_off_until = 0; /* it speaks caps now */
 	if (s->expect[0] != '\0' && strcmp(h.name, s->expect) != 0) {
 		snprintf(why, sizeof(why), "relay %s announced %s but the caller says it is %s",
 			 s->addr, s->expect, h.name);
@@ -828,6 +839,7 @@ hs_consume_msg2(struct tun_session *s, const uint8_t *m, size_t mlen)
 		tun_session_close(s, "handshake: bad msg2 payload");
 		return -1;
 	}
+	s->peer_caps = h.caps;
 	if (strcmp(h.fp, s->t->fp) != 0) {
 		psk_mismatch_log(s, h.fp);
 		s->fp_mismatch = 1;
@@ -959,6 +971,21 @@ sess_rec_input(struct tun_session *s, uint8_t *rec, size_t len, struct tun_rxrun
 	return 0;
 }
 
+/* Our msg1 carried the caps byte and drew a close with no msg2: an older
+ * tunneld refuses such a hello.  Dial that peer with the short one (no caps:
+ * ChaChaPoly, no early data) for TUN_CAPS_OFF seconds.  1 if so. */
+static int
+sess_caps_refused(struct tun_session *s)
+{
+	struct tun_peer *p = s->peer != NULL ? s->peer : tun_peer_get(s->t, s->name, 0);
+	ev_tstamp now = ev_now(s->t->d->loop);
+
+	if (p == NULL || now < p->caps_off_until || tun_caps_ours() == 0)
+		return 0; /* our msg1 had no caps */
+	p->caps_off_until = now + TUN_CAPS_OFF;
+	return 1;
+}
+
 static void
 sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -976,7 +1003,13 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			snprintf(why, sizeof(why), "connection closed by the peer");
 		else
 			snprintf(why, sizeof(why), "read: %s", strerror(errno));
-		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
+		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0] &&
+		    !s->any_rx && sess_caps_refused(s))
+			snprintf(why, sizeof(why),
+				 "%s closed the connection at msg1 (an older tunneld refuses the "
+				 "caps byte? the next dials send the short hello)",
+				 s->name);
+		else if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0])
 			snprintf(why, sizeof(why),
 				 "%s closed the connection during the handshake "
 				 "(PSK mismatch? see its log)",
@@ -1088,6 +1121,7 @@ tun_session_pong(struct tun_session *s, const uint8_t *p)
 	uint64_t then = be64_get(p), now = (uint64_t)(ev_time() * 1e6);
 
 	s->pings_out = 0;
+	tun_relaysel_pong(s);
 	if (now >= then) {
 		s->rtt_us = now - then;
 		tun_ping_pong(s, s->rtt_us);

@@ -126,6 +126,7 @@ main(int argc, char **argv)
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
 	d.on_synced = tunneld_synced;
+	d.on_config = tun_relays_reload;
 	d.arg = t;
 	if (!tun_handover_sandboxed())
 		tunneld_sandbox(&d);

@@ -46,6 +46,15 @@
 #define TUN_RELAY_CHECK	 2.0  /* seconds between checks of the relay sessions */
 #define TUN_WHY_PROBE	 "closed before the handshake (a reachability probe)"
 
+/* relays without configuration (tun_relaysel.c) */
+#define TUN_RELAYS_KEEP	    2	 /* an unreachable node keeps sessions with >= this many relays */
+#define TUN_RELAYS_KEEP_MAX 3	 /* ... and with at most this many */
+#define TUN_DISCOVER_RETRY  30.0 /* seconds before a relay candidate is dialled again */
+#define TUN_LEARNED_MAX	    4	 /* addresses learned from what relays observe, per peer */
+#define TUN_EYEBALL	    0.25 /* a direct dial this slow: the relayed path alongside */
+#define TUN_PROBE_WAIT	    1.0	 /* ... and closed when its PONG is not back by then */
+#define TUN_RELAY_BAD	    10.0 /* seconds a relay that failed a circuit to B is skipped for B */
+
 /* OPEN payloads whose first byte (proto) is TUN_PROTO_CIRCUIT are relay
  * circuits: proto u8 || version u8 (1) || kind u8 || namelen u8 || node name.
  * Older peers reject the proto byte (> 1) as a malformed OPEN: OPEN_FAIL. */
@@ -74,7 +83,8 @@ enum tun_ftype {
 	    13, /* path nonce[16]: the sender's last record on this path (tun_migrate.c) */
 	TUN_F_OBSERVED =
 	    14, /* text ip:port: the address this session comes from, as the relay sees it */
-	TUN_F_PUNCH = 15, /* kind u8, flags u8, text ip:port: hole punching (tun_punch.c) */
+	TUN_F_PUNCH = 15,  /* kind u8, flags u8, text ip:port: hole punching (tun_punch.c) */
+	TUN_F_RELAYS = 16, /* relay offer, observed addresses (tun_relaysel.c) */
 	TUN_F_MAX
 };
 
@@ -101,12 +111,20 @@ struct tun_open_req {
 	char client[64];
 };
 
-/* Handshake payload: version, PSK fingerprint, node name. */
+/* Handshake payload: version, PSK fingerprint, node name, and what the
+ * sender takes (TUN_CAP_* bits: transport AEADs, DATA right after OPEN;
+ * 0: an older peer that sent no list). */
 struct tun_hello {
 	uint8_t version;
 	char fp[9];
 	char name[254];
+	uint8_t caps;
 };
+
+#define TUN_CAP_CHACHAPOLY 0x01	 /* 1 << NOISE_CHACHAPOLY: always */
+#define TUN_CAP_AESGCM	   0x02	 /* 1 << NOISE_AESGCM: AES instructions here */
+#define TUN_CAP_EARLY	   0x04	 /* takes DATA before its OPEN_OK (buffered) */
+#define TUN_EARLY_MAX	   16384 /* bytes an opener sends before OPEN_OK */
 
 enum tun_sstate { SS_CONNECTING, SS_HANDSHAKE, SS_UP, SS_DEAD };
 enum tun_ststate { ST_PENDING, ST_OPENING, ST_CONNECTING, ST_OPEN };
@@ -152,6 +170,8 @@ struct tun_stream {
 	struct udpflow uf; /* UDP: last use, place on s->udp */
 	double idle;	   /* UDP: seconds, common/udpflow.h policy */
 	struct tun_open_req req;
+	uint32_t early;		 /* opener: bytes peeked and sent before OPEN_OK */
+	unsigned early_wait : 1; /* opener: may still peek early data (OPENING) */
 };
 TAILQ_HEAD(tun_streamq, tun_stream);
 
@@ -196,6 +216,7 @@ struct tun_session {
 	unsigned pings_out;
 	uint64_t rtt_us;
 	int preauth_slot;	       /* index in the pre-auth table or -1 */
+	uint8_t peer_caps;	       /* their hello's TUN_CAP_* (0: none); AEAD: cs[].cipher */
 	struct tun_ws *ws;	       /* tun_ws.c: the WebSocket carrying it, or NULL */
 	LIST_ENTRY(tun_session) link;  /* all sessions */
 	LIST_ENTRY(tun_session) dlink; /* dirty sessions */
@@ -206,6 +227,8 @@ struct tun_session {
 	struct tun_punch *punch;
 	struct tun_txring *txring; /* relayed: the last records sealed (tun_migrate.c) */
 	uint8_t punched;	   /* moved from a relay circuit to a direct path */
+	uint32_t adv_sum;	   /* tun_relaysel.c: the RELAYS frame last sent */
+	ev_tstamp adv_at;
 };
 LIST_HEAD(tun_sessionl, tun_session);
 
@@ -228,7 +251,26 @@ struct tun_peer {
 	int reach_known, reach_ok; /* its last REACH report about us */
 	char reach_why[160];
 	struct tunneld *t;
+	/* tun_relaysel.c: what its RELAYS frame says */
+	int relay_offer; /* it relays */
+	uint8_t *adv;	 /* its entries: the nodes it can splice to */
+	size_t advlen;
+	unsigned adv_n;
+	char seen_me[64];			  /* our address as it sees us */
+	char learned[TUN_LEARNED_MAX][46];	  /* its addresses as relays see it */
+	unsigned direct_fails;			  /* direct dials failed since a direct session */
+	ev_tstamp disc_at;			  /* last dialled as a relay candidate */
+	char relay_bad[TUN_RELAYS_KEEP_MAX][254]; /* relays whose circuit to it failed */
+	ev_tstamp relay_bad_at[TUN_RELAYS_KEEP_MAX];
+	char relay_err[160]; /* why the last relayed attempt failed */
+	ev_timer eyeball;    /* a direct dial off our subnets unanswered: relay too */
+	ev_timer probe;	     /* tun_relaysel.c: a quiet relayed session probed before use */
+	struct tun_session *probed;
+	unsigned probe_pings;
+	ev_tstamp caps_off_until; /* dial with a short hello until then (an older peer) */
 };
+
+#define TUN_CAPS_OFF 600. /* seconds: then a dial tries the caps byte again */
 
 /* Why a session died before it was up (metrics). */
 enum tun_hs_fail { TUN_HSF_PSK, TUN_HSF_TIMEOUT, TUN_HSF_REFUSED, TUN_HSF_PROTOCOL, TUN_HSF_N };
@@ -254,6 +296,8 @@ struct tunneld {
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
 	struct tun_handover *ho;	    /* what the predecessor handed us, until restored */
 	struct tun_wsd *wsd;		    /* tun_ws.c: WebSocket listener and dialing */
+	int reachable;			    /* tun_relaysel.c: proven from outside our site */
+	char reach_proof[320];
 };
 
 /* tunneld.c */
@@ -287,6 +331,12 @@ size_t tun_open_encode(const struct tun_open_req *, uint8_t *buf, size_t cap);
 int tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *);
 size_t tun_hello_encode(const struct tun_hello *, uint8_t *buf, size_t cap);
 int tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *);
+/* The TUN_CAP_* bits this node offers; for tests, EDGEMESH_TUN_CIPHERS=
+ * chachapoly offers ChaChaPoly only, =v0 nothing (a tunneld from before the
+ * caps byte: short hellos, and one with caps refused).  The transport AEAD
+ * (enum noise_cipher) for our offer and theirs: AESGCM when both offer it. */
+uint8_t tun_caps_ours(void);
+int tun_cipher_pick(uint8_t ours, uint8_t theirs);
 size_t tun_circuit_encode(uint8_t kind, const char *name, uint8_t *buf, size_t cap);
 /* the kind, or -1 if malformed; name[254] */
 int tun_circuit_decode(const uint8_t *buf, size_t len, char *name);
@@ -335,6 +385,9 @@ enum tun_target { TUN_TGT_NONE, TUN_TGT_ENDPOINT, TUN_TGT_NODE_PORT };
 enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct tun_open_req *,
 				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
+/* Far end: the stream's connect finished (or failed): OPEN_OK and start, or
+ * OPEN_FAIL and free. */
+void tun_stream_connected(struct tun_stream *);
 
 /* tun_handoff.c: tunnel.sock */
 int tun_handoff_listen(struct tunneld *, char *err, size_t errlen);
@@ -354,6 +407,7 @@ const char *tun_peer_state(const struct tun_peer *);
 int tun_is_relay(struct tunneld *, const char *name);
 void tun_relays_start(struct tunneld *);
 void tun_relays_check(struct tunneld *);
+void tun_relays_reload(void *arg, const struct em_config *);
 size_t tun_relay_addrs(struct tunneld *, const char *name, const char **out, size_t max);
 int tun_relay_via(struct tun_peer *);
 struct tun_peer *tun_relay_other(struct tun_peer *, const char *except, int *fd);
@@ -454,6 +508,41 @@ int tun_iface_selected(const char *listen, const char *extra, const char *ifname
 /* 1 if the accepted connection's local address is one we listen on; else logs, 0 */
 int tun_ifaces_allowed(struct tunneld *, int fd);
 void tun_ifaces_log(struct tunneld *);
+/* tun_advert.c: the RELAYS frame payload, pure */
+#define TUN_ADV_V1	1
+#define TUN_ADV_F_RELAY 0x01
+#define TUN_ADV_MAX	4096 /* bytes of a RELAYS frame we send: entries beyond are left out */
+struct tun_adv {
+	int relay;		/* the sender relays */
+	char seen[64];		/* the receiver's address as the sender sees it */
+	unsigned n;		/* entries */
+	const uint8_t *entries; /* into the payload */
+	size_t elen;
+};
+struct tun_adv_entry {
+	char name[254];
+	unsigned rtt_ms;
+	char ip[46];
+};
+size_t tun_adv_put_head(uint8_t *buf, size_t cap, int relay, const char *seen, size_t *count);
+size_t tun_adv_put_entry(uint8_t *buf, size_t cap, size_t off, size_t count, const char *name,
+			 unsigned rtt_ms, const char *ip);
+int tun_adv_decode(const uint8_t *p, size_t len, struct tun_adv *);
+int tun_adv_next(const struct tun_adv *, size_t *off, struct tun_adv_entry *);
+
+/* tun_relaysel.c: who relays, who needs relays, which relay for a peer */
+int tun_relay_offered(struct tunneld *);
+int tun_relay_candidate(struct tunneld *, const char *name);
+void tun_relaysel_check(struct tunneld *);
+void tun_relaysel_session_up(struct tun_session *);
+void tun_relaysel_input(struct tun_session *, const uint8_t *payload, size_t len);
+struct tun_peer *tun_relaysel_pick(struct tunneld *, struct tun_peer *p, const char *except);
+void tun_relaysel_failed(struct tun_peer *p, const char *relay);
+void tun_relaysel_peer_init(struct tun_peer *);
+void tun_relaysel_probe(struct tun_peer *);
+void tun_relaysel_pong(struct tun_session *);
+int tun_ip_onlink(const char *ip);
+size_t tun_peer_addrs(struct tunneld *, struct tun_peer *, const char **out, size_t max);
 
 /* tunneld_sandbox.c */
 void tunneld_sandbox(struct em_daemon *);

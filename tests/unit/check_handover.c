@@ -196,16 +196,19 @@ START_TEST(test_not_a_carrier)
 }
 END_TEST
 
+/* Both AEADs (_i: 0 ChaChaPoly, 1 AESGCM) */
 START_TEST(test_cipher_state)
 {
+	static const enum noise_cipher ciphers[] = {NOISE_CHACHAPOLY, NOISE_AESGCM};
+	static const uint8_t kinds[] = {NOISE_CS_CHACHAPOLY, NOISE_CS_AESGCM};
 	struct noise_cs a, b, rx, moved;
 	uint8_t k[NOISE_KEY_LEN], ex[NOISE_CS_EXPORT_MAX], ct[64 + NOISE_TAG_LEN], pt[64];
 	size_t n;
 	int i;
 
 	randombytes_buf(k, sizeof(k));
-	ck_assert_int_eq(noise_cs_init(&a, k), 0);
-	ck_assert_int_eq(noise_cs_init(&rx, k), 0);
+	ck_assert_int_eq(noise_cs_init_cipher(&a, ciphers[_i], k), 0);
+	ck_assert_int_eq(noise_cs_init_cipher(&rx, ciphers[_i], k), 0);
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(noise_cs_encrypt(&a, NULL, 0, (const uint8_t *)"hello", 5, ct), 0);
 		ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, 5 + NOISE_TAG_LEN, pt), 0);
@@ -214,9 +217,10 @@ START_TEST(test_cipher_state)
 	ck_assert_int_eq(noise_cs_rekey(&rx), 0);
 	n = noise_cs_export(&a, ex);
 	ck_assert_uint_le(n, NOISE_CS_EXPORT_MAX);
-	ck_assert_int_eq(ex[0], NOISE_CS_CHACHAPOLY);
+	ck_assert_int_eq(ex[0], kinds[_i]);
 	ck_assert_int_eq(noise_cs_import(&moved, ex, n), 0);
 	ck_assert(moved.n == a.n);
+	ck_assert_int_eq(moved.cipher, ciphers[_i]);
 	/* the moved state seals the next record as the old one would have */
 	ck_assert_int_eq(noise_cs_encrypt(&moved, NULL, 0, (const uint8_t *)"world", 5, ct), 0);
 	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, 5 + NOISE_TAG_LEN, pt), 0);
@@ -224,7 +228,7 @@ START_TEST(test_cipher_state)
 	/* an unknown cipher kind, a bad length */
 	ex[0] = 77;
 	ck_assert_int_eq(noise_cs_import(&b, ex, n), -1);
-	ex[0] = NOISE_CS_CHACHAPOLY;
+	ex[0] = kinds[_i];
 	ck_assert_int_eq(noise_cs_import(&b, ex, n - 1), -1);
 	noise_cs_wipe(&a);
 	noise_cs_wipe(&rx);
@@ -248,7 +252,7 @@ main(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_refused);
 	tcase_add_test(tc, test_not_a_carrier);
-	tcase_add_test(tc, test_cipher_state);
+	tcase_add_loop_test(tc, test_cipher_state, 0, 2);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

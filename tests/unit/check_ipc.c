@@ -217,7 +217,7 @@ fx_status(struct ipc_status *s)
 
 static struct ipc_peer_row fx_peer_rows[3] = {
     {"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct"},
-    {"edge-2", "203.0.113.7:20006", "connecting", 0, 0, 0, 0, "relay"},
+    {"edge-2", "cloud-1", "up", 900, 0, 0, 0, "relayed via cloud-1"},
     {"cloud-1", "", "refused", 0, 1, 2, 0, ""},
 };
 
@@ -2563,6 +2563,57 @@ START_TEST(test_conn_drop_with_queue)
 }
 END_TEST
 
+/* Eager (tunnel.sock): a frame on an empty queue is on the socket when
+ * ipc_conn_send returns, its fd passed along and closed here; without it,
+ * nothing is written until the loop runs. */
+START_TEST(test_conn_eager)
+{
+	struct ev_loop *loop;
+	struct side s;
+	struct pbuf b;
+	struct ipc_hdr h;
+	uint8_t *pl;
+	char err[ERRLEN], buf[8];
+	int sv[2], before, p[2], q[2], rfd;
+
+	before = count_fds();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	mkpair(sv, 1);
+	side_init(&s, loop, sv[0], IPC_MAX_TUNNEL);
+	pb_init(&b);
+	pk_open(&b.pk);
+	mkpipe(p);
+	ck_assert_int_eq(ipc_conn_send_sbuf(s.c, IPC_TUN_OPEN, &b.sb, p[1]), 0);
+	ck_assert_uint_gt(ipc_conn_queued(s.c), 0);
+	ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT), -1);
+	ev_run(loop, EVRUN_NOWAIT);
+	ck_assert_uint_eq(ipc_conn_queued(s.c), 0);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &pl, &rfd, err, sizeof(err)), 0);
+	ck_assert_int_ne(rfd, -1);
+	close(rfd);
+	free(pl);
+	close(p[0]);
+
+	ipc_conn_set_eager(s.c, 1);
+	mkpipe(q);
+	ck_assert_int_eq(ipc_conn_send_sbuf(s.c, IPC_TUN_OPEN, &b.sb, q[1]), 0);
+	ck_assert_uint_eq(ipc_conn_queued(s.c), 0); /* no loop turn */
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &pl, &rfd, err, sizeof(err)), 0);
+	ck_assert_uint_eq(h.type, IPC_TUN_OPEN);
+	ck_assert_int_ne(rfd, -1);
+	close(rfd);
+	free(pl);
+	/* the sender's copy went with the frame: no writer left on the pipe */
+	ck_assert_int_eq(read(q[0], buf, sizeof(buf)), 0);
+	close(q[0]);
+	pb_free(&b);
+	side_fini(&s);
+	close(sv[1]);
+	ev_loop_destroy(loop);
+	ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
 /* Two conns talk both ways at once. */
 START_TEST(test_conn_both_ways)
 {
@@ -2695,6 +2746,7 @@ ipc_suite(void)
 	tcase_add_test(tc, test_conn_missing_fd);
 	tcase_add_test(tc, test_conn_drop_in_callback);
 	tcase_add_test(tc, test_conn_drop_with_queue);
+	tcase_add_test(tc, test_conn_eager);
 	tcase_add_test(tc, test_conn_both_ways);
 	suite_add_tcase(s, tc);
 	return s;

@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "../../tunneld/tun_noise.h"
@@ -21,14 +22,19 @@
 static const char *vec_files[] = {
     "cacophony-25519_ChaChaPoly_BLAKE2b.json",
     "snow-25519_ChaChaPoly_BLAKE2b.json",
+    "cacophony-25519_AESGCM_BLAKE2b.json",
 };
 
 static const struct vec_case {
 	int file;
 	enum noise_pattern p;
+	enum noise_cipher c;
 } vec_cases[] = {
-    {0, NOISE_XX}, {1, NOISE_XX},     {0, NOISE_IK},
-    {1, NOISE_IK}, {0, NOISE_XXPSK3}, {0, NOISE_IKPSK2},
+    {0, NOISE_XX, NOISE_CHACHAPOLY},	 {1, NOISE_XX, NOISE_CHACHAPOLY},
+    {0, NOISE_IK, NOISE_CHACHAPOLY},	 {1, NOISE_IK, NOISE_CHACHAPOLY},
+    {0, NOISE_XXPSK3, NOISE_CHACHAPOLY}, {0, NOISE_IKPSK2, NOISE_CHACHAPOLY},
+    {2, NOISE_XX, NOISE_AESGCM},	 {2, NOISE_IK, NOISE_AESGCM},
+    {2, NOISE_XXPSK3, NOISE_AESGCM},	 {2, NOISE_IKPSK2, NOISE_AESGCM},
 };
 
 static json_t *
@@ -48,12 +54,12 @@ vec_find(const struct vec_case *vc)
 	json_array_foreach(json_object_get(root, "vectors"), i, v)
 	{
 		if (strcmp(json_string_value(json_object_get(v, "protocol_name")),
-			   noise_pattern_name(vc->p)) == 0 &&
+			   noise_protocol_name(vc->p, vc->c)) == 0 &&
 		    found == NULL)
 			found = json_incref(v);
 	}
 	json_decref(root);
-	ck_assert_msg(found != NULL, "%s not in %s", noise_pattern_name(vc->p), path);
+	ck_assert_msg(found != NULL, "%s not in %s", noise_protocol_name(vc->p, vc->c), path);
 	return found;
 }
 
@@ -99,7 +105,7 @@ check_pub(const uint8_t *got, const uint8_t priv[NOISE_KEY_LEN])
 START_TEST(test_vector)
 {
 	const struct vec_case *vc = &vec_cases[_i];
-	const char *name = noise_pattern_name(vc->p);
+	const char *name = noise_protocol_name(vc->p, vc->c);
 	json_t *v = vec_find(vc), *m;
 	uint8_t ipro[BUFLEN], rpro[BUFLEN], is[32], ie[32], irs[32], rs[32], re[32];
 	uint8_t ipsk[32], rpsk[32], hh[64], h1[64], h2[64];
@@ -125,11 +131,11 @@ START_TEST(test_vector)
 		ck_assert_int_eq(vec_psk(v, "resp_psks", rpsk), 32);
 	}
 
-	init = noise_hs_new(vc->p, 1, ipro, iplen < 0 ? 0 : (size_t)iplen, is,
-			    vc->p == NOISE_IK || vc->p == NOISE_IKPSK2 ? irs : NULL,
-			    vc->p == NOISE_XXPSK3 || vc->p == NOISE_IKPSK2 ? ipsk : NULL);
-	resp = noise_hs_new(vc->p, 0, rpro, rplen < 0 ? 0 : (size_t)rplen, rs, NULL,
-			    vc->p == NOISE_XXPSK3 || vc->p == NOISE_IKPSK2 ? rpsk : NULL);
+	init = noise_hs_new_cipher(vc->p, vc->c, 1, ipro, iplen < 0 ? 0 : (size_t)iplen, is,
+				   vc->p == NOISE_IK || vc->p == NOISE_IKPSK2 ? irs : NULL,
+				   vc->p == NOISE_XXPSK3 || vc->p == NOISE_IKPSK2 ? ipsk : NULL);
+	resp = noise_hs_new_cipher(vc->p, vc->c, 0, rpro, rplen < 0 ? 0 : (size_t)rplen, rs, NULL,
+				   vc->p == NOISE_XXPSK3 || vc->p == NOISE_IKPSK2 ? rpsk : NULL);
 	ck_assert_ptr_nonnull(init);
 	ck_assert_ptr_nonnull(resp);
 	ck_assert_int_eq(noise_hs_set_ephemeral(init, ie), 0);
@@ -511,6 +517,9 @@ START_TEST(test_bad_args)
 	ck_assert_ptr_null(noise_hs_new((enum noise_pattern)7, 1, NULL, 0, s, NULL, NULL));
 	ck_assert_ptr_null(noise_pattern_name((enum noise_pattern)7));
 	ck_assert_str_eq(noise_pattern_name(NOISE_XXPSK3), "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b");
+	ck_assert_str_eq(noise_protocol_name(NOISE_IK, NOISE_AESGCM),
+			 "Noise_IK_25519_AESGCM_BLAKE2b");
+	ck_assert_ptr_null(noise_protocol_name(NOISE_IK, (enum noise_cipher)5));
 }
 END_TEST
 
@@ -769,6 +778,138 @@ START_TEST(test_evp_rekey_matches_sodium)
 }
 END_TEST
 
+/* AESGCM: records tamper-proof like ChaChaPoly's; REKEY is AES-256-GCM of
+ * 32 zero bytes under nonce 0^32 || BE64(2^64-1), computed here with EVP
+ * directly; the rekeyed states talk, the old key does not open them. */
+static void
+evp_gcm_seal(const uint8_t *k, const uint8_t nonce[12], const uint8_t *in, int len, uint8_t *out)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int outl;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, k, nonce), 1);
+	ck_assert_int_eq(EVP_EncryptUpdate(c, out, &outl, in, len), 1);
+	ck_assert_int_eq(EVP_EncryptFinal_ex(c, out + len, &outl), 1);
+	ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, 16, out + len), 1);
+	EVP_CIPHER_CTX_free(c);
+}
+
+START_TEST(test_aesgcm_transport)
+{
+	static const uint8_t zeros[32];
+	struct noise_cs tx, rx, old, bad;
+	uint8_t k[32], nonce[12], ref[64], ct[64], pt[48], dec[48];
+
+	randombytes_buf(k, sizeof(k));
+	ck_assert_int_eq(noise_cs_init_cipher(&tx, NOISE_AESGCM, k), 0);
+	ck_assert_int_eq(noise_cs_init_cipher(&rx, NOISE_AESGCM, k), 0);
+	ck_assert_int_eq(noise_cs_init_cipher(&old, NOISE_AESGCM, k), 0);
+	ck_assert_int_eq(noise_cs_init_cipher(&bad, (enum noise_cipher)7, k), -1);
+	/* n = 258: BE64 puts 0x01 0x02 last, LE64 would not */
+	tx.n = rx.n = 258;
+	randombytes_buf(pt, sizeof(pt));
+	memset(nonce, 0, sizeof(nonce));
+	nonce[10] = 1;
+	nonce[11] = 2;
+	evp_gcm_seal(k, nonce, pt, sizeof(pt), ref);
+	ck_assert_int_eq(noise_cs_encrypt(&tx, NULL, 0, pt, sizeof(pt), ct), 0);
+	ck_assert_mem_eq(ct, ref, sizeof(pt) + 16);
+	ct[5] ^= 1;
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, sizeof(pt) + 16, dec), -1);
+	ck_assert_uint_eq(rx.n, 258);
+	ct[5] ^= 1;
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, sizeof(pt) + 16, dec), 0);
+	ck_assert_mem_eq(dec, pt, sizeof(pt));
+	/* rekey */
+	memset(nonce + 4, 0xff, 8);
+	evp_gcm_seal(k, nonce, zeros, 32, ref);
+	ck_assert_int_eq(noise_cs_rekey(&tx), 0);
+	ck_assert_int_eq(noise_cs_rekey(&rx), 0);
+	ck_assert_mem_eq(tx.k, ref, 32);
+	ck_assert_int_eq(noise_cs_encrypt(&tx, NULL, 0, pt, 5, ct), 0);
+	old.n = rx.n;
+	ck_assert_int_eq(noise_cs_decrypt(&old, NULL, 0, ct, 21, dec), -1);
+	ck_assert_int_eq(noise_cs_decrypt(&rx, NULL, 0, ct, 21, dec), 0);
+	ck_assert_mem_eq(dec, pt, 5);
+	ck_assert_uint_eq(tx.cipher, NOISE_AESGCM);
+	noise_cs_wipe(&tx);
+	noise_cs_wipe(&rx);
+	noise_cs_wipe(&old);
+}
+END_TEST
+
+/* A ChaChaPoly handshake split for AESGCM transport: both ends' records are
+ * AES-GCM under Split's keys; a side that split for ChaChaPoly cannot open them. */
+START_TEST(test_split_cipher)
+{
+	struct pair pr;
+	struct noise_cs is, ir, rs, rr, cs2, cr2;
+	uint8_t ct[32], dec[16];
+
+	pair_new(&pr, NOISE_XXPSK3, NULL, NULL);
+	ck_assert_int_eq(pair_step(&pr, 0, "a"), 0);
+	ck_assert_int_eq(pair_step(&pr, 1, "b"), 0);
+	ck_assert_int_eq(pair_step(&pr, 2, ""), 0);
+	ck_assert_int_eq(noise_hs_split_cipher(pr.init, NOISE_AESGCM, &is, &ir), 0);
+	ck_assert_int_eq(noise_hs_split_cipher(pr.resp, NOISE_AESGCM, &rs, &rr), 0);
+	ck_assert_uint_eq(is.cipher, NOISE_AESGCM);
+	ck_assert_int_eq(noise_cs_init(&cs2, rr.k), 0); /* same key, ChaChaPoly */
+	ck_assert_int_eq(noise_cs_init(&cr2, rr.k), 0);
+	ck_assert_int_eq(
+	    noise_cs_encrypt(&is, NULL, 0, (const uint8_t *)"0123456789abcdef", 16, ct), 0);
+	ck_assert_int_eq(noise_cs_decrypt(&cs2, NULL, 0, ct, 32, dec), -1);
+	ck_assert_int_eq(noise_cs_decrypt(&rr, NULL, 0, ct, 32, dec), 0);
+	ck_assert_mem_eq(dec, "0123456789abcdef", 16);
+	ck_assert_int_eq(noise_cs_encrypt(&rs, NULL, 0, dec, 16, ct), 0);
+	ck_assert_int_eq(noise_cs_decrypt(&ir, NULL, 0, ct, 32, dec), 0);
+	noise_cs_wipe(&is);
+	noise_cs_wipe(&ir);
+	noise_cs_wipe(&rs);
+	noise_cs_wipe(&rr);
+	noise_cs_wipe(&cs2);
+	noise_cs_wipe(&cr2);
+	pair_free(&pr);
+}
+END_TEST
+
+/* tunneld's cipher offer rides in msg1's plaintext payload: someone on the
+ * path who strips or changes it (a downgrade to ChaChaPoly) is not noticed
+ * by the responder, but msg2, sealed under a transcript hash that holds the
+ * genuine msg1, then fails at the initiator; the session never comes up. */
+START_TEST(test_downgrade_detected)
+{
+	struct pair pr;
+	struct noise_hs *mitm;
+	uint8_t e[32], m1[BUFLEN], m2[BUFLEN], dec[BUFLEN];
+	size_t l1, l2, declen;
+
+	/* msg1's payload key comes from public values only (psk3: MixKey(e.pub)),
+	 * so the path can rewrite it: a second initiator with the same e stands
+	 * in for that, its msg1 the genuine one with another offer */
+	pair_new(&pr, NOISE_XXPSK3, NULL, NULL);
+	randombytes_buf(e, sizeof(e));
+	mitm = noise_hs_new(NOISE_XXPSK3, 1, (const uint8_t *)"em", 2, pr.is, NULL, pr.psk);
+	ck_assert_ptr_nonnull(mitm);
+	ck_assert_int_eq(noise_hs_set_ephemeral(pr.init, e), 0);
+	ck_assert_int_eq(noise_hs_set_ephemeral(mitm, e), 0);
+	ck_assert_int_eq(noise_hs_write(pr.init, (const uint8_t *)"hello\x07", 6, m1, BUFLEN, &l1),
+			 0);
+	ck_assert_int_eq(noise_hs_write(mitm, (const uint8_t *)"hello\x01", 6, m1, BUFLEN, &l1), 0);
+	ck_assert_int_eq(noise_hs_read(pr.resp, m1, l1, dec, BUFLEN, &declen), 0);
+	ck_assert_uint_eq(dec[5], 0x01); /* the responder saw "ChaChaPoly only" */
+	ck_assert_int_eq(noise_hs_write(pr.resp, (const uint8_t *)"hi\x01", 3, m2, BUFLEN, &l2), 0);
+	ck_assert_int_eq(noise_hs_read(pr.init, m2, l2, dec, BUFLEN, &declen), -1);
+	noise_hs_free(mitm);
+	pair_free(&pr);
+	/* and with msg1 as sent, the same exchange succeeds */
+	pair_new(&pr, NOISE_XXPSK3, NULL, NULL);
+	ck_assert_int_eq(pair_step(&pr, 0, "hello\x07"), 0);
+	ck_assert_int_eq(pair_step(&pr, 1, "hi\x03"), 0);
+	pair_free(&pr);
+}
+END_TEST
+
 /* ---- keys and PSK ---- */
 
 START_TEST(test_psk)
@@ -853,6 +994,9 @@ noise_suite(void)
 	tcase_add_test(tc, test_rekey);
 	tcase_add_test(tc, test_evp_matches_sodium);
 	tcase_add_test(tc, test_evp_rekey_matches_sodium);
+	tcase_add_test(tc, test_aesgcm_transport);
+	tcase_add_test(tc, test_split_cipher);
+	tcase_add_test(tc, test_downgrade_detected);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("keys");

@@ -230,6 +230,40 @@ START_TEST(test_hello_codec)
 }
 END_TEST
 
+/* The caps byte: absent from an older hello (ChaChaPoly then), carried when
+ * set, and the transport AEAD follows from both offers. */
+START_TEST(test_hello_caps)
+{
+	struct tun_hello h, o;
+	uint8_t buf[300];
+	size_t n;
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	snprintf(h.fp, sizeof(h.fp), "3f2a0b1c");
+	snprintf(h.name, sizeof(h.name), "edge-2");
+	n = tun_hello_encode(&h, buf, sizeof(buf));
+	ck_assert_int_eq(tun_hello_decode(buf, n, &o), 0);
+	ck_assert_uint_eq(o.caps, 0);
+	h.caps = TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM | TUN_CAP_EARLY;
+	ck_assert_uint_eq(tun_hello_encode(&h, buf, sizeof(buf)), n + 1);
+	ck_assert_int_eq(tun_hello_decode(buf, n + 1, &o), 0);
+	ck_assert_uint_eq(o.caps, h.caps);
+	ck_assert_str_eq(o.name, "edge-2");
+	ck_assert_int_eq(tun_hello_decode(buf, n + 2, &o), -1); /* one byte, no more */
+	buf[n] = TUN_CAP_AESGCM;				/* a list without ChaChaPoly */
+	ck_assert_int_eq(tun_hello_decode(buf, n + 1, &o), -1);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM,
+					 TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM),
+			 NOISE_AESGCM);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM, TUN_CAP_CHACHAPOLY),
+			 NOISE_CHACHAPOLY);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY, TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM),
+			 NOISE_CHACHAPOLY);
+	ck_assert_int_eq(tun_cipher_pick(TUN_CAP_CHACHAPOLY | TUN_CAP_AESGCM, 0), NOISE_CHACHAPOLY);
+}
+END_TEST
+
 /* Seal like the session does: frames || tag, implicit nonce. */
 static size_t
 seal(struct noise_cs *cs, const char *txt, uint8_t *out)
@@ -454,6 +488,73 @@ START_TEST(test_circuit_payload)
 }
 END_TEST
 
+/* The RELAYS frame payload (tun_advert.c): round trip, strictness. */
+START_TEST(test_relays_payload)
+{
+	uint8_t buf[TUN_ADV_MAX], bad[TUN_ADV_MAX];
+	struct tun_adv a;
+	struct tun_adv_entry e;
+	size_t n, count, off = 0, i;
+
+	n = tun_adv_put_head(buf, sizeof(buf), 1, "100.64.0.1:41234", &count);
+	ck_assert_uint_eq(n, 4 + 16);
+	n = tun_adv_put_entry(buf, sizeof(buf), n, count, "edge-2", 12, "100.64.0.2");
+	n = tun_adv_put_entry(buf, sizeof(buf), n, count, "edge-3", 70000, "");
+	ck_assert_uint_gt(n, 0);
+	ck_assert_int_eq(tun_adv_decode(buf, n, &a), 0);
+	ck_assert_int_eq(a.relay, 1);
+	ck_assert_str_eq(a.seen, "100.64.0.1:41234");
+	ck_assert_uint_eq(a.n, 2);
+	ck_assert_int_eq(tun_adv_next(&a, &off, &e), 1);
+	ck_assert_str_eq(e.name, "edge-2");
+	ck_assert_uint_eq(e.rtt_ms, 12);
+	ck_assert_str_eq(e.ip, "100.64.0.2");
+	ck_assert_int_eq(tun_adv_next(&a, &off, &e), 1);
+	ck_assert_str_eq(e.name, "edge-3");
+	ck_assert_uint_eq(e.rtt_ms, 0xffff); /* capped */
+	ck_assert_str_eq(e.ip, "");
+	ck_assert_int_eq(tun_adv_next(&a, &off, &e), 0);
+	/* every truncation is malformed, a trailing byte too */
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(tun_adv_decode(buf, i, &a), -1);
+	memcpy(bad, buf, n);
+	bad[n] = 'x';
+	ck_assert_int_eq(tun_adv_decode(bad, n + 1, &a), -1);
+	memcpy(bad, buf, n);
+	bad[3] = ' '; /* a space in the seen address */
+	ck_assert_int_eq(tun_adv_decode(bad, n, &a), -1);
+	memcpy(bad, buf, n);
+	bad[20] = 0; /* an empty name */
+	ck_assert_int_eq(tun_adv_decode(bad, n, &a), -1);
+	memcpy(bad, buf, n);
+	bad[19] = 3; /* more entries than there are */
+	ck_assert_int_eq(tun_adv_decode(bad, n, &a), -1);
+	memcpy(bad, buf, n);
+	bad[0] = TUN_ADV_V1 + 1; /* a newer version: not ours to read */
+	ck_assert_int_eq(tun_adv_decode(bad, n, &a), 1);
+	/* no room: nothing written */
+	ck_assert_uint_eq(tun_adv_put_head(buf, 10, 0, "100.64.0.1:41234", &count), 0);
+	n = tun_adv_put_head(buf, 30, 0, "", &count);
+	ck_assert_uint_eq(
+	    tun_adv_put_entry(buf, 30, n, count, "a-very-long-node-name", 1, "192.168.100.200"), 0);
+	ck_assert_uint_eq(tun_adv_put_entry(buf, 30, n, count, "", 1, "1.2.3.4"), 0);
+	ck_assert_int_eq(tun_adv_decode(buf, n, &a), 0);
+	ck_assert_int_eq(a.relay, 0);
+	ck_assert_uint_eq(a.n, 0);
+	/* the frame itself: stream 0 only */
+	n = tun_frame_put(bad, sizeof(bad), TUN_F_RELAYS, 0, buf, 4);
+	{
+		struct tun_frame f;
+		size_t used;
+
+		ck_assert_int_eq(tun_frame_get(bad, n, &f, &used), 1);
+		ck_assert_str_eq(tun_ftype_name(TUN_F_RELAYS), "RELAYS");
+		n = tun_frame_put(bad, sizeof(bad), TUN_F_RELAYS, 3, buf, 4);
+		ck_assert_int_eq(tun_frame_get(bad, n, &f, &used), -1);
+	}
+}
+END_TEST
+
 static Suite *
 tun_suite(void)
 {
@@ -463,11 +564,13 @@ tun_suite(void)
 	tc = tcase_create("frames");
 	tcase_add_test(tc, test_frame_roundtrip);
 	tcase_add_test(tc, test_circuit_payload);
+	tcase_add_test(tc, test_relays_payload);
 	tcase_add_test(tc, test_frame_malformed);
 	tcase_add_test(tc, test_frames_in_a_record);
 	tcase_add_test(tc, test_migrate_proof);
 	tcase_add_test(tc, test_open_codec);
 	tcase_add_test(tc, test_hello_codec);
+	tcase_add_test(tc, test_hello_caps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("records");
