@@ -66,7 +66,8 @@ enum {
 #define HO_ENV_SANDBOXED "EDGEMESH_TUNNELD_SANDBOXED"
 
 static char ho_exe[PATH_MAX];
-static int ho_sandboxed; /* an exec'd successor: the predecessor's sandbox holds */
+static int ho_sandboxed;  /* an exec'd successor: the predecessor's sandbox holds */
+static int ho_ws_fd = -1; /* the wsPort listener a reload's predecessor handed over */
 static char **ho_argv;
 static ev_signal ho_sighup, ho_sigusr2;
 static ev_timer ho_sync_wait;
@@ -227,6 +228,8 @@ ho_save(struct tunneld *t, int with_hfd, int *carrier, char *err, size_t errlen,
 	/* tunnel.sock: an exec as our user could not make it again (the runtime
 	 * dir may be root's); a start after a stop makes it anew */
 	ho_put_fd(&b, with_hfd ? t->hfd : -1);
+	/* and the WebSocket listener (wsPort may be below 1024) */
+	ho_put_fd(&b, with_hfd ? tun_ws_listen_fd(t) : -1);
 	ho_rec_end(&b);
 	LIST_FOREACH(s, &t->sessions, link)
 	{
@@ -358,6 +361,27 @@ ho_exec_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 int
+tun_handover_ws_fd(struct tunneld *t, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = ho_ws_fd, got = -1;
+
+	(void)t;
+	ho_ws_fd = -1;
+	if (fd == -1)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		got = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (got != port) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
 tun_handover_sandboxed(void)
 {
 	return ho_sandboxed;
@@ -477,6 +501,7 @@ tun_handover_open(struct tunneld *t, int psk_from_file)
 	}
 	if ((fd = ho_take_fd(&ho->in, ho_get_u32(&f))) != -1)
 		t->hfd = fd;
+	ho_ws_fd = ho_take_fd(&ho->in, ho_get_u32(&f));
 	if (f.err != NULL) {
 		snprintf(err, sizeof(err), "global record: %s", f.err);
 		goto refuse;
@@ -493,6 +518,10 @@ refuse:
 	if (t->hfd != -1) {
 		close(t->hfd);
 		t->hfd = -1;
+	}
+	if (ho_ws_fd != -1) {
+		close(ho_ws_fd);
+		ho_ws_fd = -1;
 	}
 	ho_in_free(&ho->in); /* closes the sessions the predecessor held */
 	sodium_memzero(ho->psk, sizeof(ho->psk));

@@ -437,6 +437,9 @@ void tun_handover_synced(struct tunneld *);
 int tun_handover_park(struct tunneld *);
 /* SIGHUP / SIGUSR2: hand everything to a new exec of the binary. */
 void tun_handover_signals(struct tunneld *, char **argv);
+/* A reload's exec: the wsPort listener that came with the hand-over (if for
+ * port), taken once; else -1. */
+int tun_handover_ws_fd(struct tunneld *, int port);
 /* Whether we are a reload's exec (the sandbox applied before it holds). */
 int tun_handover_sandboxed(void);
 /* The listening socket kept in the controller (kill -9: no refused dial). */
@@ -498,6 +501,7 @@ int tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all);
 
 /* tun_ws.c: the tunnel inside a WebSocket (transport: ws, wsPort, wsProxy) */
 int tun_ws_setup(struct tunneld *, char *err, size_t errlen); /* before privdrop */
+int tun_ws_listen_fd(const struct tunneld *);		      /* wsPort's listener or -1 */
 void tun_ws_start(struct tunneld *);
 int tun_ws_dialing(const struct tunneld *); /* transport ws: dial peers that way */
 struct tun_session *tun_ws_dial(struct tunneld *, struct tun_peer *, const char *ip);

@@ -160,4 +160,16 @@ e2e_kill 1 tunneld TERM
 ok "tunneld stopped for good: the controller closes the parked hand-over after 10 s" \
 	wait_for 20 grep -q "tunneld's handover~10 was not fetched in time: closed" "$E2E_DIR/n1/controller.log"
 ok "... and edge-2 sees the session end" wait_for 5 sh -c "[ \$(grep -c 'session with .* closed' '$E2E_DIR/n2/tunneld.log') -gt $n ]"
+
+# a reload keeps a WebSocket listener below 1024 (the exec runs as our user
+# with no capability: it could not bind it again)
+printf '    wsPort: 443\n' >> "$E2E_DIR/n1/edgemesh.yaml"
+e2e_daemon 1 tunneld
+ws443() { in_ns n1 ss -lntp | grep ':443 ' | grep -q "pid=$1,"; }
+P1=$(cat "$E2E_DIR/n1/tunneld.pid")
+wait_for 10 ws443 "$P1"
+n=$(ho_starts 1)
+kill -HUP "$P1"
+reloaded_ws() { [ "$(ho_starts 1)" -gt "$n" ] && ws443 "$P1"; }
+ok "a reload with wsPort 443: taken over, still listening on 443 in pid $P1" wait_for 10 reloaded_ws
 e2e_done
