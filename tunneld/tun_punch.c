@@ -9,9 +9,11 @@
  *     PUNCH {OFFER, flags, A's address as R sees it}     (inside the session)
  *   B: PUNCH {ANSWER, flags, B's address as R sees it} and starts connecting
  *   A: on the answer, starts connecting.
- *   Both connect from the punch port: every dial to a relay leaves from
- *   it (SO_REUSEADDR/SO_REUSEPORT), so our session with R comes from it
- *   too, and an endpoint-independent NAT (iptables MASQUERADE) maps the
+ *   Both connect from the punch port: every dial to a relay (and, while
+ *   we relay for nobody, to any address off our subnets: a relay found
+ *   without configuration is dialled before it is known as one) leaves
+ *   from it (SO_REUSEADDR/SO_REUSEPORT), so our session with R comes from
+ *   it too, and an endpoint-independent NAT (iptables MASQUERADE) maps the
  *   punch to the address R saw, the address the other end connects to.
  *   One SYN each way crossing (or one dropped by the other NAT, the other
  *   then let in as the reply of ours) opens the connection.  A try ends at
@@ -140,12 +142,23 @@ local_port(int fd)
 /* The port every dial to a relay leaves from: picked by the first. */
 static int punch_port;
 
+/* Dials that leave from the punch port: to relays (hinted, or that offered
+ * relaying) and, while we offer no relaying, to every address off our
+ * subnets: the first dial to a relay found without configuration
+ * (tun_relaysel.c) is made before it is known as one, and the session it
+ * opens is the one the relay reports (OBSERVED) and we punch from. */
+static int
+punch_dial(struct tunneld *t, const char *peer, const char *ip)
+{
+	return tun_relay_candidate(t, peer) || (!tun_relay_offered(t) && !tun_ip_onlink(ip));
+}
+
 void
-tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
+tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, const char *ip, int family)
 {
 	int i;
 
-	if (!tun_relay_candidate(t, peer))
+	if (!punch_dial(t, peer, ip))
 		return;
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		if (strcmp(unbound[i], peer) == 0)
@@ -163,11 +176,11 @@ tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, int family)
 /* A connect from the punch port failed at once (its 4-tuple still in
  * TIME_WAIT: EADDRNOTAVAIL): the next dial picks another port. */
 void
-tun_punch_dial_failed(struct tunneld *t, const char *peer, int err)
+tun_punch_dial_failed(struct tunneld *t, const char *peer, const char *ip, int err)
 {
 	int i;
 
-	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !tun_relay_candidate(t, peer))
+	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !punch_dial(t, peer, ip))
 		return;
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		if (unbound[i][0] == '\0' || strcmp(unbound[i], peer) == 0)
@@ -258,6 +271,11 @@ tun_punch_observed(struct tun_session *s, const uint8_t *p, size_t len)
 
 	if (s->relayed || !tun_relay_candidate(s->t, s->name))
 		return;
+	if (s->ws != NULL) { /* the relay sees our proxy's connection, no port of ours */
+		log_debug("relay %s: our session with it is in WebSocket: not punching from it",
+			  s->name);
+		return;
+	}
 	snprintf(addr, sizeof(addr), "%.*s", (int)len, (const char *)p);
 	if (parse_addr(addr, &ss, &sl) == -1) {
 		log_warnx("relay %s: OBSERVED carries no address (%s): ignored", s->name, addr);

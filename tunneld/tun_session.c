@@ -522,14 +522,14 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 		snprintf(p->last_err, sizeof(p->last_err), "socket: %s", strerror(errno));
 		return NULL;
 	}
-	tun_punch_dial_socket(t, fd, p->name, ss.ss_family);
+	tun_punch_dial_socket(t, fd, p->name, ip, ss.ss_family);
 	s = sess_new(t, fd, 1);
 	net_addr_text(&ss, s->addr, sizeof(s->addr));
 	snprintf(s->name, sizeof(s->name), "%s", p->name);
 	s->peer = p;
 	s->state = SS_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
-		tun_punch_dial_failed(t, p->name, errno);
+		tun_punch_dial_failed(t, p->name, ip, errno);
 		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
 			 strerror(errno));
 		s->peer = NULL;
