@@ -1,0 +1,213 @@
+/*
+ * EdgeMesh's stream messages (pkg/tunnel/pb/proxy/proxy.proto and
+ * discovery/discovery.proto, proto2), written by hand for exactly these
+ * fields: a uvarint length (protoio delimited framing, at most 4096
+ * bytes), then the fields in number order.
+ *
+ *   message Proxy { optional Type type = 1; optional string protocol = 2;
+ *     optional string node_name = 3; optional string ip = 4;
+ *     optional int32 port = 5; }   Type { CONNECT = 0; SUCCESS = 1; FAILED = 2; }
+ *   message Discovery { optional Type type = 1; optional string protocol = 2;
+ *     optional string node_name = 3; }
+ *
+ * Decoding skips unknown fields as protobuf does; a known field with the
+ * wrong wire type, a string too long for its buffer or holding a NUL, an
+ * unknown type value and anything cut short inside the length are errors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "p2p.h"
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+static size_t
+put_str(uint8_t *p, unsigned field, const char *s)
+{
+	size_t n = 0, len = strlen(s);
+
+	n += p2p_uvarint_put(p + n, (uint64_t)field << 3 | WT_LEN);
+	n += p2p_uvarint_put(p + n, len);
+	memcpy(p + n, s, len);
+	return n + len;
+}
+
+size_t
+p2p_pb_encode(uint8_t *out, size_t cap, const struct p2p_pb_msg *m)
+{
+	/* the largest body: 2 varints of 11 bytes, 3 strings of their buffer size */
+	uint8_t body[2 * 11 + 3 * 3 + sizeof(m->protocol) + sizeof(m->node_name) + sizeof(m->ip)];
+	size_t n = 0, hdr;
+	uint8_t v[P2P_UVARINT_MAX];
+
+	if (m->has & P2P_PB_HAS_TYPE) {
+		body[n++] = 1 << 3 | WT_VARINT;
+		/* an int32 (enum) is sign-extended to 64 bits */
+		n += p2p_uvarint_put(body + n, (uint64_t)(int64_t)m->type);
+	}
+	if (m->has & P2P_PB_HAS_PROTOCOL)
+		n += put_str(body + n, 2, m->protocol);
+	if (m->has & P2P_PB_HAS_NODE)
+		n += put_str(body + n, 3, m->node_name);
+	if (m->has & P2P_PB_HAS_IP)
+		n += put_str(body + n, 4, m->ip);
+	if (m->has & P2P_PB_HAS_PORT) {
+		body[n++] = 5 << 3 | WT_VARINT;
+		n += p2p_uvarint_put(body + n, (uint64_t)(int64_t)m->port);
+	}
+	hdr = p2p_uvarint_put(v, n);
+	if (hdr + n > cap)
+		return 0;
+	memcpy(out, v, hdr);
+	memcpy(out + hdr, body, n);
+	return hdr + n;
+}
+
+static const char *const field_names[] = {"", "type", "protocol", "node_name", "ip", "port"};
+
+static int
+get_str(const uint8_t *p, size_t len, unsigned field, char *out, size_t cap, char *why,
+	size_t whylen)
+{
+	if (len >= cap) {
+		snprintf(why, whylen, "protobuf: %s of %zu bytes, at most %zu", field_names[field],
+			 len, cap - 1);
+		return -1;
+	}
+	if (memchr(p, '\0', len) != NULL) {
+		snprintf(why, whylen, "protobuf: NUL byte inside %s", field_names[field]);
+		return -1;
+	}
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* the fields of the body [p, end) into m */
+static int
+parse_body(const uint8_t *p, const uint8_t *end, struct p2p_pb_msg *m, char *why, size_t whylen)
+{
+	char sub[64];
+	uint64_t tag, v;
+	size_t n;
+	int r;
+
+	while (p < end) {
+		unsigned field, wt;
+
+		if ((r = p2p_uvarint_get(p, (size_t)(end - p), &tag, &n, 0, sub, sizeof(sub))) !=
+		    1) {
+			snprintf(why, whylen, "protobuf: field tag: %s",
+				 r == 0 ? "cut short by the message end" : sub);
+			return -1;
+		}
+		p += n;
+		if (tag >> 3 == 0 || tag >> 3 > 536870911) {
+			snprintf(why, whylen, "protobuf: field number %llu is invalid",
+				 (unsigned long long)(tag >> 3));
+			return -1;
+		}
+		field = (unsigned)(tag >> 3);
+		wt = (unsigned)(tag & 7);
+		if (field >= 1 && field <= 5 &&
+		    wt != ((field == 1 || field == 5) ? WT_VARINT : WT_LEN)) {
+			snprintf(why, whylen, "protobuf: field %s has wire type %u",
+				 field_names[field], wt);
+			return -1;
+		}
+		switch (wt) {
+		case WT_VARINT:
+			if (p2p_uvarint_get(p, (size_t)(end - p), &v, &n, 0, sub, sizeof(sub)) !=
+			    1) {
+				snprintf(why, whylen,
+					 "protobuf: field %u: varint cut short or too long", field);
+				return -1;
+			}
+			p += n;
+			if (field == 1) {
+				if (v > P2P_PB_FAILED) {
+					snprintf(why, whylen, "protobuf: unknown type %lld",
+						 (long long)(int64_t)v);
+					return -1;
+				}
+				m->type = (int32_t)v;
+				m->has |= P2P_PB_HAS_TYPE;
+			} else if (field == 5) {
+				m->port = (int32_t)(uint32_t)v; /* int32: the low 32 bits */
+				m->has |= P2P_PB_HAS_PORT;
+			}
+			break;
+		case WT_I64:
+		case WT_I32:
+			n = wt == WT_I64 ? 8 : 4;
+			if ((size_t)(end - p) < n) {
+				snprintf(why, whylen, "protobuf: field %u cut short", field);
+				return -1;
+			}
+			p += n;
+			break;
+		case WT_LEN:
+			if (p2p_uvarint_get(p, (size_t)(end - p), &v, &n, 0, sub, sizeof(sub)) !=
+			    1) {
+				snprintf(why, whylen, "protobuf: field %u: bad length", field);
+				return -1;
+			}
+			p += n;
+			if (v > (uint64_t)(end - p)) {
+				snprintf(why, whylen,
+					 "protobuf: field %u of %llu bytes, only %zu left in the "
+					 "message",
+					 field, (unsigned long long)v, (size_t)(end - p));
+				return -1;
+			}
+			if ((field == 2 && get_str(p, v, field, m->protocol, sizeof(m->protocol),
+						   why, whylen) == -1) ||
+			    (field == 3 && get_str(p, v, field, m->node_name, sizeof(m->node_name),
+						   why, whylen) == -1) ||
+			    (field == 4 &&
+			     get_str(p, v, field, m->ip, sizeof(m->ip), why, whylen) == -1))
+				return -1;
+			if (field >= 2 && field <= 4)
+				m->has |= field == 2   ? P2P_PB_HAS_PROTOCOL
+					  : field == 3 ? P2P_PB_HAS_NODE
+						       : P2P_PB_HAS_IP;
+			p += v;
+			break;
+		default:
+			snprintf(why, whylen,
+				 "protobuf: field %u has wire type %u (groups and %u are "
+				 "not supported)",
+				 field, wt, wt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+p2p_pb_parse(const uint8_t *buf, size_t len, struct p2p_pb_msg *m, size_t *used, char *why,
+	     size_t whylen)
+{
+	char sub[64];
+	uint64_t n;
+	size_t hdr;
+	int r;
+
+	if ((r = p2p_uvarint_get(buf, len, &n, &hdr, 0, sub, sizeof(sub))) != 1) {
+		if (r == -1)
+			snprintf(why, whylen, "protobuf: message length: %s", sub);
+		return r;
+	}
+	if (n > P2P_PB_MAX) {
+		snprintf(why, whylen, "protobuf: message of %llu bytes, at most %d",
+			 (unsigned long long)n, P2P_PB_MAX);
+		return -1;
+	}
+	if (len - hdr < n)
+		return 0;
+	memset(m, 0, sizeof(*m));
+	if (parse_body(buf + hdr, buf + hdr + n, m, why, whylen) == -1)
+		return -1;
+	*used = hdr + n;
+	return 1;
+}
