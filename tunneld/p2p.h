@@ -38,8 +38,8 @@ void p2p_gorand_read(struct p2p_gorand *, uint8_t *out, size_t n);
 #define P2P_PEERID_MAX 64
 #define P2P_PEERID_BIN 38 /* 00 24 08 01 12 20 || pub32 */
 
-/* base58btc (Bitcoin alphabet): encode n bytes into out (NUL-terminated);
- * the length written, or 0 if cap is too small. */
+/* base58btc (Bitcoin alphabet): encode n bytes (at most 128) into out
+ * (NUL-terminated); the length written, or 0 if n or cap does not fit. */
 size_t p2p_base58_encode(const uint8_t *in, size_t n, char *out, size_t cap);
 /* decode the NUL-terminated s into out; the length, or -1 (why) on a
  * character outside the alphabet or a result over cap bytes. */

@@ -53,6 +53,10 @@ p2p_mss_parse(const uint8_t *buf, size_t len, char *line, size_t cap, size_t *us
 	}
 	if (len - hdr < n)
 		return 0;
+	if (n == 1) {
+		snprintf(why, whylen, "multistream: empty message");
+		return -1;
+	}
 	if (buf[hdr + n - 1] != '\n') {
 		snprintf(why, whylen, "multistream: message does not end in a newline");
 		return -1;

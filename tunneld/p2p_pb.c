@@ -78,8 +78,9 @@ get_str(const uint8_t *p, size_t len, unsigned field, char *out, size_t cap, cha
 		snprintf(why, whylen, "protobuf: NUL byte inside %s", field_names[field]);
 		return -1;
 	}
+	/* a repeated field replaces the earlier value entirely */
+	memset(out, 0, cap);
 	memcpy(out, p, len);
-	out[len] = '\0';
 	return 0;
 }
 

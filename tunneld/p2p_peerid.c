@@ -101,10 +101,10 @@ p2p_gorand_read(struct p2p_gorand *g, uint8_t *out, size_t n)
 size_t
 p2p_base58_encode(const uint8_t *in, size_t n, char *out, size_t cap)
 {
-	uint8_t digits[128];
+	uint8_t digits[180];
 	size_t zeros = 0, nd = 0, i, j, len;
 
-	if (n > 90) /* 90 bytes need at most 123 digits */
+	if (n > 128) /* 128 bytes need at most 176 digits */
 		return 0;
 	while (zeros < n && in[zeros] == 0)
 		zeros++;

@@ -295,11 +295,9 @@ START_TEST(test_mss_bad)
 		size_t len;
 		const char *err;
 	} bad[] = {
-	    {"\x03nax", 4, "newline"},
-	    {"\x04n\na\n", 5, "inside"},
-	    {"\x00", 1, "0 bytes"},
-	    {"\x81\x08", 2, "1025 bytes"},
-	    {"\x80\x00", 2, "shortest form"},
+	    {"\x03nax", 4, "newline"},	   {"\x04n\na\n", 5, "inside"},
+	    {"\x00", 1, "0 bytes"},	   {"\x01\n", 2, "empty message"},
+	    {"\x81\x08", 2, "1025 bytes"}, {"\x80\x00", 2, "shortest form"},
 	    {"\x40", 1, "room for"}, /* 64 bytes into a 32-byte line */
 	};
 	char line[32], why[128];
@@ -465,6 +463,12 @@ START_TEST(test_pb_by_hand)
 	ck_assert_uint_eq(got.has, P2P_PB_HAS_TYPE | P2P_PB_HAS_IP);
 	ck_assert_int_eq(got.type, P2P_PB_FAILED);
 	ck_assert_str_eq(got.ip, "1.1");
+
+	/* a field seen twice: the last value wins, nothing of the first stays */
+	wn = unhex("09 12 04 4d 44 4e 53 12 01 61", want, sizeof(want));
+	ck_assert_int_eq(p2p_pb_parse(want, wn, &got, &used, why, sizeof(why)), 1);
+	ck_assert_str_eq(got.protocol, "a");
+	ck_assert_uint_eq(got.protocol[2], 0);
 }
 END_TEST
 
