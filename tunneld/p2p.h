@@ -183,4 +183,39 @@ size_t p2p_pb_encode(uint8_t *out, size_t cap, const struct p2p_pb_msg *);
 int p2p_pb_parse(const uint8_t *buf, size_t len, struct p2p_pb_msg *, size_t *used, char *why,
 		 size_t whylen);
 
+/* One field of a protobuf body [*p, end): its number, wire type, varint
+ * value (or length) and bytes (length-delimited, fixed32/64); *p moves past
+ * it.  1 a field, 0 at end, -1 (why) malformed or a group. */
+enum { P2P_PB_WT_VARINT = 0, P2P_PB_WT_I64 = 1, P2P_PB_WT_LEN = 2, P2P_PB_WT_I32 = 5 };
+
+struct p2p_pb_field {
+	unsigned num, wt;
+	uint64_t v;
+	const uint8_t *data;
+	size_t len;
+};
+
+int p2p_pb_next(const uint8_t **p, const uint8_t *end, struct p2p_pb_field *, char *why,
+		size_t whylen);
+
+/* p2p_noisepl.c: the libp2p Noise handshake payload
+ *   NoiseHandshakePayload { bytes identity_key = 1; bytes identity_sig = 2;
+ *     NoiseExtensions extensions = 4; }  NoiseExtensions { repeated string
+ *     stream_muxers = 2; }
+ * identity_key is the protobuf PublicKey {Type: Ed25519, Data: pub32};
+ * identity_sig signs "noise-libp2p-static-key:" || the X25519 static key. */
+#define P2P_NOISE_SIG_PREFIX "noise-libp2p-static-key:"
+#define P2P_NOISEPL_MAX	     512
+
+/* our payload, signed with the Ed25519 secret key sk (libsodium's 64
+ * bytes); muxer (may be NULL) is offered in extensions.stream_muxers;
+ * bytes written, 0 if cap is too small */
+size_t p2p_noisepl_encode(uint8_t *out, size_t cap, const uint8_t sk[64],
+			  const uint8_t static_pk[32], const char *muxer);
+/* the peer's payload: its Ed25519 key (pk) once the signature over its
+ * static key verifies; *yamux says whether it offered /yamux/1.0.0.
+ * -1 (why) for anything else (no key, not Ed25519, bad signature, ...). */
+int p2p_noisepl_verify(const uint8_t *buf, size_t len, const uint8_t static_pk[32], uint8_t pk[32],
+		       int *yamux, char *why, size_t whylen);
+
 #endif

@@ -19,14 +19,12 @@
 
 #include "p2p.h"
 
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
 static size_t
 put_str(uint8_t *p, unsigned field, const char *s)
 {
 	size_t n = 0, len = strlen(s);
 
-	n += p2p_uvarint_put(p + n, (uint64_t)field << 3 | WT_LEN);
+	n += p2p_uvarint_put(p + n, (uint64_t)field << 3 | P2P_PB_WT_LEN);
 	n += p2p_uvarint_put(p + n, len);
 	memcpy(p + n, s, len);
 	return n + len;
@@ -41,7 +39,7 @@ p2p_pb_encode(uint8_t *out, size_t cap, const struct p2p_pb_msg *m)
 	uint8_t v[P2P_UVARINT_MAX];
 
 	if (m->has & P2P_PB_HAS_TYPE) {
-		body[n++] = 1 << 3 | WT_VARINT;
+		body[n++] = 1 << 3 | P2P_PB_WT_VARINT;
 		/* an int32 (enum) is sign-extended to 64 bits */
 		n += p2p_uvarint_put(body + n, (uint64_t)(int64_t)m->type);
 	}
@@ -52,7 +50,7 @@ p2p_pb_encode(uint8_t *out, size_t cap, const struct p2p_pb_msg *m)
 	if (m->has & P2P_PB_HAS_IP)
 		n += put_str(body + n, 4, m->ip);
 	if (m->has & P2P_PB_HAS_PORT) {
-		body[n++] = 5 << 3 | WT_VARINT;
+		body[n++] = 5 << 3 | P2P_PB_WT_VARINT;
 		n += p2p_uvarint_put(body + n, (uint64_t)(int64_t)m->port);
 	}
 	hdr = p2p_uvarint_put(v, n);
@@ -84,105 +82,129 @@ get_str(const uint8_t *p, size_t len, unsigned field, char *out, size_t cap, cha
 	return 0;
 }
 
+int
+p2p_pb_next(const uint8_t **pp, const uint8_t *end, struct p2p_pb_field *f, char *why,
+	    size_t whylen)
+{
+	const uint8_t *p = *pp;
+	char sub[64];
+	uint64_t tag;
+	size_t n;
+	int r;
+
+	if (p >= end)
+		return 0;
+	if ((r = p2p_uvarint_get(p, (size_t)(end - p), &tag, &n, 0, sub, sizeof(sub))) != 1) {
+		snprintf(why, whylen, "protobuf: field tag: %s",
+			 r == 0 ? "cut short by the message end" : sub);
+		return -1;
+	}
+	p += n;
+	if (tag >> 3 == 0 || tag >> 3 > 536870911) {
+		snprintf(why, whylen, "protobuf: field number %llu is invalid",
+			 (unsigned long long)(tag >> 3));
+		return -1;
+	}
+	f->num = (unsigned)(tag >> 3);
+	f->wt = (unsigned)(tag & 7);
+	f->v = 0;
+	f->data = NULL;
+	f->len = 0;
+	switch (f->wt) {
+	case P2P_PB_WT_VARINT:
+		if (p2p_uvarint_get(p, (size_t)(end - p), &f->v, &n, 0, sub, sizeof(sub)) != 1) {
+			snprintf(why, whylen, "protobuf: field %u: varint cut short or too long",
+				 f->num);
+			return -1;
+		}
+		p += n;
+		break;
+	case P2P_PB_WT_I64:
+	case P2P_PB_WT_I32:
+		n = f->wt == P2P_PB_WT_I64 ? 8 : 4;
+		if ((size_t)(end - p) < n) {
+			snprintf(why, whylen, "protobuf: field %u cut short", f->num);
+			return -1;
+		}
+		f->data = p;
+		f->len = n;
+		p += n;
+		break;
+	case P2P_PB_WT_LEN:
+		if (p2p_uvarint_get(p, (size_t)(end - p), &f->v, &n, 0, sub, sizeof(sub)) != 1) {
+			snprintf(why, whylen, "protobuf: field %u: bad length", f->num);
+			return -1;
+		}
+		p += n;
+		if (f->v > (uint64_t)(end - p)) {
+			snprintf(why, whylen,
+				 "protobuf: field %u of %llu bytes, only %zu left in the message",
+				 f->num, (unsigned long long)f->v, (size_t)(end - p));
+			return -1;
+		}
+		f->data = p;
+		f->len = (size_t)f->v;
+		p += f->len;
+		break;
+	default:
+		snprintf(why, whylen,
+			 "protobuf: field %u has wire type %u (groups and %u are not supported)",
+			 f->num, f->wt, f->wt);
+		return -1;
+	}
+	*pp = p;
+	return 1;
+}
+
 /* the fields of the body [p, end) into m */
 static int
 parse_body(const uint8_t *p, const uint8_t *end, struct p2p_pb_msg *m, char *why, size_t whylen)
 {
-	char sub[64];
-	uint64_t tag, v;
-	size_t n;
+	struct p2p_pb_field f;
 	int r;
 
-	while (p < end) {
-		unsigned field, wt;
-
-		if ((r = p2p_uvarint_get(p, (size_t)(end - p), &tag, &n, 0, sub, sizeof(sub))) !=
-		    1) {
-			snprintf(why, whylen, "protobuf: field tag: %s",
-				 r == 0 ? "cut short by the message end" : sub);
-			return -1;
-		}
-		p += n;
-		if (tag >> 3 == 0 || tag >> 3 > 536870911) {
-			snprintf(why, whylen, "protobuf: field number %llu is invalid",
-				 (unsigned long long)(tag >> 3));
-			return -1;
-		}
-		field = (unsigned)(tag >> 3);
-		wt = (unsigned)(tag & 7);
-		if (field >= 1 && field <= 5 &&
-		    wt != ((field == 1 || field == 5) ? WT_VARINT : WT_LEN)) {
+	while ((r = p2p_pb_next(&p, end, &f, why, whylen)) == 1) {
+		if (f.num < 1 || f.num > 5)
+			continue; /* unknown: skipped */
+		if (f.wt != ((f.num == 1 || f.num == 5) ? P2P_PB_WT_VARINT : P2P_PB_WT_LEN)) {
 			snprintf(why, whylen, "protobuf: field %s has wire type %u",
-				 field_names[field], wt);
+				 field_names[f.num], f.wt);
 			return -1;
 		}
-		switch (wt) {
-		case WT_VARINT:
-			if (p2p_uvarint_get(p, (size_t)(end - p), &v, &n, 0, sub, sizeof(sub)) !=
-			    1) {
-				snprintf(why, whylen,
-					 "protobuf: field %u: varint cut short or too long", field);
+		switch (f.num) {
+		case 1:
+			if (f.v > P2P_PB_FAILED) {
+				snprintf(why, whylen, "protobuf: unknown type %lld",
+					 (long long)(int64_t)f.v);
 				return -1;
 			}
-			p += n;
-			if (field == 1) {
-				if (v > P2P_PB_FAILED) {
-					snprintf(why, whylen, "protobuf: unknown type %lld",
-						 (long long)(int64_t)v);
-					return -1;
-				}
-				m->type = (int32_t)v;
-				m->has |= P2P_PB_HAS_TYPE;
-			} else if (field == 5) {
-				m->port = (int32_t)(uint32_t)v; /* int32: the low 32 bits */
-				m->has |= P2P_PB_HAS_PORT;
-			}
+			m->type = (int32_t)f.v;
+			m->has |= P2P_PB_HAS_TYPE;
 			break;
-		case WT_I64:
-		case WT_I32:
-			n = wt == WT_I64 ? 8 : 4;
-			if ((size_t)(end - p) < n) {
-				snprintf(why, whylen, "protobuf: field %u cut short", field);
+		case 2:
+			if (get_str(f.data, f.len, 2, m->protocol, sizeof(m->protocol), why,
+				    whylen) == -1)
 				return -1;
-			}
-			p += n;
+			m->has |= P2P_PB_HAS_PROTOCOL;
 			break;
-		case WT_LEN:
-			if (p2p_uvarint_get(p, (size_t)(end - p), &v, &n, 0, sub, sizeof(sub)) !=
-			    1) {
-				snprintf(why, whylen, "protobuf: field %u: bad length", field);
+		case 3:
+			if (get_str(f.data, f.len, 3, m->node_name, sizeof(m->node_name), why,
+				    whylen) == -1)
 				return -1;
-			}
-			p += n;
-			if (v > (uint64_t)(end - p)) {
-				snprintf(why, whylen,
-					 "protobuf: field %u of %llu bytes, only %zu left in the "
-					 "message",
-					 field, (unsigned long long)v, (size_t)(end - p));
-				return -1;
-			}
-			if ((field == 2 && get_str(p, v, field, m->protocol, sizeof(m->protocol),
-						   why, whylen) == -1) ||
-			    (field == 3 && get_str(p, v, field, m->node_name, sizeof(m->node_name),
-						   why, whylen) == -1) ||
-			    (field == 4 &&
-			     get_str(p, v, field, m->ip, sizeof(m->ip), why, whylen) == -1))
-				return -1;
-			if (field >= 2 && field <= 4)
-				m->has |= field == 2   ? P2P_PB_HAS_PROTOCOL
-					  : field == 3 ? P2P_PB_HAS_NODE
-						       : P2P_PB_HAS_IP;
-			p += v;
+			m->has |= P2P_PB_HAS_NODE;
 			break;
-		default:
-			snprintf(why, whylen,
-				 "protobuf: field %u has wire type %u (groups and %u are "
-				 "not supported)",
-				 field, wt, wt);
-			return -1;
+		case 4:
+			if (get_str(f.data, f.len, 4, m->ip, sizeof(m->ip), why, whylen) == -1)
+				return -1;
+			m->has |= P2P_PB_HAS_IP;
+			break;
+		case 5:
+			m->port = (int32_t)(uint32_t)f.v; /* int32: the low 32 bits */
+			m->has |= P2P_PB_HAS_PORT;
+			break;
 		}
 	}
-	return 0;
+	return r;
 }
 
 int

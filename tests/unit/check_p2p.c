@@ -479,7 +479,7 @@ START_TEST(test_pb_bad)
 	} bad[] = {
 	    {"81 20", "4097 bytes"},
 	    {"02 08 03", "unknown type 3"},
-	    {"03 1d 00 00", "field node_name has wire type 5"},
+	    {"05 1d 00 00 00 00", "field node_name has wire type 5"},
 	    {"03 12 05 61", "only 1 left"},
 	    {"04 12 02 61 00", "NUL byte inside protocol"},
 	    {"13 12 11 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61 61", "protocol of 17"},
