@@ -504,6 +504,78 @@ START_TEST(test_pb_bad)
 }
 END_TEST
 
+/* our payload with the key EdgeMesh derives for ke-edge1: bytes as the
+ * libp2p noise spec lays them out (derived by hand), verified back; then
+ * tampered and malformed payloads */
+START_TEST(test_noisepl)
+{
+	static const char yamux_ext[] = "22 0e 12 0c 2f 79 61 6d 75 78 2f 31 2e 30 2e 30";
+	uint8_t pk[32], sk[64], xs[32], xpk[32], xpk2[32], got[32], b[P2P_NOISEPL_MAX], ext[16],
+	    bad[160];
+	char why[160], id[P2P_PEERID_MAX];
+	size_t n, bn;
+	int yamux;
+
+	ck_assert_int_eq(p2p_key_from_name("ke-edge1", 8, pk, sk, why, sizeof(why)), 0);
+	memset(xs, 0x11, sizeof(xs));
+	crypto_scalarmult_base(xpk, xs);
+	n = p2p_noisepl_encode(b, sizeof(b), sk, xpk, "/yamux/1.0.0");
+	ck_assert_uint_eq(n, 2 + 36 + 2 + 64 + 16);
+	ck_assert_mem_eq(b, "\x0a\x24\x08\x01\x12\x20", 6);
+	ck_assert_mem_eq(b + 6, pk, 32);
+	ck_assert_mem_eq(b + 38, "\x12\x40", 2);
+	unhex(yamux_ext, ext, sizeof(ext));
+	ck_assert_mem_eq(b + 104, ext, 16);
+	ck_assert_int_eq(p2p_noisepl_verify(b, n, xpk, got, &yamux, why, sizeof(why)), 0);
+	ck_assert_mem_eq(got, pk, 32);
+	ck_assert_int_eq(yamux, 1);
+	p2p_peerid_from_pk(got, id);
+	ck_assert_str_eq(id, "12D3KooWF3RB8SoMRZht7MDqF6GoipSPdFxVb9ESRLU7NuPX6ifH");
+	ck_assert_uint_eq(p2p_noisepl_encode(b, 119, sk, xpk, "/yamux/1.0.0"), 0);
+
+	/* without extensions; signed for another static key; a flipped bit */
+	n = p2p_noisepl_encode(b, sizeof(b), sk, xpk, NULL);
+	ck_assert_uint_eq(n, 104);
+	ck_assert_int_eq(p2p_noisepl_verify(b, n, xpk, got, &yamux, why, sizeof(why)), 0);
+	ck_assert_int_eq(yamux, 0);
+	xs[1] ^= 1; /* (byte 0 loses its low bits to clamping) */
+	crypto_scalarmult_base(xpk2, xs);
+	ck_assert_int_eq(p2p_noisepl_verify(b, n, xpk2, got, &yamux, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "does not verify"));
+	b[50] ^= 4;
+	ck_assert_int_eq(p2p_noisepl_verify(b, n, xpk, got, &yamux, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "does not verify"));
+
+	/* by hand: an RSA key; no key; a short key; a short signature */
+	static const struct {
+		const char *hex, *err;
+	} v[] = {
+	    {"0a 06 08 00 12 02 aa bb", "type RSA is not supported"},
+	    {"0a 06 08 02 12 02 aa bb", "type Secp256k1"},
+	    {"12 02 aa bb", "no identity key"},
+	    {"0a 04 12 02 aa bb", "without a type"},
+	    {"0a 05 08 01 12 01 aa", "of 1 bytes, not 32"},
+	    {"08 01", "field 1 has wire type 0"},
+	    {"0a 02 08", "only 1 left"},
+	    {"0a 01 08", "cut short"},
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		bn = unhex(v[i].hex, bad, sizeof(bad));
+		why[0] = '\0';
+		ck_assert_int_eq(p2p_noisepl_verify(bad, bn, xpk, got, &yamux, why, sizeof(why)),
+				 -1);
+		ck_assert_msg(strstr(why, v[i].err) != NULL, "case %zu: \"%s\"", i, why);
+	}
+	/* a good key with a 63-byte signature */
+	memcpy(bad, b, 38);
+	bad[38] = 0x12;
+	bad[39] = 63;
+	memset(bad + 40, 0, 63);
+	ck_assert_int_eq(p2p_noisepl_verify(bad, 103, xpk, got, &yamux, why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "not 64 bytes"));
+}
+END_TEST
+
 /* random bytes, and mutations of valid messages, into every parser */
 START_TEST(test_garbage)
 {
@@ -513,7 +585,7 @@ START_TEST(test_garbage)
 	char line[64], why[160], s[64];
 	size_t used, vn;
 	uint64_t v;
-	int r;
+	int r, yamux;
 
 	vn = p2p_pb_encode(valid, sizeof(valid), &pm);
 	for (int round = 0; round < FUZZ_ROUNDS; round++) {
@@ -547,6 +619,9 @@ START_TEST(test_garbage)
 		s[n < sizeof(s) - 1 ? n : sizeof(s) - 1] = '\0';
 		r = p2p_peerid_to_pk(s, pk, why, sizeof(why));
 		ck_assert(r == 0 || r == -1);
+		why[0] = '\0';
+		r = p2p_noisepl_verify(b, n, pk, pk, &yamux, why, sizeof(why));
+		ck_assert(r == -1 && why[0] != '\0'); /* no random bytes sign */
 	}
 }
 END_TEST
@@ -574,6 +649,7 @@ p2p_suite(void)
 	tcase_add_test(tc, test_pb_vectors);
 	tcase_add_test(tc, test_pb_by_hand);
 	tcase_add_test(tc, test_pb_bad);
+	tcase_add_test(tc, test_noisepl);
 	tcase_add_test(tc, test_garbage);
 	suite_add_tcase(s, tc);
 	return s;
