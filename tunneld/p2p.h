@@ -91,6 +91,21 @@ void p2p_pnet_dir_init(struct p2p_pnet_dir *, const uint8_t psk[P2P_PNET_KEY],
 void p2p_pnet_xor(struct p2p_pnet_dir *, uint8_t *out, const uint8_t *in, size_t n);
 void p2p_pnet_dir_wipe(struct p2p_pnet_dir *);
 
+/* p2p_sniff.c: what an accepted connection speaks, from its first bytes
+ * (psk: the pnet key from our PSK file, NULL for none).  MORE: wait (a
+ * connection that stops short of P2P_SNIFF_LEN bytes is ours: libp2p
+ * dialers send more at once). */
+#define P2P_SNIFF_LEN 44 /* nonce + the 20-byte multistream header */
+
+enum p2p_sniff_kind {
+	P2P_SNIFF_MORE = 0,
+	P2P_SNIFF_OURS = 1,
+	P2P_SNIFF_PNET = 2,  /* libp2p, pnet with our PSK */
+	P2P_SNIFF_PLAIN = 3, /* libp2p without pnet */
+};
+
+int p2p_sniff(const uint8_t *buf, size_t len, const uint8_t psk[P2P_PNET_KEY]);
+
 /* p2p_varint.c: unsigned LEB128 (multiformats uvarint, protobuf varint) */
 #define P2P_UVARINT_MAX 10
 size_t p2p_uvarint_put(uint8_t *out, uint64_t v);

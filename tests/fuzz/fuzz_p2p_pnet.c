@@ -1,8 +1,8 @@
 /*
  * libFuzzer: the pnet key file parser and peer ID / base58 decoding
  * (tunneld/p2p_pnet.c, p2p_peerid.c), and the XSalsa20 stream cut where
- * the input says.  Beside "no crash": base58 decodes re-encode to the
- * text they came from; a stream cut anywhere equals one call (make fuzz).
+ * the input says, and the shared port's first-bytes test.  Beside "no crash": base58 decodes
+ * re-encode to the text they came from; a stream cut anywhere equals one call (make fuzz).
  */
 #include <sodium.h>
 #include <stdint.h>
@@ -32,6 +32,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		    strcmp(enc, s) != 0)
 			__builtin_trap();
 	}
+	/* the first-bytes test of the shared port: decides only on enough bytes */
+	memset(psk, 0x42, sizeof(psk));
+	if (p2p_sniff(data, len, psk) == P2P_SNIFF_PNET && len < P2P_SNIFF_LEN)
+		__builtin_trap();
 	/* the stream: key and nonce from the input, cut at its first byte */
 	memset(psk, 0x42, sizeof(psk));
 	k = len < sizeof(one) ? len : sizeof(one);

@@ -576,6 +576,41 @@ START_TEST(test_noisepl)
 }
 END_TEST
 
+START_TEST(test_sniff)
+{
+	uint8_t psk[32], other[32], nonce[24], b[128], pl[64];
+	struct p2p_pnet_dir d;
+	size_t n;
+
+	p2p_pnet_psk_from_file((const uint8_t *)"edgemesh e2e test", 17, psk, NULL);
+	p2p_pnet_psk_from_file((const uint8_t *)"another", 7, other, NULL);
+	/* what a go-libp2p dialer sends: nonce, then the encrypted proposal */
+	randombytes_buf(nonce, sizeof(nonce));
+	n = p2p_mss_encode(pl, sizeof(pl), P2P_MSS_PROTO);
+	n += p2p_mss_encode(pl + n, sizeof(pl) - n, "/noise");
+	memcpy(b, nonce, 24);
+	p2p_pnet_dir_init(&d, psk, nonce);
+	p2p_pnet_xor(&d, b + 24, pl, n);
+	for (size_t i = 0; i < P2P_SNIFF_LEN; i++)
+		ck_assert_int_eq(p2p_sniff(b, i, psk), P2P_SNIFF_MORE);
+	ck_assert_int_eq(p2p_sniff(b, 24 + n, psk), P2P_SNIFF_PNET);
+	ck_assert_int_eq(p2p_sniff(b, P2P_SNIFF_LEN, psk), P2P_SNIFF_PNET);
+	/* another PSK (or no pnet key of ours): left to our handshake */
+	ck_assert_int_eq(p2p_sniff(b, 24 + n, other), P2P_SNIFF_OURS);
+	ck_assert_int_eq(p2p_sniff(b, 24 + n, NULL), P2P_SNIFF_OURS);
+	/* libp2p without pnet: the header in clear, decided at 20 bytes */
+	ck_assert_int_eq(p2p_sniff(pl, 20, psk), P2P_SNIFF_PLAIN);
+	ck_assert_int_eq(p2p_sniff(pl, 19, psk), P2P_SNIFF_MORE);
+	/* ours: a msg1 (u16 length, then e and the hello) and a migration hello */
+	memset(b, 0x5a, sizeof(b));
+	b[0] = 0x00;
+	b[1] = 0x40;
+	ck_assert_int_eq(p2p_sniff(b, 66, psk), P2P_SNIFF_OURS);
+	memcpy(b, "\x00\x00EMGR", 6);
+	ck_assert_int_eq(p2p_sniff(b, 48, psk), P2P_SNIFF_OURS);
+}
+END_TEST
+
 /* random bytes, and mutations of valid messages, into every parser */
 START_TEST(test_garbage)
 {
@@ -650,6 +685,7 @@ p2p_suite(void)
 	tcase_add_test(tc, test_pb_by_hand);
 	tcase_add_test(tc, test_pb_bad);
 	tcase_add_test(tc, test_noisepl);
+	tcase_add_test(tc, test_sniff);
 	tcase_add_test(tc, test_garbage);
 	suite_add_tcase(s, tc);
 	return s;
