@@ -1,8 +1,9 @@
 /*
  * One port for both: is an accepted connection ours or libp2p?  A
  * go-libp2p dialer writes at once its pnet nonce (24 bytes) and, encrypted,
- * "/multistream/1.0.0\n/noise\n" (28 bytes); without pnet the header comes
- * in clear.  Our dialers write msg1 or the migration hello (more than 44
+ * "/multistream/1.0.0\n" then its proposals (the EdgeMesh agent: 58 bytes,
+ * tests/unit/check_p2p.c test_agent_capture); without pnet the header
+ * comes in clear.  Our dialers write msg1 or the migration hello (more than 44
  * bytes).  So 44 bytes decide: bytes 24..43 decrypting to the multistream
  * header under our pnet key is libp2p with our PSK (our msg1 does that by
  * chance with probability 2^-160); the header in clear is libp2p without

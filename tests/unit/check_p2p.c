@@ -576,6 +576,40 @@ START_TEST(test_noisepl)
 }
 END_TEST
 
+/* The first 82 bytes the real EdgeMesh v1.17 agent sent when it dialled
+ * (NODE_NAME=ke-edge1, PSK file "edgemesh e2e test", dialling its relay;
+ * captured once by hand with ../shared/tools/edgemesh-agent): its pnet
+ * nonce, then, encrypted under the key p2p_pnet_psk_from_file derives,
+ * three multistream messages (go-libp2p's simultaneous-open proposal
+ * before /noise).  A known answer for pnet, multistream and p2p_sniff. */
+START_TEST(test_agent_capture)
+{
+	static const char cap[] = "264b3b82db3bbe80d83df7af6374998ade76a4233f6389508a92fcb6ac05b5e5"
+				  "6d5ad2b22e53dd0a3e42d9451d66a09d25ef397893f8fd5fef21144be1d46c7c"
+				  "084ed21ef3643081cbf013e2536a86861b97";
+	static const char *const want[] = {"/multistream/1.0.0", "/libp2p/simultaneous-connect",
+					   "/noise"};
+	uint8_t b[82], plain[58], psk[32];
+	struct p2p_pnet_dir d;
+	char line[64], why[128];
+	size_t used, off = 0;
+
+	ck_assert_uint_eq(unhex(cap, b, sizeof(b)), 82);
+	p2p_pnet_psk_from_file((const uint8_t *)"edgemesh e2e test", 17, psk, NULL);
+	ck_assert_int_eq(p2p_sniff(b, sizeof(b), psk), P2P_SNIFF_PNET);
+	p2p_pnet_dir_init(&d, psk, b);
+	p2p_pnet_xor(&d, plain, b + 24, sizeof(plain));
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(p2p_mss_parse(plain + off, sizeof(plain) - off, line, sizeof(line),
+					       &used, why, sizeof(why)),
+				 1);
+		ck_assert_str_eq(line, want[i]);
+		off += used;
+	}
+	ck_assert_uint_eq(off, sizeof(plain));
+}
+END_TEST
+
 START_TEST(test_sniff)
 {
 	uint8_t psk[32], other[32], nonce[24], b[128], pl[64];
@@ -686,6 +720,7 @@ p2p_suite(void)
 	tcase_add_test(tc, test_pb_bad);
 	tcase_add_test(tc, test_noisepl);
 	tcase_add_test(tc, test_sniff);
+	tcase_add_test(tc, test_agent_capture);
 	tcase_add_test(tc, test_garbage);
 	suite_add_tcase(s, tc);
 	return s;
