@@ -163,6 +163,68 @@ int p2p_yamux_parse(const uint8_t *buf, size_t len, struct p2p_yamux_hdr *, char
 		    size_t whylen);
 const char *p2p_yamux_type_name(unsigned type);
 
+/* p2p_yamux_sm.c: a yamux session's state (streams, windows, pings, go
+ * away); the caller owns the stream table (a slot is free again once both
+ * sides sent FIN, or on RST) */
+enum p2p_yamux_state { P2P_YS_FREE = 0, P2P_YS_SYN_SENT, P2P_YS_OPEN };
+
+struct p2p_yamux_stream {
+	uint32_t id;
+	uint8_t state, local_fin, remote_fin;
+	uint32_t send_win; /* bytes we may still send */
+	uint32_t recv_win; /* bytes the peer may still send */
+	uint32_t consumed; /* read by the application since our last update */
+};
+
+struct p2p_yamux {
+	int client; /* odd stream ids: the side that dialled the connection */
+	uint32_t next_id;
+	int goaway_rx, goaway_tx;
+	struct p2p_yamux_stream *tab;
+	size_t cap;
+};
+
+enum p2p_yamux_evkind {
+	P2P_YEV_NONE = 0,
+	P2P_YEV_ACCEPT, /* the peer opened stream (our ACK in out) */
+	P2P_YEV_OPENED, /* our SYN was acknowledged */
+	P2P_YEV_DATA,	/* value payload bytes follow the header */
+	P2P_YEV_FIN,	/* the peer will send no more on stream */
+	P2P_YEV_RESET,	/* stream reset by the peer */
+	P2P_YEV_PONG,	/* answer to our ping (value: its opaque) */
+	P2P_YEV_GOAWAY, /* value: the code; open no more streams */
+	P2P_YEV_ERROR,	/* protocol violation: send out (go away), close */
+};
+
+struct p2p_yamux_ev {
+	int kind;
+	uint32_t stream, value;
+	int fin;  /* DATA that also carried FIN */
+	int send; /* out is a header to send */
+	struct p2p_yamux_hdr out;
+};
+
+void p2p_yamux_init(struct p2p_yamux *, int client, struct p2p_yamux_stream *tab, size_t cap);
+struct p2p_yamux_stream *p2p_yamux_find(struct p2p_yamux *, uint32_t id);
+/* a new stream: its id and the SYN to send; -1 when the table is full or
+ * the peer went away */
+int p2p_yamux_open(struct p2p_yamux *, struct p2p_yamux_hdr *out, uint32_t *id);
+/* one received header (ev->out to send when ev->send); a data frame's
+ * h->length payload bytes follow it: the caller hands them to the stream,
+ * or drops them when ev->kind is NONE (a stream already freed).  -1 (why)
+ * on a violation: ev->out is the go away to send before closing. */
+int p2p_yamux_rx(struct p2p_yamux *, const struct p2p_yamux_hdr *, struct p2p_yamux_ev *, char *why,
+		 size_t whylen);
+/* before sending *n bytes (and FIN if fin): *n cut to the window; 1 with
+ * the header in out, 0 when the window is closed, -1 for a stream not
+ * open for sending */
+int p2p_yamux_send(struct p2p_yamux *, uint32_t id, uint32_t *n, int fin,
+		   struct p2p_yamux_hdr *out);
+/* the application read n bytes of stream: 1 with a window update in out
+ * once half the window was read (go-yamux's rule), else 0 */
+int p2p_yamux_consumed(struct p2p_yamux *, uint32_t id, uint32_t n, struct p2p_yamux_hdr *out);
+void p2p_yamux_reset(struct p2p_yamux *, uint32_t id, struct p2p_yamux_hdr *out);
+
 /* p2p_pb.c: EdgeMesh's stream messages (proto2), varint-delimited, at most
  * 4096 bytes (protoio MaxReadSize): Proxy on /libp2p/tunnel-proxy/1.0.0,
  * Discovery on /libp2p/tunnel-discovery/1.0.0 */

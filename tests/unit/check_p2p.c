@@ -371,6 +371,150 @@ START_TEST(test_yamux_bad)
 }
 END_TEST
 
+static void
+assert_hdr(const struct p2p_yamux_hdr *h, const char *hex)
+{
+	uint8_t b[12], want[12];
+
+	unhex(hex, want, sizeof(want));
+	p2p_yamux_encode(b, h);
+	ck_assert_mem_eq(b, want, 12);
+}
+
+/* the session state: a client (odd ids) against a server's frames */
+START_TEST(test_yamux_session)
+{
+	struct p2p_yamux_stream tab[3];
+	struct p2p_yamux y;
+	struct p2p_yamux_hdr out, in;
+	struct p2p_yamux_ev ev;
+	uint32_t id, id3, n;
+	char why[160];
+
+	p2p_yamux_init(&y, 1, tab, 3);
+	ck_assert_int_eq(p2p_yamux_open(&y, &out, &id), 0);
+	ck_assert_uint_eq(id, 1);
+	assert_hdr(&out, "000100010000000100000000"); /* window update, SYN */
+	ck_assert_int_eq(p2p_yamux_open(&y, &out, &id3), 0);
+	ck_assert_uint_eq(id3, 3);
+
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE, P2P_YAMUX_ACK, 1, 0};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_OPENED);
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_DATA, 0, 1, 100};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_DATA);
+	ck_assert_uint_eq(ev.value, 100);
+	ck_assert_uint_eq(p2p_yamux_find(&y, 1)->recv_win, P2P_YAMUX_WINDOW - 100);
+
+	/* the server opens stream 2 with data: accepted, ACK to send */
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_DATA, P2P_YAMUX_SYN, 2, 5};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_ACCEPT);
+	ck_assert_int_eq(ev.send, 1);
+	assert_hdr(&ev.out, "000100020000000200000000");
+	/* the table (3) is full: a fourth stream is refused with RST, the session lives */
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE, P2P_YAMUX_SYN, 4, 0};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.send, 1);
+	assert_hdr(&ev.out, "000100080000000400000000");
+	ck_assert_int_eq(p2p_yamux_open(&y, &out, &id), -1);
+
+	/* pings: answered with the same opaque value; our ping's answer */
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_PING, P2P_YAMUX_SYN, 0, 9};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.send, 1);
+	assert_hdr(&ev.out, "000200020000000000000009");
+	in.flags = P2P_YAMUX_ACK;
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_PONG);
+	ck_assert_uint_eq(ev.value, 9);
+
+	/* send windows: 256 KiB, then what updates add */
+	n = 300000;
+	ck_assert_int_eq(p2p_yamux_send(&y, 1, &n, 0, &out), 1);
+	ck_assert_uint_eq(n, P2P_YAMUX_WINDOW);
+	n = 10;
+	ck_assert_int_eq(p2p_yamux_send(&y, 1, &n, 0, &out), 0);
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE, 0, 1, 1000};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	n = 5000;
+	ck_assert_int_eq(p2p_yamux_send(&y, 1, &n, 0, &out), 1);
+	ck_assert_uint_eq(n, 1000);
+	assert_hdr(&out, "0000000000000001000003e8");
+
+	/* our reads give the window back once half of it was read */
+	ck_assert_int_eq(p2p_yamux_consumed(&y, 1, 100000, &out), 0);
+	ck_assert_int_eq(p2p_yamux_consumed(&y, 1, 40000, &out), 1);
+	assert_hdr(&out, "0001000000000001000222e0"); /* delta 140000 */
+
+	/* FIN both ways frees the slot; late frames for it are dropped */
+	n = 0;
+	ck_assert_int_eq(p2p_yamux_send(&y, 1, &n, 1, &out), 1);
+	assert_hdr(&out, "000000040000000100000000");
+	n = 1;
+	ck_assert_int_eq(p2p_yamux_send(&y, 1, &n, 0, &out), -1);
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_DATA, P2P_YAMUX_FIN, 1, 7};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_DATA);
+	ck_assert_int_eq(ev.fin, 1);
+	ck_assert_ptr_null(p2p_yamux_find(&y, 1));
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_DATA, 0, 1, 7};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_NONE);
+	ck_assert_uint_eq(ev.value, 7);
+
+	/* the freed slot takes a new stream; RST frees it */
+	ck_assert_int_eq(p2p_yamux_open(&y, &out, &id), 0);
+	ck_assert_uint_eq(id, 5);
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE, P2P_YAMUX_RST, 5, 0};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_RESET);
+	ck_assert_ptr_null(p2p_yamux_find(&y, 5));
+
+	/* go away: no new streams */
+	in = (struct p2p_yamux_hdr){0, P2P_YAMUX_GO_AWAY, 0, 0, 0};
+	ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+	ck_assert_int_eq(ev.kind, P2P_YEV_GOAWAY);
+	ck_assert_int_eq(p2p_yamux_open(&y, &out, &id), -1);
+}
+END_TEST
+
+START_TEST(test_yamux_session_bad)
+{
+	static const struct {
+		struct p2p_yamux_hdr h;
+		const char *err;
+	} bad[] = {
+	    {{0, P2P_YAMUX_DATA, 0, 2, P2P_YAMUX_WINDOW + 1}, "over its receive window"},
+	    {{0, P2P_YAMUX_DATA, P2P_YAMUX_SYN, 2, 0}, "already open"},
+	    {{0, P2P_YAMUX_DATA, P2P_YAMUX_SYN, 7, 0}, "one of our ids"},
+	    {{0, P2P_YAMUX_WINDOW_UPDATE, 0, 2, 0xfffffff0u}, "over 4 GiB"},
+	    {{0, P2P_YAMUX_DATA, 0, 0, 1}, "on stream 0"},
+	    {{0, P2P_YAMUX_DATA, 0, 4, 1}, "after its FIN"},
+	};
+	struct p2p_yamux_stream tab[4];
+	struct p2p_yamux y;
+	struct p2p_yamux_hdr in;
+	struct p2p_yamux_ev ev;
+	char why[160];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		p2p_yamux_init(&y, 1, tab, 4);
+		in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE, P2P_YAMUX_SYN, 2, 0};
+		ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+		in = (struct p2p_yamux_hdr){0, P2P_YAMUX_WINDOW_UPDATE,
+					    P2P_YAMUX_SYN | P2P_YAMUX_FIN, 4, 0};
+		ck_assert_int_eq(p2p_yamux_rx(&y, &in, &ev, why, sizeof(why)), 0);
+		why[0] = '\0';
+		ck_assert_int_eq(p2p_yamux_rx(&y, &bad[i].h, &ev, why, sizeof(why)), -1);
+		ck_assert_msg(strstr(why, bad[i].err) != NULL, "case %zu: \"%s\"", i, why);
+		ck_assert_int_eq(ev.kind, P2P_YEV_ERROR);
+		assert_hdr(&ev.out, "000300000000000000000001");
+	}
+}
+END_TEST
+
 static struct p2p_pb_msg
 proxy_msg(int32_t type, const char *proto, const char *node, const char *ip, int32_t port)
 {
@@ -715,6 +859,8 @@ p2p_suite(void)
 	tcase_add_test(tc, test_mss_bad);
 	tcase_add_test(tc, test_yamux_bytes);
 	tcase_add_test(tc, test_yamux_bad);
+	tcase_add_test(tc, test_yamux_session);
+	tcase_add_test(tc, test_yamux_session_bad);
 	tcase_add_test(tc, test_pb_vectors);
 	tcase_add_test(tc, test_pb_by_hand);
 	tcase_add_test(tc, test_pb_bad);
