@@ -156,6 +156,10 @@ ok "a pod on edge-1 reaches the ClusterIP of a pod on edge-2 (through the proxy,
 ok "edgemeshctl peers on edge-1: edge-2 up, path ws" peer_is 1 edge-2 '10.200.0.12:443 .* up .*ws'
 ok "edgemeshctl peers on edge-2: edge-1 up, path ws" peer_is 2 edge-1 ' up .*ws'
 e2e_ctl 1 peers
+trace_path() {	# regex: edgemeshctl trace on edge-1 names far-web's tunnel path to edge-2 so
+	e2e_ctl 1 trace default/far-web 2>/dev/null | grep -q "on node edge-2, tunnel path: $1"
+}
+ok "edgemeshctl trace on edge-1: tunnel path ws, as peers says" wait_for 10 trace_path 'ws (inside a WebSocket)'
 ok "the proxy carried it: CONNECT 10.200.0.12:443 200" grep -q "CONNECT 10.200.0.12:443 200" "$E2E_DIR/bg.log"
 ok "edge-1's session came up with edge-2 at its ws port" log_has 1 "session up with edge-2 at 10.200.0.12:443 (we dialed"
 unreached() { log_has 1 "edge-2 reports it cannot reach our tunnel port: connect to 10.200.0.11:20006"; }
@@ -327,6 +331,7 @@ HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
 ok "relayed: a pod on edge-1 reaches the ClusterIP of edge-2's pod through cloud-1" wait_for 40 far
 ok "relayed: peers on edge-1: cloud-1 up over ws" peer_is 1 cloud-1 '10.200.0.13:443 .* up .*ws'
 ok "relayed: peers on edge-1: edge-2 up through the relay" peer_is 1 edge-2 ' up .*relay'
+ok "relayed: trace on edge-1: tunnel path relayed via cloud-1" wait_for 10 trace_path 'relayed via cloud-1$'
 e2e_ctl 1 peers
 ok "relayed: edge-1's ws dial to edge-2 failed at the proxy (502)" grep -q "CONNECT 10.200.0.12:443 502" "$E2E_DIR/bg.log"
 ok "relayed: cloud-1 splices the circuit" log_has 3 "circuit edge-1 -> edge-2: up"
