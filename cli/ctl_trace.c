@@ -6,8 +6,9 @@
  *   service  ClusterIP:port, protocol, the DestinationRule's policy
  *   endpoint each ready endpoint: on this node (a TCP connect, timed) or on
  *            another node: the tunnel path to it (direct, punched, ws, or
- *            relayed via a node) and the far end's dial (a stream opened through tunneld
- *            to the endpoint, timed: session + the far node's connect)
+ *            relayed via a node) and the far end's dial (a stream opened
+ *            through tunneld to the endpoint, timed: session + the far
+ *            node's connect)
  *   probe    a real connection to ClusterIP:port through the redirect rules
  *            and proxyd, as a pod's would go (timed)
  * Exit 0 when the probe connected, 1 when a hop failed (named).
