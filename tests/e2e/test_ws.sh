@@ -128,6 +128,19 @@ sed 's/transport: ws/transport: quic/' "$E2E_DIR/n1/edgemesh.yaml" > "$E2E_DIR/q
 N=$(in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/quic.yaml" -n 2>&1)
 ok "-n with transport quic: warned (not served)" grep -q "transport is accepted for EdgeMesh but not acted on: quic" <<<"$N"
 
+# a port taken: tunneld exits naming the setting (TCP and WebSocket listeners
+# are bound by the one net_listen_tcp)
+taken() {	# port setting: edge-2's tunneld, with port held by socat, names it and exits
+	ip netns exec "$(ns n2)" socat TCP-LISTEN:"$1",reuseaddr,fork EXEC:true & local h=$!
+	wait_for 5 listening n2 "$1"
+	in_ns n2 timeout 10 "$B/edgemesh-tunneld" -c "$E2E_DIR/n2/edgemesh.yaml" -d > "$E2E_DIR/taken.log" 2>&1
+	local rc=$?
+	kill "$h"; wait "$h" 2>/dev/null
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "modules.edgeTunnel.$2 $1: bind: Address already in use" "$E2E_DIR/taken.log"
+}
+ok "listenPort 20006 taken: tunneld names modules.edgeTunnel.listenPort and exits" taken 20006 listenPort
+ok "wsPort 443 taken: tunneld names modules.edgeTunnel.wsPort and exits" taken 443 wsPort
+
 # --- the topology: edge-1 reaches nothing but the proxy, which allows CONNECT to 443 only
 ok "edge-1 cannot connect to edge-2's tunnel port" \
 	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/20006' 2>/dev/null"
