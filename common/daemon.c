@@ -365,18 +365,15 @@ daemon_fd_forget(struct em_daemon *d, const char *key)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-int
-daemon_fd_fetch(struct em_daemon *d, const char *key)
+/* A connection of its own to the controller, for one exchange: HELLO sent. */
+static int
+ctl_oneshot(struct em_daemon *d)
 {
 	struct ipc_hello h;
-	struct ipc_hdr hdr;
-	struct ipc_msg m;
 	struct timeval tv = {1, 0};
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	uint8_t *payload = NULL;
-	char err[256], rkey[64];
-	int fd, rfd = -1;
+	int fd;
 
 	if ((fd = ipc_connect(d->cfg.runtime_dir, IPC_CONTROLLER_SOCK)) == -1)
 		return -1;
@@ -386,34 +383,108 @@ daemon_fd_fetch(struct em_daemon *d, const char *key)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_hello(&pk, &h);
 	ipc_write_frame(fd, IPC_HELLO, sb.data, sb.size, -1);
-	msgpack_sbuffer_clear(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	return fd;
+}
+
+/* Send type{key} (+ sfd) on a oneshot connection and read the FD_RETURN for key:
+ * its fd, or -1 (none; err says why when the exchange failed). */
+static int
+ctl_fd_exchange(int fd, uint16_t type, const char *key, int sfd, char *err, size_t errlen)
+{
+	struct ipc_hdr hdr;
+	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	uint8_t *payload = NULL;
+	char rkey[64], reason[256];
+	int rfd = -1;
+
+	err[0] = '\0';
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_fd_key(&pk, key);
-	ipc_write_frame(fd, IPC_FD_FETCH, sb.data, sb.size, -1);
+	if (ipc_write_frame(fd, type, sb.data, sb.size, sfd) == -1) {
+		snprintf(err, errlen, "write: %s", strerror(errno));
+		msgpack_sbuffer_destroy(&sb);
+		return -1;
+	}
 	msgpack_sbuffer_destroy(&sb);
 	memset(&m, 0, sizeof(m));
 	m.fd = -1;
-	if (ipc_read_frame(fd, IPC_MAX_CONTROL, &hdr, &payload, &rfd, err, sizeof(err)) == -1 ||
-	    ipc_msg_parse(&m, hdr.type, payload, hdr.len, err, sizeof(err)) == -1) {
-		log_warnx("fetching the %s socket from the controller: %s", key, err);
+	if (ipc_read_frame(fd, IPC_MAX_CONTROL, &hdr, &payload, &rfd, err, errlen) == -1 ||
+	    ipc_msg_parse(&m, hdr.type, payload, hdr.len, err, errlen) == -1) {
 		free(payload);
 		if (rfd != -1)
 			close(rfd);
-		close(fd);
+		if (err[0] == '\0')
+			snprintf(err, errlen, "no answer");
 		return -1;
 	}
 	m.owned = payload;
 	m.fd = rfd;
-	if (hdr.type != IPC_FD_RETURN ||
-	    ipc_unpack_fd_key(&m, rkey, sizeof(rkey), err, sizeof(err)) == -1 ||
-	    strcmp(rkey, key) != 0) {
-		log_warnx("fetching the %s socket: unexpected %s", key, ipc_type_name(hdr.type));
+	if (hdr.type == IPC_ERROR &&
+	    ipc_unpack_error(&m, reason, sizeof(reason), rkey, sizeof(rkey)) == 0) {
+		snprintf(err, errlen, "the controller refused: %s", reason);
+		rfd = -1;
+	} else if (hdr.type != IPC_FD_RETURN ||
+		   ipc_unpack_fd_key(&m, rkey, sizeof(rkey), reason, sizeof(reason)) == -1 ||
+		   strcmp(rkey, key) != 0) {
+		snprintf(err, errlen, "unexpected %s", ipc_type_name(hdr.type));
 		rfd = -1;
 	} else {
 		rfd = ipc_msg_take_fd(&m);
 	}
 	ipc_msg_clear(&m);
+	return rfd;
+}
+
+int
+daemon_fd_fetch(struct em_daemon *d, const char *key)
+{
+	char err[256];
+	int fd, rfd;
+
+	if ((fd = ctl_oneshot(d)) == -1)
+		return -1;
+	rfd = ctl_fd_exchange(fd, IPC_FD_FETCH, key, -1, err, sizeof(err));
+	if (rfd == -1 && err[0] != '\0')
+		log_warnx("fetching the %s socket from the controller: %s", key, err);
 	close(fd);
 	return rfd;
+}
+
+int
+daemon_fd_park(struct em_daemon *d, const char *key, int pfd, char *err, size_t errlen)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char sync[80];
+	int fd, rfd;
+
+	if ((fd = ctl_oneshot(d)) == -1) {
+		snprintf(err, errlen, "controller at %s/%s: %s", d->cfg.runtime_dir,
+			 IPC_CONTROLLER_SOCK, strerror(errno));
+		return -1;
+	}
+	/* FD_STORE has no answer: the FD_FETCH of a key nobody stores, answered
+	 * in order, says the store was taken */
+	snprintf(sync, sizeof(sync), "%s.sync", key);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_fd_key(&pk, key);
+	if (ipc_write_frame(fd, IPC_FD_STORE, sb.data, sb.size, pfd) == -1) {
+		snprintf(err, errlen, "FD_STORE: %s", strerror(errno));
+		msgpack_sbuffer_destroy(&sb);
+		close(fd);
+		return -1;
+	}
+	msgpack_sbuffer_destroy(&sb);
+	rfd = ctl_fd_exchange(fd, IPC_FD_FETCH, sync, -1, err, errlen);
+	close(fd);
+	if (rfd != -1)
+		close(rfd);
+	return err[0] == '\0' ? 0 : -1;
 }
 
 static void

@@ -105,6 +105,9 @@ int daemon_peer_allowed(const struct em_daemon *, int fd);
  */
 int daemon_fd_fetch(struct em_daemon *, const char *key);
 void daemon_fd_keep(struct em_daemon *, const char *key, int fd);
+/* Park fd under key now, on a connection of its own, and wait until the
+ * controller has it (a process about to exit); -1 with err. */
+int daemon_fd_park(struct em_daemon *, const char *key, int fd, char *err, size_t errlen);
 /* A kept socket the daemon closes for good: the controller lets go of it too. */
 void daemon_fd_forget(struct em_daemon *, const char *key);
 

@@ -42,7 +42,8 @@ enum ipc_type {
 	IPC_SUBSCRIBE = 10,   /* topic bitmask */
 	IPC_HEALTH = 11,      /* the sender's health */
 	IPC_STATUS_REQ = 12,  /* no body */
-	IPC_FD_STORE = 13,    /* key + fd: a listening socket to keep while we restart */
+	IPC_FD_STORE = 13,    /* key + fd: a socket to keep while we restart; a key
+			       * "NAME~N" is closed if not fetched within N s */
 	IPC_FD_FETCH = 14,    /* key: give back what we stored under it */
 	IPC_METRICS = 15,     /* the sender's metric samples (metrics.h) */
 	IPC_METRICS_REQ = 16, /* cli: every sample of the node, answered with METRICS */
@@ -131,6 +132,9 @@ int ipc_conn_fd(const struct ipc_conn *);
 uid_t ipc_conn_uid(const struct ipc_conn *);
 pid_t ipc_conn_pid(const struct ipc_conn *);
 void ipc_conn_set_arg(struct ipc_conn *, void *arg);
+/* Write what is queued now, waiting up to timeout seconds in all (a
+ * process about to hand its work over); returns the bytes still queued. */
+size_t ipc_conn_flush(struct ipc_conn *, double timeout);
 /* Eager: a frame queued on an empty queue is written at once (one sendmsg
  * in ipc_conn_send; no callback runs there, an error waits for the loop),
  * not on the next EPOLLOUT: for request/answer conns on a latency path

@@ -8,6 +8,8 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,4 +572,35 @@ fail:
 		*rfd = -1;
 	}
 	return -1;
+}
+
+size_t
+ipc_conn_flush(struct ipc_conn *c, double timeout)
+{
+	struct pollfd pfd = {c->fd, POLLOUT, 0};
+	struct timespec t0, t1;
+	double left = timeout;
+
+	size_t left_bytes;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->dispatching++; /* a write error drops it: freed below, not in there */
+	while (!c->dead && ipc_conn_queued(c) > 0) {
+		conn_write_cb(c->loop, &c->ww, EV_WRITE);
+		if (c->dead || ipc_conn_queued(c) == 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left = timeout - (double)(t1.tv_sec - t0.tv_sec) -
+		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		if (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+	}
+	c->dispatching--;
+	if (c->dead) {
+		if (c->dispatching == 0)
+			conn_release(c);
+		return 0;
+	}
+	left_bytes = ipc_conn_queued(c);
+	return left_bytes;
 }

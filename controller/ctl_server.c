@@ -29,6 +29,7 @@ struct stored_fd {
 	uid_t uid;     /* only this uid gets it back */
 	char key[64];
 	int fd;
+	ev_tstamp expires; /* key "NAME~N": closed N seconds after, if not fetched; else 0 */
 };
 
 struct client {
@@ -58,7 +59,8 @@ struct server {
 	uint32_t last_pid[N_KNOWN]; /* the newest of them */
 	registry_health_fn registry_health;
 	void *registry_arg;
-	ev_timer trim; /* after a big snapshot: give its buffers' pages back */
+	ev_timer expire_w; /* stored fds with a time limit */
+	ev_timer trim;	   /* after a big snapshot: give its buffers' pages back */
 };
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
@@ -267,6 +269,49 @@ stored_find(struct server *srv, const char *name, const char *key)
 	return NULL;
 }
 
+/* Stored fds nobody fetched in time: closed (a stop with no start). */
+static void
+expire_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = w->data;
+	ev_tstamp now = ev_now(loop);
+	size_t i;
+	int more = 0;
+
+	for (i = 0; i < srv->nstored;) {
+		struct stored_fd *sf = &srv->stored[i];
+
+		if (sf->expires > 0 && sf->expires <= now) {
+			log_info("%s's %s was not fetched in time: closed", sf->name, sf->key);
+			close(sf->fd);
+			*sf = srv->stored[--srv->nstored];
+			continue;
+		}
+		more |= sf->expires > 0;
+		i++;
+	}
+	if (!more)
+		ev_timer_stop(loop, w);
+}
+
+static void
+fd_store_expiry(struct server *srv, struct stored_fd *sf)
+{
+	const char *tl = strrchr(sf->key, '~');
+	char *end;
+	long secs;
+
+	sf->expires = 0;
+	if (tl == NULL || (secs = strtol(tl + 1, &end, 10)) < 1 || secs > 3600 || *end != '\0')
+		return;
+	sf->expires = ev_now(srv->d->loop) + (ev_tstamp)secs;
+	if (!ev_is_active(&srv->expire_w)) {
+		ev_timer_init(&srv->expire_w, expire_cb, 0.5, 0.5);
+		srv->expire_w.data = srv;
+		ev_timer_start(srv->d->loop, &srv->expire_w);
+	}
+}
+
 static void
 fd_store(struct server *srv, struct client *c, struct ipc_msg *m)
 {
@@ -292,6 +337,7 @@ fd_store(struct server *srv, struct client *c, struct ipc_msg *m)
 	}
 	sf->fd = fd;
 	sf->uid = ipc_conn_uid(c->conn);
+	fd_store_expiry(srv, sf);
 	log_debug("keeping %s's %s socket", c->h.name, key);
 }
 
@@ -658,6 +704,7 @@ server_free(struct server *srv)
 	}
 	for (i = 0; i < (int)srv->nstored; i++)
 		close(srv->stored[i].fd);
+	ev_timer_stop(srv->d->loop, &srv->expire_w);
 	ev_io_stop(srv->d->loop, &srv->accept_w);
 	close(srv->fd);
 	free(srv);

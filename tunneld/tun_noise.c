@@ -739,6 +739,35 @@ noise_cs_wipe(struct noise_cs *cs)
 	sodium_memzero(cs, sizeof(*cs));
 }
 
+size_t
+noise_cs_export(const struct noise_cs *cs, uint8_t *out)
+{
+	out[0] = cs->cipher == NOISE_AESGCM ? NOISE_CS_AESGCM : NOISE_CS_CHACHAPOLY;
+	out[1] = NOISE_KEY_LEN;
+	memcpy(out + 2, cs->k, NOISE_KEY_LEN);
+	be64_put(out + 2 + NOISE_KEY_LEN, cs->n);
+	return 2 + NOISE_KEY_LEN + 8;
+}
+
+int
+noise_cs_import(struct noise_cs *cs, const uint8_t *in, size_t len)
+{
+	enum noise_cipher c;
+
+	if (len != 2 + NOISE_KEY_LEN + 8 || in[1] != NOISE_KEY_LEN)
+		return -1;
+	if (in[0] == NOISE_CS_CHACHAPOLY)
+		c = NOISE_CHACHAPOLY;
+	else if (in[0] == NOISE_CS_AESGCM)
+		c = NOISE_AESGCM;
+	else
+		return -1;
+	if (noise_cs_init_cipher(cs, c, in + 2) == -1)
+		return -1;
+	cs->n = be64_get(in + 2 + NOISE_KEY_LEN);
+	return 0;
+}
+
 void
 noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN])
 {

@@ -126,6 +126,20 @@ int noise_cs_rekey(struct noise_cs *);
 /* Frees the EVP context and zeroes cs; a zeroed cs may be wiped again. */
 void noise_cs_wipe(struct noise_cs *);
 
+/*
+ * A transport state as bytes, for tunneld's hand-over to its successor
+ * (tun_handover.c): kind u8 (NOISE_CS_CHACHAPOLY, NOISE_CS_AESGCM) || keylen u8 || key ||
+ * n (u64, big-endian).  Another cipher is another kind byte.  out holds
+ * NOISE_CS_EXPORT_MAX bytes; returns the length.  Import makes a keyed
+ * state (wipe it with noise_cs_wipe()); -1 for an unknown kind or a bad
+ * length.  The bytes are a secret: wipe them after use.
+ */
+#define NOISE_CS_CHACHAPOLY 1
+#define NOISE_CS_AESGCM	    2
+#define NOISE_CS_EXPORT_MAX (2 + 64 + 8)
+size_t noise_cs_export(const struct noise_cs *, uint8_t *out);
+int noise_cs_import(struct noise_cs *, const uint8_t *in, size_t len);
+
 /* Keys and PSK. */
 void noise_keypair(uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN]);
 int noise_pubkey(const uint8_t priv[NOISE_KEY_LEN], uint8_t pub[NOISE_KEY_LEN]);

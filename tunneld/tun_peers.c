@@ -249,6 +249,15 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 		p->backoff = TUN_BACKOFF_MIN;
 		ev_timer_stop(t->d->loop, &p->retry);
 	}
+	if (lose == old && lose != NULL && !old->initiator && !s->initiator && !old->relayed &&
+	    !s->relayed) {
+		/* it dialed us again while we hold a session it dialed: it lost that
+		 * one (a restart, a crash without a FIN reaching us): gone at once */
+		log_info("%s dialed a new session: the old one is dead on its side, closed",
+			 p->name);
+		tun_session_close(old, "replaced: the peer dialed anew (it restarted)");
+		lose = NULL;
+	}
 	if (lose != NULL) {
 		log_info("two sessions with %s: keeping the one %s dialed%s", p->name,
 			 keep->initiator ? "we" : "they",

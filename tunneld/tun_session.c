@@ -1105,3 +1105,77 @@ tun_session_ping(struct tun_session *s)
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));
 	tun_session_dirty(s);
 }
+
+/*
+ * Hand-over: a session that is up already, on fd, for the successor to
+ * fill in (name, cipher states, buffers, streams).  Its keepalive runs,
+ * its read watcher is on.
+ */
+struct tun_session *
+tun_session_adopt(struct tunneld *t, int fd, int initiator)
+{
+	struct tun_session *s = sess_new(t, fd, initiator);
+
+	noise_hs_free(s->hs);
+	s->hs = NULL;
+	if ((s->cs = sodium_malloc(2 * sizeof(struct noise_cs))) == NULL)
+		fatal("%s: sodium_malloc", __func__);
+	memset(s->cs, 0, 2 * sizeof(struct noise_cs));
+	s->rbuf = xreallocarray(s->rbuf, 1, TUN_RBUF);
+	s->rcap = TUN_RBUF;
+	s->state = SS_UP;
+	s->any_rx = 1;
+	ev_timer_stop(t->d->loop, &s->tick);
+	ev_timer_set(&s->tick, TUN_PING_PERIOD, TUN_PING_PERIOD);
+	ev_timer_start(t->d->loop, &s->tick);
+	ev_io_start(t->d->loop, &s->rw);
+	return s;
+}
+
+/*
+ * Hand-over done: let go of a session without a word to the peer or the
+ * openers (the successor has its socket and its streams): watchers off,
+ * our copies of the fds closed, keys wiped.
+ */
+void
+tun_session_forget(struct tun_session *s)
+{
+	struct tunneld *t = s->t;
+	struct hmap_iter it;
+	const void *k;
+	void *v;
+
+	ev_io_stop(t->d->loop, &s->rw);
+	ev_io_stop(t->d->loop, &s->ww);
+	ev_timer_stop(t->d->loop, &s->tick);
+	if (s->dirty)
+		LIST_REMOVE(s, dlink);
+	s->dirty = 0;
+	LIST_REMOVE(s, link);
+	if (s->preauth_slot != -1)
+		t->preauth[s->preauth_slot] = NULL;
+	for (;;) {
+		hmap_iter_init(&it);
+		if (!hmap_nextb(s->streams, &it, &k, NULL, &v))
+			break;
+		tun_stream_free(v);
+	}
+	if (s->peer != NULL && s->peer->sess == s)
+		s->peer->sess = NULL;
+	s->state = SS_DEAD;
+	tun_migrate_gone(s);
+	tun_punch_gone(s);
+	if (s->ws != NULL)
+		tun_ws_session_gone(s);
+	if (s->fd != -1)
+		close(s->fd);
+	if (s->hs != NULL)
+		noise_hs_free(s->hs);
+	if (s->cs != NULL) {
+		noise_cs_wipe(&s->cs[0]);
+		noise_cs_wipe(&s->cs[1]);
+		sodium_free(s->cs);
+	}
+	sodium_memzero(s->rbuf, s->rcap);
+	sess_release(s);
+}

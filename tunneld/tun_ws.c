@@ -814,6 +814,9 @@ tun_ws_setup(struct tunneld *t, char *err, size_t errlen)
 		return -1;
 	if (wd->port == 0)
 		return 0;
+	/* a reload's exec: the listener comes with the hand-over (wsPort may be < 1024) */
+	if ((wd->lfd = tun_handover_ws_fd(t, wd->port)) != -1)
+		return 0;
 	r = net_listen_tcp(wd->port, &wd->lfd, err, errlen);
 	if (r == -1) {
 		char e[200];
@@ -822,6 +825,12 @@ tun_ws_setup(struct tunneld *t, char *err, size_t errlen)
 		snprintf(err, errlen, "modules.edgeTunnel.wsPort %d: %s", wd->port, e);
 	}
 	return r;
+}
+
+int
+tun_ws_listen_fd(const struct tunneld *t)
+{
+	return t->wsd != NULL ? t->wsd->lfd : -1;
 }
 
 void

@@ -35,11 +35,19 @@ tunneld_health(void *arg, struct ipc_health *h)
 }
 
 static void
+tunneld_synced(void *arg)
+{
+	tun_handover_synced(arg);
+}
+
+static void
 tunneld_shutdown(void *arg)
 {
 	struct tunneld *t = arg;
 	struct tun_session *s;
 
+	if (tun_handover_park(t) == 0)
+		return; /* the next tunneld has it all */
 	while ((s = LIST_FIRST(&t->sessions)) != NULL)
 		tun_session_close(s, "shutting down");
 }
@@ -50,7 +58,8 @@ main(int argc, char **argv)
 	struct em_daemon d;
 	struct tunneld *t = &tunneld;
 	const char *psk_file = NULL;
-	char err[1024];
+	char err[1024], kerr[1024];
+	int psk_ok;
 	struct em_opt opts[] = {
 	    {"psk-file", 1, NULL, &psk_file, "the PSK file (overrides psk.path)"},
 	    {NULL, 0, NULL, NULL, NULL},
@@ -76,27 +85,37 @@ main(int argc, char **argv)
 	if (privdrop_user(&d, &t->run_uid, &t->run_gid) == -1)
 		fatalx("user %s does not exist: create it (scripts/add-users.sh)",
 		       d.user != NULL ? d.user : "edgemesh-tunneld");
-	if (tun_psk_load(t, psk_file != NULL ? psk_file : d.cfg.tunnel.psk_path, err,
-			 sizeof(err)) == -1)
+	tun_handover_fetch(t); /* what a predecessor left, if any (tun_handover.c) */
+	psk_ok = tun_psk_load(t, psk_file != NULL ? psk_file : d.cfg.tunnel.psk_path, err,
+			      sizeof(err)) == 0;
+	if (!psk_ok && t->ho == NULL)
 		fatalx("PSK: %s", err);
-	if (tun_keys_load(t, d.cfg.state_dir, err, sizeof(err)) == -1)
-		fatalx("static key: %s", err);
-	if (tun_listen(t, d.cfg.tunnel.listen_port, err, sizeof(err)) == -1)
+	if (tun_keys_load(t, d.cfg.state_dir, kerr, sizeof(kerr)) == -1)
+		fatalx("static key: %s", kerr);
+	tun_handover_open(t, psk_ok);
+	if (!psk_ok && tun_handover_psk(t) == -1)
+		fatalx("PSK: %s", err);
+	if (!psk_ok)
+		log_info("PSK: %s; using the one the hand-over carried", err);
+	if (tun_listen_reuse(t, d.cfg.tunnel.listen_port) == -1 &&
+	    tun_listen(t, d.cfg.tunnel.listen_port, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (tun_ws_setup(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (tun_handoff_listen(t, err, sizeof(err)) == -1)
+	if (t->hfd == -1 && tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	privdrop(&d, NULL, 0);
+	daemon_fd_keep(&d, "tunnel", t->lfd); /* kill -9: peers' dials wait for the next one */
 
 	log_info("PSK fingerprint %s, listening on port %d", t->fp, d.cfg.tunnel.listen_port);
 	tun_listen_start(t);
 	tun_ws_start(t);
 	tun_ifaces_log(t);
-	tun_handoff_start(t);
 	ev_prepare_init(&t->prep, tun_sessions_prepare);
 	t->prep.data = t;
 	ev_prepare_start(d.loop, &t->prep);
+	tun_handover_restore(t);
+	tun_handover_signals(t, argv);
 	tun_relays_start(t);
 
 	/* gateways: what gatewayd may open (tun_gwrights.c) */
@@ -106,9 +125,13 @@ main(int argc, char **argv)
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
+	d.on_synced = tunneld_synced;
 	d.on_config = tun_relays_reload;
 	d.arg = t;
-	tunneld_sandbox(&d);
+	if (!tun_handover_sandboxed())
+		tunneld_sandbox(&d);
+	else
+		log_info("sandbox: the one applied before the reload holds across the exec");
 	daemon_start(&d);
 	daemon_run(&d);
 	return 0;

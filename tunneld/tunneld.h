@@ -294,6 +294,7 @@ struct tunneld {
 	struct hmap *peers; /* name -> tun_peer */
 	uint64_t nstreams;
 	uint64_t hs_ok, hs_fail[TUN_HSF_N]; /* handshakes, for metrics */
+	struct tun_handover *ho;	    /* what the predecessor handed us, until restored */
 	struct tun_wsd *wsd;		    /* tun_ws.c: WebSocket listener and dialing */
 	int reachable;			    /* tun_relaysel.c: proven from outside our site */
 	char reach_proof[320];
@@ -360,6 +361,10 @@ struct tun_session *tun_session_over(struct tunneld *, int fd, int initiator, co
 				     const char *via);
 void tun_session_seal(struct tun_session *); /* end the open record now */
 
+/* tun_session.c: for the hand-over (tun_handover.c) */
+struct tun_session *tun_session_adopt(struct tunneld *, int fd, int initiator);
+void tun_session_forget(struct tun_session *);
+
 /* tun_mux.c */
 struct tun_stream *tun_stream_new(struct tun_session *, struct tun_peer *, int fd, uint8_t proto);
 void tun_stream_attach(struct tun_stream *, struct tun_session *, uint32_t sid);
@@ -411,6 +416,37 @@ void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
 
+/* tun_handover.c: restart and upgrade without dropping a session or a stream */
+struct tun_handover;
+/* At start, before privdrop(): what the predecessor left (inherited fd or
+ * parked in the controller); then opened with our static key (refused if
+ * the PSK file now holds another PSK).  After these t->lfd may be set (the
+ * predecessor's listener). */
+void tun_handover_fetch(struct tunneld *);
+void tun_handover_open(struct tunneld *, int psk_from_file);
+/* The PSK the hand-over carried (its file unreadable after an exec as our
+ * user): 0 when t->psk is set from it. */
+int tun_handover_psk(struct tunneld *);
+/* After the loop is set up: sessions and streams rebuilt.  Handed-over
+ * sessions read, and tunnel.sock accepts, once the replica is synced (what
+ * may be opened is known) or 2 s have passed: tun_handover_synced(). */
+void tun_handover_restore(struct tunneld *);
+void tun_handover_synced(struct tunneld *);
+/* SIGTERM: hand everything to the controller for the next process; 0 when
+ * done (all is let go), -1 when not (nothing changed: shut down as usual). */
+int tun_handover_park(struct tunneld *);
+/* SIGHUP / SIGUSR2: hand everything to a new exec of the binary. */
+void tun_handover_signals(struct tunneld *, char **argv);
+/* A reload's exec: the wsPort listener that came with the hand-over (if for
+ * port), taken once; else -1. */
+int tun_handover_ws_fd(struct tunneld *, int port);
+/* Whether we are a reload's exec (the sandbox applied before it holds). */
+int tun_handover_sandboxed(void);
+/* The listening socket kept in the controller (kill -9: no refused dial). */
+int tun_listen_reuse(struct tunneld *, int port);
+
+/* tun_handoff.c: for the hand-over, what is queued for the openers written out */
+size_t tun_handoff_flush(double timeout);
 /* tun_wsproto.c: WebSocket upgrade, proxy CONNECT and frames (pure codecs) */
 #define TUN_WS_HDR_MAX	  4096 /* an upgrade request or answer, a proxy answer */
 #define TUN_WS_KEY_LEN	  25   /* Sec-WebSocket-Key: base64 of 16 bytes, NUL */
@@ -465,6 +501,7 @@ int tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all);
 
 /* tun_ws.c: the tunnel inside a WebSocket (transport: ws, wsPort, wsProxy) */
 int tun_ws_setup(struct tunneld *, char *err, size_t errlen); /* before privdrop */
+int tun_ws_listen_fd(const struct tunneld *);		      /* wsPort's listener or -1 */
 void tun_ws_start(struct tunneld *);
 int tun_ws_dialing(const struct tunneld *); /* transport ws: dial peers that way */
 struct tun_session *tun_ws_dial(struct tunneld *, struct tun_peer *, const char *ip);

@@ -115,7 +115,9 @@ ok "one session with edge-2 all along on edge-1 (no new handshake)" \
 	test "$(grep -c 'session up with edge-2' "$E2E_DIR/n1/tunneld.log")" = 1
 
 # --- 2. edge-2 behind a symmetric NAT: stays relayed, bounded attempts
-e2e_kill 1 tunneld; e2e_kill 2 tunneld
+# (fresh sessions through the new NAT: kill -9, since a SIGTERM now hands
+# the sessions to the next tunneld, tunneld/ARCHITECTURE.md Hand-over)
+e2e_kill 1 tunneld KILL; e2e_kill 2 tunneld KILL
 in_ns r2 iptables -t nat -R POSTROUTING 1 -o wan0 -j MASQUERADE --random-fully
 start_tunneld 1
 start_tunneld 2

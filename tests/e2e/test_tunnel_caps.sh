@@ -102,8 +102,10 @@ ok "refused opens carried early data, left for the next endpoint (bytes: ${K:-no
 # 3. an older peer: cloud-1's tunneld restarted as one from before the caps
 # byte (EDGEMESH_TUN_CIPHERS=v0: short hellos, a hello with caps refused).
 # edge-1's first dial is refused at msg1; it dials again with the short
-# hello and gets a ChaChaPoly session without early data.
-e2e_kill 3 tunneld
+# hello and gets a ChaChaPoly session without early data.  (kill -9: a
+# SIGTERM would hand the AESGCM session to the next process, which an older
+# tunneld could not take; tunneld/ARCHITECTURE.md, Hand-over)
+e2e_kill 3 tunneld KILL
 rm -f "$E2E_DIR/n3/run/tunnel.sock"
 EDGEMESH_TUN_CIPHERS=v0 e2e_daemon 3 tunneld
 ok "edge-1 -> cloud-1 (older tunneld) through the tunnel" wait_for 30 sh -c \

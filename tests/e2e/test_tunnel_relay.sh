@@ -99,6 +99,43 @@ wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
 ok "$SIZE bytes through the relay, sha256 matches" \
 	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
 
+# --- the relay, then edge-2, restarted (SIGTERM and start: tunneld hands its
+# sessions, circuits and relayed sessions to the next process): an echo
+# stream through the circuit carries on, no session is lost anywhere
+cat >"$E2E_DIR/relay_echo.py" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", 9000), timeout=10)
+for i in range(80):
+    m = b"relay-%d\n" % i
+    s.sendall(m)
+    got = b""
+    while len(got) < len(m):
+        b = s.recv(100)
+        if not b:
+            sys.exit("closed at %d" % i)
+        got += b
+    if got != m:
+        sys.exit("got %r" % got)
+    time.sleep(0.1)
+print("echoed 80")
+PY
+in_ns n1 timeout 30 python3 "$E2E_DIR/relay_echo.py" >"$E2E_DIR/relay_echo.out" 2>&1 &
+EP=$!
+sleep 1
+lost() { grep -h 'session with .* closed' "$E2E_DIR"/n[123]/tunneld.log | grep -vc 'drained'; }
+l0=$(lost)
+for n in 3 2; do
+	e2e_kill $n tunneld
+	start_tunneld $n
+	ok "node $n's tunneld restarted: the next process took its sessions over" \
+		wait_for 10 log_has $n 'took over [1-9][0-9]* sessions'
+	sleep 2
+done
+wait $EP; rc=$?
+ok "an echo stream through the circuit carried on across both restarts ($(cat "$E2E_DIR/relay_echo.out"))" test "$rc" -eq 0
+ok "... and no session was lost on any node" test "$(lost)" -eq "$l0"
+ok "a new stream through the relay after the restarts" echo_once 1 9000 "after the hand-overs"
+
 # --- the circuit ends: relay and edge-2 streams close, fds back
 echo "fds during the circuit: cloud-1 $(fds 3) (base $base3), edge-2 $(fds 2) (base $base2)"
 e2e_kill 1 tunneld KILL

@@ -81,6 +81,17 @@ for d in controller dnsd proxyd tunneld socksd gatewayd; do
 		bash -c "[ '$old' != '$new' ] && nsx() { nsenter -t $NS_INIT -a -- \"\$@\"; } && nsx systemctl is-active -q edgemesh-$d"
 	sleep 1
 done
+# tunneld hands its sessions over: the restart above through the controller,
+# a reload to a new exec in the same pid (tunneld/ARCHITECTURE.md, Hand-over)
+ho_took() { nsx journalctl -q -u edgemesh-tunneld | grep -c 'took over [0-9]* sessions'; }
+n=$(ho_took)
+P=$(nsx systemctl show -P MainPID edgemesh-tunneld)
+nsx systemctl reload edgemesh-tunneld
+for _ in $(seq 1 50); do [ "$(ho_took)" -gt "$n" ] && break; sleep 0.2; done
+ok "edgemesh-tunneld's restart handed over ($n took over)" test "$n" -ge 1
+ok "systemctl reload edgemesh-tunneld: a new exec in pid $P took over" \
+	test "$(ho_took)" -gt "$n" -a "$(nsx systemctl show -P MainPID edgemesh-tunneld)" = "$P"
+sleep 1
 touch "$NS_DIR/root/var/tmp/stop"
 wait "$LOAD"
 N=$(sed -n 's/^requests \([0-9]*\) failed \([0-9]*\)$/\1 \2/p' "$NS_DIR/load.log")
