@@ -85,7 +85,7 @@ tunnel_port_fix(const struct em_config *c, char *fix, size_t len)
 		snprintf(fix, len,
 			 "this node dials its peers over WebSocket (transport ws%s), so TCP %d "
 			 "need not be open; for peers to dial it too, make its wsPort %d "
-			 "reachable (firewall, a Service or hostPort mapping 443 to it), or name "
+			 "reachable (firewall, or a port mapping 443 to it on the node), or name "
 			 "a relay in modules.edgeTunnel.relayNodes",
 			 c->tunnel.ws_proxy[0] ? ", through wsProxy" : "", c->tunnel.listen_port,
 			 ws_port);

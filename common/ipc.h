@@ -216,8 +216,7 @@ struct ipc_peer_row {
 	uint64_t tx_bytes, rx_bytes;
 	uint32_t streams;
 	char path[272];	 /* direct, relayed via NODE (punched, ws: other paths) */
-	char cipher[16]; /* the transport AEAD: chachapoly, aesgcm; "": not up, or an older tunneld
-			  */
+	char cipher[16]; /* chachapoly, aesgcm; "": down, or an older tunneld */
 };
 #define IPC_PEERS_MAX 256
 /*
