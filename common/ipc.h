@@ -22,7 +22,9 @@
 #include "model.h"
 
 #define IPC_VERSION	 1
+#ifndef EM_BUILD_VERSION /* a test builds a second tunneld with another (test_handover) */
 #define EM_BUILD_VERSION "0.1.0"
+#endif
 #define IPC_HDR_LEN	 8
 #define IPC_F_FD	 0x0001
 #define IPC_MAX_CONTROL	 (4u << 20)   /* controller.sock frame limit */

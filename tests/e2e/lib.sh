@@ -128,6 +128,18 @@ e2e_registry() {
 	cp "$1"/*.yaml "$E2E_DIR/registry/"
 }
 
+# A veth pair between two of the test's namespaces (routers, LANs, wans):
+# e2e_veth nsA ifA addrA nsB ifB addrB (an empty address: none).
+e2e_veth() {
+	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
+	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
+	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
+	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
+	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
+	in_ns "$1" ip link set "$2" up
+	in_ns "$4" ip link set "$5" up
+}
+
 # Start one daemon in node i's namespace; logs in $E2E_DIR/n$i/<daemon>.log.
 e2e_daemon() {
 	local i=$1 daemon=$2; shift 2

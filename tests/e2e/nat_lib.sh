@@ -15,22 +15,13 @@
 #   nat_topology          namespaces, links, routers, pods
 #   nat_start             configs, controllers, pod servers, tunnelds, proxyd on 1 and 2
 
-veth() {	# nsA ifA addrA nsB ifB addrB
-	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
-	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
-	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
-	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
-	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
-	in_ns "$1" ip link set "$2" up
-	in_ns "$4" ip link set "$5" up
-}
 pod() {	# i : pod p<i> 10.201.<i>.10 on node n<i>'s bridge cni0
 	in_ns n$1 ip link add cni0 type bridge
 	in_ns n$1 ip addr add 10.201.$1.1/24 dev cni0
 	in_ns n$1 ip link set cni0 up
 	in_ns n$1 sysctl -qw net.ipv4.ip_forward=1
 	in_ns n$1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
-	veth n$1 "v$1" "" p$1 eth0 10.201.$1.10/24
+	e2e_veth n$1 "v$1" "" p$1 eth0 10.201.$1.10/24
 	in_ns n$1 ip link set "v$1" master cni0
 	in_ns p$1 ip route add default via 10.201.$1.1
 }
@@ -44,14 +35,14 @@ nat_topology() {
 		in_ns $b ip link add br0 type bridge
 		in_ns $b ip link set br0 up
 	done
-	veth r1 wan0 100.64.0.1/24 wan w1 ""
-	veth r2 wan0 100.64.0.2/24 wan w2 ""
-	veth n3 eth0 100.64.0.3/24 wan w3 ""
-	veth n4 eth0 100.64.0.4/24 wan w4 ""
-	veth r1 lan0 192.168.1.1/24 s1 l0 ""
-	veth n1 eth0 192.168.1.2/24 s1 l1 ""
-	veth n5 eth0 192.168.1.3/24 s1 l5 ""
-	veth r2 lan0 192.168.2.1/24 n2 eth0 192.168.2.2/24
+	e2e_veth r1 wan0 100.64.0.1/24 wan w1 ""
+	e2e_veth r2 wan0 100.64.0.2/24 wan w2 ""
+	e2e_veth n3 eth0 100.64.0.3/24 wan w3 ""
+	e2e_veth n4 eth0 100.64.0.4/24 wan w4 ""
+	e2e_veth r1 lan0 192.168.1.1/24 s1 l0 ""
+	e2e_veth n1 eth0 192.168.1.2/24 s1 l1 ""
+	e2e_veth n5 eth0 192.168.1.3/24 s1 l5 ""
+	e2e_veth r2 lan0 192.168.2.1/24 n2 eth0 192.168.2.2/24
 	for w in w1 w2 w3 w4; do in_ns wan ip link set $w master br0; done
 	for l in l0 l1 l5; do in_ns s1 ip link set $l master br0; done
 	in_ns n5 ip addr add 10.99.5.3/32 dev lo	# edge-3's other link (see the fixture)

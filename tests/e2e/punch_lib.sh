@@ -12,15 +12,6 @@
 # The routers drop unsolicited SYNs to themselves (a gateway's firewall): a
 # bare router's RST would close the other side's pinhole unless the two
 # SYNs of a simultaneous open cross in flight.
-punch_veth() {	# nsA ifA addrA nsB ifB addrB
-	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
-	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
-	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
-	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
-	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
-	in_ns "$1" ip link set "$2" up
-	in_ns "$4" ip link set "$5" up
-}
 punch_ns() {	# name...
 	local n
 	for n in "$@"; do
@@ -35,15 +26,15 @@ punch_wan() {
 }
 punch_public() {	# i
 	punch_ns "n$1"
-	punch_veth "n$1" eth0 "100.64.0.$1/24" wan "w$1" ""
+	e2e_veth "n$1" eth0 "100.64.0.$1/24" wan "w$1" ""
 	in_ns wan ip link set "w$1" master br0
 }
 punch_natted() {	# i [MASQUERADE args]
 	local i=$1; shift
 	punch_ns "r$i" "n$i"
-	punch_veth "r$i" wan0 "100.64.0.$i/24" wan "w$i" ""
+	e2e_veth "r$i" wan0 "100.64.0.$i/24" wan "w$i" ""
 	in_ns wan ip link set "w$i" master br0
-	punch_veth "r$i" lan0 "192.168.$i.1/24" "n$i" eth0 "192.168.$i.2/24"
+	e2e_veth "r$i" lan0 "192.168.$i.1/24" "n$i" eth0 "192.168.$i.2/24"
 	in_ns "n$i" ip route add default via "192.168.$i.1"
 	in_ns "r$i" sysctl -qw net.ipv4.ip_forward=1
 	in_ns "r$i" iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE "$@"
@@ -51,7 +42,7 @@ punch_natted() {	# i [MASQUERADE args]
 }
 punch_pod() {	# i
 	punch_ns "p$1"
-	punch_veth "n$1" pod0 "10.201.$1.1/24" "p$1" eth0 "10.201.$1.10/24"
+	e2e_veth "n$1" pod0 "10.201.$1.1/24" "p$1" eth0 "10.201.$1.10/24"
 	in_ns "p$1" ip route add default via "10.201.$1.1"
 	in_ns "n$1" sysctl -qw net.ipv4.ip_forward=1
 }

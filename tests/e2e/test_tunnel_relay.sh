@@ -14,33 +14,24 @@
 e2e_init tunnelrelay
 command -v iptables >/dev/null || { echo "SKIP tunnelrelay: iptables missing"; exit 77; }
 
-veth() {	# nsA ifA addrA nsB ifB addrB
-	ip link add "${E2E_PREFIX}x" type veth peer name "${E2E_PREFIX}y"
-	ip link set "${E2E_PREFIX}x" netns "$(ns "$1")" name "$2"
-	ip link set "${E2E_PREFIX}y" netns "$(ns "$4")" name "$5"
-	[ -n "$3" ] && in_ns "$1" ip addr add "$3" dev "$2"
-	[ -n "$6" ] && in_ns "$4" ip addr add "$6" dev "$5"
-	in_ns "$1" ip link set "$2" up
-	in_ns "$4" ip link set "$5" up
-}
 for n in wan r1 r2 n1 n2 n3 p2; do
 	ip netns add "$(ns $n)"
 	in_ns $n ip link set lo up
 done
 in_ns wan ip link add br0 type bridge
 in_ns wan ip link set br0 up
-veth n3 eth0 100.64.0.3/24 wan w3 ""
-veth r1 wan0 100.64.0.1/24 wan w1 ""
-veth r2 wan0 100.64.0.2/24 wan w2 ""
+e2e_veth n3 eth0 100.64.0.3/24 wan w3 ""
+e2e_veth r1 wan0 100.64.0.1/24 wan w1 ""
+e2e_veth r2 wan0 100.64.0.2/24 wan w2 ""
 for w in w1 w2 w3; do in_ns wan ip link set $w master br0; done
 for i in 1 2; do
-	veth r$i lan0 192.168.$i.1/24 n$i eth0 192.168.$i.2/24
+	e2e_veth r$i lan0 192.168.$i.1/24 n$i eth0 192.168.$i.2/24
 	in_ns n$i ip route add default via 192.168.$i.1
 	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
 	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
 done
 # edge-2's pod
-veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
+e2e_veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
 in_ns p2 ip route add default via 10.201.2.1
 in_ns n2 sysctl -qw net.ipv4.ip_forward=1
 e2e_registry tests/fixtures/relay
