@@ -70,6 +70,32 @@ check_daemons(struct doctor *dr, const struct ipc_status *st)
 	}
 }
 
+/*
+ * What to change when a peer cannot dial our tunnel port.  A node with
+ * transport ws dials its peers over WebSocket (through wsProxy or
+ * HTTPS_PROXY): its TCP listenPort need not be open, but a peer can only
+ * dial it back on its WebSocket port.
+ */
+static void
+tunnel_port_fix(const struct em_config *c, char *fix, size_t len)
+{
+	int ws_port = c->tunnel.ws_port != 0 ? c->tunnel.ws_port : 443;
+
+	if (strcmp(c->tunnel.transport, "ws") == 0)
+		snprintf(fix, len,
+			 "this node dials its peers over WebSocket (transport ws%s), so TCP %d "
+			 "need not be open; for peers to dial it too, make its wsPort %d "
+			 "reachable (firewall, or a port mapping 443 to it on the node), or name "
+			 "a relay in modules.edgeTunnel.relayNodes",
+			 c->tunnel.ws_proxy[0] ? ", through wsProxy" : "", c->tunnel.listen_port,
+			 ws_port);
+	else
+		snprintf(fix, len,
+			 "open TCP %d on this node (firewall, security group) or name a relay in "
+			 "modules.edgeTunnel.relayNodes",
+			 c->tunnel.listen_port);
+}
+
 static void
 check_samples(struct doctor *dr, const struct em_samples *ss)
 {
@@ -96,20 +122,26 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 				relay |= strcmp(dr->cfg->tunnel.relays[k].node_name, a) == 0;
 			if (!relay || s->value != 0)
 				break;
-			snprintf(fix, sizeof(fix),
-				 "make %s reachable on TCP %d (its advertiseAddress in relayNodes, "
-				 "firewalls), or name another relay",
-				 a, dr->cfg->tunnel.listen_port);
+			if (strcmp(dr->cfg->tunnel.transport, "ws") == 0)
+				snprintf(
+				    fix, sizeof(fix),
+				    "this node dials over WebSocket (transport ws): serve a wsPort "
+				    "on %s (443 by default) reachable from here through wsProxy or "
+				    "HTTPS_PROXY if set (its advertiseAddress in relayNodes, the "
+				    "proxy's allowed ports), or name another relay",
+				    a);
+			else
+				snprintf(fix, sizeof(fix),
+					 "make %s reachable on TCP %d (its advertiseAddress in "
+					 "relayNodes, firewalls), or name another relay",
+					 a, dr->cfg->tunnel.listen_port);
 			doctor_fault(dr, "relay-unreachable", a, fix, "relay %s is unreachable: %s",
 				     a, ctl_label(s, "error", b, sizeof(b))[0] ? b : "no session");
 			break;
 		case EM_M_PEER_UNREACHABLE:
 			if (s->value == 0)
 				break;
-			snprintf(fix, sizeof(fix),
-				 "open TCP %d on this node (firewall, security group) or name a "
-				 "relay in modules.edgeTunnel.relayNodes",
-				 dr->cfg->tunnel.listen_port);
+			tunnel_port_fix(dr->cfg, fix, sizeof(fix));
 			doctor_fault(dr, "tunnel-port-unreachable",
 				     ctl_label(s, "peer", a, sizeof(a)), fix,
 				     "peer %s cannot reach this node's tunnel port: %s", a,

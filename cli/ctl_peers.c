@@ -25,11 +25,11 @@ peers_json(const struct ipc_peers *p)
 			path[7] = '\0';
 		}
 		json_array_append_new(
-		    rows,
-		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i}", "name", r->name,
-			      "address", r->addr, "state", r->state, "path", path, "via", via,
-			      "rtt_ms", r->rtt_us / 1000.0, "tx_bytes", (json_int_t)r->tx_bytes,
-			      "rx_bytes", (json_int_t)r->rx_bytes, "streams", (int)r->streams));
+		    rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:I, s:i, s:s}", "name",
+				    r->name, "address", r->addr, "state", r->state, "path", path,
+				    "via", via, "rtt_ms", r->rtt_us / 1000.0, "tx_bytes",
+				    (json_int_t)r->tx_bytes, "rx_bytes", (json_int_t)r->rx_bytes,
+				    "streams", (int)r->streams, "cipher", r->cipher));
 	}
 	o = json_pack("{s:s, s:s, s:o}", "node", p->self, "psk_fingerprint", p->fingerprint,
 		      "peers", rows);
@@ -43,11 +43,18 @@ ctl_peers(const struct em_config *cfg, int json)
 {
 	struct ipc_peers p;
 	struct ipc_msg m;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
 	char err[512], rtt[32], tx[32], rx[32];
 	size_t i;
+	int rc;
 
-	if (ctl_ask(cfg, IPC_TUNNEL_SOCK, IPC_PEERS_REQ, NULL, &m, 0) == -1 ||
-	    ctl_decoded(&m, ipc_unpack_peers(&m, &p, err, sizeof(err)), err) == -1)
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_peers_req(&pk, IPC_PEERS_ROW_LAST); /* the cipher too (an older tunneld: not) */
+	rc = ctl_ask(cfg, IPC_TUNNEL_SOCK, IPC_PEERS_REQ, &sb, &m, 0);
+	msgpack_sbuffer_destroy(&sb);
+	if (rc == -1 || ctl_decoded(&m, ipc_unpack_peers(&m, &p, err, sizeof(err)), err) == -1)
 		return 1;
 	if (json) {
 		peers_json(&p);
@@ -55,8 +62,8 @@ ctl_peers(const struct em_config *cfg, int json)
 		return 0;
 	}
 	printf("node %s, PSK fingerprint %s\n\n", p.self, p.fingerprint);
-	printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %s\n", "NODE", "ADDRESS", "STATE", "PATH",
-	       "RTT", "TX", "RX", "STREAMS");
+	printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %-7s %s\n", "NODE", "ADDRESS", "STATE",
+	       "PATH", "RTT", "TX", "RX", "STREAMS", "CIPHER");
 	for (i = 0; i < p.nrows; i++) {
 		if (p.rows[i].rtt_us > 0)
 			snprintf(rtt, sizeof(rtt), "%.2fms", p.rows[i].rtt_us / 1000.0);
@@ -64,9 +71,10 @@ ctl_peers(const struct em_config *cfg, int json)
 			snprintf(rtt, sizeof(rtt), "-");
 		ctl_fmt_bytes(p.rows[i].tx_bytes, tx, sizeof(tx));
 		ctl_fmt_bytes(p.rows[i].rx_bytes, rx, sizeof(rx));
-		printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %u\n", p.rows[i].name,
+		printf("%-16s %-22s %-11s %-22s %-10s %-10s %-10s %-7u %s\n", p.rows[i].name,
 		       p.rows[i].addr, p.rows[i].state, p.rows[i].path[0] ? p.rows[i].path : "-",
-		       rtt, tx, rx, p.rows[i].streams);
+		       rtt, tx, rx, p.rows[i].streams,
+		       p.rows[i].cipher[0] ? p.rows[i].cipher : "-");
 	}
 	ipc_peers_clear(&p);
 	return 0;

@@ -5,9 +5,10 @@
  *   name     the node's dnsd answers the name (a real query, timed)
  *   service  ClusterIP:port, protocol, the DestinationRule's policy
  *   endpoint each ready endpoint: on this node (a TCP connect, timed) or on
- *            another node: the tunnel path to it (direct, or relayed via a
- *            node) and the far end's dial (a stream opened through tunneld
- *            to the endpoint, timed: session + the far node's connect)
+ *            another node: the tunnel path to it (direct, punched, ws, or
+ *            relayed via a node) and the far end's dial (a stream opened
+ *            through tunneld to the endpoint, timed: session + the far
+ *            node's connect)
  *   probe    a real connection to ClusterIP:port through the redirect rules
  *            and proxyd, as a pod's would go (timed)
  * Exit 0 when the probe connected, 1 when a hop failed (named).
@@ -243,13 +244,15 @@ tunnel_probe(const struct em_config *cfg, const char *node, const char *ip, uint
 	return ms;
 }
 
-/* The tunnel path to node from the metric samples: direct, relayed via X, or down. */
+/*
+ * The tunnel path to node from the metric samples, named as `ping` and
+ * `peers` name it: direct, punched, ws, relayed via X; or no session.
+ */
 static void
 peer_path(const struct em_samples *ss, const char *node, char *buf, size_t len)
 {
 	const struct em_sample *s;
-	char pat[300];
-	const char *v;
+	char pat[300], path[64], via[254];
 	size_t i;
 
 	snprintf(buf, len, "no session yet");
@@ -258,13 +261,16 @@ peer_path(const struct em_samples *ss, const char *node, char *buf, size_t len)
 		s = &ss->s[i];
 		if (s->id != EM_M_PEER_UP || strstr(s->labels, pat) == NULL || s->value == 0)
 			continue;
-		if (strstr(s->labels, "path=\"relayed\"") != NULL &&
-		    (v = strstr(s->labels, "via=\"")) != NULL)
-			snprintf(buf, len, "relayed via %.*s", (int)strcspn(v + 5, "\""), v + 5);
-		else if (strstr(s->labels, "path=\"punched\"") != NULL)
+		ctl_label(s, "path", path, sizeof(path));
+		ctl_label(s, "via", via, sizeof(via));
+		if (strcmp(path, "relayed") == 0 && via[0] != '\0')
+			snprintf(buf, len, "relayed via %s", via);
+		else if (strcmp(path, "punched") == 0)
 			snprintf(buf, len, "punched (direct through the NATs)");
+		else if (strcmp(path, "ws") == 0)
+			snprintf(buf, len, "ws (inside a WebSocket)");
 		else
-			snprintf(buf, len, "direct");
+			snprintf(buf, len, "%s", path[0] != '\0' ? path : "direct");
 	}
 }
 

@@ -26,13 +26,13 @@ static const struct ctl_cmd {
     {"services", " [-o json]", "services, ports, endpoints with node names, LB policy",
      "Lists the services the controller serves: cluster IPs, ports, the\n"
      "load-balancing policy and every endpoint with its node name.\n"},
-    {"peers", " [-o json]", "tunnel peers: address, state, RTT, bytes, streams",
+    {"peers", " [-o json]", "tunnel peers: address, state, path, RTT, bytes, streams, cipher",
      "Asks tunneld (tunnel.sock in commonConfig.runtimeDir) for its peers: node,\n"
-     "address, path (direct, punched, ws, or relayed via NODE), state, RTT, bytes and\n"
-     "open streams.\n"},
+     "address, path (direct, punched, ws, or relayed via NODE), state, RTT, bytes,\n"
+     "open streams and the session's transport cipher (chachapoly, aesgcm).\n"},
     {"ping", " NODE [-o json]", "round trip to NODE over the tunnel, and the path",
      "Times a round trip to NODE inside its tunnel session (in band) and names\n"
-     "the path (direct, punched, or relayed through a node).\n"},
+     "the path (direct, punched, ws, or relayed through a node).\n"},
     {"trace", " SERVICE[:PORT] | IP:PORT | NAME[:PORT] [-o json]",
      "the way a request goes, hop by hop, each hop timed",
      "Follows a request to a Service hop by hop, each timed: the name through\n"

@@ -22,7 +22,9 @@
 #include "model.h"
 
 #define IPC_VERSION	 1
+#ifndef EM_BUILD_VERSION /* a test builds a second tunneld with another (test_handover) */
 #define EM_BUILD_VERSION "0.1.0"
+#endif
 #define IPC_HDR_LEN	 8
 #define IPC_F_FD	 0x0001
 #define IPC_MAX_CONTROL	 (4u << 20)   /* controller.sock frame limit */
@@ -215,14 +217,24 @@ struct ipc_peer_row {
 	uint64_t rtt_us;
 	uint64_t tx_bytes, rx_bytes;
 	uint32_t streams;
-	char path[272]; /* direct, relayed via NODE (punched, ws: other paths) */
+	char path[272];	 /* direct, relayed via NODE (punched, ws: other paths) */
+	char cipher[16]; /* chachapoly, aesgcm; "": down, or an older tunneld */
 };
 #define IPC_PEERS_MAX 256
+/*
+ * A PEERS row is 8 fields, or 9 with the cipher.  An older edgemeshctl
+ * reads exactly 8: tunneld sends the 9th only to a client whose PEERS_REQ
+ * asks for it ([9]; an older client sends []), and a reader takes 8 or 9
+ * (an older tunneld ignores the request's body and sends 8).
+ */
+#define IPC_PEERS_ROW_V1   8
+#define IPC_PEERS_ROW_LAST 9
 struct ipc_peers {
 	char self[254];
 	char fingerprint[16];
 	size_t nrows;
 	struct ipc_peer_row *rows; /* malloc'd */
+	uint32_t row_fields;	   /* how many fields a row carries (IPC_PEERS_ROW_*) */
 };
 
 struct ipc_ping_result {
@@ -261,6 +273,9 @@ int ipc_unpack_tun_open(const struct ipc_msg *, struct ipc_tun_open *, char *err
 void ipc_pack_tun_result(msgpack_packer *, const struct ipc_tun_result *);
 int ipc_unpack_tun_result(const struct ipc_msg *, struct ipc_tun_result *, char *err,
 			  size_t errlen);
+/* PEERS_REQ: [] or [row fields wanted]; *fields gets IPC_PEERS_ROW_V1 for []. */
+void ipc_pack_peers_req(msgpack_packer *, uint32_t fields);
+int ipc_unpack_peers_req(const struct ipc_msg *, uint32_t *fields, char *err, size_t errlen);
 void ipc_pack_peers(msgpack_packer *, const struct ipc_peers *);
 int ipc_unpack_peers(const struct ipc_msg *, struct ipc_peers *, char *err, size_t errlen);
 void ipc_peers_clear(struct ipc_peers *);

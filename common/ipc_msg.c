@@ -509,9 +509,33 @@ ipc_unpack_tun_result(const struct ipc_msg *m, struct ipc_tun_result *res, char 
 }
 
 void
+ipc_pack_peers_req(msgpack_packer *pk, uint32_t fields)
+{
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_uint32(pk, fields);
+}
+
+int
+ipc_unpack_peers_req(const struct ipc_msg *m, uint32_t *fields, char *err, size_t errlen)
+{
+	struct mp_rd r;
+
+	*fields = IPC_PEERS_ROW_V1;
+	if (want_type(m, IPC_PEERS_REQ, err, errlen) == -1)
+		return -1;
+	if (m->obj->type == MSGPACK_OBJECT_ARRAY && m->obj->via.array.size == 0)
+		return 0; /* an older edgemeshctl */
+	if (mp_begin(&r, m->obj, 1, "PEERS_REQ", err, errlen) == -1)
+		return -1;
+	*fields = (uint32_t)mp_uint(&r, UINT32_MAX);
+	return mp_end(&r);
+}
+
+void
 ipc_pack_peers(msgpack_packer *pk, const struct ipc_peers *p)
 {
 	const struct ipc_peer_row *row;
+	uint32_t nf = p->row_fields >= IPC_PEERS_ROW_LAST ? IPC_PEERS_ROW_LAST : IPC_PEERS_ROW_V1;
 	size_t i;
 
 	msgpack_pack_array(pk, 3);
@@ -520,7 +544,7 @@ ipc_pack_peers(msgpack_packer *pk, const struct ipc_peers *p)
 	msgpack_pack_array(pk, p->nrows);
 	for (i = 0; i < p->nrows; i++) {
 		row = &p->rows[i];
-		msgpack_pack_array(pk, 8);
+		msgpack_pack_array(pk, nf);
 		mp_pack_str(pk, row->name);
 		mp_pack_str(pk, row->addr);
 		mp_pack_str(pk, row->state);
@@ -529,6 +553,8 @@ ipc_pack_peers(msgpack_packer *pk, const struct ipc_peers *p)
 		msgpack_pack_uint64(pk, row->rx_bytes);
 		msgpack_pack_uint32(pk, row->streams);
 		mp_pack_str(pk, row->path);
+		if (nf >= IPC_PEERS_ROW_LAST)
+			mp_pack_str(pk, row->cipher);
 	}
 }
 
@@ -537,8 +563,8 @@ ipc_unpack_peers(const struct ipc_msg *m, struct ipc_peers *p, char *err, size_t
 {
 	struct mp_rd r, rr;
 	struct ipc_peer_row *row;
-	const msgpack_object *rows;
-	uint32_t i;
+	const msgpack_object *rows, *o;
+	uint32_t i, nf;
 
 	memset(p, 0, sizeof(*p));
 	if (want_type(m, IPC_PEERS, err, errlen) == -1 ||
@@ -551,7 +577,11 @@ ipc_unpack_peers(const struct ipc_msg *m, struct ipc_peers *p, char *err, size_t
 	p->rows = xcalloc(rows->via.array.size, sizeof(*p->rows));
 	for (i = 0; i < rows->via.array.size; i++) {
 		row = &p->rows[i];
-		if (mp_nested(&r, &rr, &rows->via.array.ptr[i], 8, "PEERS row") == -1)
+		o = &rows->via.array.ptr[i];
+		nf = o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == IPC_PEERS_ROW_LAST
+			 ? IPC_PEERS_ROW_LAST
+			 : IPC_PEERS_ROW_V1;
+		if (mp_nested(&r, &rr, o, nf, "PEERS row") == -1)
 			goto fail;
 		mp_strcpy(&rr, row->name, sizeof(row->name));
 		mp_strcpy(&rr, row->addr, sizeof(row->addr));
@@ -561,8 +591,12 @@ ipc_unpack_peers(const struct ipc_msg *m, struct ipc_peers *p, char *err, size_t
 		row->rx_bytes = mp_uint(&rr, UINT64_MAX);
 		row->streams = (uint32_t)mp_uint(&rr, UINT32_MAX);
 		mp_strcpy(&rr, row->path, sizeof(row->path));
+		if (nf >= IPC_PEERS_ROW_LAST)
+			mp_strcpy(&rr, row->cipher, sizeof(row->cipher));
 		if (mp_end(&rr) == -1)
 			goto fail;
+		if (i == 0 || nf < p->row_fields)
+			p->row_fields = nf;
 		p->nrows++;
 	}
 	if (mp_end(&r) == -1)

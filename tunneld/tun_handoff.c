@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <pwd.h>
 
@@ -203,8 +204,20 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 	tun_peer_open(p, st);
 }
 
+/* The transport AEAD as the CLI names it: chachapoly, aesgcm. */
 static void
-handoff_peers(struct tunneld *t, struct hclient *h)
+peer_cipher(const struct tun_session *s, char *buf, size_t len)
+{
+	const char *n = noise_cipher_name(s->cs[0].cipher);
+	size_t i;
+
+	for (i = 0; n != NULL && n[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (char)tolower((unsigned char)n[i]);
+	buf[i] = '\0';
+}
+
+static void
+handoff_peers(struct tunneld *t, struct hclient *h, uint32_t row_fields)
 {
 	struct ipc_peers out;
 	struct ipc_peer_row *row;
@@ -220,6 +233,7 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 	if (n > IPC_PEERS_MAX)
 		n = IPC_PEERS_MAX;
 	out.rows = xcalloc(n + 1, sizeof(*out.rows));
+	out.row_fields = row_fields;
 	replica_iter_init(&it);
 	while (out.nrows < n && replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o)) {
 		if (strcmp(o->u.peer->name, t->d->cfg.node_name) == 0)
@@ -246,6 +260,8 @@ handoff_peers(struct tunneld *t, struct hclient *h)
 			else
 				snprintf(row->path, sizeof(row->path), "%s",
 					 tun_session_path(p->sess));
+			if (p->sess->state == SS_UP)
+				peer_cipher(p->sess, row->cipher, sizeof(row->cipher));
 		}
 	}
 	IPC_SEND(h->c, IPC_PEERS, ipc_pack_peers, &out);
@@ -259,6 +275,7 @@ tunneld_dispatch_handoff(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	struct tunneld *t = tunneld_get();
 	struct ipc_hello hello;
 	char err[256], node[254];
+	uint32_t fields;
 
 	switch (m->type) {
 	case IPC_HELLO:
@@ -279,7 +296,11 @@ tunneld_dispatch_handoff(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 		handoff_open(t, h, m);
 		return;
 	case IPC_PEERS_REQ:
-		handoff_peers(t, h);
+		if (ipc_unpack_peers_req(m, &fields, err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return;
+		}
+		handoff_peers(t, h, fields);
 		return;
 	case IPC_PING_REQ:
 		if (ipc_unpack_ping_req(m, node, sizeof(node), err, sizeof(err)) == -1) {

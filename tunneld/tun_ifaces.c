@@ -30,24 +30,34 @@
 static const char *const builtin_filter[] = {"docker", "edgemesh", "tunl",	"flannel",
 					     "cni",    "br",	   "kube-ipvs", NULL};
 
+size_t
+tun_list_next(const char **pp, const char **item)
+{
+	const char *p = *pp;
+	size_t n;
+
+	while (*p == ' ' || *p == ',')
+		p++;
+	*item = p;
+	*pp = p + strcspn(p, ",");
+	n = (size_t)(*pp - p);
+	while (n > 0 && p[n - 1] == ' ')
+		n--;
+	return n;
+}
+
 /* Whether the comma list has an item equal to (prefix 0) or a prefix of
  * (prefix 1) name. */
 static int
 list_match(const char *list, const char *name, int prefix)
 {
-	const char *p = list, *e;
+	const char *p = list, *it;
 	size_t n;
 
 	while (*p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		e = p + strcspn(p, ",");
-		n = (size_t)(e - p);
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
-		if (n > 0 && strncmp(p, name, n) == 0 && (prefix || name[n] == '\0'))
+		n = tun_list_next(&p, &it);
+		if (n > 0 && strncmp(it, name, n) == 0 && (prefix || name[n] == '\0'))
 			return 1;
-		p = e;
 	}
 	return 0;
 }

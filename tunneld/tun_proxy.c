@@ -32,21 +32,16 @@ tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all)
 {
 	struct ip_range r;
 	char item[128], why[64];
-	const char *p = list, *e;
+	const char *p = list, *it;
 	size_t n;
 	int used = 0;
 
 	*all = 0;
 	memset(set, 0, sizeof(*set));
 	while (p != NULL && *p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		e = p + strcspn(p, ",");
-		n = (size_t)(e - p);
-		while (n > 0 && p[n - 1] == ' ')
-			n--;
+		n = tun_list_next(&p, &it);
 		if (n > 0 && n < sizeof(item)) {
-			memcpy(item, p, n);
+			memcpy(item, it, n);
 			item[n] = '\0';
 			if (strcmp(item, "*") == 0) {
 				*all = 1;
@@ -56,7 +51,6 @@ tun_noproxy_parse(const char *list, struct srcrange_set *set, int *all)
 				used++;
 			} /* host and domain names: peers are dialed by address */
 		}
-		p = e;
 	}
 	return used;
 }

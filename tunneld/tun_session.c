@@ -77,45 +77,12 @@ sess_ip(const struct tun_session *s, char *buf, size_t len)
 int
 tun_listen(struct tunneld *t, int port, char *err, size_t errlen)
 {
-	struct sockaddr_in6 sin6;
-	struct sockaddr_in sin;
-	int fd, one = 1, zero = 0;
+	char e[200];
 
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_port = htons((uint16_t)port);
-	sin6.sin6_addr = in6addr_any;
-	fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd != -1) {
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd == -1) { /* no IPv6 here */
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
-			snprintf(err, errlen, "socket: %s", strerror(errno));
-			return -1;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
-			snprintf(err, errlen, "modules.edgeTunnel.listenPort %d: bind: %s", port,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
-	}
-	if (listen(fd, 128) == -1) {
-		snprintf(err, errlen, "listen: %s", strerror(errno));
-		close(fd);
+	if (net_listen_tcp(port, &t->lfd, e, sizeof(e)) == -1) {
+		snprintf(err, errlen, "modules.edgeTunnel.listenPort %d: %s", port, e);
 		return -1;
 	}
-	t->lfd = fd;
 	return 0;
 }
 

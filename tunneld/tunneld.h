@@ -509,6 +509,9 @@ void tun_ws_session_gone(struct tun_session *);
 
 /* tun_ifaces.c: listenInterfaces, extraFilteredInterfaces (EdgeMesh's meaning) */
 int tun_iface_selected(const char *listen, const char *extra, const char *ifname);
+/* The next item of a comma list at *p (blanks around it trimmed): its
+ * length (0: an empty item) and *item; *p moves to the comma or the end. */
+size_t tun_list_next(const char **p, const char **item);
 /* 1 if the accepted connection's local address is one we listen on; else logs, 0 */
 int tun_ifaces_allowed(struct tunneld *, int fd);
 void tun_ifaces_log(struct tunneld *);

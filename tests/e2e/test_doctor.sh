@@ -61,6 +61,13 @@ in_ns n1 iptables -I INPUT -p tcp --dport 20006 --syn -j DROP
 in_ns n1 "$B/edgemeshctl" -c "$C1" ping edge-2 >/dev/null
 expect tunnel-port-unreachable edge-2 "peer edge-2 cannot reach this node's tunnel port: connect to 10.200.0.11:20006: Connection timed out"
 ok "... and edge-1's tunneld logged the report" grep -q "edge-2 reports it cannot reach our tunnel port" "$E2E_DIR/n1/tunneld.log"
+# the same report on a node with transport ws (a doctor-only copy of the
+# config): the fix is about its WebSocket port, not TCP 20006
+sed 's|^    relayNodes:|    transport: ws\n    wsPort: 8443\n    relayNodes:|' "$C1" > "$E2E_DIR/n1/ws.yaml"
+OUT=$(CFG="$E2E_DIR/n1/ws.yaml" doctor 2>&1)
+ok "transport ws: the fix names wsPort 8443 and says TCP 20006 need not be open" bash -c '
+	grep -A1 "FAULT tunnel-port-unreachable" <<<"$0" | grep -q "fix: this node dials its peers over WebSocket (transport ws), so TCP 20006 need not be open; for peers to dial it too, make its wsPort 8443 reachable" &&
+	! grep -q "open TCP 20006" <<<"$0"' "$OUT"
 
 # the DNS upstream: a forwarded name gets SERVFAIL, the upstream is named
 in_ns n1 dig +time=3 +tries=1 @169.254.96.16 example.org >/dev/null
@@ -87,6 +94,10 @@ expect psk-mismatch cloud-1 "peer cloud-1 presents another PSK: fingerprint [0-9
 # the relay unreachable: cloud-1's tunneld gone
 e2e_kill 3 tunneld
 expect relay-unreachable cloud-1 "relay cloud-1 is unreachable" 30
+OUT=$(CFG="$E2E_DIR/n1/ws.yaml" doctor 2>&1)
+ok "transport ws: the relay's fix names its WebSocket port, not TCP 20006" bash -c '
+	grep -A1 "FAULT relay-unreachable" <<<"$0" | grep -q "fix: this node dials over WebSocket (transport ws): serve a wsPort on cloud-1" &&
+	! grep -q "on TCP 20006" <<<"$0"' "$OUT"
 
 # relayNodes left at EdgeMesh's placeholders (a doctor-only copy of the config)
 sed 's|^    relayNodes:|    relayNodes:\n    - nodeName: <your relay node name1>\n      advertiseAddress: [1.1.1.1]|' \

@@ -256,6 +256,34 @@ sys.exit(1 if nfail else 0)
 PY
 ok "invariants of the rendered install (k8s/gateway)" $PY "$T/inv.py" "$T/render.yaml" "$K8S"
 
+# ---- the optional component for a wsPort below 1024: NET_BIND_SERVICE for
+# the agent's tunneld, nothing else changed ----
+mkdir -p "$T/lowport"
+R=$(realpath --relative-to="$T/lowport" "$K8S")
+printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- %s/gateway\ncomponents:\n- %s/components/tunneld-low-wsport\n' \
+	"$R" "$R" > "$T/lowport/kustomization.yaml"
+ok "an overlay with components/tunneld-low-wsport renders" sh -c "kubectl kustomize '$T/lowport' > '$T/lowport.yaml'"
+ok "... the agent's tunneld gets NET_BIND_SERVICE, every other container is as in the base" $PY -c '
+import sys, yaml
+def pods(f):
+    out = {}
+    for o in yaml.safe_load_all(open(f)):
+        if o and o["kind"] in ("DaemonSet", "Deployment"):
+            for c in o["spec"]["template"]["spec"]["containers"]:
+                out[(o["metadata"]["name"], c["name"])] = c
+    return out
+base, low = pods(sys.argv[1]), pods(sys.argv[2])
+t = ("edgemesh-agent", "tunneld")
+assert set(base) == set(low), (set(base), set(low))
+add = low[t]["securityContext"]["capabilities"]["add"]
+assert sorted(add) == sorted(base[t]["securityContext"]["capabilities"]["add"] + ["NET_BIND_SERVICE"]), add
+assert low[t]["securityContext"]["capabilities"]["drop"] == ["ALL"]
+for k in base:
+    if k != t:
+        assert base[k] == low[k], k
+low[t]["securityContext"]["capabilities"]["add"] = base[t]["securityContext"]["capabilities"]["add"]
+assert base[t] == low[t]' "$T/render.yaml" "$T/lowport.yaml"
+
 # ---- scripts/k8s-config.sh against a stand-in API (a directory of objects) ----
 # The stand-in answers the calls the script makes (get -o name / -o jsonpath,
 # create -f, create namespace); offline ones (--dry-run=client, --local)

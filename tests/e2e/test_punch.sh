@@ -151,7 +151,7 @@ case "$USED" in cloud-1) UI=3 OTHER=node-4 ;; node-4) UI=4 OTHER=cloud-1 ;; *) U
 ok "the relayed session runs through one of the relays (${USED:-none})" test -n "$UI"
 bulk() { head -c 134217728 /dev/urandom; }
 flowing() {	# edge-1 has sent 8 MiB or more to edge-2 (peers TX)
-	local v; v=$(e2e_ctl 1 peers 2>/dev/null | awk '$1 == "edge-2" {print $(NF-2)}')	# TX (PATH may be words)
+	local v; v=$(e2e_ctl 1 peers 2>/dev/null | awk '$1 == "edge-2" {print $(NF-3)}')	# TX (PATH may be words; CIPHER last)
 	[[ $v == *MiB ]] && [ "${v%%.*}" -ge 8 ]
 }
 ( bulk | tee >(sha256sum > "$E2E_DIR/sent3.sum") |

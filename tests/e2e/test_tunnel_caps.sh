@@ -56,6 +56,21 @@ else
 	ok "no AES instructions here: edge-1 <-> edge-2 on ChaChaPoly ($(up 1 edge-2))" \
 		test "$(up 1 edge-2)" = ChaChaPoly
 fi
+# ... and as edgemeshctl peers names it: CIPHER, the last column (lower case)
+cipher() {	# i peer -> the CIPHER column of peer's row in edgemeshctl peers on i
+	e2e_ctl "$1" peers 2>/dev/null | awk -v p="$2" '$1 == p {print $NF}'
+}
+lc() { tr '[:upper:]' '[:lower:]' <<<"$1"; }
+header() { e2e_ctl 1 peers | grep -q 'STREAMS *CIPHER$'; }
+ok "peers on edge-1: CIPHER header last" header
+ok "peers on edge-1: cloud-1 chachapoly ($(cipher 1 cloud-1))" test "$(cipher 1 cloud-1)" = chachapoly
+ok "peers on edge-1: edge-2 $(lc "$(up 1 edge-2)") as logged ($(cipher 1 edge-2))" \
+	test "$(cipher 1 edge-2)" = "$(lc "$(up 1 edge-2)")"
+ok "peers on cloud-1: edge-1 chachapoly" test "$(cipher 3 edge-1)" = chachapoly
+ok "peers -o json: cipher per session" python3 -c '
+import json, sys; p = {x["name"]: x for x in json.loads(sys.argv[1])["peers"]}
+assert p["cloud-1"]["cipher"] == "chachapoly", p
+assert p["edge-2"]["cipher"] == sys.argv[2].lower(), p' "$(e2e_ctl 1 peers -o json)" "$(up 1 edge-2)"
 
 # 2. early data and refused endpoints.  proxyd tries the dead endpoints
 # (round robin; a failed one is skipped for 10 s), each open carrying the

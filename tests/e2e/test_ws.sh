@@ -128,6 +128,19 @@ sed 's/transport: ws/transport: quic/' "$E2E_DIR/n1/edgemesh.yaml" > "$E2E_DIR/q
 N=$(in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/quic.yaml" -n 2>&1)
 ok "-n with transport quic: warned (not served)" grep -q "transport is accepted for EdgeMesh but not acted on: quic" <<<"$N"
 
+# a port taken: tunneld exits naming the setting (TCP and WebSocket listeners
+# are bound by the one net_listen_tcp)
+taken() {	# port setting: edge-2's tunneld, with port held by socat, names it and exits
+	ip netns exec "$(ns n2)" socat TCP-LISTEN:"$1",reuseaddr,fork EXEC:true & local h=$!
+	wait_for 5 listening n2 "$1"
+	in_ns n2 timeout 10 "$B/edgemesh-tunneld" -c "$E2E_DIR/n2/edgemesh.yaml" -d > "$E2E_DIR/taken.log" 2>&1
+	local rc=$?
+	kill "$h"; wait "$h" 2>/dev/null
+	[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "modules.edgeTunnel.$2 $1: bind: Address already in use" "$E2E_DIR/taken.log"
+}
+ok "listenPort 20006 taken: tunneld names modules.edgeTunnel.listenPort and exits" taken 20006 listenPort
+ok "wsPort 443 taken: tunneld names modules.edgeTunnel.wsPort and exits" taken 443 wsPort
+
 # --- the topology: edge-1 reaches nothing but the proxy, which allows CONNECT to 443 only
 ok "edge-1 cannot connect to edge-2's tunnel port" \
 	bash -c "! ip netns exec $(ns n1) timeout 3 bash -c 'exec 3<>/dev/tcp/10.200.0.12/20006' 2>/dev/null"
@@ -156,6 +169,10 @@ ok "a pod on edge-1 reaches the ClusterIP of a pod on edge-2 (through the proxy,
 ok "edgemeshctl peers on edge-1: edge-2 up, path ws" peer_is 1 edge-2 '10.200.0.12:443 .* up .*ws'
 ok "edgemeshctl peers on edge-2: edge-1 up, path ws" peer_is 2 edge-1 ' up .*ws'
 e2e_ctl 1 peers
+trace_path() {	# regex: edgemeshctl trace on edge-1 names far-web's tunnel path to edge-2 so
+	e2e_ctl 1 trace default/far-web 2>/dev/null | grep -q "on node edge-2, tunnel path: $1"
+}
+ok "edgemeshctl trace on edge-1: tunnel path ws, as peers says" wait_for 10 trace_path 'ws (inside a WebSocket)'
 ok "the proxy carried it: CONNECT 10.200.0.12:443 200" grep -q "CONNECT 10.200.0.12:443 200" "$E2E_DIR/bg.log"
 ok "edge-1's session came up with edge-2 at its ws port" log_has 1 "session up with edge-2 at 10.200.0.12:443 (we dialed"
 unreached() { log_has 1 "edge-2 reports it cannot reach our tunnel port: connect to 10.200.0.11:20006"; }
@@ -327,6 +344,7 @@ HTTPS_PROXY=http://10.200.0.50:3128 start_tunneld 1
 ok "relayed: a pod on edge-1 reaches the ClusterIP of edge-2's pod through cloud-1" wait_for 40 far
 ok "relayed: peers on edge-1: cloud-1 up over ws" peer_is 1 cloud-1 '10.200.0.13:443 .* up .*ws'
 ok "relayed: peers on edge-1: edge-2 up through the relay" peer_is 1 edge-2 ' up .*relay'
+ok "relayed: trace on edge-1: tunnel path relayed via cloud-1" wait_for 10 trace_path 'relayed via cloud-1$'
 e2e_ctl 1 peers
 ok "relayed: edge-1's ws dial to edge-2 failed at the proxy (502)" grep -q "CONNECT 10.200.0.12:443 502" "$E2E_DIR/bg.log"
 ok "relayed: cloud-1 splices the circuit" log_has 3 "circuit edge-1 -> edge-2: up"

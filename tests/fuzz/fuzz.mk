@@ -28,3 +28,11 @@ fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kub
 fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc
 fuzz_ws_SRCS := tunneld/tun_wsproto.c common/log.c
 fuzz_ws_LIBS := -lsodium -lcrypto
+fuzz_p2p_mss_SRCS := tunneld/p2p_mss.c tunneld/p2p_varint.c
+fuzz_p2p_yamux_SRCS := tunneld/p2p_yamux.c tunneld/p2p_yamux_sm.c
+fuzz_p2p_pb_SRCS := tunneld/p2p_pb.c tunneld/p2p_varint.c
+fuzz_p2p_pnet_SRCS := tunneld/p2p_pnet.c tunneld/p2p_peerid.c tunneld/p2p_gorand_tab.c \
+	tunneld/p2p_sniff.c
+fuzz_p2p_pnet_LIBS := -lsodium -lcrypto
+fuzz_p2p_noisepl_SRCS := tunneld/p2p_noisepl.c tunneld/p2p_pb.c tunneld/p2p_varint.c
+fuzz_p2p_noisepl_LIBS := -lsodium

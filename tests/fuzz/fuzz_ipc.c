@@ -78,6 +78,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		case IPC_TUN_RESULT:
 			(void)ipc_unpack_tun_result(&m, &u.r, err, sizeof(err));
 			break;
+		case IPC_PEERS_REQ:
+			(void)ipc_unpack_peers_req(&m, &topics, err, sizeof(err));
+			break;
 		case IPC_PEERS:
 			if (ipc_unpack_peers(&m, &p, err, sizeof(err)) == 0)
 				ipc_peers_clear(&p);

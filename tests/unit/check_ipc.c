@@ -216,9 +216,9 @@ fx_status(struct ipc_status *s)
 }
 
 static struct ipc_peer_row fx_peer_rows[3] = {
-    {"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct"},
-    {"edge-2", "cloud-1", "up", 900, 0, 0, 0, "relayed via cloud-1"},
-    {"cloud-1", "", "refused", 0, 1, 2, 0, ""},
+    {"edge-1", "10.200.0.11:20006", "up", 250, 1ULL << 33, 12345, 3, "direct", "aesgcm"},
+    {"edge-2", "cloud-1", "up", 900, 0, 0, 0, "relayed via cloud-1", "chachapoly"},
+    {"cloud-1", "", "refused", 0, 1, 2, 0, "", ""},
 };
 
 static void
@@ -2658,6 +2658,134 @@ END_TEST
 
 /* Flat copies (one block) read the same as the object, pack to the same
  * bytes, and dup back into a normal object; each frees on its own. */
+/*
+ * PEERS rows across versions: an older edgemeshctl reads exactly 8 fields
+ * and asks with PEERS_REQ []; a newer one asks [9] and reads 8 or 9.
+ */
+static void
+peers_encode(msgpack_sbuffer *sb, uint32_t row_fields)
+{
+	struct ipc_peers p;
+	msgpack_packer pk;
+
+	fx_peers(&p);
+	p.row_fields = row_fields;
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	ipc_pack_peers(&pk, &p);
+}
+
+/* Every row of the encoded PEERS has n fields. */
+static void
+peers_rows_are(const msgpack_sbuffer *sb, uint32_t n)
+{
+	msgpack_unpacked u;
+	const msgpack_object *rows;
+	uint32_t i;
+
+	msgpack_unpacked_init(&u);
+	ck_assert_int_eq(msgpack_unpack_next(&u, sb->data, sb->size, NULL), MSGPACK_UNPACK_SUCCESS);
+	rows = &u.data.via.array.ptr[2];
+	ck_assert_uint_eq(rows->via.array.size, 3);
+	for (i = 0; i < rows->via.array.size; i++)
+		ck_assert_uint_eq(rows->via.array.ptr[i].via.array.size, n);
+	msgpack_unpacked_destroy(&u);
+}
+
+static int
+peers_req_try(const char *hex_body, uint32_t *fields, char *err)
+{
+	uint8_t b[16];
+	size_t i, n = strlen(hex_body) / 2;
+	struct ipc_msg m;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		sscanf(hex_body + 2 * i, "%2hhx", &b[i]);
+	if (msg_parse(&m, IPC_PEERS_REQ, b, n, err) == -1)
+		return -1;
+	rc = ipc_unpack_peers_req(&m, fields, err, ERRLEN);
+	ipc_msg_clear(&m);
+	return rc;
+}
+
+START_TEST(test_peers_versions)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct ipc_peers got;
+	struct ipc_msg m;
+	char err[ERRLEN];
+	uint32_t fields = 0;
+
+	/* for an older client (row_fields 0 or 8): exactly 8 fields a row */
+	peers_encode(&sb, 0);
+	peers_rows_are(&sb, IPC_PEERS_ROW_V1);
+	msg_parse_ok(&m, IPC_PEERS, sb.data, sb.size);
+	ck_assert_int_eq(ipc_unpack_peers(&m, &got, err, ERRLEN), 0);
+	ck_assert_uint_eq(got.nrows, 3);
+	ck_assert_uint_eq(got.row_fields, IPC_PEERS_ROW_V1);
+	ck_assert_str_eq(got.rows[0].cipher, ""); /* an older tunneld: no cipher */
+	ck_assert_str_eq(got.rows[1].path, "relayed via cloud-1");
+	ipc_peers_clear(&got);
+	ipc_msg_clear(&m);
+	msgpack_sbuffer_destroy(&sb);
+	peers_encode(&sb, IPC_PEERS_ROW_V1);
+	peers_rows_are(&sb, IPC_PEERS_ROW_V1);
+	msgpack_sbuffer_destroy(&sb);
+
+	/* for a newer client: 9, the cipher last */
+	peers_encode(&sb, IPC_PEERS_ROW_LAST);
+	peers_rows_are(&sb, IPC_PEERS_ROW_LAST);
+	msg_parse_ok(&m, IPC_PEERS, sb.data, sb.size);
+	ck_assert_int_eq(ipc_unpack_peers(&m, &got, err, ERRLEN), 0);
+	ck_assert_uint_eq(got.row_fields, IPC_PEERS_ROW_LAST);
+	ck_assert_str_eq(got.rows[0].cipher, "aesgcm");
+	ck_assert_str_eq(got.rows[1].cipher, "chachapoly");
+	ck_assert_str_eq(got.rows[2].cipher, "");
+	ck_assert_str_eq(got.rows[1].path, "relayed via cloud-1");
+	ck_assert_uint_eq(got.rows[0].streams, 3);
+	ipc_peers_clear(&got);
+	ipc_msg_clear(&m);
+	msgpack_sbuffer_destroy(&sb);
+
+	/* rows of 7 or 10 fields are refused, with what */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	mp_pack_str(&pk, "edge-3");
+	mp_pack_str(&pk, "ab12");
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 10);
+	for (int i = 0; i < 10; i++)
+		mp_pack_str(&pk, "x");
+	msg_parse_ok(&m, IPC_PEERS, sb.data, sb.size);
+	ck_assert_int_eq(ipc_unpack_peers(&m, &got, err, ERRLEN), -1);
+	ck_assert_msg(strstr(err, "PEERS row") != NULL, "%s", err);
+	ck_assert_ptr_null(got.rows);
+	ipc_msg_clear(&m);
+	msgpack_sbuffer_destroy(&sb);
+
+	/* PEERS_REQ: [] (an older client) is 8; [9]; anything else refused */
+	ck_assert_int_eq(peers_req_try("90", &fields, err), 0);
+	ck_assert_uint_eq(fields, IPC_PEERS_ROW_V1);
+	ck_assert_int_eq(peers_req_try("9109", &fields, err), 0);
+	ck_assert_uint_eq(fields, IPC_PEERS_ROW_LAST);
+	ck_assert_int_eq(peers_req_try("91a178", &fields, err), -1); /* ["x"] */
+	ck_assert_msg(strstr(err, "PEERS_REQ") != NULL, "%s", err);
+	ck_assert_int_eq(peers_req_try("920901", &fields, err), -1); /* [9, 1] */
+	ck_assert_int_eq(peers_req_try("c0", &fields, err), -1);     /* nil */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_peers_req(&pk, IPC_PEERS_ROW_LAST);
+	msg_parse_ok(&m, IPC_PEERS_REQ, sb.data, sb.size);
+	ck_assert_int_eq(ipc_unpack_peers_req(&m, &fields, err, ERRLEN), 0);
+	ck_assert_uint_eq(fields, IPC_PEERS_ROW_LAST);
+	ipc_msg_clear(&m);
+	msgpack_sbuffer_destroy(&sb);
+}
+END_TEST
+
 START_TEST(test_model_flat)
 {
 	struct em_service *s = fx_service(), *fs, *ds;
@@ -2726,6 +2854,7 @@ ipc_suite(void)
 	tcase_add_loop_test(tc, test_object_ranges, 0, NRANGE);
 	tcase_add_test(tc, test_upsert_key_mismatch);
 	tcase_add_test(tc, test_model_flat);
+	tcase_add_test(tc, test_peers_versions);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("frames");

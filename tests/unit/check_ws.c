@@ -324,6 +324,26 @@ START_TEST(test_fuzz_parsers)
 }
 END_TEST
 
+/* The comma lists of listenInterfaces and NO_PROXY: items trimmed, runs of commas skipped. */
+START_TEST(test_list_next)
+{
+	const char *p = " eth0 ,, wlan0,lo , ", *it;
+	const char *want[] = {"eth0", "wlan0", "lo", ""}; /* a trailing comma: one empty */
+	size_t n, i;
+
+	for (i = 0; *p != '\0'; i++) {
+		ck_assert_uint_lt(i, 4);
+		n = tun_list_next(&p, &it);
+		ck_assert_uint_eq(n, strlen(want[i]));
+		ck_assert_int_eq(strncmp(it, want[i], n), 0);
+	}
+	ck_assert_uint_eq(i, 4);
+	p = "";
+	ck_assert_uint_eq(tun_list_next(&p, &it), 0);
+	ck_assert_ptr_eq(p, it);
+}
+END_TEST
+
 START_TEST(test_interfaces)
 {
 	/* EdgeMesh: "*" or "" is every NIC, less the built-in prefixes and extra ones */
@@ -391,6 +411,7 @@ ws_suite(void)
 	tcase_add_test(tc, test_frames);
 	tcase_add_test(tc, test_mask_pieces);
 	tcase_add_test(tc, test_fuzz_parsers);
+	tcase_add_test(tc, test_list_next);
 	tcase_add_test(tc, test_interfaces);
 	tcase_add_test(tc, test_noproxy);
 	suite_add_tcase(s, tc);
