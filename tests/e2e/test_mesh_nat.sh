@@ -10,8 +10,9 @@
 #   - edge-6 (symmetric NAT) stays relayed, bounded punch attempts;
 #   - edge-7 reaches nothing but an HTTP proxy that allows CONNECT to 443:
 #     transport ws, every path relayed through a cloud reached in WebSocket;
-#   - the relay in use between edge-1 and edge-6 killed under a request
-#     loop: no request started 3 s after it fails.
+#   - the relay in use between edge-1 and edge-6 killed under request
+#     loops (edge-1 -> edge-6, edge-7 -> edge-1): no request started 3 s
+#     after it fails.
 #   B=build bash tests/e2e/test_mesh_nat.sh
 #
 #   n1 edge-1 192.168.1.2 -- r1 MASQUERADE                 | 100.64.0.1 --+
@@ -217,25 +218,39 @@ relay_in_use() { e2e_ctl 1 peers | grep '^edge-6 ' | grep -o 'relayed via cloud-
 via=$(relay_in_use)
 case $via in cloud-1) vi=3 other=cloud-2 ;; cloud-2) vi=4 other=cloud-1 ;; *) vi= other= ;; esac
 ok "edge-1 reaches edge-6 through a relay (${via:-none})" test -n "$vi"
-# 70 requests, one every 0.1 s (each at most 2 s): "start-time ok|fail"
-in_ns p1 bash -c 'for n in $(seq 70); do
-	s=$(date +%s.%N)
-	if [ "$(curl -s -m 2 http://10.96.13.6/)" = pod-edge-6 ]; then r=ok; else r=fail; fi
-	echo "$s $r"; sleep 0.1
-done' > "$E2E_DIR/loop.log" 2>&1 &
+relay7() { e2e_ctl 7 peers | grep "^edge-$1 " | grep -o 'relayed via cloud-[12]' | grep -o 'cloud-[12]'; }
+# edge-7's loop: to a pair relayed through the same relay if there is one
+j7=1
+for j in 1 2 6; do [ "$(relay7 $j)" = "$via" ] && { j7=$j; break; }; done
+via7=$(relay7 $j7)
+# from edge-1's pod to edge-6's and from edge-7's pod (in WebSocket) to
+# edge-j7's: 70 requests each, one every 0.1 s (each at most 2 s): "start-time ok|fail"
+loop() { # pod clusterip body log
+	in_ns "$1" bash -c 'for n in $(seq 70); do
+		s=$(date +%s.%N)
+		if [ "$(curl -s -m 2 http://'"$2"'/)" = '"$3"' ]; then r=ok; else r=fail; fi
+		echo "$s $r"; sleep 0.1
+	done' > "$E2E_DIR/$4" 2>&1
+}
+loop p1 10.96.13.6 pod-edge-6 loop.log &
 LOOP=$!
+loop p7 10.96.13.$j7 pod-edge-$j7 loop7.log &
+LOOP7=$!
 sleep 1.5
 K=$(date +%s.%N)
 e2e_kill "${vi:-3}" tunneld KILL
-wait $LOOP
-late_fail=$(awk -v k="$K" '$1 >= k + 3 && $2 != "ok"' "$E2E_DIR/loop.log" | wc -l)
-late_ok=$(awk -v k="$K" '$1 >= k + 3 && $2 == "ok"' "$E2E_DIR/loop.log" | wc -l)
-first=$(awk -v k="$K" '$1 >= k && $2 == "ok" { printf "%.2f", $1 - k; exit }' "$E2E_DIR/loop.log")
-echo "relay $via killed: requests $(wc -l < "$E2E_DIR/loop.log"), failed $(grep -c fail "$E2E_DIR/loop.log"), first answer after it at +${first:-none} s"
-ok "no request started 3 s after the kill fails ($late_fail failed, $late_ok ok)" \
-	test "$late_fail" -eq 0 -a "$late_ok" -gt 10
+wait $LOOP $LOOP7
+for l in loop loop7; do
+	late_fail=$(awk -v k="$K" '$1 >= k + 3 && $2 != "ok"' "$E2E_DIR/$l.log" | wc -l)
+	late_ok=$(awk -v k="$K" '$1 >= k + 3 && $2 == "ok"' "$E2E_DIR/$l.log" | wc -l)
+	first=$(awk -v k="$K" '$1 >= k && $2 == "ok" { printf "%.2f", $1 - k; exit }' "$E2E_DIR/$l.log")
+	case $l in loop) what="edge-1 -> edge-6 (through $via)" ;; *) what="edge-7 -> edge-$j7 (through ${via7:-none})" ;; esac
+	echo "relay $via killed, $what: requests $(wc -l < "$E2E_DIR/$l.log"), failed $(grep -c fail "$E2E_DIR/$l.log"), first answer after it at +${first:-none} s"
+	ok "$what: no request started 3 s after the kill fails ($late_fail failed, $late_ok ok)" \
+		test "$late_fail" -eq 0 -a "$late_ok" -gt 10
+done
 ok "edge-1 now reaches edge-6 relayed via $other" peer_is 1 edge-6 " up .*relayed via $other"
-ok "edge-7 still reaches edge-1's pod (through $other)" wait_for 5 answers 7 1
+ok "edgemeshctl peers on edge-7: edge-$j7 relayed via $other" peer_is 7 edge-$j7 " up .*relayed via $other"
 ok "the punched edge-1/edge-2 path did not care" peer_is 1 edge-2 ' up .*punched'
 echo "whole test: $(echo "$(date +%s.%N) - $T0" | bc -l | xargs printf '%.1f') s after the daemons started"
 
