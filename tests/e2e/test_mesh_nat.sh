@@ -216,7 +216,7 @@ ok "punch rounds with edge-6 bounded (one per relayed session so far: $(rounds))
 # --- the relay in use between edge-1 and edge-6 dies under a request loop
 relay_in_use() { e2e_ctl 1 peers | grep '^edge-6 ' | grep -o 'relayed via cloud-[12]' | grep -o 'cloud-[12]'; }
 via=$(relay_in_use)
-case $via in cloud-1) vi=3 other=cloud-2 ;; cloud-2) vi=4 other=cloud-1 ;; *) vi= other= ;; esac
+case $via in cloud-1) vi=3 other=cloud-2 ;; cloud-2) vi=4 other=cloud-1 ;; *) vi='' other='' ;; esac
 ok "edge-1 reaches edge-6 through a relay (${via:-none})" test -n "$vi"
 relay7() { e2e_ctl 7 peers | grep "^edge-$1 " | grep -o 'relayed via cloud-[12]' | grep -o 'cloud-[12]'; }
 # edge-7's loop: to a pair relayed through the same relay if there is one
