@@ -30,6 +30,10 @@ for i in 1 2; do
 	in_ns r$i sysctl -qw net.ipv4.ip_forward=1
 	in_ns r$i iptables -t nat -A POSTROUTING -o wan0 -j MASQUERADE
 done
+# edge-2's router maps every connection to a random port (a symmetric NAT),
+# so the pair cannot punch a direct path (test_punch.sh does that) and this
+# test sees the relayed session all along, whatever the SYNs' timing
+in_ns r2 iptables -t nat -R POSTROUTING 1 -o wan0 -j MASQUERADE --random-fully
 # edge-2's pod
 e2e_veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
 in_ns p2 ip route add default via 10.201.2.1
