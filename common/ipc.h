@@ -21,15 +21,15 @@
 #include "metrics.h"
 #include "model.h"
 
-#define IPC_VERSION	 1
+#define IPC_VERSION 1
 #ifndef EM_BUILD_VERSION /* a test builds a second tunneld with another (test_handover) */
 #define EM_BUILD_VERSION "0.1.0"
 #endif
-#define IPC_HDR_LEN	 8
-#define IPC_F_FD	 0x0001
-#define IPC_MAX_CONTROL	 (4u << 20)   /* controller.sock frame limit */
-#define IPC_MAX_TUNNEL	 (64u << 10)  /* tunnel.sock frame limit */
-#define IPC_WBUF_MAX	 (256u << 20) /* a peer this far behind is dropped */
+#define IPC_HDR_LEN	8
+#define IPC_F_FD	0x0001
+#define IPC_MAX_CONTROL (4u << 20)   /* controller.sock frame limit */
+#define IPC_MAX_TUNNEL	(64u << 10)  /* tunnel.sock frame limit */
+#define IPC_WBUF_MAX	(256u << 20) /* a peer this far behind is dropped */
 
 #define IPC_CONTROLLER_SOCK "controller.sock"
 #define IPC_TUNNEL_SOCK	    "tunnel.sock"
