@@ -2,7 +2,7 @@
  * Go's math/rand seeding table (rngCooked, 607 values): data copied
  * verbatim from the Go source tree, src/math/rand/rng.go of Go 1.19.8 (as
  * shipped in Debian's golang-1.19-src 1.19.8-2, the Go that built the
- * EdgeMesh v1.17 agent in ../shared/tools).  Older Go kept the same table
+ * EdgeMesh v1.17 agent we tested against).  Older Go kept the same table
  * masked to 63 bits; Int63() gives the same values either way.
  * p2p_peerid.c needs it to derive EdgeMesh's peer IDs from node names.
  *

@@ -722,7 +722,7 @@ END_TEST
 
 /* The first 82 bytes the real EdgeMesh v1.17 agent sent when it dialled
  * (NODE_NAME=ke-edge1, PSK file "edgemesh e2e test", dialling its relay;
- * captured once by hand with ../shared/tools/edgemesh-agent): its pnet
+ * captured once by hand from the real agent, outside the repo): its pnet
  * nonce, then, encrypted under the key p2p_pnet_psk_from_file derives,
  * three multistream messages (go-libp2p's simultaneous-open proposal
  * before /noise).  A known answer for pnet, multistream and p2p_sniff. */
