@@ -46,11 +46,7 @@ ipc_hdr_decode(const uint8_t in[IPC_HDR_LEN], size_t max, struct ipc_hdr *h, cha
 static uint64_t
 be(const uint8_t *p, size_t n)
 {
-	uint64_t v = 0;
-
-	while (n-- > 0)
-		v = v << 8 | *p++;
-	return v;
+	return n == 1 ? *p : n == 2 ? be16_get(p) : be32_get(p);
 }
 
 /*

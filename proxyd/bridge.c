@@ -272,7 +272,7 @@ route_del(void)
 }
 
 int
-route_cleanup(void)
+bridge_route_cleanup(void)
 {
 	while (rule_del() == 0)
 		;

@@ -15,7 +15,7 @@
 
 /* A socket the controller kept for us, if it is still the one we want. */
 int
-listen_reuse(struct proxyd *p, const char *key, int type)
+listen_keep_reuse(struct proxyd *p, const char *key, int type)
 {
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);

@@ -28,8 +28,9 @@
 #include "proxyd.h"
 #include "relay.h"
 
-/* C_ANSWERED: tunneld answered the hand-off; nothing of it is left to cancel */
-enum conn_state { C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_ANSWERED, C_RELAY };
+/* C_NEW: accepted (or let out of the park), nothing begun that close must undo;
+ * C_ANSWERED: tunneld answered the hand-off; nothing of it is left to cancel */
+enum conn_state { C_NEW, C_PARKED, C_PEEK, C_CONNECT, C_TUNNEL, C_ANSWERED, C_RELAY };
 
 struct pd_conn {
 	struct proxyd *p;
@@ -404,7 +405,7 @@ proxy_tcp_listen(struct proxyd *p)
 
 	p->tcp = xcalloc(1, sizeof(*p->tcp));
 	TAILQ_INIT(&p->tcp->conns);
-	if ((p->tcp->lfd = listen_reuse(p, "tcp", SOCK_STREAM)) != -1)
+	if ((p->tcp->lfd = listen_keep_reuse(p, "tcp", SOCK_STREAM)) != -1)
 		goto keep;
 	if ((p->tcp->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;
@@ -446,7 +447,7 @@ proxy_tcp_synced(struct proxyd *p)
 			continue;
 		ev_timer_stop(p->loop, &c->timer);
 		p->tcp->nparked--;
-		c->state = C_CONNECT;
+		c->state = C_NEW;
 		conn_start(c);
 	}
 }

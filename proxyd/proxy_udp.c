@@ -402,7 +402,7 @@ proxy_udp_listen(struct proxyd *p)
 		log_warn("udp: netlink conntrack socket");
 		return -1;
 	}
-	if ((p->udp->lfd = listen_reuse(p, "udp", SOCK_DGRAM)) != -1)
+	if ((p->udp->lfd = listen_keep_reuse(p, "udp", SOCK_DGRAM)) != -1)
 		goto keep;
 	if ((p->udp->lfd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		return -1;

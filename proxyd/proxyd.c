@@ -107,7 +107,7 @@ main(int argc, char **argv)
 
 	if (opt_cleanup) {
 		rules_cleanup_all();
-		route_cleanup();
+		bridge_route_cleanup();
 		bridge_cleanup(d.cfg.bridge_device, d.cfg.bridge_ip);
 		log_info("cleanup done");
 		return 0;
@@ -125,7 +125,7 @@ main(int argc, char **argv)
 			  "started");
 	if (bridge_setup(d.cfg.bridge_device, d.cfg.bridge_ip, kind) == -1)
 		fatalx("cannot set up %s with %s", d.cfg.bridge_device, d.cfg.bridge_ip);
-	route_cleanup(); /* what a proxyd from before UDP DNAT left */
+	bridge_route_cleanup(); /* what a proxyd from before UDP DNAT left */
 	if (proxy_tcp_listen(&p) == -1 || proxy_udp_listen(&p) == -1)
 		fatalx("cannot listen on %s:%d", d.cfg.bridge_ip, port);
 	if (rules_init(&p, d.cfg.proxy.rules_backend) == -1)

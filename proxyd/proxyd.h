@@ -97,7 +97,7 @@ int bridge_parse_kind(const char *);
 /* Create the device (dummy, else bridge, else the address on lo); returns the kind used. */
 int bridge_setup(const char *dev, const char *ip, int kind);
 int bridge_cleanup(const char *dev, const char *ip);
-int route_cleanup(void); /* the fwmark rule and table of older versions (UDP TPROXY) */
+int bridge_route_cleanup(void); /* the fwmark rule and table of older versions (UDP TPROXY) */
 
 /* rules.c: desired redirect rules, batching, periodic check */
 struct rules_backend {
@@ -129,7 +129,7 @@ int proxy_svc_pick(struct proxyd *, struct pd_vip *, const char *client, const c
 void proxy_svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
 
 /* listen_keep.c */
-int listen_reuse(struct proxyd *, const char *key, int type);
+int listen_keep_reuse(struct proxyd *, const char *key, int type);
 
 /* proxy_tcp.c */
 int proxy_tcp_listen(struct proxyd *);

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "log.h"
 #include "tunneld.h"
 
@@ -112,7 +113,7 @@ tun_migrate_sealed(struct tun_session *s, const uint8_t *rec, size_t n)
 		r->first = s->cs[0].n - 1; /* this record's nonce */
 	}
 	while (r->len > 0 && r->len + n > TUN_TXRING_MAX) { /* drop the oldest */
-		size_t old = 2 + (size_t)((r->buf[r->head] << 8) | r->buf[r->head + 1]);
+		size_t old = 2 + (size_t)be16_get(r->buf + r->head);
 
 		r->head += old;
 		r->len -= old;
@@ -155,7 +156,7 @@ ring_rewind(struct tun_session *s, uint64_t from)
 	    r->first + r->count != s->cs[0].n)
 		return -1;
 	for (i = r->first; i < from; i++)
-		off += 2 + (size_t)((r->buf[r->head + off] << 8) | r->buf[r->head + off + 1]);
+		off += 2 + (size_t)be16_get(r->buf + r->head + off);
 	skip = r->len - off; /* bytes to write again */
 	tail = s->wlen - s->sealed;
 	ncap = skip + tail + 2 * TUN_HS_MAX;

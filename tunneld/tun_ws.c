@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "log.h"
 #include "netaddr.h"
 #include "tunneld.h"
@@ -266,7 +267,7 @@ ws_sess_flush(struct tun_ws *w)
 static void
 ws_close(struct tun_ws *w, uint16_t code)
 {
-	uint8_t c[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+	uint8_t c[2];
 
 	if (w->state == WS_CLOSING)
 		return;
@@ -275,6 +276,7 @@ ws_close(struct tun_ws *w, uint16_t code)
 		w->s = NULL;
 	}
 	w->state = WS_CLOSING;
+	be16_put(c, code);
 	ws_control(w, TUN_WS_CLOSE, c, 2);
 	ev_timer_stop(ws_loop(w), &w->tmo);
 	ev_timer_set(&w->tmo, WS_CLOSE_WAIT, 0.);

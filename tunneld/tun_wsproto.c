@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "byteorder.h"
 #include "tunneld.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -345,13 +346,9 @@ tun_ws_frame_parse(const uint8_t *b, size_t len, int masked, struct tun_ws_frame
 	if (len < need)
 		return 0;
 	if (plen == 126) {
-		plen = ((uint64_t)b[2] << 8) | b[3];
+		plen = be16_get(b + 2);
 	} else if (plen == 127) {
-		int i;
-
-		plen = 0;
-		for (i = 0; i < 8; i++)
-			plen = (plen << 8) | b[2 + i];
+		plen = be64_get(b + 2);
 		if (plen >> 63) {
 			snprintf(why, whylen, "frame length with the top bit set");
 			return -1;
@@ -368,20 +365,17 @@ size_t
 tun_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len, const uint8_t *mask)
 {
 	size_t n = 2;
-	int i;
 
 	out[0] = (uint8_t)(0x80 | opcode);
 	if (len < 126) {
 		out[1] = (uint8_t)len;
 	} else if (len <= 0xffff) {
 		out[1] = 126;
-		out[2] = (uint8_t)(len >> 8);
-		out[3] = (uint8_t)len;
+		be16_put(out + 2, (uint16_t)len);
 		n = 4;
 	} else {
 		out[1] = 127;
-		for (i = 0; i < 8; i++)
-			out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+		be64_put(out + 2, len);
 		n = 10;
 	}
 	if (mask != NULL) {
