@@ -54,6 +54,12 @@ def service(i, ns, name, port):
     )
 
 
+def pod_ref(pad, name, j, ns):
+    """An endpoint's targetRef (pod NAME-J), each line indented by pad."""
+    return "".join(pad + line + "\n" for line in
+                   ("targetRef:", "  kind: Pod", "  name: %s-%d" % (name, j), "  namespace: %s" % ns))
+
+
 def endpoints(i, ns, name, k):
     out = [
         "apiVersion: v1\n"
@@ -66,14 +72,8 @@ def endpoints(i, ns, name, k):
     ]
     for j in range(k):
         n = i * k + j
-        out.append(
-            "  - ip: %s\n"
-            "    nodeName: node-%d\n"
-            "    targetRef:\n"
-            "      kind: Pod\n"
-            "      name: %s-%d\n"
-            "      namespace: %s\n" % (ip(128, n), n % 50, name, j, ns)
-        )
+        out.append("  - ip: %s\n    nodeName: node-%d\n" % (ip(128, n), n % 50))
+        out.append(pod_ref("    ", name, j, ns))
     out.append("  ports:\n  - name: http\n    port: 8080\n    protocol: TCP\n---\n")
     return "".join(out)
 
@@ -101,12 +101,9 @@ def slice_(i, ns, name, k):
             "  - %s\n"
             "  conditions:\n"
             "    ready: true\n"
-            "  nodeName: node-%d\n"
-            "  targetRef:\n"
-            "    kind: Pod\n"
-            "    name: %s-%d\n"
-            "    namespace: %s\n" % (ip(128, n), n % 50, name, j, ns)
+            "  nodeName: node-%d\n" % (ip(128, n), n % 50)
         )
+        out.append(pod_ref("  ", name, j, ns))
     out.append("---\n")
     return "".join(out)
 

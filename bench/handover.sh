@@ -23,9 +23,7 @@ B=${1:-${B:-build}}
 bench_init handover
 ECHOP=5002
 
-for t in controller tunneld proxyd; do
-	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
-done
+bench_need_daemons controller tunneld proxyd
 e2e_topology 2
 mkdir -p "$E2E_DIR/registry"
 cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"

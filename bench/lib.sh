@@ -52,6 +52,13 @@ bench_reps_init() {	# name dir
 	fi
 }
 
+bench_need_daemons() {	# name... : each build/edgemesh-NAME there, or a set-up failure
+	local t
+	for t in "$@"; do
+		[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
+	done
+}
+
 bench_setup_fail() {
 	echo "$BENCH_NAME bench: set-up failed: $*" >&2
 	E2E_FAIL=$((E2E_FAIL + 1))	# lib.sh then prints the daemon logs' tails

@@ -33,9 +33,7 @@ POD1=10.201.1.10
 VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12
 ECHO=5002 UDP=5003
 
-for t in controller proxyd tunneld; do
-	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
-done
+bench_need_daemons controller proxyd tunneld
 
 # ---- tools (quietly installed when missing; an anchor is skipped if not)
 # one apt run for all; if it fails (one package unknown?) try them one by one

@@ -28,9 +28,7 @@ PING_N=${PING_N:-2000}
 CONN_SECS=${CONN_SECS:-2}
 BULKP=5201 ECHOP=5002
 HZ=$(getconf CLK_TCK)
-for t in controller tunneld; do
-	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
-done
+bench_need_daemons controller tunneld
 [ -x "$B/tunopen" ] && [ -x "$B/embench" ] || bench_setup_fail "$B/tunopen or $B/embench missing"
 
 . tests/e2e/punch_lib.sh

@@ -36,9 +36,7 @@ IDLE_N=${IDLE_N:-1000}
 BULKP=5201 ECHOP=5002
 HZ=$(getconf CLK_TCK)
 
-for t in controller tunneld proxyd dnsd; do
-	[ -x "$B/edgemesh-$t" ] || bench_setup_fail "$B/edgemesh-$t missing (run make)"
-done
+bench_need_daemons controller tunneld proxyd dnsd
 EM=""
 if [ -n "${EDGEMESH_AGENT:-}" ]; then
 	[ -x "$EDGEMESH_AGENT" ] || bench_setup_fail "EDGEMESH_AGENT=$EDGEMESH_AGENT is not an executable"

@@ -404,16 +404,23 @@ check_cidr(const char *v, char *why, size_t len)
 	return ip_range_parse(v, &r, why, len);
 }
 
+/* why: v shown (quoted, cut) between before and after; returns -1. */
 static int
-check_abspath(const char *v, char *why, size_t len)
+check_refuse(const char *v, char *why, size_t len, const char *before, const char *after)
 {
 	char s[CFG_SHOW_LEN + 8];
 
+	cfg_show(v, strlen(v), s, sizeof(s));
+	snprintf(why, len, "%s%s%s", before, s, after);
+	return -1;
+}
+
+static int
+check_abspath(const char *v, char *why, size_t len)
+{
 	if (*v == '/')
 		return 0;
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "expected an absolute path, got %s", s);
-	return -1;
+	return check_refuse(v, why, len, "expected an absolute path, got ", "");
 }
 
 static int
@@ -426,7 +433,6 @@ check_abspath_opt(const char *v, char *why, size_t len)
 static int
 check_ifname(const char *v, char *why, size_t len)
 {
-	char s[CFG_SHOW_LEN + 8];
 	const char *c;
 
 	if (check_nonempty(v, why, len) == -1)
@@ -437,9 +443,7 @@ check_ifname(const char *v, char *why, size_t len)
 			break;
 	if (*c == '\0' && strcmp(v, ".") != 0 && strcmp(v, "..") != 0)
 		return 0;
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "%s is not a valid interface name", s);
-	return -1;
+	return check_refuse(v, why, len, "", " is not a valid interface name");
 }
 
 static int
@@ -452,13 +456,10 @@ static int
 check_ipv4(const char *v, char *why, size_t len)
 {
 	struct in_addr a;
-	char s[CFG_SHOW_LEN + 8];
 
 	if (inet_pton(AF_INET, v, &a) == 1)
 		return 0;
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "expected an IPv4 address, got %s", s);
-	return -1;
+	return check_refuse(v, why, len, "expected an IPv4 address, got ", "");
 }
 
 static int
@@ -486,7 +487,7 @@ check_hostport(const char *v, char *why, size_t len)
 {
 	struct in6_addr a6;
 	struct in_addr a4;
-	char host[INET6_ADDRSTRLEN + 1], s[CFG_SHOW_LEN + 8];
+	char host[INET6_ADDRSTRLEN + 1];
 	const char *c, *port = NULL;
 	size_t n;
 
@@ -513,9 +514,7 @@ check_hostport(const char *v, char *why, size_t len)
 				return 0;
 		}
 	}
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "expected an IP address or IP:port, got %s", s);
-	return -1;
+	return check_refuse(v, why, len, "expected an IP address or IP:port, got ", "");
 }
 
 int
@@ -638,7 +637,6 @@ check_proxy_opt(const char *v, char *why, size_t len)
 static int
 check_domain(const char *v, char *why, size_t len)
 {
-	char s[CFG_SHOW_LEN + 8];
 	const char *c;
 	size_t label = 0;
 
@@ -655,9 +653,7 @@ check_domain(const char *v, char *why, size_t len)
 	}
 	if (*c == '\0' && label > 0)
 		return 0;
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "%s is not a valid domain name", s);
-	return -1;
+	return check_refuse(v, why, len, "", " is not a valid domain name");
 }
 
 /* ---- scalars ---- */

@@ -144,6 +144,10 @@ void kube_gateway_refs(struct reg_kube *, const char *ns, const char *name,
 		       const struct kobj_gateway *gw);
 
 /* kube_util.c */
+/* Append n bytes to a NUL-terminated buffer of at most max bytes (the first
+ * allocation first bytes, doubling); -1 when they would not fit. */
+int kube_buf_append(char **buf, size_t *len, size_t *cap, size_t max, size_t first, const char *p,
+		    size_t n);
 /* A watch body split into lines; line NULL: one longer than max was dropped. */
 typedef int (*kube_line_cb)(void *arg, const char *line, size_t len);
 struct kube_lines {

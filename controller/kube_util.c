@@ -35,26 +35,33 @@ kube_lines_reset(struct kube_lines *l)
 	l->skipping = 0;
 }
 
-static int
-kube_lines_add(struct kube_lines *l, const char *p, size_t n)
+int
+kube_buf_append(char **buf, size_t *len, size_t *cap, size_t max, size_t first, const char *p,
+		size_t n)
 {
 	size_t ncap;
 
-	if (n > l->max - l->len)
+	if (n > max - *len)
 		return -1;
-	if (l->len + n + 1 > l->cap) {
-		ncap = l->cap ? l->cap : 4096;
-		while (ncap < l->len + n + 1)
+	if (*len + n + 1 > *cap) {
+		ncap = *cap ? *cap : first;
+		while (ncap < *len + n + 1)
 			ncap *= 2;
-		if (ncap > l->max + 1)
-			ncap = l->max + 1;
-		l->buf = xreallocarray(l->buf, 1, ncap);
-		l->cap = ncap;
+		if (ncap > max + 1)
+			ncap = max + 1;
+		*buf = xreallocarray(*buf, 1, ncap);
+		*cap = ncap;
 	}
-	memcpy(l->buf + l->len, p, n);
-	l->len += n;
-	l->buf[l->len] = '\0';
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
 	return 0;
+}
+
+static int
+kube_lines_add(struct kube_lines *l, const char *p, size_t n)
+{
+	return kube_buf_append(&l->buf, &l->len, &l->cap, l->max, 4096, p, n);
 }
 
 int

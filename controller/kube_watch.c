@@ -77,23 +77,7 @@ kw_buf_reset(struct kube_watch *kw)
 static int
 kw_buf_add(struct kube_watch *kw, const char *p, size_t n, size_t max)
 {
-	size_t ncap;
-
-	if (n > max - kw->len)
-		return -1;
-	if (kw->len + n + 1 > kw->cap) {
-		ncap = kw->cap ? kw->cap : 16384;
-		while (ncap < kw->len + n + 1)
-			ncap *= 2;
-		if (ncap > max + 1)
-			ncap = max + 1;
-		kw->buf = xreallocarray(kw->buf, 1, ncap);
-		kw->cap = ncap;
-	}
-	memcpy(kw->buf + kw->len, p, n);
-	kw->len += n;
-	kw->buf[kw->len] = '\0';
-	return 0;
+	return kube_buf_append(&kw->buf, &kw->len, &kw->cap, max, 16384, p, n);
 }
 
 static const char *

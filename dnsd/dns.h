@@ -5,6 +5,7 @@
 #ifndef DNSD_DNS_H
 #define DNSD_DNS_H
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <stdbool.h>
@@ -324,7 +325,7 @@ struct dns_server {
 	struct dns_zone *zone;	 /* NULL in cacheDNS mode: forward everything */
 	struct dns_cache *cache; /* NULL: no cache */
 	struct dns_fwd *fwd;
-	struct dns_req *reqs; /* queries waiting for an upstream */
+	LIST_HEAD(, dns_req) reqs; /* queries waiting for an upstream */
 	size_t nreqs;
 	struct dns_stats st;
 	struct srcgate *gate; /* who may ask (commonConfig.clientSourceRanges); NULL: all */
@@ -332,7 +333,7 @@ struct dns_server {
 	size_t nudp;
 	struct dns_tcp *tcp[DNS_TCP_LISTEN_MAX];
 	size_t ntcp;
-	struct dns_tcp_conn *conns; /* most recently active first */
+	TAILQ_HEAD(, dns_tcp_conn) conns; /* most recently active first */
 	size_t nconns;
 	uint8_t out[DNS_MSG_MAX]; /* answers made on the spot */
 };

@@ -10,6 +10,8 @@
  * matching the client's query added on a hit, whose id, RD bit and qname
  * case are the client's, and whose TTLs have the elapsed time taken off.
  */
+#include <sys/queue.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +23,7 @@
 #define CACHE_RR_MAX  (DNS_CACHE_RESP_MAX / 11 + 1) /* 11: smallest RR */
 
 struct centry {
-	struct centry *prev, *next; /* LRU list, head = most recent */
+	TAILQ_ENTRY(centry) lru; /* first = most recent */
 	uint64_t stored_ms, expire_ms;
 	size_t keylen;
 	uint8_t key[CACHE_KEY_MAX];
@@ -33,7 +35,7 @@ struct centry {
 
 struct dns_cache {
 	struct dns_map *map;
-	struct centry *head, *tail;
+	TAILQ_HEAD(centry_lru, centry) lru;
 	size_t count, max;
 	uint32_t max_ttl;
 };
@@ -51,35 +53,9 @@ cache_key(const struct dns_query *q, uint8_t *key)
 }
 
 static void
-lru_unlink(struct dns_cache *c, struct centry *e)
-{
-	if (e->prev != NULL)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next != NULL)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-lru_push(struct dns_cache *c, struct centry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head != NULL)
-		c->head->prev = e;
-	c->head = e;
-	if (c->tail == NULL)
-		c->tail = e;
-}
-
-static void
 cache_drop(struct dns_cache *c, struct centry *e)
 {
-	lru_unlink(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru);
 	dns_map_del(c->map, e->key, e->keylen);
 	c->count--;
 	free(e);
@@ -92,6 +68,7 @@ dns_cache_new(size_t max_entries, uint32_t max_ttl)
 
 	c = xcalloc(1, sizeof(*c));
 	c->map = dns_map_new();
+	TAILQ_INIT(&c->lru);
 	c->max = max_entries;
 	c->max_ttl = max_ttl;
 	return c;
@@ -100,8 +77,8 @@ dns_cache_new(size_t max_entries, uint32_t max_ttl)
 void
 dns_cache_flush(struct dns_cache *c)
 {
-	while (c->head != NULL)
-		cache_drop(c, c->head);
+	while (!TAILQ_EMPTY(&c->lru))
+		cache_drop(c, TAILQ_FIRST(&c->lru));
 }
 
 void
@@ -197,8 +174,8 @@ dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t *res
 	keylen = cache_key(q, key);
 	if ((old = dns_map_get(c->map, key, keylen)) != NULL)
 		cache_drop(c, old);
-	while (c->count >= c->max && c->tail != NULL)
-		cache_drop(c, c->tail);
+	while (c->count >= c->max && !TAILQ_EMPTY(&c->lru))
+		cache_drop(c, TAILQ_LAST(&c->lru, centry_lru));
 
 	e = xcalloc(1, sizeof(*e) + len + n * sizeof(uint16_t) + 1);
 	e->stored_ms = now_ms;
@@ -213,7 +190,7 @@ dns_cache_put(struct dns_cache *c, const struct dns_query *q, const uint8_t *res
 	for (i = 0; i < n; i++)
 		e->ttl_off[i] = (uint16_t)rrs[i].ttl_off;
 	dns_map_put(c->map, e->key, keylen, e);
-	lru_push(c, e);
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	c->count++;
 	return 0;
 }
@@ -270,7 +247,7 @@ dns_cache_get(struct dns_cache *c, const struct dns_query *q, uint64_t now_ms, u
 		be16_put(out + 10, (uint16_t)(be16_get(out + 10) + 1));
 	}
 	*outlen = len;
-	lru_unlink(c, e);
-	lru_push(c, e);
+	TAILQ_REMOVE(&c->lru, e, lru); /* most recent now */
+	TAILQ_INSERT_HEAD(&c->lru, e, lru);
 	return 0;
 }

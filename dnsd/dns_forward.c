@@ -17,6 +17,7 @@
  *                                    [upstream i+1] ... -> done(NULL)
  */
 #include <sys/types.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <net/if.h>
@@ -43,7 +44,7 @@
 #define FWD_READS_PER_EVENT 16 /* stray datagrams drained per wakeup */
 
 struct fwd_q {
-	struct fwd_q *prev, *next;
+	LIST_ENTRY(fwd_q) entry;
 	struct dns_fwd *f;
 	dns_fwd_done_cb done;
 	void *arg;
@@ -73,7 +74,7 @@ struct dns_fwd {
 	double timeout;
 	size_t max;
 	bool tcp_only;
-	struct fwd_q *head;
+	LIST_HEAD(, fwd_q) queries;
 	size_t n;
 	uint8_t buf[DNS_MSG_MAX]; /* UDP receive buffer */
 };
@@ -94,6 +95,7 @@ dns_fwd_new(struct ev_loop *loop, const struct sockaddr_storage *upstreams, size
 
 	f = xcalloc(1, sizeof(*f));
 	f->loop = loop;
+	LIST_INIT(&f->queries);
 	f->timeout = DNS_FWD_TIMEOUT;
 	f->max = DNS_FWD_MAX_OUTSTANDING;
 	for (i = 0; i < n && f->nup < DNS_UPSTREAMS_MAX; i++) {
@@ -181,15 +183,8 @@ q_close(struct fwd_q *q)
 static void
 q_unlink(struct fwd_q *q)
 {
-	struct dns_fwd *f = q->f;
-
-	if (q->prev != NULL)
-		q->prev->next = q->next;
-	else
-		f->head = q->next;
-	if (q->next != NULL)
-		q->next->prev = q->prev;
-	f->n--;
+	LIST_REMOVE(q, entry);
+	q->f->n--;
 }
 
 static void
@@ -463,10 +458,7 @@ dns_fwd_query(struct dns_fwd *f, const uint8_t *query, size_t len, dns_fwd_done_
 	q->io.data = q;
 	ev_init(&q->timer, q_timeout_cb);
 	q->timer.data = q;
-	q->next = f->head;
-	if (f->head != NULL)
-		f->head->prev = q;
-	f->head = q;
+	LIST_INSERT_HEAD(&f->queries, q, entry);
 	f->n++;
 	q_try(q);
 	return 0;
@@ -478,8 +470,8 @@ dns_fwd_cancel(struct dns_fwd *f, void *arg)
 {
 	struct fwd_q *q, *next;
 
-	for (q = f->head; q != NULL; q = next) {
-		next = q->next;
+	for (q = LIST_FIRST(&f->queries); q != NULL; q = next) {
+		next = LIST_NEXT(q, entry);
 		if (q->arg == arg) {
 			q_unlink(q);
 			q_free(q);
@@ -493,8 +485,8 @@ dns_fwd_free(struct dns_fwd *f)
 {
 	if (f == NULL)
 		return;
-	while (f->head != NULL)
-		q_finish(f->head, NULL, 0);
+	while (!LIST_EMPTY(&f->queries))
+		q_finish(LIST_FIRST(&f->queries), NULL, 0);
 	free(f);
 }
 

@@ -204,6 +204,22 @@ dns_name_label(const struct dns_name *n, size_t i, const uint8_t **p)
 	return n->wire[n->lab[i]];
 }
 
+#define LABEL_PTR 256 /* msg_label(): a compression pointer */
+
+/* The label at pos: its length (0: the root), LABEL_PTR for a pointer (both
+ * its bytes there), -1 past the end or for the obsolete types 0x40, 0x80. */
+static int
+msg_label(const uint8_t *msg, size_t len, size_t pos)
+{
+	if (pos >= len)
+		return -1;
+	if ((msg[pos] & PTR_MASK) == PTR_MASK)
+		return pos + 1 < len ? LABEL_PTR : -1;
+	if (msg[pos] & PTR_MASK)
+		return -1;
+	return msg[pos];
+}
+
 /*
  * Read a possibly compressed name at *off; *off is left after the name as
  * it appears in place.  raw, when not NULL, receives the uncompressed name
@@ -215,17 +231,15 @@ dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, struct dns_name *
 	size_t pos = *off, seg = *off, end = 0, ptr, i;
 	bool jumped = false;
 	uint8_t c;
+	int k;
 
 	n->len = 0;
 	n->nlabels = 0;
 	for (;;) {
-		if (pos >= len)
+		if ((k = msg_label(msg, len, pos)) == -1)
 			return -1;
-		c = msg[pos];
-		if ((c & PTR_MASK) == PTR_MASK) {
-			if (pos + 1 >= len)
-				return -1;
-			ptr = ((size_t)(c & 0x3f) << 8) | msg[pos + 1];
+		if (k == LABEL_PTR) {
+			ptr = be16_get(msg + pos) & 0x3fff;
 			/* strictly backwards, and never into the header */
 			if (ptr >= seg || ptr < DNS_HDR_LEN)
 				return -1;
@@ -236,10 +250,9 @@ dns_msg_read_name(const uint8_t *msg, size_t len, size_t *off, struct dns_name *
 			seg = pos = ptr;
 			continue;
 		}
-		if (c & PTR_MASK) /* 0x40, 0x80: obsolete/unknown label types */
-			return -1;
-		if (c == 0)
+		if (k == 0)
 			break;
+		c = (uint8_t)k;
 		if (pos + 1 + c > len || n->len + 1 + c + 1 > DNS_NAME_MAX ||
 		    n->nlabels >= DNS_LABELS_MAX)
 			return -1;
@@ -268,28 +281,19 @@ static int
 msg_skip_name(const uint8_t *msg, size_t len, size_t *off)
 {
 	size_t pos = *off, total = 0;
-	uint8_t c;
+	int k;
 
 	for (;;) {
-		if (pos >= len)
+		if ((k = msg_label(msg, len, pos)) == -1)
 			return -1;
-		c = msg[pos];
-		if ((c & PTR_MASK) == PTR_MASK) {
-			if (pos + 1 >= len)
-				return -1;
-			*off = pos + 2;
+		if (k == LABEL_PTR || k == 0) {
+			*off = pos + (k == 0 ? 1 : 2);
 			return 0;
 		}
-		if (c & PTR_MASK)
+		total += 1 + (size_t)k;
+		if (total + 1 > DNS_NAME_MAX || pos + 1 + (size_t)k > len)
 			return -1;
-		if (c == 0) {
-			*off = pos + 1;
-			return 0;
-		}
-		total += 1 + c;
-		if (total + 1 > DNS_NAME_MAX || pos + 1 + c > len)
-			return -1;
-		pos += 1 + c;
+		pos += 1 + (size_t)k;
 	}
 }
 

@@ -28,7 +28,7 @@
 #include "srcgate.h"
 
 struct dns_req {
-	struct dns_req *prev, *next;
+	LIST_ENTRY(dns_req) entry;
 	struct dns_server *s;
 	struct dns_origin o;
 	struct dns_query q;
@@ -103,10 +103,7 @@ req_new(struct dns_server *s, const struct dns_origin *o, const struct dns_query
 	r->o = *o;
 	r->q = *q;
 	r->t0 = ev_now(s->loop);
-	r->next = s->reqs;
-	if (s->reqs != NULL)
-		s->reqs->prev = r;
-	s->reqs = r;
+	LIST_INSERT_HEAD(&s->reqs, r, entry);
 	s->nreqs++;
 	return r;
 }
@@ -114,15 +111,8 @@ req_new(struct dns_server *s, const struct dns_origin *o, const struct dns_query
 static void
 req_free(struct dns_req *r)
 {
-	struct dns_server *s = r->s;
-
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		s->reqs = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	s->nreqs--;
+	LIST_REMOVE(r, entry);
+	r->s->nreqs--;
 	free(r->buf);
 	free(r);
 }
@@ -275,8 +265,8 @@ dns_server_cancel(struct dns_server *s, const struct dns_tcp_conn *conn)
 {
 	struct dns_req *r, *next;
 
-	for (r = s->reqs; r != NULL; r = next) {
-		next = r->next;
+	for (r = LIST_FIRST(&s->reqs); r != NULL; r = next) {
+		next = LIST_NEXT(r, entry);
 		if (r->o.conn != conn)
 			continue;
 		if (s->fwd != NULL)
@@ -293,6 +283,8 @@ dns_server_new(struct ev_loop *loop, struct dns_zone *zone, struct dns_cache *ca
 
 	s = xcalloc(1, sizeof(*s));
 	s->loop = loop;
+	LIST_INIT(&s->reqs);
+	TAILQ_INIT(&s->conns);
 	s->zone = zone;
 	s->cache = cache;
 	s->fwd = fwd;
@@ -324,7 +316,7 @@ dns_server_free(struct dns_server *s)
 		dns_tcp_free(s, s->tcp[i]);
 	for (i = 0; i < s->nudp; i++)
 		dns_udp_free(s, s->udp[i]);
-	while ((r = s->reqs) != NULL) {
+	while ((r = LIST_FIRST(&s->reqs)) != NULL) {
 		if (s->fwd != NULL)
 			dns_fwd_cancel(s->fwd, r);
 		req_free(r);

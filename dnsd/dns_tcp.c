@@ -48,7 +48,7 @@ struct wbuf {
 };
 
 struct dns_tcp_conn {
-	struct dns_tcp_conn *prev, *next; /* s->conns, most recently active first */
+	TAILQ_ENTRY(dns_tcp_conn) entry; /* s->conns, most recently active first */
 	struct dns_server *s;
 	int fd;
 	ev_io rio, wio;
@@ -67,37 +67,12 @@ struct dns_tcp_conn {
 static void conn_close(struct dns_tcp_conn *);
 
 static void
-conn_unlink(struct dns_tcp_conn *c)
-{
-	struct dns_server *s = c->s;
-
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void
-conn_push(struct dns_tcp_conn *c)
-{
-	struct dns_server *s = c->s;
-
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
-}
-
-static void
 conn_touch(struct dns_tcp_conn *c)
 {
 	c->last = ev_now(c->s->loop);
-	if (c->s->conns != c) {
-		conn_unlink(c);
-		conn_push(c);
+	if (TAILQ_FIRST(&c->s->conns) != c) {
+		TAILQ_REMOVE(&c->s->conns, c, entry);
+		TAILQ_INSERT_HEAD(&c->s->conns, c, entry);
 	}
 }
 
@@ -322,7 +297,7 @@ conn_close(struct dns_tcp_conn *c)
 		c->whead = b->next;
 		free(b);
 	}
-	conn_unlink(c);
+	TAILQ_REMOVE(&c->s->conns, c, entry);
 	s->nconns--;
 	free(c);
 }
@@ -349,7 +324,7 @@ conn_make_room(struct dns_server *s, const struct sockaddr_storage *peer)
 	size_t same = 0;
 	bool known = ip_addr_from_sockaddr((const struct sockaddr *)peer, &src) == 0;
 
-	for (c = s->conns; c != NULL; c = c->next) {
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = TAILQ_NEXT(c, entry)) {
 		if (known && same_source(&c->peer, &src)) {
 			same++;
 			if (c->pending == 0 && c->wbytes == 0)
@@ -415,7 +390,7 @@ tcp_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_init(&c->kick, conn_kick_cb);
 		c->rio.data = c->wio.data = c->idle.data = c->kick.data = c;
 		ev_timer_again(loop, &c->idle);
-		conn_push(c);
+		TAILQ_INSERT_HEAD(&s->conns, c, entry);
 		s->nconns++;
 		conn_read_on(c, true);
 	}
@@ -449,8 +424,8 @@ dns_tcp_free(struct dns_server *s, struct dns_tcp *l)
 void
 dns_tcp_close_all(struct dns_server *s)
 {
-	while (s->conns != NULL)
-		conn_close(s->conns);
+	while (!TAILQ_EMPTY(&s->conns))
+		conn_close(TAILQ_FIRST(&s->conns));
 }
 
 void

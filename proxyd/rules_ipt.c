@@ -141,8 +141,10 @@ ipt_mangle_legacy(void)
 		log_info("iptables: removed the mangle chains of UDP TPROXY (older version)");
 }
 
+/* One iptables-restore of the nat table: full (our chains declared, every
+ * rule added) or the delta (rdel deleted, radd added). */
 static int
-ipt_full(struct proxyd *p)
+ipt_write(struct proxyd *p, int full)
 {
 	char bip[INET_ADDRSTRLEN], *buf = NULL;
 	size_t len = 0;
@@ -152,14 +154,28 @@ ipt_full(struct proxyd *p)
 	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return -1;
-	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
-	ipt_rules(f, "-A", p->rules, bip, p->port);
+	if (full) {
+		fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
+		ipt_rules(f, "-A", p->rules, bip, p->port);
+	} else {
+		fprintf(f, "*nat\n");
+		ipt_rules(f, "-D", p->rdel, bip, p->port);
+		ipt_rules(f, "-A", p->radd, bip, p->port);
+	}
 	fprintf(f, "COMMIT\n");
 	fclose(f);
-	ipt_mangle_legacy();
-	rc = ipt_restore(buf, len, "full install");
+	rc = ipt_restore(buf, len, full ? "full install" : "update");
 	free(buf);
-	if (rc == 0)
+	return rc;
+}
+
+static int
+ipt_full(struct proxyd *p)
+{
+	int rc;
+
+	ipt_mangle_legacy();
+	if ((rc = ipt_write(p, 1)) == 0)
 		rc = ipt_jumps(1);
 	return rc;
 }
@@ -167,22 +183,7 @@ ipt_full(struct proxyd *p)
 static int
 ipt_apply(struct proxyd *p)
 {
-	char bip[INET_ADDRSTRLEN], *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-	int rc;
-
-	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
-	if ((f = open_memstream(&buf, &len)) == NULL)
-		return -1;
-	fprintf(f, "*nat\n");
-	ipt_rules(f, "-D", p->rdel, bip, p->port);
-	ipt_rules(f, "-A", p->radd, bip, p->port);
-	fprintf(f, "COMMIT\n");
-	fclose(f);
-	rc = ipt_restore(buf, len, "update");
-	free(buf);
-	return rc;
+	return ipt_write(p, 0);
 }
 
 static int
@@ -191,23 +192,16 @@ ipt_check(struct proxyd *p)
 	static const char *const argv[] = {"iptables-save", "-t", "nat", NULL};
 	const size_t cap = 4u << 20;
 	char *out = xcalloc(1, cap), *s;
-	size_t n = 0, want = 0;
-	struct hmap_iter it;
-	const char *k;
-	void *v;
+	size_t n = 0;
 	int rc = -1;
 
-	hmap_iter_init(&it);
-	while (hmap_next(p->rules, &it, &k, &v))
-		want += 2;
-	if (rules_run(argv, "", 0, out, cap) == -1 || ipt_jumps(1) == -1)
-		goto done;
-	for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
-		n++;
-	if (strlen(out) < cap - 1 && n != want)
-		goto done;
-	rc = 0;
-done:
+	if (rules_run(argv, "", 0, out, cap) == 0 && ipt_jumps(1) == 0) {
+		for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
+			n++;
+		/* two rules a service port, unless the listing was cut */
+		if (strlen(out) >= cap - 1 || n == 2 * hmap_count(p->rules))
+			rc = 0;
+	}
 	free(out);
 	return rc;
 }

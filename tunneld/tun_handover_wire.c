@@ -56,45 +56,45 @@ ho_reserve(struct ho_buf *b, size_t n)
 	b->cap = ncap;
 }
 
+/* n more bytes at the end, for the caller to fill. */
+static uint8_t *
+ho_grow(struct ho_buf *b, size_t n)
+{
+	ho_reserve(b, n);
+	b->len += n;
+	return b->p + b->len - n;
+}
+
 void
 ho_put_u8(struct ho_buf *b, uint8_t v)
 {
-	ho_reserve(b, 1);
-	b->p[b->len++] = v;
+	*ho_grow(b, 1) = v;
 }
 
 void
 ho_put_u16(struct ho_buf *b, uint16_t v)
 {
-	ho_reserve(b, 2);
-	be16_put(b->p + b->len, v);
-	b->len += 2;
+	be16_put(ho_grow(b, 2), v);
 }
 
 void
 ho_put_u32(struct ho_buf *b, uint32_t v)
 {
-	ho_reserve(b, 4);
-	be32_put(b->p + b->len, v);
-	b->len += 4;
+	be32_put(ho_grow(b, 4), v);
 }
 
 void
 ho_put_u64(struct ho_buf *b, uint64_t v)
 {
-	ho_reserve(b, 8);
-	be64_put(b->p + b->len, v);
-	b->len += 8;
+	be64_put(ho_grow(b, 8), v);
 }
 
 void
 ho_put_bytes(struct ho_buf *b, const void *p, size_t n)
 {
 	ho_put_u32(b, (uint32_t)n);
-	ho_reserve(b, n);
 	if (n > 0)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
+		memcpy(ho_grow(b, n), p, n);
 }
 
 void
@@ -105,9 +105,7 @@ ho_put_str(struct ho_buf *b, const char *s)
 	if (n > 0xffff)
 		n = 0xffff;
 	ho_put_u16(b, (uint16_t)n);
-	ho_reserve(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
+	memcpy(ho_grow(b, n), s, n);
 }
 
 void
@@ -162,62 +160,58 @@ ho_need(struct ho_rd *r, size_t n)
 	return 0;
 }
 
+/* The next n bytes, consumed; NULL (r->err set) when the record is shorter. */
+static const uint8_t *
+ho_take(struct ho_rd *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (ho_need(r, n) == -1)
+		return NULL;
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
 uint8_t
 ho_get_u8(struct ho_rd *r)
 {
-	if (ho_need(r, 1) == -1)
-		return 0;
-	return r->p[r->off++];
+	const uint8_t *p = ho_take(r, 1);
+
+	return p != NULL ? *p : 0;
 }
 
 uint16_t
 ho_get_u16(struct ho_rd *r)
 {
-	uint16_t v;
+	const uint8_t *p = ho_take(r, 2);
 
-	if (ho_need(r, 2) == -1)
-		return 0;
-	v = be16_get(r->p + r->off);
-	r->off += 2;
-	return v;
+	return p != NULL ? be16_get(p) : 0;
 }
 
 uint32_t
 ho_get_u32(struct ho_rd *r)
 {
-	uint32_t v;
+	const uint8_t *p = ho_take(r, 4);
 
-	if (ho_need(r, 4) == -1)
-		return 0;
-	v = be32_get(r->p + r->off);
-	r->off += 4;
-	return v;
+	return p != NULL ? be32_get(p) : 0;
 }
 
 uint64_t
 ho_get_u64(struct ho_rd *r)
 {
-	uint64_t v;
+	const uint8_t *p = ho_take(r, 8);
 
-	if (ho_need(r, 8) == -1)
-		return 0;
-	v = be64_get(r->p + r->off);
-	r->off += 8;
-	return v;
+	return p != NULL ? be64_get(p) : 0;
 }
 
 const uint8_t *
 ho_get_bytes(struct ho_rd *r, size_t *len)
 {
-	const uint8_t *p;
 	uint32_t n = ho_get_u32(r);
+	const uint8_t *p = ho_take(r, n);
 
-	*len = 0;
-	if (ho_need(r, n) == -1)
-		return NULL;
-	p = r->p + r->off;
-	r->off += n;
-	*len = n;
+	*len = p != NULL ? n : 0;
 	return p;
 }
 

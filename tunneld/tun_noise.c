@@ -443,11 +443,24 @@ noise_hs_overhead(const struct noise_hs *hs)
 	return len + (has_k ? NOISE_TAG_LEN : 0);
 }
 
-/* ee, es, se, ss: which of our keys meets which of theirs */
+/* e after it is sent or read: MixHash, and MixKey in a psk pattern. */
+static void
+noise_token_e(struct noise_hs *hs, const uint8_t *e_pub)
+{
+	noise_mix_hash(hs, e_pub, DHLEN);
+	if (hs->def->psk)
+		noise_mix_key(hs, e_pub, DHLEN);
+}
+
+/* psk, and ee, es, se, ss: which of our keys meets which of theirs;
+ * the same whether we write the message or read it. */
 static int
-noise_token_dh(struct noise_hs *hs, enum noise_token t)
+noise_token_mix(struct noise_hs *hs, enum noise_token t)
 {
 	switch (t) {
+	case T_PSK:
+		noise_mix_key_and_hash(hs, hs->psk, NOISE_KEY_LEN);
+		return 0;
 	case T_EE:
 		return noise_mix_dh(hs, hs->e, hs->re);
 	case T_ES:
@@ -485,9 +498,7 @@ noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, uint8_t
 				goto fail;
 			hs->has_e = hs->e_sent = 1;
 			memcpy(out + off, hs->e_pub, DHLEN);
-			noise_mix_hash(hs, hs->e_pub, DHLEN);
-			if (hs->def->psk)
-				noise_mix_key(hs, hs->e_pub, DHLEN);
+			noise_token_e(hs, hs->e_pub);
 			off += DHLEN;
 			break;
 		case T_S: /* s */
@@ -496,13 +507,11 @@ noise_hs_write(struct noise_hs *hs, const uint8_t *payload, size_t plen, uint8_t
 			off += DHLEN + (hs->has_k ? NOISE_TAG_LEN : 0);
 			break;
 		case T_PSK: /* psk */
-			noise_mix_key_and_hash(hs, hs->psk, NOISE_KEY_LEN);
-			break;
-		case T_EE: /* ee */
-		case T_ES: /* es */
-		case T_SE: /* se */
-		case T_SS: /* ss */
-			if (noise_token_dh(hs, *t) == -1)
+		case T_EE:  /* ee */
+		case T_ES:  /* es */
+		case T_SE:  /* se */
+		case T_SS:  /* ss */
+			if (noise_token_mix(hs, *t) == -1)
 				goto fail;
 			break;
 		}
@@ -535,9 +544,7 @@ noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *pay
 		case T_E: /* e */
 			memcpy(hs->re, msg + off, DHLEN);
 			hs->has_re = 1;
-			noise_mix_hash(hs, hs->re, DHLEN);
-			if (hs->def->psk)
-				noise_mix_key(hs, hs->re, DHLEN);
+			noise_token_e(hs, hs->re);
 			off += DHLEN;
 			break;
 		case T_S: /* s */
@@ -548,13 +555,11 @@ noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t mlen, uint8_t *pay
 			off += len;
 			break;
 		case T_PSK: /* psk */
-			noise_mix_key_and_hash(hs, hs->psk, NOISE_KEY_LEN);
-			break;
-		case T_EE: /* ee */
-		case T_ES: /* es */
-		case T_SE: /* se */
-		case T_SS: /* ss */
-			if (noise_token_dh(hs, *t) == -1)
+		case T_EE:  /* ee */
+		case T_ES:  /* es */
+		case T_SE:  /* se */
+		case T_SS:  /* ss */
+			if (noise_token_mix(hs, *t) == -1)
 				goto fail;
 			break;
 		}
