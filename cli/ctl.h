@@ -6,6 +6,8 @@
 #include "ipc.h"
 #include "metrics.h"
 
+struct json_t;
+
 /* ctl_conn.c: a blocking conversation with a daemon */
 int ctl_open(const struct em_config *, const char *sock);
 int ctl_open_quiet(const struct em_config *, const char *sock, int quiet);
@@ -13,6 +15,8 @@ int ctl_send(int fd, uint16_t type, msgpack_sbuffer *);
 int ctl_recv(int fd, size_t max, struct ipc_msg *);
 void ctl_fmt_duration(uint64_t secs, char *buf, size_t len);
 void ctl_fmt_bytes(uint64_t n, char *buf, size_t len);
+/* -o json: o on stdout, indented, a newline after it; o is released. */
+void ctl_json_print(struct json_t *o);
 /*
  * One request (body NULL: an empty one) on sock, one answer in m; quiet: no
  * message when the daemon is not there.  ctl_decoded: print err when the

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "ctl.h"
 #include "replica.h"
 
@@ -115,6 +117,14 @@ ctl_fmt_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%lluB", (unsigned long long)n);
 	else
 		snprintf(buf, len, "%.1f%s", v, u[i]);
+}
+
+void
+ctl_json_print(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	printf("\n");
+	json_decref(o);
 }
 
 int

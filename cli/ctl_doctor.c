@@ -285,9 +285,7 @@ ctl_doctor(const struct em_config *cfg, const char *edgecore, int json)
 	ctl_check_edgecore(&dr, edgecore);
 	if (json) {
 		out = json_pack("{s:b, s:o}", "ok", dr.n == 0, "faults", dr.faults);
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		printf("\n");
-		json_decref(out);
+		ctl_json_print(out);
 	} else {
 		json_decref(dr.faults);
 		if (dr.n == 0)

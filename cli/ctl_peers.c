@@ -33,9 +33,7 @@ peers_json(const struct ipc_peers *p)
 	}
 	o = json_pack("{s:s, s:s, s:o}", "node", p->self, "psk_fingerprint", p->fingerprint,
 		      "peers", rows);
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	printf("\n");
-	json_decref(o);
+	ctl_json_print(o);
 }
 
 int

@@ -31,9 +31,7 @@ ctl_ping(const struct em_config *cfg, const char *node, int json)
 		o = json_pack("{s:s, s:b, s:f, s:s, s:s, s:s, s:s}", "node", node, "ok", res.ok,
 			      "rtt_ms", res.rtt_us / 1000.0, "path", res.path, "via", res.via,
 			      "address", res.addr, "error", res.reason);
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		printf("\n");
-		json_decref(o);
+		ctl_json_print(o);
 	} else if (res.ok)
 		printf("%s: %.3f ms over the tunnel, %s%s%s (%s)\n", node, res.rtt_us / 1000.0,
 		       res.path, res.via[0] ? " via " : "", res.via, res.addr);

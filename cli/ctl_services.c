@@ -119,9 +119,7 @@ ctl_services(const struct em_config *cfg, int json)
 	if (json) {
 		out = json_pack("{s:I, s:o}", "state_version", (json_int_t)replica_version(r),
 				"services", arr);
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		printf("\n");
-		json_decref(out);
+		ctl_json_print(out);
 	}
 	free(v);
 	replica_free(r);

@@ -46,9 +46,7 @@ status_json(const struct ipc_status *st, const struct em_samples *ss)
 	}
 	o = json_pack("{s:s, s:I, s:o}", "registry", st->registry, "state_version",
 		      (json_int_t)st->version, "daemons", rows);
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	printf("\n");
-	json_decref(o);
+	ctl_json_print(o);
 }
 
 int

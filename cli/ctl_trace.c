@@ -430,9 +430,7 @@ out:
 	if (json) {
 		out = json_pack("{s:s, s:b, s:o}", "target", target, "ok", !tr.failed, "hops",
 				tr.hops);
-		json_dumpf(out, stdout, JSON_INDENT(2));
-		printf("\n");
-		json_decref(out);
+		ctl_json_print(out);
 	} else
 		json_decref(tr.hops);
 	metrics_free(&ss);

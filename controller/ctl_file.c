@@ -11,10 +11,23 @@
 
 #include "controller.h"
 
+/* The temporary file given up (fd closed when not -1); errno kept, -1. */
+static int
+cf_fail(struct ctl_file *cf, int fd)
+{
+	int saved = errno;
+
+	if (fd != -1)
+		close(fd);
+	unlink(cf->tmp);
+	errno = saved;
+	return -1;
+}
+
 int
 ctl_file_open(struct ctl_file *cf, const char *path)
 {
-	int fd, saved;
+	int fd;
 
 	cf->f = NULL;
 	cf->path = path;
@@ -24,13 +37,8 @@ ctl_file_open(struct ctl_file *cf, const char *path)
 	}
 	if ((fd = mkstemp(cf->tmp)) == -1)
 		return -1;
-	if ((cf->f = fdopen(fd, "w")) == NULL) {
-		saved = errno;
-		close(fd);
-		unlink(cf->tmp);
-		errno = saved;
-		return -1;
-	}
+	if ((cf->f = fdopen(fd, "w")) == NULL)
+		return cf_fail(cf, fd);
 	return 0;
 }
 
@@ -46,19 +54,12 @@ ctl_file_commit(struct ctl_file *cf)
 		return -1;
 	}
 	if (fclose(cf->f) == EOF) {
-		saved = errno;
 		cf->f = NULL;
-		unlink(cf->tmp);
-		errno = saved;
-		return -1;
+		return cf_fail(cf, -1);
 	}
 	cf->f = NULL;
-	if (rename(cf->tmp, cf->path) == -1) {
-		saved = errno;
-		unlink(cf->tmp);
-		errno = saved;
-		return -1;
-	}
+	if (rename(cf->tmp, cf->path) == -1)
+		return cf_fail(cf, -1);
 	return 0;
 }
 

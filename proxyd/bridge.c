@@ -98,27 +98,16 @@ link_add(const char *dev, const char *kind)
 	return nl_talk(&r);
 }
 
+/* RTM_NEWLINK setting flags (IFF_UP) on a link, or RTM_DELLINK (flags 0). */
 static int
-link_up(int ifindex)
+link_op(uint16_t op, int ifindex, unsigned flags)
 {
 	struct nlreq r;
 
-	nl_init(&r, RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
+	nl_init(&r, op, 0, sizeof(struct ifinfomsg));
 	r.u.ifi.ifi_family = AF_UNSPEC;
 	r.u.ifi.ifi_index = ifindex;
-	r.u.ifi.ifi_flags = IFF_UP;
-	r.u.ifi.ifi_change = IFF_UP;
-	return nl_talk(&r);
-}
-
-static int
-link_del(int ifindex)
-{
-	struct nlreq r;
-
-	nl_init(&r, RTM_DELLINK, 0, sizeof(struct ifinfomsg));
-	r.u.ifi.ifi_family = AF_UNSPEC;
-	r.u.ifi.ifi_index = ifindex;
+	r.u.ifi.ifi_flags = r.u.ifi.ifi_change = flags;
 	return nl_talk(&r);
 }
 
@@ -197,7 +186,7 @@ up:
 		log_warn("device %s", dev);
 		return -1;
 	}
-	if ((e = link_up((int)idx)) != 0) {
+	if ((e = link_op(RTM_NEWLINK, (int)idx, IFF_UP)) != 0) {
 		log_warnx("cannot set %s up: %s", dev, strerror(-e));
 		return -1;
 	}
@@ -221,7 +210,7 @@ bridge_cleanup(const char *dev, const char *ip)
 	    (e = addr_op(RTM_DELADDR, (int)idx, a)) == 0)
 		log_info("removed %s from lo", ip);
 	if ((idx = if_nametoindex(dev)) != 0) {
-		if ((e = link_del((int)idx)) != 0) {
+		if ((e = link_op(RTM_DELLINK, (int)idx, 0)) != 0) {
 			log_warnx("cannot delete %s: %s", dev, strerror(-e));
 			rc = -1;
 		} else

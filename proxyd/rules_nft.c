@@ -84,6 +84,20 @@ nft_elements(struct sbuf *b, struct hmap *m, int proto, const char *sep)
 	return n;
 }
 
+/* "VERB element ip edgemesh svc_tcp|udp { ... }" for m's elements of proto, if any. */
+static void
+nft_element_op(struct sbuf *b, const char *verb, struct hmap *m, int proto)
+{
+	size_t mark = b->len;
+
+	sb_printf(b, "%s element ip edgemesh svc_%s { ", verb,
+		  proto == EM_PROTO_TCP ? "tcp" : "udp");
+	if (nft_elements(b, m, proto, ", ") == 0)
+		b->len = mark;
+	else
+		sb_printf(b, " }\n");
+}
+
 static int
 nft_full(struct proxyd *p)
 {
@@ -123,24 +137,11 @@ static int
 nft_apply(struct proxyd *p)
 {
 	struct sbuf b = {NULL, 0, 0};
-	size_t mark;
 	int rc, proto;
-	const char *pn;
 
 	for (proto = EM_PROTO_TCP; proto <= EM_PROTO_UDP; proto++) {
-		pn = proto == EM_PROTO_TCP ? "tcp" : "udp";
-		mark = b.len;
-		sb_printf(&b, "delete element ip edgemesh svc_%s { ", pn);
-		if (nft_elements(&b, p->rdel, proto, ", ") == 0)
-			b.len = mark;
-		else
-			sb_printf(&b, " }\n");
-		mark = b.len;
-		sb_printf(&b, "add element ip edgemesh svc_%s { ", pn);
-		if (nft_elements(&b, p->radd, proto, ", ") == 0)
-			b.len = mark;
-		else
-			sb_printf(&b, " }\n");
+		nft_element_op(&b, "delete", p->rdel, proto);
+		nft_element_op(&b, "add", p->radd, proto);
 	}
 	if (b.len == 0)
 		return 0;
