@@ -393,6 +393,18 @@ dns_msg_scan(const uint8_t *msg, size_t len, struct dns_hdr *h, struct dns_rr *r
 	return 0;
 }
 
+/* Past a record's owner name (*off then at its fixed part): its type and
+ * where its data ends; -1 when it runs past len. */
+static int
+msg_skip_rr(const uint8_t *msg, size_t len, size_t *off, uint16_t *type, size_t *rdend)
+{
+	if (msg_skip_name(msg, len, off) == -1 || *off + 10 > len)
+		return -1;
+	*type = be16_get(msg + *off);
+	*rdend = *off + 10 + be16_get(msg + *off + 8);
+	return *rdend > len ? -1 : 0;
+}
+
 /*
  * Parse a query.  Returns DNS_R_NOERROR (0) when it can be answered, an
  * rcode to answer with (FORMERR, NOTIMP, BADVERS; q has what could be
@@ -403,7 +415,7 @@ int
 dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 {
 	size_t off = DNS_HDR_LEN, rdend, i;
-	uint16_t qd, an, ns, ar, type, olen, rdlen;
+	uint16_t qd, an, ns, ar, type, olen;
 	uint32_t ttl;
 
 	memset(q, 0, sizeof(*q));
@@ -433,23 +445,14 @@ dns_msg_parse_query(const uint8_t *msg, size_t len, struct dns_query *q)
 	q->has_question = true;
 
 	for (i = 0; i < (size_t)an + ns; i++) {
-		if (msg_skip_name(msg, len, &off) == -1 || off + 10 > len)
+		if (msg_skip_rr(msg, len, &off, &type, &rdend) == -1)
 			return DNS_R_FORMERR;
-		rdlen = be16_get(msg + off + 8);
-		off += 10;
-		if (off + rdlen > len)
-			return DNS_R_FORMERR;
-		off += rdlen;
+		off = rdend;
 	}
 	for (i = 0; i < ar; i++) {
 		size_t start = off;
 
-		if (msg_skip_name(msg, len, &off) == -1 || off + 10 > len)
-			goto formerr;
-		type = be16_get(msg + off);
-		rdlen = be16_get(msg + off + 8);
-		rdend = off + 10 + rdlen;
-		if (rdend > len)
+		if (msg_skip_rr(msg, len, &off, &type, &rdend) == -1)
 			goto formerr;
 		if (type == DNS_T_OPT) {
 			/* one OPT, owned by the root (RFC 6891 6.1.1) */

@@ -250,14 +250,17 @@ ho_next_rec(struct ho_rd *r, uint8_t *type, struct ho_rd *f)
 	return *type == HR_END ? 0 : 1;
 }
 
+/* Room for one message's fds, aligned for a cmsghdr. */
+union ho_cmsg {
+	struct cmsghdr hdr;
+	char buf[CMSG_SPACE(sizeof(int) * HO_FDS_PER_MSG)];
+};
+
 /* One message: data (a little header) and up to HO_FDS_PER_MSG fds. */
 static int
 ho_sendmsg(int sock, uint32_t seq, const int *fds, size_t n)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * HO_FDS_PER_MSG)];
-	} cm;
+	union ho_cmsg cm;
 	struct cmsghdr *c;
 	struct msghdr mh;
 	struct iovec iov;
@@ -369,10 +372,7 @@ ho_add_fd(struct ho_in *in, int fd, size_t *cap)
 int
 ho_recv(int carrier, struct ho_in *in, char *err, size_t errlen)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int) * HO_FDS_PER_MSG)];
-	} cm;
+	union ho_cmsg cm;
 	struct cmsghdr *c;
 	struct msghdr mh;
 	struct iovec iov;

@@ -168,6 +168,18 @@ ws_fail(struct tun_ws *w, const char *why)
 	ws_free(w);
 }
 
+/* What the proxy or the peer sent is refused (why): logged, then ws_fail; -1. */
+static int
+ws_refused(struct tun_ws *w, const char *to, const char *why)
+{
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "ws: %s%s%s: %s", to, w->addr, w->via, why);
+	log_warnx("%s", msg);
+	ws_fail(w, msg);
+	return -1;
+}
+
 /* Full-size buffers once the session is up: a connection that has not
  * authenticated holds about 13 KiB, not 200. */
 static void
@@ -369,12 +381,8 @@ ws_frames(struct tun_ws *w)
 		}
 		r = tun_ws_frame_parse(w->ib + pos, w->ilen - pos, !w->client, &f, why,
 				       sizeof(why));
-		if (r == -1) {
-			snprintf(msg, sizeof(msg), "ws: %s%s: %s", w->addr, w->via, why);
-			log_warnx("%s", msg);
-			ws_fail(w, msg);
-			return -1;
-		}
+		if (r == -1)
+			return ws_refused(w, "", why);
 		if (r == 0)
 			break;
 		if (f.opcode == TUN_WS_BINARY || f.opcode == TUN_WS_CONT) {
@@ -433,7 +441,7 @@ ws_pump_in(struct tun_ws *w)
 static int
 ws_http(struct tun_ws *w)
 {
-	char why[200], msg[300], key[64], out[256];
+	char why[200], key[64], out[256];
 	size_t used = 0, n;
 	int r;
 
@@ -442,12 +450,8 @@ ws_http(struct tun_ws *w)
 					      sizeof(why));
 		if (r == 0)
 			return 0;
-		if (r == -1) {
-			snprintf(msg, sizeof(msg), "ws: to %s%s: %s", w->addr, w->via, why);
-			log_warnx("%s", msg);
-			ws_fail(w, msg);
-			return -1;
-		}
+		if (r == -1)
+			return ws_refused(w, "to ", why);
 		w->state = WS_UPGRADE;
 		n = tun_ws_request(out, sizeof(out), w->addr, w->key);
 		ws_out(w, out, n);
@@ -456,12 +460,8 @@ ws_http(struct tun_ws *w)
 					  sizeof(why));
 		if (r == 0)
 			return 0;
-		if (r == -1) {
-			snprintf(msg, sizeof(msg), "ws: %s%s: %s", w->addr, w->via, why);
-			log_warnx("%s", msg);
-			ws_fail(w, msg);
-			return -1;
-		}
+		if (r == -1)
+			return ws_refused(w, "", why);
 		w->state = WS_OPEN;
 		log_debug("WebSocket to %s%s open", w->addr, w->via);
 		/* the handshake gets its own TUN_HS_TIMEOUT from here */
