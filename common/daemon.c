@@ -387,6 +387,24 @@ ctl_oneshot(struct em_daemon *d)
 	return fd;
 }
 
+/* One type{key} frame (+ sfd) on a blocking socket; -1 with errno. */
+static int
+ctl_fd_key_write(int fd, uint16_t type, const char *key, int sfd)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int r, saved;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_fd_key(&pk, key);
+	r = ipc_write_frame(fd, type, sb.data, sb.size, sfd);
+	saved = errno;
+	msgpack_sbuffer_destroy(&sb);
+	errno = saved;
+	return r;
+}
+
 /* Send type{key} (+ sfd) on a oneshot connection and read the FD_RETURN for key:
  * its fd, or -1 (none; err says why when the exchange failed). */
 static int
@@ -394,22 +412,15 @@ ctl_fd_exchange(int fd, uint16_t type, const char *key, int sfd, char *err, size
 {
 	struct ipc_hdr hdr;
 	struct ipc_msg m;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	uint8_t *payload = NULL;
 	char rkey[64], reason[256];
 	int rfd = -1;
 
 	err[0] = '\0';
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_fd_key(&pk, key);
-	if (ipc_write_frame(fd, type, sb.data, sb.size, sfd) == -1) {
+	if (ctl_fd_key_write(fd, type, key, sfd) == -1) {
 		snprintf(err, errlen, "write: %s", strerror(errno));
-		msgpack_sbuffer_destroy(&sb);
 		return -1;
 	}
-	msgpack_sbuffer_destroy(&sb);
 	memset(&m, 0, sizeof(m));
 	m.fd = -1;
 	if (ipc_read_frame(fd, IPC_MAX_CONTROL, &hdr, &payload, &rfd, err, errlen) == -1 ||
@@ -457,8 +468,6 @@ daemon_fd_fetch(struct em_daemon *d, const char *key)
 int
 daemon_fd_park(struct em_daemon *d, const char *key, int pfd, char *err, size_t errlen)
 {
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
 	char sync[80];
 	int fd, rfd;
 
@@ -470,16 +479,11 @@ daemon_fd_park(struct em_daemon *d, const char *key, int pfd, char *err, size_t 
 	/* FD_STORE has no answer: the FD_FETCH of a key nobody stores, answered
 	 * in order, says the store was taken */
 	snprintf(sync, sizeof(sync), "%s.sync", key);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	ipc_pack_fd_key(&pk, key);
-	if (ipc_write_frame(fd, IPC_FD_STORE, sb.data, sb.size, pfd) == -1) {
+	if (ctl_fd_key_write(fd, IPC_FD_STORE, key, pfd) == -1) {
 		snprintf(err, errlen, "FD_STORE: %s", strerror(errno));
-		msgpack_sbuffer_destroy(&sb);
 		close(fd);
 		return -1;
 	}
-	msgpack_sbuffer_destroy(&sb);
 	rfd = ctl_fd_exchange(fd, IPC_FD_FETCH, sync, -1, err, errlen);
 	close(fd);
 	if (rfd != -1)

@@ -113,6 +113,9 @@ size_t p2p_uvarint_put(uint8_t *out, uint64_t v);
  * or not minimal where minimal is asked (multiformats requires it). */
 int p2p_uvarint_get(const uint8_t *buf, size_t len, uint64_t *v, size_t *used, int minimal,
 		    char *why, size_t whylen);
+/* A message's uvarint length prefix: the same, why then "what: <the varint's fault>". */
+int p2p_uvarint_prefix(const uint8_t *buf, size_t len, int minimal, const char *what, uint64_t *n,
+		       size_t *hdr, char *why, size_t whylen);
 
 /* p2p_mss.c: multistream-select 1.0 messages: uvarint length, then the
  * protocol id (or "na", "ls") and "\n" */

@@ -31,16 +31,13 @@ int
 p2p_mss_parse(const uint8_t *buf, size_t len, char *line, size_t cap, size_t *used, char *why,
 	      size_t whylen)
 {
-	char sub[64];
 	uint64_t n;
 	size_t hdr;
 	int r;
 
-	if ((r = p2p_uvarint_get(buf, len, &n, &hdr, 1, sub, sizeof(sub))) != 1) {
-		if (r == -1)
-			snprintf(why, whylen, "multistream: length: %s", sub);
+	r = p2p_uvarint_prefix(buf, len, 1, "multistream: length", &n, &hdr, why, whylen);
+	if (r != 1)
 		return r;
-	}
 	if (n == 0 || n > P2P_MSS_MAX) {
 		snprintf(why, whylen, "multistream: message of %llu bytes (1 to %d allowed)",
 			 (unsigned long long)n, P2P_MSS_MAX);

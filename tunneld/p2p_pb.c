@@ -211,16 +211,13 @@ int
 p2p_pb_parse(const uint8_t *buf, size_t len, struct p2p_pb_msg *m, size_t *used, char *why,
 	     size_t whylen)
 {
-	char sub[64];
 	uint64_t n;
 	size_t hdr;
 	int r;
 
-	if ((r = p2p_uvarint_get(buf, len, &n, &hdr, 0, sub, sizeof(sub))) != 1) {
-		if (r == -1)
-			snprintf(why, whylen, "protobuf: message length: %s", sub);
+	if ((r = p2p_uvarint_prefix(buf, len, 0, "protobuf: message length", &n, &hdr, why,
+				    whylen)) != 1)
 		return r;
-	}
 	if (n > P2P_PB_MAX) {
 		snprintf(why, whylen, "protobuf: message of %llu bytes, at most %d",
 			 (unsigned long long)n, P2P_PB_MAX);

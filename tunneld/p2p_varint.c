@@ -48,3 +48,15 @@ p2p_uvarint_get(const uint8_t *buf, size_t len, uint64_t *v, size_t *used, int m
 	}
 	return 0; /* (a tenth byte always ends it or is refused above) */
 }
+
+int
+p2p_uvarint_prefix(const uint8_t *buf, size_t len, int minimal, const char *what, uint64_t *n,
+		   size_t *hdr, char *why, size_t whylen)
+{
+	char sub[64];
+	int r;
+
+	if ((r = p2p_uvarint_get(buf, len, n, hdr, minimal, sub, sizeof(sub))) == -1)
+		snprintf(why, whylen, "%s: %s", what, sub);
+	return r;
+}
