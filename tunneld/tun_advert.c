@@ -15,17 +15,6 @@
 #include "byteorder.h"
 #include "tunneld.h"
 
-static int
-adv_text(const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] < 0x21 || p[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 /* The head; returns its length, 0 if it does not fit.  *count: where n goes. */
 size_t
 tun_adv_put_head(uint8_t *buf, size_t cap, int relay, const char *seen, size_t *count)
@@ -98,7 +87,7 @@ tun_adv_decode(const uint8_t *p, size_t len, struct tun_adv *a)
 		return -1;
 	if (p[0] != TUN_ADV_V1)
 		return 1;
-	if (len < 4 || (sl = p[2]) > 63 || 3 + sl + 1 > len || !adv_text(p + 3, sl))
+	if (len < 4 || (sl = p[2]) > 63 || 3 + sl + 1 > len || !tun_text_ok(p + 3, sl, 0))
 		return -1;
 	a->relay = (p[1] & TUN_ADV_F_RELAY) != 0;
 	memcpy(a->seen, p + 3, sl);
@@ -108,11 +97,11 @@ tun_adv_decode(const uint8_t *p, size_t len, struct tun_adv *a)
 	a->entries = p + off;
 	for (i = 0; i < a->n; i++) {
 		if (off + 1 > len || (nl = p[off]) == 0 || off + 1 + nl + 3 > len ||
-		    !adv_text(p + off + 1, nl))
+		    !tun_text_ok(p + off + 1, nl, 0))
 			return -1;
 		off += 1 + nl + 2;
 		il = p[off++];
-		if (il > 45 || off + il > len || !adv_text(p + off, il))
+		if (il > 45 || off + il > len || !tun_text_ok(p + off, il, 0))
 			return -1;
 		off += il;
 	}

@@ -105,13 +105,13 @@ tun_open_encode(const struct tun_open_req *r, uint8_t *buf, size_t cap)
 	return 5 + il + cl;
 }
 
-static int
-text_ok(const uint8_t *p, size_t n)
+int
+tun_text_ok(const uint8_t *p, size_t n, int space)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (p[i] < 0x20 || p[i] > 0x7e)
+		if (p[i] < (space ? 0x20 : 0x21) || p[i] > 0x7e)
 			return 0;
 	return 1;
 }
@@ -132,7 +132,7 @@ tun_open_decode(const uint8_t *buf, size_t len, struct tun_open_req *r)
 	cl = buf[4 + il];
 	if (cl >= sizeof(r->client) || len != 5 + il + cl)
 		return -1;
-	if (!text_ok(buf + 4, il) || !text_ok(buf + 5 + il, cl))
+	if (!tun_text_ok(buf + 4, il, 1) || !tun_text_ok(buf + 5 + il, cl, 1))
 		return -1;
 	memcpy(r->ip, buf + 4, il);
 	memcpy(r->client, buf + 5 + il, cl);
@@ -167,7 +167,7 @@ tun_circuit_decode(const uint8_t *buf, size_t len, char *name)
 	if (buf[2] != TUN_CIRC_TO && buf[2] != TUN_CIRC_FROM)
 		return -1;
 	nl = buf[3];
-	if (nl == 0 || nl > 253 || len != 4 + nl || !text_ok(buf + 4, nl))
+	if (nl == 0 || nl > 253 || len != 4 + nl || !tun_text_ok(buf + 4, nl, 1))
 		return -1;
 	memcpy(name, buf + 4, nl);
 	name[nl] = '\0';
@@ -232,7 +232,7 @@ tun_hello_decode(const uint8_t *buf, size_t len, struct tun_hello *h)
 	memcpy(h->fp, buf + 1, 8);
 	nl = buf[9];
 	if (nl == 0 || nl >= sizeof(h->name) || len < 10 + nl || len > 11 + nl ||
-	    !text_ok(buf + 10, nl))
+	    !tun_text_ok(buf + 10, nl, 1))
 		return -1;
 	memcpy(h->name, buf + 10, nl);
 	if (len == 11 + nl) { /* a list must offer ChaChaPoly */

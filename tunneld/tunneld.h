@@ -323,6 +323,8 @@ int tun_psk_load(struct tunneld *, const char *path, char *err, size_t errlen);
 int tun_file_private(int fd, const char *path, uid_t runas, char *err, size_t errlen);
 
 /* tun_frame.c: pure encoders and decoders */
+/* 1 when p[0..n) is printable ASCII (space too when space is set), else 0. */
+int tun_text_ok(const uint8_t *p, size_t n, int space);
 size_t tun_frame_put(uint8_t *buf, size_t cap, uint8_t type, uint32_t sid, const void *payload,
 		     size_t len);
 /* 1 with *f set and *used bytes, 0 if incomplete, -1 if malformed */
