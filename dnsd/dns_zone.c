@@ -577,14 +577,25 @@ dns_zone_set_synced(struct dns_zone *z, bool synced)
 	z->synced = synced;
 }
 
+/* entry_get(create) for an upsert of what ("service", "endpoints"); NULL,
+ * logged, when ns or name is not a DNS label. */
+static struct zentry *
+entry_put(struct dns_zone *z, const char *ns, const char *name, const char *what)
+{
+	struct zentry *e;
+
+	if ((e = entry_get(z, ns, name, true)) == NULL)
+		log_warnx("dns_zone_upsert_%s: %s %s/%s: not a DNS label, ignored", what, what,
+			  ns != NULL ? ns : "", name != NULL ? name : "");
+	return e;
+}
+
 void
 dns_zone_upsert_service(struct dns_zone *z, struct em_service *svc)
 {
 	struct zentry *e;
 
-	if ((e = entry_get(z, svc->ns, svc->name, true)) == NULL) {
-		log_warnx("dns_zone_upsert_service: service %s/%s: not a DNS label, ignored",
-			  svc->ns != NULL ? svc->ns : "", svc->name != NULL ? svc->name : "");
+	if ((e = entry_put(z, svc->ns, svc->name, "service")) == NULL) {
 		em_service_free(svc);
 		return;
 	}
@@ -619,9 +630,7 @@ dns_zone_upsert_endpoints(struct dns_zone *z, struct em_endpoints *eps)
 {
 	struct zentry *e;
 
-	if ((e = entry_get(z, eps->ns, eps->name, true)) == NULL) {
-		log_warnx("dns_zone_upsert_endpoints: endpoints %s/%s: not a DNS label, ignored",
-			  eps->ns != NULL ? eps->ns : "", eps->name != NULL ? eps->name : "");
+	if ((e = entry_put(z, eps->ns, eps->name, "endpoints")) == NULL) {
 		em_endpoints_free(eps);
 		return;
 	}

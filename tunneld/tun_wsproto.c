@@ -138,6 +138,33 @@ tun_ws_request(char *buf, size_t cap, const char *host, const char *key)
 	return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
+/*
+ * A head as hdr_end() finds it, with the refusals both sides make: one over
+ * TUN_WS_HDR_MAX ("<what> over N bytes") or one that does not start with
+ * start ("<refusal><its first line>')"): -1 with why.  Else 0 while it is
+ * incomplete, or its length with line its first line.
+ */
+static long
+ws_head(const char *buf, size_t len, const char *start, const char *what, const char *refusal,
+	char *line, size_t linecap, char *why, size_t whylen)
+{
+	size_t n = strlen(start);
+	long end;
+
+	if ((end = hdr_end(buf, len)) == -1) {
+		snprintf(why, whylen, "%s over %d bytes", what, TUN_WS_HDR_MAX);
+		return -1;
+	}
+	if (len >= n && memcmp(buf, start, n) != 0) {
+		first_line(buf, len, line, linecap);
+		snprintf(why, whylen, "%s%s')", refusal, line);
+		return -1;
+	}
+	if (end > 0)
+		first_line(buf, (size_t)end, line, linecap);
+	return end;
+}
+
 int
 tun_ws_parse_request(const char *buf, size_t len, size_t *used, char *key, size_t keycap, char *why,
 		     size_t whylen)
@@ -147,19 +174,11 @@ tun_ws_parse_request(const char *buf, size_t len, size_t *used, char *key, size_
 	size_t rawlen;
 	long end;
 
-	if ((end = hdr_end(buf, len)) == -1) {
-		snprintf(why, whylen, "upgrade request over %d bytes", TUN_WS_HDR_MAX);
-		return -1;
-	}
 	/* early refusal: it is not even a GET */
-	if (len >= 4 && memcmp(buf, "GET ", 4) != 0) {
-		first_line(buf, len, line, sizeof(line));
-		snprintf(why, whylen, "not a WebSocket upgrade (starts '%s')", line);
-		return -1;
-	}
-	if (end == 0)
-		return 0;
-	first_line(buf, (size_t)end, line, sizeof(line));
+	end = ws_head(buf, len, "GET ", "upgrade request", "not a WebSocket upgrade (starts '",
+		      line, sizeof(line), why, whylen);
+	if (end <= 0)
+		return (int)end;
 	if (len < 14 || strstr(line, " HTTP/1.1") == NULL) {
 		snprintf(why, whylen, "not an HTTP/1.1 GET ('%s')", line);
 		return -1;
@@ -229,18 +248,10 @@ tun_ws_parse_response(const char *buf, size_t len, const char *key, size_t *used
 	long end;
 	int st;
 
-	if ((end = hdr_end(buf, len)) == -1) {
-		snprintf(why, whylen, "upgrade answer over %d bytes", TUN_WS_HDR_MAX);
-		return -1;
-	}
-	if (len >= 5 && strncmp(buf, "HTTP/", 5) != 0) {
-		first_line(buf, len, line, sizeof(line));
-		snprintf(why, whylen, "not an HTTP answer to the upgrade ('%s')", line);
-		return -1;
-	}
-	if (end == 0)
-		return 0;
-	first_line(buf, (size_t)end, line, sizeof(line));
+	end = ws_head(buf, len, "HTTP/", "upgrade answer", "not an HTTP answer to the upgrade ('",
+		      line, sizeof(line), why, whylen);
+	if (end <= 0)
+		return (int)end;
 	if ((st = http_status(buf, (size_t)end)) != 101) {
 		snprintf(why, whylen, "upgrade refused: '%s' (is the port the peer's wsPort?)",
 			 line);
