@@ -141,23 +141,31 @@ tun_ws_request(char *buf, size_t cap, const char *host, const char *key)
 /*
  * A head as hdr_end() finds it, with the refusals both sides make: one over
  * TUN_WS_HDR_MAX ("<what> over N bytes") or one that does not start with
- * start ("<refusal><its first line>')"): -1 with why.  Else 0 while it is
+ * k->start ("<refusal><its first line>')"): -1 with why.  Else 0 while it is
  * incomplete, or its length with line its first line.
  */
+struct ws_head_kind {
+	const char *start, *what, *refusal;
+};
+static const struct ws_head_kind ws_request = {"GET ", "upgrade request",
+					       "not a WebSocket upgrade (starts '"};
+static const struct ws_head_kind ws_answer = {"HTTP/", "upgrade answer",
+					      "not an HTTP answer to the upgrade ('"};
+
 static long
-ws_head(const char *buf, size_t len, const char *start, const char *what, const char *refusal,
-	char *line, size_t linecap, char *why, size_t whylen)
+ws_head(const char *buf, size_t len, const struct ws_head_kind *k, char *line, size_t linecap,
+	char *why, size_t whylen)
 {
-	size_t n = strlen(start);
+	size_t n = strlen(k->start);
 	long end;
 
 	if ((end = hdr_end(buf, len)) == -1) {
-		snprintf(why, whylen, "%s over %d bytes", what, TUN_WS_HDR_MAX);
+		snprintf(why, whylen, "%s over %d bytes", k->what, TUN_WS_HDR_MAX);
 		return -1;
 	}
-	if (len >= n && memcmp(buf, start, n) != 0) {
+	if (len >= n && memcmp(buf, k->start, n) != 0) {
 		first_line(buf, len, line, linecap);
-		snprintf(why, whylen, "%s%s')", refusal, line);
+		snprintf(why, whylen, "%s%s')", k->refusal, line);
 		return -1;
 	}
 	if (end > 0)
@@ -175,9 +183,7 @@ tun_ws_parse_request(const char *buf, size_t len, size_t *used, char *key, size_
 	long end;
 
 	/* early refusal: it is not even a GET */
-	end = ws_head(buf, len, "GET ", "upgrade request", "not a WebSocket upgrade (starts '",
-		      line, sizeof(line), why, whylen);
-	if (end <= 0)
+	if ((end = ws_head(buf, len, &ws_request, line, sizeof(line), why, whylen)) <= 0)
 		return (int)end;
 	if (len < 14 || strstr(line, " HTTP/1.1") == NULL) {
 		snprintf(why, whylen, "not an HTTP/1.1 GET ('%s')", line);
@@ -248,9 +254,7 @@ tun_ws_parse_response(const char *buf, size_t len, const char *key, size_t *used
 	long end;
 	int st;
 
-	end = ws_head(buf, len, "HTTP/", "upgrade answer", "not an HTTP answer to the upgrade ('",
-		      line, sizeof(line), why, whylen);
-	if (end <= 0)
+	if ((end = ws_head(buf, len, &ws_answer, line, sizeof(line), why, whylen)) <= 0)
 		return (int)end;
 	if ((st = http_status(buf, (size_t)end)) != 101) {
 		snprintf(why, whylen, "upgrade refused: '%s' (is the port the peer's wsPort?)",
