@@ -192,7 +192,7 @@ struct gw_buf {
 };
 struct gw_conn {
 	struct gw *g;
-	int mode; /* enum gw_mode */
+	enum gw_mode mode;
 	uint16_t port;
 	int cfd, ufd, tun_other;
 	struct ssl_st *ssl;

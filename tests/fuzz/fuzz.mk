@@ -7,7 +7,8 @@ fuzz_ipc_SRCS := common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/m
 fuzz_ipc_LIBS := -lmsgpackc -lm
 fuzz_socks_SRCS := socksd/socks_proto.c
 fuzz_http_SRCS := gatewayd/gw_http.c gatewayd/gw_sni.c common/log.c
-fuzz_tun_SRCS := tunneld/tun_frame.c common/log.c
+fuzz_tun_SRCS := tunneld/tun_frame.c tunneld/tun_noise.c common/log.c
+fuzz_tun_LIBS := -lsodium -lcrypto
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
 	common/yaml_scalar.c common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
