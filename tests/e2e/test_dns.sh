@@ -269,7 +269,7 @@ PY
 E2E_PIDS="$E2E_PIDS $!"
 ok "socket-activated dnsd answers over UDP" wait_for 10 sh -c "ip netns exec $(ns n1) dig @127.0.0.3 +time=1 +tries=1 +short hostname-svc.default.svc.$C | grep -q 10.96.0.10"
 ok "socket-activated dnsd answers over TCP" sh -c "ip netns exec $(ns n1) dig @127.0.0.3 +tcp +time=1 +tries=1 +short hostname-svc.default.svc.$C | grep -q 10.96.0.10"
-grep -q "socket activation: 1 UDP and 1 TCP" "$D1/dnsd-sa.log" && ok "socket activation logged" true || fail "socket activation logged"
+ok "socket activation logged" grep -q "socket activation: 1 UDP and 1 TCP" "$D1/dnsd-sa.log"
 
 # 10. resolv.conf upstreams, our own address skipped (loop)
 printf 'nameserver 127.0.0.4\nnameserver %s\n' $UP > "$D1/resolv.conf"
