@@ -44,6 +44,19 @@ ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0
 in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
 ok "no mangle rules (UDP is DNATed, not TPROXYed; an older version's are removed)" \
 	sh -c "! ip netns exec $(ns n1) iptables-save -t mangle | grep -q KUBE-PORTALS"
+# later changes are deltas (iptables-restore --noflush): a service added, then removed
+{ svc web-new 10.96.1.15 80 TCP 9376; eps web-new 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-new"
+mv "$E2E_DIR/registry/.web-new" "$E2E_DIR/registry/web-new.yaml"
+ok "a service added later is reached (its rules added by an update)" \
+	wait_for 10 in_ns n1 curl -s -m 2 http://10.96.1.15/
+rm "$E2E_DIR/registry/web-new.yaml"
+ok "a service removed: its rules deleted by an update, the others kept" wait_for 10 sh -c \
+	"! ip netns exec $(ns n1) iptables-save -t nat | grep -q default/web-new: &&
+	ip netns exec $(ns n1) iptables-save -t nat | grep -q default/web:"
+# a wrong update would be repaired by the next rules check (every 10 s), and logged
+sleep 11
+ok "the updates were right: the rules check after them put nothing back" \
+	bash -c "! grep -q 'changed or removed by someone else' $E2E_DIR/n1/proxyd.log"
 e2e_kill 1 proxyd
 in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
 ok "--cleanup removes KUBE-PORTALS-*" \
