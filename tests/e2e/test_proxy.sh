@@ -105,6 +105,21 @@ F=0; for i in $(seq 1 10); do get n1 http://10.96.1.10/ >/dev/null || F=$((F+1))
 ok "dead endpoint skipped, 0 of 10 requests failed ($F)" test "$F" -eq 0
 in_ns p1 ip addr add 10.201.1.11/24 dev eth0
 
+# later service changes are nft element updates: one added, then removed
+PUT_BACK="changed or removed by someone else"
+NB=$(grep -c "$PUT_BACK" "$E2E_DIR/n1/proxyd.log")
+{ svc web-new 10.96.1.15 80 TCP 9376; eps web-new 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-new"
+mv "$E2E_DIR/registry/.web-new" "$E2E_DIR/registry/web-new.yaml"
+ok "a service added later is reached (its element added by an update)" \
+	wait_for 10 get n1 http://10.96.1.15/
+rm "$E2E_DIR/registry/web-new.yaml"
+ok "a service removed: its element deleted by an update, the others kept" wait_for 10 sh -c \
+	"! ip netns exec $(ns n1) nft list set ip edgemesh svc_tcp | grep -q '10.96.1.15 . 80' &&
+	ip netns exec $(ns n1) nft list set ip edgemesh svc_tcp | grep -q '10.96.1.10 . 80'"
+sleep 11	# a wrong update would be repaired by the next rules check (every 10 s), and logged
+ok "the updates were right: the rules check after them put nothing back" \
+	test "$(grep -c "$PUT_BACK" "$E2E_DIR/n1/proxyd.log")" -eq "$NB"
+
 # remote endpoints through tunneld
 R=$(get n1 http://10.96.1.40/)
 ok "remote endpoint via tunneld ($R)" test "$R" = "remote-pod"
