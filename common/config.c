@@ -56,6 +56,7 @@ enum cfg_type {
 };
 
 #define CF_NODUMP 0x01 /* alias of another key's field */
+#define CF_EMPTY  0x02 /* "" is allowed as well as what the check takes */
 
 typedef int (*cfg_check_fn)(const char *, char *, size_t);
 
@@ -86,11 +87,8 @@ struct cfg_parse {
 };
 
 static int check_abspath(const char *, char *, size_t);
-static int check_abspath_opt(const char *, char *, size_t);
 static int check_ifname(const char *, char *, size_t);
-static int check_ifname_opt(const char *, char *, size_t);
 static int check_ipv4(const char *, char *, size_t);
-static int check_ipv4_opt(const char *, char *, size_t);
 static int check_hostport(const char *, char *, size_t);
 static int check_domain(const char *, char *, size_t);
 static int check_nonempty(const char *, char *, size_t);
@@ -114,6 +112,8 @@ static const char *const rules_backends[] = {"auto", "nftables", "iptables", NUL
 #define K_ANY(p)	{ .path = (p), .type = CT_ANY, .off = NOFIELD }
 #define K_STR(p, f, c)	{ .path = (p), .type = CT_STRING, .off = F_OFF(f), .size = F_SZ(f), \
 			  .check = (c) }
+#define K_STRE(p, f, c)	{ .path = (p), .type = CT_STRING, .off = F_OFF(f), .size = F_SZ(f), \
+			  .check = (c), .flags = CF_EMPTY }
 #define K_INT(p, f, lo, hi) { .path = (p), .type = CT_INT, .off = F_OFF(f), .min = (lo), \
 			  .max = (hi) }
 #define K_INTA(p, f, lo, hi) { .path = (p), .type = CT_INT, .off = F_OFF(f), .min = (lo), \
@@ -159,7 +159,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("kubeAPIConfig.contentType", kube.content_type, check_nonempty),
 	K_INT("kubeAPIConfig.qps", kube.qps, 1, INT32_MAX),
 	K_INT("kubeAPIConfig.burst", kube.burst, 1, INT32_MAX),
-	K_STR("kubeAPIConfig.kubeConfig", kube.kubeconfig, check_abspath_opt),
+	K_STRE("kubeAPIConfig.kubeConfig", kube.kubeconfig, check_abspath),
 	K_BOOL("kubeAPIConfig.deleteKubeConfig", kube.delete_kubeconfig),
 	X_STR("kubeAPIConfig.mode"),
 	K_SECTION("kubeAPIConfig.metaServer"),
@@ -200,7 +200,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("modules.edgeDNS"),
 	K_BOOL("modules.edgeDNS.enable", dns.enable),
-	K_STR("modules.edgeDNS.listenInterface", dns.listen_interface, check_ifname_opt),
+	K_STRE("modules.edgeDNS.listenInterface", dns.listen_interface, check_ifname),
 	K_PORT("modules.edgeDNS.listenPort", dns.listen_port),
 	K_INT("modules.edgeDNS.ttl", dns.ttl, 0, 604800),
 	K_SLIST("modules.edgeDNS.upstreamServers", dns.n_upstreams, dns.upstreams,
@@ -216,7 +216,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("modules.edgeProxy"),
 	K_BOOL("modules.edgeProxy.enable", proxy.enable),
-	K_STR("modules.edgeProxy.listenInterface", proxy.listen_interface, check_ifname_opt),
+	K_STRE("modules.edgeProxy.listenInterface", proxy.listen_interface, check_ifname),
 	K_ENUM("modules.edgeProxy.serviceFilterMode", proxy.filter_mode, filter_modes),
 	K_SECTION("modules.edgeProxy.socks5Proxy"),
 	K_BOOL("modules.edgeProxy.socks5Proxy.enable", proxy.socks5_enable),
@@ -265,7 +265,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_SECTION("modules.edgeTunnel.metricConfig"),
 	K_BOOL("modules.edgeTunnel.metricConfig.enable", tunnel.metrics.enable),
 	K_PORT("modules.edgeTunnel.metricConfig.port", tunnel.metrics.port),
-	K_STR("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4_opt),
+	K_STRE("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
 
@@ -423,12 +423,6 @@ check_abspath(const char *v, char *why, size_t len)
 	return check_refuse(v, why, len, "expected an absolute path, got ", "");
 }
 
-static int
-check_abspath_opt(const char *v, char *why, size_t len)
-{
-	return *v == '\0' ? 0 : check_abspath(v, why, len);
-}
-
 /* Linux dev_valid_name(); the length is the field's. */
 static int
 check_ifname(const char *v, char *why, size_t len)
@@ -447,12 +441,6 @@ check_ifname(const char *v, char *why, size_t len)
 }
 
 static int
-check_ifname_opt(const char *v, char *why, size_t len)
-{
-	return *v == '\0' ? 0 : check_ifname(v, why, len);
-}
-
-static int
 check_ipv4(const char *v, char *why, size_t len)
 {
 	struct in_addr a;
@@ -460,12 +448,6 @@ check_ipv4(const char *v, char *why, size_t len)
 	if (inet_pton(AF_INET, v, &a) == 1)
 		return 0;
 	return check_refuse(v, why, len, "expected an IPv4 address, got ", "");
-}
-
-static int
-check_ipv4_opt(const char *v, char *why, size_t len)
-{
-	return *v == '\0' ? 0 : check_ipv4(v, why, len);
 }
 
 static int
@@ -751,7 +733,8 @@ cfg_get_str(struct cfg_parse *p, const struct cfg_key *e, const char *key, const
 	if (dst != NULL && len >= dstlen)
 		return cfg_error(p, &n->start_mark, key,
 				 "value is too long (%zu bytes, at most %zu)", len, dstlen - 1);
-	if (e->check != NULL && e->check(v, why, sizeof(why)) == -1)
+	if (e->check != NULL && !(*v == '\0' && (e->flags & CF_EMPTY)) &&
+	    e->check(v, why, sizeof(why)) == -1)
 		return cfg_error(p, &n->start_mark, key, "%s", why);
 	if (dst != NULL)
 		cfg_strlcpy(dst, v, dstlen);
