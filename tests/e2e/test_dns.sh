@@ -320,4 +320,13 @@ ok "cacheDNS: answers cached ($(grep -c 'query\[A\] hostname-svc' "$D1/kubedns.l
 	test "$(grep -c 'query\[A\] hostname-svc' "$D1/kubedns.log")" -eq 1
 has "cacheDNS: TTL capped by cacheTTL (20)" "^hostname-svc.default.svc.$C.[[:space:]]+(1[0-9]|20|[0-9])[[:space:]]" +noall +answer hostname-svc.default.svc.$C
 
+# 12. commonConfig.clientSourceRanges set: exactly those sources are clients
+# (a LAN the admin lists is answered; the pods, no longer listed, are not)
+e2e_kill 1 dnsd
+sed -i '/^commonConfig:/a\  clientSourceRanges: [10.200.0.0/24]' "$D1/edgemesh.yaml"
+e2e_daemon 1 dnsd
+R=$(in_ns lanh dig @$S +time=2 +tries=3 +short hostname-svc.default.svc.$C 2>&1)
+ok "clientSourceRanges [10.200.0.0/24]: the LAN host is answered ($R)" test "$R" = 10.96.0.99
+R=$(pq hostname-svc.default.svc.$C 2>&1)
+ok "... and a pod on edge-1 is not (${R:0:40})" grep -q "no servers could be reached" <<<"$R"
 e2e_done
