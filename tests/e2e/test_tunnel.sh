@@ -296,6 +296,8 @@ ok "127.0.0.1:22 on the far node (an allowed node port) is refused, reason logge
 ok "... also as an IPv4-mapped address (::ffff:127.0.0.1)" \
 	refused_far 9015 ::ffff:127.0.0.1 22 "is a loopback address"
 ok "... and 127.0.0.2, any loopback address" refused_far 9016 127.0.0.2 22 "is a loopback address"
+ok "... and 0.0.0.0, which a connect takes for the node itself" \
+	refused_far 9022 0.0.0.0 22 "is an unspecified address"
 ok "a node address edge-2 does not advertise (its pod-side 10.201.2.1) is refused" \
 	refused_far 9017 10.201.2.1 2222 "nor an address it advertises"
 ok "an Endpoints object pointing at edge-2's loopback is not followed" \
