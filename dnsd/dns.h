@@ -329,9 +329,8 @@ struct dns_server {
 	struct dns_req *reqs; /* queries waiting for an upstream */
 	size_t nreqs;
 	struct dns_stats st;
-	struct srcgate *gate;	/* who may ask (commonConfig.clientSourceRanges); NULL: all */
-	double over_logged_at;	/* a source over DNS_FWD_PER_SOURCE, last logged */
-	uint64_t over_unlogged; /* ... and not logged since */
+	struct srcgate *gate; /* who may ask (commonConfig.clientSourceRanges); NULL: all */
+	double over_logged;   /* a source over DNS_FWD_PER_SOURCE, last logged */
 	struct dns_udp *udp[DNS_UDP_LISTEN_MAX];
 	size_t nudp;
 	struct dns_tcp *tcp[DNS_TCP_LISTEN_MAX];

@@ -182,7 +182,6 @@ source_may_wait(struct dns_server *s, const struct dns_origin *o)
 	struct ip_addr a, b;
 	char text[INET6_ADDRSTRLEN + 8];
 	size_t n = 0;
-	double now = ev_now(s->loop);
 
 	if (ip_addr_from_sockaddr((const struct sockaddr *)&o->peer, &a) == -1)
 		return true;
@@ -193,16 +192,11 @@ source_may_wait(struct dns_server *s, const struct dns_origin *o)
 	if (n < DNS_FWD_PER_SOURCE)
 		return true;
 	s->st.fwd_over_source++;
-	if (now - s->over_logged_at >= 1.0) {
+	if (log_due(&s->over_logged, ev_now(s->loop)))
 		log_info("DNS query from %s: SERVFAIL, %d of its queries already wait for an "
-			 "upstream (the most one client may have); %llu more since the last line",
+			 "upstream (the most one client may have; %llu such so far)",
 			 net_addr_text(&o->peer, text, sizeof(text)), DNS_FWD_PER_SOURCE,
-			 (unsigned long long)s->over_unlogged);
-		s->over_logged_at = now;
-		s->over_unlogged = 0;
-	} else {
-		s->over_unlogged++;
-	}
+			 (unsigned long long)s->st.fwd_over_source);
 	return false;
 }
 
