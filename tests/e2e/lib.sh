@@ -82,7 +82,9 @@ e2e_pod() {	# i [a...]
 		in_ns "n$i" ip link set cni0 up
 	fi
 	in_ns "n$i" sysctl -qw net.ipv4.ip_forward=1
-	in_ns "n$i" sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}"
+	[ -e /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null
+	in_ns "n$i" sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}" ||
+		fail "br_netfilter on node $i's bridge (the kernel module br_netfilter is missing)"
 	[ -e "/run/netns/$(ns "p$i")" ] || ip netns add "$(ns "p$i")"
 	in_ns "p$i" ip link set lo up
 	ip link add "${E2E_PREFIX}v$i" netns "$(ns "n$i")" type veth peer name eth0 netns "$(ns "p$i")"
