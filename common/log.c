@@ -134,3 +134,12 @@ log_warnx_once(const char *key, const char *fmt, ...)
 	log_emit("warn", NULL, fmt, ap);
 	va_end(ap);
 }
+
+bool
+log_due(double *last, double now)
+{
+	if (*last > 0 && now - *last < 1.0)
+		return false;
+	*last = now;
+	return true;
+}

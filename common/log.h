@@ -3,6 +3,7 @@
 #define EM_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #define EM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -17,5 +18,10 @@ void fatal(const char *, ...) EM_PRINTF(1, 2) __attribute__((noreturn));
 void fatalx(const char *, ...) EM_PRINTF(1, 2) __attribute__((noreturn));
 /* Warn only the first time this key is seen (bounded table). */
 void log_warnx_once(const char *key, const char *, ...) EM_PRINTF(2, 3);
+/*
+ * A line repeated under load, at most once a second: true (and *last = now)
+ * when a second has passed since *last (0: never logged).
+ */
+bool log_due(double *last, double now);
 
 #endif

@@ -101,7 +101,7 @@ srcgate_log_refused(struct srcgate *g, const char *what, const struct sockaddr *
 	struct ip_addr a;
 
 	g->refused++;
-	if (now - g->logged_at < 1.0 && g->logged_at > 0) {
+	if (!log_due(&g->logged_at, now)) {
 		g->unlogged++;
 		return;
 	}
@@ -117,6 +117,5 @@ srcgate_log_refused(struct srcgate *g, const char *what, const struct sockaddr *
 	else
 		log_info("%s from %s refused: not in commonConfig.clientSourceRanges%s", what, text,
 			 g->fixed.n > 0 ? "" : " (default: this node and its pods)");
-	g->logged_at = now;
 	g->unlogged = 0;
 }

@@ -245,6 +245,7 @@ int dns_cache_get(struct dns_cache *, const struct dns_query *, uint64_t now_ms,
 /* dns_forward.c */
 #define DNS_FWD_TIMEOUT		2.0 /* seconds per attempt */
 #define DNS_FWD_MAX_OUTSTANDING 512
+#define DNS_FWD_PER_SOURCE	64 /* of them from one client address: others keep the rest */
 #define DNS_UPSTREAMS_MAX	16
 
 typedef void (*dns_fwd_done_cb)(void *arg, const uint8_t *resp, size_t len);
@@ -313,6 +314,7 @@ struct dns_stats {
 	uint64_t servfail, formerr, dropped, truncated;
 	uint64_t tcp_accepted, tcp_refused, tcp_timeouts;
 	uint64_t tcp_over_source; /* closed: DNS_TCP_PER_SOURCE from one address */
+	uint64_t fwd_over_source; /* SERVFAIL: DNS_FWD_PER_SOURCE of its address waiting */
 	uint64_t answers[DNS_QT_N][DNS_RC_N];
 	struct em_histogram upstream; /* seconds until an upstream answered */
 };
@@ -329,6 +331,7 @@ struct dns_server {
 	size_t nreqs;
 	struct dns_stats st;
 	struct srcgate *gate; /* who may ask (commonConfig.clientSourceRanges); NULL: all */
+	double over_logged;   /* a source over DNS_FWD_PER_SOURCE, last logged */
 	struct dns_udp *udp[DNS_UDP_LISTEN_MAX];
 	size_t nudp;
 	struct dns_tcp *tcp[DNS_TCP_LISTEN_MAX];

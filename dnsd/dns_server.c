@@ -16,6 +16,8 @@
  * a query that waits for an upstream becomes a dns_req on the server's
  * list, so a TCP client that goes away can cancel its own.
  */
+#include <netinet/in.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,7 @@
 #include "dns.h"
 #include "log.h"
 #include "model.h"
+#include "netaddr.h"
 #include "srcgate.h"
 
 struct dns_req {
@@ -156,6 +159,38 @@ fwd_done(void *arg, const uint8_t *resp, size_t len)
 }
 
 /*
+ * May o's query wait for an upstream?  One client address has at most
+ * DNS_FWD_PER_SOURCE queries waiting, so a client that floods names an
+ * upstream is slow to answer cannot take every one of the forwarder's
+ * DNS_FWD_MAX_OUTSTANDING slots: past its share it gets SERVFAIL (counted,
+ * logged once a second), others are served.
+ */
+static bool
+source_may_wait(struct dns_server *s, const struct dns_origin *o)
+{
+	const struct dns_req *r;
+	struct ip_addr a, b;
+	char text[INET6_ADDRSTRLEN + 8];
+	size_t n = 0;
+
+	if (ip_addr_from_sockaddr((const struct sockaddr *)&o->peer, &a) == -1)
+		return true;
+	for (r = s->reqs; r != NULL && n < DNS_FWD_PER_SOURCE; r = r->next)
+		if (ip_addr_from_sockaddr((const struct sockaddr *)&r->o.peer, &b) == 0 &&
+		    ip_addr_equal(&a, &b))
+			n++;
+	if (n < DNS_FWD_PER_SOURCE)
+		return true;
+	s->st.fwd_over_source++;
+	if (log_due(&s->over_logged, ev_now(s->loop)))
+		log_info("DNS query from %s: SERVFAIL, %d of its queries already wait for an "
+			 "upstream (the most one client may have; %llu such so far)",
+			 net_addr_text(&o->peer, text, sizeof(text)), DNS_FWD_PER_SOURCE,
+			 (unsigned long long)s->st.fwd_over_source);
+	return false;
+}
+
+/*
  * The zone answered with a CNAME to an outside name (target): ask for the
  * target (cache, else upstream) and append its answers to what the zone
  * built in s->out.
@@ -168,6 +203,10 @@ chase(struct dns_server *s, const struct dns_origin *o, const struct dns_query *
 	struct dns_req *r;
 	size_t n, wlen;
 
+	if (!source_may_wait(s, o)) {
+		reply_rcode(s, o, q, DNS_R_SERVFAIL);
+		return;
+	}
 	s->st.chased++;
 	r = req_new(s, o, q);
 	r->chasing = true;
@@ -249,6 +288,10 @@ dns_server_query(struct dns_server *s, const struct dns_origin *o, const uint8_t
 	    dns_cache_get(s->cache, &q, now_ms(s), s->out, sizeof(s->out), &n) == 0) {
 		s->st.cache_hits++;
 		deliver(s, o, s->out, n, limit);
+		return;
+	}
+	if (!source_may_wait(s, o)) {
+		reply_rcode(s, o, &q, DNS_R_SERVFAIL);
 		return;
 	}
 	s->st.forwarded++;

@@ -240,10 +240,7 @@ conn_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static bool
 limit_log_now(struct socksd *s)
 {
-	if (ev_now(s->loop) - s->limit_logged < 1.0)
-		return false;
-	s->limit_logged = ev_now(s->loop);
-	return true;
+	return log_due(&s->limit_logged, ev_now(s->loop));
 }
 
 /*

@@ -60,8 +60,9 @@ tun_target_kind(struct tunneld *t, const char *node, const struct tun_open_req *
 		return TUN_TGT_NONE;
 	}
 	if ((special = ip_addr_special(&ip)) != NULL) {
-		snprintf(why, len, "%s %s:%u is a %s address: never dialled for a peer",
-			 em_proto_name(r->proto), r->ip, r->port, special);
+		snprintf(why, len, "%s %s:%u is %s %s address: never dialled for a peer",
+			 em_proto_name(r->proto), r->ip, r->port,
+			 strchr("aeiou", special[0]) != NULL ? "an" : "a", special);
 		return TUN_TGT_NONE;
 	}
 	/* a ready endpoint of a known service on this node */

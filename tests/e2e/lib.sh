@@ -64,22 +64,36 @@ e2e_topology() {
 		in_ns lan ip link set "${E2E_PREFIX}e$i" master br0 up
 		in_ns n$i ip addr add 10.200.0.1$i/24 dev eth0
 		in_ns n$i ip link set eth0 up
-		in_ns n$i sysctl -qw net.ipv4.ip_forward=1
-		# the pod behind the node, on the node's bridge cni0 with br_netfilter
-		in_ns n$i ip link add cni0 type bridge
-		in_ns n$i ip addr add 10.201.$i.1/24 dev cni0
-		in_ns n$i ip link set cni0 up
-		in_ns n$i sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}"
-		ip netns add "$(ns p$i)"
-		in_ns p$i ip link set lo up
-		ip link add "${E2E_PREFIX}v$i" netns "$(ns n$i)" type veth peer name eth0 netns "$(ns p$i)"
-		in_ns n$i ip link set "${E2E_PREFIX}v$i" master cni0 up
-		for a in 10 11 12 20 30; do
-			in_ns p$i ip addr add 10.201.$i.$a/24 dev eth0
-		done
-		in_ns p$i ip link set eth0 up
-		in_ns p$i ip route add default via 10.201.$i.1
+		e2e_pod "$i" 10 11 12 20 30
 	done
+}
+
+# The pod p<i> behind node n<i>, attached the way the bridge CNI and flannel
+# attach pods: a veth on the node's bridge cni0 (made here with 10.201.i.1/24
+# when the node has none yet), br_netfilter on (E2E_BRNF=0 turns it off),
+# forwarding on, the pod's addresses 10.201.i.<a> (default .10), its default
+# route via the bridge.  The pod's namespace is made when it does not exist.
+# Every test world puts its pods here, so none gets a friendlier plain veth.
+e2e_pod() {	# i [a...]
+	local i=$1 a; shift
+	if ! in_ns "n$i" ip link show cni0 >/dev/null 2>&1; then
+		in_ns "n$i" ip link add cni0 type bridge
+		in_ns "n$i" ip addr add "10.201.$i.1/24" dev cni0
+		in_ns "n$i" ip link set cni0 up
+	fi
+	in_ns "n$i" sysctl -qw net.ipv4.ip_forward=1
+	[ -e /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null
+	in_ns "n$i" sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}" ||
+		fail "br_netfilter on node $i's bridge (the kernel module br_netfilter is missing)"
+	[ -e "/run/netns/$(ns "p$i")" ] || ip netns add "$(ns "p$i")"
+	in_ns "p$i" ip link set lo up
+	ip link add "${E2E_PREFIX}v$i" netns "$(ns "n$i")" type veth peer name eth0 netns "$(ns "p$i")"
+	in_ns "n$i" ip link set "${E2E_PREFIX}v$i" master cni0 up
+	for a in "${@:-10}"; do
+		in_ns "p$i" ip addr add "10.201.$i.$a/24" dev eth0
+	done
+	in_ns "p$i" ip link set eth0 up
+	in_ns "p$i" ip route add default via "10.201.$i.1"
 }
 
 # Write node i's config; extra YAML (already indented for top level) on stdin.

@@ -15,16 +15,7 @@
 #   nat_topology          namespaces, links, routers, pods
 #   nat_start             configs, controllers, pod servers, tunnelds, proxyd on 1 and 2
 
-pod() {	# i : pod p<i> 10.201.<i>.10 on node n<i>'s bridge cni0
-	in_ns n$1 ip link add cni0 type bridge
-	in_ns n$1 ip addr add 10.201.$1.1/24 dev cni0
-	in_ns n$1 ip link set cni0 up
-	in_ns n$1 sysctl -qw net.ipv4.ip_forward=1
-	in_ns n$1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
-	e2e_veth n$1 "v$1" "" p$1 eth0 10.201.$1.10/24
-	in_ns n$1 ip link set "v$1" master cni0
-	in_ns p$1 ip route add default via 10.201.$1.1
-}
+pod() { e2e_pod "$1"; }	# i : pod p<i> 10.201.<i>.10 on node n<i>'s bridge cni0
 nat_topology() {
 	local n b w l i
 	for n in wan s1 r1 r2 n1 n2 n3 n4 n5 p1 p2 p5; do

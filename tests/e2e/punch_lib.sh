@@ -7,7 +7,7 @@
 #   punch_public I            node I (nI) at 100.64.0.I on the wan
 #   punch_natted I [ARGS]     node I at 192.168.I.2 behind router rI
 #                             (100.64.0.I): MASQUERADE ARGS (e.g. --random-fully)
-#   punch_pod I               node I's pod pI at 10.201.I.10
+#   punch_pod I               node I's pod pI at 10.201.I.10 on its bridge cni0
 #
 # The routers drop unsolicited SYNs to themselves (a gateway's firewall): a
 # bare router's RST would close the other side's pinhole unless the two
@@ -41,8 +41,5 @@ punch_natted() {	# i [MASQUERADE args]
 	in_ns "r$i" iptables -A INPUT -i wan0 -p tcp --syn -j DROP
 }
 punch_pod() {	# i
-	punch_ns "p$1"
-	e2e_veth "n$1" pod0 "10.201.$1.1/24" "p$1" eth0 "10.201.$1.10/24"
-	in_ns "p$1" ip route add default via "10.201.$1.1"
-	in_ns "n$1" sysctl -qw net.ipv4.ip_forward=1
+	e2e_pod "$1"
 }

@@ -26,8 +26,14 @@ HR=""
 for i in $(seq 1 60); do HR="$HR --host-record=big.many.test,192.0.2.$i"; done
 in_ns n1 dnsmasq --no-daemon --no-resolv --no-hosts --bind-interfaces \
 	--listen-address=$UP --port=5353 --address=/example.test/192.0.2.7 \
-	--server=/neg.test/127.0.0.5#5354 --local-ttl=60 --log-queries \
+	--server=/neg.test/127.0.0.5#5354 --server=/slow.test/127.0.0.6#5355 \
+	--dns-forward-max=4096 --local-ttl=60 --log-queries \
 	--log-facility="$D1/dnsmasq.log" $HR >/dev/null 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+# behind it, slow.test: a server that never answers
+in_ns n1 python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.6", 5355))
+while True: s.recv(512)' &
 E2E_PIDS="$E2E_PIDS $!"
 # behind it, neg.test: NXDOMAIN with an SOA (negative caching needs one)
 in_ns n1 python3 - <<'PY' &
@@ -233,6 +239,50 @@ PY
 )
 ok "one source holding 40 idle TCP connections keeps its newest 16 ($R)" \
 	test "$R" = "alive 16 first 0 last 1"
+# one pod floods 600 names the upstream never answers (more than the 512
+# queries dnsd keeps waiting upstream): past its 64 it gets SERVFAIL at
+# once, and another pod's forwarded query is still answered
+R=$(in_ns p1 timeout 20 python3 - $S <<'PY'
+import random, socket, struct, sys, time
+def q(name, qid):
+    m = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        m += bytes([len(l)]) + l.encode()
+    return m + b"\0" + struct.pack(">HH", 1, 1)
+tag = random.randrange(1 << 30)
+f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); f.bind(("10.201.1.10", 0))
+servfail = 0
+def drain(t):
+    # the SERVFAILs come at once: read them before the socket's buffer fills
+    global servfail
+    f.settimeout(t)
+    try:
+        while True:
+            servfail += f.recv(512)[3] & 0xF == 2
+    except (socket.timeout, BlockingIOError):
+        pass
+for i in range(600):
+    f.sendto(q("n%d-%d.slow.test" % (tag, i), i), (sys.argv[1], 53))
+    if i % 20 == 19:
+        drain(0.003)  # paced: none lost in dnsd's socket buffer either
+# the 64 waiting ones end only after dnsd's 2 s upstream timeout
+drain(0.3)
+o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); o.bind(("10.201.1.11", 0))
+o.settimeout(1.5)
+o.sendto(q("fair%d.example.test" % tag, 7), (sys.argv[1], 53))
+try:
+    r = o.recv(512)
+    other = "answered" if r[3] & 0xF == 0 and r[6:8] != b"\0\0" else "rcode %d" % (r[3] & 0xF)
+except socket.timeout:
+    other = "no answer"
+print("other %s, flood servfail %d" % (other, servfail))
+PY
+)
+ok "a pod flooding 600 unanswered names: another pod's query is answered ($R)" \
+	grep -q "^other answered" <<<"$R"
+ok "... the flood got SERVFAIL past its 64 waiting queries" \
+	test "$(sed -n 's/.*flood servfail \([0-9]*\).*/\1/p' <<<"$R")" -ge 500
+ok "... logged" grep -q "DNS query from 10.201.1.10:[0-9]*: SERVFAIL, 64 of its queries already wait" "$D1/dnsd.log"
 
 # 7. registry changes show in the next answer
 cat > "$E2E_DIR/registry/zz-new.yaml" <<'Y'
@@ -320,4 +370,13 @@ ok "cacheDNS: answers cached ($(grep -c 'query\[A\] hostname-svc' "$D1/kubedns.l
 	test "$(grep -c 'query\[A\] hostname-svc' "$D1/kubedns.log")" -eq 1
 has "cacheDNS: TTL capped by cacheTTL (20)" "^hostname-svc.default.svc.$C.[[:space:]]+(1[0-9]|20|[0-9])[[:space:]]" +noall +answer hostname-svc.default.svc.$C
 
+# 12. commonConfig.clientSourceRanges set: exactly those sources are clients
+# (a LAN the admin lists is answered; the pods, no longer listed, are not)
+e2e_kill 1 dnsd
+sed -i '/^commonConfig:/a\  clientSourceRanges: [10.200.0.0/24]' "$D1/edgemesh.yaml"
+e2e_daemon 1 dnsd
+R=$(in_ns lanh dig @$S +time=2 +tries=3 +short hostname-svc.default.svc.$C 2>&1)
+ok "clientSourceRanges [10.200.0.0/24]: the LAN host is answered ($R)" test "$R" = 10.96.0.99
+R=$(pq hostname-svc.default.svc.$C 2>&1)
+ok "... and a pod on edge-1 is not (${R:0:40})" grep -q "no servers could be reached" <<<"$R"
 e2e_done

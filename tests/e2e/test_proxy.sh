@@ -132,7 +132,20 @@ R=$(udp_ask p1 10.96.1.20 53 nf0 2>&1)
 ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0 ]]"
 R=$(udp_ask p1 10.96.1.41 53 farnf0 2>&1)
 ok "remote UDP from a bridged pod, br_netfilter off ($R)" test "$R" = "remote-pod:farnf0"
+R=$(get p1 http://10.96.1.10/)
+ok "TCP from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-* ]]"
+R=$(get p1 http://10.96.1.40/)
+ok "remote TCP from a bridged pod, br_netfilter off ($R)" test "$R" = "remote-pod"
 in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
+# a pod on a plain veth the node routes, no bridge (as Calico attaches pods)
+ip netns add "$(ns q1)"
+in_ns q1 ip link set lo up
+e2e_veth n1 cali1 10.202.1.1/24 q1 eth0 10.202.1.10/24
+in_ns q1 ip route add default via 10.202.1.1
+R=$(get q1 http://10.96.1.10/)
+ok "TCP from a pod on a plain veth, no bridge ($R)" bash -c "[[ '$R' == pod-* ]]"
+R=$(udp_ask q1 10.96.1.41 53 veth 2>&1)
+ok "remote UDP from a pod on a plain veth ($R)" test "$R" = "remote-pod:veth"
 
 # flows to endpoint port 53 (DNS) end after 5 s, in proxyd and in both
 # tunnelds; the others after udpIdleTimeout (30 s)
@@ -277,8 +290,6 @@ e2e_kill 1 proxyd
 in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
 
 # privileges: own user, only CAP_NET_ADMIN
-id edgemesh-proxyd >/dev/null 2>&1 || useradd --system --no-create-home edgemesh-proxyd
-chmod 755 "$E2E_DIR" "$E2E_DIR/n1"; chmod 777 "$E2E_DIR/n1/run"
 d="$E2E_DIR/n1"
 ip netns exec "$(ns n1)" "$B/edgemesh-proxyd" -c "$d/edgemesh.yaml" -d >>"$d/proxyd.log" 2>&1 &
 PP=$!; E2E_PIDS="$E2E_PIDS $PP"

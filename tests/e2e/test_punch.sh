@@ -18,7 +18,7 @@
 #   n2 edge-2 192.168.2.2 -- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
 #   n3 cloud-1 100.64.0.3 ---------------------------------+
 #   n4 node-4  100.64.0.4 ---------------------------------+
-#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1
+#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1 (cni0)
 . "$(dirname "$0")/lib.sh"
 e2e_init punch
 command -v iptables >/dev/null || { echo "SKIP punch: iptables missing"; exit 77; }

@@ -12,6 +12,12 @@
 #     reported with its file and line, and the address recomputed
 #   - a Service that sets that address as its clusterIP takes it; both
 #     nodes move hostname-svc to the same next address
+#   - EdgeMesh's other examples, unchanged beside it (hostname-udp,
+#     hostname-lb-random, tcp-echo-service, cloudzone, edgezone): every
+#     Service gets its own address, dnsd answers each; the issue's UDP case
+#     `echo hi | nc -u hostname-udp-svc 12345` from a bridged pod answers
+#   - registry.serviceCIDR set on both nodes: after a controller restart
+#     the addresses are given from that range, the same on both nodes
 . "$(dirname "$0")/lib.sh"
 e2e_init ralloc
 for t in dig curl python3; do
@@ -25,7 +31,9 @@ mkdir -p "$E2E_DIR/registry"
 # the manifest unchanged (Deployment + Service without clusterIP), the nodes,
 # and the Endpoints the endpoints controller would make for the Deployment's
 # one pod, which runs on edge-2
-cp tests/fixtures/manifests/hostname.yaml tests/fixtures/registry/nodes.yaml "$E2E_DIR/registry/"
+EXAMPLES="hostname hostname-udp hostname-lb-random tcp-echo-service cloudzone edgezone"
+for f in $EXAMPLES; do cp "tests/fixtures/manifests/$f.yaml" "$E2E_DIR/registry/"; done
+cp tests/fixtures/registry/nodes.yaml "$E2E_DIR/registry/"
 cat >"$E2E_DIR/registry/hostname-endpoints.yaml" <<'EOF'
 apiVersion: v1
 kind: Endpoints
@@ -41,15 +49,31 @@ subsets:
   - name: http-0
     port: 9376
     protocol: TCP
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: hostname-udp-svc
+  namespace: default
+subsets:
+- addresses:
+  - ip: 10.201.2.10
+    nodeName: edge-2
+  ports:
+  - name: udp-0
+    port: 9376
+    protocol: UDP
 EOF
-grep -q clusterIP "$E2E_DIR/registry/hostname.yaml" && fail "the fixture must carry no clusterIP"
+for f in $EXAMPLES; do
+	grep -q clusterIP "$E2E_DIR/registry/$f.yaml" && fail "the fixture $f.yaml must carry no clusterIP"
+done
 for i in 1 2; do
 	e2e_config $i </dev/null >/dev/null
 	# a node has a default route: ClusterIPs must route for OUTPUT nat to see them
 	in_ns n$i ip route add default dev eth0
 done
 in_ns p2 python3 tests/tools/serve_hostname.py --name hostname-edge-5cd75b689f-4gxhp \
-	--bind 10.201.2.10 --http 9376 >"$E2E_DIR/serve.log" 2>&1 &
+	--bind 10.201.2.10 --http 9376 --udp 9376 >"$E2E_DIR/serve.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 wait_for 20 in_ns p2 curl -s -m 1 http://10.201.2.10:9376/ || fail "the pod's server is up"
 for i in 1 2; do
@@ -135,6 +159,41 @@ ok "... node 2 too" wait_for $WAIT moved 2
 NEW=$(cip 1)
 ok "... to the same address on both ($NEW, $(cip 2))" test "$NEW" = "$(cip 2)"
 ok "... dnsd on node 2 answers it" wait_for $WAIT dig_is 2 "$NEW"
+ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
+
+# EdgeMesh's other examples, as they are: one address each, all different,
+# each name answered by dnsd
+SVCS="default/hostname-udp-svc default/hostname-lb-svc default/tcp-echo-service
+	cloudzone/tcp-echo-cloud-svc edgezone/tcp-echo-edge-svc"
+ips() { local s; for s in $SVC $SVCS; do SVC=$s cip 1; done; }
+all_given() { [ "$(ips | grep -cE '^[0-9]+(\.[0-9]+){3}$')" -eq 6 ]; }
+ok "every Service of the examples has a ClusterIP" wait_for $WAIT all_given
+ok "... six different ones ($(ips | tr '\n' ' '))" test "$(ips | sort -u | wc -l)" -eq 6
+names_answer() {
+	local s ip
+	for s in $SVCS; do
+		ip=$(SVC=$s cip 1)
+		[ "$(in_ns n1 dig +short +time=1 +tries=1 "${s#*/}.${s%/*}.svc.cluster.local" @169.254.96.16)" = "$ip" ] ||
+			return 1
+	done
+}
+ok "dnsd answers each of them with its address" wait_for $WAIT names_answer
+udp_pod() { in_ns p1 sh -c 'echo hi | timeout 5 nc -u -w 2 hostname-udp-svc 12345'; }
+udp_is_pod() { [ "$(udp_pod)" = hostname-edge-5cd75b689f-4gxhp ]; }
+ok "echo hi | nc -u hostname-udp-svc 12345 from a bridged pod answers ($(udp_pod))" \
+	wait_for $WAIT udp_is_pod
+
+# a configured registry.serviceCIDR (outside the default range): after a
+# restart the controllers give addresses from it, the same on both nodes
+CIDR=172.21.0.0/16
+for i in 1 2; do
+	sed -i "/^registry:/a\\  serviceCIDR: $CIDR" "$E2E_DIR/n$i/edgemesh.yaml"
+	restart_controller $i
+done
+in_cidr() { has_ip "$1" && in_range "$(cip "$1")" $CIDR; }
+ok "registry.serviceCIDR $CIDR: node 1 gives $SVC an address in it" wait_for $WAIT in_cidr 1
+ok "... node 2 the same one ($(cip 1), $(cip 2))" wait_for $WAIT cip_is 2 "$(cip 1)"
+ok "... dnsd answers it" wait_for $WAIT dig_is 1 "$(cip 1)"
 ok "... and by name still reaches the pod" wait_for $WAIT curl_is_pod
 
 e2e_done

@@ -187,4 +187,13 @@ ok "an ssh started while socksd was down is served by the next socksd ($(cat "$E
 	test "$(cat "$E2E_DIR/down.out")" = "served"
 ok "... on the socket taken back from the controller" \
 	grep -q "took the listening socket back" "$E2E_DIR/n1/socksd.log"
+
+# commonConfig.clientSourceRanges set: exactly those sources are clients (a
+# LAN the admin lists is served; the pods, no longer in the list, are not)
+e2e_kill 1 socksd
+sed -i '/^commonConfig:/a\  clientSourceRanges: [10.200.0.0/24]' "$E2E_DIR/n1/edgemesh.yaml"
+e2e_daemon 1 socksd
+wait_for 10 sh -c "[ \$(grep -c 'synced with the controller' '$E2E_DIR/n1/socksd.log') -ge 2 ]"
+ok "clientSourceRanges [10.200.0.0/24]: the LAN host is served (0)" test "$(socks_from lanh 10.200.0.12 22)" = 0
+ok "... and a pod on edge-1 is refused (closed)" test "$(socks_from p1 10.200.0.12 22)" = closed
 e2e_done

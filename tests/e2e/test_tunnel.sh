@@ -158,7 +158,7 @@ PY
 
 . tests/e2e/tunnel_lib.sh
 
-printf 'a different PSK' > "$E2E_DIR/psk3"; chmod 600 "$E2E_DIR/psk3"
+e2e_psk "$E2E_DIR/psk3" 'a different PSK'
 for i in 1 2 3; do
 	e2e_config "$i" >/dev/null <<CFG
     allowedNodePorts: [22, 2222]
@@ -179,9 +179,13 @@ bg p2 socat -u TCP-LISTEN:7001,reuseaddr,fork SYSTEM:'sha256sum > /dev/stderr'
 for p in 7000 7001 7002 7003; do wait_for 10 listening p2 $p; done
 wait_for 10 listening p1 7000; wait_for 10 listening p3 7000
 
-# --- keys and files
-ok "static key created 0600 in stateDir" \
-	test "$(stat -c %a "$E2E_DIR/n1/state/tunnel.key")" = 600
+# --- keys and files: started as root with README's PSK recipe (the file
+# owned by edgemesh-tunneld, mode 600), tunneld runs as edgemesh-tunneld and
+# makes the node key for that user
+ok "tunneld runs as edgemesh-tunneld" test "$(awk '/^Uid/{print $2}' \
+	"/proc/$(cat "$E2E_DIR/n1/tunneld.pid")/status")" = "$(id -u edgemesh-tunneld)"
+ok "static key created 0600 in stateDir, owned by edgemesh-tunneld ($(stat -c '%a %U' "$E2E_DIR/n1/state/tunnel.key"))" \
+	test "$(stat -c '%a %U' "$E2E_DIR/n1/state/tunnel.key")" = "600 edgemesh-tunneld"
 chmod 644 "$E2E_DIR/psk"
 in_ns n1 "$B/edgemesh-tunneld" -c "$E2E_DIR/n1/edgemesh.yaml" \
 	--psk-file "$E2E_DIR/psk" >"$E2E_DIR/badpsk.log" 2>&1
@@ -292,6 +296,8 @@ ok "127.0.0.1:22 on the far node (an allowed node port) is refused, reason logge
 ok "... also as an IPv4-mapped address (::ffff:127.0.0.1)" \
 	refused_far 9015 ::ffff:127.0.0.1 22 "is a loopback address"
 ok "... and 127.0.0.2, any loopback address" refused_far 9016 127.0.0.2 22 "is a loopback address"
+ok "... and 0.0.0.0, which a connect takes for the node itself" \
+	refused_far 9022 0.0.0.0 22 "is an unspecified address"
 ok "a node address edge-2 does not advertise (its pod-side 10.201.2.1) is refused" \
 	refused_far 9017 10.201.2.1 2222 "nor an address it advertises"
 ok "an Endpoints object pointing at edge-2's loopback is not followed" \

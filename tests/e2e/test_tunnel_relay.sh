@@ -9,7 +9,7 @@
 #   n1 edge-1 192.168.1.2 -- r1 192.168.1.1 | 100.64.0.1 --+
 #   n2 edge-2 192.168.2.2 -- r2 192.168.2.1 | 100.64.0.2 --+-- wan br0
 #   n3 cloud-1 100.64.0.3 ---------------------------------+
-#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1
+#   p2 (edge-2's pod) 10.201.2.10 -- n2 10.201.2.1 (cni0)
 . "$(dirname "$0")/lib.sh"
 e2e_init tunnelrelay
 command -v iptables >/dev/null || { echo "SKIP tunnelrelay: iptables missing"; exit 77; }
@@ -34,10 +34,8 @@ done
 # so the pair cannot punch a direct path (test_punch.sh does that) and this
 # test sees the relayed session all along, whatever the SYNs' timing
 in_ns r2 iptables -t nat -R POSTROUTING 1 -o wan0 -j MASQUERADE --random-fully
-# edge-2's pod
-e2e_veth n2 pod0 10.201.2.1/24 p2 eth0 10.201.2.10/24
-in_ns p2 ip route add default via 10.201.2.1
-in_ns n2 sysctl -qw net.ipv4.ip_forward=1
+# edge-2's pod, on edge-2's bridge cni0 with br_netfilter on
+e2e_pod 2
 e2e_registry tests/fixtures/relay
 
 . tests/e2e/tunnel_lib.sh
@@ -155,7 +153,7 @@ ok "streams use the direct session" echo_once 1 9003 "direct now"
 in_ns r1 ip route del 192.168.2.0/24 via 100.64.0.2
 
 # --- a wrong PSK at edge-2: no session with the relay, the circuit is refused
-printf 'a different PSK' > "$E2E_DIR/psk2"; chmod 600 "$E2E_DIR/psk2"
+e2e_psk "$E2E_DIR/psk2" 'a different PSK'
 e2e_kill 2 tunneld
 start_tunneld 2 --psk-file "$E2E_DIR/psk2"
 tunopen 1 edge-2 10.201.2.10 7000 9002
