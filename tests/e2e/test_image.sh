@@ -219,7 +219,10 @@ psk["metadata"]["name"] = "edgemesh-gateway-psk"
 psk["metadata"]["labels"]["kubeedge"] = "edgemesh-gateway"
 yaml.safe_dump(psk, open(sys.argv[2], "w"))
 PY
-pod_prepare 3 -gw k8s/config/edgemesh-gateway-cfg.yaml "$E2E_DIR/gw-psk.yaml"
+# edgemesh-gateway-cfg as scripts/k8s-config.sh makes it from k8s/config/
+kubectl -n kubeedge create configmap edgemesh-gateway-cfg --dry-run=client -o yaml \
+	--from-file=edgemesh-gateway.yaml=k8s/config/edgemesh-gateway.yaml > "$E2E_DIR/gw-cfg.yaml"
+pod_prepare 3 -gw "$E2E_DIR/gw-cfg.yaml" "$E2E_DIR/gw-psk.yaml"
 for c in controller gatewayd tunneld; do ctr_start 3 $c; done
 for c in controller gatewayd tunneld; do
 	ok "cloud-1 gateway/$c: startup and readiness probes pass" \
