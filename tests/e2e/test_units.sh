@@ -8,8 +8,8 @@
 # endpoint is on a second node, hs-peer: tunneld; hs-peer by name through
 # socksd; a VirtualService through gatewayd; one client loop each, so a
 # restart that refuses connections is seen); the runtime dir keeps
-# its one owner, each daemon writes its own state dir; the watchdog restarts
-# a daemon whose loop stops.
+# its one owner, each daemon writes its own state dir; every daemon pings the
+# watchdog, which restarts a daemon whose loop stops.
 set -u
 B=${B:-build}
 PASS=0 FAIL=0
@@ -136,16 +136,23 @@ wait "$SLOW"
 ok "a request in flight across a proxyd restart is answered ($(head -c 20 "$NS_DIR/slow.out"))" \
 	test "$(cat "$NS_DIR/slow.out")" = backend
 
-# the watchdog: pings keep a daemon alive past WatchdogSec; a stopped loop is killed and restarted
-mkdir -p "$NS_DIR/root/etc/systemd/system/edgemesh-socksd.service.d"
-printf '[Service]\nWatchdogSec=3\nTimeoutAbortSec=1\n' \
-	>"$NS_DIR/root/etc/systemd/system/edgemesh-socksd.service.d/wd.conf"
+# the watchdog: every daemon's pings keep it alive past WatchdogSec (all six
+# at once, WatchdogSec=3); a stopped loop is killed and restarted (socksd)
+D6="controller dnsd proxyd tunneld socksd gatewayd"
+for d in $D6; do
+	mkdir -p "$NS_DIR/root/etc/systemd/system/edgemesh-$d.service.d"
+	printf '[Service]\nWatchdogSec=3\nTimeoutAbortSec=1\n' \
+		>"$NS_DIR/root/etc/systemd/system/edgemesh-$d.service.d/wd.conf"
+done
 nsx systemctl daemon-reload
-nsx systemctl restart edgemesh-socksd
-P1=$(nsx systemctl show -P MainPID edgemesh-socksd)
+# shellcheck disable=SC2046,SC2086
+nsx systemctl restart $(printf 'edgemesh-%s ' $D6)
+pids() { local d; for d in $D6; do nsx systemctl show -P MainPID "edgemesh-$d"; done | tr '\n' ' '; }
+PIDS=$(pids)
 sleep 7
-ok "socksd pings the watchdog (same pid after 7 s of WatchdogSec=3)" \
-	test "$(nsx systemctl show -P MainPID edgemesh-socksd)" = "$P1"
+ok "every daemon pings the watchdog (the same pids after 7 s of WatchdogSec=3: $PIDS)" \
+	test "$(pids)" = "$PIDS" -a -z "$(echo " $PIDS" | grep -w 0)" -a "$(nsx journalctl -q -u 'edgemesh-*' | grep -c 'Watchdog timeout')" -eq 0
+P1=$(nsx systemctl show -P MainPID edgemesh-socksd)
 nsx kill -STOP "$P1"
 wd_fired() { nsx journalctl -q -u edgemesh-socksd | grep -q "Watchdog timeout" &&
 	[ "$(nsx systemctl show -P MainPID edgemesh-socksd)" != "$P1" ] &&
