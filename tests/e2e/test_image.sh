@@ -52,9 +52,11 @@ img_cleanup() {
 trap 'img_cleanup; e2e_cleanup' EXIT INT TERM
 
 # ---- the image ----
-EDGEMESH_CACHE="$E2E_DIR/cache" scripts/image-build.sh "$B" "$IMG" >"$E2E_DIR/build.log" 2>&1 ||
-	{ cat "$E2E_DIR/build.log"; echo "test_image: image build failed"; exit 1; }
-ok "image $IMG built offline (buildah, FROM scratch)" true
+EDGEMESH_CACHE="$E2E_DIR/cache" make -s image B="$B" IMAGE="$IMG" >"$E2E_DIR/build.log" 2>&1 ||
+	{ cat "$E2E_DIR/build.log"; echo "test_image: make image failed"; exit 1; }
+ok "make image: $IMG built offline (buildah, FROM scratch)" true
+ok "... and its OCI archive for the nodes ($B/edgemesh-c.oci.tar)" \
+	grep -q "OCI archive $B/edgemesh-c.oci.tar" "$E2E_DIR/build.log"
 CTR=$(buildah from --pull-never "$IMG")
 ROOT=$(buildah mount "$CTR")
 want() {
