@@ -120,6 +120,8 @@ modules:
     psk:
       enable: true
       path: /etc/edgemesh/psk
+  edgeGateway:
+    enable: true
 CFG
 	cat >"$r/etc/edgemesh/registry/web.yaml" <<'YAML'
 apiVersion: v1
@@ -179,4 +181,94 @@ nspawn_get() {	# ip|name
 	local h=$NS_SVC_IP
 	[ "$1" = name ] && h=$NS_SVC_NAME
 	nsx curl -s -m 3 "http://$h/"
+}
+
+# A second node for nspawn_mesh_setup's machine (test_units): hs-peer, its
+# own network namespace inside the machine, linked to hs-node by a veth
+# (10.78.0.1 / 10.78.0.2, the Node objects' InternalIPs), running the
+# installed controller and tunneld as transient units (root, switching to
+# their users; runtime and state dirs of its own).  Service far
+# (10.96.7.12:80) has its one endpoint 10.79.0.2:8082 on hs-peer, reachable
+# from hs-node only through the tunnel; hs-peer:22 (allowedNodePorts'
+# default) answers SOCKS5 clients by node name; gatewayd on hs-node routes
+# 10.78.0.1:23333 to far.  Each answers "peer".
+nspawn_peer_setup() {
+	local r=$NS_DIR/root
+	nsx sh -c 'ip netns add hspeer && ip link add hsp0 type veth peer name hsp1 netns hspeer &&
+		ip addr add 10.78.0.1/24 dev hsp0 && ip link set hsp0 up &&
+		ip -n hspeer link set lo up && ip -n hspeer addr add 10.78.0.2/24 dev hsp1 &&
+		ip -n hspeer link set hsp1 up && ip -n hspeer addr add 10.79.0.2/32 dev lo &&
+		install -d -m 1775 -g edgemesh /run/hs-peer && mkdir -p /etc/hs-peer' || return 1
+	cat >"$r/etc/hs-peer/edgemesh.yaml" <<CFG
+commonConfig:
+  nodeName: hs-peer
+  runtimeDir: /run/hs-peer
+  stateDir: /var/lib/hs-peer
+registry:
+  path: /etc/edgemesh/registry
+modules:
+  edgeDNS:
+    enable: false
+  edgeProxy:
+    enable: false
+  edgeTunnel:
+    enable: true
+    psk:
+      enable: true
+      path: /etc/edgemesh/psk
+CFG
+	cat >"$r/etc/edgemesh/registry/far.yaml" <<'YAML'
+apiVersion: v1
+kind: Node
+metadata: {name: hs-node}
+status: {addresses: [{type: InternalIP, address: 10.78.0.1}]}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: hs-peer}
+status: {addresses: [{type: InternalIP, address: 10.78.0.2}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: far, namespace: default}
+spec:
+  clusterIP: 10.96.7.12
+  ports: [{name: http, protocol: TCP, port: 80, targetPort: 8082}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: far, namespace: default}
+subsets:
+- addresses: [{ip: 10.79.0.2, nodeName: hs-peer}]
+  ports: [{name: http, port: 8082, protocol: TCP}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: edgemesh-gateway, namespace: default}
+spec:
+  selector: {kubeedge: edgemesh-gateway}
+  servers:
+  - hosts: ['*']
+    port: {name: http-0, number: 23333, protocol: HTTP}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: far-route, namespace: default}
+spec:
+  gateways: [edgemesh-gateway]
+  hosts: ['*']
+  http:
+  - match: [{uri: {prefix: /}}]
+    route: [{destination: {host: far, port: {number: 80}}}]
+YAML
+	sed 's/backend/peer/; s/Length: 8/Length: 5/' "$r/var/tmp/answer.sh" >"$r/var/tmp/answer-peer.sh"
+	local d
+	for d in controller tunneld; do
+		nsx systemd-run -q --unit="hs-peer-$d" -p NetworkNamespacePath=/run/netns/hspeer \
+			"/usr/sbin/edgemesh-$d" -c /etc/hs-peer/edgemesh.yaml || return 1
+	done
+	nsx systemd-run -q --unit=hs-peer-backend -p NetworkNamespacePath=/run/netns/hspeer \
+		socat TCP-LISTEN:8082,bind=10.79.0.2,fork,reuseaddr EXEC:"sh /var/tmp/answer-peer.sh"
+	nsx systemd-run -q --unit=hs-peer-ssh -p NetworkNamespacePath=/run/netns/hspeer \
+		socat TCP-LISTEN:22,fork,reuseaddr EXEC:"sh /var/tmp/answer-peer.sh"
 }

@@ -52,9 +52,11 @@ img_cleanup() {
 trap 'img_cleanup; e2e_cleanup' EXIT INT TERM
 
 # ---- the image ----
-EDGEMESH_CACHE="$E2E_DIR/cache" scripts/image-build.sh "$B" "$IMG" >"$E2E_DIR/build.log" 2>&1 ||
-	{ cat "$E2E_DIR/build.log"; echo "test_image: image build failed"; exit 1; }
-ok "image $IMG built offline (buildah, FROM scratch)" true
+EDGEMESH_CACHE="$E2E_DIR/cache" make -s image B="$B" IMAGE="$IMG" >"$E2E_DIR/build.log" 2>&1 ||
+	{ cat "$E2E_DIR/build.log"; echo "test_image: make image failed"; exit 1; }
+ok "make image: $IMG built offline (buildah, FROM scratch)" true
+ok "... and its OCI archive for the nodes ($B/edgemesh-c.oci.tar)" \
+	grep -q "OCI archive $B/edgemesh-c.oci.tar" "$E2E_DIR/build.log"
 CTR=$(buildah from --pull-never "$IMG")
 ROOT=$(buildah mount "$CTR")
 want() {
@@ -219,7 +221,10 @@ psk["metadata"]["name"] = "edgemesh-gateway-psk"
 psk["metadata"]["labels"]["kubeedge"] = "edgemesh-gateway"
 yaml.safe_dump(psk, open(sys.argv[2], "w"))
 PY
-pod_prepare 3 -gw k8s/config/edgemesh-gateway-cfg.yaml "$E2E_DIR/gw-psk.yaml"
+# edgemesh-gateway-cfg as scripts/k8s-config.sh makes it from k8s/config/
+kubectl -n kubeedge create configmap edgemesh-gateway-cfg --dry-run=client -o yaml \
+	--from-file=edgemesh-gateway.yaml=k8s/config/edgemesh-gateway.yaml > "$E2E_DIR/gw-cfg.yaml"
+pod_prepare 3 -gw "$E2E_DIR/gw-cfg.yaml" "$E2E_DIR/gw-psk.yaml"
 for c in controller gatewayd tunneld; do ctr_start 3 $c; done
 for c in controller gatewayd tunneld; do
 	ok "cloud-1 gateway/$c: startup and readiness probes pass" \

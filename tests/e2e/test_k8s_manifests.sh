@@ -34,7 +34,7 @@ ok "kubectl kustomize renders $K8S/gateway (the agent and the gateway)" \
 	sh -c "kubectl kustomize '$K8S/gateway' > '$T/render.yaml'"
 # every document: the install, the ConfigMaps the generator creates, EdgeMesh's own
 cat "$T/render.yaml" > "$T/all.yaml"
-for f in "$K8S"/config/*.yaml tests/fixtures/edgemesh/*.yaml; do
+for f in tests/fixtures/edgemesh/*.yaml; do
 	printf -- '---\n' >> "$T/all.yaml"
 	cat "$f" >> "$T/all.yaml"
 done
@@ -128,11 +128,18 @@ src = "".join(open(f).read() for f in glob.glob(k8s + "/**/*.yaml", recursive=Tr
 ok("no PSK value anywhere in k8s/ (no psk: data key, not EdgeMesh's example)",
    "JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ=" not in src and
    not any(l.strip().startswith("psk:") for l in src.splitlines()))
-for f in glob.glob(k8s + "/config/*.yaml"):
-    for o in yaml.safe_load_all(open(f)):
-        ok("%s: a config ConfigMap with EdgeMesh's name and key, no PSK" % f,
-           o["kind"] == "ConfigMap" and o["metadata"]["name"] in ("edgemesh-agent-cfg", "edgemesh-gateway-cfg")
-           and "psk" not in o["data"] and all(isinstance(yaml.safe_load(v), dict) for v in o["data"].values()))
+# what `kubectl apply -R -f k8s` would send: every document of every file
+docs = [o for f in glob.glob(k8s + "/**/*.yaml", recursive=True) for o in yaml.safe_load_all(open(f))]
+ok("no file under k8s/ holds a ConfigMap (not even for `kubectl apply -R -f k8s`)",
+   not any(isinstance(o, dict) and o.get("kind") == "ConfigMap" for o in docs))
+def keys(v):
+    return set(v) | set().union(*map(keys, v.values())) if isinstance(v, dict) else set()
+for name in ("edgemesh-agent", "edgemesh-gateway"):
+    f = "%s/config/%s.yaml" % (k8s, name)
+    o = yaml.safe_load(open(f))
+    ok("%s: a config body (commonConfig, modules), not an object, no psk key" % f,
+       isinstance(o, dict) and {"commonConfig", "modules"} <= set(o) and "kind" not in o
+       and "psk" not in keys(o))
 
 # RBAC: read-only, only what is watched; the one write is "patch" on nodes
 # (the controller publishes its node's tunnel key, controller/kube_nodekey.c)
@@ -333,7 +340,7 @@ cm() { $PY -c 'import sys, yaml; o = yaml.safe_load(open(sys.argv[1])); print(ev
 ok "generator on an empty cluster: runs" sh -c "KUBECTL='$T/bin/kubectl' scripts/k8s-config.sh > '$T/out1' 2>&1"
 ok "generator: the four ConfigMaps created" test "$(ls "$T/api" | grep -c '^configmap\.kubeedge\.edgemesh-')" -eq 4
 ok "generator: agent and gateway config from k8s/config, with labels" \
-	test "$(cm edgemesh-agent-cfg 'o["data"]["edgemesh-agent.yaml"] == yaml.safe_load(open("k8s/config/edgemesh-agent-cfg.yaml"))["data"]["edgemesh-agent.yaml"] and o["metadata"]["labels"]["kubeedge"] == "edgemesh-agent"')" = True
+	test "$(cm edgemesh-agent-cfg 'o["data"]["edgemesh-agent.yaml"] == open("k8s/config/edgemesh-agent.yaml").read() and o["metadata"]["labels"]["kubeedge"] == "edgemesh-agent"')" = True
 PSK=$(cm edgemesh-agent-psk 'o["data"]["psk"]')
 ok "generator: a fresh PSK, 32 random bytes in base64, not EdgeMesh's example" \
 	sh -c "[ \"\$(printf '%s' '$PSK' | base64 -d | wc -c)\" -eq 32 ] && [ '$PSK' != JugH9HP1XBouyO5pWGeZa8LtipDURrf17EJvUHcJGuQ= ]"
@@ -357,7 +364,7 @@ ok "over EdgeMesh's ConfigMaps: edgemesh-agent-cfg and edgemesh-agent-psk untouc
 	sh -c "cmp -s '$T/before-cfg' '$T/api/configmap.kubeedge.edgemesh-agent-cfg.yaml' &&
 		cmp -s '$T/before-psk' '$T/api/configmap.kubeedge.edgemesh-agent-psk.yaml' &&
 		grep -q 'configmap/edgemesh-agent-psk exists: kept' '$T/out2' &&
-		! grep -q 'create -f k8s/config/edgemesh-agent-cfg' '$T/calls'"
+		! grep -q 'create configmap edgemesh-agent-cfg' '$T/calls'"
 ok "over EdgeMesh's ConfigMaps: the missing gateway PSK gets the user's PSK" \
 	test "$(cm edgemesh-gateway-psk 'o["data"]["psk"]')" = "$USERPSK"
 
