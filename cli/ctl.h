@@ -51,7 +51,7 @@ int ctl_trace(const struct em_config *, const char *target, int json);
 int ctl_ping(const struct em_config *, const char *node, int json);
 /* ctl_peers.c */
 int ctl_peers(const struct em_config *, int json);
-/* ctl_health.c: a probe's exit code */
-int ctl_health(const struct em_config *, const char *daemon);
+/* ctl_health.c: a probe's exit code (live: connected and reporting; else ready) */
+int ctl_health(const struct em_config *, const char *daemon, int live);
 
 #endif
