@@ -5,7 +5,8 @@
 # service, the policy, local and remote endpoints with the tunnel path and
 # the far end's dial, the probe through the rules and proxyd; a missing or
 # bad port named; a UDP service's endpoints named, not probed), and the JSON
-# shapes of status, services, peers, ping and trace (README documents them).
+# shapes of status, services, peers, ping, trace and doctor: exactly the keys
+# README documents (tests/e2e/json_shape.py).
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
 e2e_init cli
@@ -118,5 +119,18 @@ p = {x["name"]: x for x in d["peers"]}
 assert d["node"] == "edge-1" and len(d["psk_fingerprint"]) > 0, d
 assert p["edge-2"]["state"] == "up" and p["edge-2"]["path"] == "direct" and p["edge-2"]["tx_bytes"] > 0, p' \
 	"$(ctl peers -o json)"
+# every -o json document has exactly the keys README.md documents, at every level
+printf 'modules:\n  edged:\n    tailoredKubeletConfig:\n      clusterDNS: [10.96.0.10]\n' > "$E2E_DIR/edgecore.yaml"
+shape() {	# command args...
+	local j
+	j=$(ctl "$@" -o json 2>&1)
+	ok "$1 -o json: the keys README documents" python3 tests/e2e/json_shape.py README.md "$1" <<<"$j"
+}
+shape status
+shape services
+shape peers
+shape ping edge-2
+shape trace remote-web.default
+shape doctor --edgecore "$E2E_DIR/edgecore.yaml"
 ok "a bad -o value is a usage error" bash -c "! ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml -o yaml status >/dev/null 2>&1"
 e2e_done

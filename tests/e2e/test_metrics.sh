@@ -157,7 +157,7 @@ ok "promtool still accepts the scrape with every daemon's samples" \
 RF='edgemesh_tunnel_handshake_failures_total{daemon="tunneld",reason="refused"}'
 f0=$(val "$RF")
 in_ns n1 curl -s -m 3 http://10.96.1.50/ >/dev/null
-ok "a refused tunnel dial counted as refused (from $f0)" wait_for 10 val_gt "$RF" $f0
+ok "a refused tunnel dial counted as refused (from $f0)" wait_for 10 val_gt "$RF" "$f0"
 ok "... and the request as a failure of the service" \
 	test "$(val 'edgemesh_service_connection_failures_total{daemon="proxyd",service="default/far-web",port="80",proto="tcp"}')" -ge 1
 
