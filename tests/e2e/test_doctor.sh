@@ -142,8 +142,11 @@ python3 tests/fakeapi/fakeapi.py --port-file "$T/port" --unserved destinationrul
 wait_for 10 test -s "$T/port" || fail "fake API up"
 mkdir -p "$T/run" "$T/state"
 chmod 755 "$T" "$T/run"
+# metricConfig.address set: its health endpoints there (a free port of the host)
+MP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'kubeAPIConfig:\n  master: http://127.0.0.1:%s\ncommonConfig:\n  nodeName: edge-1\n  runtimeDir: %s/run\n  stateDir: %s/state\n' \
 	"$(cat "$T/port")" "$T" "$T" > "$T/cfg.yaml"
+printf 'modules:\n  edgeTunnel:\n    metricConfig:\n      enable: true\n      address: 127.0.0.1\n      port: %s\n' "$MP" >> "$T/cfg.yaml"
 # the API refuses everything until the controller has started: live, not ready
 fake() { curl -s -X POST "http://127.0.0.1:$(cat "$T/port")/_fake/$1" >/dev/null; }
 fake down
@@ -156,8 +159,14 @@ OUT=$(kh controller); rc=$?
 ok "... health controller (ready) exits 1: the registry has not synced ($OUT)" \
 	bash -c "[ $rc -eq 1 ] && grep -q '^controller: not ready, state starting; the registry has not synced yet' <<<'$OUT'"
 ok "... doctor names the API unreachable" wait_for 10 knames registry "the registry kubernetes-api is unreachable"
+code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$MP$1"; }
+codes() { [ "$(code /healthz)/$(code /readyz)" = "$1" ]; }
+ok "... on metricConfig.address (bound within a second): /healthz 200, /readyz 503" wait_for 5 codes 200/503
+ok "... /readyz says why ($(curl -s -m 2 "http://127.0.0.1:$MP/readyz"))" \
+	sh -c "curl -s -m 2 http://127.0.0.1:$MP/readyz | grep -q 'the registry has not synced yet'"
 fake up
 ok "the API back: health controller exits 0" wait_for 20 kh controller
+ok "... and /readyz 200" codes 200/200
 ok "doctor names the missing Istio CRDs" wait_for 20 knames istio-crds "the Istio CRDs are not installed"
 fake down
 fake drop
