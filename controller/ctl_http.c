@@ -293,9 +293,10 @@ ctl_http_new(struct em_daemon *d, struct server *srv, struct state *st)
 	h->srv = srv;
 	h->st = st;
 	h->fd = -1;
+	/* the first try at the loop's first turn, then every second */
 	ev_timer_init(&h->bind_retry, bind_retry_cb, 0., 1.);
 	h->bind_retry.data = h;
-	ev_timer_again(d->loop, &h->bind_retry);
+	ev_timer_start(d->loop, &h->bind_retry);
 	return h;
 }
 

@@ -3,7 +3,7 @@
 # the node's metrics, aggregated from every daemon, on the node's own
 # address; promtool accepts them; values follow real traffic (curl to a
 # remote ClusterIP, a held connection, dig through the zone and a dnsmasq
-# upstream, a tunnel dial refused, a peer with another PSK); the health
+# upstream, tunnel dials timed out and refused, a peer with another PSK); the health
 # endpoints and `edgemeshctl health` (ready, --live) follow a daemon going
 # down, hanging (SIGSTOP) and coming back.
 . tests/e2e/lib.sh
@@ -153,6 +153,13 @@ get /metrics > "$E2E_DIR/m2.txt"
 ok "promtool still accepts the scrape with every daemon's samples" \
 	sh -c "promtool check metrics < '$E2E_DIR/m2.txt' >/dev/null 2>&1"
 
+# a dial to cloud-1 that gets no answer (SYNs dropped): timeout, by reason
+TO='edgemesh_tunnel_handshake_failures_total{daemon="tunneld",reason="timeout"}'
+f0=$(val "$TO")
+in_ns n3 iptables -I INPUT -p tcp --dport 20006 -j DROP
+in_ns n1 curl -s -m 5 http://10.96.1.50/ >/dev/null
+ok "an unanswered tunnel dial counted as timeout (from $f0)" wait_for 8 val_gt "$TO" "$f0"
+in_ns n3 iptables -D INPUT -p tcp --dport 20006 -j DROP
 # a dial to cloud-1 before its tunneld runs: refused, counted by reason
 RF='edgemesh_tunnel_handshake_failures_total{daemon="tunneld",reason="refused"}'
 f0=$(val "$RF")
