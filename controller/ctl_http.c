@@ -110,9 +110,9 @@ route(struct http_conn *c, const char *method, const char *path)
 		   strcmp(path, "/readyz") == 0) {
 		/* the controller's own */
 		ready = path[1] == 'r';
-		respond_line(c,
-			     server_daemon_health(h->srv, "controller", ready, why, sizeof(why)) == 0,
-			     why);
+		respond_line(
+		    c, server_daemon_health(h->srv, "controller", ready, why, sizeof(why)) == 0,
+		    why);
 	} else if (strncmp(path, "/healthz/", 9) == 0 || strncmp(path, "/readyz/", 8) == 0) {
 		ready = path[1] == 'r';
 		path += ready ? 8 : 9;

@@ -552,7 +552,8 @@ server_daemon_health(struct server *srv, const char *name, int ready, char *why,
 	struct client *c;
 
 	if (strcmp(name, "controller") == 0) {
-		if (ready && srv->registry_ready != NULL && !srv->registry_ready(srv->registry_arg)) {
+		if (ready && srv->registry_ready != NULL &&
+		    !srv->registry_ready(srv->registry_arg)) {
 			snprintf(why, len, "controller: the registry has not synced yet");
 			return -1;
 		}
