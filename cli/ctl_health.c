@@ -4,8 +4,9 @@
  * works.  The controller's status rows say what its /healthz and /readyz
  * say (server_daemon_health): state "stale" when a connected daemon sent no
  * health report for 10 s (hung), "ok" when it is ready.
- *   ready (default): the controller answers and DAEMON (every known daemon
- *                    without one) is connected, reporting, state "ok";
+ *   ready (default): the controller answers and DAEMON (without one: every
+ *                    daemon the config enables, is connected or was seen)
+ *                    is connected, reporting, state "ok";
  *   --live:          ... connected and reporting, whatever its state (a
  *                    daemon waiting for its state is not restarted).
  * 0 when so; 1 otherwise, with one line that says which and why.
@@ -26,8 +27,10 @@ ctl_health(const struct em_config *cfg, const char *daemon, int live)
 		return 1;
 	for (i = 0; i < st.nrows; i++) {
 		r = &st.rows[i];
-		if (daemon != NULL && strcmp(r->name, daemon) != 0)
-			continue;
+		if (daemon != NULL
+			? strcmp(r->name, daemon) != 0
+			: !r->connected && r->detail[0] == '\0' && !ctl_daemon_wanted(cfg, r->name))
+			continue; /* without DAEMON: those this node runs */
 		seen++;
 		if (r->connected &&
 		    (live ? strcmp(r->state, "stale") != 0 : strcmp(r->state, "ok") == 0))

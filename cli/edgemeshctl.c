@@ -51,14 +51,15 @@ static const struct ctl_cmd {
      "Prints a new PSK on stdout; reads no config.  Install it for tunneld:\n"
      "  edgemeshctl gen-psk > /etc/edgemesh/psk\n"
      "  chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk\n"},
-    {"health", " [--live] [DAEMON]", "exit 0 when DAEMON (default: all) is ready (or live)",
-     "Exit 0 when the controller answers and DAEMON (without one: every daemon it\n"
-     "knows) is ready: connected to it, reporting, with its state and listeners\n"
-     "(tunneld: its peers; the controller: its registry synced).  --live: only\n"
+    {"health", " [--live] [DAEMON]", "exit 0 when DAEMON (default: this node's) is ready (or live)",
+     "Exit 0 when the controller answers and DAEMON (without one: every daemon\n"
+     "the config enables or the controller has seen) is ready: connected to it,\n"
+     "reporting, with its state and listeners (tunneld: its peers; gatewayd:\n"
+     "every Gateway port; the controller: its registry synced).  --live: only\n"
      "connected and reporting (a health report in the last 10 s), so a hung\n"
      "daemon fails it but one waiting for its state does not.  1 otherwise, with\n"
      "one line saying which and why.  The Kubernetes probes run it (k8s/):\n"
-     "startup and readiness without --live, liveness with it.\n"},
+     "readiness without --live, startup and liveness with it.\n"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 

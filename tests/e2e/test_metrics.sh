@@ -181,6 +181,7 @@ ok "a peer with another PSK counted as psk_mismatch" wait_for 20 val_gt "$F" 0
 ok "/healthz: the controller is live" test "$(code /healthz)" = 200
 ok "/readyz: the registry has synced" test "$(code /readyz)" = 200
 ok "edgemeshctl health proxyd: exit 0, ready ($(ctl health proxyd))" ctl health proxyd
+ok "edgemeshctl health (no DAEMON): this node's daemons, socksd (not enabled, never run) left out ($(ctl health))" ctl health
 e2e_kill 1 proxyd
 ok "/healthz/proxyd 503 once proxyd is gone ($(get /healthz/proxyd))" test "$(code /healthz/proxyd)" = 503
 OUT=$(ctl health --live proxyd); rc=$?
