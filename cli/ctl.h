@@ -29,6 +29,8 @@ int ctl_decoded(struct ipc_msg *m, int rc, const char *err);
 int ctl_fetch_status(const struct em_config *, struct ipc_status *, int quiet);
 int ctl_fetch_metrics(const struct em_config *, struct em_samples *, int quiet);
 struct replica *ctl_fetch_state(const struct em_config *, uint32_t topics, int quiet);
+/* 1 when the config enables daemon (its module), or it is the controller. */
+int ctl_daemon_wanted(const struct em_config *, const char *daemon);
 /* Reading the node's samples: a label's value; a daemon's sample of a metric. */
 const char *ctl_label(const struct em_sample *, const char *k, char *buf, size_t len);
 const struct em_sample *ctl_sample(const struct em_samples *, enum em_metric, const char *daemon);
@@ -55,7 +57,7 @@ int ctl_trace(const struct em_config *, const char *target, int json);
 int ctl_ping(const struct em_config *, const char *node, int json);
 /* ctl_peers.c */
 int ctl_peers(const struct em_config *, int json);
-/* ctl_health.c: a probe's exit code */
-int ctl_health(const struct em_config *, const char *daemon);
+/* ctl_health.c: a probe's exit code (live: connected and reporting; else ready) */
+int ctl_health(const struct em_config *, const char *daemon, int live);
 
 #endif

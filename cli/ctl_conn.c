@@ -257,3 +257,14 @@ ctl_sample(const struct em_samples *ss, enum em_metric id, const char *daemon)
 			return &ss->s[i];
 	return NULL;
 }
+
+int
+ctl_daemon_wanted(const struct em_config *c, const char *daemon)
+{
+	return strcmp(daemon, "controller") == 0 ||
+	       (strcmp(daemon, "dnsd") == 0 && c->dns.enable) ||
+	       (strcmp(daemon, "proxyd") == 0 && c->proxy.enable) ||
+	       (strcmp(daemon, "tunneld") == 0 && c->tunnel.enable) ||
+	       (strcmp(daemon, "socksd") == 0 && c->proxy.socks5_enable) ||
+	       (strcmp(daemon, "gatewayd") == 0 && c->gateway.enable);
+}

@@ -45,20 +45,14 @@ check_daemons(struct doctor *dr, const struct ipc_status *st)
 	const struct ipc_status_row *r;
 	char fix[256];
 	size_t i;
-	int wanted;
 
 	for (i = 0; i < st->nrows; i++) {
 		r = &st->rows[i];
-		wanted = (strcmp(r->name, "dnsd") == 0 && c->dns.enable) ||
-			 (strcmp(r->name, "proxyd") == 0 && c->proxy.enable) ||
-			 (strcmp(r->name, "tunneld") == 0 && c->tunnel.enable) ||
-			 (strcmp(r->name, "socksd") == 0 && c->proxy.socks5_enable) ||
-			 (strcmp(r->name, "gatewayd") == 0 && c->gateway.enable);
 		snprintf(fix, sizeof(fix),
 			 "start it (systemctl start edgemesh-%s, or its container) and read its "
 			 "log; or disable its module in %s",
 			 r->name, c->path[0] ? c->path : "the config");
-		if (!r->connected && (wanted || r->detail[0] != '\0'))
+		if (!r->connected && (ctl_daemon_wanted(c, r->name) || r->detail[0] != '\0'))
 			doctor_fault(dr, "daemon-down", r->name, fix, "%s is down%s%s", r->name,
 				     r->detail[0] ? ": " : " (never connected to the controller)",
 				     r->detail);

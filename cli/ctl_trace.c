@@ -289,7 +289,9 @@ resolve(struct trace *tr, struct replica *r, const char *target, char *ns, char 
 	*port = 0;
 	ip[0] = ns[0] = name[0] = '\0';
 	if ((colon = strrchr(t, ':')) != NULL) {
-		*port = (unsigned)strtoul(colon + 1, NULL, 10);
+		*port = (unsigned)strtoul(colon + 1, &p, 10);
+		if (colon[1] == '\0' || *p != '\0' || *port == 0 || *port > 65535)
+			return NULL; /* *port 0 with a name: a bad port */
 		*colon = '\0';
 	}
 	if (inet_pton(AF_INET, t, &ia) == 1) {
@@ -333,6 +335,7 @@ trace_endpoints(struct trace *tr, struct replica *r, const struct em_service *s,
 	size_t i, j, n = 0, ready = 0;
 	unsigned port = 0;
 	double ms;
+	int local;
 
 	snprintf(key, sizeof(key), "%s/%s", s->ns, s->name);
 	if ((eo = replica_get(r, EM_TOPIC_ENDPOINTS, key)) == NULL || eo->u.eps->neps == 0) {
@@ -353,7 +356,16 @@ trace_endpoints(struct trace *tr, struct replica *r, const struct em_service *s,
 		if (!ep->ready || port == 0)
 			continue;
 		n++;
-		if (ep->node[0] == '\0' || strcmp(ep->node, tr->cfg->node_name) == 0) {
+		local = ep->node[0] == '\0' || strcmp(ep->node, tr->cfg->node_name) == 0;
+		if (sp->proto != EM_PROTO_TCP) {
+			/* a datagram proves nothing without the service's protocol */
+			hop(tr, local ? "endpoint" : "node", 1, -1,
+			    "%s:%u/%s on %s%s (not probed: only TCP is)", ep->ip, port,
+			    em_proto_name(sp->proto), local ? "this node" : "node ",
+			    local ? "" : ep->node);
+			continue;
+		}
+		if (local) {
 			if ((ms = tcp_probe(ep->ip, (uint16_t)port)) < 0)
 				hop(tr, "endpoint", 0, -1, "%s:%u on this node: %s", ep->ip, port,
 				    strerror(errno));
@@ -398,8 +410,14 @@ ctl_trace(const struct em_config *cfg, const char *target, int json)
 	}
 	ctl_fetch_metrics(cfg, &ss, 1);
 	if ((s = resolve(&tr, r, target, ns, name, &port, ip)) == NULL) {
-		hop(&tr, "service", 0, -1, "no service %s%s%s%s", ip[0] ? "with ClusterIP " : "",
-		    ip[0] ? ip : ns, ip[0] ? "" : "/", ip[0] ? "" : name);
+		if (ip[0] == '\0' && name[0] == '\0')
+			hop(&tr, "service", 0, -1,
+			    "%s: not SERVICE[:PORT], IP:PORT or NAME[:PORT] (PORT 1-65535)",
+			    target);
+		else
+			hop(&tr, "service", 0, -1, "no service %s%s%s%s",
+			    ip[0] ? "with ClusterIP " : "", ip[0] ? ip : ns, ip[0] ? "" : "/",
+			    ip[0] ? "" : name);
 		goto out;
 	}
 	for (i = 0; i < s->nports; i++)
@@ -407,9 +425,13 @@ ctl_trace(const struct em_config *cfg, const char *target, int json)
 			sp = &s->ports[i];
 			break;
 		}
-	if (sp == NULL || s->cluster_ip[0] == '\0' || s->headless) {
-		hop(&tr, "service", 0, -1, "%s/%s %s", s->ns, s->name,
-		    sp == NULL ? "has no such port" : "has no ClusterIP (headless or none)");
+	if (sp == NULL) {
+		hop(&tr, "service", 0, -1, "%s/%s has no port %u", s->ns, s->name, port);
+		goto out;
+	}
+	if (s->cluster_ip[0] == '\0' || s->headless) {
+		hop(&tr, "service", 0, -1, "%s/%s has no ClusterIP (headless or none)", s->ns,
+		    s->name);
 		goto out;
 	}
 	hop(&tr, "service", 1, -1, "%s/%s %s:%u/%s", s->ns, s->name, s->cluster_ip, sp->port,

@@ -51,10 +51,15 @@ static const struct ctl_cmd {
      "Prints a new PSK on stdout; reads no config.  Install it for tunneld:\n"
      "  edgemeshctl gen-psk > /etc/edgemesh/psk\n"
      "  chown edgemesh-tunneld /etc/edgemesh/psk && chmod 600 /etc/edgemesh/psk\n"},
-    {"health", " [DAEMON]", "exit 0 when DAEMON (default: all) is connected and synced",
-     "Exit 0 when the controller answers and DAEMON (without one: every daemon it\n"
-     "knows) is connected to it and synced; 1 otherwise, with one line saying\n"
-     "which and why.  The Kubernetes probes run it (k8s/).\n"},
+    {"health", " [--live] [DAEMON]", "exit 0 when DAEMON (default: this node's) is ready (or live)",
+     "Exit 0 when the controller answers and DAEMON (without one: every daemon\n"
+     "the config enables or the controller has seen) is ready: connected to it,\n"
+     "reporting, with its state and listeners (tunneld: its peers; gatewayd:\n"
+     "every Gateway port; the controller: its registry synced).  --live: only\n"
+     "connected and reporting (a health report in the last 10 s), so a hung\n"
+     "daemon fails it but one waiting for its state does not.  1 otherwise, with\n"
+     "one line saying which and why.  The Kubernetes probes run it (k8s/):\n"
+     "readiness without --live, startup and liveness with it.\n"},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -123,7 +128,7 @@ main(int argc, char **argv)
 	struct em_config cfg;
 	const char *path = NULL, *edgecore = NULL, *target = NULL;
 	char err[1024];
-	int ch, i, json = 0;
+	int ch, i, json = 0, live = 0;
 
 	log_init("edgemeshctl", 0);
 	/* "+": options stop at the command, so "CMD --help" reaches the command */
@@ -157,7 +162,13 @@ main(int argc, char **argv)
 		return cmd_help(cmd_find(argv[1]));
 	}
 	c = cmd_find(argv[0]);
-	/* an argument, then options: -o json, doctor's --edgecore FILE */
+	if (argc >= 2 && strcmp(argv[0], "health") == 0 && strcmp(argv[1], "--live") == 0) {
+		live = 1;
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
+	/* an argument, then options: -o json, doctor's --edgecore FILE, health's --live */
 	if (argc >= 2 &&
 	    (strcmp(argv[0], "ping") == 0 || strcmp(argv[0], "trace") == 0 ||
 	     strcmp(argv[0], "health") == 0) &&
@@ -170,6 +181,10 @@ main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return cmd_help(c);
+		if (strcmp(argv[i], "--live") == 0 && strcmp(argv[0], "health") == 0) {
+			live = 1;
+			continue;
+		}
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
 			json = 1;
 		else if (strcmp(argv[i], "--edgecore") == 0 && i + 1 < argc &&
@@ -200,7 +215,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "doctor") == 0)
 		return ctl_doctor(&cfg, edgecore, json);
 	if (strcmp(argv[0], "health") == 0)
-		return ctl_health(&cfg, target);
+		return ctl_health(&cfg, target, live);
 	fprintf(stderr, "edgemeshctl %s: what to %s is missing\n", c->name, c->name);
 	usage(2);
 }

@@ -226,16 +226,19 @@ ipc_unpack_metrics(const struct ipc_msg *m, struct em_samples *ss, char *err, si
 			fatal("%s: reallocarray", __func__);
 	}
 	for (i = 0; i < arr->via.array.size; i++) {
-		s = &ss->s[i];
+		s = &ss->s[ss->n];
 		if (mp_nested(&r, &rr, &arr->via.array.ptr[i], 4, "METRICS sample") == -1)
 			goto bad;
-		s->id = (uint16_t)mp_uint(&rr, EM_M__COUNT - 1);
+		s->id = (uint16_t)mp_uint(&rr, UINT16_MAX);
 		s->part = (uint8_t)mp_uint(&rr, EM_MP_COUNT);
 		mp_strcpy(&rr, s->labels, sizeof(s->labels));
 		s->value = mp_double(&rr);
 		if (mp_end(&rr) == -1)
 			goto bad;
-		ss->n++;
+		/* a metric a newer daemon knows and we do not (the ids are
+		 * append-only): left out, so an upgrade in any order keeps the rest */
+		if (s->id < EM_M__COUNT)
+			ss->n++;
 	}
 	if (mp_end(&r) == 0)
 		return 0;

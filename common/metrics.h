@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Append-only: the numbers travel over IPC. */
+/* Append-only: the numbers travel over IPC (a receiver skips numbers it does not know). */
 enum em_metric {
 	/* every daemon (the controller adds daemon="...") */
 	EM_M_DAEMON_UP,

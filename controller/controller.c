@@ -91,8 +91,8 @@ main(int argc, char **argv)
 		rf = reg_file_new(d.loop, d.cfg.registry_path, st);
 	} else
 		rk = reg_kube_new(d.loop, &d.cfg, st);
-	server_set_registry(srv, registry_health, rk);
-	http = ctl_http_new(&d, srv, st, registry_ready, rk);
+	server_set_registry(srv, registry_health, registry_ready, rk);
+	http = ctl_http_new(&d, srv, st);
 	nk = kube_nodekey_new(rk, srv, d.cfg.node_name);
 
 	reload.d = &d;

@@ -83,14 +83,16 @@ void server_free(struct server *);
 /* 0 when the daemon is live (ready: and ready), else -1; why says which. */
 int server_daemon_health(struct server *, const char *name, int ready, char *why, size_t len);
 void server_metrics(struct server *, struct em_textbuf *);
-/* The registry's health for metrics, status and doctor (see reg_kube_health). */
+/*
+ * The registry's health for metrics, status and doctor (see reg_kube_health)
+ * and whether it has synced (the controller's readiness).
+ */
 typedef int (*registry_health_fn)(void *arg, char *err, size_t len, int *istio_missing);
-void server_set_registry(struct server *, registry_health_fn, void *arg);
+void server_set_registry(struct server *, registry_health_fn, int (*ready)(void *), void *arg);
 
 /* ctl_http.c: metricConfig's /metrics and health endpoints (NULL: disabled) */
 struct ctl_http;
-struct ctl_http *ctl_http_new(struct em_daemon *, struct server *, struct state *,
-			      int (*registry_ready)(void *), void *arg);
+struct ctl_http *ctl_http_new(struct em_daemon *, struct server *, struct state *);
 void ctl_http_free(struct ctl_http *);
 
 /* reg_file.c: the embedded file registry */

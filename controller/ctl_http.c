@@ -44,8 +44,6 @@ struct ctl_http {
 	struct em_daemon *d;
 	struct server *srv;
 	struct state *st;
-	int (*registry_ready)(void *);
-	void *arg;
 	int fd;
 	ev_io accept_w;
 	ev_timer bind_retry;
@@ -108,23 +106,16 @@ route(struct http_conn *c, const char *method, const char *path)
 		respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", tb.p ? tb.p : "",
 			tb.len);
 		free(tb.p);
-	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0) {
-		respond_line(c, 1, "controller is live");
-	} else if (strcmp(path, "/readyz") == 0) {
-		ready = h->registry_ready(h->arg);
-		respond_line(c, ready,
-			     ready ? "controller is ready"
-				   : "controller: the registry has not synced yet");
+	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/livez") == 0 ||
+		   strcmp(path, "/readyz") == 0) {
+		/* the controller's own */
+		ready = path[1] == 'r';
+		respond_line(
+		    c, server_daemon_health(h->srv, "controller", ready, why, sizeof(why)) == 0,
+		    why);
 	} else if (strncmp(path, "/healthz/", 9) == 0 || strncmp(path, "/readyz/", 8) == 0) {
 		ready = path[1] == 'r';
 		path += ready ? 8 : 9;
-		if (strcmp(path, "controller") == 0) {
-			ready = !ready || h->registry_ready(h->arg);
-			respond_line(c, ready,
-				     ready ? "controller is ready or live"
-					   : "controller: the registry has not synced yet");
-			return;
-		}
 		respond_line(c, server_daemon_health(h->srv, path, ready, why, sizeof(why)) == 0,
 			     why);
 	} else {
@@ -220,6 +211,7 @@ bind_address(struct ctl_http *h, char *addr, size_t len)
 	const struct pub *p;
 	const struct em_peer *peer;
 	struct in_addr a;
+	char why[128];
 	size_t i;
 
 	addr[0] = '\0';
@@ -234,7 +226,7 @@ bind_address(struct ctl_http *h, char *addr, size_t len)
 				snprintf(addr, len, "%s", peer->addrs[i]);
 				return;
 			}
-	if (h->registry_ready(h->arg)) {
+	if (server_daemon_health(h->srv, "controller", 1, why, sizeof(why)) == 0) {
 		if (!h->warned++)
 			log_warnx("metrics: node %s has no IPv4 address in the registry; serving "
 				  "on 127.0.0.1 (set modules.edgeTunnel.metricConfig.address)",
@@ -290,8 +282,7 @@ bind_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct ctl_http *
-ctl_http_new(struct em_daemon *d, struct server *srv, struct state *st,
-	     int (*registry_ready)(void *), void *arg)
+ctl_http_new(struct em_daemon *d, struct server *srv, struct state *st)
 {
 	struct ctl_http *h;
 
@@ -301,12 +292,11 @@ ctl_http_new(struct em_daemon *d, struct server *srv, struct state *st,
 	h->d = d;
 	h->srv = srv;
 	h->st = st;
-	h->registry_ready = registry_ready;
-	h->arg = arg;
 	h->fd = -1;
+	/* the first try at the loop's first turn, then every second */
 	ev_timer_init(&h->bind_retry, bind_retry_cb, 0., 1.);
 	h->bind_retry.data = h;
-	ev_timer_again(d->loop, &h->bind_retry);
+	ev_timer_start(d->loop, &h->bind_retry);
 	return h;
 }
 

@@ -58,6 +58,7 @@ struct server {
 	unsigned starts[N_KNOWN];   /* processes per known daemon since we started */
 	uint32_t last_pid[N_KNOWN]; /* the newest of them */
 	registry_health_fn registry_health;
+	int (*registry_ready)(void *);
 	void *registry_arg;
 	ev_timer expire_w; /* stored fds with a time limit */
 	ev_timer trim;	   /* after a big snapshot: give its buffers' pages back */
@@ -199,6 +200,13 @@ server_emit(void *arg, enum em_topic t, uint64_t version, const char *key, const
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* Live: a health report in the last HEALTH_STALE seconds. */
+static int
+client_live(const struct client *c)
+{
+	return c->health_at != 0 && time(NULL) - c->health_at <= HEALTH_STALE;
+}
+
 static void
 status_row_fill(struct ipc_status_row *row, const struct client *c)
 {
@@ -212,6 +220,11 @@ status_row_fill(struct ipc_status_row *row, const struct client *c)
 	snprintf(row->state, sizeof(row->state), "%s", c->health.state[0] ? c->health.state : "?");
 	snprintf(row->detail, sizeof(row->detail), "%s", c->health.detail);
 	row->rss_kb = c->health.rss_kb;
+	if (!client_live(c)) { /* connected, but hung: what a liveness probe is for */
+		snprintf(row->state, sizeof(row->state), "stale");
+		snprintf(row->detail, sizeof(row->detail), "no health report for %d s",
+			 HEALTH_STALE);
+	}
 }
 
 static void
@@ -233,7 +246,12 @@ send_status(struct server *srv, struct client *to)
 	row->pid = (uint32_t)getpid();
 	row->uptime = (uint64_t)(time(NULL) - srv->d->started);
 	row->state_version = st.version;
-	snprintf(row->state, sizeof(row->state), "ok");
+	if (srv->registry_ready == NULL || srv->registry_ready(srv->registry_arg))
+		snprintf(row->state, sizeof(row->state), "ok");
+	else {
+		snprintf(row->state, sizeof(row->state), "starting");
+		snprintf(row->detail, sizeof(row->detail), "the registry has not synced yet");
+	}
 	row->rss_kb = proc_rss_kb();
 	for (k = 0; k < sizeof(known_daemons) / sizeof(known_daemons[0]); k++) {
 		found = 0;
@@ -524,13 +542,24 @@ server_find(struct server *srv, const char *name)
 /*
  * Live: connected, with a health report in the last HEALTH_STALE seconds.
  * Ready: live, and the daemon says "ok" (its state is in, its listeners are
- * bound; tunneld: its peers are known).
+ * bound; tunneld: its peers are known).  The controller: live while it
+ * answers, ready once its registry has synced.  `edgemeshctl health` reads
+ * the same from the status rows (state "stale", "ok").
  */
 int
 server_daemon_health(struct server *srv, const char *name, int ready, char *why, size_t len)
 {
 	struct client *c;
 
+	if (strcmp(name, "controller") == 0) {
+		if (ready && srv->registry_ready != NULL &&
+		    !srv->registry_ready(srv->registry_arg)) {
+			snprintf(why, len, "controller: the registry has not synced yet");
+			return -1;
+		}
+		snprintf(why, len, "controller is %s", ready ? "ready" : "live");
+		return 0;
+	}
 	if (known_index(name) == -1) {
 		snprintf(why, len, "no daemon is called %s", name);
 		return -1;
@@ -539,7 +568,7 @@ server_daemon_health(struct server *srv, const char *name, int ready, char *why,
 		snprintf(why, len, "%s is not connected to the controller", name);
 		return -1;
 	}
-	if (c->health_at == 0 || time(NULL) - c->health_at > HEALTH_STALE) {
+	if (!client_live(c)) {
 		snprintf(why, len, "%s sent no health report for %d s", name, HEALTH_STALE);
 		return -1;
 	}
@@ -587,7 +616,6 @@ server_own_samples(struct server *srv, struct em_samples *ss)
 			    em_topic_name(topics[i]), NULL);
 }
 
-/* Every sample of the node, each daemon's with daemon="..." (merged). */
 /*
  * Every sample of the node, each daemon's with daemon="..." (merged), up to
  * all->max, daemons in merge_order.
@@ -640,9 +668,10 @@ send_metrics(struct server *srv, struct client *to)
 }
 
 void
-server_set_registry(struct server *srv, registry_health_fn fn, void *arg)
+server_set_registry(struct server *srv, registry_health_fn fn, int (*ready)(void *), void *arg)
 {
 	srv->registry_health = fn;
+	srv->registry_ready = ready;
 	srv->registry_arg = arg;
 }
 

@@ -47,6 +47,15 @@ gatewayd_health(void *arg, struct ipc_health *h)
 {
 	struct gw *g = arg;
 
+	if (g->nunbound > 0 && strcmp(h->state, "ok") == 0) {
+		/* ready = its listeners bound: a port held by another program is not */
+		snprintf(h->state, sizeof(h->state), "degraded");
+		snprintf(h->detail, sizeof(h->detail),
+			 "cannot listen on %s%s (%zu listener%s unbound, retried every 10 s)",
+			 g->unbound, g->nunbound > 1 ? " and others" : "", g->nunbound,
+			 g->nunbound > 1 ? "s" : "");
+		return;
+	}
 	snprintf(h->detail, sizeof(h->detail),
 		 "gateways=%zu listeners=%zu conns=%zu accepted=%llu served=%llu errors=%llu",
 		 replica_count(g->d->replica, EM_TOPIC_GATEWAYS), hmap_count(g->listeners),

@@ -113,6 +113,8 @@ struct gw {
 	int gws_dirty;
 	int try_kept; /* first reconcile: listeners parked by the last run */
 	ev_timer reconcile;
+	size_t nunbound;  /* listeners the last reconcile could not bind: not ready */
+	char unbound[64]; /* the first of them, "ip:port" */
 	struct tunclient *tc;
 	size_t nconns;
 	uint64_t accepted, served, errors;

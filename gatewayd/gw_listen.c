@@ -8,7 +8,8 @@
  * A change of the gateways reconciles: new ports are opened, ports nobody
  * serves any more are closed, the others are left alone (open connections
  * never notice).  A port that cannot be bound (another program holds it)
- * is logged once and retried every 10 s.
+ * is logged once and retried every 10 s; until it is bound, gatewayd's
+ * health says "degraded" (not ready).
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -285,7 +286,9 @@ gw_listen_reconcile(struct gw *g)
 				snprintf(key, sizeof(key), "%s:%u", addrs[a], port);
 				if ((l = hmap_get(g->listeners, key)) == NULL) {
 					if ((l = listener_open(g, key, addrs[a], port)) == NULL) {
-						failed = 1;
+						if (failed++ == 0)
+							snprintf(g->unbound, sizeof(g->unbound),
+								 "%s", key);
 						continue;
 					}
 					hmap_put(g->listeners, key, l);
@@ -302,6 +305,7 @@ gw_listen_reconcile(struct gw *g)
 		}
 	}
 	g->try_kept = 0;
+	g->nunbound = (size_t)failed;
 	ev_timer_stop(g->d->loop, &g->reconcile);
 	if (failed) {
 		ev_timer_set(&g->reconcile, 10.0, 0.0);

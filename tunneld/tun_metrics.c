@@ -57,7 +57,7 @@ peer_samples(struct tunneld *t, const char *name, struct em_samples *ss)
 		path = "punched";
 	metrics_add(ss, EM_M_PEER_UP, up, "peer", name, "path", path, "via",
 		    up && s->relayed ? s->addr : "", "error", err, NULL);
-	if (up)
+	if (up && s->rtt_us > 0) /* absent until the first keepalive's answer */
 		metrics_add(ss, EM_M_PEER_RTT, (double)s->rtt_us / 1e6, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_TX, (double)tx, "peer", name, NULL);
 	metrics_add(ss, EM_M_PEER_RX, (double)rx, "peer", name, NULL);

@@ -1,10 +1,12 @@
 #!/bin/bash
 # edgemeshctl ping, trace and -o json against real daemons: ping over the
 # tunnel session in band (and its failures named), trace of a Service by
-# name, by ClusterIP:port and by ns/name hop by hop (dnsd, the service, the
-# policy, local and remote endpoints with the tunnel path and the far end's
-# dial, the probe through the rules and proxyd), and the JSON shapes of
-# status, services, peers, ping and trace (README documents them).
+# name, by ClusterIP:port, by ns/name and ns/name:port hop by hop (dnsd, the
+# service, the policy, local and remote endpoints with the tunnel path and
+# the far end's dial, the probe through the rules and proxyd; a missing or
+# bad port named; a UDP service's endpoints named, not probed), and the JSON
+# shapes of status, services, peers, ping, trace and doctor: exactly the keys
+# README documents (tests/e2e/json_shape.py).
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
 e2e_init cli
@@ -15,6 +17,7 @@ cp tests/fixtures/registry/nodes.yaml "$E2E_DIR/registry/"
 	svc web 10.96.1.10 80 TCP 9376; eps web 9376 TCP edge-1 10.201.1.10
 	svc remote-web 10.96.1.40 80 TCP 9376; eps remote-web 9376 TCP edge-2 10.201.2.10
 	svc dead-web 10.96.1.41 80 TCP 9376; eps dead-web 9376 TCP edge-2 10.201.2.11
+	svc udp-web 10.96.1.42 53 UDP 5353; eps udp-web 5353 UDP edge-1 10.201.1.10
 } > "$E2E_DIR/registry/svc.yaml"
 for i in 1 2 3; do e2e_config $i </dev/null >/dev/null; done
 for i in 1 2; do in_ns n$i ip route add default dev eth0; done
@@ -62,6 +65,16 @@ ok "trace names the failing hop: the far end could not dial the endpoint" \
 OUT=$(ctl trace default/dead-web); rc=$?
 ok "... and the probe through proxyd is closed: no usable endpoint" \
 	grep -Eq '^probe +FAIL .*10.96.1.41:80 through the rules and proxyd: .*no usable endpoint' <<<"$OUT"
+OUT=$(ctl trace default/remote-web:80); rc=$?
+ok "trace SERVICE:PORT (ns/name:80): the port, the far dial, the probe ($rc)" bash -c "[ $rc -eq 0 ] &&
+	grep -q 'default/remote-web 10.96.1.40:80/TCP' <<<'$OUT' && grep -Eq '^far-dial +ok' <<<'$OUT' && grep -Eq '^probe +ok' <<<'$OUT'"
+OUT=$(ctl trace remote-web.default:81); rc=$?
+ok "trace NAME:PORT with a port the service lacks: named ($OUT)" bash -c "[ $rc -eq 1 ] && grep -q 'default/remote-web has no port 81' <<<'$OUT'"
+OUT=$(ctl trace default/remote-web:http); rc=$?
+ok "trace with a port that is no number: named ($OUT)" bash -c "[ $rc -eq 1 ] && grep -q 'default/remote-web:http: not SERVICE\[:PORT\], IP:PORT or NAME\[:PORT\]' <<<'$OUT'"
+OUT=$(ctl trace default/udp-web); rc=$?
+ok "trace of a UDP service: the endpoint named, not probed with TCP ($rc)" bash -c "[ $rc -eq 0 ] &&
+	grep -Eq '^endpoint +ok .*10.201.1.10:5353/UDP on this node \(not probed: only TCP is\)' <<<'$OUT'"
 OUT=$(ctl trace default/nothere); rc=$?
 ok "trace of a service that does not exist: named" bash -c "[ $rc -eq 1 ] && grep -q 'no service default/nothere' <<<'$OUT'"
 ok "trace -o json: target, ok and the hops in order" python3 -c '
@@ -106,5 +119,18 @@ p = {x["name"]: x for x in d["peers"]}
 assert d["node"] == "edge-1" and len(d["psk_fingerprint"]) > 0, d
 assert p["edge-2"]["state"] == "up" and p["edge-2"]["path"] == "direct" and p["edge-2"]["tx_bytes"] > 0, p' \
 	"$(ctl peers -o json)"
+# every -o json document has exactly the keys README.md documents, at every level
+printf 'modules:\n  edged:\n    tailoredKubeletConfig:\n      clusterDNS: [10.96.0.10]\n' > "$E2E_DIR/edgecore.yaml"
+shape() {	# command args...
+	local j
+	j=$(ctl "$@" -o json 2>&1)
+	ok "$1 -o json: the keys README documents" python3 tests/e2e/json_shape.py README.md "$1" <<<"$j"
+}
+shape status
+shape services
+shape peers
+shape ping edge-2
+shape trace remote-web.default
+shape doctor --edgecore "$E2E_DIR/edgecore.yaml"
 ok "a bad -o value is a usage error" bash -c "! ip netns exec $(ns n1) $B/edgemeshctl -c $E2E_DIR/n1/edgemesh.yaml -o yaml status >/dev/null 2>&1"
 e2e_done

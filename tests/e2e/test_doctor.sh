@@ -6,8 +6,9 @@
 # relay that cannot be reached, relayNodes left at EdgeMesh's placeholders,
 # a daemon down, the DNS upstream unreachable, edgecore's clusterDNS not
 # pointing at us, proxyd's rules displaced, a Service with no ready
-# endpoint, and (Kubernetes source, fake API server) the Istio CRDs missing
-# and the API unreachable.
+# endpoint (none, or only not-ready ones), and (Kubernetes source, fake API
+# server) the Istio CRDs missing and the API unreachable, from the start (the
+# controller live but not ready: `edgemeshctl health`) and once synced.
 . tests/e2e/lib.sh
 . tests/e2e/proxy/registry.sh
 e2e_init doctor
@@ -76,6 +77,14 @@ expect dns-upstream 10.200.0.99:53 "DNS upstream 10.200.0.99:53 did not answer"
 # a service with no ready endpoint
 { svc empty 10.96.1.20 80 TCP 9376; } > "$E2E_DIR/registry/empty.yaml"
 expect no-ready-endpoint default/empty "service default/empty (10.96.1.20) has no ready endpoint"
+# ... and one whose only endpoint is not ready (a pod failing its readiness probe)
+{
+	svc unready 10.96.1.21 80 TCP 9376
+	printf -- '---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: unready, namespace: default}\n'
+	printf 'subsets:\n- notReadyAddresses:\n  - {ip: 10.201.1.11, nodeName: edge-1}\n'
+	printf '  ports:\n  - {name: p, port: 9376, protocol: TCP}\n'
+} > "$E2E_DIR/registry/unready.yaml"
+expect no-ready-endpoint default/unready "service default/unready (10.96.1.21) has no ready endpoint"
 
 # proxyd's rules displaced by someone else
 in_ns n1 nft delete table ip edgemesh
@@ -133,13 +142,33 @@ python3 tests/fakeapi/fakeapi.py --port-file "$T/port" --unserved destinationrul
 wait_for 10 test -s "$T/port" || fail "fake API up"
 mkdir -p "$T/run" "$T/state"
 chmod 755 "$T" "$T/run"
+# metricConfig.address set: its health endpoints there (a free port of the host)
+MP=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'kubeAPIConfig:\n  master: http://127.0.0.1:%s\ncommonConfig:\n  nodeName: edge-1\n  runtimeDir: %s/run\n  stateDir: %s/state\n' \
 	"$(cat "$T/port")" "$T" "$T" > "$T/cfg.yaml"
+printf 'modules:\n  edgeTunnel:\n    metricConfig:\n      enable: true\n      address: 127.0.0.1\n      port: %s\n' "$MP" >> "$T/cfg.yaml"
+# the API refuses everything until the controller has started: live, not ready
+fake() { curl -s -X POST "http://127.0.0.1:$(cat "$T/port")/_fake/$1" >/dev/null; }
+fake down
 "$B/edgemesh-controller" -c "$T/cfg.yaml" -d >"$T/ctl.log" 2>&1 & E2E_PIDS="$E2E_PIDS $!"
 kdoctor() { "$B/edgemeshctl" -c "$T/cfg.yaml" doctor 2>&1; }
 knames() { kdoctor | grep -q "FAULT $1: .*$2"; }
+kh() { "$B/edgemeshctl" -c "$T/cfg.yaml" health "$@"; }
+ok "API down from the start: health --live controller exits 0" wait_for 10 kh --live controller
+OUT=$(kh controller); rc=$?
+ok "... health controller (ready) exits 1: the registry has not synced ($OUT)" \
+	bash -c "[ $rc -eq 1 ] && grep -q '^controller: not ready, state starting; the registry has not synced yet' <<<'$OUT'"
+ok "... doctor names the API unreachable" wait_for 10 knames registry "the registry kubernetes-api is unreachable"
+code() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$MP$1"; }
+codes() { [ "$(code /healthz)/$(code /readyz)" = "$1" ]; }
+ok "... on metricConfig.address (bound within a second): /healthz 200, /readyz 503" wait_for 5 codes 200/503
+ok "... /readyz says why ($(curl -s -m 2 "http://127.0.0.1:$MP/readyz"))" \
+	sh -c "curl -s -m 2 http://127.0.0.1:$MP/readyz | grep -q 'the registry has not synced yet'"
+fake up
+ok "the API back: health controller exits 0" wait_for 20 kh controller
+ok "... and /readyz 200" codes 200/200
 ok "doctor names the missing Istio CRDs" wait_for 20 knames istio-crds "the Istio CRDs are not installed"
-curl -s -X POST "http://127.0.0.1:$(cat "$T/port")/_fake/down" >/dev/null
-curl -s -X POST "http://127.0.0.1:$(cat "$T/port")/_fake/drop" >/dev/null
-ok "doctor names the unreachable API" wait_for 30 knames registry "the registry kubernetes-api is unreachable: http://127.0.0.1"
+fake down
+fake drop
+ok "doctor names the API unreachable once synced" wait_for 30 knames registry "the registry kubernetes-api is unreachable: http://127.0.0.1"
 e2e_done

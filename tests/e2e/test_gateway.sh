@@ -304,7 +304,9 @@ R=$(get /local); ok "23333 unaffected ($R)" test "$R" = pod-local
 wait $SLOW
 ok "slow head -> 408 ($(cat "$E2E_DIR/slow.out"))" test "$(cat "$E2E_DIR/slow.out")" = "HTTP/1.1 408 Request Timeout"
 # a port held by another program is skipped, not fatal
-in_ns n1 python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",23339)); s.listen(); time.sleep(30)' & E2E_PIDS="$E2E_PIDS $!"
+# (ip netns exec, not in_ns: $! is then python itself, which the test kills below)
+ip netns exec "$(ns n1)" python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0",23339)); s.listen(); time.sleep(30)' & E2E_PIDS="$E2E_PIDS $!"
+HOLD=$!
 wait_for 5 bash -c "ip netns exec $(ns n1) ss -ltn | grep -q ':23339 '" || fail "port 23339 held"
 sed 's/edgemesh-gateway2/edgemesh-gateway3/; s/23338/23339/; s/gw2-vs/gw3-vs/' > "$E2E_DIR/registry/gateway3.yaml" <<'YAML'
 apiVersion: networking.istio.io/v1alpha3
@@ -318,6 +320,14 @@ YAML
 ok "busy port logged and skipped" wait_for 10 grep -q "23339: the port is held" "$E2E_DIR/n1/gatewayd.log"
 ok "gatewayd still running" kill -0 "$(cat "$E2E_DIR/n1/gatewayd.pid")"
 R=$(get /local); ok "still serving ($R)" test "$R" = pod-local
+# ... and gatewayd is live but not ready while a listener is unbound
+not_ready() { ! e2e_ctl 1 health gatewayd >/dev/null; }
+ok "edgemeshctl health gatewayd: exit 1 while 23339 is unbound" wait_for 5 not_ready
+OUT=$(e2e_ctl 1 health gatewayd)
+ok "... it says which port ($OUT)" grep -q '^gatewayd: not ready, state degraded; cannot listen on 0.0.0.0:23339' <<<"$OUT"
+ok "... health --live gatewayd: exit 0" e2e_ctl 1 health --live gatewayd
+kill "$HOLD"
+ok "the port released: gatewayd binds it at its next try and is ready (within 15 s)" wait_for 15 e2e_ctl 1 health gatewayd
 
 # a gatewayd restart refuses no connection: its listeners wait in the controller
 e2e_kill 1 gatewayd

@@ -216,9 +216,11 @@ def check_pod(label, top, want, caps, conf):
                isinstance(sc.get("runAsUser"), int) and sc["runAsUser"] >= 10000)
         ok("%s/%s: runs edgemesh-%s -c %s" % (label, n, n, conf), cmd[:3] == ["edgemesh-" + n, "-c", conf])
         want_probe = ["edgemeshctl", "-c", conf, "health", n]
-        ok("%s/%s: startup, readiness and liveness probes run %s" % (label, n, " ".join(want_probe)),
-           all(c.get(p, {}).get("exec", {}).get("command") == want_probe
-               for p in ("startupProbe", "readinessProbe", "livenessProbe")))
+        want_live = ["edgemeshctl", "-c", conf, "health", "--live", n]
+        ok("%s/%s: readiness runs %s; startup and liveness add --live" % (label, n, " ".join(want_probe)),
+           c.get("readinessProbe", {}).get("exec", {}).get("command") == want_probe and
+           all(c.get(p, {}).get("exec", {}).get("command") == want_live
+               for p in ("startupProbe", "livenessProbe")))
         ok("%s/%s: liveness gives up later than readiness" % (label, n),
            c["livenessProbe"].get("periodSeconds", 10) * c["livenessProbe"].get("failureThreshold", 3) >
            c["readinessProbe"].get("periodSeconds", 10) * c["readinessProbe"].get("failureThreshold", 3))

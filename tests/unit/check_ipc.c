@@ -1450,6 +1450,50 @@ START_TEST(test_codec_ranges)
 	ck_assert_int_eq(ipc_unpack_delete(&m, &topic, &v, key, sizeof(key), err, sizeof(err)), -1);
 	ipc_msg_clear(&m);
 	pb_free(&b);
+	/* METRICS: a metric id beyond ours (a newer daemon's) is left out, the
+	 * rest kept; an id beyond 16 bits is an error */
+	pb_init(&b);
+	msgpack_pack_array(&b.pk, 1);
+	msgpack_pack_array(&b.pk, 2);
+	msgpack_pack_array(&b.pk, 4);
+	msgpack_pack_uint16(&b.pk, EM_M__COUNT);
+	msgpack_pack_uint8(&b.pk, EM_MP_VALUE);
+	mp_pack_str(&b.pk, "");
+	msgpack_pack_double(&b.pk, 1);
+	msgpack_pack_array(&b.pk, 4);
+	msgpack_pack_uint16(&b.pk, EM_M_DAEMON_FDS);
+	msgpack_pack_uint8(&b.pk, EM_MP_VALUE);
+	mp_pack_str(&b.pk, "");
+	msgpack_pack_double(&b.pk, 7);
+	msg_parse_ok(&m, IPC_METRICS, b.sb.data, b.sb.size);
+	{
+		struct em_samples ss = {0};
+
+		ck_assert_int_eq(ipc_unpack_metrics(&m, &ss, err, sizeof(err)), 0);
+		ck_assert_uint_eq(ss.n, 1);
+		ck_assert_uint_eq(ss.s[0].id, EM_M_DAEMON_FDS);
+		ck_assert(ss.s[0].value == 7);
+		metrics_free(&ss);
+	}
+	ipc_msg_clear(&m);
+	pb_free(&b);
+	pb_init(&b);
+	msgpack_pack_array(&b.pk, 1);
+	msgpack_pack_array(&b.pk, 1);
+	msgpack_pack_array(&b.pk, 4);
+	msgpack_pack_uint32(&b.pk, 65536);
+	msgpack_pack_uint8(&b.pk, EM_MP_VALUE);
+	mp_pack_str(&b.pk, "");
+	msgpack_pack_double(&b.pk, 1);
+	msg_parse_ok(&m, IPC_METRICS, b.sb.data, b.sb.size);
+	{
+		struct em_samples ss = {0};
+
+		ck_assert_int_eq(ipc_unpack_metrics(&m, &ss, err, sizeof(err)), -1);
+		metrics_free(&ss);
+	}
+	ipc_msg_clear(&m);
+	pb_free(&b);
 	/* TUN_OPEN: port 65536, protocol 3 */
 	pb_init(&b);
 	msgpack_pack_array(&b.pk, 7);
