@@ -19,7 +19,12 @@
  * an upgraded build) in the same pid, the carrier socket inherited.  If the
  * exec fails, nothing was let go: the old process serves on.
  *
+ * A session over a WebSocket (transport ws, wsPort) goes with its
+ * WebSocket: the TCP socket, both ends of the socketpair between the two,
+ * the framing state and its buffers (tun_ws.c).
+ *
  * Not handed over: sessions still in their handshake (closed, redialed),
+ * sessions moving to another path right then (closed, redialed),
  * relay circuits still opening at the relay (reset), tunnel.sock's clients
  * (they reconnect and send again the opens not answered yet: those streams
  * are reset at the peer by the next process), edgemeshctl pings in flight.
@@ -167,6 +172,11 @@ save_session(struct ho_buf *b, struct tun_session *s, ev_tstamp now, size_t *nst
 	ho_put_bytes(b, s->mig_id, sizeof(s->mig_id));
 	ho_put_u8(b, s->peer_caps); /* what the peer's hello offered (early data) */
 	ho_rec_end(b);
+	if (s->ws != NULL) { /* its WebSocket, before its streams */
+		ho_rec_begin(b, HR_WS);
+		tun_ws_save(s, b);
+		ho_rec_end(b);
+	}
 	hmap_iter_init(&it);
 	while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
 		if (local_unanswered(v))
@@ -228,18 +238,20 @@ ho_save(struct tunneld *t, int with_hfd, int *carrier, char *err, size_t errlen,
 	/* tunnel.sock: an exec as our user could not make it again (the runtime
 	 * dir may be root's); a start after a stop makes it anew */
 	ho_put_fd(&b, with_hfd ? t->hfd : -1);
-	/* and the WebSocket listener (wsPort may be below 1024) */
-	ho_put_fd(&b, with_hfd ? tun_ws_listen_fd(t) : -1);
+	/* and the WebSocket listener (wsPort may be below 1024; and a restart's
+	 * dials wait in its backlog rather than be refused) */
+	ho_put_fd(&b, tun_ws_listen_fd(t));
 	ho_rec_end(&b);
 	LIST_FOREACH(s, &t->sessions, link)
 	{
 		if (s->state != SS_UP)
 			continue;
-		/* a WebSocket's framing and a move to another path under way are
-		 * not carried: those sessions close, their peers redial */
-		if (s->ws != NULL || s->mig != NULL) {
+		/* a move to another path under way is not carried (nor a
+		 * WebSocket not open): those sessions close, their peers redial */
+		if ((s->ws != NULL && !tun_ws_carried(s)) || s->mig != NULL) {
 			log_info("hand-over: the session with %s is not carried (%s)", s->name,
-				 s->ws != NULL ? "over a WebSocket" : "moving to another path");
+				 s->mig != NULL ? "moving to another path"
+						: "its WebSocket is closing");
 			continue;
 		}
 		save_session(&b, s, now, nst);
@@ -266,6 +278,7 @@ ho_let_go(struct tunneld *t)
 	ev_io_stop(t->d->loop, &t->hw);
 	while ((s = LIST_FIRST(&t->sessions)) != NULL)
 		tun_session_forget(s);
+	tun_ws_let_go(t);
 	hmap_iter_init(&it);
 	while (hmap_next(t->peers, &it, &name, (void **)&p)) {
 		p->dialing = p->relaying = NULL;
@@ -710,7 +723,7 @@ tun_handover_restore(struct tunneld *t)
 	struct tun_session *s = NULL;
 	struct tun_stream *st;
 	struct ho_rd r, f;
-	size_t nsess = 0, nst = 0, left;
+	size_t nsess = 0, nst = 0, nws = 0, left;
 	uint8_t type;
 	int rc;
 
@@ -727,6 +740,17 @@ tun_handover_restore(struct tunneld *t)
 		case HR_SESSION:
 			if ((s = load_session(t, &f, &ho->in)) != NULL)
 				nsess++;
+			break;
+		case HR_WS:
+			if (s == NULL)
+				break;
+			if (tun_ws_adopt(t, s, &f, &ho->in) == -1) {
+				/* its socketpair end closes with the rest: say why now */
+				tun_session_close(s, "its WebSocket could not be taken over");
+				s = NULL;
+				nsess--;
+			} else
+				nws++;
 			break;
 		case HR_STREAM:
 			if (s == NULL) /* its session could not be taken: the fd closes */
@@ -749,8 +773,8 @@ tun_handover_restore(struct tunneld *t)
 	sodium_memzero(ho->psk, sizeof(ho->psk));
 	free(ho);
 	t->ho = NULL;
-	log_info("took over %zu sessions and %zu streams%s", nsess, nst,
-		 left ? " (some fds were left over and closed)" : "");
+	log_info("took over %zu sessions and %zu streams (%zu sessions over a WebSocket)%s", nsess,
+		 nst, nws, left ? " (some fds were left over and closed)" : "");
 }
 
 /* The replica is synced, or the controller did not answer in time: handed-
