@@ -87,8 +87,35 @@ us(double s)
 
 /* ---- saving ---- */
 
+/* Whether an up session goes to the next process: not one moving to
+ * another path right now, nor one whose WebSocket is closing. */
+static int
+carried(const struct tun_session *s)
+{
+	return s->state == SS_UP && s->mig == NULL && (s->ws == NULL || tun_ws_carried(s));
+}
+
+/* A carried session's place among those handed over: a relay circuit being
+ * opened names its other half's session so. */
+static uint32_t
+sess_ordinal(struct tunneld *t, const struct tun_session *target)
+{
+	const struct tun_session *s;
+	uint32_t n = 0;
+
+	LIST_FOREACH(s, &t->sessions, link)
+	{
+		if (!carried(s))
+			continue;
+		if (s == target)
+			return n;
+		n++;
+	}
+	return HO_NOFD;
+}
+
 static void
-save_stream(struct ho_buf *b, const struct tun_stream *st)
+save_stream(struct tunneld *t, struct ho_buf *b, const struct tun_stream *st)
 {
 	uint8_t fl = (st->local ? TF_LOCAL : 0) | (st->rd_eof ? TF_RD_EOF : 0) |
 		     (st->remote_fin ? TF_REMOTE_FIN : 0) | (st->wr_shut ? TF_WR_SHUT : 0) |
@@ -113,6 +140,9 @@ save_stream(struct ho_buf *b, const struct tun_stream *st)
 	ho_put_str(b, st->req.ip);
 	ho_put_str(b, st->req.client);
 	ho_put_u64(b, us(st->idle));
+	/* a relay circuit still opening: its other half (session, stream id) */
+	ho_put_u32(b, st->twin != NULL ? sess_ordinal(t, st->twin->s) : HO_NOFD);
+	ho_put_u32(b, st->twin != NULL ? st->twin->id : 0);
 }
 
 /* A stream opened through tunnel.sock whose opener has no answer yet. */
@@ -182,14 +212,16 @@ save_session(struct ho_buf *b, struct tun_session *s, ev_tstamp now, size_t *nst
 		if (local_unanswered(v))
 			continue;
 		ho_rec_begin(b, HR_STREAM);
-		save_stream(b, v);
+		save_stream(s->t, b, v);
 		ho_rec_end(b);
 		(*nst)++;
 	}
 }
 
-/* Relay circuits still opening at the relay pair two streams by pointer:
- * they are torn down (both openers hear of it) rather than carried. */
+/* Relay circuits still opening at the relay pair two streams by pointer
+ * (the stream records name each other's session and id): a pair with a
+ * half on a session that is not carried is torn down (both openers hear of
+ * it). */
 static void
 drop_opening_circuits(struct tunneld *t)
 {
@@ -206,12 +238,15 @@ drop_opening_circuits(struct tunneld *t)
 		do {
 			again = 0;
 			hmap_iter_init(&it);
-			while (hmap_nextb(s->streams, &it, &k, NULL, &v))
-				if (((struct tun_stream *)v)->twin != NULL) {
+			while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
+				struct tun_stream *tw = ((struct tun_stream *)v)->twin;
+
+				if (tw != NULL && (!carried(s) || !carried(tw->s))) {
 					tun_stream_reset(v, "the relay is restarting");
 					again = 1;
 					break;
 				}
+			}
 		} while (again);
 	}
 }
@@ -248,7 +283,7 @@ ho_save(struct tunneld *t, int with_hfd, int *carrier, char *err, size_t errlen,
 			continue;
 		/* a move to another path under way is not carried (nor a
 		 * WebSocket not open): those sessions close, their peers redial */
-		if ((s->ws != NULL && !tun_ws_carried(s)) || s->mig != NULL) {
+		if (!carried(s)) {
 			log_info("hand-over: the session with %s is not carried (%s)", s->name,
 				 s->mig != NULL ? "moving to another path"
 						: "its WebSocket is closing");
@@ -554,7 +589,7 @@ tun_handover_psk(struct tunneld *t)
 
 static int
 load_stream(struct ho_rd *f, struct ho_in *in, struct tun_stream **out, struct tun_session *s,
-	    struct tun_peer *p)
+	    struct tun_peer *p, uint32_t *tord, uint32_t *tid)
 {
 	struct tun_stream *st;
 	const uint8_t *ob, *rp;
@@ -604,6 +639,12 @@ load_stream(struct ho_rd *f, struct ho_in *in, struct tun_stream **out, struct t
 	ho_get_str(f, st->req.ip, sizeof(st->req.ip));
 	ho_get_str(f, st->req.client, sizeof(st->req.client));
 	st->idle = (double)ho_get_u64(f) / 1e6;
+	*tord = HO_NOFD;
+	*tid = 0;
+	if (f->err == NULL && f->off < f->len) { /* not in a blob of an older build */
+		*tord = ho_get_u32(f);
+		*tid = ho_get_u32(f);
+	}
 	if (olen > 0 && ob != NULL) {
 		st->obuf = xcalloc(1, olen);
 		memcpy(st->obuf, ob, olen);
@@ -631,8 +672,49 @@ start_stream(struct tun_stream *st, struct tun_session *s, uint32_t id)
 	} else {
 		if (st->state == ST_CONNECTING)
 			ev_io_start(loop, &st->ww);
-		ev_timer_start(loop, &st->tmo);
+		/* the relay's half toward the opener waits for the other's answer */
+		if (!st->circuit || st->circ_out || st->state != ST_OPENING)
+			ev_timer_start(loop, &st->tmo);
 	}
+}
+
+/* What the restore collects to pair the halves of relay circuits still
+ * opening: the sessions in the order they were handed over, and the
+ * streams that name their other half. */
+struct ho_pairing {
+	struct tun_session **sess;
+	size_t nsess, scap;
+	struct {
+		struct tun_stream *st;
+		uint32_t ord, id;
+	} *tw;
+	size_t ntw, tcap;
+};
+
+static void
+pair_circuits(struct ho_pairing *pg, size_t *npaired)
+{
+	struct tun_stream *st, *x;
+	struct tun_session *ts;
+	size_t i;
+
+	for (i = 0; i < pg->ntw; i++) {
+		st = pg->tw[i].st;
+		if (st->twin != NULL)
+			continue; /* paired from its other half */
+		ts = pg->tw[i].ord < pg->nsess ? pg->sess[pg->tw[i].ord] : NULL;
+		x = ts != NULL ? tun_stream_find(ts, pg->tw[i].id) : NULL;
+		if (x == NULL || x == st || x->twin != NULL || !x->circuit ||
+		    x->state == ST_OPEN || st->state == ST_OPEN) {
+			tun_circuit_drop(st, "the relay restarted without the circuit's other half");
+			continue;
+		}
+		st->twin = x;
+		x->twin = st;
+		(*npaired)++;
+	}
+	free(pg->sess);
+	free(pg->tw);
 }
 
 static struct tun_session *
@@ -722,8 +804,10 @@ tun_handover_restore(struct tunneld *t)
 	struct tun_handover *ho = t->ho;
 	struct tun_session *s = NULL;
 	struct tun_stream *st;
+	struct ho_pairing pg;
 	struct ho_rd r, f;
-	size_t nsess = 0, nst = 0, nws = 0, left;
+	size_t nsess = 0, nst = 0, nws = 0, ncirc = 0, left;
+	uint32_t tord, tid;
 	uint8_t type;
 	int rc;
 
@@ -733,6 +817,7 @@ tun_handover_restore(struct tunneld *t)
 	if (ho == NULL)
 		return;
 	memset(&r, 0, sizeof(r));
+	memset(&pg, 0, sizeof(pg));
 	r.p = ho->in.plain;
 	r.len = ho->in.plen;
 	while ((rc = ho_next_rec(&r, &type, &f)) == 1) {
@@ -740,6 +825,11 @@ tun_handover_restore(struct tunneld *t)
 		case HR_SESSION:
 			if ((s = load_session(t, &f, &ho->in)) != NULL)
 				nsess++;
+			if (pg.nsess == pg.scap) {
+				pg.scap = pg.scap ? 2 * pg.scap : 16;
+				pg.sess = xreallocarray(pg.sess, pg.scap, sizeof(*pg.sess));
+			}
+			pg.sess[pg.nsess++] = s;
 			break;
 		case HR_WS:
 			if (s == NULL)
@@ -748,6 +838,7 @@ tun_handover_restore(struct tunneld *t)
 				/* its socketpair end closes with the rest: say why now */
 				tun_session_close(s, "its WebSocket could not be taken over");
 				s = NULL;
+				pg.sess[pg.nsess - 1] = NULL;
 				nsess--;
 			} else
 				nws++;
@@ -755,9 +846,18 @@ tun_handover_restore(struct tunneld *t)
 		case HR_STREAM:
 			if (s == NULL) /* its session could not be taken: the fd closes */
 				break;
-			if (load_stream(&f, &ho->in, &st, NULL, NULL) == 0) {
+			if (load_stream(&f, &ho->in, &st, NULL, NULL, &tord, &tid) == 0) {
 				start_stream(st, s, st->id);
 				nst++;
+				if (tord == HO_NOFD)
+					break;
+				if (pg.ntw == pg.tcap) {
+					pg.tcap = pg.tcap ? 2 * pg.tcap : 16;
+					pg.tw = xreallocarray(pg.tw, pg.tcap, sizeof(*pg.tw));
+				}
+				pg.tw[pg.ntw].st = st;
+				pg.tw[pg.ntw].ord = tord;
+				pg.tw[pg.ntw++].id = tid;
 			}
 			break;
 		default:
@@ -769,12 +869,14 @@ tun_handover_restore(struct tunneld *t)
 	}
 	if (rc == -1)
 		log_warnx("hand-over: the records end early (%s)", r.err ? r.err : "?");
+	pair_circuits(&pg, &ncirc);
 	left = ho_in_free(&ho->in);
 	sodium_memzero(ho->psk, sizeof(ho->psk));
 	free(ho);
 	t->ho = NULL;
-	log_info("took over %zu sessions and %zu streams (%zu sessions over a WebSocket)%s", nsess,
-		 nst, nws, left ? " (some fds were left over and closed)" : "");
+	log_info("took over %zu sessions and %zu streams (%zu sessions over a WebSocket, %zu "
+		 "relay circuits opening)%s",
+		 nsess, nst, nws, ncirc, left ? " (some fds were left over and closed)" : "");
 }
 
 /* The replica is synced, or the controller did not answer in time: handed-

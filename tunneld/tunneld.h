@@ -415,6 +415,7 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+void tun_circuit_drop(struct tun_stream *, const char *why);
 
 /* tun_handover.c: restart and upgrade without dropping a session or a stream */
 struct tun_handover;

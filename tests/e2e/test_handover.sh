@@ -4,9 +4,9 @@
 # on edge-1 keeps a steady request loop to a ClusterIP whose endpoint is on
 # edge-2 (proxyd and the tunnel), an ssh session to edge-2 (socksd and the
 # tunnel) prints a line every 0.2 s, a keep-alive HTTP connection through
-# proxyd asks every 0.2 s, and a 200 MB transfer paced over 35 s so that it
-# spans every restart (ssh, sha256 checked both ends; HO_BULK_MB=1024 for the
-# issue's 1 GB, HO_BULK_SECS its pace), tunneld is
+# proxyd asks every 0.2 s, and the issue's 1 GB transfer paced over 35 s so
+# that it spans every restart (ssh, sha256 checked both ends; HO_BULK_MB and
+# HO_BULK_SECS change its size and pace), tunneld is
 # restarted with SIGTERM and started again 5 times (alternating the nodes),
 # upgraded once (a second build, another version string), and
 # reloaded once (SIGHUP: a new exec in the same pid).  No request may fail,
@@ -92,7 +92,7 @@ SSH3P=$!
 in_ns p3 timeout 120 python3 tests/tools/keepalive.py 10.96.1.40 80 200 0.2 >"$E2E_DIR/ka3.out" 2>&1 &
 KA3P=$!
 # the transfer paced over HO_BULK_SECS, so that every restart below happens during it
-MB=${HO_BULK_MB:-200}
+MB=${HO_BULK_MB:-1024}
 SIZE=$((MB << 20))
 cat >"$E2E_DIR/pace.py" <<PY
 import sys, time
@@ -108,6 +108,7 @@ PY
 in_ns p1 timeout 300 bash -c "head -c $SIZE /dev/urandom | tee >(sha256sum > $E2E_DIR/bulk.local) |
 	python3 $E2E_DIR/pace.py | $SSH -o '$PROXY' root@edge-2 sha256sum > $E2E_DIR/bulk.remote" 2>"$E2E_DIR/bulk.err" &
 BULKP=$!
+BULK0=$(date +%s.%N)
 sleep 2
 lost0="$(ho_lost 1) $(ho_lost 2) $(ho_lost 3)"
 
@@ -118,9 +119,9 @@ for n in 1 3 2 1 3 2 1; do
 	sleep 1.5
 done
 ok "edge-1 (the relay) took cloud-1's WebSocket over at each restart" \
-	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket)' "$E2E_DIR/n1/tunneld.log")" -eq 3
+	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket' "$E2E_DIR/n1/tunneld.log")" -eq 3
 ok "cloud-1 took its WebSocket over at each restart" \
-	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket)' "$E2E_DIR/n3/tunneld.log")" -eq 2
+	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket' "$E2E_DIR/n3/tunneld.log")" -eq 2
 # the upgrade: the next process is another build (EM_BUILD_VERSION
 # 0.1.0+next), compiled in the background since the start
 ok "the second build compiled" wait "$NEXTP"
@@ -151,6 +152,7 @@ wait $KAP; rc=$?
 ok "the keep-alive connection carried on (rc=$rc, $(grep -c remote-pod "$E2E_DIR/ka.out") of 200 answers)" \
 	test "$rc" -eq 0 -a "$(grep -c remote-pod "$E2E_DIR/ka.out")" -eq 200
 wait $BULKP; rc=$?
+echo "bulk: $MB MB through ssh, socksd and the tunnel in $(echo "$(date +%s.%N) - $BULK0" | bc) s (paced over ${HO_BULK_SECS:-35} s)"
 ok "$MB MB across the restarts, sha256 matches (rc=$rc)" \
 	test "$rc" -eq 0 -a -s "$E2E_DIR/bulk.local" -a "$(cut -d' ' -f1 "$E2E_DIR/bulk.local")" = "$(cut -d' ' -f1 "$E2E_DIR/bulk.remote" 2>/dev/null)"
 wait $SSH3P; rc=$?
@@ -164,6 +166,33 @@ ok "no tunneld lost a session (before: $lost0; after: $(ho_lost 1) $(ho_lost 2) 
 ok "the controller handed the hand-over back at each restart" \
 	test "$(cat "$E2E_DIR"/n[12]/controller.log | grep -c 'handed tunneld its handover~10 socket back')" -eq 6
 grep -h 'handed [0-9]* sessions\|took over [0-9]* sessions' "$E2E_DIR"/n[12]/tunneld.log | head -3
+
+# a relay circuit still opening when the relay restarts: edge-2's tunneld is
+# stopped (SIGSTOP) so that its answer to the relay's OPEN waits; cloud-1's
+# tunneld is killed and started (its session with edge-2 needs a new
+# circuit, asked for by a request from its pod); edge-1 is restarted while
+# the circuit opens; edge-2 goes on (SIGCONT): the next relay process pairs
+# its answer with the opener and the circuit comes up, nothing failed
+relaying() { [ "$(grep -c 'circuit cloud-1 -> edge-2: relaying' "$E2E_DIR/n1/tunneld.log")" -gt "$1" ]; }
+c0=$(grep -c 'circuit cloud-1 -> edge-2: relaying' "$E2E_DIR/n1/tunneld.log")
+f0=$(grep -c 'circuit to edge-2 through relay edge-1 failed' "$E2E_DIR/n3/tunneld.log")
+kill -STOP "$(cat "$E2E_DIR/n2/tunneld.pid")"
+e2e_kill 3 tunneld KILL
+e2e_daemon 3 tunneld
+in_ns p3 curl -sf -m 20 http://10.96.1.40/ >"$E2E_DIR/circ.out" 2>&1 &
+CURLP=$!
+wait_for 10 relaying "$c0" || fail "edge-1 relays a new circuit from cloud-1"
+ok "restart of edge-1 (the relay) while the circuit opens: taken over with it" ho_restart 1
+kill -CONT "$(cat "$E2E_DIR/n2/tunneld.pid")"
+ok "... the next relay process took the opening circuit over" \
+	grep -q 'took over [0-9]* sessions .*, 1 relay circuits opening' "$E2E_DIR/n1/tunneld.log"
+since_restart() { tac "$E2E_DIR/n1/tunneld.log" | sed '/took over/q'; }
+spliced() { since_restart | grep -q 'circuit cloud-1 -> edge-2: up' && ! since_restart | grep -q 'relaying'; }
+ok "... and spliced it once edge-2 answered (no new circuit asked for)" wait_for 10 spliced
+wait $CURLP; rc=$?
+ok "... cloud-1's request over the new circuit was answered (rc=$rc)" test "$rc" -eq 0 -a -s "$E2E_DIR/circ.out"
+ok "... and cloud-1 saw no circuit fail" \
+	test "$(grep -c 'circuit to edge-2 through relay edge-1 failed' "$E2E_DIR/n3/tunneld.log")" -eq "$f0"
 
 # kill -9: the peer sees the session end at once (FIN), the listener waits in
 # the controller, the peer redials; sessions back and new streams served
