@@ -21,11 +21,12 @@
  *
  * A session over a WebSocket (transport ws, wsPort) goes with its
  * WebSocket: the TCP socket, both ends of the socketpair between the two,
- * the framing state and its buffers (tun_ws.c).
+ * the framing state and its buffers (tun_ws.c).  A relay circuit still
+ * opening at the relay goes too: each half's record names the other's
+ * session and stream id, paired again once everything is restored.
  *
  * Not handed over: sessions still in their handshake (closed, redialed),
- * sessions moving to another path right then (closed, redialed),
- * relay circuits still opening at the relay (reset), tunnel.sock's clients
+ * sessions moving to another path right then (closed, redialed), tunnel.sock's clients
  * (they reconnect and send again the opens not answered yet: those streams
  * are reset at the peer by the next process), edgemeshctl pings in flight.
  */
@@ -811,6 +812,10 @@ tun_handover_restore(struct tunneld *t)
 	uint8_t type;
 	int rc;
 
+	if (ho_ws_fd != -1) { /* a WebSocket listener the config no longer has */
+		close(ho_ws_fd);
+		ho_ws_fd = -1;
+	}
 	ev_timer_init(&ho_sync_wait, ho_sync_cb, HO_SYNC_WAIT, 0.);
 	ho_sync_wait.data = t;
 	ev_timer_start(t->d->loop, &ho_sync_wait);
