@@ -682,13 +682,14 @@ start_stream(struct tun_stream *st, struct tun_session *s, uint32_t id)
 /* What the restore collects to pair the halves of relay circuits still
  * opening: the sessions in the order they were handed over, and the
  * streams that name their other half. */
+struct ho_twin {
+	struct tun_stream *st;
+	uint32_t ord, id; /* its other half: session (place), stream id */
+};
 struct ho_pairing {
 	struct tun_session **sess;
 	size_t nsess, scap;
-	struct {
-		struct tun_stream *st;
-		uint32_t ord, id;
-	} *tw;
+	struct ho_twin *tw;
 	size_t ntw, tcap;
 };
 
@@ -705,9 +706,10 @@ pair_circuits(struct ho_pairing *pg, size_t *npaired)
 			continue; /* paired from its other half */
 		ts = pg->tw[i].ord < pg->nsess ? pg->sess[pg->tw[i].ord] : NULL;
 		x = ts != NULL ? tun_stream_find(ts, pg->tw[i].id) : NULL;
-		if (x == NULL || x == st || x->twin != NULL || !x->circuit ||
-		    x->state == ST_OPEN || st->state == ST_OPEN) {
-			tun_circuit_drop(st, "the relay restarted without the circuit's other half");
+		if (x == NULL || x == st || x->twin != NULL || !x->circuit || x->state == ST_OPEN ||
+		    st->state == ST_OPEN) {
+			tun_circuit_drop(st,
+					 "the relay restarted without the circuit's other half");
 			continue;
 		}
 		st->twin = x;
