@@ -19,8 +19,14 @@
  * an upgraded build) in the same pid, the carrier socket inherited.  If the
  * exec fails, nothing was let go: the old process serves on.
  *
+ * A session over a WebSocket (transport ws, wsPort) goes with its
+ * WebSocket: the TCP socket, both ends of the socketpair between the two,
+ * the framing state and its buffers (tun_ws.c).  A relay circuit still
+ * opening at the relay goes too: each half's record names the other's
+ * session and stream id, paired again once everything is restored.
+ *
  * Not handed over: sessions still in their handshake (closed, redialed),
- * relay circuits still opening at the relay (reset), tunnel.sock's clients
+ * sessions moving to another path right then (closed, redialed), tunnel.sock's clients
  * (they reconnect and send again the opens not answered yet: those streams
  * are reset at the peer by the next process), edgemeshctl pings in flight.
  */
@@ -82,8 +88,35 @@ us(double s)
 
 /* ---- saving ---- */
 
+/* Whether an up session goes to the next process: not one moving to
+ * another path right now, nor one whose WebSocket is closing. */
+static int
+carried(const struct tun_session *s)
+{
+	return s->state == SS_UP && s->mig == NULL && (s->ws == NULL || tun_ws_carried(s));
+}
+
+/* A carried session's place among those handed over: a relay circuit being
+ * opened names its other half's session so. */
+static uint32_t
+sess_ordinal(struct tunneld *t, const struct tun_session *target)
+{
+	const struct tun_session *s;
+	uint32_t n = 0;
+
+	LIST_FOREACH(s, &t->sessions, link)
+	{
+		if (!carried(s))
+			continue;
+		if (s == target)
+			return n;
+		n++;
+	}
+	return HO_NOFD;
+}
+
 static void
-save_stream(struct ho_buf *b, const struct tun_stream *st)
+save_stream(struct tunneld *t, struct ho_buf *b, const struct tun_stream *st)
 {
 	uint8_t fl = (st->local ? TF_LOCAL : 0) | (st->rd_eof ? TF_RD_EOF : 0) |
 		     (st->remote_fin ? TF_REMOTE_FIN : 0) | (st->wr_shut ? TF_WR_SHUT : 0) |
@@ -108,6 +141,9 @@ save_stream(struct ho_buf *b, const struct tun_stream *st)
 	ho_put_str(b, st->req.ip);
 	ho_put_str(b, st->req.client);
 	ho_put_u64(b, us(st->idle));
+	/* a relay circuit still opening: its other half (session, stream id) */
+	ho_put_u32(b, st->twin != NULL ? sess_ordinal(t, st->twin->s) : HO_NOFD);
+	ho_put_u32(b, st->twin != NULL ? st->twin->id : 0);
 }
 
 /* A stream opened through tunnel.sock whose opener has no answer yet. */
@@ -167,19 +203,26 @@ save_session(struct ho_buf *b, struct tun_session *s, ev_tstamp now, size_t *nst
 	ho_put_bytes(b, s->mig_id, sizeof(s->mig_id));
 	ho_put_u8(b, s->peer_caps); /* what the peer's hello offered (early data) */
 	ho_rec_end(b);
+	if (s->ws != NULL) { /* its WebSocket, before its streams */
+		ho_rec_begin(b, HR_WS);
+		tun_ws_save(s, b);
+		ho_rec_end(b);
+	}
 	hmap_iter_init(&it);
 	while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
 		if (local_unanswered(v))
 			continue;
 		ho_rec_begin(b, HR_STREAM);
-		save_stream(b, v);
+		save_stream(s->t, b, v);
 		ho_rec_end(b);
 		(*nst)++;
 	}
 }
 
-/* Relay circuits still opening at the relay pair two streams by pointer:
- * they are torn down (both openers hear of it) rather than carried. */
+/* Relay circuits still opening at the relay pair two streams by pointer
+ * (the stream records name each other's session and id): a pair with a
+ * half on a session that is not carried is torn down (both openers hear of
+ * it). */
 static void
 drop_opening_circuits(struct tunneld *t)
 {
@@ -196,12 +239,15 @@ drop_opening_circuits(struct tunneld *t)
 		do {
 			again = 0;
 			hmap_iter_init(&it);
-			while (hmap_nextb(s->streams, &it, &k, NULL, &v))
-				if (((struct tun_stream *)v)->twin != NULL) {
+			while (hmap_nextb(s->streams, &it, &k, NULL, &v)) {
+				struct tun_stream *tw = ((struct tun_stream *)v)->twin;
+
+				if (tw != NULL && (!carried(s) || !carried(tw->s))) {
 					tun_stream_reset(v, "the relay is restarting");
 					again = 1;
 					break;
 				}
+			}
 		} while (again);
 	}
 }
@@ -228,18 +274,20 @@ ho_save(struct tunneld *t, int with_hfd, int *carrier, char *err, size_t errlen,
 	/* tunnel.sock: an exec as our user could not make it again (the runtime
 	 * dir may be root's); a start after a stop makes it anew */
 	ho_put_fd(&b, with_hfd ? t->hfd : -1);
-	/* and the WebSocket listener (wsPort may be below 1024) */
-	ho_put_fd(&b, with_hfd ? tun_ws_listen_fd(t) : -1);
+	/* and the WebSocket listener (wsPort may be below 1024; and a restart's
+	 * dials wait in its backlog rather than be refused) */
+	ho_put_fd(&b, tun_ws_listen_fd(t));
 	ho_rec_end(&b);
 	LIST_FOREACH(s, &t->sessions, link)
 	{
 		if (s->state != SS_UP)
 			continue;
-		/* a WebSocket's framing and a move to another path under way are
-		 * not carried: those sessions close, their peers redial */
-		if (s->ws != NULL || s->mig != NULL) {
+		/* a move to another path under way is not carried (nor a
+		 * WebSocket not open): those sessions close, their peers redial */
+		if (!carried(s)) {
 			log_info("hand-over: the session with %s is not carried (%s)", s->name,
-				 s->ws != NULL ? "over a WebSocket" : "moving to another path");
+				 s->mig != NULL ? "moving to another path"
+						: "its WebSocket is closing");
 			continue;
 		}
 		save_session(&b, s, now, nst);
@@ -266,6 +314,7 @@ ho_let_go(struct tunneld *t)
 	ev_io_stop(t->d->loop, &t->hw);
 	while ((s = LIST_FIRST(&t->sessions)) != NULL)
 		tun_session_forget(s);
+	tun_ws_let_go(t);
 	hmap_iter_init(&it);
 	while (hmap_next(t->peers, &it, &name, (void **)&p)) {
 		p->dialing = p->relaying = NULL;
@@ -541,7 +590,7 @@ tun_handover_psk(struct tunneld *t)
 
 static int
 load_stream(struct ho_rd *f, struct ho_in *in, struct tun_stream **out, struct tun_session *s,
-	    struct tun_peer *p)
+	    struct tun_peer *p, uint32_t *tord, uint32_t *tid)
 {
 	struct tun_stream *st;
 	const uint8_t *ob, *rp;
@@ -591,6 +640,12 @@ load_stream(struct ho_rd *f, struct ho_in *in, struct tun_stream **out, struct t
 	ho_get_str(f, st->req.ip, sizeof(st->req.ip));
 	ho_get_str(f, st->req.client, sizeof(st->req.client));
 	st->idle = (double)ho_get_u64(f) / 1e6;
+	*tord = HO_NOFD;
+	*tid = 0;
+	if (f->err == NULL && f->off < f->len) { /* not in a blob of an older build */
+		*tord = ho_get_u32(f);
+		*tid = ho_get_u32(f);
+	}
 	if (olen > 0 && ob != NULL) {
 		st->obuf = xcalloc(1, olen);
 		memcpy(st->obuf, ob, olen);
@@ -618,8 +673,51 @@ start_stream(struct tun_stream *st, struct tun_session *s, uint32_t id)
 	} else {
 		if (st->state == ST_CONNECTING)
 			ev_io_start(loop, &st->ww);
-		ev_timer_start(loop, &st->tmo);
+		/* the relay's half toward the opener waits for the other's answer */
+		if (!st->circuit || st->circ_out || st->state != ST_OPENING)
+			ev_timer_start(loop, &st->tmo);
 	}
+}
+
+/* What the restore collects to pair the halves of relay circuits still
+ * opening: the sessions in the order they were handed over, and the
+ * streams that name their other half. */
+struct ho_twin {
+	struct tun_stream *st;
+	uint32_t ord, id; /* its other half: session (place), stream id */
+};
+struct ho_pairing {
+	struct tun_session **sess;
+	size_t nsess, scap;
+	struct ho_twin *tw;
+	size_t ntw, tcap;
+};
+
+static void
+pair_circuits(struct ho_pairing *pg, size_t *npaired)
+{
+	struct tun_stream *st, *x;
+	struct tun_session *ts;
+	size_t i;
+
+	for (i = 0; i < pg->ntw; i++) {
+		st = pg->tw[i].st;
+		if (st->twin != NULL)
+			continue; /* paired from its other half */
+		ts = pg->tw[i].ord < pg->nsess ? pg->sess[pg->tw[i].ord] : NULL;
+		x = ts != NULL ? tun_stream_find(ts, pg->tw[i].id) : NULL;
+		if (x == NULL || x == st || x->twin != NULL || !x->circuit || x->state == ST_OPEN ||
+		    st->state == ST_OPEN) {
+			tun_circuit_drop(st,
+					 "the relay restarted without the circuit's other half");
+			continue;
+		}
+		st->twin = x;
+		x->twin = st;
+		(*npaired)++;
+	}
+	free(pg->sess);
+	free(pg->tw);
 }
 
 static struct tun_session *
@@ -709,17 +807,24 @@ tun_handover_restore(struct tunneld *t)
 	struct tun_handover *ho = t->ho;
 	struct tun_session *s = NULL;
 	struct tun_stream *st;
+	struct ho_pairing pg;
 	struct ho_rd r, f;
-	size_t nsess = 0, nst = 0, left;
+	size_t nsess = 0, nst = 0, nws = 0, ncirc = 0, left;
+	uint32_t tord, tid;
 	uint8_t type;
 	int rc;
 
+	if (ho_ws_fd != -1) { /* a WebSocket listener the config no longer has */
+		close(ho_ws_fd);
+		ho_ws_fd = -1;
+	}
 	ev_timer_init(&ho_sync_wait, ho_sync_cb, HO_SYNC_WAIT, 0.);
 	ho_sync_wait.data = t;
 	ev_timer_start(t->d->loop, &ho_sync_wait);
 	if (ho == NULL)
 		return;
 	memset(&r, 0, sizeof(r));
+	memset(&pg, 0, sizeof(pg));
 	r.p = ho->in.plain;
 	r.len = ho->in.plen;
 	while ((rc = ho_next_rec(&r, &type, &f)) == 1) {
@@ -727,13 +832,39 @@ tun_handover_restore(struct tunneld *t)
 		case HR_SESSION:
 			if ((s = load_session(t, &f, &ho->in)) != NULL)
 				nsess++;
+			if (pg.nsess == pg.scap) {
+				pg.scap = pg.scap ? 2 * pg.scap : 16;
+				pg.sess = xreallocarray(pg.sess, pg.scap, sizeof(*pg.sess));
+			}
+			pg.sess[pg.nsess++] = s;
+			break;
+		case HR_WS:
+			if (s == NULL)
+				break;
+			if (tun_ws_adopt(t, s, &f, &ho->in) == -1) {
+				/* its socketpair end closes with the rest: say why now */
+				tun_session_close(s, "its WebSocket could not be taken over");
+				s = NULL;
+				pg.sess[pg.nsess - 1] = NULL;
+				nsess--;
+			} else
+				nws++;
 			break;
 		case HR_STREAM:
 			if (s == NULL) /* its session could not be taken: the fd closes */
 				break;
-			if (load_stream(&f, &ho->in, &st, NULL, NULL) == 0) {
+			if (load_stream(&f, &ho->in, &st, NULL, NULL, &tord, &tid) == 0) {
 				start_stream(st, s, st->id);
 				nst++;
+				if (tord == HO_NOFD)
+					break;
+				if (pg.ntw == pg.tcap) {
+					pg.tcap = pg.tcap ? 2 * pg.tcap : 16;
+					pg.tw = xreallocarray(pg.tw, pg.tcap, sizeof(*pg.tw));
+				}
+				pg.tw[pg.ntw].st = st;
+				pg.tw[pg.ntw].ord = tord;
+				pg.tw[pg.ntw++].id = tid;
 			}
 			break;
 		default:
@@ -745,12 +876,14 @@ tun_handover_restore(struct tunneld *t)
 	}
 	if (rc == -1)
 		log_warnx("hand-over: the records end early (%s)", r.err ? r.err : "?");
+	pair_circuits(&pg, &ncirc);
 	left = ho_in_free(&ho->in);
 	sodium_memzero(ho->psk, sizeof(ho->psk));
 	free(ho);
 	t->ho = NULL;
-	log_info("took over %zu sessions and %zu streams%s", nsess, nst,
-		 left ? " (some fds were left over and closed)" : "");
+	log_info("took over %zu sessions and %zu streams (%zu sessions over a WebSocket, %zu "
+		 "relay circuits opening)%s",
+		 nsess, nst, nws, ncirc, left ? " (some fds were left over and closed)" : "");
 }
 
 /* The replica is synced, or the controller did not answer in time: handed-

@@ -43,6 +43,7 @@ enum ho_rec {
 	HR_GLOBAL = 1,	/* psk, listener, tunnel.sock (a reload's) */
 	HR_SESSION = 2, /* an up session, the ids of our opens to reset */
 	HR_STREAM = 3,	/* a stream of the last session */
+	HR_WS = 4,	/* the WebSocket carrying the last session (tun_ws.c) */
 	HR_END = 255,
 };
 

@@ -391,8 +391,16 @@ tun_circuit_unlink(struct tun_stream *st, const char *why)
 	tw->twin = NULL;
 	if (tw->state == ST_OPEN)
 		return;
-	if (tw->s != NULL && tw->s->state == SS_UP)
-		tun_session_frame(tw->s, tw->circ_out ? TUN_F_RST : TUN_F_OPEN_FAIL, tw->id, why,
+	tun_circuit_drop(tw, why);
+}
+
+/* Half of a circuit being opened at the relay, alone: its opener (A: OPEN_FAIL)
+ * or the node it opened to (B: RST) is told; st is freed. */
+void
+tun_circuit_drop(struct tun_stream *st, const char *why)
+{
+	if (st->s != NULL && st->s->state == SS_UP)
+		tun_session_frame(st->s, st->circ_out ? TUN_F_RST : TUN_F_OPEN_FAIL, st->id, why,
 				  strlen(why));
-	tun_stream_free(tw);
+	tun_stream_free(st);
 }

@@ -41,6 +41,7 @@
 #include "byteorder.h"
 #include "log.h"
 #include "netaddr.h"
+#include "tun_handover.h"
 #include "tunneld.h"
 
 #define WS_CHUNK      (64u << 10)		/* bytes read at once, either direction */
@@ -330,6 +331,16 @@ ws_update(struct tun_ws *w)
 		ev_io_stop(loop, &w->sw);
 }
 
+/* Our end of the session's socketpair. */
+static void
+ws_bind(struct tun_ws *w, int sfd)
+{
+	w->sfd = sfd;
+	ev_io_init(&w->sr, ws_sess_read_cb, sfd, EV_READ);
+	ev_io_init(&w->sw, ws_sess_write_cb, sfd, EV_WRITE);
+	w->sr.data = w->sw.data = w;
+}
+
 /* The session's socketpair: a session over its other end. */
 static int
 ws_attach(struct tun_ws *w, int initiator, struct tun_peer *p)
@@ -338,10 +349,7 @@ ws_attach(struct tun_ws *w, int initiator, struct tun_peer *p)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == -1)
 		return -1;
-	w->sfd = sv[0];
-	ev_io_init(&w->sr, ws_sess_read_cb, sv[0], EV_READ);
-	ev_io_init(&w->sw, ws_sess_write_cb, sv[0], EV_WRITE);
-	w->sr.data = w->sw.data = w;
+	ws_bind(w, sv[0]);
 	w->s = tun_session_over(w->t, sv[1], initiator, p != NULL ? p->name : "", "ws");
 	w->s->relayed = 0; /* a direct path, over WebSocket */
 	w->s->ws = w;
@@ -850,4 +858,128 @@ tun_ws_start(struct tunneld *t)
 	ev_io_init(&wd->lw, ws_accept_cb, wd->lfd, EV_READ);
 	wd->lw.data = t;
 	ev_io_start(t->d->loop, &wd->lw);
+}
+
+/*
+ * Hand-over (tun_handover.c): an up session's WebSocket goes with it.  The
+ * socketpair between the two is carried whole (both ends, the bytes in it
+ * stay in the kernel), so the successor only needs this side's state: the
+ * TCP socket, the frame being passed on (its mask and offset: a payload
+ * can span the hand-over), and the three buffers (network bytes not yet
+ * parsed, payload the session has not taken, frames not yet written).
+ */
+int
+tun_ws_carried(const struct tun_session *s)
+{
+	return s->ws != NULL && s->ws->state == WS_OPEN && s->ws->s == s && s->ws->sfd != -1;
+}
+
+void
+tun_ws_save(const struct tun_session *s, struct ho_buf *b)
+{
+	const struct tun_ws *w = s->ws;
+
+	ho_put_u8(b, (uint8_t)((w->client ? 1 : 0) | (w->in_frame ? 2 : 0)));
+	ho_put_fd(b, w->fd);
+	ho_put_fd(b, w->sfd);
+	ho_put_str(b, w->addr);
+	ho_put_str(b, w->via);
+	ho_put_u8(b, w->cur.fin);
+	ho_put_u8(b, w->cur.opcode);
+	ho_put_u8(b, w->cur.masked);
+	ho_put_bytes(b, w->cur.mask, sizeof(w->cur.mask));
+	ho_put_u64(b, w->cur.len);
+	ho_put_u64(b, w->left);
+	ho_put_u64(b, w->off);
+	ho_put_bytes(b, w->ib, w->ilen);
+	ho_put_bytes(b, w->sb + w->soff, w->slen - w->soff);
+	ho_put_bytes(b, w->ob + w->ooff, w->olen - w->ooff);
+}
+
+int
+tun_ws_adopt(struct tunneld *t, struct tun_session *s, struct ho_rd *f, struct ho_in *in)
+{
+	const uint8_t *mask, *ib, *sb, *ob;
+	size_t ml, il, sl, ol;
+	struct tun_ws *w;
+	uint8_t fl;
+	int fd, sfd;
+
+	fl = ho_get_u8(f);
+	fd = ho_take_fd(in, ho_get_u32(f));
+	sfd = ho_take_fd(in, ho_get_u32(f));
+	if (fd == -1 || sfd == -1) {
+		if (fd != -1)
+			close(fd);
+		if (sfd != -1)
+			close(sfd);
+		if (f->err == NULL)
+			f->err = "a WebSocket without its sockets";
+		return -1;
+	}
+	w = ws_new(t, fd, fl & 1);
+	ws_bind(w, sfd);
+	w->in_frame = (fl & 2) != 0;
+	ho_get_str(f, w->addr, sizeof(w->addr));
+	ho_get_str(f, w->via, sizeof(w->via));
+	w->cur.fin = ho_get_u8(f);
+	w->cur.opcode = ho_get_u8(f);
+	w->cur.masked = ho_get_u8(f);
+	mask = ho_get_bytes(f, &ml);
+	w->cur.len = ho_get_u64(f);
+	w->left = ho_get_u64(f);
+	w->off = ho_get_u64(f);
+	ib = ho_get_bytes(f, &il);
+	sb = ho_get_bytes(f, &sl);
+	ob = ho_get_bytes(f, &ol);
+	w->chunk = WS_CHUNK;
+	w->ib = xreallocarray(w->ib, 1, WS_ICAP(w->chunk));
+	w->sb = xreallocarray(w->sb, 1, w->chunk);
+	w->ob = xreallocarray(w->ob, 1, WS_OCAP(w->chunk));
+	if (f->err == NULL && (ml != sizeof(w->cur.mask) || il > WS_ICAP(w->chunk) ||
+			       sl > w->chunk || ol > WS_OCAP(w->chunk)))
+		f->err = "a WebSocket's buffers are over this build's bounds";
+	if (f->err != NULL) {
+		ws_free(w);
+		return -1;
+	}
+	memcpy(w->cur.mask, mask, ml);
+	if (il > 0)
+		memcpy(w->ib, ib, il);
+	if (sl > 0)
+		memcpy(w->sb, sb, sl);
+	if (ol > 0)
+		memcpy(w->ob, ob, ol);
+	w->ilen = il;
+	w->slen = sl;
+	w->olen = ol;
+	w->state = WS_OPEN;
+	w->s = s;
+	s->ws = w;
+	s->relayed = 0;
+	ws_update(w);
+	/* frames already in ib: passed on at the first loop turn (the
+	 * session's buffers are being restored right now) */
+	if (w->ilen > 0 || w->slen > 0)
+		ev_feed_event(ws_loop(w), &w->sw, EV_WRITE);
+	return 0;
+}
+
+/* The hand-over is done: every WebSocket let go without a CLOSE (the
+ * successor holds the carried ones' sockets; the others end with us). */
+void
+tun_ws_let_go(struct tunneld *t)
+{
+	struct tun_ws *w;
+
+	if (t->wsd == NULL)
+		return;
+	if (t->wsd->lfd != -1)
+		ev_io_stop(t->d->loop, &t->wsd->lw);
+	while ((w = LIST_FIRST(&t->wsd->all)) != NULL) {
+		if (w->s != NULL)
+			w->s->ws = NULL;
+		w->s = NULL;
+		ws_free(w);
+	}
 }

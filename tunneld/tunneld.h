@@ -417,6 +417,7 @@ void tun_circuit_open(struct tun_session *, const struct tun_frame *);
 void tun_circuit_open_ok(struct tun_stream *);
 void tun_circuit_open_fail(struct tun_stream *, const char *why);
 void tun_circuit_unlink(struct tun_stream *, const char *why);
+void tun_circuit_drop(struct tun_stream *, const char *why);
 
 /* tun_handover.c: restart and upgrade without dropping a session or a stream */
 struct tun_handover;
@@ -508,6 +509,15 @@ void tun_ws_start(struct tunneld *);
 int tun_ws_dialing(const struct tunneld *); /* transport ws: dial peers that way */
 struct tun_session *tun_ws_dial(struct tunneld *, struct tun_peer *, const char *ip);
 void tun_ws_session_gone(struct tun_session *);
+/* hand-over (tun_handover.c): an up session's WebSocket saved and taken
+ * over with it (records of tun_handover.h), and all let go */
+struct ho_buf;
+struct ho_rd;
+struct ho_in;
+int tun_ws_carried(const struct tun_session *);
+void tun_ws_save(const struct tun_session *, struct ho_buf *);
+int tun_ws_adopt(struct tunneld *, struct tun_session *, struct ho_rd *, struct ho_in *);
+void tun_ws_let_go(struct tunneld *);
 
 /* tun_ifaces.c: listenInterfaces, extraFilteredInterfaces (EdgeMesh's meaning) */
 int tun_iface_selected(const char *listen, const char *extra, const char *ifname);

@@ -4,13 +4,20 @@
 # on edge-1 keeps a steady request loop to a ClusterIP whose endpoint is on
 # edge-2 (proxyd and the tunnel), an ssh session to edge-2 (socksd and the
 # tunnel) prints a line every 0.2 s, a keep-alive HTTP connection through
-# proxyd asks every 0.2 s, and a 200 MB transfer paced at 8 MB/s so that it
-# spans every restart (ssh, sha256 checked both ends; the issue's 1 GB would
-# take too long on a shared 2-core machine), tunneld is
+# proxyd asks every 0.2 s, and the issue's 1 GB transfer paced over 35 s so
+# that it spans every restart (ssh, sha256 checked both ends; HO_BULK_MB and
+# HO_BULK_SECS change its size and pace), tunneld is
 # restarted with SIGTERM and started again 5 times (alternating the nodes),
 # upgraded once (a second build, another version string), and
 # reloaded once (SIGHUP: a new exec in the same pid).  No request may fail,
-# every stream must carry on, and neither tunneld may log a session lost.
+# every stream must carry on, and no tunneld may log a session lost.
+# A third node, cloud-1, has transport ws and cannot reach edge-2 at all
+# (its firewall): its session with edge-1, a relay (relayNodes, wsPort 443),
+# runs inside a WebSocket, and its session with edge-2 inside a circuit
+# edge-1 splices.  A pod on cloud-1 keeps an ssh session and a keep-alive
+# connection to edge-2 through both while cloud-1 is restarted twice (the
+# WebSocket's dialing end) and edge-1 three times (the WebSocket's
+# accepting end and the circuit's relay).
 # Then: kill -9 recovery (timed), a crash whose FIN is lost (the peer drops
 # the old session when the node dials anew), forged hand-overs refused with
 # a clear error and a clean start, and a stop with no start (the parked
@@ -29,28 +36,46 @@ NEXTP=$!
 for t in curl ssh sshd python3 nc sha256sum iptables bc; do
 	command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "SKIP handover: $t missing"; exit 77; }
 done
-e2e_topology 2
+e2e_topology 3
 e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 proxy_registry "$E2E_DIR/registry"
-for i in 1 2; do e2e_config $i </dev/null >/dev/null; done
-for i in 1 2; do in_ns n$i ip route add default dev eth0; done
+RELAY="    relayNodes:
+    - nodeName: edge-1
+      advertiseAddress: [10.200.0.11]"
+printf '    wsPort: 443\n%s\n' "$RELAY" | e2e_config 1 >/dev/null
+printf '%s\n' "$RELAY" | e2e_config 2 >/dev/null
+printf '    transport: ws\n%s\n' "$RELAY" | e2e_config 3 >/dev/null
+for i in 1 2 3; do in_ns n$i ip route add default dev eth0; done
+# cloud-1 cannot reach edge-2 (nor edge-2 it): only through the relay
+in_ns n3 iptables -A OUTPUT -d 10.200.0.12 -p tcp -j REJECT --reject-with tcp-reset
+in_ns n3 iptables -A OUTPUT -d 10.200.0.12 -j DROP
+in_ns n3 iptables -A INPUT -s 10.200.0.12 -j DROP
 
 SRV=tests/e2e/proxy/servers.py
 in_ns p2 python3 $SRV http 10.201.2.10 9376 "remote-pod" & E2E_PIDS="$E2E_PIDS $!"
 wait_for 20 in_ns p2 curl -s -m 1 http://10.201.2.10:9376/ || fail "server up"
 e2e_sshd n2 10.200.0.12 "MaxStartups 100"
 
-for i in 1 2; do e2e_daemon $i controller; done
-for i in 1 2; do
+for i in 1 2 3; do e2e_daemon $i controller; done
+for i in 1 2 3; do
 	wait_for 10 test -S "$E2E_DIR/n$i/run/controller.sock" || fail "controller $i up"
 	e2e_daemon $i tunneld
 done
-for d in proxyd socksd; do e2e_daemon 1 $d; done
+for d in proxyd socksd; do e2e_daemon 1 $d; e2e_daemon 3 $d; done
 ok "remote ClusterIP answers from the pod" wait_for 20 in_ns p1 curl -sf -m 3 http://10.96.1.40/
 PROXY='ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p'
 ok "ssh to edge-2 through socksd and the tunnel" wait_for 20 \
 	in_ns p1 timeout 10 $SSH -o "$PROXY" root@edge-2 true
+ok "cloud-1's pod reaches edge-2's ClusterIP through the relay" wait_for 40 in_ns p3 curl -sf -m 3 http://10.96.1.40/
+peer_is() {	# i node regex : edgemeshctl peers on node i
+	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
+}
+ok "... cloud-1's session with edge-1 runs over WebSocket (port 443)" peer_is 3 edge-1 '10.200.0.11:443 .* up .*ws'
+ok "... and its session with edge-2 through the relay edge-1" peer_is 3 edge-2 ' up .*relay'
+ok "ssh from cloud-1's pod to edge-2 (WebSocket, relay)" wait_for 20 \
+	in_ns p3 timeout 10 $SSH -o "$PROXY" root@edge-2 true
+e2e_ctl 3 peers
 
 # the load: 40 s of it, started before the first restart, ending after the last
 in_ns p1 timeout 120 $SSH -o "$PROXY" root@edge-2 \
@@ -60,11 +85,18 @@ in_ns p1 timeout 120 python3 tests/tools/keepalive.py 10.96.1.40 80 200 0.2 >"$E
 KAP=$!
 in_ns p1 timeout 120 python3 tests/tools/steady_load.py 40 http:10.96.1.40:80 >"$E2E_DIR/load.out" 2>&1 &
 LOADP=$!
-# the transfer at 8 MB/s (25 s), so that every restart below happens during it
-SIZE=$((200 << 20))
-cat >"$E2E_DIR/pace.py" <<'PY'
+# cloud-1's: an ssh session and a keep-alive connection, WebSocket and relay
+in_ns p3 timeout 120 $SSH -o "$PROXY" root@edge-2 \
+	'for i in $(seq 1 200); do echo line-$i; sleep 0.2; done' >"$E2E_DIR/ssh3.out" 2>"$E2E_DIR/ssh3.err" &
+SSH3P=$!
+in_ns p3 timeout 120 python3 tests/tools/keepalive.py 10.96.1.40 80 200 0.2 >"$E2E_DIR/ka3.out" 2>&1 &
+KA3P=$!
+# the transfer paced over HO_BULK_SECS, so that every restart below happens during it
+MB=${HO_BULK_MB:-1024}
+SIZE=$((MB << 20))
+cat >"$E2E_DIR/pace.py" <<PY
 import sys, time
-rate, t0, n = 8 << 20, time.monotonic(), 0
+rate, t0, n = $SIZE / ${HO_BULK_SECS:-35}, time.monotonic(), 0
 while True:
     b = sys.stdin.buffer.read(1 << 20)
     if not b:
@@ -73,16 +105,23 @@ while True:
     n += len(b)
     time.sleep(max(0, t0 + n / rate - time.monotonic()))
 PY
-in_ns p1 timeout 120 bash -c "head -c $SIZE /dev/urandom | tee >(sha256sum > $E2E_DIR/bulk.local) |
+in_ns p1 timeout 300 bash -c "head -c $SIZE /dev/urandom | tee >(sha256sum > $E2E_DIR/bulk.local) |
 	python3 $E2E_DIR/pace.py | $SSH -o '$PROXY' root@edge-2 sha256sum > $E2E_DIR/bulk.remote" 2>"$E2E_DIR/bulk.err" &
 BULKP=$!
+BULK0=$(date +%s.%N)
 sleep 2
+lost0="$(ho_lost 1) $(ho_lost 2) $(ho_lost 3)"
 
-# 5 restarts (SIGTERM + start), alternating the nodes; one upgrade; one reload
-for n in 1 2 1 2 1; do
-	ok "restart of edge-$n's tunneld: the next process took over" ho_restart $n
-	sleep 2
+# 5 restarts (SIGTERM + start), alternating the nodes; one upgrade; one
+# reload; and cloud-1 (transport ws) twice in between
+for n in 1 3 2 1 3 2 1; do
+	ok "restart of $(e2e_node_name $n)'s tunneld: the next process took over" ho_restart $n
+	sleep 1.5
 done
+ok "edge-1 (the relay) took cloud-1's WebSocket over at each restart" \
+	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket' "$E2E_DIR/n1/tunneld.log")" -eq 3
+ok "cloud-1 took its WebSocket over at each restart" \
+	test "$(grep -c 'took over [0-9]* sessions and [0-9]* streams (1 sessions over a WebSocket' "$E2E_DIR/n3/tunneld.log")" -eq 2
 # the upgrade: the next process is another build (EM_BUILD_VERSION
 # 0.1.0+next), compiled in the background since the start
 ok "the second build compiled" wait "$NEXTP"
@@ -101,7 +140,7 @@ kill -USR2 "$P1"
 ok "and again (SIGUSR2), from the exec'd one, under the sandbox it inherited" \
 	wait_for 10 sh -c "[ \$(grep -c 'took over [0-9]* sessions' '$E2E_DIR/n1/tunneld.log') -gt $((n + 1)) ]"
 
-ok "the 200 MB transfer was still going after the last hand-over" kill -0 $BULKP
+ok "the $MB MB transfer was still going after the last hand-over" kill -0 $BULKP
 wait $LOADP; rc=$?
 ok "steady requests through the tunnel: none failed ($(grep -o 'ok=[0-9]* fail=[0-9]* refused=[0-9]*' "$E2E_DIR/load.out"))" \
 	test "$rc" -eq 0
@@ -113,13 +152,47 @@ wait $KAP; rc=$?
 ok "the keep-alive connection carried on (rc=$rc, $(grep -c remote-pod "$E2E_DIR/ka.out") of 200 answers)" \
 	test "$rc" -eq 0 -a "$(grep -c remote-pod "$E2E_DIR/ka.out")" -eq 200
 wait $BULKP; rc=$?
-ok "200 MB across the restarts, sha256 matches (rc=$rc)" \
+echo "bulk: $MB MB through ssh, socksd and the tunnel in $(echo "$(date +%s.%N) - $BULK0" | bc) s (paced over ${HO_BULK_SECS:-35} s)"
+ok "$MB MB across the restarts, sha256 matches (rc=$rc)" \
 	test "$rc" -eq 0 -a -s "$E2E_DIR/bulk.local" -a "$(cut -d' ' -f1 "$E2E_DIR/bulk.local")" = "$(cut -d' ' -f1 "$E2E_DIR/bulk.remote" 2>/dev/null)"
-ok "neither tunneld lost a session (edge-1: $(ho_lost 1), edge-2: $(ho_lost 2))" \
-	test "$(ho_lost 1)" -eq 0 -a "$(ho_lost 2)" -eq 0
+wait $SSH3P; rc=$?
+ok "cloud-1's ssh session carried on (WebSocket, relay: rc=$rc, $(grep -c '^line-' "$E2E_DIR/ssh3.out") of 200 lines)" \
+	test "$rc" -eq 0 -a "$(grep -c '^line-' "$E2E_DIR/ssh3.out")" -eq 200
+wait $KA3P; rc=$?
+ok "cloud-1's keep-alive connection carried on (rc=$rc, $(grep -c remote-pod "$E2E_DIR/ka3.out") of 200 answers)" \
+	test "$rc" -eq 0 -a "$(grep -c remote-pod "$E2E_DIR/ka3.out")" -eq 200
+ok "no tunneld lost a session (before: $lost0; after: $(ho_lost 1) $(ho_lost 2) $(ho_lost 3))" \
+	test "$(ho_lost 1) $(ho_lost 2) $(ho_lost 3)" = "$lost0"
 ok "the controller handed the hand-over back at each restart" \
 	test "$(cat "$E2E_DIR"/n[12]/controller.log | grep -c 'handed tunneld its handover~10 socket back')" -eq 6
 grep -h 'handed [0-9]* sessions\|took over [0-9]* sessions' "$E2E_DIR"/n[12]/tunneld.log | head -3
+
+# a relay circuit still opening when the relay restarts: edge-2's tunneld is
+# stopped (SIGSTOP) so that its answer to the relay's OPEN waits; cloud-1's
+# tunneld is killed and started (its session with edge-2 needs a new
+# circuit, asked for by a request from its pod); edge-1 is restarted while
+# the circuit opens; edge-2 goes on (SIGCONT): the next relay process pairs
+# its answer with the opener and the circuit comes up, nothing failed
+relaying() { [ "$(grep -c 'circuit cloud-1 -> edge-2: relaying' "$E2E_DIR/n1/tunneld.log")" -gt "$1" ]; }
+c0=$(grep -c 'circuit cloud-1 -> edge-2: relaying' "$E2E_DIR/n1/tunneld.log")
+f0=$(grep -c 'circuit to edge-2 through relay edge-1 failed' "$E2E_DIR/n3/tunneld.log")
+kill -STOP "$(cat "$E2E_DIR/n2/tunneld.pid")"
+e2e_kill 3 tunneld KILL
+e2e_daemon 3 tunneld
+in_ns p3 curl -sf -m 20 http://10.96.1.40/ >"$E2E_DIR/circ.out" 2>&1 &
+CURLP=$!
+wait_for 10 relaying "$c0" || fail "edge-1 relays a new circuit from cloud-1"
+ok "restart of edge-1 (the relay) while the circuit opens: taken over with it" ho_restart 1
+kill -CONT "$(cat "$E2E_DIR/n2/tunneld.pid")"
+ok "... the next relay process took the opening circuit over" \
+	grep -q 'took over [0-9]* sessions .*, 1 relay circuits opening' "$E2E_DIR/n1/tunneld.log"
+since_restart() { tac "$E2E_DIR/n1/tunneld.log" | sed '/took over/q'; }
+spliced() { since_restart | grep -q 'circuit cloud-1 -> edge-2: up' && ! since_restart | grep -q 'relaying'; }
+ok "... and spliced it once edge-2 answered (no new circuit asked for)" wait_for 10 spliced
+wait $CURLP; rc=$?
+ok "... cloud-1's request over the new circuit was answered (rc=$rc)" test "$rc" -eq 0 -a -s "$E2E_DIR/circ.out"
+ok "... and cloud-1 saw no circuit fail" \
+	test "$(grep -c 'circuit to edge-2 through relay edge-1 failed' "$E2E_DIR/n3/tunneld.log")" -eq "$f0"
 
 # kill -9: the peer sees the session end at once (FIN), the listener waits in
 # the controller, the peer redials; sessions back and new streams served
@@ -172,7 +245,6 @@ ok "... and edge-2 sees the session end" wait_for 5 sh -c "[ \$(grep -c 'session
 
 # a reload keeps a WebSocket listener below 1024 (the exec runs as our user
 # with no capability: it could not bind it again)
-printf '    wsPort: 443\n' >> "$E2E_DIR/n1/edgemesh.yaml"
 e2e_daemon 1 tunneld
 ws443() { in_ns n1 ss -lntp | grep ':443 ' | grep -q "pid=$1,"; }
 P1=$(cat "$E2E_DIR/n1/tunneld.pid")

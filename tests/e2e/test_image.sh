@@ -20,7 +20,9 @@
 #   whose endpoint is on edge-2 by name (dnsd) and ClusterIP (proxyd, tunneld)
 #   the gateway pod: ready, gatewayd as uid 10006 with NET_BIND_SERVICE only,
 #   a VirtualService route to the Service on edge-2 through the tunnel
-#   a restarted container (tunneld, dnsd) comes back ready in its pod
+#   a restarted container (tunneld, dnsd) comes back ready in its pod; the
+#   tunneld container's restart keeps a keep-alive connection through it
+#   (the hand-over parked in the controller container)
 #   a stopped daemon fails its probe while the others pass
 #
 # The Kubernetes API: each node's KubeEdge metaServer (127.0.0.1:10550, the
@@ -236,14 +238,25 @@ ok "gateway tunneld: uid 10004, no capability" check_proc 3 tunneld 10004 000000
 ok "the gateway routes /remote to the Service on edge-2 (a VirtualService, through the tunnel)" \
 	wait_for 30 sh -c "[ \"\$(ip netns exec $(ns n1) curl -sf -m 3 http://10.200.0.13:23333/remote)\" = remote-pod ]"
 
-# a container restart keeps the pod's volumes: tunneld comes back with its key
+# a container restart keeps the pod's volumes: tunneld comes back with its
+# key; and the old container's tunneld parks its sessions and streams with
+# the controller container (SIGTERM, as kubelet stops a container), so a
+# keep-alive connection through edge-2's tunnel carries on across it
+in_ns p1 timeout 60 python3 tests/tools/keepalive.py 10.96.0.50 80 60 0.2 >"$E2E_DIR/ka.out" 2>&1 &
+KAP=$!
+sleep 2
 kill "$(cat "$E2E_DIR/pod2/tunneld.pid")"
 ctr_start 2 tunneld
 ok "edge-2/tunneld restarted in its pod (the key it made, read back as root): ready again" \
 	wait_for 30 sh -c "$(declare -f probe); E2E_DIR='$E2E_DIR' POD='$POD' PY='$PY'
 		probe 2 tunneld readinessProbe"
+ok "... the new container's tunneld took the sessions over from the controller container" \
+	grep -q 'took over [1-9][0-9]* sessions and [1-9][0-9]* streams' "$E2E_DIR/pod2/tunneld.log"
 ok "... and the Service across the nodes answers again" \
 	wait_for 30 sh -c "[ \"\$(ip netns exec $(ns p1) curl -sf -m 3 http://10.96.0.50/)\" = remote-pod ]"
+wait $KAP; rc=$?
+ok "... a keep-alive connection through it carried on (rc=$rc, $(grep -c remote-pod "$E2E_DIR/ka.out") of 60 answers)" \
+	test "$rc" -eq 0 -a "$(grep -c remote-pod "$E2E_DIR/ka.out")" -eq 60
 
 # the probes are honest: dnsd stopped -> its probe command fails (run in the
 # socksd container, as dnsd's own is gone), the controller's and socksd's pass

@@ -270,7 +270,7 @@ ok "... and the ws session with edge-1 is still up" peer_is 2 edge-1 ' up .*ws'
 
 # --- the proxy refuses: the reason reaches edgemeshctl peers
 up2=$(fds 2)
-e2e_kill 1 tunneld
+e2e_kill 1 tunneld KILL # gone for good: a SIGTERM hands the session over (parked 10 s)
 ws_gone() { [ "$(fds 2)" -le $((up2 - 3)) ]; }
 ok "edge-1 gone: edge-2 closes the session and frees its 3 fds (socket, socketpair)" wait_for 20 ws_gone
 pkill_proxy() { kill "$(in_ns px ss -lntp | grep ':3128 ' | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2)"; }
@@ -323,8 +323,10 @@ ok "tunneld on edge-2 is alive" kill -0 "$(cat "$E2E_DIR/n2/tunneld.pid")"
 # --- a relay reached over WebSocket: edge-2 now serves TCP only (no wsPort), so
 # edge-1's ws dial to it fails at the proxy; cloud-1 (relayNodes, wsPort 443)
 # splices a circuit inside edge-1's ws session to its TCP session with edge-2
-e2e_kill 1 tunneld
-e2e_kill 2 tunneld
+# (kill -9: fresh starts with the new configs; a SIGTERM would hand the
+# WebSocket session between them over to the next processes)
+e2e_kill 1 tunneld KILL
+e2e_kill 2 tunneld KILL
 pkill_proxy
 wait_for 10 gone_3128
 bg px python3 tests/tools/connect_proxy.py 10.200.0.50 3128 443
