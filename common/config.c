@@ -268,6 +268,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4_opt),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
+	K_BOOL("modules.edgeTunnel.edgemeshAgents", tunnel.edgemesh_agents),
 
 	K_SECTION("modules.edgeCNI"),
 	X_BOOL("modules.edgeCNI.enable"),
