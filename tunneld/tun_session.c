@@ -991,6 +991,14 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	s->rlen += (size_t)n;
 	s->any_rx = 1;
+	/* the shared port: an EdgeMesh agent's libp2p, or ours (p2p_setup.c) */
+	if (s->state == SS_HANDSHAKE && !s->initiator && !s->relayed && s->ws == NULL &&
+	    !s->sniffed) {
+		int k = p2p_sniff_session(s);
+
+		if (k <= 0)
+			return; /* more bytes to come, or no longer ours */
+	}
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
@@ -1001,6 +1009,15 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (len == 0 && off == 0 && !s->initiator && s->name[0] == '\0') {
 				if (s->rlen >= TUN_MIG_HELLO)
 					tun_migrate_accept(s);
+				break;
+			}
+			if ((len == 0 || 2 + len > TUN_HS_MAX) && off == 0 && !s->initiator &&
+			    s->name[0] == '\0' && !s->relayed) {
+				/* EdgeMesh sends no fingerprint: say what was seen */
+				log_warnx("connection from %s: not our handshake (length %zu), not "
+					  "libp2p with our PSK: an EdgeMesh agent with another PSK?",
+					  s->addr, len);
+				tun_session_close(s, "not our handshake, not libp2p with our PSK");
 				break;
 			}
 			if (len == 0 || 2 + len > TUN_HS_MAX) {

@@ -46,6 +46,7 @@ tunneld_shutdown(void *arg)
 	struct tunneld *t = arg;
 	struct tun_session *s;
 
+	p2p_conns_close("shutting down"); /* agents redial: libp2p is not handed over */
 	if (tun_handover_park(t) == 0)
 		return; /* the next tunneld has it all */
 	while ((s = LIST_FIRST(&t->sessions)) != NULL)
@@ -104,6 +105,7 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if (t->hfd == -1 && tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	p2p_setup(t);
 	privdrop(&d, NULL, 0);
 	daemon_fd_keep(&d, "tunnel", t->lfd); /* kill -9: peers' dials wait for the next one */
 

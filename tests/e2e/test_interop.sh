@@ -1,0 +1,207 @@
+#!/bin/bash
+# Mixed cluster (issue 15): edge-1 runs our controller and tunneld with
+# modules.edgeTunnel.edgemeshAgents: true; edge-2 runs KubeEdge's
+# edgemesh-agent v1.17 ($EDGEMESH_AGENT, see ../shared/tools/edgemesh-agent)
+# on a fake Kubernetes API (tests/fakeapi/fakeapi.py in its namespace) with
+# the same PSK file and edge-1 as its relay node; cloud-1 runs another
+# agent with another PSK.  A pod on edge-2 calls a ClusterIP Service whose
+# endpoint is a pod on edge-1: the agent proxies it over libp2p to our
+# tunneld, which checks the endpoint against its allowlist and dials it.
+#   EDGEMESH_AGENT=path B=build bash tests/e2e/test_interop.sh
+# Without EDGEMESH_AGENT: "skipped: no EdgeMesh agent", exit 77.
+[ -n "${EDGEMESH_AGENT:-}" ] && EDGEMESH_AGENT=$(readlink -f "$EDGEMESH_AGENT")
+if [ -z "${EDGEMESH_AGENT:-}" ] || [ ! -x "$EDGEMESH_AGENT" ]; then
+	echo "test_interop: skipped: no EdgeMesh agent (set EDGEMESH_AGENT to its binary)"
+	exit 77
+fi
+. "$(dirname "$0")/lib.sh"
+e2e_init interop
+e2e_topology 3
+mkdir -p "$E2E_DIR/registry"
+cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
+# what our controller reads: the echo Service only (not the "stray" one)
+cat >"$E2E_DIR/registry/interop.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: interop-echo, namespace: default}
+spec:
+  clusterIP: 10.96.7.10
+  ports: [{name: p, port: 7007, protocol: TCP, targetPort: 7007}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: interop-echo, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.1.10, nodeName: edge-1}]
+  ports: [{name: p, port: 7007, protocol: TCP}]
+YAML
+
+H="$E2E_DIR/echo.py"
+cat >"$H" <<'PY'
+import socket, sys, threading
+def serve(c):
+    try:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            c.sendall(d)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+C="$E2E_DIR/client.py"
+cat >"$C" <<'PY'
+import hashlib, os, socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection((host, port), timeout=10)
+data = os.urandom(n)
+def send():
+    s.sendall(data)
+threading.Thread(target=send, daemon=True).start()
+got = b''
+while len(got) < n:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+print(len(got), hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest())
+sys.exit(0 if got == data else 1)
+PY
+
+# --- edge-1: ours
+e2e_config 1 >/dev/null <<CFG
+    edgemeshAgents: true
+CFG
+e2e_daemon 1 controller
+sleep 0.5
+rm -f "$E2E_DIR/n1/run/tunnel.sock"
+e2e_daemon 1 tunneld
+wait_for 10 test -S "$E2E_DIR/n1/run/tunnel.sock" || fail "our tunneld did not start"
+in_ns p1 python3 "$H" 7007 >>"$E2E_DIR/bg.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 "$H" 7008 >>"$E2E_DIR/bg.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+
+# --- edge-2 (our PSK) and cloud-1 (another PSK): EdgeMesh agents
+objects() {
+	python3 - <<'PY'
+import json
+objs = []
+def svc(name, ip, port, ep):
+    meta = {"namespace": "default", "name": name}
+    objs.append({"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                 "spec": {"clusterIP": ip, "type": "ClusterIP", "ports": [
+                     {"name": "p", "port": port, "protocol": "TCP", "targetPort": port}]}})
+    objs.append({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
+                 "subsets": [{"addresses": [{"ip": ep, "nodeName": "edge-1"}],
+                              "ports": [{"name": "p", "port": port, "protocol": "TCP"}]}]})
+    objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"namespace": "default", "name": name + "-x",
+                              "labels": {"kubernetes.io/service-name": name}},
+                 "addressType": "IPv4",
+                 "endpoints": [{"addresses": [ep], "nodeName": "edge-1",
+                                "conditions": {"ready": True}}],
+                 "ports": [{"name": "p", "port": port, "protocol": "TCP"}]})
+svc("interop-echo", "10.96.7.10", 7007, "10.201.1.10")
+# an endpoint our registry does not have: our allowlist must refuse it
+svc("stray", "10.96.7.11", 7008, "10.201.1.11")
+for i, n in ((1, "edge-1"), (2, "edge-2"), (3, "cloud-1")):
+    objs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n},
+                 "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.1%d" % i}]}})
+print(json.dumps({"objects": objs}))
+PY
+}
+printf 'another PSK' >"$E2E_DIR/psk-other"
+start_agent() {	# i node-name psk-file
+	local i=$1 d="$E2E_DIR/n$1" port
+	mkdir -p "$d"
+	in_ns n$i python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port" >>"$d/fakeapi.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	wait_for 10 test -s "$d/api.port" || return 1
+	port=$(cat "$d/api.port")
+	in_ns n$i curl -sf -X POST "http://127.0.0.1:$port/_fake/put" -d "$(objects)" >/dev/null ||
+		return 1
+	cat >"$d/edgemesh-agent.yaml" <<Y
+apiVersion: agent.edgemesh.config.kubeedge.io/v1alpha1
+kind: EdgeMeshAgent
+kubeAPIConfig:
+  master: http://127.0.0.1:$port
+  contentType: application/json
+modules:
+  edgeDNS: {enable: true}
+  edgeProxy: {enable: true}
+  edgeTunnel:
+    enable: true
+    listenPort: 20006
+    transport: tcp
+    psk: {enable: true, path: $3}
+    relayNodes:
+    - nodeName: edge-1
+      advertiseAddress: [10.200.0.11]
+Y
+	# from its node's directory: its DNS module writes a Corefile there
+	(cd "$d" && exec ip netns exec "$(ns n$i)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		NODE_NAME="$2" NAMESPACE=kubeedge "$EDGEMESH_AGENT" \
+		--config-file "$d/edgemesh-agent.yaml") >"$d/agent.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+}
+start_agent 2 edge-2 "$E2E_DIR/psk" || fail "EdgeMesh agent on edge-2 did not start"
+start_agent 3 cloud-1 "$E2E_DIR/psk-other" || fail "EdgeMesh agent on cloud-1 did not start"
+
+log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
+echo_ok() {	# bytes
+	in_ns p2 timeout 20 python3 "$C" 10.96.7.10 7007 "$1" >>"$E2E_DIR/client.log" 2>&1
+}
+
+ok "the agent on edge-2 is served: libp2p session up, named by node and peer ID" \
+	wait_for 60 log_has 1 "EdgeMesh agent edge-2 (12D3KooW.* at 10.200.0.12:.*): libp2p session up"
+ok "a pod on edge-2 reaches a pod on edge-1 through a ClusterIP (agent -> our tunneld)" \
+	wait_for 60 echo_ok 5
+ok "1 MiB echoed intact both ways across the camps" echo_ok 1048576
+ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
+ok "10 connections in a row" ten
+
+# an endpoint the agent knows but our registry does not: refused, named
+stray() { in_ns p2 timeout 20 python3 "$C" 10.96.7.11 7008 5 >>"$E2E_DIR/client.log" 2>&1; }
+ok "a pod on edge-2 gets no echo from an endpoint outside our allowlist" eval '! stray'
+ok "... the CONNECT was refused and logged with the reason" \
+	wait_for 20 log_has 1 "CONNECT tcp 10.201.1.11:7008 refused: TCP 10.201.1.11:7008 is neither a service endpoint"
+
+ok "the agent with another PSK is logged as such" \
+	wait_for 60 log_has 1 "10.200.0.13:.*not libp2p with our PSK: an EdgeMesh agent with another PSK?"
+
+# hostile bytes on the libp2p path: pnet with our PSK, then garbage
+HB="$E2E_DIR/hostile.py"
+cat >"$HB" <<'PY'
+import hashlib, base64, os, socket, sys
+from ctypes import CDLL, c_char_p, c_ulonglong, create_string_buffer
+sodium = CDLL("libsodium.so.23")
+psk_file = open(sys.argv[1], 'rb').read()
+key = base64.b64decode(hashlib.sha256(psk_file).hexdigest())[:32]
+nonce = os.urandom(24)
+def xs(data):
+    out = create_string_buffer(len(data))
+    sodium.crypto_stream_xsalsa20_xor(out, c_char_p(data), c_ulonglong(len(data)),
+                                      c_char_p(nonce), c_char_p(key))
+    return out.raw
+s = socket.create_connection(('10.200.0.11', 20006), timeout=5)
+s.sendall(nonce + xs(b'\x13/multistream/1.0.0\n' + b'\xff' * 40))
+try:
+    s.recv(100)
+except OSError:
+    pass
+PY
+in_ns n2 python3 "$HB" "$E2E_DIR/psk" >>"$E2E_DIR/client.log" 2>&1
+ok "hostile bytes after a valid pnet start are named (multistream)" \
+	wait_for 10 log_has 1 "EdgeMesh agent at 10.200.0.12:.*multistream"
+ok "... and the daemon lives on: the ClusterIP still answers" echo_ok 100
+ok "our tunneld never crashed" kill -0 "$(cat "$E2E_DIR/n1/tunneld.pid")"
+e2e_done

@@ -1,0 +1,538 @@
+/*
+ * An EdgeMesh v1.17 agent's libp2p connection on our tunnel port (issue 15),
+ * handed over by the accept path once p2p_sniff() saw pnet with our PSK:
+ *
+ *   pnet (XSalsa20 both ways) -> multistream /noise ("na" to the rest:
+ *   /libp2p/simultaneous-connect) -> Noise XX (p2p_noise.c; our payload
+ *   signs our X25519 key with the Ed25519 key EdgeMesh derives from our
+ *   node name) -> records (u16 + ChaChaPoly) -> yamux (offered inline in
+ *   msg2; multistream /yamux/1.0.0 when the agent's msg3 did not) ->
+ *   streams (p2p_stream.c).
+ *
+ * Served only while modules.edgeTunnel.edgemeshAgents is true.  Bounds: 64
+ * connections, 10 s to finish the handshake, 256 streams each, 16 MiB queued
+ * towards the agent (then the connection is dropped).
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "byteorder.h"
+#include "log.h"
+#include "model.h"
+#include "p2p_conn.h"
+#include "replica.h"
+
+#define P2P_CONNS_MAX 64
+#define P2P_HS_TIMEOUT 10.0
+#define P2P_OQ_MAX (16u << 20)
+#define P2P_REC_MAX (65535 - 16) /* plaintext in one record */
+
+static struct p2p_connl conns = LIST_HEAD_INITIALIZER(conns);
+static size_t nconns;
+
+static void conn_read_cb(struct ev_loop *, ev_io *, int);
+static void conn_write_cb(struct ev_loop *, ev_io *, int);
+
+/* the node name whose EdgeMesh peer ID is id, from the peers we know */
+static void
+peer_name(struct tunneld *t, const char *id, char *out, size_t cap)
+{
+	const struct em_object *o;
+	struct replica_iter it;
+	char pid[P2P_PEERID_MAX], why[80];
+
+	snprintf(out, cap, "?");
+	replica_iter_init(&it);
+	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o)) {
+		if (p2p_peerid_from_name(o->u.peer->name, strlen(o->u.peer->name), pid, why, sizeof(why)) == 0 &&
+		    strcmp(pid, id) == 0) {
+			snprintf(out, cap, "%s", o->u.peer->name);
+			return;
+		}
+	}
+}
+
+const char *
+p2p_conn_who(const struct p2p_conn *c)
+{
+	return c->who;
+}
+
+void
+p2p_conn_close(struct p2p_conn *c, const char *why)
+{
+	struct ev_loop *loop = c->t->d->loop;
+	struct p2p_stream *st;
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->up)
+		log_info("EdgeMesh agent %s: connection closed: %s", c->who, why);
+	else
+		log_warnx("EdgeMesh agent at %s: %s", c->who, why);
+	while ((st = LIST_FIRST(&c->streams)) != NULL)
+		p2p_stream_free(st);
+	ev_io_stop(loop, &c->rw);
+	ev_io_stop(loop, &c->ww);
+	ev_timer_stop(loop, &c->tmo);
+	close(c->fd);
+	LIST_REMOVE(c, link);
+	nconns--;
+	p2p_noise_wipe(&c->hs);
+	noise_cs_wipe(&c->tx);
+	noise_cs_wipe(&c->rx);
+	p2p_pnet_dir_wipe(&c->ptx);
+	p2p_pnet_dir_wipe(&c->prx);
+	free(c->ob);
+	free(c->rbuf);
+	free(c->pbuf);
+	c->ob = c->rbuf = c->pbuf = NULL; /* c itself: freed by the callback that saw it die */
+}
+
+static void
+conn_flush(struct p2p_conn *c)
+{
+	ssize_t n;
+
+	while (c->oblen > c->oboff) {
+		n = write(c->fd, c->ob + c->oboff, c->oblen - c->oboff);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "write: %s", strerror(errno));
+			p2p_conn_close(c, why);
+			return;
+		}
+		c->oboff += (size_t)n;
+	}
+	if (c->oboff == c->oblen) {
+		c->oboff = c->oblen = 0;
+		ev_io_stop(c->t->d->loop, &c->ww);
+		p2p_streams_resume(c);
+	} else {
+		ev_io_start(c->t->d->loop, &c->ww);
+	}
+}
+
+/* raw bytes onto the wire: pnet-encrypted into the output queue */
+static void
+conn_raw(struct p2p_conn *c, const uint8_t *p, size_t n, int pnet)
+{
+	size_t cap;
+	uint8_t *nb;
+
+	if (c->dead)
+		return;
+	if (c->oblen + n > c->obcap) {
+		if (c->oblen + n > P2P_OQ_MAX) {
+			p2p_conn_close(c, "the agent does not read: over 16 MiB queued");
+			return;
+		}
+		if (c->oboff > 0) {
+			memmove(c->ob, c->ob + c->oboff, c->oblen - c->oboff);
+			c->oblen -= c->oboff;
+			c->oboff = 0;
+		}
+		for (cap = c->obcap ? c->obcap : 65536; cap < c->oblen + n; cap *= 2)
+			;
+		if (cap > c->obcap) {
+			if ((nb = realloc(c->ob, cap)) == NULL) {
+				p2p_conn_close(c, "out of memory");
+				return;
+			}
+			c->ob = nb;
+			c->obcap = cap;
+		}
+	}
+	if (pnet)
+		p2p_pnet_xor(&c->ptx, c->ob + c->oblen, p, n);
+	else
+		memcpy(c->ob + c->oblen, p, n);
+	c->oblen += n;
+}
+
+/* plaintext through the secure channel: records of u16 length || AEAD */
+void
+p2p_conn_send(struct p2p_conn *c, const uint8_t *p, size_t n)
+{
+	uint8_t rec[2 + 65535];
+	size_t k;
+
+	while (n > 0 && !c->dead) {
+		k = n > P2P_REC_MAX ? P2P_REC_MAX : n;
+		be16_put(rec, (uint16_t)(k + 16));
+		if (noise_cs_encrypt(&c->tx, NULL, 0, p, k, rec + 2) == -1) {
+			p2p_conn_close(c, "record encryption failed");
+			return;
+		}
+		conn_raw(c, rec, 2 + k + 16, 1);
+		p += k;
+		n -= k;
+	}
+}
+
+void
+p2p_conn_yamux(struct p2p_conn *c, const struct p2p_yamux_hdr *h, const uint8_t *data, size_t n)
+{
+	uint8_t b[P2P_YAMUX_HDR + 16384];
+
+	p2p_yamux_encode(b, h);
+	if (n <= sizeof(b) - P2P_YAMUX_HDR) {
+		memcpy(b + P2P_YAMUX_HDR, data, n);
+		p2p_conn_send(c, b, P2P_YAMUX_HDR + n);
+	} else {
+		p2p_conn_send(c, b, P2P_YAMUX_HDR); /* two records: rare (large reads) */
+		p2p_conn_send(c, data, n);
+	}
+}
+
+size_t
+p2p_conn_queued(const struct p2p_conn *c)
+{
+	return c->oblen - c->oboff;
+}
+
+static void
+mss_out(struct p2p_conn *c, const char *line, int secure)
+{
+	uint8_t b[P2P_MSS_MAX + 16];
+	size_t n = p2p_mss_encode(b, sizeof(b), line);
+
+	if (secure)
+		p2p_conn_send(c, b, n);
+	else
+		conn_raw(c, b, n, 1);
+}
+
+/*
+ * multistream-select as the listener, on the raw connection (want /noise)
+ * or inside the secure one (want /yamux/1.0.0).  Consumes from buf; 1 once
+ * want was agreed, 0 for more bytes, -1 closed.
+ */
+static int
+mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, const char *want,
+	   int secure)
+{
+	char line[P2P_MSS_MAX + 1], why[160], msg[256];
+	size_t used;
+	int r;
+
+	while (*off < len) {
+		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
+				  sizeof(why));
+		if (r == 0)
+			return 0;
+		if (r == -1) {
+			p2p_conn_close(c, why); /* "multistream: ..." */
+			return -1;
+		}
+		*off += used;
+		if (!c->mss_hdr) {
+			if (strcmp(line, P2P_MSS_PROTO) != 0) {
+				snprintf(msg, sizeof(msg),
+					 "multistream: expected %s first, got \"%.60s\"",
+					 P2P_MSS_PROTO, line);
+				p2p_conn_close(c, msg);
+				return -1;
+			}
+			c->mss_hdr = 1;
+			mss_out(c, P2P_MSS_PROTO, secure);
+			continue;
+		}
+		if (strcmp(line, want) == 0) {
+			mss_out(c, want, secure);
+			c->mss_hdr = 0;
+			return 1;
+		}
+		if (++c->mss_na > 8) {
+			p2p_conn_close(c, "multistream: over 8 protocols proposed, none we speak");
+			return -1;
+		}
+		log_debug("EdgeMesh agent at %s proposes %s: na", c->who, line);
+		mss_out(c, P2P_MSS_NA, secure);
+	}
+	return 0;
+}
+
+static void
+conn_up(struct p2p_conn *c)
+{
+	char name[256];
+
+	c->stage = P2P_C_YAMUX;
+	c->up = 1;
+	ev_timer_stop(c->t->d->loop, &c->tmo);
+	peer_name(c->t, c->peerid, name, sizeof(name));
+	snprintf(c->who, sizeof(c->who), "%s (%s at %s)", name, c->peerid, c->addr);
+	log_info("EdgeMesh agent %s: libp2p session up (pnet, Noise XX, yamux)", c->who);
+}
+
+/* one Noise handshake message (u16 length stripped) */
+static int
+noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
+{
+	uint8_t pl[P2P_NOISEPL_MAX + 64], out[P2P_NOISEPL_MAX + 128], k1[32], k2[32];
+	uint8_t fr[2 + sizeof(out)], pk[32];
+	size_t pll, ol;
+	char why[160], msg[220];
+	int yamux = 0;
+
+	if (p2p_noise_read(&c->hs, m, n, pl, sizeof(pl), &pll, why, sizeof(why)) == -1) {
+		p2p_conn_close(c, why);
+		return -1;
+	}
+	if (c->hs.step == 1) { /* msg1 read: answer msg2 with our signed payload */
+		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub,
+					 "/yamux/1.0.0");
+		if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
+			p2p_conn_close(c, "noise: writing message 2 failed");
+			return -1;
+		}
+		be16_put(fr, (uint16_t)ol);
+		memcpy(fr + 2, out, ol);
+		conn_raw(c, fr, 2 + ol, 1);
+		return 0;
+	}
+	/* msg3: the agent's identity, its key signed over its Noise static key */
+	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
+		snprintf(msg, sizeof(msg), "noise: its handshake payload: %s", why);
+		p2p_conn_close(c, msg);
+		return -1;
+	}
+	p2p_peerid_from_pk(pk, c->peerid);
+	if (p2p_noise_split(&c->hs, k1, k2) == -1 || noise_cs_init(&c->tx, k1) == -1 ||
+	    noise_cs_init(&c->rx, k2) == -1) {
+		sodium_memzero(k1, sizeof(k1));
+		sodium_memzero(k2, sizeof(k2));
+		p2p_conn_close(c, "noise: split failed");
+		return -1;
+	}
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	p2p_noise_wipe(&c->hs);
+	if ((c->pbuf = malloc(P2P_PBUF)) == NULL) {
+		p2p_conn_close(c, "out of memory");
+		return -1;
+	}
+	if (yamux) {
+		conn_up(c);
+	} else {
+		c->stage = P2P_C_MSS_MUX;
+		snprintf(c->who, sizeof(c->who), "%s at %s", c->peerid, c->addr);
+	}
+	return 0;
+}
+
+/* decrypted record bytes, appended to pbuf and consumed by stage */
+static int
+plain_input(struct p2p_conn *c)
+{
+	size_t off = 0;
+	int r;
+
+	if (c->stage == P2P_C_MSS_MUX) {
+		r = mss_listen(c, c->pbuf, c->plen, &off, "/yamux/1.0.0", 1);
+		if (r == -1)
+			return -1;
+		if (r == 1)
+			conn_up(c);
+	}
+	if (c->stage == P2P_C_YAMUX && p2p_yamux_input(c, c->pbuf + off, c->plen - off, &off) ==
+					       -1)
+		return -1;
+	if (c->dead)
+		return -1;
+	memmove(c->pbuf, c->pbuf + off, c->plen - off);
+	c->plen -= off;
+	return 0;
+}
+
+/* rbuf holds pnet-decrypted bytes: as much as the stage can use */
+static void
+conn_input(struct p2p_conn *c)
+{
+	size_t off = 0, len;
+	int r;
+
+	while (!c->dead && off < c->rlen) {
+		if (c->stage == P2P_C_MSS_SEC) {
+			r = mss_listen(c, c->rbuf, c->rlen, &off, "/noise", 0);
+			if (r == 1) {
+				c->stage = P2P_C_NOISE;
+				continue;
+			}
+			break;
+		}
+		if (c->rlen - off < 2)
+			break;
+		len = be16_get(c->rbuf + off);
+		if (c->rlen - off < 2 + len)
+			break;
+		if (c->stage == P2P_C_NOISE) {
+			if (noise_step(c, c->rbuf + off + 2, len) == -1)
+				break;
+			off += 2 + len;
+			continue;
+		}
+		/* a transport record */
+		if (len < 16 || c->plen + len - 16 > P2P_PBUF) {
+			p2p_conn_close(c, len < 16 ? "record shorter than its tag"
+						   : "yamux input backlog over its bound");
+			break;
+		}
+		if (noise_cs_decrypt(&c->rx, NULL, 0, c->rbuf + off + 2, len,
+				     c->pbuf + c->plen) == -1) {
+			p2p_conn_close(c, "a record does not authenticate");
+			break;
+		}
+		c->plen += len - 16;
+		off += 2 + len;
+		if (plain_input(c) == -1)
+			break;
+	}
+	if (c->dead)
+		return;
+	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+	c->rlen -= off;
+}
+
+static void
+conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct p2p_conn *c = w->data;
+	uint8_t tmp[16384];
+	ssize_t n;
+	size_t room = P2P_RBUF - c->rlen;
+	char why[120];
+
+	(void)loop;
+	(void)revents;
+	if (room == 0) {
+		p2p_conn_close(c, "read buffer full");
+		return;
+	}
+	n = read(c->fd, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n == 0 && !c->up && c->stage == P2P_C_MSS_SEC)
+			snprintf(why, sizeof(why), "closed the connection before multistream");
+		else if (n == 0)
+			snprintf(why, sizeof(why), "connection closed by the agent");
+		else
+			snprintf(why, sizeof(why), "read: %s", strerror(errno));
+		p2p_conn_close(c, why);
+		return;
+	}
+	p2p_pnet_xor(&c->prx, c->rbuf + c->rlen, tmp, (size_t)n);
+	c->rlen += (size_t)n;
+	conn_input(c);
+	p2p_conn_kick(c);
+}
+
+static void
+conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct p2p_conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	p2p_conn_kick(c);
+}
+
+static void
+conn_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct p2p_conn *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	p2p_conn_close(c, "libp2p handshake timeout (10s)");
+	free(c);
+}
+
+/* at the end of every callback: flush, and free a connection that died
+ * (c is not to be touched afterwards then) */
+void
+p2p_conn_kick(struct p2p_conn *c)
+{
+	if (!c->dead)
+		conn_flush(c);
+	if (c->dead)
+		free(c);
+}
+
+void
+p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size_t len)
+{
+	struct ev_loop *loop = t->d->loop;
+	uint8_t nonce[P2P_PNET_NONCE];
+	struct p2p_conn *c, *old;
+
+	if (nconns >= P2P_CONNS_MAX) {
+		old = LIST_FIRST(&conns); /* the newest is first: drop the oldest */
+		while (LIST_NEXT(old, link) != NULL)
+			old = LIST_NEXT(old, link);
+		p2p_conn_close(old, "evicted: 64 EdgeMesh connections");
+		free(old);
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+		log_warnx("EdgeMesh agent at %s: out of memory", addr);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->t = t;
+	c->fd = fd;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	snprintf(c->who, sizeof(c->who), "%s", addr);
+	LIST_INIT(&c->streams);
+	LIST_INSERT_HEAD(&conns, c, link);
+	nconns++;
+	p2p_pnet_dir_init(&c->prx, t->p2p_psk, buf);
+	randombytes_buf(nonce, sizeof(nonce));
+	p2p_pnet_dir_init(&c->ptx, t->p2p_psk, nonce);
+	p2p_noise_init(&c->hs, 0, t->p2p_npriv);
+	p2p_yamux_init(&c->ym, 0, c->ytab, P2P_STREAMS_MAX);
+	c->stage = P2P_C_MSS_SEC;
+	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
+	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
+	c->rw.data = c->ww.data = c->tmo.data = c;
+	ev_io_start(loop, &c->rw);
+	ev_timer_start(loop, &c->tmo);
+	conn_raw(c, nonce, sizeof(nonce), 0);
+	log_debug("EdgeMesh agent at %s: libp2p with our PSK", addr);
+	p2p_pnet_xor(&c->prx, c->rbuf, buf + P2P_PNET_NONCE, len - P2P_PNET_NONCE);
+	c->rlen = len - P2P_PNET_NONCE;
+	conn_input(c);
+	p2p_conn_kick(c);
+}
+
+size_t
+p2p_conn_count(void)
+{
+	return nconns;
+}
+
+void
+p2p_conns_close(const char *why)
+{
+	struct p2p_conn *c;
+
+	while ((c = LIST_FIRST(&conns)) != NULL) {
+		p2p_conn_close(c, why);
+		free(c);
+	}
+}

@@ -1,0 +1,73 @@
+/*
+ * EdgeMesh agents on our port (issue 15): the identity EdgeMesh derives
+ * from our node name, and the accept path's decision on the first bytes
+ * (p2p_sniff): ours, an agent with our PSK (served by p2p_conn.c while
+ * modules.edgeTunnel.edgemeshAgents is true), or an agent without pnet
+ * (refused: EdgeMesh's psk.enable false admits anyone).
+ *
+ * Why the key is off by default: the EdgeMesh identity is derivable by
+ * anyone from the node name (MD5 seeding math/rand), so towards agents
+ * only the PSK (pnet) keeps strangers out, and anyone holding the PSK can
+ * claim any node name.  Our own sessions keep their per-node keys.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "p2p.h"
+#include "tunneld.h"
+
+void
+p2p_setup(struct tunneld *t)
+{
+	const char *name = t->d->cfg.node_name;
+	uint8_t pk[32], pub[32];
+	char why[120];
+
+	if ((t->p2p_sk = sodium_malloc(64)) == NULL || (t->p2p_npriv = sodium_malloc(32)) == NULL)
+		fatal("%s: sodium_malloc", __func__);
+	if (p2p_key_from_name(name, strlen(name), pk, t->p2p_sk, why, sizeof(why)) == -1)
+		fatalx("node name \"%s\": no EdgeMesh identity: %s", name, why);
+	p2p_peerid_from_pk(pk, t->p2p_id);
+	noise_keypair(t->p2p_npriv, pub);
+	if (t->d->cfg.tunnel.edgemesh_agents)
+		log_info("EdgeMesh agents served on this port as peer %s "
+			 "(modules.edgeTunnel.edgemeshAgents: a migration aid; that identity "
+			 "is derivable from the node name, only the PSK guards it)",
+			 t->p2p_id);
+}
+
+int
+p2p_sniff_session(struct tun_session *s)
+{
+	struct tunneld *t = s->t;
+	int kind, fd;
+
+	kind = p2p_sniff(s->rbuf, s->rlen, t->p2p_psk);
+	if (kind == P2P_SNIFF_MORE)
+		return 0;
+	s->sniffed = 1;
+	if (kind == P2P_SNIFF_OURS)
+		return 1;
+	if (kind == P2P_SNIFF_PLAIN) {
+		log_warnx("connection from %s is libp2p without a private network (an EdgeMesh "
+			  "agent with psk.enable: false?): refused, only agents with our PSK are "
+			  "served",
+			  s->addr);
+		tun_session_close(s, "libp2p without pnet: refused");
+		return -1;
+	}
+	if (!t->d->cfg.tunnel.edgemesh_agents) {
+		log_warnx("connection from %s is an EdgeMesh agent with our PSK: refused, "
+			  "modules.edgeTunnel.edgemeshAgents is false",
+			  s->addr);
+		tun_session_close(s, "an EdgeMesh agent: refused");
+		return -1;
+	}
+	fd = s->fd;
+	s->fd = -1; /* p2p_conn.c owns it now */
+	p2p_accept(t, fd, s->addr, s->rbuf, s->rlen);
+	tun_session_close(s, TUN_WHY_P2P);
+	return -1;
+}
