@@ -204,4 +204,14 @@ ok "hostile bytes after a valid pnet start are named (multistream)" \
 	wait_for 10 log_has 1 "EdgeMesh agent at 10.200.0.12:.*multistream"
 ok "... and the daemon lives on: the ClusterIP still answers" echo_ok 100
 ok "our tunneld never crashed" kill -0 "$(cat "$E2E_DIR/n1/tunneld.pid")"
+
+# the key off (the default): agents with our PSK are refused, and say so
+e2e_kill 1 tunneld
+e2e_config 1 >/dev/null </dev/null
+rm -f "$E2E_DIR/n1/run/tunnel.sock"
+e2e_daemon 1 tunneld
+wait_for 10 test -S "$E2E_DIR/n1/run/tunnel.sock" || fail "our tunneld did not restart"
+ok "edgemeshAgents off: the ClusterIP across the camps gets no echo" eval '! echo_ok 5'
+ok "... the agent's connection is refused, naming the key" \
+	wait_for 30 log_has 1 "10.200.0.12:.* is an EdgeMesh agent with our PSK: refused, modules.edgeTunnel.edgemeshAgents is false"
 e2e_done
