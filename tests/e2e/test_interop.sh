@@ -34,6 +34,20 @@ metadata: {name: interop-echo, namespace: default}
 subsets:
 - addresses: [{ip: 10.201.1.10, nodeName: edge-1}]
   ports: [{name: p, port: 7007, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: interop-udp, namespace: default}
+spec:
+  clusterIP: 10.96.7.12
+  ports: [{name: u, port: 7009, protocol: UDP, targetPort: 7009}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: interop-udp, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.1.10, nodeName: edge-1}]
+  ports: [{name: u, port: 7009, protocol: UDP}]
 YAML
 
 H="$E2E_DIR/echo.py"
@@ -56,6 +70,43 @@ s.listen(64)
 while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+U="$E2E_DIR/udp.py"
+cat >"$U" <<'PY'
+import os, socket, sys
+if sys.argv[1] == 'server':
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', int(sys.argv[2])))
+    while True:
+        d, a = s.recvfrom(65535)
+        s.sendto(d, a)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[2], int(sys.argv[3])))
+s.settimeout(1)
+for i in range(20):                 # the first datagram opens the flow
+    s.send(b'hello')
+    try:
+        if s.recv(65535) == b'hello':
+            break
+    except socket.timeout:
+        pass
+else:
+    print('no UDP echo'); sys.exit(1)
+while True:                         # drain late duplicates
+    try:
+        s.settimeout(0.5)
+        if s.recv(65535) != b'hello':
+            break
+    except socket.timeout:
+        break
+s.settimeout(3)
+sizes = [1, 100, 1400, 4000]
+for n in sizes:
+    m = os.urandom(n)
+    s.send(m)
+    if s.recv(65535) != m:
+        print('datagram of', n, 'bytes came back wrong'); sys.exit(1)
+print('udp datagrams echoed with boundaries:', len(sizes))
 PY
 C="$E2E_DIR/client.py"
 cat >"$C" <<'PY'
@@ -89,28 +140,31 @@ in_ns p1 python3 "$H" 7007 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 "$H" 7008 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
+in_ns p1 python3 "$U" server 7009 >>"$E2E_DIR/bg.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
 
 # --- edge-2 (our PSK) and cloud-1 (another PSK): EdgeMesh agents
 objects() {
 	python3 - <<'PY'
 import json
 objs = []
-def svc(name, ip, port, ep):
+def svc(name, ip, port, ep, proto="TCP"):
     meta = {"namespace": "default", "name": name}
     objs.append({"apiVersion": "v1", "kind": "Service", "metadata": meta,
                  "spec": {"clusterIP": ip, "type": "ClusterIP", "ports": [
-                     {"name": "p", "port": port, "protocol": "TCP", "targetPort": port}]}})
+                     {"name": "p", "port": port, "protocol": proto, "targetPort": port}]}})
     objs.append({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
                  "subsets": [{"addresses": [{"ip": ep, "nodeName": "edge-1"}],
-                              "ports": [{"name": "p", "port": port, "protocol": "TCP"}]}]})
+                              "ports": [{"name": "p", "port": port, "protocol": proto}]}]})
     objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                  "metadata": {"namespace": "default", "name": name + "-x",
                               "labels": {"kubernetes.io/service-name": name}},
                  "addressType": "IPv4",
                  "endpoints": [{"addresses": [ep], "nodeName": "edge-1",
                                 "conditions": {"ready": True}}],
-                 "ports": [{"name": "p", "port": port, "protocol": "TCP"}]})
+                 "ports": [{"name": "p", "port": port, "protocol": proto}]})
 svc("interop-echo", "10.96.7.10", 7007, "10.201.1.10")
+svc("interop-udp", "10.96.7.12", 7009, "10.201.1.10", "UDP")
 # an endpoint our registry does not have: our allowlist must refuse it
 svc("stray", "10.96.7.11", 7008, "10.201.1.11")
 for i, n in ((1, "edge-1"), (2, "edge-2"), (3, "cloud-1")):
@@ -166,6 +220,8 @@ ok "the agent on edge-2 is served: libp2p session up, named by node and peer ID"
 ok "a pod on edge-2 reaches a pod on edge-1 through a ClusterIP (agent -> our tunneld)" \
 	wait_for 60 echo_ok 5
 ok "1 MiB echoed intact both ways across the camps" echo_ok 1048576
+udp_ok() { in_ns p2 timeout 30 python3 "$U" client 10.96.7.12 7009 >>"$E2E_DIR/client.log" 2>&1; }
+ok "UDP through a ClusterIP across the camps, datagram boundaries kept" wait_for 40 udp_ok
 ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
 ok "10 connections in a row" ten
 
