@@ -274,6 +274,7 @@ conn_up(struct p2p_conn *c)
 	c->up = 1;
 	ev_timer_stop(c->t->d->loop, &c->tmo);
 	peer_name(c->t, c->peerid, name, sizeof(name));
+	snprintf(c->node, sizeof(c->node), "%s", name);
 	snprintf(c->who, sizeof(c->who), "%s (%s at %s)", name, c->peerid, c->addr);
 	log_info("EdgeMesh agent %s: libp2p session up (pnet, Noise XX, yamux)", c->who);
 }
@@ -518,6 +519,17 @@ p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size
 	c->rlen = len - P2P_PNET_NONCE;
 	conn_input(c);
 	p2p_conn_kick(c);
+}
+
+struct p2p_conn *
+p2p_conn_find(const char *node)
+{
+	struct p2p_conn *c;
+
+	LIST_FOREACH(c, &conns, link)
+	if (c->up && !c->dead && strcmp(c->node, node) == 0)
+		return c;
+	return NULL;
 }
 
 size_t

@@ -19,7 +19,16 @@
 #define P2P_NEG_MAX	 (P2P_PB_MAX + 2 * P2P_MSS_MAX) /* a stream's bytes before the splice */
 
 enum p2p_cstage { P2P_C_MSS_SEC, P2P_C_NOISE, P2P_C_MSS_MUX, P2P_C_YAMUX };
-enum p2p_sstage { P2P_S_MSS, P2P_S_PROXY, P2P_S_DISC, P2P_S_DIAL, P2P_S_SPLICE, P2P_S_DONE };
+enum p2p_sstage {
+	P2P_S_MSS,	  /* agent's stream: multistream */
+	P2P_S_PROXY,	  /* waits for its Proxy CONNECT */
+	P2P_S_DISC,	  /* waits for its Discovery */
+	P2P_S_DIAL,	  /* connecting to the target */
+	P2P_S_OPEN_MSS,	  /* our stream: waits for multistream's answers */
+	P2P_S_OPEN_PROXY, /* our stream: waits for SUCCESS or FAILED */
+	P2P_S_SPLICE,
+	P2P_S_DONE,
+};
 
 struct p2p_conn;
 
@@ -32,6 +41,9 @@ struct p2p_stream {
 	ev_io rw, ww;
 	ev_timer tmo;
 	unsigned mss_hdr : 1, rfin : 1, lfin : 1, shut : 1, udp : 1;
+	unsigned ours : 1;	/* opened by us for a tunnel.sock client (proxyd, socksd) */
+	uint64_t serial, open_id; /* that client, its open: answered once */
+	uint32_t nocredit;	  /* bytes in ob that did not come from the agent */
 	uint8_t neg[P2P_NEG_MAX];
 	size_t neglen;
 	uint8_t *ob; /* agent -> target bytes the target did not take yet */
@@ -49,6 +61,7 @@ struct p2p_conn {
 	char addr[64];
 	char peerid[P2P_PEERID_MAX];
 	char who[400]; /* node (peer ID at address), for logs */
+	char node[256]; /* the agent's node name, "?" when no Node maps to its ID */
 	int stage; /* enum p2p_cstage */
 	unsigned dead : 1, up : 1, mss_hdr : 1;
 	int mss_na;
@@ -77,6 +90,8 @@ void p2p_conn_send(struct p2p_conn *, const uint8_t *, size_t);
 void p2p_conn_yamux(struct p2p_conn *, const struct p2p_yamux_hdr *, const uint8_t *, size_t);
 size_t p2p_conn_queued(const struct p2p_conn *);
 const char *p2p_conn_who(const struct p2p_conn *);
+/* the up connection of the agent of node, or NULL */
+struct p2p_conn *p2p_conn_find(const char *node);
 
 /* p2p_stream.c: yamux input of an up connection (consumes *off bytes of
  * buf; -1 once the connection is closed); streams */

@@ -31,6 +31,8 @@
 #define P2P_OQ_PAUSE	 (1u << 20) /* stop reading targets while this much waits */
 
 static void stream_rw_cb(struct ev_loop *, ev_io *, int);
+static void stream_reset_why(struct p2p_stream *, const char *why);
+static void stream_data_spliced(struct p2p_stream *, const uint8_t *, size_t);
 static void stream_ww_cb(struct ev_loop *, ev_io *, int);
 static void stream_tmo_cb(struct ev_loop *, ev_timer *, int);
 
@@ -64,12 +66,27 @@ stream_new(struct p2p_conn *c, uint32_t id)
 	return st;
 }
 
+/* our open's answer to its tunnel.sock client, once */
+static void
+open_result(struct p2p_stream *st, int ok, const char *why)
+{
+	if (!st->ours || st->serial == 0)
+		return;
+	if (!ok)
+		log_warnx("open for %s %s:%d on %s through its EdgeMesh agent failed: %s",
+			  st->udp ? "udp" : "tcp", st->req.ip, (int)st->req.port, st->c->node, why);
+	tun_handoff_result(st->c->t, st->serial, st->open_id, ok, why);
+	st->serial = 0;
+}
+
 void
 p2p_stream_free(struct p2p_stream *st)
 {
 	struct ev_loop *loop = st->c->t->d->loop;
 	struct p2p_yamux_stream *ys = p2p_yamux_find(&st->c->ym, st->id);
 
+	open_result(st, 0, st->c->dead ? "the EdgeMesh agent's connection closed"
+				       : "stream reset by the EdgeMesh agent");
 	if (ys != NULL)
 		ys->state = P2P_YS_FREE; /* late frames for it are dropped */
 	ev_io_stop(loop, &st->rw);
@@ -91,6 +108,13 @@ stream_reset(struct p2p_stream *st)
 	p2p_yamux_reset(&c->ym, st->id, &h);
 	p2p_conn_yamux(c, &h, NULL, 0);
 	p2p_stream_free(st);
+}
+
+static void
+stream_reset_why(struct p2p_stream *st, const char *why)
+{
+	open_result(st, 0, why);
+	stream_reset(st);
 }
 
 /* a few bytes of our own on the stream (multistream, a Proxy message) */
@@ -145,6 +169,19 @@ proxy_fail(struct p2p_stream *st, const char *why)
 	stream_maybe_done(st);
 }
 
+/* the target took n bytes of ob or of a DATA frame: window credit for those
+ * that came from the agent (not our SOCKS reply) */
+static void
+credit(struct p2p_stream *st, uint32_t n)
+{
+	struct p2p_yamux_hdr h;
+	uint32_t k = n < st->nocredit ? n : st->nocredit;
+
+	st->nocredit -= k;
+	if (n - k > 0 && p2p_yamux_consumed(&st->c->ym, st->id, n - k, &h) == 1)
+		p2p_conn_yamux(st->c, &h, NULL, 0);
+}
+
 /* agent -> target bytes; a window update for what the target took */
 static void
 to_target(struct p2p_stream *st, const uint8_t *p, size_t n)
@@ -173,8 +210,8 @@ to_target(struct p2p_stream *st, const uint8_t *p, size_t n)
 		}
 		if (w < 0)
 			w = 0;
-		if (w > 0 && p2p_yamux_consumed(&st->c->ym, st->id, (uint32_t)w, &h) == 1)
-			p2p_conn_yamux(st->c, &h, NULL, 0);
+		if (w > 0)
+			credit(st, (uint32_t)w);
 	}
 	if ((size_t)w == n)
 		return;
@@ -200,7 +237,8 @@ splice_start(struct p2p_stream *st)
 	struct ev_loop *loop = st->c->t->d->loop;
 
 	ev_timer_stop(loop, &st->tmo);
-	proxy_reply(st, P2P_PB_SUCCESS);
+	if (!st->ours)
+		proxy_reply(st, P2P_PB_SUCCESS);
 	st->stage = P2P_S_SPLICE;
 	log_debug("EdgeMesh agent %s: stream %u to %s %s:%d", p2p_conn_who(st->c), st->id,
 		  st->req.protocol, st->req.ip, (int)st->req.port);
@@ -304,6 +342,80 @@ discovery_answer(struct p2p_stream *st, const struct p2p_pb_msg *m)
 	st->stage = P2P_S_DONE;
 }
 
+/* our stream's bytes before the splice: multistream's two answers, then
+ * SUCCESS (the client hears ok, its bytes flow) or FAILED */
+static void
+open_negotiate(struct p2p_stream *st)
+{
+	char line[P2P_MSS_MAX + 1], why[200];
+	uint8_t b[P2P_PB_MAX + 16];
+	struct p2p_pb_msg m;
+	size_t off = 0, used;
+	int r;
+
+	while (off < st->neglen && st->stage == P2P_S_OPEN_MSS) {
+		r = p2p_mss_parse(st->neg + off, st->neglen - off, line, sizeof(line), &used, why,
+				  sizeof(why));
+		if (r == 0)
+			break;
+		if (r == -1) {
+			stream_reset_why(st, why);
+			return;
+		}
+		off += used;
+		if (!st->mss_hdr) {
+			if (strcmp(line, P2P_MSS_PROTO) != 0) {
+				snprintf(why, sizeof(why), "multistream: got \"%.60s\" for %s",
+					 line, P2P_MSS_PROTO);
+				stream_reset_why(st, why);
+				return;
+			}
+			st->mss_hdr = 1;
+			continue;
+		}
+		if (strcmp(line, P2P_PROXY_PROTO) != 0) {
+			snprintf(why, sizeof(why), "the agent does not speak %s (answered \"%.60s\")",
+				 P2P_PROXY_PROTO, line);
+			stream_reset_why(st, why);
+			return;
+		}
+		/* the request: node_name is the agent's own, as EdgeMesh sends it */
+		memset(&m, 0, sizeof(m));
+		m.has = P2P_PB_HAS_TYPE | P2P_PB_HAS_PROTOCOL | P2P_PB_HAS_NODE | P2P_PB_HAS_IP |
+			P2P_PB_HAS_PORT;
+		m.type = P2P_PB_CONNECT;
+		snprintf(m.protocol, sizeof(m.protocol), "%s", st->udp ? "udp" : "tcp");
+		snprintf(m.node_name, sizeof(m.node_name), "%s", st->c->node);
+		snprintf(m.ip, sizeof(m.ip), "%s", st->req.ip);
+		m.port = st->req.port;
+		stream_send(st, b, p2p_pb_encode(b, sizeof(b), &m), 0);
+		st->stage = P2P_S_OPEN_PROXY;
+	}
+	if (st->stage == P2P_S_OPEN_PROXY) {
+		r = p2p_pb_parse(st->neg + off, st->neglen - off, &m, &used, why, sizeof(why));
+		if (r == -1) {
+			stream_reset_why(st, why);
+			return;
+		}
+		if (r == 1) {
+			off += used;
+			if (!(m.has & P2P_PB_HAS_TYPE) || m.type != P2P_PB_SUCCESS) {
+				stream_reset_why(st, "the agent answered FAILED (it could not "
+						     "connect to the endpoint)");
+				return;
+			}
+			open_result(st, 1, "");
+			splice_start(st);
+			if (st->neglen > off) /* the target's first bytes came with SUCCESS */
+				stream_data_spliced(st, st->neg + off, st->neglen - off);
+			st->neglen = 0;
+			return;
+		}
+	}
+	memmove(st->neg, st->neg + off, st->neglen - off);
+	st->neglen -= off;
+}
+
 /* a stream's bytes before the splice: multistream, then one message */
 static void
 stream_negotiate(struct p2p_stream *st)
@@ -402,8 +514,20 @@ stream_data(struct p2p_stream *st, const uint8_t *p, size_t n)
 		st->neglen += n;
 		if (p2p_yamux_consumed(&st->c->ym, st->id, (uint32_t)n, &h) == 1)
 			p2p_conn_yamux(st->c, &h, NULL, 0);
-		stream_negotiate(st);
+		if (st->ours)
+			open_negotiate(st);
+		else
+			stream_negotiate(st);
 	}
+}
+
+/* bytes the agent's SUCCESS carried behind it (counted in the window as
+ * part of the negotiation already) */
+static void
+stream_data_spliced(struct p2p_stream *st, const uint8_t *p, size_t n)
+{
+	st->nocredit += (uint32_t)n;
+	to_target(st, p, n);
 }
 
 /* the agent will send no more on st */
@@ -566,7 +690,6 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_stream *st = w->data;
 	struct p2p_conn *c = st->c;
-	struct p2p_yamux_hdr h;
 	socklen_t sl = sizeof(int);
 	int err = 0;
 	ssize_t n;
@@ -599,8 +722,7 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		memmove(st->ob, st->ob + n, st->oblen - (size_t)n);
 		st->oblen -= (size_t)n;
-		if (p2p_yamux_consumed(&c->ym, st->id, (uint32_t)n, &h) == 1)
-			p2p_conn_yamux(c, &h, NULL, 0);
+		credit(st, (uint32_t)n);
 	}
 	if (st->oblen == 0) {
 		ev_io_stop(loop, &st->ww);
@@ -623,7 +745,57 @@ stream_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (st->stage == P2P_S_DIAL)
 		proxy_fail(st, "connect timed out (10s)");
+	else if (st->stage == P2P_S_OPEN_MSS || st->stage == P2P_S_OPEN_PROXY)
+		stream_reset_why(st, "no answer from the EdgeMesh agent in 10s");
 	else /* an idle UDP flow */
 		stream_reset(st);
 	p2p_conn_kick(c);
+}
+
+int
+p2p_open(struct tunneld *t, const char *node, int fd, const struct tun_open_req *r,
+	 const uint8_t *reply, size_t reply_len, uint64_t serial, uint64_t id)
+{
+	struct p2p_conn *c;
+	struct p2p_stream *st;
+	struct p2p_yamux_hdr h;
+	uint8_t b[2 * P2P_MSS_MAX + 16];
+	size_t n;
+	uint32_t sid;
+
+	if (!t->d->cfg.tunnel.edgemesh_agents || (c = p2p_conn_find(node)) == NULL)
+		return 0;
+	if (p2p_yamux_open(&c->ym, &h, &sid) == -1) {
+		close(fd);
+		tun_handoff_result(t, serial, id, 0,
+				   "no stream free on the EdgeMesh agent's connection");
+		return 1;
+	}
+	if ((st = stream_new(c, sid)) == NULL) {
+		close(fd);
+		tun_handoff_result(t, serial, id, 0, "out of memory");
+		return 1;
+	}
+	st->ours = 1;
+	st->serial = serial;
+	st->open_id = id;
+	st->fd = fd;
+	st->udp = r->proto == EM_PROTO_UDP;
+	st->stage = P2P_S_OPEN_MSS;
+	snprintf(st->req.ip, sizeof(st->req.ip), "%s", r->ip);
+	st->req.port = r->port;
+	snprintf(st->req.protocol, sizeof(st->req.protocol), "%s", st->udp ? "udp" : "tcp");
+	p2p_conn_yamux(c, &h, NULL, 0); /* SYN */
+	n = p2p_mss_encode(b, sizeof(b), P2P_MSS_PROTO);
+	n += p2p_mss_encode(b + n, sizeof(b) - n, P2P_PROXY_PROTO);
+	stream_send(st, b, n, 0);
+	if (reply_len > 0) { /* a SOCKS reply: to the client first, at the splice */
+		to_target(st, reply, reply_len);
+		st->nocredit += (uint32_t)reply_len;
+	}
+	ev_timer_start(t->d->loop, &st->tmo);
+	log_debug("open for %s %s:%u on %s through its EdgeMesh agent (stream %u)",
+		  st->req.protocol, r->ip, r->port, node, sid);
+	p2p_conn_kick(c);
+	return 1;
 }

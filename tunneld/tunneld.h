@@ -319,6 +319,11 @@ void p2p_accept(struct tunneld *, int fd, const char *addr, const uint8_t *buf, 
  * (handed over, refused or ours); 0: keep reading; a refusal closes s */
 int p2p_sniff_session(struct tun_session *);
 size_t p2p_conn_count(void);
+/* p2p_stream.c: a tunnel.sock open for node, when an EdgeMesh agent of that
+ * node is connected (while edgemeshAgents is on): 1 taken (fd is ours, the
+ * client gets its TUN_RESULT), 0 not an agent's node */
+int p2p_open(struct tunneld *, const char *node, int fd, const struct tun_open_req *,
+	     const uint8_t *reply, size_t reply_len, uint64_t serial, uint64_t id);
 void p2p_conns_close(const char *why);
 
 /* tun_ping.c: edgemeshctl ping */

@@ -48,6 +48,20 @@ metadata: {name: interop-udp, namespace: default}
 subsets:
 - addresses: [{ip: 10.201.1.10, nodeName: edge-1}]
   ports: [{name: u, port: 7009, protocol: UDP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: interop-back, namespace: default}
+spec:
+  clusterIP: 10.96.7.20
+  ports: [{name: p, port: 7010, protocol: TCP, targetPort: 7010}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: interop-back, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.2.10, nodeName: edge-2}]
+  ports: [{name: p, port: 7010, protocol: TCP}]
 YAML
 
 H="$E2E_DIR/echo.py"
@@ -131,11 +145,16 @@ PY
 e2e_config 1 >/dev/null <<CFG
     edgemeshAgents: true
 CFG
+# a node has a default route: ClusterIPs must route for OUTPUT nat to see them
+in_ns n1 ip route add default dev eth0
 e2e_daemon 1 controller
 sleep 0.5
 rm -f "$E2E_DIR/n1/run/tunnel.sock"
 e2e_daemon 1 tunneld
 wait_for 10 test -S "$E2E_DIR/n1/run/tunnel.sock" || fail "our tunneld did not start"
+e2e_daemon 1 proxyd
+in_ns p2 python3 "$H" 7010 >>"$E2E_DIR/bg.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 "$H" 7007 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 "$H" 7008 >>"$E2E_DIR/bg.log" 2>&1 &
@@ -220,6 +239,16 @@ ok "the agent on edge-2 is served: libp2p session up, named by node and peer ID"
 ok "a pod on edge-2 reaches a pod on edge-1 through a ClusterIP (agent -> our tunneld)" \
 	wait_for 60 echo_ok 5
 ok "1 MiB echoed intact both ways across the camps" echo_ok 1048576
+# the other way: our proxyd hands the connection to tunneld, which opens a
+# stream on the agent's connection (the agent dials the pod on its node)
+back_ok() {	# bytes
+	in_ns p1 timeout 20 python3 "$C" 10.96.7.20 7010 "$1" >>"$E2E_DIR/client.log" 2>&1
+}
+ok "a pod on edge-1 (ours) reaches a pod on edge-2 (EdgeMesh) through a ClusterIP" \
+	wait_for 30 back_ok 5
+ok "... 1 MiB intact both ways" back_ok 1048576
+ok "... over the agent's libp2p connection" \
+	log_has 1 "open for tcp 10.201.2.10:7010 on edge-2 through its EdgeMesh agent"
 udp_ok() { in_ns p2 timeout 30 python3 "$U" client 10.96.7.12 7009 >>"$E2E_DIR/client.log" 2>&1; }
 ok "UDP through a ClusterIP across the camps, datagram boundaries kept" wait_for 40 udp_ok
 ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
