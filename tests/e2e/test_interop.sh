@@ -15,6 +15,7 @@ if [ -z "${EDGEMESH_AGENT:-}" ] || [ ! -x "$EDGEMESH_AGENT" ]; then
 	exit 77
 fi
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sshd_lib.sh"
 e2e_init interop
 e2e_topology 3
 mkdir -p "$E2E_DIR/registry"
@@ -153,6 +154,13 @@ rm -f "$E2E_DIR/n1/run/tunnel.sock"
 e2e_daemon 1 tunneld
 wait_for 10 test -S "$E2E_DIR/n1/run/tunnel.sock" || fail "our tunneld did not start"
 e2e_daemon 1 proxyd
+e2e_daemon 1 socksd
+# sshd on both nodes (port 22: allowedNodePorts' default), the same keys
+e2e_sshd n1 10.200.0.11
+sed -e 's/^ListenAddress .*/ListenAddress 10.200.0.12/' -e "s|^PidFile .*|PidFile $K/sshd2.pid|" \
+	"$K/sshd_config" >"$K/sshd2_config"
+in_ns n2 /usr/sbin/sshd -D -e -f "$K/sshd2_config" 2>"$E2E_DIR/sshd2.log" &
+E2E_PIDS="$E2E_PIDS $!"
 in_ns p2 python3 "$H" 7010 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 "$H" 7007 >>"$E2E_DIR/bg.log" 2>&1 &
@@ -189,6 +197,13 @@ svc("stray", "10.96.7.11", 7008, "10.201.1.11")
 for i, n in ((1, "edge-1"), (2, "edge-2"), (3, "cloud-1")):
     objs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n},
                  "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.1%d" % i}]}})
+    # EdgeMesh's SOCKS5 resolves a node name through the agent pod on it (hostNetwork):
+    # our DaemonSet keeps the name and labels, so this pod stands for ours on edge-1 too
+    objs.append({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"namespace": "kubeedge", "name": "edgemesh-agent-%d" % i,
+                              "labels": {"k8s-app": "kubeedge", "kubeedge": "edgemesh-agent"}},
+                 "spec": {"nodeName": n, "hostNetwork": True},
+                 "status": {"podIP": "10.200.0.1%d" % i, "hostIP": "10.200.0.1%d" % i}})
 print(json.dumps({"objects": objs}))
 PY
 }
@@ -210,7 +225,7 @@ kubeAPIConfig:
   contentType: application/json
 modules:
   edgeDNS: {enable: true}
-  edgeProxy: {enable: true}
+  edgeProxy: {enable: true, socks5Proxy: {enable: true, listenPort: 10800}}
   edgeTunnel:
     enable: true
     listenPort: 20006
@@ -249,6 +264,21 @@ ok "a pod on edge-1 (ours) reaches a pod on edge-2 (EdgeMesh) through a ClusterI
 ok "... 1 MiB intact both ways" back_ok 1048576
 ok "... over the agent's libp2p connection" \
 	log_has 1 "open for tcp 10.201.2.10:7010 on edge-2 through its EdgeMesh agent"
+# ssh by node name across the camps: our socksd -> the agent's node, and the
+# agent's SOCKS5 proxy -> our node (a node address on allowedNodePorts)
+PROXY='ProxyCommand=nc -X 5 -x 169.254.96.16:10800 %h %p'
+ssh_to() {	# from-node to-name -> its eth0 address
+	in_ns "$1" timeout 30 $SSH -o "$PROXY" "root@$2" 'ip -4 -o addr show dev eth0' \
+		2>>"$E2E_DIR/ssh.err"
+}
+wait_for 10 in_ns n1 sh -c "ss -lnt | grep -q 169.254.96.16:10800" || fail "socksd listening"
+OUT=$(ssh_to n1 edge-2)
+ok "ssh root@edge-2 from our node through our socksd lands on the EdgeMesh node" \
+	grep -q "10.200.0.12/24" <<<"$OUT"
+wait_for 30 in_ns n2 sh -c "ss -lnt | grep -q 169.254.96.16:10800" || fail "agent's SOCKS5 listening"
+OUT=$(ssh_to n2 edge-1)
+ok "ssh root@edge-1 from the EdgeMesh node through its SOCKS5 proxy lands on ours" \
+	grep -q "10.200.0.11/24" <<<"$OUT"
 udp_ok() { in_ns p2 timeout 30 python3 "$U" client 10.96.7.12 7009 >>"$E2E_DIR/client.log" 2>&1; }
 ok "UDP through a ClusterIP across the camps, datagram boundaries kept" wait_for 40 udp_ok
 ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
