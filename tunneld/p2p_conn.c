@@ -15,6 +15,10 @@
  */
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -75,6 +79,8 @@ p2p_conn_close(struct p2p_conn *c, const char *why)
 	c->dead = 1;
 	if (c->up)
 		log_info("EdgeMesh agent %s: connection closed: %s", c->who, why);
+	else if (c->initiator)
+		log_warnx("EdgeMesh agent of %s at %s (dialled): %s", c->node, c->addr, why);
 	else
 		log_warnx("EdgeMesh agent at %s: %s", c->who, why);
 	while ((st = LIST_FIRST(&c->streams)) != NULL)
@@ -101,6 +107,8 @@ conn_flush(struct p2p_conn *c)
 {
 	ssize_t n;
 
+	if (c->connecting)
+		return; /* conn_write_cb: once connected */
 	while (c->oblen > c->oboff) {
 		n = write(c->fd, c->ob + c->oboff, c->oblen - c->oboff);
 		if (n == -1 && errno == EINTR)
@@ -265,6 +273,55 @@ mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, cons
 	return 0;
 }
 
+/* multistream as the dialler: the header, then /noise (proposed at once) */
+static int
+mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
+{
+	char line[P2P_MSS_MAX + 1], why[160], msg[240];
+	size_t used;
+	int r;
+
+	while (*off < len) {
+		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
+				  sizeof(why));
+		if (r == 0)
+			return 0;
+		if (r == -1) {
+			p2p_conn_close(c, why);
+			return -1;
+		}
+		*off += used;
+		if (!c->mss_hdr && strcmp(line, P2P_MSS_PROTO) == 0) {
+			c->mss_hdr = 1;
+			continue;
+		}
+		if (c->mss_hdr && strcmp(line, "/noise") == 0) {
+			c->mss_hdr = 0;
+			return 1;
+		}
+		snprintf(msg, sizeof(msg), "multistream: the agent answered \"%.60s\" to %s",
+			 line, c->mss_hdr ? "/noise" : P2P_MSS_PROTO);
+		p2p_conn_close(c, msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+noise_msg1(struct p2p_conn *c)
+{
+	uint8_t out[128], fr[130];
+	size_t ol;
+
+	if (p2p_noise_write(&c->hs, NULL, 0, out, sizeof(out), &ol) == -1) {
+		p2p_conn_close(c, "noise: writing message 1 failed");
+		return;
+	}
+	be16_put(fr, (uint16_t)ol);
+	memcpy(fr + 2, out, ol);
+	conn_raw(c, fr, 2 + ol, 1);
+}
+
 static void
 conn_up(struct p2p_conn *c)
 {
@@ -273,17 +330,85 @@ conn_up(struct p2p_conn *c)
 	c->stage = P2P_C_YAMUX;
 	c->up = 1;
 	ev_timer_stop(c->t->d->loop, &c->tmo);
-	peer_name(c->t, c->peerid, name, sizeof(name));
+	if (c->initiator) /* the node we dialled: its peer ID checked in msg2 */
+		snprintf(name, sizeof(name), "%s", c->node);
+	else
+		peer_name(c->t, c->peerid, name, sizeof(name));
 	snprintf(c->node, sizeof(c->node), "%s", name);
 	snprintf(c->who, sizeof(c->who), "%s (%s at %s)", name, c->peerid, c->addr);
-	log_info("EdgeMesh agent %s: libp2p session up (pnet, Noise XX, yamux)", c->who);
+	log_info("EdgeMesh agent %s: libp2p session up (pnet, Noise XX, yamux%s)", c->who,
+		 c->initiator ? ", dialled by us" : "");
+	p2p_streams_up(c);
+}
+
+/* keys after the last message: this side's send and receive states */
+static int
+noise_split(struct p2p_conn *c)
+{
+	uint8_t k1[32], k2[32];
+	int rc = 0;
+
+	if (p2p_noise_split(&c->hs, k1, k2) == -1 || noise_cs_init(&c->tx, k1) == -1 ||
+	    noise_cs_init(&c->rx, k2) == -1)
+		rc = -1;
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	p2p_noise_wipe(&c->hs);
+	if (rc == 0 && (c->pbuf = malloc(P2P_PBUF)) == NULL)
+		rc = -1;
+	if (rc == -1)
+		p2p_conn_close(c, "noise: split failed (out of memory?)");
+	return rc;
+}
+
+/* the dialler read msg2: the agent must be the node we dialled (its peer
+ * ID derived from the name); answer msg3 with our signed payload */
+static int
+noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
+{
+	uint8_t out[P2P_NOISEPL_MAX + 128], fr[2 + sizeof(out)], mine[P2P_NOISEPL_MAX + 64];
+	uint8_t pk[32];
+	char why[160], msg[400], want[P2P_PEERID_MAX];
+	size_t ol, ml;
+	int yamux = 0;
+
+	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
+		snprintf(msg, sizeof(msg), "noise: its handshake payload: %s", why);
+		p2p_conn_close(c, msg);
+		return -1;
+	}
+	p2p_peerid_from_pk(pk, c->peerid);
+	if (p2p_peerid_from_name(c->node, strlen(c->node), want, why, sizeof(why)) == -1 ||
+	    strcmp(want, c->peerid) != 0) {
+		snprintf(msg, sizeof(msg),
+			 "node %s answered as peer %s, not %s (the ID its name gives): refused",
+			 c->node, c->peerid, want);
+		p2p_conn_close(c, msg);
+		return -1;
+	}
+	if (!yamux) {
+		p2p_conn_close(c, "the agent offered no /yamux/1.0.0 in its handshake (v1.17 does)");
+		return -1;
+	}
+	ml = p2p_noisepl_encode(mine, sizeof(mine), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
+	if (p2p_noise_write(&c->hs, mine, ml, out, sizeof(out), &ol) == -1) {
+		p2p_conn_close(c, "noise: writing message 3 failed");
+		return -1;
+	}
+	be16_put(fr, (uint16_t)ol);
+	memcpy(fr + 2, out, ol);
+	conn_raw(c, fr, 2 + ol, 1);
+	if (noise_split(c) == -1)
+		return -1;
+	conn_up(c);
+	return 0;
 }
 
 /* one Noise handshake message (u16 length stripped) */
 static int
 noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 {
-	uint8_t pl[P2P_NOISEPL_MAX + 64], out[P2P_NOISEPL_MAX + 128], k1[32], k2[32];
+	uint8_t pl[P2P_NOISEPL_MAX + 64], out[P2P_NOISEPL_MAX + 128];
 	uint8_t fr[2 + sizeof(out)], pk[32];
 	size_t pll, ol;
 	char why[160], msg[220];
@@ -293,6 +418,8 @@ noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 		p2p_conn_close(c, why);
 		return -1;
 	}
+	if (c->initiator)
+		return noise_dialler(c, pl, pll);
 	if (c->hs.step == 1) { /* msg1 read: answer msg2 with our signed payload */
 		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub,
 					 "/yamux/1.0.0");
@@ -312,20 +439,8 @@ noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 		return -1;
 	}
 	p2p_peerid_from_pk(pk, c->peerid);
-	if (p2p_noise_split(&c->hs, k1, k2) == -1 || noise_cs_init(&c->tx, k1) == -1 ||
-	    noise_cs_init(&c->rx, k2) == -1) {
-		sodium_memzero(k1, sizeof(k1));
-		sodium_memzero(k2, sizeof(k2));
-		p2p_conn_close(c, "noise: split failed");
+	if (noise_split(c) == -1)
 		return -1;
-	}
-	sodium_memzero(k1, sizeof(k1));
-	sodium_memzero(k2, sizeof(k2));
-	p2p_noise_wipe(&c->hs);
-	if ((c->pbuf = malloc(P2P_PBUF)) == NULL) {
-		p2p_conn_close(c, "out of memory");
-		return -1;
-	}
 	if (yamux) {
 		conn_up(c);
 	} else {
@@ -367,6 +482,15 @@ conn_input(struct p2p_conn *c)
 	int r;
 
 	while (!c->dead && off < c->rlen) {
+		if (c->stage == P2P_C_MSS_SEC && c->initiator) {
+			r = mss_dial(c, c->rbuf, c->rlen, &off);
+			if (r == 1) {
+				c->stage = P2P_C_NOISE;
+				noise_msg1(c);
+				continue;
+			}
+			break;
+		}
 		if (c->stage == P2P_C_MSS_SEC) {
 			r = mss_listen(c, c->rbuf, c->rlen, &off, "/noise", 0);
 			if (r == 1) {
@@ -436,8 +560,24 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		p2p_conn_close(c, why);
 		return;
 	}
-	p2p_pnet_xor(&c->prx, c->rbuf + c->rlen, tmp, (size_t)n);
-	c->rlen += (size_t)n;
+	{
+		size_t k = 0;
+
+		if (c->initiator && !c->got_nonce) { /* the agent's nonce comes first */
+			k = P2P_PNET_NONCE - c->rnlen < (size_t)n ? P2P_PNET_NONCE - c->rnlen
+								   : (size_t)n;
+			memcpy(c->rnonce + c->rnlen, tmp, k);
+			c->rnlen += k;
+			if (c->rnlen < P2P_PNET_NONCE) {
+				p2p_conn_kick(c);
+				return;
+			}
+			p2p_pnet_dir_init(&c->prx, c->t->p2p_psk, c->rnonce);
+			c->got_nonce = 1;
+		}
+		p2p_pnet_xor(&c->prx, c->rbuf + c->rlen, tmp + k, (size_t)n - k);
+		c->rlen += (size_t)n - k;
+	}
 	conn_input(c);
 	p2p_conn_kick(c);
 }
@@ -446,9 +586,23 @@ static void
 conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_conn *c = w->data;
+	socklen_t sl = sizeof(int);
+	int err = 0;
+	char why[160];
 
-	(void)loop;
 	(void)revents;
+	if (c->connecting) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
+			err = errno;
+		if (err != 0) {
+			snprintf(why, sizeof(why), "connect: %s", strerror(err));
+			p2p_conn_close(c, why);
+			free(c);
+			return;
+		}
+		c->connecting = 0;
+		ev_io_start(loop, &c->rw);
+	}
 	p2p_conn_kick(c);
 }
 
@@ -519,6 +673,82 @@ p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size
 	c->rlen = len - P2P_PNET_NONCE;
 	conn_input(c);
 	p2p_conn_kick(c);
+}
+
+struct p2p_conn *
+p2p_conn_find_any(const char *node)
+{
+	struct p2p_conn *c;
+
+	LIST_FOREACH(c, &conns, link)
+	if (!c->dead && (c->up || c->initiator) && strcmp(c->node, node) == 0)
+		return c;
+	return NULL;
+}
+
+struct p2p_conn *
+p2p_dial(struct tunneld *t, const char *node)
+{
+	const struct em_object *o;
+	struct sockaddr_in sin;
+	uint8_t b[2 * P2P_MSS_MAX + P2P_PNET_NONCE], nonce[P2P_PNET_NONCE];
+	struct p2p_conn *c;
+	size_t n;
+	int fd, one = 1;
+
+	if (t->p2p_psk == NULL)
+		return NULL;
+	o = replica_get(t->d->replica, EM_TOPIC_PEERS, node);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)t->d->cfg.tunnel.listen_port);
+	if (o == NULL || o->u.peer->naddrs == 0 ||
+	    inet_pton(AF_INET, o->u.peer->addrs[0], &sin.sin_addr) != 1) {
+		log_warnx("EdgeMesh agent of %s: no IPv4 address to dial", node);
+		return NULL;
+	}
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 && errno != EINPROGRESS) {
+		log_warnx("EdgeMesh agent of %s: connect %s: %s", node, o->u.peer->addrs[0],
+			  strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+		free(c);
+		close(fd);
+		return NULL;
+	}
+	c->t = t;
+	c->fd = fd;
+	c->initiator = c->connecting = 1;
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	snprintf(c->addr, sizeof(c->addr), "%s:%d", o->u.peer->addrs[0],
+		 t->d->cfg.tunnel.listen_port);
+	snprintf(c->who, sizeof(c->who), "%s at %s", node, c->addr);
+	LIST_INIT(&c->streams);
+	LIST_INSERT_HEAD(&conns, c, link);
+	nconns++;
+	p2p_noise_init(&c->hs, 1, t->p2p_npriv);
+	p2p_yamux_init(&c->ym, 1, c->ytab, P2P_STREAMS_MAX);
+	c->stage = P2P_C_MSS_SEC;
+	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
+	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
+	c->rw.data = c->ww.data = c->tmo.data = c;
+	ev_timer_start(t->d->loop, &c->tmo);
+	/* our nonce, then multistream and /noise at once, as go-libp2p dials */
+	randombytes_buf(nonce, sizeof(nonce));
+	p2p_pnet_dir_init(&c->ptx, t->p2p_psk, nonce);
+	conn_raw(c, nonce, sizeof(nonce), 0);
+	n = p2p_mss_encode(b, sizeof(b), P2P_MSS_PROTO);
+	n += p2p_mss_encode(b + n, sizeof(b) - n, "/noise");
+	conn_raw(c, b, n, 1);
+	ev_io_start(t->d->loop, &c->ww); /* the connect, then the queue */
+	log_info("dialling the EdgeMesh agent of %s at %s (libp2p)", node, c->addr);
+	return c;
 }
 
 struct p2p_conn *

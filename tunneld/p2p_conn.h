@@ -24,6 +24,7 @@ enum p2p_sstage {
 	P2P_S_PROXY,	  /* waits for its Proxy CONNECT */
 	P2P_S_DISC,	  /* waits for its Discovery */
 	P2P_S_DIAL,	  /* connecting to the target */
+	P2P_S_QUEUED,	  /* our stream: waits for the connection we dial */
 	P2P_S_OPEN_MSS,	  /* our stream: waits for multistream's answers */
 	P2P_S_OPEN_PROXY, /* our stream: waits for SUCCESS or FAILED */
 	P2P_S_SPLICE,
@@ -64,6 +65,9 @@ struct p2p_conn {
 	char node[256]; /* the agent's node name, "?" when no Node maps to its ID */
 	int stage; /* enum p2p_cstage */
 	unsigned dead : 1, up : 1, mss_hdr : 1;
+	unsigned initiator : 1, connecting : 1, got_nonce : 1; /* we dialled it (p2p_dial) */
+	uint8_t rnonce[P2P_PNET_NONCE];			       /* dialler: the agent's nonce */
+	size_t rnlen;
 	int mss_na;
 	struct p2p_pnet_dir prx, ptx;
 	struct p2p_noise hs;
@@ -90,13 +94,18 @@ void p2p_conn_send(struct p2p_conn *, const uint8_t *, size_t);
 void p2p_conn_yamux(struct p2p_conn *, const struct p2p_yamux_hdr *, const uint8_t *, size_t);
 size_t p2p_conn_queued(const struct p2p_conn *);
 const char *p2p_conn_who(const struct p2p_conn *);
-/* the up connection of the agent of node, or NULL */
+/* the up connection of the agent of node, or NULL; _any: up or being dialled */
 struct p2p_conn *p2p_conn_find(const char *node);
+struct p2p_conn *p2p_conn_find_any(const char *node);
+/* dial node's agent (its first address, our listenPort); NULL (logged) if
+ * it has no address or no socket */
+struct p2p_conn *p2p_dial(struct tunneld *, const char *node);
 
 /* p2p_stream.c: yamux input of an up connection (consumes *off bytes of
  * buf; -1 once the connection is closed); streams */
 int p2p_yamux_input(struct p2p_conn *, const uint8_t *buf, size_t len, size_t *off);
 void p2p_stream_free(struct p2p_stream *);
 void p2p_streams_resume(struct p2p_conn *);
+void p2p_streams_up(struct p2p_conn *); /* start the opens queued while dialling */
 
 #endif

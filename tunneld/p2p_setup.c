@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "p2p.h"
@@ -70,4 +71,69 @@ p2p_sniff_session(struct tun_session *s)
 	p2p_accept(t, fd, s->addr, s->rbuf, s->rlen);
 	tun_session_close(s, TUN_WHY_P2P);
 	return -1;
+}
+
+/* nodes whose tunnel port answered our dial with a pnet nonce */
+#define P2P_LEARN_MAX 256
+#define P2P_LEARN_TTL 600.
+static struct {
+	char name[256];
+	ev_tstamp until;
+} learned[P2P_LEARN_MAX];
+
+int
+p2p_learned(const char *node)
+{
+	ev_tstamp now = ev_now(tunneld_get()->d->loop);
+	int i;
+
+	for (i = 0; i < P2P_LEARN_MAX; i++)
+		if (learned[i].until > now && strcmp(learned[i].name, node) == 0)
+			return 1;
+	return 0;
+}
+
+void
+p2p_learn(struct tun_session *s)
+{
+	struct tunneld *t = s->t;
+	struct tun_peer *p = s->peer != NULL ? s->peer : tun_peer_get(t, s->name, 0);
+	ev_tstamp now = ev_now(t->d->loop);
+	struct tun_stream *st;
+	struct tun_open_req r;
+	uint8_t reply[64];
+	size_t rl;
+	uint64_t serial, id;
+	int i, slot = 0, fd;
+
+	if (!t->d->cfg.tunnel.edgemesh_agents || t->p2p_psk == NULL || s->name[0] == '\0')
+		return;
+	log_info("%s at %s answered our handshake with a libp2p private-network nonce: an "
+		 "EdgeMesh agent; dialling it the libp2p way for %.0f min",
+		 s->name, s->addr, P2P_LEARN_TTL / 60);
+	for (i = 0; i < P2P_LEARN_MAX; i++) {
+		if (strcmp(learned[i].name, s->name) == 0) {
+			slot = i;
+			break;
+		}
+		if (learned[i].until < learned[slot].until)
+			slot = i;
+	}
+	snprintf(learned[slot].name, sizeof(learned[slot].name), "%s", s->name);
+	learned[slot].until = now + P2P_LEARN_TTL;
+	/* the opens waiting for our session go to the agent instead */
+	while (p != NULL && (st = TAILQ_FIRST(&p->pending)) != NULL) {
+		fd = st->fd;
+		st->fd = -1;
+		r = st->req;
+		rl = st->reply_len;
+		memcpy(reply, st->reply, rl);
+		serial = st->client_serial;
+		id = st->open_id;
+		tun_stream_free(st);
+		if (!p2p_open(t, s->name, fd, &r, reply, rl, serial, id)) {
+			close(fd);
+			tun_handoff_result(t, serial, id, 0, "cannot dial the EdgeMesh agent");
+		}
+	}
 }

@@ -745,11 +745,50 @@ stream_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (st->stage == P2P_S_DIAL)
 		proxy_fail(st, "connect timed out (10s)");
-	else if (st->stage == P2P_S_OPEN_MSS || st->stage == P2P_S_OPEN_PROXY)
+	else if (st->stage == P2P_S_QUEUED || st->stage == P2P_S_OPEN_MSS ||
+		 st->stage == P2P_S_OPEN_PROXY)
 		stream_reset_why(st, "no answer from the EdgeMesh agent in 10s");
 	else /* an idle UDP flow */
 		stream_reset(st);
 	p2p_conn_kick(c);
+}
+
+/* our stream on an up connection: SYN, multistream header and the proxy
+ * protocol at once; the CONNECT once they are answered */
+static void
+open_start(struct p2p_stream *st)
+{
+	struct p2p_conn *c = st->c;
+	struct p2p_yamux_hdr h;
+	uint8_t b[2 * P2P_MSS_MAX + 16];
+	size_t n;
+	uint32_t sid;
+
+	if (p2p_yamux_open(&c->ym, &h, &sid) == -1) {
+		open_result(st, 0, "no stream free on the EdgeMesh agent's connection");
+		p2p_stream_free(st);
+		return;
+	}
+	st->id = sid;
+	st->stage = P2P_S_OPEN_MSS;
+	p2p_conn_yamux(c, &h, NULL, 0); /* SYN */
+	n = p2p_mss_encode(b, sizeof(b), P2P_MSS_PROTO);
+	n += p2p_mss_encode(b + n, sizeof(b) - n, P2P_PROXY_PROTO);
+	stream_send(st, b, n, 0);
+	log_debug("open for %s %s:%d on %s through its EdgeMesh agent (stream %u)",
+		  st->req.protocol, st->req.ip, (int)st->req.port, c->node, sid);
+}
+
+void
+p2p_streams_up(struct p2p_conn *c)
+{
+	struct p2p_stream *st, *nx;
+
+	for (st = LIST_FIRST(&c->streams); st != NULL; st = nx) {
+		nx = LIST_NEXT(st, link);
+		if (st->stage == P2P_S_QUEUED)
+			open_start(st);
+	}
 }
 
 int
@@ -758,20 +797,13 @@ p2p_open(struct tunneld *t, const char *node, int fd, const struct tun_open_req 
 {
 	struct p2p_conn *c;
 	struct p2p_stream *st;
-	struct p2p_yamux_hdr h;
-	uint8_t b[2 * P2P_MSS_MAX + 16];
-	size_t n;
-	uint32_t sid;
 
-	if (!t->d->cfg.tunnel.edgemesh_agents || (c = p2p_conn_find(node)) == NULL)
+	if (!t->d->cfg.tunnel.edgemesh_agents)
 		return 0;
-	if (p2p_yamux_open(&c->ym, &h, &sid) == -1) {
-		close(fd);
-		tun_handoff_result(t, serial, id, 0,
-				   "no stream free on the EdgeMesh agent's connection");
-		return 1;
-	}
-	if ((st = stream_new(c, sid)) == NULL) {
+	if ((c = p2p_conn_find_any(node)) == NULL &&
+	    (!p2p_learned(node) || (c = p2p_dial(t, node)) == NULL))
+		return 0;
+	if ((st = stream_new(c, 0)) == NULL) {
 		close(fd);
 		tun_handoff_result(t, serial, id, 0, "out of memory");
 		return 1;
@@ -781,21 +813,17 @@ p2p_open(struct tunneld *t, const char *node, int fd, const struct tun_open_req 
 	st->open_id = id;
 	st->fd = fd;
 	st->udp = r->proto == EM_PROTO_UDP;
-	st->stage = P2P_S_OPEN_MSS;
+	st->stage = P2P_S_QUEUED;
 	snprintf(st->req.ip, sizeof(st->req.ip), "%s", r->ip);
 	st->req.port = r->port;
 	snprintf(st->req.protocol, sizeof(st->req.protocol), "%s", st->udp ? "udp" : "tcp");
-	p2p_conn_yamux(c, &h, NULL, 0); /* SYN */
-	n = p2p_mss_encode(b, sizeof(b), P2P_MSS_PROTO);
-	n += p2p_mss_encode(b + n, sizeof(b) - n, P2P_PROXY_PROTO);
-	stream_send(st, b, n, 0);
 	if (reply_len > 0) { /* a SOCKS reply: to the client first, at the splice */
 		to_target(st, reply, reply_len);
 		st->nocredit += (uint32_t)reply_len;
 	}
 	ev_timer_start(t->d->loop, &st->tmo);
-	log_debug("open for %s %s:%u on %s through its EdgeMesh agent (stream %u)",
-		  st->req.protocol, r->ip, r->port, node, sid);
+	if (c->up)
+		open_start(st);
 	p2p_conn_kick(c);
 	return 1;
 }

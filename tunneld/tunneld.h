@@ -319,6 +319,11 @@ void p2p_accept(struct tunneld *, int fd, const char *addr, const uint8_t *buf, 
  * (handed over, refused or ours); 0: keep reading; a refusal closes s */
 int p2p_sniff_session(struct tun_session *);
 size_t p2p_conn_count(void);
+/* p2p_setup.c: node speaks libp2p (learnt when our dial drew a pnet nonce,
+ * remembered 10 min): opens for it dial its agent; our session's pending
+ * opens move there */
+void p2p_learn(struct tun_session *);
+int p2p_learned(const char *node);
 /* p2p_stream.c: a tunnel.sock open for node, when an EdgeMesh agent of that
  * node is connected (while edgemeshAgents is on): 1 taken (fd is ours, the
  * client gets its TUN_RESULT), 0 not an agent's node */

@@ -208,7 +208,7 @@ print(json.dumps({"objects": objs}))
 PY
 }
 printf 'another PSK' >"$E2E_DIR/psk-other"
-start_agent() {	# i node-name psk-file
+start_agent() {	# i node-name psk-file [relayNodes yaml]
 	local i=$1 d="$E2E_DIR/n$1" port
 	mkdir -p "$d"
 	in_ns n$i python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port" >>"$d/fakeapi.log" 2>&1 &
@@ -231,15 +231,14 @@ modules:
     listenPort: 20006
     transport: tcp
     psk: {enable: true, path: $3}
-    relayNodes:
-    - nodeName: edge-1
-      advertiseAddress: [10.200.0.11]
+    relayNodes: ${4:-[{nodeName: edge-1, advertiseAddress: [10.200.0.11]\}]}
 Y
 	# from its node's directory: its DNS module writes a Corefile there
 	(cd "$d" && exec ip netns exec "$(ns n$i)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		NODE_NAME="$2" NAMESPACE=kubeedge "$EDGEMESH_AGENT" \
-		--config-file "$d/edgemesh-agent.yaml") >"$d/agent.log" 2>&1 &
+		--config-file "$d/edgemesh-agent.yaml") >>"$d/agent.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
+	echo $! >"$d/agent.pid"
 }
 start_agent 2 edge-2 "$E2E_DIR/psk" || fail "EdgeMesh agent on edge-2 did not start"
 start_agent 3 cloud-1 "$E2E_DIR/psk-other" || fail "EdgeMesh agent on cloud-1 did not start"
@@ -320,12 +319,29 @@ ok "hostile bytes after a valid pnet start are named (multistream)" \
 ok "... and the daemon lives on: the ClusterIP still answers" echo_ok 100
 ok "our tunneld never crashed" kill -0 "$(cat "$E2E_DIR/n1/tunneld.pid")"
 
+# an agent that does not list us: our dial draws its pnet nonce, we learn
+# that edge-2 speaks libp2p, and the waiting open goes through our libp2p dial
+kill "$(cat "$E2E_DIR/n2/agent.pid")"; wait "$(cat "$E2E_DIR/n2/agent.pid")" 2>/dev/null
+wait_for 10 log_has 1 "EdgeMesh agent edge-2 .*connection closed"
+start_agent 2 edge-2 "$E2E_DIR/psk" "[]" || fail "EdgeMesh agent on edge-2 did not restart"
+wait_for 30 in_ns n2 sh -c "ss -lnt | grep -q ':20006 '"
+ok "edge-2 not connected to us: a pod on edge-1 still reaches a pod on edge-2" \
+	wait_for 40 back_ok 5
+ok "... we learnt edge-2 speaks libp2p from its answer to our handshake" \
+	log_has 1 "edge-2 at .* answered our handshake with a libp2p private-network nonce"
+ok "... and dialled its agent (peer ID checked against the name)" \
+	log_has 1 "EdgeMesh agent edge-2 (12D3KooW.* at 10.200.0.12:20006): libp2p session up (pnet, Noise XX, yamux, dialled by us)"
+ok "... 1 MiB intact both ways over our dial" back_ok 1048576
+
 # the key off (the default): agents with our PSK are refused, and say so
 e2e_kill 1 tunneld
 e2e_config 1 >/dev/null </dev/null
 rm -f "$E2E_DIR/n1/run/tunnel.sock"
 e2e_daemon 1 tunneld
 wait_for 10 test -S "$E2E_DIR/n1/run/tunnel.sock" || fail "our tunneld did not restart"
+# edge-2's agent with edge-1 as its relay again: it dials us at start
+kill "$(cat "$E2E_DIR/n2/agent.pid")"; wait "$(cat "$E2E_DIR/n2/agent.pid")" 2>/dev/null
+start_agent 2 edge-2 "$E2E_DIR/psk" || fail "EdgeMesh agent on edge-2 did not restart"
 ok "edgemeshAgents off: the ClusterIP across the camps gets no echo" eval '! echo_ok 5'
 ok "... the agent's connection is refused, naming the key" \
 	wait_for 30 log_has 1 "10.200.0.12:.* is an EdgeMesh agent with our PSK: refused, modules.edgeTunnel.edgemeshAgents is false"
