@@ -835,6 +835,18 @@ START_TEST(test_garbage)
 		why[0] = '\0';
 		r = p2p_noisepl_verify(b, n, pk, pk, &yamux, why, sizeof(why));
 		ck_assert(r == -1 && why[0] != '\0'); /* no random bytes sign */
+		if (round % 16 == 0) { /* random bytes where the agent's msg2 belongs */
+			struct p2p_noise ini;
+			uint8_t m1[128], pl[600];
+			size_t ml, pll;
+
+			memset(pk, 7, sizeof(pk));
+			p2p_noise_init(&ini, 1, pk);
+			ck_assert_int_eq(p2p_noise_write(&ini, NULL, 0, m1, sizeof(m1), &ml), 0);
+			why[0] = '\0';
+			r = p2p_noise_read(&ini, b, n, pl, sizeof(pl), &pll, why, sizeof(why));
+			ck_assert(r == -1 && why[0] != '\0');
+		}
 	}
 }
 END_TEST
