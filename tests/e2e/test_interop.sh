@@ -63,6 +63,20 @@ metadata: {name: interop-back, namespace: default}
 subsets:
 - addresses: [{ip: 10.201.2.10, nodeName: edge-2}]
   ports: [{name: p, port: 7010, protocol: TCP}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: interop-udp-back, namespace: default}
+spec:
+  clusterIP: 10.96.7.21
+  ports: [{name: u, port: 7011, protocol: UDP, targetPort: 7011}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: interop-udp-back, namespace: default}
+subsets:
+- addresses: [{ip: 10.201.2.10, nodeName: edge-2}]
+  ports: [{name: u, port: 7011, protocol: UDP}]
 YAML
 
 H="$E2E_DIR/echo.py"
@@ -162,6 +176,8 @@ sed -e 's/^ListenAddress .*/ListenAddress 10.200.0.12/' -e "s|^PidFile .*|PidFil
 in_ns n2 /usr/sbin/sshd -D -e -f "$K/sshd2_config" 2>"$E2E_DIR/sshd2.log" &
 E2E_PIDS="$E2E_PIDS $!"
 in_ns p2 python3 "$H" 7010 >>"$E2E_DIR/bg.log" 2>&1 &
+E2E_PIDS="$E2E_PIDS $!"
+in_ns p2 python3 "$U" server 7011 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 in_ns p1 python3 "$H" 7007 >>"$E2E_DIR/bg.log" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
@@ -280,6 +296,9 @@ ok "ssh root@edge-1 from the EdgeMesh node through its SOCKS5 proxy lands on our
 	grep -q "10.200.0.11/24" <<<"$OUT"
 udp_ok() { in_ns p2 timeout 30 python3 "$U" client 10.96.7.12 7009 >>"$E2E_DIR/client.log" 2>&1; }
 ok "UDP through a ClusterIP across the camps, datagram boundaries kept" wait_for 40 udp_ok
+udp_back_ok() { in_ns p1 timeout 30 python3 "$U" client 10.96.7.21 7011 >>"$E2E_DIR/client.log" 2>&1; }
+ok "UDP the other way: a pod on edge-1 through a ClusterIP to a pod on edge-2" \
+	wait_for 40 udp_back_ok
 ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
 ok "10 connections in a row" ten
 
