@@ -32,10 +32,10 @@
 #include "p2p_conn.h"
 #include "replica.h"
 
-#define P2P_CONNS_MAX 64
+#define P2P_CONNS_MAX  64
 #define P2P_HS_TIMEOUT 10.0
-#define P2P_OQ_MAX (16u << 20)
-#define P2P_REC_MAX (65535 - 16) /* plaintext in one record */
+#define P2P_OQ_MAX     (16u << 20)
+#define P2P_REC_MAX    (65535 - 16) /* plaintext in one record */
 
 static struct p2p_connl conns = LIST_HEAD_INITIALIZER(conns);
 static size_t nconns;
@@ -54,7 +54,8 @@ peer_name(struct tunneld *t, const char *id, char *out, size_t cap)
 	snprintf(out, cap, "?");
 	replica_iter_init(&it);
 	while (replica_next(t->d->replica, EM_TOPIC_PEERS, &it, &o)) {
-		if (p2p_peerid_from_name(o->u.peer->name, strlen(o->u.peer->name), pid, why, sizeof(why)) == 0 &&
+		if (p2p_peerid_from_name(o->u.peer->name, strlen(o->u.peer->name), pid, why,
+					 sizeof(why)) == 0 &&
 		    strcmp(pid, id) == 0) {
 			snprintf(out, cap, "%s", o->u.peer->name);
 			return;
@@ -299,8 +300,8 @@ mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 			c->mss_hdr = 0;
 			return 1;
 		}
-		snprintf(msg, sizeof(msg), "multistream: the agent answered \"%.60s\" to %s",
-			 line, c->mss_hdr ? "/noise" : P2P_MSS_PROTO);
+		snprintf(msg, sizeof(msg), "multistream: the agent answered \"%.60s\" to %s", line,
+			 c->mss_hdr ? "/noise" : P2P_MSS_PROTO);
 		p2p_conn_close(c, msg);
 		return -1;
 	}
@@ -387,7 +388,8 @@ noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 		return -1;
 	}
 	if (!yamux) {
-		p2p_conn_close(c, "the agent offered no /yamux/1.0.0 in its handshake (v1.17 does)");
+		p2p_conn_close(c,
+			       "the agent offered no /yamux/1.0.0 in its handshake (v1.17 does)");
 		return -1;
 	}
 	ml = p2p_noisepl_encode(mine, sizeof(mine), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
@@ -421,8 +423,7 @@ noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 	if (c->initiator)
 		return noise_dialler(c, pl, pll);
 	if (c->hs.step == 1) { /* msg1 read: answer msg2 with our signed payload */
-		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub,
-					 "/yamux/1.0.0");
+		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
 		if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
 			p2p_conn_close(c, "noise: writing message 2 failed");
 			return -1;
@@ -464,8 +465,7 @@ plain_input(struct p2p_conn *c)
 		if (r == 1)
 			conn_up(c);
 	}
-	if (c->stage == P2P_C_YAMUX && p2p_yamux_input(c, c->pbuf + off, c->plen - off, &off) ==
-					       -1)
+	if (c->stage == P2P_C_YAMUX && p2p_yamux_input(c, c->pbuf + off, c->plen - off, &off) == -1)
 		return -1;
 	if (c->dead)
 		return -1;
@@ -516,8 +516,8 @@ conn_input(struct p2p_conn *c)
 						   : "yamux input backlog over its bound");
 			break;
 		}
-		if (noise_cs_decrypt(&c->rx, NULL, 0, c->rbuf + off + 2, len,
-				     c->pbuf + c->plen) == -1) {
+		if (noise_cs_decrypt(&c->rx, NULL, 0, c->rbuf + off + 2, len, c->pbuf + c->plen) ==
+		    -1) {
 			p2p_conn_close(c, "a record does not authenticate");
 			break;
 		}
@@ -565,7 +565,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (c->initiator && !c->got_nonce) { /* the agent's nonce comes first */
 			k = P2P_PNET_NONCE - c->rnlen < (size_t)n ? P2P_PNET_NONCE - c->rnlen
-								   : (size_t)n;
+								  : (size_t)n;
 			memcpy(c->rnonce + c->rnlen, tmp, k);
 			c->rnlen += k;
 			if (c->rnlen < P2P_PNET_NONCE) {

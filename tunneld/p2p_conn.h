@@ -13,10 +13,10 @@
 #include "tun_noise.h"
 #include "tunneld.h"
 
-#define P2P_RBUF	 (2 + 65535 + 16384) /* raw bytes: one whole record, and more */
-#define P2P_PBUF	 (P2P_YAMUX_HDR + 2 * 65535) /* yamux input not yet consumed */
-#define P2P_STREAMS_MAX	 256
-#define P2P_NEG_MAX	 (P2P_PB_MAX + 2 * P2P_MSS_MAX) /* a stream's bytes before the splice */
+#define P2P_RBUF	(2 + 65535 + 16384)	    /* raw bytes: one whole record, and more */
+#define P2P_PBUF	(P2P_YAMUX_HDR + 2 * 65535) /* yamux input not yet consumed */
+#define P2P_STREAMS_MAX 256
+#define P2P_NEG_MAX	(P2P_PB_MAX + 2 * P2P_MSS_MAX) /* a stream's bytes before the splice */
 
 enum p2p_cstage { P2P_C_MSS_SEC, P2P_C_NOISE, P2P_C_MSS_MUX, P2P_C_YAMUX };
 enum p2p_sstage {
@@ -42,7 +42,7 @@ struct p2p_stream {
 	ev_io rw, ww;
 	ev_timer tmo;
 	unsigned mss_hdr : 1, rfin : 1, lfin : 1, shut : 1, udp : 1;
-	unsigned ours : 1;	/* opened by us for a tunnel.sock client (proxyd, socksd) */
+	unsigned ours : 1;	  /* opened by us for a tunnel.sock client (proxyd, socksd) */
 	uint64_t serial, open_id; /* that client, its open: answered once */
 	uint32_t nocredit;	  /* bytes in ob that did not come from the agent */
 	uint8_t neg[P2P_NEG_MAX];
@@ -61,9 +61,9 @@ struct p2p_conn {
 	ev_timer tmo;
 	char addr[64];
 	char peerid[P2P_PEERID_MAX];
-	char who[400]; /* node (peer ID at address), for logs */
+	char who[400];	/* node (peer ID at address), for logs */
 	char node[256]; /* the agent's node name, "?" when no Node maps to its ID */
-	int stage; /* enum p2p_cstage */
+	int stage;	/* enum p2p_cstage */
 	unsigned dead : 1, up : 1, mss_hdr : 1;
 	unsigned initiator : 1, connecting : 1, got_nonce : 1; /* we dialled it (p2p_dial) */
 	uint8_t rnonce[P2P_PNET_NONCE];			       /* dialler: the agent's nonce */

@@ -85,8 +85,9 @@ p2p_stream_free(struct p2p_stream *st)
 	struct ev_loop *loop = st->c->t->d->loop;
 	struct p2p_yamux_stream *ys = p2p_yamux_find(&st->c->ym, st->id);
 
-	open_result(st, 0, st->c->dead ? "the EdgeMesh agent's connection closed"
-				       : "stream reset by the EdgeMesh agent");
+	open_result(st, 0,
+		    st->c->dead ? "the EdgeMesh agent's connection closed"
+				: "stream reset by the EdgeMesh agent");
 	if (ys != NULL)
 		ys->state = P2P_YS_FREE; /* late frames for it are dropped */
 	ev_io_stop(loop, &st->rw);
@@ -374,7 +375,8 @@ open_negotiate(struct p2p_stream *st)
 			continue;
 		}
 		if (strcmp(line, P2P_PROXY_PROTO) != 0) {
-			snprintf(why, sizeof(why), "the agent does not speak %s (answered \"%.60s\")",
+			snprintf(why, sizeof(why),
+				 "the agent does not speak %s (answered \"%.60s\")",
 				 P2P_PROXY_PROTO, line);
 			stream_reset_why(st, why);
 			return;
@@ -431,8 +433,8 @@ stream_negotiate(struct p2p_stream *st)
 		if (r == 0)
 			break;
 		if (r == -1) {
-			log_warnx("EdgeMesh agent %s: stream %u: %s",
-				  p2p_conn_who(st->c), st->id, why);
+			log_warnx("EdgeMesh agent %s: stream %u: %s", p2p_conn_who(st->c), st->id,
+				  why);
 			stream_reset(st);
 			return;
 		}
