@@ -80,8 +80,11 @@ p2p_conn_close(struct p2p_conn *c, const char *why)
 	c->dead = 1;
 	if (c->up)
 		log_info("EdgeMesh agent %s: connection closed: %s", c->who, why);
-	else if (c->initiator)
-		log_warnx("EdgeMesh agent of %s at %s (dialled): %s", c->node, c->addr, why);
+	else if (c->initiator) {
+		log_warnx("EdgeMesh agent of %s at %s (dialled): %s; next opens use our handshake",
+			  c->node, c->addr, why);
+		p2p_forget(c->node);
+	}
 	else
 		log_warnx("EdgeMesh agent at %s: %s", c->who, why);
 	while ((st = LIST_FIRST(&c->streams)) != NULL)

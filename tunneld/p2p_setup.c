@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "p2p.h"
+#include "replica.h"
 #include "tunneld.h"
 
 void
@@ -84,13 +85,31 @@ static struct {
 int
 p2p_learned(const char *node)
 {
-	ev_tstamp now = ev_now(tunneld_get()->d->loop);
+	struct tunneld *t = tunneld_get();
+	ev_tstamp now = ev_now(t->d->loop);
+	const struct em_object *o;
 	int i;
 
+	/* a node that publishes a tunnel key (edgemesh-c.io/tunnel-key) runs ours */
+	o = replica_get(t->d->replica, EM_TOPIC_PEERS, node);
+	if (o != NULL && o->u.peer->pubkey != NULL && o->u.peer->pubkey[0] != '\0')
+		return 0;
 	for (i = 0; i < P2P_LEARN_MAX; i++)
 		if (learned[i].until > now && strcmp(learned[i].name, node) == 0)
 			return 1;
 	return 0;
+}
+
+/* a libp2p dial to node failed before it was up: back to our handshake
+ * (the node may run our daemons by now) */
+void
+p2p_forget(const char *node)
+{
+	int i;
+
+	for (i = 0; i < P2P_LEARN_MAX; i++)
+		if (strcmp(learned[i].name, node) == 0)
+			learned[i].until = 0;
 }
 
 void

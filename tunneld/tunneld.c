@@ -32,6 +32,12 @@ tunneld_health(void *arg, struct ipc_health *h)
 	snprintf(h->detail, sizeof(h->detail), "peers=%zu sessions=%zu streams=%llu psk=%s",
 		 replica_count(t->d->replica, EM_TOPIC_PEERS), up, (unsigned long long)t->nstreams,
 		 t->fp);
+	if (t->d->cfg.tunnel.edgemesh_agents) { /* issue 15: libp2p connections of agents */
+		size_t n = strlen(h->detail);
+
+		snprintf(h->detail + n, sizeof(h->detail) - n, " edgemesh_agents=%zu",
+			 p2p_conn_count());
+	}
 }
 
 static void

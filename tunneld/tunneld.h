@@ -324,6 +324,7 @@ size_t p2p_conn_count(void);
  * opens move there */
 void p2p_learn(struct tun_session *);
 int p2p_learned(const char *node);
+void p2p_forget(const char *node);
 /* p2p_stream.c: a tunnel.sock open for node, when an EdgeMesh agent of that
  * node is connected (while edgemeshAgents is on): 1 taken (fd is ours, the
  * client gets its TUN_RESULT), 0 not an agent's node */

@@ -266,6 +266,8 @@ echo_ok() {	# bytes
 
 ok "the agent on edge-2 is served: libp2p session up, named by node and peer ID" \
 	wait_for 60 log_has 1 "EdgeMesh agent edge-2 (12D3KooW.* at 10.200.0.12:.*): libp2p session up"
+agents_shown() { e2e_ctl 1 status 2>/dev/null | grep -q "tunneld.*edgemesh_agents=1"; }
+ok "edgemeshctl status counts the agent's connection" wait_for 10 agents_shown
 ok "a pod on edge-2 reaches a pod on edge-1 through a ClusterIP (agent -> our tunneld)" \
 	wait_for 60 echo_ok 5
 ok "1 MiB echoed intact both ways across the camps" echo_ok 1048576
