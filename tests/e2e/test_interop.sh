@@ -137,6 +137,31 @@ for n in sizes:
         print('datagram of', n, 'bytes came back wrong'); sys.exit(1)
 print('udp datagrams echoed with boundaries:', len(sizes))
 PY
+M="$E2E_DIR/many.py"
+cat >"$M" <<'PY'
+import os, socket, sys, threading
+host, port, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ok = []
+def one():
+    try:
+        s = socket.create_connection((host, port), timeout=20)
+        data = os.urandom(size)
+        threading.Thread(target=s.sendall, args=(data,), daemon=True).start()
+        got = b''
+        while len(got) < size:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        ok.append(got == data)
+    except OSError:
+        ok.append(False)
+ts = [threading.Thread(target=one) for _ in range(n)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(sum(ok), 'of', n, 'concurrent echoes intact')
+sys.exit(0 if sum(ok) == n else 1)
+PY
 C="$E2E_DIR/client.py"
 cat >"$C" <<'PY'
 import hashlib, os, socket, sys, threading
@@ -301,6 +326,10 @@ ok "UDP through a ClusterIP across the camps, datagram boundaries kept" wait_for
 udp_back_ok() { in_ns p1 timeout 30 python3 "$U" client 10.96.7.21 7011 >>"$E2E_DIR/client.log" 2>&1; }
 ok "UDP the other way: a pod on edge-1 through a ClusterIP to a pod on edge-2" \
 	wait_for 40 udp_back_ok
+ok "50 concurrent 256 KiB echoes from the agent's side (streams, windows)" \
+	in_ns p2 timeout 60 python3 "$M" 10.96.7.10 7007 50 262144
+ok "50 concurrent 256 KiB echoes from our side" \
+	in_ns p1 timeout 60 python3 "$M" 10.96.7.20 7010 50 262144
 ten() { local i; for i in $(seq 10); do echo_ok 1000 || return 1; done; }
 ok "10 connections in a row" ten
 
