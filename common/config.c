@@ -1017,7 +1017,8 @@ static const struct {
 	const char *path, *why;
 } unhonoured[] = {
     {"modules.edgeTunnel.transport", "quic is not served: tunneld dials tcp"},
-    {"modules.edgeTunnel.rendezvous", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.rendezvous",
+     "peers come from Node objects, not from a DHT (only edgemeshAgents' mDNS answers use it)"},
     {"modules.edgeTunnel.maxCandidates", "peers come from Node objects, not from a DHT"},
     {"modules.edgeTunnel.finderPeriod", "peers come from Node objects, not from a DHT or mDNS"},
     {"modules.edgeTunnel.heartbeatPeriod", "sessions send keepalives every 5 s"},

@@ -112,6 +112,7 @@ main(int argc, char **argv)
 	if (t->hfd == -1 && tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	p2p_setup(t);
+	p2p_mdns_setup(t);
 	privdrop(&d, NULL, 0);
 	daemon_fd_keep(&d, "tunnel", t->lfd); /* kill -9: peers' dials wait for the next one */
 

@@ -312,6 +312,7 @@ struct tunneld *tunneld_get(void);
 
 /* p2p_setup.c, p2p_conn.c: EdgeMesh v1.17 agents on our port (issue 15) */
 void p2p_setup(struct tunneld *);
+void p2p_mdns_setup(struct tunneld *); /* p2p_mdns.c: before privdrop */
 /* an accepted connection p2p_sniff() called libp2p with our PSK; buf: its
  * first len (>= P2P_SNIFF_LEN) bytes; fd is ours from now on */
 void p2p_accept(struct tunneld *, int fd, const char *addr, const uint8_t *buf, size_t len);

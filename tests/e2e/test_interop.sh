@@ -249,7 +249,7 @@ print(json.dumps({"objects": objs}))
 PY
 }
 printf 'another PSK' >"$E2E_DIR/psk-other"
-start_agent() {	# i node-name psk-file [relayNodes yaml]
+start_agent() {	# i node-name psk-file [relayNodes yaml [rendezvous]]
 	local i=$1 d="$E2E_DIR/n$1" port
 	mkdir -p "$d"
 	in_ns n$i python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port" >>"$d/fakeapi.log" 2>&1 &
@@ -273,6 +273,7 @@ modules:
     transport: tcp
     psk: {enable: true, path: $3}
     relayNodes: ${4:-[{nodeName: edge-1, advertiseAddress: [10.200.0.11]\}]}
+    rendezvous: ${5:-EDGEMESH_PLAYGOUND}
 Y
 	# from its node's directory: its DNS module writes a Corefile there
 	(cd "$d" && exec ip netns exec "$(ns n$i)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
@@ -373,7 +374,9 @@ ok "our tunneld never crashed" kill -0 "$(cat "$E2E_DIR/n1/tunneld.pid")"
 # that edge-2 speaks libp2p, and the waiting open goes through our libp2p dial
 kill "$(cat "$E2E_DIR/n2/agent.pid")"; wait "$(cat "$E2E_DIR/n2/agent.pid")" 2>/dev/null
 wait_for 10 log_has 1 "EdgeMesh agent edge-2 .*connection closed"
-start_agent 2 edge-2 "$E2E_DIR/psk" "[]" || fail "EdgeMesh agent on edge-2 did not restart"
+# (another rendezvous: our mDNS answers must not bring it to us first)
+start_agent 2 edge-2 "$E2E_DIR/psk" "[]" OTHER_RENDEZVOUS ||
+	fail "EdgeMesh agent on edge-2 did not restart"
 wait_for 30 in_ns n2 sh -c "ss -lnt | grep -q ':20006 '"
 ok "edge-2 not connected to us: a pod on edge-1 still reaches a pod on edge-2" \
 	wait_for 40 back_ok 5
@@ -382,6 +385,13 @@ ok "... we learnt edge-2 speaks libp2p from its answer to our handshake" \
 ok "... and dialled its agent (peer ID checked against the name)" \
 	log_has 1 "EdgeMesh agent edge-2 (12D3KooW.* at 10.200.0.12:20006): libp2p session up (pnet, Noise XX, yamux, dialled by us)"
 ok "... 1 MiB intact both ways over our dial" back_ok 1048576
+
+# an agent with no relayNodes and the usual rendezvous finds us by mDNS
+kill "$(cat "$E2E_DIR/n2/agent.pid")"; wait "$(cat "$E2E_DIR/n2/agent.pid")" 2>/dev/null
+start_agent 2 edge-2 "$E2E_DIR/psk" "[]" || fail "EdgeMesh agent on edge-2 did not restart"
+ok "an agent without relayNodes finds us by mDNS and tells its node name (discovery)" \
+	wait_for 40 log_has 1 "EdgeMesh agent edge-2 .* says it is node edge-2 (discovery, MDNS)"
+ok "... and a pod behind it reaches a pod on edge-1 through a ClusterIP" wait_for 30 echo_ok 5
 
 # the key off (the default): agents with our PSK are refused, and say so
 e2e_kill 1 tunneld
