@@ -3,7 +3,9 @@
 # on nodes 3 and 4 of the bench topology, as its README says: a Kubernetes
 # API (tests/fakeapi/fakeapi.py, which listens on 127.0.0.1, so one in each
 # node's namespace, both given the same objects), NODE_NAME, a config file.
-# Services: 10.96.9.20:$BULKP and 10.96.9.21:$ECHOP -> pod 4 (10.201.4.10).
+# Services: 10.96.9.20:$BULKP and 10.96.9.21:$ECHOP -> pod 4 (10.201.4.10);
+# across the camps 10.96.9.40:$BULKP and .41:$ECHOP -> pod 2 on edge-2 (ours,
+# which the agents know as a relay node, so they connect to it at start).
 #
 #   em_start     -> 0 when pod 3 gets an echo through the ClusterIP; sets
 #                   EMP3 EMP4 (the agents' pids)
@@ -13,23 +15,26 @@ em_objects() {
 import json, sys
 bulk, echo = int(sys.argv[1]), int(sys.argv[2])
 objs = []
-for name, ip, port in (("bench-bulk", "10.96.9.20", bulk), ("bench-echo", "10.96.9.21", echo)):
+for name, ip, port, ep, node in (("bench-bulk", "10.96.9.20", bulk, "10.201.4.10", "node-4"),
+                                 ("bench-echo", "10.96.9.21", echo, "10.201.4.10", "node-4"),
+                                 ("bench-x-bulk", "10.96.9.40", bulk, "10.201.2.10", "edge-2"),
+                                 ("bench-x-echo", "10.96.9.41", echo, "10.201.2.10", "edge-2")):
     meta = {"namespace": "default", "name": name}
     objs.append({"apiVersion": "v1", "kind": "Service", "metadata": meta,
                  "spec": {"clusterIP": ip, "type": "ClusterIP", "ports": [
                      {"name": "p", "port": port, "protocol": "TCP", "targetPort": port}]}})
     objs.append({"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
-                 "subsets": [{"addresses": [{"ip": "10.201.4.10", "nodeName": "node-4"}],
+                 "subsets": [{"addresses": [{"ip": ep, "nodeName": node}],
                               "ports": [{"name": "p", "port": port, "protocol": "TCP"}]}]})
     objs.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                  "metadata": {"namespace": "default", "name": name + "-x",
                               "labels": {"kubernetes.io/service-name": name}},
                  "addressType": "IPv4",
-                 "endpoints": [{"addresses": ["10.201.4.10"], "nodeName": "node-4",
+                 "endpoints": [{"addresses": [ep], "nodeName": node,
                                 "conditions": {"ready": True}}],
                  "ports": [{"name": "p", "port": port, "protocol": "TCP"}]})
-for i in (3, 4):
-    objs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-%d" % i},
+for i, n in ((2, "edge-2"), (3, "node-3"), (4, "node-4")):
+    objs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n},
                  "status": {"addresses": [{"type": "InternalIP", "address": "10.200.0.1%d" % i}]}})
 print(json.dumps({"objects": objs}))
 PY
@@ -69,6 +74,8 @@ modules:
     relayNodes:
     - nodeName: node-4
       advertiseAddress: [10.200.0.14]
+    - nodeName: edge-2
+      advertiseAddress: [10.200.0.12]
 Y
 		# from its node's directory: its DNS module writes a Corefile there
 		(cd "$d" && exec ip netns exec "$(ns n$i)" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \

@@ -12,6 +12,10 @@
 #   edgemesh  KubeEdge's edgemesh-agent when EDGEMESH_AGENT names its binary:
 #             nodes 3 and 4 with one agent each (API: tests/fakeapi/fakeapi.py
 #             in each node's namespace), pod 3 -> ClusterIP -> pod 4.
+# With the agents, across the camps too (issue 15, edgemeshAgents on our
+# nodes): ours2em  pod 1 -> ClusterIP -> our proxyd/tunneld -> libp2p ->
+# node-4's agent -> pod 4; em2ours  pod 3 -> ClusterIP -> node-3's agent ->
+# libp2p -> edge-2's tunneld -> pod 2.
 # Figures: one-stream bulk (iperf3, else embench), CPU-s per GB on each end
 # (utime+stime of the path's processes on each node), 1-byte echo p50/p99,
 # new connections/s (connect, 1-byte echo, close), idle RSS and PSS of
@@ -62,6 +66,11 @@ cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
 {
 	svc bench-bulk 10.96.9.10 $BULKP TCP $BULKP; eps bench-bulk $BULKP TCP edge-2 10.201.2.10
 	svc bench-echo 10.96.9.11 $ECHOP TCP $ECHOP; eps bench-echo $ECHOP TCP edge-2 10.201.2.10
+	if [ -n "$EM" ]; then	# across the camps: pod 4, behind node-4's EdgeMesh agent
+		svc bench-x-bulk 10.96.9.30 $BULKP TCP $BULKP; eps bench-x-bulk $BULKP TCP node-4 10.201.4.10
+		svc bench-x-echo 10.96.9.31 $ECHOP TCP $ECHOP; eps bench-x-echo $ECHOP TCP node-4 10.201.4.10
+		printf -- '---\napiVersion: v1\nkind: Node\nmetadata: {name: node-4}\nstatus:\n  addresses: [{type: InternalIP, address: 10.200.0.14}]\n'
+	fi
 } >"$E2E_DIR/registry/bench.yaml"
 
 # pod servers (on pod 2, and pod 4 for EdgeMesh)
@@ -78,6 +87,7 @@ done
 
 for i in 1 2; do
 	e2e_config "$i" >/dev/null <<Y
+    edgemeshAgents: $([ -n "$EM" ] && echo true || echo false)
   edgeDNS:
     enable: true
     upstreamServers: ["127.0.0.1:5353"]
@@ -154,6 +164,13 @@ fi
 NAMES="ours direct"
 [ "$SSHD_OK" = 1 ] && NAMES="$NAMES ssh"
 [ "$EM_OK" = 1 ] && NAMES="$NAMES edgemesh"
+if [ "$EM_OK" = 1 ]; then	# across the camps, when both ways carry an echo
+	if wait_for 30 echo_ok p1 10.96.9.31:$ECHOP && wait_for 30 echo_ok p3 10.96.9.41:$ECHOP; then
+		NAMES="$NAMES ours2em em2ours"
+	else
+		echo "  across the camps: no echo (logs: n1/tunneld.log, n3/agent.log), skipped"
+	fi
+fi
 echo "tunnel bench: ClusterIP from a pod, $(nproc) cores (shared), $BENCH_REPS interleaved repetitions of: $NAMES;" \
 	"bulk by $([ $HAVE_IPERF = 1 ] && echo "iperf3 -t $BULK_SECS" || echo "embench bulk")"
 
@@ -203,6 +220,8 @@ path() {	# name -> sets NS HOST BP EP P1 P2
 	direct) NS=p1 HOST=10.201.2.10 EHOST=$HOST BP=$BULKP EP=$ECHOP P1="" P2="" ;;
 	ssh) NS=p1 HOST=10.201.1.1 EHOST=$HOST BP=9101 EP=9102 P1=$SSH1 P2=$SSH2 ;;
 	edgemesh) NS=p3 HOST=10.96.9.20 EHOST=10.96.9.21 BP=$BULKP EP=$ECHOP P1=$EMP3 P2=$EMP4 ;;
+	ours2em) NS=p1 HOST=10.96.9.30 EHOST=10.96.9.31 BP=$BULKP EP=$ECHOP P1=$OURS1 P2=$EMP4 ;;
+	em2ours) NS=p3 HOST=10.96.9.40 EHOST=10.96.9.41 BP=$BULKP EP=$ECHOP P1=$EMP3 P2=$OURS2 ;;
 	esac
 }
 bulk() {	# -> "bytes mbit"

@@ -268,6 +268,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_STRE("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
+	K_BOOL("modules.edgeTunnel.edgemeshAgents", tunnel.edgemesh_agents),
 
 	K_SECTION("modules.edgeCNI"),
 	X_BOOL("modules.edgeCNI.enable"),
@@ -995,7 +996,8 @@ static const struct {
 	const char *path, *why;
 } unhonoured[] = {
     {"modules.edgeTunnel.transport", "quic is not served: tunneld dials tcp"},
-    {"modules.edgeTunnel.rendezvous", "peers come from Node objects, not from a DHT"},
+    {"modules.edgeTunnel.rendezvous",
+     "peers come from Node objects, not from a DHT (only edgemeshAgents' mDNS answers use it)"},
     {"modules.edgeTunnel.maxCandidates", "peers come from Node objects, not from a DHT"},
     {"modules.edgeTunnel.finderPeriod", "peers come from Node objects, not from a DHT or mDNS"},
     {"modules.edgeTunnel.heartbeatPeriod", "sessions send keepalives every 5 s"},

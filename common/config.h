@@ -110,6 +110,8 @@ struct em_config {
 				     */
 		size_t n_allowed_ports; /* ours: allowedNodePorts, default [22] */
 		int allowed_ports[EM_CFG_LIST_MAX];
+		bool edgemesh_agents; /* ours: edgemeshAgents, serve EdgeMesh v1.17 agents on
+				       * listenPort (issue 15; a migration aid, off) */
 		struct {
 			bool enable;	  /* metricConfig.enable: /metrics, /healthz, /readyz */
 			int port;	  /* metricConfig.port, 9999 */

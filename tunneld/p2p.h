@@ -298,4 +298,32 @@ size_t p2p_noisepl_encode(uint8_t *out, size_t cap, const uint8_t sk[64],
 int p2p_noisepl_verify(const uint8_t *buf, size_t len, const uint8_t static_pk[32], uint8_t pk[32],
 		       int *yamux, char *why, size_t whylen);
 
+/* p2p_noise.c: libp2p's handshake, Noise_XX_25519_ChaChaPoly_SHA256 (empty
+ * prologue, no PSK); messages travel as u16 length + message.  After the
+ * third message, split gives this side's send and receive keys for
+ * noise_cs_init() (ChaChaPoly records, nonce 4 zero bytes || LE64(n)). */
+struct p2p_noise {
+	uint8_t ck[32], h[32], k[32];
+	uint64_t n;
+	int haskey, initiator, step;
+	uint8_t s_priv[32], s_pub[32], e_priv[32], e_pub[32], re[32], rs[32];
+};
+
+void p2p_noise_init(struct p2p_noise *, int initiator, const uint8_t s_priv[32]);
+/* for the test vectors: a given ephemeral key (NULL: fresh) and prologue */
+void p2p_noise_init_with(struct p2p_noise *, int initiator, const uint8_t s_priv[32],
+			 const uint8_t *e_priv, const uint8_t *prologue, size_t plen);
+void p2p_noise_wipe(struct p2p_noise *);
+int p2p_noise_our_turn(const struct p2p_noise *);
+/* the next message with payload (at most P2P_NOISEPL_MAX bytes) into out
+ * (cap >= 96 + plen); -1 out of turn, a short buffer or a low-order key */
+int p2p_noise_write(struct p2p_noise *, const uint8_t *pl, size_t plen, uint8_t *out, size_t cap,
+		    size_t *olen);
+/* the peer's next message: its payload into pl[cap]; -1 (why) short,
+ * out of turn, not authentic, a low-order key.  n->rs is the peer's static
+ * key once message 2 (initiator) or 3 (responder) is read. */
+int p2p_noise_read(struct p2p_noise *, const uint8_t *msg, size_t mlen, uint8_t *pl, size_t cap,
+		   size_t *plen, char *why, size_t whylen);
+int p2p_noise_split(struct p2p_noise *, uint8_t ksend[32], uint8_t krecv[32]);
+
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "p2p.h"
 #include "tunneld.h"
 
 #define KEY_FILE     "tunnel.key"
@@ -222,6 +223,10 @@ tun_psk_load(struct tunneld *t, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	noise_psk_fingerprint(t->psk, t->fp);
+	/* EdgeMesh agents' pnet key from the same file (p2p_conn.c) */
+	if ((t->p2p_psk = sodium_malloc(P2P_PNET_KEY)) == NULL)
+		fatal("%s: sodium_malloc", __func__);
+	p2p_pnet_psk_from_file(buf, len, t->p2p_psk, NULL);
 	rc = 0;
 out:
 	sodium_memzero(buf, PSK_FILE_MAX);

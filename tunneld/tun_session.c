@@ -35,6 +35,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "netaddr.h"
+#include "p2p.h"
 #include "tunneld.h"
 
 #define NO_REC SIZE_MAX
@@ -970,7 +971,12 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			snprintf(why, sizeof(why), "connection closed by the peer");
 		else
 			snprintf(why, sizeof(why), "read: %s", strerror(errno));
-		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0] &&
+		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && !s->relayed &&
+		    s->rlen >= P2P_PNET_NONCE && s->rlen <= P2P_SNIFF_LEN) {
+			p2p_learn(s); /* its pnet nonce (and multistream), then a close */
+			snprintf(why, sizeof(why), "answered with a libp2p nonce and closed: an "
+						   "EdgeMesh agent?");
+		} else if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0] &&
 		    !s->any_rx && sess_caps_refused(s))
 			snprintf(why, sizeof(why),
 				 "%s closed the connection at msg1 (an older tunneld refuses the "
@@ -991,6 +997,14 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	s->rlen += (size_t)n;
 	s->any_rx = 1;
+	/* the shared port: an EdgeMesh agent's libp2p, or ours (p2p_setup.c) */
+	if (s->state == SS_HANDSHAKE && !s->initiator && !s->relayed && s->ws == NULL &&
+	    !s->sniffed) {
+		int k = p2p_sniff_session(s);
+
+		if (k <= 0)
+			return; /* more bytes to come, or no longer ours */
+	}
 	run.n = 0;
 	run.len = 0;
 	s->busy = 1;
@@ -1001,6 +1015,23 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (len == 0 && off == 0 && !s->initiator && s->name[0] == '\0') {
 				if (s->rlen >= TUN_MIG_HELLO)
 					tun_migrate_accept(s);
+				break;
+			}
+			if ((len == 0 || 2 + len > TUN_HS_MAX) && off == 0 && s->initiator &&
+			    !s->relayed && s->rlen >= P2P_PNET_NONCE) {
+				/* random bytes where msg2 should be: a pnet nonce */
+				p2p_learn(s);
+				tun_session_close(s, "answered with no msg2 but random bytes (a "
+						     "libp2p nonce: an EdgeMesh agent?)");
+				break;
+			}
+			if ((len == 0 || 2 + len > TUN_HS_MAX) && off == 0 && !s->initiator &&
+			    s->name[0] == '\0' && !s->relayed) {
+				/* EdgeMesh sends no fingerprint: say what was seen */
+				log_warnx("connection from %s: not our handshake (length %zu), not "
+					  "libp2p with our PSK: an EdgeMesh agent with another PSK?",
+					  s->addr, len);
+				tun_session_close(s, "not our handshake, not libp2p with our PSK");
 				break;
 			}
 			if (len == 0 || 2 + len > TUN_HS_MAX) {

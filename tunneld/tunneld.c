@@ -32,6 +32,12 @@ tunneld_health(void *arg, struct ipc_health *h)
 	snprintf(h->detail, sizeof(h->detail), "peers=%zu sessions=%zu streams=%llu psk=%s",
 		 replica_count(t->d->replica, EM_TOPIC_PEERS), up, (unsigned long long)t->nstreams,
 		 t->fp);
+	if (t->d->cfg.tunnel.edgemesh_agents) { /* issue 15: libp2p connections of agents */
+		size_t n = strlen(h->detail);
+
+		snprintf(h->detail + n, sizeof(h->detail) - n, " edgemesh_agents=%zu",
+			 p2p_conn_count());
+	}
 }
 
 static void
@@ -46,6 +52,7 @@ tunneld_shutdown(void *arg)
 	struct tunneld *t = arg;
 	struct tun_session *s;
 
+	p2p_conns_close("shutting down"); /* agents redial: libp2p is not handed over */
 	if (tun_handover_park(t) == 0)
 		return; /* the next tunneld has it all */
 	while ((s = LIST_FIRST(&t->sessions)) != NULL)
@@ -104,6 +111,8 @@ main(int argc, char **argv)
 		fatalx("%s", err);
 	if (t->hfd == -1 && tun_handoff_listen(t, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	p2p_setup(t);
+	p2p_mdns_setup(t);
 	privdrop(&d, NULL, 0);
 	daemon_fd_keep(&d, "tunnel", t->lfd); /* kill -9: peers' dials wait for the next one */
 

@@ -45,6 +45,7 @@
 #define TUN_SIMUL_WINDOW 10.0 /* two sessions this close are a simultaneous open */
 #define TUN_RELAY_CHECK	 2.0  /* seconds between checks of the relay sessions */
 #define TUN_WHY_PROBE	 "closed before the handshake (a reachability probe)"
+#define TUN_WHY_P2P	 "an EdgeMesh agent's connection, handed to p2p_conn.c"
 
 /* relays without configuration (tun_relaysel.c) */
 #define TUN_RELAYS_KEEP	    2	 /* an unreachable node keeps sessions with >= this many relays */
@@ -190,6 +191,7 @@ struct tun_session {
 	unsigned blocked : 1;	  /* the socket did not take all: streams parked */
 	unsigned relayed : 1;	  /* runs inside a relay circuit (fd: socketpair end) */
 	unsigned any_rx : 1;	  /* read a byte yet: else a close is a REACH probe */
+	unsigned sniffed : 1;	  /* inbound: first bytes seen ours, not libp2p (p2p_setup.c) */
 	char expect[254];	  /* relayed responder: the node the relay named */
 	char addr[64];		  /* peer ip:port */
 	char name[254];		  /* peer node, once known */
@@ -297,11 +299,39 @@ struct tunneld {
 	struct tun_handover *ho;	    /* what the predecessor handed us, until restored */
 	struct tun_wsd *wsd;		    /* tun_ws.c: WebSocket listener and dialing */
 	int reachable;			    /* tun_relaysel.c: proven from outside our site */
+	/* EdgeMesh agents (p2p_*.c, modules.edgeTunnel.edgemeshAgents) */
+	uint8_t *p2p_psk;   /* pnet key from our PSK file, sodium_malloc; NULL: none */
+	uint8_t *p2p_sk;    /* Ed25519 from our node name (EdgeMesh's), sodium_malloc */
+	uint8_t *p2p_npriv; /* X25519 static key of our libp2p Noise handshakes */
+	char p2p_id[64];    /* our EdgeMesh peer ID */
 	char reach_proof[320];
 };
 
 /* tunneld.c */
 struct tunneld *tunneld_get(void);
+
+/* p2p_setup.c, p2p_conn.c: EdgeMesh v1.17 agents on our port (issue 15) */
+void p2p_setup(struct tunneld *);
+void p2p_mdns_setup(struct tunneld *); /* p2p_mdns.c: before privdrop */
+/* an accepted connection p2p_sniff() called libp2p with our PSK; buf: its
+ * first len (>= P2P_SNIFF_LEN) bytes; fd is ours from now on */
+void p2p_accept(struct tunneld *, int fd, const char *addr, const uint8_t *buf, size_t len);
+/* 1: the accept path read the first bytes of a connection and decided
+ * (handed over, refused or ours); 0: keep reading; a refusal closes s */
+int p2p_sniff_session(struct tun_session *);
+size_t p2p_conn_count(void);
+/* p2p_setup.c: node speaks libp2p (learnt when our dial drew a pnet nonce,
+ * remembered 10 min): opens for it dial its agent; our session's pending
+ * opens move there */
+void p2p_learn(struct tun_session *);
+int p2p_learned(const char *node);
+void p2p_forget(const char *node);
+/* p2p_stream.c: a tunnel.sock open for node, when an EdgeMesh agent of that
+ * node is connected (while edgemeshAgents is on): 1 taken (fd is ours, the
+ * client gets its TUN_RESULT), 0 not an agent's node */
+int p2p_open(struct tunneld *, const char *node, int fd, const struct tun_open_req *,
+	     const uint8_t *reply, size_t reply_len, uint64_t serial, uint64_t id);
+void p2p_conns_close(const char *why);
 
 /* tun_ping.c: edgemeshctl ping */
 void tun_ping_start(struct tunneld *, struct ipc_conn *, const char *node);

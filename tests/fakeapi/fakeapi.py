@@ -15,7 +15,8 @@ It implements what the controller relies on, with the real semantics:
   Authorization: Bearer <token>            the token file is re-read per request
                                            (rotation); 401 otherwise
   TLS                                      --cert/--key
-  fieldSelector=type=...,metadata.name=...,metadata.namespace=...
+  fieldSelector=type=...,metadata.name=...,metadata.namespace=...,spec.nodeName=...
+  labelSelector=k=v,k!=v,!k,k              (no set-based terms)
   /api/v1/namespaces/<ns>/<resource>       one namespace of a core resource
   --request-log FILE                       one line per API request (path?query)
 
@@ -55,6 +56,7 @@ RESOURCES = {
     "/api/v1/endpoints": ("endpoints", "v1", "Endpoints"),
     "/api/v1/nodes": ("nodes", "v1", "Node"),
     "/api/v1/secrets": ("secrets", "v1", "Secret"),
+    "/api/v1/pods": ("pods", "v1", "Pod"),   # EdgeMesh's SOCKS5 finds agent pods (test_interop)
     "/apis/discovery.k8s.io/v1/endpointslices": ("endpointslices", "discovery.k8s.io/v1", "EndpointSlice"),
     "/apis/networking.istio.io/v1alpha3/destinationrules": ("destinationrules", "networking.istio.io/v1alpha3", "DestinationRule"),
     "/apis/networking.istio.io/v1alpha3/gateways": ("gateways", "networking.istio.io/v1alpha3", "Gateway"),
@@ -304,6 +306,25 @@ class Handler(BaseHTTPRequestHandler):
                     return False
                 if k == "metadata.namespace" and md.get("namespace", "") != v:
                     return False
+                if k == "spec.nodeName" and obj.get("spec", {}).get("nodeName") != v:
+                    return False
+        ls = q.get("labelSelector")
+        labels = md.get("labels", {})
+        for term in (ls.split(",") if ls else []):
+            term = term.strip()
+            if term.startswith("!"):                 # !k: no such label
+                if term[1:] in labels:
+                    return False
+            elif "!=" in term:
+                k, _, v = term.partition("!=")
+                if labels.get(k) == v:
+                    return False
+            elif "=" in term:
+                k, _, v = term.partition("=")
+                if labels.get(k) != v.lstrip("="):
+                    return False
+            elif term and term not in labels:        # k: the label exists
+                return False
         return True
 
     def list(self, info, q):

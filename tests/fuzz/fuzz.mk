@@ -37,3 +37,5 @@ fuzz_p2p_pnet_SRCS := tunneld/p2p_pnet.c tunneld/p2p_peerid.c tunneld/p2p_gorand
 fuzz_p2p_pnet_LIBS := -lsodium -lcrypto
 fuzz_p2p_noisepl_SRCS := tunneld/p2p_noisepl.c tunneld/p2p_pb.c tunneld/p2p_varint.c
 fuzz_p2p_noisepl_LIBS := -lsodium
+fuzz_p2p_noise_SRCS := tunneld/p2p_noise.c
+fuzz_p2p_noise_LIBS := -lsodium

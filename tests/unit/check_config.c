@@ -613,7 +613,7 @@ START_TEST(test_dump_stable)
 	dump_to(&cfg2, b, sizeof(b));
 	ck_assert_str_eq(a, b);
 	/* one line per stored key, none for sections or aliases */
-	ck_assert_int_eq(count_lines(a, "\n"), 64);
+	ck_assert_int_eq(count_lines(a, "\n"), 65);
 	ck_assert_int_eq(count_lines(a, "consistentHash.load:"), 1);
 	ck_assert_ptr_null(strstr(a, "edgeGateway.loadBalancer"));
 	ck_assert_ptr_null(strstr(a, "tunnelLimitConfig"));

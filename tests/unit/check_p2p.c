@@ -835,7 +835,87 @@ START_TEST(test_garbage)
 		why[0] = '\0';
 		r = p2p_noisepl_verify(b, n, pk, pk, &yamux, why, sizeof(why));
 		ck_assert(r == -1 && why[0] != '\0'); /* no random bytes sign */
+		if (round % 16 == 0) { /* random bytes where the agent's msg2 belongs */
+			struct p2p_noise ini;
+			uint8_t m1[128], pl[600];
+			size_t ml, pll;
+
+			memset(pk, 7, sizeof(pk));
+			p2p_noise_init(&ini, 1, pk);
+			ck_assert_int_eq(p2p_noise_write(&ini, NULL, 0, m1, sizeof(m1), &ml), 0);
+			why[0] = '\0';
+			r = p2p_noise_read(&ini, b, n, pl, sizeof(pl), &pll, why, sizeof(why));
+			ck_assert(r == -1 && why[0] != '\0');
+		}
 	}
+}
+END_TEST
+
+/* libp2p's Noise suite against cacophony's vector (Unlicense,
+ * github.com/haskell-cryptography/cacophony vectors/cacophony.txt, entry
+ * Noise_XX_25519_ChaChaPoly_SHA256): the three messages both ways, then
+ * the split keys agree crosswise; a flipped byte is refused by name. */
+START_TEST(test_noise_xx_sha256)
+{
+	static const char *const msgs[3][2] = {
+		{"4c756477696720766f6e204d69736573",
+		 "ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c79444c756477696720766f6e"
+		 "204d69736573"},
+		{"4d757272617920526f746862617264",
+		 "95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f14480884381cbad1f276e038c4837"
+		 "8ffce2b65285e08d6b68aaa3629a5a8639392490e5b9bd5269c2f1e4f488ed8831161f19b7815528f898"
+		 "2ffe09be9b5c412f8a0db50f8814c7194e83f23dbd8d162c9326ad"},
+		{"462e20412e20486179656b",
+		 "c7195ffacac1307ff99046f219750fc47693e23c3cb08b89c2af808b444850a80ae475b9df0f169ae80a"
+		 "89be0865b57f58c9fea0d4ec82a286427402f113e4b6ae769a1d95941d49b25030"},
+	};
+	uint8_t is[32], ie[32], rs[32], re[32], pro[16], pl[256], ct[512], out[512], got[256];
+	uint8_t k1s[32], k1r[32], k2s[32], k2r[32];
+	size_t prl, pll, ctl, ol, gl;
+	struct p2p_noise a, b, *w, *r;
+	char why[200];
+	int i;
+
+	unhex("e61ef9919cde45dd5f82166404bd08e38bceb5dfdfded0a34c8df7ed542214d1", is, sizeof(is));
+	unhex("893e28b9dc6ca8d611ab664754b8ceb7bac5117349a4439a6b0569da977c464a", ie, sizeof(ie));
+	unhex("4a3acbfdb163dec651dfa3194dece676d437029c62a408b4c5ea9114246e4893", rs, sizeof(rs));
+	unhex("bbdb4cdbd309f1a1f2e1456967fe288cadd6f712d65dc7b7793d5e63da6b375b", re, sizeof(re));
+	prl = unhex("4a6f686e2047616c74", pro, sizeof(pro));
+	p2p_noise_init_with(&a, 1, is, ie, pro, prl);
+	p2p_noise_init_with(&b, 0, rs, re, pro, prl);
+	for (i = 0; i < 3; i++) {
+		w = i % 2 == 0 ? &a : &b;
+		r = i % 2 == 0 ? &b : &a;
+		pll = unhex(msgs[i][0], pl, sizeof(pl));
+		ctl = unhex(msgs[i][1], ct, sizeof(ct));
+		ck_assert(p2p_noise_our_turn(w) && !p2p_noise_our_turn(r));
+		ck_assert_int_eq(p2p_noise_write(w, pl, pll, out, sizeof(out), &ol), 0);
+		ck_assert_uint_eq(ol, ctl);
+		ck_assert(memcmp(out, ct, ctl) == 0);
+		ck_assert_int_eq(p2p_noise_read(r, ct, ctl, got, sizeof(got), &gl, why, sizeof(why)),
+				 0);
+		ck_assert_uint_eq(gl, pll);
+		ck_assert(memcmp(got, pl, pll) == 0);
+	}
+	ck_assert(memcmp(a.rs, b.s_pub, 32) == 0 && memcmp(b.rs, a.s_pub, 32) == 0);
+	unhex("c8e5f64e846193be2a834104c2a009868d6c9f3bd3c186299888b488b2f1f58e", got, sizeof(got));
+	ck_assert(memcmp(a.h, got, 32) == 0 && memcmp(b.h, got, 32) == 0);
+	ck_assert_int_eq(p2p_noise_split(&a, k1s, k1r), 0);
+	ck_assert_int_eq(p2p_noise_split(&b, k2s, k2r), 0);
+	ck_assert(memcmp(k1s, k2r, 32) == 0 && memcmp(k1r, k2s, 32) == 0);
+	ck_assert(memcmp(k1s, k1r, 32) != 0);
+
+	/* message 2 with one byte flipped: named, not a crash */
+	p2p_noise_init_with(&a, 1, is, ie, pro, prl);
+	p2p_noise_init_with(&b, 0, rs, re, pro, prl);
+	ck_assert_int_eq(p2p_noise_write(&a, NULL, 0, out, sizeof(out), &ol), 0);
+	ck_assert_int_eq(p2p_noise_read(&b, out, ol, got, sizeof(got), &gl, why, sizeof(why)), 0);
+	ck_assert_int_eq(p2p_noise_write(&b, NULL, 0, out, sizeof(out), &ol), 0);
+	out[40] ^= 1;
+	ck_assert_int_eq(p2p_noise_read(&a, out, ol, got, sizeof(got), &gl, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "does not authenticate") != NULL, "%s", why);
+	ck_assert_int_eq(p2p_noise_read(&a, out, 10, got, sizeof(got), &gl, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "short") != NULL, "%s", why);
 }
 END_TEST
 
@@ -865,6 +945,7 @@ p2p_suite(void)
 	tcase_add_test(tc, test_pb_by_hand);
 	tcase_add_test(tc, test_pb_bad);
 	tcase_add_test(tc, test_noisepl);
+	tcase_add_test(tc, test_noise_xx_sha256);
 	tcase_add_test(tc, test_sniff);
 	tcase_add_test(tc, test_agent_capture);
 	tcase_add_test(tc, test_garbage);

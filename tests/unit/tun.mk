@@ -1,2 +1,3 @@
 UNIT_TESTS += tun
-check_tun_SRCS := tunneld/tun_frame.c tunneld/tun_advert.c tunneld/tun_keys.c tunneld/tun_noise.c tunneld/tun_migkey.c
+check_tun_SRCS := tunneld/tun_frame.c tunneld/tun_advert.c tunneld/tun_keys.c tunneld/tun_noise.c tunneld/tun_migkey.c \
+	tunneld/p2p_pnet.c
