@@ -16,8 +16,10 @@ trap 'rm -rf "$T"' EXIT
 
 # the folder's name, built so that this file does not name it itself
 D=shared
-NAMED=$(git ls-files -z | xargs -0 grep -lIF -e "../$D/" -e "/work/$D" 2>/dev/null)
-ok "no tracked file names ../$D or /work/$D (${NAMED:-none})" test -z "$NAMED"
+# .ci/run alone may: it hands the interop test the EdgeMesh agent built
+# there, when there is one (issue 15); the test skips without it.
+NAMED=$(git ls-files -z | grep -zvx .ci/run | xargs -0 grep -lIF -e "../$D/" -e "/work/$D" 2>/dev/null)
+ok "no tracked file but .ci/run names ../$D or /work/$D (${NAMED:-none})" test -z "$NAMED"
 
 mkdir "$T/repo"
 git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$T/repo"

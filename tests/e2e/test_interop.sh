@@ -1,7 +1,7 @@
 #!/bin/bash
 # Mixed cluster (issue 15): edge-1 runs our controller and tunneld with
 # modules.edgeTunnel.edgemeshAgents: true; edge-2 runs KubeEdge's
-# edgemesh-agent v1.17 ($EDGEMESH_AGENT, see ../shared/tools/edgemesh-agent)
+# edgemesh-agent v1.17 ($EDGEMESH_AGENT names a built binary)
 # on a fake Kubernetes API (tests/fakeapi/fakeapi.py in its namespace) with
 # the same PSK file and edge-1 as its relay node; cloud-1 runs another
 # agent with another PSK.  A pod on edge-2 calls a ClusterIP Service whose
