@@ -175,10 +175,13 @@ source_may_wait(struct dns_server *s, const struct dns_origin *o)
 
 	if (ip_addr_from_sockaddr((const struct sockaddr *)&o->peer, &a) == -1)
 		return true;
-	for (r = s->reqs; r != NULL && n < DNS_FWD_PER_SOURCE; r = r->next)
+	LIST_FOREACH(r, &s->reqs, entry) {
+		if (n == DNS_FWD_PER_SOURCE)
+			break;
 		if (ip_addr_from_sockaddr((const struct sockaddr *)&r->o.peer, &b) == 0 &&
 		    ip_addr_equal(&a, &b))
 			n++;
+	}
 	if (n < DNS_FWD_PER_SOURCE)
 		return true;
 	s->st.fwd_over_source++;
