@@ -84,8 +84,7 @@ p2p_conn_close(struct p2p_conn *c, const char *why)
 		log_warnx("EdgeMesh agent of %s at %s (dialled): %s; next opens use our handshake",
 			  c->node, c->addr, why);
 		p2p_forget(c->node);
-	}
-	else
+	} else
 		log_warnx("EdgeMesh agent at %s: %s", c->who, why);
 	while ((st = LIST_FIRST(&c->streams)) != NULL)
 		p2p_stream_free(st);
@@ -237,19 +236,9 @@ mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, cons
 	   int secure)
 {
 	char line[P2P_MSS_MAX + 1], why[160], msg[256];
-	size_t used;
 	int r;
 
-	while (*off < len) {
-		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			return 0;
-		if (r == -1) {
-			p2p_conn_close(c, why); /* "multistream: ..." */
-			return -1;
-		}
-		*off += used;
+	while ((r = p2p_mss_next(buf, len, off, line, sizeof(line), why, sizeof(why))) == 1) {
 		if (!c->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				snprintf(msg, sizeof(msg),
@@ -274,7 +263,9 @@ mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, cons
 		log_debug("EdgeMesh agent at %s proposes %s: na", c->who, line);
 		mss_out(c, P2P_MSS_NA, secure);
 	}
-	return 0;
+	if (r == -1)
+		p2p_conn_close(c, why); /* "multistream: ..." */
+	return r;
 }
 
 /* multistream as the dialler: the header, then /noise (proposed at once) */
@@ -282,19 +273,9 @@ static int
 mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 {
 	char line[P2P_MSS_MAX + 1], why[160], msg[240];
-	size_t used;
 	int r;
 
-	while (*off < len) {
-		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			return 0;
-		if (r == -1) {
-			p2p_conn_close(c, why);
-			return -1;
-		}
-		*off += used;
+	while ((r = p2p_mss_next(buf, len, off, line, sizeof(line), why, sizeof(why))) == 1) {
 		if (!c->mss_hdr && strcmp(line, P2P_MSS_PROTO) == 0) {
 			c->mss_hdr = 1;
 			continue;
@@ -308,7 +289,9 @@ mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 		p2p_conn_close(c, msg);
 		return -1;
 	}
-	return 0;
+	if (r == -1)
+		p2p_conn_close(c, why);
+	return r;
 }
 
 static void

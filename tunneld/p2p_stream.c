@@ -352,18 +352,11 @@ open_negotiate(struct p2p_stream *st)
 	uint8_t b[P2P_PB_MAX + 16];
 	struct p2p_pb_msg m;
 	size_t off = 0, used;
-	int r;
+	int r = 0;
 
-	while (off < st->neglen && st->stage == P2P_S_OPEN_MSS) {
-		r = p2p_mss_parse(st->neg + off, st->neglen - off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			break;
-		if (r == -1) {
-			stream_reset_why(st, why);
-			return;
-		}
-		off += used;
+	while (st->stage == P2P_S_OPEN_MSS &&
+	       (r = p2p_mss_next(st->neg, st->neglen, &off, line, sizeof(line), why,
+				 sizeof(why))) == 1) {
 		if (!st->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				snprintf(why, sizeof(why), "multistream: got \"%.60s\" for %s",
@@ -392,6 +385,10 @@ open_negotiate(struct p2p_stream *st)
 		m.port = st->req.port;
 		stream_send(st, b, p2p_pb_encode(b, sizeof(b), &m), 0);
 		st->stage = P2P_S_OPEN_PROXY;
+	}
+	if (r == -1) {
+		stream_reset_why(st, why);
+		return;
 	}
 	if (st->stage == P2P_S_OPEN_PROXY) {
 		r = p2p_pb_parse(st->neg + off, st->neglen - off, &m, &used, why, sizeof(why));
@@ -425,20 +422,10 @@ stream_negotiate(struct p2p_stream *st)
 	char line[P2P_MSS_MAX + 1], why[160];
 	struct p2p_pb_msg m;
 	size_t off = 0, used;
-	int r;
+	int r = 0;
 
-	while (off < st->neglen && st->stage == P2P_S_MSS) {
-		r = p2p_mss_parse(st->neg + off, st->neglen - off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			break;
-		if (r == -1) {
-			log_warnx("EdgeMesh agent %s: stream %u: %s", p2p_conn_who(st->c), st->id,
-				  why);
-			stream_reset(st);
-			return;
-		}
-		off += used;
+	while (st->stage == P2P_S_MSS && (r = p2p_mss_next(st->neg, st->neglen, &off, line,
+							   sizeof(line), why, sizeof(why))) == 1) {
 		if (!st->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				log_warnx("EdgeMesh agent %s: stream %u: expected %s, got "
@@ -460,6 +447,11 @@ stream_negotiate(struct p2p_stream *st)
 				  p2p_conn_who(st->c), st->id, line);
 			stream_mss(st, P2P_MSS_NA);
 		}
+	}
+	if (r == -1) {
+		log_warnx("EdgeMesh agent %s: stream %u: %s", p2p_conn_who(st->c), st->id, why);
+		stream_reset(st);
+		return;
 	}
 	if (st->stage == P2P_S_PROXY || st->stage == P2P_S_DISC) {
 		r = p2p_pb_parse(st->neg + off, st->neglen - off, &m, &used, why, sizeof(why));
