@@ -28,6 +28,7 @@
 
 #include "byteorder.h"
 #include "log.h"
+#include "netaddr.h"
 #include "model.h"
 #include "p2p_conn.h"
 #include "replica.h"
@@ -572,14 +573,12 @@ static void
 conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_conn *c = w->data;
-	socklen_t sl = sizeof(int);
 	int err = 0;
 	char why[160];
 
 	(void)revents;
 	if (c->connecting) {
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
-			err = errno;
+		err = net_sock_error(c->fd);
 		if (err != 0) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
 			p2p_conn_close(c, why);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "model.h"
 #include "p2p_conn.h"
 
@@ -684,7 +685,6 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_stream *st = w->data;
 	struct p2p_conn *c = st->c;
-	socklen_t sl = sizeof(int);
 	int err = 0;
 	ssize_t n;
 	char why[120];
@@ -692,8 +692,7 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (st->stage == P2P_S_DIAL) {
 		ev_io_stop(loop, &st->ww);
-		if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
-			err = errno;
+		err = net_sock_error(st->fd);
 		if (err != 0) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
 			proxy_fail(st, why);

@@ -429,11 +429,9 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_session *s = w->data;
 	int err = 0;
-	socklen_t elen = sizeof(err);
 
 	if (s->state == SS_CONNECTING) {
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
-			err = errno;
+		err = net_sock_error(s->fd);
 		if (err != 0) {
 			char why[160];
 

@@ -559,13 +559,11 @@ ws_net_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct tun_ws *w = io->data;
 	int err = 0;
-	socklen_t elen = sizeof(err);
 	char why[200], out[TUN_WS_HDR_MAX], *host = w->addr;
 	size_t n;
 
 	if (w->state == WS_CONNECTING) {
-		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
-			err = errno;
+		err = net_sock_error(w->fd);
 		if (err != 0) {
 			if (w->via[0])
 				snprintf(why, sizeof(why), "ws: connect to proxy %s: %s",
