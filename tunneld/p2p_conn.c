@@ -295,19 +295,24 @@ mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 	return r;
 }
 
-static void
-noise_msg1(struct p2p_conn *c)
+/* Noise handshake message num carrying payload pl, behind its u16 length on
+ * the raw connection; -1 closed */
+static int
+noise_send(struct p2p_conn *c, int num, const uint8_t *pl, size_t pll)
 {
-	uint8_t out[128], fr[130];
+	uint8_t out[P2P_NOISEPL_MAX + 128], fr[2 + sizeof(out)];
+	char msg[64];
 	size_t ol;
 
-	if (p2p_noise_write(&c->hs, NULL, 0, out, sizeof(out), &ol) == -1) {
-		p2p_conn_close(c, "noise: writing message 1 failed");
-		return;
+	if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
+		snprintf(msg, sizeof(msg), "noise: writing message %d failed", num);
+		p2p_conn_close(c, msg);
+		return -1;
 	}
 	be16_put(fr, (uint16_t)ol);
 	memcpy(fr + 2, out, ol);
 	conn_raw(c, fr, 2 + ol, 1);
+	return 0;
 }
 
 static void
@@ -354,10 +359,9 @@ noise_split(struct p2p_conn *c)
 static int
 noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 {
-	uint8_t out[P2P_NOISEPL_MAX + 128], fr[2 + sizeof(out)], mine[P2P_NOISEPL_MAX + 64];
-	uint8_t pk[32];
+	uint8_t mine[P2P_NOISEPL_MAX + 64], pk[32];
 	char why[160], msg[400], want[P2P_PEERID_MAX];
-	size_t ol, ml;
+	size_t ml;
 	int yamux = 0;
 
 	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
@@ -380,14 +384,7 @@ noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 		return -1;
 	}
 	ml = p2p_noisepl_encode(mine, sizeof(mine), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
-	if (p2p_noise_write(&c->hs, mine, ml, out, sizeof(out), &ol) == -1) {
-		p2p_conn_close(c, "noise: writing message 3 failed");
-		return -1;
-	}
-	be16_put(fr, (uint16_t)ol);
-	memcpy(fr + 2, out, ol);
-	conn_raw(c, fr, 2 + ol, 1);
-	if (noise_split(c) == -1)
+	if (noise_send(c, 3, mine, ml) == -1 || noise_split(c) == -1)
 		return -1;
 	conn_up(c);
 	return 0;
@@ -397,9 +394,8 @@ noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 static int
 noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 {
-	uint8_t pl[P2P_NOISEPL_MAX + 64], out[P2P_NOISEPL_MAX + 128];
-	uint8_t fr[2 + sizeof(out)], pk[32];
-	size_t pll, ol;
+	uint8_t pl[P2P_NOISEPL_MAX + 64], pk[32];
+	size_t pll;
 	char why[160], msg[220];
 	int yamux = 0;
 
@@ -411,14 +407,7 @@ noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 		return noise_dialler(c, pl, pll);
 	if (c->hs.step == 1) { /* msg1 read: answer msg2 with our signed payload */
 		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
-		if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
-			p2p_conn_close(c, "noise: writing message 2 failed");
-			return -1;
-		}
-		be16_put(fr, (uint16_t)ol);
-		memcpy(fr + 2, out, ol);
-		conn_raw(c, fr, 2 + ol, 1);
-		return 0;
+		return noise_send(c, 2, pl, pll);
 	}
 	/* msg3: the agent's identity, its key signed over its Noise static key */
 	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
@@ -473,7 +462,7 @@ conn_input(struct p2p_conn *c)
 			r = mss_dial(c, c->rbuf, c->rlen, &off);
 			if (r == 1) {
 				c->stage = P2P_C_NOISE;
-				noise_msg1(c);
+				(void)noise_send(c, 1, NULL, 0);
 				continue;
 			}
 			break;
