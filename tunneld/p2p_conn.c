@@ -602,6 +602,33 @@ p2p_conn_kick(struct p2p_conn *c)
 		free(c);
 }
 
+/* a connection on fd, in the list, its Noise and yamux states for this side
+ * and its watchers set up (none started); NULL out of memory (fd left open) */
+static struct p2p_conn *
+conn_new(struct tunneld *t, int fd, int initiator)
+{
+	struct p2p_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->t = t;
+	c->fd = fd;
+	c->initiator = initiator;
+	LIST_INIT(&c->streams);
+	LIST_INSERT_HEAD(&conns, c, link);
+	nconns++;
+	p2p_noise_init(&c->hs, initiator, t->p2p_npriv);
+	p2p_yamux_init(&c->ym, initiator, c->ytab, P2P_STREAMS_MAX);
+	c->stage = P2P_C_MSS_SEC;
+	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
+	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
+	c->rw.data = c->ww.data = c->tmo.data = c;
+	return c;
+}
+
 void
 p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size_t len)
 {
@@ -616,29 +643,16 @@ p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size
 		p2p_conn_close(old, "evicted: 64 EdgeMesh connections");
 		free(old);
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+	if ((c = conn_new(t, fd, 0)) == NULL) {
 		log_warnx("EdgeMesh agent at %s: out of memory", addr);
-		free(c);
 		close(fd);
 		return;
 	}
-	c->t = t;
-	c->fd = fd;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	snprintf(c->who, sizeof(c->who), "%s", addr);
-	LIST_INIT(&c->streams);
-	LIST_INSERT_HEAD(&conns, c, link);
-	nconns++;
 	p2p_pnet_dir_init(&c->prx, t->p2p_psk, buf);
 	randombytes_buf(nonce, sizeof(nonce));
 	p2p_pnet_dir_init(&c->ptx, t->p2p_psk, nonce);
-	p2p_noise_init(&c->hs, 0, t->p2p_npriv);
-	p2p_yamux_init(&c->ym, 0, c->ytab, P2P_STREAMS_MAX);
-	c->stage = P2P_C_MSS_SEC;
-	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
-	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
-	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
-	c->rw.data = c->ww.data = c->tmo.data = c;
 	ev_io_start(loop, &c->rw);
 	ev_timer_start(loop, &c->tmo);
 	conn_raw(c, nonce, sizeof(nonce), 0);
@@ -690,28 +704,15 @@ p2p_dial(struct tunneld *t, const char *node)
 		close(fd);
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
-		free(c);
+	if ((c = conn_new(t, fd, 1)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	c->t = t;
-	c->fd = fd;
-	c->initiator = c->connecting = 1;
+	c->connecting = 1;
 	snprintf(c->node, sizeof(c->node), "%s", node);
 	snprintf(c->addr, sizeof(c->addr), "%s:%d", o->u.peer->addrs[0],
 		 t->d->cfg.tunnel.listen_port);
 	snprintf(c->who, sizeof(c->who), "%s at %s", node, c->addr);
-	LIST_INIT(&c->streams);
-	LIST_INSERT_HEAD(&conns, c, link);
-	nconns++;
-	p2p_noise_init(&c->hs, 1, t->p2p_npriv);
-	p2p_yamux_init(&c->ym, 1, c->ytab, P2P_STREAMS_MAX);
-	c->stage = P2P_C_MSS_SEC;
-	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
-	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
-	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
-	c->rw.data = c->ww.data = c->tmo.data = c;
 	ev_timer_start(t->d->loop, &c->tmo);
 	/* our nonce, then multistream and /noise at once, as go-libp2p dials */
 	randombytes_buf(nonce, sizeof(nonce));
