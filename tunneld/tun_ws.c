@@ -894,6 +894,15 @@ tun_ws_save(const struct tun_session *s, struct ho_buf *b)
 	ho_put_bytes(b, w->ob + w->ooff, w->olen - w->ooff);
 }
 
+/* a buffer's n carried bytes (none: src may be NULL) into dst, *len = n */
+static void
+ws_restore_buf(uint8_t *dst, size_t *len, const uint8_t *src, size_t n)
+{
+	if (n > 0)
+		memcpy(dst, src, n);
+	*len = n;
+}
+
 int
 tun_ws_adopt(struct tunneld *t, struct tun_session *s, struct ho_rd *f, struct ho_in *in)
 {
@@ -942,15 +951,9 @@ tun_ws_adopt(struct tunneld *t, struct tun_session *s, struct ho_rd *f, struct h
 		return -1;
 	}
 	memcpy(w->cur.mask, mask, ml);
-	if (il > 0)
-		memcpy(w->ib, ib, il);
-	if (sl > 0)
-		memcpy(w->sb, sb, sl);
-	if (ol > 0)
-		memcpy(w->ob, ob, ol);
-	w->ilen = il;
-	w->slen = sl;
-	w->olen = ol;
+	ws_restore_buf(w->ib, &w->ilen, ib, il);
+	ws_restore_buf(w->sb, &w->slen, sb, sl);
+	ws_restore_buf(w->ob, &w->olen, ob, ol);
 	w->state = WS_OPEN;
 	w->s = s;
 	s->ws = w;
