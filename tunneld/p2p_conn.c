@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "log.h"
 #include "netaddr.h"
@@ -445,8 +446,7 @@ plain_input(struct p2p_conn *c)
 		return -1;
 	if (c->dead)
 		return -1;
-	memmove(c->pbuf, c->pbuf + off, c->plen - off);
-	c->plen -= off;
+	buf_consume(c->pbuf, &c->plen, off);
 	return 0;
 }
 
@@ -504,8 +504,7 @@ conn_input(struct p2p_conn *c)
 	}
 	if (c->dead)
 		return;
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
+	buf_consume(c->rbuf, &c->rlen, off);
 }
 
 static void

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "netaddr.h"
 #include "model.h"
@@ -412,8 +413,7 @@ open_negotiate(struct p2p_stream *st)
 			return;
 		}
 	}
-	memmove(st->neg, st->neg + off, st->neglen - off);
-	st->neglen -= off;
+	buf_consume(st->neg, &st->neglen, off);
 }
 
 /* a stream's bytes before the splice: multistream, then one message */
@@ -479,8 +479,7 @@ stream_negotiate(struct p2p_stream *st)
 			}
 		}
 	}
-	memmove(st->neg, st->neg + off, st->neglen - off);
-	st->neglen -= off;
+	buf_consume(st->neg, &st->neglen, off);
 }
 
 static void

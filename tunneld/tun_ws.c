@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "log.h"
 #include "netaddr.h"
@@ -424,8 +425,7 @@ ws_frames(struct tun_ws *w)
 			return -1;
 		}
 	}
-	memmove(w->ib, w->ib + pos, w->ilen - pos);
-	w->ilen -= pos;
+	buf_consume(w->ib, &w->ilen, pos);
 	return 0;
 }
 
@@ -509,8 +509,7 @@ ws_http(struct tun_ws *w)
 		w->state = WS_OPEN;
 		log_debug("WebSocket from %s open", w->addr);
 	}
-	memmove(w->ib, w->ib + used, w->ilen - used);
-	w->ilen -= used;
+	buf_consume(w->ib, &w->ilen, used);
 	return 0;
 }
 
