@@ -29,8 +29,8 @@
 #include "buf.h"
 #include "byteorder.h"
 #include "log.h"
-#include "netaddr.h"
 #include "model.h"
+#include "netaddr.h"
 #include "p2p_conn.h"
 #include "replica.h"
 

@@ -23,8 +23,8 @@
 
 #include "buf.h"
 #include "log.h"
-#include "netaddr.h"
 #include "model.h"
+#include "netaddr.h"
 #include "p2p_conn.h"
 
 #define P2P_DIAL_TIMEOUT 10.0
