@@ -52,77 +52,63 @@ log_emit(const char *level, const char *err, const char *fmt, va_list ap)
 	fprintf(stderr, "%s\n", line);
 }
 
+/* log_emit with the arguments after fmt */
+#define LOG_VA(level, err)                                                                         \
+	do {                                                                                       \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_emit(level, err, fmt, ap);                                                     \
+		va_end(ap);                                                                        \
+	} while (0)
+
 void
 log_warn(const char *fmt, ...)
 {
-	va_list ap;
 	int saved = errno;
 
-	va_start(ap, fmt);
-	log_emit("warn", strerror(saved), fmt, ap);
-	va_end(ap);
+	LOG_VA("warn", strerror(saved));
 	errno = saved;
 }
 
 void
 log_warnx(const char *fmt, ...)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit("warn", NULL, fmt, ap);
-	va_end(ap);
+	LOG_VA("warn", NULL);
 }
 
 void
 log_info(const char *fmt, ...)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit("info", NULL, fmt, ap);
-	va_end(ap);
+	LOG_VA("info", NULL);
 }
 
 void
 log_debug(const char *fmt, ...)
 {
-	va_list ap;
-
 	if (!log_verbose)
 		return;
-	va_start(ap, fmt);
-	log_emit("debug", NULL, fmt, ap);
-	va_end(ap);
+	LOG_VA("debug", NULL);
 }
 
 void
 fatal(const char *fmt, ...)
 {
-	va_list ap;
 	int saved = errno;
 
-	va_start(ap, fmt);
-	log_emit("fatal", strerror(saved), fmt, ap);
-	va_end(ap);
+	LOG_VA("fatal", strerror(saved));
 	exit(1);
 }
 
 void
 fatalx(const char *fmt, ...)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_emit("fatal", NULL, fmt, ap);
-	va_end(ap);
+	LOG_VA("fatal", NULL);
 	exit(1);
 }
 
 void
 log_warnx_once(const char *key, const char *fmt, ...)
 {
-	va_list ap;
 	int i;
 
 	for (i = 0; i < ONCE_MAX && once_keys[i] != NULL; i++)
@@ -130,9 +116,7 @@ log_warnx_once(const char *key, const char *fmt, ...)
 			return;
 	if (i < ONCE_MAX)
 		once_keys[i] = strdup(key);
-	va_start(ap, fmt);
-	log_emit("warn", NULL, fmt, ap);
-	va_end(ap);
+	LOG_VA("warn", NULL);
 }
 
 bool

@@ -85,3 +85,14 @@ net_listen_tcp(int port, int *out, char *err, size_t errlen)
 	*out = fd;
 	return 0;
 }
+
+int
+net_sock_error(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	return err;
+}

@@ -24,4 +24,10 @@ int net_accept(int lfd, struct sockaddr_storage *ss);
  */
 int net_listen_tcp(int port, int *fd, char *err, size_t errlen);
 
+/*
+ * The outcome of a nonblocking connect() on fd once it is writable: 0
+ * connected, else its errno (SO_ERROR, or getsockopt's own errno).
+ */
+int net_sock_error(int fd);
+
 #endif

@@ -27,6 +27,7 @@
 
 #include <ev.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "dns.h"
 #include "log.h"
@@ -131,8 +132,7 @@ conn_process(struct dns_tcp_conn *c)
 		used += 2 + mlen;
 	}
 	if (used > 0) {
-		memmove(c->rbuf, c->rbuf + used, c->rlen - used);
-		c->rlen -= used;
+		buf_consume(c->rbuf, &c->rlen, used);
 	}
 	if (c->broken || (c->eof && c->pending == 0 && c->wbytes == 0))
 		conn_kick(c);

@@ -17,6 +17,7 @@
 
 #include "gatewayd.h"
 #include "log.h"
+#include "netaddr.h"
 #include "tunclient.h"
 
 void
@@ -165,13 +166,10 @@ gw_conn_upstream(struct gw_conn *c)
 void
 gw_conn_up_connected(struct gw_conn *c)
 {
-	int err = 0;
-	socklen_t l = sizeof(err);
+	int err;
 
 	ev_io_stop(c->g->d->loop, &c->uww);
-	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &l) == -1)
-		err = errno;
-	if (err == 0) {
+	if ((err = net_sock_error(c->ufd)) == 0) {
 		up_ready(c);
 		return;
 	}

@@ -121,14 +121,11 @@ static void
 server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct pd_conn *c = w->data;
-	int err = 0;
-	socklen_t len = sizeof(err);
+	int err;
 
 	ev_io_stop(loop, &c->s_wr);
 	ev_timer_stop(loop, &c->timer);
-	if (getsockopt(c->sfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
+	if ((err = net_sock_error(c->sfd)) != 0) {
 		close(c->sfd);
 		c->sfd = -1;
 		ep_failed(c, strerror(err));

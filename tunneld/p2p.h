@@ -129,6 +129,10 @@ size_t p2p_mss_encode(uint8_t *out, size_t cap, const char *line);
 /* one message: the line (without "\n") into line[cap], *used bytes */
 int p2p_mss_parse(const uint8_t *buf, size_t len, char *line, size_t cap, size_t *used, char *why,
 		  size_t whylen);
+/* the next message of buf[*off, len): 1 with its line (*off moved past it),
+ * 0 for more bytes (or none left), -1 with why */
+int p2p_mss_next(const uint8_t *buf, size_t len, size_t *off, char *line, size_t cap, char *why,
+		 size_t whylen);
 
 /* p2p_yamux.c: yamux frame headers (hashicorp/yamux spec.md) */
 #define P2P_YAMUX_HDR	 12

@@ -26,9 +26,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "log.h"
 #include "model.h"
+#include "netaddr.h"
 #include "p2p_conn.h"
 #include "replica.h"
 
@@ -84,8 +86,7 @@ p2p_conn_close(struct p2p_conn *c, const char *why)
 		log_warnx("EdgeMesh agent of %s at %s (dialled): %s; next opens use our handshake",
 			  c->node, c->addr, why);
 		p2p_forget(c->node);
-	}
-	else
+	} else
 		log_warnx("EdgeMesh agent at %s: %s", c->who, why);
 	while ((st = LIST_FIRST(&c->streams)) != NULL)
 		p2p_stream_free(st);
@@ -237,19 +238,9 @@ mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, cons
 	   int secure)
 {
 	char line[P2P_MSS_MAX + 1], why[160], msg[256];
-	size_t used;
 	int r;
 
-	while (*off < len) {
-		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			return 0;
-		if (r == -1) {
-			p2p_conn_close(c, why); /* "multistream: ..." */
-			return -1;
-		}
-		*off += used;
+	while ((r = p2p_mss_next(buf, len, off, line, sizeof(line), why, sizeof(why))) == 1) {
 		if (!c->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				snprintf(msg, sizeof(msg),
@@ -274,7 +265,9 @@ mss_listen(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off, cons
 		log_debug("EdgeMesh agent at %s proposes %s: na", c->who, line);
 		mss_out(c, P2P_MSS_NA, secure);
 	}
-	return 0;
+	if (r == -1)
+		p2p_conn_close(c, why); /* "multistream: ..." */
+	return r;
 }
 
 /* multistream as the dialler: the header, then /noise (proposed at once) */
@@ -282,19 +275,9 @@ static int
 mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 {
 	char line[P2P_MSS_MAX + 1], why[160], msg[240];
-	size_t used;
 	int r;
 
-	while (*off < len) {
-		r = p2p_mss_parse(buf + *off, len - *off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			return 0;
-		if (r == -1) {
-			p2p_conn_close(c, why);
-			return -1;
-		}
-		*off += used;
+	while ((r = p2p_mss_next(buf, len, off, line, sizeof(line), why, sizeof(why))) == 1) {
 		if (!c->mss_hdr && strcmp(line, P2P_MSS_PROTO) == 0) {
 			c->mss_hdr = 1;
 			continue;
@@ -308,22 +291,29 @@ mss_dial(struct p2p_conn *c, const uint8_t *buf, size_t len, size_t *off)
 		p2p_conn_close(c, msg);
 		return -1;
 	}
-	return 0;
+	if (r == -1)
+		p2p_conn_close(c, why);
+	return r;
 }
 
-static void
-noise_msg1(struct p2p_conn *c)
+/* Noise handshake message num carrying payload pl, behind its u16 length on
+ * the raw connection; -1 closed */
+static int
+noise_send(struct p2p_conn *c, int num, const uint8_t *pl, size_t pll)
 {
-	uint8_t out[128], fr[130];
+	uint8_t out[P2P_NOISEPL_MAX + 128], fr[2 + sizeof(out)];
+	char msg[64];
 	size_t ol;
 
-	if (p2p_noise_write(&c->hs, NULL, 0, out, sizeof(out), &ol) == -1) {
-		p2p_conn_close(c, "noise: writing message 1 failed");
-		return;
+	if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
+		snprintf(msg, sizeof(msg), "noise: writing message %d failed", num);
+		p2p_conn_close(c, msg);
+		return -1;
 	}
 	be16_put(fr, (uint16_t)ol);
 	memcpy(fr + 2, out, ol);
 	conn_raw(c, fr, 2 + ol, 1);
+	return 0;
 }
 
 static void
@@ -370,10 +360,9 @@ noise_split(struct p2p_conn *c)
 static int
 noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 {
-	uint8_t out[P2P_NOISEPL_MAX + 128], fr[2 + sizeof(out)], mine[P2P_NOISEPL_MAX + 64];
-	uint8_t pk[32];
+	uint8_t mine[P2P_NOISEPL_MAX + 64], pk[32];
 	char why[160], msg[400], want[P2P_PEERID_MAX];
-	size_t ol, ml;
+	size_t ml;
 	int yamux = 0;
 
 	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
@@ -396,14 +385,7 @@ noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 		return -1;
 	}
 	ml = p2p_noisepl_encode(mine, sizeof(mine), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
-	if (p2p_noise_write(&c->hs, mine, ml, out, sizeof(out), &ol) == -1) {
-		p2p_conn_close(c, "noise: writing message 3 failed");
-		return -1;
-	}
-	be16_put(fr, (uint16_t)ol);
-	memcpy(fr + 2, out, ol);
-	conn_raw(c, fr, 2 + ol, 1);
-	if (noise_split(c) == -1)
+	if (noise_send(c, 3, mine, ml) == -1 || noise_split(c) == -1)
 		return -1;
 	conn_up(c);
 	return 0;
@@ -413,9 +395,8 @@ noise_dialler(struct p2p_conn *c, const uint8_t *pl, size_t pll)
 static int
 noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 {
-	uint8_t pl[P2P_NOISEPL_MAX + 64], out[P2P_NOISEPL_MAX + 128];
-	uint8_t fr[2 + sizeof(out)], pk[32];
-	size_t pll, ol;
+	uint8_t pl[P2P_NOISEPL_MAX + 64], pk[32];
+	size_t pll;
 	char why[160], msg[220];
 	int yamux = 0;
 
@@ -427,14 +408,7 @@ noise_step(struct p2p_conn *c, const uint8_t *m, size_t n)
 		return noise_dialler(c, pl, pll);
 	if (c->hs.step == 1) { /* msg1 read: answer msg2 with our signed payload */
 		pll = p2p_noisepl_encode(pl, sizeof(pl), c->t->p2p_sk, c->hs.s_pub, "/yamux/1.0.0");
-		if (p2p_noise_write(&c->hs, pl, pll, out, sizeof(out), &ol) == -1) {
-			p2p_conn_close(c, "noise: writing message 2 failed");
-			return -1;
-		}
-		be16_put(fr, (uint16_t)ol);
-		memcpy(fr + 2, out, ol);
-		conn_raw(c, fr, 2 + ol, 1);
-		return 0;
+		return noise_send(c, 2, pl, pll);
 	}
 	/* msg3: the agent's identity, its key signed over its Noise static key */
 	if (p2p_noisepl_verify(pl, pll, c->hs.rs, pk, &yamux, why, sizeof(why)) == -1) {
@@ -472,8 +446,7 @@ plain_input(struct p2p_conn *c)
 		return -1;
 	if (c->dead)
 		return -1;
-	memmove(c->pbuf, c->pbuf + off, c->plen - off);
-	c->plen -= off;
+	buf_consume(c->pbuf, &c->plen, off);
 	return 0;
 }
 
@@ -489,7 +462,7 @@ conn_input(struct p2p_conn *c)
 			r = mss_dial(c, c->rbuf, c->rlen, &off);
 			if (r == 1) {
 				c->stage = P2P_C_NOISE;
-				noise_msg1(c);
+				(void)noise_send(c, 1, NULL, 0);
 				continue;
 			}
 			break;
@@ -531,8 +504,7 @@ conn_input(struct p2p_conn *c)
 	}
 	if (c->dead)
 		return;
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
+	buf_consume(c->rbuf, &c->rlen, off);
 }
 
 static void
@@ -589,14 +561,12 @@ static void
 conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_conn *c = w->data;
-	socklen_t sl = sizeof(int);
 	int err = 0;
 	char why[160];
 
 	(void)revents;
 	if (c->connecting) {
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
-			err = errno;
+		err = net_sock_error(c->fd);
 		if (err != 0) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
 			p2p_conn_close(c, why);
@@ -631,6 +601,33 @@ p2p_conn_kick(struct p2p_conn *c)
 		free(c);
 }
 
+/* a connection on fd, in the list, its Noise and yamux states for this side
+ * and its watchers set up (none started); NULL out of memory (fd left open) */
+static struct p2p_conn *
+conn_new(struct tunneld *t, int fd, int initiator)
+{
+	struct p2p_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->t = t;
+	c->fd = fd;
+	c->initiator = initiator;
+	LIST_INIT(&c->streams);
+	LIST_INSERT_HEAD(&conns, c, link);
+	nconns++;
+	p2p_noise_init(&c->hs, initiator, t->p2p_npriv);
+	p2p_yamux_init(&c->ym, initiator, c->ytab, P2P_STREAMS_MAX);
+	c->stage = P2P_C_MSS_SEC;
+	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
+	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
+	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
+	c->rw.data = c->ww.data = c->tmo.data = c;
+	return c;
+}
+
 void
 p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size_t len)
 {
@@ -645,29 +642,16 @@ p2p_accept(struct tunneld *t, int fd, const char *addr, const uint8_t *buf, size
 		p2p_conn_close(old, "evicted: 64 EdgeMesh connections");
 		free(old);
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
+	if ((c = conn_new(t, fd, 0)) == NULL) {
 		log_warnx("EdgeMesh agent at %s: out of memory", addr);
-		free(c);
 		close(fd);
 		return;
 	}
-	c->t = t;
-	c->fd = fd;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 	snprintf(c->who, sizeof(c->who), "%s", addr);
-	LIST_INIT(&c->streams);
-	LIST_INSERT_HEAD(&conns, c, link);
-	nconns++;
 	p2p_pnet_dir_init(&c->prx, t->p2p_psk, buf);
 	randombytes_buf(nonce, sizeof(nonce));
 	p2p_pnet_dir_init(&c->ptx, t->p2p_psk, nonce);
-	p2p_noise_init(&c->hs, 0, t->p2p_npriv);
-	p2p_yamux_init(&c->ym, 0, c->ytab, P2P_STREAMS_MAX);
-	c->stage = P2P_C_MSS_SEC;
-	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
-	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
-	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
-	c->rw.data = c->ww.data = c->tmo.data = c;
 	ev_io_start(loop, &c->rw);
 	ev_timer_start(loop, &c->tmo);
 	conn_raw(c, nonce, sizeof(nonce), 0);
@@ -719,28 +703,15 @@ p2p_dial(struct tunneld *t, const char *node)
 		close(fd);
 		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->rbuf = malloc(P2P_RBUF)) == NULL) {
-		free(c);
+	if ((c = conn_new(t, fd, 1)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	c->t = t;
-	c->fd = fd;
-	c->initiator = c->connecting = 1;
+	c->connecting = 1;
 	snprintf(c->node, sizeof(c->node), "%s", node);
 	snprintf(c->addr, sizeof(c->addr), "%s:%d", o->u.peer->addrs[0],
 		 t->d->cfg.tunnel.listen_port);
 	snprintf(c->who, sizeof(c->who), "%s at %s", node, c->addr);
-	LIST_INIT(&c->streams);
-	LIST_INSERT_HEAD(&conns, c, link);
-	nconns++;
-	p2p_noise_init(&c->hs, 1, t->p2p_npriv);
-	p2p_yamux_init(&c->ym, 1, c->ytab, P2P_STREAMS_MAX);
-	c->stage = P2P_C_MSS_SEC;
-	ev_io_init(&c->rw, conn_read_cb, fd, EV_READ);
-	ev_io_init(&c->ww, conn_write_cb, fd, EV_WRITE);
-	ev_timer_init(&c->tmo, conn_tmo_cb, P2P_HS_TIMEOUT, 0);
-	c->rw.data = c->ww.data = c->tmo.data = c;
 	ev_timer_start(t->d->loop, &c->tmo);
 	/* our nonce, then multistream and /noise at once, as go-libp2p dials */
 	randombytes_buf(nonce, sizeof(nonce));

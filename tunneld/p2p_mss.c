@@ -67,3 +67,18 @@ p2p_mss_parse(const uint8_t *buf, size_t len, char *line, size_t cap, size_t *us
 	*used = hdr + n;
 	return 1;
 }
+
+int
+p2p_mss_next(const uint8_t *buf, size_t len, size_t *off, char *line, size_t cap, char *why,
+	     size_t whylen)
+{
+	size_t used;
+	int r;
+
+	if (*off >= len)
+		return 0;
+	r = p2p_mss_parse(buf + *off, len - *off, line, cap, &used, why, whylen);
+	if (r == 1)
+		*off += used;
+	return r;
+}

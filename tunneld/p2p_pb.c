@@ -160,6 +160,14 @@ p2p_pb_next(const uint8_t **pp, const uint8_t *end, struct p2p_pb_field *f, char
 static int
 parse_body(const uint8_t *p, const uint8_t *end, struct p2p_pb_msg *m, char *why, size_t whylen)
 {
+	/* the string fields: 2 protocol, 3 node_name, 4 ip */
+	const struct {
+		char *out;
+		size_t cap;
+		unsigned has;
+	} str[5] = {[2] = {m->protocol, sizeof(m->protocol), P2P_PB_HAS_PROTOCOL},
+		    [3] = {m->node_name, sizeof(m->node_name), P2P_PB_HAS_NODE},
+		    [4] = {m->ip, sizeof(m->ip), P2P_PB_HAS_IP}};
 	struct p2p_pb_field f;
 	int r;
 
@@ -182,21 +190,12 @@ parse_body(const uint8_t *p, const uint8_t *end, struct p2p_pb_msg *m, char *why
 			m->has |= P2P_PB_HAS_TYPE;
 			break;
 		case 2:
-			if (get_str(f.data, f.len, 2, m->protocol, sizeof(m->protocol), why,
-				    whylen) == -1)
-				return -1;
-			m->has |= P2P_PB_HAS_PROTOCOL;
-			break;
 		case 3:
-			if (get_str(f.data, f.len, 3, m->node_name, sizeof(m->node_name), why,
+		case 4:
+			if (get_str(f.data, f.len, f.num, str[f.num].out, str[f.num].cap, why,
 				    whylen) == -1)
 				return -1;
-			m->has |= P2P_PB_HAS_NODE;
-			break;
-		case 4:
-			if (get_str(f.data, f.len, 4, m->ip, sizeof(m->ip), why, whylen) == -1)
-				return -1;
-			m->has |= P2P_PB_HAS_IP;
+			m->has |= str[f.num].has;
 			break;
 		case 5:
 			m->port = (int32_t)(uint32_t)f.v; /* int32: the low 32 bits */

@@ -21,8 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "model.h"
+#include "netaddr.h"
 #include "p2p_conn.h"
 
 #define P2P_DIAL_TIMEOUT 10.0
@@ -352,18 +354,11 @@ open_negotiate(struct p2p_stream *st)
 	uint8_t b[P2P_PB_MAX + 16];
 	struct p2p_pb_msg m;
 	size_t off = 0, used;
-	int r;
+	int r = 0;
 
-	while (off < st->neglen && st->stage == P2P_S_OPEN_MSS) {
-		r = p2p_mss_parse(st->neg + off, st->neglen - off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			break;
-		if (r == -1) {
-			stream_reset_why(st, why);
-			return;
-		}
-		off += used;
+	while (st->stage == P2P_S_OPEN_MSS &&
+	       (r = p2p_mss_next(st->neg, st->neglen, &off, line, sizeof(line), why,
+				 sizeof(why))) == 1) {
 		if (!st->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				snprintf(why, sizeof(why), "multistream: got \"%.60s\" for %s",
@@ -393,6 +388,10 @@ open_negotiate(struct p2p_stream *st)
 		stream_send(st, b, p2p_pb_encode(b, sizeof(b), &m), 0);
 		st->stage = P2P_S_OPEN_PROXY;
 	}
+	if (r == -1) {
+		stream_reset_why(st, why);
+		return;
+	}
 	if (st->stage == P2P_S_OPEN_PROXY) {
 		r = p2p_pb_parse(st->neg + off, st->neglen - off, &m, &used, why, sizeof(why));
 		if (r == -1) {
@@ -414,8 +413,7 @@ open_negotiate(struct p2p_stream *st)
 			return;
 		}
 	}
-	memmove(st->neg, st->neg + off, st->neglen - off);
-	st->neglen -= off;
+	buf_consume(st->neg, &st->neglen, off);
 }
 
 /* a stream's bytes before the splice: multistream, then one message */
@@ -425,20 +423,10 @@ stream_negotiate(struct p2p_stream *st)
 	char line[P2P_MSS_MAX + 1], why[160];
 	struct p2p_pb_msg m;
 	size_t off = 0, used;
-	int r;
+	int r = 0;
 
-	while (off < st->neglen && st->stage == P2P_S_MSS) {
-		r = p2p_mss_parse(st->neg + off, st->neglen - off, line, sizeof(line), &used, why,
-				  sizeof(why));
-		if (r == 0)
-			break;
-		if (r == -1) {
-			log_warnx("EdgeMesh agent %s: stream %u: %s", p2p_conn_who(st->c), st->id,
-				  why);
-			stream_reset(st);
-			return;
-		}
-		off += used;
+	while (st->stage == P2P_S_MSS && (r = p2p_mss_next(st->neg, st->neglen, &off, line,
+							   sizeof(line), why, sizeof(why))) == 1) {
 		if (!st->mss_hdr) {
 			if (strcmp(line, P2P_MSS_PROTO) != 0) {
 				log_warnx("EdgeMesh agent %s: stream %u: expected %s, got "
@@ -460,6 +448,11 @@ stream_negotiate(struct p2p_stream *st)
 				  p2p_conn_who(st->c), st->id, line);
 			stream_mss(st, P2P_MSS_NA);
 		}
+	}
+	if (r == -1) {
+		log_warnx("EdgeMesh agent %s: stream %u: %s", p2p_conn_who(st->c), st->id, why);
+		stream_reset(st);
+		return;
 	}
 	if (st->stage == P2P_S_PROXY || st->stage == P2P_S_DISC) {
 		r = p2p_pb_parse(st->neg + off, st->neglen - off, &m, &used, why, sizeof(why));
@@ -486,8 +479,7 @@ stream_negotiate(struct p2p_stream *st)
 			}
 		}
 	}
-	memmove(st->neg, st->neg + off, st->neglen - off);
-	st->neglen -= off;
+	buf_consume(st->neg, &st->neglen, off);
 }
 
 static void
@@ -692,7 +684,6 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct p2p_stream *st = w->data;
 	struct p2p_conn *c = st->c;
-	socklen_t sl = sizeof(int);
 	int err = 0;
 	ssize_t n;
 	char why[120];
@@ -700,8 +691,7 @@ stream_ww_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	if (st->stage == P2P_S_DIAL) {
 		ev_io_stop(loop, &st->ww);
-		if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
-			err = errno;
+		err = net_sock_error(st->fd);
 		if (err != 0) {
 			snprintf(why, sizeof(why), "connect: %s", strerror(err));
 			proxy_fail(st, why);

@@ -46,6 +46,7 @@
 #include "byteorder.h"
 #include "hmap.h"
 #include "log.h"
+#include "netaddr.h"
 #include "tunneld.h"
 
 static void st_read_cb(struct ev_loop *, ev_io *, int);
@@ -524,12 +525,10 @@ void
 tun_stream_connected(struct tun_stream *st)
 {
 	int err = 0;
-	socklen_t el = sizeof(err);
 	char why[128];
 
 	ev_io_stop(st_loop(), &st->ww);
-	if (getsockopt(st->fd, SOL_SOCKET, SO_ERROR, &err, &el) == -1)
-		err = errno;
+	err = net_sock_error(st->fd);
 	if (err != 0) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
 			 strerror(err));

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "tunneld.h"
 
 #define PUNCH_FIRST   1.0  /* seconds after the relayed session is up */
@@ -412,11 +413,9 @@ punch_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_punch *pu = w->data;
 	struct tun_session *s = pu->s;
-	socklen_t len = sizeof(int);
-	int err = 0, fd, one = 1;
+	int err, fd, one = 1;
 
-	if (getsockopt(pu->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
+	err = net_sock_error(pu->fd);
 	if (err != 0) {
 		punch_next(pu, strerror(err));
 		return;

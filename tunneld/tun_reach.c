@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "tunneld.h"
 
 #define TUN_REACH_PERIOD  120.0
@@ -69,12 +70,8 @@ static void
 reach_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_reach *r = w->data;
-	socklen_t len = sizeof(int);
-	int err = 0;
 
-	if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	reach_done(r, err);
+	reach_done(r, net_sock_error(r->fd));
 }
 
 static void

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "hmap.h"
 #include "log.h"
@@ -429,11 +430,9 @@ sess_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tun_session *s = w->data;
 	int err = 0;
-	socklen_t elen = sizeof(err);
 
 	if (s->state == SS_CONNECTING) {
-		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
-			err = errno;
+		err = net_sock_error(s->fd);
 		if (err != 0) {
 			char why[160];
 
@@ -1061,8 +1060,7 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (off > 0) {
-		memmove(s->rbuf, s->rbuf + off, s->rlen - off);
-		s->rlen -= off;
+		buf_consume(s->rbuf, &s->rlen, off);
 	}
 	if (s->rlen == s->rcap) { /* cannot happen with rcap >= one message */
 		tun_session_close(s, "read buffer full");

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "byteorder.h"
 #include "log.h"
 #include "netaddr.h"
@@ -424,8 +425,7 @@ ws_frames(struct tun_ws *w)
 			return -1;
 		}
 	}
-	memmove(w->ib, w->ib + pos, w->ilen - pos);
-	w->ilen -= pos;
+	buf_consume(w->ib, &w->ilen, pos);
 	return 0;
 }
 
@@ -509,8 +509,7 @@ ws_http(struct tun_ws *w)
 		w->state = WS_OPEN;
 		log_debug("WebSocket from %s open", w->addr);
 	}
-	memmove(w->ib, w->ib + used, w->ilen - used);
-	w->ilen -= used;
+	buf_consume(w->ib, &w->ilen, used);
 	return 0;
 }
 
@@ -559,13 +558,11 @@ ws_net_write_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct tun_ws *w = io->data;
 	int err = 0;
-	socklen_t elen = sizeof(err);
 	char why[200], out[TUN_WS_HDR_MAX], *host = w->addr;
 	size_t n;
 
 	if (w->state == WS_CONNECTING) {
-		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
-			err = errno;
+		err = net_sock_error(w->fd);
 		if (err != 0) {
 			if (w->via[0])
 				snprintf(why, sizeof(why), "ws: connect to proxy %s: %s",
@@ -896,6 +893,15 @@ tun_ws_save(const struct tun_session *s, struct ho_buf *b)
 	ho_put_bytes(b, w->ob + w->ooff, w->olen - w->ooff);
 }
 
+/* a buffer's n carried bytes (none: src may be NULL) into dst, *len = n */
+static void
+ws_restore_buf(uint8_t *dst, size_t *len, const uint8_t *src, size_t n)
+{
+	if (n > 0)
+		memcpy(dst, src, n);
+	*len = n;
+}
+
 int
 tun_ws_adopt(struct tunneld *t, struct tun_session *s, struct ho_rd *f, struct ho_in *in)
 {
@@ -944,15 +950,9 @@ tun_ws_adopt(struct tunneld *t, struct tun_session *s, struct ho_rd *f, struct h
 		return -1;
 	}
 	memcpy(w->cur.mask, mask, ml);
-	if (il > 0)
-		memcpy(w->ib, ib, il);
-	if (sl > 0)
-		memcpy(w->sb, sb, sl);
-	if (ol > 0)
-		memcpy(w->ob, ob, ol);
-	w->ilen = il;
-	w->slen = sl;
-	w->olen = ol;
+	ws_restore_buf(w->ib, &w->ilen, ib, il);
+	ws_restore_buf(w->sb, &w->slen, sb, sl);
+	ws_restore_buf(w->ob, &w->olen, ob, ol);
 	w->state = WS_OPEN;
 	w->s = s;
 	s->ws = w;
