@@ -94,6 +94,10 @@ code() {	# url [curl args] -> status code
 	in_ns n2 curl -s -o /dev/null -m 5 -w '%{http_code}' "${@:2}" "$1"
 }
 wait_for 20 in_ns n2 curl -sf -m 1 "http://$GW:23333/local" || fail "gateway answers on 23333"
+# the remote routes dial edge-2's tunneld: under load it may not listen yet
+# when the first request comes (a refused dial fails that request)
+edge2_listens() { in_ns n2 ss -lnt | grep -q ':20006 '; }
+wait_for 20 edge2_listens || fail "edge-2's tunneld listens on 20006"
 
 # 1. HTTP routing
 R=$(get /local); ok "prefix /local -> local endpoint ($R)" test "$R" = pod-local
