@@ -175,7 +175,8 @@ source_may_wait(struct dns_server *s, const struct dns_origin *o)
 
 	if (ip_addr_from_sockaddr((const struct sockaddr *)&o->peer, &a) == -1)
 		return true;
-	LIST_FOREACH(r, &s->reqs, entry) {
+	LIST_FOREACH(r, &s->reqs, entry)
+	{
 		if (n == DNS_FWD_PER_SOURCE)
 			break;
 		if (ip_addr_from_sockaddr((const struct sockaddr *)&r->o.peer, &b) == 0 &&

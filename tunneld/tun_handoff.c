@@ -194,8 +194,8 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		struct tun_open_req r = {.proto = o.proto, .port = o.port};
 
 		snprintf(r.ip, sizeof(r.ip), "%s", o.ip);
-		if (p2p_open(t, o.peer, fd, &r, o.reply,
-			     o.proto == EM_PROTO_TCP ? o.reply_len : 0, h->serial, o.id))
+		if (p2p_open(t, o.peer, fd, &r, o.reply, o.proto == EM_PROTO_TCP ? o.reply_len : 0,
+			     h->serial, o.id))
 			return;
 	}
 	p = tun_peer_get(t, o.peer, 1);

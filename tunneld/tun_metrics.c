@@ -21,8 +21,7 @@ tun_metrics_hs_failed(struct tunneld *t, const struct tun_session *s, const char
 {
 	if (strcmp(why, "shutting down") == 0 || strcmp(why, "duplicate session drained") == 0 ||
 	    strcmp(why, "a connection from ourselves") == 0 || strcmp(why, TUN_WHY_PROBE) == 0 ||
-	    strcmp(why, TUN_WHY_P2P) == 0 ||
-	    strcmp(why, TUN_WHY_MIGRATE) == 0)
+	    strcmp(why, TUN_WHY_P2P) == 0 || strcmp(why, TUN_WHY_MIGRATE) == 0)
 		return;
 	if (s->fp_mismatch || strstr(why, "PSK mismatch") != NULL)
 		t->hs_fail[TUN_HSF_PSK]++;

@@ -973,10 +973,11 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && !s->relayed &&
 		    s->rlen >= P2P_PNET_NONCE && s->rlen <= P2P_SNIFF_LEN) {
 			p2p_learn(s); /* its pnet nonce (and multistream), then a close */
-			snprintf(why, sizeof(why), "answered with a libp2p nonce and closed: an "
-						   "EdgeMesh agent?");
+			snprintf(why, sizeof(why),
+				 "answered with a libp2p nonce and closed: an "
+				 "EdgeMesh agent?");
 		} else if (s->state == SS_HANDSHAKE && s->initiator && n == 0 && s->name[0] &&
-		    !s->any_rx && sess_caps_refused(s))
+			   !s->any_rx && sess_caps_refused(s))
 			snprintf(why, sizeof(why),
 				 "%s closed the connection at msg1 (an older tunneld refuses the "
 				 "caps byte? the next dials send the short hello)",
@@ -1027,9 +1028,10 @@ sess_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if ((len == 0 || 2 + len > TUN_HS_MAX) && off == 0 && !s->initiator &&
 			    s->name[0] == '\0' && !s->relayed) {
 				/* EdgeMesh sends no fingerprint: say what was seen */
-				log_warnx("connection from %s: not our handshake (length %zu), not "
-					  "libp2p with our PSK: an EdgeMesh agent with another PSK?",
-					  s->addr, len);
+				log_warnx(
+				    "connection from %s: not our handshake (length %zu), not "
+				    "libp2p with our PSK: an EdgeMesh agent with another PSK?",
+				    s->addr, len);
 				tun_session_close(s, "not our handshake, not libp2p with our PSK");
 				break;
 			}

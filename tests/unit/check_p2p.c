@@ -858,16 +858,16 @@ END_TEST
 START_TEST(test_noise_xx_sha256)
 {
 	static const char *const msgs[3][2] = {
-		{"4c756477696720766f6e204d69736573",
-		 "ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c79444c756477696720766f6e"
-		 "204d69736573"},
-		{"4d757272617920526f746862617264",
-		 "95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f14480884381cbad1f276e038c4837"
-		 "8ffce2b65285e08d6b68aaa3629a5a8639392490e5b9bd5269c2f1e4f488ed8831161f19b7815528f898"
-		 "2ffe09be9b5c412f8a0db50f8814c7194e83f23dbd8d162c9326ad"},
-		{"462e20412e20486179656b",
-		 "c7195ffacac1307ff99046f219750fc47693e23c3cb08b89c2af808b444850a80ae475b9df0f169ae80a"
-		 "89be0865b57f58c9fea0d4ec82a286427402f113e4b6ae769a1d95941d49b25030"},
+	    {"4c756477696720766f6e204d69736573",
+	     "ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c79444c756477696720766f6e"
+	     "204d69736573"},
+	    {"4d757272617920526f746862617264",
+	     "95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f14480884381cbad1f276e038c4837"
+	     "8ffce2b65285e08d6b68aaa3629a5a8639392490e5b9bd5269c2f1e4f488ed8831161f19b7815528f898"
+	     "2ffe09be9b5c412f8a0db50f8814c7194e83f23dbd8d162c9326ad"},
+	    {"462e20412e20486179656b",
+	     "c7195ffacac1307ff99046f219750fc47693e23c3cb08b89c2af808b444850a80ae475b9df0f169ae80a"
+	     "89be0865b57f58c9fea0d4ec82a286427402f113e4b6ae769a1d95941d49b25030"},
 	};
 	uint8_t is[32], ie[32], rs[32], re[32], pro[16], pl[256], ct[512], out[512], got[256];
 	uint8_t k1s[32], k1r[32], k2s[32], k2r[32];
@@ -892,8 +892,8 @@ START_TEST(test_noise_xx_sha256)
 		ck_assert_int_eq(p2p_noise_write(w, pl, pll, out, sizeof(out), &ol), 0);
 		ck_assert_uint_eq(ol, ctl);
 		ck_assert(memcmp(out, ct, ctl) == 0);
-		ck_assert_int_eq(p2p_noise_read(r, ct, ctl, got, sizeof(got), &gl, why, sizeof(why)),
-				 0);
+		ck_assert_int_eq(
+		    p2p_noise_read(r, ct, ctl, got, sizeof(got), &gl, why, sizeof(why)), 0);
 		ck_assert_uint_eq(gl, pll);
 		ck_assert(memcmp(got, pl, pll) == 0);
 	}
