@@ -52,11 +52,8 @@ em_start() {
 	objs=$(em_objects) || return 1
 	for i in 3 4; do
 		d=$E2E_DIR/n$i
-		mkdir -p "$d"
-		bench_bg n$i python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port"
-		wait_for 10 test -s "$d/api.port" || return 1
+		e2e_fakeapi "$i" "$objs" || return 1
 		port=$(cat "$d/api.port")
-		in_ns n$i curl -sf -X POST "http://127.0.0.1:$port/_fake/put" -d "$objs" >/dev/null || return 1
 		cat >"$d/edgemesh-agent.yaml" <<Y
 apiVersion: agent.edgemesh.config.kubeedge.io/v1alpha1
 kind: EdgeMeshAgent

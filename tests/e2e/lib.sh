@@ -182,6 +182,17 @@ wait_for() {	# seconds cmd...
 	return 1
 }
 
+# A fake Kubernetes API in node i's namespace holding the objects (a JSON
+# list), for EdgeMesh agents; its port in $E2E_DIR/n<i>/api.port.
+e2e_fakeapi() {	# i objects-json
+	local d="$E2E_DIR/n$1"
+	mkdir -p "$d"
+	in_ns n$1 python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port" >>"$d/fakeapi.log" 2>&1 &
+	E2E_PIDS="$E2E_PIDS $!"
+	wait_for 10 test -s "$d/api.port" || return 1
+	in_ns n$1 curl -sf -X POST "http://127.0.0.1:$(cat "$d/api.port")/_fake/put" -d "$2" >/dev/null
+}
+
 e2e_ctl() {	# i args...
 	local i=$1; shift
 	in_ns n$i "$B/edgemeshctl" -c "$E2E_DIR/n$i/edgemesh.yaml" "$@"

@@ -251,13 +251,8 @@ PY
 printf 'another PSK' >"$E2E_DIR/psk-other"
 start_agent() {	# i node-name psk-file [relayNodes yaml [rendezvous]]
 	local i=$1 d="$E2E_DIR/n$1" port
-	mkdir -p "$d"
-	in_ns n$i python3 tests/fakeapi/fakeapi.py --port-file "$d/api.port" >>"$d/fakeapi.log" 2>&1 &
-	E2E_PIDS="$E2E_PIDS $!"
-	wait_for 10 test -s "$d/api.port" || return 1
+	e2e_fakeapi "$i" "$(objects)" || return 1
 	port=$(cat "$d/api.port")
-	in_ns n$i curl -sf -X POST "http://127.0.0.1:$port/_fake/put" -d "$(objects)" >/dev/null ||
-		return 1
 	cat >"$d/edgemesh-agent.yaml" <<Y
 apiVersion: agent.edgemesh.config.kubeedge.io/v1alpha1
 kind: EdgeMeshAgent
