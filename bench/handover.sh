@@ -64,7 +64,9 @@ declare -A PAUSE HO SEAL
 for N in 1 100 1000; do
 	IDLEP=""
 	if [ "$N" -gt 1 ]; then
-		in_ns p1 "$B/embench" idle 10.96.9.11:$ECHOP $((N - 1)) 600 >"$E2E_DIR/idle.out" 2>&1 &
+		# not through in_ns (a function): $! must be embench, or the kill below
+		# leaves these streams open under the next N
+		ip netns exec "$(ns p1)" "$B/embench" idle 10.96.9.11:$ECHOP $((N - 1)) 600 >"$E2E_DIR/idle.out" 2>&1 &
 		IDLEP=$!
 		E2E_PIDS="$E2E_PIDS $IDLEP"
 		wait_for 60 grep -q ready "$E2E_DIR/idle.out" || bench_setup_fail "$((N - 1)) idle streams"

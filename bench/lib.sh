@@ -31,6 +31,8 @@ fi
 . tests/e2e/lib.sh
 
 bench_init() {
+	# daemons log as the units run them: no debug line per connection
+	E2E_DEBUG=${E2E_DEBUG:-0}
 	e2e_init "bench$1"
 	BENCH_NAME=$1
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -176,6 +176,12 @@ echo "tunnel bench: ClusterIP from a pod, $(nproc) cores (shared), $BENCH_REPS i
 
 # ---- idle memory, before any load
 mb() { bench_mem "$@" | awk '{ printf "%.1f/%.1f", $1 / 1024, $2 / 1024 }'; }	# pids -> RSS/PSS MB
+per_daemon() {	# node -> "controller x tunneld y ..." (PSS MB)
+	local d
+	for d in controller tunneld proxyd dnsd; do
+		printf '%s %s ' $d "$(bench_mem "$(cat "$E2E_DIR/n$1/$d.pid")" | awk '{ printf "%.1f", $2 / 1024 }')"
+	done
+}
 mem_row() {	# when
 	local v anch=""
 	# shellcheck disable=SC2086
@@ -185,6 +191,7 @@ mem_row() {	# when
 		[ "$EM_OK" = 1 ] && anch="$anch edgemesh: $(mb $EMP3) + $(mb $EMP4)"
 	}
 	echo "idle memory $1, all 4 daemons of a node, RSS/PSS MB: $v  anchors RSS/PSS MB: ${anch:-none}  load $(bench_load)"
+	echo "  per daemon, PSS MB: edge-1 $(per_daemon 1)  edge-2 $(per_daemon 2)"
 	bench_row "idle RSS/PSS MB, 4 daemons ($1)" "$v" "${anch:--}" "PSS <= 8 MB"
 }
 sleep 1
@@ -194,7 +201,9 @@ mem_row "at start"
 # through the ClusterIP (before the bulk runs, whose buffers raise the heap)
 T1=$(cat "$E2E_DIR/n1/tunneld.pid") T2=$(cat "$E2E_DIR/n2/tunneld.pid")
 R1a=$(bench_rss "$T1") R2a=$(bench_rss "$T2")
-in_ns p1 "$B/embench" idle 10.96.9.11:$ECHOP "$IDLE_N" 60 >"$E2E_DIR/idle.out" 2>&1 &
+# not through in_ns, a function: $! must be embench itself, or the kill
+# below leaves its streams open through every later figure
+ip netns exec "$(ns p1)" "$B/embench" idle 10.96.9.11:$ECHOP "$IDLE_N" 60 >"$E2E_DIR/idle.out" 2>&1 &
 IDLE=$!
 E2E_PIDS="$E2E_PIDS $IDLE"
 wait_for 60 grep -q ready "$E2E_DIR/idle.out"

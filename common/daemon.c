@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_PERIOD  2.0
+#define TRIM_MIN       (128 << 10) /* free heap worth handing back */
+#define MMAP_MIN       (256 << 10) /* allocations this big get their own mapping */
 
 /* --help: the text on stdout, exit 0; a bad option: on stderr, exit 2. */
 static void
@@ -103,6 +106,9 @@ daemon_init(struct em_daemon *d, const char *name, int argc, char **argv, const 
 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
+	/* big buffers (a bulk stream's, a snapshot's) are mapped apart and go
+	 * back when freed; glibc would otherwise raise this after the first */
+	mallopt(M_MMAP_THRESHOLD, MMAP_MIN);
 	log_init(name, 0);
 	checkonly = daemon_parse(d, argc, argv, opts);
 	path = d->cfg_path;
@@ -209,11 +215,29 @@ daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
 	privdrop_samples(ss);
 }
 
+/*
+ * Give free heap back to the kernel once a burst is over: glibc keeps the
+ * pages of freed buffers (a bulk stream's, a snapshot's) mapped, and an
+ * idle daemon would go on counting them.  Only when the free bytes changed
+ * since the last trim, so an idle daemon does not walk its heap each time.
+ */
+static void
+daemon_trim(struct em_daemon *d)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	if (mi.fordblks < TRIM_MIN || mi.fordblks == d->trimmed_free)
+		return;
+	malloc_trim(0);
+	d->trimmed_free = mallinfo2().fordblks;
+}
+
 static void
 health_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	sd_notify_watchdog(); /* the loop turns: tell systemd (WatchdogSec=) */
 	daemon_send_health(w->data);
+	daemon_trim(w->data);
 }
 
 static void

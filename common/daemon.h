@@ -42,6 +42,7 @@ struct em_daemon {
 	int own_state_dir; /* stateDir is $STATE_DIRECTORY, ours alone (systemd) */
 	struct ev_loop *loop;
 	time_t started;
+	size_t trimmed_free; /* free heap bytes after the last malloc_trim() */
 
 	uint32_t topics; /* subscriptions */
 	struct replica *replica;

@@ -187,6 +187,21 @@ tun_session_dirty(struct tun_session *s)
 	LIST_INSERT_HEAD(&s->t->dirty, s, dlink);
 }
 
+/*
+ * An idle session's write buffer goes back to its first size: a burst grew
+ * it (up to TUN_OUT_HARD) and an idle tunneld would keep those pages.  Only
+ * while nothing is queued or being sealed.
+ */
+static void
+wbuf_shrink(struct tun_session *s)
+{
+	if (s->wlen != 0 || s->rec != NO_REC || s->mig != NULL || s->wcap <= 2 * TUN_HS_MAX)
+		return;
+	free(s->wbuf);
+	s->wcap = 2 * TUN_HS_MAX;
+	s->wbuf = xcalloc(1, s->wcap);
+}
+
 /* Room for need more bytes at wbuf + wlen. */
 static int
 wbuf_reserve(struct tun_session *s, size_t need)
@@ -1103,6 +1118,7 @@ sess_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (now - s->rekey_at >= TUN_REKEY_SECS)
 		s->rekey_due = 1;
 	tun_reach_tick(s, now);
+	wbuf_shrink(s);
 	be64_put(ts, (uint64_t)(ev_time() * 1e6));
 	s->pings_out++;
 	tun_session_frame(s, TUN_F_PING, 0, ts, sizeof(ts));

@@ -154,11 +154,14 @@ e2e_veth() {
 	in_ns "$4" ip link set "$5" up
 }
 
-# Start one daemon in node i's namespace; logs in $E2E_DIR/n$i/<daemon>.log.
+# Start one daemon in node i's namespace; logs in $E2E_DIR/n$i/<daemon>.log,
+# at debug level (-d) unless E2E_DEBUG=0 (the benches: the units run without).
 e2e_daemon() {
-	local i=$1 daemon=$2; shift 2
+	local i=$1 daemon=$2 dbg=-d; shift 2
 	local d="$E2E_DIR/n$i"
-	ip netns exec "$(ns n$i)" "$B/edgemesh-$daemon" -c "$d/edgemesh.yaml" -d "$@" \
+	[ "${E2E_DEBUG:-1}" = 0 ] && dbg=
+	# shellcheck disable=SC2086
+	ip netns exec "$(ns n$i)" "$B/edgemesh-$daemon" -c "$d/edgemesh.yaml" $dbg "$@" \
 		>>"$d/$daemon.log" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
 	echo $! > "$d/$daemon.pid"
