@@ -6,6 +6,8 @@
 # bottleneck).  Clients run on the node and reach the Service ClusterIP,
 # i.e. OUTPUT dnat -> proxyd -> pod.  Anchors in the same run:
 #   - HAProxy in TCP mode on the node, to the same pod;
+#   - hanat: that HAProxy behind a DNAT in the node's nat OUTPUT, reached
+#     the way proxyd is (a ClusterIP): proxy against proxy, NAT on both;
 #   - direct to the pod.
 # Figures: wrk keep-alive req/s, new connections/s (wrk with
 # "Connection: close", and a 1-byte echo connect loop), UDP datagrams/s
@@ -31,6 +33,7 @@ PING_N=${PING_N:-3000}
 CONNS=${CONNS:-32}
 POD1=10.201.1.10
 VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12
+VIP_HA=10.96.2.98	# HAProxy behind a DNAT (the hanat anchor)
 ECHO=5002 UDP=5003
 
 bench_need_daemons controller proxyd tunneld
@@ -114,7 +117,7 @@ wait_for 10 echo_ok $VIP_ECHO:$ECHO || bench_setup_fail "no echo through proxyd"
 PPID1=$(cat "$E2E_DIR/n1/proxyd.pid")
 
 # ---- HAProxy anchor on the node
-HA_WEB="" HA_ECHO="" HA_THREADS=""
+HA_WEB="" HA_ECHO="" HA_THREADS="" HA_NAT=0
 if [ $HAVE_HAPROXY = 1 ]; then
 	cat > "$E2E_DIR/haproxy.cfg" <<H
 global
@@ -137,6 +140,17 @@ H
 	if wait_for 10 bench_listening n1 8080 && wait_for 5 get http://10.200.0.11:8080/; then
 		HA_WEB=http://10.200.0.11:8080/ HA_ECHO=10.200.0.11:8082
 		HA_THREADS=$(ls /proc/"$(pgrep -P "$HA_PID" haproxy || echo "$HA_PID")"/task 2>/dev/null | wc -l)
+		# the same HAProxy behind a ClusterIP-like DNAT, as proxyd is reached:
+		# proxy against proxy, the per-packet NAT on both
+		in_ns n1 nft -f - <<N && get http://$VIP_HA/ && HA_NAT=1
+table ip benchha {
+	chain out {
+		type nat hook output priority -100;
+		ip daddr $VIP_HA tcp dport 80 dnat to 10.200.0.11:8080
+		ip daddr $VIP_HA tcp dport $ECHO dnat to 10.200.0.11:8082
+	}
+}
+N
 	else
 		echo "  haproxy did not start: anchor skipped"; tail -n 5 "$E2E_DIR/bg-n1.log"
 	fi
@@ -154,6 +168,7 @@ pone() {	# proxyd | haproxy | direct
 	case $1 in
 	proxyd) web=http://$VIP_WEB/ echo=$VIP_ECHO:$ECHO udp=$VIP_UDP:$UDP ;;
 	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" ;;	# HAProxy has no UDP
+	hanat) web=http://$VIP_HA/ echo=$VIP_HA:$ECHO udp="" ;;
 	direct) web=http://$POD1/ echo=$POD1:$ECHO udp=$POD1:$UDP ;;
 	esac
 	if [ $HAVE_WRK = 1 ] && want http; then
@@ -173,6 +188,7 @@ pone() {	# proxyd | haproxy | direct
 want() { [ -z "${PROXY_ONLY:-}" ] || [[ " $PROXY_ONLY " == *" $1 "* ]]; }
 NAMES="proxyd direct"
 [ -n "$HA_WEB" ] && [ -n "$HA_ECHO" ] && NAMES="proxyd haproxy direct"
+[ "$HA_NAT" = 1 ] && NAMES="$NAMES hanat"
 # shellcheck disable=SC2086
 bench_run pone $NAMES
 A=$(echo $NAMES | cut -d' ' -f2-)
