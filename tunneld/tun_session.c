@@ -197,6 +197,8 @@ wbuf_shrink(struct tun_session *s)
 {
 	if (s->wlen != 0 || s->rec != NO_REC || s->mig != NULL || s->wcap <= 2 * TUN_HS_MAX)
 		return;
+	log_debug("session with %s: write buffer back from %zu to %u bytes", s->name, s->wcap,
+		  2 * TUN_HS_MAX);
 	free(s->wbuf);
 	s->wcap = 2 * TUN_HS_MAX;
 	s->wbuf = xcalloc(1, s->wcap);

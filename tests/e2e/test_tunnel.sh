@@ -350,6 +350,17 @@ ok "$SIZE bytes through the tunnel, sha256 matches" \
 	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
 echo "bulk: $SIZE bytes in $(echo "$t1 - $t0" | bc) s"
 
+# --- idle past a keepalive tick, the session's write buffer goes back to its
+# first size (tun_session.c wbuf_shrink); the next bulk grows it again
+shrunk() { grep -q "session with edge-2: write buffer back from" "$E2E_DIR/n1/tunneld.log"; }
+ok "an idle session gives its grown write buffer back" wait_for 12 shrunk
+: > "$E2E_DIR/bg.log"
+in_ns n1 timeout 60 bash -c "head -c 67108864 /dev/urandom | tee >(sha256sum > $E2E_DIR/local.sum) | socat -u - TCP:127.0.0.1:9001"
+sleep 1
+wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
+ok "... and 64 MiB through it after that, sha256 matches" \
+	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
+
 # --- kill -9 and recovery, both sides
 e2e_kill 2 tunneld KILL
 start_tunneld 2
