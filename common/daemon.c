@@ -241,6 +241,19 @@ health_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
+health_soon_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	daemon_send_health(w->data);
+}
+
+void
+daemon_health_soon(struct em_daemon *d)
+{
+	if (!ev_is_active(&d->health_soon))
+		ev_timer_start(d->loop, &d->health_soon);
+}
+
+static void
 reconnect_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	daemon_connect(w->data);
@@ -592,6 +605,8 @@ daemon_start(struct em_daemon *d)
 	ev_timer_init(&d->health_timer, health_cb, wd, wd);
 	d->health_timer.data = d;
 	ev_timer_start(d->loop, &d->health_timer);
+	ev_timer_init(&d->health_soon, health_soon_cb, 0.05, 0.);
+	d->health_soon.data = d;
 	ev_signal_init(&d->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&d->sigint, signal_cb, SIGINT);
 	d->sigterm.data = d->sigint.data = d;

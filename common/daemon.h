@@ -67,7 +67,7 @@ struct em_daemon {
 	struct ipc_conn *ctl;
 	int ctl_synced;
 	unsigned backoff_ms;
-	ev_timer reconnect_timer, health_timer;
+	ev_timer reconnect_timer, health_timer, health_soon;
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
 	ev_timer drain; /* after SIGTERM: until busy() is 0 */
@@ -85,6 +85,9 @@ void daemon_init(struct em_daemon *, const char *name, int argc, char **argv,
 		 const struct em_opt *opts);
 void daemon_start(struct em_daemon *);
 void daemon_run(struct em_daemon *);
+/* Report health within 50 ms, not at the next tick: what `edgemeshctl status`
+ * shows changed (a tunnel session went up or down).  Coalesced. */
+void daemon_health_soon(struct em_daemon *);
 /* cfgwatch.c: watch the config file when d->on_config is set (daemon_start calls it). */
 void daemon_config_watch(struct em_daemon *);
 /*

@@ -137,9 +137,10 @@ tun_session_close(struct tun_session *s, const char *why)
 
 	if (s->state == SS_DEAD)
 		return;
-	if (s->state == SS_UP)
+	if (s->state == SS_UP) {
 		log_info("session with %s at %s closed: %s", s->name, s->addr, why);
-	else
+		daemon_health_soon(t->d);
+	} else
 		tun_metrics_hs_failed(t, s, why);
 	if (s->state != SS_UP)
 		log_debug("connection %s (%s) closed: %s", s->addr, s->name[0] ? s->name : "?",
@@ -660,6 +661,7 @@ sess_established(struct tun_session *s)
 	s->rcap = TUN_RBUF;
 	s->state = SS_UP;
 	s->t->hs_ok++;
+	daemon_health_soon(t->d);
 	s->up_at = s->rekey_at = ev_now(t->d->loop);
 	s->next_sid = s->initiator ? 1 : 2;
 	ev_timer_stop(t->d->loop, &s->tick);

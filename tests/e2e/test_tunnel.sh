@@ -361,9 +361,19 @@ wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
 ok "... and 64 MiB through it after that, sha256 matches" \
 	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
 
-# --- kill -9 and recovery, both sides
+# --- kill -9 and recovery, both sides; edgemeshctl status follows the
+# session at once (tunneld reports health on the change, not at its 2 s tick)
+sessions1() { e2e_ctl 1 status 2>/dev/null | grep -o 'sessions=[0-9]*' | head -n1 | cut -d= -f2; }
+n0=$(sessions1)	# edge-2's and cloud-1's, in the report of 2 s ago at most
 e2e_kill 2 tunneld KILL
+sleep 0.5
+ok "edge-1's status shows the session gone within 0.5 s ($n0 -> $(sessions1))" \
+	test "$(sessions1)" = $((n0 - 1))
 start_tunneld 2
+peer_up() { e2e_ctl 1 peers 2>/dev/null | grep -q '^edge-2 .* up '; }
+wait_for 30 peer_up
+sleep 0.3
+ok "... and back within 0.3 s of peers showing it up ($(sessions1))" test "$(sessions1)" = "$n0"
 ok "edge-2 tunneld killed and restarted: new streams work" wait_for 30 echo_once 1 9000 "after kill 2"
 e2e_kill 1 tunneld KILL
 start_tunneld 1
