@@ -23,5 +23,16 @@ fds() { ls "/proc/$(cat "$E2E_DIR/n$1/tunneld.pid")/fd" | wc -l; }
 echo_once() {	# i lport msg
 	[ "$(printf '%s\n' "$3" | in_ns n$1 timeout 10 socat -t 5 - "TCP:127.0.0.1:$2" 2>/dev/null)" = "$3" ]
 }
+# size bytes from SOURCE (a command; random bytes if none) into edge-1's
+# forwarder on 127.0.0.1:lport, whose far end is a sha256sum listener
+# writing to bg.log: 0 when the two sums match.
+bulk_sha() {	# size lport [source]
+	local src=${3:-"head -c $1 /dev/urandom"}
+	: > "$E2E_DIR/bg.log"
+	in_ns n1 timeout 120 bash -c "$src | head -c $1 | tee >(sha256sum > $E2E_DIR/local.sum) | socat -u - TCP:127.0.0.1:$2"
+	sleep 1
+	wait_for 20 grep -q ' -' "$E2E_DIR/bg.log"
+	test "$(cut -d' ' -f1 "$E2E_DIR/local.sum")" = "$(grep ' -' "$E2E_DIR/bg.log" | tail -1 | cut -d' ' -f1)"
+}
 log_has() { grep -q -- "$2" "$E2E_DIR/n$1/tunneld.log"; }
 listening() { in_ns "$1" ss -lntu | grep -q ":$2 "; }
