@@ -2,7 +2,7 @@
 # namespaces made by the test, the real daemons, cleanup on every exit.
 #
 #   . tests/e2e/lib.sh
-#   e2e_init mytest            # unique prefix, work dir, EXIT trap
+#   e2e_init mytest            # unique prefix (E2E_NS_PREFIX, default em), work dir, EXIT trap
 #   e2e_topology 3             # nodes n1..n3 on one LAN, a pod behind each
 #   e2e_registry tests/fixtures/registry
 #   e2e_start_node n1          # controller (+ daemons given in $DAEMONS)
@@ -29,7 +29,7 @@ E2E_PIDS=""
 
 e2e_init() {
 	E2E_NAME=$1
-	E2E_PREFIX="em$(printf '%s' "$1" | cut -c1-4)$$"
+	E2E_PREFIX="${E2E_NS_PREFIX:-em}$(printf '%s' "$1" | cut -c1-4)$$"
 	E2E_DIR=$(mktemp -d "/tmp/edgemesh-e2e-$1.XXXXXX")
 	trap e2e_cleanup EXIT INT TERM
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP $1: needs root for network namespaces"; exit 77; }
