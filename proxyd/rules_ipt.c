@@ -11,7 +11,8 @@
  * and a masquerade of its DNATed flows:
  *
  *   KUBE-PORTALS-CONTAINER|HOST  -p udp -d VIP --dport P -j KUBE-PORTALS-U<VIP><PORT> (hex)
- *   KUBE-PORTALS-U...            [-m statistic ...] -j DNAT --to-destination EP:PORT
+ *   KUBE-PORTALS-U...            -s EP -j RETURN  (a pod asking its own service: proxyd)
+ *                                [-m statistic ...] -j DNAT --to-destination EP:PORT
  *   nat POSTROUTING -> KUBE-PORTALS-MASQ  -m conntrack --ctstate DNAT --ctorigdst VIP
  *                                         --ctorigdstport P -j MASQUERADE
  *
@@ -110,6 +111,12 @@ ipt_kernel_rules(FILE *f, const char *key, const struct rules_kernel *k)
 	size_t i;
 
 	rules_kernel_chain(ch, sizeof(ch), key, 1);
+	/* an endpoint asking its own service: back to proxyd's DNAT (see rules_nft.c) */
+	for (i = 0; i < k->n; i++) {
+		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
+		fprintf(f, "-A %s -m comment --comment \"%s\" -s %s/32 -j RETURN\n", ch, k->comment,
+			ip);
+	}
 	for (i = 0; i < k->n; i++) {
 		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
 		fprintf(f, "-A %s -m comment --comment \"%s\"", ch, k->comment);
@@ -347,7 +354,7 @@ ipt_check(struct proxyd *p)
 		for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
 			n++;
 		/* two rules a service port; a kernel-forwarded one: two jumps, a
-		 * masquerade, a DNAT per endpoint; unless the listing was cut */
+		 * masquerade, a RETURN and a DNAT per endpoint; unless the listing was cut */
 		size_t nrules = 2 * hmap_count(p->rules) + 3 * hmap_count(p->kern);
 		struct hmap_iter it;
 		const char *k;
@@ -355,7 +362,7 @@ ipt_check(struct proxyd *p)
 
 		hmap_iter_init(&it);
 		while (hmap_next(p->kern, &it, &k, &v))
-			nrules += ((const struct rules_kernel *)v)->n;
+			nrules += 2 * ((const struct rules_kernel *)v)->n;
 		if (strlen(out) >= cap - 1 || n == nrules)
 			rc = 0;
 	}

@@ -6,13 +6,16 @@
  * element add or delete (a kernel-forwarded port: its chain rewritten); the
  * full install replaces the table in one atomic nft -f transaction.
  *
- *   nat prerouting/output  ip daddr . udp dport vmap @udp_kernel  (goto udp_VIP_PORT)
+ *   nat prerouting/output  ip daddr . udp dport vmap @udp_kernel  (jump udp_VIP_PORT)
  *                          ip daddr . tcp dport @svc_tcp dnat to BIP:PORT
  *                          ip daddr . udp dport @svc_udp dnat to BIP:PORT
- *   udp_VIP_PORT           counter dnat to numgen inc|random mod N map { i : ep . port }
+ *   udp_VIP_PORT           ip saddr { endpoints } return  (a pod asking its own service)
+ *                          counter dnat to numgen inc|random mod N map { i : ep . port }
  *   nat postrouting        DNATed, original destination in @svc_udp_kernel: masquerade
  *
- * The masquerade keeps what the pod saw when proxyd relayed (the node's
+ * A pod that asks its own service goes to proxyd as before: the kernel path
+ * would send its datagram back out the bridge port it came in by, which a
+ * bridge without hairpin mode drops.  The masquerade keeps what the pod saw when proxyd relayed (the node's
  * address) and brings its answer back through this node's conntrack even
  * when the client is on the same bridge with br_netfilter off.
  *
@@ -102,15 +105,21 @@ nft_kernel_chain(struct sbuf *b, const char *key, const struct rules_kernel *k, 
 
 	rules_kernel_chain(ch, sizeof(ch), key, 0);
 	sb_printf(b, "%s chain ip edgemesh %s\n", exists ? "flush" : "add", ch);
+	/* an endpoint asking its own service: to proxyd, as before (no hairpin needed) */
+	sb_printf(b, "add rule ip edgemesh %s ip saddr { ", ch);
+	for (i = 0; i < k->n; i++) {
+		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
+		sb_printf(b, "%s%s", i ? ", " : "", ip);
+	}
+	sb_printf(b, " } return\n");
 	sb_printf(b,
-		  "add rule ip edgemesh %s meta l4proto udp counter comment \"%s\" dnat to numgen "
-		  "%s mod %zu map { ",
-		  ch, k->comment, k->random ? "random" : "inc", k->n);
+		  "add rule ip edgemesh %s meta l4proto udp counter dnat to numgen %s mod %zu map { ",
+		  ch, k->random ? "random" : "inc", k->n);
 	for (i = 0; i < k->n; i++) {
 		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
 		sb_printf(b, "%s%zu : %s . %u", i ? ", " : "", i, ip, ntohs(k->eps[i].sin_port));
 	}
-	sb_printf(b, " }\n");
+	sb_printf(b, " } comment \"%s\"\n", k->comment);
 }
 
 /* the key "ip:port/udp" as an element "ip . port" */
@@ -134,7 +143,7 @@ nft_kernel_add(struct sbuf *b, const char *key, const struct rules_kernel *k)
 	nft_kernel_chain(b, key, k, 0);
 	sb_printf(b, "add element ip edgemesh udp_kernel { ");
 	nft_key_elem(b, key);
-	sb_printf(b, " : goto %s }\nadd element ip edgemesh svc_udp_kernel { ", ch);
+	sb_printf(b, " : jump %s }\nadd element ip edgemesh svc_udp_kernel { ", ch);
 	nft_key_elem(b, key);
 	sb_printf(b, " }\n");
 }
