@@ -13,7 +13,7 @@
  *   KUBE-PORTALS-CONTAINER|HOST  -p udp -d VIP --dport P -j KUBE-PORTALS-U<VIP><PORT> (hex)
  *   KUBE-PORTALS-U...            -s EP -j RETURN  (a pod asking its own service: proxyd)
  *                                [-m statistic ...] -j DNAT --to-destination EP:PORT
- *   nat POSTROUTING -> KUBE-PORTALS-MASQ  -m conntrack --ctstate DNAT --ctorigdst VIP
+ *   nat POSTROUTING -> KUBE-PORTALS-MASQ  -m conntrack --ctstate DNAT --ctproto udp --ctorigdst VIP
  *                                         --ctorigdstport P -j MASQUERADE
  *
  * The jumps are inserted at position 1 (before kube-proxy's KUBE-SERVICES).
@@ -99,7 +99,7 @@ ipt_kernel_jumps(FILE *f, const char *op, const char *key, const struct rules_ke
 			op, chains[i], strcmp(op, "-I") == 0 ? " 1" : "", k->comment, ip, port, ch);
 	fprintf(f,
 		"%s KUBE-PORTALS-MASQ -m comment --comment \"%s\" -p udp -m conntrack --ctstate "
-		"DNAT --ctorigdst %s/32 --ctorigdstport %u -j MASQUERADE\n",
+		"DNAT --ctproto udp --ctorigdst %s/32 --ctorigdstport %u -j MASQUERADE\n",
 		strcmp(op, "-D") == 0 ? "-D" : "-A", k->comment, ip, port);
 }
 
@@ -119,7 +119,7 @@ ipt_kernel_rules(FILE *f, const char *key, const struct rules_kernel *k)
 	}
 	for (i = 0; i < k->n; i++) {
 		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
-		fprintf(f, "-A %s -m comment --comment \"%s\"", ch, k->comment);
+		fprintf(f, "-A %s -m comment --comment \"%s\" -p udp", ch, k->comment);
 		if (i + 1 < k->n && k->random)
 			fprintf(f, " -m statistic --mode random --probability %.11f",
 				1.0 / (double)(k->n - i));

@@ -44,6 +44,35 @@ ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0
 in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
 ok "no mangle rules (UDP is DNATed, not TPROXYed; an older version's are removed)" \
 	sh -c "! ip netns exec $(ns n1) iptables-save -t mangle | grep -q KUBE-PORTALS"
+# the kernel path (a UDP service with only local endpoints, round robin):
+# its own chain, DNAT straight to the pods; the client a pod on its own port
+E2E_POD=c1 e2e_pod 1 40
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
+	>"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+KC=KUBE-PORTALS-U0A6001160035
+ok "udp-fast has its chain $KC, jumped to from KUBE-PORTALS-CONTAINER (an update added it)" \
+	wait_for 10 sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-CONTAINER .*-j $KC'"
+ok "udp-echo (consistent hash) has none: it stays on proxyd" \
+	sh -c "! ip netns exec $(ns n1) iptables-save -t nat | grep -q KUBE-PORTALS-U0A6001140035"
+D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9]$//' | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+ok "kernel path from a pod: both endpoints, 2 flows each (statistic nth), answers from the ClusterIP ($D)" \
+	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
+ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
+R=$(udp_ask_from c1 10.201.1.40 40201 10.96.1.20 53 hash 2>&1)
+ok "consistent hash from that pod goes through proxyd ($R)" bash -c "[[ '$R' == pod-*:hash ]] &&
+	grep -q 'udp flow 10.201.1.40:40201 -> 10.96.1.20:53/udp' '$E2E_DIR/n1/proxyd.log'"
+fast_ask() { udp_ask_from c1 10.201.1.40 40210 10.96.1.22 53 "$1" 2>&1 | sed 's/:[a-z0-9]*$//'; }
+E1=$(fast_ask a)
+KEEP=10.201.1.11; [ "$E1" = pod-10.201.1.11 ] && KEEP=10.201.1.10
+eps udp-fast 9377 UDP edge-1 $KEEP | cat <(svc udp-fast 10.96.1.22 53 UDP 9377) - >"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+moved() { [ "$(fast_ask m)" = "pod-$KEEP" ]; }
+ok "its endpoint ($E1) left: the same flow answers from pod-$KEEP within 10 s (conntrack cleared)" \
+	wait_for 10 moved
+rm "$E2E_DIR/registry/udp-fast.yaml"
+ok "udp-fast removed: its chain and jumps deleted by an update" wait_for 10 sh -c \
+	"! ip netns exec $(ns n1) iptables-save -t nat | grep -q $KC"
 # later changes are deltas (iptables-restore --noflush): a service added, then removed
 { svc web-new 10.96.1.15 80 TCP 9376; eps web-new 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-new"
 mv "$E2E_DIR/registry/.web-new" "$E2E_DIR/registry/web-new.yaml"
