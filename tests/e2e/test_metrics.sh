@@ -17,8 +17,11 @@ proxy_registry "$E2E_DIR/registry"
 # a service whose endpoint is on cloud-1, which will hold another PSK
 { svc far-web 10.96.1.50 80 TCP 9376; eps far-web 9376 TCP cloud-1 10.201.3.10; } \
 	> "$E2E_DIR/registry/far.yaml"
-{ svc udp-web 10.96.1.60 9000 UDP 9377; eps udp-web 9377 UDP edge-1 10.201.1.10; } \
-	> "$E2E_DIR/registry/udp.yaml"
+# kept on proxyd's relay by a consistent hash (with a local endpoint and
+# round robin the kernel would forward it, and proxyd would count no flow)
+{ svc udp-web 10.96.1.60 9000 UDP 9377; eps udp-web 9377 UDP edge-1 10.201.1.10
+  dr udp-web "      consistentHash:
+        useSourceIp: true"; } > "$E2E_DIR/registry/udp.yaml"
 cp tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
 e2e_config 1 >/dev/null <<'CFG'
     metricConfig:
