@@ -6,6 +6,12 @@
  * ctnetlink GET by the reply tuple {bridgeIP:port -> client} per new flow
  * (a flow's later datagrams are matched by the client's address).  Needs
  * CAP_NET_ADMIN, which proxyd keeps.
+ *
+ * And, for the UDP kernel path (rules.c), after a rules change: one dump of
+ * the conntrack table, then a DELETE by original tuple of each UDP entry to
+ * a changed service port that is NATed neither to proxyd nor to a current
+ * endpoint of that port's kernel path (as kube-proxy clears the entries of
+ * a UDP endpoint that left).
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -137,17 +143,18 @@ ct_parse(const struct nlmsghdr *nh, struct ct_flow *f)
 	t[0] = nl_get(attrs, len, CTA_TUPLE_ORIG);
 	t[1] = nl_get(attrs, len, CTA_TUPLE_REPLY);
 	for (i = 0; i < 2; i++) {
-		if (t[i] == NULL || (ip = nl_get(NLA_DATA(t[i]), NLA_LEN(t[i]), CTA_TUPLE_IP)) == NULL ||
+		if (t[i] == NULL ||
+		    (ip = nl_get(NLA_DATA(t[i]), NLA_LEN(t[i]), CTA_TUPLE_IP)) == NULL ||
 		    (pr = nl_get(NLA_DATA(t[i]), NLA_LEN(t[i]), CTA_TUPLE_PROTO)) == NULL)
 			return -1;
 		if ((a = nl_get(NLA_DATA(pr), NLA_LEN(pr), CTA_PROTO_NUM)) == NULL ||
 		    NLA_LEN(a) != 1 || *(const uint8_t *)NLA_DATA(a) != IPPROTO_UDP)
 			return -1;
-#define CT_GET(nest, type, dst, sz)                                                               \
-	do {                                                                                      \
+#define CT_GET(nest, type, dst, sz)                                                                \
+	do {                                                                                       \
 		if ((a = nl_get(NLA_DATA(nest), NLA_LEN(nest), type)) == NULL || NLA_LEN(a) != sz) \
-			return -1;                                                                \
-		memcpy(dst, NLA_DATA(a), sz);                                                     \
+			return -1;                                                                 \
+		memcpy(dst, NLA_DATA(a), sz);                                                      \
 	} while (0)
 		if (i == 0) {
 			CT_GET(ip, CTA_IP_V4_SRC, &f->osrc, 4);
@@ -259,7 +266,8 @@ proxy_ct_clear_stale(struct proxyd *p, struct hmap *keys)
 		}
 	}
 	for (i = 0; i < ndel; i++) {
-		if (ct_request(fd, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &del[i], (uint32_t)(2 + i)) == -1 ||
+		if (ct_request(fd, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &del[i], (uint32_t)(2 + i)) ==
+			-1 ||
 		    recv(fd, buf, sizeof(buf), 0) == -1)
 			goto out;
 		nh = (const struct nlmsghdr *)buf;

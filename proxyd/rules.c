@@ -150,8 +150,8 @@ rules_ct_clear(struct proxyd *p, struct hmap *keys)
 	if ((n = proxy_ct_clear_stale(p, keys)) == -1)
 		log_warn("conntrack: clearing the UDP flows of changed service ports");
 	else if (n > 0)
-		log_info("conntrack: %d UDP flows to endpoints that left their service port cleared",
-			 n);
+		log_info(
+		    "conntrack: %d UDP flows to endpoints that left their service port cleared", n);
 }
 
 void

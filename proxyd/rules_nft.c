@@ -15,9 +15,10 @@
  *
  * A pod that asks its own service goes to proxyd as before: the kernel path
  * would send its datagram back out the bridge port it came in by, which a
- * bridge without hairpin mode drops.  The masquerade keeps what the pod saw when proxyd relayed (the node's
- * address) and brings its answer back through this node's conntrack even
- * when the client is on the same bridge with br_netfilter off.
+ * bridge without hairpin mode drops.  The masquerade keeps what the pod
+ * saw when proxyd relayed (the node's address) and brings its answer back
+ * through this node's conntrack even when the client is on the same
+ * bridge with br_netfilter off.
  *
  * UDP is DNATed too, not TPROXYed: TPROXY does not reach us from pods on a
  * bridge with br_netfilter on; proxy_ct.c finds the ClusterIP in conntrack.
@@ -112,9 +113,9 @@ nft_kernel_chain(struct sbuf *b, const char *key, const struct rules_kernel *k, 
 		sb_printf(b, "%s%s", i ? ", " : "", ip);
 	}
 	sb_printf(b, " } return\n");
-	sb_printf(b,
-		  "add rule ip edgemesh %s meta l4proto udp counter dnat to numgen %s mod %zu map { ",
-		  ch, k->random ? "random" : "inc", k->n);
+	sb_printf(
+	    b, "add rule ip edgemesh %s meta l4proto udp counter dnat to numgen %s mod %zu map { ",
+	    ch, k->random ? "random" : "inc", k->n);
 	for (i = 0; i < k->n; i++) {
 		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
 		sb_printf(b, "%s%zu : %s . %u", i ? ", " : "", i, ip, ntohs(k->eps[i].sin_port));
@@ -202,19 +203,20 @@ nft_full(struct proxyd *p)
 	}
 	sb_printf(&b, "\tset svc_udp_kernel { type ipv4_addr . inet_service; }\n"
 		      "\tmap udp_kernel { type ipv4_addr . inet_service : verdict; }\n");
-	sb_printf(&b,
-		  "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
-		  "ip daddr . udp dport vmap @udp_kernel; "
-		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
-		  "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n"
-		  "\tchain nat_output { type nat hook output priority -110; policy accept; "
-		  "ip daddr . udp dport vmap @udp_kernel; "
-		  "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
-		  "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n"
-		  "\tchain nat_postrouting { type nat hook postrouting priority 110; policy accept; "
-		  "meta l4proto udp ct status dnat ct original ip daddr . ct original proto-dst "
-		  "@svc_udp_kernel masquerade; }\n}\n",
-		  bip, p->port, bip, p->port, bip, p->port, bip, p->port);
+	sb_printf(
+	    &b,
+	    "\tchain nat_prerouting { type nat hook prerouting priority -110; policy accept; "
+	    "ip daddr . udp dport vmap @udp_kernel; "
+	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
+	    "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n"
+	    "\tchain nat_output { type nat hook output priority -110; policy accept; "
+	    "ip daddr . udp dport vmap @udp_kernel; "
+	    "ip daddr . tcp dport @svc_tcp dnat to %s:%u; "
+	    "ip daddr . udp dport @svc_udp dnat to %s:%u; }\n"
+	    "\tchain nat_postrouting { type nat hook postrouting priority 110; policy accept; "
+	    "meta l4proto udp ct status dnat ct original ip daddr . ct original proto-dst "
+	    "@svc_udp_kernel masquerade; }\n}\n",
+	    bip, p->port, bip, p->port, bip, p->port, bip, p->port);
 	hmap_iter_init(&it);
 	while (hmap_next(p->kern, &it, &k, &v))
 		nft_kernel_add(&b, k, v);
