@@ -86,8 +86,14 @@ ok "a service removed: its rules deleted by an update, the others kept" wait_for
 sleep 11
 ok "the updates were right: the rules check after them put nothing back" \
 	bash -c "! grep -q 'changed or removed by someone else' $E2E_DIR/n1/proxyd.log"
+# a kernel-path chain and the masquerade chain are there when proxyd exits
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
+	>"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+wait_for 10 sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q ':$KC'" ||
+	fail "udp-fast's chain back before the cleanup"
 e2e_kill 1 proxyd
 in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
-ok "--cleanup removes KUBE-PORTALS-*" \
+ok "--cleanup removes KUBE-PORTALS-* (the kernel path's and KUBE-PORTALS-MASQ too)" \
 	sh -c "! ip netns exec $(ns n1) iptables-save | grep -q KUBE-PORTALS"
 e2e_done
