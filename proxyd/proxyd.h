@@ -69,7 +69,8 @@ struct pd_vip {
  */
 struct rules_kernel {
 	char comment[EM_KEY_LEN + 80];
-	int random; /* numgen random / statistic random; else round robin over flows */
+	int random;	/* numgen random / statistic random; else round robin over flows */
+	uint64_t flows; /* started, from the rule counters at the last rules check */
 	size_t n;
 	struct sockaddr_in eps[];
 };

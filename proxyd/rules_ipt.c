@@ -341,17 +341,48 @@ ipt_apply(struct proxyd *p)
 	return ipt_write(p, 0);
 }
 
+/* Each kernel-path port's flows: the packet counters of its chain's DNAT
+ * rules ("[pkts:bytes] -A CHAIN ... -j DNAT") in the listing out. */
+static void
+ipt_kernel_counters(struct proxyd *p, const char *out)
+{
+	struct hmap_iter it;
+	const char *k, *s, *e;
+	void *v;
+	char want[80];
+	uint64_t n;
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v)) {
+		snprintf(want, sizeof(want), "] -A ");
+		rules_kernel_chain(want + 5, sizeof(want) - 5, k, 1);
+		strncat(want, " ", sizeof(want) - strlen(want) - 1);
+		n = 0;
+		for (s = out; (s = strstr(s, want)) != NULL; s = e) {
+			const char *l = s;
+
+			while (l > out && l[-1] != '\n')
+				l--;
+			e = s + strcspn(s, "\n");
+			if (*l == '[' && memmem(s, (size_t)(e - s), "-j DNAT", 7) != NULL)
+				n += strtoull(l + 1, NULL, 10);
+		}
+		((struct rules_kernel *)v)->flows = n;
+	}
+}
+
 static int
 ipt_check(struct proxyd *p)
 {
-	static const char *const argv[] = {"iptables-save", "-t", "nat", NULL};
+	static const char *const argv[] = {"iptables-save", "-c", "-t", "nat", NULL};
 	const size_t cap = 4u << 20;
 	char *out = xcalloc(1, cap), *s;
 	size_t n = 0;
 	int rc = -1;
 
 	if (rules_run(argv, "", 0, out, cap) == 0 && ipt_jumps(1) == 0) {
-		for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
+		ipt_kernel_counters(p, out);
+		for (s = out; (s = strstr(s, "] -A KUBE-PORTALS-")) != NULL; s++)
 			n++;
 		/* two rules a service port; a kernel-forwarded one: two jumps, a
 		 * masquerade, a RETURN and a DNAT per endpoint; unless the listing was cut */

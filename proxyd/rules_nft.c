@@ -258,6 +258,25 @@ nft_apply(struct proxyd *p)
 	return rc;
 }
 
+/* Each kernel-path port's flows: the counter of its chain in the listing out. */
+static void
+nft_kernel_counters(struct proxyd *p, const char *out)
+{
+	struct hmap_iter it;
+	const char *k, *s;
+	void *v;
+	char want[96];
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v)) {
+		snprintf(want, sizeof(want), "chain ");
+		rules_kernel_chain(want + 6, sizeof(want) - 6, k, 0);
+		strncat(want, " {", sizeof(want) - strlen(want) - 1);
+		if ((s = strstr(out, want)) != NULL && (s = strstr(s, "counter packets ")) != NULL)
+			((struct rules_kernel *)v)->flows = strtoull(s + 16, NULL, 10);
+	}
+}
+
 static int
 nft_check(struct proxyd *p)
 {
@@ -269,6 +288,7 @@ nft_check(struct proxyd *p)
 
 	if (rules_run(argv, "", 0, out, cap) == -1)
 		goto done;
+	nft_kernel_counters(p, out);
 	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
 	snprintf(want, sizeof(want), "dnat to %s:%u", bip, p->port);
 	for (s = out; (s = strstr(s, want)) != NULL; s++)
