@@ -9,6 +9,8 @@ e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 proxy_registry "$E2E_DIR/registry"
 e2e_config 1 >/dev/null <<'Y'
+    metricConfig:
+      enable: true
   edgeProxy:
     rulesBackend: iptables
 Y
@@ -59,6 +61,11 @@ D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9
 ok "kernel path from a pod: both endpoints, 2 flows each (statistic nth), answers from the ClusterIP ($D)" \
 	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
 ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
+kflows() {	# the kernel path's flows in proxyd's metrics (iptables-save -c, every 10 s)
+	in_ns n1 curl -s -m 3 http://10.200.0.11:9999/metrics | awk 'index($0, "edgemesh_service_kernel_udp_flows_total{daemon=\"proxyd\",service=\"default/udp-fast\",port=\"53\"} ") == 1 {print $NF}'
+}
+kflows_ge() { local n; n=$(kflows); [ "${n:-0}" -ge "$1" ]; }
+ok "the 4 flows are in proxyd's metrics, from the DNAT rules' counters, within 25 s" wait_for 25 kflows_ge 4
 R=$(udp_ask_from c1 10.201.1.40 40201 10.96.1.20 53 hash 2>&1)
 ok "consistent hash from that pod goes through proxyd ($R)" bash -c "[[ '$R' == pod-*:hash ]] &&
 	grep -q 'udp flow 10.201.1.40:40201 -> 10.96.1.20:53/udp' '$E2E_DIR/n1/proxyd.log'"
