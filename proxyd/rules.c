@@ -291,7 +291,7 @@ rules_kernel_set(struct proxyd *p, const char *key, struct rules_kernel *k)
 			 k->comment, k->n, k->random ? "random" : "round robin");
 	} else {
 		free(hmap_del(p->kern, key));
-		log_info("%s: relayed by proxyd", key);
+		log_info("%s: no longer forwarded by the kernel", key);
 	}
 	rules_schedule(p);
 }

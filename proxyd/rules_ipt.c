@@ -267,10 +267,10 @@ ipt_write(struct proxyd *p, int full)
 	int rc;
 
 	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
-	if (full)
-		stale = ipt_kernel_chains_now(&nstale);
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return -1;
+	if (full)
+		stale = ipt_kernel_chains_now(&nstale);
 	if (full) {
 		fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
 			   ":KUBE-PORTALS-MASQ - [0:0]\n");
@@ -434,9 +434,9 @@ ipt_cleanup(void)
 	if (!ipt_has_chains())
 		return 0;
 	ipt_jumps(0);
-	kc = ipt_kernel_chains_now(&nkc);
 	if ((f = open_memstream(&txt, &len)) == NULL)
 		return -1;
+	kc = ipt_kernel_chains_now(&nkc);
 	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
 		   ":KUBE-PORTALS-MASQ - [0:0]\n");
 	for (i = 0; i < nkc; i++)
