@@ -128,6 +128,15 @@ ok "kernel path from a pod: both endpoints, 2 flows each, answers from the Clust
 	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
 R=$(in_ns c1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.22 53' 2>&1)
 ok "nc -u from a pod through the kernel path ($R)" bash -c "[[ '$R' == pod-10.201.1.1[01]:hi ]]"
+# RANDOM (a DestinationRule): numgen random over the same two pods
+{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
+  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
+mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+ok "udp-rand (RANDOM) takes the kernel path with numgen random" wait_for 10 sh -c \
+	"ip netns exec $(ns n1) nft list chain ip edgemesh udp_10_96_1_23_53 2>/dev/null | grep -q 'numgen random mod 2'"
+D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
+rm "$E2E_DIR/registry/udp-rand.yaml"
 ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
 N=$(in_ns n1 nft list chain ip edgemesh udp_10_96_1_22_53 | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
 ok "the kernel chain counted the 5 flows ($N)" test "$N" = 5

@@ -61,6 +61,15 @@ D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9
 ok "kernel path from a pod: both endpoints, 2 flows each (statistic nth), answers from the ClusterIP ($D)" \
 	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
 ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
+# RANDOM (a DestinationRule): statistic random, probability 1/2 then the rest
+{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
+  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
+mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+ok "udp-rand (RANDOM) takes the kernel path with statistic random" wait_for 10 sh -c \
+	"ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-U0A6001170035 .*--mode random --probability 0.5'"
+D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
+rm "$E2E_DIR/registry/udp-rand.yaml"
 kflows() {	# the kernel path's flows in proxyd's metrics (iptables-save -c, every 10 s)
 	in_ns n1 curl -s -m 3 http://10.200.0.11:9999/metrics | awk 'index($0, "edgemesh_service_kernel_udp_flows_total{daemon=\"proxyd\",service=\"default/udp-fast\",port=\"53\"} ") == 1 {print $NF}'
 }
