@@ -11,7 +11,10 @@
 #   - direct to the pod.
 # Figures: wrk keep-alive req/s, new connections/s (wrk with
 # "Connection: close", and a 1-byte echo connect loop), UDP datagrams/s
-# (echo with a window, no HAProxy anchor: it has no UDP), 1-byte echo
+# (echo with a window, no HAProxy anchor: it has no UDP) twice: a service
+# whose endpoints are all local, round robin, which the kernel forwards
+# (proxyd's rules DNAT it straight to the pod), and one kept on proxyd's
+# user-space relay by a consistent hash (name "relay"), 1-byte echo
 # latency through proxyd to the local pod; BENCH_REPS interleaved
 # repetitions, medians (bench_run).  The remote path (proxyd + tunnel) is
 # bench/tunnel.sh's.
@@ -32,7 +35,7 @@ DUR=${DUR:-2}
 PING_N=${PING_N:-3000}
 CONNS=${CONNS:-32}
 POD1=10.201.1.10
-VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12
+VIP_WEB=10.96.2.10 VIP_ECHO=10.96.2.11 VIP_UDP=10.96.2.12 VIP_UDPR=10.96.2.13
 VIP_HA=10.96.2.98	# HAProxy behind a DNAT (the hanat anchor)
 ECHO=5002 UDP=5003
 
@@ -55,6 +58,10 @@ cp tests/fixtures/tunnel/nodes.yaml "$E2E_DIR/registry/"
 	svc web $VIP_WEB 80 TCP 80; eps web 80 TCP edge-1 $POD1
 	svc echo $VIP_ECHO $ECHO TCP $ECHO; eps echo $ECHO TCP edge-1 $POD1
 	svc udp $VIP_UDP $UDP UDP $UDP; eps udp $UDP UDP edge-1 $POD1
+	# the same pod, kept on proxyd's user-space relay by a consistent hash
+	svc udp-relay $VIP_UDPR $UDP UDP $UDP; eps udp-relay $UDP UDP edge-1 $POD1
+	dr udp-relay "      consistentHash:
+        useSourceIp: true"
 } > "$E2E_DIR/registry/bench.yaml"
 
 for i in 1 2; do
@@ -163,23 +170,24 @@ wrk_rps() {	# url [extra args] -> req/s
 		awk '/^Requests\/sec:/ {printf "%.0f\n", $2}'
 }
 # one repetition for one name (bench_run): key=value figures
-pone() {	# proxyd | haproxy | direct
+pone() {	# proxyd | relay | haproxy | hanat | direct
 	local web echo udp r
 	case $1 in
 	proxyd) web=http://$VIP_WEB/ echo=$VIP_ECHO:$ECHO udp=$VIP_UDP:$UDP ;;
+	relay) web="" echo="" udp=$VIP_UDPR:$UDP ;;	# UDP only: proxyd's relay
 	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" ;;	# HAProxy has no UDP
 	hanat) web=http://$VIP_HA/ echo=$VIP_HA:$ECHO udp="" ;;
 	direct) web=http://$POD1/ echo=$POD1:$ECHO udp=$POD1:$UDP ;;
 	esac
-	if [ $HAVE_WRK = 1 ] && want http; then
+	if [ $HAVE_WRK = 1 ] && [ -n "$web" ] && want http; then
 		echo "rps=$(wrk_rps "$web") rpsclose=$(wrk_rps "$web" -H "Connection: close")"
 	fi
-	if want conns; then
+	if [ -n "$echo" ] && want conns; then
 		r=$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$echo" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")
 		echo "conns=$(bench_field "$r" rate)"
 	fi
 	[ -n "$udp" ] && want udp && echo "udp=$(bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate "$udp" 32 "$DUR")" rate)"
-	if want echo; then
+	if [ -n "$echo" ] && want echo; then
 		r=$(in_ns n1 timeout 30 "$B/embench" pingpong "$echo" "$PING_N" 8 2>/dev/null)
 		echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
 	fi
@@ -189,9 +197,10 @@ want() { [ -z "${PROXY_ONLY:-}" ] || [[ " $PROXY_ONLY " == *" $1 "* ]]; }
 NAMES="proxyd direct"
 [ -n "$HA_WEB" ] && [ -n "$HA_ECHO" ] && NAMES="proxyd haproxy direct"
 [ "$HA_NAT" = 1 ] && NAMES="$NAMES hanat"
+want udp && NAMES="$NAMES relay"
 # shellcheck disable=SC2086
 bench_run pone $NAMES
-A=$(echo $NAMES | cut -d' ' -f2-)
+A=$(echo "${NAMES% relay}" | cut -d' ' -f2-)
 # shellcheck disable=SC2086
 {
 	if [ $HAVE_WRK = 1 ] && want http; then
@@ -199,7 +208,10 @@ A=$(echo $NAMES | cut -d' ' -f2-)
 		bench_fig "wrk Connection: close, req/s" rpsclose ">= 1.0x haproxy" proxyd $A
 	fi
 	want conns && bench_fig "new conns (connect + 1-byte echo + close, $CONNS parallel)/s" conns ">= 1.0x haproxy" proxyd $A
-	want udp && bench_fig "UDP echo, 64-byte dgrams/s (32 in flight)" udp ">= 0.8x direct" proxyd direct
+	if want udp; then
+		bench_fig "UDP echo, 64-byte dgrams/s (32 in flight), kernel path (local endpoints, round robin)" udp ">= 0.8x direct" proxyd direct
+		bench_fig "UDP echo, 64-byte dgrams/s (32 in flight), proxyd's user-space relay (consistent hash)" udp "" relay direct
+	fi
 	if want echo; then
 		bench_fig "1-byte echo p50, us, local endpoint" p50 "" proxyd $A
 		bench_fig "1-byte echo p99, us, local endpoint" p99 "" proxyd $A
@@ -210,7 +222,7 @@ if [ $HAVE_WRK = 1 ] && want http; then
 	bench_perf "proxyd, wrk keep-alive" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" http://$VIP_WEB/
 	bench_perf "proxyd, wrk Connection: close" "$PPID1" in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" -H "Connection: close" http://$VIP_WEB/
 fi
-want udp && bench_perf "proxyd, UDP" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR"
+want udp && bench_perf "proxyd, UDP relay" "$PPID1" in_ns n1 "$B/embench" udprate $VIP_UDPR:$UDP 32 "$DUR"
 
 # BENCH_TRACE=1: syscalls of proxyd per request / per datagram (strace -c, slows it down)
 ptrace_run() {	# label unit cmd... (cmd prints its count of units last)
@@ -226,10 +238,10 @@ ptrace_run() {	# label unit cmd... (cmd prints its count of units last)
 		{ printf "%s %.2f  ", $NF, $4 / u }' "$E2E_DIR/strace.proxyd")"
 }
 wrk_total() { in_ns n1 wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" | awk '/requests in/ { print $1 }'; }
-udp_total() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate $VIP_UDP:$UDP 32 "$DUR")" rate | awk -v d="$DUR" '{ print int($1 * d) }'; }
+udp_total() { bench_field "$(in_ns n1 timeout $((DUR + 20)) "$B/embench" udprate $VIP_UDPR:$UDP 32 "$DUR")" rate | awk -v d="$DUR" '{ print int($1 * d) }'; }
 if [ -n "${BENCH_TRACE:-}" ] && command -v strace >/dev/null 2>&1; then
 	[ $HAVE_WRK = 1 ] && want http && ptrace_run "wrk keep-alive" request wrk_total http://$VIP_WEB/
-	want udp && ptrace_run "UDP echo" datagram udp_total
+	want udp && ptrace_run "UDP echo, relay" datagram udp_total
 fi
 
 echo "proxyd RSS after the run: $(bench_rss "$PPID1") KiB"

@@ -77,6 +77,10 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
     [EM_M_TUNNEL_KEY] = {"edgemesh_tunnel_key_info", EM_MT_GAUGE,
 			 "1, labelled with this node's tunnel public key (base64): what the "
 			 "Node annotation edgemesh-c.io/tunnel-key pins"},
+    [EM_M_SVC_KERNEL_UDP_FLOWS] = {"edgemesh_service_kernel_udp_flows_total", EM_MT_COUNTER,
+				   "UDP flows a service port's kernel path started (its DNAT "
+				   "rule's counter, read every 10 s; 0 again when proxyd rewrites "
+				   "the port's rules)"},
 };
 
 const double em_histogram_bounds[12] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

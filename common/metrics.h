@@ -54,6 +54,7 @@ enum em_metric {
 	EM_M_PEER_UNREACHABLE,
 	EM_M_DAEMON_PRIVS,
 	EM_M_TUNNEL_KEY,
+	EM_M_SVC_KERNEL_UDP_FLOWS, /* proxyd: flows its UDP kernel path started */
 	EM_M__COUNT
 };
 

@@ -1,7 +1,9 @@
 /*
  * proxyd's metrics: per service port the connections (and UDP flows) it
  * took, those that found no usable endpoint, and the endpoints the load
- * balancer picked (local or remote); rule resyncs and displacements.
+ * balancer picked (local or remote); rule resyncs and displacements.  A
+ * UDP port the kernel forwards (rules.c) is not seen here: its flows are
+ * the counter of its rules, as of the last rules check.
  */
 #include <stdio.h>
 
@@ -33,6 +35,16 @@ proxy_metrics_fill(void *arg, struct em_samples *ss)
 		if (v->proto == EM_PROTO_UDP)
 			metrics_add(ss, EM_M_SVC_UDP_FLOWS, (double)v->n_flows, "service", v->svc,
 				    "port", port, NULL);
+	}
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &key, &val)) {
+		const struct rules_kernel *k = val;
+
+		if ((v = hmap_get(p->vips, key)) == NULL)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)ntohs(v->sa.sin_port));
+		metrics_add(ss, EM_M_SVC_KERNEL_UDP_FLOWS, (double)k->flows, "service", v->svc,
+			    "port", port, NULL);
 	}
 	metrics_add(ss, EM_M_RULE_RESYNCS, (double)p->n_resyncs, NULL);
 	metrics_add(ss, EM_M_RULES_DISPLACED, (double)p->n_displaced, NULL);

@@ -115,6 +115,36 @@ vip_set_eps(struct proxyd *p, struct pd_vip *v, const struct em_service *s,
 	free(ids);
 }
 
+/*
+ * The kernel path of a UDP port (rules.c), NULL when proxyd relays it:
+ * every ready endpoint on this node, round robin or random, no session
+ * affinity.  A remote endpoint needs tunneld, consistent hashing and
+ * affinity need proxyd's balancer; those stay on proxyd.
+ */
+static struct rules_kernel *
+vip_kernel(const struct pd_vip *v)
+{
+	struct rules_kernel *k;
+	size_t i;
+
+	if (v->proto != EM_PROTO_UDP || v->neps == 0 || v->lb.affinity ||
+	    (v->lb.policy != EM_LB_ROUND_ROBIN && v->lb.policy != EM_LB_RANDOM))
+		return NULL;
+	for (i = 0; i < v->neps; i++)
+		if (!v->eps[i].local)
+			return NULL;
+	k = xcalloc(1, sizeof(*k) + v->neps * sizeof(k->eps[0]));
+	if (v->portname[0])
+		snprintf(k->comment, sizeof(k->comment), "%s:%s", v->svc, v->portname);
+	else
+		snprintf(k->comment, sizeof(k->comment), "%s", v->svc);
+	k->random = v->lb.policy == EM_LB_RANDOM;
+	k->n = v->neps;
+	for (i = 0; i < v->neps; i++)
+		k->eps[i] = v->eps[i].sa;
+	return k;
+}
+
 static void
 vip_free(void *arg)
 {
@@ -186,6 +216,7 @@ proxy_svc_update(struct proxyd *p, const char *svckey)
 			snprintf(v->svc, sizeof(v->svc), "%s", svckey);
 			snprintf(v->portname, sizeof(v->portname), "%s", sp->name);
 			vip_set_eps(p, v, s, sp, e);
+			rules_kernel_set(p, key, vip_kernel(v));
 			log_debug("service port %s (%s) %s: %zu ready endpoints, lb %s", key,
 				  svckey, sp->name, v->neps, em_lb_name(v->lb.policy));
 			rec->keys[rec->n++] = xstrdup(key);
@@ -199,6 +230,7 @@ proxy_svc_update(struct proxyd *p, const char *svckey)
 			if (j < rec->n)
 				continue;
 			if ((v = hmap_del(p->vips, old->keys[i])) != NULL) {
+				rules_kernel_set(p, old->keys[i], NULL);
 				rules_del(p, old->keys[i]);
 				vip_free(v);
 			}

@@ -62,6 +62,19 @@ struct pd_vip {
 	size_t n_flows;			      /* metrics: its UDP flows, counted at report */
 };
 
+/*
+ * A UDP service port the kernel forwards itself (rules.c): every ready
+ * endpoint on this node, round robin or random, no session affinity.  One
+ * allocation (free() it); n == 0 stands for "not forwarded by the kernel".
+ */
+struct rules_kernel {
+	char comment[EM_KEY_LEN + 80];
+	int random;	/* numgen random / statistic random; else round robin over flows */
+	uint64_t flows; /* started, from the rule counters at the last rules check */
+	size_t n;
+	struct sockaddr_in eps[];
+};
+
 struct rules_backend;
 struct pd_tcp;
 struct pd_udp;
@@ -78,6 +91,8 @@ struct proxyd {
 	const struct rules_backend *rb;
 	struct hmap *rules;	  /* vip key -> comment (desired rules) */
 	struct hmap *radd, *rdel; /* pending element changes */
+	struct hmap *kern;	  /* vip key -> struct rules_kernel (UDP the kernel forwards) */
+	struct hmap *kchg;	  /* vip key -> its installed rules_kernel, for pending changes */
 	ev_timer rules_flush, rules_check;
 	int rules_dirty_full;
 
@@ -103,7 +118,7 @@ int bridge_route_cleanup(void); /* the fwmark rule and table of older versions (
 struct rules_backend {
 	const char *name;
 	int (*full)(struct proxyd *);  /* install everything atomically */
-	int (*apply)(struct proxyd *); /* p->radd / p->rdel element changes */
+	int (*apply)(struct proxyd *); /* p->radd / p->rdel element changes, p->kchg */
 	int (*check)(struct proxyd *); /* 0 when our rules are in place */
 	int (*cleanup)(void);
 };
@@ -111,6 +126,10 @@ extern const struct rules_backend rules_nft, rules_ipt;
 int rules_init(struct proxyd *, const char *backend);
 void rules_add(struct proxyd *, const struct pd_vip *);
 void rules_del(struct proxyd *, const char *key);
+/* The kernel path of vip key: k (taken over), or NULL when proxyd relays it. */
+void rules_kernel_set(struct proxyd *, const char *key, struct rules_kernel *k);
+/* The name of k's own chain: "udp_10_96_0_10_53" (nft), "KUBE-PORTALS-U0A60000A0035" (iptables) */
+void rules_kernel_chain(char *out, size_t outlen, const char *key, int ipt);
 void rules_sync_full(struct proxyd *);
 int rules_cleanup_all(void);
 int rules_run(const char *const argv[], const char *input, size_t inlen, char *out, size_t outlen);
@@ -160,6 +179,13 @@ int proxy_ct_open(void);
 /* local: our bridgeIP:port; client: the sender; 0 with *orig = ClusterIP:port, or -1 */
 int proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
 		      struct sockaddr_in *orig);
+/*
+ * Delete the UDP conntrack entries to the service ports in keys (NULL: all
+ * of p->rules) that are NATed neither to proxyd nor to a current endpoint
+ * of the port's kernel path (p->kern): a client's flow then does not stick
+ * to a pod that left.  Returns the number deleted, -1 on a netlink error.
+ */
+int proxy_ct_clear_stale(struct proxyd *, struct hmap *keys);
 
 /* proxy_tun.c: hand-off to tunneld */
 typedef tunclient_cb tun_result_cb;

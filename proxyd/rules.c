@@ -6,6 +6,14 @@
  * rules back when another program has displaced them.  Rules outlive
  * proxyd (a restart does not break traffic); --cleanup removes them.
  *
+ * UDP service ports whose endpoints are all on this node, balanced round
+ * robin or at random without session affinity, are forwarded by the kernel
+ * itself (p->kern: a DNAT straight to the pods, matched before the DNAT to
+ * proxyd, masqueraded on the way out); p->kchg holds their installed state
+ * while changes are pending.  After a change is applied, the conntrack
+ * entries of those ports that point at a pod no longer behind them are
+ * deleted (proxy_ct.c), as kube-proxy does.
+ *
  * The backends (rules_nft.c, rules_ipt.c) run nft(8) or
  * iptables-restore(8) as a child that inherits CAP_NET_ADMIN as an
  * ambient capability; input and output go through memfds, so a large
@@ -15,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <arpa/inet.h>
 #include <linux/capability.h>
 
 #include <errno.h>
@@ -129,18 +138,38 @@ hmap_clear(struct hmap *m)
 		free(hmap_del(m, k));
 }
 
+/* After the rules changed: flows to the ports in keys (NULL: all) that point
+ * at a pod no longer behind them are forgotten by conntrack. */
+static void
+rules_ct_clear(struct proxyd *p, struct hmap *keys)
+{
+	int n;
+
+	if (keys != NULL && hmap_count(keys) == 0)
+		return;
+	if ((n = proxy_ct_clear_stale(p, keys)) == -1)
+		log_warn("conntrack: clearing the UDP flows of changed service ports");
+	else if (n > 0)
+		log_info(
+		    "conntrack: %d UDP flows to endpoints that left their service port cleared", n);
+}
+
 void
 rules_sync_full(struct proxyd *p)
 {
 	hmap_clear(p->radd);
 	hmap_clear(p->rdel);
+	hmap_clear(p->kchg);
 	p->n_resyncs++;
 	if (p->rb->full(p) == -1)
 		log_warnx("%s: installing the rules failed; retrying in %.0fs", p->rb->name,
 			  PROXY_RULES_CHECK);
-	else
-		log_info("%s: rules installed for %zu service ports", p->rb->name,
-			 hmap_count(p->rules));
+	else {
+		log_info("%s: rules installed for %zu service ports (%zu UDP forwarded by the "
+			 "kernel)",
+			 p->rb->name, hmap_count(p->rules), hmap_count(p->kern));
+		rules_ct_clear(p, NULL);
+	}
 	p->rules_dirty_full = 0;
 }
 
@@ -155,7 +184,7 @@ rules_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		rules_sync_full(p);
 		return;
 	}
-	if (hmap_count(p->radd) == 0 && hmap_count(p->rdel) == 0)
+	if (hmap_count(p->radd) == 0 && hmap_count(p->rdel) == 0 && hmap_count(p->kchg) == 0)
 		return;
 	if (p->rb->apply(p) == -1) {
 		log_warnx("%s: element update failed: reinstalling the rules", p->rb->name);
@@ -164,6 +193,8 @@ rules_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	hmap_clear(p->radd);
 	hmap_clear(p->rdel);
+	rules_ct_clear(p, p->kchg);
+	hmap_clear(p->kchg);
 }
 
 static void
@@ -219,6 +250,75 @@ rules_del(struct proxyd *p, const char *key)
 }
 
 static int
+kernel_same(const struct rules_kernel *a, const struct rules_kernel *b)
+{
+	size_t i;
+
+	if (a->n != b->n || a->random != b->random || strcmp(a->comment, b->comment) != 0)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (a->eps[i].sin_addr.s_addr != b->eps[i].sin_addr.s_addr ||
+		    a->eps[i].sin_port != b->eps[i].sin_port)
+			return 0;
+	return 1;
+}
+
+void
+rules_kernel_set(struct proxyd *p, const char *key, struct rules_kernel *k)
+{
+	struct rules_kernel *cur = hmap_get(p->kern, key), *was;
+	size_t sz;
+
+	if (k == NULL && cur == NULL)
+		return;
+	if (k != NULL && cur != NULL && kernel_same(k, cur)) {
+		free(k);
+		return;
+	}
+	if (hmap_get(p->kchg, key) == NULL) {
+		/* the state installed now: what the backend changes from */
+		if (cur != NULL) {
+			sz = sizeof(*cur) + cur->n * sizeof(cur->eps[0]);
+			was = xcalloc(1, sz);
+			memcpy(was, cur, sz);
+		} else
+			was = xcalloc(1, sizeof(*was));
+		hmap_put(p->kchg, key, was);
+	}
+	if (k != NULL) {
+		free(hmap_put(p->kern, key, k));
+		log_info("%s (%s): forwarded by the kernel to %zu local endpoints, %s", key,
+			 k->comment, k->n, k->random ? "random" : "round robin");
+	} else {
+		free(hmap_del(p->kern, key));
+		log_info("%s: no longer forwarded by the kernel", key);
+	}
+	rules_schedule(p);
+}
+
+void
+rules_kernel_chain(char *out, size_t outlen, const char *key, int ipt)
+{
+	char ip[46];
+	uint16_t port;
+	int proto;
+	struct in_addr a = {0};
+	char *c;
+
+	if (rules_key_parse(key, ip, sizeof(ip), &port, &proto) == -1)
+		ip[0] = '\0';
+	if (ipt) {
+		inet_pton(AF_INET, ip, &a);
+		snprintf(out, outlen, "KUBE-PORTALS-U%08X%04X", (unsigned)ntohl(a.s_addr), port);
+		return;
+	}
+	for (c = ip; *c; c++)
+		if (*c == '.')
+			*c = '_';
+	snprintf(out, outlen, "udp_%s_%u", ip, port);
+}
+
+static int
 have_cmd(const char *const argv[])
 {
 	char out[256];
@@ -235,6 +335,8 @@ rules_init(struct proxyd *p, const char *backend)
 	p->rules = hmap_new();
 	p->radd = hmap_new();
 	p->rdel = hmap_new();
+	p->kern = hmap_new();
+	p->kchg = hmap_new();
 	ev_timer_init(&p->rules_flush, rules_flush_cb, 0., 0.);
 	p->rules_flush.data = p;
 	ev_timer_init(&p->rules_check, rules_check_cb, PROXY_RULES_CHECK, PROXY_RULES_CHECK);

@@ -5,6 +5,17 @@
  *   nat    PREROUTING -> KUBE-PORTALS-CONTAINER  -p tcp|udp -d VIP --dport P -j DNAT BIP:PORT
  *   nat    OUTPUT     -> KUBE-PORTALS-HOST       (same)
  *
+ * A UDP port the kernel forwards (rules.c) gets its own chain, jumped to
+ * from the top of both chains, balanced as kube-proxy does (statistic nth
+ * cascade for round robin over flows, random with probability 1/(N-i)),
+ * and a masquerade of its DNATed flows:
+ *
+ *   KUBE-PORTALS-CONTAINER|HOST  -p udp -d VIP --dport P -j KUBE-PORTALS-U<VIP><PORT> (hex)
+ *   KUBE-PORTALS-U...            -s EP -j RETURN  (a pod asking its own service: proxyd)
+ *                                [-m statistic ...] -j DNAT --to-destination EP:PORT
+ *   nat POSTROUTING -> KUBE-PORTALS-MASQ  -m conntrack --ctstate DNAT --ctproto udp --ctorigdst VIP
+ *                                         --ctorigdstport P -j MASQUERADE
+ *
  * The jumps are inserted at position 1 (before kube-proxy's KUBE-SERVICES).
  * The mangle chains of versions that sent UDP through TPROXY are removed
  * by the full install.
@@ -22,13 +33,16 @@
 
 #define JUMP_COMMENT "handle ClusterIPs; NOTE: this must be before the NodePort rules"
 
+#define KCHAIN_PREFIX ":KUBE-PORTALS-U" /* a kernel-forwarded port's chain, in iptables-save */
+
 /* the mangle jumps (the last two) are only removed: UDP TPROXY of older versions */
-#define JUMPS_NAT 2
+#define JUMPS_NAT 3
 static const struct {
 	const char *table, *hook, *chain;
 } jumps[] = {
     {"nat", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
     {"nat", "OUTPUT", "KUBE-PORTALS-HOST"},
+    {"nat", "POSTROUTING", "KUBE-PORTALS-MASQ"},
     {"mangle", "PREROUTING", "KUBE-PORTALS-CONTAINER"},
     {"mangle", "OUTPUT", "KUBE-PORTALS-HOST"},
 };
@@ -63,6 +77,103 @@ ipt_rules(FILE *f, const char *op, struct hmap *m, const char *bip, unsigned por
 		ipt_rule(f, op, "KUBE-PORTALS-CONTAINER", k, v, bip, port);
 		ipt_rule(f, op, "KUBE-PORTALS-HOST", k, v, bip, port);
 	}
+}
+
+/* A kernel-forwarded port's jumps and masquerade: op "-A", "-I" (at 1) or "-D" */
+static void
+ipt_kernel_jumps(FILE *f, const char *op, const char *key, const struct rules_kernel *k)
+{
+	static const char *const chains[] = {"KUBE-PORTALS-CONTAINER", "KUBE-PORTALS-HOST"};
+	char ip[46], ch[64];
+	uint16_t port;
+	int proto;
+	size_t i;
+
+	if (rules_key_parse(key, ip, sizeof(ip), &port, &proto) == -1)
+		return;
+	rules_kernel_chain(ch, sizeof(ch), key, 1);
+	for (i = 0; i < 2; i++)
+		fprintf(f,
+			"%s %s%s -m comment --comment \"%s\" -p udp -m udp -d %s/32 --dport %u "
+			"-j %s\n",
+			op, chains[i], strcmp(op, "-I") == 0 ? " 1" : "", k->comment, ip, port, ch);
+	fprintf(f,
+		"%s KUBE-PORTALS-MASQ -m comment --comment \"%s\" -p udp -m conntrack --ctstate "
+		"DNAT --ctproto udp --ctorigdst %s/32 --ctorigdstport %u -j MASQUERADE\n",
+		strcmp(op, "-D") == 0 ? "-D" : "-A", k->comment, ip, port);
+}
+
+/* A kernel-forwarded port's chain, declared (created, or flushed) before */
+static void
+ipt_kernel_rules(FILE *f, const char *key, const struct rules_kernel *k)
+{
+	char ch[64], ip[INET_ADDRSTRLEN];
+	size_t i;
+
+	rules_kernel_chain(ch, sizeof(ch), key, 1);
+	/* an endpoint asking its own service: back to proxyd's DNAT (see rules_nft.c) */
+	for (i = 0; i < k->n; i++) {
+		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
+		fprintf(f, "-A %s -m comment --comment \"%s\" -s %s/32 -j RETURN\n", ch, k->comment,
+			ip);
+	}
+	for (i = 0; i < k->n; i++) {
+		inet_ntop(AF_INET, &k->eps[i].sin_addr, ip, sizeof(ip));
+		fprintf(f, "-A %s -m comment --comment \"%s\" -p udp", ch, k->comment);
+		if (i + 1 < k->n && k->random)
+			fprintf(f, " -m statistic --mode random --probability %.11f",
+				1.0 / (double)(k->n - i));
+		else if (i + 1 < k->n)
+			fprintf(f, " -m statistic --mode nth --every %zu --packet 0", k->n - i);
+		fprintf(f, " -j DNAT --to-destination %s:%u\n", ip, ntohs(k->eps[i].sin_port));
+	}
+}
+
+static void
+ipt_kernel_declare(FILE *f, const char *key)
+{
+	char ch[64];
+
+	rules_kernel_chain(ch, sizeof(ch), key, 1);
+	fprintf(f, ":%s - [0:0]\n", ch);
+}
+
+/* The kernel-forwarded ports' chains now in the nat table (iptables-save), NULL if none. */
+static char **
+ipt_kernel_chains_now(size_t *n)
+{
+	static const char *const argv[] = {"iptables-save", "-t", "nat", NULL};
+	const size_t cap = 4u << 20;
+	char *out = xcalloc(1, cap), *s, *e, **v = NULL;
+
+	*n = 0;
+	if (rules_run(argv, "", 0, out, cap) == 0)
+		for (s = out; (s = strstr(s, "\n" KCHAIN_PREFIX)) != NULL; s = e) {
+			s += 2;
+			e = s + strcspn(s, " \n");
+			v = xreallocarray(v, *n + 1, sizeof(*v));
+			v[(*n)++] = strndup(s, (size_t)(e - s));
+		}
+	free(out);
+	return v;
+}
+
+/* Is chain the chain of a port the kernel is to forward? */
+static int
+ipt_kernel_wanted(struct proxyd *p, const char *chain)
+{
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	char ch[64];
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v)) {
+		rules_kernel_chain(ch, sizeof(ch), k, 1);
+		if (strcmp(ch, chain) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 static int
@@ -146,21 +257,65 @@ ipt_mangle_legacy(void)
 static int
 ipt_write(struct proxyd *p, int full)
 {
-	char bip[INET_ADDRSTRLEN], *buf = NULL;
-	size_t len = 0;
+	char bip[INET_ADDRSTRLEN], *buf = NULL, ch[64], **stale = NULL;
+	size_t len = 0, nstale = 0, i;
+	struct hmap_iter it;
+	const struct rules_kernel *was, *now;
+	const char *k;
+	void *v;
 	FILE *f;
 	int rc;
 
 	inet_ntop(AF_INET, &p->bind_ip, bip, sizeof(bip));
 	if ((f = open_memstream(&buf, &len)) == NULL)
 		return -1;
+	if (full)
+		stale = ipt_kernel_chains_now(&nstale);
 	if (full) {
-		fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n");
+		fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
+			   ":KUBE-PORTALS-MASQ - [0:0]\n");
+		hmap_iter_init(&it);
+		while (hmap_next(p->kern, &it, &k, &v))
+			ipt_kernel_declare(f, k);
+		for (i = 0; i < nstale; i++)
+			if (ipt_kernel_wanted(p, stale[i]))
+				stale[i][0] = '\0';
+			else
+				fprintf(f, ":%s - [0:0]\n", stale[i]);
+		hmap_iter_init(&it);
+		while (hmap_next(p->kern, &it, &k, &v)) {
+			ipt_kernel_jumps(f, "-A", k, v);
+			ipt_kernel_rules(f, k, v);
+		}
 		ipt_rules(f, "-A", p->rules, bip, p->port);
+		for (i = 0; i < nstale; i++) {
+			if (stale[i][0])
+				fprintf(f, "-X %s\n", stale[i]);
+			free(stale[i]);
+		}
+		free(stale);
 	} else {
 		fprintf(f, "*nat\n");
+		hmap_iter_init(&it);
+		while (hmap_next(p->kchg, &it, &k, &v))
+			if (((const struct rules_kernel *)v)->n > 0 || hmap_get(p->kern, k) != NULL)
+				ipt_kernel_declare(f, k);
 		ipt_rules(f, "-D", p->rdel, bip, p->port);
 		ipt_rules(f, "-A", p->radd, bip, p->port);
+		hmap_iter_init(&it);
+		while (hmap_next(p->kchg, &it, &k, &v)) {
+			was = v;
+			now = hmap_get(p->kern, k);
+			if (was->n > 0)
+				ipt_kernel_jumps(f, "-D", k, was);
+			if (now != NULL) {
+				ipt_kernel_jumps(f, "-I", k, now);
+				ipt_kernel_rules(f, k, now);
+			} else if (was->n > 0) {
+				rules_kernel_chain(ch, sizeof(ch), k, 1);
+				fprintf(f, "-X %s\n", ch);
+			}
+		}
 	}
 	fprintf(f, "COMMIT\n");
 	fclose(f);
@@ -186,20 +341,60 @@ ipt_apply(struct proxyd *p)
 	return ipt_write(p, 0);
 }
 
+/* Each kernel-path port's flows: the packet counters of its chain's DNAT
+ * rules ("[pkts:bytes] -A CHAIN ... -j DNAT") in the listing out. */
+static void
+ipt_kernel_counters(struct proxyd *p, const char *out)
+{
+	struct hmap_iter it;
+	const char *k, *s, *e;
+	void *v;
+	char want[80];
+	uint64_t n;
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v)) {
+		snprintf(want, sizeof(want), "] -A ");
+		rules_kernel_chain(want + 5, sizeof(want) - 5, k, 1);
+		strncat(want, " ", sizeof(want) - strlen(want) - 1);
+		n = 0;
+		for (s = out; (s = strstr(s, want)) != NULL; s = e) {
+			const char *l = s;
+
+			while (l > out && l[-1] != '\n')
+				l--;
+			e = s + strcspn(s, "\n");
+			if (*l == '[' && memmem(s, (size_t)(e - s), "-j DNAT", 7) != NULL)
+				n += strtoull(l + 1, NULL, 10);
+		}
+		((struct rules_kernel *)v)->flows = n;
+	}
+}
+
 static int
 ipt_check(struct proxyd *p)
 {
-	static const char *const argv[] = {"iptables-save", "-t", "nat", NULL};
+	static const char *const argv[] = {"iptables-save", "-c", "-t", "nat", NULL};
 	const size_t cap = 4u << 20;
 	char *out = xcalloc(1, cap), *s;
 	size_t n = 0;
 	int rc = -1;
 
 	if (rules_run(argv, "", 0, out, cap) == 0 && ipt_jumps(1) == 0) {
-		for (s = out; (s = strstr(s, "\n-A KUBE-PORTALS-")) != NULL; s++)
+		ipt_kernel_counters(p, out);
+		for (s = out; (s = strstr(s, "] -A KUBE-PORTALS-")) != NULL; s++)
 			n++;
-		/* two rules a service port, unless the listing was cut */
-		if (strlen(out) >= cap - 1 || n == 2 * hmap_count(p->rules))
+		/* two rules a service port; a kernel-forwarded one: two jumps, a
+		 * masquerade, a RETURN and a DNAT per endpoint; unless the listing was cut */
+		size_t nrules = 2 * hmap_count(p->rules) + 3 * hmap_count(p->kern);
+		struct hmap_iter it;
+		const char *k;
+		void *v;
+
+		hmap_iter_init(&it);
+		while (hmap_next(p->kern, &it, &k, &v))
+			nrules += 2 * ((const struct rules_kernel *)v)->n;
+		if (strlen(out) >= cap - 1 || n == nrules)
 			rc = 0;
 	}
 	free(out);
@@ -228,20 +423,36 @@ static int
 ipt_cleanup(void)
 {
 	static const char *const argv[] = {"iptables-restore", "--noflush", NULL};
-	static const char txt[] =
-	    "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - "
-	    "[0:0]\n-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n*mangle\n"
-	    ":KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
-	    "-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n";
 	static const char *const probe[] = {"iptables", "--version", NULL};
-	char out[512];
+	char out[512], *txt = NULL, **kc;
+	size_t len = 0, nkc, i;
+	FILE *f;
+	int rc;
 
 	if (rules_run(probe, "", 0, out, sizeof(out)) == -1)
 		return -1;
 	if (!ipt_has_chains())
 		return 0;
 	ipt_jumps(0);
-	if (rules_run(argv, txt, sizeof(txt) - 1, out, sizeof(out)) == -1) {
+	if ((f = open_memstream(&txt, &len)) == NULL)
+		return -1;
+	kc = ipt_kernel_chains_now(&nkc);
+	fprintf(f, "*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\n"
+		   ":KUBE-PORTALS-MASQ - [0:0]\n");
+	for (i = 0; i < nkc; i++)
+		fprintf(f, ":%s - [0:0]\n", kc[i]);
+	fprintf(f, "-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\n-X KUBE-PORTALS-MASQ\n");
+	for (i = 0; i < nkc; i++) {
+		fprintf(f, "-X %s\n", kc[i]);
+		free(kc[i]);
+	}
+	free(kc);
+	fprintf(f, "COMMIT\n*mangle\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - "
+		   "[0:0]\n-X KUBE-PORTALS-CONTAINER\n-X KUBE-PORTALS-HOST\nCOMMIT\n");
+	fclose(f);
+	rc = rules_run(argv, txt, len, out, sizeof(out));
+	free(txt);
+	if (rc == -1) {
 		log_debug("iptables cleanup: %s", out);
 		return -1;
 	}

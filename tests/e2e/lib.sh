@@ -2,7 +2,7 @@
 # namespaces made by the test, the real daemons, cleanup on every exit.
 #
 #   . tests/e2e/lib.sh
-#   e2e_init mytest            # unique prefix, work dir, EXIT trap
+#   e2e_init mytest            # unique prefix (E2E_NS_PREFIX, default em), work dir, EXIT trap
 #   e2e_topology 3             # nodes n1..n3 on one LAN, a pod behind each
 #   e2e_registry tests/fixtures/registry
 #   e2e_start_node n1          # controller (+ daemons given in $DAEMONS)
@@ -29,7 +29,7 @@ E2E_PIDS=""
 
 e2e_init() {
 	E2E_NAME=$1
-	E2E_PREFIX="em$(printf '%s' "$1" | cut -c1-4)$$"
+	E2E_PREFIX="${E2E_NS_PREFIX:-em}$(printf '%s' "$1" | cut -c1-4)$$"
 	E2E_DIR=$(mktemp -d "/tmp/edgemesh-e2e-$1.XXXXXX")
 	trap e2e_cleanup EXIT INT TERM
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP $1: needs root for network namespaces"; exit 77; }
@@ -74,8 +74,10 @@ e2e_topology() {
 # forwarding on, the pod's addresses 10.201.i.<a> (default .10), its default
 # route via the bridge.  The pod's namespace is made when it does not exist.
 # Every test world puts its pods here, so none gets a friendlier plain veth.
+# E2E_POD=NAME makes another pod NAME on the same bridge, on its own port.
 e2e_pod() {	# i [a...]
-	local i=$1 a; shift
+	local i=$1 a pod=${E2E_POD:-p$1} veth="${E2E_PREFIX}v$1"; shift
+	[ "$pod" = "p$i" ] || veth="${E2E_PREFIX}$pod"
 	if ! in_ns "n$i" ip link show cni0 >/dev/null 2>&1; then
 		in_ns "n$i" ip link add cni0 type bridge
 		in_ns "n$i" ip addr add "10.201.$i.1/24" dev cni0
@@ -85,15 +87,15 @@ e2e_pod() {	# i [a...]
 	[ -e /proc/sys/net/bridge ] || modprobe br_netfilter 2>/dev/null
 	in_ns "n$i" sysctl -qw net.bridge.bridge-nf-call-iptables="${E2E_BRNF:-1}" ||
 		fail "br_netfilter on node $i's bridge (the kernel module br_netfilter is missing)"
-	[ -e "/run/netns/$(ns "p$i")" ] || ip netns add "$(ns "p$i")"
-	in_ns "p$i" ip link set lo up
-	ip link add "${E2E_PREFIX}v$i" netns "$(ns "n$i")" type veth peer name eth0 netns "$(ns "p$i")"
-	in_ns "n$i" ip link set "${E2E_PREFIX}v$i" master cni0 up
+	[ -e "/run/netns/$(ns "$pod")" ] || ip netns add "$(ns "$pod")"
+	in_ns "$pod" ip link set lo up
+	ip link add "$veth" netns "$(ns "n$i")" type veth peer name eth0 netns "$(ns "$pod")"
+	in_ns "n$i" ip link set "$veth" master cni0 up
 	for a in "${@:-10}"; do
-		in_ns "p$i" ip addr add "10.201.$i.$a/24" dev eth0
+		in_ns "$pod" ip addr add "10.201.$i.$a/24" dev eth0
 	done
-	in_ns "p$i" ip link set eth0 up
-	in_ns "p$i" ip route add default via "10.201.$i.1"
+	in_ns "$pod" ip link set eth0 up
+	in_ns "$pod" ip route add default via "10.201.$i.1"
 }
 
 # Write node i's config; extra YAML (already indented for top level) on stdin.

@@ -17,7 +17,13 @@ proxy_registry "$E2E_DIR/registry"
 # a service whose endpoint is on cloud-1, which will hold another PSK
 { svc far-web 10.96.1.50 80 TCP 9376; eps far-web 9376 TCP cloud-1 10.201.3.10; } \
 	> "$E2E_DIR/registry/far.yaml"
-{ svc udp-web 10.96.1.60 9000 UDP 9377; eps udp-web 9377 UDP edge-1 10.201.1.10; } \
+# kept on proxyd's relay by a consistent hash (with a local endpoint and
+# round robin the kernel would forward it, and proxyd would count no flow)
+{ svc udp-web 10.96.1.60 9000 UDP 9377; eps udp-web 9377 UDP edge-1 10.201.1.10
+  dr udp-web "      consistentHash:
+        useSourceIp: true"
+  # the same pod, default round robin: forwarded by the kernel (proxyd's rules)
+  svc udp-k 10.96.1.61 9001 UDP 9377; eps udp-k 9377 UDP edge-1 10.201.1.10; } \
 	> "$E2E_DIR/registry/udp.yaml"
 cp tests/fixtures/gateway/gateway.yaml "$E2E_DIR/registry/"
 e2e_config 1 >/dev/null <<'CFG'
@@ -118,6 +124,18 @@ import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeou
 s.connect(("10.96.1.60", 9000)); s.send(b"hi"); print(s.recv(100).decode())' 2>&1)
 ok "a UDP request through proxyd is answered ($R)" test "$R" = "udp-pod:hi"
 ok "the service's UDP flows gauge shows the flow" wait_for 10 sh -c "ip netns exec $(ns n1) curl -s $M/metrics | grep -qF '$U 1'"
+# three flows through the kernel path: not proxyd's; its rule's counter
+# (read at proxyd's rules check, every 10 s) is the service's metric
+K='edgemesh_service_kernel_udp_flows_total{daemon="proxyd",service="default/udp-k",port="9001"}'
+for i in 1 2 3; do
+	R=$(in_ns n1 python3 -c '
+import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.connect(("10.96.1.61", 9001)); s.send(b"k"); print(s.recv(100).decode())' 2>&1)
+done
+ok "a UDP request through the kernel path is answered ($R)" test "$R" = "udp-pod:k"
+ok "its 3 flows counted from the rule's counter within 25 s" wait_for 25 val_is "$K" 3
+ok "proxyd's own flows gauge for it stays 0 (not relayed)" \
+	val_is 'edgemesh_service_udp_flows{daemon="proxyd",service="default/udp-k",port="9001"}' 0
 
 # DNS: 5 A queries for a cluster name, 3 for a name that does not exist
 Q='edgemesh_dns_queries_total{daemon="dnsd",type="A",rcode="NOERROR"}'

@@ -108,6 +108,88 @@ in_ns p1 ip addr add 10.201.1.11/24 dev eth0
 # later service changes are nft element updates: one added, then removed
 PUT_BACK="changed or removed by someone else"
 NB=$(grep -c "$PUT_BACK" "$E2E_DIR/n1/proxyd.log")
+# The kernel path: a UDP service whose ready endpoints are all on this node,
+# balanced round robin (or at random), no session affinity, is DNATed by
+# the kernel straight to its pods (and masqueraded), not relayed by proxyd.
+# The client is a pod of its own on cni0 (br_netfilter on), as pods are.
+E2E_POD=c1 e2e_pod 1 40
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
+	>"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+kmap() { in_ns n1 nft list map ip edgemesh udp_kernel 2>&1; }
+ok "udp-fast (two local endpoints, round robin) is in the kernel's map (an update added it)" \
+	wait_for 10 sh -c "ip netns exec $(ns n1) nft list map ip edgemesh udp_kernel | grep -q '10.96.1.22 . 53'"
+ok "consistent hash (udp-echo), remote (remote-udp) are not: they stay on proxyd ($(kmap | grep -c ' . 53 :') in the map)" \
+	bash -c "! grep -qE '10.96.1.(20|21|41|42) ' <<<\"\$0\"" "$(kmap)"
+# four flows (each its own source port) from a connected socket, which drops
+# an answer that does not come from the ClusterIP
+D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9]$//' | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+ok "kernel path from a pod: both endpoints, 2 flows each, answers from the ClusterIP ($D)" \
+	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
+R=$(in_ns c1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.22 53' 2>&1)
+ok "nc -u from a pod through the kernel path ($R)" bash -c "[[ '$R' == pod-10.201.1.1[01]:hi ]]"
+# RANDOM (a DestinationRule): numgen random over the same two pods
+{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
+  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
+mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+ok "udp-rand (RANDOM) takes the kernel path with numgen random" wait_for 10 sh -c \
+	"ip netns exec $(ns n1) nft list chain ip edgemesh udp_10_96_1_23_53 2>/dev/null | grep -q 'numgen random mod 2'"
+D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
+rm "$E2E_DIR/registry/udp-rand.yaml"
+ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
+N=$(in_ns n1 nft list chain ip edgemesh udp_10_96_1_22_53 | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p')
+ok "the kernel chain counted the 5 flows ($N)" test "$N" = 5
+R=$(udp_ask_from c1 10.201.1.40 40201 10.96.1.20 53 hash 2>&1)
+ok "consistent hash from that pod: answered ($R)" bash -c "[[ '$R' == pod-*:hash ]]"
+ok "... through proxyd (it took the flow)" \
+	grep -q "udp flow 10.201.1.40:40201 -> 10.96.1.20:53/udp" "$E2E_DIR/n1/proxyd.log"
+R=$(udp_ask_from c1 10.201.1.40 40202 10.96.1.41 53 far 2>&1)
+ok "remote endpoint from that pod: answered ($R) through proxyd and tunneld" \
+	bash -c "[ '$R' = remote-pod:far ] && grep -q 'udp flow 10.201.1.40:40202 -> 10.96.1.41:53/udp' '$E2E_DIR/n1/proxyd.log'"
+R=$(udp_ask_from p1 10.201.1.10 40203 10.96.1.22 53 self 2>&1)
+ok "an endpoint asking its own service goes to proxyd, no hairpin needed ($R)" \
+	bash -c "[[ '$R' == pod-*:self ]] && grep -q 'udp flow 10.201.1.10:40203 -> 10.96.1.22:53/udp' '$E2E_DIR/n1/proxyd.log'"
+R=$(udp_ask n1 10.96.1.22 53 node 2>&1)
+ok "kernel path from the node ($R)" bash -c "[[ '$R' == pod-10.201.1.1[01]:node ]]"
+# one client flow (same source port) keeps its endpoint; the endpoint leaves
+# the service (it still serves): the flow moves to the other one, because
+# proxyd deleted its conntrack entry
+fast_ask() { udp_ask_from c1 10.201.1.40 40210 10.96.1.22 53 "$1" 2>&1 | sed 's/:[a-z0-9]*$//'; }
+E1=$(fast_ask a); E2=$(fast_ask b)
+ok "one flow keeps its endpoint ($E1, $E2)" bash -c "[[ '$E1' == pod-10.201.1.1[01] ]] && [ '$E1' = '$E2' ]"
+# a proxyd restart: the kernel path's flows answer meanwhile and after,
+# from the same endpoint (the new proxyd clears only stale entries)
+RI=$(grep -c "rules installed for" "$E2E_DIR/n1/proxyd.log")
+e2e_kill 1 proxyd
+R=$(fast_ask down)
+ok "proxyd down: the kernel path still answers, same endpoint ($R)" test "$R" = "$E1"
+e2e_daemon 1 proxyd
+wait_for 10 sh -c "[ \$(grep -c 'rules installed for' '$E2E_DIR/n1/proxyd.log') -gt $RI ]" ||
+	fail "the new proxyd installed its rules"
+R=$(fast_ask up)
+ok "proxyd back: same flow, same endpoint ($R)" test "$R" = "$E1"
+ok "the new proxyd cleared no live flow" \
+	bash -c "! grep -q 'conntrack: UDP flow 10.201.1.40:40210 ' '$E2E_DIR/n1/proxyd.log'"
+KEEP=10.201.1.11; [ "$E1" = pod-10.201.1.11 ] && KEEP=10.201.1.10
+eps udp-fast 9377 UDP edge-1 $KEEP | cat <(svc udp-fast 10.96.1.22 53 UDP 9377) - >"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+moved() { [ "$(fast_ask m)" = "pod-$KEEP" ]; }
+ok "its endpoint left: the same flow answers from pod-$KEEP within 10 s (conntrack cleared)" \
+	wait_for 10 moved
+ok "proxyd logged the cleared flow" \
+	grep -q "conntrack: UDP flow 10.201.1.40:40210 -> 10.96.1.22:53 to ${E1#pod-}:9377 cleared" "$E2E_DIR/n1/proxyd.log"
+ok "and the flow was never proxyd's" bash -c "! grep -q 'udp flow 10.201.1.40:40210' '$E2E_DIR/n1/proxyd.log'"
+# the service leaves the kernel path (a consistent hash now): the flow goes to proxyd
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 $KEEP
+  dr udp-fast "      consistentHash:
+        useSourceIp: true"; } >"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+to_proxyd() { fast_ask p >/dev/null; grep -q "udp flow 10.201.1.40:40210 -> 10.96.1.22:53/udp" "$E2E_DIR/n1/proxyd.log"; }
+ok "left the kernel path: the same flow now goes through proxyd within 10 s" wait_for 10 to_proxyd
+ok "... and the kernel map no longer holds it" bash -c "! grep -q '10.96.1.22 . 53' <<<\"\$0\"" "$(kmap)"
+rm "$E2E_DIR/registry/udp-fast.yaml"
+
 { svc web-new 10.96.1.15 80 TCP 9376; eps web-new 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-new"
 mv "$E2E_DIR/registry/.web-new" "$E2E_DIR/registry/web-new.yaml"
 ok "a service added later is reached (its element added by an update)" \

@@ -9,6 +9,8 @@ e2e_registry tests/fixtures/registry
 rm -f "$E2E_DIR"/registry/hostname*.yaml "$E2E_DIR"/registry/tcp-echo.yaml
 proxy_registry "$E2E_DIR/registry"
 e2e_config 1 >/dev/null <<'Y'
+    metricConfig:
+      enable: true
   edgeProxy:
     rulesBackend: iptables
 Y
@@ -44,6 +46,49 @@ ok "udp from a bridged pod, br_netfilter off ($R)" bash -c "[[ '$R' == pod-*:nf0
 in_ns n1 sysctl -qw net.bridge.bridge-nf-call-iptables=1
 ok "no mangle rules (UDP is DNATed, not TPROXYed; an older version's are removed)" \
 	sh -c "! ip netns exec $(ns n1) iptables-save -t mangle | grep -q KUBE-PORTALS"
+# the kernel path (a UDP service with only local endpoints, round robin):
+# its own chain, DNAT straight to the pods; the client a pod on its own port
+E2E_POD=c1 e2e_pod 1 40
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
+	>"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+KC=KUBE-PORTALS-U0A6001160035
+ok "udp-fast has its chain $KC, jumped to from KUBE-PORTALS-CONTAINER (an update added it)" \
+	wait_for 10 sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-CONTAINER .*-j $KC'"
+ok "udp-echo (consistent hash) has none: it stays on proxyd" \
+	sh -c "! ip netns exec $(ns n1) iptables-save -t nat | grep -q KUBE-PORTALS-U0A6001140035"
+D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9]$//' | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+ok "kernel path from a pod: both endpoints, 2 flows each (statistic nth), answers from the ClusterIP ($D)" \
+	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
+ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
+# RANDOM (a DestinationRule): statistic random, probability 1/2 then the rest
+{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
+  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
+mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+ok "udp-rand (RANDOM) takes the kernel path with statistic random" wait_for 10 sh -c \
+	"ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-U0A6001170035 .*--mode random --probability 0.5'"
+D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
+rm "$E2E_DIR/registry/udp-rand.yaml"
+kflows() {	# the kernel path's flows in proxyd's metrics (iptables-save -c, every 10 s)
+	in_ns n1 curl -s -m 3 http://10.200.0.11:9999/metrics | awk 'index($0, "edgemesh_service_kernel_udp_flows_total{daemon=\"proxyd\",service=\"default/udp-fast\",port=\"53\"} ") == 1 {print $NF}'
+}
+kflows_ge() { local n; n=$(kflows); [ "${n:-0}" -ge "$1" ]; }
+ok "the 4 flows are in proxyd's metrics, from the DNAT rules' counters, within 25 s" wait_for 25 kflows_ge 4
+R=$(udp_ask_from c1 10.201.1.40 40201 10.96.1.20 53 hash 2>&1)
+ok "consistent hash from that pod goes through proxyd ($R)" bash -c "[[ '$R' == pod-*:hash ]] &&
+	grep -q 'udp flow 10.201.1.40:40201 -> 10.96.1.20:53/udp' '$E2E_DIR/n1/proxyd.log'"
+fast_ask() { udp_ask_from c1 10.201.1.40 40210 10.96.1.22 53 "$1" 2>&1 | sed 's/:[a-z0-9]*$//'; }
+E1=$(fast_ask a)
+KEEP=10.201.1.11; [ "$E1" = pod-10.201.1.11 ] && KEEP=10.201.1.10
+eps udp-fast 9377 UDP edge-1 $KEEP | cat <(svc udp-fast 10.96.1.22 53 UDP 9377) - >"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+moved() { [ "$(fast_ask m)" = "pod-$KEEP" ]; }
+ok "its endpoint ($E1) left: the same flow answers from pod-$KEEP within 10 s (conntrack cleared)" \
+	wait_for 10 moved
+rm "$E2E_DIR/registry/udp-fast.yaml"
+ok "udp-fast removed: its chain and jumps deleted by an update" wait_for 10 sh -c \
+	"! ip netns exec $(ns n1) iptables-save -t nat | grep -q $KC"
 # later changes are deltas (iptables-restore --noflush): a service added, then removed
 { svc web-new 10.96.1.15 80 TCP 9376; eps web-new 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-new"
 mv "$E2E_DIR/registry/.web-new" "$E2E_DIR/registry/web-new.yaml"
@@ -57,8 +102,14 @@ ok "a service removed: its rules deleted by an update, the others kept" wait_for
 sleep 11
 ok "the updates were right: the rules check after them put nothing back" \
 	bash -c "! grep -q 'changed or removed by someone else' $E2E_DIR/n1/proxyd.log"
+# a kernel-path chain and the masquerade chain are there when proxyd exits
+{ svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
+	>"$E2E_DIR/registry/.udp-fast"
+mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
+wait_for 10 sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q ':$KC'" ||
+	fail "udp-fast's chain back before the cleanup"
 e2e_kill 1 proxyd
 in_ns n1 "$B/edgemesh-proxyd" -c "$E2E_DIR/n1/edgemesh.yaml" --cleanup >/dev/null 2>&1
-ok "--cleanup removes KUBE-PORTALS-*" \
+ok "--cleanup removes KUBE-PORTALS-* (the kernel path's and KUBE-PORTALS-MASQ too)" \
 	sh -c "! ip netns exec $(ns n1) iptables-save | grep -q KUBE-PORTALS"
 e2e_done

@@ -42,7 +42,12 @@ proxy_registry() {
 		svc web-srcip 10.96.1.14 80 TCP 9376; eps web-srcip 9376 TCP edge-1 $L
 		dr web-srcip "      consistentHash:
         useSourceIp: true"
+		# UDP services kept on proxyd's relay by a consistent hash (a UDP port
+		# whose endpoints are all local and balanced round robin or at random
+		# is forwarded by the kernel instead): their checks are about proxyd
 		svc udp-echo 10.96.1.20 53 UDP 9377; eps udp-echo 9377 UDP edge-1 $L
+		dr udp-echo "      consistentHash:
+        useSourceIp: true"
 		LABELS="  labels:
     service.edgemesh.kubeedge.io/service-proxy-name: x" svc labeled 10.96.1.30 80 TCP 9376
 		eps labeled 9376 TCP edge-1 $L
@@ -51,6 +56,8 @@ proxy_registry() {
 		svc remote-udp 10.96.1.41 53 UDP 9377; eps remote-udp 9377 UDP edge-2 10.201.2.10
 		# DNS flows: endpoint port 53
 		svc dns-local 10.96.1.21 53 UDP 53; eps dns-local 53 UDP edge-1 10.201.1.20
+		dr dns-local "      consistentHash:
+        useSourceIp: true"
 		svc dns-remote 10.96.1.42 53 UDP 53; eps dns-remote 53 UDP edge-2 10.201.2.10
 	} > "$d/proxy-test.yaml"
 }
