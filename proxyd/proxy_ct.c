@@ -53,82 +53,52 @@ proxy_ct_open(void)
 	return fd;
 }
 
-int
-proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
-		  struct sockaddr_in *orig)
-{
-	static uint32_t seq;
-	char buf[CT_BUF] __attribute__((aligned(4)));
-	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
-	struct nfgenmsg *nf;
-	struct nlattr *tup, *ip, *pr;
-	const struct nlattr *o, *oip, *opr, *dst, *dport;
-	uint8_t proto = IPPROTO_UDP;
-	ssize_t n;
-
-	memset(buf, 0, NLMSG_LENGTH(sizeof(*nf)));
-	nh->nlmsg_len = NLMSG_LENGTH(sizeof(*nf));
-	nh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET;
-	nh->nlmsg_flags = NLM_F_REQUEST;
-	nh->nlmsg_seq = ++seq;
-	nf = NLMSG_DATA(nh);
-	nf->nfgen_family = AF_INET;
-	nf->version = NFNETLINK_V0;
-	/* the reply direction: from bridgeIP:port to the client */
-	tup = nl_put(nh, sizeof(buf), CTA_TUPLE_REPLY | NLA_F_NESTED, NULL, 0);
-	ip = nl_put(nh, sizeof(buf), CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
-	nl_put(nh, sizeof(buf), CTA_IP_V4_SRC, &local->sin_addr, 4);
-	nl_put(nh, sizeof(buf), CTA_IP_V4_DST, &client->sin_addr, 4);
-	nl_nest_end(nh, ip);
-	pr = nl_put(nh, sizeof(buf), CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
-	nl_put(nh, sizeof(buf), CTA_PROTO_NUM, &proto, 1);
-	nl_put(nh, sizeof(buf), CTA_PROTO_SRC_PORT, &local->sin_port, 2);
-	nl_put(nh, sizeof(buf), CTA_PROTO_DST_PORT, &client->sin_port, 2);
-	nl_nest_end(nh, pr);
-	nl_nest_end(nh, tup);
-	if (send(fd, buf, nh->nlmsg_len, 0) == -1)
-		return -1;
-	for (;;) {
-		if ((n = recv(fd, buf, sizeof(buf), 0)) == -1)
-			return -1;
-		if ((size_t)n < NLMSG_HDRLEN || nh->nlmsg_len > (size_t)n)
-			return -1;
-		if (nh->nlmsg_seq == seq)
-			break; /* else a late answer to an earlier, timed-out request */
-	}
-	if (nh->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = NLMSG_DATA(nh);
-
-		errno =
-		    nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? -e->error : EPROTO;
-		return -1;
-	}
-	errno = EPROTO;
-	if (nh->nlmsg_len < NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*nf)))
-		return -1;
-	o = nl_get(buf + NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(*nf)),
-		   nh->nlmsg_len - NLMSG_HDRLEN - NLMSG_ALIGN(sizeof(*nf)), CTA_TUPLE_ORIG);
-	if (o == NULL || (oip = nl_get(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_IP)) == NULL ||
-	    (opr = nl_get(NLA_DATA(o), NLA_LEN(o), CTA_TUPLE_PROTO)) == NULL ||
-	    (dst = nl_get(NLA_DATA(oip), NLA_LEN(oip), CTA_IP_V4_DST)) == NULL ||
-	    NLA_LEN(dst) != 4 ||
-	    (dport = nl_get(NLA_DATA(opr), NLA_LEN(opr), CTA_PROTO_DST_PORT)) == NULL ||
-	    NLA_LEN(dport) != 2)
-		return -1;
-	memset(orig, 0, sizeof(*orig));
-	orig->sin_family = AF_INET;
-	memcpy(&orig->sin_addr, NLA_DATA(dst), 4);
-	memcpy(&orig->sin_port, NLA_DATA(dport), 2);
-	return 0;
-}
-
-/* one conntrack entry of a dump: its original tuple and the reply's source */
+/* a conntrack entry: its original tuple and the reply's source */
 struct ct_flow {
 	struct in_addr osrc, odst, rsrc;
 	uint16_t osport, odport, rsport; /* network order */
 };
 
-/* The UDP flow in a dumped ctnetlink message; 0 if it is one, else -1. */
+/*
+ * A ctnetlink request (type, flags, seq) in buf; with src, one UDP tuple
+ * (which: CTA_TUPLE_ORIG or CTA_TUPLE_REPLY) src:sport -> dst:dport, ports
+ * in network order.  Its length.
+ */
+static size_t
+ct_build(char *buf, size_t cap, uint16_t type, uint16_t flags, uint32_t seq, uint16_t which,
+	 const struct in_addr *src, uint16_t sport, const struct in_addr *dst, uint16_t dport)
+{
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct nfgenmsg *nf;
+	struct nlattr *tup, *ip, *pr;
+	uint8_t proto = IPPROTO_UDP;
+
+	memset(buf, 0, NLMSG_LENGTH(sizeof(*nf)));
+	nh->nlmsg_len = NLMSG_LENGTH(sizeof(*nf));
+	nh->nlmsg_type = (uint16_t)((NFNL_SUBSYS_CTNETLINK << 8) | type);
+	nh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
+	nh->nlmsg_seq = seq;
+	nf = NLMSG_DATA(nh);
+	nf->nfgen_family = AF_INET;
+	nf->version = NFNETLINK_V0;
+	if (src == NULL)
+		return nh->nlmsg_len;
+	tup = nl_put(nh, cap, which | NLA_F_NESTED, NULL, 0);
+	ip = nl_put(nh, cap, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, cap, CTA_IP_V4_SRC, src, 4);
+	nl_put(nh, cap, CTA_IP_V4_DST, dst, 4);
+	nl_nest_end(nh, ip);
+	pr = nl_put(nh, cap, CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, cap, CTA_PROTO_NUM, &proto, 1);
+	nl_put(nh, cap, CTA_PROTO_SRC_PORT, &sport, 2);
+	nl_put(nh, cap, CTA_PROTO_DST_PORT, &dport, 2);
+	nl_nest_end(nh, pr);
+	nl_nest_end(nh, tup);
+	return nh->nlmsg_len;
+}
+
+/* The UDP flow in a ctnetlink message (a GET's answer, a dump's entry); 0 if
+ * it is one, else -1. */
 static int
 ct_parse(const struct nlmsghdr *nh, struct ct_flow *f)
 {
@@ -170,6 +140,47 @@ ct_parse(const struct nlmsghdr *nh, struct ct_flow *f)
 	return 0;
 }
 
+int
+proxy_ct_orig_dst(int fd, const struct sockaddr_in *local, const struct sockaddr_in *client,
+		  struct sockaddr_in *orig)
+{
+	static uint32_t seq;
+	char buf[CT_BUF] __attribute__((aligned(4)));
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct ct_flow f;
+	size_t len;
+	ssize_t n;
+
+	/* the reply direction: from bridgeIP:port to the client */
+	len = ct_build(buf, sizeof(buf), IPCTNL_MSG_CT_GET, 0, ++seq, CTA_TUPLE_REPLY,
+		       &local->sin_addr, local->sin_port, &client->sin_addr, client->sin_port);
+	if (send(fd, buf, len, 0) == -1)
+		return -1;
+	for (;;) {
+		if ((n = recv(fd, buf, sizeof(buf), 0)) == -1)
+			return -1;
+		if ((size_t)n < NLMSG_HDRLEN || nh->nlmsg_len > (size_t)n)
+			return -1;
+		if (nh->nlmsg_seq == seq)
+			break; /* else a late answer to an earlier, timed-out request */
+	}
+	if (nh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+		errno =
+		    nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? -e->error : EPROTO;
+		return -1;
+	}
+	errno = EPROTO;
+	if (ct_parse(nh, &f) == -1)
+		return -1;
+	memset(orig, 0, sizeof(*orig));
+	orig->sin_family = AF_INET;
+	orig->sin_addr = f.odst;
+	orig->sin_port = f.odport;
+	return 0;
+}
+
 /* Is f stale: to one of keys' service ports, NATed neither to proxyd nor to
  * a current endpoint of the port's kernel path? */
 static int
@@ -198,33 +209,12 @@ static int
 ct_request(int fd, uint16_t type, uint16_t flags, const struct ct_flow *f, uint32_t seq)
 {
 	char buf[512] __attribute__((aligned(4)));
-	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
-	struct nfgenmsg *nf;
-	struct nlattr *tup, *ip, *pr;
-	uint8_t proto = IPPROTO_UDP;
+	size_t len;
 
-	memset(buf, 0, NLMSG_LENGTH(sizeof(*nf)));
-	nh->nlmsg_len = NLMSG_LENGTH(sizeof(*nf));
-	nh->nlmsg_type = (uint16_t)((NFNL_SUBSYS_CTNETLINK << 8) | type);
-	nh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
-	nh->nlmsg_seq = seq;
-	nf = NLMSG_DATA(nh);
-	nf->nfgen_family = AF_INET;
-	nf->version = NFNETLINK_V0;
-	if (f != NULL) {
-		tup = nl_put(nh, sizeof(buf), CTA_TUPLE_ORIG | NLA_F_NESTED, NULL, 0);
-		ip = nl_put(nh, sizeof(buf), CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
-		nl_put(nh, sizeof(buf), CTA_IP_V4_SRC, &f->osrc, 4);
-		nl_put(nh, sizeof(buf), CTA_IP_V4_DST, &f->odst, 4);
-		nl_nest_end(nh, ip);
-		pr = nl_put(nh, sizeof(buf), CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
-		nl_put(nh, sizeof(buf), CTA_PROTO_NUM, &proto, 1);
-		nl_put(nh, sizeof(buf), CTA_PROTO_SRC_PORT, &f->osport, 2);
-		nl_put(nh, sizeof(buf), CTA_PROTO_DST_PORT, &f->odport, 2);
-		nl_nest_end(nh, pr);
-		nl_nest_end(nh, tup);
-	}
-	return send(fd, buf, nh->nlmsg_len, 0) == -1 ? -1 : 0;
+	len = f == NULL ? ct_build(buf, sizeof(buf), type, flags, seq, 0, NULL, 0, NULL, 0)
+			: ct_build(buf, sizeof(buf), type, flags, seq, CTA_TUPLE_ORIG, &f->osrc,
+				   f->osport, &f->odst, f->odport);
+	return send(fd, buf, len, 0) == -1 ? -1 : 0;
 }
 
 int

@@ -123,18 +123,16 @@ ok "consistent hash (udp-echo), remote (remote-udp) are not: they stay on proxyd
 	bash -c "! grep -qE '10.96.1.(20|21|41|42) ' <<<\"\$0\"" "$(kmap)"
 # four flows (each its own source port) from a connected socket, which drops
 # an answer that does not come from the ClusterIP
-D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9]$//' | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+D=$(kpath_spread)
 ok "kernel path from a pod: both endpoints, 2 flows each, answers from the ClusterIP ($D)" \
 	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
 R=$(in_ns c1 sh -c 'echo hi | timeout 3 nc -u -w 2 10.96.1.22 53' 2>&1)
 ok "nc -u from a pod through the kernel path ($R)" bash -c "[[ '$R' == pod-10.201.1.1[01]:hi ]]"
 # RANDOM (a DestinationRule): numgen random over the same two pods
-{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
-  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
-mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+kpath_rand_add
 ok "udp-rand (RANDOM) takes the kernel path with numgen random" wait_for 10 sh -c \
 	"ip netns exec $(ns n1) nft list chain ip edgemesh udp_10_96_1_23_53 2>/dev/null | grep -q 'numgen random mod 2'"
-D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+D=$(kpath_rand_spread)
 ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
 rm "$E2E_DIR/registry/udp-rand.yaml"
 ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
@@ -155,7 +153,6 @@ ok "kernel path from the node ($R)" bash -c "[[ '$R' == pod-10.201.1.1[01]:node 
 # one client flow (same source port) keeps its endpoint; the endpoint leaves
 # the service (it still serves): the flow moves to the other one, because
 # proxyd deleted its conntrack entry
-fast_ask() { udp_ask_from c1 10.201.1.40 40210 10.96.1.22 53 "$1" 2>&1 | sed 's/:[a-z0-9]*$//'; }
 E1=$(fast_ask a); E2=$(fast_ask b)
 ok "one flow keeps its endpoint ($E1, $E2)" bash -c "[[ '$E1' == pod-10.201.1.1[01] ]] && [ '$E1' = '$E2' ]"
 # a proxyd restart: the kernel path's flows answer meanwhile and after,
@@ -171,10 +168,7 @@ R=$(fast_ask up)
 ok "proxyd back: same flow, same endpoint ($R)" test "$R" = "$E1"
 ok "the new proxyd cleared no live flow" \
 	bash -c "! grep -q 'conntrack: UDP flow 10.201.1.40:40210 ' '$E2E_DIR/n1/proxyd.log'"
-KEEP=10.201.1.11; [ "$E1" = pod-10.201.1.11 ] && KEEP=10.201.1.10
-eps udp-fast 9377 UDP edge-1 $KEEP | cat <(svc udp-fast 10.96.1.22 53 UDP 9377) - >"$E2E_DIR/registry/.udp-fast"
-mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
-moved() { [ "$(fast_ask m)" = "pod-$KEEP" ]; }
+kpath_keep_other "$E1"
 ok "its endpoint left: the same flow answers from pod-$KEEP within 10 s (conntrack cleared)" \
 	wait_for 10 moved
 ok "proxyd logged the cleared flow" \

@@ -57,17 +57,15 @@ ok "udp-fast has its chain $KC, jumped to from KUBE-PORTALS-CONTAINER (an update
 	wait_for 10 sh -c "ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-CONTAINER .*-j $KC'"
 ok "udp-echo (consistent hash) has none: it stays on proxyd" \
 	sh -c "! ip netns exec $(ns n1) iptables-save -t nat | grep -q KUBE-PORTALS-U0A6001140035"
-D=$(for i in 1 2 3 4; do udp_ask c1 10.96.1.22 53 k$i 2>&1; done | sed 's/:k[0-9]$//' | sort | uniq -c | awk '{print $2"="$1}' | tr '\n' ' ')
+D=$(kpath_spread)
 ok "kernel path from a pod: both endpoints, 2 flows each (statistic nth), answers from the ClusterIP ($D)" \
 	test "$D" = "pod-10.201.1.10=2 pod-10.201.1.11=2 "
 ok "proxyd saw none of these flows" bash -c "! grep -q 'udp flow 10.201.1.40:' '$E2E_DIR/n1/proxyd.log'"
 # RANDOM (a DestinationRule): statistic random, probability 1/2 then the rest
-{ svc udp-rand 10.96.1.23 53 UDP 9377; eps udp-rand 9377 UDP edge-1 10.201.1.10 10.201.1.11
-  dr udp-rand "      simple: RANDOM"; } >"$E2E_DIR/registry/.udp-rand"
-mv "$E2E_DIR/registry/.udp-rand" "$E2E_DIR/registry/udp-rand.yaml"
+kpath_rand_add
 ok "udp-rand (RANDOM) takes the kernel path with statistic random" wait_for 10 sh -c \
 	"ip netns exec $(ns n1) iptables-save -t nat | grep -q -- '-A KUBE-PORTALS-U0A6001170035 .*--mode random --probability 0.5'"
-D=$(for i in $(seq 1 12); do udp_ask c1 10.96.1.23 53 r 2>&1; done | sort -u | tr '\n' ' ')
+D=$(kpath_rand_spread)
 ok "random: 12 flows reach both endpoints ($D)" test "$D" = "pod-10.201.1.10:r pod-10.201.1.11:r "
 rm "$E2E_DIR/registry/udp-rand.yaml"
 kflows() {	# the kernel path's flows in proxyd's metrics (iptables-save -c, every 10 s)
@@ -78,12 +76,8 @@ ok "the 4 flows are in proxyd's metrics, from the DNAT rules' counters, within 2
 R=$(udp_ask_from c1 10.201.1.40 40201 10.96.1.20 53 hash 2>&1)
 ok "consistent hash from that pod goes through proxyd ($R)" bash -c "[[ '$R' == pod-*:hash ]] &&
 	grep -q 'udp flow 10.201.1.40:40201 -> 10.96.1.20:53/udp' '$E2E_DIR/n1/proxyd.log'"
-fast_ask() { udp_ask_from c1 10.201.1.40 40210 10.96.1.22 53 "$1" 2>&1 | sed 's/:[a-z0-9]*$//'; }
 E1=$(fast_ask a)
-KEEP=10.201.1.11; [ "$E1" = pod-10.201.1.11 ] && KEEP=10.201.1.10
-eps udp-fast 9377 UDP edge-1 $KEEP | cat <(svc udp-fast 10.96.1.22 53 UDP 9377) - >"$E2E_DIR/registry/.udp-fast"
-mv "$E2E_DIR/registry/.udp-fast" "$E2E_DIR/registry/udp-fast.yaml"
-moved() { [ "$(fast_ask m)" = "pod-$KEEP" ]; }
+kpath_keep_other "$E1"
 ok "its endpoint ($E1) left: the same flow answers from pod-$KEEP within 10 s (conntrack cleared)" \
 	wait_for 10 moved
 rm "$E2E_DIR/registry/udp-fast.yaml"
