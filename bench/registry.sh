@@ -3,11 +3,14 @@
 # endpoints (10 per service; half as Endpoints, half as EndpointSlices) in
 # 10 files, made by bench/gen_registry.py.  Printed, never asserted:
 #
-#   full sync   start of the controller -> `edgemeshctl services` done (it
-#               connects at once and waits: load + snapshot + decode; median
-#               of BENCH_REPS cold starts interleaved with the anchor), then a
-#               snapshot to a fresh subscriber of a running controller, timed
-#               by build/em-sub (-1: exits when every topic's snapshot ended)
+#   full sync   start of the controller -> a subscriber holds every topic's
+#               snapshot, as each daemon's replica does (build/em-sub -1,
+#               connected at once, waiting: load + publish + snapshot +
+#               decode; median of BENCH_REPS cold starts interleaved with
+#               the anchor; the controller's CPU-s beside it, as it parses
+#               a big file on every CPU it may use), then the same snapshot
+#               to a fresh subscriber of a running controller, and
+#               `edgemeshctl services` on it (printing 110k lines)
 #   RSS         VmRSS/VmHWM of the controller (/proc), and of the subscriber,
 #               whose replica is what every daemon holds for these topics
 #   one change  a file renamed into place -> the subscriber's "change" line
@@ -81,8 +84,8 @@ PY
 }
 
 # --- full sync from a cold start ------------------------------------------------
-cold_once() {	# -> ns; the controller stays up (CTL_PID)
-	local t0 t1
+cold_once() {	# -> "ns cpu-ms"; the controller stays up (CTL_PID)
+	local t0 t1 cpu
 	rm -f "$W/run/controller.sock"	# the last run's, once it has exited
 	t0=$(now)
 	"$B/edgemesh-controller" -c "$CFG" >"$W/controller.log" 2>&1 &
@@ -91,9 +94,10 @@ cold_once() {	# -> ns; the controller stays up (CTL_PID)
 		kill -0 "$CTL_PID" 2>/dev/null || { echo "registry: the controller died:" >&2; cat "$W/controller.log" >&2; return 1; }
 		sleep 0.005
 	done
-	"$B/edgemeshctl" -c "$CFG" services >"$W/services.out" || { echo "registry: edgemeshctl services failed" >&2; return 1; }
+	"$B/em-sub" -c "$CFG" -q -1 >"$W/cold-sub.out" 2>&1 || { echo "registry: em-sub failed:" >&2; cat "$W/cold-sub.out" >&2; return 1; }
 	t1=$(now)
-	echo $((t1 - t0))
+	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$CTL_PID/stat")
+	echo "$((t1 - t0)) $cpu"
 }
 # BENCH_REPS interleaved repetitions of the anchor and of a cold start
 REPS=${BENCH_REPS:-3}
@@ -105,7 +109,9 @@ for i in $(seq 1 "$REPS"); do
 		kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null
 		CTL_PID=""
 	fi
-	cold_once >>"$W/cold.ns" || exit 1
+	c=$(cold_once) || exit 1
+	echo "${c% *}" >>"$W/cold.ns"
+	echo "${c#* }" >>"$W/cold.cpu"
 done
 ANCHOR_NS=$(median <"$W/anchor.ns")
 COLD_NS=$(median <"$W/cold.ns")
@@ -114,10 +120,10 @@ echo "  anchor: libyaml (python3 CSafeLoader) parses the $DOCS documents in $(ms
 	"(median of $REPS, [$(spread "$W/anchor.ns")])"
 LOADED=$(sed -n 's/.*msg="registry: loaded [^:]*: \(.*\)"/\1/p' "$W/controller.log")
 echo "  controller: $LOADED"
-echo "  edgemeshctl services: $(head -n 1 "$W/services.out"), $(wc -l <"$W/services.out") lines"
-echo "full sync, cold: controller start -> edgemeshctl services done: $(ms "$COLD_NS") ms" \
+echo "  subscriber: $(tail -n 1 "$W/cold-sub.out")"
+echo "full sync, cold: controller start -> a subscriber's snapshot done: $(ms "$COLD_NS") ms" \
 	"(median of $REPS, [$(spread "$W/cold.ns")]; $(ratio "$COLD_NS" 1000000000)x the 1 s aim;" \
-	"$(ratio "$COLD_NS" "$ANCHOR_NS")x the libyaml anchor)"
+	"$(ratio "$COLD_NS" "$ANCHOR_NS")x the libyaml anchor; controller CPU $(median <"$W/cold.cpu") ms)"
 
 # --- full sync to a new subscriber of a running controller ---------------------
 for i in 1 2 3; do

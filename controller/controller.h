@@ -100,6 +100,43 @@ struct reg_file;
 struct reg_file *reg_file_new(struct ev_loop *, const char *dir, struct state *);
 void reg_file_free(struct reg_file *);
 
+/* reg_parse.c: a registry file's documents, parsed on worker threads */
+struct doc_obj {
+	int line;	/* of its document in the file */
+	struct kobj *k; /* NULL: not kept (err says why, if it is an error) */
+	char *err;	/* why it was skipped */
+	char *warn;	/* what was accepted with a warning */
+};
+struct doc_chunk {
+	const char *p; /* one piece of a file, starting at a "---" line */
+	size_t len;
+	size_t line0; /* lines before it in the file */
+	int reuse;    /* not parsed: its objects stay (the bytes of old chunk `old`) */
+	size_t old;
+	struct doc_obj *objs; /* parsed: its objects, `kind: List` items flattened */
+	size_t nobjs;
+	char *err; /* why it did not parse */
+};
+/* Split at the "---" lines; -1 when the file must be parsed whole (directives, "..."). */
+ssize_t reg_split(const char *buf, size_t len, struct doc_chunk **);
+/* Start parsing the chunks not reused; workers run at most `ahead` chunks past the awaited one. */
+struct parse_pool *parse_pool_start(const char *name, struct doc_chunk *, size_t n, size_t ahead);
+/* Chunk i parsed (awaited in file order): 0, or -1 with its err set. */
+int parse_pool_wait(struct parse_pool *, size_t i);
+/* Worker threads it runs (0: parsed inline, by parse_pool_wait). */
+size_t parse_pool_threads(const struct parse_pool *);
+/* Stop and join the workers; what the chunks hold stays the caller's. */
+void parse_pool_end(struct parse_pool *);
+/* Free what a chunk holds (its objects not taken: k set to NULL when taken). */
+void doc_chunk_clear(struct doc_chunk *);
+
+/* json_arena.c: jansson's allocations on this thread from one arena, freed at once */
+struct json_arena {
+	struct arena_block *head;
+};
+void json_arena_begin(struct json_arena *);
+void json_arena_end(struct json_arena *);
+
 /* kube_*.c: the Kubernetes API registry (kubeAPIConfig) */
 struct reg_kube;
 struct reg_kube *reg_kube_new(struct ev_loop *, const struct em_config *, struct state *);

@@ -49,12 +49,6 @@ void yaml_json_docs_free(struct yaml_doc *docs, size_t ndocs);
  * (lines in docs and errors are the file's). */
 int yaml_json_load_buf_at(const char *buf, size_t len, const char *name, size_t line_base,
 			  struct yaml_doc **docs, size_t *ndocs, char *err, size_t errlen);
-/* The same, each document handed to cb as soon as it is complete (and
- * released after it returns); on an error, the documents before it were
- * handed over already. */
-typedef void yaml_json_doc_cb(void *arg, json_t *root, int line);
-int yaml_json_each_buf(const char *buf, size_t len, const char *name, yaml_json_doc_cb *cb,
-		       void *arg, char *err, size_t errlen);
 /* A file's bytes (bounded by YAML_JSON_MAX_FILE), NUL-terminated; free() them. */
 int yaml_json_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen);
 

@@ -26,6 +26,7 @@
 
 #define SETTLE_SECONDS 0.005 /* coalesce the events of one save */
 #define CHUNK_HASH     16    /* bytes of a document's BLAKE2b */
+#define PARSE_AHEAD    64    /* documents of a new file parsed before their turn */
 
 struct fobj {
 	enum kobj_kind kind;
@@ -148,34 +149,22 @@ fset_add(struct fset *f, enum kobj_kind kind, const char *ns, const char *name, 
 	fset_add_own(f, kind, xstrdup(ns), xstrdup(name), chunk);
 }
 
+/* One object of chunk `chunk`, to the state (taken from o). */
 static void
-load_one(struct reg_file *rf, const char *path, int line, const json_t *doc, struct fset *nf,
-	 size_t chunk)
+apply_obj(struct reg_file *rf, const char *path, struct doc_obj *o, struct fset *nf, size_t chunk)
 {
-	struct kobj_diag diag;
-	struct kobj *k = NULL;
-	const json_t *items, *kind, *it;
-	size_t i;
+	struct kobj *k = o->k;
 
-	kind = json_object_get(doc, "kind");
-	items = json_object_get(doc, "items");
-	if (json_is_string(kind) && strcmp(json_string_value(kind), "List") == 0 &&
-	    json_is_array(items)) {
-		json_array_foreach(items, i, it) load_one(rf, path, line, it, nf, chunk);
-		return;
-	}
-	memset(&diag, 0, sizeof(diag));
-	if (kobj_parse(doc, &k, &diag) == -1) {
-		log_warnx("%s:%d: skipped: %s", path, line, diag.err);
-		return;
-	}
-	if (diag.warn[0] != '\0')
-		log_warnx("%s:%d: %s", path, line, diag.warn);
+	if (o->err != NULL)
+		log_warnx("%s:%d: skipped: %s", path, o->line, o->err);
+	if (o->warn != NULL)
+		log_warnx("%s:%d: %s", path, o->line, o->warn);
 	if (k == NULL)
 		return;
+	o->k = NULL;
 	if (fset_has(nf, &(struct fobj){k->kind, k->ns, k->name, 0})) {
 		log_warnx("%s:%d: %s %s/%s is defined twice in this file; the later one wins", path,
-			  line, kobj_kind_name(k->kind), k->ns, k->name);
+			  o->line, kobj_kind_name(k->kind), k->ns, k->name);
 		nf->dups = 1;
 	} else {
 		fset_add(nf, k->kind, k->ns, k->name, chunk);
@@ -211,85 +200,12 @@ drop_obj(struct reg_file *rf, const char *name, const char *path, const struct f
 	settle_arm(rf);
 }
 
-/* A line that starts a document ("---" then a blank or the end). */
-static int
-is_doc_start(const char *p, const char *end)
-{
-	return end - p >= 3 && memcmp(p, "---", 3) == 0 &&
-	       (end - p == 3 || p[3] == ' ' || p[3] == '\t' || p[3] == '\n' || p[3] == '\r');
-}
-
-/* A directive (%YAML, %TAG) or a document end ("..."): not split, parsed whole. */
-static int
-is_unsplittable(const char *p, const char *end)
-{
-	return p < end && (p[0] == '%' || (end - p >= 3 && memcmp(p, "...", 3) == 0 &&
-					   (end - p == 3 || p[3] == ' ' || p[3] == '\t' ||
-					    p[3] == '\n' || p[3] == '\r')));
-}
-
-struct chunk {
-	const char *p;
-	size_t len, line0; /* lines before it in the file */
-	int reuse;	   /* its objects stay: the same bytes as old chunk `old` */
-	size_t old;
-	struct yaml_doc *docs;
-	size_t ndocs;
-};
-
-static void
-chunk_take(struct chunk *c, const struct yaml_doc *d, size_t n)
-{
-	if (n == 0)
-		return;
-	c->docs = xcalloc(n, sizeof(*d));
-	memcpy(c->docs, d, n * sizeof(*d));
-	c->ndocs = n;
-}
-
-/*
- * The documents of buf at its "---" lines: a "---" at the start of a line
- * always starts a document for libyaml (a scalar cannot hold one), so
- * each piece parses alone as it does in the file.  -1 (parse whole) when
- * the file has directives or "..." lines.
- */
-static ssize_t
-split_docs(const char *buf, size_t len, struct chunk **out)
-{
-	const char *p = buf, *end = buf + len, *nl;
-	struct chunk *c = NULL;
-	size_t n = 0, line = 0;
-
-	while (p < end) {
-		if (is_unsplittable(p, end)) {
-			free(c);
-			return -1;
-		}
-		if (n == 0 || is_doc_start(p, end)) {
-			if (n > 0)
-				c[n - 1].len = (size_t)(p - c[n - 1].p);
-			c = xreallocarray(c, n + 1, sizeof(*c));
-			memset(&c[n], 0, sizeof(c[n]));
-			c[n].p = p;
-			c[n].line0 = line;
-			n++;
-		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		p = nl == NULL ? end : nl + 1;
-		line++;
-	}
-	if (n > 0)
-		c[n - 1].len = (size_t)(end - c[n - 1].p);
-	*out = c;
-	return (ssize_t)n;
-}
-
 /*
  * Which chunks of the new text are an old chunk's bytes whose objects are
  * all still this file's in the state: those are not parsed again.
  */
 static size_t *
-match_chunks(struct reg_file *rf, const char *path, const struct fset *old, struct chunk *c,
+match_chunks(struct reg_file *rf, const char *path, const struct fset *old, struct doc_chunk *c,
 	     size_t n, unsigned char (*hash)[CHUNK_HASH])
 {
 	struct hmap *byhash;
@@ -327,72 +243,15 @@ match_chunks(struct reg_file *rf, const char *path, const struct fset *old, stru
 	return first; /* the caller frees it */
 }
 
-/* Parse all of buf at once; each document goes to the chunk holding its first line. */
-static int
-parse_whole(const char *path, const char *buf, size_t len, struct chunk *c, size_t n)
-{
-	struct yaml_doc *docs;
-	size_t ndocs, i, k = 0, from = 0;
-	char err[1024];
-
-	if (yaml_json_load_buf(buf, len, path, &docs, &ndocs, err, sizeof(err)) == -1) {
-		log_warnx("registry: %s; keeping its last good objects", err);
-		return -1;
-	}
-	/* docs are in line order: hand each chunk its run of them (moved, not copied) */
-	for (i = 0; i < ndocs; i++) {
-		while (k + 1 < n && (size_t)docs[i].line > c[k + 1].line0) {
-			chunk_take(&c[k], docs + from, i - from);
-			from = i;
-			k++;
-		}
-	}
-	chunk_take(&c[k], docs + from, ndocs - from);
-	free(docs);
-	return 0;
-}
-
-struct stream {
-	struct reg_file *rf;
-	const char *path;
-	struct chunk *c;
-	size_t n, k;
-	struct fset *nf;
-};
-
+/* Chunk i's objects, applied in file order, then released. */
 static void
-stream_doc(void *arg, json_t *root, int line)
+apply_chunk(struct reg_file *rf, const char *path, struct doc_chunk *c, struct fset *nf, size_t i)
 {
-	struct stream *st = arg;
+	size_t j;
 
-	while (st->k + 1 < st->n && (size_t)line > st->c[st->k + 1].line0)
-		st->k++;
-	if (!json_is_object(root)) {
-		log_warnx("%s:%d: skipped: a document must be a mapping", st->path, line);
-		return;
-	}
-	load_one(st->rf, st->path, line, root, st->nf, st->k);
-}
-
-/*
- * A file not loaded before: each document is applied as soon as it is
- * parsed.  On an error the file had no good objects: those it put are
- * taken back (another file's definition of them is reloaded).
- */
-static int
-stream_file(struct reg_file *rf, const char *name, const char *path, const char *buf, size_t len,
-	    struct chunk *c, size_t n, struct fset *nf)
-{
-	struct stream st = {rf, path, c, n, 0, nf};
-	char err[1024];
-	size_t i;
-
-	if (yaml_json_each_buf(buf, len, path, stream_doc, &st, err, sizeof(err)) == 0)
-		return 0;
-	log_warnx("registry: %s; keeping its last good objects", err);
-	for (i = 0; i < nf->n; i++)
-		drop_obj(rf, name, path, &nf->v[i]);
-	return -1;
+	for (j = 0; j < c[i].nobjs; j++)
+		apply_obj(rf, path, &c[i].objs[j], nf, i);
+	doc_chunk_clear(&c[i]);
 }
 
 /* (Re)load one file; a file that is gone drops everything it defined. */
@@ -400,11 +259,12 @@ static void
 load_file(struct reg_file *rf, const char *name)
 {
 	struct fset *old, *nf;
-	struct chunk *c = NULL, whole;
+	struct doc_chunk *c = NULL, whole;
+	struct parse_pool *pp = NULL;
 	unsigned char(*hash)[CHUNK_HASH] = NULL;
 	struct stat st;
 	char path[PATH_MAX * 2], err[1024], *buf;
-	size_t len, i, j, d, nparsed = 0, *first = NULL;
+	size_t len, i, j, nparsed = 0, threads, *first = NULL;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/%s", rf->dir, name);
@@ -424,7 +284,7 @@ load_file(struct reg_file *rf, const char *name)
 		return;
 	}
 	nf = fset_new();
-	if ((n = split_docs(buf, len, &c)) == -1) {
+	if ((n = reg_split(buf, len, &c)) == -1) {
 		memset(&whole, 0, sizeof(whole));
 		whole.p = buf;
 		whole.len = len;
@@ -439,57 +299,53 @@ load_file(struct reg_file *rf, const char *name)
 					   c[i].len, NULL, 0);
 		first = match_chunks(rf, path, old, c, (size_t)n, hash);
 	}
+	pp = parse_pool_start(path, c, (size_t)n, old == NULL ? PARSE_AHEAD : (size_t)n);
+	threads = parse_pool_threads(pp);
 	if (old == NULL) {
-		/* new: each document applied as it is parsed (small working set) */
-		if (stream_file(rf, name, path, buf, len, c, (size_t)n, nf) == -1)
-			goto bad;
+		/*
+		 * new: each document applied as soon as it is parsed (small
+		 * working set); on an error the file had no good objects: those
+		 * it put are taken back (another file's definition is reloaded)
+		 */
+		for (i = 0; i < (size_t)n; i++) {
+			if (parse_pool_wait(pp, i) == -1) {
+				log_warnx("registry: %s; keeping its last good objects", c[i].err);
+				for (j = 0; j < nf->n; j++)
+					drop_obj(rf, name, path, &nf->v[j]);
+				goto bad;
+			}
+			apply_chunk(rf, path, c, nf, i);
+		}
 		nparsed = (size_t)n;
 		goto applied;
 	}
 	/* parse first: a file with an error keeps its last good objects */
-	for (i = 0; i < (size_t)n && c[i].reuse == 0; i++)
-		;
-	if (i == (size_t)n && n > 1) {
-		/* nothing to keep: one parser over the file, documents to chunks by line */
-		if (parse_whole(path, buf, len, c, (size_t)n) == -1)
+	for (i = 0; i < (size_t)n; i++) {
+		nparsed += !c[i].reuse;
+		if (parse_pool_wait(pp, i) == -1) {
+			log_warnx("registry: %s; keeping its last good objects", c[i].err);
 			goto bad;
-		nparsed = (size_t)n;
-	} else {
-		for (i = 0; i < (size_t)n; i++) {
-			if (c[i].reuse)
-				continue;
-			nparsed++;
-			if (yaml_json_load_buf_at(c[i].p, c[i].len, path, c[i].line0, &c[i].docs,
-						  &c[i].ndocs, err, sizeof(err)) == -1) {
-				log_warnx("registry: %s; keeping its last good objects", err);
-				goto bad;
-			}
 		}
 	}
+	parse_pool_end(pp);
+	pp = NULL;
 	for (i = 0; i < (size_t)n; i++) {
-		if (c[i].reuse) {
-			for (j = first[c[i].old]; j < first[c[i].old + 1]; j++) {
-				if (fset_has(nf, &old->v[j])) {
-					nf->dups = 1; /* and reload it whole, below */
-					continue;
-				}
-				/* moved: old's entry (ns NULL) is known to stay */
-				fset_add_own(nf, old->v[j].kind, old->v[j].ns, old->v[j].name, i);
-				old->v[j].ns = old->v[j].name = NULL;
-			}
+		if (!c[i].reuse) {
+			apply_chunk(rf, path, c, nf, i);
 			continue;
 		}
-		for (d = 0; d < c[i].ndocs; d++) {
-			if (!json_is_object(c[i].docs[d].root)) {
-				log_warnx("%s:%d: skipped: a document must be a mapping", path,
-					  c[i].docs[d].line);
+		for (j = first[c[i].old]; j < first[c[i].old + 1]; j++) {
+			if (fset_has(nf, &old->v[j])) {
+				nf->dups = 1; /* and reload it whole, below */
 				continue;
 			}
-			load_one(rf, path, c[i].docs[d].line, c[i].docs[d].root, nf, i);
+			/* moved: old's entry (ns NULL) is known to stay */
+			fset_add_own(nf, old->v[j].kind, old->v[j].ns, old->v[j].name, i);
+			old->v[j].ns = old->v[j].name = NULL;
 		}
-		yaml_json_docs_free(c[i].docs, c[i].ndocs);
 	}
 applied:
+	parse_pool_end(pp);
 	nf->nchunks = nf->chunked ? (size_t)n : 0;
 	nf->hash = hash;
 	if (nf->dups && nparsed < (size_t)n)
@@ -506,12 +362,13 @@ applied:
 	nf->takeovers = state_takeovers(rf->state);
 	hmap_put(rf->files, name, nf);
 	settle_arm(rf);
-	log_debug("registry: %s: %zu objects, %zu of %zd documents parsed", path, nf->n, nparsed,
-		  n);
+	log_debug("registry: %s: %zu objects, %zu of %zd documents parsed (%zu parser threads)",
+		  path, nf->n, nparsed, n, threads);
 	return;
 bad:
+	parse_pool_end(pp);
 	for (i = 0; i < (size_t)n; i++)
-		yaml_json_docs_free(c[i].docs, c[i].ndocs);
+		doc_chunk_clear(&c[i]);
 	free(c);
 	free(hash);
 	free(first);

@@ -67,8 +67,6 @@ struct yj {
 	json_t *root;
 	struct yaml_doc *docs;
 	size_t ndocs;
-	yaml_json_doc_cb *cb; /* each document to it as it ends, instead of docs */
-	void *cbarg;
 };
 
 enum yj_type { YJ_STR, YJ_NULL, YJ_BOOL, YJ_INT, YJ_FLOAT };
@@ -80,8 +78,8 @@ struct yj_val {
 	double d;
 };
 
-static int yj_run(const char *, size_t, const char *, size_t, yaml_json_doc_cb *, void *,
-		  struct yaml_doc **, size_t *, char *, size_t);
+static int yj_run(const char *, size_t, const char *, size_t, struct yaml_doc **, size_t *, char *,
+		  size_t);
 static int yj_error(struct yj *, const yaml_mark_t *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -686,10 +684,7 @@ yj_pop(struct yj *y, const yaml_event_t *ev)
 static void
 yj_doc_end(struct yj *y)
 {
-	if (y->root != NULL && !json_is_null(y->root) && y->cb != NULL) {
-		y->cb(y->cbarg, y->root, y->doc_line);
-		json_decref(y->root);
-	} else if (y->root != NULL && !json_is_null(y->root)) {
+	if (y->root != NULL && !json_is_null(y->root)) {
 		y->docs = xreallocarray(y->docs, y->ndocs + 1, sizeof(*y->docs));
 		y->docs[y->ndocs].root = y->root;
 		y->docs[y->ndocs].line = y->doc_line;
@@ -729,22 +724,12 @@ int
 yaml_json_load_buf_at(const char *buf, size_t len, const char *name, size_t line_base,
 		      struct yaml_doc **docs, size_t *ndocs, char *err, size_t errlen)
 {
-	return yj_run(buf, len, name, line_base, NULL, NULL, docs, ndocs, err, errlen);
-}
-
-int
-yaml_json_each_buf(const char *buf, size_t len, const char *name, yaml_json_doc_cb *cb, void *arg,
-		   char *err, size_t errlen)
-{
-	struct yaml_doc *docs;
-	size_t ndocs;
-
-	return yj_run(buf, len, name, 0, cb, arg, &docs, &ndocs, err, errlen);
+	return yj_run(buf, len, name, line_base, docs, ndocs, err, errlen);
 }
 
 static int
-yj_run(const char *buf, size_t len, const char *name, size_t line_base, yaml_json_doc_cb *cb,
-       void *cbarg, struct yaml_doc **docs, size_t *ndocs, char *err, size_t errlen)
+yj_run(const char *buf, size_t len, const char *name, size_t line_base, struct yaml_doc **docs,
+       size_t *ndocs, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
 	yaml_event_t ev;
@@ -757,8 +742,6 @@ yj_run(const char *buf, size_t len, const char *name, size_t line_base, yaml_jso
 	memset(&y, 0, sizeof(y));
 	y.name = name != NULL ? name : "<input>";
 	y.line_base = line_base;
-	y.cb = cb;
-	y.cbarg = cbarg;
 	y.err = err;
 	y.errlen = errlen;
 	if (errlen > 0)

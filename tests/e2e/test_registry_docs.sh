@@ -99,6 +99,34 @@ ok "... and an object it had taken over is another file's again" \
 	wait_for $WAIT services_has '^docs/shared .*10\.96\.60\.32'
 rm -f "$REG/z-new.yaml"
 
+# a big file parses on threads (more than one CPU), in the sandbox as it
+# runs after start, and is applied in file order: of an object defined
+# twice the later document wins; a full rewrite is parsed whole again
+big() {	# port of the first definition of dup, port of the rest
+	for i in $(seq 1 200); do
+		[ "$i" = 5 ] && svc dup 10.96.61.250 "$1"
+		svc "b$i" "10.96.61.$i" "$2"
+	done
+	svc dup 10.96.61.250 7777
+}
+big 6666 80 | put_file big.yaml
+ok "a new file of 200 documents is served" wait_for $WAIT services_has '^docs/b200 '
+ok "... of an object in it twice the later document wins" services_has '^docs/dup .*7777'
+if [ "$(nproc)" -gt 1 ]; then
+	ok "... parsed on threads" wait_for $WAIT grep -qE "registry: $REG/big.yaml: .*202 of 202 documents parsed \([1-9][0-9]* parser threads\)" "$LOG"
+fi
+big 6666 81 | put_file big.yaml
+ok "every document of it changed: the edit is served" wait_for $WAIT services_has '^docs/b137 .*81'
+ok "... all of them parsed again" parsed big.yaml "202 of 202"
+ok "... the later definition still wins" services_has '^docs/dup .*7777'
+{ for i in $(seq 1 150); do svc "c$i" "10.96.62.$i" 80; done; printf -- '---\nkind: [unclosed\n'
+  for i in $(seq 151 200); do svc "c$i" "10.96.62.$i" 80; done; } | put_file big-bad.yaml
+ok "a new big file with a bad document is logged with its line" \
+	wait_for $WAIT grep -qE "registry: $REG/big-bad.yaml:150[0-9]:[0-9]+: .*keeping its last good objects" "$LOG"
+sleep 0.3
+ok "... and none of its objects is served" services_lacks '^docs/c1 '
+ok "the controller lives on" services_has '^docs/b200 '
+
 # directives: parsed whole
 printf '%%YAML 1.1\n' >"$D/y.tmp"; svc dir 10.96.60.40 80 >>"$D/y.tmp"; put_file dir.yaml <"$D/y.tmp"
 ok "a file with a directive is served" wait_for $WAIT services_has '^docs/dir '

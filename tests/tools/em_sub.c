@@ -108,6 +108,8 @@ on_change(void *arg, enum em_topic t, const char *key, const struct em_object *o
 {
 	static char a[SUMMARY_MAX], b[SUMMARY_MAX];
 
+	if (quiet_snapshot && in_snapshot)
+		return; /* not even summarized: the snapshot costs what a daemon's does */
 	if (cur != NULL)
 		summarize(cur, b, sizeof(b));
 	if (old != NULL && cur != NULL) {
@@ -115,8 +117,6 @@ on_change(void *arg, enum em_topic t, const char *key, const struct em_object *o
 		if (strcmp(a, b) == 0)
 			return; /* a resync repeating what we had */
 	}
-	if (quiet_snapshot && in_snapshot)
-		return;
 	if (cur == NULL)
 		printf("delete %s %s t=%llu\n", em_topic_name(t), key, now_ns());
 	else
