@@ -84,7 +84,7 @@ PY
 }
 
 # --- full sync from a cold start ------------------------------------------------
-cold_once() {	# -> "ns cpu-ms"; the controller stays up (CTL_PID)
+cold_once() {	# appends ns to cold.ns, CPU ms to cold.cpu; the controller stays up (CTL_PID)
 	local t0 t1 cpu
 	rm -f "$W/run/controller.sock"	# the last run's, once it has exited
 	t0=$(now)
@@ -97,7 +97,8 @@ cold_once() {	# -> "ns cpu-ms"; the controller stays up (CTL_PID)
 	"$B/em-sub" -c "$CFG" -q -1 >"$W/cold-sub.out" 2>&1 || { echo "registry: em-sub failed:" >&2; cat "$W/cold-sub.out" >&2; return 1; }
 	t1=$(now)
 	cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$CTL_PID/stat")
-	echo "$((t1 - t0)) $cpu"
+	echo $((t1 - t0)) >>"$W/cold.ns"
+	echo "$cpu" >>"$W/cold.cpu"
 }
 # BENCH_REPS interleaved repetitions of the anchor and of a cold start
 REPS=${BENCH_REPS:-3}
@@ -109,9 +110,7 @@ for i in $(seq 1 "$REPS"); do
 		kill "$CTL_PID" 2>/dev/null; wait "$CTL_PID" 2>/dev/null
 		CTL_PID=""
 	fi
-	c=$(cold_once) || exit 1
-	echo "${c% *}" >>"$W/cold.ns"
-	echo "${c#* }" >>"$W/cold.cpu"
+	cold_once || exit 1	# not in $(...): CTL_PID must be set here
 done
 ANCHOR_NS=$(median <"$W/anchor.ns")
 COLD_NS=$(median <"$W/cold.ns")
