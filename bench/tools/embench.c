@@ -20,6 +20,10 @@
  *       CONC parallel loops of connect, 1-byte echo, close -> n= rate=
  *   embench udprate HOST:PORT WINDOW SECS
  *       WINDOW 64-byte datagrams in flight to a UDP echo -> n= rate= lost=
+ *
+ * EMBENCH_SOCKS5=ADDR:PORT: TCP clients connect through that SOCKS5 proxy
+ * (no auth, CONNECT; HOST may then be a name, sent as a domain), blocking
+ * until the proxy's reply, then go on as without it.
  */
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -72,10 +76,15 @@ raise_nofile(void)
 	}
 }
 
+static struct sockaddr_in socks_sin; /* the proxy, when EMBENCH_SOCKS5 is set */
+static int socks_on;
+static char socks_host[256]; /* the target as given */
+static uint16_t socks_port;
+
 static void
 parse_addr(const char *s, struct sockaddr_in *sin)
 {
-	char h[64], *c;
+	char h[256], *c;
 
 	snprintf(h, sizeof(h), "%s", s);
 	memset(sin, 0, sizeof(*sin));
@@ -86,6 +95,11 @@ parse_addr(const char *s, struct sockaddr_in *sin)
 	}
 	*c = '\0';
 	sin->sin_port = htons((uint16_t)atoi(c + 1));
+	if (socks_on && sin != &socks_sin) {
+		snprintf(socks_host, sizeof(socks_host), "%s", h);
+		socks_port = (uint16_t)atoi(c + 1);
+		return; /* the proxy resolves it */
+	}
 	if (inet_pton(AF_INET, h, &sin->sin_addr) != 1) {
 		fprintf(stderr, "embench: bad address %s\n", h);
 		exit(2);
@@ -107,6 +121,53 @@ nodelay(int fd)
 }
 
 static int
+readn(int fd, uint8_t *p, size_t n)
+{
+	ssize_t r;
+
+	while (n > 0) {
+		if ((r = read(fd, p, n)) <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* RFC 1928 no-auth CONNECT to socks_host:socks_port on a connected fd. */
+static int
+socks_handshake(int fd)
+{
+	uint8_t req[262 + 7], rep[10];
+	struct in_addr a;
+	size_t n = 0, hl = strlen(socks_host);
+
+	if (write(fd, "\x05\x01\x00", 3) != 3 || readn(fd, rep, 2) == -1 || rep[0] != 5 ||
+	    rep[1] != 0)
+		return -1;
+	req[n++] = 5;
+	req[n++] = 1;
+	req[n++] = 0;
+	if (inet_pton(AF_INET, socks_host, &a) == 1) {
+		req[n++] = 1;
+		memcpy(req + n, &a, 4);
+		n += 4;
+	} else {
+		req[n++] = 3;
+		req[n++] = (uint8_t)hl;
+		memcpy(req + n, socks_host, hl);
+		n += hl;
+	}
+	req[n++] = (uint8_t)(socks_port >> 8);
+	req[n++] = (uint8_t)socks_port;
+	if (write(fd, req, n) != (ssize_t)n || readn(fd, rep, 10) == -1 || rep[1] != 0) {
+		fprintf(stderr, "embench: SOCKS5 CONNECT %s:%u refused\n", socks_host, socks_port);
+		return -1;
+	}
+	return 0; /* an IPv4 bound address: 10 bytes, what every proxy here sends */
+}
+
+static int
 tcp_connect(const struct sockaddr_in *sin, int nb)
 {
 	int fd;
@@ -114,6 +175,16 @@ tcp_connect(const struct sockaddr_in *sin, int nb)
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		die("socket");
 	nodelay(fd);
+	if (socks_on) {
+		if (connect(fd, (const struct sockaddr *)&socks_sin, sizeof(socks_sin)) == -1 ||
+		    socks_handshake(fd) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (nb)
+			nonblock(fd);
+		return fd;
+	}
 	if (nb)
 		nonblock(fd);
 	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) == -1 && errno != EINPROGRESS) {
@@ -539,6 +610,10 @@ main(int argc, char **argv)
 	raise_nofile();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	m = argv[1];
+	if (getenv("EMBENCH_SOCKS5") != NULL) {
+		socks_on = 1;
+		parse_addr(getenv("EMBENCH_SOCKS5"), &socks_sin);
+	}
 	if (strcmp(m, "sink") == 0)
 		tcp_server(atoi(argv[2]), 0);
 	if (strcmp(m, "echo") == 0)
