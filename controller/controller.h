@@ -134,6 +134,9 @@ void doc_chunk_clear(struct doc_chunk *);
 struct json_arena {
 	struct arena_block *head;
 };
+/* Route jansson's allocations through the arena hooks: on the main thread,
+ * before any other thread parses (json_arena_begin does it too, once). */
+void json_arena_init(void);
 void json_arena_begin(struct json_arena *);
 void json_arena_end(struct json_arena *);
 

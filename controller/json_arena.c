@@ -88,9 +88,15 @@ arena_install(void)
 }
 
 void
-json_arena_begin(struct json_arena *a)
+json_arena_init(void)
 {
 	pthread_once(&once, arena_install);
+}
+
+void
+json_arena_begin(struct json_arena *a)
+{
+	json_arena_init();
 	a->head = NULL;
 	cur = a;
 }

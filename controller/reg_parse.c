@@ -242,6 +242,7 @@ parse_pool_start(const char *name, struct doc_chunk *c, size_t n, size_t ahead)
 		return pp; /* inline */
 	if (want > PARSE_MAX_THREADS)
 		want = PARSE_MAX_THREADS;
+	json_arena_init(); /* the hooks are set before a worker uses jansson */
 	pp->done = xcalloc(n, 1);
 	pthread_mutex_init(&pp->mu, NULL);
 	pthread_cond_init(&pp->work, NULL);
