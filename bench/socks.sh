@@ -104,11 +104,14 @@ path() {	# name -> PROXY TARGET_HOST PIDS (the proxy's processes, both nodes)
 	microsocks) PROXY=$MICRO HOST=10.200.0.12 PIDS="" ;;
 	esac
 }
-proxy_pids() {	# the anchor's processes now (dante forks per client)
+proxy_pids() {	# the anchor's processes in edge-1 now (dante forks per client)
+	local q
 	case $1 in
 	ours) echo "$PIDS" ;;
-	dante) pgrep -x danted | tr '\n' ' ' ;;
-	microsocks) pgrep -x microsocks | tr '\n' ' ' ;;
+	dante|microsocks)
+		for q in $(bench_ns_pids n1); do
+			[ "$(cat "/proc/$q/comm" 2>/dev/null)" = "${1/dante/danted}" ] && echo "$q"
+		done | tr '\n' ' ' ;;
 	esac
 }
 one() {	# name -> key=value ...

@@ -259,7 +259,7 @@ static void
 load_file(struct reg_file *rf, const char *name)
 {
 	struct fset *old, *nf;
-	struct doc_chunk *c = NULL, whole;
+	struct doc_chunk *c = NULL;
 	struct parse_pool *pp = NULL;
 	unsigned char(*hash)[CHUNK_HASH] = NULL;
 	struct stat st;
@@ -285,11 +285,9 @@ load_file(struct reg_file *rf, const char *name)
 	}
 	nf = fset_new();
 	if ((n = reg_split(buf, len, &c)) == -1) {
-		memset(&whole, 0, sizeof(whole));
-		whole.p = buf;
-		whole.len = len;
-		c = xcalloc(1, sizeof(*c));
-		c[0] = whole;
+		c = xcalloc(1, sizeof(*c)); /* the file whole */
+		c[0].p = buf;
+		c[0].len = len;
 		n = 1;
 	} else {
 		nf->chunked = 1;

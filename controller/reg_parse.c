@@ -95,6 +95,19 @@ reg_split(const char *buf, size_t len, struct doc_chunk **out)
 	return (ssize_t)n;
 }
 
+/* A new, zeroed object of c at line. */
+static struct doc_obj *
+obj_new(struct doc_chunk *c, int line)
+{
+	struct doc_obj *o;
+
+	c->objs = xreallocarray(c->objs, c->nobjs + 1, sizeof(*c->objs));
+	o = &c->objs[c->nobjs++];
+	memset(o, 0, sizeof(*o));
+	o->line = line;
+	return o;
+}
+
 static void
 objs_add(struct doc_chunk *c, int line, const json_t *doc)
 {
@@ -110,10 +123,7 @@ objs_add(struct doc_chunk *c, int line, const json_t *doc)
 		json_array_foreach(items, i, it) objs_add(c, line, it);
 		return;
 	}
-	c->objs = xreallocarray(c->objs, c->nobjs + 1, sizeof(*c->objs));
-	o = &c->objs[c->nobjs++];
-	memset(o, 0, sizeof(*o));
-	o->line = line;
+	o = obj_new(c, line);
 	memset(&diag, 0, sizeof(diag));
 	if (kobj_parse(doc, &o->k, &diag) == -1) {
 		o->err = xstrdup(diag.err);
@@ -144,10 +154,7 @@ chunk_parse(const char *name, struct doc_chunk *c)
 			objs_add(c, docs[i].line, docs[i].root);
 			continue;
 		}
-		c->objs = xreallocarray(c->objs, c->nobjs + 1, sizeof(*c->objs));
-		memset(&c->objs[c->nobjs], 0, sizeof(c->objs[0]));
-		c->objs[c->nobjs].line = docs[i].line;
-		c->objs[c->nobjs++].err = xstrdup("a document must be a mapping");
+		obj_new(c, docs[i].line)->err = xstrdup("a document must be a mapping");
 	}
 	yaml_json_docs_free(docs, ndocs);
 	json_arena_end(&arena);
@@ -228,7 +235,7 @@ parse_pool_start(const char *name, struct doc_chunk *c, size_t n, size_t ahead)
 {
 	struct parse_pool *pp = xcalloc(1, sizeof(*pp));
 	sigset_t all, old;
-	size_t i, todo = 0, want;
+	size_t i, nparse = 0, want;
 	int rc;
 
 	pp->name = name;
@@ -236,9 +243,9 @@ parse_pool_start(const char *name, struct doc_chunk *c, size_t n, size_t ahead)
 	pp->n = n;
 	pp->ahead = ahead > 0 ? ahead : 1;
 	for (i = 0; i < n; i++)
-		todo += !c[i].reuse;
+		nparse += !c[i].reuse;
 	want = cpus();
-	if (todo < PARSE_MIN_CHUNKS || want < 2)
+	if (nparse < PARSE_MIN_CHUNKS || want < 2)
 		return pp; /* inline */
 	if (want > PARSE_MAX_THREADS)
 		want = PARSE_MAX_THREADS;

@@ -130,6 +130,10 @@ void rules_del(struct proxyd *, const char *key);
 void rules_kernel_set(struct proxyd *, const char *key, struct rules_kernel *k);
 /* The name of k's own chain: "udp_10_96_0_10_53" (nft), "KUBE-PORTALS-U0A60000A0035" (iptables) */
 void rules_kernel_chain(char *out, size_t outlen, const char *key, int ipt);
+/* Chain name -> its struct rules_kernel (p->kern's); hmap_free(m, NULL) it. */
+struct hmap *rules_kernel_by_chain(struct proxyd *, int ipt);
+/* The endpoints of every kernel-forwarded port, summed. */
+size_t rules_kernel_endpoints(const struct proxyd *);
 void rules_sync_full(struct proxyd *);
 int rules_cleanup_all(void);
 int rules_run(const char *const argv[], const char *input, size_t inlen, char *out, size_t outlen);

@@ -318,6 +318,37 @@ rules_kernel_chain(char *out, size_t outlen, const char *key, int ipt)
 	snprintf(out, outlen, "udp_%s_%u", ip, port);
 }
 
+struct hmap *
+rules_kernel_by_chain(struct proxyd *p, int ipt)
+{
+	struct hmap *m = hmap_new();
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	char ch[64];
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v)) {
+		rules_kernel_chain(ch, sizeof(ch), k, ipt);
+		hmap_put(m, ch, v);
+	}
+	return m;
+}
+
+size_t
+rules_kernel_endpoints(const struct proxyd *p)
+{
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	size_t n = 0;
+
+	hmap_iter_init(&it);
+	while (hmap_next(p->kern, &it, &k, &v))
+		n += ((const struct rules_kernel *)v)->n;
+	return n;
+}
+
 static int
 have_cmd(const char *const argv[])
 {

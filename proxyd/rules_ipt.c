@@ -158,24 +158,6 @@ ipt_kernel_chains_now(size_t *n)
 	return v;
 }
 
-/* Is chain the chain of a port the kernel is to forward? */
-static int
-ipt_kernel_wanted(struct proxyd *p, const char *chain)
-{
-	struct hmap_iter it;
-	const char *k;
-	void *v;
-	char ch[64];
-
-	hmap_iter_init(&it);
-	while (hmap_next(p->kern, &it, &k, &v)) {
-		rules_kernel_chain(ch, sizeof(ch), k, 1);
-		if (strcmp(ch, chain) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 static int
 ipt_restore(char *buf, size_t len, const char *what)
 {
@@ -260,6 +242,7 @@ ipt_write(struct proxyd *p, int full)
 	char bip[INET_ADDRSTRLEN], *buf = NULL, ch[64], **stale = NULL;
 	size_t len = 0, nstale = 0, i;
 	struct hmap_iter it;
+	struct hmap *wanted;
 	const struct rules_kernel *was, *now;
 	const char *k;
 	void *v;
@@ -277,11 +260,13 @@ ipt_write(struct proxyd *p, int full)
 		hmap_iter_init(&it);
 		while (hmap_next(p->kern, &it, &k, &v))
 			ipt_kernel_declare(f, k);
+		wanted = rules_kernel_by_chain(p, 1);
 		for (i = 0; i < nstale; i++)
-			if (ipt_kernel_wanted(p, stale[i]))
+			if (hmap_get(wanted, stale[i]) != NULL)
 				stale[i][0] = '\0';
 			else
 				fprintf(f, ":%s - [0:0]\n", stale[i]);
+		hmap_free(wanted, NULL);
 		hmap_iter_init(&it);
 		while (hmap_next(p->kern, &it, &k, &v)) {
 			ipt_kernel_jumps(f, "-A", k, v);
@@ -342,33 +327,37 @@ ipt_apply(struct proxyd *p)
 }
 
 /* Each kernel-path port's flows: the packet counters of its chain's DNAT
- * rules ("[pkts:bytes] -A CHAIN ... -j DNAT") in the listing out. */
+ * rules ("[pkts:bytes] -A CHAIN ... -j DNAT") in the listing out, in one
+ * pass over it. */
 static void
 ipt_kernel_counters(struct proxyd *p, const char *out)
 {
+	struct hmap *byc = rules_kernel_by_chain(p, 1);
 	struct hmap_iter it;
-	const char *k, *s, *e;
+	struct rules_kernel *k;
+	const char *key, *s, *e, *c;
 	void *v;
-	char want[80];
-	uint64_t n;
+	char ch[64];
+	size_t len;
 
 	hmap_iter_init(&it);
-	while (hmap_next(p->kern, &it, &k, &v)) {
-		snprintf(want, sizeof(want), "] -A ");
-		rules_kernel_chain(want + 5, sizeof(want) - 5, k, 1);
-		strncat(want, " ", sizeof(want) - strlen(want) - 1);
-		n = 0;
-		for (s = out; (s = strstr(s, want)) != NULL; s = e) {
-			const char *l = s;
-
-			while (l > out && l[-1] != '\n')
-				l--;
-			e = s + strcspn(s, "\n");
-			if (*l == '[' && memmem(s, (size_t)(e - s), "-j DNAT", 7) != NULL)
-				n += strtoull(l + 1, NULL, 10);
-		}
-		((struct rules_kernel *)v)->flows = n;
+	while (hmap_next(p->kern, &it, &key, &v))
+		((struct rules_kernel *)v)->flows = 0;
+	for (s = out; *s != '\0'; s = *e != '\0' ? e + 1 : e) {
+		e = s + strcspn(s, "\n");
+		if (*s != '[' ||
+		    (c = memmem(s, (size_t)(e - s), "] -A KUBE-PORTALS-U", 19)) == NULL ||
+		    memmem(s, (size_t)(e - s), "-j DNAT", 7) == NULL)
+			continue;
+		c += 5;
+		if ((len = strcspn(c, " \n")) >= sizeof(ch))
+			continue;
+		memcpy(ch, c, len);
+		ch[len] = '\0';
+		if ((k = hmap_get(byc, ch)) != NULL)
+			k->flows += strtoull(s + 1, NULL, 10);
 	}
+	hmap_free(byc, NULL);
 }
 
 static int
@@ -386,14 +375,9 @@ ipt_check(struct proxyd *p)
 			n++;
 		/* two rules a service port; a kernel-forwarded one: two jumps, a
 		 * masquerade, a RETURN and a DNAT per endpoint; unless the listing was cut */
-		size_t nrules = 2 * hmap_count(p->rules) + 3 * hmap_count(p->kern);
-		struct hmap_iter it;
-		const char *k;
-		void *v;
+		size_t nrules = 2 * hmap_count(p->rules) + 3 * hmap_count(p->kern) +
+				2 * rules_kernel_endpoints(p);
 
-		hmap_iter_init(&it);
-		while (hmap_next(p->kern, &it, &k, &v))
-			nrules += 2 * ((const struct rules_kernel *)v)->n;
 		if (strlen(out) >= cap - 1 || n == nrules)
 			rc = 0;
 	}

@@ -258,23 +258,27 @@ nft_apply(struct proxyd *p)
 	return rc;
 }
 
-/* Each kernel-path port's flows: the counter of its chain in the listing out. */
+/* Each kernel-path port's flows: the counter of its chain in the listing
+ * out, in one pass over it. */
 static void
 nft_kernel_counters(struct proxyd *p, const char *out)
 {
-	struct hmap_iter it;
-	const char *k, *s;
-	void *v;
-	char want[96];
+	struct hmap *byc = rules_kernel_by_chain(p, 0);
+	struct rules_kernel *k;
+	const char *s, *e, *c;
+	char ch[64];
 
-	hmap_iter_init(&it);
-	while (hmap_next(p->kern, &it, &k, &v)) {
-		snprintf(want, sizeof(want), "chain ");
-		rules_kernel_chain(want + 6, sizeof(want) - 6, k, 0);
-		strncat(want, " {", sizeof(want) - strlen(want) - 1);
-		if ((s = strstr(out, want)) != NULL && (s = strstr(s, "counter packets ")) != NULL)
-			((struct rules_kernel *)v)->flows = strtoull(s + 16, NULL, 10);
+	for (s = out; (s = strstr(s, "chain udp_")) != NULL; s = e) {
+		s += 6;
+		e = s + strcspn(s, " \n");
+		if ((size_t)(e - s) >= sizeof(ch))
+			continue;
+		memcpy(ch, s, (size_t)(e - s));
+		ch[e - s] = '\0';
+		if ((k = hmap_get(byc, ch)) != NULL && (c = strstr(e, "counter packets ")) != NULL)
+			k->flows = strtoull(c + 16, NULL, 10);
 	}
+	hmap_free(byc, NULL);
 }
 
 static int
@@ -302,15 +306,7 @@ nft_check(struct proxyd *p)
 			    isdigit((unsigned char)s[3]))
 				n++;
 		/* the sets, the map udp_kernel and the endpoints of its chains */
-		size_t nel = hmap_count(p->rules) + 2 * hmap_count(p->kern);
-		struct hmap_iter it;
-		const char *k;
-		void *v;
-
-		hmap_iter_init(&it);
-		while (hmap_next(p->kern, &it, &k, &v))
-			nel += ((const struct rules_kernel *)v)->n;
-		if (n != nel)
+		if (n != hmap_count(p->rules) + 2 * hmap_count(p->kern) + rules_kernel_endpoints(p))
 			goto done;
 	}
 	rc = 0;

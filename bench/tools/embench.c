@@ -138,7 +138,7 @@ readn(int fd, uint8_t *p, size_t n)
 static int
 socks_handshake(int fd)
 {
-	uint8_t req[262 + 7], rep[10];
+	uint8_t req[262 + 7], rep[4];
 	struct in_addr a;
 	size_t n = 0, hl = strlen(socks_host);
 
@@ -160,11 +160,20 @@ socks_handshake(int fd)
 	}
 	req[n++] = (uint8_t)(socks_port >> 8);
 	req[n++] = (uint8_t)socks_port;
-	if (write(fd, req, n) != (ssize_t)n || readn(fd, rep, 10) == -1 || rep[1] != 0) {
+	/* the reply: VER REP RSV ATYP, then the bound address by its type, and a port */
+	if (write(fd, req, n) != (ssize_t)n || readn(fd, rep, 4) == -1 || rep[1] != 0) {
 		fprintf(stderr, "embench: SOCKS5 CONNECT %s:%u refused\n", socks_host, socks_port);
 		return -1;
 	}
-	return 0; /* an IPv4 bound address: 10 bytes, what every proxy here sends */
+	if (rep[3] == 1)
+		n = 4;
+	else if (rep[3] == 4)
+		n = 16;
+	else if (rep[3] == 3 && readn(fd, rep, 1) == 0)
+		n = rep[0];
+	else
+		return -1;
+	return readn(fd, req, n + 2);
 }
 
 static int
