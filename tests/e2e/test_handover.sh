@@ -33,6 +33,11 @@ NEXT="$E2E_DIR/next"
 make -s B="$NEXT" CPPFLAGS='-DEM_BUILD_VERSION=\"0.1.0+next\"' "$NEXT/edgemesh-tunneld" \
 	>"$E2E_DIR/next-build.log" 2>&1 &
 NEXTP=$!
+# the daemons run from a copy in E2E_DIR (755): a reload execs tunneld's own
+# file as its user, who may not reach a checkout under a 0700 directory
+mkdir -p "$E2E_DIR/bin"
+cp "$B"/edgemesh-* "$B/edgemeshctl" "$E2E_DIR/bin/"
+B=$E2E_DIR/bin
 for t in curl ssh sshd python3 nc sha256sum iptables bc; do
 	command -v $t >/dev/null || [ -x /usr/sbin/$t ] || { echo "SKIP handover: $t missing"; exit 77; }
 done
@@ -128,8 +133,8 @@ ok "the second build compiled" wait "$NEXTP"
 ok "... and says it is 0.1.0+next" test "$("$NEXT/edgemesh-tunneld" -V)" = "edgemesh-tunneld 0.1.0+next"
 ok "upgrade of edge-2's tunneld: the other build took over" ho_restart 2 "$NEXT/edgemesh-tunneld"
 ok "... it is the one running" test "$(readlink "/proc/$(cat "$E2E_DIR/n2/tunneld.pid")/exe")" = "$NEXT/edgemesh-tunneld"
-ok "... build 0.1.0+next took over from build $(./$B/edgemesh-tunneld -V 2>/dev/null | awk '{print $2}')" \
-	grep -q "taking over from tunneld pid [0-9]* (build $(./$B/edgemesh-tunneld -V | awk '{print $2}')" "$E2E_DIR/n2/tunneld.log"
+ok "... build 0.1.0+next took over from build $("$B/edgemesh-tunneld" -V 2>/dev/null | awk '{print $2}')" \
+	grep -q "taking over from tunneld pid [0-9]* (build $("$B/edgemesh-tunneld" -V | awk '{print $2}')" "$E2E_DIR/n2/tunneld.log"
 sleep 2
 n=$(ho_starts 1); P1=$(cat "$E2E_DIR/n1/tunneld.pid")
 kill -HUP "$P1"
