@@ -94,15 +94,24 @@ peer_is() {	# i node regex : edgemeshctl peers on node i
 	e2e_ctl "$1" peers 2>/dev/null | grep "^$2 " | grep -q -- "$3"
 }
 
-# edge-1's firewall: on eth0 only TCP to the proxy (and what answers it)
-fw() {	# i: node i's uplink passes only established traffic and $@ (iptables args)
-	in_ns n1 iptables -F OUTPUT; in_ns n1 iptables -F INPUT; in_ns n1 iptables -F FORWARD
-	in_ns n1 iptables -A OUTPUT -o eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-	in_ns n1 iptables -A OUTPUT -o eth0 -p tcp "$@" -j ACCEPT
-	in_ns n1 iptables -A OUTPUT -o eth0 -j DROP
-	in_ns n1 iptables -A INPUT -i eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-	in_ns n1 iptables -A INPUT -i eth0 -j DROP
-	in_ns n1 iptables -A FORWARD -o eth0 -j DROP
+# edge-1's firewall: on eth0 only TCP to the proxy (and what answers it).
+# Replaced in one iptables-restore: flushing and adding rule by rule left a
+# moment with no firewall, in which edge-2 could dial edge-1's (parked)
+# tunnel port and leave a plain TCP session that later steps took over.
+fw() {	# edge-1's uplink passes only established traffic and $@ (iptables args)
+	in_ns n1 iptables-restore <<F
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -o eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A OUTPUT -o eth0 -p tcp $* -j ACCEPT
+-A OUTPUT -o eth0 -j DROP
+-A INPUT -i eth0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -i eth0 -j DROP
+-A FORWARD -o eth0 -j DROP
+COMMIT
+F
 }
 fw -d 10.200.0.50 --dport 3128
 
