@@ -108,9 +108,15 @@ unit: all $(UNIT_BINS)
 e2e: all
 	@tests/e2e/run-all.sh $(B)
 
+# The unit suites run twice: as built, then under ASan + UBSan with
+# LeakSanitizer (DESIGN §7), into $(B)-san (built on every CPU).
 check:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory unit
+ifneq ($(SAN),1)
+	@echo "unit suites under ASan + UBSan ($(B)-san):"
+	@$(MAKE) --no-print-directory -j$$(nproc) SAN=1 B=$(B)-san O=$(B)-san/obj unit
+endif
 	@$(MAKE) --no-print-directory e2e
 
 demo:

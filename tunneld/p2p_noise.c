@@ -91,7 +91,8 @@ enc_hash(struct p2p_noise *n, const uint8_t *in, size_t len, uint8_t *out)
 	unsigned long long clen;
 
 	if (!n->haskey) {
-		memmove(out, in, len);
+		if (len > 0) /* an empty payload may come as NULL */
+			memmove(out, in, len);
 		mix_hash(n, out, len);
 		return len;
 	}
@@ -108,7 +109,8 @@ dec_hash(struct p2p_noise *n, const uint8_t *in, size_t len, uint8_t *out, size_
 	unsigned long long plen;
 
 	if (!n->haskey) {
-		memmove(out, in, len);
+		if (len > 0) /* an empty payload may come as NULL */
+			memmove(out, in, len);
 		*olen = len;
 		mix_hash(n, in, len);
 		return 0;
