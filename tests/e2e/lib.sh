@@ -235,8 +235,28 @@ e2e_cleanup() {
 	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_DIR"
 }
 
+# A sanitizer build ($B ending in -san: make SAN=1 check): stop the daemons
+# with SIGTERM and give each up to 10 s (LeakSanitizer runs at exit), then
+# count every ASan, LSan or UBSan report in their logs as a failure.
+e2e_san_reports() {
+	local p i f
+	case $B in *-san) ;; *) return 0 ;; esac
+	for p in $E2E_PIDS; do kill "$p" 2>/dev/null; done
+	for p in $E2E_PIDS; do
+		for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	done
+	for f in "$E2E_DIR"/n*/*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|Sanitizer has encountered a fatal error|runtime error:' "$f"; then
+			fail "sanitizer report in ${f#"$E2E_DIR"/}"
+			grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|Sanitizer has encountered a fatal error|runtime error:' "$f" | head -n 40
+		fi
+	done
+}
+
 # Print the summary line and set the exit status.
 e2e_done() {
+	e2e_san_reports
 	echo "$E2E_NAME: $E2E_PASS passed, $E2E_FAIL failed"
 	[ "$E2E_FAIL" -eq 0 ]
 }
