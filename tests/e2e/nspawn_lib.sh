@@ -4,7 +4,8 @@
 # clean and nothing touches this machine's own file system or network
 # (--private-network: the container has its own network namespace).
 #
-#   nspawn_root_ensure        build the cached root when missing (SKIP: return 1)
+#   nspawn_root_ensure        build the cached root when missing (SKIP: return 1;
+#                             also for a sanitizer build, which it could not run)
 #   nspawn_boot NAME          boot an overlay of it as machine NAME
 #   nsx CMD...                run CMD inside the booted machine (as root)
 #   nspawn_stop               power it off, remove the overlay
@@ -17,6 +18,10 @@ libev4,libsodium23,libmsgpackc2,libyaml-0-2,libjansson4,libcurl4,libssl3"
 
 nspawn_root_ensure() {
 	local tmp
+	case ${B:-build} in *-san)
+		echo "SKIP: $B is a sanitizer build (make SAN=1): the Debian root has no libasan to run it"
+		return 1 ;;
+	esac
 	if ! command -v systemd-nspawn >/dev/null 2>&1; then
 		echo "SKIP: systemd-nspawn is missing (apt-get install systemd-container)"
 		return 1
