@@ -1,6 +1,5 @@
 BINS += edgemesh-tunneld
-# dns_msg.c: dnsd's DNS codec, for the mDNS answers to EdgeMesh agents (p2p_mdns.c)
-edgemesh-tunneld_SRCS := $(sort $(wildcard tunneld/*.c)) dnsd/dns_msg.c
+edgemesh-tunneld_SRCS := $(sort $(wildcard tunneld/*.c))
 
 # tunopen: plays proxyd's part in the tunnel tests (hands fds to tunnel.sock)
 BINS += tunopen

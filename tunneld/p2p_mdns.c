@@ -8,7 +8,7 @@
  * address of our Node.  An agent that finds us connects and runs its
  * discovery handshake (p2p_stream.c answers it).  We only answer: we never
  * browse (our peers come from Node objects).  Multicast group joined on the
- * interface of the default route; the DNS codec is dnsd's (dns_msg.c).
+ * interface of the default route; the DNS codec is common/dns_msg.c, dnsd's.
  */
 #include <sys/socket.h>
 
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../dnsd/dns.h"
+#include "dns_msg.h"
 #include "log.h"
 #include "p2p.h"
 #include "replica.h"

@@ -1,5 +1,5 @@
 # Sources and libraries of each libFuzzer target (make fuzz).
-fuzz_dns_SRCS := dnsd/dns_msg.c dnsd/dns_map.c dnsd/dns_zone.c dnsd/dns_cache.c \
+fuzz_dns_SRCS := common/dns_msg.c dnsd/dns_map.c dnsd/dns_zone.c dnsd/dns_cache.c \
 	common/hmap.c common/model.c common/log.c
 fuzz_dns_LIBS := -lev -lsodium
 fuzz_ipc_SRCS := common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/mp.c common/metrics.c \

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "byteorder.h"
-#include "dns.h"
+#include "dns_msg.h"
 
 #define PTR_MASK 0xc0
 #define PTR_MAX	 0x3fff
