@@ -8,11 +8,11 @@
  * warn once about unknown keys), but check types, ranges and enums here and
  * report errors as "FILE:LINE:COL: key a.b.c: what is wrong".
  *
- * Everything is driven by one table: a key is one line in cfg_keys[].
+ * Everything is driven by one table: a key is one line in cfg_keys[]; the
+ * checks a string key names are config_check.c's.
  */
 #include <sys/stat.h>
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,16 +27,14 @@
 
 #include <yaml.h>
 
-#include "byteorder.h"
 #include "config.h"
+#include "config_int.h"
 #include "log.h"
-#include "srcrange.h"
 #include "yaml_scalar.h"
 
 #define CFG_FILE_MAX  (1024 * 1024) /* bigger files are refused */
 #define CFG_KEY_LEN   256	    /* longest dotted key we build */
 #define CFG_MSG_LEN   512
-#define CFG_SHOW_LEN  48	   /* longest value quoted in a message */
 #define CFG_DEPTH_MAX 64	   /* flow nesting ([ and {) we accept */
 #define CFG_VISIT_MAX 10000	   /* keys and list items, aliases expanded */
 #define NOFIELD	      ((size_t)-1) /* EdgeMesh key we accept but do not use */
@@ -86,16 +84,6 @@ struct cfg_parse {
 	size_t visits; /* against alias bombs */
 };
 
-static int check_abspath(const char *, char *, size_t);
-static int check_ifname(const char *, char *, size_t);
-static int check_ipv4(const char *, char *, size_t);
-static int check_hostport(const char *, char *, size_t);
-static int check_domain(const char *, char *, size_t);
-static int check_nonempty(const char *, char *, size_t);
-static int check_cidr(const char *, char *, size_t);
-static int check_cidr4(const char *, char *, size_t);
-static int check_proxy_opt(const char *, char *, size_t);
-
 static const char *const filter_modes[] = {"FilterIfLabelExists", "FilterIfLabelDoesNotExists",
 					   NULL};
 static const char *const transports[] = {"tcp", "ws", "quic", NULL};
@@ -143,8 +131,8 @@ static const char *const rules_backends[] = {"auto", "nftables", "iptables", NUL
 
 #define CFG_T struct em_relay_node
 static const struct cfg_key relay_keys[] = {
-	K_STR("nodeName", node_name, check_nonempty),
-	K_SLIST("advertiseAddress", naddrs, addrs, check_nonempty),
+	K_STR("nodeName", node_name, cfg_check_nonempty),
+	K_SLIST("advertiseAddress", naddrs, addrs, cfg_check_nonempty),
 	K_END
 };
 #undef CFG_T
@@ -156,10 +144,10 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("kubeAPIConfig"),
 	K_STR("kubeAPIConfig.master", kube.master, NULL),
-	K_STR("kubeAPIConfig.contentType", kube.content_type, check_nonempty),
+	K_STR("kubeAPIConfig.contentType", kube.content_type, cfg_check_nonempty),
 	K_INT("kubeAPIConfig.qps", kube.qps, 1, INT32_MAX),
 	K_INT("kubeAPIConfig.burst", kube.burst, 1, INT32_MAX),
-	K_STRE("kubeAPIConfig.kubeConfig", kube.kubeconfig, check_abspath),
+	K_STRE("kubeAPIConfig.kubeConfig", kube.kubeconfig, cfg_check_abspath),
 	K_BOOL("kubeAPIConfig.deleteKubeConfig", kube.delete_kubeconfig),
 	X_STR("kubeAPIConfig.mode"),
 	K_SECTION("kubeAPIConfig.metaServer"),
@@ -174,14 +162,14 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("kubeAPIConfig.metaServer.security.tlsPrivateKeyFile", kube.tls_key_file, NULL),
 
 	K_SECTION("commonConfig"),
-	K_STR("commonConfig.bridgeDeviceName", bridge_device, check_ifname),
-	K_STR("commonConfig.bridgeDeviceIP", bridge_ip, check_ipv4),
-	K_STR("commonConfig.nodeName", node_name, check_nonempty),
-	K_STR("commonConfig.runtimeDir", runtime_dir, check_abspath),
-	K_STR("commonConfig.stateDir", state_dir, check_abspath),
-	K_STR("commonConfig.clusterDomain", cluster_domain, check_domain),
-	K_SLIST("commonConfig.ipcUsers", n_ipc_users, ipc_users, check_nonempty),
-	K_SLIST("commonConfig.clientSourceRanges", n_client_ranges, client_ranges, check_cidr),
+	K_STR("commonConfig.bridgeDeviceName", bridge_device, cfg_check_ifname),
+	K_STR("commonConfig.bridgeDeviceIP", bridge_ip, cfg_check_ipv4),
+	K_STR("commonConfig.nodeName", node_name, cfg_check_nonempty),
+	K_STR("commonConfig.runtimeDir", runtime_dir, cfg_check_abspath),
+	K_STR("commonConfig.stateDir", state_dir, cfg_check_abspath),
+	K_STR("commonConfig.clusterDomain", cluster_domain, cfg_check_domain),
+	K_SLIST("commonConfig.ipcUsers", n_ipc_users, ipc_users, cfg_check_nonempty),
+	K_SLIST("commonConfig.clientSourceRanges", n_client_ranges, client_ranges, cfg_check_cidr),
 	K_SECTION("commonConfig.pprofConfig"),
 	X_BOOL("commonConfig.pprofConfig.enableProfiling"),
 	X_STR("commonConfig.pprofConfig.profilingAddress"),
@@ -194,29 +182,29 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("registry"),
 	K_STR("registry.path", registry_path, NULL),
-	K_STR("registry.serviceCIDR", service_cidr, check_cidr4),
+	K_STR("registry.serviceCIDR", service_cidr, cfg_check_cidr4),
 
 	K_SECTION("modules"),
 
 	K_SECTION("modules.edgeDNS"),
 	K_BOOL("modules.edgeDNS.enable", dns.enable),
-	K_STRE("modules.edgeDNS.listenInterface", dns.listen_interface, check_ifname),
+	K_STRE("modules.edgeDNS.listenInterface", dns.listen_interface, cfg_check_ifname),
 	K_PORT("modules.edgeDNS.listenPort", dns.listen_port),
 	K_INT("modules.edgeDNS.ttl", dns.ttl, 0, 604800),
 	K_SLIST("modules.edgeDNS.upstreamServers", dns.n_upstreams, dns.upstreams,
-	    check_hostport),
+	    cfg_check_hostport),
 	K_INT("modules.edgeDNS.cacheSize", dns.cache_size, 0, 1 << 24),
 	K_ANY("modules.edgeDNS.kubeAPIConfig"),
 	K_SECTION("modules.edgeDNS.cacheDNS"),
 	K_BOOL("modules.edgeDNS.cacheDNS.enable", dns.cache_dns),
 	K_BOOL("modules.edgeDNS.cacheDNS.autoDetect", dns.cache_autodetect),
 	K_SLIST("modules.edgeDNS.cacheDNS.upstreamServers", dns.n_cache_upstreams,
-	    dns.cache_upstreams, check_hostport),
+	    dns.cache_upstreams, cfg_check_hostport),
 	K_INT("modules.edgeDNS.cacheDNS.cacheTTL", dns.cache_ttl, 0, 604800),
 
 	K_SECTION("modules.edgeProxy"),
 	K_BOOL("modules.edgeProxy.enable", proxy.enable),
-	K_STRE("modules.edgeProxy.listenInterface", proxy.listen_interface, check_ifname),
+	K_STRE("modules.edgeProxy.listenInterface", proxy.listen_interface, cfg_check_ifname),
 	K_ENUM("modules.edgeProxy.serviceFilterMode", proxy.filter_mode, filter_modes),
 	K_SECTION("modules.edgeProxy.socks5Proxy"),
 	K_BOOL("modules.edgeProxy.socks5Proxy.enable", proxy.socks5_enable),
@@ -242,7 +230,7 @@ static const struct cfg_key cfg_keys[] = {
 	X_STR("modules.edgeTunnel.configPath"),
 	K_PORT("modules.edgeTunnel.listenPort", tunnel.listen_port),
 	K_SENUM("modules.edgeTunnel.transport", tunnel.transport, transports),
-	K_STR("modules.edgeTunnel.rendezvous", tunnel.rendezvous, check_nonempty),
+	K_STR("modules.edgeTunnel.rendezvous", tunnel.rendezvous, cfg_check_nonempty),
 	K_RELAYS("modules.edgeTunnel.relayNodes", tunnel.n_relays, tunnel.relays, relay_keys),
 	X_BOOL("modules.edgeTunnel.enableIpfsLog"),
 	K_INT("modules.edgeTunnel.maxCandidates", tunnel.max_candidates, 0, 1000),
@@ -250,7 +238,7 @@ static const struct cfg_key cfg_keys[] = {
 	K_INT("modules.edgeTunnel.finderPeriod", tunnel.finder_period, 1, 86400),
 	K_SECTION("modules.edgeTunnel.psk"),
 	K_BOOL("modules.edgeTunnel.psk.enable", tunnel.psk_enable),
-	K_STR("modules.edgeTunnel.psk.path", tunnel.psk_path, check_nonempty),
+	K_STR("modules.edgeTunnel.psk.path", tunnel.psk_path, cfg_check_nonempty),
 	K_SECTION("modules.edgeTunnel.tunnelLimitConfig"),
 	X_BOOL("modules.edgeTunnel.tunnelLimitConfig.enable"),
 	X_INT("modules.edgeTunnel.tunnelLimitConfig.tunnelBaseStreamIn"),
@@ -261,11 +249,11 @@ static const struct cfg_key cfg_keys[] = {
 	K_STR("modules.edgeTunnel.extraFilteredInterfaces", tunnel.extra_filtered_interfaces,
 	    NULL),
 	K_INT("modules.edgeTunnel.wsPort", tunnel.ws_port, 0, 65535),
-	K_STR("modules.edgeTunnel.wsProxy", tunnel.ws_proxy, check_proxy_opt),
+	K_STR("modules.edgeTunnel.wsProxy", tunnel.ws_proxy, cfg_check_proxy_opt),
 	K_SECTION("modules.edgeTunnel.metricConfig"),
 	K_BOOL("modules.edgeTunnel.metricConfig.enable", tunnel.metrics.enable),
 	K_PORT("modules.edgeTunnel.metricConfig.port", tunnel.metrics.port),
-	K_STRE("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, check_ipv4),
+	K_STRE("modules.edgeTunnel.metricConfig.address", tunnel.metrics.address, cfg_check_ipv4),
 	K_ILIST("modules.edgeTunnel.allowedNodePorts", tunnel.n_allowed_ports,
 	    tunnel.allowed_ports, 1, 65535),
 	K_BOOL("modules.edgeTunnel.edgemeshAgents", tunnel.edgemesh_agents),
@@ -280,9 +268,9 @@ static const struct cfg_key cfg_keys[] = {
 
 	K_SECTION("modules.edgeGateway"),
 	K_BOOL("modules.edgeGateway.enable", gateway.enable),
-	K_STR("modules.edgeGateway.nic", gateway.nic, check_nonempty),
-	K_STR("modules.edgeGateway.includeIP", gateway.include_ip, check_nonempty),
-	K_STR("modules.edgeGateway.excludeIP", gateway.exclude_ip, check_nonempty),
+	K_STR("modules.edgeGateway.nic", gateway.nic, cfg_check_nonempty),
+	K_STR("modules.edgeGateway.includeIP", gateway.include_ip, cfg_check_nonempty),
+	K_STR("modules.edgeGateway.excludeIP", gateway.exclude_ip, cfg_check_nonempty),
 	K_SECTION("modules.edgeGateway.loadBalancer"),
 	X_STR("modules.edgeGateway.loadBalancer.caller"),
 	X_STR("modules.edgeGateway.loadBalancer.nodeName"),
@@ -309,38 +297,6 @@ cfg_strlcpy(char *dst, const char *src, size_t len)
 		return -1;
 	r = snprintf(dst, len, "%s", src);
 	return r < 0 || (size_t)r >= len ? -1 : 0;
-}
-
-/* Printable, shortened copy of v (for messages and warnings). */
-static void
-cfg_clean(const char *v, size_t vlen, char *buf, size_t len)
-{
-	size_t i, n = 0;
-
-	if (len == 0)
-		return;
-	for (i = 0; i < vlen && n + 4 < len; i++) {
-		if (i == CFG_SHOW_LEN) {
-			memcpy(buf + n, "...", 3);
-			n += 3;
-			break;
-		}
-		buf[n++] = isprint((unsigned char)v[i]) ? v[i] : '?';
-	}
-	buf[n] = '\0';
-}
-
-/* Quote a value for a message: 'value'. */
-static void
-cfg_show(const char *v, size_t vlen, char *buf, size_t len)
-{
-	char clean[CFG_SHOW_LEN + 8];
-	int r;
-
-	cfg_clean(v, vlen, clean, sizeof(clean));
-	r = snprintf(buf, len, "'%s'", clean);
-	if (r < 0 && len > 0)
-		buf[0] = '\0';
 }
 
 static void
@@ -384,259 +340,6 @@ cfg_error(struct cfg_parse *p, const yaml_mark_t *m, const char *key, const char
 		snprintf(p->err, p->errlen, "%s:%zu:%zu: %s", p->file, m->line + 1, m->column + 1,
 			 msg);
 	return -1;
-}
-
-/* ---- value checks for strings ---- */
-
-static int
-check_nonempty(const char *v, char *why, size_t len)
-{
-	if (*v != '\0')
-		return 0;
-	snprintf(why, len, "must not be empty");
-	return -1;
-}
-
-static int
-check_cidr(const char *v, char *why, size_t len)
-{
-	struct ip_range r;
-
-	return ip_range_parse(v, &r, why, len);
-}
-
-/* why: v shown (quoted, cut) between before and after; returns -1. */
-static int
-check_refuse(const char *v, char *why, size_t len, const char *before, const char *after)
-{
-	char s[CFG_SHOW_LEN + 8];
-
-	cfg_show(v, strlen(v), s, sizeof(s));
-	snprintf(why, len, "%s%s%s", before, s, after);
-	return -1;
-}
-
-static int
-check_abspath(const char *v, char *why, size_t len)
-{
-	if (*v == '/')
-		return 0;
-	return check_refuse(v, why, len, "expected an absolute path, got ", "");
-}
-
-/* Linux dev_valid_name(); the length is the field's. */
-static int
-check_ifname(const char *v, char *why, size_t len)
-{
-	const char *c;
-
-	if (check_nonempty(v, why, len) == -1)
-		return -1;
-	for (c = v; *c != '\0'; c++)
-		if (*c == '/' || *c == ':' || isspace((unsigned char)*c) ||
-		    !isprint((unsigned char)*c))
-			break;
-	if (*c == '\0' && strcmp(v, ".") != 0 && strcmp(v, "..") != 0)
-		return 0;
-	return check_refuse(v, why, len, "", " is not a valid interface name");
-}
-
-static int
-check_ipv4(const char *v, char *why, size_t len)
-{
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, v, &a) == 1)
-		return 0;
-	return check_refuse(v, why, len, "expected an IPv4 address, got ", "");
-}
-
-static int
-cfg_port_ok(const char *s)
-{
-	char *end;
-	long l;
-
-	if (!isdigit((unsigned char)*s))
-		return 0;
-	errno = 0;
-	l = strtol(s, &end, 10);
-	return errno == 0 && *end == '\0' && l >= 1 && l <= 65535;
-}
-
-/* ip, ip:port, ipv6 or [ipv6]:port */
-static int
-check_hostport(const char *v, char *why, size_t len)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *c, *port = NULL;
-	size_t n;
-
-	if (inet_pton(AF_INET, v, &a4) == 1 || inet_pton(AF_INET6, v, &a6) == 1)
-		return 0;
-	if (*v == '[') {
-		if ((c = strchr(v, ']')) != NULL && c[1] == ':') {
-			n = (size_t)(c - v - 1);
-			port = c + 2;
-			if (n < sizeof(host)) {
-				memcpy(host, v + 1, n);
-				host[n] = '\0';
-				if (inet_pton(AF_INET6, host, &a6) == 1 && cfg_port_ok(port))
-					return 0;
-			}
-		}
-	} else if ((c = strchr(v, ':')) != NULL) {
-		n = (size_t)(c - v);
-		port = c + 1;
-		if (n < sizeof(host)) {
-			memcpy(host, v, n);
-			host[n] = '\0';
-			if (inet_pton(AF_INET, host, &a4) == 1 && cfg_port_ok(port))
-				return 0;
-		}
-	}
-	return check_refuse(v, why, len, "expected an IP address or IP:port, got ", "");
-}
-
-int
-config_service_cidr(const char *v, uint32_t *base, unsigned *prefix, char *why, size_t len)
-{
-	struct ip_range r;
-
-	if (ip_range_parse(v, &r, why, len) == -1)
-		return -1;
-	if (r.a.family != AF_INET || strchr(v, '/') == NULL) {
-		snprintf(why, len, "%s: expected an IPv4 range like 10.96.0.0/12", v);
-		return -1;
-	}
-	if (r.bits > 30) {
-		snprintf(why, len, "%s: /%u is too small a range: use a prefix of at most /30", v,
-			 r.bits);
-		return -1;
-	}
-	*base = be32_get(r.a.b);
-	*prefix = r.bits;
-	return 0;
-}
-
-static int
-check_cidr4(const char *v, char *why, size_t len)
-{
-	uint32_t base;
-	unsigned prefix;
-
-	return config_service_cidr(v, &base, &prefix, why, len);
-}
-
-int
-config_http_proxy(const char *url, char *host, size_t hostlen, int *port, char *userinfo,
-		  size_t ulen, char *why, size_t whylen)
-{
-	const char *p = url, *at, *end, *colon, *h;
-	char *e;
-	size_t n;
-	long v;
-
-	if (strncasecmp(p, "http://", 7) == 0)
-		p += 7;
-	else if (strstr(p, "://") != NULL) {
-		snprintf(why, whylen,
-			 "only http:// proxies are supported (a proxy reached with TLS "
-			 "is not)");
-		return -1;
-	}
-	end = p + strcspn(p, "/");
-	if (end[0] == '/' && end[1] != '\0') {
-		snprintf(why, whylen, "a proxy URL has no path");
-		return -1;
-	}
-	userinfo[0] = '\0';
-	at = memchr(p, '@', (size_t)(end - p));
-	if (at != NULL) {
-		if ((size_t)(at - p) >= ulen) {
-			snprintf(why, whylen, "proxy user:password too long");
-			return -1;
-		}
-		memcpy(userinfo, p, (size_t)(at - p));
-		userinfo[at - p] = '\0';
-		p = at + 1;
-	}
-	h = p;
-	if (*h == '[') {
-		if ((colon = memchr(h, ']', (size_t)(end - h))) == NULL) {
-			snprintf(why, whylen, "unclosed [ in the proxy address");
-			return -1;
-		}
-		h++;
-		n = (size_t)(colon - h);
-		colon++;
-		if (colon >= end || *colon != ':')
-			colon = NULL;
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		n = colon != NULL ? (size_t)(colon - h) : (size_t)(end - h);
-	}
-	if (n == 0 || n >= hostlen) {
-		snprintf(why, whylen, "proxy host missing or too long");
-		return -1;
-	}
-	memcpy(host, h, n);
-	host[n] = '\0';
-	for (e = host; *e != '\0'; e++)
-		if (!isalnum((unsigned char)*e) && *e != '.' && *e != '-' && *e != ':' &&
-		    *e != '_') {
-			snprintf(why, whylen, "proxy host has a bad character");
-			return -1;
-		}
-	if (colon == NULL) {
-		snprintf(why, whylen, "proxy URL without a port (http://HOST:PORT)");
-		return -1;
-	}
-	errno = 0;
-	v = strtol(colon + 1, &e, 10);
-	if (errno != 0 || e != end || v < 1 || v > 65535) {
-		snprintf(why, whylen, "proxy port is not 1-65535");
-		return -1;
-	}
-	*port = (int)v;
-	return 0;
-}
-
-/* wsProxy: "", "none" (not even the environment's) or a proxy URL. */
-static int
-check_proxy_opt(const char *v, char *why, size_t len)
-{
-	char host[256], user[256];
-	int port;
-
-	if (*v == '\0' || strcmp(v, "none") == 0)
-		return 0;
-	return config_http_proxy(v, host, sizeof(host), &port, user, sizeof(user), why, len);
-}
-
-/* Dot-separated labels of letters, digits and '-', 1-63 bytes each. */
-static int
-check_domain(const char *v, char *why, size_t len)
-{
-	const char *c;
-	size_t label = 0;
-
-	for (c = v; *c != '\0'; c++) {
-		if (*c == '.') {
-			if (label == 0)
-				break;
-			label = 0;
-		} else if (isalnum((unsigned char)*c) || *c == '-') {
-			if (++label > 63)
-				break;
-		} else
-			break;
-	}
-	if (*c == '\0' && label > 0)
-		return 0;
-	return check_refuse(v, why, len, "", " is not a valid domain name");
 }
 
 /* ---- scalars ---- */

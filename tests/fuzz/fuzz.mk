@@ -12,7 +12,7 @@ fuzz_tun_LIBS := -lsodium -lcrypto
 fuzz_yaml_SRCS := $(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
 	common/yaml_scalar.c common/model.c common/log.c
 fuzz_yaml_LIBS := -lyaml -ljansson -lsodium
-fuzz_config_SRCS := common/config.c common/yaml_scalar.c common/log.c common/model.c \
+fuzz_config_SRCS := common/config.c common/config_check.c common/yaml_scalar.c common/log.c common/model.c \
 	common/srcrange.c
 fuzz_config_LIBS := -lyaml
 fuzz_route_SRCS := gatewayd/gw_route.c common/hmap.c common/log.c common/model.c
@@ -24,7 +24,7 @@ fuzz_noise_LIBS := -lsodium -lcrypto
 fuzz_kube_SRCS := controller/kube_util.c controller/kube_client.c controller/kube_watch.c \
 	controller/ctl_state.c controller/ctl_alloc.c controller/ctl_file.c \
 	$(sort $(wildcard controller/kobj*.c)) controller/yaml_json.c \
-	common/config.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
+	common/config.c common/config_check.c common/yaml_scalar.c common/hmap.c common/model.c common/log.c \
 	common/ipc_model.c common/mp.c common/srcrange.c
 fuzz_kube_LIBS := -lev -lyaml -ljansson -lsodium -lcurl -lmsgpackc
 fuzz_ws_SRCS := tunneld/tun_wsproto.c common/log.c
