@@ -7,11 +7,13 @@
  * (a flow's later datagrams are matched by the client's address).  Needs
  * CAP_NET_ADMIN, which proxyd keeps.
  *
- * And, for the UDP kernel path (rules.c), after a rules change: one dump of
+ * And, for the UDP kernel path (rules.c), after a rules change: a dump of
  * the conntrack table, then a DELETE by original tuple of each UDP entry to
  * a changed service port that is NATed neither to proxyd nor to a current
  * endpoint of that port's kernel path (as kube-proxy clears the entries of
- * a UDP endpoint that left).
+ * a UDP endpoint that left).  The kernel filters the dump (CTA_FILTER): one
+ * per changed port for a few ports, else one of the UDP entries; proxyd
+ * still checks every entry it gets (a kernel without the filter sends all).
  */
 #include <sys/socket.h>
 #include <arpa/inet.h>
@@ -29,6 +31,14 @@
 #include "proxyd.h"
 
 #define CT_BUF 4096
+
+/* The dump filter (CTA_FILTER, Linux 5.8): which attributes of the request's
+ * CTA_TUPLE_ORIG an entry must match; nf_conntrack_netlink.c's
+ * CTA_FILTER_F_* bits, which the uapi headers do not carry. */
+#define CT_FILTER_IP_DST	 (1u << 1)
+#define CT_FILTER_PROTO_NUM	 (1u << 3)
+#define CT_FILTER_PROTO_DST_PORT (1u << 5)
+#define CT_FILTER_KEYS_MAX	 3 /* changed ports filtered one by one; more: one UDP dump */
 
 #define NLA_DATA(a) ((const char *)(a) + NLA_HDRLEN)
 #define NLA_LEN(a)  ((size_t)(a)->nla_len - NLA_HDRLEN)
@@ -94,6 +104,36 @@ ct_build(char *buf, size_t cap, uint16_t type, uint16_t flags, uint32_t seq, uin
 	nl_put(nh, cap, CTA_PROTO_DST_PORT, &dport, 2);
 	nl_nest_end(nh, pr);
 	nl_nest_end(nh, tup);
+	return nh->nlmsg_len;
+}
+
+/* A dump request of the UDP entries; with dst, of those to dst:dport only. */
+static size_t
+ct_build_dump(char *buf, size_t cap, uint32_t seq, const struct in_addr *dst, uint16_t dport)
+{
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct nlattr *tup, *ip, *pr, *fl;
+	uint32_t want = CT_FILTER_PROTO_NUM, none = 0;
+	uint8_t proto = IPPROTO_UDP;
+
+	ct_build(buf, cap, IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq, 0, NULL, 0, NULL, 0);
+	tup = nl_put(nh, cap, CTA_TUPLE_ORIG | NLA_F_NESTED, NULL, 0);
+	if (dst != NULL) {
+		ip = nl_put(nh, cap, CTA_TUPLE_IP | NLA_F_NESTED, NULL, 0);
+		nl_put(nh, cap, CTA_IP_V4_DST, dst, 4);
+		nl_nest_end(nh, ip);
+		want |= CT_FILTER_IP_DST | CT_FILTER_PROTO_DST_PORT;
+	}
+	pr = nl_put(nh, cap, CTA_TUPLE_PROTO | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, cap, CTA_PROTO_NUM, &proto, 1);
+	if (dst != NULL)
+		nl_put(nh, cap, CTA_PROTO_DST_PORT, &dport, 2);
+	nl_nest_end(nh, pr);
+	nl_nest_end(nh, tup);
+	fl = nl_put(nh, cap, CTA_FILTER | NLA_F_NESTED, NULL, 0);
+	nl_put(nh, cap, CTA_FILTER_ORIG_FLAGS, &want, 4);
+	nl_put(nh, cap, CTA_FILTER_REPLY_FLAGS, &none, 4);
+	nl_nest_end(nh, fl);
 	return nh->nlmsg_len;
 }
 
@@ -217,46 +257,110 @@ ct_request(int fd, uint16_t type, uint16_t flags, const struct ct_flow *f, uint3
 	return send(fd, buf, len, 0) == -1 ? -1 : 0;
 }
 
+/* A service key "IP:PORT/udp" to its address and port (network order); -1 if not UDP. */
+static int
+ct_key(const char *key, struct in_addr *ip, uint16_t *port)
+{
+	char s[INET_ADDRSTRLEN + 16], *c;
+	unsigned long n;
+
+	if (snprintf(s, sizeof(s), "%s", key) >= (int)sizeof(s) || (c = strrchr(s, '/')) == NULL ||
+	    strcmp(c, "/udp") != 0)
+		return -1;
+	*c = '\0';
+	if ((c = strrchr(s, ':')) == NULL)
+		return -1;
+	*c++ = '\0';
+	n = strtoul(c, NULL, 10);
+	if (n == 0 || n > 65535 || inet_pton(AF_INET, s, ip) != 1)
+		return -1;
+	*port = htons((uint16_t)n);
+	return 0;
+}
+
+/* One dump (the request in req): append its stale entries to *del. */
+static int
+ct_dump_stale(int fd, const char *req, size_t reqlen, struct proxyd *p, struct hmap *keys,
+	      struct ct_flow **del, size_t *ndel, size_t *cap)
+{
+	static char buf[32768] __attribute__((aligned(4)));
+	const struct nlmsghdr *nh;
+	struct ct_flow f;
+	size_t left;
+	ssize_t n;
+
+	if (send(fd, req, reqlen, 0) == -1)
+		return -1;
+	for (;;) {
+		if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+			return -1;
+		for (nh = (const struct nlmsghdr *)buf, left = (size_t)n; NLMSG_OK(nh, left);
+		     nh = NLMSG_NEXT(nh, left)) {
+			if (nh->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				errno = nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0
+					    ? -e->error
+					    : EPROTO;
+				return -1;
+			}
+			if (ct_parse(nh, &f) == -1 || !ct_stale(p, keys, &f))
+				continue;
+			if (*ndel == *cap) {
+				*cap = *cap ? *cap * 2 : 16;
+				*del = xreallocarray(*del, *cap, sizeof(**del));
+			}
+			(*del)[(*ndel)++] = f;
+		}
+	}
+}
+
 int
 proxy_ct_clear_stale(struct proxyd *p, struct hmap *keys)
 {
 	static char buf[32768] __attribute__((aligned(4)));
-	struct ct_flow *del = NULL, f;
-	size_t ndel = 0, cap = 0, i;
+	char req[512] __attribute__((aligned(4)));
+	struct ct_flow *del = NULL;
+	size_t ndel = 0, cap = 0, i, len;
 	const struct nlmsghdr *nh;
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN], c[INET_ADDRSTRLEN];
-	ssize_t n;
-	int fd, done = 0, rc = -1, ndone = 0;
-	size_t left;
+	struct hmap_iter it;
+	const char *k;
+	void *v;
+	struct in_addr ip;
+	uint16_t port;
+	int fd, rc = -1, ndone = 0, failed = 0;
+	uint32_t seq = 1;
 
 	if ((fd = proxy_ct_open()) == -1)
 		return -1;
-	if (ct_request(fd, IPCTNL_MSG_CT_GET, NLM_F_DUMP, NULL, 1) == -1)
-		goto out;
-	while (!done) {
-		if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
-			goto out;
-		for (nh = (const struct nlmsghdr *)buf, left = (size_t)n; NLMSG_OK(nh, left);
-		     nh = NLMSG_NEXT(nh, left)) {
-			if (nh->nlmsg_type == NLMSG_DONE) {
-				done = 1;
-				break;
-			}
-			if (nh->nlmsg_type == NLMSG_ERROR) {
-				errno = EPROTO;
-				goto out;
-			}
-			if (ct_parse(nh, &f) == -1 || !ct_stale(p, keys, &f))
+	if (keys != NULL && hmap_count(keys) <= CT_FILTER_KEYS_MAX) {
+		/* the kernel sends only each changed port's entries */
+		hmap_iter_init(&it);
+		while (!failed && hmap_next(keys, &it, &k, &v)) {
+			if (ct_key(k, &ip, &port) == -1)
 				continue;
-			if (ndel == cap) {
-				cap = cap ? cap * 2 : 16;
-				del = xreallocarray(del, cap, sizeof(*del));
-			}
-			del[ndel++] = f;
+			len = ct_build_dump(req, sizeof(req), seq++, &ip, port);
+			failed = ct_dump_stale(fd, req, len, p, keys, &del, &ndel, &cap) == -1;
 		}
+	} else {
+		len = ct_build_dump(req, sizeof(req), seq++, NULL, 0);
+		failed = ct_dump_stale(fd, req, len, p, keys, &del, &ndel, &cap) == -1;
+	}
+	if (failed) {
+		if (errno != EINVAL && errno != EOPNOTSUPP)
+			goto out;
+		/* a kernel that takes no such filter: every entry, checked here */
+		ndel = 0;
+		len = ct_build(req, sizeof(req), IPCTNL_MSG_CT_GET, NLM_F_DUMP, seq++, 0, NULL, 0,
+			       NULL, 0);
+		if (ct_dump_stale(fd, req, len, p, keys, &del, &ndel, &cap) == -1)
+			goto out;
 	}
 	for (i = 0; i < ndel; i++) {
-		if (ct_request(fd, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &del[i], (uint32_t)(2 + i)) ==
+		if (ct_request(fd, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &del[i], seq + (uint32_t)i) ==
 			-1 ||
 		    recv(fd, buf, sizeof(buf), 0) == -1)
 			goto out;
