@@ -32,6 +32,9 @@
 
 #define CT_BUF 4096
 
+/* the answers of a dump and of the deletes after it */
+static char ct_dumpbuf[32768] __attribute__((aligned(4)));
+
 /* The dump filter (CTA_FILTER, Linux 5.8): which attributes of the request's
  * CTA_TUPLE_ORIG an entry must match; nf_conntrack_netlink.c's
  * CTA_FILTER_F_* bits, which the uapi headers do not carry. */
@@ -244,37 +247,30 @@ ct_stale(struct proxyd *p, struct hmap *keys, const struct ct_flow *f)
 	return 1;
 }
 
-/* Send a ctnetlink request (type, flags) for the original tuple of f (NULL: none). */
+/* Ask conntrack to delete f (by its original tuple), with an answer. */
 static int
-ct_request(int fd, uint16_t type, uint16_t flags, const struct ct_flow *f, uint32_t seq)
+ct_delete(int fd, const struct ct_flow *f, uint32_t seq)
 {
 	char buf[512] __attribute__((aligned(4)));
 	size_t len;
 
-	len = f == NULL ? ct_build(buf, sizeof(buf), type, flags, seq, 0, NULL, 0, NULL, 0)
-			: ct_build(buf, sizeof(buf), type, flags, seq, CTA_TUPLE_ORIG, &f->osrc,
-				   f->osport, &f->odst, f->odport);
+	len = ct_build(buf, sizeof(buf), IPCTNL_MSG_CT_DELETE, NLM_F_ACK, seq, CTA_TUPLE_ORIG,
+		       &f->osrc, f->osport, &f->odst, f->odport);
 	return send(fd, buf, len, 0) == -1 ? -1 : 0;
 }
 
-/* A service key "IP:PORT/udp" to its address and port (network order); -1 if not UDP. */
+/* A service key "IP:PORT/udp" (rules_key_parse) to its address and port
+ * (network order); -1 if not UDP. */
 static int
 ct_key(const char *key, struct in_addr *ip, uint16_t *port)
 {
-	char s[INET_ADDRSTRLEN + 16], *c;
-	unsigned long n;
+	char s[INET_ADDRSTRLEN];
+	int proto;
 
-	if (snprintf(s, sizeof(s), "%s", key) >= (int)sizeof(s) || (c = strrchr(s, '/')) == NULL ||
-	    strcmp(c, "/udp") != 0)
+	if (rules_key_parse(key, s, sizeof(s), port, &proto) == -1 || proto != EM_PROTO_UDP ||
+	    inet_pton(AF_INET, s, ip) != 1)
 		return -1;
-	*c = '\0';
-	if ((c = strrchr(s, ':')) == NULL)
-		return -1;
-	*c++ = '\0';
-	n = strtoul(c, NULL, 10);
-	if (n == 0 || n > 65535 || inet_pton(AF_INET, s, ip) != 1)
-		return -1;
-	*port = htons((uint16_t)n);
+	*port = htons(*port);
 	return 0;
 }
 
@@ -283,7 +279,6 @@ static int
 ct_dump_stale(int fd, const char *req, size_t reqlen, struct proxyd *p, struct hmap *keys,
 	      struct ct_flow **del, size_t *ndel, size_t *cap)
 {
-	static char buf[32768] __attribute__((aligned(4)));
 	const struct nlmsghdr *nh;
 	struct ct_flow f;
 	size_t left;
@@ -292,9 +287,9 @@ ct_dump_stale(int fd, const char *req, size_t reqlen, struct proxyd *p, struct h
 	if (send(fd, req, reqlen, 0) == -1)
 		return -1;
 	for (;;) {
-		if ((n = recv(fd, buf, sizeof(buf), 0)) <= 0)
+		if ((n = recv(fd, ct_dumpbuf, sizeof(ct_dumpbuf), 0)) <= 0)
 			return -1;
-		for (nh = (const struct nlmsghdr *)buf, left = (size_t)n; NLMSG_OK(nh, left);
+		for (nh = (const struct nlmsghdr *)ct_dumpbuf, left = (size_t)n; NLMSG_OK(nh, left);
 		     nh = NLMSG_NEXT(nh, left)) {
 			if (nh->nlmsg_type == NLMSG_DONE)
 				return 0;
@@ -320,7 +315,6 @@ ct_dump_stale(int fd, const char *req, size_t reqlen, struct proxyd *p, struct h
 int
 proxy_ct_clear_stale(struct proxyd *p, struct hmap *keys)
 {
-	static char buf[32768] __attribute__((aligned(4)));
 	char req[512] __attribute__((aligned(4)));
 	struct ct_flow *del = NULL;
 	size_t ndel = 0, cap = 0, i, len;
@@ -360,11 +354,10 @@ proxy_ct_clear_stale(struct proxyd *p, struct hmap *keys)
 			goto out;
 	}
 	for (i = 0; i < ndel; i++) {
-		if (ct_request(fd, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, &del[i], seq + (uint32_t)i) ==
-			-1 ||
-		    recv(fd, buf, sizeof(buf), 0) == -1)
+		if (ct_delete(fd, &del[i], seq + (uint32_t)i) == -1 ||
+		    recv(fd, ct_dumpbuf, sizeof(ct_dumpbuf), 0) == -1)
 			goto out;
-		nh = (const struct nlmsghdr *)buf;
+		nh = (const struct nlmsghdr *)ct_dumpbuf;
 		if (nh->nlmsg_type == NLMSG_ERROR &&
 		    ((const struct nlmsgerr *)NLMSG_DATA(nh))->error != 0)
 			continue; /* gone meanwhile */
