@@ -68,17 +68,39 @@ peer_fail_pending(struct tun_peer *p, const char *why)
 	}
 }
 
+/* No path to p now: its waiting streams fail with the direct dial's reason
+ * and, if a relay was tried, the relay's */
+static void
+peer_unreachable(struct tun_peer *p, const char *why)
+{
+	char reason[512];
+
+	snprintf(reason, sizeof(reason), "cannot reach %s: %s%s%s", p->name, why,
+		 p->relay_err[0] ? "; " : "", p->relay_err);
+	peer_fail_pending(p, reason);
+}
+
+/*
+ * A round of dials tries each of the peer's addresses in turn, back to back;
+ * the backoff is between rounds.  (One address per backoff period left a
+ * path that appeared behind the second address waiting two periods.)
+ */
 static void
 peer_schedule(struct tun_peer *p)
 {
-	double d;
+	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX];
+	size_t n;
+	double d = 0.;
 
 	if (ev_is_active(&p->retry) || p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
-	d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
-	p->backoff *= 2;
-	if (p->backoff > TUN_BACKOFF_MAX)
-		p->backoff = TUN_BACKOFF_MAX;
+	n = tun_peer_addrs(p->t, p, addrs, sizeof(addrs) / sizeof(addrs[0]));
+	if (n <= 1 || p->addr_idx % n == 0) {
+		d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
+		p->backoff *= 2;
+		if (p->backoff > TUN_BACKOFF_MAX)
+			p->backoff = TUN_BACKOFF_MAX;
+	}
 	ev_timer_set(&p->retry, d, 0.);
 	ev_timer_start(p->t->d->loop, &p->retry);
 	log_debug("redialing %s in %.1fs", p->name, d);
@@ -139,7 +161,7 @@ tun_peer_dial(struct tun_peer *p)
 		if (p->sess == NULL && tun_relay_via(p))
 			return;
 		if (p->relaying == NULL)
-			peer_fail_pending(p, p->last_err);
+			peer_unreachable(p, p->last_err);
 		return;
 	}
 	ip = addrs[p->addr_idx % n];
@@ -154,7 +176,7 @@ tun_peer_dial(struct tun_peer *p)
 		p->addr_idx++;
 		p->direct_fails++;
 		if (p->sess == NULL && !tun_relay_via(p) && p->relaying == NULL)
-			peer_fail_pending(p, p->last_err);
+			peer_unreachable(p, p->last_err);
 		if (p->want)
 			peer_schedule(p);
 	}
@@ -298,11 +320,8 @@ tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int re
 		p->direct_fails++;
 		snprintf(p->last_err, sizeof(p->last_err), "%s", why);
 		/* no direct path: through a relay, if there is one */
-		if (p->sess == NULL && (refused || (!tun_relay_via(p) && p->relaying == NULL))) {
-			snprintf(reason, sizeof(reason), "cannot reach %s: %s%s%s", p->name, why,
-				 p->relay_err[0] ? "; " : "", p->relay_err);
-			peer_fail_pending(p, reason);
-		}
+		if (p->sess == NULL && (refused || (!tun_relay_via(p) && p->relaying == NULL)))
+			peer_unreachable(p, why);
 	}
 	if (p->relaying == s) {
 		p->relaying = NULL;
