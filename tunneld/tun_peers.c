@@ -83,10 +83,13 @@ peer_unreachable(struct tun_peer *p, const char *why)
 /*
  * A round of dials tries each of the peer's addresses in turn, back to back;
  * the backoff is between rounds.  (One address per backoff period left a
- * path that appeared behind the second address waiting two periods.)
+ * path that appeared behind the second address waiting two periods.)  Only
+ * a failed dial goes on at once (failed_dial): a session lost after it was
+ * up waits, or a peer that accepts and then drops us would be redialed in a
+ * loop.
  */
 static void
-peer_schedule(struct tun_peer *p)
+peer_schedule(struct tun_peer *p, int failed_dial)
 {
 	const char *addrs[EM_CFG_LIST_MAX + EM_MAX_ADDRS + TUN_LEARNED_MAX];
 	size_t n;
@@ -95,7 +98,7 @@ peer_schedule(struct tun_peer *p)
 	if (ev_is_active(&p->retry) || p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	n = tun_peer_addrs(p->t, p, addrs, sizeof(addrs) / sizeof(addrs[0]));
-	if (n <= 1 || p->addr_idx % n == 0) {
+	if (!failed_dial || n <= 1 || p->addr_idx % n == 0) {
 		d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
 		p->backoff *= 2;
 		if (p->backoff > TUN_BACKOFF_MAX)
@@ -178,7 +181,7 @@ tun_peer_dial(struct tun_peer *p)
 		if (p->sess == NULL && !tun_relay_via(p) && p->relaying == NULL)
 			peer_unreachable(p, p->last_err);
 		if (p->want)
-			peer_schedule(p);
+			peer_schedule(p, 1);
 	}
 }
 
@@ -298,7 +301,7 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	}
 	/* relayed: keep trying the direct path */
 	if (keep->relayed && p->want)
-		peer_schedule(p);
+		peer_schedule(p, 0);
 	if (s->state == SS_UP)
 		tun_relaysel_session_up(s);
 }
@@ -307,6 +310,7 @@ void
 tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int refused)
 {
 	char reason[512];
+	int failed_dial = p->dialing == s;
 
 	if (s->state != SS_CONNECTING && s->up_at > 0) {
 		p->tx += s->tx;
@@ -345,5 +349,5 @@ tun_peer_lost(struct tun_peer *p, struct tun_session *s, const char *why, int re
 		}
 	}
 	if (p->want && (p->sess == NULL || p->sess->relayed))
-		peer_schedule(p);
+		peer_schedule(p, failed_dial);
 }
