@@ -52,7 +52,7 @@ include $(sort $(wildcard */module.mk))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(O)/%.o)
 LIBCOMMON   := $(O)/libcommon.a
 
-.PHONY: all check unit e2e demo bench clean deps fuzz format
+.PHONY: all check unit e2e demo bench clean deps fuzz fuzz-replay format
 all: $(addprefix $(B)/,$(BINS))
 
 $(O)/%.o: %.c
@@ -96,8 +96,28 @@ $(B)/fuzz/$(1): tests/fuzz/$(1).c $$($(1)_SRCS)
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_rule,$(f))))
 
+# The same targets without libFuzzer (tests/fuzz/replay.c: seeds, then blind
+# mutations, FUZZ_REPLAY_SECONDS each), linked from the ASan + UBSan objects
+# of $(B)-san by $(CC): `make check` runs them, where clang is not installed.
+FUZZ_REPLAY_SECONDS ?= 2
+define replay_rule
+$(B)/fuzz-replay/$(1): $(O)/tests/fuzz/$(1).o $(O)/tests/fuzz/replay.o $$($(1)_SRCS:%.c=$(O)/%.o)
+	@mkdir -p $$(dir $$@)
+	@[ -n "$(Q)" ] && echo "  LD      $$@" || true
+	$(Q)$(CC) $(LDFLAGS) -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call replay_rule,$(f))))
+
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 	@tests/fuzz/run-all.sh $(B)/fuzz $(FUZZ_SECONDS)
+
+ifeq ($(SAN),1)
+fuzz-replay: $(FUZZERS:%=$(B)/fuzz-replay/%)
+	@tests/fuzz/run-all.sh $(B)/fuzz-replay $(FUZZ_REPLAY_SECONDS) replay
+else
+fuzz-replay:
+	@$(MAKE) --no-print-directory -j$$(nproc) SAN=1 fuzz-replay
+endif
 
 deps:
 	@scripts/deps.sh
@@ -109,13 +129,18 @@ e2e: all
 	@tests/e2e/run-all.sh $(B)
 
 # The unit suites run twice: as built, then under ASan + UBSan with
-# LeakSanitizer (DESIGN §7), into $(B)-san (built on every CPU).
+# LeakSanitizer (DESIGN §7), into $(B)-san (built on every CPU); then the
+# fuzz targets' replay, from the same objects.
 check:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory unit
 ifneq ($(SAN),1)
 	@echo "unit suites under ASan + UBSan ($(B)-san):"
 	@$(MAKE) --no-print-directory -j$$(nproc) SAN=1 B=$(B)-san O=$(B)-san/obj unit
+	@echo "fuzz targets without libFuzzer, under ASan + UBSan ($(B)-san/fuzz-replay):"
+	@$(MAKE) --no-print-directory -j$$(nproc) SAN=1 B=$(B)-san O=$(B)-san/obj fuzz-replay
+else
+	@$(MAKE) --no-print-directory -j$$(nproc) fuzz-replay
 endif
 	@$(MAKE) --no-print-directory e2e
 

@@ -4,10 +4,9 @@
  * must parse again.  The input also goes through the paths that read
  * upstream responses (scan, truncate, strip OPT, append, cache put/get).
  *
- * Build and run from the repository root:
  * Built and run by `make fuzz` (tests/fuzz/fuzz.mk); by hand:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Icommon -Idnsd tests/fuzz/fuzz_dns.c dnsd/dns_msg.c dnsd/dns_map.c \
+ *       -Icommon -Idnsd tests/fuzz/fuzz_dns.c common/dns_msg.c dnsd/dns_map.c \
  *       dnsd/dns_zone.c dnsd/dns_cache.c common/hmap.c common/model.c common/log.c \
  *       -lev -lsodium -o build/fuzz_dns
  *   mkdir -p build/fuzz_dns_corpus && build/fuzz_dns build/fuzz_dns_corpus

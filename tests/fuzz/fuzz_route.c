@@ -41,6 +41,7 @@ full_match(const char *re, const char *path)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
+	static char none[] = "", http[] = "HTTP", ns[] = "ns", gwn[] = "gw";
 	char *buf, *f[NFIELDS], host[256], path[GW_HEAD_MAX], why[128];
 	struct em_gw_server sv;
 	struct em_gw_route rt;
@@ -78,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	rt.dest_ns = f[0];
 	(void)gw_uri_match(&rt, f[2]);
 	/* the regex alone, when no exact or prefix takes precedence */
-	rt.prefix = rt.exact = (char *)"";
+	rt.prefix = rt.exact = none;
 	n = strcspn(f[2], "?#");
 	if (n < sizeof(path) && f[5][0] != '\0' && gw_regex_check(f[5], why, sizeof(why)) == 0) {
 		memcpy(path, f[2], n);
@@ -91,13 +92,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 
 	memset(&sv, 0, sizeof(sv));
 	sv.port = 80;
-	sv.protocol = (char *)"HTTP";
+	sv.protocol = http;
 	sv.nhosts = 1;
 	sv.hosts = &f[0];
-	sv.tls_mode = (char *)"";
+	sv.tls_mode = none;
 	memset(&gw, 0, sizeof(gw));
-	gw.ns = (char *)"ns";
-	gw.name = (char *)"gw";
+	gw.ns = ns;
+	gw.name = gwn;
 	gw.nservers = 1;
 	gw.servers = &sv;
 	gw.nroutes = 1;

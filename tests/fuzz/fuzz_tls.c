@@ -25,8 +25,10 @@ gw_gateways_refresh(struct gw *g)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	static char *const modes[] = {(char *)"", (char *)"SIMPLE", (char *)"MUTUAL"};
-	static char cred[] = "tls-secret", star[] = "*";
+	static char none[] = "", simple[] = "SIMPLE", mutual[] = "MUTUAL";
+	static char *const modes[] = {none, simple, mutual};
+	static char cred[] = "tls-secret", star[] = "*", https[] = "HTTPS", ns[] = "ns",
+		    gwn[] = "gw";
 	char *buf, *f[3], *hosts[1] = {star};
 	struct em_gw_server sv;
 	struct em_gateway gw;
@@ -46,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	memset(&sv, 0, sizeof(sv));
 	sv.port = 443;
-	sv.protocol = (char *)"HTTPS";
+	sv.protocol = https;
 	sv.nhosts = 1;
 	sv.hosts = hosts;
 	sv.tls_mode = modes[data[0] % 3];
@@ -55,8 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	sv.key_pem = f[1];
 	sv.ca_pem = f[2];
 	memset(&gw, 0, sizeof(gw));
-	gw.ns = (char *)"ns";
-	gw.name = (char *)"gw";
+	gw.ns = ns;
+	gw.name = gwn;
 	gw.nservers = 1;
 	gw.servers = &sv;
 	(void)gw_tls_ctx(&gw, &sv);
