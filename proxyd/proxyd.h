@@ -119,7 +119,9 @@ struct rules_backend {
 	const char *name;
 	int (*full)(struct proxyd *);  /* install everything atomically */
 	int (*apply)(struct proxyd *); /* p->radd / p->rdel element changes, p->kchg */
-	int (*check)(struct proxyd *); /* 0 when our rules are in place */
+	/* 0 when our rules are in place; with elements 0 only their frame (table
+	 * or chains, the redirects), as after a failed element update */
+	int (*check)(struct proxyd *, int elements);
 	int (*cleanup)(void);
 };
 extern const struct rules_backend rules_nft, rules_ipt;

@@ -173,6 +173,21 @@ rules_sync_full(struct proxyd *p)
 	p->rules_dirty_full = 0;
 }
 
+/* Someone else changed or removed our rules (the periodic check of all of
+ * them; after an element update failed, of their frame: the pending
+ * changes are not in the kernel then): counted, for edgemeshctl doctor; the
+ * caller puts them back. */
+static int
+rules_displaced(struct proxyd *p, int elements)
+{
+	if (p->rb->check(p, elements) == 0)
+		return 0;
+	log_warnx("%s: our rules were changed or removed by someone else: putting them back",
+		  p->rb->name);
+	p->n_displaced++;
+	return 1;
+}
+
 static void
 rules_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -187,7 +202,8 @@ rules_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (hmap_count(p->radd) == 0 && hmap_count(p->rdel) == 0 && hmap_count(p->kchg) == 0)
 		return;
 	if (p->rb->apply(p) == -1) {
-		log_warnx("%s: element update failed: reinstalling the rules", p->rb->name);
+		if (!rules_displaced(p, 0))
+			log_warnx("%s: element update failed: reinstalling the rules", p->rb->name);
 		rules_sync_full(p);
 		return;
 	}
@@ -202,15 +218,8 @@ rules_check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct proxyd *p = w->data;
 
-	if (!p->synced)
-		return;
-	if (p->rb->check(p) != 0) {
-		log_warnx("%s: our rules were changed or removed by someone else: putting them "
-			  "back",
-			  p->rb->name);
-		p->n_displaced++;
+	if (p->synced && rules_displaced(p, 1))
 		rules_sync_full(p);
-	}
 }
 
 static void

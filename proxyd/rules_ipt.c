@@ -360,15 +360,40 @@ ipt_kernel_counters(struct proxyd *p, const char *out)
 	hmap_free(byc, NULL);
 }
 
+/* Our nat chains there, each with its jump (checked, nothing added). */
 static int
-ipt_check(struct proxyd *p)
+ipt_frame(void)
+{
+	char out[512];
+	size_t i;
+
+	for (i = 0; i < JUMPS_NAT; i++) {
+		const char *const ls[] = {"iptables", "-w",	      "-t", jumps[i].table,
+					  "-S",	      jumps[i].chain, NULL};
+		const char *const chk[] = {"iptables",	"-w",	       "-t", jumps[i].table,
+					   "-C",	jumps[i].hook, "-m", "comment",
+					   "--comment", JUMP_COMMENT,  "-j", jumps[i].chain,
+					   NULL};
+
+		if (rules_run(ls, "", 0, out, sizeof(out)) == -1 ||
+		    rules_run(chk, "", 0, out, sizeof(out)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+ipt_check(struct proxyd *p, int elements)
 {
 	static const char *const argv[] = {"iptables-save", "-c", "-t", "nat", NULL};
 	const size_t cap = 4u << 20;
-	char *out = xcalloc(1, cap), *s;
+	char *out, *s;
 	size_t n = 0;
 	int rc = -1;
 
+	if (!elements)
+		return ipt_frame();
+	out = xcalloc(1, cap);
 	if (rules_run(argv, "", 0, out, cap) == 0 && ipt_jumps(1) == 0) {
 		ipt_kernel_counters(p, out);
 		for (s = out; (s = strstr(s, "] -A KUBE-PORTALS-")) != NULL; s++)

@@ -333,6 +333,17 @@ wait_for 10 get n1 http://10.96.1.10/
 # rules put back after someone deletes them
 in_ns n1 nft delete table ip edgemesh
 ok "rules put back within 15s" wait_for 15 in_ns n1 nft list set ip edgemesh svc_tcp
+# deleted just before a service change: the element update fails on the
+# missing table, and that is counted as displaced too (edgemeshctl doctor
+# reads the count), not only when the 10 s check finds it
+n0=$(grep -c "$PUT_BACK" "$E2E_DIR/n1/proxyd.log")
+in_ns n1 nft delete table ip edgemesh
+{ svc web-late 10.96.1.16 80 TCP 9376; eps web-late 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-late"
+mv "$E2E_DIR/registry/.web-late" "$E2E_DIR/registry/web-late.yaml"
+ok "a table deleted under an element update: the service is reached" wait_for 10 get n1 http://10.96.1.16/
+ok "... and the deletion is counted as displaced at once (not at the next check)" \
+	test "$(grep -c "$PUT_BACK" "$E2E_DIR/n1/proxyd.log")" -eq $((n0 + 1))
+rm "$E2E_DIR/registry/web-late.yaml"
 # restart keeps rules; new connections work after restart
 e2e_kill 1 proxyd
 ok "rules stay across a proxyd exit" in_ns n1 nft list set ip edgemesh svc_tcp

@@ -96,6 +96,18 @@ ok "a service removed: its rules deleted by an update, the others kept" wait_for
 sleep 11
 ok "the updates were right: the rules check after them put nothing back" \
 	bash -c "! grep -q 'changed or removed by someone else' $E2E_DIR/n1/proxyd.log"
+# the nat table wiped (an iptables-restore, a firewall reload) just before a
+# service change: the update fails on the missing chains, and that counts as
+# displaced at once (edgemeshctl doctor reads the count)
+in_ns n1 iptables -w -t nat -F
+in_ns n1 iptables -w -t nat -X
+{ svc web-late 10.96.1.16 80 TCP 9376; eps web-late 9376 TCP edge-1 10.201.1.11; } >"$E2E_DIR/registry/.web-late"
+mv "$E2E_DIR/registry/.web-late" "$E2E_DIR/registry/web-late.yaml"
+ok "nat table wiped under an update: the new service is reached" \
+	wait_for 10 in_ns n1 curl -s -m 2 http://10.96.1.16/
+ok "... and the wipe is counted as displaced once" \
+	test "$(grep -c 'changed or removed by someone else' "$E2E_DIR/n1/proxyd.log")" -eq 1
+rm "$E2E_DIR/registry/web-late.yaml"
 # a kernel-path chain and the masquerade chain are there when proxyd exits
 { svc udp-fast 10.96.1.22 53 UDP 9377; eps udp-fast 9377 UDP edge-1 10.201.1.10 10.201.1.11; } \
 	>"$E2E_DIR/registry/.udp-fast"
