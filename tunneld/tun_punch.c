@@ -175,20 +175,24 @@ tun_punch_dial_socket(struct tunneld *t, int fd, const char *peer, const char *i
 }
 
 /* A connect from the punch port failed at once (its 4-tuple still in
- * TIME_WAIT: EADDRNOTAVAIL): the next dial picks another port. */
-void
+ * TIME_WAIT: EADDRNOTAVAIL): 1 when the peer is dialled from any port from
+ * now on (the caller dials again at once), 0 when it already was. */
+int
 tun_punch_dial_failed(struct tunneld *t, const char *peer, const char *ip, int err)
 {
 	int i;
 
 	if ((err != EADDRNOTAVAIL && err != EADDRINUSE) || !punch_dial(t, peer, ip))
-		return;
+		return 0;
 	for (i = 0; i < PUNCH_OBS_MAX; i++)
 		if (unbound[i][0] == '\0' || strcmp(unbound[i], peer) == 0)
 			break;
+	if (i < PUNCH_OBS_MAX && unbound[i][0] != '\0')
+		return 0;
 	log_info("cannot dial %s from port %d (%s): dialling it from any port", peer, punch_port,
 		 strerror(err));
 	snprintf(unbound[i % PUNCH_OBS_MAX], sizeof(unbound[0]), "%s", peer);
+	return 1;
 }
 
 /* "1.2.3.4:5", "[fd00::1]:5" */

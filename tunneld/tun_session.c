@@ -514,12 +514,14 @@ tun_session_dial(struct tunneld *t, struct tun_peer *p, const char *ip, int port
 	s->peer = p;
 	s->state = SS_CONNECTING;
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
-		tun_punch_dial_failed(t, p->name, ip, errno);
+		int err = errno, again = tun_punch_dial_failed(t, p->name, ip, err);
+
 		snprintf(p->last_err, sizeof(p->last_err), "connect to %s: %s", s->addr,
-			 strerror(errno));
+			 strerror(err));
 		s->peer = NULL;
 		tun_session_close(s, p->last_err);
-		return NULL;
+		/* the punch port's 4-tuple was taken: once more, from any port */
+		return again ? tun_session_dial(t, p, ip, port) : NULL;
 	}
 	ev_io_start(t->d->loop, &s->ww);
 	log_debug("dialing %s at %s", p->name, s->addr);

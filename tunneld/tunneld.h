@@ -649,6 +649,6 @@ void tun_punch_gone(struct tun_session *);
  * one NAT mapping (two relays seeing two ports: a symmetric NAT) and a
  * punch leaves from it too */
 void tun_punch_dial_socket(struct tunneld *, int fd, const char *peer, const char *ip, int family);
-void tun_punch_dial_failed(struct tunneld *, const char *peer, const char *ip, int err);
+int tun_punch_dial_failed(struct tunneld *, const char *peer, const char *ip, int err);
 const char *tun_session_path(const struct tun_session *); /* direct, punched, relay, ws */
 #endif

@@ -177,6 +177,11 @@ ok "wrong PSK at edge-2: one fingerprint line on cloud-1 (edge-2's NAT address)"
 ok "wrong PSK at edge-2: the open on edge-1 fails with the relay's reason" \
 	grep -Eq "through relay cloud-1: relay cloud-1: (no session with edge-2|the other half of the circuit is gone)" \
 		"$E2E_DIR/tunopen-1-9002.log"
+# a dial from the punch port whose 4-tuple is still in TIME_WAIT (the
+# direct session just closed) is made again at once from another port: it
+# is not what an open fails with
+ok "no open failed on a punch-port 4-tuple in TIME_WAIT (redialed from any port)" \
+	bash -c "! grep -h 'Cannot assign requested address' '$E2E_DIR'/tunopen-1-*.log"
 grep -h "PSK mismatch\|circuit" "$E2E_DIR"/n[123]/tunneld.log | tail -8
 cat "$E2E_DIR/tunopen-1-9002.log" | tail -3
 
