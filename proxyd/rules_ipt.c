@@ -171,34 +171,48 @@ ipt_restore(char *buf, size_t len, const char *what)
 	return 0;
 }
 
+/* Jump i in place ("-C"), inserted ("-I") or deleted ("-D"): 0 on success. */
+static int
+ipt_jump(size_t i, const char *op)
+{
+	const char *argv[] = {
+	    "iptables",	 "-w",	       "-t", jumps[i].table, op,  jumps[i].hook, "-m", "comment",
+	    "--comment", JUMP_COMMENT, "-j", jumps[i].chain, NULL};
+	char out[512];
+
+	if (rules_run(argv, "", 0, out, sizeof(out)) == 0)
+		return 0;
+	if (op[1] == 'I')
+		log_warnx("iptables -t %s -I %s: %s", jumps[i].table, jumps[i].hook, out);
+	return -1;
+}
+
+/* Chain i there ("-S" creates nothing): 0 when it is. */
+static int
+ipt_chain(size_t i)
+{
+	const char *const argv[] = {"iptables", "-w",		"-t", jumps[i].table,
+				    "-S",	jumps[i].chain, NULL};
+	char out[512];
+
+	return rules_run(argv, "", 0, out, sizeof(out));
+}
+
 /* add: the nat jumps (if missing); else remove every jump, the mangle ones too */
 static int
 ipt_jumps(int add)
 {
-	char out[512];
 	size_t i;
 	int rc = 0;
 
 	for (i = 0; i < (add ? JUMPS_NAT : sizeof(jumps) / sizeof(jumps[0])); i++) {
-		const char *chk[] = {"iptables",  "-w",		 "-t", jumps[i].table,
-				     "-C",	  jumps[i].hook, "-m", "comment",
-				     "--comment", JUMP_COMMENT,	 "-j", jumps[i].chain,
-				     NULL};
-		const char *ins[] = {
-		    "iptables",	   "-w",	   "-t",      jumps[i].table, add ? "-I" : "-D",
-		    jumps[i].hook, "-m",	   "comment", "--comment",    JUMP_COMMENT,
-		    "-j",	   jumps[i].chain, NULL};
-
 		if (add) {
-			if (rules_run(chk, "", 0, out, sizeof(out)) == 0)
+			if (ipt_jump(i, "-C") == 0)
 				continue;
-			if (rules_run(ins, "", 0, out, sizeof(out)) == -1) {
-				log_warnx("iptables -t %s -I %s: %s", jumps[i].table, jumps[i].hook,
-					  out);
+			if (ipt_jump(i, "-I") == -1)
 				rc = -1;
-			}
 		} else
-			while (rules_run(ins, "", 0, out, sizeof(out)) == 0)
+			while (ipt_jump(i, "-D") == 0)
 				;
 	}
 	return rc;
@@ -364,21 +378,11 @@ ipt_kernel_counters(struct proxyd *p, const char *out)
 static int
 ipt_frame(void)
 {
-	char out[512];
 	size_t i;
 
-	for (i = 0; i < JUMPS_NAT; i++) {
-		const char *const ls[] = {"iptables", "-w",	      "-t", jumps[i].table,
-					  "-S",	      jumps[i].chain, NULL};
-		const char *const chk[] = {"iptables",	"-w",	       "-t", jumps[i].table,
-					   "-C",	jumps[i].hook, "-m", "comment",
-					   "--comment", JUMP_COMMENT,  "-j", jumps[i].chain,
-					   NULL};
-
-		if (rules_run(ls, "", 0, out, sizeof(out)) == -1 ||
-		    rules_run(chk, "", 0, out, sizeof(out)) == -1)
+	for (i = 0; i < JUMPS_NAT; i++)
+		if (ipt_chain(i) == -1 || ipt_jump(i, "-C") == -1)
 			return -1;
-	}
 	return 0;
 }
 
@@ -415,16 +419,11 @@ ipt_check(struct proxyd *p, int elements)
 static int
 ipt_has_chains(void)
 {
-	char out[512];
 	size_t i;
 
-	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++) {
-		const char *const argv[] = {"iptables", "-w",		"-t", jumps[i].table,
-					    "-S",	jumps[i].chain, NULL};
-
-		if (rules_run(argv, "", 0, out, sizeof(out)) == 0)
+	for (i = 0; i < sizeof(jumps) / sizeof(jumps[0]); i++)
+		if (ipt_chain(i) == 0)
 			return 1;
-	}
 	return 0;
 }
 

@@ -7,12 +7,16 @@
  * seeds).  It is no fuzzer: nothing guides the mutations.  It keeps every
  * target building and running clean under the sanitizers in CI, where clang
  * (and so `make fuzz`) is not installed.  Bounded in inputs and in time; the
- * PRNG is seeded from the arguments, so a run is reproducible; an input that
- * crashes is written to FILE.crash first.
+ * PRNG is seeded from the arguments, so a run is reproducible; the input a
+ * run dies on (a sanitizer report, a trap, an abort) is written to the -o
+ * file as it dies.
  *
  *   fuzz_X-replay [-n inputs] [-t seconds] [-s seed] [-o crash-file] [seed-dir]
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sanitizer/common_interface_defs.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +138,32 @@ mutate(uint8_t *b, size_t len)
 }
 
 static const char *crash_file;
+static const uint8_t *cur; /* the input the target is on */
+static size_t curlen;
+
+/* Dying (the sanitizers' death callback, or SIGILL / SIGABRT, which they
+ * leave alone): the input goes to the -o file; async-signal-safe calls only. */
+static void
+save_input(void)
+{
+	int fd;
+
+	if (crash_file == NULL || cur == NULL)
+		return;
+	if ((fd = open(crash_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) != -1) {
+		if (write(fd, cur, curlen) != (ssize_t)curlen)
+			(void)unlink(crash_file);
+		close(fd);
+	}
+}
+
+static void
+on_fatal(int sig)
+{
+	save_input();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 /* The target gets a copy of exactly len bytes on the heap, as libFuzzer
  * gives it: ASan then sees a read one byte past the input. */
@@ -141,17 +171,14 @@ static void
 run(const uint8_t *b, size_t len)
 {
 	uint8_t *copy;
-	FILE *f;
 
-	/* the input goes to disk before the target sees it: a crash leaves it */
-	if (crash_file != NULL && (f = fopen(crash_file, "wb")) != NULL) {
-		fwrite(b, 1, len, f);
-		fclose(f);
-	}
 	if ((copy = malloc(len > 0 ? len : 1)) == NULL)
 		exit(2);
 	memcpy(copy, b, len);
+	cur = copy;
+	curlen = len;
 	(void)LLVMFuzzerTestOneInput(copy, len);
+	cur = NULL;
 	free(copy);
 }
 
@@ -188,6 +215,11 @@ main(int argc, char **argv)
 				argv[0]);
 			return 2;
 		}
+	if (crash_file != NULL)
+		(void)unlink(crash_file); /* a stale one would name the wrong input */
+	__sanitizer_set_death_callback(save_input);
+	signal(SIGILL, on_fatal); /* __builtin_trap */
+	signal(SIGABRT, on_fatal);
 	if (optind < argc)
 		load_seeds(argv[optind]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -212,7 +244,5 @@ main(int argc, char **argv)
 		run(b, mutate(b, len));
 	}
 	printf("%zu seeds, %lu inputs, no crash\n", nseeds, done);
-	if (crash_file != NULL)
-		unlink(crash_file);
 	return 0;
 }
