@@ -114,6 +114,9 @@ struct ipc_conn *ipc_conn_new(struct ev_loop *, int fd, size_t max_frame, ipc_ms
  */
 int ipc_conn_send(struct ipc_conn *, uint16_t type, const void *payload, size_t len, int fd);
 int ipc_conn_send_sbuf(struct ipc_conn *, uint16_t type, msgpack_sbuffer *, int fd);
+/* The same with an fd the caller keeps: a copy is made only if the frame
+ * must wait in the queue (-1: the conn is gone, or no copy could be made). */
+int ipc_conn_send_lent(struct ipc_conn *, uint16_t type, const void *payload, size_t len, int fd);
 /* Pack one message with its typed packer, pack(&packer, arg), and queue it. */
 #define IPC_SEND(conn, type, pack, arg)                                                            \
 	do {                                                                                       \

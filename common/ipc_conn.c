@@ -1,13 +1,17 @@
 /*
  * A framed IPC connection on the libev loop.  Read interest stays on (the
- * frame limit bounds the read buffer); write interest only while data is
- * queued.  Passed fds are queued with the stream offset of the frame they
- * belong to, so each rides on that frame's first byte.
+ * frame limit bounds the read buffer); a read takes what the socket holds
+ * and dispatches every complete frame in it (an open costs one recvmsg, a
+ * burst of deltas few).  Write interest only while data is queued.  Passed
+ * fds are queued with the stream offset of the frame they belong to, so
+ * each rides on that frame's first byte; on reading, each is paired with
+ * the first flagged frame that starts within the bytes it came with.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <time.h>
 #include <stdio.h>
@@ -18,8 +22,10 @@
 #include "ipc.h"
 #include "log.h"
 
-#define FDQ_MAX	 64
-#define WFDQ_MAX 4096 /* fds queued for sending; a burst of opens may queue many */
+#define FDQ_MAX	      64
+#define IPC_RBUF_MIN  4096  /* a read takes up to this much: many small frames at once */
+#define IPC_RBUF_KEEP 65536 /* a bigger buffer (a snapshot's frame) is freed once emptied */
+#define WFDQ_MAX      4096  /* fds queued for sending; a burst of opens may queue many */
 
 struct ipc_conn {
 	struct ev_loop *loop;
@@ -32,9 +38,13 @@ struct ipc_conn {
 	uid_t uid;
 	pid_t pid;
 
-	uint8_t *rbuf; /* header + payload of the frame being read */
-	size_t rlen, rcap;
-	int rfds[FDQ_MAX]; /* fds received, not yet claimed by a frame */
+	uint8_t *rbuf; /* bytes read: [roff, rlen) not dispatched yet */
+	size_t roff, rlen, rcap;
+	uint64_t rbase; /* stream offset of rbuf[0] */
+	struct rfd {	/* fds received, not yet claimed by a frame */
+		int fd;
+		uint64_t from, to; /* the stream bytes they came with */
+	} rfds[FDQ_MAX];
 	size_t nrfds;
 
 	uint8_t *wbuf;
@@ -53,6 +63,7 @@ struct ipc_conn {
 static void conn_read_cb(struct ev_loop *, ev_io *, int);
 static void conn_write_cb(struct ev_loop *, ev_io *, int);
 static int conn_write(struct ipc_conn *);
+static ssize_t send_iov_fd(int, struct iovec *, size_t, int, int);
 
 struct ipc_conn *
 ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
@@ -124,7 +135,7 @@ conn_release(struct ipc_conn *c)
 	ev_io_stop(c->loop, &c->ww);
 	close(c->fd);
 	for (i = 0; i < c->nrfds; i++)
-		close(c->rfds[i]);
+		close(c->rfds[i].fd);
 	for (i = 0; i < c->nwfds; i++)
 		close(c->wfds[i].fd);
 	free(c->rbuf);
@@ -167,28 +178,21 @@ ipc_conn_drop(struct ipc_conn *c, const char *why)
 		conn_release(c);
 }
 
-int
-ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len, int fd)
+/* Append len bytes to the write queue; fd >= 0 (owned) rides on the first of them. */
+static void
+conn_queue(struct ipc_conn *c, const void *p, size_t len, int fd)
 {
-	struct ipc_hdr h = {type, fd >= 0 ? IPC_F_FD : 0, (uint32_t)len};
 	size_t need;
 
-	if (c->dead || len > UINT32_MAX || (fd >= 0 && c->nwfds == WFDQ_MAX) ||
-	    ipc_conn_queued(c) + len + IPC_HDR_LEN > IPC_WBUF_MAX) {
-		if (fd >= 0)
-			close(fd);
-		ipc_conn_drop(c, "peer too far behind: write queue full");
-		return -1;
-	}
 	if (c->woff > 0 && c->woff == c->wlen)
 		c->woff = c->wlen = 0;
-	need = c->wlen + IPC_HDR_LEN + len;
+	need = c->wlen + len;
 	if (need > c->wcap) {
 		if (c->woff > 0) {
 			memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
 			c->wlen -= c->woff;
 			c->woff = 0;
-			need = c->wlen + IPC_HDR_LEN + len;
+			need = c->wlen + len;
 		}
 		if (need > c->wcap) {
 			size_t cap = c->wcap ? c->wcap : 4096;
@@ -209,9 +213,35 @@ ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len
 		c->wfds[c->nwfds].fd = fd;
 		c->nwfds++;
 	}
-	ipc_hdr_encode(&h, c->wbuf + c->wlen);
-	memcpy(c->wbuf + c->wlen + IPC_HDR_LEN, payload, len);
-	c->wlen += IPC_HDR_LEN + len;
+	memcpy(c->wbuf + c->wlen, p, len);
+	c->wlen += len;
+}
+
+/* The conn cannot take len more bytes (and an fd): drop it. */
+static int
+conn_full(struct ipc_conn *c, size_t len, int fd)
+{
+	if (!c->dead && len <= UINT32_MAX && (fd < 0 || c->nwfds < WFDQ_MAX) &&
+	    ipc_conn_queued(c) + len + IPC_HDR_LEN <= IPC_WBUF_MAX)
+		return 0;
+	ipc_conn_drop(c, "peer too far behind: write queue full");
+	return 1;
+}
+
+int
+ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len, int fd)
+{
+	struct ipc_hdr h = {type, fd >= 0 ? IPC_F_FD : 0, (uint32_t)len};
+	uint8_t hb[IPC_HDR_LEN];
+
+	if (conn_full(c, len, fd)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ipc_hdr_encode(&h, hb);
+	conn_queue(c, hb, sizeof(hb), fd);
+	conn_queue(c, payload, len, -1);
 	if (ev_is_active(&c->ww))
 		return 0;
 	if (c->eager && conn_write(c) == 1)
@@ -220,18 +250,64 @@ ipc_conn_send(struct ipc_conn *c, uint16_t type, const void *payload, size_t len
 	return 0;
 }
 
+/*
+ * An eager conn with nothing queued sends the frame and the caller's fd in
+ * one sendmsg, with no copy of the fd; only what stays queued gets one.
+ */
+int
+ipc_conn_send_lent(struct ipc_conn *c, uint16_t type, const void *payload, size_t len, int fd)
+{
+	struct ipc_hdr h = {type, IPC_F_FD, (uint32_t)len};
+	uint8_t hb[IPC_HDR_LEN];
+	struct iovec iov[2];
+	ssize_t n;
+	size_t sent;
+	int dfd;
+
+	if (conn_full(c, len, fd))
+		return -1; /* dropped */
+	if (c->eager && ipc_conn_queued(c) == 0 && !ev_is_active(&c->ww)) {
+		ipc_hdr_encode(&h, hb);
+		iov[0].iov_base = hb;
+		iov[0].iov_len = sizeof(hb);
+		iov[1].iov_base = (void *)(uintptr_t)payload;
+		iov[1].iov_len = len;
+		n = send_iov_fd(c->fd, iov, 2, fd, MSG_DONTWAIT);
+		if (n > 0) {
+			sent = (size_t)n;
+			c->wsent += sent;
+			if (sent < sizeof(hb)) {
+				conn_queue(c, hb + sent, sizeof(hb) - sent, -1);
+				sent = 0;
+			} else {
+				sent -= sizeof(hb);
+			}
+			if (sent < len)
+				conn_queue(c, (const uint8_t *)payload + sent, len - sent, -1);
+			if (ipc_conn_queued(c) > 0)
+				ev_io_start(c->loop, &c->ww);
+			return 0;
+		}
+		/* full, or an error: queued below, where the write callback meets it */
+	}
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
+		log_warn("ipc: dup of a passed fd");
+		return -1;
+	}
+	return ipc_conn_send(c, type, payload, len, dfd);
+}
+
 int
 ipc_conn_send_sbuf(struct ipc_conn *c, uint16_t type, msgpack_sbuffer *sb, int fd)
 {
 	return ipc_conn_send(c, type, sb->data, sb->size, fd);
 }
 
-/* One sendmsg of len bytes; fd >= 0 rides on the first of them. */
+/* One sendmsg of the iovecs; fd >= 0 rides on the first byte. */
 static ssize_t
-send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
+send_iov_fd(int sock, struct iovec *iov, size_t niov, int fd, int flags)
 {
 	struct msghdr mh;
-	struct iovec iov;
 	struct cmsghdr *cmh;
 	union {
 		struct cmsghdr hdr;
@@ -239,10 +315,8 @@ send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
 	} cm;
 
 	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = (void *)(uintptr_t)p;
-	iov.iov_len = len;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
+	mh.msg_iov = iov;
+	mh.msg_iovlen = niov;
 	if (fd >= 0) {
 		memset(&cm, 0, sizeof(cm));
 		mh.msg_control = cm.buf;
@@ -254,6 +328,14 @@ send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
 		memcpy(CMSG_DATA(cmh), &fd, sizeof(int));
 	}
 	return sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
+}
+
+static ssize_t
+send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
+{
+	struct iovec iov = {(void *)(uintptr_t)p, len};
+
+	return send_iov_fd(sock, &iov, 1, fd, flags);
 }
 
 /* Write what is queued: 1 when all of it went, 0 when the socket is full,
@@ -310,9 +392,15 @@ conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_stop(loop, &c->ww);
 }
 
-/* Take the fds that arrived with this read. */
+/*
+ * Take the fds that arrived with this read, each tagged with the stream
+ * bytes [from, to) it came with.  The kernel hands an SCM_RIGHTS fd over
+ * with the bytes of the sendmsg that carried it and ends the read there;
+ * our sender sends each fd on its frame's first byte, so the frame that
+ * claims it starts inside that range.
+ */
 static void
-conn_collect_fds(struct ipc_conn *c, struct msghdr *mh)
+conn_collect_fds(struct ipc_conn *c, struct msghdr *mh, uint64_t from, uint64_t to)
 {
 	struct cmsghdr *cmh;
 	size_t i, n;
@@ -324,30 +412,49 @@ conn_collect_fds(struct ipc_conn *c, struct msghdr *mh)
 		n = (cmh->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (i = 0; i < n; i++) {
 			memcpy(&fd, CMSG_DATA(cmh) + i * sizeof(int), sizeof(int));
-			if (c->nrfds < FDQ_MAX)
-				c->rfds[c->nrfds++] = fd;
-			else
+			if (c->nrfds < FDQ_MAX) {
+				c->rfds[c->nrfds].fd = fd;
+				c->rfds[c->nrfds].from = from;
+				c->rfds[c->nrfds].to = to;
+				c->nrfds++;
+			} else {
 				close(fd);
+			}
 		}
 	}
 }
 
-/* Dispatch one complete frame; returns -1 when the conn went away. */
+/* Close the queued fds that came wholly before stream offset at: no frame claimed them. */
+static void
+conn_close_stray_fds(struct ipc_conn *c, uint64_t at)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < c->nrfds; i++)
+		if (c->rfds[i].to <= at)
+			close(c->rfds[i].fd);
+		else
+			c->rfds[k++] = c->rfds[i];
+	c->nrfds = k;
+}
+
+/* Dispatch the complete frame at rbuf + roff; returns -1 when the conn went away. */
 static int
 conn_dispatch(struct ipc_conn *c, const struct ipc_hdr *h)
 {
 	struct ipc_msg m;
+	uint64_t at = c->rbase + c->roff;
 	char err[256];
 
 	memset(&m, 0, sizeof(m));
 	m.fd = -1;
 	if (h->flags & IPC_F_FD) {
-		if (c->nrfds == 0) {
+		if (c->nrfds == 0 || c->rfds[0].from > at) {
 			ipc_conn_drop(c, "frame flagged with an fd arrived without one");
 			return -1;
 		}
-		m.fd = c->rfds[0];
-		memmove(&c->rfds[0], &c->rfds[1], (c->nrfds - 1) * sizeof(int));
+		m.fd = c->rfds[0].fd;
+		memmove(&c->rfds[0], &c->rfds[1], (c->nrfds - 1) * sizeof(c->rfds[0]));
 		c->nrfds--;
 		if (!ipc_type_carries_fd(h->type)) {
 			/* not expected: close it, the message itself is still read */
@@ -359,15 +466,16 @@ conn_dispatch(struct ipc_conn *c, const struct ipc_hdr *h)
 		ipc_conn_drop(c, err);
 		return -1;
 	}
-	/* any other fd came with this frame's bytes and is not expected: close it */
-	while (c->nrfds > 0)
-		close(c->rfds[--c->nrfds]);
-	if (ipc_msg_parse(&m, h->type, c->rbuf + IPC_HDR_LEN, h->len, err, sizeof(err)) == -1) {
+	/* any other fd that came with this frame's bytes is not expected: close it */
+	conn_close_stray_fds(c, at + IPC_HDR_LEN + h->len);
+	if (ipc_msg_parse(&m, h->type, c->rbuf + c->roff + IPC_HDR_LEN, h->len, err, sizeof(err)) ==
+	    -1) {
 		if (m.fd != -1)
 			close(m.fd);
 		ipc_conn_drop(c, err);
 		return -1;
 	}
+	c->roff += IPC_HDR_LEN + h->len;
 	c->dispatching++;
 	c->on_msg(c, &m, c->arg);
 	c->dispatching--;
@@ -379,6 +487,53 @@ conn_dispatch(struct ipc_conn *c, const struct ipc_hdr *h)
 	return 0;
 }
 
+/*
+ * Room for the next read: the undispatched tail moves to the front, and the
+ * buffer grows to hold the frame it starts (its header tells the length).
+ * Returns the bytes the read may take, or 0 after dropping the conn.
+ */
+static size_t
+conn_read_room(struct ipc_conn *c)
+{
+	struct ipc_hdr h;
+	char err[256];
+	size_t need = IPC_HDR_LEN, have;
+
+	if (c->roff > 0) {
+		have = c->rlen - c->roff;
+		memmove(c->rbuf, c->rbuf + c->roff, have);
+		c->rbase += c->roff;
+		c->rlen = have;
+		c->roff = 0;
+	}
+	if (c->rlen >= IPC_HDR_LEN) {
+		if (ipc_hdr_decode(c->rbuf, c->max_frame, &h, err, sizeof(err)) == -1) {
+			ipc_conn_drop(c, err);
+			return 0;
+		}
+		need = IPC_HDR_LEN + h.len;
+	}
+	if (c->rlen == 0 && c->rcap > IPC_RBUF_KEEP) { /* a snapshot's worth: not kept */
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+	if (need < IPC_RBUF_MIN)
+		need = IPC_RBUF_MIN;
+	if (need > c->rcap) {
+		if ((c->rbuf = realloc(c->rbuf, need)) == NULL)
+			fatal("%s", __func__);
+		c->rcap = need;
+	}
+	return c->rcap - c->rlen;
+}
+
+/*
+ * Read what the socket holds, up to the buffer's room, and dispatch every
+ * complete frame in it.  One request costs one recvmsg: a read that did not
+ * fill the room (or that ended at a passed fd) leaves the rest, if any, to
+ * the next loop turn, which the level-triggered watcher brings at once.
+ */
 static void
 conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -391,29 +546,15 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char buf[CMSG_SPACE(sizeof(int) * 8)];
 	} cm;
 	char err[256];
-	size_t want, budget = 64;
+	size_t room, budget = 64;
 	ssize_t n;
 
 	while (budget-- > 0) {
-		/* the header first, then exactly the payload it announces */
-		if (c->rlen < IPC_HDR_LEN) {
-			want = IPC_HDR_LEN - c->rlen;
-		} else {
-			if (ipc_hdr_decode(c->rbuf, c->max_frame, &h, err, sizeof(err)) == -1) {
-				ipc_conn_drop(c, err);
-				return;
-			}
-			want = IPC_HDR_LEN + h.len - c->rlen;
-		}
-		if (c->rlen + want > c->rcap) {
-			size_t cap = c->rlen + want < 4096 ? 4096 : c->rlen + want;
-			if ((c->rbuf = realloc(c->rbuf, cap)) == NULL)
-				fatal("%s", __func__);
-			c->rcap = cap;
-		}
+		if ((room = conn_read_room(c)) == 0)
+			return;
 		memset(&mh, 0, sizeof(mh));
 		iov.iov_base = c->rbuf + c->rlen;
-		iov.iov_len = want;
+		iov.iov_len = room;
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
 		mh.msg_control = cm.buf;
@@ -426,23 +567,26 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 		if (mh.msg_controllen > 0)
-			conn_collect_fds(c, &mh);
+			conn_collect_fds(c, &mh, c->rbase + c->rlen,
+					 c->rbase + c->rlen + (size_t)n);
 		if (n == 0) {
 			ipc_conn_drop(c, c->rlen ? "connection closed mid-frame"
 						 : "connection closed");
 			return;
 		}
 		c->rlen += (size_t)n;
-		if (c->rlen < IPC_HDR_LEN)
-			continue;
-		if (ipc_hdr_decode(c->rbuf, c->max_frame, &h, err, sizeof(err)) == -1) {
-			ipc_conn_drop(c, err);
-			return;
+		while (c->rlen - c->roff >= IPC_HDR_LEN) {
+			if (ipc_hdr_decode(c->rbuf + c->roff, c->max_frame, &h, err, sizeof(err)) ==
+			    -1) {
+				ipc_conn_drop(c, err);
+				return;
+			}
+			if (c->rlen - c->roff < IPC_HDR_LEN + h.len)
+				break;
+			if (conn_dispatch(c, &h) == -1)
+				return;
 		}
-		if (c->rlen < IPC_HDR_LEN + h.len)
-			continue;
-		c->rlen = 0;
-		if (conn_dispatch(c, &h) == -1)
+		if ((size_t)n < room)
 			return;
 	}
 }

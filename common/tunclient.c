@@ -2,7 +2,6 @@
 #include <sys/queue.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@ const char tunclient_unavailable[] = "tunneld unavailable";
 struct tun_pend {
 	TAILQ_ENTRY(tun_pend) entry;
 	struct ipc_tun_open o;
-	int fd;		 /* our dup of the caller's fd, until the result */
+	int fd;		 /* the caller's, lent until the result */
 	int sent;	 /* TUN_OPEN is on the current connection */
 	double deadline; /* while not sent: fail then */
 	tunclient_cb cb;
@@ -59,8 +58,6 @@ static void
 pend_free(struct tunclient *tc, struct tun_pend *t)
 {
 	TAILQ_REMOVE(&tc->pend, t, entry);
-	if (t->fd != -1)
-		close(t->fd);
 	free(t);
 }
 
@@ -157,22 +154,18 @@ tun_closed(struct ipc_conn *ic, const char *why, void *arg)
 	tun_schedule(tc, 0.);
 }
 
-/* Send one open on the connection (a dup of our fd: sending gives it away). */
+/* Send one open on the connection, lending it our fd. */
 static int
 tun_send(struct tunclient *tc, struct tun_pend *t)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
-	int dfd, rc;
+	int rc;
 
-	if ((dfd = fcntl(t->fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("tunnel.sock: dup");
-		return -1;
-	}
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	ipc_pack_tun_open(&pk, &t->o);
-	rc = ipc_conn_send_sbuf(tc->conn, IPC_TUN_OPEN, &sb, dfd);
+	rc = ipc_conn_send_lent(tc->conn, IPC_TUN_OPEN, sb.data, sb.size, t->fd);
 	msgpack_sbuffer_destroy(&sb);
 	if (rc == 0)
 		t->sent = 1;
@@ -252,44 +245,36 @@ tun_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	while ((t = TAILQ_FIRST(&dead)) != NULL) {
 		TAILQ_REMOVE(&dead, t, entry);
-		if (t->fd != -1)
-			close(t->fd);
 		t->cb(t->arg, 0, tunclient_unavailable);
 		free(t);
 	}
 }
 
-int
+void
 tunclient_open(struct tunclient *tc, int fd, struct ipc_tun_open *o, tunclient_cb cb, void *arg,
 	       uint64_t *id)
 {
 	struct tun_pend *t;
-	int dfd;
 
-	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
-		log_warn("tunnel.sock: dup");
-		return -1;
-	}
 	o->id = tc->next_id++;
 	t = xcalloc(1, sizeof(*t));
 	t->o = *o;
-	t->fd = dfd;
+	t->fd = fd;
 	t->cb = cb;
 	t->arg = arg;
 	t->deadline = ev_now(tc->loop) + TUNCLIENT_WAIT;
 	TAILQ_INSERT_TAIL(&tc->pend, t, entry);
 	*id = o->id;
 	if (tun_connect(tc) == 0 && tun_send(tc, t) == 0)
-		return 0;
+		return;
 	if (tc->down && tc->conn == NULL) {
 		/* tunneld has been away longer than an open waits: no new wait */
 		t->deadline = ev_now(tc->loop);
 		tun_schedule(tc, 0.);
-		return 0;
+		return;
 	}
 	if (!ev_is_active(&tc->retry))
 		tun_schedule(tc, tc->conn == NULL ? 0.05 : 0.);
-	return 0;
 }
 
 void

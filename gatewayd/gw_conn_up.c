@@ -108,13 +108,7 @@ up_tunnel(struct gw_conn *c, const struct gw_pick *p)
 	o.port = p->port;
 	o.proto = EM_PROTO_TCP;
 	snprintf(o.client, sizeof(o.client), "%s", c->client);
-	if (tunclient_open(c->g->tc, sp[1], &o, tun_done, c, &c->tun_id) == -1) {
-		log_warnx("%s %s: tunneld is not reachable for %s:%u on %s", c->client, c->what,
-			  p->ip, p->port, p->node);
-		close(sp[0]);
-		close(sp[1]);
-		return -1;
-	}
+	tunclient_open(c->g->tc, sp[1], &o, tun_done, c, &c->tun_id);
 	c->ufd = sp[0];
 	c->tun_other = sp[1];
 	c->tun_pending = 1;

@@ -219,11 +219,8 @@ conn_next(struct pd_conn *c)
 	if (!ep->local) {
 		log_debug("tcp %s -> %s: endpoint %s via tunnel to %s", c->client_txt, c->vipkey,
 			  ep->id, ep->node);
-		if (proxy_tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP,
-				   c->client_txt, tun_cb, c, &c->tun_id) == -1) {
-			conn_next(c); /* no fd to hand over: not the endpoint's fault */
-			return;
-		}
+		proxy_tun_open(p, c->cfd, ep->node, ep->ip, ep->port, EM_PROTO_TCP, c->client_txt,
+			       tun_cb, c, &c->tun_id);
 		c->state = C_TUNNEL;
 		ev_timer_set(&c->timer, 10.0, 0.);
 		ev_timer_start(p->loop, &c->timer);

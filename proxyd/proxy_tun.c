@@ -14,7 +14,7 @@ proxy_tun_init(struct proxyd *p)
 	p->tun = tunclient_new(p->loop, p->d->cfg.runtime_dir, "proxyd");
 }
 
-int
+void
 proxy_tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint16_t port, int proto,
 	       const char *client, tun_result_cb cb, void *arg, uint64_t *id)
 {
@@ -26,7 +26,7 @@ proxy_tun_open(struct proxyd *p, int fd, const char *peer, const char *ip, uint1
 	o.port = port;
 	o.proto = (uint8_t)proto;
 	snprintf(o.client, sizeof(o.client), "%s", client);
-	return tunclient_open(p->tun, fd, &o, cb, arg, id);
+	tunclient_open(p->tun, fd, &o, cb, arg, id);
 }
 
 void

@@ -43,6 +43,7 @@ struct pd_flow {
 	char epid[PD_EPID_LEN];
 	struct sockaddr_in client;
 	int efd;
+	int tfd; /* the pair's other end, lent to tunneld until the open's result */
 	int remote, pending;
 	uint64_t tun_id;
 	double idle; /* seconds, from the policy */
@@ -132,6 +133,8 @@ flow_free(struct pd_flow *f, const char *why)
 	udpflow_del(&p->udp->lru, &f->lru);
 	if (f->efd != -1)
 		close(f->efd);
+	if (f->tfd != -1)
+		close(f->tfd);
 	free(f);
 }
 
@@ -190,6 +193,8 @@ flow_tun_cb(void *arg, int ok, const char *reason)
 	struct pd_flow *f = arg;
 
 	f->pending = 0;
+	close(f->tfd); /* tunneld has its own now, or none */
+	f->tfd = -1;
 	if (ok) {
 		f->p->n_tunneled++;
 		return;
@@ -283,7 +288,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	ep = &v->eps[idx];
 	f = xcalloc(1, sizeof(*f));
 	f->p = p;
-	f->efd = -1;
+	f->efd = f->tfd = -1;
 	f->client = *client;
 	snprintf(f->key, sizeof(f->key), "%s", key);
 	snprintf(f->vipkey, sizeof(f->vipkey), "%s", v->key);
@@ -302,15 +307,10 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 			goto fail;
 		}
 		f->efd = pair[0];
+		f->tfd = pair[1];
 		f->remote = 1;
-		if (proxy_tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key,
-				   flow_tun_cb, f, &f->tun_id) == -1) {
-			close(pair[1]);
-			log_info("udp %s: endpoint %s: the flow could not be handed to tunneld",
-				 key, ep->id);
-			goto fail;
-		}
-		close(pair[1]); /* tunneld has its copy */
+		proxy_tun_open(p, pair[1], ep->node, ep->ip, ep->port, EM_PROTO_UDP, key,
+			       flow_tun_cb, f, &f->tun_id);
 		f->pending = 1;
 	}
 	log_debug("udp flow %s -> %s -> %s (%s)", key, v->key, ep->id,

@@ -146,10 +146,7 @@ conn_request(struct sconn *c, const struct socks_req *r)
 	snprintf(o.client, sizeof(o.client), "%s", c->client);
 	o.reply_len = (uint8_t)socks_reply(SOCKS_OK, o.reply);
 	ev_io_stop(s->loop, &c->rw);
-	if (tunclient_open(s->tc, c->fd, &o, open_done, c, &c->open_id) == -1) {
-		conn_refuse(c, SOCKS_FAILURE, "tunneld is not reachable");
-		return;
-	}
+	tunclient_open(s->tc, c->fd, &o, open_done, c, &c->open_id);
 	c->state = S_OPENING;
 	ev_timer_stop(s->loop, &c->tmo);
 	ev_timer_set(&c->tmo, OPEN_SECS, 0.);

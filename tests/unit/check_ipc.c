@@ -2152,7 +2152,9 @@ side_fini(struct side *s)
 	s->c = NULL;
 }
 
-/* A thousand frames, every fifth with an fd, sent in one burst. */
+/* A thousand frames, every fifth with an fd, sent in one burst; the reader
+ * takes many per read and must pair each fd with its frame.  Run twice: fds
+ * given to the conn, and lent to an eager one. */
 #define FLOOD_N	       1000
 #define FLOOD_FD_EVERY 5
 #define REASON_MAX     20000
@@ -2248,6 +2250,7 @@ START_TEST(test_conn_flood)
 	fa.loop = fb.loop = loop;
 	a = ipc_conn_new(loop, sv[0], IPC_MAX_TUNNEL, flood_msg, flood_closed, &fa);
 	b = ipc_conn_new(loop, sv[1], IPC_MAX_TUNNEL, flood_msg, flood_closed, &fb);
+	ipc_conn_set_eager(a, _i); /* 1: the lent fds go direct until the socket fills */
 	for (i = 0; i < FLOOD_N; i++) {
 		pb_init(&pb);
 		if (i % FLOOD_FD_EVERY == 0) {
@@ -2259,7 +2262,15 @@ START_TEST(test_conn_flood)
 			ipc_pack_tun_open(&pb.pk, &o);
 			snprintf(label, sizeof(label), "frame %d", i);
 			fd = labelled_pipe(label);
-			ck_assert_int_eq(ipc_conn_send_sbuf(a, IPC_TUN_OPEN, &pb.sb, fd), 0);
+			if (_i == 0) {
+				ck_assert_int_eq(ipc_conn_send_sbuf(a, IPC_TUN_OPEN, &pb.sb, fd),
+						 0);
+			} else { /* lent: ours to close, sent at once or queued as a copy */
+				ck_assert_int_eq(
+				    ipc_conn_send_lent(a, IPC_TUN_OPEN, pb.sb.data, pb.sb.size, fd),
+				    0);
+				close(fd);
+			}
 		} else {
 			flood_reason(i, reason);
 			ipc_pack_error(&pb.pk, reason);
@@ -2507,6 +2518,7 @@ START_TEST(test_conn_missing_fd)
 	struct rawcase r;
 	struct pbuf b;
 	size_t len;
+	int p[2];
 
 	/* flagged, no fd */
 	raw_open(&r, IPC_MAX_TUNNEL);
@@ -2527,6 +2539,23 @@ START_TEST(test_conn_missing_fd)
 	run_loop(r.loop, 5.);
 	ck_assert_int_eq(r.s.nclosed, 1);
 	ck_assert_ptr_nonnull(strstr(r.s.why, "TUN_OPEN"));
+	raw_close(&r);
+
+	/* the fd comes later than the frame's first byte (it rides on that byte) */
+	raw_open(&r, IPC_MAX_TUNNEL);
+	len = mkframe(frame, IPC_TUN_OPEN, IPC_F_FD, b.sb.data, b.sb.size);
+	raw_send(r.peer, frame, IPC_HDR_LEN, NULL, 0);
+	ev_run(r.loop, EVRUN_NOWAIT);
+	ck_assert_int_eq(r.s.nclosed, 0);
+	mkpipe(p);
+	raw_send(r.peer, frame + IPC_HDR_LEN, len - IPC_HDR_LEN, &p[1], 1);
+	close(p[1]);
+	run_loop(r.loop, 5.);
+	ck_assert_int_eq(r.s.nclosed, 1);
+	ck_assert_int_eq(r.s.nmsg, 0);
+	ck_assert_ptr_nonnull(strstr(r.s.why, "without"));
+	ck_assert_int_eq(read(p[0], frame, 1), 0); /* the stray fd was closed */
+	close(p[0]);
 	pb_free(&b);
 	raw_close(&r);
 }
@@ -2649,6 +2678,23 @@ START_TEST(test_conn_eager)
 	free(pl);
 	/* the sender's copy went with the frame: no writer left on the pipe */
 	ck_assert_int_eq(read(q[0], buf, sizeof(buf)), 0);
+	close(q[0]);
+
+	/* lent: sent at once, with no copy made; the fd stays the caller's */
+	mkpipe(q);
+	ck_assert_int_eq(ipc_conn_send_lent(s.c, IPC_TUN_OPEN, b.sb.data, b.sb.size, q[1]), 0);
+	ck_assert_uint_eq(ipc_conn_queued(s.c), 0);
+	ck_assert_int_eq(ipc_read_frame(sv[1], IPC_MAX_TUNNEL, &h, &pl, &rfd, err, sizeof(err)), 0);
+	ck_assert_uint_eq(h.type, IPC_TUN_OPEN);
+	ck_assert_uint_eq(h.flags & IPC_F_FD, IPC_F_FD);
+	ck_assert_int_ne(rfd, -1);
+	ck_assert_int_eq(write(rfd, "r", 1), 1);
+	close(rfd);
+	free(pl);
+	ck_assert_int_eq(write(q[1], "c", 1), 1);
+	close(q[1]);
+	ck_assert_int_eq(read(q[0], buf, sizeof(buf)), 2);
+	ck_assert_int_eq(read(q[0], buf, sizeof(buf)), 0); /* no copy left behind */
 	close(q[0]);
 	pb_free(&b);
 	side_fini(&s);
@@ -2910,7 +2956,7 @@ ipc_suite(void)
 
 	tc = tcase_create("conn");
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_conn_flood);
+	tcase_add_loop_test(tc, test_conn_flood, 0, 2);
 	tcase_add_test(tc, test_conn_garbage_header);
 	tcase_add_test(tc, test_conn_oversize);
 	tcase_add_test(tc, test_conn_bad_payload);
