@@ -184,7 +184,8 @@ tun_dial_target(struct tun_stream *st)
 	p.fd = fd;
 	p.events = POLLOUT;
 	if (poll(&p, 1, 0) == 1) {
-		tun_stream_connected(st);
+		/* writable with no error or hang-up: established, SO_ERROR has nothing */
+		tun_stream_connected(st, p.revents == POLLOUT);
 		return;
 	}
 	ev_io_start(loop, &st->ww);

@@ -522,13 +522,14 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 static void st_flush(struct tun_stream *);
 
 void
-tun_stream_connected(struct tun_stream *st)
+tun_stream_connected(struct tun_stream *st, int established)
 {
 	int err = 0;
 	char why[128];
 
 	ev_io_stop(st_loop(), &st->ww);
-	err = net_sock_error(st->fd);
+	if (!established)
+		err = net_sock_error(st->fd);
 	if (err != 0) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
 			 strerror(err));
@@ -552,7 +553,7 @@ st_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct tun_stream *st = w->data;
 
 	if (st->state == ST_CONNECTING)
-		tun_stream_connected(st);
+		tun_stream_connected(st, 0);
 	else
 		st_flush(st);
 }

@@ -418,8 +418,9 @@ enum tun_target tun_target_kind(struct tunneld *, const char *node, const struct
 				char *why, size_t len);
 void tun_dial_target(struct tun_stream *);
 /* Far end: the stream's connect finished (or failed): OPEN_OK and start, or
- * OPEN_FAIL and free. */
-void tun_stream_connected(struct tun_stream *);
+ * OPEN_FAIL and free.  established: known so (poll said POLLOUT alone), no
+ * SO_ERROR to read. */
+void tun_stream_connected(struct tun_stream *, int established);
 
 /* tun_handoff.c: tunnel.sock */
 int tun_handoff_listen(struct tunneld *, char *err, size_t errlen);
