@@ -39,3 +39,5 @@ fuzz_p2p_noisepl_SRCS := tunneld/p2p_noisepl.c tunneld/p2p_pb.c tunneld/p2p_vari
 fuzz_p2p_noisepl_LIBS := -lsodium
 fuzz_p2p_noise_SRCS := tunneld/p2p_noise.c
 fuzz_p2p_noise_LIBS := -lsodium
+fuzz_ipcconn_SRCS := common/ipc_conn.c common/ipc_frame.c common/ipc_msg.c common/ipc_model.c common/mp.c common/metrics.c common/model.c common/ipc_sock.c common/log.c
+fuzz_ipcconn_LIBS := -lev -lmsgpackc
