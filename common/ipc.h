@@ -146,6 +146,10 @@ size_t ipc_conn_flush(struct ipc_conn *, double timeout);
  * (tunnel.sock).  Off by default: a burst of frames then goes in one write. */
 void ipc_conn_set_eager(struct ipc_conn *, int on);
 
+/* One sendmsg of the iovecs (MSG_NOSIGNAL | flags); fd >= 0 rides on the first byte. */
+struct iovec;
+ssize_t ipc_sendmsg_fd(int sock, struct iovec *, size_t niov, int fd, int flags);
+
 /* Blocking frame I/O for the CLI and tests. */
 int ipc_write_frame(int fd, uint16_t type, const void *payload, size_t len, int sendfd);
 /* Reads one frame into a malloc'd buffer; *rfd gets a passed fd or -1. */

@@ -63,7 +63,6 @@ struct ipc_conn {
 static void conn_read_cb(struct ev_loop *, ev_io *, int);
 static void conn_write_cb(struct ev_loop *, ev_io *, int);
 static int conn_write(struct ipc_conn *);
-static ssize_t send_iov_fd(int, struct iovec *, size_t, int, int);
 
 struct ipc_conn *
 ipc_conn_new(struct ev_loop *loop, int fd, size_t max_frame, ipc_msg_cb on_msg,
@@ -272,7 +271,7 @@ ipc_conn_send_lent(struct ipc_conn *c, uint16_t type, const void *payload, size_
 		iov[0].iov_len = sizeof(hb);
 		iov[1].iov_base = (void *)(uintptr_t)payload;
 		iov[1].iov_len = len;
-		n = send_iov_fd(c->fd, iov, 2, fd, MSG_DONTWAIT);
+		n = ipc_sendmsg_fd(c->fd, iov, 2, fd, MSG_DONTWAIT);
 		if (n > 0) {
 			sent = (size_t)n;
 			c->wsent += sent;
@@ -303,9 +302,8 @@ ipc_conn_send_sbuf(struct ipc_conn *c, uint16_t type, msgpack_sbuffer *sb, int f
 	return ipc_conn_send(c, type, sb->data, sb->size, fd);
 }
 
-/* One sendmsg of the iovecs; fd >= 0 rides on the first byte. */
-static ssize_t
-send_iov_fd(int sock, struct iovec *iov, size_t niov, int fd, int flags)
+ssize_t
+ipc_sendmsg_fd(int sock, struct iovec *iov, size_t niov, int fd, int flags)
 {
 	struct msghdr mh;
 	struct cmsghdr *cmh;
@@ -335,7 +333,7 @@ send_with_fd(int sock, const uint8_t *p, size_t len, int fd, int flags)
 {
 	struct iovec iov = {(void *)(uintptr_t)p, len};
 
-	return send_iov_fd(sock, &iov, 1, fd, flags);
+	return ipc_sendmsg_fd(sock, &iov, 1, fd, flags);
 }
 
 /* Write what is queued: 1 when all of it went, 0 when the socket is full,

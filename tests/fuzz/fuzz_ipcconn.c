@@ -19,6 +19,7 @@
  * an fd leaked and the target aborts.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -67,28 +68,9 @@ on_close(struct ipc_conn *c, const char *why, void *arg)
 static void
 send_part(int sock, const uint8_t *p, size_t len, int fd)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
 	struct iovec iov = {(void *)(uintptr_t)p, len};
-	struct msghdr mh;
-	struct cmsghdr *cmh;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		cmh = CMSG_FIRSTHDR(&mh);
-		cmh->cmsg_level = SOL_SOCKET;
-		cmh->cmsg_type = SCM_RIGHTS;
-		cmh->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmh), &fd, sizeof(int));
-	}
-	(void)sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)ipc_sendmsg_fd(sock, &iov, 1, fd, MSG_DONTWAIT);
 }
 
 int
