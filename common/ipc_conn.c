@@ -22,10 +22,11 @@
 #include "ipc.h"
 #include "log.h"
 
-#define FDQ_MAX	      64
-#define IPC_RBUF_MIN  4096  /* a read takes up to this much: many small frames at once */
-#define IPC_RBUF_KEEP 65536 /* a bigger buffer (a snapshot's frame) is freed once emptied */
-#define WFDQ_MAX      4096  /* fds queued for sending; a burst of opens may queue many */
+#define FDQ_MAX		64
+#define IPC_RBUF_MIN	4096  /* a read takes up to this much: many small frames at once */
+#define IPC_RBUF_KEEP	65536 /* a bigger buffer (a snapshot's frame) is freed once emptied */
+#define IPC_TURN_FRAMES 64    /* frames (or reads) one read callback takes before it yields */
+#define WFDQ_MAX	4096  /* fds queued for sending; a burst of opens may queue many */
 
 struct ipc_conn {
 	struct ev_loop *loop;
@@ -544,10 +545,12 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		char buf[CMSG_SPACE(sizeof(int) * 8)];
 	} cm;
 	char err[256];
-	size_t room, budget = 64;
+	size_t room, reads = 0, frames = 0;
 	ssize_t n;
 
-	while (budget-- > 0) {
+	/* a turn ends after IPC_TURN_FRAMES frames (or reads): other conns and
+	 * watchers get theirs; no complete frame is left behind in the buffer */
+	while (reads++ < IPC_TURN_FRAMES && frames < IPC_TURN_FRAMES) {
 		if ((room = conn_read_room(c)) == 0)
 			return;
 		memset(&mh, 0, sizeof(mh));
@@ -583,6 +586,7 @@ conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 				break;
 			if (conn_dispatch(c, &h) == -1)
 				return;
+			frames++;
 		}
 		if ((size_t)n < room)
 			return;
