@@ -196,7 +196,7 @@ int proxy_ct_clear_stale(struct proxyd *, struct hmap *keys);
 /* proxy_tun.c: hand-off to tunneld */
 typedef tunclient_cb tun_result_cb;
 void proxy_tun_init(struct proxyd *);
-/* Sends a dup of fd: the caller keeps its own fd and closes it once cb ran. */
+/* Lends fd to tunneld: the caller keeps it open until cb ran (or cancel), then closes it. */
 void proxy_tun_open(struct proxyd *, int fd, const char *peer, const char *ip, uint16_t port,
 		    int proto, const char *client, tun_result_cb, void *arg, uint64_t *id);
 void proxy_tun_cancel(struct proxyd *, uint64_t id);
