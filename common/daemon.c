@@ -298,6 +298,15 @@ daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 	}
 	if (m->type == IPC_FD_RETURN)
 		return; /* a socket we forgot, moved back to us: closed with the message */
+	if (m->type == IPC_HEALTH_REQ) { /* someone asks for status: report now */
+		if (ipc_unpack_empty(m, err, sizeof(err)) == -1) {
+			log_warnx("controller: %s", err);
+			ipc_conn_drop(c, "bad HEALTH_REQ");
+			return;
+		}
+		daemon_send_health(d);
+		return;
+	}
 	if (m->type == IPC_HELLO) {
 		struct ipc_hello h;
 

@@ -57,6 +57,9 @@ enum ipc_type {
 	IPC_SNAPSHOT_END = 23,	 /* topic, version */
 	IPC_STATUS = 24,	 /* a row per daemon */
 	IPC_FD_RETURN = 25,	 /* key, + the stored fd (no fd: nothing stored) */
+	IPC_HEALTH_REQ = 26,	 /* no body: send HEALTH and METRICS now (a STATUS_REQ
+				  * or METRICS_REQ waits for them); only to daemons of
+				  * the controller's own build, which know it */
 
 	/* proxyd, socksd, gatewayd -> tunneld */
 	IPC_TUN_OPEN = 30, /* + fd: the client's connected socket */

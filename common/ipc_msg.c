@@ -28,6 +28,7 @@ static const struct {
     {IPC_SNAPSHOT_END, "SNAPSHOT_END", 0},
     {IPC_STATUS, "STATUS", 0},
     {IPC_FD_RETURN, "FD_RETURN", 2},
+    {IPC_HEALTH_REQ, "HEALTH_REQ", 0},
     {IPC_TUN_OPEN, "TUN_OPEN", 1},
     {IPC_TUN_RESULT, "TUN_RESULT", 0},
     {IPC_PEERS_REQ, "PEERS_REQ", 0},

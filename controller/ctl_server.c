@@ -3,6 +3,10 @@
  * with a snapshot per topic, then deltas), HEALTH, or STATUS_REQ.  A peer
  * that is not allowed, speaks another version, or sends a malformed
  * message is dropped; the others do not notice.
+ * A STATUS_REQ or METRICS_REQ asks every daemon of our build for its health
+ * now (HEALTH_REQ) and is answered when all have reported, or after
+ * REFRESH_WAIT: the answer shows what just happened, not what was true at
+ * the last periodic report (2 s).  Requests that come meanwhile share it.
  */
 #include <sys/socket.h>
 
@@ -21,7 +25,10 @@
 #define MAX_CLIENTS  64
 #define MAX_STORED   128
 #define N_KNOWN	     5
-#define HEALTH_STALE 10 /* seconds without a health report: not live */
+#define HEALTH_STALE 10	 /* seconds without a health report: not live */
+#define REFRESH_WAIT 0.2 /* seconds a status request waits for fresh reports */
+#define WANT_STATUS  1
+#define WANT_METRICS 2
 
 /* Listening sockets daemons keep here so a restart refuses no connection. */
 struct stored_fd {
@@ -41,6 +48,8 @@ struct client {
 	struct ipc_health health;
 	time_t health_at;
 	struct em_samples samples; /* its latest METRICS */
+	int want;		   /* WANT_*: answered when the refresh ends */
+	int refreshing;		   /* asked for HEALTH_REQ, its METRICS not in yet */
 };
 
 struct server {
@@ -62,6 +71,7 @@ struct server {
 	void *registry_arg;
 	ev_timer expire_w; /* stored fds with a time limit */
 	ev_timer trim;	   /* after a big snapshot: give its buffers' pages back */
+	ev_timer refresh;  /* a status request waits for fresh reports */
 };
 
 static const char *known_daemons[N_KNOWN] = {"dnsd", "proxyd", "tunneld", "socksd", "gatewayd"};
@@ -276,6 +286,78 @@ send_status(struct server *srv, struct client *to)
 	IPC_SEND(to->conn, IPC_STATUS, ipc_pack_status, &st);
 }
 
+/* The refresh is over: answer every request that waited for it. */
+static void
+refresh_done(struct server *srv)
+{
+	struct client *c;
+	int i, want;
+
+	ev_timer_stop(srv->d->loop, &srv->refresh);
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		if ((c = srv->clients[i]) == NULL)
+			continue;
+		c->refreshing = 0;
+		if ((want = c->want) == 0)
+			continue;
+		c->want = 0;
+		if (want & WANT_STATUS)
+			send_status(srv, c);
+		if ((want & WANT_METRICS) && srv->clients[i] == c) /* a failed send frees it */
+			send_metrics(srv, c);
+	}
+}
+
+static void
+refresh_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	refresh_done(w->data);
+}
+
+/* A report came in or a daemon left: done once no daemon is still asked. */
+static void
+refresh_check(struct server *srv)
+{
+	int i;
+
+	if (!ev_is_active(&srv->refresh))
+		return;
+	for (i = 0; i < MAX_CLIENTS; i++)
+		if (srv->clients[i] != NULL && srv->clients[i]->refreshing)
+			return;
+	refresh_done(srv);
+}
+
+/* req asks for a status or the metrics: ask the daemons first (one round at a time). */
+static void
+refresh_ask(struct server *srv, struct client *req, int want)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct client *c;
+	int i;
+
+	req->want |= want;
+	if (ev_is_active(&srv->refresh))
+		return; /* answered with the round in progress */
+	ev_timer_set(&srv->refresh, REFRESH_WAIT, 0.);
+	ev_timer_start(srv->d->loop, &srv->refresh);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (i = 0; i < MAX_CLIENTS; i++) {
+		c = srv->clients[i];
+		/* daemons of another build may not know HEALTH_REQ (an upgrade in progress) */
+		if (c == NULL || !c->hello || known_index(c->h.name) == -1 ||
+		    strcmp(c->h.build, EM_BUILD_VERSION) != 0)
+			continue;
+		c->refreshing = 1;
+		ipc_pack_empty(&pk);
+		send_packed(c->conn, IPC_HEALTH_REQ, &sb);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	refresh_check(srv); /* no daemon to ask, or every send failed */
+}
+
 static struct stored_fd *
 stored_find(struct server *srv, const char *name, const char *key)
 {
@@ -449,6 +531,10 @@ controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			client_error(c, "%s", err);
 			return;
 		}
+		if (c->refreshing) { /* it follows HEALTH: the daemon's report is whole */
+			c->refreshing = 0;
+			refresh_check(srv);
+		}
 		break;
 	case IPC_STATUS_REQ:
 	case IPC_METRICS_REQ:
@@ -456,10 +542,7 @@ controller_dispatch_client(struct ipc_conn *conn, struct ipc_msg *m, void *arg)
 			client_error(c, "%s", err);
 			return;
 		}
-		if (m->type == IPC_STATUS_REQ)
-			send_status(srv, c);
-		else
-			send_metrics(srv, c);
+		refresh_ask(srv, c, m->type == IPC_STATUS_REQ ? WANT_STATUS : WANT_METRICS);
 		break;
 	case IPC_FD_STORE:
 		fd_store(srv, c, m);
@@ -495,6 +578,7 @@ client_closed(struct ipc_conn *conn, const char *why, void *arg)
 		}
 	}
 	client_remove(srv, c);
+	refresh_check(srv);
 }
 
 static void
@@ -713,6 +797,8 @@ server_new(struct em_daemon *d, const char *registry_desc)
 	ev_io_start(d->loop, &srv->accept_w);
 	ev_timer_init(&srv->trim, trim_cb, 0.05, 0.);
 	srv->trim.data = srv;
+	ev_timer_init(&srv->refresh, refresh_cb, REFRESH_WAIT, 0.);
+	srv->refresh.data = srv;
 	return srv;
 }
 
@@ -724,6 +810,7 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	ev_timer_stop(srv->d->loop, &srv->trim);
+	ev_timer_stop(srv->d->loop, &srv->refresh);
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		if (srv->clients[i] != NULL) {
 			ipc_conn_free(srv->clients[i]->conn);

@@ -174,6 +174,19 @@ ok "after garbage and a stalled client, ssh still works" test "$OUT" = "alive"
 ok "socksd still running" kill -0 "$(cat "$E2E_DIR/n1/socksd.pid")"
 ok "socksd reports health to the controller" \
 	wait_for 10 sh -c "'$B/edgemeshctl' -c '$E2E_DIR/n1/edgemesh.yaml' status 2>/dev/null | grep -q '^socksd *yes.*opened='"
+# status asks the daemons for fresh reports (HEALTH_REQ): an open shows at
+# once, not at socksd's next periodic report (2 s); three in a row, each
+# checked right after (a report falling in between by chance is < 1 in 8)
+opened() { e2e_ctl 1 status 2>/dev/null | sed -n 's/^socksd .* opened=\([0-9]*\).*/\1/p'; }
+SEEN="" BAD=0
+for i in 1 2 3; do
+	O1=$(opened)
+	R=$(socks 10.200.0.12 22)
+	O2=$(opened)
+	SEEN="$SEEN $O1->$O2($R)"
+	[ "$O2" = $((O1 + 1)) ] || BAD=$((BAD + 1))
+done
+ok "status right after each open counts it (opened before->after:$SEEN)" test "$BAD" = 0
 e2e_kill 1 socksd
 ok "socksd exits on SIGTERM" sh -c "! kill -0 $(cat "$E2E_DIR/n1/socksd.pid") 2>/dev/null"
 # a restart refuses nothing: the listening socket waits in the controller,

@@ -1007,6 +1007,7 @@ static const struct codec {
     {"metrics_req (empty)", IPC_METRICS_REQ, "METRICS_REQ", pk_empty, up_empty},
     {"ping_req", IPC_PING_REQ, "PING_REQ", pk_ping_req, up_ping_req},
     {"ping_result", IPC_PING_RESULT, "PING_RESULT", pk_ping_result, up_ping_result},
+    {"health_req (empty)", IPC_HEALTH_REQ, "HEALTH_REQ", pk_empty, up_empty},
 };
 #define NCODECS ((int)(sizeof(codecs) / sizeof(codecs[0])))
 
@@ -1032,7 +1033,7 @@ static const int all_types[] = {
     IPC_SNAPSHOT_BEGIN, IPC_UPSERT,	IPC_DELETE,    IPC_SNAPSHOT_END, IPC_STATUS,
     IPC_TUN_OPEN,	IPC_TUN_RESULT, IPC_PEERS_REQ, IPC_PEERS,	 IPC_FD_STORE,
     IPC_FD_FETCH,	IPC_FD_RETURN,	IPC_METRICS,   IPC_METRICS_REQ,	 IPC_PING_REQ,
-    IPC_PING_RESULT,
+    IPC_PING_RESULT,	IPC_HEALTH_REQ,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
