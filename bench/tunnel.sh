@@ -252,7 +252,7 @@ cpu_gb() {	# ticks-before ticks-after bytes
 	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$HZ" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / hz / (n / 1e9) }'
 }
 one() {	# name -> key=value ...
-	local a1 a2 b1 b2 bytes mbit r c
+	local a1 a2 b1 b2 bytes mbit r
 	path "$1"
 	a1=$(bench_cpu_ticks $P1) a2=$(bench_cpu_ticks $P2)
 	read -r bytes mbit <<<"$(bulk)"
@@ -263,10 +263,11 @@ one() {	# name -> key=value ...
 	fi
 	r=$(in_ns $NS timeout 20 "$B/embench" pingpong $EHOST:$EP "$PING_N" 10)
 	echo "p50=$(bench_field "$r" p50_us) p99=$(bench_field "$r" p99_us)"
-	c=$(in_ns $NS timeout $((CONN_SECS + 10)) "$B/embench" connrate $EHOST:$EP 1 "$CONN_SECS")
-	echo "conns=$(bench_field "$c" rate)"
-	c=$(in_ns $NS timeout $((CONN_SECS + 10)) "$B/embench" connrate $EHOST:$EP "$CONN_PAR" "$CONN_SECS")
-	echo "connsn=$(bench_field "$c" rate)"
+	echo "conns=$(conn_rate 1) connsn=$(conn_rate "$CONN_PAR")"
+}
+conn_rate() {	# clients at a time -> new connections/s on the current path
+	bench_field "$(in_ns $NS timeout $((CONN_SECS + 10)) "$B/embench" connrate $EHOST:$EP "$1" \
+		"$CONN_SECS")" rate
 }
 # shellcheck disable=SC2086
 bench_run one $NAMES

@@ -1,7 +1,6 @@
 /* The opener's side of tunnel.sock; see tunclient.h. */
 #include <sys/queue.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -344,6 +344,7 @@ refresh_ask(struct server *srv, struct client *req, int want)
 	ev_timer_start(srv->d->loop, &srv->refresh);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	ipc_pack_empty(&pk); /* one body, sent to each */
 	for (i = 0; i < MAX_CLIENTS; i++) {
 		c = srv->clients[i];
 		/* daemons of another build may not know HEALTH_REQ (an upgrade in progress) */
@@ -351,8 +352,7 @@ refresh_ask(struct server *srv, struct client *req, int want)
 		    strcmp(c->h.build, EM_BUILD_VERSION) != 0)
 			continue;
 		c->refreshing = 1;
-		ipc_pack_empty(&pk);
-		send_packed(c->conn, IPC_HEALTH_REQ, &sb);
+		ipc_conn_send_sbuf(c->conn, IPC_HEALTH_REQ, &sb, -1);
 	}
 	msgpack_sbuffer_destroy(&sb);
 	refresh_check(srv); /* no daemon to ask, or every send failed */
