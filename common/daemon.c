@@ -284,6 +284,28 @@ ctl_closed(struct ipc_conn *c, const char *why, void *arg)
 	daemon_schedule_reconnect(d);
 }
 
+/* Once: by the first sync or by the hold timer (no longer active in its own
+ * callback, so a flag, not the timer, says whether it ran). */
+static void
+daemon_serve(struct em_daemon *d, const char *why)
+{
+	if (d->on_serve == NULL || d->hold_over)
+		return;
+	d->hold_over = 1;
+	ev_timer_stop(d->loop, &d->hold);
+	d->on_serve(d->arg, why);
+}
+
+static void
+hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct em_daemon *d = w->data;
+
+	log_warnx("not synced with the controller after %.0f s: serving with what we have",
+		  d->hold_secs);
+	daemon_serve(d, "the controller has not answered yet");
+}
+
 static void
 daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 {
@@ -329,6 +351,7 @@ daemon_dispatch_controller(struct ipc_conn *c, struct ipc_msg *m, void *arg)
 			 (unsigned long long)replica_version(d->replica));
 		if (d->on_synced != NULL)
 			d->on_synced(d->arg);
+		daemon_serve(d, "synced with the controller");
 		daemon_send_health(d);
 	}
 }
@@ -616,6 +639,10 @@ daemon_start(struct em_daemon *d)
 	ev_timer_start(d->loop, &d->health_timer);
 	ev_timer_init(&d->health_soon, health_soon_cb, 0.05, 0.);
 	d->health_soon.data = d;
+	ev_timer_init(&d->hold, hold_cb, d->hold_secs, 0.);
+	d->hold.data = d;
+	if (d->on_serve != NULL)
+		ev_timer_start(d->loop, &d->hold);
 	ev_signal_init(&d->sigterm, signal_cb, SIGTERM);
 	ev_signal_init(&d->sigint, signal_cb, SIGINT);
 	d->sigterm.data = d->sigint.data = d;
@@ -649,6 +676,8 @@ daemon_stop(struct em_daemon *d)
 
 	if (ev_is_active(&d->drain))
 		return; /* a second signal while draining */
+	ev_timer_stop(d->loop, &d->hold);
+	d->hold_over = 1; /* a sync while draining does not start serving */
 	if (d->on_shutdown != NULL)
 		d->on_shutdown(d->arg);
 	if (d->busy == NULL || (n = d->busy(d->arg)) == 0) {

@@ -52,6 +52,11 @@ struct em_daemon {
 	void (*fill_metrics)(void *arg, struct em_samples *); /* beside the base samples */
 	void (*on_shutdown)(void *arg); /* SIGTERM/SIGINT: stop taking new work */
 	size_t (*busy)(void *arg);	/* work in hand a SIGTERM lets finish (DAEMON_DRAIN_MAX) */
+	/* Work held back until the first sync (a restarted daemon finds what
+	 * came meanwhile in its sockets' backlogs), hold_secs at most: then it
+	 * serves with what the replica has.  on_serve runs once, after on_synced. */
+	void (*on_serve)(void *arg, const char *why);
+	double hold_secs;
 	void *arg;
 
 	struct ipc_acl acl; /* who may connect to our sockets */
@@ -71,6 +76,8 @@ struct em_daemon {
 	ev_signal sigterm, sigint;
 	ev_timer cred_check;
 	ev_timer drain; /* after SIGTERM: until busy() is 0 */
+	ev_timer hold;	/* until the first sync: on_serve */
+	int hold_over;	/* on_serve ran, or the daemon is stopping */
 	ev_tstamp drain_until;
 	struct em_samples samples; /* reused for each METRICS report */
 

@@ -29,8 +29,6 @@ struct dnsd_state {
 	struct dns_cache *cache;
 	struct dns_fwd *fwd;
 	struct dns_server *srv;
-	bool holding; /* queries wait in the sockets until the first sync */
-	ev_timer hold;
 	struct sockaddr_storage listen;
 	bool cache_dns;
 	char upstream_desc[256];
@@ -241,21 +239,13 @@ dnsd_change(void *arg, enum em_topic t, const char *key, const struct em_object 
 #define HOLD_SECONDS 3.0
 
 static void
-dnsd_serve(struct dnsd_state *s, const char *why)
+dnsd_serve(void *arg, const char *why)
 {
-	if (s->srv == NULL || !s->holding)
-		return;
-	s->holding = false;
-	ev_timer_stop(s->d->loop, &s->hold);
+	struct dnsd_state *s = arg;
+
 	dns_udp_listen(s->srv, true);
 	dns_tcp_listen(s->srv, true);
 	log_info("serving queries (%s)", why);
-}
-
-static void
-dnsd_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	dnsd_serve(w->data, "the controller has not answered yet");
 }
 
 static void
@@ -267,7 +257,6 @@ dnsd_synced(void *arg)
 		dns_zone_set_synced(s->zone, true);
 	if (s->cache_dns && s->fwd != NULL)
 		dnsd_cache_redetect(s);
-	dnsd_serve(s, "synced with the controller");
 }
 
 static void
@@ -445,10 +434,8 @@ main(int argc, char **argv)
 			dns_tcp_add(s.srv, tcp[i]);
 		dns_udp_listen(s.srv, false);
 		dns_tcp_listen(s.srv, false);
-		s.holding = true;
-		ev_timer_init(&s.hold, dnsd_hold_cb, HOLD_SECONDS, 0.);
-		s.hold.data = &s;
-		ev_timer_start(d.loop, &s.hold);
+		d.on_serve = dnsd_serve; /* queries wait until the first sync */
+		d.hold_secs = HOLD_SECONDS;
 	}
 
 	d.on_change = dnsd_change;

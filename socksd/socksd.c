@@ -18,34 +18,16 @@
 #include "socksd.h"
 
 /* Connections wait in the backlog until the first snapshot of the peers
- * (names are resolved from it), at most HOLD_SECONDS. */
+ * (names are resolved from it), at most HOLD_SECONDS (daemon.h on_serve). */
 #define HOLD_SECONDS 3.0
 
 static struct socksd *the_socksd;
-static ev_timer hold;
 
 static void
-socksd_serve(struct ev_loop *loop, const char *why)
+socksd_serve(void *arg, const char *why)
 {
-	if (!ev_is_active(&hold))
-		return;
-	ev_timer_stop(loop, &hold);
 	socks_start(the_socksd);
 	log_info("serving SOCKS5: %s", why);
-}
-
-static void
-socksd_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	socksd_serve(loop, "the controller has not answered yet");
-}
-
-static void
-socksd_synced(void *arg)
-{
-	struct em_daemon *d = arg;
-
-	socksd_serve(d->loop, "synced with the controller");
 }
 
 static void
@@ -57,9 +39,6 @@ socksd_health(void *arg, struct ipc_health *h)
 static void
 socksd_shutdown(void *arg)
 {
-	struct em_daemon *d = arg;
-
-	ev_timer_stop(d->loop, &hold);
 	socks_quiesce(the_socksd);
 }
 
@@ -132,10 +111,9 @@ main(int argc, char **argv)
 	d.fill_health = socksd_health;
 	d.on_shutdown = socksd_shutdown;
 	d.busy = socksd_busy;
-	d.on_synced = socksd_synced;
+	d.on_serve = socksd_serve;
+	d.hold_secs = HOLD_SECONDS;
 	d.arg = &d;
-	ev_timer_init(&hold, socksd_hold_cb, HOLD_SECONDS, 0.);
-	ev_timer_start(d.loop, &hold);
 	socksd_sandbox(&d);
 	daemon_start(&d);
 	daemon_run(&d);

@@ -67,8 +67,6 @@ enum {
 	TF_CIRC_OUT = 32,
 };
 
-#define HO_SYNC_WAIT 2.0 /* seconds the sessions wait for the replica */
-
 #define HO_ENV_SANDBOXED "EDGEMESH_TUNNELD_SANDBOXED"
 
 static char ho_exe[PATH_MAX];
@@ -76,9 +74,6 @@ static int ho_sandboxed;  /* an exec'd successor: the predecessor's sandbox hold
 static int ho_ws_fd = -1; /* the wsPort listener a reload's predecessor handed over */
 static char **ho_argv;
 static ev_signal ho_sighup, ho_sigusr2;
-static ev_timer ho_sync_wait;
-
-static void ho_sync_cb(struct ev_loop *, ev_timer *, int);
 
 static uint64_t
 us(double s)
@@ -818,9 +813,6 @@ tun_handover_restore(struct tunneld *t)
 		close(ho_ws_fd);
 		ho_ws_fd = -1;
 	}
-	ev_timer_init(&ho_sync_wait, ho_sync_cb, HO_SYNC_WAIT, 0.);
-	ho_sync_wait.data = t;
-	ev_timer_start(t->d->loop, &ho_sync_wait);
 	if (ho == NULL)
 		return;
 	memset(&r, 0, sizeof(r));
@@ -886,29 +878,19 @@ tun_handover_restore(struct tunneld *t)
 		 nsess, nst, nws, ncirc, left ? " (some fds were left over and closed)" : "");
 }
 
-/* The replica is synced, or the controller did not answer in time: handed-
- * over sessions read again and tunnel.sock takes openers (before, an OPEN
- * either way would be refused for a node or endpoint not known yet). */
+/* The replica is synced, or the controller did not answer in time (daemon.h
+ * on_serve, once): handed-over sessions read again and tunnel.sock takes
+ * openers (before, an OPEN either way would be refused for a node or
+ * endpoint not known yet). */
 void
-tun_handover_synced(struct tunneld *t)
+tun_handover_serve(struct tunneld *t)
 {
 	struct tun_session *s;
 
-	if (!ev_is_active(&ho_sync_wait))
-		return;
-	ev_timer_stop(t->d->loop, &ho_sync_wait);
 	LIST_FOREACH(s, &t->sessions, link)
 	if (s->state == SS_UP && !ev_is_active(&s->rw))
 		ev_io_start(t->d->loop, &s->rw);
 	tun_handoff_start(t);
-}
-
-static void
-ho_sync_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	log_warnx("not synced with the controller after %.0f s: serving with what we have",
-		  HO_SYNC_WAIT);
-	tun_handover_synced(w->data);
 }
 
 int

@@ -41,9 +41,9 @@ tunneld_health(void *arg, struct ipc_health *h)
 }
 
 static void
-tunneld_synced(void *arg)
+tunneld_serve(void *arg, const char *why)
 {
-	tun_handover_synced(arg);
+	tun_handover_serve(arg);
 }
 
 static void
@@ -134,7 +134,8 @@ main(int argc, char **argv)
 	d.fill_health = tunneld_health;
 	d.fill_metrics = tun_metrics_fill;
 	d.on_shutdown = tunneld_shutdown;
-	d.on_synced = tunneld_synced;
+	d.on_serve = tunneld_serve;
+	d.hold_secs = 2.0; /* handed-over sessions and openers wait for the replica */
 	d.on_config = tun_relays_reload;
 	d.arg = t;
 	if (!tun_handover_sandboxed())

@@ -463,9 +463,10 @@ void tun_handover_open(struct tunneld *, int psk_from_file);
 int tun_handover_psk(struct tunneld *);
 /* After the loop is set up: sessions and streams rebuilt.  Handed-over
  * sessions read, and tunnel.sock accepts, once the replica is synced (what
- * may be opened is known) or 2 s have passed: tun_handover_synced(). */
+ * may be opened is known) or 2 s have passed: tun_handover_serve(), the
+ * daemon's on_serve. */
 void tun_handover_restore(struct tunneld *);
-void tun_handover_synced(struct tunneld *);
+void tun_handover_serve(struct tunneld *);
 /* SIGTERM: hand everything to the controller for the next process; 0 when
  * done (all is let go), -1 when not (nothing changed: shut down as usual). */
 int tun_handover_park(struct tunneld *);

@@ -209,4 +209,15 @@ e2e_daemon 1 socksd
 wait_for 10 sh -c "[ \$(grep -c 'synced with the controller' '$E2E_DIR/n1/socksd.log') -ge 2 ]"
 ok "clientSourceRanges [10.200.0.0/24]: the LAN host is served (0)" test "$(socks_from lanh 10.200.0.12 22)" = 0
 ok "... and a pod on edge-1 is refused (closed)" test "$(socks_from p1 10.200.0.12 22)" = closed
+
+# socksd up before its controller (a slow controller): after 3 s it serves
+# with what it has, and names resolve once the controller comes
+e2e_kill 1 socksd
+e2e_kill 1 controller
+e2e_daemon 1 socksd
+ok "socksd without its controller serves after 3 s" \
+	wait_for 10 grep -q "serving SOCKS5: the controller has not answered yet" "$E2E_DIR/n1/socksd.log"
+e2e_daemon 1 controller
+by_name() { [ "$(socks_from lanh edge-2 22)" = 0 ]; }
+ok "... and, the controller back, edge-2 by name is served (0)" wait_for 20 by_name
 e2e_done

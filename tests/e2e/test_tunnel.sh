@@ -371,6 +371,18 @@ start_tunneld 1
 tunopen 1 edge-2 10.201.2.10 7000 9020
 ok "edge-1 tunneld killed and restarted: new streams work" wait_for 30 echo_once 1 9020 "after kill 1"
 
+# --- tunneld up before its controller (a slow controller, a unit started
+# first): after 2 s it serves tunnel.sock with what it has, and the opens
+# work once the controller comes
+e2e_kill 1 controller
+e2e_kill 1 tunneld KILL
+start_tunneld 1
+ok "tunneld without its controller serves with what it has after 2 s" \
+	wait_for 10 log_has 1 "not synced with the controller after 2 s"
+e2e_daemon 1 controller
+tunopen 1 edge-2 10.201.2.10 7000 9022
+ok "... and, the controller back, new streams work" wait_for 30 echo_once 1 9022 "late controller"
+
 # --- both sides open at once: one session survives, both directions work
 e2e_kill 1 tunneld KILL; e2e_kill 2 tunneld KILL
 start_tunneld 1; start_tunneld 2
