@@ -81,12 +81,16 @@ peer_unreachable(struct tun_peer *p, const char *why)
 }
 
 /*
- * A round of dials tries each of the peer's addresses in turn, back to back;
- * the backoff is between rounds.  (One address per backoff period left a
- * path that appeared behind the second address waiting two periods.)  Only
- * a failed dial goes on at once (failed_dial): a session lost after it was
- * up waits, or a peer that accepts and then drops us would be redialed in a
- * loop.
+ * A round of dials tries each of the peer's n addresses in turn, back to
+ * back, from where the last round stopped (after a session was up: the
+ * address that worked); the backoff is between rounds.  (One address per
+ * backoff period left a path that appeared behind the second address
+ * waiting two periods.  A round is n failed dials, not a wrap of the index
+ * past the first address: a dial outside the rounds, or n growing as
+ * addresses are learned, shifted that wrap, and a round could try only the
+ * last address, then wait a whole period before the first.)  Only a failed
+ * dial goes on at once (failed_dial): a session lost after it was up waits,
+ * or a peer that accepts and then drops us would be redialed in a loop.
  */
 static void
 peer_schedule(struct tun_peer *p, int failed_dial)
@@ -98,7 +102,8 @@ peer_schedule(struct tun_peer *p, int failed_dial)
 	if (ev_is_active(&p->retry) || p->dialing != NULL || (p->sess != NULL && !p->sess->relayed))
 		return;
 	n = tun_peer_addrs(p->t, p, addrs, sizeof(addrs) / sizeof(addrs[0]));
-	if (!failed_dial || n <= 1 || p->addr_idx % n == 0) {
+	if (!failed_dial || ++p->round_fails >= n) { /* the round is over */
+		p->round_fails = 0;
 		d = p->backoff * (0.5 + 0.5 * randombytes_uniform(1000) / 1000.0);
 		p->backoff *= 2;
 		if (p->backoff > TUN_BACKOFF_MAX)
@@ -271,6 +276,7 @@ tun_peer_up(struct tun_peer *p, struct tun_session *s)
 	p->relay_err[0] = '\0';
 	if (!keep->relayed) {
 		p->direct_fails = 0;
+		p->round_fails = 0;
 		p->backoff = TUN_BACKOFF_MIN;
 		ev_timer_stop(t->d->loop, &p->retry);
 	}

@@ -244,7 +244,8 @@ struct tun_peer {
 	unsigned want : 1;    /* used: keep a session up */
 	unsigned refused : 1; /* PSK mismatch seen */
 	size_t addr_idx;
-	char addr[64]; /* last address tried or seen */
+	size_t round_fails; /* failed dials in this round of addresses (tun_peers.c) */
+	char addr[64];	    /* last address tried or seen */
 	double backoff;
 	ev_timer retry;
 	uint64_t tx, rx; /* of sessions gone */

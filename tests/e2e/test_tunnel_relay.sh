@@ -144,6 +144,20 @@ ok "edge-2 took the relayed session as edge-1's (authenticated end to end)" \
 # backoff period (at most 30 s), not one per address.
 ok "a round of redials tries edge-2's next address at once" \
 	log_has 1 'redialing edge-2 in 0.0s'
+# each round (the dials between two backoffs, once edge-2 is in use) tries
+# both addresses, wherever the last one stopped: a round that tried only
+# 100.64.0.2 and then waited a whole period before 192.168.2.2 is a defect
+rounds_whole() {	# in each tunneld process, from its first use of the relay
+	awk '/PSK fingerprint/ { on = 0 }
+	/no direct path to edge-2/ && !on { on = 1; a = b = 0 }
+	!on { next }
+	/"dialing edge-2 at 192\.168\.2\.2:/ { a = 1 }
+	/"dialing edge-2 at 100\.64\.0\.2:/ { b = 1 }
+	/redialing edge-2 in / && !/ in 0\.0s/ { n++; if (b && !a) bad++; a = b = 0 }
+	END { print n " rounds, " bad + 0 " without 192.168.2.2"; exit bad > 0 || n == 0 }' \
+		"$E2E_DIR/n1/tunneld.log"
+}
+ok "... and every round tries both addresses ($(rounds_whole))" rounds_whole
 dials=$(grep -c 'dialing edge-2 at' "$E2E_DIR/n1/tunneld.log")
 ok "... and the rounds back off: $dials direct dials of edge-2 so far, no storm" test "$dials" -lt 40
 in_ns r1 ip route add 192.168.2.0/24 via 100.64.0.2
