@@ -11,10 +11,17 @@
 # outside the checkout.  Prints that directory.
 set -e
 D=${K8S_TOOLS:-/var/cache/edgemesh-c/k8s-validate}
-if ! /usr/bin/python3 -c 'import kubernetes.client, yaml' 2>/dev/null ||
-	! command -v node >/dev/null || ! command -v npm >/dev/null; then
+# only what is missing: a Node.js from elsewhere (NodeSource's bundles npm)
+# conflicts with Debian's npm package, so asking for both would fail
+pkgs=
+/usr/bin/python3 -c 'import kubernetes.client, yaml' 2>/dev/null ||
+	pkgs="python3-kubernetes python3-yaml"
+command -v node >/dev/null || pkgs="$pkgs nodejs"
+command -v npm >/dev/null || pkgs="$pkgs npm"
+if [ -n "$pkgs" ]; then
+	# shellcheck disable=SC2086 # a list of package names
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		python3-kubernetes python3-yaml nodejs npm >/dev/null
+		$pkgs >/dev/null
 fi
 if [ ! -f "$D/node_modules/kubernetes-models/apps/v1/DaemonSet.js" ]; then
 	mkdir -p "$D"

@@ -379,4 +379,15 @@ R=$(in_ns lanh dig @$S +time=2 +tries=3 +short hostname-svc.default.svc.$C 2>&1)
 ok "clientSourceRanges [10.200.0.0/24]: the LAN host is answered ($R)" test "$R" = 10.96.0.99
 R=$(pq hostname-svc.default.svc.$C 2>&1)
 ok "... and a pod on edge-1 is not (${R:0:40})" grep -q "no servers could be reached" <<<"$R"
+
+# dnsd up before its controller (a slow controller): after 3 s it answers
+# with what it has, and from the cluster once the controller comes
+e2e_kill 1 dnsd
+e2e_kill 1 controller
+e2e_daemon 1 dnsd
+ok "dnsd without its controller serves after 3 s" \
+	wait_for 10 grep -q "serving queries (the controller has not answered yet)" "$D1/dnsd.log"
+e2e_daemon 1 controller
+lan_answered() { [ "$(in_ns lanh dig @$S +time=1 +tries=1 +short hostname-svc.default.svc.$C 2>&1)" = 10.96.0.99 ]; }
+ok "... and, the controller back, the LAN host is answered" wait_for 20 lan_answered
 e2e_done
