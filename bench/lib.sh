@@ -15,7 +15,8 @@
 #   bench_time_left SECS            # true while the run is below SECS seconds
 #   bench_reps_init NAME DIR        # only the helpers below (own set-up)
 #   bench_run FN NAME...            # BENCH_REPS (3) interleaved repetitions:
-#                                   # FN NAME prints "key=value ..." per call
+#                                   # FN NAME prints "key=value ..." per call;
+#                                   # first caps TIME_WAIT (bench_tw_cap)
 #   bench_fig "title" KEY "aim" OURS ANCHOR...
 #                                   # median [min-max] per name, ratio of medians
 #                                   # ours/anchor, load at each figure; one row
@@ -145,6 +146,20 @@ bench_perf() {	# label pids(comma-separated) cmd...
 
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
 
+# Every namespace of this run keeps at most BENCH_TW (1024) sockets in
+# TIME_WAIT; past that the kernel closes them at once.  Connection loops
+# leave tens of thousands: where two names connect from one address to one
+# server (ours' tunneld and ssh's sshd to the pod), they fill that pair's
+# ephemeral ports and a SYN meeting one is PAWS-rejected and resent 1 s
+# later, so the name that runs next is slowed by the one before.
+bench_tw_cap() {
+	local n
+	[ -n "${E2E_PREFIX:-}" ] || return 0
+	for n in $(ip netns list 2>/dev/null | awk -v p="$E2E_PREFIX-" 'index($1, p) == 1 { print $1 }'); do
+		ip netns exec "$n" sysctl -qw net.ipv4.tcp_max_tw_buckets="${BENCH_TW:-1024}" 2>/dev/null || true
+	done
+}
+
 # Repetition r runs every name once, the order rotated by r (so no name is
 # always first after an idle pause); each value is kept with the 1-minute
 # load average at the time it was measured.
@@ -152,6 +167,7 @@ bench_run() {	# fn name...
 	local fn=$1 r i n cnt kv out ld; shift
 	local names=("$@")
 	cnt=${#names[@]}
+	bench_tw_cap
 	for r in $(seq 1 "$BENCH_REPS"); do
 		for i in $(seq 0 $((cnt - 1))); do
 			n=${names[$(((i + r - 1) % cnt))]}

@@ -9,7 +9,9 @@
 #   - hanat: that HAProxy behind a DNAT in the node's nat OUTPUT, reached
 #     the way proxyd is (a ClusterIP): proxy against proxy, NAT on both;
 #   - direct to the pod.
-# Figures: wrk keep-alive req/s, new connections/s (wrk with
+# Figures: wrk keep-alive req/s, with the proxy's own CPU meanwhile (% of
+# one core, CPU-us per request) and the whole machine's busy CPU-us per
+# request (/proc/stat), new connections/s (wrk with
 # "Connection: close", and a 1-byte echo connect loop), UDP datagrams/s
 # (echo with a window, no HAProxy anchor: it has no UDP) twice: a service
 # whose endpoints are all local, round robin, which the kernel forwards
@@ -68,9 +70,6 @@ for i in 1 2; do
 	e2e_config $i </dev/null >/dev/null
 	in_ns n$i ip route add default dev eth0	# ClusterIPs must route for OUTPUT nat
 done
-in_ns n1 sysctl -qw net.ipv4.tcp_tw_reuse=1
-in_ns n1 sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
-for p in p1 p2; do in_ns $p sysctl -qw net.ipv4.tcp_tw_reuse=1; done
 
 # ---- servers in the pods
 SERVER=nginx
@@ -146,7 +145,8 @@ H
 	HA_PID=$BENCH_LAST_PID
 	if wait_for 10 bench_listening n1 8080 && wait_for 5 get http://10.200.0.11:8080/; then
 		HA_WEB=http://10.200.0.11:8080/ HA_ECHO=10.200.0.11:8082
-		HA_THREADS=$(ls /proc/"$(pgrep -P "$HA_PID" haproxy || echo "$HA_PID")"/task 2>/dev/null | wc -l)
+		HA_PID=$(pgrep -P "$HA_PID" haproxy || echo "$HA_PID")
+		HA_THREADS=$(ls /proc/"$HA_PID"/task 2>/dev/null | wc -l)
 		# the same HAProxy behind a ClusterIP-like DNAT, as proxyd is reached:
 		# proxy against proxy, the per-packet NAT on both
 		in_ns n1 nft -f - <<N && get http://$VIP_HA/ && HA_NAT=1
@@ -169,18 +169,34 @@ wrk_rps() {	# url [extra args] -> req/s
 	in_ns n1 timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" "$@" 2>>"$E2E_DIR/wrk.err" |
 		awk '/^Requests\/sec:/ {printf "%.0f\n", $2}'
 }
+# keep-alive req/s; meanwhile the proxy's own CPU (utime+stime, all its
+# threads) as % of one core and CPU-us per request, and the whole machine's
+# busy CPU-us per request (/proc/stat: client, proxy, server and kernel)
+sys_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+wrk_keepalive() {	# url [proxy pid] -> "rps=N allus=U [pcpu=P uspr=U]"
+	local c0="" t0 s0 rps
+	[ -n "${2:-}" ] && c0=$(bench_cpu_ticks "$2")
+	s0=$(sys_busy) t0=$(date +%s%N)
+	rps=$(wrk_rps "$1")
+	[ -n "$rps" ] || return 0
+	awk -v c=$(($(bench_cpu_ticks "${2:-0}") - ${c0:-0})) -v sb=$(($(sys_busy) - s0)) \
+		-v hz="$(getconf CLK_TCK)" -v ns=$(($(date +%s%N) - t0)) -v r="$rps" -v d="$DUR" -v p="${2:-}" '
+		BEGIN { n = r * d; printf "rps=%s allus=%.1f", r, 1e6 * sb / hz / n
+			if (p != "") printf " pcpu=%.0f uspr=%.1f", 100 * c / hz / (ns / 1e9), 1e6 * c / hz / n }'
+	echo
+}
 # one repetition for one name (bench_run): key=value figures
 pone() {	# proxyd | relay | haproxy | hanat | direct
-	local web echo udp r
+	local web echo udp r pid=""
 	case $1 in
-	proxyd) web=http://$VIP_WEB/ echo=$VIP_ECHO:$ECHO udp=$VIP_UDP:$UDP ;;
+	proxyd) web=http://$VIP_WEB/ echo=$VIP_ECHO:$ECHO udp=$VIP_UDP:$UDP pid=$PPID1 ;;
 	relay) web="" echo="" udp=$VIP_UDPR:$UDP ;;	# UDP only: proxyd's relay
-	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" ;;	# HAProxy has no UDP
-	hanat) web=http://$VIP_HA/ echo=$VIP_HA:$ECHO udp="" ;;
+	haproxy) web=$HA_WEB echo=$HA_ECHO udp="" pid=$HA_PID ;;	# HAProxy has no UDP
+	hanat) web=http://$VIP_HA/ echo=$VIP_HA:$ECHO udp="" pid=$HA_PID ;;
 	direct) web=http://$POD1/ echo=$POD1:$ECHO udp=$POD1:$UDP ;;
 	esac
 	if [ $HAVE_WRK = 1 ] && [ -n "$web" ] && want http; then
-		echo "rps=$(wrk_rps "$web") rpsclose=$(wrk_rps "$web" -H "Connection: close")"
+		echo "$(wrk_keepalive "$web" "$pid") rpsclose=$(wrk_rps "$web" -H "Connection: close")"
 	fi
 	if [ -n "$echo" ] && want conns; then
 		r=$(in_ns n1 timeout $((DUR + 20)) "$B/embench" connrate "$echo" "$CONNS" "$DUR" 2>>"$E2E_DIR/cr.err")
@@ -205,6 +221,9 @@ A=$(echo "${NAMES% relay}" | cut -d' ' -f2-)
 {
 	if [ $HAVE_WRK = 1 ] && want http; then
 		bench_fig "wrk keep-alive ($CONNS conns), req/s" rps ">= 1.0x haproxy" proxyd $A
+		bench_fig "the proxy's CPU during keep-alive, % of one core" pcpu "" proxyd ${A/direct/}
+		bench_fig "the proxy's CPU per keep-alive request, us (lower better)" uspr "" proxyd ${A/direct/}
+		bench_fig "the machine's busy CPU per keep-alive request, us (lower better)" allus "" proxyd $A
 		bench_fig "wrk Connection: close, req/s" rpsclose ">= 1.0x haproxy" proxyd $A
 	fi
 	want conns && bench_fig "new conns (connect + 1-byte echo + close, $CONNS parallel)/s" conns ">= 1.0x haproxy" proxyd $A

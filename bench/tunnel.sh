@@ -53,13 +53,6 @@ HAVE_IPERF=0
 bench_apt iperf3 && command -v iperf3 >/dev/null 2>&1 && HAVE_IPERF=1
 
 e2e_topology "$([ -n "$EM" ] && echo 4 || echo 2)"
-# the connection loops open tens of thousands of connections a minute to one
-# address: without reuse, TIME_WAIT uses up the ports (connect then stalls,
-# conns/s drops to ~100 on every path alike); as proxy.sh does
-for n in $(ip netns list | awk '{print $1}' | grep "^${E2E_PREFIX}-[np][0-9]"); do
-	ip netns exec "$n" sysctl -qw net.ipv4.tcp_tw_reuse=1
-	ip netns exec "$n" sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
-done
 # the direct anchor: each node routes the other's pod network
 in_ns n1 ip route add 10.201.2.0/24 via 10.200.0.12 || bench_setup_fail "route"
 in_ns n2 ip route add 10.201.1.0/24 via 10.200.0.11 || bench_setup_fail "route"
@@ -287,6 +280,20 @@ A=$(echo $NAMES | cut -d' ' -f2-)
 AD=$(bench_sub "$(bench_median ours p99)" "$(bench_median direct p99)")
 echo "added echo latency over direct (medians): p50 +$(bench_sub "$(bench_median ours p50)" "$(bench_median direct p50)") us  p99 +$AD us  ($(bench_verdict "$AD" le 250): <= 250 us)"
 bench_row "echo p99 added over direct, us" "$AD" "-" "<= 250 us"
+# Where a connection's time goes, one at a time (medians): 1e6/rate is its
+# whole life (connect, echo, close), the 1-byte echo on an open stream (p50)
+# is part of it, the rest is setting it up and closing it.
+conn_split() {	# name -> "name total = echo + rest" (us)
+	awk -v n="$1" -v r="$(bench_median "$1" conns)" -v e="$(bench_median "$1" p50)" \
+		'BEGIN { if (r > 0 && e > 0) printf "%s %.0f = %.0f + %.0f", n, 1e6 / r, e, 1e6 / r - e }'
+}
+echo "one connection at a time, us (medians): a connection = its echo + setting up and closing it:" \
+	"$(for n in ours $A; do conn_split "$n"; echo -n "; "; done)"
+if [ "$SSHD_OK" = 1 ] && [ -n "$(bench_median ssh conns)" ]; then
+	awk -v s="$(bench_median ssh conns)" -v e="$(bench_median ours p50)" 'BEGIN {
+		printf "  1.5x ssh -L is %.0f us a connection: with our echo, %.0f us to set up and close it\n",
+			1e6 / (1.5 * s), 1e6 / (1.5 * s) - e }'
+fi
 sleep 2
 mem_row "after the runs"
 
