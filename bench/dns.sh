@@ -16,10 +16,11 @@ set -u
 B=${B:-build}
 SECS=${SECS:-3}
 CLIENTS=${CLIENTS:-8}
-command -v dnsperf >/dev/null || { echo "dns bench: dnsperf missing (apt-get install dnsperf)"; exit 77; }
 [ "$(id -u)" -eq 0 ] || { echo "dns bench: needs root (network namespace)"; exit 77; }
 T=$(mktemp -d /tmp/edgemesh-dbench.XXXXXX)
 . bench/lib.sh
+E2E_DIR=$T bench_apt dnsperf
+command -v dnsperf >/dev/null || { echo "dns bench: dnsperf missing and not installable (apt-get install dnsperf)"; rm -rf "$T"; exit 77; }
 E2E_DIR=$T bench_apt unbound || echo "  unbound not installable: its anchor is skipped"
 NS=emdbench$$
 PIDS=""
