@@ -283,16 +283,22 @@ bench_row "echo p99 added over direct, us" "$AD" "-" "<= 250 us"
 # Where a connection's time goes, one at a time (medians): 1e6/rate is its
 # whole life (connect, echo, close), the 1-byte echo on an open stream (p50)
 # is part of it, the rest is setting it up and closing it.
-conn_split() {	# name -> "name total = echo + rest" (us)
-	awk -v n="$1" -v r="$(bench_median "$1" conns)" -v e="$(bench_median "$1" p50)" \
-		'BEGIN { if (r > 0 && e > 0) printf "%s %.0f = %.0f + %.0f", n, 1e6 / r, e, 1e6 / r - e }'
+conn_split() {	# name -> "total echo rest" (us), empty when not measured
+	awk -v r="$(bench_median "$1" conns)" -v e="$(bench_median "$1" p50)" \
+		'BEGIN { if (r > 0 && e > 0) printf "%.0f %.0f %.0f", 1e6 / r, e, 1e6 / r - e }'
 }
-echo "one connection at a time, us (medians): a connection = its echo + setting up and closing it:" \
-	"$(for n in ours $A; do conn_split "$n"; echo -n "; "; done)"
-if [ "$SSHD_OK" = 1 ] && [ -n "$(bench_median ssh conns)" ]; then
-	awk -v s="$(bench_median ssh conns)" -v e="$(bench_median ours p50)" 'BEGIN {
-		printf "  1.5x ssh -L is %.0f us a connection: with our echo, %.0f us to set up and close it\n",
-			1e6 / (1.5 * s), 1e6 / (1.5 * s) - e }'
+CS=""
+for n in ours $A; do
+	read -r tot ech rest <<<"$(conn_split "$n")"
+	[ -n "${rest:-}" ] && CS="$CS $n $tot = $ech + $rest;"
+done
+echo "one connection at a time, us (medians): a connection = its echo + setting up and closing it:$CS"
+if [ "$SSHD_OK" = 1 ] && [ -n "$(conn_split ssh)" ] && [ -n "$(conn_split ours)" ]; then
+	AIM=$(awk -v s="$(bench_median ssh conns)" -v e="$(bench_median ours p50)" \
+		'BEGIN { printf "%.0f", 1e6 / (1.5 * s) - e }')
+	echo "  1.5x ssh -L, with our echo, leaves $AIM us to set up and close a connection"
+	bench_row "one connection at a time: us to set up and close it (1e6/rate - echo p50)" \
+		"$(conn_split ours | cut -d' ' -f3)" "ssh $(conn_split ssh | cut -d' ' -f3)" "<= $AIM (1.5x ssh)"
 fi
 sleep 2
 mem_row "after the runs"
