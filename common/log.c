@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -10,6 +11,14 @@ static int log_verbose;
 
 #define ONCE_MAX 64
 static char *once_keys[ONCE_MAX];
+
+#define REPEAT_MAX    32  /* keys followed at once */
+#define REPEAT_KEYLEN 160 /* longer keys compare on this much */
+static struct {
+	char key[REPEAT_KEYLEN];
+	double last; /* logged then; 0: free */
+	unsigned long long held;
+} repeats[REPEAT_MAX];
 
 void
 log_init(const char *daemon, int debug)
@@ -30,26 +39,39 @@ log_daemon(void)
 	return log_name;
 }
 
-/* Quote a message so a line stays one logfmt record. */
+/* Quote a message (msg, then tail when not NULL) so a line stays one logfmt
+ * record; err (may be NULL) follows it. */
 static void
-log_emit(const char *level, const char *err, const char *fmt, va_list ap)
+log_emit_text(const char *level, const char *msg, const char *tail, const char *err)
 {
-	char msg[1024], line[2300];
+	char line[2300];
 	size_t n = 0;
 	const char *p;
+	int part;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = (size_t)snprintf(line, sizeof(line), "level=%s daemon=%s msg=\"", level, log_name);
-	for (p = msg; *p != '\0' && n < sizeof(line) - 8; p++) {
-		if (*p == '"' || *p == '\\')
-			line[n++] = '\\';
-		line[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+	for (part = 0; part < 2; part++) {
+		p = part == 0 ? msg : tail;
+		for (; p != NULL && *p != '\0' && n < sizeof(line) - 8; p++) {
+			if (*p == '"' || *p == '\\')
+				line[n++] = '\\';
+			line[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+		}
 	}
 	line[n++] = '"';
 	line[n] = '\0';
 	if (err != NULL)
 		snprintf(line + n, sizeof(line) - n, " err=\"%s\"", err);
 	fprintf(stderr, "%s\n", line);
+}
+
+static void
+log_emit(const char *level, const char *err, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_emit_text(level, msg, NULL, err);
 }
 
 /* log_emit with the arguments after fmt */
@@ -126,4 +148,71 @@ log_due(double *last, double now)
 		return false;
 	*last = now;
 	return true;
+}
+
+const char *
+log_repeat_at(const char *key, double now, char *buf, size_t len)
+{
+	int i, slot = 0;
+
+	for (i = 0; i < REPEAT_MAX; i++) {
+		if (repeats[i].last > 0 && strncmp(repeats[i].key, key, REPEAT_KEYLEN - 1) == 0)
+			break;
+		if (repeats[i].last < repeats[slot].last)
+			slot = i; /* free, or logged longest ago: taken for a new key */
+	}
+	buf[0] = '\0';
+	if (i < REPEAT_MAX) {
+		if (now - repeats[i].last < 1.0) {
+			repeats[i].held++;
+			return NULL;
+		}
+		if (repeats[i].held > 0)
+			snprintf(buf, len, "; %llu more like it held back", repeats[i].held);
+		slot = i;
+	}
+	snprintf(repeats[slot].key, REPEAT_KEYLEN, "%s", key);
+	repeats[slot].last = now > 0 ? now : 1e-9;
+	repeats[slot].held = 0;
+	return buf;
+}
+
+const char *
+log_repeat(const char *key, char *buf, size_t len)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return log_repeat_at(key, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, buf, len);
+}
+
+static void
+log_repeat_emit(const char *level, const char *fmt, va_list ap)
+{
+	char msg[1024], more[64];
+	const char *m;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if ((m = log_repeat(msg, more, sizeof(more))) != NULL)
+		log_emit_text(level, msg, m, NULL);
+}
+
+void
+log_warnx_repeat(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_repeat_emit("warn", fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info_repeat(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_repeat_emit("info", fmt, ap);
+	va_end(ap);
 }

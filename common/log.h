@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #define EM_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -23,5 +24,18 @@ void log_warnx_once(const char *key, const char *, ...) EM_PRINTF(2, 3);
  * when a second has passed since *last (0: never logged).
  */
 bool log_due(double *last, double now);
+/*
+ * A line that can repeat under load (every new connection to a failing
+ * endpoint): the same key (the line without what differs per connection)
+ * logs at most once a second.  NULL while held back (counted); else what to
+ * append to the line: "" or "; N more like it held back" (in buf).  The
+ * table is bounded: a key pushed out only logs again sooner.  log_repeat_at
+ * takes the time (seconds, monotonic) for tests.
+ */
+const char *log_repeat(const char *key, char *buf, size_t len);
+const char *log_repeat_at(const char *key, double now, char *buf, size_t len);
+/* The same with the line as its own key. */
+void log_warnx_repeat(const char *, ...) EM_PRINTF(1, 2);
+void log_info_repeat(const char *, ...) EM_PRINTF(1, 2);
 
 #endif

@@ -96,3 +96,12 @@ net_sock_error(int fd)
 		err = errno;
 	return err;
 }
+
+const char *
+net_connect_strerror(int err)
+{
+	if (err == EADDRNOTAVAIL)
+		return "no local port free (TIME_WAIT from recent connections: widen "
+		       "net.ipv4.ip_local_port_range or set net.ipv4.tcp_tw_reuse=1)";
+	return strerror(err);
+}

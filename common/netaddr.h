@@ -30,4 +30,12 @@ int net_listen_tcp(int port, int *fd, char *err, size_t errlen);
  */
 int net_sock_error(int fd);
 
+/*
+ * strerror() of a connect() error, with what the admin can do when the
+ * cause is this node and not the target: EADDRNOTAVAIL means no local port
+ * is free for that destination (this node's recent connections to it hold
+ * them in TIME_WAIT).
+ */
+const char *net_connect_strerror(int err);
+
 #endif

@@ -94,28 +94,22 @@ srcgate_allows(struct srcgate *g, const struct sockaddr *sa, double now)
 	return srcrange_match(&g->derived, &a);
 }
 
-void
+bool
 srcgate_log_refused(struct srcgate *g, const char *what, const struct sockaddr *sa, double now)
 {
-	char text[INET6_ADDRSTRLEN];
+	char text[INET6_ADDRSTRLEN], key[128], more[64];
 	struct ip_addr a;
+	const char *m;
 
 	g->refused++;
-	if (!log_due(&g->logged_at, now)) {
-		g->unlogged++;
-		return;
-	}
+	snprintf(key, sizeof(key), "%s refused: not in commonConfig.clientSourceRanges", what);
+	if ((m = log_repeat_at(key, now, more, sizeof(more))) == NULL)
+		return false;
 	if (ip_addr_from_sockaddr(sa, &a) == -1)
 		snprintf(text, sizeof(text), "?");
 	else
 		ip_addr_text(&a, text, sizeof(text));
-	if (g->unlogged > 0)
-		log_info("%s from %s refused: not in commonConfig.clientSourceRanges%s; %llu "
-			 "more refused in the last second",
-			 what, text, g->fixed.n > 0 ? "" : " (default: this node and its pods)",
-			 (unsigned long long)g->unlogged);
-	else
-		log_info("%s from %s refused: not in commonConfig.clientSourceRanges%s", what, text,
-			 g->fixed.n > 0 ? "" : " (default: this node and its pods)");
-	g->unlogged = 0;
+	log_info("%s from %s refused: not in commonConfig.clientSourceRanges%s%s", what, text,
+		 g->fixed.n > 0 ? "" : " (default: this node and its pods)", m);
+	return true;
 }

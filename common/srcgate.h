@@ -29,15 +29,14 @@ struct srcgate {
 	struct replica *const *replica; /* the daemon's, made later */
 	const char *node;
 	uint64_t refused;
-	double logged_at; /* last refusal logged */
-	uint64_t unlogged;
 };
 
 /* ranges from the config (strings checked by config_load); -1 with why. */
 int srcgate_init(struct srcgate *, const char (*ranges)[50], size_t n,
 		 struct replica *const *replica, const char *node, char *why, size_t len);
 bool srcgate_allows(struct srcgate *, const struct sockaddr *, double now);
-/* Count and log a refusal (one line a second at most, with the count skipped). */
-void srcgate_log_refused(struct srcgate *, const char *what, const struct sockaddr *, double now);
+/* Count and log a refusal: the same what one line a second at most
+ * (log_repeat), with the count held back.  True when logged. */
+bool srcgate_log_refused(struct srcgate *, const char *what, const struct sockaddr *, double now);
 
 #endif

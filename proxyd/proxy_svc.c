@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,8 +318,25 @@ proxy_svc_ep_failed(struct proxyd *p, const char *vipkey, const char *epid)
 		return;
 	for (i = 0; i < v->neps; i++)
 		if (strcmp(v->eps[i].id, epid) == 0) {
+			/* said once when it goes down, not at each retry while down */
+			if (v->eps[i].down_until <= ev_now(p->loop))
+				log_info("endpoint %s of %s failed: skipped for %.0fs", epid,
+					 vipkey, PROXY_DOWN_TIME);
 			v->eps[i].down_until = ev_now(p->loop) + PROXY_DOWN_TIME;
-			log_info("endpoint %s of %s failed: skipped for %.0fs", epid, vipkey,
-				 PROXY_DOWN_TIME);
 		}
+}
+
+void
+proxy_log_client(const char *proto, const char *client, const char *vipkey, const char *fmt, ...)
+{
+	char what[512], key[700], more[64];
+	const char *m;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(key, sizeof(key), "%s %s: %s", proto, vipkey, what);
+	if ((m = log_repeat(key, more, sizeof(more))) != NULL)
+		log_info("%s %s -> %s: %s%s", proto, client, vipkey, what, m);
 }

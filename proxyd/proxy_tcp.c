@@ -110,8 +110,8 @@ relay_begin(struct pd_conn *c)
 static void
 ep_failed(struct pd_conn *c, const char *why)
 {
-	log_info("tcp %s -> %s: endpoint %s failed: %s", c->client_txt, c->vipkey,
-		 c->tried[c->ntried - 1], why);
+	proxy_log_client("tcp", c->client_txt, c->vipkey, "endpoint %s failed: %s",
+			 c->tried[c->ntried - 1], why);
 	proxy_svc_ep_failed(c->p, c->vipkey, c->tried[c->ntried - 1]);
 	conn_next(c);
 }
@@ -128,7 +128,7 @@ server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if ((err = net_sock_error(c->sfd)) != 0) {
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, strerror(err));
+		ep_failed(c, net_connect_strerror(err));
 		return;
 	}
 	relay_begin(c);
@@ -175,8 +175,8 @@ tun_cb(void *arg, int ok, const char *reason)
 	}
 	if (reason == tunclient_unavailable) {
 		/* tunneld stayed away: the endpoint is not marked down */
-		log_info("tcp %s -> %s: endpoint %s: %s", c->client_txt, c->vipkey,
-			 c->tried[c->ntried - 1], reason);
+		proxy_log_client("tcp", c->client_txt, c->vipkey, "endpoint %s: %s",
+				 c->tried[c->ntried - 1], reason);
 		conn_next(c);
 		return;
 	}
@@ -209,8 +209,8 @@ conn_next(struct pd_conn *c)
 	if (idx == -1) {
 		p->n_fail++;
 		v->n_fail++;
-		log_info("tcp %s -> %s: no usable endpoint (%zu ready)", c->client_txt, c->vipkey,
-			 v->neps);
+		proxy_log_client("tcp", c->client_txt, c->vipkey, "no usable endpoint (%zu ready)",
+				 v->neps);
 		conn_close(c, NULL);
 		return;
 	}
@@ -242,7 +242,7 @@ conn_next(struct pd_conn *c)
 
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, strerror(e));
+		ep_failed(c, net_connect_strerror(e));
 		return;
 	}
 	/*

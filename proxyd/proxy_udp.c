@@ -199,7 +199,7 @@ flow_tun_cb(void *arg, int ok, const char *reason)
 		f->p->n_tunneled++;
 		return;
 	}
-	log_info("udp %s: endpoint %s failed: %s", f->key, f->epid, reason);
+	proxy_log_client("udp", f->key, f->vipkey, "endpoint %s failed: %s", f->epid, reason);
 	if (reason != tunclient_unavailable) /* else tunneld stayed away, not the endpoint */
 		proxy_svc_ep_failed(f->p, f->vipkey, f->epid);
 	flow_free(f, "tunnel open failed");
@@ -281,7 +281,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	}
 	inet_ntop(AF_INET, &client->sin_addr, cip, sizeof(cip));
 	if ((idx = proxy_svc_pick(p, v, cip, NULL, 0, NULL, 0)) == -1) {
-		log_info("udp %s -> %s: no usable endpoint", key, v->key);
+		proxy_log_client("udp", key, v->key, "no usable endpoint");
 		return NULL;
 	}
 	flow_evict(p);

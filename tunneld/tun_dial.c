@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "srcrange.h"
 #include "tunneld.h"
 
@@ -122,8 +123,8 @@ tun_target_kind(struct tunneld *t, const char *node, const struct tun_open_req *
 static void
 dial_fail(struct tun_stream *st, const char *why)
 {
-	log_warnx("stream from %s to %s %s:%u refused: %s", st->s->name, em_proto_name(st->proto),
-		  st->req.ip, st->req.port, why);
+	log_warnx_repeat("stream from %s to %s %s:%u refused: %s", st->s->name,
+			 em_proto_name(st->proto), st->req.ip, st->req.port, why);
 	tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 	tun_stream_free(st);
 }
@@ -169,7 +170,7 @@ tun_dial_target(struct tun_stream *st)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-			 strerror(errno));
+			 net_connect_strerror(errno));
 		dial_fail(st, why);
 		return;
 	}

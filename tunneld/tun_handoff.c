@@ -179,14 +179,14 @@ handoff_open(struct tunneld *t, struct hclient *h, struct ipc_msg *m)
 		close(fd);
 		snprintf(err, sizeof(err), "unknown node %s (no Node object in the peers topic)",
 			 o.peer);
-		log_warnx("open from %s for %s:%u refused: %s", h->name, o.ip, o.port, err);
+		log_warnx_repeat("open from %s for %s:%u refused: %s", h->name, o.ip, o.port, err);
 		tun_handoff_result(t, h->serial, o.id, 0, err);
 		return;
 	}
 	if (!handoff_permits(t, h, &o, err, sizeof(err))) {
 		close(fd);
-		log_warnx("open for %s %s:%u on %s refused: %s", em_proto_name(o.proto), o.ip,
-			  o.port, o.peer, err);
+		log_warnx_repeat("open for %s %s:%u on %s refused: %s", em_proto_name(o.proto),
+				 o.ip, o.port, o.peer, err);
 		tun_handoff_result(t, h->serial, o.id, 0, err);
 		return;
 	}

@@ -525,16 +525,16 @@ void
 tun_stream_connected(struct tun_stream *st, int established)
 {
 	int err = 0;
-	char why[128];
+	char why[200];
 
 	ev_io_stop(st_loop(), &st->ww);
 	if (!established)
 		err = net_sock_error(st->fd);
 	if (err != 0) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-			 strerror(err));
-		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
-			  st->req.port, why);
+			 net_connect_strerror(err));
+		log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st),
+				 st->req.ip, st->req.port, why);
 		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 		tun_stream_free(st);
 		return;
@@ -619,8 +619,8 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (st->state == ST_CONNECTING) {
 		snprintf(why, sizeof(why), "connect %s:%u: timed out", st->req.ip, st->req.port);
-		log_warnx("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
-			  st->req.port, why);
+		log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st),
+				 st->req.ip, st->req.port, why);
 		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
 		tun_stream_free(st);
 		return;
@@ -631,8 +631,8 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	else
 		snprintf(why, sizeof(why), "%s did not answer the OPEN within %.0fs",
 			 st_peer_name(st), TUN_OPEN_TIMEOUT);
-	log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port, st_peer_name(st),
-		  why);
+	log_warnx_repeat("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port,
+			 st_peer_name(st), why);
 	tun_stream_reset(st, why);
 }
 
@@ -839,8 +839,9 @@ tun_mux_input(struct tun_session *s, const struct tun_frame *f)
 		}
 		snprintf(why, sizeof(why), "%s refused: %.*s", s->name, (int)f->len,
 			 (const char *)f->payload);
-		log_warnx("stream to %s %s:%u via %s failed: %s", em_proto_name(st->req.proto),
-			  st->req.ip, st->req.port, s->name, why);
+		log_warnx_repeat("stream to %s %s:%u via %s failed: %s",
+				 em_proto_name(st->req.proto), st->req.ip, st->req.port, s->name,
+				 why);
 		if (st->early > 0)
 			log_debug("stream %u: its %u early bytes stay in the client socket", st->id,
 				  st->early);

@@ -62,8 +62,8 @@ peer_fail_pending(struct tun_peer *p, const char *why)
 	struct tun_stream *st;
 
 	while ((st = TAILQ_FIRST(&p->pending)) != NULL) {
-		log_warnx("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port, p->name,
-			  why);
+		log_warnx_repeat("stream to %s:%u via %s failed: %s", st->req.ip, st->req.port,
+				 p->name, why);
 		tun_stream_reset(st, why);
 	}
 }

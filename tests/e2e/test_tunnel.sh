@@ -305,6 +305,29 @@ ok "an Endpoints object pointing at edge-2's loopback is not followed" \
 ok "... nor one pointing at its link-local 169.254.96.16" \
 	refused_far 9019 169.254.96.16 7005 "is a link-local address"
 
+# --- edge-2 out of local ports toward a pod: each closed stream leaves its
+# port in TIME_WAIT on edge-2 (its tunneld sends the FIN first), so with two
+# ports the third open fails.  The reason says what to do, at both ends;
+# the same failure, repeated by every new connection, is logged once a
+# second, with the count held back said on the next line.
+PR=$(in_ns n2 sysctl -n net.ipv4.ip_local_port_range | tr -s '\t ' ' ')
+in_ns n2 sysctl -qw net.ipv4.ip_local_port_range="40000 40001"
+tunopen 1 edge-2 10.201.2.10 7000 9030
+for i in $(seq 1 30); do echo x | in_ns n1 timeout 2 socat -t 1 - TCP:127.0.0.1:9030 >/dev/null 2>&1; done
+sleep 1.2	# past the second: the next one is logged again, with the count
+echo x | in_ns n1 timeout 2 socat -t 1 - TCP:127.0.0.1:9030 >/dev/null 2>&1
+in_ns n2 sysctl -qw net.ipv4.ip_local_port_range="$PR"
+NOPORT="refused: connect 10.201.2.10:7000: no local port free (TIME_WAIT from recent connections: widen net.ipv4.ip_local_port_range or set net.ipv4.tcp_tw_reuse=1)"
+FAILS=$(grep -c "failed: .*no local port free" "$E2E_DIR/tunopen-1-9030.log")
+LINES=$(grep -cF "$NOPORT" "$E2E_DIR/n2/tunneld.log")
+echo "# out of ports: $FAILS opens failed, edge-2 logged $LINES lines"
+ok "edge-2 out of local ports for a pod: the open fails with what to do, at the opener" \
+	test "$FAILS" -ge 10
+ok "... logged on edge-2, a few lines for $FAILS failures" test "$LINES" -ge 1 -a "$LINES" -lt "$FAILS"
+held_said() { grep -F "$NOPORT; " "$E2E_DIR/n2/tunneld.log" | grep -q "; [0-9]* more like it held back\"$"; }
+ok "... the next line after a second says how many were held back" held_said
+ok "... and edge-2 has its ports back: new streams work" echo_once 1 9030 "ports back"
+
 # --- UDP
 tunopen 1 edge-2 10.201.2.10 7002 9002 -u
 ok "UDP echo, one datagram per frame" in_ns n1 timeout 30 python3 "$H" udp-client 9002

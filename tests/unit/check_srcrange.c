@@ -271,10 +271,12 @@ START_TEST(test_gate)
 	ck_assert(ALLOWS(&g, "127.0.0.1"));
 	ck_assert(ALLOWS(&g, "127.0.0.53"));
 	ck_assert(!ALLOWS(&g, "203.0.113.9"));
-	srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.0);
-	srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.5);
-	ck_assert_uint_eq(g.refused, 2);
-	ck_assert_uint_eq(g.unlogged, 1); /* the second within the second: counted, not logged */
+	ck_assert(srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.0));
+	/* the second within the second: counted, not logged; the next after it logged */
+	ck_assert(
+	    !srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.9"), 100.5));
+	ck_assert(srcgate_log_refused(&g, "test", (struct sockaddr *)sin_of("203.0.113.8"), 101.1));
+	ck_assert_uint_eq(g.refused, 3);
 }
 END_TEST
 

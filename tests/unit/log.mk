@@ -1,0 +1,2 @@
+UNIT_TESTS += log
+check_log_SRCS :=
