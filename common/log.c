@@ -216,3 +216,20 @@ log_info_repeat(const char *fmt, ...)
 	log_repeat_emit("info", fmt, ap);
 	va_end(ap);
 }
+
+void
+log_client_repeat(bool warn, const char *head, const char *client, const char *fmt, ...)
+{
+	char what[768], key[900], line[1024], more[64];
+	const char *m, *sp = head[0] != '\0' ? " " : "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(key, sizeof(key), "%s%s%s", head, sp, what);
+	if ((m = log_repeat(key, more, sizeof(more))) == NULL)
+		return;
+	snprintf(line, sizeof(line), "%s%s%s %s", head, sp, client, what);
+	log_emit_text(warn ? "warn" : "info", line, m, NULL);
+}

@@ -37,5 +37,12 @@ const char *log_repeat_at(const char *key, double now, char *buf, size_t len);
 /* The same with the line as its own key. */
 void log_warnx_repeat(const char *, ...) EM_PRINTF(1, 2);
 void log_info_repeat(const char *, ...) EM_PRINTF(1, 2);
+/*
+ * A line about one client's connection, "HEAD CLIENT WHAT" (HEAD may be ""):
+ * keyed without the client, so the same failure held back whoever the
+ * client; the line logged names its client.  warn: level warn, else info.
+ */
+void log_client_repeat(bool warn, const char *head, const char *client, const char *fmt, ...)
+    EM_PRINTF(4, 5);
 
 #endif

@@ -230,8 +230,9 @@ conn_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		break;
 	case GW_P_CONNECT:
 		if (now - c->t_phase > GW_CONNECT_TIMEOUT) {
-			log_warnx("%s %s: connect to %s:%u timed out", c->client, c->what,
-				  c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port);
+			log_client_repeat(true, "", c->client, "%s: connect to %s:%u timed out",
+					  c->what, c->picks[c->tried - 1].ip,
+					  c->picks[c->tried - 1].port);
 			gw_conn_up_close(c);
 			gw_conn_upstream(c);
 		}

@@ -82,8 +82,8 @@ tun_done(void *arg, int ok, const char *reason)
 	if (ok)
 		up_ready(c);
 	else {
-		log_warnx("%s %s: tunnel to %s (%s:%u) failed: %s", c->client, c->what, pk->node,
-			  pk->ip, pk->port, reason);
+		log_client_repeat(true, "", c->client, "%s: tunnel to %s (%s:%u) failed: %s",
+				  c->what, pk->node, pk->ip, pk->port, reason);
 		close(c->ufd);
 		c->ufd = -1;
 		gw_conn_upstream(c);
@@ -139,7 +139,8 @@ gw_conn_upstream(struct gw_conn *c)
 			continue;
 		}
 		if ((c->ufd = gw_upstream_connect(p)) == -1) {
-			log_warn("%s %s: connect %s:%u", c->client, c->what, p->ip, p->port);
+			log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what,
+					  p->ip, p->port, net_connect_strerror(errno));
 			continue;
 		}
 		/* the write watcher tells when the connect is done */
@@ -167,8 +168,9 @@ gw_conn_up_connected(struct gw_conn *c)
 		up_ready(c);
 		return;
 	}
-	log_warnx("%s %s: connect %s:%u: %s", c->client, c->what, c->picks[c->tried - 1].ip,
-		  c->picks[c->tried - 1].port, strerror(err));
+	log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what,
+			  c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port,
+			  net_connect_strerror(err));
 	close(c->ufd);
 	c->ufd = -1;
 	gw_conn_upstream(c);

@@ -325,18 +325,3 @@ proxy_svc_ep_failed(struct proxyd *p, const char *vipkey, const char *epid)
 			v->eps[i].down_until = ev_now(p->loop) + PROXY_DOWN_TIME;
 		}
 }
-
-void
-proxy_log_client(const char *proto, const char *client, const char *vipkey, const char *fmt, ...)
-{
-	char what[512], key[700], more[64];
-	const char *m;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	snprintf(key, sizeof(key), "%s %s: %s", proto, vipkey, what);
-	if ((m = log_repeat(key, more, sizeof(more))) != NULL)
-		log_info("%s %s -> %s: %s%s", proto, client, vipkey, what, m);
-}

@@ -110,8 +110,8 @@ relay_begin(struct pd_conn *c)
 static void
 ep_failed(struct pd_conn *c, const char *why)
 {
-	proxy_log_client("tcp", c->client_txt, c->vipkey, "endpoint %s failed: %s",
-			 c->tried[c->ntried - 1], why);
+	log_client_repeat(false, "tcp", c->client_txt, "-> %s: endpoint %s failed: %s", c->vipkey,
+			  c->tried[c->ntried - 1], why);
 	proxy_svc_ep_failed(c->p, c->vipkey, c->tried[c->ntried - 1]);
 	conn_next(c);
 }
@@ -175,8 +175,8 @@ tun_cb(void *arg, int ok, const char *reason)
 	}
 	if (reason == tunclient_unavailable) {
 		/* tunneld stayed away: the endpoint is not marked down */
-		proxy_log_client("tcp", c->client_txt, c->vipkey, "endpoint %s: %s",
-				 c->tried[c->ntried - 1], reason);
+		log_client_repeat(false, "tcp", c->client_txt, "-> %s: endpoint %s: %s", c->vipkey,
+				  c->tried[c->ntried - 1], reason);
 		conn_next(c);
 		return;
 	}
@@ -209,8 +209,8 @@ conn_next(struct pd_conn *c)
 	if (idx == -1) {
 		p->n_fail++;
 		v->n_fail++;
-		proxy_log_client("tcp", c->client_txt, c->vipkey, "no usable endpoint (%zu ready)",
-				 v->neps);
+		log_client_repeat(false, "tcp", c->client_txt,
+				  "-> %s: no usable endpoint (%zu ready)", c->vipkey, v->neps);
 		conn_close(c, NULL);
 		return;
 	}

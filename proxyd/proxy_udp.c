@@ -199,7 +199,8 @@ flow_tun_cb(void *arg, int ok, const char *reason)
 		f->p->n_tunneled++;
 		return;
 	}
-	proxy_log_client("udp", f->key, f->vipkey, "endpoint %s failed: %s", f->epid, reason);
+	log_client_repeat(false, "udp", f->key, "-> %s: endpoint %s failed: %s", f->vipkey, f->epid,
+			  reason);
 	if (reason != tunclient_unavailable) /* else tunneld stayed away, not the endpoint */
 		proxy_svc_ep_failed(f->p, f->vipkey, f->epid);
 	flow_free(f, "tunnel open failed");
@@ -281,7 +282,7 @@ flow_new(struct proxyd *p, const char *key, const struct sockaddr_in *client)
 	}
 	inet_ntop(AF_INET, &client->sin_addr, cip, sizeof(cip));
 	if ((idx = proxy_svc_pick(p, v, cip, NULL, 0, NULL, 0)) == -1) {
-		proxy_log_client("udp", key, v->key, "no usable endpoint");
+		log_client_repeat(false, "udp", key, "-> %s: no usable endpoint", v->key);
 		return NULL;
 	}
 	flow_evict(p);

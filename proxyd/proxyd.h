@@ -153,13 +153,6 @@ struct pd_vip *proxy_svc_lookup(struct proxyd *, const struct sockaddr_in *, int
 int proxy_svc_pick(struct proxyd *, struct pd_vip *, const char *client, const char *key,
 		   size_t keylen, char (*tried)[PD_EPID_LEN], int ntried);
 void proxy_svc_ep_failed(struct proxyd *, const char *vipkey, const char *epid);
-/*
- * A line about one client's connection or flow to a service ("tcp CLIENT ->
- * VIPKEY: what"): the same proto, service and what at most once a second,
- * whatever the client (log_repeat); the one logged names its client.
- */
-void proxy_log_client(const char *proto, const char *client, const char *vipkey, const char *fmt,
-		      ...) EM_PRINTF(4, 5);
 
 /* listen_keep.c */
 int listen_keep_reuse(struct proxyd *, const char *key, int type);

@@ -1,10 +1,12 @@
 /*
  * log_repeat: the same key at most once a second, the count held back said
- * with the next line, keys apart from each other, the bounded table.
+ * with the next line, keys apart from each other, the bounded table;
+ * log_client_repeat: keyed without the client.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <check.h>
 
@@ -71,6 +73,33 @@ START_TEST(test_repeat_long_keys)
 }
 END_TEST
 
+/* What log_client_repeat writes to stderr, read back from a file. */
+START_TEST(test_client_repeat)
+{
+	char path[] = "/tmp/check_log.XXXXXX", out[2048];
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+	size_t n;
+
+	ck_assert_int_ge(fd, 0);
+	dup2(fd, 2);
+	log_init("test", 0);
+	log_client_repeat(false, "tcp", "10.0.0.1:4000", "-> %s: endpoint %s failed", "svc", "a");
+	log_client_repeat(false, "tcp", "10.0.0.2:4001", "-> %s: endpoint %s failed", "svc", "a");
+	log_client_repeat(true, "", "10.0.0.3:4002", "GET /: connect %s failed", "b");
+	fflush(stderr);
+	dup2(saved, 2);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	unlink(path);
+	ck_assert_str_eq(
+	    out, "level=info daemon=test msg=\"tcp 10.0.0.1:4000 -> svc: endpoint a failed\"\n"
+		 "level=warn daemon=test msg=\"10.0.0.3:4002 GET /: connect b failed\"\n");
+}
+END_TEST
+
 static Suite *
 log_suite(void)
 {
@@ -81,6 +110,7 @@ log_suite(void)
 	tcase_add_test(tc, test_repeat_keys_apart);
 	tcase_add_test(tc, test_repeat_bounded);
 	tcase_add_test(tc, test_repeat_long_keys);
+	tcase_add_test(tc, test_client_repeat);
 	suite_add_tcase(s, tc);
 	return s;
 }
