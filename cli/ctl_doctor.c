@@ -169,6 +169,18 @@ check_samples(struct doctor *dr, const struct em_samples *ss)
 			    "the Istio CRDs are not installed: DestinationRules, Gateways and "
 			    "VirtualServices are ignored");
 			break;
+		case EM_M_OUT_OF_PORTS:
+			if (s->value == 0)
+				break;
+			ctl_label(s, "daemon", a, sizeof(a));
+			doctor_fault(
+			    dr, "out-of-ports", a,
+			    "set net.ipv4.tcp_tw_reuse=1 on this node (or widen "
+			    "net.ipv4.ip_local_port_range): its connections to that pod hold the "
+			    "ports in TIME_WAIT for 60 s after the client closes first",
+			    "%s found no local port free to connect to %s in the last minute", a,
+			    ctl_label(s, "target", b, sizeof(b)));
+			break;
 		case EM_M_RULES_DISPLACED:
 			if (s->value == 0)
 				break;

@@ -15,12 +15,14 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define HEALTH_PERIOD  2.0
 #define TRIM_MIN       (128 << 10) /* free heap worth handing back */
 #define MMAP_MIN       (256 << 10) /* allocations this big get their own mapping */
+#define NOPORT_SECS    60.0	   /* a connect without a local port is news this long */
 
 /* --help: the text on stdout, exit 0; a bad option: on stderr, exit 2. */
 static void
@@ -200,6 +202,7 @@ void
 daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
 {
 	struct dirent *de;
+	const char *noport;
 	DIR *dir;
 	int n = 0;
 
@@ -212,6 +215,8 @@ daemon_base_samples(const struct em_daemon *d, struct em_samples *ss)
 	metrics_add(ss, EM_M_DAEMON_RSS, (double)proc_rss_kb() * 1024, NULL);
 	metrics_add(ss, EM_M_DAEMON_FDS, n, NULL);
 	metrics_add(ss, EM_M_DAEMON_UPTIME, (double)(time(NULL) - d->started), NULL);
+	if ((noport = net_noport_recent(NOPORT_SECS)) != NULL)
+		metrics_add(ss, EM_M_OUT_OF_PORTS, 1, "target", noport, NULL);
 	privdrop_samples(ss);
 }
 

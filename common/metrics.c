@@ -81,6 +81,9 @@ const struct em_metric_desc em_metric_descs[EM_M__COUNT] = {
 				   "UDP flows a service port's kernel path started (its DNAT "
 				   "rule's counter, read every 10 s; 0 again when proxyd rewrites "
 				   "the port's rules)"},
+    [EM_M_OUT_OF_PORTS] = {"edgemesh_connect_out_of_ports", EM_MT_GAUGE,
+			   "1 while a connect of the daemon found no local port free in the "
+			   "last 60 s (target: the last such destination)"},
 };
 
 const double em_histogram_bounds[12] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,

@@ -55,6 +55,7 @@ enum em_metric {
 	EM_M_DAEMON_PRIVS,
 	EM_M_TUNNEL_KEY,
 	EM_M_SVC_KERNEL_UDP_FLOWS, /* proxyd: flows its UDP kernel path started */
+	EM_M_OUT_OF_PORTS,	   /* every daemon: a connect found no local port free */
 	EM_M__COUNT
 };
 

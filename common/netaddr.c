@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "netaddr.h"
@@ -97,11 +98,35 @@ net_sock_error(int fd)
 	return err;
 }
 
-const char *
-net_connect_strerror(int err)
+static struct {
+	double at; /* monotonic seconds; 0: never */
+	char target[64];
+} noport;
+
+static double
+mono_now(void)
 {
-	if (err == EADDRNOTAVAIL)
-		return "no local port free (TIME_WAIT from recent connections: widen "
-		       "net.ipv4.ip_local_port_range or set net.ipv4.tcp_tw_reuse=1)";
-	return strerror(err);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *
+net_connect_strerror(int err, const char *ip, unsigned port)
+{
+	if (err != EADDRNOTAVAIL)
+		return strerror(err);
+	noport.at = mono_now();
+	snprintf(noport.target, sizeof(noport.target), "%s:%u", ip, port);
+	return "no local port free (TIME_WAIT from recent connections: widen "
+	       "net.ipv4.ip_local_port_range or set net.ipv4.tcp_tw_reuse=1)";
+}
+
+const char *
+net_noport_recent(double secs)
+{
+	if (noport.at == 0 || mono_now() - noport.at > secs)
+		return NULL;
+	return noport.target;
 }

@@ -140,7 +140,8 @@ gw_conn_upstream(struct gw_conn *c)
 		}
 		if ((c->ufd = gw_upstream_connect(p)) == -1) {
 			log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what,
-					  p->ip, p->port, net_connect_strerror(errno));
+					  p->ip, p->port,
+					  net_connect_strerror(errno, p->ip, p->port));
 			continue;
 		}
 		/* the write watcher tells when the connect is done */
@@ -168,9 +169,10 @@ gw_conn_up_connected(struct gw_conn *c)
 		up_ready(c);
 		return;
 	}
-	log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what,
-			  c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port,
-			  net_connect_strerror(err));
+	log_client_repeat(
+	    true, "", c->client, "%s: connect %s:%u: %s", c->what, c->picks[c->tried - 1].ip,
+	    c->picks[c->tried - 1].port,
+	    net_connect_strerror(err, c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port));
 	close(c->ufd);
 	c->ufd = -1;
 	gw_conn_upstream(c);

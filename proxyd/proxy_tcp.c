@@ -42,6 +42,8 @@ struct pd_conn {
 	char vipkey[80];
 	char tried[PROXY_CONNECT_TRIES][PD_EPID_LEN];
 	int ntried;
+	char ep_ip[46]; /* the local endpoint being connected (C_CONNECT) */
+	uint16_t ep_port;
 	char key[256];
 	int havekey;
 	uint64_t tun_id;
@@ -128,7 +130,7 @@ server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if ((err = net_sock_error(c->sfd)) != 0) {
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, net_connect_strerror(err));
+		ep_failed(c, net_connect_strerror(err, c->ep_ip, c->ep_port));
 		return;
 	}
 	relay_begin(c);
@@ -227,6 +229,8 @@ conn_next(struct pd_conn *c)
 		return;
 	}
 	c->state = C_CONNECT;
+	snprintf(c->ep_ip, sizeof(c->ep_ip), "%s", ep->ip);
+	c->ep_port = ep->port;
 	if ((c->sfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		conn_close(c, "socket");
 		return;
@@ -242,7 +246,7 @@ conn_next(struct pd_conn *c)
 
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, net_connect_strerror(e));
+		ep_failed(c, net_connect_strerror(e, c->ep_ip, c->ep_port));
 		return;
 	}
 	/*

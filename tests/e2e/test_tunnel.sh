@@ -326,6 +326,8 @@ ok "edge-2 out of local ports for a pod: the open fails with what to do, at the 
 ok "... logged on edge-2, a few lines for $FAILS failures" test "$LINES" -ge 1 -a "$LINES" -lt "$FAILS"
 held_said() { grep -F "$NOPORT; " "$E2E_DIR/n2/tunneld.log" | grep -q "; [0-9]* more like it held back\"$"; }
 ok "... the next line after a second says how many were held back" held_said
+noport_fault() { e2e_ctl 2 doctor | grep -q "FAULT out-of-ports: tunneld found no local port free to connect to 10.201.2.10:7000"; }
+ok "... edgemeshctl doctor on edge-2 names it, with the fix" wait_for 10 noport_fault
 ok "... and edge-2 has its ports back: new streams work" echo_once 1 9030 "ports back"
 
 # --- UDP
