@@ -163,7 +163,7 @@ log_repeat_at(const char *key, double now, char *buf, size_t len)
 	}
 	buf[0] = '\0';
 	if (i < REPEAT_MAX) {
-		if (now - repeats[i].last < 1.0) {
+		if (!log_due(&repeats[i].last, now)) {
 			repeats[i].held++;
 			return NULL;
 		}
@@ -177,44 +177,33 @@ log_repeat_at(const char *key, double now, char *buf, size_t len)
 	return buf;
 }
 
-const char *
-log_repeat(const char *key, char *buf, size_t len)
+double
+log_clock(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return log_repeat_at(key, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, buf, len);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-log_repeat_emit(const char *level, const char *fmt, va_list ap)
+const char *
+log_repeat(const char *key, char *buf, size_t len)
 {
-	char msg[1024], more[64];
-	const char *m;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if ((m = log_repeat(msg, more, sizeof(more))) != NULL)
-		log_emit_text(level, msg, m, NULL);
+	return log_repeat_at(key, log_clock(), buf, len);
 }
 
 void
 log_warnx_repeat(const char *fmt, ...)
 {
+	char msg[1024], more[64];
+	const char *m;
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_repeat_emit("warn", fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-}
-
-void
-log_info_repeat(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_repeat_emit("info", fmt, ap);
-	va_end(ap);
+	if ((m = log_repeat(msg, more, sizeof(more))) != NULL)
+		log_emit_text("warn", msg, m, NULL);
 }
 
 void

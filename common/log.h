@@ -34,9 +34,10 @@ bool log_due(double *last, double now);
  */
 const char *log_repeat(const char *key, char *buf, size_t len);
 const char *log_repeat_at(const char *key, double now, char *buf, size_t len);
-/* The same with the line as its own key. */
+/* The same with the line as its own key (level warn). */
 void log_warnx_repeat(const char *, ...) EM_PRINTF(1, 2);
-void log_info_repeat(const char *, ...) EM_PRINTF(1, 2);
+/* The monotonic clock log_repeat uses, in seconds. */
+double log_clock(void);
 /*
  * A line about one client's connection, "HEAD CLIENT WHAT" (HEAD may be ""):
  * keyed without the client, so the same failure held back whoever the

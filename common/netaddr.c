@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "netaddr.h"
 
 const char *
@@ -103,21 +103,12 @@ static struct {
 	char target[64];
 } noport;
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 const char *
 net_connect_strerror(int err, const char *ip, unsigned port)
 {
 	if (err != EADDRNOTAVAIL)
 		return strerror(err);
-	noport.at = mono_now();
+	noport.at = log_clock();
 	snprintf(noport.target, sizeof(noport.target), "%s:%u", ip, port);
 	return "no local port free (TIME_WAIT from recent connections: widen "
 	       "net.ipv4.ip_local_port_range or set net.ipv4.tcp_tw_reuse=1)";
@@ -126,7 +117,7 @@ net_connect_strerror(int err, const char *ip, unsigned port)
 const char *
 net_noport_recent(double secs)
 {
-	if (noport.at == 0 || mono_now() - noport.at > secs)
+	if (noport.at == 0 || log_clock() - noport.at > secs)
 		return NULL;
 	return noport.target;
 }
