@@ -1,0 +1,2 @@
+UNIT_TESTS += netaddr
+check_netaddr_SRCS :=
