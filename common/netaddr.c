@@ -104,7 +104,7 @@ static struct {
 } noport;
 
 const char *
-net_connect_strerror(int err, const char *ip, unsigned port)
+net_connect_failed(int err, const char *ip, unsigned port)
 {
 	if (err != EADDRNOTAVAIL)
 		return strerror(err);

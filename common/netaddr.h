@@ -31,13 +31,14 @@ int net_listen_tcp(int port, int *fd, char *err, size_t errlen);
 int net_sock_error(int fd);
 
 /*
- * strerror() of a connect() error to ip:port, with what the admin can do
- * when the cause is this node and not the target: EADDRNOTAVAIL means no
- * local port is free for that destination (this node's recent connections
- * to it hold them in TIME_WAIT).  Such a failure is remembered for
+ * A connect() to ip:port failed with err: what to say about it.  That is
+ * strerror(err), except when the cause is this node and not the target:
+ * EADDRNOTAVAIL means no local port is free for that destination (this
+ * node's recent connections to it hold them in TIME_WAIT); the text then
+ * says what the admin can set, and the failure is remembered for
  * net_noport_recent.
  */
-const char *net_connect_strerror(int err, const char *ip, unsigned port);
+const char *net_connect_failed(int err, const char *ip, unsigned port);
 /* "ip:port" of the last connect that found no local port free, if it was
  * within the last secs seconds; else NULL. */
 const char *net_noport_recent(double secs);

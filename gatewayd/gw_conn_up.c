@@ -141,7 +141,7 @@ gw_conn_upstream(struct gw_conn *c)
 		if ((c->ufd = gw_upstream_connect(p)) == -1) {
 			log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what,
 					  p->ip, p->port,
-					  net_connect_strerror(errno, p->ip, p->port));
+					  net_connect_failed(errno, p->ip, p->port));
 			continue;
 		}
 		/* the write watcher tells when the connect is done */
@@ -162,6 +162,7 @@ gw_conn_upstream(struct gw_conn *c)
 void
 gw_conn_up_connected(struct gw_conn *c)
 {
+	const struct gw_pick *pk = &c->picks[c->tried - 1];
 	int err;
 
 	ev_io_stop(c->g->d->loop, &c->uww);
@@ -169,10 +170,8 @@ gw_conn_up_connected(struct gw_conn *c)
 		up_ready(c);
 		return;
 	}
-	log_client_repeat(
-	    true, "", c->client, "%s: connect %s:%u: %s", c->what, c->picks[c->tried - 1].ip,
-	    c->picks[c->tried - 1].port,
-	    net_connect_strerror(err, c->picks[c->tried - 1].ip, c->picks[c->tried - 1].port));
+	log_client_repeat(true, "", c->client, "%s: connect %s:%u: %s", c->what, pk->ip, pk->port,
+			  net_connect_failed(err, pk->ip, pk->port));
 	close(c->ufd);
 	c->ufd = -1;
 	gw_conn_upstream(c);

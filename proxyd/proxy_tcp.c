@@ -42,8 +42,7 @@ struct pd_conn {
 	char vipkey[80];
 	char tried[PROXY_CONNECT_TRIES][PD_EPID_LEN];
 	int ntried;
-	char ep_ip[46]; /* the local endpoint being connected (C_CONNECT) */
-	uint16_t ep_port;
+	struct sockaddr_in ep_sa; /* the local endpoint being connected (C_CONNECT) */
 	char key[256];
 	int havekey;
 	uint64_t tun_id;
@@ -118,6 +117,16 @@ ep_failed(struct pd_conn *c, const char *why)
 	conn_next(c);
 }
 
+/* The connect to the local endpoint failed with err: why (and noted). */
+static const char *
+connect_why(const struct pd_conn *c, int err)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &c->ep_sa.sin_addr, ip, sizeof(ip));
+	return net_connect_failed(err, ip, ntohs(c->ep_sa.sin_port));
+}
+
 /* The pending connect finished. */
 static void
 server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -130,7 +139,7 @@ server_wr_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if ((err = net_sock_error(c->sfd)) != 0) {
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, net_connect_strerror(err, c->ep_ip, c->ep_port));
+		ep_failed(c, connect_why(c, err));
 		return;
 	}
 	relay_begin(c);
@@ -229,8 +238,7 @@ conn_next(struct pd_conn *c)
 		return;
 	}
 	c->state = C_CONNECT;
-	snprintf(c->ep_ip, sizeof(c->ep_ip), "%s", ep->ip);
-	c->ep_port = ep->port;
+	c->ep_sa = ep->sa;
 	if ((c->sfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
 		conn_close(c, "socket");
 		return;
@@ -246,7 +254,7 @@ conn_next(struct pd_conn *c)
 
 		close(c->sfd);
 		c->sfd = -1;
-		ep_failed(c, net_connect_strerror(e, c->ep_ip, c->ep_port));
+		ep_failed(c, connect_why(c, e));
 		return;
 	}
 	/*

@@ -170,7 +170,7 @@ tun_dial_target(struct tun_stream *st)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (struct sockaddr *)&ss, sl) == -1 && errno != EINPROGRESS) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-			 net_connect_strerror(errno, st->req.ip, st->req.port));
+			 net_connect_failed(errno, st->req.ip, st->req.port));
 		dial_fail(st, why);
 		return;
 	}

@@ -532,7 +532,7 @@ tun_stream_connected(struct tun_stream *st, int established)
 		err = net_sock_error(st->fd);
 	if (err != 0) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
-			 net_connect_strerror(err, st->req.ip, st->req.port));
+			 net_connect_failed(err, st->req.ip, st->req.port));
 		log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st),
 				 st->req.ip, st->req.port, why);
 		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));

@@ -76,24 +76,23 @@ END_TEST
 /* What log_client_repeat writes to stderr, read back from a file. */
 START_TEST(test_client_repeat)
 {
-	char path[] = "/tmp/check_log.XXXXXX", out[2048];
-	int fd = mkstemp(path), saved = dup(2);
-	FILE *f;
+	FILE *f = tmpfile();
+	char out[2048];
+	int saved = dup(2);
 	size_t n;
 
-	ck_assert_int_ge(fd, 0);
-	dup2(fd, 2);
+	ck_assert_ptr_nonnull(f);
+	dup2(fileno(f), 2);
 	log_init("test", 0);
 	log_client_repeat(false, "tcp", "10.0.0.1:4000", "-> %s: endpoint %s failed", "svc", "a");
 	log_client_repeat(false, "tcp", "10.0.0.2:4001", "-> %s: endpoint %s failed", "svc", "a");
 	log_client_repeat(true, "", "10.0.0.3:4002", "GET /: connect %s failed", "b");
 	fflush(stderr);
 	dup2(saved, 2);
-	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	rewind(f);
 	n = fread(out, 1, sizeof(out) - 1, f);
 	out[n] = '\0';
 	fclose(f);
-	unlink(path);
 	ck_assert_str_eq(
 	    out, "level=info daemon=test msg=\"tcp 10.0.0.1:4000 -> svc: endpoint a failed\"\n"
 		 "level=warn daemon=test msg=\"10.0.0.3:4002 GET /: connect b failed\"\n");

@@ -1,5 +1,5 @@
 /*
- * net_connect_strerror: EADDRNOTAVAIL said as the node's lack of ports, with
+ * net_connect_failed: EADDRNOTAVAIL said as the node's lack of ports, with
  * what to set, and remembered for net_noport_recent (the out-of-ports fact
  * every daemon reports); other errors are strerror and remembered not.
  */
@@ -13,16 +13,16 @@
 
 START_TEST(test_other_errors)
 {
-	ck_assert_str_eq(net_connect_strerror(ECONNREFUSED, "10.201.2.10", 80),
+	ck_assert_str_eq(net_connect_failed(ECONNREFUSED, "10.201.2.10", 80),
 			 strerror(ECONNREFUSED));
-	ck_assert_str_eq(net_connect_strerror(ETIMEDOUT, "10.201.2.10", 80), strerror(ETIMEDOUT));
+	ck_assert_str_eq(net_connect_failed(ETIMEDOUT, "10.201.2.10", 80), strerror(ETIMEDOUT));
 	ck_assert_ptr_null(net_noport_recent(60));
 }
 END_TEST
 
 START_TEST(test_no_port)
 {
-	const char *why = net_connect_strerror(EADDRNOTAVAIL, "10.201.2.10", 7000);
+	const char *why = net_connect_failed(EADDRNOTAVAIL, "10.201.2.10", 7000);
 
 	ck_assert_ptr_nonnull(strstr(why, "no local port free"));
 	ck_assert_ptr_nonnull(strstr(why, "net.ipv4.tcp_tw_reuse=1"));
@@ -31,7 +31,7 @@ START_TEST(test_no_port)
 	 * connect IP:PORT: " */
 	ck_assert_uint_lt(strlen(why), 200 - 64);
 	ck_assert_str_eq(net_noport_recent(60), "10.201.2.10:7000");
-	net_connect_strerror(EADDRNOTAVAIL, "10.201.2.11", 7001);
+	net_connect_failed(EADDRNOTAVAIL, "10.201.2.11", 7001);
 	ck_assert_str_eq(net_noport_recent(60), "10.201.2.11:7001"); /* the last one */
 	ck_assert_ptr_null(net_noport_recent(-1));		     /* older than asked */
 }
