@@ -262,6 +262,10 @@ conn_rate() {	# clients at a time -> new connections/s on the current path
 	bench_field "$(in_ns $NS timeout $((CONN_SECS + 10)) "$B/embench" connrate $EHOST:$EP "$1" \
 		"$CONN_SECS")" rate
 }
+# One untimed second of bulk on every path first: in both full `make bench` runs
+# on record (52cdead, 4d8c1db) the run's first bulk (ours, repetition 1) was the
+# lowest of its three by 8-16%, and no other figure of that repetition was.
+for n in $NAMES; do path "$n"; BULK_SECS=1 bulk >/dev/null; done
 # shellcheck disable=SC2086
 bench_run one $NAMES
 A=$(echo $NAMES | cut -d' ' -f2-)
