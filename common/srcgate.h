@@ -36,7 +36,8 @@ int srcgate_init(struct srcgate *, const char (*ranges)[50], size_t n,
 		 struct replica *const *replica, const char *node, char *why, size_t len);
 bool srcgate_allows(struct srcgate *, const struct sockaddr *, double now);
 /* Count and log a refusal: the same what one line a second at most
- * (log_repeat), with the count held back.  True when logged. */
+ * (log_repeat), with the count held back.  now: log_clock()'s seconds, the
+ * clock of the whole repeat table.  True when logged. */
 bool srcgate_log_refused(struct srcgate *, const char *what, const struct sockaddr *, double now);
 
 #endif

@@ -345,7 +345,7 @@ dns_server_client_ok(struct dns_server *s, const struct sockaddr_storage *peer, 
 
 	if (s->gate == NULL || srcgate_allows(s->gate, sa, ev_now(s->loop)))
 		return true;
-	srcgate_log_refused(s->gate, what, sa, ev_now(s->loop));
+	srcgate_log_refused(s->gate, what, sa, log_clock());
 	return false;
 }
 

@@ -303,7 +303,7 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	if (!srcgate_allows(&s->gate, (struct sockaddr *)&ss, ev_now(loop))) {
 		srcgate_log_refused(&s->gate, "socks connection", (struct sockaddr *)&ss,
-				    ev_now(loop));
+				    log_clock());
 		close(fd);
 		return;
 	}

@@ -521,6 +521,16 @@ tun_mux_data(struct tun_session *s, struct tun_rxrun *run)
 
 static void st_flush(struct tun_stream *);
 
+/* Far end: the connect to the target failed (why); the opener hears it. */
+static void
+st_open_refused(struct tun_stream *st, const char *why)
+{
+	log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st), st->req.ip,
+			 st->req.port, why);
+	tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
+	tun_stream_free(st);
+}
+
 void
 tun_stream_connected(struct tun_stream *st, int established)
 {
@@ -533,10 +543,7 @@ tun_stream_connected(struct tun_stream *st, int established)
 	if (err != 0) {
 		snprintf(why, sizeof(why), "connect %s:%u: %s", st->req.ip, st->req.port,
 			 net_connect_failed(err, st->req.ip, st->req.port));
-		log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st),
-				 st->req.ip, st->req.port, why);
-		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
-		tun_stream_free(st);
+		st_open_refused(st, why);
 		return;
 	}
 	tun_session_frame(st->s, TUN_F_OPEN_OK, st->id, NULL, 0);
@@ -619,10 +626,7 @@ st_tmo_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	if (st->state == ST_CONNECTING) {
 		snprintf(why, sizeof(why), "connect %s:%u: timed out", st->req.ip, st->req.port);
-		log_warnx_repeat("stream from %s to %s:%u refused: %s", st_peer_name(st),
-				 st->req.ip, st->req.port, why);
-		tun_session_frame(st->s, TUN_F_OPEN_FAIL, st->id, why, strlen(why));
-		tun_stream_free(st);
+		st_open_refused(st, why);
 		return;
 	}
 	if (st->state == ST_PENDING && st->peer != NULL)
